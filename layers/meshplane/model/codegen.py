@@ -1,0 +1,157 @@
+"""Generate `shapes.py`: pydantic v2 models for every App Mesh 2019-01-25 shape.
+
+The botocore service model is the wire-format authority, so the models are
+generated from it rather than typed by hand: every member, enum, range, length
+and union of the real API is then present by construction.  Run
+``python -m meshplane.model.codegen`` after a botocore upgrade; a test fails when
+the committed file drifts from the model.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import botocore.loaders
+
+OUTPUT = Path(__file__).with_name("shapes.py")
+RESERVED = {"json", "schema", "copy", "dict", "validate", "construct", "fields"}
+
+
+def load_service_model() -> dict[str, Any]:
+    return botocore.loaders.Loader().load_service_model("appmesh", "service-2")
+
+
+def snake(name: str) -> str:
+    out = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name)
+    out = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", out).lower()
+    if keyword.iskeyword(out) or out in RESERVED:
+        out += "_"
+    return out
+
+
+def _doc(shape: dict[str, Any]) -> str:
+    text = re.sub(r"<[^>]+>", "", shape.get("documentation", "")).strip()
+    text = re.sub(r"\s+", " ", text).replace('"""', "'''").replace("\\", "\\\\")
+    first = text.split(". ")[0].rstrip(".")
+    return first[:200] + ("." if first else "")
+
+
+class Generator:
+    def __init__(self, model: dict[str, Any]) -> None:
+        self.shapes: dict[str, dict[str, Any]] = model["shapes"]
+        self.emitted: set[str] = set()
+        self.lines: list[str] = []
+
+    def type_of(self, shape_name: str) -> str:
+        shape = self.shapes[shape_name]
+        kind = shape["type"]
+        if kind == "structure":
+            return shape_name
+        if kind == "list":
+            inner = self.type_of(shape["member"]["shape"])
+            bounds = self._bounds(shape, "min_length", "max_length")
+            return f"Annotated[list[{inner}], Field({bounds})]" if bounds else f"list[{inner}]"
+        if kind == "string":
+            if "enum" in shape:
+                return "Literal[" + ", ".join(repr(v) for v in shape["enum"]) + "]"
+            bounds = self._bounds(shape, "min_length", "max_length")
+            if "pattern" in shape:
+                bounds = ", ".join(filter(None, [bounds, f"pattern={shape['pattern']!r}"]))
+            return f"Annotated[str, Field({bounds})]" if bounds else "str"
+        if kind in ("integer", "long"):
+            bounds = self._bounds(shape, "ge", "le")
+            return f"Annotated[int, Field({bounds})]" if bounds else "int"
+        if kind == "boolean":
+            return "bool"
+        if kind == "timestamp":
+            return "datetime"
+        raise ValueError(f"unsupported shape type {kind} for {shape_name}")
+
+    @staticmethod
+    def _bounds(shape: dict[str, Any], lo: str, hi: str) -> str:
+        parts = []
+        if "min" in shape:
+            parts.append(f"{lo}={shape['min']}")
+        if "max" in shape:
+            parts.append(f"{hi}={shape['max']}")
+        return ", ".join(parts)
+
+    def structure_deps(self, shape_name: str) -> list[str]:
+        deps: list[str] = []
+
+        def walk(name: str) -> None:
+            shape = self.shapes[name]
+            if shape["type"] == "structure":
+                deps.append(name)
+            elif shape["type"] == "list":
+                walk(shape["member"]["shape"])
+
+        for member in self.shapes[shape_name]["members"].values():
+            walk(member["shape"])
+        return deps
+
+    def emit(self, name: str) -> None:
+        if name in self.emitted:
+            return
+        self.emitted.add(name)
+        for dep in self.structure_deps(name):
+            self.emit(dep)
+        shape = self.shapes[name]
+        base = "AppMeshError" if shape.get("exception") else "AppMeshModel"
+        if shape.get("union"):
+            base = "AppMeshUnion"
+        self.lines += ["", "", f"class {name}({base}):", f'    """{_doc(shape) or name + "."}"""']
+        if shape.get("exception"):
+            status = shape.get("error", {}).get("httpStatusCode", 400)
+            self.lines.append(f"    http_status: ClassVar[int] = {status}")
+        required = set(shape.get("required", []))
+        members = shape["members"]
+        if not members:
+            self.lines.append("    pass")
+        for member_name, member in members.items():
+            attr = snake(member_name)
+            annotation = self.type_of(member["shape"])
+            extras = []
+            if attr != member_name:
+                extras.append(f"alias={member_name!r}")
+            if member_name in required and not shape.get("union"):
+                field = f" = Field({', '.join(extras)})" if extras else ""
+                self.lines.append(f"    {attr}: {annotation}{field}")
+            else:
+                args = ", ".join(["default=None", *extras])
+                self.lines.append(f"    {attr}: {annotation} | None = Field({args})")
+
+    def render(self) -> str:
+        for name, shape in self.shapes.items():
+            if shape["type"] == "structure":
+                self.emit(name)
+        header = [
+            '"""App Mesh 2019-01-25 shapes as pydantic v2 models.',
+            "",
+            "GENERATED by `python -m meshplane.model.codegen` from the botocore service",
+            'model. Do not edit: change the generator instead."""',
+            "",
+            "from __future__ import annotations",
+            "",
+            "from datetime import datetime",
+            "from typing import Annotated, ClassVar, Literal",
+            "",
+            "from pydantic import Field",
+            "",
+            "from meshplane.model.base import AppMeshError, AppMeshModel, AppMeshUnion",
+        ]
+        return "\n".join(header + self.lines) + "\n"
+
+
+def main() -> int:
+    OUTPUT.write_text(Generator(load_service_model()).render())
+    print(f"wrote {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

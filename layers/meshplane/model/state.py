@@ -1,0 +1,59 @@
+"""The translator's input: one mesh's resources plus the endpoints discovered for them.
+
+This is the seam between the stores (DynamoDB, tests, benchmarks) and the pure
+core: everything here is plain immutable data, with no AWS client in sight.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from meshplane.model import shapes
+
+EndpointSource = Literal["ecs", "cloudmap", "dns", "static"]
+
+
+class Endpoint(BaseModel):
+    """One discovered instance of a virtual node.
+
+    `port` is set when the instance is reached on a port other than the virtual
+    node listener's (for example a Cloud Map `AWS_INSTANCE_PORT`, or a sidecar's
+    ingress port on a host without iptables redirection); otherwise callers use
+    the listener port, as App Mesh did.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    instance_id: str
+    address: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    healthy: bool = True
+    zone: str | None = None
+    attributes: Mapping[str, str] = Field(default_factory=dict)
+    source: EndpointSource = "static"
+
+
+@dataclass(frozen=True)
+class MeshState:
+    """Every resource of one mesh, keyed by name, in the shapes `Describe*` returns.
+
+    Routes and gateway routes are keyed by `(parent name, name)`.  `endpoints`
+    maps a virtual node name to its discovered instances.
+    """
+
+    mesh: shapes.MeshData
+    virtual_nodes: Mapping[str, shapes.VirtualNodeData] = field(default_factory=dict)
+    virtual_services: Mapping[str, shapes.VirtualServiceData] = field(default_factory=dict)
+    virtual_routers: Mapping[str, shapes.VirtualRouterData] = field(default_factory=dict)
+    routes: Mapping[tuple[str, str], shapes.RouteData] = field(default_factory=dict)
+    virtual_gateways: Mapping[str, shapes.VirtualGatewayData] = field(default_factory=dict)
+    gateway_routes: Mapping[tuple[str, str], shapes.GatewayRouteData] = field(default_factory=dict)
+    endpoints: Mapping[str, tuple[Endpoint, ...]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.mesh.mesh_name
