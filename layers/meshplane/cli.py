@@ -28,9 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:
+            if exc.name is None or not module_name.startswith(exc.name):
                 raise
-            continue
+            continue  # that subcommand's package is not installed in this build
         module.register(subparsers)
     return parser
 
