@@ -1,0 +1,61 @@
+"""The committed App Mesh shapes must be exactly what the botocore model generates."""
+
+from __future__ import annotations
+
+import botocore.loaders
+import pytest
+from pydantic import ValidationError
+
+from meshplane.model import codegen, shapes
+
+
+def test_committed_shapes_match_the_botocore_service_model() -> None:
+    generated = codegen.Generator(codegen.load_service_model()).render()
+    assert codegen.OUTPUT.read_text() == generated, "run `python -m meshplane.model.codegen`"
+
+
+def test_every_structure_of_the_api_has_a_model_with_every_member() -> None:
+    model = botocore.loaders.Loader().load_service_model("appmesh", "service-2")
+    for name, shape in model["shapes"].items():
+        if shape["type"] != "structure":
+            continue
+        cls = getattr(shapes, name)
+        aliases = {field.alias or attr for attr, field in cls.model_fields.items()}
+        assert aliases == set(shape["members"]), name
+
+
+def test_weighted_targets_are_limited_to_one_to_ten() -> None:
+    target = {"virtualNode": "blue", "weight": 10}
+    shapes.HttpRouteAction.model_validate({"weightedTargets": [target] * 10})
+    for count in (0, 11):
+        with pytest.raises(ValidationError, match="weightedTargets"):
+            shapes.HttpRouteAction.model_validate({"weightedTargets": [target] * count})
+
+
+@pytest.mark.parametrize("weight", [-1, 101])
+def test_weights_outside_zero_to_hundred_are_refused(weight: int) -> None:
+    with pytest.raises(ValidationError, match="weight"):
+        shapes.WeightedTarget.model_validate({"virtualNode": "blue", "weight": weight})
+
+
+def test_a_union_refuses_two_members_and_none() -> None:
+    with pytest.raises(ValidationError, match="exactly one"):
+        shapes.ServiceDiscovery.model_validate(
+            {"dns": {"hostname": "a.local"}, "awsCloudMap": {"namespaceName": "n", "serviceName": "s"}}
+        )
+    with pytest.raises(ValidationError, match="exactly one"):
+        shapes.ServiceDiscovery.model_validate({})
+
+
+def test_unknown_fields_and_wrong_types_name_the_field() -> None:
+    with pytest.raises(ValidationError, match="portMapping.port"):
+        shapes.Listener.model_validate({"portMapping": {"port": "8080", "protocol": "http"}})
+    with pytest.raises(ValidationError, match="colour"):
+        shapes.MeshSpec.model_validate({"colour": "blue"})
+    with pytest.raises(ValidationError, match="protocol"):
+        shapes.PortMapping.model_validate({"port": 8080, "protocol": "udp"})
+
+
+def test_models_round_trip_to_camel_case_wire_json() -> None:
+    wire = {"logging": {"accessLog": {"file": {"path": "/dev/stdout", "format": {"json": [{"key": "k", "value": "v"}]}}}}}
+    assert shapes.VirtualNodeSpec.model_validate(wire).wire() == wire
