@@ -1,0 +1,146 @@
+"""Define the demo mesh through the App Mesh API with boto3, exactly as a user would.
+
+The request bodies are the documented App Mesh shapes; nothing here knows how
+meshplane stores or translates them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshplane.demo.plan import APP_PORT, GATEWAY_PORT, Plan
+
+RETRY_POLICY: dict[str, Any] = {
+    "maxRetries": 3,
+    "perRetryTimeout": {"unit": "ms", "value": 2000},
+    "httpRetryEvents": ["server-error", "gateway-error"],
+    "tcpRetryEvents": ["connection-error"],
+}
+ROUTE_TIMEOUT: dict[str, Any] = {"perRequest": {"unit": "s", "value": 10}, "idle": {"unit": "s", "value": 30}}
+OUTLIER_DETECTION: dict[str, Any] = {
+    "maxServerErrors": 2,
+    "interval": {"unit": "ms", "value": 1000},
+    "baseEjectionDuration": {"unit": "s", "value": 30},
+    "maxEjectionPercent": 50,
+}
+
+
+def _trust(plan: Plan) -> dict[str, Any]:
+    return {"trust": {"file": {"certificateChain": plan.ca}}}
+
+
+def _client_tls(plan: Plan, node: str) -> dict[str, Any]:
+    """Originate mTLS to every backend: present our certificate, require one signed by the demo CA."""
+    cert = plan.certs[node]
+    return {
+        "clientPolicy": {
+            "tls": {
+                "enforce": True,
+                "certificate": {"file": {"certificateChain": str(cert.chain), "privateKey": str(cert.key)}},
+                "validation": _trust(plan),
+            }
+        }
+    }
+
+
+def _listener(plan: Plan, node: str, *, outlier: bool) -> dict[str, Any]:
+    cert = plan.certs[node]
+    listener: dict[str, Any] = {
+        "portMapping": {"port": APP_PORT, "protocol": "http"},
+        "tls": {
+            "mode": "STRICT",
+            "certificate": {"file": {"certificateChain": str(cert.chain), "privateKey": str(cert.key)}},
+            "validation": _trust(plan),
+        },
+    }
+    if outlier:
+        listener["outlierDetection"] = OUTLIER_DETECTION
+    return listener
+
+
+def _node_spec(plan: Plan, node: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "listeners": [_listener(plan, node, outlier=node != "front")],
+        "serviceDiscovery": {"awsCloudMap": {"namespaceName": plan.namespace, "serviceName": node}},
+    }
+    if node == "front":
+        spec["backends"] = [{"virtualService": {"virtualServiceName": plan.service("color")}}]
+        spec["backendDefaults"] = _client_tls(plan, node)
+    return spec
+
+
+def weighted_targets(blue: int, green: int) -> list[dict[str, Any]]:
+    return [{"virtualNode": "blue", "weight": blue}, {"virtualNode": "green", "weight": green}]
+
+
+def route_spec(blue: int, green: int) -> dict[str, Any]:
+    return {
+        "httpRoute": {
+            "match": {"prefix": "/"},
+            "action": {"weightedTargets": weighted_targets(blue, green)},
+            "retryPolicy": RETRY_POLICY,
+            "timeout": ROUTE_TIMEOUT,
+        }
+    }
+
+
+def define(appmesh: Any, plan: Plan) -> list[str]:
+    """Create every resource of the demo mesh; returns their ARNs in creation order."""
+    m = plan.mesh
+    arns = [appmesh.create_mesh(meshName=m, spec={"egressFilter": {"type": "DROP_ALL"}})["mesh"]["metadata"]["arn"]]
+    for node in plan.node_names:
+        created = appmesh.create_virtual_node(meshName=m, virtualNodeName=node, spec=_node_spec(plan, node))
+        arns.append(created["virtualNode"]["metadata"]["arn"])
+    router = appmesh.create_virtual_router(
+        meshName=m, virtualRouterName=plan.router,
+        spec={"listeners": [{"portMapping": {"port": APP_PORT, "protocol": "http"}}]},
+    )  # fmt: skip
+    arns.append(router["virtualRouter"]["metadata"]["arn"])
+    route = appmesh.create_route(
+        meshName=m, virtualRouterName=plan.router, routeName=plan.route, spec=route_spec(100, 0)
+    )
+    arns.append(route["route"]["metadata"]["arn"])
+    providers = {"front": {"virtualNode": {"virtualNodeName": "front"}},
+                 "color": {"virtualRouter": {"virtualRouterName": plan.router}}}  # fmt: skip
+    for service, provider in providers.items():
+        created = appmesh.create_virtual_service(
+            meshName=m, virtualServiceName=plan.service(service), spec={"provider": provider}
+        )
+        arns.append(created["virtualService"]["metadata"]["arn"])
+    gateway = appmesh.create_virtual_gateway(
+        meshName=m, virtualGatewayName=plan.gateway,
+        spec={
+            "listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}],
+            "backendDefaults": _client_tls(plan, plan.gateway),
+        },
+    )  # fmt: skip
+    arns.append(gateway["virtualGateway"]["metadata"]["arn"])
+    gateway_route = appmesh.create_gateway_route(
+        meshName=m, virtualGatewayName=plan.gateway, gatewayRouteName="to-front",
+        spec={"httpRoute": {"match": {"prefix": "/"},
+                            "action": {"target": {"virtualService": {"virtualServiceName": plan.service("front")}}}}},
+    )  # fmt: skip
+    arns.append(gateway_route["gatewayRoute"]["metadata"]["arn"])
+    return arns
+
+
+def set_weights(appmesh: Any, plan: Plan, blue: int, green: int) -> int:
+    """Shift the canary; returns the route's new metadata version."""
+    updated = appmesh.update_route(
+        meshName=plan.mesh, virtualRouterName=plan.router, routeName=plan.route, spec=route_spec(blue, green)
+    )
+    return int(updated["route"]["metadata"]["version"])
+
+
+def delete(appmesh: Any, plan: Plan) -> None:
+    """Delete the mesh children-first, as App Mesh requires."""
+    m = plan.mesh
+    appmesh.delete_gateway_route(meshName=m, virtualGatewayName=plan.gateway, gatewayRouteName="to-front")
+    appmesh.delete_virtual_gateway(meshName=m, virtualGatewayName=plan.gateway)
+    for service in ("front", "color"):
+        appmesh.delete_virtual_service(meshName=m, virtualServiceName=plan.service(service))
+    appmesh.delete_route(meshName=m, virtualRouterName=plan.router, routeName=plan.route)
+    appmesh.delete_virtual_router(meshName=m, virtualRouterName=plan.router)
+    for node in plan.node_names:
+        appmesh.delete_virtual_node(meshName=m, virtualNodeName=node)
+    appmesh.delete_mesh(meshName=m)
