@@ -1,0 +1,172 @@
+"""Register the demo's instances the way AWS would: Cloud Map and ECS, never the tables.
+
+- Cloud Map: an HTTP namespace with one service per virtual node; an instance
+  registers with `AWS_INSTANCE_IPV4` / `AWS_INSTANCE_PORT` (its sidecar's ingress).
+- ECS on EC2: a cluster with one container instance, a bridge-mode task definition per
+  node whose Envoy container names the node (`APPMESH_VIRTUAL_NODE_NAME`), a task from
+  `RunTask`, then the "ECS Task State Change" event ECS itself would emit, put on
+  EventBridge: the app container's `networkBindings` map the listener port to the
+  sidecar's ingress port on the instance's address.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshplane.demo.plan import APP_PORT, INGRESS_PORT, Instance, Plan
+
+
+@dataclass
+class CloudMap:
+    """The demo namespace and its services (ids by node name)."""
+
+    namespace_id: str = ""
+    service_ids: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, sd: Any, plan: Plan, nodes: tuple[str, ...]) -> CloudMap:
+        operation = sd.create_http_namespace(Name=plan.namespace, CreatorRequestId=f"{plan.mesh}-ns")
+        namespace_id = sd.get_operation(OperationId=operation["OperationId"])["Operation"]["Targets"]["NAMESPACE"]
+        services = {
+            node: sd.create_service(Name=node, NamespaceId=namespace_id, CreatorRequestId=f"{plan.mesh}-{node}")[
+                "Service"
+            ]["Id"]
+            for node in nodes
+        }
+        return cls(namespace_id, services)
+
+    def register(self, sd: Any, instance: Instance) -> None:
+        sd.register_instance(
+            ServiceId=self.service_ids[instance.node],
+            InstanceId=instance.name,
+            Attributes={"AWS_INSTANCE_IPV4": instance.address, "AWS_INSTANCE_PORT": str(INGRESS_PORT)},
+        )
+
+    def deregister(self, sd: Any, instance: Instance) -> None:
+        sd.deregister_instance(ServiceId=self.service_ids[instance.node], InstanceId=instance.name)
+
+    def delete(self, sd: Any) -> None:
+        for service_id in self.service_ids.values():
+            for listed in sd.list_instances(ServiceId=service_id).get("Instances", []):
+                sd.deregister_instance(ServiceId=service_id, InstanceId=listed["Id"])
+            sd.delete_service(Id=service_id)
+        sd.delete_namespace(Id=self.namespace_id)
+
+
+@dataclass
+class EcsCluster:
+    """An ECS cluster with one EC2 container instance, in the emulator."""
+
+    cluster_arn: str
+    container_instance_arn: str
+    task_definitions: dict[str, str] = field(default_factory=dict)
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # instance name -> RunTask's task
+
+    @classmethod
+    def create(cls, ecs: Any, ec2: Any, plan: Plan) -> EcsCluster:
+        cluster_arn = ecs.create_cluster(clusterName=plan.mesh)["cluster"]["clusterArn"]
+        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        host = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+        identity = {"instanceId": host["InstanceId"], "region": ec2.meta.region_name,
+                    "availabilityZone": host["Placement"]["AvailabilityZone"]}  # fmt: skip
+        container_instance = ecs.register_container_instance(
+            cluster=plan.mesh, instanceIdentityDocument=json.dumps(identity)
+        )["containerInstance"]["containerInstanceArn"]
+        return cls(cluster_arn, container_instance)
+
+    def task_definition(self, ecs: Any, plan: Plan, node: str) -> str:
+        """One bridge-mode family per node: the app plus the Envoy container that names the node."""
+        if node not in self.task_definitions:
+            self.task_definitions[node] = ecs.register_task_definition(
+                family=f"{plan.mesh}-{node}",
+                networkMode="bridge",
+                containerDefinitions=[
+                    {"name": "app", "image": "meshplane-demo-app", "memory": 128, "essential": True,
+                     "portMappings": [{"containerPort": APP_PORT, "hostPort": INGRESS_PORT, "protocol": "tcp"}]},
+                    {"name": "envoy", "image": "envoyproxy/envoy:v1.40", "memory": 128, "essential": True,
+                     "environment": [{"name": "APPMESH_VIRTUAL_NODE_NAME",
+                                      "value": f"mesh/{plan.mesh}/virtualNode/{node}"}]},
+                ],
+            )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+        return self.task_definitions[node]
+
+    def run(self, ecs: Any, events: Any, plan: Plan, instance: Instance, bus: str) -> str:
+        """RunTask, then announce RUNNING on EventBridge as ECS would; returns the task ARN."""
+        definition = self.task_definition(ecs, plan, instance.node)
+        node_tag = {"key": "appmesh.virtualNode", "value": f"mesh/{plan.mesh}/virtualNode/{instance.node}"}
+        task = ecs.run_task(cluster=self.cluster_arn, taskDefinition=definition, launchType="EC2", count=1,
+                            tags=[node_tag], startedBy="meshplane-demo")["tasks"][0]  # fmt: skip
+        self.tasks[instance.name] = task
+        self._announce(events, instance, task, "RUNNING", version=2, bus=bus)
+        return str(task["taskArn"])
+
+    def stop(self, ecs: Any, events: Any, instance: Instance, bus: str) -> None:
+        task = self.tasks.pop(instance.name)
+        ecs.stop_task(cluster=self.cluster_arn, task=task["taskArn"], reason="meshplane demo")
+        self._announce(events, instance, task, "STOPPED", version=4, bus=bus)
+
+    def _announce(self, events: Any, instance: Instance, task: dict[str, Any], status: str, *, version: int,
+                  bus: str) -> None:  # fmt: skip
+        detail = task_state_change(self, instance, task, status, version)
+        result = events.put_events(Entries=[{
+            "Source": "aws.ecs", "DetailType": "ECS Task State Change", "EventBusName": bus,
+            "Resources": [task["taskArn"]], "Detail": json.dumps(detail),
+        }])  # fmt: skip
+        if result.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge rejected the ECS event: {result['Entries']}")
+
+    def delete(self, ecs: Any) -> None:
+        for task in list(self.tasks.values()):
+            ecs.stop_task(cluster=self.cluster_arn, task=task["taskArn"], reason="meshplane demo cleanup")
+        self.tasks.clear()
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def task_state_change(cluster: EcsCluster, instance: Instance, task: dict[str, Any], status: str,
+                      version: int) -> dict[str, Any]:  # fmt: skip
+    """The `detail` of an ECS Task State Change for a bridge-mode task on EC2, as ECS emits it."""
+    now = _now()
+    task_arn = task["taskArn"]
+    stopped = status == "STOPPED"
+    bindings = [] if stopped else [
+        {"bindIP": instance.address, "containerPort": APP_PORT, "hostPort": INGRESS_PORT, "protocol": "tcp"}
+    ]  # fmt: skip
+    containers = [
+        {"containerArn": f"{task_arn.replace(':task/', ':container/')}/{uuid.uuid4()}", "lastStatus": status,
+         "name": name, "image": image, "taskArn": task_arn, "networkBindings": bindings if name == "app" else [],
+         "cpu": "0", "memory": "128"}
+        for name, image in (("app", "meshplane-demo-app"), ("envoy", "envoyproxy/envoy:v1.40"))
+    ]  # fmt: skip
+    detail: dict[str, Any] = {
+        "attachments": [],
+        "availabilityZone": "us-east-1a",
+        "clusterArn": cluster.cluster_arn,
+        "containerInstanceArn": cluster.container_instance_arn,
+        "containers": containers,
+        "createdAt": now,
+        "launchType": "EC2",
+        "cpu": "256",
+        "memory": "256",
+        "desiredStatus": status,
+        "group": f"family:{task['taskDefinitionArn'].rsplit('/', 1)[-1].split(':')[0]}",
+        "lastStatus": status,
+        "overrides": {"containerOverrides": [{"name": "app"}, {"name": "envoy"}]},
+        "connectivity": "CONNECTED",
+        "startedBy": "meshplane-demo",
+        "taskArn": task_arn,
+        "taskDefinitionArn": task["taskDefinitionArn"],
+        "updatedAt": now,
+        "version": version,
+    }
+    if stopped:
+        detail.update(stoppedAt=now, stoppedReason="meshplane demo", stopCode="UserInitiated")
+    else:
+        detail.update(startedAt=now, pullStartedAt=now, pullStoppedAt=now)
+    return detail

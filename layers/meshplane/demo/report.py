@@ -1,0 +1,82 @@
+"""Every number the demo measured, as one JSON document (`--report`).
+
+The test reads this file, so its field names are a contract: add fields, do not rename.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+
+class ProcessInfo(BaseModel):
+    name: str
+    pid: int
+
+
+class CanaryStep(BaseModel):
+    """One weight change and what was measured after it."""
+
+    blue_weight: int
+    green_weight: int
+    route_version: int
+    api_seconds: float = Field(description="duration of the update_route call")
+    envoy_seconds: float | None = Field(
+        description="from update_route returning to the front Envoy's config dump showing the new weights"
+    )
+    first_response_seconds: float | None = Field(
+        description="from update_route returning to the first response from a color this step turns on or off"
+    )
+    requests: int
+    failed: int
+    by_color: dict[str, int]
+    by_instance: dict[str, int]
+    measured_blue: float
+    measured_green: float
+    tolerance: float
+
+
+class KillResult(BaseModel):
+    """One green instance killed while traffic flows."""
+
+    instance: str
+    killed: list[str]
+    window_seconds: float
+    requests: int
+    client_errors: int
+    retry_budget: int = Field(description="client errors tolerated while the host is ejected: the route's maxRetries")
+    upstream_retries: int = Field(description="retries the front Envoy made in the window (cluster stats)")
+    outlier_ejections: int = Field(description="outlier ejections enforced by the front Envoy in the window")
+    served_by: dict[str, int]
+
+
+class AdsRestart(BaseModel):
+    old_pid: int
+    new_pid: int | None
+    restarted_seconds: float | None = Field(description="from the kill to the new ADS process accepting connections")
+    reconnected_seconds: dict[str, float | None] = Field(description="per Envoy: kill to connected_state=1 again")
+    window_seconds: float
+    requests: int
+    failed: int
+
+
+class Report(BaseModel):
+    ok: bool = False
+    error: str | None = None
+    mesh: str = ""
+    api_url: str = ""
+    gateway_url: str = ""
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per setup/teardown phase")
+    processes: list[ProcessInfo] = Field(default_factory=list)
+    canary: list[CanaryStep] = Field(default_factory=list)
+    kill: KillResult | None = None
+    ads_restart: AdsRestart | None = None
+    total_requests: int = 0
+    total_failed: int = 0
+    leftover_pids: list[int] = Field(default_factory=list)
+    kept_running: bool = False
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2))
