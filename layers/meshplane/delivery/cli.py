@@ -1,0 +1,97 @@
+"""`meshplane ads` and `meshplane agent`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+from meshplane.config import Settings
+
+
+def register(subparsers: Any) -> None:
+    ads = subparsers.add_parser("ads", help="run the ADS gRPC server (SotW and Delta)")
+    ads.add_argument("--host", default="0.0.0.0")
+    ads.add_argument("--port", type=int, default=18000)
+    ads.add_argument("--bucket", help="snapshot bucket (default: MESHPLANE_BUCKET)")
+    ads.add_argument("--table", help="DynamoDB table whose pointer items the safety resync reads")
+    ads.add_argument("--queue-url", help="this replica's SQS queue of ConfigPublished events")
+    ads.add_argument("--resync-seconds", type=float, default=300.0, help="safety resync of cached nodes' pointers")
+    ads.add_argument("--grace-seconds", type=float, default=5.0, help="drain period on SIGTERM")
+    ads.add_argument("--poll-wait-seconds", type=int, default=5, help="SQS long-poll wait")
+    ads.add_argument("--tls-cert")
+    ads.add_argument("--tls-key")
+    ads.add_argument("--tls-client-ca", help="require client certificates naming the proxy")
+    ads.add_argument("--log-level", default="INFO")
+    ads.set_defaults(func=run_ads)
+
+    agent = subparsers.add_parser("agent", help="write a proxy's xDS files from S3 (file mode)")
+    agent.add_argument("--node-id", required=True)
+    agent.add_argument("--dir", required=True, help="directory Envoy's path-based xDS watches")
+    agent.add_argument("--bucket", help="snapshot bucket (default: MESHPLANE_BUCKET)")
+    agent.add_argument("--bind-address", help="rebind listeners and the local app to this address")
+    agent.add_argument("--interval", type=float, default=2.0, help="pointer poll interval in seconds")
+    agent.add_argument("--once", action="store_true", help="exit after the first snapshot is written (init container)")
+    agent.add_argument("--log-level", default="INFO")
+    agent.set_defaults(func=run_agent)
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def run_ads(args: argparse.Namespace) -> int:
+    import boto3
+
+    from meshplane.delivery.server.ads import TlsFiles
+    from meshplane.delivery.service import AdsOptions, AdsService
+    from meshplane.delivery.source import DynamoDbPointers, S3Source
+
+    _logging(args.log_level)
+    settings = Settings.from_env()
+    bucket = args.bucket or settings.bucket
+    s3 = boto3.client("s3", region_name=settings.region)
+    source = (
+        DynamoDbPointers(s3, bucket, boto3.client("dynamodb", region_name=settings.region), args.table)
+        if args.table
+        else S3Source(s3, bucket)
+    )
+    tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert and args.tls_key else None
+    options = AdsOptions(
+        host=args.host,
+        port=args.port,
+        queue_url=args.queue_url,
+        resync_seconds=args.resync_seconds,
+        grace_seconds=args.grace_seconds,
+        poll_wait_seconds=args.poll_wait_seconds,
+        tls=tls,
+    )
+    sqs = boto3.client("sqs", region_name=settings.region) if args.queue_url else None
+    asyncio.run(AdsService(source, options, sqs).serve_until_signalled())
+    return 0
+
+
+def run_agent(args: argparse.Namespace) -> int:
+    import boto3
+
+    from meshplane.delivery.agent import Agent, FileWriter
+    from meshplane.delivery.source import S3Source
+    from meshplane.model.ids import ProxyId
+
+    _logging(args.log_level)
+    settings = Settings.from_env()
+    source = S3Source(boto3.client("s3", region_name=settings.region), args.bucket or settings.bucket)
+    agent = Agent(source, ProxyId.parse(args.node_id), FileWriter(Path(args.dir)), args.bind_address)
+    stopped = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopped.set())
+    if args.once:
+        while not stopped.is_set() and not agent.sync_once():
+            stopped.wait(args.interval)
+        return 0
+    agent.run(args.interval, stopped.is_set)
+    return 0

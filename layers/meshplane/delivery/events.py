@@ -1,0 +1,77 @@
+"""ConfigPublished events from SQS: each one makes the cache re-read that node's pointer.
+
+Fan-out design (AWS): every ADS replica needs every event, so each replica owns a
+queue.  The template's EventBridge rule targets an SNS topic; each ADS task
+subscribes its own SQS queue to it (raw message delivery), or the service uses one
+queue per replica created with the task.  Bodies are accepted raw (EventBridge → SQS,
+SNS raw delivery) or wrapped in an SNS envelope (`{"Type": "Notification", "Message": ...}`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from meshplane.delivery.cache import SnapshotCache
+from meshplane.delivery.metrics import Metrics
+from meshplane.model.ids import ProxyId
+
+log = logging.getLogger(__name__)
+
+DETAIL_TYPE = "ConfigPublished"
+
+
+def node_of(body: str) -> ProxyId | None:
+    """The proxy a ConfigPublished message is about, or None for anything else."""
+    try:
+        event = json.loads(body)
+        if isinstance(event, dict) and event.get("Type") == "Notification" and "Message" in event:
+            event = json.loads(event["Message"])
+        if event.get("detail-type") != DETAIL_TYPE:
+            return None
+        return ProxyId.parse(event["detail"]["nodeId"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("ignoring malformed event: %.200s", body)
+        return None
+
+
+class EventConsumer:
+    """Long-polls the queue and refreshes affected nodes; SQS calls run off the event loop."""
+
+    def __init__(self, sqs: Any, queue_url: str, cache: SnapshotCache, metrics: Metrics, wait_seconds: int = 5) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._cache = cache
+        self._metrics = metrics
+        self._wait = wait_seconds
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("polling %s failed; retrying", self._queue_url)
+                await asyncio.sleep(1)
+
+    async def poll_once(self) -> int:
+        reply = await asyncio.to_thread(
+            self._sqs.receive_message,
+            QueueUrl=self._queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=self._wait,
+        )
+        messages = reply.get("Messages", [])
+        nodes = {p for p in (node_of(m["Body"]) for m in messages) if p is not None}
+        self._metrics.events_received += len(messages)
+        await asyncio.gather(*(self._cache.refresh(p) for p in nodes))
+        if messages:
+            await asyncio.to_thread(
+                self._sqs.delete_message_batch,
+                QueueUrl=self._queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        return len(messages)

@@ -1,0 +1,146 @@
+"""gRPC wiring: the ADS servicer from xds-protos, served by grpc.aio.
+
+Responses are pre-serialised bytes (see `prepared.py`), so the method handlers
+use a pass-through serializer instead of the generated one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
+
+from meshplane.delivery.cache import SnapshotCache
+from meshplane.delivery.metrics import Metrics
+from meshplane.delivery.server.delta import DeltaProtocol
+from meshplane.delivery.server.identity import Identity, StreamError, authorize
+from meshplane.delivery.server.sotw import SotwProtocol
+from meshplane.delivery.server.stream import Stream, StreamProtocol
+
+log = logging.getLogger(__name__)
+
+SERVICE = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: str
+    key: str
+    client_ca: str | None = None
+
+    def credentials(self) -> grpc.ServerCredentials:
+        def read(path: str) -> bytes:
+            with open(path, "rb") as handle:
+                return handle.read()
+
+        root = read(self.client_ca) if self.client_ca else None
+        return grpc.ssl_server_credentials(
+            [(read(self.key), read(self.cert))], root_certificates=root, require_client_auth=root is not None
+        )
+
+
+class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+    """Both ADS variants over one cache; tracks open streams so shutdown can end them."""
+
+    def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False) -> None:
+        self._cache = cache
+        self._metrics = metrics
+        self._verify = verify_client_identity
+        self._streams: set[Stream] = set()
+
+    def close_streams(self) -> None:
+        for stream in list(self._streams):
+            stream.close()
+
+    async def StreamAggregatedResources(
+        self, request_iterator: AsyncIterator[DiscoveryRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        async for out in self._serve(request_iterator, context, SotwProtocol):
+            yield out
+
+    async def DeltaAggregatedResources(
+        self, request_iterator: AsyncIterator[DeltaDiscoveryRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        async for out in self._serve(request_iterator, context, DeltaProtocol):
+            yield out
+
+    async def _serve(
+        self, requests: AsyncIterator, context: grpc.aio.ServicerContext, make_protocol: type[StreamProtocol]
+    ) -> AsyncIterator[bytes]:
+        stream = Stream(self._cache, self._metrics)
+        self._streams.add(stream)
+        self._metrics.streams_open += 1
+        self._metrics.streams_total += 1
+
+        def check_peer(identity: Identity) -> None:
+            if self._verify:
+                authorize([p.decode() for p in context.peer_identities() or []], identity)
+
+        try:
+            async for out in stream.run(requests, make_protocol, check_peer):  # type: ignore[arg-type]
+                yield out
+        except StreamError as exc:
+            self._metrics.rejected_streams += 1
+            log.warning("rejecting stream from %s: %s", context.peer(), exc.message)
+            await context.abort(exc.code, exc.message)
+        finally:
+            self._streams.discard(stream)
+            self._metrics.streams_open -= 1
+
+
+def _passthrough(response: object) -> bytes:
+    return response if isinstance(response, bytes) else response.SerializeToString()  # type: ignore[attr-defined]
+
+
+def generic_handler(servicer: AdsServicer) -> grpc.GenericRpcHandler:
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                servicer.StreamAggregatedResources,
+                request_deserializer=DiscoveryRequest.FromString,
+                response_serializer=_passthrough,
+            ),
+            "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                servicer.DeltaAggregatedResources,
+                request_deserializer=DeltaDiscoveryRequest.FromString,
+                response_serializer=_passthrough,
+            ),
+        },
+    )
+
+
+class AdsServer:
+    """A grpc.aio server hosting the ADS servicer, with graceful drain."""
+
+    def __init__(self, servicer: AdsServicer, tls: TlsFiles | None = None) -> None:
+        self._servicer = servicer
+        self._tls = tls
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Bind and start; returns the bound port (useful with port 0)."""
+        server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100_000)])
+        server.add_generic_rpc_handlers((generic_handler(self._servicer),))
+        address = f"{host}:{port}"
+        bound = (
+            server.add_secure_port(address, self._tls.credentials()) if self._tls else server.add_insecure_port(address)
+        )
+        await server.start()
+        self._server = server
+        return bound
+
+    async def stop(self, grace: float) -> None:
+        """Refuse new streams, end open ones cleanly, then cancel whatever is left after `grace`."""
+        if self._server is None:
+            return
+        stopping = asyncio.ensure_future(self._server.stop(grace))
+        await asyncio.sleep(0)
+        self._servicer.close_streams()
+        await stopping
+        self._server = None

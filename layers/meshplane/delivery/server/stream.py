@@ -1,0 +1,101 @@
+"""Drive one ADS stream: identify the node, watch its snapshot, feed the protocol.
+
+Requests and snapshot changes meet in one queue, so a stream's protocol state is
+only ever touched by its own coroutine, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import grpc
+from google.protobuf.message import Message
+
+from meshplane.delivery.cache import SnapshotCache, UnknownNode
+from meshplane.delivery.metrics import Metrics
+from meshplane.delivery.prepared import PreparedSnapshot
+from meshplane.delivery.server.identity import Identity, StreamError, check_same_node, identify
+from meshplane.snapshot.types import XdsType
+
+
+class StreamProtocol(Protocol):
+    def on_request(self, request: Any, view: PreparedSnapshot) -> list[bytes]: ...
+
+    def on_change(self, changed: list[XdsType], view: PreparedSnapshot) -> list[bytes]: ...
+
+
+@dataclass(frozen=True)
+class _Changed:
+    types: list[XdsType]
+
+
+_CLOSED = object()
+
+
+class Stream:
+    """One open stream; `close()` ends it cleanly (Envoy then reconnects)."""
+
+    def __init__(self, cache: SnapshotCache, metrics: Metrics) -> None:
+        self._cache = cache
+        self._metrics = metrics
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+
+    def close(self) -> None:
+        self._queue.put_nowait(_CLOSED)
+
+    def _changed(self, types: list[XdsType]) -> None:
+        self._queue.put_nowait(_Changed(types))
+
+    async def _pump(self, requests: AsyncIterator[Message]) -> None:
+        try:
+            async for request in requests:
+                self._queue.put_nowait(request)
+        finally:
+            self._queue.put_nowait(_CLOSED)
+
+    async def run(
+        self,
+        requests: AsyncIterator[Message],
+        make_protocol: Callable[[str, Metrics], StreamProtocol],
+        authorize: Callable[[Identity], None],
+    ) -> AsyncIterator[bytes]:
+        pump = asyncio.ensure_future(self._pump(requests))
+        try:
+            first = await self._queue.get()
+            if first is _CLOSED:
+                return
+            assert isinstance(first, Message)
+            identity = identify(first.node)  # type: ignore[attr-defined]
+            authorize(identity)
+            try:
+                view = await self._cache.watch(identity.proxy, identity.bind, self._changed)
+            except UnknownNode as exc:
+                raise StreamError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+            try:
+                async for out in self._loop(first, identity, make_protocol(identity.node_id, self._metrics), view):
+                    yield out
+            finally:
+                self._cache.unwatch(identity.proxy, identity.bind, self._changed)
+        finally:
+            pump.cancel()
+
+    async def _loop(
+        self, first: Message, identity: Identity, protocol: StreamProtocol, view: PreparedSnapshot
+    ) -> AsyncIterator[bytes]:
+        for out in protocol.on_request(first, view):
+            yield out
+        while True:
+            item = await self._queue.get()
+            if item is _CLOSED:
+                return
+            view = self._cache.view(identity.proxy, identity.bind)
+            if isinstance(item, _Changed):
+                outs = protocol.on_change(item.types, view)
+            else:
+                check_same_node(identity, item.node)  # type: ignore[attr-defined]
+                outs = protocol.on_request(item, view)
+            for out in outs:
+                yield out
