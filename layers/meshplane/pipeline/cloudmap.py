@@ -1,0 +1,105 @@
+"""Cloud Map discovery: a node's instances from `DiscoverInstances`, re-read only when the service changed.
+
+Why the revision: `DiscoverInstancesRevision` is one cheap call per service; the
+last revision seen (and a fingerprint of the node's filter) is kept beside the
+node's endpoints, and `DiscoverInstances` runs only when either differs.
+
+The node's `awsCloudMap.attributes` become `QueryParameters` (every one must
+match, as in App Mesh).  `HealthStatus` is `ALL`: UNHEALTHY instances are kept as
+unhealthy endpoints, so Envoy stops sending to them without losing them.  The
+address comes from `AWS_INSTANCE_IPV4` / `AWS_INSTANCE_IPV6` per the node's (else
+the mesh's) `ipPreference`; `AWS_INSTANCE_PORT` sets the port and
+`AVAILABILITY_ZONE` the zone.
+
+Emulators: the data-plane calls need `inject_host_prefix=False` (or
+`AWS_DISABLE_HOST_PREFIX_INJECTION=true`).  moto implements
+`DiscoverInstancesRevision`, but derives it from the instances still registered
+and ignores health changes, so two different instance sets can share a revision.
+The fallback is `full_after_seconds`: a service whose revision was last checked
+longer ago than that is discovered in full anyway (set it to 0 to always do so).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from meshplane.model import shapes
+from meshplane.model.state import Endpoint
+from meshplane.pipeline.directory import NodeInfo
+from meshplane.store.endpoints import EndpointStore
+
+MAX_RESULTS = 1000
+
+
+def fingerprint(cloud_map: shapes.AwsCloudMapServiceDiscovery, mesh_ip_preference: str | None) -> str:
+    """Changes whenever the node's discovery settings change, forcing a fresh discovery."""
+    return hashlib.sha256(
+        json.dumps([cloud_map.wire(), mesh_ip_preference], sort_keys=True).encode()
+    ).hexdigest()[:16]
+
+
+def _address(attributes: dict[str, str], preference: str) -> str | None:
+    v4, v6 = attributes.get("AWS_INSTANCE_IPV4"), attributes.get("AWS_INSTANCE_IPV6")
+    if preference == "IPv4_ONLY":
+        return v4
+    if preference == "IPv6_ONLY":
+        return v6
+    if preference == "IPv6_PREFERRED":
+        return v6 or v4
+    return v4 or v6
+
+
+def endpoint_of(instance: dict[str, Any], preference: str) -> Endpoint | None:
+    """One `DiscoverInstances` instance as an endpoint, or None if it has no usable address."""
+    attributes: dict[str, str] = dict(instance.get("Attributes", {}))
+    address = _address(attributes, preference)
+    if not address:
+        return None
+    port = attributes.get("AWS_INSTANCE_PORT")
+    return Endpoint(
+        instance_id=instance["InstanceId"],
+        address=address,
+        port=int(port) if port and port.isdigit() and 0 < int(port) < 65536 else None,
+        healthy=instance.get("HealthStatus") != "UNHEALTHY",
+        zone=attributes.get("AVAILABILITY_ZONE"),
+        attributes={k: v for k, v in attributes.items() if not k.startswith("AWS_INSTANCE_")},
+        source="cloudmap",
+    )
+
+
+class CloudMapDiscovery:
+    """Refreshes the endpoints of Cloud Map-discovered nodes; clients and store injected."""
+
+    def __init__(self, servicediscovery: Any, endpoints: EndpointStore, *, full_after_seconds: float = 300,
+                 clock: Callable[[], float] = time.time) -> None:
+        self._sd = servicediscovery
+        self._endpoints = endpoints
+        self._full_after = full_after_seconds
+        self._clock = clock
+
+    def refresh(self, node: NodeInfo, *, force: bool = False) -> bool:
+        """Bring the node's Cloud Map endpoints up to date; True if they changed."""
+        cloud_map = node.cloud_map
+        if cloud_map is None:
+            return False
+        namespace = {"NamespaceName": cloud_map.namespace_name, "ServiceName": cloud_map.service_name}
+        marker = fingerprint(cloud_map, node.mesh_ip_preference)
+        try:
+            revision = int(self._sd.discover_instances_revision(**namespace)["InstancesRevision"])
+        except (self._sd.exceptions.NamespaceNotFound, self._sd.exceptions.ServiceNotFound):
+            return self._endpoints.replace_cloudmap(node.ref, ())
+        stored = self._endpoints.cloudmap_revision(node.ref)
+        fresh = stored is not None and self._clock() - stored.checked_at < self._full_after
+        if not force and fresh and stored is not None and (stored.revision, stored.fingerprint) == (revision, marker):
+            return False
+        query = {"QueryParameters": {a.key: a.value for a in cloud_map.attributes}} if cloud_map.attributes else {}
+        found = self._sd.discover_instances(**namespace, **query, HealthStatus="ALL", MaxResults=MAX_RESULTS)
+        preference = cloud_map.ip_preference or node.mesh_ip_preference or "IPv4_PREFERRED"
+        endpoints = [e for e in (endpoint_of(i, preference) for i in found.get("Instances", [])) if e is not None]
+        changed = self._endpoints.replace_cloudmap(node.ref, endpoints)
+        self._endpoints.remember_cloudmap_revision(node.ref, revision, marker)
+        return changed

@@ -1,0 +1,170 @@
+"""ECS "Task State Change" events: parse them and turn a task into an endpoint change.
+
+Only what the pipeline reads is modelled (pydantic, unknown fields ignored): a
+malformed event raises `ValidationError`, which the batch reports as a failure
+so the queue redrives it to the DLQ.
+
+Which change a task makes:
+- `lastStatus` RUNNING (and `desiredStatus` not STOPPED) -> the task is an endpoint;
+- `lastStatus` or `desiredStatus` STOPPED -> the task is removed (tombstoned);
+- anything else (PROVISIONING, PENDING, ...) -> no change.
+
+Its address: with `awsvpc` (Fargate, or EC2 with awsvpc) the ENI attachment's
+`privateIPv4Address`, reached on the listener port (`Endpoint.port` None).  With
+`bridge` or `host` networking the container's `networkBindings`: the `hostPort`
+bound to the virtual node's listener `containerPort`, on the binding's `bindIP`
+or, when that is a wildcard, the container instance's private IP.
+
+Ordering: events of one task are ordered by `detail.version`, then `updatedAt`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from meshplane.model.state import Endpoint
+from meshplane.store.endpoints import ecs_order
+
+WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class KeyValue(_Lenient):
+    name: str
+    value: str = ""
+
+
+class Attachment(_Lenient):
+    type: str
+    status: str | None = None
+    details: list[KeyValue] = Field(default_factory=list)
+
+
+class NetworkBinding(_Lenient):
+    bind_ip: str = Field(default="", alias="bindIP")
+    container_port: int | None = Field(default=None, alias="containerPort")
+    host_port: int | None = Field(default=None, alias="hostPort")
+    protocol: str = "tcp"
+
+
+class NetworkInterface(_Lenient):
+    private_ipv4_address: str | None = Field(default=None, alias="privateIpv4Address")
+    ipv6_address: str | None = Field(default=None, alias="ipv6Address")
+
+
+class Container(_Lenient):
+    name: str
+    last_status: str | None = Field(default=None, alias="lastStatus")
+    network_bindings: list[NetworkBinding] = Field(default_factory=list, alias="networkBindings")
+    network_interfaces: list[NetworkInterface] = Field(default_factory=list, alias="networkInterfaces")
+
+
+class ContainerOverride(_Lenient):
+    name: str
+    environment: list[KeyValue] = Field(default_factory=list)
+
+
+class Overrides(_Lenient):
+    container_overrides: list[ContainerOverride] = Field(default_factory=list, alias="containerOverrides")
+
+
+class TaskDetail(_Lenient):
+    """The `detail` of an ECS Task State Change event."""
+
+    task_arn: str = Field(alias="taskArn", min_length=1)
+    cluster_arn: str = Field(alias="clusterArn", min_length=1)
+    task_definition_arn: str = Field(alias="taskDefinitionArn", min_length=1)
+    last_status: str = Field(alias="lastStatus")
+    desired_status: str = Field(alias="desiredStatus")
+    version: int = Field(ge=0)
+    updated_at: str = Field(alias="updatedAt", min_length=1)
+    group: str | None = None
+    launch_type: str | None = Field(default=None, alias="launchType")
+    availability_zone: str | None = Field(default=None, alias="availabilityZone")
+    container_instance_arn: str | None = Field(default=None, alias="containerInstanceArn")
+    health_status: str | None = Field(default=None, alias="healthStatus")
+    attachments: list[Attachment] = Field(default_factory=list)
+    containers: list[Container] = Field(default_factory=list)
+    overrides: Overrides = Field(default_factory=Overrides)
+
+    @property
+    def task_id(self) -> str:
+        return self.task_arn.rsplit("/", 1)[-1]
+
+    @property
+    def order(self) -> str:
+        return ecs_order(self.version, self.updated_at)
+
+    @property
+    def service_name(self) -> str | None:
+        """The ECS service of a task started by one (`group` is `service:<name>`)."""
+        if self.group and self.group.startswith("service:"):
+            return self.group.removeprefix("service:") or None
+        return None
+
+
+class TaskEvent(_Lenient):
+    """An EventBridge event from `aws.ecs` with detail-type "ECS Task State Change"."""
+
+    id: str
+    source: str
+    detail_type: str = Field(alias="detail-type")
+    detail: TaskDetail
+
+
+class Change(StrEnum):
+    UP = "up"
+    DOWN = "down"
+    NONE = "none"
+
+
+def change_of(task: TaskDetail) -> Change:
+    if task.last_status == "STOPPED" or task.desired_status == "STOPPED":
+        return Change.DOWN
+    if task.last_status == "RUNNING":
+        return Change.UP
+    return Change.NONE
+
+
+def _awsvpc_address(task: TaskDetail) -> str | None:
+    for attachment in task.attachments:
+        if attachment.type in ("eni", "ElasticNetworkInterface"):
+            for detail in attachment.details:
+                if detail.name == "privateIPv4Address" and detail.value:
+                    return detail.value
+    for container in task.containers:
+        for interface in container.network_interfaces:
+            if interface.private_ipv4_address:
+                return interface.private_ipv4_address
+    return None
+
+
+HostAddress = Callable[[TaskDetail], str | None]
+
+
+def endpoint_of(task: TaskDetail, listener_ports: Iterable[int], host_address: HostAddress) -> Endpoint | None:
+    """The endpoint a RUNNING task offers for a node with these listener ports, if it can be addressed."""
+    common = {
+        "instance_id": task.task_id,
+        "zone": task.availability_zone,
+        "healthy": task.health_status != "UNHEALTHY",
+        "source": "ecs",
+    }
+    address = _awsvpc_address(task)
+    if address is not None:
+        return Endpoint(address=address, port=None, **common)
+    ports = list(listener_ports)
+    for port in ports:
+        for container in task.containers:
+            for binding in container.network_bindings:
+                if binding.container_port == port and binding.host_port and binding.protocol == "tcp":
+                    bound = binding.bind_ip if binding.bind_ip not in WILDCARDS else host_address(task)
+                    if bound:
+                        return Endpoint(address=bound, port=binding.host_port, **common)
+    return None

@@ -1,0 +1,49 @@
+"""Apply one ECS Task State Change event to the endpoint store."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from meshplane.pipeline.ecs import Change, TaskEvent, change_of, endpoint_of
+from meshplane.pipeline.ecs_mapping import TaskMapper
+from meshplane.pipeline.telemetry import Telemetry
+from meshplane.store.endpoints import EndpointStore, Outcome
+
+DETAIL_TYPE = "ECS Task State Change"
+
+
+class NotATaskEvent(ValueError):
+    """The record is not an ECS Task State Change: a routing mistake, sent to the DLQ."""
+
+
+def apply_task_event(raw: Mapping[str, Any], mapper: TaskMapper, endpoints: EndpointStore,
+                     telemetry: Telemetry) -> dict[str, Any]:
+    """Returns a JSON-ready summary (it is what the idempotency record stores)."""
+    if raw.get("detail-type") != DETAIL_TYPE or raw.get("source") != "aws.ecs":
+        raise NotATaskEvent(f"expected aws.ecs {DETAIL_TYPE!r}, got {raw.get('source')!r} {raw.get('detail-type')!r}")
+    task = TaskEvent.model_validate(raw).detail
+    change = change_of(task)
+    summary: dict[str, Any] = {"task": task.task_id, "change": change.value, "order": task.order, "nodes": {}}
+    if change is Change.NONE:
+        return summary
+    nodes = mapper.nodes_of(task)
+    if not nodes:
+        telemetry.count("TasksUnmapped")
+        telemetry.logger.info("task maps to no virtual node", extra={"task": task.task_arn, "group": task.group})
+        return summary
+    for node in nodes:
+        endpoint = None
+        if change is Change.UP:
+            endpoint = endpoint_of(task, node.listener_ports, mapper.host_address)
+            if endpoint is None:
+                telemetry.count("TasksUnaddressable")
+                telemetry.logger.warning("running task has no address for the node's listeners",
+                                         extra={"task": task.task_arn, "node": node.ref.node})
+                continue
+        with telemetry.traced("dynamodb.apply_endpoint"):
+            result = endpoints.apply_ecs(node.ref, endpoint, instance_id=task.task_id, order=task.order)
+        if result is Outcome.STALE:
+            telemetry.count("EventsDeduplicated")
+        summary["nodes"][f"{node.ref.mesh}/{node.ref.node}"] = result.value
+    return summary

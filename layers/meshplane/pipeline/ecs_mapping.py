@@ -1,0 +1,131 @@
+"""Which virtual node(s) an ECS task is an instance of.
+
+The rule, first match wins:
+1. **Cloud Map service registry.**  A task started by an ECS service (`group` is
+   `service:<name>`) whose service has `serviceRegistries`: each registry's Cloud Map
+   service (namespace name, service name) is matched to the virtual nodes whose
+   `serviceDiscovery.awsCloudMap` names that namespace and service.
+2. **Explicit name.**  The task tag `appmesh.virtualNode`, then per container (task
+   overrides first, then the task definition) the docker label `appmesh.virtualNode`
+   or the environment variable `APPMESH_VIRTUAL_NODE_NAME` (or `APPMESH_RESOURCE_ARN`)
+   as the Envoy container carries it: `mesh/<m>/virtualNode/<n>` or the node's ARN.
+3. **ECS service name.**  `group` `service:<name>` equal to a virtual node's name,
+   in every mesh that has one.
+
+A task that matches nothing is ignored (and counted).  Every lookup goes through
+the injected ECS, Cloud Map and EC2 clients and is cached for the invocation.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from meshplane.model.ids import Kind, ProxyId
+from meshplane.pipeline.directory import Directory, NodeInfo
+from meshplane.pipeline.ecs import TaskDetail
+
+LABEL = "appmesh.virtualNode"
+ENV_NAMES = ("APPMESH_VIRTUAL_NODE_NAME", "APPMESH_RESOURCE_ARN")
+
+
+class TaskMapper:
+    def __init__(self, directory: Directory, ecs: Any, servicediscovery: Any, ec2: Any) -> None:
+        self._directory = directory
+        self._ecs = ecs
+        self._sd = servicediscovery
+        self._ec2 = ec2
+        self._registries = cache(self._registries_uncached)
+        self._cloud_map_service = cache(self._cloud_map_service_uncached)
+        self._task_definition = cache(self._task_definition_uncached)
+        self._host = cache(self._host_uncached)
+
+    def nodes_of(self, task: TaskDetail) -> list[NodeInfo]:
+        return self._by_registry(task) or self._by_explicit_name(task) or self._by_service_name(task)
+
+    def host_address(self, task: TaskDetail) -> str | None:
+        """The private IP of the EC2 container instance a bridge/host-mode task runs on."""
+        if not task.container_instance_arn:
+            return None
+        return self._host(task.cluster_arn, task.container_instance_arn)
+
+    # ---- rule 1 ---------------------------------------------------------------------
+    def _by_registry(self, task: TaskDetail) -> list[NodeInfo]:
+        if task.service_name is None:
+            return []
+        found: list[NodeInfo] = []
+        for registry_arn in self._registries(task.cluster_arn, task.service_name):
+            named = self._cloud_map_service(registry_arn.rsplit("/", 1)[-1])
+            if named is not None:
+                found.extend(self._directory.by_cloud_map(*named))
+        return found
+
+    def _registries_uncached(self, cluster: str, service: str) -> tuple[str, ...]:
+        described = self._ecs.describe_services(cluster=cluster, services=[service])
+        return tuple(
+            registry["registryArn"]
+            for svc in described.get("services", [])
+            for registry in svc.get("serviceRegistries", [])
+            if registry.get("registryArn")
+        )
+
+    def _cloud_map_service_uncached(self, service_id: str) -> tuple[str, str] | None:
+        try:
+            service = self._sd.get_service(Id=service_id)["Service"]
+            namespace = self._sd.get_namespace(Id=service["NamespaceId"])["Namespace"]
+        except self._sd.exceptions.ServiceNotFound:
+            return None
+        except self._sd.exceptions.NamespaceNotFound:
+            return None
+        return namespace["Name"], service["Name"]
+
+    def cloud_map_service(self, service_id: str) -> tuple[str, str] | None:
+        """(namespace name, service name) of a Cloud Map service id, cached."""
+        return self._cloud_map_service(service_id)
+
+    # ---- rule 2 ---------------------------------------------------------------------
+    def _by_explicit_name(self, task: TaskDetail) -> list[NodeInfo]:
+        for candidate in self._explicit_names(task):
+            try:
+                proxy = ProxyId.parse(candidate)
+            except ValueError:
+                continue
+            if proxy.kind is Kind.VIRTUAL_NODE:
+                info = self._directory.get_by(proxy.mesh, proxy.name)
+                if info is not None:
+                    return [info]
+        return []
+
+    def _explicit_names(self, task: TaskDetail) -> list[str]:
+        names: list[str] = []
+        tags = self._ecs.list_tags_for_resource(resourceArn=task.task_arn).get("tags", [])
+        names += [tag["value"] for tag in tags if tag.get("key") == LABEL and tag.get("value")]
+        for override in task.overrides.container_overrides:
+            names += [kv.value for kv in override.environment if kv.name in ENV_NAMES and kv.value]
+        for container in self._task_definition(task.task_definition_arn):
+            if container.get("dockerLabels", {}).get(LABEL):
+                names.append(container["dockerLabels"][LABEL])
+            environment = container.get("environment", [])
+            names += [kv["value"] for kv in environment if kv.get("name") in ENV_NAMES and kv.get("value")]
+        return names
+
+    def _task_definition_uncached(self, arn: str) -> tuple[dict[str, Any], ...]:
+        described = self._ecs.describe_task_definition(taskDefinition=arn)
+        return tuple(described["taskDefinition"].get("containerDefinitions", []))
+
+    # ---- rule 3 ---------------------------------------------------------------------
+    def _by_service_name(self, task: TaskDetail) -> list[NodeInfo]:
+        return self._directory.by_name(task.service_name) if task.service_name else []
+
+    # ---- bridge / host networking ---------------------------------------------------
+    def _host_uncached(self, cluster: str, container_instance: str) -> str | None:
+        described = self._ecs.describe_container_instances(cluster=cluster, containerInstances=[container_instance])
+        instances = described.get("containerInstances", [])
+        if not instances or not instances[0].get("ec2InstanceId"):
+            return None
+        reservations = self._ec2.describe_instances(InstanceIds=[instances[0]["ec2InstanceId"]])["Reservations"]
+        for reservation in reservations:
+            for instance in reservation.get("Instances", []):
+                if instance.get("PrivateIpAddress"):
+                    return str(instance["PrivateIpAddress"])
+        return None

@@ -1,0 +1,92 @@
+"""What the pipeline needs from the stores, the graph and the translator, as protocols.
+
+Why protocols: the pipeline is wired by its entry points, and tests can hand it
+any object of the right shape.  The defaults import the real packages lazily, so a
+handler's cold start pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol
+
+from google.protobuf.message import Message
+
+from meshplane.model.ids import ProxyId, ResourceKey
+from meshplane.model.state import MeshState
+from meshplane.snapshot.snapshot import Snapshot
+
+Validator = Callable[[Snapshot], list[str]]
+
+
+class StateLoader(Protocol):
+    """The App Mesh resources of a mesh (`store/resources.py` implements this)."""
+
+    def load_mesh_state(self, mesh: str) -> MeshState: ...
+
+    def list_mesh_names(self) -> list[str]: ...
+
+
+class Graph(Protocol):
+    """Which proxies a mesh has and what each one is built from (`meshplane.graph`)."""
+
+    def proxies(self, state: MeshState) -> Iterable[ProxyId]: ...
+
+    def dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[ResourceKey]: ...
+
+    def endpoint_dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[str]: ...
+
+
+class Translator(Protocol):
+    """Mesh state to one proxy's xDS resources (`meshplane.translate`)."""
+
+    def translate(self, state: MeshState, proxy: ProxyId) -> Snapshot: ...
+
+    def endpoints(self, state: MeshState, proxy: ProxyId) -> Mapping[str, Message]: ...
+
+
+class ModuleGraph:
+    """`meshplane.graph`'s module functions behind the Graph protocol."""
+
+    def proxies(self, state: MeshState) -> Iterable[ProxyId]:
+        from meshplane import graph
+
+        return graph.proxies(state)
+
+    def dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[ResourceKey]:
+        from meshplane import graph
+
+        return frozenset(graph.dependencies(state, proxy))
+
+    def endpoint_dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[str]:
+        from meshplane import graph
+
+        return frozenset(graph.endpoint_dependencies(state, proxy))
+
+
+class ModuleTranslator:
+    """`meshplane.translate` behind the Translator protocol.
+
+    The EDS-only path resolves the proxy's view and renders only its
+    ClusterLoadAssignments (`translate.endpoints`): no listener, route or cluster
+    is built.
+    """
+
+    def translate(self, state: MeshState, proxy: ProxyId) -> Snapshot:
+        from meshplane import translate
+
+        return translate.translate(state, proxy)
+
+    def endpoints(self, state: MeshState, proxy: ProxyId) -> Mapping[str, Message]:
+        from meshplane.graph import resolve
+        from meshplane.translate import endpoints
+
+        view, _ = resolve(state, proxy)
+        return endpoints.endpoints(view, state.endpoints)
+
+
+def consistency_validator(snapshot: Snapshot) -> list[str]:
+    """`meshplane.snapshot.consistency.check`, imported when first used."""
+    from meshplane.snapshot import consistency
+
+    return list(consistency.check(snapshot))

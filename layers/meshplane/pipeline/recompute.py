@@ -1,0 +1,140 @@
+"""Recompute only the proxies a change affects, and publish them.
+
+Affected proxies: a proxy is recomputed when a changed resource is among its
+dependencies *now* (from `graph.dependencies` on the freshly loaded state) or was
+among them when it was last published (the `IDX#` index), so a proxy that used
+to depend on something gets the push that removes it.  A proxy never published is
+always computed.
+
+Endpoint-only changes take the short path: only the EDS part is translated and
+the other types are carried over from the last published snapshot, so their
+versions (and delivery's work) stay the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from meshplane.model.ids import Kind, ProxyId, ResourceKey
+from meshplane.model.state import MeshState
+from meshplane.pipeline.ports import Graph, StateLoader, Translator
+from meshplane.pipeline.publish import Publisher, Result, Status
+from meshplane.pipeline.telemetry import Telemetry
+from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.types import XdsType
+from meshplane.store.endpoints import EndpointStore
+from meshplane.store.index import DependencyIndex, IndexEntry, resource_path
+from meshplane.store.pointers import PointerConflict, PointerStore
+
+MAX_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which proxies to rebuild in full and which only for endpoints."""
+
+    full: frozenset[ProxyId] = frozenset()
+    endpoints_only: frozenset[ProxyId] = frozenset()
+    retired: frozenset[str] = frozenset()
+
+
+@dataclass
+class Outcome:
+    results: list[Result] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> list[Result]:
+        return [r for r in self.results if r.status is Status.REJECTED]
+
+    @property
+    def published(self) -> list[Result]:
+        return [r for r in self.results if r.status is Status.PUBLISHED]
+
+
+def _own_keys(proxy: ProxyId) -> set[str]:
+    """A proxy always depends on its mesh and on its own node or gateway."""
+    return {resource_path(ResourceKey(Kind.MESH, proxy.mesh, proxy.mesh)),
+            resource_path(ResourceKey(proxy.kind, proxy.mesh, proxy.name))}
+
+
+class Recomputer:
+    def __init__(self, *, loader: StateLoader, endpoints: EndpointStore, graph: Graph, translator: Translator,
+                 pointers: PointerStore, index: DependencyIndex, publisher: Publisher, telemetry: Telemetry) -> None:
+        self._loader = loader
+        self._endpoints = endpoints
+        self._graph = graph
+        self._translator = translator
+        self._pointers = pointers
+        self._index = index
+        self._publisher = publisher
+        self._t = telemetry
+
+    def load(self, mesh: str) -> MeshState:
+        with self._t.traced("dynamodb.load_state"):
+            state = self._loader.load_mesh_state(mesh)
+            endpoints = self._endpoints.endpoints_for(mesh, state.virtual_nodes)
+        return dataclasses.replace(state, endpoints=endpoints)
+
+    def plan(self, state: MeshState, index: dict[str, IndexEntry], resources: Iterable[ResourceKey],
+             endpoint_nodes: Iterable[str], *, full: bool = False) -> Plan:
+        changed = {resource_path(k) for k in resources}
+        nodes = set(endpoint_nodes)
+        rebuild: set[ProxyId] = set()
+        eds: set[ProxyId] = set()
+        proxies = set(self._graph.proxies(state))
+        for proxy in proxies:
+            old = index.get(proxy.path)
+            deps = {resource_path(k) for k in self._graph.dependencies(state, proxy)} | _own_keys(proxy)
+            if full or old is None or changed & (deps | old.deps):
+                rebuild.add(proxy)
+            elif nodes & (self._graph.endpoint_dependencies(state, proxy) | old.endpoint_deps):
+                eds.add(proxy)
+        retired = frozenset(set(index) - {p.path for p in proxies})
+        return Plan(frozenset(rebuild), frozenset(eds), retired)
+
+    def recompute(self, mesh: str, resources: Iterable[ResourceKey] = (), endpoint_nodes: Iterable[str] = (),
+                  *, full: bool = False) -> Outcome:
+        """Rebuild and publish the affected proxies of one mesh, retrying those another publisher raced."""
+        resources, endpoint_nodes = list(resources), list(endpoint_nodes)
+        outcome = Outcome()
+        pending: set[ProxyId] | None = None
+        with self._t.timed("RecomputeLatency", "recompute"):
+            for _ in range(MAX_ROUNDS):
+                state = self.load(mesh)
+                plan = self.plan(state, self._index.entries(mesh), resources, endpoint_nodes, full=full)
+                for path in plan.retired:
+                    self._index.delete(mesh, path)
+                targets = plan.full | plan.endpoints_only
+                if pending is not None:
+                    targets &= pending
+                raced: set[ProxyId] = set()
+                for proxy in sorted(targets):
+                    try:
+                        outcome.results.append(self._rebuild(state, proxy, eds_only=proxy not in plan.full))
+                    except PointerConflict:
+                        raced.add(proxy)
+                if not raced:
+                    break
+                pending = raced
+            else:
+                raise PointerConflict(", ".join(p.path for p in sorted(pending or ())))
+        self._t.count("ProxiesRecomputed", len(outcome.results))
+        return outcome
+
+    def _rebuild(self, state: MeshState, proxy: ProxyId, *, eds_only: bool) -> Result:
+        previous = self._pointers.get(proxy.path)
+        snapshot: Snapshot | None = None
+        if eds_only:
+            last = self._publisher.previous_snapshot(previous)
+            if last is not None:
+                with self._t.traced("translate.endpoints"):
+                    eds = self._translator.endpoints(state, proxy)
+                snapshot = Snapshot.build(proxy.path, {**last.resources, XdsType.ENDPOINTS: eds})
+        if snapshot is None:
+            with self._t.traced("translate.full"):
+                snapshot = self._translator.translate(state, proxy)
+        deps = {resource_path(k) for k in self._graph.dependencies(state, proxy)} | _own_keys(proxy)
+        return self._publisher.publish(proxy, snapshot, previous, deps,
+                                       self._graph.endpoint_dependencies(state, proxy))

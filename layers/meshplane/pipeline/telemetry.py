@@ -1,0 +1,48 @@
+"""Powertools Logger, Tracer and Metrics for the pipeline, built by entry points from the environment.
+
+Service name and namespace come from `POWERTOOLS_SERVICE_NAME` and
+`POWERTOOLS_METRICS_NAMESPACE`.  The Tracer follows Powertools' own rules: it is
+off outside Lambda and whenever `POWERTOOLS_TRACE_DISABLED=true`, so it never
+needs a daemon to run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+
+
+@dataclass
+class Telemetry:
+    logger: Logger
+    tracer: Tracer
+    metrics: Metrics
+
+    @classmethod
+    def from_env(cls) -> Telemetry:
+        return cls(logger=Logger(), tracer=Tracer(), metrics=Metrics())
+
+    def count(self, name: str, value: float = 1) -> None:
+        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+    def bytes(self, name: str, value: float) -> None:
+        self.metrics.add_metric(name=name, unit=MetricUnit.Bytes, value=value)
+
+    @contextlib.contextmanager
+    def timed(self, metric: str, subsegment: str) -> Iterator[Any]:
+        """Time a block into a Milliseconds metric, inside an X-Ray subsegment of the same job."""
+        started = time.perf_counter()
+        with self.tracer.provider.in_subsegment(subsegment) as segment:
+            yield segment
+        self.metrics.add_metric(name=metric, unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
+
+    @contextlib.contextmanager
+    def traced(self, subsegment: str) -> Iterator[Any]:
+        with self.tracer.provider.in_subsegment(subsegment) as segment:
+            yield segment
