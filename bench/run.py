@@ -1,0 +1,113 @@
+"""Run meshplane's benchmarks: `python bench/run.py [--quick|--tiny] [--only a,b] [--out file.json]`.
+
+Each suite runs in a fresh Python process so one suite's imports, caches and
+garbage never flatter or burden the next, and a crash in one is recorded rather
+than losing the run.  Results go to JSON (for RESULTS.md) and a markdown summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import BENCH, ROOT, Profile, Suite, machine
+from report import render_markdown
+
+# suite name -> module in bench/ exposing run(profile) -> Suite; in run order
+SUITES: dict[str, str] = {
+    "translation": "suite_translation",
+    "incremental": "suite_incremental",
+    "coldstart": "suite_coldstart",
+    "peer": "suite_peer",
+    "fanout": "suite_fanout",
+    "convergence": "suite_convergence",
+}
+# how long one suite may take before it is recorded as an error (seconds)
+BUDGET = {"full": 420, "quick": 60, "tiny": 120}
+
+
+def run_one(name: str, profile: Profile) -> dict[str, Any]:
+    """Run one suite in a child process and return its result document."""
+    started = time.perf_counter()
+    cmd = [sys.executable, str(BENCH / "run.py"), "--child", name, f"--{profile.name}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=BUDGET[profile.name], cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        elapsed = time.perf_counter() - started
+        return Suite(name, "error", f"exceeded {BUDGET[profile.name]} s", seconds=elapsed).to_dict()
+    sys.stderr.write(proc.stderr)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return Suite(name, "error", f"exit {proc.returncode}: {tail}", seconds=time.perf_counter() - started).to_dict()
+    return json.loads(lines[-1])
+
+
+def child(name: str, profile: Profile) -> int:
+    """Inside the child: run the suite and print its JSON as the last stdout line."""
+    import importlib
+
+    from common import NotLanded
+
+    started = time.perf_counter()
+    try:
+        suite = importlib.import_module(SUITES[name]).run(profile)
+    except NotLanded as exc:
+        suite = Suite(name, "missing", str(exc))
+    suite.seconds = time.perf_counter() - started
+    print(json.dumps(suite.to_dict()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="small sizes, under 2 minutes")
+    size.add_argument("--tiny", action="store_true", help="smallest sizes, for the smoke test")
+    size.add_argument("--full", action="store_true", help="the default: every size the issue asks for")
+    parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SUITES)}")
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON results here")
+    parser.add_argument("--markdown", type=Path, default=None, help="write the markdown summary here")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    profile = Profile("quick" if args.quick else "tiny" if args.tiny else "full")
+    if args.child:
+        return child(args.child, profile)
+
+    names = [n for n in args.only.split(",") if n] or list(SUITES)
+    unknown = sorted(set(names) - set(SUITES))
+    if unknown:
+        parser.error(f"unknown suites: {', '.join(unknown)}")
+    started = time.perf_counter()
+    document: dict[str, Any] = {
+        "profile": profile.name,
+        "command": " ".join([Path(sys.executable).name, "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
+        "machine": machine(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "suites": [],
+    }
+    for name in names:
+        print(f"== {name} ({profile.name})", file=sys.stderr, flush=True)
+        result = run_one(name, profile)
+        document["suites"].append(result)
+        print(f"   {result['status']} in {result['seconds']} s {result['detail']}", file=sys.stderr, flush=True)
+    document["seconds"] = round(time.perf_counter() - started, 1)
+    out = args.out or BENCH / "results" / f"{profile.name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(document, indent=2) + "\n")
+    markdown = render_markdown(document)
+    if args.markdown:
+        args.markdown.write_text(markdown)
+    print(markdown)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
