@@ -7,7 +7,6 @@ numbers only; when the code it measures has not landed it says so
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import socket
