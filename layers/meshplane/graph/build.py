@@ -1,0 +1,303 @@
+"""Resolve one proxy's view of a mesh: virtual services → routers/routes → virtual node listeners.
+
+The resolver records every resource key it looks at (found or not), so the same walk
+answers "what does this proxy depend on" for the incremental dependency index.
+"""
+
+from __future__ import annotations
+
+from meshplane.graph import names
+from meshplane.graph.order import route_sort_key
+from meshplane.graph.view import (
+    ClientTls,
+    GatewayRouteView,
+    IngressListener,
+    ProxyView,
+    RouteView,
+    ServicePort,
+    Target,
+    Upstream,
+)
+from meshplane.model import shapes
+from meshplane.model.ids import Kind, ProxyId, ResourceKey
+from meshplane.model.state import MeshState
+
+
+class UnknownProxyError(LookupError):
+    """The proxy names a mesh, virtual node or virtual gateway that this state does not hold."""
+
+
+_ROUTE_KINDS = (("http_route", "http"), ("http2_route", "http2"), ("grpc_route", "grpc"), ("tcp_route", "tcp"))
+
+
+class Resolver:
+    """One walk over a mesh for one proxy; collects the keys and endpoint sets it touched."""
+
+    def __init__(self, state: MeshState) -> None:
+        self.state = state
+        self.mesh = state.name
+        self.keys: set[ResourceKey] = {ResourceKey(Kind.MESH, self.mesh, self.mesh)}
+        self.endpoint_nodes: set[str] = set()
+        self.upstreams: dict[str, Upstream] = {}
+        self.problems: list[str] = []
+
+    # -- lookups that record what they read -------------------------------------------------
+    def node(self, name: str) -> shapes.VirtualNodeData | None:
+        self.keys.add(ResourceKey(Kind.VIRTUAL_NODE, self.mesh, name))
+        return self.state.virtual_nodes.get(name)
+
+    def service(self, name: str) -> shapes.VirtualServiceData | None:
+        self.keys.add(ResourceKey(Kind.VIRTUAL_SERVICE, self.mesh, name))
+        return self.state.virtual_services.get(name)
+
+    def router(self, name: str) -> shapes.VirtualRouterData | None:
+        self.keys.add(ResourceKey(Kind.VIRTUAL_ROUTER, self.mesh, name))
+        return self.state.virtual_routers.get(name)
+
+    def routes_of(self, router: str) -> list[shapes.RouteData]:
+        found = [r for (parent, _), r in self.state.routes.items() if parent == router]
+        self.keys.update(ResourceKey(Kind.ROUTE, self.mesh, r.route_name, router) for r in found)
+        return found
+
+    # -- resolution -----------------------------------------------------------------------
+    def service_ports(self, service: str, tls: ClientTls | None) -> list[ServicePort]:
+        data = self.service(service)
+        if data is None:
+            self.problems.append(f"backend virtual service {service!r} does not exist")
+            return []
+        provider = data.spec.provider
+        if provider is None:
+            self.problems.append(f"virtual service {service!r} has no provider")
+            return []
+        kind, value = provider.member
+        if kind == "virtual_node":
+            return self._node_provided(service, value.virtual_node_name, tls)
+        return self._router_provided(service, value.virtual_router_name, tls)
+
+    def _node_provided(self, service: str, node_name: str, tls: ClientTls | None) -> list[ServicePort]:
+        node = self.node(node_name)
+        if node is None:
+            self.problems.append(f"provider virtual node {node_name!r} of {service!r} does not exist")
+            return []
+        out = []
+        for listener in node.spec.listeners or ():
+            pm = listener.port_mapping
+            upstream = self.upstream(node, listener, tls)
+            route = RouteView("default", 0, pm.protocol, None, (Target(upstream.cluster, 100),))
+            out.append(ServicePort(service, pm.port, pm.protocol, (route,)))
+        return out
+
+    def _router_provided(self, service: str, router_name: str, tls: ClientTls | None) -> list[ServicePort]:
+        router = self.router(router_name)
+        if router is None:
+            self.problems.append(f"provider virtual router {router_name!r} of {service!r} does not exist")
+            return []
+        routes = self.routes_of(router_name)
+        out = []
+        for rl in router.spec.listeners or ():
+            pm = rl.port_mapping
+            views = [v for r in routes if (v := self._route(r, pm.port, pm.protocol, tls)) is not None]
+            views.sort(key=route_sort_key)
+            out.append(ServicePort(service, pm.port, pm.protocol, tuple(views)))
+        return out
+
+    def _route(self, route: shapes.RouteData, port: int, protocol: str, tls: ClientTls | None) -> RouteView | None:
+        spec = route.spec
+        for attr, kind in _ROUTE_KINDS:
+            body = getattr(spec, attr)
+            if body is None:
+                continue
+            if kind != protocol:
+                return None
+            match_port = body.match.port if body.match is not None else None
+            if match_port is not None and match_port != port:
+                return None
+            targets = self._targets(body.action.weighted_targets, tls, route.route_name)
+            if not targets:
+                return None
+            priority = spec.priority if spec.priority is not None else 1001
+            return RouteView(route.route_name, priority, kind, body, targets)
+        return None
+
+    def _targets(self, weighted: list[shapes.WeightedTarget], tls: ClientTls | None, route: str) -> tuple[Target, ...]:
+        weights: dict[str, int] = {}
+        for wt in weighted:
+            node = self.node(wt.virtual_node)
+            listener = _listener_for(node, wt.port) if node is not None else None
+            if node is None or listener is None:
+                self.problems.append(f"route {route!r}: target {wt.virtual_node!r} port {wt.port} is not resolvable")
+                continue
+            cluster = self.upstream(node, listener, tls).cluster
+            weights[cluster] = weights.get(cluster, 0) + wt.weight
+        if sum(weights.values()) <= 0:
+            return ()
+        return tuple(Target(c, w) for c, w in weights.items())
+
+    def upstream(self, node: shapes.VirtualNodeData, listener: shapes.Listener, tls: ClientTls | None) -> Upstream:
+        pm = listener.port_mapping
+        name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
+        existing = self.upstreams.get(name)
+        if existing is not None:
+            return existing
+        sd = node.spec.service_discovery
+        applies = tls is not None and (not tls.ports or pm.port in tls.ports)
+        upstream = Upstream(
+            cluster=name,
+            node=node.virtual_node_name,
+            port=pm.port,
+            protocol=pm.protocol,
+            discovery=sd,
+            ip_preference=self._ip_preference(sd),
+            health_check=listener.health_check,
+            outlier_detection=listener.outlier_detection,
+            tls=tls if applies and (tls.enforce is None or tls.enforce) else None,
+        )
+        if sd is None or sd.dns is None:
+            self.endpoint_nodes.add(node.virtual_node_name)
+        self.upstreams[name] = upstream
+        return upstream
+
+    def _ip_preference(self, sd: shapes.ServiceDiscovery | None) -> str | None:
+        if sd is not None:
+            _, value = sd.member
+            if value.ip_preference is not None:
+                return value.ip_preference
+        mesh_sd = self.state.mesh.spec.service_discovery
+        return mesh_sd.ip_preference if mesh_sd is not None else None
+
+
+def _listener_for(node: shapes.VirtualNodeData, port: int | None) -> shapes.Listener | None:
+    listeners = node.spec.listeners or []
+    if port is None:
+        return listeners[0] if listeners else None
+    return next((li for li in listeners if li.port_mapping.port == port), None)
+
+
+def _backend_tls(backend: shapes.VirtualServiceBackend, defaults: shapes.BackendDefaults | None) -> ClientTls | None:
+    if backend.client_policy is not None and backend.client_policy.tls is not None:
+        return backend.client_policy.tls
+    if defaults is not None and defaults.client_policy is not None:
+        return defaults.client_policy.tls
+    return None
+
+
+def _allow_all(state: MeshState) -> bool:
+    ef = state.mesh.spec.egress_filter
+    return ef is not None and ef.type == "ALLOW_ALL"
+
+
+def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
+    """Build the view of `proxy`, plus the resolver that saw every key it depends on."""
+    if proxy.mesh != state.name:
+        raise UnknownProxyError(f"{proxy} is not in mesh {state.name!r}")
+    resolver = Resolver(state)
+    if proxy.is_gateway:
+        return _gateway_view(state, proxy, resolver), resolver
+    resolver.keys.add(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name))
+    node = state.virtual_nodes.get(proxy.name)
+    if node is None:
+        raise UnknownProxyError(f"no virtual node {proxy.name!r} in mesh {proxy.mesh!r}")
+    spec = node.spec
+    listeners = tuple(
+        IngressListener(
+            port=li.port_mapping.port,
+            protocol=li.port_mapping.protocol,
+            cluster=names.ingress_cluster(proxy.mesh, proxy.name, li.port_mapping.protocol, li.port_mapping.port),
+            tls=li.tls,
+            timeout=li.timeout,
+            connection_pool=li.connection_pool,
+        )
+        for li in spec.listeners or ()
+    )
+    services: list[ServicePort] = []
+    for backend in spec.backends or ():
+        vs = backend.virtual_service
+        if vs is not None:
+            services.extend(resolver.service_ports(vs.virtual_service_name, _backend_tls(vs, spec.backend_defaults)))
+    access_log = spec.logging.access_log.file if spec.logging and spec.logging.access_log else None
+    view = ProxyView(
+        proxy=proxy,
+        listeners=listeners,
+        services=_dedupe(services),
+        upstreams=tuple(sorted(resolver.upstreams.values(), key=lambda u: u.cluster)),
+        allow_all=_allow_all(state),
+        access_log=access_log,
+        problems=tuple(resolver.problems),
+    )
+    return view, resolver
+
+
+def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> ProxyView:
+    resolver.keys.add(ResourceKey(Kind.VIRTUAL_GATEWAY, proxy.mesh, proxy.name))
+    gateway = state.virtual_gateways.get(proxy.name)
+    if gateway is None:
+        raise UnknownProxyError(f"no virtual gateway {proxy.name!r} in mesh {proxy.mesh!r}")
+    spec = gateway.spec
+    defaults = spec.backend_defaults
+    tls = defaults.client_policy.tls if defaults is not None and defaults.client_policy is not None else None
+    listeners = tuple(
+        IngressListener(
+            port=li.port_mapping.port,
+            protocol=li.port_mapping.protocol,
+            cluster=names.self_redirect_cluster(proxy.mesh, proxy.name, li.port_mapping.protocol, li.port_mapping.port),
+            tls=li.tls,
+            timeout=None,
+            connection_pool=li.connection_pool,
+        )
+        for li in spec.listeners
+    )
+    services: list[ServicePort] = []
+    routes: list[GatewayRouteView] = []
+    for (parent, name), data in sorted(state.gateway_routes.items()):
+        if parent != proxy.name:
+            continue
+        resolver.keys.add(ResourceKey(Kind.GATEWAY_ROUTE, proxy.mesh, name, parent))
+        view = _gateway_route(data, resolver, tls, services)
+        if view is not None:
+            routes.append(view)
+    routes.sort(key=lambda r: (r.priority, -_prefix_len(r), r.name))
+    access_log = spec.logging.access_log.file if spec.logging and spec.logging.access_log else None
+    return ProxyView(
+        proxy=proxy,
+        listeners=listeners,
+        services=_dedupe(services),
+        upstreams=tuple(sorted(resolver.upstreams.values(), key=lambda u: u.cluster)),
+        allow_all=False,
+        access_log=access_log,
+        gateway_routes=tuple(routes),
+        problems=tuple(resolver.problems),
+    )
+
+
+def _gateway_route(
+    data: shapes.GatewayRouteData, resolver: Resolver, tls: ClientTls | None, services: list[ServicePort]
+) -> GatewayRouteView | None:
+    spec = data.spec
+    for attr, kind in (("http_route", "http"), ("http2_route", "http2"), ("grpc_route", "grpc")):
+        body = getattr(spec, attr)
+        if body is None:
+            continue
+        target = body.action.target
+        service = target.virtual_service.virtual_service_name
+        ports = resolver.service_ports(service, tls)
+        services.extend(ports)
+        port = target.port if target.port is not None else (ports[0].port if ports else None)
+        if port is None or not any(p.port == port for p in ports):
+            resolver.problems.append(f"gateway route {data.gateway_route_name!r}: target {service!r} has no port")
+            return None
+        priority = spec.priority if spec.priority is not None else 1001
+        return GatewayRouteView(data.gateway_route_name, priority, kind, body, service, port)
+    return None
+
+
+def _prefix_len(route: GatewayRouteView) -> int:
+    prefix = getattr(route.spec.match, "prefix", None)
+    return len(prefix) if prefix else 0
+
+
+def _dedupe(services: list[ServicePort]) -> tuple[ServicePort, ...]:
+    """A service named by two backends (or two gateway routes) is rendered once."""
+    seen: dict[tuple[str, int], ServicePort] = {}
+    for sp in services:
+        seen.setdefault((sp.service, sp.port), sp)
+    return tuple(sorted(seen.values(), key=lambda s: (s.port, s.service)))

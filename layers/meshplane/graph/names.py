@@ -1,0 +1,46 @@
+"""App Mesh's Envoy resource names, kept exact so existing dashboards and stats keep working."""
+
+from __future__ import annotations
+
+INGRESS_PORT = 15000
+EGRESS_PORT = 15001
+
+
+def ingress_listener() -> str:
+    return f"lds_ingress_0.0.0.0_{INGRESS_PORT}"
+
+
+def egress_listener() -> str:
+    return f"lds_egress_0.0.0.0_{EGRESS_PORT}"
+
+
+def gateway_listener(port: int) -> str:
+    return f"lds_ingress_0.0.0.0_{port}"
+
+
+def ingress_cluster(mesh: str, node: str, protocol: str, port: int) -> str:
+    return f"cds_ingress_{mesh}_{node}_{protocol}_{port}"
+
+
+def egress_cluster(mesh: str, node: str, protocol: str, port: int) -> str:
+    return f"cds_egress_{mesh}_{node}_{protocol}_{port}"
+
+
+def self_redirect_cluster(mesh: str, gateway: str, protocol: str, port: int) -> str:
+    return f"cds_ingress_{mesh}_{gateway}_self_redirect_{protocol}_{port}"
+
+
+def amazonaws_cluster(mesh: str) -> str:
+    return f"cds_egress_{mesh}_amazonaws"
+
+
+def passthrough_cluster(mesh: str) -> str:
+    return f"cds_egress_{mesh}_passthrough"
+
+
+def ingress_routes(protocol: str, port: int) -> str:
+    return f"rds_ingress_{protocol}_{port}"
+
+
+def egress_routes(protocol: str, port: int) -> str:
+    return f"rds_egress_{protocol}_{port}"

@@ -1,0 +1,107 @@
+"""The resolved, Envoy-free view of one proxy: what it listens on and where it may send.
+
+Plain frozen data, like Contour's dag: the translator turns it into protos, the
+dependency index reads it, and nothing here knows about Envoy types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from meshplane.model import shapes
+from meshplane.model.ids import ProxyId
+
+Protocol = Literal["http", "http2", "grpc", "tcp"]
+HTTP_FAMILY: frozenset[str] = frozenset({"http", "http2", "grpc"})
+
+ClientTls = shapes.ClientPolicyTls | shapes.VirtualGatewayClientPolicyTls
+ListenerTls = shapes.ListenerTls | shapes.VirtualGatewayListenerTls
+HealthCheck = shapes.HealthCheckPolicy | shapes.VirtualGatewayHealthCheckPolicy
+ConnectionPool = shapes.VirtualNodeConnectionPool | shapes.VirtualGatewayConnectionPool
+
+
+@dataclass(frozen=True)
+class Upstream:
+    """One listener of a backend virtual node, as the calling proxy reaches it."""
+
+    cluster: str
+    node: str
+    port: int
+    protocol: Protocol
+    discovery: shapes.ServiceDiscovery | None
+    ip_preference: str | None
+    health_check: shapes.HealthCheckPolicy | None
+    outlier_detection: shapes.OutlierDetection | None
+    tls: ClientTls | None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A weighted share of a route's traffic."""
+
+    cluster: str
+    weight: int
+
+
+@dataclass(frozen=True)
+class RouteView:
+    """One App Mesh route (or a provider node's implicit catch-all) with resolved targets."""
+
+    name: str
+    priority: int
+    protocol: Protocol
+    spec: shapes.HttpRoute | shapes.GrpcRoute | shapes.TcpRoute | None
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    """A backend virtual service on one port: the unit an egress virtual host is built from."""
+
+    service: str
+    port: int
+    protocol: Protocol
+    routes: tuple[RouteView, ...]
+
+
+@dataclass(frozen=True)
+class IngressListener:
+    """A listener of the proxy itself: a virtual node listener or a gateway listener."""
+
+    port: int
+    protocol: Protocol
+    cluster: str
+    tls: ListenerTls | None
+    timeout: shapes.ListenerTimeout | None
+    connection_pool: ConnectionPool | None
+
+
+@dataclass(frozen=True)
+class GatewayRouteView:
+    """A gateway route bound to one gateway listener, with its target service resolved."""
+
+    name: str
+    priority: int
+    protocol: Protocol
+    spec: shapes.HttpGatewayRoute | shapes.GrpcGatewayRoute
+    service: str
+    service_port: int
+
+
+@dataclass(frozen=True)
+class ProxyView:
+    """Everything one proxy needs, resolved and sorted, without any Envoy type."""
+
+    proxy: ProxyId
+    listeners: tuple[IngressListener, ...]
+    services: tuple[ServicePort, ...]
+    upstreams: tuple[Upstream, ...]
+    allow_all: bool
+    access_log: shapes.FileAccessLog | shapes.VirtualGatewayFileAccessLog | None
+    gateway_routes: tuple[GatewayRouteView, ...] = ()
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.proxy.is_gateway

@@ -1,0 +1,162 @@
+"""CDS: the local app clusters, one egress cluster per backend virtual node listener, and helpers."""
+
+from __future__ import annotations
+
+from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
+from envoy.config.core.v3 import health_check_pb2, protocol_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+
+from meshplane.graph import names
+from meshplane.graph.view import ConnectionPool, IngressListener, ProxyView, Upstream
+from meshplane.translate import tls as tls_
+from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, seconds, typed
+
+Cluster = cluster_pb2.Cluster
+CONNECT_TIMEOUT_S = 1.0
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
+_DNS_FAMILY = {
+    "IPv4_ONLY": Cluster.V4_ONLY,
+    "IPv6_ONLY": Cluster.V6_ONLY,
+    "IPv4_PREFERRED": Cluster.V4_PREFERRED,
+    "IPv6_PREFERRED": Cluster.AUTO,
+}
+
+
+def static_assignment(name: str, host: str, port: int) -> endpoint_pb2.ClusterLoadAssignment:
+    lb = endpoint_components_pb2.LbEndpoint(endpoint=endpoint_components_pb2.Endpoint(address=address(host, port)))
+    return endpoint_pb2.ClusterLoadAssignment(
+        cluster_name=name, endpoints=[endpoint_components_pb2.LocalityLbEndpoints(lb_endpoints=[lb])]
+    )
+
+
+def _protocol(cluster: Cluster, protocol: str) -> None:
+    """http2 and grpc upstreams speak HTTP/2; everything else keeps Envoy's HTTP/1.1 default."""
+    if protocol not in ("http2", "grpc"):
+        return
+    options = http_protocol_options_pb2.HttpProtocolOptions(
+        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+        )
+    )
+    cluster.typed_extension_protocol_options[_HTTP_OPTIONS].CopyFrom(typed(options))
+
+
+def circuit_breakers(pool: ConnectionPool | None) -> circuit_breaker_pb2.CircuitBreakers:
+    """App Mesh's limits: the connection pool's where set, 2147483647 everywhere else."""
+    limits = {"max_connections": MAX_INT32, "max_pending_requests": MAX_INT32, "max_requests": MAX_INT32}
+    if pool is not None:
+        _, value = pool.member
+        for field in limits:
+            given = getattr(value, field, None)
+            if given is not None:
+                limits[field] = given
+    threshold = circuit_breaker_pb2.CircuitBreakers.Thresholds(max_retries={"value": MAX_INT32})
+    for field, limit in limits.items():
+        getattr(threshold, field).value = limit
+    return circuit_breaker_pb2.CircuitBreakers(thresholds=[threshold])
+
+
+def local_cluster(name: str, port: int, protocol: str, pool: ConnectionPool | None, host: str = "127.0.0.1") -> Cluster:
+    """The proxy's own app (or, for gateways, its own listener): static, on loopback."""
+    cluster = Cluster(
+        name=name,
+        type=Cluster.STATIC,
+        connect_timeout=seconds(CONNECT_TIMEOUT_S),
+        load_assignment=static_assignment(name, host, port),
+        circuit_breakers=circuit_breakers(pool),
+    )
+    _protocol(cluster, protocol)
+    return cluster
+
+
+def health_check(upstream: Upstream) -> health_check_pb2.HealthCheck | None:
+    """The target listener's healthCheck, run by this (calling) Envoy."""
+    hc = upstream.health_check
+    if hc is None:
+        return None
+    check = health_check_pb2.HealthCheck(
+        timeout=millis(hc.timeout_millis),
+        interval=millis(hc.interval_millis),
+        unhealthy_threshold={"value": hc.unhealthy_threshold},
+        healthy_threshold={"value": hc.healthy_threshold},
+    )
+    if hc.protocol == "tcp":
+        check.tcp_health_check.SetInParent()
+    elif hc.protocol == "grpc":
+        check.grpc_health_check.SetInParent()
+    else:
+        check.http_health_check.path = hc.path or "/"
+        if hc.protocol == "http2":
+            check.http_health_check.codec_client_type = 1  # HTTP2
+    return check
+
+
+def outlier_detection(upstream: Upstream) -> outlier_detection_pb2.OutlierDetection | None:
+    od = upstream.outlier_detection
+    if od is None:
+        return None
+    return outlier_detection_pb2.OutlierDetection(
+        consecutive_5xx={"value": od.max_server_errors},
+        interval=duration(od.interval),
+        base_ejection_time=duration(od.base_ejection_duration),
+        max_ejection_percent={"value": od.max_ejection_percent},
+    )
+
+
+def egress_cluster(upstream: Upstream) -> Cluster:
+    """A backend virtual node listener: EDS from discovery, or DNS for `dns` service discovery."""
+    cluster = Cluster(
+        name=upstream.cluster,
+        connect_timeout=seconds(CONNECT_TIMEOUT_S),
+        circuit_breakers=circuit_breakers(None),
+    )
+    sd = upstream.discovery
+    if sd is not None and sd.dns is not None:
+        endpoints = sd.dns.response_type == "ENDPOINTS"
+        cluster.type = Cluster.STRICT_DNS if endpoints else Cluster.LOGICAL_DNS
+        cluster.load_assignment.CopyFrom(static_assignment(upstream.cluster, sd.dns.hostname, upstream.port))
+        cluster.dns_lookup_family = _DNS_FAMILY.get(upstream.ip_preference or "", Cluster.V4_PREFERRED)
+    else:
+        cluster.type = Cluster.EDS
+        cluster.eds_cluster_config.eds_config.CopyFrom(ads())
+        cluster.eds_cluster_config.service_name = upstream.cluster
+    hc = health_check(upstream)
+    if hc is not None:
+        cluster.health_checks.append(hc)
+    od = outlier_detection(upstream)
+    if od is not None:
+        cluster.outlier_detection.CopyFrom(od)
+    if upstream.tls is not None:
+        cluster.transport_socket.CopyFrom(tls_.upstream_socket(upstream.tls))
+    _protocol(cluster, upstream.protocol)
+    return cluster
+
+
+def original_dst_cluster(name: str, *, use_http_header: bool) -> Cluster:
+    """Passthrough to where the app was really going (iptables' original destination)."""
+    cluster = Cluster(
+        name=name,
+        type=Cluster.ORIGINAL_DST,
+        lb_policy=Cluster.CLUSTER_PROVIDED,
+        connect_timeout=seconds(CONNECT_TIMEOUT_S),
+    )
+    cluster.original_dst_lb_config.use_http_header = use_http_header
+    return cluster
+
+
+def _ingress(view: ProxyView, listener: IngressListener) -> Cluster:
+    return local_cluster(listener.cluster, listener.port, listener.protocol, listener.connection_pool)
+
+
+def clusters(view: ProxyView) -> dict[str, Cluster]:
+    out = {c.name: c for c in (_ingress(view, li) for li in view.listeners)}
+    out.update((u.cluster, egress_cluster(u)) for u in view.upstreams)
+    if not view.is_gateway:
+        mesh = view.proxy.mesh
+        out[names.amazonaws_cluster(mesh)] = original_dst_cluster(names.amazonaws_cluster(mesh), use_http_header=False)
+        if view.allow_all:
+            out[names.passthrough_cluster(mesh)] = original_dst_cluster(
+                names.passthrough_cluster(mesh), use_http_header=True
+            )
+    return out

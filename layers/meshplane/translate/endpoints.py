@@ -1,0 +1,53 @@
+"""EDS: one ClusterLoadAssignment per EDS egress cluster, from the discovered endpoints."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from envoy.config.core.v3 import base_pb2, health_check_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+
+from meshplane.graph.view import ProxyView, Upstream
+from meshplane.model.state import Endpoint
+from meshplane.translate.core import address
+
+_HEALTH = {True: health_check_pb2.HEALTHY, False: health_check_pb2.UNHEALTHY}
+
+
+def _matches(endpoint: Endpoint, upstream: Upstream) -> bool:
+    """Cloud Map attribute filters: every attribute must match, as App Mesh documents."""
+    sd = upstream.discovery
+    if sd is None or sd.aws_cloud_map is None or not sd.aws_cloud_map.attributes:
+        return True
+    return all(endpoint.attributes.get(a.key) == a.value for a in sd.aws_cloud_map.attributes)
+
+
+def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_pb2.ClusterLoadAssignment:
+    by_zone: dict[str, list[endpoint_components_pb2.LbEndpoint]] = {}
+    hc_port = upstream.health_check.port if upstream.health_check is not None else None
+    for ep in sorted(endpoints, key=lambda e: (e.zone or "", e.address, e.port or 0, e.instance_id)):
+        if not _matches(ep, upstream):
+            continue
+        inner = endpoint_components_pb2.Endpoint(address=address(ep.address, ep.port or upstream.port))
+        if hc_port is not None and ep.port is None:
+            inner.health_check_config.port_value = hc_port
+        by_zone.setdefault(ep.zone or "", []).append(
+            endpoint_components_pb2.LbEndpoint(endpoint=inner, health_status=_HEALTH[ep.healthy])
+        )
+    return endpoint_pb2.ClusterLoadAssignment(
+        cluster_name=upstream.cluster,
+        endpoints=[
+            endpoint_components_pb2.LocalityLbEndpoints(locality=base_pb2.Locality(zone=zone), lb_endpoints=lbs)
+            for zone, lbs in sorted(by_zone.items())
+        ],
+    )
+
+
+def endpoints(
+    view: ProxyView, discovered: Mapping[str, tuple[Endpoint, ...]]
+) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
+    return {
+        u.cluster: assignment(u, discovered.get(u.node, ()))
+        for u in view.upstreams
+        if u.discovery is None or u.discovery.dns is None
+    }

@@ -1,0 +1,46 @@
+"""Ask the real Envoy binary whether it accepts a bootstrap (`envoy --mode validate`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from envoy.config.bootstrap.v3 import bootstrap_pb2
+from google.protobuf import json_format
+
+
+class EnvoyRejected(ValueError):
+    """Envoy refused the configuration; the message is Envoy's own."""
+
+
+def envoy_binary() -> str:
+    found = shutil.which("envoy")
+    if found:
+        return found
+    candidate = os.path.join(sys.prefix, "bin", "envoy")
+    if os.path.exists(candidate):
+        return candidate
+    raise FileNotFoundError("no envoy binary on PATH or in sys.prefix/bin")
+
+
+def validate(bootstrap: bootstrap_pb2.Bootstrap, *, timeout: float = 60.0) -> None:
+    """Raise EnvoyRejected with Envoy's message when the config is invalid."""
+    body = json_format.MessageToJson(bootstrap)
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        handle.write(body)
+        path = handle.name
+    try:
+        result = subprocess.run(
+            [envoy_binary(), "--mode", "validate", "-c", path, "--disable-hot-restart", "-l", "error"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    finally:
+        os.unlink(path)
+    if result.returncode != 0:
+        raise EnvoyRejected((result.stderr or result.stdout).strip()[-4000:])

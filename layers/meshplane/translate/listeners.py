@@ -1,0 +1,205 @@
+"""LDS: the ingress listener (to the local app), the egress listener (to backends), gateway listeners."""
+
+from __future__ import annotations
+
+from envoy.config.accesslog.v3 import accesslog_pb2
+from envoy.config.core.v3 import base_pb2, substitution_format_string_pb2
+from envoy.config.listener.v3 import listener_components_pb2 as lc
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.access_loggers.file.v3 import file_pb2
+from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from google.protobuf import struct_pb2
+
+from meshplane.graph import names
+from meshplane.graph.view import HTTP_FAMILY, IngressListener, ProxyView, ServicePort
+from meshplane.translate import observability
+from meshplane.translate import tls as tls_
+from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, typed
+from meshplane.translate.routes import egress_groups, group_protocol
+
+Listener = listener_pb2.Listener
+_HCM = "envoy.filters.network.http_connection_manager"
+_TCP = "envoy.filters.network.tcp_proxy"
+
+
+def access_logs(view: ProxyView) -> list[accesslog_pb2.AccessLog]:
+    log = view.access_log
+    if log is None:
+        return []
+    config = file_pb2.FileAccessLog(path=log.path)
+    if log.format is not None:
+        kind, value = log.format.member
+        fmt = substitution_format_string_pb2.SubstitutionFormatString()
+        if kind == "text":
+            fmt.text_format_source.CopyFrom(base_pb2.DataSource(inline_string=value))
+        else:
+            fmt.json_format.CopyFrom(
+                struct_pb2.Struct(fields={p.key: struct_pb2.Value(string_value=p.value) for p in value})
+            )
+        config.log_format.CopyFrom(fmt)
+    return [accesslog_pb2.AccessLog(name="envoy.access_loggers.file", typed_config=typed(config))]
+
+
+def http_filter(view: ProxyView, stat_prefix: str, route_config: str, idle: object | None = None) -> lc.Filter:
+    manager = hcm.HttpConnectionManager(
+        stat_prefix=stat_prefix,
+        codec_type=hcm.HttpConnectionManager.AUTO,
+        rds=hcm.Rds(config_source=ads(), route_config_name=route_config),
+        http_filters=[hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router()))],
+        access_log=access_logs(view),
+        tracing=hcm.HttpConnectionManager.Tracing(
+            provider=observability.xray_provider(view.proxy), random_sampling=observability.sampling()
+        ),
+        merge_slashes=True,
+        normalize_path={"value": True},
+    )
+    if idle is not None:
+        manager.common_http_protocol_options.idle_timeout.CopyFrom(duration(idle))  # type: ignore[arg-type]
+    return lc.Filter(name=_HCM, typed_config=typed(manager))
+
+
+def tcp_filter(
+    view: ProxyView, stat_prefix: str, weights: list[tuple[str, int]], idle: object | None = None
+) -> lc.Filter:
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, access_log=access_logs(view))
+    live = [(c, w) for c, w in weights if w > 0]
+    if len(live) == 1:
+        proxy.cluster = live[0][0]
+    else:
+        for cluster, weight in live:
+            proxy.weighted_clusters.clusters.add(name=cluster, weight=weight)
+    if idle is not None:
+        proxy.idle_timeout.CopyFrom(duration(idle))  # type: ignore[arg-type]
+    return lc.Filter(name=_TCP, typed_config=typed(proxy))
+
+
+def _listener_filter(name: str, message: object) -> lc.ListenerFilter:
+    return lc.ListenerFilter(name=name, typed_config=typed(message))  # type: ignore[arg-type]
+
+
+_ORIGINAL_DST = ("envoy.filters.listener.original_dst", original_dst_pb2.OriginalDst())
+_TLS_INSPECTOR = ("envoy.filters.listener.tls_inspector", tls_inspector_pb2.TlsInspector())
+
+
+def _ingress_chains(
+    view: ProxyView, listener: IngressListener, match_port: bool, route_config: str
+) -> list[lc.FilterChain]:
+    timeout = listener.timeout.member[1] if listener.timeout is not None else None
+    idle = getattr(timeout, "idle", None)
+    if listener.protocol in HTTP_FAMILY:
+        network = http_filter(view, "ingress", route_config, idle)
+    else:
+        network = tcp_filter(view, "ingress", [(listener.cluster, 1)], idle)
+    base = lc.FilterChainMatch()
+    if match_port:
+        base.destination_port.value = listener.port
+    chain_name = f"{listener.protocol}_{listener.port}"
+    if not tls_.tls_enabled(listener.tls):
+        return [lc.FilterChain(name=chain_name, filter_chain_match=base, filters=[network])]
+    secured_match = lc.FilterChainMatch()
+    secured_match.CopyFrom(base)
+    secured_match.transport_protocol = "tls"
+    secured = lc.FilterChain(
+        name=f"{chain_name}_tls",
+        filter_chain_match=secured_match,
+        filters=[network],
+        transport_socket=tls_.downstream_socket(listener.tls),  # type: ignore[arg-type]
+    )
+    if listener.tls.mode == "STRICT":  # type: ignore[union-attr]
+        return [secured]
+    plain_match = lc.FilterChainMatch()
+    plain_match.CopyFrom(base)
+    plain_match.transport_protocol = "raw_buffer"
+    return [secured, lc.FilterChain(name=f"{chain_name}_plain", filter_chain_match=plain_match, filters=[network])]
+
+
+def _listener(name: str, port: int, chains: list[lc.FilterChain], filters: list[tuple[str, object]]) -> Listener:
+    return Listener(
+        name=name,
+        address=address("0.0.0.0", port),
+        filter_chains=chains,
+        listener_filters=[_listener_filter(n, m) for n, m in filters],
+    )
+
+
+def _needs_inspector(listeners: tuple[IngressListener, ...]) -> bool:
+    return any(tls_.tls_enabled(li.tls) for li in listeners)
+
+
+def ingress(view: ProxyView) -> Listener | None:
+    """Multi-listener nodes match on the original destination port; a single one matches all,
+    so a sidecar reached directly on :15000 (no iptables) still serves its app."""
+    if not view.listeners:
+        return None
+    multi = len(view.listeners) > 1
+    chains = [
+        chain
+        for li in view.listeners
+        for chain in _ingress_chains(view, li, multi, names.ingress_routes(li.protocol, li.port))
+    ]
+    filters = ([_ORIGINAL_DST] if multi else []) + ([_TLS_INSPECTOR] if _needs_inspector(view.listeners) else [])
+    return _listener(names.ingress_listener(), names.INGRESS_PORT, chains, filters)
+
+
+def _tcp_weights(service: ServicePort) -> list[tuple[str, int]]:
+    route = service.routes[0]
+    return [(t.cluster, t.weight) for t in route.targets]
+
+
+def egress(view: ProxyView) -> Listener:
+    """Per-port chains for intercepted traffic, an SNI chain for `*.amazonaws.com`, and a default chain."""
+    mesh = view.proxy.mesh
+    chains: list[lc.FilterChain] = []
+    for port, services in sorted(egress_groups(view).items()):
+        config = names.egress_routes(group_protocol(services), port)
+        match = lc.FilterChainMatch(destination_port={"value": port})
+        chains.append(
+            lc.FilterChain(name=config, filter_chain_match=match, filters=[http_filter(view, "egress", config)])
+        )
+    tcp_ports: set[int] = set()
+    for service in view.services:
+        if service.protocol != "tcp" or service.port in tcp_ports or not service.routes:
+            continue
+        tcp_ports.add(service.port)
+        spec = service.routes[0].spec
+        idle = spec.timeout.idle if spec is not None and getattr(spec, "timeout", None) is not None else None
+        match = lc.FilterChainMatch(destination_port={"value": service.port})
+        chains.append(
+            lc.FilterChain(
+                name=f"tcp_{service.port}",
+                filter_chain_match=match,
+                filters=[tcp_filter(view, "egress", _tcp_weights(service), idle)],
+            )
+        )
+    aws = lc.FilterChainMatch(server_names=["*.amazonaws.com"], transport_protocol="tls")
+    chains.append(
+        lc.FilterChain(
+            name="amazonaws",
+            filter_chain_match=aws,
+            filters=[tcp_filter(view, "amazonaws", [(names.amazonaws_cluster(mesh), 1)])],
+        )
+    )
+    direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
+    listener = _listener(names.egress_listener(), names.EGRESS_PORT, chains, [_ORIGINAL_DST, _TLS_INSPECTOR])
+    listener.default_filter_chain.CopyFrom(lc.FilterChain(name="direct", filters=[http_filter(view, "egress", direct)]))
+    return listener
+
+
+def gateway(view: ProxyView) -> list[Listener]:
+    out = []
+    for li in view.listeners:
+        chains = _ingress_chains(view, li, False, names.ingress_routes(li.protocol, li.port))
+        filters = [_TLS_INSPECTOR] if _needs_inspector((li,)) else []
+        out.append(_listener(names.gateway_listener(li.port), li.port, chains, filters))
+    return out
+
+
+def listeners(view: ProxyView) -> dict[str, Listener]:
+    if view.is_gateway:
+        return {li.name: li for li in gateway(view)}
+    found = [ingress(view), egress(view)]
+    return {li.name: li for li in found if li is not None}

@@ -1,0 +1,179 @@
+"""RDS: ingress route configs to the local app, egress configs per port, gateway configs."""
+
+from __future__ import annotations
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
+
+from meshplane.graph import names
+from meshplane.graph.view import HTTP_FAMILY, GatewayRouteView, IngressListener, ProxyView, RouteView, ServicePort
+from meshplane.translate import matches
+from meshplane.translate.core import EGRESS_DIRECT_PORT, duration, seconds
+from meshplane.translate.retry import retry_policy
+
+RouteConfiguration = route_pb2.RouteConfiguration
+DEFAULT_PER_REQUEST_S = 15.0
+
+
+def _action(route: RouteView) -> rc.RouteAction:
+    action = rc.RouteAction()
+    live = [t for t in route.targets if t.weight > 0]
+    if len(live) == 1:
+        action.cluster = live[0].cluster
+    else:
+        for target in live:
+            action.weighted_clusters.clusters.add(name=target.cluster).weight.value = target.weight
+    spec = route.spec
+    timeout = getattr(spec, "timeout", None)
+    per_request = timeout.per_request if timeout is not None else None
+    action.timeout.CopyFrom(duration(per_request) if per_request is not None else seconds(DEFAULT_PER_REQUEST_S))
+    if timeout is not None and timeout.idle is not None:
+        action.idle_timeout.CopyFrom(duration(timeout.idle))
+    action.retry_policy.CopyFrom(retry_policy(getattr(spec, "retry_policy", None)))
+    return action
+
+
+def _route(route: RouteView) -> rc.Route:
+    spec = route.spec
+    if route.protocol == "grpc":
+        match = matches.grpc_match(spec.match if spec is not None else None)  # type: ignore[union-attr]
+    else:
+        match = matches.http_match(spec.match if spec is not None else None)  # type: ignore[union-attr]
+    return rc.Route(name=route.name, match=match, route=_action(route))
+
+
+def _vhost(service: ServicePort, domains: list[str]) -> rc.VirtualHost:
+    return rc.VirtualHost(
+        name=f"{service.service}:{service.port}", domains=domains, routes=[_route(r) for r in service.routes]
+    )
+
+
+def _passthrough(view: ProxyView) -> rc.VirtualHost:
+    """ALLOW_ALL: anything undeclared goes where the app sent it."""
+    route = rc.Route(
+        match=rc.RouteMatch(prefix="/"), route=rc.RouteAction(cluster=names.passthrough_cluster(view.proxy.mesh))
+    )
+    return rc.VirtualHost(name="allow_all", domains=["*"], routes=[route])
+
+
+def egress_groups(view: ProxyView) -> dict[int, list[ServicePort]]:
+    """HTTP-family backend services grouped by port: one egress route config per port."""
+    groups: dict[int, list[ServicePort]] = {}
+    for sp in view.services:
+        if sp.protocol in HTTP_FAMILY:
+            groups.setdefault(sp.port, []).append(sp)
+    return groups
+
+
+def group_protocol(services: list[ServicePort]) -> str:
+    protocols = {s.protocol for s in services}
+    return protocols.pop() if len(protocols) == 1 else "http"
+
+
+def _egress(view: ProxyView) -> dict[str, RouteConfiguration]:
+    out: dict[str, RouteConfiguration] = {}
+    groups = egress_groups(view)
+    for port, services in groups.items():
+        vhosts = [_vhost(s, [s.service, f"{s.service}:{s.port}"]) for s in services]
+        if view.allow_all:
+            vhosts.append(_passthrough(view))
+        name = names.egress_routes(group_protocol(services), port)
+        out[name] = RouteConfiguration(name=name, virtual_hosts=vhosts)
+    # The direct config serves apps that call the egress listener without iptables:
+    # `name:port` for every port, and the bare `name` for the service's first port.
+    vhosts, bare = [], set()
+    for port in sorted(groups):
+        for s in groups[port]:
+            domains = [f"{s.service}:{port}"] + ([s.service] if s.service not in bare else [])
+            bare.add(s.service)
+            vhosts.append(_vhost(s, domains))
+    if view.allow_all:
+        vhosts.append(_passthrough(view))
+    direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
+    out[direct] = RouteConfiguration(name=direct, virtual_hosts=vhosts)
+    return out
+
+
+def _ingress(listener: IngressListener) -> RouteConfiguration:
+    """All traffic for a listener goes to the local app, with the listener's timeouts."""
+    action = rc.RouteAction(cluster=listener.cluster)
+    timeout = listener.timeout.member[1] if listener.timeout is not None else None
+    per_request = getattr(timeout, "per_request", None)
+    action.timeout.CopyFrom(duration(per_request) if per_request is not None else seconds(DEFAULT_PER_REQUEST_S))
+    if timeout is not None and timeout.idle is not None:
+        action.idle_timeout.CopyFrom(duration(timeout.idle))
+    match = rc.RouteMatch(prefix="/")
+    name = names.ingress_routes(listener.protocol, listener.port)
+    vhost = rc.VirtualHost(name=name, domains=["*"], routes=[rc.Route(match=match, route=action)])
+    return RouteConfiguration(name=name, virtual_hosts=[vhost])
+
+
+def _gateway_route(route: GatewayRouteView, listener: IngressListener) -> rc.Route:
+    spec = route.spec
+    to_match = matches.grpc_match if route.protocol == "grpc" else matches.http_match
+    match = to_match(spec.match)  # type: ignore[arg-type]
+    action = rc.RouteAction(cluster=listener.cluster, timeout=seconds(DEFAULT_PER_REQUEST_S))
+    rewrite = spec.action.rewrite
+    host = getattr(rewrite, "hostname", None)
+    if host is None or host.default_target_hostname != "DISABLED":
+        action.host_rewrite_literal = f"{route.service}:{route.service_port}"
+    path_rewrite = getattr(rewrite, "path", None)
+    prefix_rewrite = getattr(rewrite, "prefix", None)
+    if path_rewrite is not None and path_rewrite.exact is not None:
+        action.regex_rewrite.pattern.regex = "^.*$"
+        action.regex_rewrite.substitution = path_rewrite.exact
+    elif prefix_rewrite is not None and prefix_rewrite.value is not None:
+        action.prefix_rewrite = prefix_rewrite.value
+    elif (
+        match.HasField("prefix")
+        and route.protocol != "grpc"
+        and (prefix_rewrite is None or prefix_rewrite.default_prefix != "DISABLED")
+    ):
+        action.prefix_rewrite = "/"
+    return rc.Route(name=route.name, match=match, route=action)
+
+
+def _hostname_domains(route: GatewayRouteView) -> list[str]:
+    hostname = getattr(route.spec.match, "hostname", None)
+    if hostname is None:
+        return ["*"]
+    if hostname.exact is not None:
+        return [hostname.exact, f"{hostname.exact}:*"]
+    return [f"*{hostname.suffix}"]
+
+
+def _gateway(view: ProxyView, listener: IngressListener) -> RouteConfiguration:
+    """Gateway routes rewrite and loop back to this listener, where the service vhosts route them."""
+    services = [s for s in view.services if s.protocol in HTTP_FAMILY]
+    vhosts: dict[str, rc.VirtualHost] = {}
+    taken: set[str] = set()
+    for s in services:
+        domains = [d for d in (s.service, f"{s.service}:{s.port}") if d not in taken]
+        taken.update(domains)
+        if domains:
+            vhosts[f"{s.service}:{s.port}"] = _vhost(s, domains)
+    for route in view.gateway_routes:
+        if route.protocol != listener.protocol:
+            continue
+        port = getattr(route.spec.match, "port", None)
+        if port is not None and port != listener.port:
+            continue
+        domains = _hostname_domains(route)
+        key = "gateway:" + ",".join(domains)
+        if key not in vhosts:
+            if any(d in taken for d in domains):
+                continue
+            taken.update(domains)
+            vhosts[key] = rc.VirtualHost(name=key, domains=domains)
+        vhosts[key].routes.append(_gateway_route(route, listener))
+    name = names.ingress_routes(listener.protocol, listener.port)
+    return RouteConfiguration(name=name, virtual_hosts=list(vhosts.values()))
+
+
+def routes(view: ProxyView) -> dict[str, RouteConfiguration]:
+    if view.is_gateway:
+        configs = [_gateway(view, li) for li in view.listeners]
+        return {c.name: c for c in configs}
+    out = {c.name: c for c in (_ingress(li) for li in view.listeners if li.protocol in HTTP_FAMILY)}
+    out.update(_egress(view))
+    return out

@@ -1,0 +1,105 @@
+"""TLS contexts for listeners (server side) and backend clusters (origination), App Mesh style.
+
+Certificates come from files or from SDS.  App Mesh's `sds` secrets are served by a
+local SDS provider on a Unix socket (SPIRE); the bootstrap defines that cluster.
+ACM trust is delivered by the control plane over ADS, named by the CA ARN.
+"""
+
+from __future__ import annotations
+
+from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.type.matcher.v3 import string_pb2
+
+from meshplane.graph.view import ClientTls, ListenerTls
+from meshplane.translate.core import ads, typed
+
+LOCAL_SDS_CLUSTER = "static_cluster_sds_unix_socket"
+TLS_SOCKET = "envoy.transport_sockets.tls"
+
+
+def local_sds() -> config_source_pb2.ConfigSource:
+    grpc = grpc_service_pb2.GrpcService(
+        envoy_grpc=grpc_service_pb2.GrpcService.EnvoyGrpc(cluster_name=LOCAL_SDS_CLUSTER)
+    )
+    api = config_source_pb2.ApiConfigSource(
+        api_type=config_source_pb2.ApiConfigSource.GRPC,
+        transport_api_version=config_source_pb2.V3,
+        grpc_services=[grpc],
+    )
+    return config_source_pb2.ConfigSource(api_config_source=api, resource_api_version=config_source_pb2.V3)
+
+
+def _certificate(common: common_pb2.CommonTlsContext, cert: object) -> None:
+    kind, value = cert.member  # type: ignore[attr-defined]
+    if kind == "file":
+        common.tls_certificates.append(
+            common_pb2.TlsCertificate(
+                certificate_chain=base_pb2.DataSource(filename=value.certificate_chain),
+                private_key=base_pb2.DataSource(filename=value.private_key),
+            )
+        )
+    elif kind == "sds":
+        common.tls_certificate_sds_secret_configs.append(
+            secret_pb2.SdsSecretConfig(name=value.secret_name, sds_config=local_sds())
+        )
+    else:  # acm: the control plane delivers the certificate as an ADS secret named by its ARN
+        common.tls_certificate_sds_secret_configs.append(
+            secret_pb2.SdsSecretConfig(name=value.certificate_arn, sds_config=ads())
+        )
+
+
+def _validation(common: common_pb2.CommonTlsContext, validation: object | None) -> None:
+    if validation is None:
+        return
+    sans = validation.subject_alternative_names  # type: ignore[attr-defined]
+    context = common_pb2.CertificateValidationContext()
+    if sans is not None:
+        for name in sans.match.exact:
+            context.match_typed_subject_alt_names.append(
+                common_pb2.SubjectAltNameMatcher(
+                    san_type=common_pb2.SubjectAltNameMatcher.DNS, matcher=string_pb2.StringMatcher(exact=name)
+                )
+            )
+    kind, trust = validation.trust.member  # type: ignore[attr-defined]
+    if kind == "file":
+        context.trusted_ca.CopyFrom(base_pb2.DataSource(filename=trust.certificate_chain))
+        common.validation_context.CopyFrom(context)
+        return
+    name, source = (
+        (trust.secret_name, local_sds()) if kind == "sds" else (",".join(trust.certificate_authority_arns), ads())
+    )
+    common.combined_validation_context.CopyFrom(
+        common_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+            default_validation_context=context,
+            validation_context_sds_secret_config=secret_pb2.SdsSecretConfig(name=name, sds_config=source),
+        )
+    )
+
+
+def downstream_socket(tls: ListenerTls) -> base_pb2.TransportSocket:
+    """Server-side TLS for a listener; a validation context means clients must present certs (mTLS)."""
+    common = common_pb2.CommonTlsContext()
+    _certificate(common, tls.certificate)
+    _validation(common, tls.validation)
+    context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
+    if tls.validation is not None:
+        context.require_client_certificate.value = True
+    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=typed(context))
+
+
+def upstream_socket(tls: ClientTls, sni: str | None = None) -> base_pb2.TransportSocket:
+    """TLS origination towards a backend, with a client certificate when one is configured."""
+    common = common_pb2.CommonTlsContext()
+    if tls.certificate is not None:
+        _certificate(common, tls.certificate)
+    _validation(common, tls.validation)
+    context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=sni or "")
+    return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=typed(context))
+
+
+def tls_enabled(tls: ListenerTls | None) -> bool:
+    return tls is not None and tls.mode != "DISABLED"
+
+
+__all__ = ["LOCAL_SDS_CLUSTER", "downstream_socket", "local_sds", "tls_enabled", "upstream_socket"]
