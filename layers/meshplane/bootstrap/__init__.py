@@ -1,0 +1,1 @@
+"""Envoy bootstraps for meshplane sidecars and gateways, and the platform snippets around them."""
