@@ -1,0 +1,86 @@
+"""Run `meshplane local up` as a child process and learn its endpoints from its state file."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meshplane.demo.envoy import DemoError
+from meshplane.demo.network import free_port
+from meshplane.demo.processes import Child, Supervisor
+
+STATE_FILE = "state.json"
+
+
+@dataclass
+class LocalUp:
+    """The running emulator stack: where its AWS endpoint, API and ADS server listen."""
+
+    child: Child
+    state_dir: Path
+    api_port: int
+    ads_port: int
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def ads_address(self) -> str:
+        return f"127.0.0.1:{self.ads_port}"
+
+    def state(self) -> dict[str, Any]:
+        try:
+            return json.loads((self.state_dir / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    @property
+    def aws_endpoint(self) -> str:
+        state = self.state()
+        for key in ("aws_endpoint_url", "endpoint_url", "moto_url", "aws_endpoint"):
+            if state.get(key):
+                return str(state[key])
+        if state.get("moto_port"):
+            return f"http://127.0.0.1:{state['moto_port']}"
+        raise DemoError(f"local up state file has no AWS endpoint: {sorted(state)}")
+
+    def ads_pid(self) -> int | None:
+        """The current ADS child's pid, as local up records it."""
+        state = self.state()
+        pids = state.get("pids", {})
+        for value in (state.get("ads_pid"), pids.get("ads") if isinstance(pids, dict) else None):
+            if isinstance(value, int):
+                return value
+        return None
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/healthz", timeout=1) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def start(supervisor: Supervisor, state_dir: Path, timeout: float = 180.0) -> LocalUp:
+    """Start local up on free ports and wait until its API answers `/healthz`."""
+    api_port, ads_port = free_port(), free_port()
+    command = [sys.executable, "-m", "meshplane.cli", "local", "up", "--api-port", str(api_port),
+               "--ads-port", str(ads_port), "--state-dir", str(state_dir)]  # fmt: skip
+    child = supervisor.start("local-up", command)
+    stack = LocalUp(child, state_dir, api_port, ads_port)
+    deadline = time.monotonic() + timeout
+    while not (_healthy(stack.api_url) and stack.state()):
+        if not child.running:
+            raise DemoError(f"`meshplane local up` exited with {child.process.returncode}:\n{child.log_tail()}")
+        if time.monotonic() > deadline:
+            raise DemoError(f"`meshplane local up` not healthy after {timeout:.0f}s:\n{child.log_tail()}")
+        time.sleep(0.2)
+    return stack

@@ -1,0 +1,167 @@
+"""`meshplane demo` from start to clean shutdown, filling the report as it goes."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import os
+import signal
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from meshplane.demo import scenario, stack
+from meshplane.demo.processes import Supervisor
+from meshplane.demo.report import ProcessInfo, Report
+from meshplane.demo.traffic import Split, TrafficGenerator
+from meshplane.demo.view import View
+
+KILLED_INSTANCE = "green-2"
+
+
+def _probe(address: tuple[str, int]) -> tuple[int, str, str]:
+    """One request through the gateway: (status, answering color, body excerpt)."""
+    connection = http.client.HTTPConnection(*address, timeout=5)
+    try:
+        connection.request("GET", "/")
+        response = connection.getresponse()
+        body = response.read().decode(errors="replace")
+    except (OSError, http.client.HTTPException) as error:
+        return 0, "", str(error)
+    finally:
+        connection.close()
+    try:
+        color = str(json.loads(body).get("backend", {}).get("service", ""))
+    except (ValueError, AttributeError):
+        color = ""
+    return response.status, color, body
+
+
+def run(view: View, *, keep: bool, report_path: Path | None, region: str) -> int:
+    report = Report()
+    workdir = Path(tempfile.mkdtemp(prefix="meshplane-demo-"))
+    supervisor = Supervisor(workdir / "logs")
+    traffic: TrafficGenerator | None = None
+    built: stack.Stack | None = None
+    started = time.monotonic()
+    try:
+        view.title("meshplane demo: a live App Mesh-compatible mesh on this machine")
+        built = stack.bring_up(supervisor, workdir, region, view)
+        report.timings.update(built.timings)
+        report.mesh, report.api_url = built.plan.mesh, built.local.api_url
+        host, port = built.gateway_address
+        report.gateway_url = f"http://{host}:{port}/"
+        with view.step("Waiting for the first answer through gateway → front → color"):
+            report.timings["first_response"] = round(stack.wait_for_traffic(built, lambda: _probe((host, port))), 3)
+        view.info(f"gateway {report.gateway_url} answered after {report.timings['first_response']:.2f}s")
+
+        traffic = TrafficGenerator(host, port)
+        traffic.start()
+        _canary(built, traffic, report, view)
+        _resilience(built, traffic, report, view)
+        traffic.stop()
+        everything = Split.of(traffic.samples())
+        report.total_requests, report.total_failed = everything.total, everything.failed
+        _summary(report, view)
+        report.ok = True
+        if keep:
+            report.kept_running = True
+            _keep(built, report, view)
+    except Exception as error:
+        report.error = f"{type(error).__name__}: {error}"
+        view.info(f"FAILED: {report.error}")
+        view.info(f"logs are in {supervisor.log_dir}")
+    except KeyboardInterrupt:
+        report.error = "interrupted"
+    finally:
+        if traffic is not None:
+            traffic.stop()
+        report.processes = [ProcessInfo(name=c.name, pid=c.pid) for c in supervisor.children]
+        with view.step("Stopping every process the demo started"):
+            report.leftover_pids = supervisor.stop_all()
+        if built is not None:
+            built.addresses.release_all()
+        report.timings["total"] = round(time.monotonic() - started, 3)
+        view.info(f"{len(supervisor.seen)} processes stopped, {len(report.leftover_pids)} left; "
+                  f"total {report.timings['total']:.1f}s")  # fmt: skip
+        if report_path is not None:
+            report.write(report_path)
+    return 0 if report.ok and not report.leftover_pids else 1
+
+
+def _canary(built: stack.Stack, traffic: TrafficGenerator, report: Report, view: View) -> None:
+    view.title("Canary: blue → green by update_route, measured on real responses")
+    front = built.running["front-1"].sidecar
+    previous: tuple[int, int] | None = None
+    for blue, green in scenario.CANARY:
+        with view.step(f"Route weights blue {blue} / green {green}"):
+            step = scenario.canary_step(built, traffic, front, blue, green, previous)
+        report.canary.append(step)
+        reached = f"{step.envoy_seconds * 1000:.0f} ms" if step.envoy_seconds is not None else "initial"
+        view.info(f"measured blue {step.measured_blue:.1%} / green {step.measured_green:.1%} over {step.requests} "
+                  f"requests, {step.failed} failed; route reached front's Envoy in {reached}")  # fmt: skip
+        previous = (blue, green)
+    view.table(
+        "Canary steps (every number measured)",
+        ["weights b/g", "measured blue", "measured green", "± tol", "requests", "failed", "API→Envoy", "API→1st resp"],
+        [[f"{s.blue_weight}/{s.green_weight}", f"{s.measured_blue:.1%}", f"{s.measured_green:.1%}",
+          f"{s.tolerance:.1%}", s.requests, s.failed, _ms(s.envoy_seconds), _ms(s.first_response_seconds)]
+         for s in report.canary],
+    )  # fmt: skip
+
+
+def _resilience(built: stack.Stack, traffic: TrafficGenerator, report: Report, view: View) -> None:
+    view.title("Resilience")
+    front = built.running["front-1"].sidecar
+    with view.step(f"Killing {KILLED_INSTANCE} (its app and its Envoy) under traffic"):
+        report.kill = kill = scenario.kill_instance(built, traffic, front, KILLED_INSTANCE)
+    view.info(f"{kill.requests} requests in {kill.window_seconds:.0f}s: {kill.client_errors} client-visible errors "
+              f"(budget {kill.retry_budget}); front's Envoy retried {kill.upstream_retries} times and ejected "
+              f"{kill.outlier_ejections} host(s); served by {kill.served_by}")  # fmt: skip
+    with view.step("Killing the ADS server (local up restarts it) under traffic"):
+        report.ads_restart = ads = scenario.restart_ads(built, traffic)
+    slowest = max((v for v in ads.reconnected_seconds.values() if v is not None), default=None)
+    view.info(f"ADS pid {ads.old_pid} → {ads.new_pid} in {_ms(ads.restarted_seconds)}; all Envoys reconnected "
+              f"within {_ms(slowest)}; {ads.requests} requests, {ads.failed} failed")  # fmt: skip
+
+
+def _summary(report: Report, view: View) -> None:
+    kill, ads = report.kill, report.ads_restart
+    assert kill is not None and ads is not None
+    rows = [[f"canary {s.blue_weight}/{s.green_weight}", f"blue {s.measured_blue:.1%} green {s.measured_green:.1%}",
+             "ok" if abs(s.measured_green - s.green_weight / 100) <= s.tolerance else "OUT OF TOLERANCE"]
+            for s in report.canary]  # fmt: skip
+    rows.append([f"kill {kill.instance}", f"{kill.client_errors} errors / {kill.requests}",
+                 "ok" if kill.client_errors <= kill.retry_budget else "OVER BUDGET"])  # fmt: skip
+    rows.append(["ADS restart", f"{ads.failed} failed / {ads.requests}", "ok" if ads.failed == 0 else "FAILURES"])
+    rows.append(["all traffic", f"{report.total_failed} failed / {report.total_requests}", ""])
+    rows += [[f"time: {k}", f"{v:.2f}s", ""] for k, v in report.timings.items()]
+    view.table("Summary", ["what", "measured", "verdict"], rows)
+
+
+def _keep(built: stack.Stack, report: Report, view: View) -> None:
+    """Leave everything running until Ctrl-C (or SIGTERM), printing where to poke at it."""
+    view.title("The mesh keeps running (Ctrl-C to stop it)")
+    view.info(f"gateway:  curl {report.gateway_url}")
+    for name, running in built.running.items():
+        view.info(f"{name:8} {running.instance.address}  Envoy admin http://{running.sidecar.admin}/")
+    env = f"AWS_ACCESS_KEY_ID={os.environ.get('AWS_ACCESS_KEY_ID', 'testing')} " \
+          f"AWS_SECRET_ACCESS_KEY=... AWS_DEFAULT_REGION={built.clients.appmesh.meta.region_name}"
+    view.info(f"{env} aws appmesh --endpoint-url {built.local.api_url} list-meshes")
+    view.info(f"aws appmesh --endpoint-url {built.local.api_url} describe-route --mesh-name {built.plan.mesh} "
+              f"--virtual-router-name {built.plan.router} --route-name {built.plan.route}")  # fmt: skip
+    view.info(f"aws servicediscovery --endpoint-url {built.local.aws_endpoint} list-namespaces")
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            while not stop.wait(1.0):
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f} ms"

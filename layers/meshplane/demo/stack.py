@@ -1,0 +1,185 @@
+"""Bring the whole demo up: local up, the CA, Cloud Map, ECS, the mesh, apps and sidecars."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from meshplane.demo import envoy, localup, mesh
+from meshplane.demo.discovery import CloudMap, EcsCluster
+from meshplane.demo.envoy import DemoError, Sidecar
+from meshplane.demo.network import LoopbackAddresses
+from meshplane.demo.pki import LocalCA
+from meshplane.demo.plan import APP_PORT, EGRESS_PORT, GATEWAY_PORT, INGRESS_PORT, Instance, Plan
+from meshplane.demo.processes import Child, Supervisor
+
+# (node, instance, version, how it is registered): two blue and two green, each way once.
+INSTANCES: tuple[tuple[str, str, str, str], ...] = (
+    ("front", "front-1", "v1", "cloudmap"),
+    ("blue", "blue-1", "v1", "ecs"),
+    ("blue", "blue-2", "v1", "cloudmap"),
+    ("green", "green-1", "v2", "ecs"),
+    ("green", "green-2", "v2", "cloudmap"),
+)
+ECS_EVENT_BUS = "default"  # ECS delivers task state changes to the account's default bus
+
+
+@dataclass
+class Clients:
+    """boto3 clients: App Mesh against meshplane's API, the rest against the emulator."""
+
+    appmesh: Any
+    servicediscovery: Any
+    ecs: Any
+    ec2: Any
+    events: Any
+
+    @classmethod
+    def connect(cls, api_url: str, aws_endpoint: str, region: str) -> Clients:
+        import boto3
+        from botocore.config import Config
+
+        session = boto3.session.Session(region_name=region)
+        config = Config(retries={"mode": "standard"})
+
+        def emulated(service: str, **extra: Any) -> Any:
+            return session.client(service, endpoint_url=aws_endpoint, config=config.merge(Config(**extra)))
+
+        return cls(
+            appmesh=session.client("appmesh", endpoint_url=api_url, config=config),
+            servicediscovery=emulated("servicediscovery", inject_host_prefix=False),
+            ecs=emulated("ecs"),
+            ec2=emulated("ec2"),
+            events=emulated("events"),
+        )
+
+
+@dataclass
+class Running:
+    """One running instance: its app and its sidecar."""
+
+    instance: Instance
+    app: Child | None
+    sidecar: Sidecar
+
+
+@dataclass
+class Stack:
+    plan: Plan
+    supervisor: Supervisor
+    local: localup.LocalUp
+    clients: Clients
+    cloud_map: CloudMap
+    ecs: EcsCluster
+    workdir: Path
+    addresses: LoopbackAddresses
+    running: dict[str, Running] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> Running:
+        return self.running["gateway"]
+
+    @property
+    def gateway_address(self) -> tuple[str, int]:
+        return self.gateway.instance.address, GATEWAY_PORT
+
+    def sidecars(self) -> list[Sidecar]:
+        return [r.sidecar for r in self.running.values()]
+
+
+def _timed(timings: dict[str, float], name: str, started: float) -> None:
+    timings[name] = round(time.monotonic() - started, 3)
+
+
+def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> Stack:
+    """Everything up to the first request: returns once the stack is built (traffic not yet checked)."""
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    with view.step("Starting `meshplane local up` (moto, the SAM template, Lambda runtime, API, ADS)"):
+        local = localup.start(supervisor, workdir / "local")
+    _timed(timings, "local_up", started)
+    view.info(f"App Mesh API {local.api_url}   ADS {local.ads_address}   AWS emulator {local.aws_endpoint}")
+    clients = Clients.connect(local.api_url, local.aws_endpoint, region)
+    plan = Plan.new()
+
+    started = time.monotonic()
+    with view.step("Creating a local CA and a certificate per service for mTLS"):
+        ca = LocalCA.create(workdir / "pki")
+        certs = {name: ca.issue(name, [plan.service(name) if name in ("front",) else f"{name}.{plan.namespace}"])
+                 for name in (*plan.node_names, plan.gateway)}  # fmt: skip
+        plan = replace(plan, ca=str(ca.cert_path), certs=certs)
+    with view.step(f"Creating Cloud Map namespace {plan.namespace} and an ECS cluster in the emulator"):
+        cloud_map = CloudMap.create(clients.servicediscovery, plan, plan.node_names)
+        ecs = EcsCluster.create(clients.ecs, clients.ec2, plan)
+    with view.step(f"Defining mesh {plan.mesh} through the App Mesh API (boto3 appmesh)"):
+        arns = mesh.define(clients.appmesh, plan)
+    view.info(f"{len(arns)} resources: gateway → front → color (router: blue/green), retries, timeouts, "
+              "outlier detection, mTLS, Cloud Map discovery")  # fmt: skip
+    _timed(timings, "define_mesh", started)
+
+    stack = Stack(plan, supervisor, local, clients, cloud_map, ecs, workdir, LoopbackAddresses(), timings=timings)
+    started = time.monotonic()
+    with view.step("Starting 5 service instances and 6 Envoy sidecars (bootstrapped by `meshplane bootstrap`)"):
+        _start_instances(stack)
+    _timed(timings, "start_instances", started)
+    started = time.monotonic()
+    with view.step("Registering instances: ECS Task State Change events on EventBridge, Cloud Map RegisterInstance"):
+        for running in stack.running.values():
+            register(stack, running.instance)
+    _timed(timings, "register", started)
+    return stack
+
+
+def _start_instances(stack: Stack) -> None:
+    plan = stack.plan
+    gateway_ip = stack.addresses.claim((GATEWAY_PORT,))
+    gateway = Instance(plan.gateway, plan.gateway, "v1", gateway_ip, None)
+    stack.running["gateway"] = Running(gateway, None, _sidecar(stack, gateway, "virtualGateway"))
+    for node, name, version, registration in INSTANCES:
+        address = stack.addresses.claim((APP_PORT, INGRESS_PORT, EGRESS_PORT))
+        instance = Instance(node, name, version, address, registration)  # type: ignore[arg-type]
+        app = start_app(stack, instance)
+        stack.running[name] = Running(instance, app, _sidecar(stack, instance, "virtualNode"))
+
+
+def start_app(stack: Stack, instance: Instance) -> Child:
+    command = [sys.executable, "-m", "meshplane.demo.app", "--name", instance.node, "--version", instance.version,
+               "--instance", instance.name, "--listen", f"{instance.address}:{APP_PORT}"]  # fmt: skip
+    if instance.node == "front":
+        command += ["--egress", f"{instance.address}:{EGRESS_PORT}", "--backend-host", stack.plan.service("color")]
+    return stack.supervisor.start(f"app-{instance.name}", command)
+
+
+def _sidecar(stack: Stack, instance: Instance, kind: str) -> Sidecar:
+    node_id = f"mesh/{stack.plan.mesh}/{kind}/{instance.node}"
+    workdir = stack.workdir / "envoy" / instance.name
+    return envoy.start_sidecar(stack.supervisor, instance.name, node_id, stack.local.ads_address, instance.address,
+                               workdir)  # fmt: skip
+
+
+def register(stack: Stack, instance: Instance) -> None:
+    if instance.registration == "ecs":
+        stack.ecs.run(stack.clients.ecs, stack.clients.events, stack.plan, instance, ECS_EVENT_BUS)
+    elif instance.registration == "cloudmap":
+        stack.cloud_map.register(stack.clients.servicediscovery, instance)
+
+
+def wait_for_traffic(stack: Stack, probe: Any, timeout: float = 90.0) -> float:
+    """Seconds until a request through the gateway is answered by blue (the whole path is configured)."""
+    started = time.monotonic()
+    deadline = started + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        status, color, detail = probe()
+        if status == 200 and color == "blue":
+            return time.monotonic() - started
+        last = f"status {status} {detail[:200]}"
+        for running in stack.running.values():
+            if not running.sidecar.child.running:
+                raise DemoError(f"Envoy {running.instance.name} exited:\n{running.sidecar.child.log_tail()}")
+        time.sleep(0.25)
+    raise DemoError(f"no answer from blue through the gateway after {timeout:.0f}s (last: {last})")
