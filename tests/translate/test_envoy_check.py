@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
-
 from meshplane.translate.envoy_check import EnvoyRejected, validate
 
 

@@ -18,7 +18,11 @@ def simple_mesh(name: str = "simple"):
         .node("back", listener(9090))
         .service("back.local", router="back-router")
         .router("back-router", 9090)
-        .route("back-router", "all", {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [target("back")]}}})
+        .route(
+            "back-router",
+            "all",
+            {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [target("back")]}}},
+        )
         .endpoint("back", "10.0.0.7")
         .build()
     )

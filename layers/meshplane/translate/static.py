@@ -17,7 +17,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
+from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
 from google.protobuf.message import Message
 
 from meshplane.model.ids import ProxyId
@@ -31,7 +31,7 @@ DEFAULT_SDS_SOCKET = "/tmp/meshplane-sds.sock"
 _LOOPBACK = "127.0.0.1"
 
 
-def _secret_refs(context: common_pb2.CommonTlsContext) -> Iterable[secret_pb2.SdsSecretConfig]:
+def _secret_refs(context: tls_pb2.CommonTlsContext) -> Iterable[secret_pb2.SdsSecretConfig]:
     yield from context.tls_certificate_sds_secret_configs
     if context.HasField("combined_validation_context"):
         yield context.combined_validation_context.validation_context_sds_secret_config

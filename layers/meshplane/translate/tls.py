@@ -30,7 +30,7 @@ def local_sds() -> config_source_pb2.ConfigSource:
     return config_source_pb2.ConfigSource(api_config_source=api, resource_api_version=config_source_pb2.V3)
 
 
-def _certificate(common: common_pb2.CommonTlsContext, cert: object) -> None:
+def _certificate(common: tls_pb2.CommonTlsContext, cert: object) -> None:
     kind, value = cert.member  # type: ignore[attr-defined]
     if kind == "file":
         common.tls_certificates.append(
@@ -49,7 +49,7 @@ def _certificate(common: common_pb2.CommonTlsContext, cert: object) -> None:
         )
 
 
-def _validation(common: common_pb2.CommonTlsContext, validation: object | None) -> None:
+def _validation(common: tls_pb2.CommonTlsContext, validation: object | None) -> None:
     if validation is None:
         return
     sans = validation.subject_alternative_names  # type: ignore[attr-defined]
@@ -70,7 +70,7 @@ def _validation(common: common_pb2.CommonTlsContext, validation: object | None) 
         (trust.secret_name, local_sds()) if kind == "sds" else (",".join(trust.certificate_authority_arns), ads())
     )
     common.combined_validation_context.CopyFrom(
-        common_pb2.CommonTlsContext.CombinedCertificateValidationContext(
+        tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
             default_validation_context=context,
             validation_context_sds_secret_config=secret_pb2.SdsSecretConfig(name=name, sds_config=source),
         )
@@ -79,7 +79,7 @@ def _validation(common: common_pb2.CommonTlsContext, validation: object | None) 
 
 def downstream_socket(tls: ListenerTls) -> base_pb2.TransportSocket:
     """Server-side TLS for a listener; a validation context means clients must present certs (mTLS)."""
-    common = common_pb2.CommonTlsContext()
+    common = tls_pb2.CommonTlsContext()
     _certificate(common, tls.certificate)
     _validation(common, tls.validation)
     context = tls_pb2.DownstreamTlsContext(common_tls_context=common)
@@ -90,7 +90,7 @@ def downstream_socket(tls: ListenerTls) -> base_pb2.TransportSocket:
 
 def upstream_socket(tls: ClientTls, sni: str | None = None) -> base_pb2.TransportSocket:
     """TLS origination towards a backend, with a client certificate when one is configured."""
-    common = common_pb2.CommonTlsContext()
+    common = tls_pb2.CommonTlsContext()
     if tls.certificate is not None:
         _certificate(common, tls.certificate)
     _validation(common, tls.validation)
