@@ -53,6 +53,8 @@ class _State:
     seen: list[SeenRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     closing: threading.Event = field(default_factory=threading.Event)
+    in_flight: int = 0
+    max_in_flight: int = 0
 
 
 class HttpUpstream:
@@ -98,6 +100,7 @@ class HttpUpstream:
             self._state.by_path.clear()
             self._state.failures_left.clear()
             self._state.seen.clear()
+            self._state.max_in_flight = self._state.in_flight
 
     # -- observation --------------------------------------------------------------
     def requests(self, path: str | None = None) -> list[SeenRequest]:
@@ -106,6 +109,12 @@ class HttpUpstream:
 
     def hits(self, path: str | None = None) -> int:
         return len(self.requests(path))
+
+    @property
+    def max_in_flight(self) -> int:
+        """The most requests this server has handled at the same time (since `reset`)."""
+        with self._state.lock:
+            return self._state.max_in_flight
 
     # -- request handling (called from server threads) -----------------------------
     def _decide(self, path: str, headers: dict[str, str]) -> Behaviour:
@@ -128,6 +137,17 @@ class HttpUpstream:
         with self._state.lock:
             self._state.seen.append(SeenRequest(method, path, headers, time.monotonic()))
 
+    @contextlib.contextmanager
+    def _serving_one(self) -> Iterator[None]:
+        with self._state.lock:
+            self._state.in_flight += 1
+            self._state.max_in_flight = max(self._state.max_in_flight, self._state.in_flight)
+        try:
+            yield
+        finally:
+            with self._state.lock:
+                self._state.in_flight -= 1
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -138,11 +158,16 @@ class _Server(ThreadingHTTPServer):
 def _handler_for(upstream: HttpUpstream) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out as two writes; Nagle would add 40 ms
 
         def log_message(self, format: str, *args: Any) -> None:
             """Silence the default stderr access log."""
 
         def _serve(self) -> None:
+            with upstream._serving_one():
+                self._answer()
+
+        def _answer(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             if length:
                 self.rfile.read(length)
