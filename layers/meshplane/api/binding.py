@@ -1,0 +1,89 @@
+"""Turn one HTTP request into the validated `*Input` model of its operation.
+
+URI labels, query parameters and the JSON body are merged under their member
+names and validated by the generated shape, strictly: a wrong type, an
+out-of-range value or an unknown field is a BadRequest naming the field.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from meshplane.api.routes import Operation
+from meshplane.model.base import AppMeshModel
+from meshplane.store.errors import BadRequest, TooManyTags
+
+MAX_TAGS = 50
+_INTEGER = re.compile(r"^-?\d{1,18}$")
+
+
+def bind(
+    op: Operation, labels: Mapping[str, str], query: Mapping[str, Sequence[str]], body: bytes | None
+) -> AppMeshModel:
+    values: dict[str, Any] = dict(_parse_body(op, body))
+    values.update(labels)
+    values.update(_parse_query(op, query))
+    tags = values.get("tags")
+    if isinstance(tags, list) and len(tags) > MAX_TAGS:
+        raise TooManyTags(f"tags: at most {MAX_TAGS} tags per resource, got {len(tags)}")
+    try:
+        return op.input_model.model_validate(values)
+    except ValidationError as exc:
+        raise BadRequest(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """`field.path[0].member: problem`, for the first error, with a count of the others."""
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    field = _location(first["loc"]) or "body"
+    message = f"{field}: {first['msg']}"
+    if len(errors) > 1:
+        message += f" (and {len(errors) - 1} more problem(s))"
+    return message
+
+
+def _location(loc: Sequence[Any]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _parse_body(op: Operation, body: bytes | None) -> dict[str, Any]:
+    if body is None or not body.strip():
+        return {}
+    try:
+        content = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body: malformed JSON ({exc})") from None
+    if not isinstance(content, dict):
+        raise BadRequest("body: must be a JSON object")
+    for field in content:
+        if field not in op.body_members:
+            raise BadRequest(f"{field}: unknown field for {op.name}")
+    return content
+
+
+def _parse_query(op: Operation, query: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, given in query.items():
+        if name not in op.query_members:
+            raise BadRequest(f"{name}: unknown query parameter for {op.name}")
+        member, shape_type = op.query_members[name]
+        value = given[-1] if given else ""
+        if shape_type in ("integer", "long"):
+            if not _INTEGER.match(value):
+                raise BadRequest(f"{member}: must be an integer, got {value!r}")
+            values[member] = int(value)
+        else:
+            values[member] = value
+    return values

@@ -1,0 +1,81 @@
+"""A local HTTP server in front of `Api.handle`, speaking API Gateway's v1 proxy events.
+
+Each request becomes the event API Gateway would send, so the local API and
+the deployed Lambda run the very same code path.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from meshplane.api.app import Api
+
+
+def to_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """The API Gateway REST API (v1) proxy event for one HTTP request."""
+    parts = urlsplit(raw_path)
+    multi = parse_qs(parts.query, keep_blank_values=True)
+    text: str | None = None
+    encoded = False
+    if body:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, encoded = base64.b64encode(body).decode(), True
+    return {
+        "resource": "/{proxy+}",
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in multi.items()} or None,
+        "multiValueQueryStringParameters": multi or None,
+        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {"httpMethod": method, "path": parts.path, "stage": "local", "resourcePath": "/{proxy+}"},
+        "body": text,
+        "isBase64Encoded": encoded,
+    }
+
+
+def make_server(api: Api, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
+    """A server bound to `host:port` (0 picks a free port: see `server.server_address`)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length > 0 else b""
+            event = to_event(self.command, self.path, dict(self.headers.items()), body)
+            response = api.handle(event)
+            payload = response.get("body") or ""
+            data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+            self.send_response(int(response["statusCode"]))
+            for name, value in (response.get("headers") or {}).items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and `local up` log elsewhere
+            return
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_thread(api: Api, host: str = "127.0.0.1", port: int = 0) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Start serving in a daemon thread; stop with `server.shutdown(); server.server_close()`."""
+    server = make_server(api, host, port)
+    thread = threading.Thread(target=server.serve_forever, name="meshplane-api", daemon=True)
+    thread.start()
+    return server, thread

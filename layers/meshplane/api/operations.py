@@ -1,0 +1,192 @@
+"""The 38 operations, written once per verb and applied to every resource kind.
+
+Each takes the validated `*Input` model and returns the `*Output` model; all
+state goes through the ResourceStore.  Rules that need other resources (the
+ports of weighted targets, the backends quota) are checked here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from meshplane.api import pagination
+from meshplane.api.routes import Operation
+from meshplane.model import rules, shapes
+from meshplane.model.base import AppMeshModel
+from meshplane.model.ids import Kind, ResourceKey
+from meshplane.store.errors import BadRequest, Forbidden, LimitExceeded, NotFound
+from meshplane.store.kinds import BY_TYPE_NAME, KindInfo
+from meshplane.store.resources import ResourceStore, describe_key
+
+DEFAULT_PAGE = 100
+DEFAULT_TAG_PAGE = 50
+VERBS = ("Create", "Describe", "Update", "Delete", "List")
+
+
+class Operations:
+    """Runs one bound operation against the store."""
+
+    def __init__(self, store: ResourceStore) -> None:
+        self.store = store
+
+    def run(self, op: Operation, inp: AppMeshModel) -> AppMeshModel:
+        if op.name in ("TagResource", "UntagResource", "ListTagsForResource"):
+            return getattr(self, _snake(op.name))(op, inp)
+        verb, info = _verb_and_kind(op.name)
+        values = inp.model_dump(by_alias=True)
+        self._check_owner(values.get("meshOwner"))
+        handler: Callable[[Operation, KindInfo, dict[str, Any], AppMeshModel], AppMeshModel] = getattr(
+            self, verb.lower()
+        )
+        return handler(op, info, values, inp)
+
+    # --- per verb --------------------------------------------------------------------------
+
+    def create(self, op: Operation, info: KindInfo, values: dict[str, Any], inp: Any) -> AppMeshModel:
+        key = info.key_of(values["meshName"], values)
+        for field in ("meshName", info.parent_field, info.name_field):
+            if field:
+                _rule(lambda f=field: rules.check_name(f, values[f]))
+        spec = inp.spec if inp.spec is not None else info.spec()
+        self._check_spec(key, spec)
+        tags = {t.key: t.value for t in inp.tags or ()}
+        data = self.store.create(key, spec, tags=tags, token=inp.client_token, request_hash=_request_hash(inp))
+        return op.output_model.model_validate({op.output_payload: data})
+
+    def update(self, op: Operation, info: KindInfo, values: dict[str, Any], inp: Any) -> AppMeshModel:
+        key = info.key_of(values["meshName"], values)
+        spec = inp.spec if inp.spec is not None else info.spec()
+        self._check_spec(key, spec)
+        data = self.store.update(key, spec, token=inp.client_token, request_hash=_request_hash(inp))
+        return op.output_model.model_validate({op.output_payload: data})
+
+    def describe(self, op: Operation, info: KindInfo, values: dict[str, Any], inp: Any) -> AppMeshModel:
+        data = self.store.describe(info.key_of(values["meshName"], values))
+        return op.output_model.model_validate({op.output_payload: data})
+
+    def delete(self, op: Operation, info: KindInfo, values: dict[str, Any], inp: Any) -> AppMeshModel:
+        data = self.store.delete(info.key_of(values["meshName"], values))
+        return op.output_model.model_validate({op.output_payload: data})
+
+    def list(self, op: Operation, info: KindInfo, values: dict[str, Any], inp: Any) -> AppMeshModel:
+        mesh = values.get("meshName")
+        parent = values.get(info.parent_field) if info.parent_field else None
+        scope = "/".join(str(p) for p in (op.name, mesh, parent) if p is not None)
+        after = pagination.decode(inp.next_token, scope)
+        limit = inp.limit or DEFAULT_PAGE
+        if info.kind is Kind.MESH:
+            page, last = self.store.mesh_page(limit, after)
+        else:
+            page, last = self.store.list_page(info.kind, mesh, parent, limit, after)
+        list_field = next(f.alias or n for n, f in op.output_model.model_fields.items() if n != "next_token")
+        return op.output_model.model_validate(
+            {
+                list_field: [_ref(info, data) for data in page],
+                "nextToken": pagination.encode(scope, last) if last is not None else None,
+            }
+        )
+
+    # --- tags ------------------------------------------------------------------------------
+
+    def tag_resource(self, op: Operation, inp: Any) -> AppMeshModel:
+        self.store.tag(self._key_of_arn(inp.resource_arn), {t.key: t.value for t in inp.tags})
+        return op.output_model()
+
+    def untag_resource(self, op: Operation, inp: Any) -> AppMeshModel:
+        self.store.untag(self._key_of_arn(inp.resource_arn), list(inp.tag_keys))
+        return op.output_model()
+
+    def list_tags_for_resource(self, op: Operation, inp: Any) -> AppMeshModel:
+        scope = f"{op.name}/{inp.resource_arn}"
+        after = pagination.decode(inp.next_token, scope)
+        tags = sorted(self.store.tags(self._key_of_arn(inp.resource_arn)).items())
+        remaining = [(k, v) for k, v in tags if after is None or k > after]
+        page = remaining[: inp.limit or DEFAULT_TAG_PAGE]
+        more = len(remaining) > len(page)
+        return op.output_model.model_validate(
+            {
+                "tags": [shapes.TagRef(key=k, value=v) for k, v in page],
+                "nextToken": pagination.encode(scope, page[-1][0]) if more else None,
+            }
+        )
+
+    # --- checks ----------------------------------------------------------------------------
+
+    def _check_owner(self, owner: str | None) -> None:
+        if owner is not None and owner != self.store.account:
+            raise Forbidden(f"meshOwner {owner}: meshes shared from other accounts are not supported")
+
+    def _key_of_arn(self, arn: str) -> ResourceKey:
+        try:
+            key = ResourceKey.from_arn(arn)
+        except ValueError as exc:
+            raise BadRequest(f"resourceArn: {exc}") from None
+        if key.arn(self.store.region, self.store.account) != arn:
+            raise NotFound(f"resourceArn: {arn} is not a resource of this account and region")
+        return key
+
+    def _check_spec(self, key: ResourceKey, spec: Any) -> None:
+        _rule(lambda: rules.check_spec(spec))
+        if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
+            raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
+        if key.kind is Kind.ROUTE:
+            self._check_targets(key, spec)
+
+    def _check_targets(self, key: ResourceKey, spec: shapes.RouteSpec) -> None:
+        """A target node with several listeners needs a port, and a given port must be one of them."""
+        route = next(r for r in (spec.http_route, spec.http2_route, spec.grpc_route, spec.tcp_route) if r)
+        for i, target in enumerate(route.action.weighted_targets):
+            node_key = ResourceKey(Kind.VIRTUAL_NODE, key.mesh, target.virtual_node)
+            item = self.store.get_item(node_key)
+            if item is None:
+                raise NotFound(f"weightedTargets[{i}]: {describe_key(node_key)} does not exist")
+            node = shapes.VirtualNodeSpec.model_validate_json(item["spec"])
+            ports = [listener.port_mapping.port for listener in node.listeners or ()]
+            field = f"weightedTargets[{i}].port"
+            if target.port is None and len(ports) > 1:
+                raise BadRequest(f"{field}: required, virtual node {target.virtual_node!r} has several listeners")
+            if target.port is not None and ports and target.port not in ports:
+                raise BadRequest(f"{field}: {target.port} is not a listener port of {target.virtual_node!r} {ports}")
+
+
+def _rule(check: Callable[[], None]) -> None:
+    try:
+        check()
+    except rules.RuleViolation as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _ref(info: KindInfo, data: Any) -> AppMeshModel:
+    metadata = data.metadata.model_dump(by_alias=True)
+    names = {field: getattr(data, _attr(info.data, field)) for field in (info.name_field, info.parent_field) if field}
+    values = {**metadata, **names, "meshName": data.mesh_name}
+    wanted = {f.alias or n for n, f in info.ref.model_fields.items()}
+    return info.ref.model_validate({k: v for k, v in values.items() if k in wanted})
+
+
+def _attr(model: type[AppMeshModel], alias: str) -> str:
+    return next(n for n, f in model.model_fields.items() if (f.alias or n) == alias)
+
+
+def _request_hash(inp: AppMeshModel) -> str:
+    """What a client token promises to repeat: the whole request but the token."""
+    content = inp.model_dump(mode="json", by_alias=True, exclude_none=True, exclude={"client_token"})
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _verb_and_kind(name: str) -> tuple[str, KindInfo]:
+    for verb in VERBS:
+        if name.startswith(verb):
+            type_name = name[len(verb) :]
+            if verb == "List":
+                type_name = "Mesh" if type_name == "Meshes" else type_name.removesuffix("s")
+            return verb, BY_TYPE_NAME[type_name]
+    raise NotFound(f"operation {name} is not implemented")
+
+
+def _snake(name: str) -> str:
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
+
