@@ -1,0 +1,88 @@
+"""Side by side with sovereign: the same N clusters with endpoints, served by both, in one run.
+
+meshplane: its real ADS server (bench/ads_server.py, own process) over gRPC, SotW.
+sovereign: its REST discovery endpoint (own process, one worker).
+Both measured by the same client code (bench/xds_client.py): time to the first
+complete CDS+EDS response on a fresh connection, then steady throughput of
+complete CDS+EDS fetches with concurrent clients.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import meshgen
+import peer_sovereign
+import xds_client
+from common import BENCH, Profile, Suite, median, process_group, require, wait_for_port
+
+TARGET_RATIO = 10.0
+
+
+def _meshplane_server(size: int) -> tuple[list[str], dict[str, object]]:
+    return [sys.executable, str(BENCH / "ads_server.py"), "fat", str(size)], {}
+
+
+def _first_and_throughput(client_cls: type, args: tuple, node: str, names: list[str], verify: object,
+                          profile: Profile, expect: int) -> dict[str, float]:
+    firsts = []
+    for _ in range(profile.pick(5, 3, 2)):
+        client = client_cls(*args)
+        try:
+            fetch = client.fetch(node, names)
+        finally:
+            client.close()
+        firsts.append(fetch.seconds)
+    clusters, assignments, _endpoints = verify(fetch)  # type: ignore[operator]
+    if assignments != expect or clusters < expect:
+        raise RuntimeError(f"incomplete response: {clusters} clusters, {assignments} assignments, want {expect}")
+    rate, count = xds_client.throughput(client_cls, args, node, names, workers=4,
+                                        seconds=profile.pick(10.0, 3.0, 1.0))
+    return {"first ms": median(firsts) * 1000, "fetches/s": rate, "fetches": count,
+            "CDS bytes": len(fetch.cds), "EDS bytes": len(fetch.eds)}
+
+
+def run(profile: Profile) -> Suite:
+    require("meshplane.delivery.service", "AdsService")
+    translate = require("meshplane.translate", "translate").translate
+    from meshplane.model.ids import Kind, ProxyId
+
+    suite = Suite("peer")
+    rows = []
+    for size in profile.pick([1000, 10000], [1000], [20]):
+        state, client = meshgen.fat_proxy_mesh(size)
+        proxy = ProxyId(state.name, Kind.VIRTUAL_NODE, client)
+        snapshot = translate(state, proxy)
+        data = peer_sovereign.instances(snapshot)
+        names = [d["name"] for d in data]
+        expect = len(names)
+        with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
+            with peer_sovereign.running(Path(tmp), data) as port:
+                sov = _first_and_throughput(xds_client.SovereignClient, ("127.0.0.1", port), proxy.path, names,
+                                            xds_client.verify_sovereign, profile, expect)
+            cmd, _ = _meshplane_server(size)
+            with process_group(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True) as server:
+                ready = server.stdout.readline().split()  # type: ignore[union-attr]
+                if not ready or ready[0] != "ready":
+                    raise RuntimeError(f"ADS server did not start: {ready}")
+                wait_for_port("127.0.0.1", int(ready[1]), 30, server)
+                mp = _first_and_throughput(xds_client.AdsClient, (f"127.0.0.1:{ready[1]}",), proxy.path, names,
+                                           xds_client.verify_ads, profile, expect)
+                server.stdin.write("quit\n")  # type: ignore[union-attr]
+                server.stdin.flush()  # type: ignore[union-attr]
+        first_ratio = sov["first ms"] / mp["first ms"]
+        rate_ratio = mp["fetches/s"] / sov["fetches/s"]
+        suite.add(f"N={size:,}: first complete CDS+EDS, meshplane ADS", mp["first ms"], "ms")
+        suite.add(f"N={size:,}: first complete CDS+EDS, sovereign REST", sov["first ms"], "ms")
+        suite.add(f"N={size:,}: first-response speed-up (sovereign / meshplane)", first_ratio, "x",
+                  target=TARGET_RATIO, better="higher")
+        suite.add(f"N={size:,}: throughput speed-up (meshplane / sovereign)", rate_ratio, "x",
+                  target=TARGET_RATIO, better="higher",
+                  note=f"{mp['fetches/s']:.1f} vs {sov['fetches/s']:.2f} complete fetches/s, 4 clients")
+        for who, r in (("meshplane ADS", mp), ("sovereign REST", sov)):
+            rows.append({"N": size, "server": who, **r})
+    suite.tables["same clusters and endpoints, same client, same run"] = rows
+    return suite
