@@ -78,16 +78,16 @@ class Publisher:
     def publish(self, proxy: ProxyId, snapshot: Snapshot, previous: Pointer | None,
                 deps: Iterable[str], endpoint_deps: Iterable[str]) -> Result:
         """Publish `snapshot` unless invalid or unchanged; raises PointerConflict if `previous` is stale."""
+        mesh = proxy.mesh
+        if previous is not None and previous.version == snapshot.version:  # validated when first published
+            self._index.put(mesh, proxy.path, deps, endpoint_deps)
+            return Result(proxy, Status.UNCHANGED, snapshot.version)
         problems = self._problems(snapshot)
         if problems:
             self._t.count("SnapshotsRejected")
             self._t.logger.error("snapshot rejected; the last good one stays",
                                  extra={"nodeId": proxy.path, "problems": problems, "version": snapshot.version})
             return Result(proxy, Status.REJECTED, snapshot.version, problems=tuple(problems))
-        mesh = proxy.mesh
-        if previous is not None and previous.version == snapshot.version:
-            self._index.put(mesh, proxy.path, deps, endpoint_deps)
-            return Result(proxy, Status.UNCHANGED, snapshot.version)
         with self._t.timed("PublishLatency", "publish"):
             key = snapshot_key(proxy, snapshot.version)
             body = snapshot.to_json()

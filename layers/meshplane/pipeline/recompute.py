@@ -25,6 +25,7 @@ from meshplane.pipeline.telemetry import Telemetry
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.store.endpoints import EndpointStore
+from meshplane.store.errors import NotFound
 from meshplane.store.index import DependencyIndex, IndexEntry, resource_path
 from meshplane.store.pointers import PointerConflict, PointerStore
 
@@ -102,7 +103,12 @@ class Recomputer:
         pending: set[ProxyId] | None = None
         with self._t.timed("RecomputeLatency", "recompute"):
             for _ in range(MAX_ROUNDS):
-                state = self.load(mesh)
+                try:
+                    state = self.load(mesh)
+                except NotFound:  # the mesh is gone: forget its proxies' dependencies
+                    for path in self._index.entries(mesh):
+                        self._index.delete(mesh, path)
+                    break
                 plan = self.plan(state, self._index.entries(mesh), resources, endpoint_nodes, full=full)
                 for path in plan.retired:
                     self._index.delete(mesh, path)

@@ -1,0 +1,11 @@
+"""Lambda entry point: `ecs_events` (see meshplane.pipeline.runtime for what it does and how it fails)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from meshplane.pipeline.runtime import current
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return current().ecs_events(event, context)

@@ -1,0 +1,228 @@
+"""The four pipeline entry points, as methods of one object built per Lambda container.
+
+Handlers are thin: `functions/<name>/app.py` calls `current().<name>(event, context)`.
+Each entry point runs inside Powertools' Logger (JSON, Lambda context, correlation
+id), Tracer (a no-op outside Lambda or with `POWERTOOLS_TRACE_DISABLED=true`) and
+Metrics (EMF flushed when the invocation ends).
+
+Failure semantics:
+- SQS batches (ECS and Cloud Map events) use Powertools' BatchProcessor: a record
+  that raises is reported in `batchItemFailures`, so SQS redelivers only it and,
+  after `maxReceiveCount`, moves it to the DLQ; the reason is logged with the
+  event id.  Duplicates are absorbed by Powertools Idempotency (records in this
+  table, partition `EVT#<function>`, TTL `expiresAt`) and, underneath, by the
+  ordered conditional writes of the endpoint store.
+- DynamoDB stream batches are aggregated per mesh; a mesh whose recompute fails
+  reports its earliest sequence number, so Lambda retries from there.
+- The reconcile refreshes every Cloud Map node and recomputes every proxy of
+  every mesh, publishing only what differs from the pointers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any
+
+from meshplane.config import Settings
+from meshplane.pipeline.changes import collect
+from meshplane.pipeline.cloudmap import CloudMapDiscovery
+from meshplane.pipeline.cloudmap_events import refresh_for_call
+from meshplane.pipeline.directory import Directory
+from meshplane.pipeline.ecs_discovery import apply_task_event
+from meshplane.pipeline.ecs_mapping import TaskMapper
+from meshplane.pipeline.publish import Publisher
+from meshplane.pipeline.recompute import Recomputer
+from meshplane.pipeline.telemetry import Telemetry
+from meshplane.pipeline.wiring import Clients, Collaborators
+from meshplane.store.endpoints import EndpointStore
+from meshplane.store.errors import NotFound
+from meshplane.store.index import DependencyIndex
+from meshplane.store.pointers import PointerStore
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+IDEMPOTENCY_SECONDS = 3600
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, clients: Clients, collaborators: Collaborators, telemetry: Telemetry,
+                 *, full_discovery_seconds: float = 300) -> None:
+        self.settings = settings
+        self.clients = clients
+        self.parts = collaborators
+        self.telemetry = telemetry
+        self.endpoints = EndpointStore(settings.table, clients.dynamodb)
+        self.pointers = PointerStore(settings.table, clients.dynamodb)
+        self.index = DependencyIndex(settings.table, clients.dynamodb)
+        self.discovery = CloudMapDiscovery(clients.servicediscovery, self.endpoints,
+                                           full_after_seconds=full_discovery_seconds)
+        self.publisher = Publisher(bucket=settings.bucket, bus=settings.bus, s3=clients.s3, events=clients.events,
+                                   pointers=self.pointers, index=self.index, validators=collaborators.validators,
+                                   telemetry=telemetry)
+        self.recomputer = Recomputer(loader=collaborators.loader, endpoints=self.endpoints, graph=collaborators.graph,
+                                     translator=collaborators.translator, pointers=self.pointers, index=self.index,
+                                     publisher=self.publisher, telemetry=telemetry)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Pipeline:
+        import os
+
+        env = os.environ if env is None else env
+        settings = Settings.from_env(env)
+        clients = Clients.create(settings, env)
+        return cls(settings, clients, Collaborators.default(settings, clients), Telemetry.from_env(),
+                   full_discovery_seconds=float(env.get("MESHPLANE_FULL_DISCOVERY_SECONDS", "300")))
+
+    # ---- shared -----------------------------------------------------------------------
+    def directory(self) -> Directory:
+        loader = self.parts.loader
+        states = []
+        for mesh in loader.list_mesh_names():
+            try:
+                states.append(loader.load_mesh_state(mesh))
+            except NotFound:  # deleted between list and load
+                continue
+        return Directory.of(states)
+
+    def mapper(self, directory: Directory) -> TaskMapper:
+        c = self.clients
+        return TaskMapper(directory, c.ecs, c.servicediscovery, c.ec2)
+
+    def _wrap(self, run: Handler, correlation_path: str | None = None) -> Handler:
+        t = self.telemetry
+        wrapped = t.logger.inject_lambda_context(run, correlation_id_path=correlation_path, clear_state=True)
+        return t.metrics.log_metrics(t.tracer.capture_lambda_handler(wrapped))
+
+    def _sqs_batch(self, event: dict[str, Any], context: Any, function: str,
+                   process: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        import json
+
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+        from aws_lambda_powertools.utilities.idempotency import (
+            DynamoDBPersistenceLayer,
+            IdempotencyConfig,
+            idempotent_function,
+        )
+
+        t = self.telemetry
+        persistence = DynamoDBPersistenceLayer(
+            table_name=self.settings.table, key_attr="pk", sort_key_attr="sk", static_pk_value=f"EVT#{function}",
+            expiry_attr="expiresAt", boto3_client=self.clients.dynamodb,
+        )
+        config = IdempotencyConfig(event_key_jmespath="id", raise_on_no_idempotency_key=True,
+                                   expires_after_seconds=IDEMPOTENCY_SECONDS)
+        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+            config.register_lambda_context(context)
+
+        @idempotent_function(data_keyword_argument="body", persistence_store=persistence, config=config,
+                             key_prefix=function)
+        def once(body: dict[str, Any]) -> dict[str, Any]:
+            return process(body)
+
+        def record_handler(record: Any) -> dict[str, Any]:
+            t.count("EventsReceived")
+            try:
+                body = json.loads(record.body)
+                if not isinstance(body, dict):
+                    raise ValueError("the message body is not an EventBridge event object")
+                t.logger.set_correlation_id(str(body.get("id") or record.message_id))
+                result = once(body=body)
+            except Exception as exc:
+                t.count("EventsFailed")
+                t.logger.error("event failed; SQS redelivers it and the DLQ gets it after maxReceiveCount",
+                               extra={"messageId": record.message_id, "reason": f"{type(exc).__name__}: {exc}",
+                                      "receiveCount": record.attributes.approximate_receive_count})
+                raise
+            t.logger.info("event applied", extra={"result": result})
+            return result
+
+        processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
+                                        context=context)
+
+    # ---- entry points -----------------------------------------------------------------
+    def ecs_events(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            mapper = self.mapper(self.directory())
+            return self._sqs_batch(event, context, "ecs_events",
+                                   lambda body: apply_task_event(body, mapper, self.endpoints, self.telemetry))
+
+        return self._wrap(run)(event, context)
+
+    def cloudmap_events(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            directory = self.directory()
+            mapper = self.mapper(directory)
+            return self._sqs_batch(event, context, "cloudmap_events", lambda body: refresh_for_call(
+                body, directory, mapper.cloud_map_service, self.discovery, self.telemetry))
+
+        return self._wrap(run)(event, context)
+
+    def recompute(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            t = self.telemetry
+            records = event.get("Records", [])
+            t.count("EventsReceived", len(records))
+            failures: list[dict[str, str]] = []
+            for mesh, changes in sorted(collect(records).items()):
+                try:
+                    outcome = self.recomputer.recompute(mesh, changes.resources, changes.endpoint_nodes,
+                                                        full=changes.full)
+                except Exception as exc:
+                    t.count("EventsFailed", len(changes.sequence_numbers))
+                    t.logger.exception("recompute failed; the stream retries from its first record",
+                                       extra={"mesh": mesh, "reason": f"{type(exc).__name__}: {exc}"})
+                    failures.append({"itemIdentifier": min(changes.sequence_numbers)})
+                    continue
+                t.logger.info("mesh recomputed", extra={
+                    "mesh": mesh, "changedResources": sorted(str(k) for k in changes.resources),
+                    "changedEndpointNodes": sorted(changes.endpoint_nodes), "full": changes.full,
+                    "published": [r.proxy.path for r in outcome.published],
+                    "rejected": [r.proxy.path for r in outcome.rejected],
+                })
+            return {"batchItemFailures": failures}
+
+        return self._wrap(run)(event, context)
+
+    def reconcile(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            t = self.telemetry
+            started = time.time()
+            directory = self.directory()
+            refreshed = []
+            for node in directory.cloud_map_nodes():
+                with t.traced("cloudmap.refresh"):
+                    if self.discovery.refresh(node):
+                        refreshed.append(f"{node.ref.mesh}/{node.ref.node}")
+            published, rejected, failed = [], [], []
+            for mesh in sorted({ref.mesh for ref in directory.nodes} | set(self.parts.loader.list_mesh_names())):
+                try:
+                    outcome = self.recomputer.recompute(mesh, full=True)
+                except Exception as exc:
+                    failed.append(mesh)
+                    t.logger.exception("reconcile of a mesh failed", extra={"mesh": mesh, "reason": str(exc)})
+                    continue
+                published += [r.proxy.path for r in outcome.published]
+                rejected += [r.proxy.path for r in outcome.rejected]
+            summary = {"refreshed": refreshed, "published": published, "rejected": rejected, "failed": failed,
+                       "seconds": round(time.time() - started, 3)}
+            t.count("DriftRepaired", len(published))
+            t.logger.info("reconcile done", extra=summary)
+            return summary
+
+        return self._wrap(run)(event, context)
+
+
+class _Holder:
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return Pipeline.from_env()
+
+
+_holder = _Holder()
+
+
+def current() -> Pipeline:
+    """The container's pipeline, built on first use (never at import)."""
+    return _holder.pipeline
