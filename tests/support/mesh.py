@@ -211,10 +211,15 @@ class Lab:
         self._addresses.append(address)
         return address
 
-    def place(self, mesh: MeshBuilder, node: str) -> str:
-        """A new instance of `node`: an address, registered as an endpoint at `<ip>:15000`."""
+    def place(self, mesh: MeshBuilder, node: str, *, sidecar: bool = True) -> str:
+        """A new instance of `node` on a fresh address.
+
+        With `sidecar` (the App Mesh way) callers reach it at `<ip>:15000`, so start its
+        sidecar with `Lab.sidecar`; without, callers reach its app directly on the
+        listener port, which keeps tests of caller-side features down to one Envoy.
+        """
         address = self.address()
-        mesh.endpoint(node, address)
+        mesh.endpoint(node, address, INGRESS_PORT if sidecar else None)
         return address
 
     def http_app(self, name: str, address: str, port: int, **kwargs: Any) -> HttpUpstream:

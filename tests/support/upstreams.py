@@ -65,7 +65,9 @@ class HttpUpstream:
         self.version = version
         self._state = _State()
         self._server = _Server((host, port), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"http-{name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name=f"http-{name}", daemon=True
+        )
 
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> HttpUpstream:
