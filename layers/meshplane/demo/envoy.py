@@ -39,7 +39,8 @@ def envoy_binary() -> str:
 def bootstrap(node_id: str, ads: str, admin_port: int, bind_address: str, workdir: Path) -> Path:
     """Run `meshplane bootstrap` for one proxy and store what it prints."""
     command = [sys.executable, "-m", "meshplane.cli", "bootstrap", "--node-id", node_id, "--mode", "ads",
-               "--ads-address", ads, "--admin-port", str(admin_port), "--bind-address", bind_address]  # fmt: skip
+               "--ads-address", ads, "--admin-port", str(admin_port), "--bind-address", bind_address,
+               "--format", "json"]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
         raise DemoError(f"`meshplane bootstrap` failed for {node_id}:\n{result.stderr[-2000:]}")
@@ -84,7 +85,7 @@ def start_sidecar(
     supervisor: Supervisor, name: str, node_id: str, ads: str, bind_address: str, workdir: Path
 ) -> Sidecar:
     """Bootstrap and start one Envoy; returns once its admin API answers."""
-    admin_port = free_port("127.0.0.1")
+    admin_port = free_port(bind_address)
     config = bootstrap(node_id, ads, admin_port, bind_address, workdir)
     address_file = workdir / "admin-address"
     address_file.unlink(missing_ok=True)

@@ -1,0 +1,123 @@
+"""`meshplane demo --non-interactive` end to end: real local up, real Envoys, real traffic.
+
+The demo runs as a subprocess in its own session; everything it reports is checked
+against the acceptance criteria of issue #7, and afterwards no process it started
+(nor anything left in its session) may still be alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from meshplane.demo.processes import alive
+
+Run = tuple[subprocess.CompletedProcess[str], dict[str, Any], list[int]]
+pytestmark = [pytest.mark.envoy, pytest.mark.emulator]
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_TIMEOUT = 420
+MARK_VAR = "MESHPLANE_DEMO_TEST_MARK"
+
+
+def _marked(mark: str) -> list[int]:
+    """Processes whose environment carries `mark` (inherited by everything the demo starts)."""
+    found = []
+    needle = f"{MARK_VAR}={mark}".encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0") and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    report_path = tmp_path_factory.mktemp("demo") / "report.json"
+    mark = uuid.uuid4().hex
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", MARK_VAR: mark}  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "meshplane.cli", "demo", "--non-interactive", "--report", str(report_path)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        output, _ = process.communicate(timeout=DEMO_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        _kill(_marked(mark))
+        pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT}s:\n{output[-6000:]}")
+    completed = subprocess.CompletedProcess(process.args, process.returncode, output, "")
+    report = json.loads(report_path.read_text()) if report_path.exists() else {}
+    leftovers = _marked(mark)
+    yield completed, report, leftovers
+    _kill(leftovers)  # never leave anything behind, even when the demo failed to clean up
+
+
+def _kill(pids: list[int]) -> None:
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_demo_runs_to_the_end_with_exit_status_zero(demo_run: Run) -> None:
+    completed, report, _ = demo_run
+    assert completed.returncode == 0, completed.stdout[-8000:]
+    assert report["ok"] is True and report["error"] is None
+
+
+def test_each_canary_step_splits_real_traffic_as_the_route_weights_say(demo_run: Run) -> None:
+    _, report, _ = demo_run
+    steps = report["canary"]
+    assert [(s["blue_weight"], s["green_weight"]) for s in steps] == [(100, 0), (90, 10), (50, 50), (0, 100)]
+    for step in steps:
+        assert step["requests"] >= 250, step
+        assert step["tolerance"] <= 0.15, step  # the tolerance is statistical, never a blanket pass
+        assert abs(step["measured_green"] - step["green_weight"] / 100) <= step["tolerance"], step
+        assert abs(step["measured_blue"] - step["blue_weight"] / 100) <= step["tolerance"], step
+    assert steps[0]["by_color"].get("green", 0) == 0 and steps[-1]["by_color"].get("blue", 0) == 0
+    for step in steps[1:]:  # a change reached Envoy, and the time it took was measured
+        assert step["envoy_seconds"] is not None and 0 < step["envoy_seconds"] < 60, step
+
+
+def test_killing_a_green_instance_costs_no_more_errors_than_the_retry_budget(
+    demo_run: Run,
+) -> None:
+    _, report, _ = demo_run
+    kill = report["kill"]
+    assert kill["requests"] >= 100, kill
+    assert kill["client_errors"] <= kill["retry_budget"], kill
+    assert kill["upstream_retries"] + kill["outlier_ejections"] > 0, kill  # the mesh did absorb failures
+    assert kill["served_by"].get(kill["instance"], 0) <= kill["retry_budget"], kill
+    assert kill["served_by"].get("green-1", 0) > 0, kill
+
+
+def test_no_request_fails_while_the_ads_server_restarts(demo_run: Run) -> None:
+    _, report, _ = demo_run
+    ads = report["ads_restart"]
+    assert ads["new_pid"] is not None and ads["new_pid"] != ads["old_pid"], ads
+    assert all(seconds is not None for seconds in ads["reconnected_seconds"].values()), ads
+    assert ads["requests"] >= 50, ads
+    assert ads["failed"] == 0, ads
+
+
+def test_no_process_is_left_afterwards(demo_run: Run) -> None:
+    _, report, leftovers = demo_run
+    assert report["leftover_pids"] == []
+    names = {p["name"] for p in report["processes"]}
+    assert {"local-up", "envoy-gateway", "envoy-blue-1", "app-green-2"} <= names
+    assert [p for p in report["processes"] if alive(p["pid"])] == []
+    assert leftovers == []  # nothing that inherited the demo's environment survived it
