@@ -13,6 +13,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import grpc
@@ -74,6 +75,26 @@ class AdsClient:
             requests.put(None)
             responses.cancel()
         return Fetch(elapsed, cds, eds)
+
+
+@contextmanager
+def held_stream(target: str, node_id: str) -> Iterator[None]:
+    """Keep one stream of `node_id` open (another Envoy of the same node), so its snapshot stays cached."""
+    client = AdsClient(target)
+    stop = threading.Event()
+
+    def feed() -> Iterator[DiscoveryRequest]:
+        yield DiscoveryRequest(node=_node(node_id), type_url=CDS)
+        stop.wait()
+
+    responses = client._sotw(feed())
+    try:
+        next(responses)
+        yield
+    finally:
+        stop.set()
+        responses.cancel()
+        client.close()
 
 
 class SovereignClient:
