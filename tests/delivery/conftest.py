@@ -1,0 +1,36 @@
+"""Delivery fixtures: a moto server per worker, fresh AWS resources and an ADS server per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from support.fixtures import envoy_runner, lab
+
+from .harness import Aws, Publisher, ThreadedAds, moto_server
+
+__all__ = ["ads", "aws", "envoy_runner", "lab", "moto_endpoint", "publisher"]
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    yield from moto_server()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str) -> Aws:
+    return Aws(moto_endpoint).create()
+
+
+@pytest.fixture
+def publisher(aws: Aws) -> Publisher:
+    return Publisher(aws)
+
+
+@pytest.fixture
+def ads(aws: Aws) -> Iterator[ThreadedAds]:
+    server = ThreadedAds(aws)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,168 @@
+"""Delivery test harness: a moto server (S3 + SQS), a publisher following the README
+contracts, and the ADS service running in-process on its own event loop thread."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from meshplane.delivery.metrics import Metrics
+from meshplane.delivery.service import AdsOptions, AdsService
+from meshplane.delivery.source import S3Source, pointer_key
+from meshplane.model.ids import ProxyId
+from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.types import XdsType
+from moto.server import ThreadedMotoServer
+from support import Envoy, wait_until
+
+REGION = "us-east-1"
+
+
+@dataclass
+class Aws:
+    """Clients for one moto server, plus a fresh bucket and queue per test."""
+
+    endpoint: str
+    bucket: str = field(default_factory=lambda: f"snapshots-{uuid.uuid4().hex[:12]}")
+    queue_url: str = ""
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint, region_name=REGION,
+            aws_access_key_id="testing", aws_secret_access_key="testing",
+        )  # fmt: skip
+
+    def create(self) -> Aws:
+        self.client("s3").create_bucket(Bucket=self.bucket)
+        self.queue_url = self.client("sqs").create_queue(QueueName=f"ads-{uuid.uuid4().hex[:12]}")["QueueUrl"]
+        return self
+
+    def env(self) -> dict[str, str]:
+        """What a `meshplane` subprocess needs to reach this moto server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "MESHPLANE_BUCKET": self.bucket,
+        }  # fmt: skip
+
+
+def moto_server() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+class Publisher:
+    """Publishes like the pipeline: snapshot body, then pointer, then a ConfigPublished event."""
+
+    def __init__(self, aws: Aws) -> None:
+        self._aws = aws
+        self._s3 = aws.client("s3")
+        self._sqs = aws.client("sqs")
+        self._last: dict[str, Snapshot] = {}
+
+    def publish(self, snapshot: Snapshot, *, notify: bool = True) -> list[XdsType]:
+        proxy = ProxyId.parse(snapshot.node_id)
+        key = f"snapshots/{proxy.mesh}/{proxy.kind.value}/{proxy.name}/{snapshot.version}.json"
+        self._s3.put_object(Bucket=self._aws.bucket, Key=key, Body=snapshot.to_json())
+        versions = {k.value: v for k, v in snapshot.versions.items()}
+        pointer = {"version": snapshot.version, "key": key, "versions": versions}
+        self._s3.put_object(Bucket=self._aws.bucket, Key=pointer_key(proxy), Body=json.dumps(pointer).encode())
+        changed = snapshot.changed_types(self._last.get(proxy.path))
+        self._last[proxy.path] = snapshot
+        if notify:
+            detail = {
+                "nodeId": proxy.path, "mesh": proxy.mesh, "version": snapshot.version, "bucket": self._aws.bucket,
+                "key": key, "versions": versions, "changedTypes": [k.value for k in changed],
+            }  # fmt: skip
+            event = {"source": "meshplane.pipeline", "detail-type": "ConfigPublished", "detail": detail}
+            self._sqs.send_message(QueueUrl=self._aws.queue_url, MessageBody=json.dumps(event))
+        return changed
+
+
+class ThreadedAds:
+    """`AdsService` on a private event loop thread, so tests can block freely."""
+
+    def __init__(self, aws: Aws, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        defaults: dict[str, Any] = {"host": "127.0.0.1", "port": 0, "queue_url": aws.queue_url, "poll_wait_seconds": 1}
+        opts = AdsOptions(**{**defaults, **options})
+        self.service = self._call(self._build(aws, opts))
+        self.port: int = self._call(self.service.start())
+
+    async def _build(self, aws: Aws, options: AdsOptions) -> AdsService:
+        return AdsService(S3Source(aws.client("s3"), aws.bucket), options, aws.client("sqs"))
+
+    def _call(self, coroutine: Any, timeout: float = 30.0) -> Any:
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
+        return future.result(timeout)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def metrics(self) -> Metrics:
+        """A consistent copy, taken on the server's loop."""
+
+        async def copy() -> Metrics:
+            m = self.service.metrics
+            return Metrics(
+                resources_sent=m.resources_sent.copy(), responses_sent=m.responses_sent.copy(),
+                nacks=m.nacks.copy(), acks=m.acks.copy(), snapshot_loads=m.snapshot_loads,
+                events_received=m.events_received, streams_open=m.streams_open, streams_total=m.streams_total,
+                rejected_streams=m.rejected_streams,
+            )  # fmt: skip
+
+        return self._call(copy())
+
+    def stop(self) -> None:
+        try:
+            self._call(self.service.stop(), timeout=60)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+
+
+def counters(envoy: Envoy, filter_regex: str) -> dict[str, int]:
+    """Numeric stats only: with xDS, Envoy also reports text readouts (`*.version_text`)."""
+    import urllib.parse
+
+    _, body = envoy.admin_get("/stats?format=json&filter=" + urllib.parse.quote(filter_regex))
+    return {s["name"]: s["value"] for s in json.loads(body).get("stats", []) if isinstance(s.get("value"), int)}
+
+
+def counter(envoy: Envoy, name: str) -> int:
+    return counters(envoy, "^" + name.replace(".", "\\.") + "$").get(name, 0)
+
+
+def wait_live(envoy: Envoy, timeout: float = 30.0) -> None:
+    """LIVE with no listener warming; the harness's own check trips over xDS text stats."""
+
+    def live() -> bool:
+        if not envoy.running:
+            raise AssertionError(f"envoy exited:\n{envoy.log_tail()}")
+        try:
+            status, body = envoy.admin_get("/ready")
+        except OSError:
+            return False
+        stats = counters(envoy, "^listener_manager\\.(total_listeners_warming|workers_started)$")
+        return (status == 200 and body.strip() == "LIVE" and stats.get("listener_manager.total_listeners_warming") == 0
+                and stats.get("listener_manager.workers_started") == 1)  # fmt: skip
+
+    try:
+        wait_until(live, timeout, what="Envoy to be LIVE")
+    except TimeoutError as error:
+        raise AssertionError(f"{error}\n{envoy.log_tail()}") from None
