@@ -36,7 +36,7 @@ class Envoyish:
         self.updated = asyncio.Event()
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
 
-    async def _requests(self):  # noqa: ANN202 - an async generator of serialised requests
+    async def _requests(self):
         while (item := await self._queue.get()) is not None:
             yield item
 
@@ -77,7 +77,6 @@ def _command(server: subprocess.Popen[str], line: str) -> list[str]:
 
 async def _fan(port: int, server: subprocess.Popen[str], streams: int) -> dict[str, float]:
     import grpc
-
     from meshplane.model.ids import Kind, ProxyId
 
     channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[*xds_client.CHANNEL_OPTIONS,
