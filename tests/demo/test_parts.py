@@ -12,11 +12,12 @@ from pathlib import Path
 import boto3
 import pytest
 from cryptography import x509
-from meshplane.demo.discovery import CloudMap, EcsCluster, task_state_change
+from meshplane.demo.discovery import CloudMap, EcsCluster, cloudtrail_record, task_state_change
 from meshplane.demo.network import LoopbackAddresses, free_port
 from meshplane.demo.pki import LocalCA
 from meshplane.demo.plan import INGRESS_PORT, Instance, Plan
 from meshplane.demo.processes import Supervisor, alive
+from meshplane.pipeline.cloudmap_events import service_id_of
 from meshplane.pipeline.ecs import TaskEvent, change_of, endpoint_of
 from moto import mock_aws
 
@@ -59,11 +60,14 @@ def test_cloud_map_instances_advertise_the_sidecar_ingress(aws: object) -> None:
     plan = Plan.new()
     sd = boto3.client("servicediscovery")
     cloud_map = CloudMap.create(sd, plan, ("blue",))
-    cloud_map.register(sd, Instance("blue", "blue-2", "v1", "127.91.3.5", "cloudmap"))
+    events = boto3.client("events")
+    cloud_map.register(sd, events, Instance("blue", "blue-2", "v1", "127.91.3.5", "cloudmap"))
     listed = sd.list_instances(ServiceId=cloud_map.service_ids["blue"])["Instances"]
     assert [(i["Id"], i["Attributes"]["AWS_INSTANCE_IPV4"], i["Attributes"]["AWS_INSTANCE_PORT"]) for i in listed] == [
         ("blue-2", "127.91.3.5", str(INGRESS_PORT))
     ]
+    record = json.loads(cloudtrail_record("RegisterInstance", {"ServiceId": "srv-1"}, "us-east-1")["Detail"])
+    assert service_id_of({"source": "aws.servicediscovery", "detail": record}) == "srv-1"
 
 
 def test_the_ca_issues_certificates_that_chain_to_it_and_name_the_service(tmp_path: Path) -> None:

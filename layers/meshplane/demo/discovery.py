@@ -2,6 +2,9 @@
 
 - Cloud Map: an HTTP namespace with one service per virtual node; an instance
   registers with `AWS_INSTANCE_IPV4` / `AWS_INSTANCE_PORT` (its sidecar's ingress).
+  In AWS, CloudTrail then puts an "AWS API Call via CloudTrail" event on the default
+  bus; the emulator records no CloudTrail, so the demo puts that record itself (it
+  only names the service: discovery re-reads Cloud Map and trusts nothing in it).
 - ECS on EC2: a cluster with one container instance, a bridge-mode task definition per
   node whose Envoy container names the node (`APPMESH_VIRTUAL_NODE_NAME`), a task from
   `RunTask`, then the "ECS Task State Change" event ECS itself would emit, put on
@@ -39,15 +42,19 @@ class CloudMap:
         }
         return cls(namespace_id, services)
 
-    def register(self, sd: Any, instance: Instance) -> None:
-        sd.register_instance(
-            ServiceId=self.service_ids[instance.node],
-            InstanceId=instance.name,
-            Attributes={"AWS_INSTANCE_IPV4": instance.address, "AWS_INSTANCE_PORT": str(INGRESS_PORT)},
-        )
+    def register(self, sd: Any, events: Any, instance: Instance) -> None:
+        parameters = {
+            "ServiceId": self.service_ids[instance.node],
+            "InstanceId": instance.name,
+            "Attributes": {"AWS_INSTANCE_IPV4": instance.address, "AWS_INSTANCE_PORT": str(INGRESS_PORT)},
+        }
+        sd.register_instance(**parameters)
+        _put(events, cloudtrail_record("RegisterInstance", parameters, sd.meta.region_name))
 
-    def deregister(self, sd: Any, instance: Instance) -> None:
-        sd.deregister_instance(ServiceId=self.service_ids[instance.node], InstanceId=instance.name)
+    def deregister(self, sd: Any, events: Any, instance: Instance) -> None:
+        parameters = {"ServiceId": self.service_ids[instance.node], "InstanceId": instance.name}
+        sd.deregister_instance(**parameters)
+        _put(events, cloudtrail_record("DeregisterInstance", parameters, sd.meta.region_name))
 
     def delete(self, sd: Any) -> None:
         for service_id in self.service_ids.values():
@@ -112,17 +119,32 @@ class EcsCluster:
     def _announce(self, events: Any, instance: Instance, task: dict[str, Any], status: str, *, version: int,
                   bus: str) -> None:  # fmt: skip
         detail = task_state_change(self, instance, task, status, version)
-        result = events.put_events(Entries=[{
-            "Source": "aws.ecs", "DetailType": "ECS Task State Change", "EventBusName": bus,
-            "Resources": [task["taskArn"]], "Detail": json.dumps(detail),
-        }])  # fmt: skip
-        if result.get("FailedEntryCount"):
-            raise RuntimeError(f"EventBridge rejected the ECS event: {result['Entries']}")
+        _put(events, {"Source": "aws.ecs", "DetailType": "ECS Task State Change", "EventBusName": bus,
+                      "Resources": [task["taskArn"]], "Detail": json.dumps(detail)})  # fmt: skip
 
     def delete(self, ecs: Any) -> None:
         for task in list(self.tasks.values()):
             ecs.stop_task(cluster=self.cluster_arn, task=task["taskArn"], reason="meshplane demo cleanup")
         self.tasks.clear()
+
+
+def _put(events: Any, entry: dict[str, Any]) -> None:
+    result = events.put_events(Entries=[entry])
+    if result.get("FailedEntryCount"):
+        raise RuntimeError(f"EventBridge rejected {entry['DetailType']}: {result['Entries']}")
+
+
+def cloudtrail_record(name: str, parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """The EventBridge entry CloudTrail emits for a Cloud Map API call (camelCase request parameters)."""
+    request = {key[0].lower() + key[1:]: value for key, value in parameters.items()}
+    detail = {
+        "eventVersion": "1.08", "eventTime": _now()[:-5] + "Z", "eventSource": "servicediscovery.amazonaws.com",
+        "eventName": name, "awsRegion": region, "sourceIPAddress": "127.0.0.1", "userAgent": "meshplane-demo",
+        "requestParameters": request, "responseElements": None, "eventID": str(uuid.uuid4()),
+        "readOnly": False, "eventType": "AwsApiCall", "managementEvent": True,
+    }  # fmt: skip
+    return {"Source": "aws.servicediscovery", "DetailType": "AWS API Call via CloudTrail",
+            "Detail": json.dumps(detail)}  # fmt: skip
 
 
 def _now() -> str:

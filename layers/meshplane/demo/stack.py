@@ -165,7 +165,7 @@ def register(stack: Stack, instance: Instance) -> None:
     if instance.registration == "ecs":
         stack.ecs.run(stack.clients.ecs, stack.clients.events, stack.plan, instance, ECS_EVENT_BUS)
     elif instance.registration == "cloudmap":
-        stack.cloud_map.register(stack.clients.servicediscovery, instance)
+        stack.cloud_map.register(stack.clients.servicediscovery, stack.clients.events, instance)
 
 
 def wait_for_traffic(stack: Stack, probe: Any, timeout: float = 90.0) -> float:
