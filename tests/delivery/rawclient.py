@@ -85,7 +85,8 @@ def sotw(type_url: str, node_id: str = "", names: tuple[str, ...] = (), version:
 
 
 def delta(type_url: str, node_id: str = "", subscribe: tuple[str, ...] = (), unsubscribe: tuple[str, ...] = (),
-          nonce: str = "", error: str | None = None, initial: dict[str, str] | None = None) -> DeltaDiscoveryRequest:  # fmt: skip
+          nonce: str = "", error: str | None = None,
+          initial: dict[str, str] | None = None) -> DeltaDiscoveryRequest:  # fmt: skip
     request = DeltaDiscoveryRequest(type_url=type_url, resource_names_subscribe=list(subscribe),
                                     resource_names_unsubscribe=list(unsubscribe), response_nonce=nonce,
                                     initial_resource_versions=initial or {})  # fmt: skip

@@ -41,7 +41,7 @@ def open_stream(ads: ThreadedAds) -> Iterator[type[RawStream]]:
 
 
 def test_a_proxy_subscribing_to_another_proxys_secret_and_routes_gets_none_of_them(mesh, open_stream) -> None:
-    a, b = mesh
+    _, b = mesh
     stream = open_stream()
     stream.send(sotw(SDS, b, names=("secret_a", "secret_b")))
     assert names(stream.recv()) == ["secret_b"]
@@ -52,7 +52,7 @@ def test_a_proxy_subscribing_to_another_proxys_secret_and_routes_gets_none_of_th
 
 
 def test_delta_subscription_to_another_proxys_secret_is_answered_as_removed(mesh, open_stream) -> None:
-    a, b = mesh
+    _, b = mesh
     stream = open_stream(delta=True)
     stream.send(delta(SDS, b, subscribe=("secret_a",)))
     response = stream.recv()
