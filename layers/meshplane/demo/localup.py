@@ -16,6 +16,7 @@ from meshplane.demo.network import free_port
 from meshplane.demo.processes import Child, Supervisor
 
 STATE_FILE = "state.json"
+RECONCILE_SECONDS = 10.0
 
 
 @dataclass
@@ -43,22 +44,15 @@ class LocalUp:
 
     @property
     def aws_endpoint(self) -> str:
-        state = self.state()
-        for key in ("aws_endpoint_url", "endpoint_url", "moto_url", "aws_endpoint"):
-            if state.get(key):
-                return str(state[key])
-        if state.get("moto_port"):
-            return f"http://127.0.0.1:{state['moto_port']}"
-        raise DemoError(f"local up state file has no AWS endpoint: {sorted(state)}")
+        endpoint = self.state().get("endpointUrl")
+        if not endpoint:
+            raise DemoError(f"local up state file has no endpointUrl: {self.state()}")
+        return str(endpoint)
 
     def ads_pid(self) -> int | None:
-        """The current ADS child's pid, as local up records it."""
-        state = self.state()
-        pids = state.get("pids", {})
-        for value in (state.get("ads_pid"), pids.get("ads") if isinstance(pids, dict) else None):
-            if isinstance(value, int):
-                return value
-        return None
+        """The current ADS child's pid, as local up records it (rewritten when it restarts the child)."""
+        pid = self.state().get("adsPid")
+        return pid if isinstance(pid, int) else None
 
 
 def _healthy(url: str) -> bool:
@@ -70,10 +64,15 @@ def _healthy(url: str) -> bool:
 
 
 def start(supervisor: Supervisor, state_dir: Path, timeout: float = 180.0) -> LocalUp:
-    """Start local up on free ports and wait until its API answers `/healthz`."""
-    api_port, ads_port = free_port(), free_port()
+    """Start local up on free ports and wait until its API answers `/healthz`.
+
+    The reconcile schedule runs every few seconds instead of every minute, so the demo
+    does not wait on it when an event is late.
+    """
+    api_port, ads_port, emulator_port = free_port(), free_port(), free_port()
     command = [sys.executable, "-m", "meshplane.cli", "local", "up", "--api-port", str(api_port),
-               "--ads-port", str(ads_port), "--state-dir", str(state_dir)]  # fmt: skip
+               "--ads-port", str(ads_port), "--emulator-port", str(emulator_port), "--state-dir", str(state_dir),
+               "--schedule-interval", str(RECONCILE_SECONDS)]  # fmt: skip
     child = supervisor.start("local-up", command)
     stack = LocalUp(child, state_dir, api_port, ads_port)
     deadline = time.monotonic() + timeout

@@ -109,8 +109,7 @@ def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> S
     started = time.monotonic()
     with view.step("Creating a local CA and a certificate per service for mTLS"):
         ca = LocalCA.create(workdir / "pki")
-        certs = {name: ca.issue(name, [plan.service(name) if name in ("front",) else f"{name}.{plan.namespace}"])
-                 for name in (*plan.node_names, plan.gateway)}  # fmt: skip
+        certs = {name: ca.issue(name, [plan.service(name)]) for name in (*plan.node_names, plan.gateway)}
         plan = replace(plan, ca=str(ca.cert_path), certs=certs)
     with view.step(f"Creating Cloud Map namespace {plan.namespace} and an ECS cluster in the emulator"):
         cloud_map = CloudMap.create(clients.servicediscovery, plan, plan.node_names)
