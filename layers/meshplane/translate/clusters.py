@@ -10,7 +10,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from meshplane.graph import names
 from meshplane.graph.view import ConnectionPool, IngressListener, ProxyView, Upstream
 from meshplane.translate import tls as tls_
-from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, seconds, typed
+from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
 
 Cluster = cluster_pb2.Cluster
 CONNECT_TIMEOUT_S = 1.0
@@ -81,7 +81,8 @@ def health_check(upstream: Upstream) -> health_check_pb2.HealthCheck | None:
         unhealthy_threshold={"value": hc.unhealthy_threshold},
         healthy_threshold={"value": hc.healthy_threshold},
     )
-    if hc.protocol == "tcp":
+    if hc.protocol == "tcp" or (hc.protocol == "grpc" and upstream.protocol not in ("http2", "grpc")):
+        # Envoy's gRPC health check needs an HTTP/2 cluster: elsewhere only a connect check is honest.
         check.tcp_health_check.SetInParent()
     elif hc.protocol == "grpc":
         check.grpc_health_check.SetInParent()
@@ -98,8 +99,8 @@ def outlier_detection(upstream: Upstream) -> outlier_detection_pb2.OutlierDetect
         return None
     return outlier_detection_pb2.OutlierDetection(
         consecutive_5xx={"value": od.max_server_errors},
-        interval=duration(od.interval),
-        base_ejection_time=duration(od.base_ejection_duration),
+        interval=positive(duration(od.interval)),
+        base_ejection_time=positive(duration(od.base_ejection_duration)),
         max_ejection_percent={"value": od.max_ejection_percent},
     )
 

@@ -36,6 +36,11 @@ def duration(value: shapes.Duration) -> duration_pb2.Duration:
     return millis(amount if value.unit == "ms" else amount * 1000)
 
 
+def positive(value: duration_pb2.Duration) -> duration_pb2.Duration:
+    """Envoy refuses a zero interval where App Mesh's API allows 0: use the smallest it takes."""
+    return value if value.ToMilliseconds() > 0 else millis(1)
+
+
 def address(host: str, port: int) -> address_pb2.Address:
     return address_pb2.Address(socket_address=address_pb2.SocketAddress(address=host, port_value=port))
 

@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format
@@ -44,3 +46,19 @@ def validate(bootstrap: bootstrap_pb2.Bootstrap, *, timeout: float = 60.0) -> No
         os.unlink(path)
     if result.returncode != 0:
         raise EnvoyRejected((result.stderr or result.stdout).strip()[-4000:])
+
+
+def rejections(bootstraps: Mapping[str, bootstrap_pb2.Bootstrap], *, workers: int = 4) -> dict[str, str]:
+    """Validate many bootstraps in parallel threads (each is a short Envoy process);
+    returns Envoy's message per rejected name, empty when all pass."""
+
+    def one(bootstrap: bootstrap_pb2.Bootstrap) -> str | None:
+        try:
+            validate(bootstrap)
+        except EnvoyRejected as exc:
+            return str(exc)
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        verdicts = list(pool.map(one, bootstraps.values()))
+    return {name: v for name, v in zip(bootstraps, verdicts, strict=True) if v is not None}

@@ -160,7 +160,7 @@ def egress(view: ProxyView) -> Listener:
         chains.append(
             lc.FilterChain(name=config, filter_chain_match=match, filters=[http_filter(view, "egress", config)])
         )
-    tcp_ports: set[int] = set()
+    tcp_ports: set[int] = set(egress_groups(view))  # an HTTP chain already owns these ports
     for service in view.services:
         if service.protocol != "tcp" or service.port in tcp_ports or not service.routes:
             continue
