@@ -1,0 +1,1 @@
+"""`meshplane local up`: the emulator, the deployed template and a local Lambda runtime."""

@@ -1,0 +1,227 @@
+"""`meshplane local up`: emulator, deployed template, local Lambda runtime, API and ADS, until stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from meshplane.config import DEFAULT_ACCOUNT
+from meshplane.local.deploy import Deployment, deploy
+from meshplane.local.emulator import Emulator
+from meshplane.local.gateway import LocalGateway
+from meshplane.local.invoker import FunctionPool, base_environment, lambda_environment
+from meshplane.local.plan import make_plan
+from meshplane.local.sources import QueuePoller, ScheduleTimer, Source, StreamPoller
+from meshplane.local.supervisor import Supervisor
+from meshplane.local.template import translate
+
+log = logging.getLogger("meshplane.local")
+API_FUNCTION = "ApiFunction"
+STATE_FILE = "state.json"
+
+
+@dataclass(frozen=True)
+class Options:
+    template: Path
+    stack_name: str
+    host: str
+    emulator_port: int
+    api_port: int
+    ads_port: int
+    state_dir: Path
+    region: str
+    endpoint_url: str | None  # an existing emulator; None starts moto
+    parameters: dict[str, str]
+    schedule_interval: float | None
+    stream_poll_interval: float
+    retry_delay: int
+    api_concurrency: int
+    ads: bool
+
+
+def ads_available() -> bool:
+    """`meshplane ads` exists only when the delivery package is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("meshplane.delivery.cli") is not None
+
+
+class LocalUp:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.stop_event = threading.Event()
+        self.emulator: Emulator | None = None
+        self.deployment: Deployment | None = None
+        self.pools: dict[str, FunctionPool] = {}
+        self.sources: list[Source] = []
+        self.threads: list[threading.Thread] = []
+        self.ads: Supervisor | None = None
+        self.server: Any = None
+        self.ready = threading.Event()
+        self.started_at = time.monotonic()
+        self.timings: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ start
+    def start(self) -> None:
+        o = self.options
+        o.state_dir.mkdir(parents=True, exist_ok=True)
+        self._serve_api()  # /healthz answers 503 until everything is up
+        if o.endpoint_url:
+            self.emulator = Emulator(o.endpoint_url)
+        else:
+            self.emulator = Emulator.start(o.host, o.emulator_port, log=o.state_dir / "emulator.log")
+        self._mark("emulator")
+        os.environ.update(base_environment(self.emulator.endpoint_url, o.region))  # our own boto3 clients too
+        translated = translate(o.template, o.parameters, o.region, DEFAULT_ACCOUNT)
+        plan = make_plan(translated.body, translated.code_dirs, o.stack_name, o.region, DEFAULT_ACCOUNT)
+        self.deployment = deploy(plan, o.stack_name, o.parameters, self._client)
+        self._mark("stack")
+        self._start_functions()
+        self._start_ads()
+        self._start_sources()
+        for pool in self.pools.values():
+            pool.wait_ready()
+        self._mark("functions")
+        self.ready.set()
+        self.write_state()
+
+    def _mark(self, phase: str) -> None:
+        self.timings[phase] = round(time.monotonic() - self.started_at, 3)
+        log.info("%s ready after %.2fs", phase, self.timings[phase])
+
+    def _client(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        assert self.emulator is not None
+        return boto3.client(
+            service,
+            endpoint_url=self.emulator.endpoint_url,
+            region_name=self.options.region,
+            config=Config(inject_host_prefix=False, retries={"mode": "standard"}),
+        )
+
+    def _serve_api(self) -> None:
+        from meshplane.api.http import serve_in_thread
+
+        gateway = LocalGateway(self._invoke_api, self.ready.is_set, self.function_stats)
+        self.server, _ = serve_in_thread(gateway, self.options.host, self.options.api_port)  # type: ignore[arg-type]
+
+    def _invoke_api(self, event: dict[str, Any]) -> Any:
+        return self.pools[API_FUNCTION].invoke(event)
+
+    def _start_functions(self) -> None:
+        assert self.deployment is not None and self.emulator is not None
+        base = base_environment(self.emulator.endpoint_url, self.options.region)
+        for lid, spec in self.deployment.functions.items():
+            size = self.options.api_concurrency if lid == API_FUNCTION else 1
+            pool = FunctionPool(spec, lambda_environment(spec, base, self.options.region),
+                                self.options.state_dir / f"{lid}.log", size)
+            pool.start()
+            self.pools[lid] = pool
+
+    def _start_sources(self) -> None:
+        assert self.deployment is not None
+        o, sqs = self.options, self._client("sqs")
+        for q in self.deployment.queues:
+            self.sources.append(QueuePoller(q, sqs, self.pools[q.function].invoke, o.region, o.retry_delay))
+        for s in self.deployment.streams:
+            self.sources.append(StreamPoller(s, self._client("dynamodbstreams"), sqs, self.pools[s.function].invoke,
+                                             o.region, o.stream_poll_interval))
+        for t in self.deployment.schedules:
+            self.sources.append(ScheduleTimer(t, self.pools[t.function].invoke, o.region, DEFAULT_ACCOUNT,
+                                              o.schedule_interval))
+        for source in self.sources:
+            thread = threading.Thread(target=source.run, args=(self.stop_event,), name=source.name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def _start_ads(self) -> None:
+        o = self.options
+        if not o.ads or not ads_available():
+            return
+        assert self.deployment is not None and self.emulator is not None
+        out = self.deployment.outputs
+        argv = [sys.executable, "-m", "meshplane.cli", "ads", "--host", o.host, "--port", str(o.ads_port),
+                "--bucket", out["SnapshotBucketName"], "--table", out["StateTableName"],
+                "--queue-url", out["ConfigPublishedQueueUrl"]]
+        env = {**base_environment(self.emulator.endpoint_url, o.region),
+               "MESHPLANE_TABLE": out["StateTableName"], "MESHPLANE_BUCKET": out["SnapshotBucketName"],
+               "MESHPLANE_BUS": out["ConfigBusName"]}
+        self.ads = Supervisor(argv, env, o.state_dir / "ads.log")
+        self.ads.start()
+
+    # ------------------------------------------------------------------ state
+    def function_stats(self) -> dict[str, Any]:
+        return {lid: pool.stats.to_json() for lid, pool in self.pools.items()}
+
+    def state(self) -> dict[str, Any]:
+        o, d = self.options, self.deployment
+        return {
+            "pid": os.getpid(),
+            "stackName": o.stack_name,
+            "region": o.region,
+            "endpointUrl": self.emulator.endpoint_url if self.emulator else None,
+            "emulatorPid": self.emulator.process.pid if self.emulator and self.emulator.process else None,
+            "apiUrl": f"http://{o.host}:{self.server.server_address[1]}",
+            "adsPort": o.ads_port if self.ads else None,
+            "adsPid": self.ads.pid if self.ads else None,
+            "adsRestarts": self.ads.restarts if self.ads else 0,
+            "outputs": d.outputs if d else {},
+            "functions": {lid: pool.spec.name for lid, pool in self.pools.items()},
+            "workerPids": sorted(w._process.pid for p in self.pools.values() for w in p._all if w._process),
+            "timings": self.timings,
+        }
+
+    def write_state(self) -> None:
+        path = self.options.state_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.state(), indent=2))
+        tmp.replace(path)
+
+    # ------------------------------------------------------------------ run / stop
+    def wait(self) -> None:
+        last = json.dumps(self.state(), sort_keys=True)
+        while not self.stop_event.wait(0.5):
+            now = json.dumps(self.state(), sort_keys=True)
+            if now != last:  # e.g. the ADS server was restarted with a new pid
+                self.write_state()
+                last = now
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(3)
+        if self.ads:
+            self.ads.stop()
+        for pool in self.pools.values():
+            pool.stop()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        if self.emulator:
+            self.emulator.stop()
+        (self.options.state_dir / STATE_FILE).unlink(missing_ok=True)
+
+
+def run(options: Options) -> int:
+    """Foreground until SIGINT/SIGTERM; everything started is stopped on the way out."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    up = LocalUp(options)
+    signal.signal(signal.SIGTERM, lambda *_: up.stop_event.set())
+    signal.signal(signal.SIGINT, lambda *_: up.stop_event.set())
+    try:
+        up.start()
+        log.info("meshplane local up: API %s, emulator %s", up.state()["apiUrl"], up.state()["endpointUrl"])
+        up.wait()
+    finally:
+        up.stop()
+    return 0
