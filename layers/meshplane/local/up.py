@@ -17,7 +17,7 @@ from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.local.deploy import Deployment, deploy
 from meshplane.local.emulator import Emulator
 from meshplane.local.gateway import LocalGateway
-from meshplane.local.invoker import FunctionPool, base_environment, lambda_environment
+from meshplane.local.invoker import FunctionPool, Invocation, base_environment, lambda_environment
 from meshplane.local.plan import make_plan
 from meshplane.local.sources import QueuePoller, ScheduleTimer, Source, StreamPoller
 from meshplane.local.supervisor import Supervisor
@@ -115,8 +115,11 @@ class LocalUp:
         gateway = LocalGateway(self._invoke_api, self.ready.is_set, self.function_stats)
         self.server, _ = serve_in_thread(gateway, self.options.host, self.options.api_port)  # type: ignore[arg-type]
 
-    def _invoke_api(self, event: dict[str, Any]) -> Any:
-        return self.pools[API_FUNCTION].invoke(event)
+    def _invoke_api(self, event: dict[str, Any]) -> Invocation:
+        pool = self.pools.get(API_FUNCTION)
+        if pool is None:
+            return Invocation(error={"errorType": "ResourceNotFound", "errorMessage": "no ApiFunction in template"})
+        return pool.invoke(event)
 
     def _start_functions(self) -> None:
         assert self.deployment is not None and self.emulator is not None
@@ -150,6 +153,8 @@ class LocalUp:
             return
         assert self.deployment is not None and self.emulator is not None
         out = self.deployment.outputs
+        if not {"SnapshotBucketName", "StateTableName", "ConfigPublishedQueueUrl"} <= out.keys():
+            return  # a template without the ADS contract outputs
         argv = [sys.executable, "-m", "meshplane.cli", "ads", "--host", o.host, "--port", str(o.ads_port),
                 "--bucket", out["SnapshotBucketName"], "--table", out["StateTableName"],
                 "--queue-url", out["ConfigPublishedQueueUrl"]]
