@@ -13,6 +13,22 @@ Modules, one job each:
 - `clients`   HTTP(S), gRPC and TCP clients that talk through a sidecar like a meshed app
 - `mesh`      MeshState builders and `Lab`, which runs sidecars for a mesh and tears everything down
 - `fixtures`  pytest fixtures (`lab`, `envoy_runner`, `test_ca`); import them into a conftest
+
+A typical module (see tests/traffic/ for one per feature):
+
+    @pytest.fixture(scope="module")
+    def caller(lab: Lab) -> Sidecar:
+        mesh = MeshBuilder("my-mesh")                       # unique mesh name per module
+        mesh.node("front", backends=("back.local",))
+        mesh.node("back", listener(8080))
+        mesh.service("back.local", node="back")
+        ip = lab.place(mesh, "back")                        # endpoint <ip>:15000
+        lab.http_app("back", ip, 8080)                      # the app behind back's sidecar
+        state = mesh.build()
+        lab.sidecar(state, "back", ip)
+        return lab.sidecar(state, "front", lab.address())
+
+    def test_it(caller): assert http_request(caller.egress, "back.local:8080").upstream == "back"
 """
 
 from .clients import GrpcReply, Reply, grpc_call, http_request, repeat, tally, tcp_exchange, tls_context
