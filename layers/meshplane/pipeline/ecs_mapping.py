@@ -18,15 +18,34 @@ the injected ECS, Cloud Map and EC2 clients and is cached for the invocation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
 
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.pipeline.directory import Directory, NodeInfo
 from meshplane.pipeline.ecs import TaskDetail
 
 LABEL = "appmesh.virtualNode"
+# Lookups that fail with these mean "nothing there" (the service, task or definition is
+# gone); throttling and 5xx are left to raise, so the event is retried.
+MISSING = frozenset({"ClusterNotFoundException", "ServiceNotFoundException", "InvalidParameterException",
+                     "ResourceNotFoundException", "ClientException"})
 ENV_NAMES = ("APPMESH_VIRTUAL_NODE_NAME", "APPMESH_RESOURCE_ARN")
+
+
+T = TypeVar("T")
+
+
+def _unless_missing(call: Callable[[], T], default: T) -> T:
+    try:
+        return call()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in MISSING:
+            return default
+        raise
 
 
 class TaskMapper:
@@ -61,7 +80,7 @@ class TaskMapper:
         return found
 
     def _registries_uncached(self, cluster: str, service: str) -> tuple[str, ...]:
-        described = self._ecs.describe_services(cluster=cluster, services=[service])
+        described = _unless_missing(lambda: self._ecs.describe_services(cluster=cluster, services=[service]), {})
         return tuple(
             registry["registryArn"]
             for svc in described.get("services", [])
@@ -98,7 +117,9 @@ class TaskMapper:
 
     def _explicit_names(self, task: TaskDetail) -> list[str]:
         names: list[str] = []
-        tags = self._ecs.list_tags_for_resource(resourceArn=task.task_arn).get("tags", [])
+        described = _unless_missing(lambda: self._ecs.describe_tasks(
+            cluster=task.cluster_arn, tasks=[task.task_arn], include=["TAGS"]), {})
+        tags = [tag for found in described.get("tasks", []) for tag in found.get("tags", [])]
         names += [tag["value"] for tag in tags if tag.get("key") == LABEL and tag.get("value")]
         for override in task.overrides.container_overrides:
             names += [kv.value for kv in override.environment if kv.name in ENV_NAMES and kv.value]
@@ -110,8 +131,8 @@ class TaskMapper:
         return names
 
     def _task_definition_uncached(self, arn: str) -> tuple[dict[str, Any], ...]:
-        described = self._ecs.describe_task_definition(taskDefinition=arn)
-        return tuple(described["taskDefinition"].get("containerDefinitions", []))
+        described = _unless_missing(lambda: self._ecs.describe_task_definition(taskDefinition=arn), {})
+        return tuple(described.get("taskDefinition", {}).get("containerDefinitions", []))
 
     # ---- rule 3 ---------------------------------------------------------------------
     def _by_service_name(self, task: TaskDetail) -> list[NodeInfo]:
@@ -119,7 +140,8 @@ class TaskMapper:
 
     # ---- bridge / host networking ---------------------------------------------------
     def _host_uncached(self, cluster: str, container_instance: str) -> str | None:
-        described = self._ecs.describe_container_instances(cluster=cluster, containerInstances=[container_instance])
+        described = _unless_missing(lambda: self._ecs.describe_container_instances(
+            cluster=cluster, containerInstances=[container_instance]), {})
         instances = described.get("containerInstances", [])
         if not instances or not instances[0].get("ec2InstanceId"):
             return None

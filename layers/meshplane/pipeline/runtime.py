@@ -130,7 +130,7 @@ class Pipeline:
                 result = once(body=body)
             except Exception as exc:
                 t.count("EventsFailed")
-                t.logger.error("event failed; SQS redelivers it and the DLQ gets it after maxReceiveCount",
+                t.logger.exception("event failed; SQS redelivers it and the DLQ gets it after maxReceiveCount",
                                extra={"messageId": record.message_id, "reason": f"{type(exc).__name__}: {exc}",
                                       "receiveCount": record.attributes.approximate_receive_count})
                 raise

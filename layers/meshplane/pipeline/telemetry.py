@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,8 +25,9 @@ class Telemetry:
     metrics: Metrics
 
     @classmethod
-    def from_env(cls) -> Telemetry:
-        return cls(logger=Logger(), tracer=Tracer(), metrics=Metrics())
+    def from_env(cls, log_stream: IO[str] | None = None) -> Telemetry:
+        """`log_stream` defaults to stdout, where Lambda ships it to CloudWatch Logs."""
+        return cls(logger=Logger(stream=log_stream), tracer=Tracer(), metrics=Metrics())
 
     def count(self, name: str, value: float = 1) -> None:
         self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

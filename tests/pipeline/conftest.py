@@ -1,0 +1,246 @@
+"""A whole pipeline against in-process moto: table with stream, bucket, bus, Cloud Map, ECS.
+
+`World` plays the parts AWS would: it creates App Mesh resources through the real
+resource store, hands SQS-shaped batches to the handlers, and feeds them the
+table's real DynamoDB stream records.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from meshplane.config import Settings
+from meshplane.model.ids import Kind, ProxyId, ResourceKey
+from meshplane.pipeline.runtime import Pipeline
+from meshplane.pipeline.telemetry import Telemetry
+from meshplane.pipeline.wiring import Clients, Collaborators
+from meshplane.snapshot.snapshot import Snapshot
+from meshplane.store import schema
+from meshplane.store.endpoints import NodeRef
+from meshplane.store.kinds import KINDS
+from meshplane.store.resources import ResourceStore
+from moto import mock_aws
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+REGION = "us-east-1"
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+@dataclass
+class LambdaContext:
+    """What the Lambda runtime passes as `context`, enough for Powertools."""
+
+    function_name: str = "meshplane-test"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:meshplane-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def sqs_batch(events: Sequence[Mapping[str, Any] | str], receive_count: int = 1) -> dict[str, Any]:
+    """An SQS event source batch; a str is sent as the raw body (for poison messages)."""
+    records = []
+    for event in events:
+        body = event if isinstance(event, str) else json.dumps(event)
+        records.append({
+            "messageId": str(uuid.uuid4()), "receiptHandle": "handle", "body": body,
+            "attributes": {"ApproximateReceiveCount": str(receive_count), "SentTimestamp": "1764064821456",
+                           "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": "1764064821460"},
+            "messageAttributes": {}, "md5OfBody": "0", "eventSource": "aws:sqs",
+            "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:meshplane-events", "awsRegion": REGION,
+        })
+    return {"Records": records}
+
+
+class AtomicWrites:
+    """A DynamoDB client whose item writes are atomic, as DynamoDB guarantees and moto does not.
+
+    moto checks a ConditionExpression and writes the item without a lock, so two
+    threads can both pass the check; real DynamoDB serialises writes per item.
+    Reads and every other call stay concurrent.
+    """
+
+    WRITES = frozenset({"put_item", "update_item", "delete_item", "transact_write_items"})
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if name not in self.WRITES:
+            return attribute
+
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return locked
+
+
+class Stream:
+    """Reads the table's DynamoDB stream from where it last stopped."""
+
+    def __init__(self, dynamodb: Any, streams: Any, table: str) -> None:
+        arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        self._streams = streams
+        self._iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+
+    def drain(self) -> list[dict[str, Any]]:
+        records: list[dict[str, Any]] = []
+        while True:
+            page = self._streams.get_records(ShardIterator=self._iterator)
+            self._iterator = page["NextShardIterator"]
+            if not page["Records"]:
+                return records
+            records += page["Records"]
+
+
+@dataclass
+class World:
+    settings: Settings
+    clients: Clients
+    pipeline: Pipeline
+    store: ResourceStore
+    stream: Stream
+    capture_queue: str
+    sqs: Any
+    log_stream: io.StringIO
+
+    def logs(self) -> list[dict[str, Any]]:
+        """Every JSON log line the pipeline's Logger wrote so far."""
+        return [json.loads(line) for line in self.log_stream.getvalue().splitlines() if line.startswith("{")]
+
+    # ---- App Mesh resources ---------------------------------------------------------
+    def put(self, kind: Kind, mesh: str, name: str, spec: Mapping[str, Any], parent: str | None = None) -> None:
+        key = ResourceKey(kind, mesh, name, parent)
+        model = KINDS[kind].spec.model_validate(dict(spec))
+        if self.store.get_item(key) is None:
+            self.store.create(key, model)
+        else:
+            self.store.update(key, model)
+
+    def delete(self, kind: Kind, mesh: str, name: str, parent: str | None = None) -> None:
+        self.store.delete(ResourceKey(kind, mesh, name, parent))
+
+    # ---- handlers -------------------------------------------------------------------
+    def ecs(self, events: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
+        return self.pipeline.ecs_events(sqs_batch(events), LambdaContext())
+
+    def cloudmap(self, events: Sequence[Mapping[str, Any] | str]) -> dict[str, Any]:
+        return self.pipeline.cloudmap_events(sqs_batch(events), LambdaContext())
+
+    def recompute(self) -> dict[str, Any]:
+        """Deliver everything the stream holds to the recompute handler, as Lambda would."""
+        records = self.stream.drain()
+        return self.pipeline.recompute({"Records": records}, LambdaContext())
+
+    def reconcile(self) -> dict[str, Any]:
+        return self.pipeline.reconcile(sample("scheduled_event.json"), LambdaContext())
+
+    # ---- what was published ---------------------------------------------------------
+    def snapshot(self, proxy: ProxyId) -> Snapshot | None:
+        pointer = self.pipeline.pointers.get(proxy.path)
+        if pointer is None:
+            return None
+        body = self.clients.s3.get_object(Bucket=self.settings.bucket, Key=pointer.key)["Body"].read()
+        return Snapshot.from_json(body)
+
+    def announcements(self) -> list[dict[str, Any]]:
+        """ConfigPublished details received since the last call."""
+        found = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.capture_queue, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return found
+            for message in messages:
+                found.append(json.loads(message["Body"])["detail"])
+                self.sqs.delete_message(QueueUrl=self.capture_queue, ReceiptHandle=message["ReceiptHandle"])
+
+    def endpoints(self, mesh: str, node: str) -> tuple[Any, ...]:
+        return self.pipeline.endpoints.endpoints(NodeRef(mesh, node))
+
+
+def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
+               collaborators: Any = None) -> World:
+    settings = Settings(table="meshplane-state", bucket="meshplane-snapshots", bus="meshplane", region=REGION)
+    session = boto3.session.Session(region_name=REGION)
+    dynamodb = session.client("dynamodb")
+    schema.create_table(dynamodb, settings.table)
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket=settings.bucket)
+    events = session.client("events")
+    events.create_event_bus(Name=settings.bus)
+    sqs = session.client("sqs")
+    queue = sqs.create_queue(QueueName="config-published")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="capture", EventBusName=settings.bus,
+                    EventPattern=json.dumps({"source": ["meshplane.pipeline"], "detail-type": ["ConfigPublished"]}))
+    events.put_targets(Rule="capture", EventBusName=settings.bus, Targets=[{"Id": "q", "Arn": queue_arn}])
+    clients = Clients(
+        dynamodb=AtomicWrites(dynamodb) if atomic else dynamodb, s3=s3, events=events,
+        ecs=session.client("ecs"), servicediscovery=session.client("servicediscovery"), ec2=session.client("ec2"),
+    )
+    parts = collaborators or Collaborators.default(settings, clients)
+    if validators is not None:
+        parts = Collaborators(parts.loader, parts.graph, parts.translator, list(validators))
+    log_stream = io.StringIO()
+    pipeline = Pipeline(settings, clients, parts, Telemetry.from_env(log_stream), full_discovery_seconds=3600)
+    store = ResourceStore(settings.table, dynamodb, region=REGION)
+    return World(settings, clients, pipeline, store, Stream(dynamodb, session.client("dynamodbstreams"),
+                                                            settings.table), queue, sqs, log_stream)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
+        # Powertools keeps one logger (and its stream) per service name: one name per test.
+        "POWERTOOLS_SERVICE_NAME": f"meshplane-pipeline-test-{uuid.uuid4().hex[:8]}", "POWERTOOLS_METRICS_NAMESPACE": "MeshplaneTest",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def world(aws_env: None) -> World:
+    return make_world()
+
+
+def emf_documents(text: str) -> list[dict[str, Any]]:
+    """The CloudWatch EMF documents among captured stdout lines."""
+    found = []
+    for line in text.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            found.append(json.loads(line))
+    return found
+
+
+def metric_total(documents: Sequence[Mapping[str, Any]], name: str) -> float:
+    total = 0.0
+    for doc in documents:
+        value = doc.get(name)
+        if value is None:
+            continue
+        total += sum(value) if isinstance(value, list) else value
+    return total
