@@ -3,6 +3,7 @@
 Envoy's path-based xDS needs one DiscoveryResponse file per subscription, and an
 RDS/EDS/SDS subscription accepts exactly one resource.  So LDS and CDS each get
 one file, and every route configuration, load assignment and secret gets its own.
+Files are binary `DiscoveryResponse`s (`.pb`): JSON would need every `Any` type imported.
 Each file lives alone in its own watched directory, so the rename that publishes
 it is seen by exactly one subscription, exactly once.
 """
@@ -39,7 +40,7 @@ def watched_dir(root: Path, kind: XdsType, name: str | None = None) -> Path:
 
 
 def file_path(root: Path, kind: XdsType, name: str | None = None) -> Path:
-    return watched_dir(root, kind, name) / f"{_SHORT[kind]}.json"
+    return watched_dir(root, kind, name) / f"{_SHORT[kind]}.pb"
 
 
 def path_source(root: Path, kind: XdsType, name: str | None = None) -> ConfigSource:

@@ -38,7 +38,7 @@ def _walk(message: Message, visit: Callable[[Message, FieldDescriptor, Message],
         if field.type != FieldDescriptor.TYPE_MESSAGE:
             continue
         items = value.values() if field.message_type.GetOptions().map_entry else value
-        children = items if field.label == FieldDescriptor.LABEL_REPEATED else [value]
+        children = items if field.is_repeated else [value]
         for child in children:
             if not isinstance(child, Message):
                 continue

@@ -1,0 +1,94 @@
+"""S3 file mode: `meshplane agent` writes the xDS files, Envoy watches them, no ADS server runs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from envoy.service.discovery.v3.discovery_pb2 import DiscoveryResponse
+from google.protobuf import json_format
+from meshplane.bootstrap.envoy import build
+from meshplane.bootstrap.options import BootstrapOptions
+from meshplane.delivery.agent import FileWriter
+from meshplane.delivery.files import file_path
+from meshplane.delivery.rewrite import to_files
+from meshplane.snapshot.types import XdsType
+from support import EnvoyRunner, Lab, wait_until
+
+from .harness import Aws, Publisher, counters, wait_live
+from .scenario import Scenario
+from .snapshots import snapshot
+from .test_ads_traffic import answered_by, eventually_answered_by
+
+MESHPLANE = str(Path(sys.executable).with_name("meshplane"))
+
+
+@contextlib.contextmanager
+def agent(aws: Aws, node_id: str, directory: Path, bind: str, log: Path, *extra: str) -> Iterator[subprocess.Popen]:
+    command = [MESHPLANE, "agent", "--node-id", node_id, "--dir", str(directory), "--bucket", aws.bucket,
+               "--bind-address", bind, "--interval", "0.2", *extra]  # fmt: skip
+    with log.open("ab") as out:
+        process = subprocess.Popen(command, env={**os.environ, **aws.env()}, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    try:
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+
+
+@pytest.mark.envoy
+def test_envoy_fed_by_the_file_agent_carries_traffic_and_follows_a_route_change(
+    lab: Lab, envoy_runner: EnvoyRunner, aws: Aws, publisher: Publisher, tmp_path: Path
+) -> None:
+    scenario = Scenario(lab)
+    scenario.start_app("back-v1")
+    scenario.start_app("back-v2")
+    publisher.publish(scenario.snapshot(), notify=False)
+    front, xds = lab.address(), tmp_path / "xds"
+    log = tmp_path / "agent.log"
+    with agent(aws, scenario.front.path, xds, front, log, "--once") as init:
+        assert init.wait(30) == 0, log.read_text()
+
+    options = BootstrapOptions(node_id=scenario.front.path, mode="file", file_dir=str(xds), bind_address=front,
+                               admin_port=0)  # fmt: skip
+    bootstrap = json_format.MessageToDict(build(options), preserving_proto_field_name=True)
+    envoy = envoy_runner.start(bootstrap, name="front-file", wait_ready=False)
+    wait_live(envoy)
+    assert [answered_by(front)() for _ in range(5)] == ["back-v1"] * 5
+
+    def rds_updates() -> int:
+        return sum(counters(envoy, r"\.rds\..*\.update_success$").values())
+
+    before = rds_updates()
+    with agent(aws, scenario.front.path, xds, front, log):
+        scenario.route_to = "back-v2"
+        publisher.publish(scenario.snapshot(), notify=False)
+        eventually_answered_by(front, "back-v2", timeout=15)
+        wait_until(lambda: rds_updates() > before, 5, what="the RDS file update")
+        assert rds_updates() == before + 1, "the rewritten route file was loaded exactly once"
+
+
+def test_file_writer_writes_only_changed_types_and_one_file_per_named_resource(tmp_path: Path) -> None:
+    node = "mesh/m/virtualNode/a"
+    writer = FileWriter(tmp_path)
+    first = to_files(snapshot(node, "a"), tmp_path)
+    assert writer.write(first) == [XdsType.SECRETS, XdsType.ENDPOINTS, XdsType.CLUSTERS, XdsType.ROUTES,
+                                   XdsType.LISTENERS], "files are written before anything refers to them"  # fmt: skip
+    for name in ("cds_a_1", "cds_a_2"):
+        assert file_path(tmp_path, XdsType.ENDPOINTS, name).exists()
+    lds = file_path(tmp_path, XdsType.LISTENERS)
+    lds_inode = lds.stat().st_ino
+    assert writer.write(to_files(snapshot(node, "a", endpoints=("10.9.9.9",)), tmp_path)) == [XdsType.ENDPOINTS]
+    assert lds.stat().st_ino == lds_inode, "unchanged types are not rewritten"
+    written = DiscoveryResponse.FromString(file_path(tmp_path, XdsType.ENDPOINTS, "cds_a_1").read_bytes())
+    assert b"10.9.9.9" in written.resources[0].value
+    assert not list((tmp_path / ".tmp").iterdir()), "no temp files left behind"
+    assert FileWriter(tmp_path).write(first) == [XdsType.ENDPOINTS], "a new writer compares with the disk"
