@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
 from envoy.config.core.v3 import health_check_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
@@ -44,6 +46,17 @@ def _protocol(cluster: Cluster, protocol: str) -> None:
 
 def circuit_breakers(pool: ConnectionPool | None) -> circuit_breaker_pb2.CircuitBreakers:
     """App Mesh's limits: the connection pool's where set, 2147483647 everywhere else."""
+    if pool is None:
+        return _default_breakers()
+    return _breakers(pool)
+
+
+@functools.cache
+def _default_breakers() -> circuit_breaker_pb2.CircuitBreakers:
+    return _breakers(None)
+
+
+def _breakers(pool: ConnectionPool | None) -> circuit_breaker_pb2.CircuitBreakers:
     limits = {"max_connections": MAX_INT32, "max_pending_requests": MAX_INT32, "max_requests": MAX_INT32}
     if pool is not None:
         _, value = pool.member

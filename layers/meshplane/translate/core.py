@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from envoy.config.core.v3 import address_pb2, config_source_pb2
 from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
@@ -11,8 +13,12 @@ from meshplane.model import shapes
 MAX_INT32 = 2147483647
 
 
+@functools.cache
 def ads() -> config_source_pb2.ConfigSource:
-    """Every dynamic reference goes back over the same ADS stream, v3 transport."""
+    """Every dynamic reference goes back over the same ADS stream, v3 transport.
+
+    Cached (built on first use, never mutated: callers copy it into their messages).
+    """
     return config_source_pb2.ConfigSource(
         ads=config_source_pb2.AggregatedConfigSource(), resource_api_version=config_source_pb2.V3
     )

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from envoy.config.core.v3 import base_pb2, health_check_pb2
+from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 
 from meshplane.graph.view import ProxyView, Upstream
 from meshplane.model.state import Endpoint
-from meshplane.translate.core import address
 
 _HEALTH = {True: health_check_pb2.HEALTHY, False: health_check_pb2.UNHEALTHY}
 
@@ -23,24 +22,27 @@ def _matches(endpoint: Endpoint, upstream: Upstream) -> bool:
 
 
 def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_pb2.ClusterLoadAssignment:
-    by_zone: dict[str, list[endpoint_components_pb2.LbEndpoint]] = {}
+    """Endpoints grouped by zone; each carries its address, port (or the listener's) and health."""
+    out = endpoint_pb2.ClusterLoadAssignment(cluster_name=upstream.cluster)
     hc_port = upstream.health_check.port if upstream.health_check is not None else None
-    for ep in sorted(endpoints, key=lambda e: (e.zone or "", e.address, e.port or 0, e.instance_id)):
+    localities: dict[str, endpoint_components_pb2.LocalityLbEndpoints] = {}
+    ordered = sorted(endpoints, key=lambda e: (e.zone or "", e.address, e.port or 0, e.instance_id))
+    for ep in ordered:
         if not _matches(ep, upstream):
             continue
-        inner = endpoint_components_pb2.Endpoint(address=address(ep.address, ep.port or upstream.port))
+        zone = ep.zone or ""
+        locality = localities.get(zone)
+        if locality is None:
+            locality = localities[zone] = out.endpoints.add()
+            if zone:
+                locality.locality.zone = zone
+        lb = locality.lb_endpoints.add(health_status=_HEALTH[ep.healthy])
+        sock = lb.endpoint.address.socket_address
+        sock.address = ep.address
+        sock.port_value = ep.port or upstream.port
         if hc_port is not None and ep.port is None:
-            inner.health_check_config.port_value = hc_port
-        by_zone.setdefault(ep.zone or "", []).append(
-            endpoint_components_pb2.LbEndpoint(endpoint=inner, health_status=_HEALTH[ep.healthy])
-        )
-    return endpoint_pb2.ClusterLoadAssignment(
-        cluster_name=upstream.cluster,
-        endpoints=[
-            endpoint_components_pb2.LocalityLbEndpoints(locality=base_pb2.Locality(zone=zone), lb_endpoints=lbs)
-            for zone, lbs in sorted(by_zone.items())
-        ],
-    )
+            lb.endpoint.health_check_config.port_value = hc_port
+    return out
 
 
 def endpoints(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 
@@ -34,6 +36,7 @@ def _policy(retry_on: list[str], codes: list[int], retries: int) -> rc.RetryPoli
     return policy
 
 
+@functools.cache
 def default_policy() -> rc.RetryPolicy:
     """What App Mesh applied when a route had no retryPolicy."""
     return _policy(

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
+from google.protobuf import duration_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, GatewayRouteView, IngressListener, ProxyView, RouteView, ServicePort
@@ -13,6 +16,11 @@ from meshplane.translate.retry import retry_policy
 
 RouteConfiguration = route_pb2.RouteConfiguration
 DEFAULT_PER_REQUEST_S = 15.0
+
+
+@functools.cache
+def _default_timeout() -> duration_pb2.Duration:
+    return seconds(DEFAULT_PER_REQUEST_S)
 
 
 def _action(route: RouteView) -> rc.RouteAction:
@@ -26,7 +34,7 @@ def _action(route: RouteView) -> rc.RouteAction:
     spec = route.spec
     timeout = getattr(spec, "timeout", None)
     per_request = timeout.per_request if timeout is not None else None
-    action.timeout.CopyFrom(duration(per_request) if per_request is not None else seconds(DEFAULT_PER_REQUEST_S))
+    action.timeout.CopyFrom(duration(per_request) if per_request is not None else _default_timeout())
     if timeout is not None and timeout.idle is not None:
         action.idle_timeout.CopyFrom(duration(timeout.idle))
     action.retry_policy.CopyFrom(retry_policy(getattr(spec, "retry_policy", None)))
@@ -42,10 +50,9 @@ def _route(route: RouteView) -> rc.Route:
     return rc.Route(name=route.name, match=match, route=_action(route))
 
 
-def _vhost(service: ServicePort, domains: list[str]) -> rc.VirtualHost:
-    return rc.VirtualHost(
-        name=f"{service.service}:{service.port}", domains=domains, routes=[_route(r) for r in service.routes]
-    )
+def _vhost(service: ServicePort, domains: list[str], built: list[rc.Route] | None = None) -> rc.VirtualHost:
+    routes = built if built is not None else [_route(r) for r in service.routes]
+    return rc.VirtualHost(name=f"{service.service}:{service.port}", domains=domains, routes=routes)
 
 
 def _passthrough(view: ProxyView) -> rc.VirtualHost:
@@ -73,8 +80,9 @@ def group_protocol(services: list[ServicePort]) -> str:
 def _egress(view: ProxyView) -> dict[str, RouteConfiguration]:
     out: dict[str, RouteConfiguration] = {}
     groups = egress_groups(view)
+    built = {(s.service, s.port): [_route(r) for r in s.routes] for ss in groups.values() for s in ss}
     for port, services in groups.items():
-        vhosts = [_vhost(s, [s.service, f"{s.service}:{s.port}"]) for s in services]
+        vhosts = [_vhost(s, [s.service, f"{s.service}:{s.port}"], built[s.service, port]) for s in services]
         if view.allow_all:
             vhosts.append(_passthrough(view))
         name = names.egress_routes(group_protocol(services), port)
@@ -86,7 +94,7 @@ def _egress(view: ProxyView) -> dict[str, RouteConfiguration]:
         for s in groups[port]:
             domains = [f"{s.service}:{port}"] + ([s.service] if s.service not in bare else [])
             bare.add(s.service)
-            vhosts.append(_vhost(s, domains))
+            vhosts.append(_vhost(s, domains, built[s.service, port]))
     if view.allow_all:
         vhosts.append(_passthrough(view))
     direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
@@ -99,7 +107,7 @@ def _ingress(listener: IngressListener) -> RouteConfiguration:
     action = rc.RouteAction(cluster=listener.cluster)
     timeout = listener.timeout.member[1] if listener.timeout is not None else None
     per_request = getattr(timeout, "per_request", None)
-    action.timeout.CopyFrom(duration(per_request) if per_request is not None else seconds(DEFAULT_PER_REQUEST_S))
+    action.timeout.CopyFrom(duration(per_request) if per_request is not None else _default_timeout())
     if timeout is not None and timeout.idle is not None:
         action.idle_timeout.CopyFrom(duration(timeout.idle))
     match = rc.RouteMatch(prefix="/")
@@ -112,7 +120,7 @@ def _gateway_route(route: GatewayRouteView, listener: IngressListener) -> rc.Rou
     spec = route.spec
     to_match = matches.grpc_match if route.protocol == "grpc" else matches.http_match
     match = to_match(spec.match)  # type: ignore[arg-type]
-    action = rc.RouteAction(cluster=listener.cluster, timeout=seconds(DEFAULT_PER_REQUEST_S))
+    action = rc.RouteAction(cluster=listener.cluster, timeout=_default_timeout())
     rewrite = spec.action.rewrite
     host = getattr(rewrite, "hostname", None)
     if host is None or host.default_target_hostname != "DISABLED":
