@@ -212,7 +212,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
         # Powertools keeps one logger (and its stream) per service name: one name per test.
-        "POWERTOOLS_SERVICE_NAME": f"meshplane-pipeline-test-{uuid.uuid4().hex[:8]}", "POWERTOOLS_METRICS_NAMESPACE": "MeshplaneTest",
+        "POWERTOOLS_SERVICE_NAME": f"meshplane-pipeline-test-{uuid.uuid4().hex[:8]}",
+        "POWERTOOLS_METRICS_NAMESPACE": "MeshplaneTest",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }.items():
         monkeypatch.setenv(name, value)

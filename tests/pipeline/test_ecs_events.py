@@ -65,7 +65,8 @@ def test_cloud_map_service_registry_wins_over_a_node_named_like_the_ecs_service(
     registry = sd.create_service(Name="blue", NamespaceId=namespace)["Service"]["Arn"]
     ecs = world.clients.ecs
     cluster = ecs.create_cluster(clusterName="colors")["cluster"]["clusterArn"]
-    ecs.register_task_definition(family="colors-blue", containerDefinitions=[{"name": "app", "image": "app", "memory": 128}])
+    container = {"name": "app", "image": "app", "memory": 128}
+    ecs.register_task_definition(family="colors-blue", containerDefinitions=[container])
     ecs.create_service(cluster="colors", serviceName="colors-blue", taskDefinition="colors-blue", desiredCount=1,
                        serviceRegistries=[{"registryArn": registry}])
     event = copy.deepcopy(sample("ecs_task_running_fargate.json"))
