@@ -42,8 +42,12 @@ def test_an_ecs_task_event_is_what_discovery_parses_into_the_sidecar_ingress(aws
     ecs, ec2 = boto3.client("ecs"), boto3.client("ec2")
     cluster = EcsCluster.create(ecs, ec2, plan)
     instance = Instance("blue", "blue-1", "v1", "127.91.3.4", "ecs")
-    definition = cluster.task_definition(ecs, plan, "blue")
-    task = ecs.run_task(cluster=cluster.cluster_arn, taskDefinition=definition, launchType="EC2")["tasks"][0]
+    task_arn = cluster.run(ecs, boto3.client("events"), plan, instance, "default")
+    task = cluster.tasks["blue-1"]
+    assert [t["taskArn"] for t in ecs.describe_tasks(cluster=cluster.cluster_arn, tasks=[task_arn])["tasks"]] == [
+        task_arn
+    ]
+    definition = task["taskDefinitionArn"]
 
     running = _event(task_state_change(cluster, instance, task, "RUNNING", 2))
     endpoint = endpoint_of(running.detail, [8080], lambda _: None)

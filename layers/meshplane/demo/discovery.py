@@ -66,24 +66,29 @@ class CloudMap:
 
 @dataclass
 class EcsCluster:
-    """An ECS cluster with one EC2 container instance, in the emulator."""
+    """An ECS cluster in the emulator; each task gets an EC2 container instance of its own.
+
+    Bridge mode binds the sidecar's fixed port 15000 on the host, so, as in AWS, two
+    such tasks cannot share a host: one host per task, its address the task's loopback.
+    """
 
     cluster_arn: str
-    container_instance_arn: str
+    ec2: Any
     task_definitions: dict[str, str] = field(default_factory=dict)
-    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # instance name -> RunTask's task
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # instance name -> StartTask's task
 
     @classmethod
     def create(cls, ecs: Any, ec2: Any, plan: Plan) -> EcsCluster:
-        cluster_arn = ecs.create_cluster(clusterName=plan.mesh)["cluster"]["clusterArn"]
-        image = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
-        host = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
-        identity = {"instanceId": host["InstanceId"], "region": ec2.meta.region_name,
+        return cls(ecs.create_cluster(clusterName=plan.mesh)["cluster"]["clusterArn"], ec2)
+
+    def _host(self, ecs: Any) -> str:
+        """Launch an EC2 instance and register it as a container instance; returns its ARN."""
+        image = self.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        host = self.ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)["Instances"][0]
+        identity = {"instanceId": host["InstanceId"], "region": self.ec2.meta.region_name,
                     "availabilityZone": host["Placement"]["AvailabilityZone"]}  # fmt: skip
-        container_instance = ecs.register_container_instance(
-            cluster=plan.mesh, instanceIdentityDocument=json.dumps(identity)
-        )["containerInstance"]["containerInstanceArn"]
-        return cls(cluster_arn, container_instance)
+        return str(ecs.register_container_instance(cluster=self.cluster_arn, instanceIdentityDocument=json.dumps(
+            identity))["containerInstance"]["containerInstanceArn"])  # fmt: skip
 
     def task_definition(self, ecs: Any, plan: Plan, node: str) -> str:
         """One bridge-mode family per node: the app plus the Envoy container that names the node."""
@@ -102,11 +107,14 @@ class EcsCluster:
         return self.task_definitions[node]
 
     def run(self, ecs: Any, events: Any, plan: Plan, instance: Instance, bus: str) -> str:
-        """RunTask, then announce RUNNING on EventBridge as ECS would; returns the task ARN."""
+        """StartTask on a fresh host, then announce RUNNING on EventBridge as ECS would; returns the task ARN."""
         definition = self.task_definition(ecs, plan, instance.node)
         node_tag = {"key": "appmesh.virtualNode", "value": f"mesh/{plan.mesh}/virtualNode/{instance.node}"}
-        task = ecs.run_task(cluster=self.cluster_arn, taskDefinition=definition, launchType="EC2", count=1,
-                            tags=[node_tag], startedBy="meshplane-demo")["tasks"][0]  # fmt: skip
+        started = ecs.start_task(cluster=self.cluster_arn, taskDefinition=definition, tags=[node_tag],
+                                 containerInstances=[self._host(ecs)], startedBy="meshplane-demo")  # fmt: skip
+        if not started.get("tasks"):
+            raise RuntimeError(f"ECS StartTask placed no task for {instance.name}: {started.get('failures')}")
+        task = started["tasks"][0]
         self.tasks[instance.name] = task
         self._announce(events, instance, task, "RUNNING", version=2, bus=bus)
         return str(task["taskArn"])
@@ -170,7 +178,7 @@ def task_state_change(cluster: EcsCluster, instance: Instance, task: dict[str, A
         "attachments": [],
         "availabilityZone": "us-east-1a",
         "clusterArn": cluster.cluster_arn,
-        "containerInstanceArn": cluster.container_instance_arn,
+        "containerInstanceArn": task["containerInstanceArn"],
         "containers": containers,
         "createdAt": now,
         "launchType": "EC2",

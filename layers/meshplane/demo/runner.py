@@ -10,6 +10,7 @@ import signal
 import tempfile
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from meshplane.demo import scenario, stack
@@ -71,8 +72,10 @@ def run(view: View, *, keep: bool, report_path: Path | None, region: str) -> int
             _keep(built, report, view)
     except Exception as error:
         report.error = f"{type(error).__name__}: {error}"
+        supervisor.log_dir.mkdir(parents=True, exist_ok=True)
+        (supervisor.log_dir / "demo-error.log").write_text(traceback.format_exc())
         view.info(f"FAILED: {report.error}")
-        view.info(f"logs are in {supervisor.log_dir}")
+        view.info(f"logs (and the traceback, demo-error.log) are in {supervisor.log_dir}")
     except KeyboardInterrupt:
         report.error = "interrupted"
     finally:
