@@ -1,7 +1,8 @@
-"""A real moto server (DynamoDB) and the local API server in front of it, per test session.
+"""A real moto server (DynamoDB) per session, and per test module a fresh table with the local API in front.
 
-Each xdist worker gets its own pair on free ports, and every test uses its own
-mesh names, so tests never see each other's resources.
+Each xdist worker gets its own servers on free ports, and every test uses its
+own mesh names, so tests never see each other's resources.  A table per module
+keeps moto fast: its transactions copy the whole table.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def moto_endpoint() -> Iterator[str]:
     server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stack(moto_endpoint: str) -> Iterator[Stack]:
     dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, **CREDENTIALS)
     table = f"meshplane-api-{uuid.uuid4().hex[:8]}"

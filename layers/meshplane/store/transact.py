@@ -57,7 +57,13 @@ def dynamo_errors() -> Iterator[None]:
 
 
 def transact(client: Any, writes: list[Write]) -> None:
-    """Apply `writes` atomically, or raise the error of the first condition that failed."""
+    """Apply `writes` atomically, or raise the error of the first condition that failed.
+
+    A single write goes out as a plain conditional call: just as atomic, half the cost.
+    """
+    if len(writes) == 1:
+        _single(client, writes[0])
+        return
     try:
         with dynamo_errors():
             client.transact_write_items(TransactItems=[w.entry for w in writes])
@@ -72,3 +78,17 @@ def transact(client: Any, writes: list[Write]) -> None:
         if codes & THROTTLING_CODES:
             raise TooManyRequests("request rate exceeded the state table's capacity; retry with backoff") from exc
         raise Conflict("a concurrent request changed the same resources; retry") from exc
+
+
+_SINGLE_CALLS = {"Put": "put_item", "Update": "update_item", "Delete": "delete_item"}
+
+
+def _single(client: Any, write: Write) -> None:
+    ((kind, request),) = write.entry.items()
+    try:
+        with dynamo_errors():
+            getattr(client, _SINGLE_CALLS[kind])(**request)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException" and write.on_fail:
+            raise write.on_fail() from exc
+        raise
