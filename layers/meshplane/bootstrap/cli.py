@@ -73,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "yaml":
         import yaml
 
-        sys.stdout.write(yaml.safe_dump(document, sort_keys=False))
+        plain = json.loads(json.dumps(document))  # Any fields come back as OrderedDicts, which YAML refuses
+        sys.stdout.write(yaml.safe_dump(plain, sort_keys=False))
     else:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     return 0

@@ -21,7 +21,7 @@ EGRESS_IGNORED_IPS = ("169.254.170.2", "169.254.169.254")
 BOOTSTRAP_PATH = "/tmp/envoy-bootstrap.json"
 
 
-def launch_command(options: BootstrapOptions) -> str:
+def launch_command(options: BootstrapOptions, bootstrap_path: str = BOOTSTRAP_PATH) -> str:
     """Render the bootstrap from the App Mesh variables, then exec Envoy (its log level from ENVOY_LOG_LEVEL)."""
     flags = [f"--mode {options.mode}", f"--platform {options.platform}"]
     if options.mode == "ads":
@@ -29,8 +29,8 @@ def launch_command(options: BootstrapOptions) -> str:
     else:
         flags.append(f"--file-dir {options.file_dir}")
     return (
-        f"meshplane bootstrap {' '.join(flags)} > {BOOTSTRAP_PATH}"
-        f" && exec envoy -c {BOOTSTRAP_PATH} -l ${{ENVOY_LOG_LEVEL:-info}}"
+        f"meshplane bootstrap {' '.join(flags)} > {bootstrap_path}"
+        f" && exec envoy -c {bootstrap_path} -l ${{ENVOY_LOG_LEVEL:-info}}"
     )
 
 
@@ -87,23 +87,29 @@ def task_definition(options: BootstrapOptions, image: str, app_ports: Sequence[i
     }
 
 
-def systemd_unit(options: BootstrapOptions, bootstrap_path: str = "/etc/envoy/bootstrap.json") -> str:
-    """A unit running Envoy as the ignored UID, after the iptables redirect is in place."""
+def systemd_unit(options: BootstrapOptions) -> str:
+    """A unit running Envoy as the ignored UID, after the iptables redirect is in place.
+
+    The node id and the App Mesh variables come from `/etc/meshplane/envoy.env`, so one
+    unit file serves every host; `$$` is systemd's escape for a literal `$`.
+    """
+    command = launch_command(options, "/run/meshplane-envoy/bootstrap.json").replace("$", "$$")
     return f"""[Unit]
-Description=meshplane Envoy sidecar for {options.node_id}
+Description=meshplane Envoy sidecar ({options.node_id})
 Wants=network-online.target
 After=network-online.target
 
 [Service]
 User={IGNORED_UID}
-Environment=ENVOY_LOG_LEVEL=info
+EnvironmentFile=/etc/meshplane/envoy.env
+Environment=APPMESH_VIRTUAL_NODE_NAME={options.node_id}
+RuntimeDirectory=meshplane-envoy
 ExecStartPre=+/usr/local/bin/meshplane-iptables.sh start
-ExecStart=/bin/sh -c 'exec envoy -c {bootstrap_path} -l $${{ENVOY_LOG_LEVEL}}'
+ExecStart=/bin/sh -c '{command}'
 ExecStopPost=+/usr/local/bin/meshplane-iptables.sh stop
 Restart=always
 RestartSec=1
 LimitNOFILE=65536
-AmbientCapabilities=CAP_NET_BIND_SERVICE
 
 [Install]
 WantedBy=multi-user.target
