@@ -89,10 +89,15 @@ class Pipeline:
         c = self.clients
         return TaskMapper(directory, c.ecs, c.servicediscovery, c.ec2)
 
-    def _wrap(self, run: Handler, correlation_path: str | None = None) -> Handler:
+    def _wrap(self, run: Handler) -> Handler:
+        """Powertools around an entry point; a caller without a Lambda context still gets logs and metrics."""
         t = self.telemetry
-        wrapped = t.logger.inject_lambda_context(run, correlation_id_path=correlation_path, clear_state=True)
-        return t.metrics.log_metrics(t.tracer.capture_lambda_handler(wrapped))
+
+        def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            inner = run if context is None else t.logger.inject_lambda_context(run, clear_state=True)
+            return t.metrics.log_metrics(t.tracer.capture_lambda_handler(inner))(event, context)
+
+        return invoke
 
     def _sqs_batch(self, event: dict[str, Any], context: Any, function: str,
                    process: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
