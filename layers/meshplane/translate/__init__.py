@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from google.protobuf.message import Message
+
 from meshplane.graph import UnknownProxyError, resolve
 from meshplane.model.ids import ProxyId
 from meshplane.model.state import MeshState
@@ -24,4 +28,10 @@ def translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     )
 
 
-__all__ = ["UnknownProxyError", "translate"]
+def translate_endpoints(state: MeshState, proxy: ProxyId) -> Mapping[str, Message]:
+    """Only the EDS part: the short path when nothing but discovered endpoints changed."""
+    view, _ = resolve(state, proxy)
+    return endpoints.endpoints(view, state.endpoints)
+
+
+__all__ = ["UnknownProxyError", "translate", "translate_endpoints"]
