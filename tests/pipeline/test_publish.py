@@ -1,0 +1,105 @@
+"""Publishing: an invalid snapshot never replaces the last good one; pointers never go backwards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from meshplane.model.ids import Kind, ProxyId
+from meshplane.pipeline.ports import ModuleTranslator
+from meshplane.pipeline.validate import default_validators
+from meshplane.pipeline.wiring import Collaborators
+from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.types import XdsType
+from meshplane.store.pointers import PointerConflict
+
+from . import meshes
+from .conftest import World, emf_documents, make_world, metric_total
+
+FRONT = ProxyId("colors", Kind.VIRTUAL_NODE, "front")
+
+
+class BreaksFront(ModuleTranslator):
+    """The real translator, except that once armed it gives `front` a cluster Envoy must refuse."""
+
+    armed = False
+
+    def translate(self, state: Any, proxy: ProxyId) -> Snapshot:
+        snapshot = super().translate(state, proxy)
+        if not (self.armed and proxy == FRONT):
+            return snapshot
+        resources = {kind: dict(snapshot.of(kind)) for kind in XdsType}
+        name, cluster = sorted(resources[XdsType.CLUSTERS].items())[0]
+        broken = type(cluster)()
+        broken.CopyFrom(cluster)
+        broken.connect_timeout.seconds = -5  # Envoy: "value must be greater than 0s"
+        resources[XdsType.CLUSTERS][name] = broken
+        return Snapshot.build(snapshot.node_id, resources)
+
+
+def test_envoy_is_among_the_default_validators_where_it_is_installed() -> None:
+    names = [getattr(v, "__name__", "") for v in default_validators()]
+    assert "envoy_validator" in names
+
+
+def test_an_invalid_snapshot_is_not_published_and_the_last_good_one_stays(aws_env: None, capsys) -> None:
+    translator = BreaksFront()
+    world = make_world()
+    parts = world.pipeline.parts
+    world.pipeline.recomputer._translator = translator
+    world.pipeline.parts = Collaborators(parts.loader, parts.graph, translator, parts.validators)
+    meshes.colors(world)
+    world.recompute()
+    good = world.pipeline.pointers.get(FRONT.path)
+    assert good is not None
+    world.announcements()
+    objects_before = {o["Key"] for o in world.clients.s3.list_objects_v2(Bucket=world.settings.bucket)["Contents"]}
+    capsys.readouterr()
+
+    translator.armed = True
+    world.put(Kind.ROUTE, "colors", "colors-route", meshes.http_route(("colors-blue", 1), ("colors-red", 1)),
+              parent="colors-router")
+    assert world.recompute() == {"batchItemFailures": []}
+
+    assert world.pipeline.pointers.get(FRONT.path) == good
+    objects_after = {o["Key"] for o in world.clients.s3.list_objects_v2(Bucket=world.settings.bucket)["Contents"]}
+    assert objects_after == objects_before
+    assert world.announcements() == []
+    rejected = [line for line in world.logs() if line.get("message") == "snapshot rejected; the last good one stays"]
+    assert rejected and rejected[0]["nodeId"] == FRONT.path
+    assert any("envoy rejected" in p and "Invalid duration" in p for p in rejected[0]["problems"])
+    recomputed = [line for line in world.logs() if line.get("message") == "mesh recomputed"]
+    assert recomputed[-1]["rejected"] == [FRONT.path]
+    assert metric_total(emf_documents(capsys.readouterr().out), "SnapshotsRejected") == 1
+
+    translator.armed = False  # the next good config is published again
+    world.put(Kind.ROUTE, "colors", "colors-route", meshes.http_route(("colors-red", 1)), parent="colors-router")
+    world.recompute()
+    assert world.pipeline.pointers.get(FRONT.path).seq == good.seq + 1
+
+
+def test_a_publisher_holding_a_stale_pointer_cannot_move_it(world: World) -> None:
+    meshes.colors(world)
+    world.recompute()
+    stale = world.pipeline.pointers.get(FRONT.path)
+    assert stale is not None
+    world.pipeline.pointers.advance(stale, FRONT.path, "newer", "snapshots/newer.json", {})
+    with pytest.raises(PointerConflict):
+        world.pipeline.pointers.advance(stale, FRONT.path, "older", "snapshots/older.json", {})
+    assert world.pipeline.pointers.get(FRONT.path).version == "newer"
+
+
+def test_publishing_emits_emf_for_bytes_latency_and_proxies_recomputed(world: World, capsys) -> None:
+    meshes.colors(world)
+    capsys.readouterr()
+    world.recompute()
+    documents = emf_documents(capsys.readouterr().out)
+    assert metric_total(documents, "ProxiesRecomputed") == 3
+    assert metric_total(documents, "SnapshotsPublished") == 3
+    assert metric_total(documents, "SnapshotBytes") > 1000
+    declared = {m["Name"]: m["Unit"] for d in documents for block in d["_aws"]["CloudWatchMetrics"]
+                for m in block["Metrics"]}
+    assert declared["SnapshotBytes"] == "Bytes"
+    assert declared["PublishLatency"] == "Milliseconds"
+    assert declared["RecomputeLatency"] == "Milliseconds"
+    assert {block["Namespace"] for d in documents for block in d["_aws"]["CloudWatchMetrics"]} == {"MeshplaneTest"}
