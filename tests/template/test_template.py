@@ -1,0 +1,152 @@
+"""template.yaml lints, validates and builds offline, and deploys on the emulator with least-privilege roles."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from meshplane.local.harness import LocalStack
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+BIN = Path(sys.executable).parent
+PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin")
+FUNCTION_ROLES = ("ApiFunctionRole", "EcsEventsFunctionRole", "CloudMapEventsFunctionRole",
+                  "RecomputeFunctionRole", "ReconcileFunctionRole")
+# Actions whose service has no resource-level permissions: the only ones allowed on "*".
+STAR_RESOURCE_ACTIONS = {
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "cloudwatch:PutMetricData",  # only with a cloudwatch:namespace condition
+    "servicediscovery:DiscoverInstances",
+    "servicediscovery:DiscoverInstancesRevision",
+}
+
+
+def _offline_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+               SAM_CLI_TELEMETRY="0", PATH=f"{PYTHON312}:{BIN}:{env.get('PATH', '')}")
+    return env
+
+
+def _run(*argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=REPO, env=_offline_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def test_cfn_lint_passes() -> None:
+    result = _run(str(BIN / "cfn-lint"), str(TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_passes() -> None:
+    result = _run(str(BIN / "sam"), "validate", "--lint", "--template", str(TEMPLATE))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_build_succeeds_without_docker(tmp_path: Path) -> None:
+    build_dir = tmp_path / "build"
+    result = _run(str(BIN / "sam"), "build", "--template", str(TEMPLATE), "--build-dir", str(build_dir),
+                  "--cache-dir", str(tmp_path / "cache"), timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    built = (build_dir / "template.yaml").read_text()
+    for function in ("ApiFunction", "EcsEventsFunction", "CloudMapEventsFunction", "RecomputeFunction",
+                     "ReconcileFunction"):
+        assert (build_dir / function / "app.py").is_file()
+        assert function in built
+    layer_dirs = [p for p in build_dir.iterdir() if p.name.startswith("MeshplaneLayer")]
+    assert layer_dirs and (layer_dirs[0] / "python" / "meshplane" / "__init__.py").is_file()
+    assert (layer_dirs[0] / "python" / "pydantic").is_dir()
+
+
+def test_every_resource_of_the_translated_template_is_created_on_the_emulator(local_stack: LocalStack) -> None:
+    from meshplane.local.plan import make_plan
+    from meshplane.local.template import translate
+
+    translated = translate(TEMPLATE, {}, "us-east-1", "123456789012")
+    plan = make_plan(translated.body, translated.code_dirs, local_stack.stack_name, "us-east-1", "123456789012")
+    cfn = local_stack.client("cloudformation")
+    assert cfn.describe_stacks(StackName=local_stack.stack_name)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+    summaries = cfn.list_stack_resources(StackName=local_stack.stack_name)["StackResourceSummaries"]
+    created = {s["LogicalResourceId"]: s for s in summaries if s.get("LogicalResourceId")}
+    enabled = {lid for lid, res in plan.stack_template["Resources"].items() if "Condition" not in res}
+    assert enabled <= created.keys()
+    assert all(created[lid]["ResourceStatus"] == "CREATE_COMPLETE" for lid in enabled)
+
+    # the types the emulator's CloudFormation lacks are applied through their APIs
+    outputs = local_stack.state["outputs"]
+    assert "DenyInsecureTransport" in local_stack.client("s3").get_bucket_policy(Bucket=local_stack.bucket)["Policy"]
+    queue_policy = local_stack.client("sqs").get_queue_attributes(
+        QueueUrl=outputs["ConfigPublishedQueueUrl"], AttributeNames=["Policy"])["Attributes"]["Policy"]
+    assert "events.amazonaws.com" in queue_policy
+    alarms = {a["AlarmName"] for a in local_stack.client("cloudwatch").describe_alarms()["MetricAlarms"]}
+    expected_alarms = {f"{local_stack.stack_name}-{lid}" for lid, res in plan.applied.items()
+                       if res["Type"] == "AWS::CloudWatch::Alarm"}
+    assert expected_alarms and expected_alarms <= alarms
+
+    # and every function and event source is played by the local runtime
+    assert set(local_stack.state["functions"]) == set(plan.functions)
+    table = local_stack.client("dynamodb").describe_table(TableName=local_stack.table)["Table"]
+    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    assert {k["AttributeName"] for k in table["KeySchema"]} == {"pk", "sk"}
+
+
+def test_an_ecs_event_put_on_the_bus_reaches_the_deployed_handler(local_stack: LocalStack) -> None:
+    before = local_stack.function_stats()["EcsEventsFunction"]["invocations"]
+    detail = json.loads((REPO / "events" / "ecs_task_running_fargate.json").read_text())["detail"]
+    local_stack.client("events").put_events(Entries=[{
+        "Source": "aws.ecs", "DetailType": "ECS Task State Change", "Detail": json.dumps(detail),
+    }])
+    deadline = time.monotonic() + 20
+    while local_stack.function_stats()["EcsEventsFunction"]["invocations"] <= before:
+        if time.monotonic() > deadline:
+            pytest.fail("the ECS task state change never reached EcsEventsFunction")
+        time.sleep(0.1)
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    if isinstance(document, str):
+        try:
+            document = json.loads(document)
+        except json.JSONDecodeError:  # moto keeps CloudFormation-made inline policies as a Python repr
+            document = ast.literal_eval(document)
+    statements = document["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_every_function_role_is_least_privilege(local_stack: LocalStack) -> None:
+    iam = local_stack.client("iam")
+    cfn = local_stack.client("cloudformation")
+    summaries = cfn.list_stack_resources(StackName=local_stack.stack_name)["StackResourceSummaries"]
+    roles = {s["LogicalResourceId"]: s["PhysicalResourceId"] for s in summaries
+             if s.get("ResourceType") == "AWS::IAM::Role"}
+    assert set(FUNCTION_ROLES) <= roles.keys()
+    star_grants: set[str] = set()
+    for logical_id in FUNCTION_ROLES:
+        role = roles[logical_id]
+        assert iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"] == []
+        names = iam.list_role_policies(RoleName=role)["PolicyNames"]
+        assert names
+        for name in names:
+            for statement in _statements(iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]):
+                assert statement["Effect"] == "Allow"
+                actions = _as_list(statement["Action"])
+                resources = _as_list(statement["Resource"])
+                assert all("*" not in action for action in actions), (logical_id, actions)
+                if "*" in resources:
+                    star_grants.update(actions)
+                    assert set(actions) <= STAR_RESOURCE_ACTIONS, (logical_id, actions)
+                    if "cloudwatch:PutMetricData" in actions:
+                        assert "cloudwatch:namespace" in json.dumps(statement.get("Condition", {}))
+    assert star_grants == STAR_RESOURCE_ACTIONS  # the walk really read the policies, exceptions included
