@@ -8,7 +8,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY ?= 0
 
-.PHONY: venv test lint demo bench bench-quick build validate clean
+.PHONY: venv test lint demo bench bench-quick build validate deploy-local clean
 
 venv: $(STAMP)
 
@@ -26,8 +26,18 @@ lint: $(STAMP)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 
+# sam build needs a python3.12 for the layer (BuildMethod python3.12); pyenv's is used when present.
+PYTHON312_DIR ?= $(wildcard /root/.pyenv/versions/3.12*/bin)
 build: $(STAMP)
-	$(BIN)/sam build --template template.yaml
+	PATH="$(firstword $(PYTHON312_DIR)):$$PATH" $(BIN)/sam build --template template.yaml
+
+validate: $(STAMP)
+	$(BIN)/cfn-lint template.yaml
+	$(BIN)/sam validate --lint --template template.yaml
+
+# the same template, translated and created on a local emulator, with the local Lambda runtime
+deploy-local: $(STAMP)
+	$(BIN)/meshplane local up
 
 demo: $(STAMP)
 	$(BIN)/meshplane demo
