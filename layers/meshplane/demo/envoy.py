@@ -69,7 +69,8 @@ class Sidecar:
     def stats(self, prefix: str = "") -> dict[str, int]:
         """Counters and gauges (not histograms) whose name contains `prefix`."""
         query = "/stats?format=json" + (f"&filter={urllib.request.quote(prefix)}" if prefix else "")
-        return {s["name"]: int(s["value"]) for s in json.loads(self.get(query)).get("stats", []) if "value" in s}
+        entries = json.loads(self.get(query)).get("stats", [])
+        return {s["name"]: int(s["value"]) for s in entries if isinstance(s.get("value"), int | float)}
 
     def config_dump(self) -> dict[str, Any]:
         return json.loads(self.get("/config_dump"))

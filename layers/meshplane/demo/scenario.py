@@ -106,7 +106,7 @@ def restart_ads(stack: Stack, traffic: TrafficGenerator, settle: float = 2.0, ti
     old_pid = stack.local.ads_pid()
     if old_pid is None or not alive(old_pid):
         raise DemoError(f"local up reports no running ADS process (state: {stack.local.state()})")
-    sidecars = stack.sidecars()
+    sidecars = [sidecar for sidecar in stack.sidecars() if sidecar.child.running]  # not the killed instance
     killed_at = time.monotonic()
     os.kill(old_pid, signal.SIGKILL)
     new_pid: int | None = None
