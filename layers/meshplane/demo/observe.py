@@ -64,9 +64,13 @@ def color_stats(sidecar: Sidecar, color: str) -> dict[str, int]:
     return totals
 
 
-def connected(sidecar: Sidecar) -> bool | None:
-    """Envoy's own view of its ADS stream; None when the admin API does not answer."""
+ADS_CLUSTER_CONNECTIONS = "cluster.meshplane_ads.upstream_cx_total"  # the bootstrap's static ADS cluster
+
+
+def ads_connection(sidecar: Sidecar) -> tuple[bool, int] | None:
+    """(is the ADS stream up, connections ever opened to ADS); None when the admin API does not answer."""
     try:
-        return sidecar.stats("control_plane.connected_state").get("control_plane.connected_state") == 1
+        stats = sidecar.stats("(control_plane.connected_state|meshplane_ads.upstream_cx_total)")
     except (OSError, ValueError):
         return None
+    return stats.get("control_plane.connected_state") == 1, stats.get(ADS_CLUSTER_CONNECTIONS, 0)

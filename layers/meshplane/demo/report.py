@@ -54,7 +54,7 @@ class KillResult(BaseModel):
 class AdsRestart(BaseModel):
     old_pid: int
     new_pid: int | None
-    restarted_seconds: float | None = Field(description="from the kill to the new ADS process accepting connections")
+    restarted_seconds: float | None = Field(description="from the kill to the ADS port accepting connections again")
     reconnected_seconds: dict[str, float | None] = Field(description="per Envoy: kill to connected_state=1 again")
     window_seconds: float
     requests: int

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 
@@ -101,37 +102,51 @@ def kill_instance(stack: Stack, traffic: TrafficGenerator, front: Sidecar, name:
     )  # fmt: skip
 
 
+def _accepts(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
 def restart_ads(stack: Stack, traffic: TrafficGenerator, settle: float = 2.0, timeout: float = 60.0) -> AdsRestart:
-    """SIGKILL local up's ADS child; local up starts a new one and every Envoy reconnects."""
+    """SIGKILL local up's ADS child; local up starts a new one and every Envoy reconnects.
+
+    The restart is timed by the ADS port refusing and then accepting connections again;
+    each Envoy's reconnection by its own stats: connected again on a new ADS connection.
+    """
     old_pid = stack.local.ads_pid()
     if old_pid is None or not alive(old_pid):
         raise DemoError(f"local up reports no running ADS process (state: {stack.local.state()})")
     sidecars = [sidecar for sidecar in stack.sidecars() if sidecar.child.running]  # not the killed instance
+    opened = {s.name: (observe.ads_connection(s) or (True, 0))[1] for s in sidecars}
     killed_at = time.monotonic()
     os.kill(old_pid, signal.SIGKILL)
-    new_pid: int | None = None
     restarted: float | None = None
+    port_down = False
     reconnected: dict[str, float | None] = {s.name: None for s in sidecars}
-    seen_down: set[str] = set()
     while time.monotonic() - killed_at < timeout:
         now = time.monotonic() - killed_at
-        pid = stack.local.ads_pid()
-        if restarted is None and pid not in (None, old_pid) and alive(pid):  # type: ignore[arg-type]
-            new_pid, restarted = pid, now
+        if restarted is None:
+            accepting = _accepts(stack.local.ads_address)
+            port_down = port_down or not accepting
+            if port_down and accepting:
+                restarted = now
         for sidecar in sidecars:
-            state = observe.connected(sidecar)
-            if state is False:
-                seen_down.add(sidecar.name)
-            elif state and reconnected[sidecar.name] is None and (sidecar.name in seen_down or restarted):
+            state = observe.ads_connection(sidecar) if reconnected[sidecar.name] is None else None
+            if state is not None and state[0] and state[1] > opened[sidecar.name]:
                 reconnected[sidecar.name] = now
         if restarted is not None and all(v is not None for v in reconnected.values()):
             break
         time.sleep(0.05)
     time.sleep(settle)
     window = time.monotonic() - killed_at
+    new_pid = stack.local.ads_pid()
     split = Split.of(traffic.samples(killed_at, killed_at + window))
     return AdsRestart(
-        old_pid=old_pid, new_pid=new_pid,
+        old_pid=old_pid, new_pid=new_pid if new_pid != old_pid else None,
         restarted_seconds=round(restarted, 3) if restarted is not None else None,
         reconnected_seconds={k: (round(v, 3) if v is not None else None) for k, v in reconnected.items()},
         window_seconds=round(window, 3), requests=split.total, failed=split.failed,
