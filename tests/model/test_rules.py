@@ -1,0 +1,97 @@
+"""App Mesh rules beyond the generated shapes: each violation names the field."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from meshplane.model import rules, shapes
+
+
+def _route(route: dict[str, Any]) -> shapes.RouteSpec:
+    return shapes.RouteSpec.model_validate(route)
+
+
+TARGET = {"weightedTargets": [{"virtualNode": "n", "weight": 1}]}
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        (shapes.RouteSpec(), "spec: exactly one of"),
+        (_route({"httpRoute": {"match": {"prefix": "/aws-app-mesh/x"}, "action": TARGET}}), "match.prefix"),
+        (_route({"httpRoute": {"match": {"prefix": "x"}, "action": TARGET}}), "spec.httpRoute.match.prefix"),
+        (_route({"httpRoute": {"match": {}, "action": TARGET}}), "one of prefix or path"),
+        (_route({"httpRoute": {"match": {"prefix": "/", "scheme": "https"}, "action": TARGET}}), "match.scheme"),
+        (_route({"grpcRoute": {"match": {"methodName": "M"}, "action": TARGET}}), "grpcRoute.match.methodName"),
+        (_route({"http2Route": {"match": {"prefix": "/"}, "action": TARGET,
+                                "retryPolicy": {"maxRetries": 1, "perRetryTimeout": {"unit": "s", "value": 1}}}}),
+         "http2Route.retryPolicy"),
+        (_route({"httpRoute": {"match": {"prefix": "/", "headers": [
+            {"name": "x", "match": {"range": {"start": 5, "end": 5}}}]}, "action": TARGET}}),
+         "headers[0].match.range"),
+    ],
+)
+def test_route_rules_name_the_field(spec: Any, field: str) -> None:
+    with pytest.raises(rules.RuleViolation, match=re.escape(field)):
+        rules.check_spec(spec)
+
+
+def test_scheme_is_allowed_on_http2_routes() -> None:
+    rules.check_spec(_route({"http2Route": {"match": {"prefix": "/", "scheme": "https"}, "action": TARGET}}))
+
+
+def test_listener_settings_must_match_the_protocol() -> None:
+    spec = shapes.VirtualNodeSpec.model_validate({"listeners": [
+        {"portMapping": {"port": 80, "protocol": "grpc"}, "timeout": {"http": {}}},
+    ]})
+    with pytest.raises(rules.RuleViolation, match=r"spec.listeners\[0\].timeout"):
+        rules.check_spec(spec)
+    health = shapes.VirtualNodeSpec.model_validate({"listeners": [{
+        "portMapping": {"port": 80, "protocol": "http"},
+        "healthCheck": {"protocol": "http", "healthyThreshold": 2, "unhealthyThreshold": 2,
+                        "intervalMillis": 5000, "timeoutMillis": 2000},
+    }]})
+    with pytest.raises(rules.RuleViolation, match=r"healthCheck\.path"):
+        rules.check_spec(health)
+
+
+def test_two_listeners_on_one_port_are_refused() -> None:
+    listener = {"portMapping": {"port": 80, "protocol": "http"}}
+    with pytest.raises(rules.RuleViolation, match="same port"):
+        rules.check_spec(shapes.VirtualRouterSpec.model_validate({"listeners": [listener, listener]}))
+
+
+@pytest.mark.parametrize(
+    ("match", "rewrite", "field"),
+    [
+        ({"hostname": {"exact": "*.example.com"}}, None, "hostname.exact"),
+        ({"prefix": "/a/"}, {"prefix": {"value": "b"}}, "rewrite.prefix.value"),
+        ({"prefix": "/a/"}, {"prefix": {"defaultPrefix": "ENABLED", "value": "/b/"}}, "rewrite.prefix"),
+        ({"path": {"exact": "/a"}}, {"prefix": {"defaultPrefix": "DISABLED"}}, "rewrite.prefix"),
+        ({"headers": [{"name": "x"}]}, None, "one of prefix, path or hostname"),
+    ],
+)
+def test_gateway_route_rules_name_the_field(match: dict, rewrite: dict | None, field: str) -> None:
+    action: dict[str, Any] = {"target": {"virtualService": {"virtualServiceName": "s"}}}
+    if rewrite:
+        action["rewrite"] = rewrite
+    spec = shapes.GatewayRouteSpec.model_validate({"httpRoute": {"match": match, "action": action}})
+    with pytest.raises(rules.RuleViolation, match=field):
+        rules.check_spec(spec)
+
+
+def test_a_valid_gateway_route_passes() -> None:
+    spec = shapes.GatewayRouteSpec.model_validate({"httpRoute": {
+        "match": {"prefix": "/a/", "hostname": {"suffix": ".example.com"}},
+        "action": {"target": {"virtualService": {"virtualServiceName": "s"}},
+                   "rewrite": {"prefix": {"value": "/b/"}, "hostname": {"defaultTargetHostname": "DISABLED"}}},
+    }})
+    rules.check_spec(spec)
+
+
+@pytest.mark.parametrize("name", ["a/b", "a#b"])
+def test_names_with_key_separators_are_refused(name: str) -> None:
+    with pytest.raises(rules.RuleViolation, match="virtualNodeName"):
+        rules.check_name("virtualNodeName", name)
