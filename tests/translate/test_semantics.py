@@ -6,6 +6,7 @@ import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import health_check_pb2
 from meshplane.snapshot.types import XdsType
+from meshplane.translate.routes import TARGET_HEADER
 from support import TestCA
 
 from . import protos
@@ -286,11 +287,11 @@ def test_gateway_routes_rewrite_host_and_prefix_by_default_and_loop_through_self
     snap = protos.gateway(gateway(pki), "ingress")
     config = protos.routes(snap, "rds_ingress_http_8088")
     exact = protos.vhost(config, "gateway:shop.example.com,shop.example.com:*")
-    action = exact.routes[0].route
+    action = next(r.route for r in exact.routes if r.name == "exact-host")
     assert action.host_rewrite_literal == "web.local:8080" and action.prefix_rewrite == "/"
     assert action.cluster == "cds_ingress_gw_ingress_self_redirect_http_8088"
     suffix = protos.vhost(config, "gateway:*.example.org")
-    assert suffix.routes[0].route.host_rewrite_literal == "web.local:9443"
+    assert next(r for r in suffix.routes if r.name == "suffix-host").route.host_rewrite_literal == "web.local:9443"
     anyhost = {r.name: r.route for r in protos.vhost(config, "gateway:*").routes}
     assert anyhost["rewrite-prefix"].prefix_rewrite == "/new/" and not anyhost["rewrite-prefix"].host_rewrite_literal
     assert anyhost["keep-prefix"].prefix_rewrite == ""
@@ -303,5 +304,19 @@ def test_gateway_routes_rewrite_host_and_prefix_by_default_and_loop_through_self
 
 def test_gateway_routes_order_priority_first_then_longest_prefix(pki: Pki) -> None:
     snap = protos.gateway(gateway(pki), "ingress")
-    names = [r.name for r in protos.vhost(protos.routes(snap, "rds_ingress_http_8088"), "gateway:*").routes]
+    gateway_routes = protos.vhost(protos.routes(snap, "rds_ingress_http_8088"), "gateway:*").routes
+    names = [r.name for r in gateway_routes if not any(h.name == TARGET_HEADER for h in r.match.headers)]
     assert names == ["path", "keep-prefix", "rewrite-prefix", "headers"]  # equal-length prefixes go by name
+
+
+def test_host_keeping_gateway_routes_steer_the_loop_back_hop_by_header_not_host(pki: Pki) -> None:
+    snap = protos.gateway(gateway(pki), "ingress")
+    anyhost = list(protos.vhost(protos.routes(snap, "rds_ingress_http_8088"), "gateway:*").routes)
+    keep_host = next(r for r in anyhost if r.name == "rewrite-prefix")
+    assert [(h.header.key, h.header.value) for h in keep_host.request_headers_to_add] == [
+        (TARGET_HEADER, "web.local:8080")
+    ]
+    steered = [r for r in anyhost if any(h.name == TARGET_HEADER for h in r.match.headers)]
+    assert [r.name for r in steered] == ["r"] and steered[0].route.cluster == "cds_egress_gw_web_http_8080"
+    assert list(steered[0].request_headers_to_remove) == [TARGET_HEADER]
+    assert anyhost.index(steered[0]) < anyhost.index(keep_host)

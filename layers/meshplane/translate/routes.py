@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from google.protobuf import duration_pb2
@@ -16,6 +17,7 @@ from meshplane.translate.retry import retry_policy
 
 RouteConfiguration = route_pb2.RouteConfiguration
 DEFAULT_PER_REQUEST_S = 15.0
+TARGET_HEADER = "x-meshplane-gateway-target"
 
 
 @functools.cache
@@ -117,14 +119,22 @@ def _ingress(listener: IngressListener) -> RouteConfiguration:
 
 
 def _gateway_route(route: GatewayRouteView, listener: IngressListener) -> rc.Route:
+    """Match, rewrite as App Mesh does, and send back into this listener (the self-redirect cluster)."""
     spec = route.spec
     to_match = matches.grpc_match if route.protocol == "grpc" else matches.http_match
     match = to_match(spec.match)  # type: ignore[arg-type]
-    action = rc.RouteAction(cluster=listener.cluster, timeout=_default_timeout())
+    out = rc.Route(name=route.name, match=match)
+    action = out.route
+    action.cluster = listener.cluster
+    action.timeout.CopyFrom(_default_timeout())
+    target = f"{route.service}:{route.service_port}"
+    if keeps_host(route):
+        # The host no longer names the target, so the loop-back hop is steered by a header.
+        header = out.request_headers_to_add.add(append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+        header.header.key, header.header.value = TARGET_HEADER, target
+    else:
+        action.host_rewrite_literal = target
     rewrite = spec.action.rewrite
-    host = getattr(rewrite, "hostname", None)
-    if host is None or host.default_target_hostname != "DISABLED":
-        action.host_rewrite_literal = f"{route.service}:{route.service_port}"
     path_rewrite = getattr(rewrite, "path", None)
     prefix_rewrite = getattr(rewrite, "prefix", None)
     if path_rewrite is not None and path_rewrite.exact is not None:
@@ -138,7 +148,28 @@ def _gateway_route(route: GatewayRouteView, listener: IngressListener) -> rc.Rou
         and (prefix_rewrite is None or prefix_rewrite.default_prefix != "DISABLED")
     ):
         action.prefix_rewrite = "/"
-    return rc.Route(name=route.name, match=match, route=action)
+    return out
+
+
+def keeps_host(route: GatewayRouteView) -> bool:
+    host = getattr(route.spec.action.rewrite, "hostname", None)
+    return host is not None and host.default_target_hostname == "DISABLED"
+
+
+def _steered(service: ServicePort) -> list[rc.Route]:
+    """A target service's routes, taken only on the loop-back hop of a host-keeping gateway route."""
+    out = []
+    for route in service.routes:
+        built = _route(route)
+        built.match.headers.add(name=TARGET_HEADER).string_match.exact = f"{service.service}:{service.port}"
+        built.request_headers_to_remove.append(TARGET_HEADER)
+        out.append(built)
+    return out
+
+
+def _on_listener(route: GatewayRouteView, listener: IngressListener) -> bool:
+    port = getattr(route.spec.match, "port", None)
+    return route.protocol == listener.protocol and (port is None or port == listener.port)
 
 
 def _hostname_domains(route: GatewayRouteView) -> list[str]:
@@ -160,19 +191,18 @@ def _gateway(view: ProxyView, listener: IngressListener) -> RouteConfiguration:
         taken.update(domains)
         if domains:
             vhosts[f"{s.service}:{s.port}"] = _vhost(s, domains)
-    for route in view.gateway_routes:
-        if route.protocol != listener.protocol:
-            continue
-        port = getattr(route.spec.match, "port", None)
-        if port is not None and port != listener.port:
-            continue
+    mine = [r for r in view.gateway_routes if _on_listener(r, listener)]
+    by_port = {(s.service, s.port): s for s in services}
+    kept = sorted({(r.service, r.service_port) for r in mine if keeps_host(r)} & by_port.keys())
+    steered = [route for key in kept for route in _steered(by_port[key])]
+    for route in mine:
         domains = _hostname_domains(route)
         key = "gateway:" + ",".join(domains)
         if key not in vhosts:
             if any(d in taken for d in domains):
                 continue
             taken.update(domains)
-            vhosts[key] = rc.VirtualHost(name=key, domains=domains)
+            vhosts[key] = rc.VirtualHost(name=key, domains=domains, routes=steered)
         vhosts[key].routes.append(_gateway_route(route, listener))
     name = names.ingress_routes(listener.protocol, listener.port)
     return RouteConfiguration(name=name, virtual_hosts=list(vhosts.values()))
