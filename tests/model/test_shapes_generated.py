@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import botocore.loaders
 import pytest
-from pydantic import ValidationError
-
 from meshplane.model import codegen, shapes
+from pydantic import ValidationError
 
 
 def test_committed_shapes_match_the_botocore_service_model() -> None:
@@ -48,7 +47,7 @@ def test_a_union_refuses_two_members_and_none() -> None:
 
 
 def test_unknown_fields_and_wrong_types_name_the_field() -> None:
-    with pytest.raises(ValidationError, match="portMapping.port"):
+    with pytest.raises(ValidationError, match=r"portMapping\.port"):
         shapes.Listener.model_validate({"portMapping": {"port": "8080", "protocol": "http"}})
     with pytest.raises(ValidationError, match="colour"):
         shapes.MeshSpec.model_validate({"colour": "blue"})
@@ -57,5 +56,6 @@ def test_unknown_fields_and_wrong_types_name_the_field() -> None:
 
 
 def test_models_round_trip_to_camel_case_wire_json() -> None:
-    wire = {"logging": {"accessLog": {"file": {"path": "/dev/stdout", "format": {"json": [{"key": "k", "value": "v"}]}}}}}
+    json_format = {"json": [{"key": "k", "value": "v"}]}
+    wire = {"logging": {"accessLog": {"file": {"path": "/dev/stdout", "format": json_format}}}}
     assert shapes.VirtualNodeSpec.model_validate(wire).wire() == wire
