@@ -10,20 +10,18 @@ from meshplane.translate.envoy_check import validate
 from meshplane.translate.static import inline_bootstrap
 from support import MeshBuilder, listener, target
 
+ALL = {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [target("back")]}}}
 
-def simple_mesh(name: str = "simple"):
+
+def simple_mesh(name: str = "simple", back_address: str = "10.0.0.7"):
     return (
         MeshBuilder(name)
         .node("front", listener(8080), backends=("back.local",))
         .node("back", listener(9090))
         .service("back.local", router="back-router")
         .router("back-router", 9090)
-        .route(
-            "back-router",
-            "all",
-            {"httpRoute": {"match": {"prefix": "/"}, "action": {"weightedTargets": [target("back")]}}},
-        )
-        .endpoint("back", "10.0.0.7")
+        .route("back-router", "all", ALL)
+        .endpoint("back", back_address)
         .build()
     )
 
@@ -55,3 +53,17 @@ def test_unknown_proxy_is_a_clear_error() -> None:
 def test_real_envoy_accepts_each_proxy_of_the_simple_mesh(node: str) -> None:
     snapshot = translate(simple_mesh(), ProxyId("simple", Kind.VIRTUAL_NODE, node))
     validate(inline_bootstrap(snapshot, bind_address="127.0.0.1"))
+
+
+def test_translation_is_deterministic_so_versions_only_change_with_content() -> None:
+    proxy = ProxyId("simple", Kind.VIRTUAL_NODE, "front")
+    first, again = translate(simple_mesh(), proxy), translate(simple_mesh(), proxy)
+    assert first.versions == again.versions
+    moved = simple_mesh(back_address="10.0.0.8")
+    assert translate(moved, proxy).changed_types(first) == [XdsType.ENDPOINTS]
+
+
+def test_a_node_without_listeners_has_only_the_egress_listener() -> None:
+    state = MeshBuilder("bare").node("client", backends=("x.local",)).node("x", listener(80))
+    snapshot = translate(state.service("x.local", node="x").build(), ProxyId("bare", Kind.VIRTUAL_NODE, "client"))
+    assert set(snapshot.of(XdsType.LISTENERS)) == {"lds_egress_0.0.0.0_15001"}
