@@ -10,7 +10,7 @@ from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshplane.graph import names
-from meshplane.graph.view import ConnectionPool, IngressListener, ProxyView, Upstream
+from meshplane.graph.view import ConnectionPool, ProxyView, Upstream
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
 
@@ -159,12 +159,9 @@ def original_dst_cluster(name: str, *, use_http_header: bool) -> Cluster:
     return cluster
 
 
-def _ingress(view: ProxyView, listener: IngressListener) -> Cluster:
-    return local_cluster(listener.cluster, listener.port, listener.protocol, listener.connection_pool)
-
-
 def clusters(view: ProxyView) -> dict[str, Cluster]:
-    out = {c.name: c for c in (_ingress(view, li) for li in view.listeners)}
+    """The local app (or gateway self-redirect) clusters, one per backend listener, and passthroughs."""
+    out = {li.cluster: local_cluster(li.cluster, li.port, li.protocol, li.connection_pool) for li in view.listeners}
     out.update((u.cluster, egress_cluster(u)) for u in view.upstreams)
     if not view.is_gateway:
         mesh = view.proxy.mesh
