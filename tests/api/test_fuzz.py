@@ -23,7 +23,7 @@ LABELS = {
     "virtualGatewayName": "gw",
     "gatewayRouteName": "g",
 }
-STRUCTURED = ("spec", "tags", "tagKeys")  # body members that must be an object or a list
+STRUCTURED = ("spec", "tags", "tagKeys")  # body members that must be an object or a list (null means absent)
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
 json_values = st.recursive(
@@ -44,7 +44,8 @@ def malformed_bodies(op: Operation) -> st.SearchStrategy[bytes]:
     choices = [broken, not_object, unknown]
     structured = [m for m in STRUCTURED if m in op.body_members]
     if structured:
-        wrong_type = st.tuples(st.sampled_from(structured), json_scalars).map(
+        not_null = st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
+        wrong_type = st.tuples(st.sampled_from(structured), not_null).map(
             lambda t: json.dumps({t[0]: t[1]}).encode()
         )
         choices.append(wrong_type)
