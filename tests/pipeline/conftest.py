@@ -208,7 +208,8 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
 
 
 @pytest.fixture
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def aws_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and Powertools settings; no AWS endpoint, so boto3 can only reach moto."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
         # Powertools keeps one logger (and its stream) per service name: one name per test.
@@ -219,6 +220,10 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture
+def aws_env(aws_vars: None) -> Iterator[None]:
     with mock_aws():
         yield
 

@@ -1,0 +1,122 @@
+"""Property: duplicated, reordered and concurrent ECS events end in the state of the clean sequence.
+
+Each example gets a fresh moto account.  Concurrency is real: batches run on
+threads, each thread being its own "container" (own Pipeline, own metrics), all
+sharing one DynamoDB whose item writes are atomic as in AWS (see AtomicWrites).
+Failed records are redelivered, as SQS does, until none is left.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from meshplane.pipeline.runtime import Pipeline
+from meshplane.pipeline.telemetry import Telemetry
+
+from . import meshes
+from .conftest import LambdaContext, World, make_world, sample, sqs_batch
+
+LIFECYCLE = (("PROVISIONING", "RUNNING"), ("RUNNING", "RUNNING"), ("DEACTIVATING", "STOPPED"), ("STOPPED", "STOPPED"))
+
+
+def task_events(prefix: str, task: int, steps: int, address: str, service: str) -> list[dict[str, Any]]:
+    """The first `steps` state changes of one Fargate task of `service`, versions 1..steps."""
+    events = []
+    for version, (last, desired) in enumerate(LIFECYCLE[:steps], start=1):
+        event = copy.deepcopy(sample("ecs_task_running_fargate.json"))
+        detail = event["detail"]
+        detail["taskArn"] = f"arn:aws:ecs:us-east-1:123456789012:task/colors/{prefix}task{task:02d}"
+        detail.update(lastStatus=last, desiredStatus=desired, version=version, group=f"service:{service}",
+                      updatedAt=f"2026-11-25T10:00:{version:02d}.000Z")
+        detail["attachments"][0]["details"][-1]["value"] = address
+        event["id"] = f"{service}-{prefix}task{task:02d}-v{version}"
+        events.append(event)
+    return events
+
+
+def final_state(world: World, node: str, prefix: str) -> list[tuple[str, str]]:
+    return [(e.instance_id, e.address) for e in world.endpoints("colors", node) if e.instance_id.startswith(prefix)]
+
+
+def deliver(world: World, batches: Sequence[Sequence[dict[str, Any]]], threads: int) -> None:
+    """Run batches on `threads` concurrent containers, redelivering failed records until all succeed."""
+    queue: list[list[dict[str, Any]]] = [list(b) for b in batches]
+    lock = threading.Lock()
+
+    def container() -> None:
+        telemetry = Telemetry(Logger(service="prop", stream=_Sink()), Tracer(disabled=True),
+                              EphemeralMetrics(namespace="MeshplaneTest"))
+        pipeline = Pipeline(world.settings, world.clients, world.pipeline.parts, telemetry)
+        while True:
+            with lock:
+                if not queue:
+                    return
+                batch = queue.pop(0)
+            event = sqs_batch(batch)
+            result = pipeline.ecs_events(event, LambdaContext())
+            failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+            retry = [e for e, r in zip(batch, event["Records"], strict=True) if r["messageId"] in failed]
+            if retry:
+                with lock:
+                    queue.append(retry)
+
+    workers = [threading.Thread(target=container) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert not any(w.is_alive() for w in workers)
+
+
+class _Sink:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass
+
+
+lifecycles = st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=3)
+
+
+def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_env: None) -> None:
+    """One account for all examples; each example uses its own task ids.
+
+    The clean sequence is applied once, in order, to tasks of `colors-red`; the same
+    events, duplicated, shuffled, batched and run concurrently, to `colors-blue`.
+    """
+    world = make_world(atomic=True)
+    meshes.colors(world)
+    examples = iter(range(10_000))
+
+    @settings(max_examples=15, deadline=None)
+    @given(data=st.data(), steps=lifecycles)
+    def example(data: Any, steps: list[int]) -> None:
+        prefix = f"x{next(examples)}-"
+
+        def events(service: str) -> list[dict[str, Any]]:
+            return [e for task, n in enumerate(steps)
+                    for e in task_events(prefix, task, n, f"10.9.0.{task + 1}", service)]
+
+        clean = events("colors-red")
+        world.ecs(clean)
+        expected = final_state(world, "colors-red", prefix)
+
+        mixed = events("colors-blue")
+        duplicated = mixed + data.draw(st.lists(st.sampled_from(mixed), max_size=len(mixed)), label="duplicates")
+        shuffled = data.draw(st.permutations(duplicated), label="delivery order")
+        size = data.draw(st.integers(min_value=1, max_value=4), label="batch size")
+        threads = data.draw(st.integers(min_value=1, max_value=3), label="threads")
+        deliver(world, [shuffled[i:i + size] for i in range(0, len(shuffled), size)], threads)
+
+        assert final_state(world, "colors-blue", prefix) == expected
+        assert expected == [(f"{prefix}task{t:02d}", f"10.9.0.{t + 1}") for t, n in enumerate(steps) if n == 2]
+
+    example()
