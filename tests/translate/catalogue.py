@@ -204,7 +204,7 @@ def resilience(pki: Pki) -> MeshState:
         )
         .node(
             "dns-ep",
-            listener(9001),
+            listener(9001, healthCheck=_hc("http", path="/ready", port=9100)),
             serviceDiscovery={
                 "dns": {"hostname": "ep.example.com", "responseType": "ENDPOINTS", "ipPreference": "IPv6_ONLY"}
             },

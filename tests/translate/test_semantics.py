@@ -156,6 +156,7 @@ def test_health_check_and_outlier_detection_live_on_the_callers_cluster(pki: Pki
     caller = protos.cluster(protos.node(state, "caller"), "cds_egress_resilience_store_http_8080")
     hc = caller.health_checks[0]
     assert hc.http_health_check.path == "/health" and hc.interval.seconds == 5 and hc.unhealthy_threshold.value == 3
+    assert hc.no_traffic_interval.seconds == 5
     assert (
         caller.outlier_detection.consecutive_5xx.value == 5
         and caller.outlier_detection.max_ejection_percent.value == 50
@@ -217,6 +218,7 @@ def test_dns_discovery_picks_cluster_type_and_lookup_family(pki: Pki) -> None:
     assert plain.type == cluster_pb2.Cluster.LOGICAL_DNS
     assert lb.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "lb.example.com"
     assert "cds_egress_resilience_dns-lb_http_9000" not in snap.of(XdsType.ENDPOINTS)
+    assert ep.load_assignment.endpoints[0].lb_endpoints[0].endpoint.health_check_config.port_value == 9100
 
 
 def test_access_log_formats(pki: Pki) -> None:

@@ -91,6 +91,8 @@ def health_check(upstream: Upstream) -> health_check_pb2.HealthCheck | None:
     check = health_check_pb2.HealthCheck(
         timeout=millis(hc.timeout_millis),
         interval=millis(hc.interval_millis),
+        # App Mesh's interval holds whether or not the cluster has traffic (Envoy would wait 60 s).
+        no_traffic_interval=millis(hc.interval_millis),
         unhealthy_threshold={"value": hc.unhealthy_threshold},
         healthy_threshold={"value": hc.healthy_threshold},
     )
@@ -130,6 +132,10 @@ def egress_cluster(upstream: Upstream) -> Cluster:
         endpoints = sd.dns.response_type == "ENDPOINTS"
         cluster.type = Cluster.STRICT_DNS if endpoints else Cluster.LOGICAL_DNS
         cluster.load_assignment.CopyFrom(static_assignment(upstream.cluster, sd.dns.hostname, upstream.port))
+        if upstream.health_check is not None and upstream.health_check.port is not None:
+            for locality in cluster.load_assignment.endpoints:
+                for lb in locality.lb_endpoints:
+                    lb.endpoint.health_check_config.port_value = upstream.health_check.port
         cluster.dns_lookup_family = _DNS_FAMILY.get(upstream.ip_preference or "", Cluster.V4_PREFERRED)
     else:
         cluster.type = Cluster.EDS
