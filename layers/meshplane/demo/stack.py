@@ -78,6 +78,7 @@ class Stack:
     addresses: LoopbackAddresses
     running: dict[str, Running] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    registered_at: float = 0.0  # time.monotonic() when the first instance was registered
 
     @property
     def gateway(self) -> Running:
@@ -130,6 +131,7 @@ def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> S
         for running in stack.running.values():
             register(stack, running.instance)
     _timed(timings, "register", started)
+    stack.registered_at = started
     return stack
 
 
@@ -168,9 +170,9 @@ def register(stack: Stack, instance: Instance) -> None:
 
 
 def wait_for_traffic(stack: Stack, probe: Any, timeout: float = 90.0) -> float:
-    """Seconds until a request through the gateway is answered by blue (the whole path is configured)."""
-    started = time.monotonic()
-    deadline = started + timeout
+    """Seconds from the first registration until blue answers through the gateway (the whole path is live)."""
+    started = stack.registered_at
+    deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
         status, color, detail = probe()
