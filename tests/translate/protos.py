@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envoy.config.listener.v3 import listener_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
@@ -28,11 +28,11 @@ def unpack(any_message, kind: type[Message]) -> Message:
     return out
 
 
-def manager(chain: listener_pb2.FilterChain) -> hcm.HttpConnectionManager:
+def manager(chain: listener_components_pb2.FilterChain) -> hcm.HttpConnectionManager:
     return unpack(chain.filters[0].typed_config, hcm.HttpConnectionManager)  # type: ignore[return-value]
 
 
-def tcp_proxy(chain: listener_pb2.FilterChain) -> tcp_proxy_pb2.TcpProxy:
+def tcp_proxy(chain: listener_components_pb2.FilterChain) -> tcp_proxy_pb2.TcpProxy:
     return unpack(chain.filters[0].typed_config, tcp_proxy_pb2.TcpProxy)  # type: ignore[return-value]
 
 
@@ -52,7 +52,7 @@ def upstream_tls(cluster_message) -> tls_pb2.UpstreamTlsContext:
     return unpack(cluster_message.transport_socket.typed_config, tls_pb2.UpstreamTlsContext)  # type: ignore[return-value]
 
 
-def downstream_tls(chain: listener_pb2.FilterChain) -> tls_pb2.DownstreamTlsContext:
+def downstream_tls(chain: listener_components_pb2.FilterChain) -> tls_pb2.DownstreamTlsContext:
     return unpack(chain.transport_socket.typed_config, tls_pb2.DownstreamTlsContext)  # type: ignore[return-value]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.listener.v3 import listener_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from google.protobuf.message import Message
@@ -18,7 +18,7 @@ from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 
 
-def _chains(listener: listener_pb2.Listener) -> Iterator[listener_pb2.FilterChain]:
+def _chains(listener: listener_pb2.Listener) -> Iterator[listener_components_pb2.FilterChain]:
     yield from listener.filter_chains
     if listener.HasField("default_filter_chain"):
         yield listener.default_filter_chain

@@ -14,17 +14,18 @@ from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
 from google.protobuf.message import Message
 
+from meshplane.graph import names
 from meshplane.model.ids import ProxyId
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import observability
-from meshplane.translate.core import seconds, typed
+from meshplane.translate.core import address, seconds, typed
 from meshplane.translate.tls import LOCAL_SDS_CLUSTER
 
 DEFAULT_SDS_SOCKET = "/tmp/meshplane-sds.sock"
@@ -56,7 +57,7 @@ def _localise_tls(holder: Message, kind: type[Message]) -> bool:
     return uses_local
 
 
-def _inline_routes(chain: listener_pb2.FilterChain, routes: Mapping[str, Message]) -> None:
+def _inline_routes(chain: listener_components_pb2.FilterChain, routes: Mapping[str, Message]) -> None:
     for network in chain.filters:
         if not network.typed_config.Is(hcm.HttpConnectionManager.DESCRIPTOR):
             continue
@@ -95,6 +96,32 @@ def _local_sds_cluster(path: str) -> cluster_pb2.Cluster:
     return cluster
 
 
+def _port_listeners(boot: bootstrap_pb2.Bootstrap, bind: str) -> list[listener_pb2.Listener]:
+    egress = next((li for li in boot.static_resources.listeners if li.name == names.egress_listener()), None)
+    if egress is None:
+        return []
+    taken = {names.INGRESS_PORT, names.EGRESS_PORT} | {
+        lb.endpoint.address.socket_address.port_value
+        for c in boot.static_resources.clusters
+        if c.name.startswith("cds_ingress_")
+        for locality in c.load_assignment.endpoints
+        for lb in locality.lb_endpoints
+    }
+    out = []
+    for chain in egress.filter_chains:
+        port = chain.filter_chain_match.destination_port.value
+        if not port or port in taken:
+            continue
+        taken.add(port)
+        direct = listener_components_pb2.FilterChain()
+        direct.CopyFrom(chain)
+        direct.ClearField("filter_chain_match")
+        out.append(
+            listener_pb2.Listener(name=f"lds_egress_{bind}_{port}", address=address(bind, port), filter_chains=[direct])
+        )
+    return out
+
+
 def inline_bootstrap(
     snapshot: Snapshot,
     *,
@@ -103,7 +130,11 @@ def inline_bootstrap(
     bind_address: str | None = None,
     node_id: str | None = None,
     sds_socket: str = DEFAULT_SDS_SOCKET,
+    egress_port_listeners: bool = False,
 ) -> bootstrap_pb2.Bootstrap:
+    """`egress_port_listeners` stands in for iptables on hosts without it: each per-port egress
+    chain (TCP backends in particular, which have no Host header) also gets its own listener on
+    `<bind_address>:<port>`, so an app reaches a backend port on its own address."""
     boot = bootstrap_pb2.Bootstrap()
     boot.node.id = node_id or snapshot.node_id
     boot.node.cluster = boot.node.id
@@ -129,6 +160,8 @@ def inline_bootstrap(
         for chain in chains:
             _inline_routes(chain, routes)
             needs_local_sds |= _localise_tls(chain, tls_pb2.DownstreamTlsContext)
+    if egress_port_listeners:
+        boot.static_resources.listeners.extend(_port_listeners(boot, bind_address or _LOOPBACK))
     for _, secret in sorted(snapshot.of(XdsType.SECRETS).items()):
         boot.static_resources.secrets.add().CopyFrom(secret)
     if needs_local_sds:
