@@ -46,9 +46,10 @@ class LambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:meshplane-test"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    remaining_ms: int = 60_000
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        return self.remaining_ms
 
 
 def sqs_batch(events: Sequence[Mapping[str, Any] | str], receive_count: int = 1) -> dict[str, Any]:
@@ -178,7 +179,8 @@ class World:
 
 
 def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
-               collaborators: Any = None) -> World:
+               collaborators: Any = None, production_clients: bool = False) -> World:
+    """`production_clients` uses `Clients.create` (standard retry mode) instead of plain clients."""
     settings = Settings(table="meshplane-state", bucket="meshplane-snapshots", bus="meshplane", region=REGION)
     session = boto3.session.Session(region_name=REGION)
     dynamodb = session.client("dynamodb")
@@ -193,10 +195,14 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
     events.put_rule(Name="capture", EventBusName=settings.bus,
                     EventPattern=json.dumps({"source": ["meshplane.pipeline"], "detail-type": ["ConfigPublished"]}))
     events.put_targets(Rule="capture", EventBusName=settings.bus, Targets=[{"Id": "q", "Arn": queue_arn}])
-    clients = Clients(
-        dynamodb=AtomicWrites(dynamodb) if atomic else dynamodb, s3=s3, events=events,
-        ecs=session.client("ecs"), servicediscovery=session.client("servicediscovery"), ec2=session.client("ec2"),
-    )
+    if production_clients:
+        clients = Clients.create(settings, {})
+    else:
+        clients = Clients(
+            dynamodb=AtomicWrites(dynamodb) if atomic else dynamodb, s3=s3, events=events,
+            ecs=session.client("ecs"), servicediscovery=session.client("servicediscovery"),
+            ec2=session.client("ec2"),
+        )
     parts = collaborators or Collaborators.default(settings, clients)
     if validators is not None:
         parts = Collaborators(parts.loader, parts.graph, parts.translator, list(validators))
