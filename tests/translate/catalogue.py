@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from meshplane.model import shapes
 from meshplane.model.state import MeshState
 from support import MeshBuilder, TestCA, listener, target
 
@@ -226,7 +227,10 @@ def resilience(pki: Pki) -> MeshState:
     b.endpoint("store", "10.3.0.1", attributes={"stage": "prod"}, zone="az1")
     b.endpoint("store", "10.3.0.2", attributes={"stage": "dev"}, zone="az1")
     b.endpoint("store", "10.3.0.3", port=None, attributes={"stage": "prod"}, healthy=False, zone="az2")
-    return b.build()
+    state = b.build()
+    # The mesh-wide IP preference applies to nodes that do not set their own.
+    state.mesh.spec.service_discovery = shapes.MeshServiceDiscovery(ip_preference="IPv4_ONLY")
+    return state
 
 
 def tls(pki: Pki) -> MeshState:

@@ -215,7 +215,7 @@ def test_dns_discovery_picks_cluster_type_and_lookup_family(pki: Pki) -> None:
     plain = protos.cluster(snap, "cds_egress_resilience_dns-plain_http_9002")
     assert (lb.type, lb.dns_lookup_family) == (cluster_pb2.Cluster.LOGICAL_DNS, cluster_pb2.Cluster.AUTO)
     assert (ep.type, ep.dns_lookup_family) == (cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.V6_ONLY)
-    assert plain.type == cluster_pb2.Cluster.LOGICAL_DNS
+    assert (plain.type, plain.dns_lookup_family) == (cluster_pb2.Cluster.LOGICAL_DNS, cluster_pb2.Cluster.V4_ONLY)
     assert lb.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "lb.example.com"
     assert "cds_egress_resilience_dns-lb_http_9000" not in snap.of(XdsType.ENDPOINTS)
     assert ep.load_assignment.endpoints[0].lb_endpoints[0].endpoint.health_check_config.port_value == 9100
@@ -322,3 +322,11 @@ def test_host_keeping_gateway_routes_steer_the_loop_back_hop_by_header_not_host(
     assert [r.name for r in steered] == ["r"] and steered[0].route.cluster == "cds_egress_gw_web_http_8080"
     assert list(steered[0].request_headers_to_remove) == [TARGET_HEADER]
     assert anyhost.index(steered[0]) < anyhost.index(keep_host)
+
+
+def test_ip_preference_picks_the_local_app_address_and_mesh_default_applies(pki: Pki) -> None:
+    state = resilience(pki)
+    v6 = protos.cluster(protos.node(state, "dns-lb"), "cds_ingress_resilience_dns-lb_http_9000")
+    assert v6.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "::1"
+    v4 = protos.cluster(protos.node(state, "dns-plain"), "cds_ingress_resilience_dns-plain_http_9002")
+    assert v4.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "127.0.0.1"

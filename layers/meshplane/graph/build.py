@@ -147,7 +147,7 @@ class Resolver:
             port=pm.port,
             protocol=pm.protocol,
             discovery=sd,
-            ip_preference=self._ip_preference(sd),
+            ip_preference=self.ip_preference(sd),
             health_check=listener.health_check,
             outlier_detection=listener.outlier_detection,
             tls=tls if applies and (tls.enforce is None or tls.enforce) else None,
@@ -157,7 +157,8 @@ class Resolver:
         self.upstreams[name] = upstream
         return upstream
 
-    def _ip_preference(self, sd: shapes.ServiceDiscovery | None) -> str | None:
+    def ip_preference(self, sd: shapes.ServiceDiscovery | None) -> str | None:
+        """A node's own preference wins over the mesh's (gateways have none of their own)."""
         if sd is not None:
             _, value = sd.member
             if value.ip_preference is not None:
@@ -198,6 +199,8 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
     if node is None:
         raise UnknownProxyError(f"no virtual node {proxy.name!r} in mesh {proxy.mesh!r}")
     spec = node.spec
+    # App Mesh: an IPv6 preference makes the sidecar reach its own app over IPv6.
+    app_address = "::1" if (resolver.ip_preference(spec.service_discovery) or "").startswith("IPv6") else "127.0.0.1"
     listeners = tuple(
         IngressListener(
             port=li.port_mapping.port,
@@ -206,6 +209,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
             tls=li.tls,
             timeout=li.timeout,
             connection_pool=li.connection_pool,
+            app_address=app_address,
         )
         for li in spec.listeners or ()
     )

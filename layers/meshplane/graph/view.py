@@ -75,6 +75,7 @@ class IngressListener:
     tls: ListenerTls | None
     timeout: shapes.ListenerTimeout | None
     connection_pool: ConnectionPool | None
+    app_address: str = "127.0.0.1"
 
 
 @dataclass(frozen=True)

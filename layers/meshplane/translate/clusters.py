@@ -136,7 +136,8 @@ def egress_cluster(upstream: Upstream) -> Cluster:
             for locality in cluster.load_assignment.endpoints:
                 for lb in locality.lb_endpoints:
                     lb.endpoint.health_check_config.port_value = upstream.health_check.port
-        cluster.dns_lookup_family = _DNS_FAMILY.get(upstream.ip_preference or "", Cluster.V4_PREFERRED)
+        # Without a preference App Mesh's resolver prefers IPv6 and falls back to IPv4 (AUTO).
+        cluster.dns_lookup_family = _DNS_FAMILY.get(upstream.ip_preference or "", Cluster.AUTO)
     else:
         cluster.type = Cluster.EDS
         cluster.eds_cluster_config.eds_config.CopyFrom(ads())
@@ -167,7 +168,10 @@ def original_dst_cluster(name: str, *, use_http_header: bool) -> Cluster:
 
 def clusters(view: ProxyView) -> dict[str, Cluster]:
     """The local app (or gateway self-redirect) clusters, one per backend listener, and passthroughs."""
-    out = {li.cluster: local_cluster(li.cluster, li.port, li.protocol, li.connection_pool) for li in view.listeners}
+    out = {
+        li.cluster: local_cluster(li.cluster, li.port, li.protocol, li.connection_pool, li.app_address)
+        for li in view.listeners
+    }
     out.update((u.cluster, egress_cluster(u)) for u in view.upstreams)
     if not view.is_gateway:
         mesh = view.proxy.mesh

@@ -82,7 +82,7 @@ def _static_cluster(cluster: cluster_pb2.Cluster, loads: Mapping[str, Message], 
         for locality in cluster.load_assignment.endpoints:
             for lb in locality.lb_endpoints:
                 sock = lb.endpoint.address.socket_address
-                if sock.address == _LOOPBACK:
+                if sock.address in (_LOOPBACK, "::1"):
                     sock.address = bind
     return _localise_tls(cluster, tls_pb2.UpstreamTlsContext)
 
