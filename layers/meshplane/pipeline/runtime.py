@@ -89,9 +89,10 @@ class Pipeline:
         c = self.clients
         return TaskMapper(directory, c.ecs, c.servicediscovery, c.ec2)
 
-    def _wrap(self, run: Handler) -> Handler:
+    def _wrap(self, run: Handler, name: str) -> Handler:
         """Powertools around an entry point; a caller without a Lambda context still gets logs and metrics."""
         t = self.telemetry
+        run.__name__ = name  # the handler's X-Ray subsegment is "## <name>"
 
         def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
             inner = run if context is None else t.logger.inject_lambda_context(run, clear_state=True)
@@ -153,7 +154,7 @@ class Pipeline:
             return self._sqs_batch(event, context, "ecs_events",
                                    lambda body: apply_task_event(body, mapper, self.endpoints, self.telemetry))
 
-        return self._wrap(run)(event, context)
+        return self._wrap(run, "ecs_events")(event, context)
 
     def cloudmap_events(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -162,7 +163,7 @@ class Pipeline:
             return self._sqs_batch(event, context, "cloudmap_events", lambda body: refresh_for_call(
                 body, directory, mapper.cloud_map_service, self.discovery, self.telemetry))
 
-        return self._wrap(run)(event, context)
+        return self._wrap(run, "cloudmap_events")(event, context)
 
     def recompute(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -188,7 +189,7 @@ class Pipeline:
                 })
             return {"batchItemFailures": failures}
 
-        return self._wrap(run)(event, context)
+        return self._wrap(run, "recompute")(event, context)
 
     def reconcile(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -216,7 +217,7 @@ class Pipeline:
             t.logger.info("reconcile done", extra=summary)
             return summary
 
-        return self._wrap(run)(event, context)
+        return self._wrap(run, "reconcile")(event, context)
 
 
 class _Holder:
