@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import tempfile
-import threading
 import time
 import traceback
 from pathlib import Path
@@ -40,7 +39,20 @@ def _probe(address: tuple[str, int]) -> tuple[int, str, str]:
     return response.status, color, body
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(view: View, *, keep: bool, report_path: Path | None, region: str) -> int:
+    """Run the whole demo; SIGTERM and Ctrl-C both end it through the same clean shutdown."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run(view, keep=keep, report_path=report_path, region=region)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(view: View, *, keep: bool, report_path: Path | None, region: str) -> int:
     report = Report()
     workdir = Path(tempfile.mkdtemp(prefix="meshplane-demo-"))
     supervisor = Supervisor(workdir / "logs")
@@ -78,8 +90,10 @@ def run(view: View, *, keep: bool, report_path: Path | None, region: str) -> int
         view.info(f"FAILED: {report.error}")
         view.info(f"logs (and the traceback, demo-error.log) are in {supervisor.log_dir}")
     except KeyboardInterrupt:
-        report.error = "interrupted"
+        if not report.kept_running:
+            report.error = "interrupted"
     finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the shutdown short
         if traffic is not None:
             traffic.stop()
         report.processes = [ProcessInfo(name=c.name, pid=c.pid) for c in supervisor.children]
@@ -157,14 +171,9 @@ def _keep(built: stack.Stack, report: Report, view: View) -> None:
     view.info(f"aws appmesh --endpoint-url {built.local.api_url} describe-route --mesh-name {built.plan.mesh} "
               f"--virtual-router-name {built.plan.router} --route-name {built.plan.route}")  # fmt: skip
     view.info(f"aws servicediscovery --endpoint-url {built.local.aws_endpoint} list-namespaces")
-    stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        with contextlib.suppress(KeyboardInterrupt):
-            while not stop.wait(1.0):
-                pass
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    with contextlib.suppress(KeyboardInterrupt):  # SIGTERM arrives as KeyboardInterrupt too
+        while True:
+            time.sleep(1.0)
 
 
 def _ms(seconds: float | None) -> str:
