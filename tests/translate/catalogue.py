@@ -308,7 +308,11 @@ def gateway(pki: Pki) -> MeshState:
                 "healthCheck": _hc("http", path="/ping"),
                 "connectionPool": {"http": {"maxConnections": 50}},
             },
-            {"portMapping": {"port": 8089, "protocol": "http2"}, "connectionPool": {"http2": {"maxRequests": 20}}},
+            {
+                "portMapping": {"port": 8089, "protocol": "http2"},
+                "connectionPool": {"http2": {"maxRequests": 20}},
+                "tls": {"mode": "STRICT", "certificate": {"sds": {"secretName": "gw-cert"}}},
+            },
             {"portMapping": {"port": 8090, "protocol": "grpc"}, "connectionPool": {"grpc": {"maxRequests": 20}}},
         ],
         "backendDefaults": {

@@ -330,3 +330,14 @@ def test_ip_preference_picks_the_local_app_address_and_mesh_default_applies(pki:
     assert v6.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "::1"
     v4 = protos.cluster(protos.node(state, "dns-plain"), "cds_ingress_resilience_dns-plain_http_9002")
     assert v4.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "127.0.0.1"
+
+
+def test_strict_gateway_listener_keeps_a_local_only_plaintext_chain_for_its_loop_back_hop(pki: Pki) -> None:
+    from envoy.config.listener.v3 import listener_components_pb2 as lc
+
+    strict = protos.listener(protos.gateway(gateway(pki), "ingress"), "lds_ingress_0.0.0.0_8089")
+    matches = [
+        (c.filter_chain_match.transport_protocol, c.filter_chain_match.source_type)
+        for c in strict.filter_chains
+    ]
+    assert matches == [("tls", lc.FilterChainMatch.ANY), ("raw_buffer", lc.FilterChainMatch.SAME_IP_OR_LOOPBACK)]

@@ -189,10 +189,21 @@ def egress(view: ProxyView) -> Listener:
     return listener
 
 
+def _self_redirect_chain(view: ProxyView, listener: IngressListener) -> lc.FilterChain:
+    """STRICT gateway listeners still take the gateway's own plaintext loop-back hop (local source only)."""
+    match = lc.FilterChainMatch(source_type=lc.FilterChainMatch.SAME_IP_OR_LOOPBACK, transport_protocol="raw_buffer")
+    network = http_filter(view, "ingress", names.ingress_routes(listener.protocol, listener.port))
+    return lc.FilterChain(
+        name=f"{listener.protocol}_{listener.port}_self_redirect", filter_chain_match=match, filters=[network]
+    )
+
+
 def gateway(view: ProxyView) -> list[Listener]:
     out = []
     for li in view.listeners:
         chains = _ingress_chains(view, li, False, names.ingress_routes(li.protocol, li.port))
+        if li.tls is not None and li.tls.mode == "STRICT":
+            chains.append(_self_redirect_chain(view, li))
         filters = [_TLS_INSPECTOR] if _needs_inspector((li,)) else []
         out.append(_listener(names.gateway_listener(li.port), li.port, chains, filters))
     return out
