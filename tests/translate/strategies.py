@@ -245,5 +245,20 @@ def meshes(draw: st.DrawFn, max_nodes: int = 5) -> MeshState:
             if host is not None:
                 match["hostname"] = host
             target = {"virtualService": {"virtualServiceName": draw(st.sampled_from(services))}}
-            builder.gateway_route("gw", f"g{g}", {kind: {"match": match, "action": {"target": target}}})
+            action: dict[str, Any] = {"target": target}
+            rewrite: dict[str, Any] = {}
+            _maybe(
+                draw,
+                rewrite,
+                "hostname",
+                st.builds(lambda v: {"defaultTargetHostname": v}, st.sampled_from(["ENABLED", "DISABLED"])),
+            )
+            if kind != "grpcRoute":
+                prefix = st.sampled_from([{"defaultPrefix": "DISABLED"}, {"value": "/new/"}])
+                _maybe(draw, rewrite, "prefix", prefix)
+            if rewrite:
+                action["rewrite"] = rewrite
+            spec = {kind: {"match": match, "action": action}}
+            _maybe(draw, spec, "priority", st.integers(0, 1000))
+            builder.gateway_route("gw", f"g{g}", spec)
     return builder.build()
