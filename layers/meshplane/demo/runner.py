@@ -114,8 +114,9 @@ def _canary(built: stack.Stack, traffic: TrafficGenerator, report: Report, view:
     front = built.running["front-1"].sidecar
     previous: tuple[int, int] | None = None
     for blue, green in scenario.CANARY:
-        with view.step(f"Route weights blue {blue} / green {green}"):
-            step = scenario.canary_step(built, traffic, front, blue, green, previous)
+        title = f"Route weights blue {blue} / green {green}"
+        with view.progress(title, scenario.SAMPLES_PER_STEP) as advance:
+            step = scenario.canary_step(built, traffic, front, blue, green, previous, advance)
         report.canary.append(step)
         reached = f"{step.envoy_seconds * 1000:.0f} ms" if step.envoy_seconds is not None else "initial"
         view.info(f"measured blue {step.measured_blue:.1%} / green {step.measured_green:.1%} over {step.requests} "

@@ -18,7 +18,8 @@ from meshplane.demo.envoy import DemoError, Sidecar
 from meshplane.demo.processes import alive
 from meshplane.demo.report import AdsRestart, CanaryStep, KillResult
 from meshplane.demo.stack import Stack
-from meshplane.demo.traffic import Split, TrafficGenerator
+from meshplane.demo.traffic import Sample, Split, TrafficGenerator
+from meshplane.demo.view import Advance
 
 CANARY: tuple[tuple[int, int], ...] = ((100, 0), (90, 10), (50, 50), (0, 100))
 SAMPLES_PER_STEP = 300
@@ -41,7 +42,7 @@ def _wait(condition: Callable[[], bool], timeout: float, interval: float = 0.05)
 
 
 def canary_step(stack: Stack, traffic: TrafficGenerator, front: Sidecar, blue: int, green: int,
-                previous: tuple[int, int] | None) -> CanaryStep:  # fmt: skip
+                previous: tuple[int, int] | None, advance: Advance) -> CanaryStep:  # fmt: skip
     """Set the weights (unless this is the initial state), wait for Envoy, then measure the split."""
     called = time.monotonic()
     version = mesh.set_weights(stack.clients.appmesh, stack.plan, blue, green) if previous else 0
@@ -51,7 +52,13 @@ def canary_step(stack: Stack, traffic: TrafficGenerator, front: Sidecar, blue: i
     if envoy_seconds is None:
         raise DemoError(f"front's Envoy never showed weights {blue}/{green} within {PROPAGATION_TIMEOUT:.0f}s")
     applied = returned + envoy_seconds
-    samples = traffic.wait_for(SAMPLES_PER_STEP, since=applied + 0.5, timeout=60)
+
+    def live(samples: list[Sample]) -> None:
+        split = Split.of(samples)
+        advance(len(samples), f"blue {split.by_color.get('blue', 0)}  green {split.by_color.get('green', 0)}  "
+                              f"failed {split.failed}")  # fmt: skip
+
+    samples = traffic.wait_for(SAMPLES_PER_STEP, since=applied + 0.5, timeout=60, progress=live)
     split = Split.of(samples)
     first = _first_change(traffic, previous, (blue, green), returned) if previous else None
     return CanaryStep(

@@ -12,6 +12,7 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -95,14 +96,17 @@ class TrafficGenerator:
         with self._lock:
             return len(self._samples)
 
-    def wait_for(self, n: int, since: float, timeout: float) -> list[Sample]:
+    def wait_for(self, n: int, since: float, timeout: float,
+                 progress: Callable[[list[Sample]], None] | None = None) -> list[Sample]:  # fmt: skip
         """Block until `n` responses completed after `since`; returns them (fewer on timeout)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             got = self.samples(since)
+            if progress is not None:
+                progress(got[:n])
             if len(got) >= n:
                 return got[:n]
-            time.sleep(0.05)
+            time.sleep(0.1)
         return self.samples(since)
 
 

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
+
+Advance = Callable[[int, str], None]  # (completed so far, status text)
 
 
 class View(Protocol):
     def title(self, text: str) -> None: ...
 
     def step(self, text: str) -> contextlib.AbstractContextManager[None]: ...
+
+    def progress(self, text: str, total: int) -> contextlib.AbstractContextManager[Advance]: ...
 
     def info(self, text: str) -> None: ...
 
@@ -28,6 +32,11 @@ class PlainView:
         print(f"-> {text} ...", flush=True)
         yield
         print(f"   done: {text}", flush=True)
+
+    @contextlib.contextmanager
+    def progress(self, text: str, total: int) -> Iterator[Advance]:
+        with self.step(text):
+            yield lambda completed, status: None
 
     def info(self, text: str) -> None:
         print(f"   {text}", flush=True)
@@ -55,6 +64,17 @@ class RichView:
     def step(self, text: str) -> Iterator[None]:
         with self._console.status(f"[bold]{text}[/] ...", spinner="dots"):
             yield
+        self._console.print(f"[green]✔[/] {text}")
+
+    @contextlib.contextmanager
+    def progress(self, text: str, total: int) -> Iterator[Advance]:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+
+        columns = (SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[status]}"))  # fmt: skip
+        with Progress(*columns, console=self._console, transient=True) as bar:
+            task = bar.add_task(text, total=total, status="")
+            yield lambda completed, status: bar.update(task, completed=completed, status=status)
         self._console.print(f"[green]✔[/] {text}")
 
     def info(self, text: str) -> None:
