@@ -51,18 +51,6 @@ class CloudMap:
         sd.register_instance(**parameters)
         _put(events, cloudtrail_record("RegisterInstance", parameters, sd.meta.region_name))
 
-    def deregister(self, sd: Any, events: Any, instance: Instance) -> None:
-        parameters = {"ServiceId": self.service_ids[instance.node], "InstanceId": instance.name}
-        sd.deregister_instance(**parameters)
-        _put(events, cloudtrail_record("DeregisterInstance", parameters, sd.meta.region_name))
-
-    def delete(self, sd: Any) -> None:
-        for service_id in self.service_ids.values():
-            for listed in sd.list_instances(ServiceId=service_id).get("Instances", []):
-                sd.deregister_instance(ServiceId=service_id, InstanceId=listed["Id"])
-            sd.delete_service(Id=service_id)
-        sd.delete_namespace(Id=self.namespace_id)
-
 
 @dataclass
 class EcsCluster:
@@ -119,21 +107,11 @@ class EcsCluster:
         self._announce(events, instance, task, "RUNNING", version=2, bus=bus)
         return str(task["taskArn"])
 
-    def stop(self, ecs: Any, events: Any, instance: Instance, bus: str) -> None:
-        task = self.tasks.pop(instance.name)
-        ecs.stop_task(cluster=self.cluster_arn, task=task["taskArn"], reason="meshplane demo")
-        self._announce(events, instance, task, "STOPPED", version=4, bus=bus)
-
     def _announce(self, events: Any, instance: Instance, task: dict[str, Any], status: str, *, version: int,
                   bus: str) -> None:  # fmt: skip
         detail = task_state_change(self, instance, task, status, version)
         _put(events, {"Source": "aws.ecs", "DetailType": "ECS Task State Change", "EventBusName": bus,
                       "Resources": [task["taskArn"]], "Detail": json.dumps(detail)})  # fmt: skip
-
-    def delete(self, ecs: Any) -> None:
-        for task in list(self.tasks.values()):
-            ecs.stop_task(cluster=self.cluster_arn, task=task["taskArn"], reason="meshplane demo cleanup")
-        self.tasks.clear()
 
 
 def _put(events: Any, entry: dict[str, Any]) -> None:

@@ -131,16 +131,3 @@ def set_weights(appmesh: Any, plan: Plan, blue: int, green: int) -> int:
     )
     return int(updated["route"]["metadata"]["version"])
 
-
-def delete(appmesh: Any, plan: Plan) -> None:
-    """Delete the mesh children-first, as App Mesh requires."""
-    m = plan.mesh
-    appmesh.delete_gateway_route(meshName=m, virtualGatewayName=plan.gateway, gatewayRouteName="to-front")
-    appmesh.delete_virtual_gateway(meshName=m, virtualGatewayName=plan.gateway)
-    for service in ("front", "color"):
-        appmesh.delete_virtual_service(meshName=m, virtualServiceName=plan.service(service))
-    appmesh.delete_route(meshName=m, virtualRouterName=plan.router, routeName=plan.route)
-    appmesh.delete_virtual_router(meshName=m, virtualRouterName=plan.router)
-    for node in plan.node_names:
-        appmesh.delete_virtual_node(meshName=m, virtualNodeName=node)
-    appmesh.delete_mesh(meshName=m)
