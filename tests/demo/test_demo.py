@@ -22,7 +22,8 @@ import pytest
 from meshplane.demo.processes import alive
 
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any], list[int]]
-pytestmark = [pytest.mark.envoy, pytest.mark.emulator]
+# one demo run serves every test here: keep them on one xdist worker (`--dist loadgroup`)
+pytestmark = [pytest.mark.envoy, pytest.mark.emulator, pytest.mark.xdist_group("demo")]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 420
