@@ -183,4 +183,6 @@ def wait_for_traffic(stack: Stack, probe: Any, timeout: float = 90.0) -> float:
             if not running.sidecar.child.running:
                 raise DemoError(f"Envoy {running.instance.name} exited:\n{running.sidecar.child.log_tail()}")
         time.sleep(0.25)
-    raise DemoError(f"no answer from blue through the gateway after {timeout:.0f}s (last: {last})")
+    envoy_log = stack.gateway.sidecar.child.log_tail(1500)
+    raise DemoError(f"no answer from blue through the gateway after {timeout:.0f}s (last: {last})\n"
+                    f"gateway Envoy log:\n{envoy_log}")  # fmt: skip
