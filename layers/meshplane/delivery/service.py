@@ -59,6 +59,7 @@ class AdsService:
         while True:
             await asyncio.sleep(self.options.resync_seconds)
             await self.cache.resync()
+            log.info("ADS metrics: %s", self.metrics.as_dict())
 
     async def stop(self) -> None:
         for task in self._tasks:
