@@ -74,6 +74,13 @@ def _kill(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
+def _section(report: dict[str, Any], name: str) -> Any:
+    """One part of the report; a demo that never got there fails with its own error message."""
+    value = report.get(name)
+    assert value, f"the demo measured no {name!r}: {report.get('error', 'no report written')}"
+    return value
+
+
 def test_demo_runs_to_the_end_with_exit_status_zero(demo_run: Run) -> None:
     completed, report, _ = demo_run
     assert completed.returncode == 0, completed.stdout[-8000:]
@@ -82,7 +89,7 @@ def test_demo_runs_to_the_end_with_exit_status_zero(demo_run: Run) -> None:
 
 def test_each_canary_step_splits_real_traffic_as_the_route_weights_say(demo_run: Run) -> None:
     _, report, _ = demo_run
-    steps = report["canary"]
+    steps = _section(report, "canary")
     assert [(s["blue_weight"], s["green_weight"]) for s in steps] == [(100, 0), (90, 10), (50, 50), (0, 100)]
     for step in steps:
         assert step["requests"] >= 250, step
@@ -98,7 +105,7 @@ def test_killing_a_green_instance_costs_no_more_errors_than_the_retry_budget(
     demo_run: Run,
 ) -> None:
     _, report, _ = demo_run
-    kill = report["kill"]
+    kill = _section(report, "kill")
     assert kill["requests"] >= 100, kill
     assert kill["client_errors"] <= kill["retry_budget"], kill
     assert kill["upstream_retries"] + kill["outlier_ejections"] > 0, kill  # the mesh did absorb failures
@@ -108,7 +115,7 @@ def test_killing_a_green_instance_costs_no_more_errors_than_the_retry_budget(
 
 def test_no_request_fails_while_the_ads_server_restarts(demo_run: Run) -> None:
     _, report, _ = demo_run
-    ads = report["ads_restart"]
+    ads = _section(report, "ads_restart")
     assert ads["new_pid"] is not None and ads["new_pid"] != ads["old_pid"], ads
     assert all(seconds is not None for seconds in ads["reconnected_seconds"].values()), ads
     assert ads["requests"] >= 50, ads
@@ -118,7 +125,7 @@ def test_no_request_fails_while_the_ads_server_restarts(demo_run: Run) -> None:
 def test_no_process_is_left_afterwards(demo_run: Run) -> None:
     _, report, leftovers = demo_run
     assert report["leftover_pids"] == []
-    names = {p["name"] for p in report["processes"]}
+    names = {p["name"] for p in _section(report, "processes")}
     assert {"local-up", "envoy-gateway", "envoy-blue-1", "app-green-2"} <= names
     assert [p for p in report["processes"] if alive(p["pid"])] == []
     assert leftovers == []  # nothing that inherited the demo's environment survived it
