@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 from meshplane.demo.processes import alive
 
-Run = tuple[subprocess.CompletedProcess[str], dict[str, Any], list[int]]
-# one demo run serves every test here: keep them on one xdist worker (`--dist loadgroup`)
-pytestmark = [pytest.mark.envoy, pytest.mark.emulator, pytest.mark.xdist_group("demo")]
-
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 420
 MARK_VAR = "MESHPLANE_DEMO_TEST_MARK"
+Run = tuple[subprocess.CompletedProcess[str], dict[str, Any], list[int]]
+# one demo run serves every test here: keep them on one xdist worker (`--dist loadgroup`)
+pytestmark = [pytest.mark.envoy, pytest.mark.emulator, pytest.mark.xdist_group("demo"),
+              pytest.mark.timeout(DEMO_TIMEOUT + 60)]  # the first test also pays for the demo run
+
 
 
 def _marked(mark: str) -> list[int]:
