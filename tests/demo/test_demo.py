@@ -23,7 +23,7 @@ from meshplane.demo.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 420
-MARK_VAR = "MESHPLANE_DEMO_TEST_MARK"
+MARK_VAR = "DEMO_RUN_MARK"  # not MESHPLANE_*: local up strips those from its children
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any], list[int]]
 # one demo run serves every test here: keep them on one xdist worker (`--dist loadgroup`)
 pytestmark = [pytest.mark.envoy, pytest.mark.emulator, pytest.mark.xdist_group("demo"),
