@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aws_lambda_powertools import Tracer
 from aws_xray_sdk import global_sdk_config
 from aws_xray_sdk.core import xray_recorder
 from aws_xray_sdk.core.lambda_launcher import LambdaContext as LambdaTraceContext
@@ -54,15 +55,22 @@ def traced(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Iterator[Captured]
     monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
     captured = Captured()
     previous_emitter, previous_context = xray_recorder._emitter, xray_recorder.context
-    xray_recorder.configure(emitter=captured, context=LambdaTraceContext(), context_missing="LOG_ERROR")
+    # streaming_threshold=0: in Lambda the facade segment is never sent, each subsegment is
+    # streamed as it ends (what Powertools configures for an enabled Tracer in Lambda).
+    xray_recorder.configure(emitter=captured, context=LambdaTraceContext(), context_missing="LOG_ERROR",
+                            streaming_threshold=0)
     global_sdk_config.set_sdk_enabled(True)
     yield captured
     xray_recorder.configure(emitter=previous_emitter, context=previous_context)
-    global_sdk_config.set_sdk_enabled(False)
+    Tracer(disabled=True)  # back to the process-wide "outside Lambda" config for later tests
 
 
 def test_recompute_is_traced_with_subsegments_for_dynamodb_s3_and_publish(traced: Captured) -> None:
     world: World = make_world(validators=[])
+    # Powertools' Tracer keeps one process-wide config, which earlier tests (outside "Lambda")
+    # left disabled; a Lambda process starts fresh, so restate what it would decide here.
+    world.pipeline.telemetry.tracer = Tracer(disabled=False)
+    global_sdk_config.set_sdk_enabled(True)
     meshes.colors(world)
     assert world.pipeline.recompute({"Records": world.stream.drain()}, LambdaContext()) == {"batchItemFailures": []}
     seen = {name for document in traced.documents for name in names(document)}
