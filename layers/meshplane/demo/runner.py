@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import shutil
 import signal
 import tempfile
 import time
@@ -106,6 +107,8 @@ def _run(view: View, *, keep: bool, report_path: Path | None, region: str) -> in
                   f"total {report.timings['total']:.1f}s")  # fmt: skip
         if report_path is not None:
             report.write(report_path)
+        if report.ok and not report.leftover_pids:
+            shutil.rmtree(workdir, ignore_errors=True)  # logs are kept only when something went wrong
     return 0 if report.ok and not report.leftover_pids else 1
 
 
