@@ -51,7 +51,7 @@ def deliver(world: World, batches: Sequence[Sequence[dict[str, Any]]], threads: 
     lock = threading.Lock()
 
     def container() -> None:
-        telemetry = Telemetry(Logger(service="prop", stream=_Sink()), Tracer(disabled=True),
+        telemetry = Telemetry(Logger(service="prop", stream=SINK), Tracer(disabled=True),
                               EphemeralMetrics(namespace="MeshplaneTest"))
         pipeline = Pipeline(world.settings, world.clients, world.pipeline.parts, telemetry)
         while True:
@@ -76,11 +76,20 @@ def deliver(world: World, batches: Sequence[Sequence[dict[str, Any]]], threads: 
 
 
 class _Sink:
-    def write(self, _: str) -> int:
-        return 0
+    """Keeps the containers' log lines, to explain a failing example."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.lines.append(text)
+        return len(text)
 
     def flush(self) -> None:
         pass
+
+
+SINK = _Sink()
 
 
 lifecycles = st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=3)
@@ -116,7 +125,8 @@ def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_e
         threads = data.draw(st.integers(min_value=1, max_value=3), label="threads")
         deliver(world, [shuffled[i:i + size] for i in range(0, len(shuffled), size)], threads)
 
-        assert final_state(world, "colors-blue", prefix) == expected
+        actual = final_state(world, "colors-blue", prefix)
+        assert actual == expected, "".join(line for line in SINK.lines if prefix in line)
         assert expected == [(f"{prefix}task{t:02d}", f"10.9.0.{t + 1}") for t, n in enumerate(steps) if n == 2]
 
     example()
