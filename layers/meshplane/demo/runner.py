@@ -121,13 +121,15 @@ def _canary(built: stack.Stack, traffic: TrafficGenerator, report: Report, view:
         with view.progress(title, scenario.SAMPLES_PER_STEP) as advance:
             step = scenario.canary_step(built, traffic, front, blue, green, previous, advance)
         report.canary.append(step)
-        reached = f"{step.envoy_seconds * 1000:.0f} ms" if step.envoy_seconds is not None else "initial"
+        reached = (f"; the route reached front's Envoy {step.envoy_seconds * 1000:.0f} ms after update_route"
+                   if step.envoy_seconds is not None else " (the initial route)")  # fmt: skip
         view.info(f"measured blue {step.measured_blue:.1%} / green {step.measured_green:.1%} over {step.requests} "
-                  f"requests, {step.failed} failed; route reached front's Envoy in {reached}")  # fmt: skip
+                  f"requests, {step.failed} failed{reached}")  # fmt: skip
         previous = (blue, green)
     view.table(
         "Canary steps (every number measured)",
-        ["weights b/g", "measured blue", "measured green", "± tol", "requests", "failed", "API→Envoy", "API→1st resp"],
+        ["weights b/g", "measured blue", "measured green", "± tol", "requests", "failed", "API→Envoy",
+         "API→traffic shift"],
         [[f"{s.blue_weight}/{s.green_weight}", f"{s.measured_blue:.1%}", f"{s.measured_green:.1%}",
           f"{s.tolerance:.1%}", s.requests, s.failed, _ms(s.envoy_seconds), _ms(s.first_response_seconds)]
          for s in report.canary],
