@@ -31,7 +31,10 @@ class Envoyish:
     def __init__(self, channel: object, node_id: str) -> None:
         self.node_id = node_id
         self.channel = channel
-        self.eds_times: list[float] = []
+        self.first_version: str | None = None
+        self.updated_at = 0.0
+        self.reconnects = 0
+        self._eds_names: list[str] = []
         self.ready = asyncio.Event()
         self.updated = asyncio.Event()
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
@@ -47,6 +50,20 @@ class Envoyish:
         self._queue.put_nowait(request.SerializeToString())
 
     async def run(self) -> None:
+        """Stream until stopped; like Envoy, reconnect when the stream fails."""
+        import grpc
+
+        while True:
+            try:
+                await self._stream()
+                return
+            except grpc.aio.AioRpcError:
+                self.reconnects += 1
+                if self.reconnects > 5:
+                    raise
+                self._queue = asyncio.Queue()
+
+    async def _stream(self) -> None:
         call = self.channel.stream_stream(xds_client.SOTW, request_serializer=None,  # type: ignore[attr-defined]
                                           response_deserializer=None)(self._requests())
         self._send(xds_client.CDS, [])
@@ -59,10 +76,11 @@ class Envoyish:
                 self._eds_names = sorted(c.name for c in clusters if c.type == xds_client.Cluster.EDS)
                 self._send(xds_client.EDS, self._eds_names)
             elif response.type_url == xds_client.EDS:
-                self.eds_times.append(time.monotonic())
-                if len(self.eds_times) == 1:
+                if self.first_version is None:
+                    self.first_version = response.version_info
                     self.ready.set()
-                else:
+                elif response.version_info != self.first_version and not self.updated.is_set():
+                    self.updated_at = time.monotonic()
                     self.updated.set()
 
     def stop(self) -> None:
@@ -95,7 +113,7 @@ async def _fan(port: int, server: subprocess.Popen[str], streams: int) -> dict[s
     pushed = await asyncio.to_thread(_command, server, "push")
     started = float(pushed[1])
     await asyncio.wait_for(asyncio.gather(*(e.updated.wait() for e in envoys)), timeout=120)
-    latencies = [e.eds_times[1] - started for e in envoys]
+    latencies = [e.updated_at - started for e in envoys]
     for e in envoys:
         e.stop()
     for task in tasks:
@@ -106,7 +124,7 @@ async def _fan(port: int, server: subprocess.Popen[str], streams: int) -> dict[s
     return {"streams": streams, "proxies": nodes, "all connected s": connect_s,
             "push to last stream s": max(latencies), "push p50 s": median(latencies),
             "push p99 s": percentile(latencies, 99), "MB per stream": (rss_after - rss_before) / streams / 1e6,
-            "server RSS MB": rss_after / 1e6}
+            "server RSS MB": rss_after / 1e6, "stream reconnects": sum(e.reconnects for e in envoys)}
 
 
 def run(profile: Profile) -> Suite:
