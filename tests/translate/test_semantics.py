@@ -285,23 +285,30 @@ def test_allow_all_passes_undeclared_destinations_to_the_original_destination(pk
     assert protos.cluster(snap, "cds_egress_open_passthrough").type == cluster_pb2.Cluster.ORIGINAL_DST
 
 
+def _steering(route) -> str:
+    return next(h.header.value for h in route.request_headers_to_add if h.header.key == TARGET_HEADER)
+
+
 def test_gateway_routes_rewrite_host_and_prefix_by_default_and_loop_through_self_redirect(pki: Pki) -> None:
     snap = protos.gateway(gateway(pki), "ingress")
     config = protos.routes(snap, "rds_ingress_http_8088")
-    exact = protos.vhost(config, "gateway:shop.example.com,shop.example.com:*")
-    action = next(r.route for r in exact.routes if r.name == "exact-host")
-    assert action.host_rewrite_literal == "web.local:8080" and action.prefix_rewrite == "/"
-    assert action.cluster == "cds_ingress_gw_ingress_self_redirect_http_8088"
+    exact = protos.vhost(config, "gateway:shop.example.com")
+    route = next(r for r in exact.routes if r.name == "exact-host")
+    assert route.route.host_rewrite_literal == "web.local" and route.route.prefix_rewrite == "/"
+    assert route.route.cluster == "cds_ingress_gw_ingress_self_redirect_http_8088"
+    assert _steering(route) == "web.local:8080"
     suffix = protos.vhost(config, "gateway:*.example.org")
-    assert next(r for r in suffix.routes if r.name == "suffix-host").route.host_rewrite_literal == "web.local:9443"
-    anyhost = {r.name: r.route for r in protos.vhost(config, "gateway:*").routes}
-    assert anyhost["rewrite-prefix"].prefix_rewrite == "/new/" and not anyhost["rewrite-prefix"].host_rewrite_literal
-    assert anyhost["keep-prefix"].prefix_rewrite == ""
-    assert anyhost["path"].regex_rewrite.substitution == "/b"
-    service = protos.vhost(config, "web.local:8080")
-    assert list(service.domains) == ["web.local", "web.local:8080"]
+    assert _steering(next(r for r in suffix.routes if r.name == "suffix-host")) == "web.local:9443"
+    anyhost = {r.name: r for r in protos.vhost(config, "gateway:*").routes}
+    assert anyhost["rewrite-prefix"].route.prefix_rewrite == "/new/"
+    assert not anyhost["rewrite-prefix"].route.host_rewrite_literal
+    assert anyhost["keep-prefix"].route.prefix_rewrite == ""
+    assert anyhost["path"].route.regex_rewrite.substitution == "/b"
+    assert not any(v.name.startswith("web.local") for v in config.virtual_hosts), "no bypass by Host: web.local"
     redirect = protos.cluster(snap, "cds_ingress_gw_ingress_self_redirect_http_8088")
     assert redirect.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value == 8088
+    listener = protos.listener(snap, "lds_ingress_0.0.0.0_8088")
+    assert all(protos.manager(c).strip_any_host_port for c in listener.filter_chains)
 
 
 def test_gateway_routes_order_priority_first_then_longest_prefix(pki: Pki) -> None:
@@ -311,17 +318,18 @@ def test_gateway_routes_order_priority_first_then_longest_prefix(pki: Pki) -> No
     assert names == ["path", "keep-prefix", "rewrite-prefix", "headers"]  # equal-length prefixes go by name
 
 
-def test_host_keeping_gateway_routes_steer_the_loop_back_hop_by_header_not_host(pki: Pki) -> None:
+def test_every_gateway_vhost_starts_with_the_steered_routes_of_its_targets(pki: Pki) -> None:
     snap = protos.gateway(gateway(pki), "ingress")
-    anyhost = list(protos.vhost(protos.routes(snap, "rds_ingress_http_8088"), "gateway:*").routes)
-    keep_host = next(r for r in anyhost if r.name == "rewrite-prefix")
-    assert [(h.header.key, h.header.value) for h in keep_host.request_headers_to_add] == [
-        (TARGET_HEADER, "web.local:8080")
-    ]
-    steered = [r for r in anyhost if any(h.name == TARGET_HEADER for h in r.match.headers)]
-    assert [r.name for r in steered] == ["r"] and steered[0].route.cluster == "cds_egress_gw_web_http_8080"
-    assert list(steered[0].request_headers_to_remove) == [TARGET_HEADER]
-    assert anyhost.index(steered[0]) < anyhost.index(keep_host)
+    for vhost in protos.routes(snap, "rds_ingress_http_8088").virtual_hosts:
+        steered = [r for r in vhost.routes if any(h.name == TARGET_HEADER for h in r.match.headers)]
+        assert [r.name for r in vhost.routes[: len(steered)]] == [r.name for r in steered]
+        targets = [(r.route.cluster, next(h for h in r.match.headers if h.name == TARGET_HEADER)) for r in steered]
+        assert [(c, h.string_match.exact) for c, h in targets] == [
+            ("cds_egress_gw_web_http_8080", "web.local:8080"),
+            ("cds_egress_gw_web_http_8080", "web.local:9443"),  # route "r" has no port match: both ports
+            ("cds_egress_gw_web_http_9443", "web.local:9443"),
+        ]
+        assert all(list(r.request_headers_to_remove) == [TARGET_HEADER] for r in steered)
 
 
 def test_ip_preference_picks_the_local_app_address_and_mesh_default_applies(pki: Pki) -> None:

@@ -44,7 +44,9 @@ def access_logs(view: ProxyView) -> list[accesslog_pb2.AccessLog]:
     return [accesslog_pb2.AccessLog(name="envoy.access_loggers.file", typed_config=typed(config))]
 
 
-def http_filter(view: ProxyView, stat_prefix: str, route_config: str, idle: object | None = None) -> lc.Filter:
+def http_filter(
+    view: ProxyView, stat_prefix: str, route_config: str, idle: object | None = None, *, strip_port: bool = False
+) -> lc.Filter:
     manager = hcm.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm.HttpConnectionManager.AUTO,
@@ -56,6 +58,7 @@ def http_filter(view: ProxyView, stat_prefix: str, route_config: str, idle: obje
         ),
         merge_slashes=True,
         normalize_path={"value": True},
+        strip_any_host_port=strip_port,
     )
     if idle is not None:
         manager.common_http_protocol_options.idle_timeout.CopyFrom(duration(idle))  # type: ignore[arg-type]
@@ -91,7 +94,7 @@ def _ingress_chains(
     timeout = listener.timeout.member[1] if listener.timeout is not None else None
     idle = getattr(timeout, "idle", None)
     if listener.protocol in HTTP_FAMILY:
-        network = http_filter(view, "ingress", route_config, idle)
+        network = http_filter(view, "ingress", route_config, idle, strip_port=view.is_gateway)
     else:
         network = tcp_filter(view, "ingress", [(listener.cluster, 1)], idle)
     base = lc.FilterChainMatch()
@@ -192,7 +195,7 @@ def egress(view: ProxyView) -> Listener:
 def _self_redirect_chain(view: ProxyView, listener: IngressListener) -> lc.FilterChain:
     """STRICT gateway listeners still take the gateway's own plaintext loop-back hop (local source only)."""
     match = lc.FilterChainMatch(source_type=lc.FilterChainMatch.SAME_IP_OR_LOOPBACK, transport_protocol="raw_buffer")
-    network = http_filter(view, "ingress", names.ingress_routes(listener.protocol, listener.port))
+    network = http_filter(view, "ingress", names.ingress_routes(listener.protocol, listener.port), strip_port=True)
     return lc.FilterChain(
         name=f"{listener.protocol}_{listener.port}_self_redirect", filter_chain_match=match, filters=[network]
     )

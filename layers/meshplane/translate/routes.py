@@ -119,21 +119,22 @@ def _ingress(listener: IngressListener) -> RouteConfiguration:
 
 
 def _gateway_route(route: GatewayRouteView, listener: IngressListener) -> rc.Route:
-    """Match, rewrite as App Mesh does, and send back into this listener (the self-redirect cluster)."""
+    """Match, rewrite as App Mesh does, and send back into this listener (the self-redirect cluster).
+
+    The loop-back hop is steered to the target service and port by a header, so it works whether
+    or not the host is rewritten and whatever port the client put in its Host.
+    """
     spec = route.spec
     to_match = matches.grpc_match if route.protocol == "grpc" else matches.http_match
     match = to_match(spec.match)  # type: ignore[arg-type]
     out = rc.Route(name=route.name, match=match)
+    header = out.request_headers_to_add.add(append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+    header.header.key, header.header.value = TARGET_HEADER, f"{route.service}:{route.service_port}"
     action = out.route
     action.cluster = listener.cluster
     action.timeout.CopyFrom(_default_timeout())
-    target = f"{route.service}:{route.service_port}"
-    if keeps_host(route):
-        # The host no longer names the target, so the loop-back hop is steered by a header.
-        header = out.request_headers_to_add.add(append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
-        header.header.key, header.header.value = TARGET_HEADER, target
-    else:
-        action.host_rewrite_literal = target
+    if not keeps_host(route):
+        action.host_rewrite_literal = route.service
     rewrite = spec.action.rewrite
     path_rewrite = getattr(rewrite, "path", None)
     prefix_rewrite = getattr(rewrite, "prefix", None)
@@ -157,7 +158,7 @@ def keeps_host(route: GatewayRouteView) -> bool:
 
 
 def _steered(service: ServicePort) -> list[rc.Route]:
-    """A target service's routes, taken only on the loop-back hop of a host-keeping gateway route."""
+    """A target service's own routes, taken only on the loop-back hop (the steering header is set)."""
     out = []
     for route in service.routes:
         built = _route(route)
@@ -173,37 +174,28 @@ def _on_listener(route: GatewayRouteView, listener: IngressListener) -> bool:
 
 
 def _hostname_domains(route: GatewayRouteView) -> list[str]:
+    """The gateway HCM strips any port from Host, so a hostname match ignores the port as App Mesh did."""
     hostname = getattr(route.spec.match, "hostname", None)
     if hostname is None:
         return ["*"]
-    if hostname.exact is not None:
-        return [hostname.exact, f"{hostname.exact}:*"]
-    return [f"*{hostname.suffix}"]
+    return [hostname.exact] if hostname.exact is not None else [f"*{hostname.suffix}"]
 
 
 def _gateway(view: ProxyView, listener: IngressListener) -> RouteConfiguration:
-    """Gateway routes rewrite and loop back to this listener, where the service vhosts route them."""
-    services = [s for s in view.services if s.protocol in HTTP_FAMILY]
-    vhosts: dict[str, rc.VirtualHost] = {}
-    taken: set[str] = set()
-    for s in services:
-        domains = [d for d in (s.service, f"{s.service}:{s.port}") if d not in taken]
-        taken.update(domains)
-        if domains:
-            vhosts[f"{s.service}:{s.port}"] = _vhost(s, domains)
+    """One virtual host per hostname match; each starts with the steered service routes of the loop-back hop."""
     mine = [r for r in view.gateway_routes if _on_listener(r, listener)]
-    by_port = {(s.service, s.port): s for s in services}
-    kept = sorted({(r.service, r.service_port) for r in mine if keeps_host(r)} & by_port.keys())
-    steered = [route for key in kept for route in _steered(by_port[key])]
+    by_port = {(s.service, s.port): s for s in view.services if s.protocol in HTTP_FAMILY}
+    targets = sorted({(r.service, r.service_port) for r in mine} & by_port.keys())
+    steered = [route for key in targets for route in _steered(by_port[key])]
+    vhosts: dict[str, rc.VirtualHost] = {}
     for route in mine:
         domains = _hostname_domains(route)
         key = "gateway:" + ",".join(domains)
         if key not in vhosts:
-            if any(d in taken for d in domains):
-                continue
-            taken.update(domains)
             vhosts[key] = rc.VirtualHost(name=key, domains=domains, routes=steered)
         vhosts[key].routes.append(_gateway_route(route, listener))
+    if steered and "gateway:*" not in vhosts:  # a rewritten host must still find the steered routes
+        vhosts["gateway:*"] = rc.VirtualHost(name="gateway:*", domains=["*"], routes=steered)
     name = names.ingress_routes(listener.protocol, listener.port)
     return RouteConfiguration(name=name, virtual_hosts=list(vhosts.values()))
 
