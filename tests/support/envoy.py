@@ -219,13 +219,13 @@ class Envoy:
             return error.code, error.read().decode()
 
     def stats(self, filter_regex: str | None = None) -> dict[str, int]:
-        """Counters and gauges as `{name: value}` (histograms are left out)."""
+        """Counters and gauges as `{name: value}` (histograms and text stats are left out)."""
         query = "/stats?format=json" + (f"&filter={urllib.request.quote(filter_regex)}" if filter_regex else "")
         _, body = self.admin_get(query)
         out: dict[str, int] = {}
         for entry in json.loads(body).get("stats", []):
-            if "value" in entry:
-                out[entry["name"]] = int(entry["value"])
+            if isinstance(entry.get("value"), int):  # xDS adds text stats such as *.version_text
+                out[entry["name"]] = entry["value"]
         return out
 
     def stat(self, name: str) -> int:
