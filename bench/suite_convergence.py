@@ -60,6 +60,38 @@ def _wait(sidecar: object, needle: str, present: bool, timeout: float = TIMEOUT_
                        f"it has: {seen[:8]}")
 
 
+def _allow_plain_http(endpoint: str) -> None:
+    """Drop the buckets' TLS-only policies in the emulator: AWS clients use HTTPS, the local endpoint is plain
+    HTTP, and moto enforces `aws:SecureTransport`, so as deployed the pipeline gets 403 on every S3 call."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    for bucket in s3.list_buckets().get("Buckets", []):
+        with contextlib.suppress(ClientError):
+            s3.delete_bucket_policy(Bucket=bucket["Name"])
+
+
+def _toggle(sd: object, events: object, service_id: str, instance: object, present: bool) -> float:
+    """Register or deregister `instance` in Cloud Map, then put the CloudTrail record; returns when it was accepted."""
+    from meshplane.demo.discovery import cloudtrail_record
+    from meshplane.demo.plan import INGRESS_PORT
+
+    params: dict[str, object] = {"ServiceId": service_id, "InstanceId": instance.name}  # type: ignore[attr-defined]
+    if present:
+        params["Attributes"] = {"AWS_INSTANCE_IPV4": instance.address,  # type: ignore[attr-defined]
+                                "AWS_INSTANCE_PORT": str(INGRESS_PORT)}
+        sd.register_instance(**params)  # type: ignore[attr-defined]
+    else:
+        sd.deregister_instance(**params)  # type: ignore[attr-defined]
+    name = "RegisterInstance" if present else "DeregisterInstance"
+    result = events.put_events(Entries=[cloudtrail_record(name, params, "us-east-1")])  # type: ignore[attr-defined]
+    accepted = time.monotonic()
+    if result.get("FailedEntryCount"):
+        raise RuntimeError(f"EventBridge refused the event: {result['Entries']}")
+    return accepted
+
+
 def run(profile: Profile) -> Suite:
     stack_mod = require("meshplane.demo.stack", "bring_up")
     processes = require("meshplane.demo.processes", "Supervisor")
@@ -76,6 +108,7 @@ def run(profile: Profile) -> Suite:
     try:
         started = time.monotonic()
         built = stack_mod.bring_up(supervisor, workdir, "us-east-1", _StderrView())
+        _allow_plain_http(built.local.aws_endpoint)
         front = built.running["front-1"].sidecar
         blue = built.running["blue-2"].instance
         needle = f"::{blue.address}:{INGRESS_PORT}::"
@@ -85,11 +118,7 @@ def run(profile: Profile) -> Suite:
         added, removed = [], []
         for i in range(changes):
             present = i % 2 == 1
-            if present:
-                built.cloud_map.register(sd, events, blue)
-            else:
-                built.cloud_map.deregister(sd, events, blue)
-            accepted = time.monotonic()  # PutEvents (the last call of register/deregister) has returned
+            accepted = _toggle(sd, events, built.cloud_map.service_ids[blue.node], blue, present)
             (added if present else removed).append(_wait(front, needle, present) - accepted)
         samples = added + removed
     finally:
