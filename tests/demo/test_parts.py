@@ -146,6 +146,31 @@ def test_stopping_kills_grandchildren_that_escaped_into_their_own_session(tmp_pa
     assert not alive(grandchild)
 
 
+def test_children_are_terminated_when_the_demo_itself_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    script = ("import sys, time; from pathlib import Path; from meshplane.demo.processes import Supervisor; "
+              f"child = Supervisor(Path({str(tmp_path)!r})).start('sleeper', [sys.executable, '-c', "
+              "'import time; time.sleep(60)']); "
+              f"Path({str(pid_file)!r}).write_text(str(child.pid)); time.sleep(60)")  # fmt: skip
+    demo = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not (pid_file.exists() and pid_file.read_text()):
+            assert time.monotonic() < deadline and demo.poll() is None
+            time.sleep(0.05)
+        child = int(pid_file.read_text())
+        assert alive(child)
+        demo.kill()  # no chance to clean up
+        demo.wait()
+        deadline = time.monotonic() + 5
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(child)
+    finally:
+        demo.kill()
+        demo.wait()
+
+
 def test_free_ports_are_bindable() -> None:
     port = free_port()
     subprocess.run([sys.executable, "-c", f"import socket; socket.socket().bind(('127.0.0.1', {port}))"], check=True)

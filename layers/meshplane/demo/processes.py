@@ -1,20 +1,24 @@
 """Every process the demo starts, and proof that none is left when it ends.
 
 Each child runs in its own session (`start_new_session`), so stopping it means
-signalling its whole process group.  Children may start grandchildren in new
-sessions of their own (`local up` supervises moto and the ADS server), so before
-stopping, the demo also records every descendant found in `/proc` and checks all
-of them afterwards.
+signalling its whole process group.  Each child also gets SIGTERM from the kernel
+if the demo dies without cleaning up (Linux `PR_SET_PDEATHSIG`), so even a
+SIGKILLed demo leaves nothing behind: `local up` stops its own children on SIGTERM.
+Children may start grandchildren in new sessions of their own (`local up`
+supervises moto and the ADS server), so before stopping, the demo also records
+every descendant found in `/proc` and checks all of them afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +44,21 @@ class Child:
             return self.log.read_text(errors="replace")[-chars:]
         except FileNotFoundError:
             return "<no log>"
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _terminate_with(parent: int) -> Callable[[], None]:
+    """A `preexec_fn` asking the kernel to SIGTERM the child when `parent` exits."""
+
+    def arm() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return arm
 
 
 def _parent_map() -> dict[int, int]:
@@ -109,6 +128,7 @@ class Supervisor:
                 env=dict(env) if env is not None else None,
                 cwd=cwd,
                 start_new_session=True,
+                preexec_fn=_terminate_with(os.getpid()) if sys.platform == "linux" else None,
             )
         child = Child(name, process, log)
         self.children.append(child)
