@@ -18,7 +18,7 @@ from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, IngressListener, ProxyView, ServicePort
 from meshplane.translate import observability
 from meshplane.translate import tls as tls_
-from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, typed
+from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
 from meshplane.translate.routes import egress_groups, group_protocol
 
 Listener = listener_pb2.Listener
@@ -120,13 +120,22 @@ def _ingress_chains(
     return [secured, lc.FilterChain(name=f"{chain_name}_plain", filter_chain_match=plain_match, filters=[network])]
 
 
+# A TLS client sends its ClientHello right after connecting; anything still silent after this
+# is a server-speaks-first protocol (SMTP, MySQL, ...) and must not wait Envoy's default 15 s.
+INSPECTOR_TIMEOUT_MS = 250
+
+
 def _listener(name: str, port: int, chains: list[lc.FilterChain], filters: list[tuple[str, object]]) -> Listener:
-    return Listener(
+    listener = Listener(
         name=name,
         address=address("0.0.0.0", port),
         filter_chains=chains,
         listener_filters=[_listener_filter(n, m) for n, m in filters],
     )
+    if any(f is _TLS_INSPECTOR for f in filters):
+        listener.listener_filters_timeout.CopyFrom(millis(INSPECTOR_TIMEOUT_MS))
+        listener.continue_on_listener_filters_timeout = True
+    return listener
 
 
 def _needs_inspector(listeners: tuple[IngressListener, ...]) -> bool:
