@@ -32,6 +32,7 @@ class Aws:
     endpoint: str
     bucket: str = field(default_factory=lambda: f"snapshots-{uuid.uuid4().hex[:12]}")
     queue_url: str = ""
+    topic_arn: str = ""
 
     def client(self, service: str) -> Any:
         return boto3.client(
@@ -43,6 +44,11 @@ class Aws:
         self.client("s3").create_bucket(Bucket=self.bucket)
         self.queue_url = self.client("sqs").create_queue(QueueName=f"ads-{uuid.uuid4().hex[:12]}")["QueueUrl"]
         return self
+
+    def create_topic(self) -> str:
+        """A ConfigPublished topic: the publisher then notifies through it instead of the queue."""
+        self.topic_arn = self.client("sns").create_topic(Name=f"config-{uuid.uuid4().hex[:12]}")["TopicArn"]
+        return self.topic_arn
 
     def env(self) -> dict[str, str]:
         """What a `meshplane` subprocess needs to reach this moto server."""
@@ -69,6 +75,7 @@ class Publisher:
         self._aws = aws
         self._s3 = aws.client("s3")
         self._sqs = aws.client("sqs")
+        self._sns = aws.client("sns")
         self._last: dict[str, Snapshot] = {}
 
     def publish(self, snapshot: Snapshot, *, notify: bool = True) -> list[XdsType]:
@@ -86,7 +93,10 @@ class Publisher:
                 "key": key, "versions": versions, "changedTypes": [k.value for k in changed],
             }  # fmt: skip
             event = {"source": "meshplane.pipeline", "detail-type": "ConfigPublished", "detail": detail}
-            self._sqs.send_message(QueueUrl=self._aws.queue_url, MessageBody=json.dumps(event))
+            if self._aws.topic_arn:
+                self._sns.publish(TopicArn=self._aws.topic_arn, Message=json.dumps(event))
+            else:
+                self._sqs.send_message(QueueUrl=self._aws.queue_url, MessageBody=json.dumps(event))
         return changed
 
 
@@ -103,7 +113,7 @@ class ThreadedAds:
         self.port: int = self._call(self.service.start())
 
     async def _build(self, aws: Aws, options: AdsOptions) -> AdsService:
-        return AdsService(S3Source(aws.client("s3"), aws.bucket), options, aws.client("sqs"))
+        return AdsService(S3Source(aws.client("s3"), aws.bucket), options, aws.client("sqs"), aws.client("sns"))
 
     def _call(self, coroutine: Any, timeout: float = 30.0) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
@@ -128,6 +138,9 @@ class ThreadedAds:
         return self._call(copy())
 
     def stop(self) -> None:
+        """Idempotent: a test may stop a replica itself, before its fixture does."""
+        if self._loop.is_closed():
+            return
         try:
             self._call(self.service.stop(), timeout=60)
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import threading
 from pathlib import Path
@@ -19,7 +20,13 @@ def register(subparsers: Any) -> None:
     ads.add_argument("--port", type=int, default=18000)
     ads.add_argument("--bucket", help="snapshot bucket (default: MESHPLANE_BUCKET)")
     ads.add_argument("--table", help="DynamoDB table whose pointer items the safety resync reads")
-    ads.add_argument("--queue-url", help="this replica's SQS queue of ConfigPublished events")
+    ads.add_argument("--queue-url", help="a fixed SQS queue of ConfigPublished events (one replica only)")
+    ads.add_argument("--topic-arn", default=os.environ.get("MESHPLANE_CONFIG_TOPIC_ARN"),
+                     help="ConfigPublished SNS topic: this replica subscribes a queue of its own "
+                     "(default: MESHPLANE_CONFIG_TOPIC_ARN)")
+    ads.add_argument("--queue-prefix", default=os.environ.get("MESHPLANE_ADS_QUEUE_PREFIX", "meshplane-ads"),
+                     help="name prefix of the replica queue, <stack>-ads on AWS (default: MESHPLANE_ADS_QUEUE_PREFIX)")
+    ads.add_argument("--replica-id", help="unique suffix of the replica queue (default: random)")
     ads.add_argument("--resync-seconds", type=float, default=300.0, help="safety resync of cached nodes' pointers")
     ads.add_argument("--grace-seconds", type=float, default=5.0, help="drain period on SIGTERM")
     ads.add_argument("--poll-wait-seconds", type=int, default=5, help="SQS long-poll wait")
@@ -65,13 +72,19 @@ def run_ads(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         queue_url=args.queue_url,
+        topic_arn=args.topic_arn,
+        queue_prefix=args.queue_prefix,
+        replica_id=args.replica_id,
         resync_seconds=args.resync_seconds,
         grace_seconds=args.grace_seconds,
         poll_wait_seconds=args.poll_wait_seconds,
         tls=tls,
     )
-    sqs = boto3.client("sqs", region_name=settings.region) if args.queue_url else None
-    asyncio.run(AdsService(source, options, sqs).serve_until_signalled())
+    if args.queue_url and args.topic_arn:
+        raise SystemExit("meshplane ads: give --queue-url or --topic-arn, not both")
+    sqs = boto3.client("sqs", region_name=settings.region) if args.queue_url or args.topic_arn else None
+    sns = boto3.client("sns", region_name=settings.region) if args.topic_arn else None
+    asyncio.run(AdsService(source, options, sqs, sns).serve_until_signalled())
     return 0
 
 
