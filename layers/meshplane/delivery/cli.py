@@ -21,11 +21,15 @@ def register(subparsers: Any) -> None:
     ads.add_argument("--bucket", help="snapshot bucket (default: MESHPLANE_BUCKET)")
     ads.add_argument("--table", help="DynamoDB table whose pointer items the safety resync reads")
     ads.add_argument("--queue-url", help="a fixed SQS queue of ConfigPublished events (one replica only)")
-    ads.add_argument("--topic-arn", default=os.environ.get("MESHPLANE_CONFIG_TOPIC_ARN"),
-                     help="ConfigPublished SNS topic: this replica subscribes a queue of its own "
-                     "(default: MESHPLANE_CONFIG_TOPIC_ARN)")
-    ads.add_argument("--queue-prefix", default=os.environ.get("MESHPLANE_ADS_QUEUE_PREFIX", "meshplane-ads"),
-                     help="name prefix of the replica queue, <stack>-ads on AWS (default: MESHPLANE_ADS_QUEUE_PREFIX)")
+    ads.add_argument(
+        "--topic-arn",
+        help="ConfigPublished SNS topic: this replica subscribes a queue of its own "
+        "(default: MESHPLANE_CONFIG_TOPIC_ARN)",
+    )
+    ads.add_argument(
+        "--queue-prefix",
+        help="name prefix of the replica queue, <stack>-ads on AWS (default: MESHPLANE_ADS_QUEUE_PREFIX)",
+    )
     ads.add_argument("--replica-id", help="unique suffix of the replica queue (default: random)")
     ads.add_argument("--resync-seconds", type=float, default=300.0, help="safety resync of cached nodes' pointers")
     ads.add_argument("--grace-seconds", type=float, default=5.0, help="drain period on SIGTERM")
@@ -67,23 +71,24 @@ def run_ads(args: argparse.Namespace) -> int:
         if args.table
         else S3Source(s3, bucket)
     )
+    topic_arn = args.topic_arn or os.environ.get("MESHPLANE_CONFIG_TOPIC_ARN")
     tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert and args.tls_key else None
     options = AdsOptions(
         host=args.host,
         port=args.port,
         queue_url=args.queue_url,
-        topic_arn=args.topic_arn,
-        queue_prefix=args.queue_prefix,
+        topic_arn=topic_arn,
+        queue_prefix=args.queue_prefix or os.environ.get("MESHPLANE_ADS_QUEUE_PREFIX") or "meshplane-ads",
         replica_id=args.replica_id,
         resync_seconds=args.resync_seconds,
         grace_seconds=args.grace_seconds,
         poll_wait_seconds=args.poll_wait_seconds,
         tls=tls,
     )
-    if args.queue_url and args.topic_arn:
+    if args.queue_url and topic_arn:
         raise SystemExit("meshplane ads: give --queue-url or --topic-arn, not both")
-    sqs = boto3.client("sqs", region_name=settings.region) if args.queue_url or args.topic_arn else None
-    sns = boto3.client("sns", region_name=settings.region) if args.topic_arn else None
+    sqs = boto3.client("sqs", region_name=settings.region) if args.queue_url or topic_arn else None
+    sns = boto3.client("sns", region_name=settings.region) if topic_arn else None
     asyncio.run(AdsService(source, options, sqs, sns).serve_until_signalled())
     return 0
 
