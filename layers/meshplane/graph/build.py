@@ -9,6 +9,7 @@ from __future__ import annotations
 from meshplane.graph import names
 from meshplane.graph.order import route_sort_key
 from meshplane.graph.view import (
+    HTTP_FAMILY,
     ClientTls,
     GatewayRouteView,
     IngressListener,
@@ -219,10 +220,12 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
         if vs is not None:
             services.extend(resolver.service_ports(vs.virtual_service_name, _backend_tls(vs, spec.backend_defaults)))
     access_log = spec.logging.access_log.file if spec.logging and spec.logging.access_log else None
+    deduped = _dedupe(services)
+    resolver.problems.extend(port_clashes(deduped))
     view = ProxyView(
         proxy=proxy,
         listeners=listeners,
-        services=_dedupe(services),
+        services=deduped,
         upstreams=tuple(sorted(resolver.upstreams.values(), key=lambda u: u.cluster)),
         allow_all=_allow_all(state),
         access_log=access_log,
@@ -305,3 +308,29 @@ def _dedupe(services: list[ServicePort]) -> tuple[ServicePort, ...]:
     for sp in services:
         seen.setdefault((sp.service, sp.port), sp)
     return tuple(sorted(seen.values(), key=lambda s: (s.port, s.service)))
+
+
+def port_clashes(services: tuple[ServicePort, ...]) -> list[str]:
+    """Backends the egress listener cannot tell apart: without a Host header only the port
+    picks a filter chain, so an HTTP service owns its port and the first TCP service takes
+    a port nobody else has.  Every loser is named here (the translator logs these)."""
+    http = {sp.port: sp.service for sp in services if sp.protocol in HTTP_FAMILY}
+    tcp: dict[int, str] = {}
+    out = []
+    for sp in services:
+        if sp.protocol != "tcp" or not sp.routes:
+            continue
+        owner = http.get(sp.port)
+        if owner is not None:
+            out.append(
+                f"egress port {sp.port}: TCP service {sp.service!r} clashes with HTTP service {owner!r}, "
+                f"only {owner!r} is reachable"
+            )
+        elif sp.port in tcp:
+            out.append(
+                f"egress port {sp.port}: TCP services {tcp[sp.port]!r} and {sp.service!r} share it, "
+                f"only {tcp[sp.port]!r} is reachable"
+            )
+        else:
+            tcp[sp.port] = sp.service
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from google.protobuf.message import Message
@@ -13,10 +14,19 @@ from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import clusters, endpoints, listeners, routes
 
+log = logging.getLogger(__name__)
+
 
 def translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     """Render `proxy`'s listeners, routes, clusters and endpoints; raises UnknownProxyError."""
     view, _ = resolve(state, proxy)
+    if view.problems:  # the proxy still gets what can be built; the operator learns what could not
+        log.warning(
+            "mesh problems for %s: %s",
+            proxy.path,
+            "; ".join(view.problems),
+            extra={"nodeId": proxy.path, "problems": list(view.problems)},
+        )
     return Snapshot.build(
         proxy.path,
         {
@@ -34,4 +44,9 @@ def translate_endpoints(state: MeshState, proxy: ProxyId) -> Mapping[str, Messag
     return endpoints.endpoints(view, state.endpoints)
 
 
-__all__ = ["UnknownProxyError", "translate", "translate_endpoints"]
+def problems(state: MeshState, proxy: ProxyId) -> tuple[str, ...]:
+    """What the mesh asks of `proxy` that cannot be rendered (missing targets, port clashes)."""
+    return resolve(state, proxy)[0].problems
+
+
+__all__ = ["UnknownProxyError", "problems", "translate", "translate_endpoints"]
