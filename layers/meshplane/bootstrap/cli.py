@@ -25,6 +25,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--file-dir", help="file mode: the directory `meshplane agent` writes")
     parser.add_argument("--admin-port", type=int, help="default ENVOY_ADMIN_ACCESS_PORT or 9901")
     parser.add_argument("--bind-address", help="bind listeners and admin here (several sidecars on one host)")
+    parser.add_argument("--sds-socket", help="Unix socket of the local SDS provider, e.g. SPIRE "
+                        "(default: APPMESH_SDS_SOCKET_PATH)")  # fmt: skip
     parser.add_argument("--cluster", help="node.cluster (default APPMESH_RESOURCE_CLUSTER or the node id)")
     parser.add_argument("--availability-zone")
     parser.add_argument("--initial-fetch-timeout", type=float, help="seconds (default ENVOY_INITIAL_FETCH_TIMEOUT)")
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             availability_zone=args.availability_zone, initial_fetch_timeout=args.initial_fetch_timeout,
             xray=args.xray, xray_port=args.xray_port, xray_sampling_rate=args.xray_sampling_rate,
             dogstatsd=args.dogstatsd, statsd_address=args.statsd_address, statsd_port=args.statsd_port,
-            stats_tags=args.stats_tags,
+            stats_tags=args.stats_tags, sds_socket=args.sds_socket,
         )  # fmt: skip
         if args.emit == "systemd":
             sys.stdout.write(platforms.systemd_unit(options))

@@ -4,6 +4,8 @@ ADS mode: LDS and CDS over one ADS gRPC stream to meshplane (HTTP/2 keepalive
 10 s / 20 s, connections recycled after 40 minutes, fast reconnect with backoff);
 Envoy keeps serving its last config while the server is away.
 File mode: LDS and CDS from the files `meshplane agent` writes.
+With an SDS socket (`APPMESH_SDS_SOCKET_PATH`), the static cluster the translator's
+`sds` certificates point at, as App Mesh's Envoy image defined it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from meshplane.delivery.files import path_source
 from meshplane.model.ids import ProxyId
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import observability
+from meshplane.translate.tls import LOCAL_SDS_CLUSTER
 
 ADS_CLUSTER = "meshplane_ads"
 HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -61,6 +64,22 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _http2_only(cluster: Cluster, http: upstream_http.HttpProtocolOptions | None = None) -> None:
+    http = http or upstream_http.HttpProtocolOptions()
+    http.explicit_http_config.http2_protocol_options.SetInParent()
+    cluster.typed_extension_protocol_options[HTTP_OPTIONS].Pack(http)
+
+
+def _sds_cluster(socket_path: str) -> Cluster:
+    """gRPC (HTTP/2) to the local SDS provider over its Unix socket."""
+    cluster = Cluster(name=LOCAL_SDS_CLUSTER, type=Cluster.STATIC, connect_timeout=_duration(1))
+    cluster.load_assignment.cluster_name = LOCAL_SDS_CLUSTER
+    endpoint = cluster.load_assignment.endpoints.add().lb_endpoints.add().endpoint
+    endpoint.address.pipe.path = socket_path
+    _http2_only(cluster)
+    return cluster
+
+
 def _ads_cluster(options: BootstrapOptions) -> Cluster:
     host, port = _split(options.ads_address)
     cluster = Cluster(
@@ -81,7 +100,7 @@ def _ads_cluster(options: BootstrapOptions) -> Cluster:
             )
         )
     )
-    cluster.typed_extension_protocol_options[HTTP_OPTIONS].Pack(http)
+    _http2_only(cluster, http)
     cluster.upstream_connection_options.tcp_keepalive.keepalive_time.value = KEEPALIVE_INTERVAL_S
     if options.ads_tls_ca:
         tls = UpstreamTlsContext(sni=host)
@@ -174,6 +193,8 @@ def build(options: BootstrapOptions) -> Bootstrap:
     admin.address = options.bind_address or "127.0.0.1"
     admin.port_value = options.admin_port
     _dynamic_resources(boot, options)
+    if options.sds_socket:
+        boot.static_resources.clusters.append(_sds_cluster(options.sds_socket))
     if options.stats_tags:
         boot.stats_config.CopyFrom(observability.stats_config(proxy))
     if options.xray:

@@ -40,6 +40,7 @@ class BootstrapOptions:
     file_dir: str = DEFAULT_FILE_DIR
     admin_port: int = DEFAULT_ADMIN_PORT
     bind_address: str | None = None
+    sds_socket: str | None = None  # the local SDS provider (SPIRE agent) for `sds` certificates
     initial_fetch_timeout: float | None = None
     xray: bool = False
     xray_port: int = XRAY_DEFAULT_PORT
@@ -75,6 +76,7 @@ class BootstrapOptions:
             node_id=resolved,
             cluster=env.get("APPMESH_RESOURCE_CLUSTER") or None,
             admin_port=int(env.get("ENVOY_ADMIN_ACCESS_PORT") or DEFAULT_ADMIN_PORT),
+            sds_socket=env.get("APPMESH_SDS_SOCKET_PATH") or None,
             initial_fetch_timeout=float(timeout) if timeout else None,
             xray=_flag(env.get("ENABLE_ENVOY_XRAY_TRACING")),
             xray_port=int(env.get("XRAY_DAEMON_PORT") or XRAY_DEFAULT_PORT),
