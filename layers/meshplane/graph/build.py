@@ -250,6 +250,7 @@ def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> Proxy
             tls=li.tls,
             timeout=None,
             connection_pool=li.connection_pool,
+            health_check=_own_health_check(li, resolver),
         )
         for li in spec.listeners
     )
@@ -274,6 +275,27 @@ def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> Proxy
         gateway_routes=tuple(routes),
         problems=tuple(resolver.problems),
     )
+
+
+def _own_health_check(
+    listener: shapes.VirtualGatewayListener, resolver: Resolver
+) -> shapes.VirtualGatewayHealthCheckPolicy | None:
+    """The gateway answers an HTTP health check on its listener; gRPC's health protocol needs a
+    real service behind it, so that one is reported instead of faked."""
+    check = listener.health_check
+    if check is None:
+        return None
+    where = f"virtual gateway listener {listener.port_mapping.port}: health check"
+    if check.protocol == "grpc":
+        resolver.problems.append(f"{where} over grpc is not answered by the gateway")
+        return None
+    if not check.path:
+        resolver.problems.append(f"{where} over {check.protocol} has no path")
+        return None
+    if check.port is not None and check.port != listener.port_mapping.port:
+        resolver.problems.append(f"{where} port {check.port} is not the listener port")
+        return None
+    return check
 
 
 def _gateway_route(

@@ -76,6 +76,8 @@ class IngressListener:
     timeout: shapes.ListenerTimeout | None
     connection_pool: ConnectionPool | None
     app_address: str = "127.0.0.1"
+    # A gateway listener's own health check: the gateway answers it for its load balancer.
+    health_check: shapes.VirtualGatewayHealthCheckPolicy | None = None
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import base_pb2, substitution_format_string_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_components_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
+from envoy.extensions.filters.http.health_check.v3 import health_check_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
 from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import struct_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, IngressListener, ProxyView, ServicePort
+from meshplane.model import shapes
 from meshplane.translate import observability
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
@@ -45,13 +51,22 @@ def access_logs(view: ProxyView) -> list[accesslog_pb2.AccessLog]:
 
 
 def http_filter(
-    view: ProxyView, stat_prefix: str, route_config: str, idle: object | None = None, *, strip_port: bool = False
+    view: ProxyView,
+    stat_prefix: str,
+    route_config: str,
+    idle: object | None = None,
+    *,
+    strip_port: bool = False,
+    before_router: Sequence[hcm.HttpFilter] = (),
 ) -> lc.Filter:
     manager = hcm.HttpConnectionManager(
         stat_prefix=stat_prefix,
         codec_type=hcm.HttpConnectionManager.AUTO,
         rds=hcm.Rds(config_source=ads(), route_config_name=route_config),
-        http_filters=[hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router()))],
+        http_filters=[
+            *before_router,
+            hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router())),
+        ],
         access_log=access_logs(view),
         tracing=hcm.HttpConnectionManager.Tracing(
             provider=observability.xray_provider(view.proxy), random_sampling=observability.sampling()
@@ -80,6 +95,16 @@ def tcp_filter(
     return lc.Filter(name=_TCP, typed_config=typed(proxy))
 
 
+def own_health_check(check: shapes.VirtualGatewayHealthCheckPolicy) -> hcm.HttpFilter:
+    """The gateway answers its listener's health check itself (not passed on to a backend):
+    200 while it serves, 503 once Envoy is draining or failed (`/healthcheck/fail`), so the load
+    balancer in front takes it out before it stops."""
+    matcher = route_components_pb2.HeaderMatcher(name=":path", string_match=string_pb2.StringMatcher(exact=check.path))
+    config = health_check_pb2.HealthCheck(headers=[matcher])
+    config.pass_through_mode.value = False
+    return hcm.HttpFilter(name="envoy.filters.http.health_check", typed_config=typed(config))
+
+
 def _listener_filter(name: str, message: object) -> lc.ListenerFilter:
     return lc.ListenerFilter(name=name, typed_config=typed(message))  # type: ignore[arg-type]
 
@@ -94,7 +119,8 @@ def _ingress_chains(
     timeout = listener.timeout.member[1] if listener.timeout is not None else None
     idle = getattr(timeout, "idle", None)
     if listener.protocol in HTTP_FAMILY:
-        network = http_filter(view, "ingress", route_config, idle, strip_port=view.is_gateway)
+        extra = [own_health_check(listener.health_check)] if listener.health_check is not None else []
+        network = http_filter(view, "ingress", route_config, idle, strip_port=view.is_gateway, before_router=extra)
     else:
         network = tcp_filter(view, "ingress", [(listener.cluster, 1)], idle)
     base = lc.FilterChainMatch()
