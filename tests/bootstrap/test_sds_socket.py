@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from delivery.sds_server import SdsServer, tls_secret
 from envoy.config.listener.v3.listener_pb2 import Listener
+from envoy.extensions.filters.http.router.v3.router_pb2 import Router
 from envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2 import (
     HttpConnectionManager,
 )
@@ -57,9 +58,7 @@ def tls_listener(port: int) -> dict[str, Any]:
     route.match.prefix = "/"
     route.direct_response.status = 200
     route.direct_response.body.inline_string = "served over SDS TLS"
-    manager.http_filters.add(name="envoy.filters.http.router").typed_config.type_url = (
-        "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-    )
+    manager.http_filters.add(name="envoy.filters.http.router").typed_config.Pack(Router())
     listener = Listener(name="sds_tls")
     listener.address.socket_address.address, listener.address.socket_address.port_value = "127.0.0.1", port
     chain = listener.filter_chains.add()
@@ -101,13 +100,13 @@ def test_envoy_gets_its_certificate_from_the_sds_socket_and_terminates_tls_with_
 
         wait_until(lambda: SECRET in sds.servicer.served, 20, what="Envoy to fetch the secret over SDS")
         context = ssl.create_default_context(cafile=str(ca.cert_path))
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-            with context.wrap_socket(raw, server_hostname="web.shop.test") as tls:
-                peer = tls.getpeercert()
-                tls.sendall(b"GET / HTTP/1.1\r\nHost: web.shop.test\r\nConnection: close\r\n\r\n")
-                reply = b""
-                while chunk := tls.recv(4096):
-                    reply += chunk
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        with context.wrap_socket(raw, server_hostname="web.shop.test") as tls:  # the handshake checks the chain
+            peer = tls.getpeercert()
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: web.shop.test\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while chunk := tls.recv(4096):
+                reply += chunk
     assert dict(x[0] for x in peer["subject"])["commonName"] == "web.shop.test"
     assert ("URI", SECRET) in peer["subjectAltName"]
     assert reply.startswith(b"HTTP/1.1 200") and reply.endswith(b"served over SDS TLS")

@@ -41,7 +41,7 @@ class SdsServicer(sds_pb2_grpc.SecretDiscoveryServiceServicer):
         self.served: list[str] = []  # secret names, in the order they were sent
         self.acked: list[str] = []  # nonces Envoy acknowledged
 
-    def StreamSecrets(  # noqa: N802 - the generated servicer's name
+    def StreamSecrets(
         self, request_iterator: Iterator[DiscoveryRequest], context: grpc.ServicerContext
     ) -> Iterator[DiscoveryResponse]:
         nonce, subscribed = 0, frozenset[str]()
