@@ -6,7 +6,7 @@ answers "what does this proxy depend on" for the incremental dependency index.
 
 from __future__ import annotations
 
-from meshplane.graph import names
+from meshplane.graph import extensions, names
 from meshplane.graph.order import route_sort_key
 from meshplane.graph.view import (
     HTTP_FAMILY,
@@ -60,6 +60,18 @@ class Resolver:
         self.keys.update(ResourceKey(Kind.ROUTE, self.mesh, r.route_name, router) for r in found)
         return found
 
+    def tags(self, key: ResourceKey) -> dict[str, str]:
+        return dict(self.state.tags.get(key, {}))
+
+    def hash_headers(self, targets: tuple[Target, ...]) -> tuple[str, ...]:
+        """Consistent hashing needs the route to say what to hash: the targets' chosen headers."""
+        found = {
+            u.balancing.hash_header
+            for t in targets
+            if (u := self.upstreams.get(t.cluster)) is not None and u.balancing and u.balancing.hash_header
+        }
+        return tuple(sorted(found))
+
     # -- resolution -----------------------------------------------------------------------
     def service_ports(self, service: str, tls: ClientTls | None) -> list[ServicePort]:
         data = self.service(service)
@@ -84,7 +96,8 @@ class Resolver:
         for listener in node.spec.listeners or ():
             pm = listener.port_mapping
             upstream = self.upstream(node, listener, tls)
-            route = RouteView("default", 0, pm.protocol, None, (Target(upstream.cluster, 100),))
+            targets = (Target(upstream.cluster, 100),)
+            route = RouteView("default", 0, pm.protocol, None, targets, hash_headers=self.hash_headers(targets))
             out.append(ServicePort(service, pm.port, pm.protocol, (route,)))
         return out
 
@@ -117,7 +130,13 @@ class Resolver:
             if not targets:
                 return None
             priority = spec.priority if spec.priority is not None else 1001
-            return RouteView(route.route_name, priority, kind, body, targets)
+            fault = None
+            if kind != "tcp":
+                tags = self.tags(ResourceKey(Kind.ROUTE, self.mesh, route.route_name, route.virtual_router_name))
+                fault = extensions.fault(tags, f"route {route.route_name!r}", self.problems.append)
+            return RouteView(
+                route.route_name, priority, kind, body, targets, fault=fault, hash_headers=self.hash_headers(targets)
+            )
         return None
 
     def _targets(self, weighted: list[shapes.WeightedTarget], tls: ClientTls | None, route: str) -> tuple[Target, ...]:
@@ -152,6 +171,11 @@ class Resolver:
             health_check=listener.health_check,
             outlier_detection=listener.outlier_detection,
             tls=tls if applies and (tls.enforce is None or tls.enforce) else None,
+            balancing=extensions.balancing(
+                self.tags(ResourceKey(Kind.VIRTUAL_NODE, self.mesh, node.virtual_node_name)),
+                f"virtual node {node.virtual_node_name!r}",
+                self.problems.append,
+            ),
         )
         if sd is None or sd.dns is None:
             self.endpoint_nodes.add(node.virtual_node_name)

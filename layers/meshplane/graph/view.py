@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from meshplane.graph.extensions import Balancing, Fault
 from meshplane.model import shapes
 from meshplane.model.ids import ProxyId
 
@@ -34,6 +35,7 @@ class Upstream:
     health_check: shapes.HealthCheckPolicy | None
     outlier_detection: shapes.OutlierDetection | None
     tls: ClientTls | None
+    balancing: Balancing | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,8 @@ class RouteView:
     protocol: Protocol
     spec: shapes.HttpRoute | shapes.GrpcRoute | shapes.TcpRoute | None
     targets: tuple[Target, ...]
+    fault: Fault | None = None
+    hash_headers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.model import shapes
+from meshplane.model.ids import ResourceKey
 
 EndpointSource = Literal["ecs", "cloudmap", "dns", "static"]
 
@@ -42,7 +43,7 @@ class MeshState:
     """Every resource of one mesh, keyed by name, in the shapes `Describe*` returns.
 
     Routes and gateway routes are keyed by `(parent name, name)`.  `endpoints`
-    maps a virtual node name to its discovered instances.
+    maps a virtual node name to its discovered instances.  `tags` maps a resource to its tags.
     """
 
     mesh: shapes.MeshData
@@ -53,6 +54,8 @@ class MeshState:
     virtual_gateways: Mapping[str, shapes.VirtualGatewayData] = field(default_factory=dict)
     gateway_routes: Mapping[tuple[str, str], shapes.GatewayRouteData] = field(default_factory=dict)
     endpoints: Mapping[str, tuple[Endpoint, ...]] = field(default_factory=dict)
+    # Resource tags (from `tags` / `TagResource`); only `meshplane.io/` keys are read (graph.extensions).
+    tags: Mapping[ResourceKey, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

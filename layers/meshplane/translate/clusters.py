@@ -11,6 +11,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import ConnectionPool, ProxyView, Upstream
+from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
 
@@ -151,6 +152,7 @@ def egress_cluster(upstream: Upstream) -> Cluster:
     if upstream.tls is not None:
         cluster.transport_socket.CopyFrom(tls_.upstream_socket(upstream.tls))
     _protocol(cluster, upstream.protocol)
+    extensions.apply_balancing(cluster, upstream.balancing)
     return cluster
 
 

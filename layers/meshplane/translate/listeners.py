@@ -22,7 +22,7 @@ from google.protobuf import struct_pb2
 from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, IngressListener, ProxyView, ServicePort
 from meshplane.model import shapes
-from meshplane.translate import observability
+from meshplane.translate import extensions, observability
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
 from meshplane.translate.routes import egress_groups, group_protocol
@@ -65,6 +65,7 @@ def http_filter(
         rds=hcm.Rds(config_source=ads(), route_config_name=route_config),
         http_filters=[
             *before_router,
+            *([extensions.fault_filter()] if extensions.has_faults(view) else []),
             hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router())),
         ],
         access_log=access_logs(view),

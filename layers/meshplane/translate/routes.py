@@ -11,8 +11,8 @@ from google.protobuf import duration_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, GatewayRouteView, IngressListener, ProxyView, RouteView, ServicePort
-from meshplane.translate import matches
-from meshplane.translate.core import EGRESS_DIRECT_PORT, duration, seconds
+from meshplane.translate import extensions, matches
+from meshplane.translate.core import EGRESS_DIRECT_PORT, duration, seconds, typed
 from meshplane.translate.retry import retry_policy
 
 RouteConfiguration = route_pb2.RouteConfiguration
@@ -40,6 +40,7 @@ def _action(route: RouteView) -> rc.RouteAction:
     if timeout is not None and timeout.idle is not None:
         action.idle_timeout.CopyFrom(duration(timeout.idle))
     action.retry_policy.CopyFrom(retry_policy(getattr(spec, "retry_policy", None)))
+    action.hash_policy.extend(extensions.hash_policies(route.hash_headers))
     return action
 
 
@@ -49,7 +50,10 @@ def _route(route: RouteView) -> rc.Route:
         match = matches.grpc_match(spec.match if spec is not None else None)  # type: ignore[union-attr]
     else:
         match = matches.http_match(spec.match if spec is not None else None)  # type: ignore[union-attr]
-    return rc.Route(name=route.name, match=match, route=_action(route))
+    built = rc.Route(name=route.name, match=match, route=_action(route))
+    if route.fault is not None:
+        built.typed_per_filter_config[extensions.FAULT_FILTER].CopyFrom(typed(extensions.route_fault(route.fault)))
+    return built
 
 
 def _vhost(service: ServicePort, domains: list[str], built: list[rc.Route] | None = None) -> rc.VirtualHost:
