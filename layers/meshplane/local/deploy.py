@@ -91,7 +91,17 @@ def _wait_created(cfn: Any, stack_name: str, timeout: float) -> dict[str, Any]:
 
 
 def _bucket_policy(clients: Clients, _name: str, props: dict[str, Any]) -> None:
-    clients("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
+    """Apply the bucket policy without its conditional statements.
+
+    moto enforces bucket policies but ignores their `Condition`, so the template's
+    `aws:SecureTransport = false` deny would refuse every call, TLS or not.  The
+    unconditional statements still apply; in AWS the whole policy does.
+    """
+    document = dict(props["PolicyDocument"])
+    statements = document.get("Statement", [])
+    document["Statement"] = [s for s in statements if "Condition" not in s]
+    if document["Statement"]:
+        clients("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(document))
 
 
 def _queue_policy(clients: Clients, _name: str, props: dict[str, Any]) -> None:
