@@ -174,6 +174,23 @@ def with_suppress_kill(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+@contextmanager
+def ads_server(mode: str, size: int) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """bench/ads_server.py as its own process group; yields (process, port), its stderr kept for errors."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as errors:
+        cmd = [sys.executable, str(BENCH / "ads_server.py"), mode, str(size)]
+        with process_group(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, stderr=errors, text=True) as server:
+            ready = server.stdout.readline().split()  # type: ignore[union-attr]
+            if not ready or ready[0] != "ready":
+                server.wait(timeout=10)
+                errors.seek(0)
+                raise RuntimeError(f"ADS server did not start: {errors.read()[-1500:]}")
+            wait_for_port("127.0.0.1", int(ready[1]), 30, server)
+            yield server, int(ready[1])
+
+
 def rss_bytes(pid: int) -> int:
     """Resident set size of a process, from /proc."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

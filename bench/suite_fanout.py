@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 import time
 
 import xds_client
-from common import BENCH, Profile, Suite, median, percentile, process_group, require
+from common import Profile, Suite, ads_server, median, percentile, require
 
 STREAMS_PER_NODE = 10
 STREAMS_PER_CHANNEL = 50
@@ -133,12 +132,8 @@ def run(profile: Profile) -> Suite:
     rows = []
     for streams in profile.pick([1000, 2000], [1000], [20]):
         nodes = max(1, streams // STREAMS_PER_NODE)
-        cmd = [sys.executable, str(BENCH / "ads_server.py"), "fanout", str(nodes)]
-        with process_group(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True) as server:
-            ready = server.stdout.readline().split()  # type: ignore[union-attr]
-            if not ready or ready[0] != "ready":
-                raise RuntimeError(f"ADS server did not start: {ready}")
-            row = asyncio.run(_fan(int(ready[1]), server, streams))
+        with ads_server("fanout", nodes) as (server, port):
+            row = asyncio.run(_fan(port, server, streams))
             _command(server, "quit")
         rows.append(row)
         suite.add(f"{streams:,} streams: push to the last stream", row["push to last stream s"] * 1000, "ms",

@@ -9,21 +9,15 @@ complete CDS+EDS fetches with concurrent clients.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import meshgen
 import peer_sovereign
 import xds_client
-from common import BENCH, Profile, Suite, median, process_group, require, wait_for_port
+from common import Profile, Suite, ads_server, median, require
 
 TARGET_RATIO = 10.0
-
-
-def _meshplane_server(size: int) -> tuple[list[str], dict[str, object]]:
-    return [sys.executable, str(BENCH / "ads_server.py"), "fat", str(size)], {}
 
 
 def _first(client_cls: type, args: tuple, node: str, names: list[str], profile: Profile) -> float:
@@ -74,13 +68,8 @@ def run(profile: Profile) -> Suite:
             with peer_sovereign.running(Path(tmp), data) as port:
                 sov = _first_and_throughput(xds_client.SovereignClient, ("127.0.0.1", port), proxy.path, names,
                                             xds_client.verify_sovereign, profile, expect)
-            cmd, _ = _meshplane_server(size)
-            with process_group(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True) as server:
-                ready = server.stdout.readline().split()  # type: ignore[union-attr]
-                if not ready or ready[0] != "ready":
-                    raise RuntimeError(f"ADS server did not start: {ready}")
-                wait_for_port("127.0.0.1", int(ready[1]), 30, server)
-                target = f"127.0.0.1:{ready[1]}"
+            with ads_server("fat", size) as (server, port):
+                target = f"127.0.0.1:{port}"
                 cold = _first(xds_client.AdsClient, (target,), proxy.path, names, profile)
                 with xds_client.held_stream(target, proxy.path):
                     mp = _first_and_throughput(xds_client.AdsClient, (target,), proxy.path, names,
