@@ -115,8 +115,12 @@ def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_e
                     for e in task_events(prefix, task, n, f"10.9.0.{task + 1}", service)]
 
         clean = events("colors-red")
-        world.ecs(clean)
+        result = world.ecs(clean)
+        reasons = [line.get("reason") for line in world.logs() if prefix in str(line) and "reason" in line]
+        assert result == {"batchItemFailures": []}, reasons
         expected = final_state(world, "colors-red", prefix)
+        assert expected == [(f"{prefix}task{t:02d}", f"10.9.0.{t + 1}") for t, n in enumerate(steps) if n == 2], [
+            line for line in world.logs() if prefix in str(line)]
 
         mixed = events("colors-blue")
         duplicated = mixed + data.draw(st.lists(st.sampled_from(mixed), max_size=len(mixed)), label="duplicates")
@@ -127,6 +131,5 @@ def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_e
 
         actual = final_state(world, "colors-blue", prefix)
         assert actual == expected, "".join(line for line in SINK.lines if prefix in line)
-        assert expected == [(f"{prefix}task{t:02d}", f"10.9.0.{t + 1}") for t, n in enumerate(steps) if n == 2]
 
     example()
