@@ -90,7 +90,9 @@ def run_ads(args: argparse.Namespace) -> int:
     sqs = boto3.client("sqs", region_name=settings.region) if args.queue_url or topic_arn else None
     sns = boto3.client("sns", region_name=settings.region) if topic_arn else None
     asyncio.run(AdsService(source, options, sqs, sns).serve_until_signalled())
-    return 0
+    # Everything worth keeping is in AWS: skip tearing down thousands of gRPC objects one by one.
+    logging.shutdown()
+    os._exit(0)
 
 
 def run_agent(args: argparse.Namespace) -> int:

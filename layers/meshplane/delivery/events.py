@@ -1,9 +1,8 @@
 """ConfigPublished events from SQS: each one makes the cache re-read that node's pointer.
 
-Fan-out design (AWS): every ADS replica needs every event, so each replica owns a
-queue.  The template's EventBridge rule targets an SNS topic; each ADS task
-subscribes its own SQS queue to it (raw message delivery), or the service uses one
-queue per replica created with the task.  Bodies are accepted raw (EventBridge → SQS,
+Fan-out (AWS): every ADS replica needs every event, so each replica owns a queue
+subscribed to the ConfigPublished SNS topic (`replica.py`); a single replica may
+read one fixed queue instead (`--queue-url`).  Bodies are accepted raw (EventBridge → SQS,
 SNS raw delivery) or wrapped in an SNS envelope (`{"Type": "Notification", "Message": ...}`).
 """
 
@@ -15,6 +14,7 @@ import logging
 from typing import Any
 
 from meshplane.delivery.cache import SnapshotCache
+from meshplane.delivery.daemon import in_daemon_thread
 from meshplane.delivery.metrics import Metrics
 from meshplane.model.ids import ProxyId
 
@@ -58,7 +58,7 @@ class EventConsumer:
                 await asyncio.sleep(1)
 
     async def poll_once(self) -> int:
-        reply = await asyncio.to_thread(
+        reply = await in_daemon_thread(  # a long poll must not hold up exit
             self._sqs.receive_message,
             QueueUrl=self._queue_url,
             MaxNumberOfMessages=10,

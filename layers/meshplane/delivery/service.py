@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +20,8 @@ from meshplane.delivery.server.ads import AdsServer, AdsServicer, TlsFiles
 from meshplane.delivery.source import SnapshotSource
 
 log = logging.getLogger(__name__)
+
+EXIT_RESERVE_S = 1.0  # of the grace period, kept for cancelling what the drain left and exiting
 
 
 @dataclass(frozen=True)
@@ -72,23 +77,46 @@ class AdsService:
             await self.cache.resync()
             log.info("ADS metrics: %s", self.metrics.as_dict())
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop polling, remove the replica queue while the streams drain for `grace` seconds."""
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._server.stop(self.options.grace_seconds)
-        if self.replica_queue is not None:
-            await asyncio.to_thread(self.replica_queue.close)
+        removing = asyncio.ensure_future(asyncio.to_thread(self.replica_queue.close)) if self.replica_queue else None
+        await self._server.stop(self.options.grace_seconds if grace is None else grace)
+        if removing is not None:
+            await removing
         log.info("ADS stopped: %s", self.metrics.as_dict())
 
     async def serve_until_signalled(self) -> None:
+        """Serve until SIGTERM/SIGINT; the process then ends within `grace_seconds`, come what may.
+
+        With thousands of streams, or clients that stopped reading, gRPC's own drain and
+        cancellation can overrun its grace on a busy host, so the drain gets the grace
+        minus a reserve and a watchdog ends the process at the deadline.
+        """
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await self.start()
         await stop.wait()
-        log.info("signal received: draining streams for up to %.1fs", self.options.grace_seconds)
-        await self.stop()
+        grace = self.options.grace_seconds
+        log.info("signal received: draining streams for up to %.1fs", grace)
+        started = time.monotonic()
+        _exit_at(grace)
+        await self.stop(max(0.0, grace - EXIT_RESERVE_S))
+        log.info("stopped %.2fs after the signal", time.monotonic() - started)
+
+
+def _exit_at(seconds: float) -> None:
+    def force() -> None:
+        log.warning("grace period of %.1fs over: exiting now", seconds)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, force)
+    timer.daemon = True
+    timer.start()

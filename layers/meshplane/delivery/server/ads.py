@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -53,9 +54,11 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self._verify = verify_client_identity
         self._streams: set[Stream] = set()
 
-    def close_streams(self) -> None:
-        for stream in list(self._streams):
+    def close_streams(self) -> int:
+        streams = list(self._streams)
+        for stream in streams:
             stream.close()
+        return len(streams)
 
     async def StreamAggregatedResources(
         self, request_iterator: AsyncIterator[DiscoveryRequest], context: grpc.aio.ServicerContext
@@ -139,8 +142,10 @@ class AdsServer:
         """Refuse new streams, end open ones cleanly, then cancel whatever is left after `grace`."""
         if self._server is None:
             return
+        started = time.monotonic()
         stopping = asyncio.ensure_future(self._server.stop(grace))
         await asyncio.sleep(0)
-        self._servicer.close_streams()
+        open_streams = self._servicer.close_streams()
         await stopping
         self._server = None
+        log.info("closed %d streams in %.2fs", open_streams, time.monotonic() - started)
