@@ -132,3 +132,14 @@ def test_tags_live_beside_the_spec_without_touching_the_version(store: ResourceS
     store.untag(NODE, ["a"])
     assert store.tags(NODE) == {"b": "2"}
     assert store.describe(NODE).metadata.version == 1
+
+
+def test_mesh_state_carries_only_the_extension_tags_the_translator_reads(store: ResourceStore) -> None:
+    _populate(store)
+    store.tag(NODE, {"team": "payments", "meshplane.io/lb-policy": "LEAST_REQUEST"})
+    store.tag(ROUTE, {"meshplane.io/fault-abort-percent": "5"})
+    state = store.load_mesh_state("m")
+    assert state.tags == {
+        NODE: {"meshplane.io/lb-policy": "LEAST_REQUEST"},
+        ROUTE: {"meshplane.io/fault-abort-percent": "5"},
+    }

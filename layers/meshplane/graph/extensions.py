@@ -21,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-PREFIX = "meshplane.io/"
+from meshplane.model.state import EXTENSION_TAG_PREFIX
+
+PREFIX = EXTENSION_TAG_PREFIX
 LB_POLICY = PREFIX + "lb-policy"
 HASH_HEADER = PREFIX + "hash-header"
 ABORT_PERCENT = PREFIX + "fault-abort-percent"

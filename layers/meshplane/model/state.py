@@ -17,6 +17,10 @@ from meshplane.model.ids import ResourceKey
 
 EndpointSource = Literal["ecs", "cloudmap", "dns", "static"]
 
+# Tags under this prefix opt a resource into meshplane's extensions beyond App Mesh
+# (see meshplane.graph.extensions); the store passes only these into MeshState.tags.
+EXTENSION_TAG_PREFIX = "meshplane.io/"
+
 
 class Endpoint(BaseModel):
     """One discovered instance of a virtual node.

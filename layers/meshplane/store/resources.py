@@ -17,7 +17,7 @@ from typing import Any
 from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ResourceKey
-from meshplane.model.state import MeshState
+from meshplane.model.state import EXTENSION_TAG_PREFIX, MeshState
 from meshplane.store import schema
 from meshplane.store.errors import (
     Conflict,
@@ -109,19 +109,23 @@ class ResourceStore:
     def load_mesh_state(self, mesh_name: str) -> MeshState:
         """All resources of one mesh from consistent reads, without endpoints; NotFound if no such mesh."""
         found: dict[str, dict[Any, Any]] = {field: {} for field in _STATE_FIELDS.values()}
+        extension_tags: dict[ResourceKey, dict[str, str]] = {}
         mesh_data = None
         for item in self._query_all(schema.mesh_pk(mesh_name), "", consistent=True):
             key = schema.key_of_item(item)
             if key is None:
                 continue
             data = schema.data_of_item(item)
+            chosen = {k: v for k, v in schema.tags_of_item(item).items() if k.startswith(EXTENSION_TAG_PREFIX)}
+            if chosen:
+                extension_tags[key] = chosen
             if key.kind is Kind.MESH:
                 mesh_data = data
             else:
                 found[_STATE_FIELDS[key.kind]][(key.parent, key.name) if key.parent else key.name] = data
         if mesh_data is None:
             raise NotFound(f"mesh {mesh_name!r} does not exist")
-        return MeshState(mesh=mesh_data, **found)  # type: ignore[arg-type]
+        return MeshState(mesh=mesh_data, tags=extension_tags, **found)  # type: ignore[arg-type]
 
     def tags(self, key: ResourceKey) -> dict[str, str]:
         return schema.tags_of_item(self._require(key))
