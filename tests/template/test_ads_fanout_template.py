@@ -1,0 +1,70 @@
+"""The template's ADS fan-out: the Fargate command, the replica queue names it yields and the task role agree."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import re
+from pathlib import Path
+from typing import Any
+
+from meshplane.delivery import cli
+from meshplane.delivery.replica import new_replica_id, queue_name
+from samtranslator.yaml_helper import yaml_parse
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+PSEUDO = {"AWS::StackName": "shop-mesh", "AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333",
+          "AWS::Partition": "aws", "AdsPort": "18000", "SnapshotBucket": "b", "StateTable": "t",
+          "ConfigPublishedTopic": "arn:aws:sns:eu-west-1:111122223333:shop-mesh-config-published"}  # fmt: skip
+
+
+def resources() -> dict[str, Any]:
+    return yaml_parse(TEMPLATE.read_text())["Resources"]
+
+
+def sub(value: Any) -> str:
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    return re.sub(r"\$\{([^}]+)\}", lambda m: PSEUDO[m.group(1)], text)
+
+
+def ads_statements() -> list[dict[str, Any]]:
+    policies = resources()["AdsTaskRole"]["Properties"]["Policies"]
+    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+
+
+def test_each_fargate_replica_names_its_queue_inside_the_task_roles_sqs_permission() -> None:
+    (container,) = resources()["AdsTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    command = [sub(part) for part in container["Command"]]
+    assert command[:2] == ["meshplane", "ads"]
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(command[1:])
+    assert args.topic_arn == PSEUDO["ConfigPublishedTopic"] and args.queue_url is None
+
+    queue_arn = f"arn:aws:sqs:eu-west-1:111122223333:{queue_name(args.queue_prefix, new_replica_id())}"
+    sqs = [s for s in ads_statements() if any(a.startswith("sqs:") for a in s["Action"])]
+    assert len(sqs) == 1
+    assert fnmatch.fnmatchcase(queue_arn, sub(sqs[0]["Resource"]))
+    assert sub(sqs[0]["Resource"]).endswith(":shop-mesh-ads-*")
+    assert {"sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:DeleteQueue", "sqs:ReceiveMessage"} <= set(
+        sqs[0]["Action"]
+    )
+
+
+def test_the_task_role_may_subscribe_only_to_the_config_published_topic() -> None:
+    sns = [s for s in ads_statements() if any(a.startswith("sns:") for a in s["Action"])]
+    assert len(sns) == 1
+    assert set(sns[0]["Action"]) == {"sns:Subscribe", "sns:Unsubscribe"}
+    assert sns[0]["Resource"] == {"Ref": "ConfigPublishedTopic"}
+
+
+def test_config_published_reaches_the_topic_and_only_that_rule_may_publish_to_it() -> None:
+    res = resources()
+    rule = res["ConfigPublishedTopicRule"]["Properties"]
+    assert rule["EventPattern"] == {"source": ["meshplane.pipeline"], "detail-type": ["ConfigPublished"]}
+    assert [t["Arn"] for t in rule["Targets"]] == [{"Ref": "ConfigPublishedTopic"}]
+    (statement,) = res["ConfigPublishedTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sns:Publish"
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["ConfigPublishedTopicRule", "Arn"]}
+    assert all(res[lid].get("Condition") == "AdsEnabled" for lid in
+               ("ConfigPublishedTopic", "ConfigPublishedTopicRule", "ConfigPublishedTopicPolicy"))  # fmt: skip
