@@ -63,7 +63,12 @@ class AdsService:
         queue_url = self.options.queue_url
         if self.replica_queue is not None:
             queue_url = await asyncio.to_thread(self.replica_queue.open)
-        self.port = await self._server.start(self.options.host, self.options.port)
+        try:
+            self.port = await self._server.start(self.options.host, self.options.port)
+        except BaseException:
+            if self.replica_queue is not None:  # a replica that never served leaves no queue behind
+                await asyncio.to_thread(self.replica_queue.close)
+            raise
         if queue_url and self._sqs is not None:
             consumer = EventConsumer(self._sqs, queue_url, self.cache, self.metrics, self.options.poll_wait_seconds)
             self._tasks.append(asyncio.ensure_future(consumer.run()))
