@@ -21,7 +21,7 @@ from .harness import Aws, Publisher
 from .scenario import APP_PORT, SERVICE, Scenario
 from .test_ads_traffic import eventually_answered_by, start_front
 
-pytestmark = pytest.mark.envoy
+pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("ads-process")]  # see test_many_streams
 MESHPLANE = str(Path(sys.executable).with_name("meshplane"))
 
 
