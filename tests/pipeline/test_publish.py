@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 from meshplane.model.ids import Kind, ProxyId
-from meshplane.pipeline.ports import ModuleTranslator
-from meshplane.pipeline.validate import default_validators
+from meshplane.pipeline.ports import ModuleTranslator, consistency_validator
+from meshplane.pipeline.validate import default_validators, envoy_validator
 from meshplane.pipeline.wiring import Collaborators
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.store.pointers import PointerConflict
 
 from . import meshes
-from .conftest import World, emf_documents, make_world, metric_total
+from .conftest import World, emf_documents, make_world, metric_total, sample
 
 FRONT = ProxyId("colors", Kind.VIRTUAL_NODE, "front")
 
@@ -37,9 +37,64 @@ class BreaksFront(ModuleTranslator):
         return Snapshot.build(snapshot.node_id, resources)
 
 
-def test_envoy_is_among_the_default_validators_where_it_is_installed() -> None:
-    names = [getattr(v, "__name__", "") for v in default_validators()]
-    assert "envoy_validator" in names
+def test_the_default_validators_are_the_consistency_check_and_envoy_where_it_is_installed() -> None:
+    assert default_validators() == [consistency_validator, envoy_validator]
+    assert default_validators(has_envoy=lambda: False) == [consistency_validator]
+
+
+class Recording:
+    """A validator that records the snapshots it saw, optionally skipping endpoints-only publishes like Envoy."""
+
+    def __init__(self, *, skip_for_endpoints_only: bool) -> None:
+        self.skip_for_endpoints_only = skip_for_endpoints_only
+        self.seen: list[str] = []
+
+    def __call__(self, snapshot: Snapshot) -> list[str]:
+        self.seen.append(snapshot.node_id)
+        return []
+
+
+def test_an_endpoints_only_publish_runs_the_consistency_check_but_not_envoy(aws_env: None) -> None:
+    like_envoy, like_consistency = Recording(skip_for_endpoints_only=True), Recording(skip_for_endpoints_only=False)
+    world = make_world(validators=[like_consistency, like_envoy])
+    meshes.colors(world)
+    world.recompute()
+    assert FRONT.path in like_envoy.seen and FRONT.path in like_consistency.seen
+    like_envoy.seen.clear()
+    like_consistency.seen.clear()
+    world.announcements()
+
+    world.ecs([sample("ecs_task_running_fargate.json")])
+    world.recompute()
+
+    assert like_consistency.seen == [FRONT.path]
+    assert like_envoy.seen == []
+    assert [d["changedTypes"] for d in world.announcements()] == [["endpoints"]]
+
+
+def test_an_endpoints_only_snapshot_the_consistency_check_refuses_is_not_published(aws_env: None) -> None:
+    world = make_world(validators=[consistency_validator, envoy_validator])
+    meshes.colors(world)
+    world.recompute()
+    good = world.pipeline.pointers.get(FRONT.path)
+    world.announcements()
+
+    class OrphanAssignment(ModuleTranslator):
+        """EDS for a cluster the carried-over CDS does not have."""
+
+        def endpoints(self, state: Any, proxy: ProxyId) -> Any:
+            from envoy.config.endpoint.v3 import endpoint_pb2
+
+            out = dict(super().endpoints(state, proxy))
+            out["no-such-cluster"] = endpoint_pb2.ClusterLoadAssignment(cluster_name="no-such-cluster")
+            return out
+
+    world.pipeline.recomputer._translator = OrphanAssignment()
+    world.ecs([sample("ecs_task_running_fargate.json")])
+    world.recompute()
+
+    assert world.pipeline.pointers.get(FRONT.path) == good
+    assert world.announcements() == []
 
 
 def test_an_invalid_snapshot_is_not_published_and_the_last_good_one_stays(aws_env: None, capsys) -> None:

@@ -144,3 +144,39 @@ def test_the_pipelines_own_items_in_the_stream_trigger_nothing(world: World) -> 
     # The publishes above wrote pointers and index items; the stream now holds only those.
     assert world.recompute() == {"batchItemFailures": []}
     assert world.announcements() == []
+
+
+class NoResolving:
+    """A graph that lists proxies but refuses to resolve any: endpoint-only planning must not need it."""
+
+    def __init__(self, proxies: list[ProxyId]) -> None:
+        self._proxies = proxies
+
+    def proxies(self, state: Any) -> list[ProxyId]:
+        return self._proxies
+
+    def dependencies(self, state: Any, proxy: ProxyId) -> Any:
+        raise AssertionError(f"resolved {proxy.path} while planning an endpoint-only change")
+
+    endpoint_dependencies = dependency_sets = dependencies
+
+
+def test_an_endpoint_only_plan_takes_the_dependents_from_the_index_without_resolving_any_proxy() -> None:
+    from meshplane.pipeline.recompute import Recomputer
+    from meshplane.store.index import IndexEntry
+
+    new = ProxyId("colors", Kind.VIRTUAL_NODE, "never-published")
+    index = {
+        FRONT.path: IndexEntry(FRONT.path, frozenset(), frozenset({"colors-blue", "colors-red"})),
+        BLUE.path: IndexEntry(BLUE.path, frozenset(), frozenset()),
+        RED.path: IndexEntry(RED.path, frozenset(), frozenset({"colors-blue"})),
+        "mesh/colors/virtualNode/deleted": IndexEntry("mesh/colors/virtualNode/deleted", frozenset(), frozenset()),
+    }
+    recomputer = Recomputer(loader=None, endpoints=None, graph=NoResolving([FRONT, BLUE, RED, new]),  # type: ignore[arg-type]
+                            translator=None, pointers=None, index=None, publisher=None, telemetry=None)  # type: ignore[arg-type]
+
+    plan = recomputer.plan(None, index, [], ["colors-blue"])  # type: ignore[arg-type]
+
+    assert plan.endpoints_only == {FRONT, RED}  # RED by its old dependencies alone
+    assert plan.full == {new}  # never published: built in full
+    assert plan.retired == {"mesh/colors/virtualNode/deleted"}

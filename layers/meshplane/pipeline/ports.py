@@ -36,6 +36,10 @@ class Graph(Protocol):
 
     def endpoint_dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[str]: ...
 
+    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[ResourceKey], frozenset[str]]:
+        """`dependencies` and `endpoint_dependencies` together, from one resolution of the proxy."""
+        ...
+
 
 class Translator(Protocol):
     """Mesh state to one proxy's xDS resources (`meshplane.translate`)."""
@@ -62,6 +66,12 @@ class ModuleGraph:
         from meshplane import graph
 
         return frozenset(graph.endpoint_dependencies(state, proxy))
+
+    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[ResourceKey], frozenset[str]]:
+        from meshplane.graph import resolve
+
+        deps = resolve(state, proxy)[1]
+        return frozenset(deps.keys), frozenset(deps.endpoint_nodes)
 
 
 class ModuleTranslator:

@@ -21,7 +21,7 @@ from meshplane.model.ids import ProxyId
 from meshplane.pipeline.ports import Validator
 from meshplane.pipeline.telemetry import Telemetry
 from meshplane.snapshot.snapshot import Snapshot
-from meshplane.snapshot.types import SEND_ORDER
+from meshplane.snapshot.types import SEND_ORDER, XdsType
 from meshplane.store.index import DependencyIndex
 from meshplane.store.pointers import Pointer, PointerStore
 
@@ -37,6 +37,14 @@ def snapshot_key(proxy: ProxyId, version: str) -> str:
 
 def pointer_key(proxy: ProxyId) -> str:
     return f"{POINTER_PREFIX}{proxy.mesh}/{proxy.kind.value}/{proxy.name}.json"
+
+
+def _endpoints_only(previous: Pointer | None, snapshot: Snapshot) -> bool:
+    """True when `snapshot` differs from the published one in EDS alone."""
+    if previous is None:
+        return False
+    return all(previous.versions.get(kind.value) == version
+               for kind, version in snapshot.versions.items() if kind is not XdsType.ENDPOINTS)
 
 
 class Status(StrEnum):
@@ -82,7 +90,7 @@ class Publisher:
         if previous is not None and previous.version == snapshot.version:  # validated when first published
             self._index.put(mesh, proxy.path, deps, endpoint_deps)
             return Result(proxy, Status.UNCHANGED, snapshot.version)
-        problems = self._problems(snapshot)
+        problems = self._problems(snapshot, endpoints_only=_endpoints_only(previous, snapshot))
         if problems:
             self._t.count("SnapshotsRejected")
             self._t.logger.error("snapshot rejected; the last good one stays",
@@ -113,9 +121,14 @@ class Publisher:
                                                          "key": key, "changedTypes": list(changed)})
         return Result(proxy, Status.PUBLISHED, snapshot.version, changed)
 
-    def _problems(self, snapshot: Snapshot) -> list[str]:
+    def _problems(self, snapshot: Snapshot, *, endpoints_only: bool) -> list[str]:
+        """Every validator's findings; those that skip EDS-only changes (Envoy) are left out for them."""
+        from meshplane.pipeline.validate import needed_for_endpoints_only
+
         problems: list[str] = []
         for validate in self._validators:
+            if endpoints_only and not needed_for_endpoints_only(validate):
+                continue
             try:
                 problems.extend(validate(snapshot))
             except Exception as exc:  # a validator that breaks must block the publish, not the batch

@@ -1,31 +1,50 @@
-"""Snapshot validators run before publishing: the consistency check and, where installed, real Envoy.
+"""Snapshot validators run before publishing: the consistency check always, and real Envoy where installed.
 
 The Envoy check is the translator's: `translate.static.inline_bootstrap` holds
 every resource of the snapshot statically (EDS and RDS inlined) and
 `translate.envoy_check.validate` runs `envoy --mode validate` on it.  It runs
 wherever an `envoy` binary is found (locally, in tests); Lambda has none and relies
 on the consistency check.
+
+Why Envoy is skipped for endpoints-only publishes: it costs a subprocess per
+publish on the hottest path (one endpoint change), and what an EDS update can get
+wrong (an assignment for an unknown cluster, a bad address or port) is what the
+consistency check already rejects; listeners, routes and clusters are carried
+over unchanged from a snapshot Envoy already accepted.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from meshplane.pipeline.ports import Validator, consistency_validator
 from meshplane.snapshot.snapshot import Snapshot
 
 
-def envoy_validator(snapshot: Snapshot) -> list[str]:
-    """Envoy's own complaint about the snapshot, or nothing."""
-    from meshplane.translate.envoy_check import EnvoyRejected, validate
-    from meshplane.translate.static import inline_bootstrap
+@dataclass(frozen=True)
+class EnvoyValidator:
+    """`envoy --mode validate` on the whole snapshot; not needed when only endpoints changed."""
 
-    try:
-        validate(inline_bootstrap(snapshot))
-    except EnvoyRejected as rejected:
-        return [f"envoy rejected the snapshot: {rejected}"]
-    return []
+    skip_for_endpoints_only: bool = True
+
+    def __call__(self, snapshot: Snapshot) -> list[str]:
+        from meshplane.translate.envoy_check import EnvoyRejected, validate
+        from meshplane.translate.static import inline_bootstrap
+
+        try:
+            validate(inline_bootstrap(snapshot))
+        except EnvoyRejected as rejected:
+            return [f"envoy rejected the snapshot: {rejected}"]
+        return []
+
+
+envoy_validator = EnvoyValidator()
+
+
+def needed_for_endpoints_only(validator: Validator) -> bool:
+    """Whether a validator runs on a publish that changes only EDS."""
+    return not getattr(validator, "skip_for_endpoints_only", False)
 
 
 def envoy_available() -> bool:
@@ -39,9 +58,7 @@ def envoy_available() -> bool:
 
 
 def default_validators(has_envoy: Callable[[], bool] = envoy_available) -> list[Validator]:
-    validators: list[Validator] = []
-    if importlib.util.find_spec("meshplane.snapshot.consistency") is not None:
-        validators.append(consistency_validator)
+    validators: list[Validator] = [consistency_validator]
     if has_envoy():
         validators.append(envoy_validator)
     return validators
