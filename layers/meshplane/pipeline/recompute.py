@@ -67,11 +67,16 @@ def _own_keys(proxy: ProxyId) -> set[str]:
             resource_path(ResourceKey(proxy.kind, proxy.mesh, proxy.name))}
 
 
-def _endpoint_plan(proxies: set[ProxyId], index: dict[str, IndexEntry], nodes: set[str],
+def _endpoint_plan(paths: dict[str, ProxyId], index: dict[str, IndexEntry], nodes: set[str],
                    retired: frozenset[str]) -> Plan:
     """An endpoints-only change: the index names the dependents; a proxy never published is built in full."""
-    unpublished = {p for p in proxies if p.path not in index}
-    eds = {p for p in proxies - unpublished if nodes & index[p.path].endpoint_deps}
+    unpublished, eds = set(), set()
+    for path, proxy in paths.items():
+        entry = index.get(path)
+        if entry is None:
+            unpublished.add(proxy)
+        elif not nodes.isdisjoint(entry.endpoint_deps):
+            eds.add(proxy)
     return Plan(frozenset(unpublished), frozenset(eds), retired)
 
 
@@ -99,10 +104,11 @@ class Recomputer:
         nodes = set(endpoint_nodes)
         rebuild: set[ProxyId] = set()
         eds: set[ProxyId] = set()
-        proxies = set(self._graph.proxies(state))
-        retired = frozenset(set(index) - {p.path for p in proxies})
+        paths = {p.path: p for p in self._graph.proxies(state)}
+        retired = frozenset(index.keys() - paths.keys())
         if not full and not changed:
-            return _endpoint_plan(proxies, index, nodes, retired)
+            return _endpoint_plan(paths, index, nodes, retired)
+        proxies = set(paths.values())
         for proxy in proxies:
             old = index.get(proxy.path)
             deps = {resource_path(k) for k in self._graph.dependencies(state, proxy)} | _own_keys(proxy)
