@@ -7,6 +7,7 @@ answers "what does this proxy depend on" for the incremental dependency index.
 from __future__ import annotations
 
 from meshplane.graph import extensions, names
+from meshplane.graph.memo import per_state
 from meshplane.graph.order import route_sort_key
 from meshplane.graph.view import (
     HTTP_FAMILY,
@@ -32,35 +33,66 @@ _ROUTE_KINDS = (("http_route", "http"), ("http2_route", "http2"), ("grpc_route",
 
 
 class Resolver:
-    """One walk over a mesh for one proxy; collects the keys and endpoint sets it touched."""
+    """One walk over a mesh for one proxy; collects the keys and endpoint sets it touched.
+
+    Reads are recorded as plain names per kind (cheap to hash in the hot loop) and turned
+    into `ResourceKey`s only when `keys` is asked for.
+    """
 
     def __init__(self, state: MeshState) -> None:
         self.state = state
         self.mesh = state.name
-        self.keys: set[ResourceKey] = {ResourceKey(Kind.MESH, self.mesh, self.mesh)}
+        self._seen: dict[Kind, set[str]] = {Kind.VIRTUAL_NODE: set(), Kind.VIRTUAL_SERVICE: set()}
+        self._routers: set[str] = set()
+        self._routed: set[str] = set()  # routers whose routes were listed
+        self._other: set[ResourceKey] = {ResourceKey(Kind.MESH, self.mesh, self.mesh)}
+        self._nodes_seen = self._seen[Kind.VIRTUAL_NODE]
+        self._services_seen = self._seen[Kind.VIRTUAL_SERVICE]
         self.endpoint_nodes: set[str] = set()
         self.upstreams: dict[str, Upstream] = {}
         self.problems: list[str] = []
+        mesh_sd = state.mesh.spec.service_discovery
+        self._mesh_ip_preference = mesh_sd.ip_preference if mesh_sd is not None else None
+        self._ip_preferences: dict[str, str | None] = {}
+
+    @property
+    def keys(self) -> set[ResourceKey]:
+        """Every resource key read so far, found or not."""
+        out = set(self._other)
+        for kind, names_ in self._seen.items():
+            out.update(ResourceKey(kind, self.mesh, n) for n in names_)
+        out.update(ResourceKey(Kind.VIRTUAL_ROUTER, self.mesh, router) for router in self._routers)
+        for router in self._routed:
+            out.update(ResourceKey(Kind.ROUTE, self.mesh, r.route_name, router) for r in self._router_routes(router))
+        return out
+
+    def saw(self, key: ResourceKey) -> None:
+        """Record a key read outside the lookups below (the proxy itself, gateway routes)."""
+        self._other.add(key)
 
     # -- lookups that record what they read -------------------------------------------------
     def node(self, name: str) -> shapes.VirtualNodeData | None:
-        self.keys.add(ResourceKey(Kind.VIRTUAL_NODE, self.mesh, name))
+        self._nodes_seen.add(name)
         return self.state.virtual_nodes.get(name)
 
     def service(self, name: str) -> shapes.VirtualServiceData | None:
-        self.keys.add(ResourceKey(Kind.VIRTUAL_SERVICE, self.mesh, name))
+        self._services_seen.add(name)
         return self.state.virtual_services.get(name)
 
     def router(self, name: str) -> shapes.VirtualRouterData | None:
-        self.keys.add(ResourceKey(Kind.VIRTUAL_ROUTER, self.mesh, name))
+        self._routers.add(name)
         return self.state.virtual_routers.get(name)
 
     def routes_of(self, router: str) -> list[shapes.RouteData]:
-        found = [r for (parent, _), r in self.state.routes.items() if parent == router]
-        self.keys.update(ResourceKey(Kind.ROUTE, self.mesh, r.route_name, router) for r in found)
-        return found
+        self._routed.add(router)  # the routes found are recorded in `keys`
+        return self._router_routes(router)
+
+    def _router_routes(self, router: str) -> list[shapes.RouteData]:
+        return per_state(self.state, "routes_by_router", _routes_by_router).get(router, [])
 
     def tags(self, key: ResourceKey) -> dict[str, str]:
+        if not self.state.tags:
+            return {}
         return dict(self.state.tags.get(key, {}))
 
     def hash_headers(self, targets: tuple[Target, ...]) -> tuple[str, ...]:
@@ -97,7 +129,9 @@ class Resolver:
             pm = listener.port_mapping
             upstream = self.upstream(node, listener, tls)
             targets = (Target(upstream.cluster, 100),)
-            route = RouteView("default", 0, pm.protocol, None, targets, hash_headers=self.hash_headers(targets))
+            balancing = upstream.balancing
+            hashed = (balancing.hash_header,) if balancing is not None and balancing.hash_header else ()
+            route = RouteView("default", 0, pm.protocol, None, targets, hash_headers=hashed)
             out.append(ServicePort(service, pm.port, pm.protocol, (route,)))
         return out
 
@@ -167,7 +201,7 @@ class Resolver:
             port=pm.port,
             protocol=pm.protocol,
             discovery=sd,
-            ip_preference=self.ip_preference(sd),
+            ip_preference=self.node_ip_preference(node),
             health_check=listener.health_check,
             outlier_detection=listener.outlier_detection,
             tls=tls if applies and (tls.enforce is None or tls.enforce) else None,
@@ -185,11 +219,27 @@ class Resolver:
     def ip_preference(self, sd: shapes.ServiceDiscovery | None) -> str | None:
         """A node's own preference wins over the mesh's (gateways have none of their own)."""
         if sd is not None:
-            _, value = sd.member
-            if value.ip_preference is not None:
+            value = sd.aws_cloud_map if sd.aws_cloud_map is not None else sd.dns
+            if value is not None and value.ip_preference is not None:
                 return value.ip_preference
-        mesh_sd = self.state.mesh.spec.service_discovery
-        return mesh_sd.ip_preference if mesh_sd is not None else None
+        return self._mesh_ip_preference
+
+    def node_ip_preference(self, node: shapes.VirtualNodeData) -> str | None:
+        """`ip_preference` resolved once per node, however many listeners and callers reach it."""
+        name = node.virtual_node_name
+        try:
+            return self._ip_preferences[name]
+        except KeyError:
+            found = self._ip_preferences[name] = self.ip_preference(node.spec.service_discovery)
+            return found
+
+
+def _routes_by_router(state: MeshState) -> dict[str, list[shapes.RouteData]]:
+    """Routes grouped by router once per state, not scanned once per router."""
+    grouped: dict[str, list[shapes.RouteData]] = {}
+    for (parent, _), route in state.routes.items():
+        grouped.setdefault(parent, []).append(route)
+    return grouped
 
 
 def _listener_for(node: shapes.VirtualNodeData, port: int | None) -> shapes.Listener | None:
@@ -219,7 +269,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
     resolver = Resolver(state)
     if proxy.is_gateway:
         return _gateway_view(state, proxy, resolver), resolver
-    resolver.keys.add(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name))
+    resolver.saw(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name))
     node = state.virtual_nodes.get(proxy.name)
     if node is None:
         raise UnknownProxyError(f"no virtual node {proxy.name!r} in mesh {proxy.mesh!r}")
@@ -259,7 +309,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
 
 
 def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> ProxyView:
-    resolver.keys.add(ResourceKey(Kind.VIRTUAL_GATEWAY, proxy.mesh, proxy.name))
+    resolver.saw(ResourceKey(Kind.VIRTUAL_GATEWAY, proxy.mesh, proxy.name))
     gateway = state.virtual_gateways.get(proxy.name)
     if gateway is None:
         raise UnknownProxyError(f"no virtual gateway {proxy.name!r} in mesh {proxy.mesh!r}")
@@ -283,7 +333,7 @@ def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> Proxy
     for (parent, name), data in sorted(state.gateway_routes.items()):
         if parent != proxy.name:
             continue
-        resolver.keys.add(ResourceKey(Kind.GATEWAY_ROUTE, proxy.mesh, name, parent))
+        resolver.saw(ResourceKey(Kind.GATEWAY_ROUTE, proxy.mesh, name, parent))
         view = _gateway_route(data, resolver, tls, services)
         if view is not None:
             routes.append(view)

@@ -45,6 +45,8 @@ def _action(route: RouteView) -> rc.RouteAction:
 
 
 def _route(route: RouteView) -> rc.Route:
+    if route.spec is None and route.fault is None and not route.hash_headers and len(route.targets) == 1:
+        return _catch_all(route.name, route.protocol == "grpc", route.targets[0].cluster)
     spec = route.spec
     if route.protocol == "grpc":
         match = matches.grpc_match(spec.match if spec is not None else None)  # type: ignore[union-attr]
@@ -56,9 +58,25 @@ def _route(route: RouteView) -> rc.Route:
     return built
 
 
-def _vhost(service: ServicePort, domains: list[str], built: list[rc.Route] | None = None) -> rc.VirtualHost:
-    routes = built if built is not None else [_route(r) for r in service.routes]
-    return rc.VirtualHost(name=f"{service.service}:{service.port}", domains=domains, routes=routes)
+@functools.cache
+def _catch_all_template(name: str, grpc: bool) -> rc.Route:
+    """The provider node's implicit route, built once; `_catch_all` copies it and sets the cluster."""
+    match = matches.grpc_match(None) if grpc else matches.http_match(None)
+    action = rc.RouteAction(timeout=_default_timeout(), retry_policy=retry_policy(None))
+    return rc.Route(name=name, match=match, route=action)
+
+
+def _catch_all(name: str, grpc: bool, cluster: str) -> rc.Route:
+    built = rc.Route()
+    built.CopyFrom(_catch_all_template(name, grpc))
+    built.route.cluster = cluster
+    return built
+
+
+def _vhost(service: ServicePort, domains: list[str]) -> rc.VirtualHost:
+    host = rc.VirtualHost(name=f"{service.service}:{service.port}", domains=domains)
+    host.routes.extend(_route(r) for r in service.routes)
+    return host
 
 
 def _passthrough(view: ProxyView) -> rc.VirtualHost:
@@ -83,28 +101,37 @@ def group_protocol(services: list[ServicePort]) -> str:
     return protocols.pop() if len(protocols) == 1 else "http"
 
 
+def _add_host(config: RouteConfiguration, host: rc.VirtualHost, domains: list[str]) -> None:
+    """A copy of the service's prebuilt virtual host, under this config's domains."""
+    added = config.virtual_hosts.add()
+    added.CopyFrom(host)
+    added.domains.extend(domains)
+
+
 def _egress(view: ProxyView) -> dict[str, RouteConfiguration]:
     out: dict[str, RouteConfiguration] = {}
     groups = egress_groups(view)
-    built = {(s.service, s.port): [_route(r) for r in s.routes] for ss in groups.values() for s in ss}
+    # Each service's virtual host is built once, without domains, and copied into every config naming it.
+    hosts = {(s.service, s.port): _vhost(s, []) for ss in groups.values() for s in ss}
     for port, services in groups.items():
-        vhosts = [_vhost(s, [s.service, f"{s.service}:{s.port}"], built[s.service, port]) for s in services]
-        if view.allow_all:
-            vhosts.append(_passthrough(view))
         name = names.egress_routes(group_protocol(services), port)
-        out[name] = RouteConfiguration(name=name, virtual_hosts=vhosts)
+        config = out[name] = RouteConfiguration(name=name)
+        for s in services:
+            _add_host(config, hosts[s.service, port], [s.service, f"{s.service}:{s.port}"])
+        if view.allow_all:
+            config.virtual_hosts.append(_passthrough(view))
     # The direct config serves apps that call the egress listener without iptables:
     # `name:port` for every port, and the bare `name` for the service's first port.
-    vhosts, bare = [], set()
+    direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
+    config = out[direct] = RouteConfiguration(name=direct)
+    bare: set[str] = set()
     for port in sorted(groups):
         for s in groups[port]:
             domains = [f"{s.service}:{port}"] + ([s.service] if s.service not in bare else [])
             bare.add(s.service)
-            vhosts.append(_vhost(s, domains, built[s.service, port]))
+            _add_host(config, hosts[s.service, port], domains)
     if view.allow_all:
-        vhosts.append(_passthrough(view))
-    direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
-    out[direct] = RouteConfiguration(name=direct, virtual_hosts=vhosts)
+        config.virtual_hosts.append(_passthrough(view))
     return out
 
 
