@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from google.protobuf.message import Message
 
@@ -17,8 +19,29 @@ from meshplane.translate import clusters, endpoints, listeners, routes
 log = logging.getLogger(__name__)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """One translation allocates hundreds of thousands of short-lived objects, each allocation
+    counting towards CPython's cyclic collector, whose full passes walk the whole heap (the mesh
+    state included): measured at 40% of the time at 10,000 clusters.  Nothing here needs a
+    cycle collected mid-way; the collector runs again, as usual, once it is re-enabled."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     """Render `proxy`'s listeners, routes, clusters and endpoints; raises UnknownProxyError."""
+    with _collector_paused():
+        return _translate(state, proxy)
+
+
+def _translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     view, _ = resolve(state, proxy)
     if view.problems:  # the proxy still gets what can be built; the operator learns what could not
         log.warning(

@@ -8,6 +8,7 @@ from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_de
 from envoy.config.core.v3 import health_check_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
+from google.protobuf import any_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import ConnectionPool, ProxyView, Upstream
@@ -35,14 +36,20 @@ def static_assignment(name: str, host: str, port: int) -> endpoint_pb2.ClusterLo
 
 def _protocol(cluster: Cluster, protocol: str) -> None:
     """http2 and grpc upstreams speak HTTP/2; everything else keeps Envoy's HTTP/1.1 default."""
-    if protocol not in ("http2", "grpc"):
-        return
-    options = http_protocol_options_pb2.HttpProtocolOptions(
-        explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
-            http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+    if protocol in ("http2", "grpc"):
+        cluster.typed_extension_protocol_options[_HTTP_OPTIONS].CopyFrom(_http2_options())
+
+
+@functools.cache
+def _http2_options() -> any_pb2.Any:
+    """Packed once: every HTTP/2 cluster carries the same options (callers copy it)."""
+    return typed(
+        http_protocol_options_pb2.HttpProtocolOptions(
+            explicit_http_config=http_protocol_options_pb2.HttpProtocolOptions.ExplicitHttpConfig(
+                http2_protocol_options=protocol_pb2.Http2ProtocolOptions()
+            )
         )
     )
-    cluster.typed_extension_protocol_options[_HTTP_OPTIONS].CopyFrom(typed(options))
 
 
 def circuit_breakers(pool: ConnectionPool | None) -> circuit_breaker_pb2.CircuitBreakers:
@@ -121,14 +128,28 @@ def outlier_detection(upstream: Upstream) -> outlier_detection_pb2.OutlierDetect
     )
 
 
+@functools.cache
+def _egress_base() -> Cluster:
+    """What every egress cluster shares, built once and copied (never mutated)."""
+    return Cluster(connect_timeout=seconds(CONNECT_TIMEOUT_S), circuit_breakers=circuit_breakers(None))
+
+
+@functools.cache
+def _eds_base() -> Cluster:
+    cluster = Cluster()
+    cluster.CopyFrom(_egress_base())
+    cluster.type = Cluster.EDS
+    cluster.eds_cluster_config.eds_config.CopyFrom(ads())
+    return cluster
+
+
 def egress_cluster(upstream: Upstream) -> Cluster:
     """A backend virtual node listener: EDS from discovery, or DNS for `dns` service discovery."""
-    cluster = Cluster(
-        name=upstream.cluster,
-        connect_timeout=seconds(CONNECT_TIMEOUT_S),
-        circuit_breakers=circuit_breakers(None),
-    )
     sd = upstream.discovery
+    dns = sd is not None and sd.dns is not None
+    cluster = Cluster()
+    cluster.CopyFrom(_egress_base() if dns else _eds_base())
+    cluster.name = upstream.cluster
     if sd is not None and sd.dns is not None:
         endpoints = sd.dns.response_type == "ENDPOINTS"
         cluster.type = Cluster.STRICT_DNS if endpoints else Cluster.LOGICAL_DNS
@@ -140,8 +161,6 @@ def egress_cluster(upstream: Upstream) -> Cluster:
         # Without a preference App Mesh's resolver prefers IPv6 and falls back to IPv4 (AUTO).
         cluster.dns_lookup_family = _DNS_FAMILY.get(upstream.ip_preference or "", Cluster.AUTO)
     else:
-        cluster.type = Cluster.EDS
-        cluster.eds_cluster_config.eds_config.CopyFrom(ads())
         cluster.eds_cluster_config.service_name = upstream.cluster
     hc = health_check(upstream)
     if hc is not None:

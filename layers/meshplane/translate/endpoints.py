@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from envoy.config.core.v3 import health_check_pb2
-from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshplane.graph.view import ProxyView, Upstream
 from meshplane.model.state import Endpoint
@@ -13,33 +13,42 @@ from meshplane.model.state import Endpoint
 _HEALTH = {True: health_check_pb2.HEALTHY, False: health_check_pb2.UNHEALTHY}
 
 
-def _matches(endpoint: Endpoint, upstream: Upstream) -> bool:
+def _wanted(upstream: Upstream) -> list[tuple[str, str]]:
     """Cloud Map attribute filters: every attribute must match, as App Mesh documents."""
     sd = upstream.discovery
     if sd is None or sd.aws_cloud_map is None or not sd.aws_cloud_map.attributes:
-        return True
-    return all(endpoint.attributes.get(a.key) == a.value for a in sd.aws_cloud_map.attributes)
+        return []
+    return [(a.key, a.value) for a in sd.aws_cloud_map.attributes]
+
+
+def _order(endpoint: Endpoint) -> tuple[str, str, int, str]:
+    return (endpoint.zone or "", endpoint.address, endpoint.port or 0, endpoint.instance_id)
 
 
 def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_pb2.ClusterLoadAssignment:
     """Endpoints grouped by zone; each carries its address, port (or the listener's) and health."""
     out = endpoint_pb2.ClusterLoadAssignment(cluster_name=upstream.cluster)
+    if not endpoints:
+        return out
     hc_port = upstream.health_check.port if upstream.health_check is not None else None
-    localities: dict[str, endpoint_components_pb2.LocalityLbEndpoints] = {}
-    ordered = sorted(endpoints, key=lambda e: (e.zone or "", e.address, e.port or 0, e.instance_id))
-    for ep in ordered:
-        if not _matches(ep, upstream):
-            continue
-        zone = ep.zone or ""
-        locality = localities.get(zone)
-        if locality is None:
-            locality = localities[zone] = out.endpoints.add()
+    wanted = _wanted(upstream)
+    if wanted:
+        endpoints = tuple(e for e in endpoints if all(e.attributes.get(k) == v for k, v in wanted))
+    default_port = upstream.port
+    zone: str | None = None
+    add = None
+    # Sorted by zone first, so each zone's endpoints are contiguous: one locality per run.
+    for ep in sorted(endpoints, key=_order):
+        if add is None or (ep.zone or "") != zone:
+            zone = ep.zone or ""
+            locality = out.endpoints.add()
             if zone:
                 locality.locality.zone = zone
-        lb = locality.lb_endpoints.add(health_status=_HEALTH[ep.healthy])
+            add = locality.lb_endpoints.add
+        lb = add(health_status=_HEALTH[ep.healthy])
         sock = lb.endpoint.address.socket_address
         sock.address = ep.address
-        sock.port_value = ep.port or upstream.port
+        sock.port_value = ep.port or default_port
         if hc_port is not None and ep.port is None:
             lb.endpoint.health_check_config.port_value = hc_port
     return out
