@@ -11,7 +11,9 @@ from meshplane.local.harness import LocalStack, start_local_up, stop_local_up
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     """One `meshplane local up` of the repository's template per xdist worker."""
-    stack = start_local_up(tmp_path_factory.mktemp("local-up"), "--schedule-interval", "5", "--parameter", "MeshQuota=1000")
+    stack = start_local_up(
+        tmp_path_factory.mktemp("local-up"), "--schedule-interval", "5", "--parameter", "MeshQuota=1000"
+    )
     try:
         yield stack
     finally:
