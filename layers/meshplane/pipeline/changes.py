@@ -12,8 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
-
 from meshplane.model.ids import ResourceKey
 from meshplane.store import schema
 from meshplane.store.endpoints import ITEM_PREFIX
@@ -45,7 +43,7 @@ def _endpoint_changed(record: Mapping[str, Any]) -> bool:
 
 def resource_key(image: Image) -> ResourceKey | None:
     """The App Mesh resource a stream image holds, or None for counters and list entries."""
-    deserializer = TypeDeserializer()
+    deserializer = schema.deserializer()
     return schema.key_of_item({name: deserializer.deserialize(value) for name, value in image.items()})
 
 

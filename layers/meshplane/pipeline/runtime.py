@@ -23,50 +23,85 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from meshplane.config import Settings
-from meshplane.pipeline.changes import collect
-from meshplane.pipeline.cloudmap import CloudMapDiscovery
-from meshplane.pipeline.cloudmap_events import refresh_for_call
-from meshplane.pipeline.directory import Directory
-from meshplane.pipeline.ecs_discovery import apply_task_event
-from meshplane.pipeline.ecs_mapping import TaskMapper
-from meshplane.pipeline.publish import Publisher
-from meshplane.pipeline.recompute import Recomputer
-from meshplane.pipeline.telemetry import Telemetry
-from meshplane.pipeline.wiring import Clients, Collaborators
-from meshplane.store.endpoints import EndpointStore
-from meshplane.store.errors import NotFound
-from meshplane.store.index import DependencyIndex
-from meshplane.store.pointers import PointerStore
+if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold start pays only for its own parts
+    from meshplane.config import Settings
+    from meshplane.pipeline.cloudmap import CloudMapDiscovery
+    from meshplane.pipeline.directory import Directory
+    from meshplane.pipeline.ecs_mapping import TaskMapper
+    from meshplane.pipeline.publish import Publisher
+    from meshplane.pipeline.recompute import Recomputer
+    from meshplane.pipeline.telemetry import Telemetry
+    from meshplane.pipeline.wiring import AwsClients, Collaborators
+    from meshplane.store.endpoints import EndpointStore
+    from meshplane.store.index import DependencyIndex
+    from meshplane.store.pointers import PointerStore
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 IDEMPOTENCY_SECONDS = 3600
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, clients: Clients, collaborators: Collaborators, telemetry: Telemetry,
+    """The stores and parts are built when an entry point first needs them, never at import."""
+
+    def __init__(self, settings: Settings, clients: AwsClients, collaborators: Collaborators, telemetry: Telemetry,
                  *, full_discovery_seconds: float = 300) -> None:
         self.settings = settings
         self.clients = clients
         self.parts = collaborators
         self.telemetry = telemetry
-        self.endpoints = EndpointStore(settings.table, clients.dynamodb)
-        self.pointers = PointerStore(settings.table, clients.dynamodb)
-        self.index = DependencyIndex(settings.table, clients.dynamodb)
-        self.discovery = CloudMapDiscovery(clients.servicediscovery, self.endpoints,
-                                           full_after_seconds=full_discovery_seconds)
-        self.publisher = Publisher(bucket=settings.bucket, bus=settings.bus, s3=clients.s3, events=clients.events,
-                                   pointers=self.pointers, index=self.index, validators=collaborators.validators,
-                                   telemetry=telemetry)
-        self.recomputer = Recomputer(loader=collaborators.loader, endpoints=self.endpoints, graph=collaborators.graph,
-                                     translator=collaborators.translator, pointers=self.pointers, index=self.index,
-                                     publisher=self.publisher, telemetry=telemetry)
+        self.full_discovery_seconds = full_discovery_seconds
+
+    @cached_property
+    def endpoints(self) -> EndpointStore:
+        from meshplane.store.endpoints import EndpointStore
+
+        return EndpointStore(self.settings.table, self.clients.dynamodb)
+
+    @cached_property
+    def pointers(self) -> PointerStore:
+        from meshplane.store.pointers import PointerStore
+
+        return PointerStore(self.settings.table, self.clients.dynamodb)
+
+    @cached_property
+    def index(self) -> DependencyIndex:
+        from meshplane.store.index import DependencyIndex
+
+        return DependencyIndex(self.settings.table, self.clients.dynamodb)
+
+    @cached_property
+    def discovery(self) -> CloudMapDiscovery:
+        from meshplane.pipeline.cloudmap import CloudMapDiscovery
+
+        return CloudMapDiscovery(self.clients.servicediscovery, self.endpoints,
+                                 full_after_seconds=self.full_discovery_seconds)
+
+    @cached_property
+    def publisher(self) -> Publisher:
+        from meshplane.pipeline.publish import Publisher
+
+        return Publisher(bucket=self.settings.bucket, bus=self.settings.bus, s3=self.clients.s3,
+                         events=self.clients.events, pointers=self.pointers, index=self.index,
+                         validators=self.parts.validators, telemetry=self.telemetry)
+
+    @cached_property
+    def recomputer(self) -> Recomputer:
+        from meshplane.pipeline.recompute import Recomputer
+
+        parts = self.parts
+        return Recomputer(loader=parts.loader, endpoints=self.endpoints, graph=parts.graph,
+                          translator=parts.translator, pointers=self.pointers, index=self.index,
+                          publisher=self.publisher, telemetry=self.telemetry)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Pipeline:
         import os
+
+        from meshplane.config import Settings
+        from meshplane.pipeline.telemetry import Telemetry
+        from meshplane.pipeline.wiring import Clients, Collaborators
 
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
@@ -76,6 +111,9 @@ class Pipeline:
 
     # ---- shared -----------------------------------------------------------------------
     def directory(self) -> Directory:
+        from meshplane.pipeline.directory import Directory
+        from meshplane.store.errors import NotFound
+
         loader = self.parts.loader
         states = []
         for mesh in loader.list_mesh_names():
@@ -86,6 +124,8 @@ class Pipeline:
         return Directory.of(states)
 
     def mapper(self, directory: Directory) -> TaskMapper:
+        from meshplane.pipeline.ecs_mapping import TaskMapper
+
         c = self.clients
         return TaskMapper(directory, c.ecs, c.servicediscovery, c.ec2)
 
@@ -149,6 +189,8 @@ class Pipeline:
 
     # ---- entry points -----------------------------------------------------------------
     def ecs_events(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from meshplane.pipeline.ecs_discovery import apply_task_event
+
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
             mapper = self.mapper(self.directory())
             return self._sqs_batch(event, context, "ecs_events",
@@ -157,6 +199,8 @@ class Pipeline:
         return self._wrap(run, "ecs_events")(event, context)
 
     def cloudmap_events(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from meshplane.pipeline.cloudmap_events import refresh_for_call
+
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
             directory = self.directory()
             mapper = self.mapper(directory)
@@ -166,6 +210,8 @@ class Pipeline:
         return self._wrap(run, "cloudmap_events")(event, context)
 
     def recompute(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from meshplane.pipeline.changes import collect
+
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
             t = self.telemetry
             records = event.get("Records", [])

@@ -9,14 +9,28 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, Protocol
 
 from meshplane.config import Settings
 from meshplane.pipeline.ports import Graph, StateLoader, Translator, Validator
 
 
+class AwsClients(Protocol):
+    """The boto3 clients the pipeline calls (each attribute is a botocore client)."""
+
+    dynamodb: Any
+    s3: Any
+    events: Any
+    ecs: Any
+    servicediscovery: Any
+    ec2: Any
+
+
 @dataclass(frozen=True)
 class Clients:
+    """Clients handed in explicitly (tests, the local runtime)."""
+
     dynamodb: Any
     s3: Any
     events: Any
@@ -25,29 +39,68 @@ class Clients:
     ec2: Any
 
     @classmethod
-    def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> Clients:
-        """Clients with standard retries (throttling and 5xx are retried by botocore, with backoff).
+    def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> AwsClients:
+        """Production clients, each made on first use (see `SessionClients`)."""
+        return SessionClients(settings, env)
 
-        Against an emulator (`AWS_ENDPOINT_URL` set) the Cloud Map data-plane host
-        prefix (`data-servicediscovery.`) is not injected, or the calls would miss it.
-        """
-        import boto3
+
+class SessionClients:
+    """Clients with standard retries (throttling and 5xx are retried by botocore, with backoff), made on first use.
+
+    Why lazily: importing boto3 and building a client costs a few hundred ms, and
+    most handlers need two or three of the six.  Against an emulator
+    (`AWS_ENDPOINT_URL` set) the Cloud Map data-plane host prefix
+    (`data-servicediscovery.`) is not injected, or the calls would miss it.
+    """
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        self._settings = settings
+        self._env = dict(os.environ if env is None else env)
+
+    @cached_property
+    def _config(self) -> Any:
         from botocore.config import Config
 
-        env = os.environ if env is None else env
-        retries = {"mode": "standard", "max_attempts": int(env.get("MESHPLANE_AWS_MAX_ATTEMPTS", "5"))}
-        config = Config(region_name=settings.region, retries=retries)  # type: ignore[arg-type]
+        retries = {"mode": "standard", "max_attempts": int(self._env.get("MESHPLANE_AWS_MAX_ATTEMPTS", "5"))}
+        return Config(region_name=self._settings.region, retries=retries)  # type: ignore[arg-type]
+
+    @cached_property
+    def _session(self) -> Any:
+        import boto3
+
+        return boto3.session.Session(region_name=self._settings.region)
+
+    def _client(self, service: str, config: Any = None) -> Any:
+        return self._session.client(service, config=config or self._config)
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self._client("dynamodb")
+
+    @cached_property
+    def s3(self) -> Any:
+        return self._client("s3")
+
+    @cached_property
+    def events(self) -> Any:
+        return self._client("events")
+
+    @cached_property
+    def ecs(self) -> Any:
+        return self._client("ecs")
+
+    @cached_property
+    def ec2(self) -> Any:
+        return self._client("ec2")
+
+    @cached_property
+    def servicediscovery(self) -> Any:
+        from botocore.config import Config
+
+        env = self._env
         emulated = bool(env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_SERVICEDISCOVERY"))
-        sd_config = config.merge(Config(inject_host_prefix=False)) if emulated else config
-        session = boto3.session.Session(region_name=settings.region)
-        return cls(
-            dynamodb=session.client("dynamodb", config=config),
-            s3=session.client("s3", config=config),
-            events=session.client("events", config=config),
-            ecs=session.client("ecs", config=config),
-            servicediscovery=session.client("servicediscovery", config=sd_config),
-            ec2=session.client("ec2", config=config),
-        )
+        return self._client("servicediscovery",
+                            self._config.merge(Config(inject_host_prefix=False)) if emulated else None)
 
 
 @dataclass(frozen=True)
@@ -60,7 +113,7 @@ class Collaborators:
     validators: Sequence[Validator]
 
     @classmethod
-    def default(cls, settings: Settings, clients: Clients) -> Collaborators:
+    def default(cls, settings: Settings, clients: AwsClients) -> Collaborators:
         from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator
         from meshplane.pipeline.validate import default_validators
         from meshplane.store.resources import ResourceStore

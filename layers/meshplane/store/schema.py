@@ -27,9 +27,8 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer
 
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ResourceKey
@@ -41,6 +40,14 @@ MESH_LIST_PK = "MESHES"
 ACCOUNT_PK = "ACCOUNT"
 ACCOUNT_COUNTER_SK = "COUNT"
 COUNTER_PREFIX = "COUNT#"
+
+
+@cache
+def deserializer() -> Any:
+    """boto3's TypeDeserializer, imported on first use: `boto3.dynamodb` loads all of boto3 (~150 ms of cold start)."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    return TypeDeserializer()
 
 
 def mesh_pk(mesh: str) -> str:
@@ -127,8 +134,7 @@ def decode_image(image: Mapping[str, Any] | None) -> tuple[ResourceKey, shapes.A
     """
     if not image:
         return None
-    deserializer = TypeDeserializer()
-    item = {name: deserializer.deserialize(value) for name, value in image.items()}
+    item = {name: deserializer().deserialize(value) for name, value in image.items()}
     key = key_of_item(item)
     if key is None:
         return None
