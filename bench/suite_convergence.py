@@ -7,17 +7,28 @@ the CloudTrail record put on EventBridge).  The clock starts when `PutEvents`
 returns (the event is accepted) and stops when the `front` Envoy's admin
 `/clusters` shows the instance added to (or removed from) the blue cluster it
 routes with, polled every 5 ms.  Both directions count as changes.
+
+Per-hop breakdown: every change is placed on one wall clock from the runtime's invocation
+trace (`invocations.jsonl`: poller hand-over, handler start/finish measured in the worker,
+return, the records' SQS SentTimestamp / stream ApproximateCreationDateTime), the functions'
+Powertools log lines ("snapshot published" for `front`, logged after the S3 put and the
+ConfigPublished PutEvents) and the moment front's /clusters showed the change (Envoy records
+no time of an EDS update: `last_updated` of endpoint configs is not implemented).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import os
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from common import Profile, Suite, median, percentile, require
 
@@ -60,6 +71,78 @@ def _wait(sidecar: object, needle: str, present: bool, timeout: float = TIMEOUT_
                        f"it has: {seen[:8]}")
 
 
+@dataclass(frozen=True)
+class Change:
+    """One toggle on the wall clock (epoch seconds)."""
+
+    put: float  # PutEvents called
+    accepted: float  # PutEvents returned
+    seen: float  # front's Envoy routes with it: seen in its /clusters (Envoy keeps no time of an EDS update)
+
+
+def _log_times(path: Path, message: str, node_suffix: str = "") -> list[float]:
+    times = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("message") == message and str(entry.get("nodeId", "")).endswith(node_suffix):
+            times.append(dt.datetime.strptime(entry["timestamp"], "%Y-%m-%d %H:%M:%S,%f%z").timestamp())
+    return times
+
+
+HOPS = (
+    ("PutEvents call (rule match + SQS send)", "put", "accepted"),
+    ("accepted → SQS poller hands the batch over", "accepted", "cm_called"),
+    ("→ CloudMapEvents handler starts (worker pipe)", "cm_called", "cm_started"),
+    ("CloudMapEvents handler (Cloud Map read + DynamoDB write)", "cm_started", "cm_finished"),
+    ("handler finished → reply back in the runtime", "cm_finished", "cm_returned"),
+    ("DynamoDB write (stream record) → Recompute handed the batch", "ddb_write", "rc_called"),
+    ("→ Recompute handler starts (worker pipe)", "rc_called", "rc_started"),
+    ("Recompute: start → front published (S3 put + ConfigPublished)", "rc_started", "published"),
+    ("published → front's Envoy routes with it (SQS → ADS → S3 read → push → Envoy; 5 ms poll)",
+     "published", "seen"),
+)
+
+
+def _hops(change: Change, trace: list[dict[str, Any]], published: list[float]) -> dict[str, float]:
+    """The change's timestamp at every hop that could be placed."""
+    times = {"put": change.put, "accepted": change.accepted, "seen": change.seen}
+    cm = next((t for t in trace if t["function"] == "CloudMapEventsFunction" and t["called"] >= change.put
+               and t.get("started")), None)
+    if cm is None:
+        return times
+    times.update(cm_called=cm["called"], cm_started=cm["started"], cm_finished=cm["finished"],
+                 cm_returned=cm["returned"])
+    pub = next((p for p in published if p >= cm["started"]), None)
+    if pub is None:
+        return times
+    times["published"] = pub
+    rc = next((t for t in trace if t["function"] == "RecomputeFunction" and t.get("started")
+               and t["started"] <= pub <= t["finished"] + 0.002), None)
+    if rc is not None:
+        times.update(rc_called=rc["called"], rc_started=rc["started"])
+        if rc["sources"]:
+            times["ddb_write"] = max(rc["sources"])
+    return times
+
+
+def breakdown(changes: list[Change], state_dir: Path) -> list[dict[str, Any]]:
+    """p50 / p90 / max of every hop over the changes whose chain was found whole."""
+    from meshplane.local.trace import TRACE_FILE, read
+
+    trace = read(state_dir / TRACE_FILE)
+    published = sorted(_log_times(state_dir / "RecomputeFunction.log", "snapshot published", "/front"))
+    chains = [_hops(c, trace, published) for c in changes]
+    rows = []
+    for name, start, end in HOPS:
+        xs = sorted((h[end] - h[start]) * 1000 for h in chains if start in h and end in h)
+        if xs:
+            rows.append({"hop": name, "n": len(xs), "p50": median(xs), "p90": percentile(xs, 90), "max": xs[-1]})
+    return rows
+
+
 def _allow_plain_http(endpoint: str) -> None:
     """Drop the buckets' TLS-only policies in the emulator: AWS clients use HTTPS, the local endpoint is plain
     HTTP, and moto enforces `aws:SecureTransport`, so as deployed the pipeline gets 403 on every S3 call."""
@@ -72,8 +155,10 @@ def _allow_plain_http(endpoint: str) -> None:
             s3.delete_bucket_policy(Bucket=bucket["Name"])
 
 
-def _toggle(sd: object, events: object, service_id: str, instance: object, present: bool) -> float:
-    """Register or deregister `instance` in Cloud Map, then put the CloudTrail record; returns when it was accepted."""
+def _toggle(sd: object, events: object, service_id: str, instance: object, present: bool) -> tuple[float, float]:
+    """Register or deregister `instance` in Cloud Map, then put the CloudTrail record.
+
+    Returns (wall clock before PutEvents, monotonic clock when it was accepted)."""
     from meshplane.demo.discovery import cloudtrail_record
     from meshplane.demo.plan import INGRESS_PORT
 
@@ -85,11 +170,12 @@ def _toggle(sd: object, events: object, service_id: str, instance: object, prese
     else:
         sd.deregister_instance(**params)  # type: ignore[attr-defined]
     name = "RegisterInstance" if present else "DeregisterInstance"
+    put = time.time()
     result = events.put_events(Entries=[cloudtrail_record(name, params, "us-east-1")])  # type: ignore[attr-defined]
     accepted = time.monotonic()
     if result.get("FailedEntryCount"):
         raise RuntimeError(f"EventBridge refused the event: {result['Entries']}")
-    return accepted
+    return put, accepted
 
 
 def run(profile: Profile) -> Suite:
@@ -115,12 +201,16 @@ def run(profile: Profile) -> Suite:
         _wait(front, needle, True, timeout=180)  # the initial registration has reached front
         setup_s = time.monotonic() - started
         sd, events = built.clients.servicediscovery, built.clients.events
-        added, removed = [], []
+        added, removed, timeline = [], [], []
         for i in range(changes):
             present = i % 2 == 1
-            accepted = _toggle(sd, events, built.cloud_map.service_ids[blue.node], blue, present)
-            (added if present else removed).append(_wait(front, needle, present) - accepted)
+            put, accepted = _toggle(sd, events, built.cloud_map.service_ids[blue.node], blue, present)
+            seen = _wait(front, needle, present)
+            (added if present else removed).append(seen - accepted)
+            wall = time.time() - (time.monotonic() - accepted)  # `accepted` on the wall clock
+            timeline.append(Change(put, wall, wall + seen - accepted))
         samples = added + removed
+        hops = breakdown(timeline, built.local.state_dir)
     finally:
         supervisor.stop_all()
         if built is not None:
@@ -130,6 +220,7 @@ def run(profile: Profile) -> Suite:
     suite.add("event accepted → Envoy routing, p99", percentile(samples, 99) * 1000, "ms", target=TARGET_P99_MS)
     suite.add("event accepted → Envoy routing, max", max(samples) * 1000, "ms")
     suite.add("stack bring-up (not part of the latency)", setup_s, "s")
+    suite.tables["per hop, wall clock (ms)"] = hops
     suite.tables["per direction (ms)"] = [
         {"change": name, "n": len(xs), "p50": median(xs) * 1000, "p99": percentile(xs, 99) * 1000,
          "max": max(xs) * 1000}

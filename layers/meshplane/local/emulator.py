@@ -16,15 +16,13 @@ class Emulator:
     process: subprocess.Popen[bytes] | None = None  # None when the endpoint is someone else's
 
     @classmethod
-    def start(cls, host: str, port: int, log: Path | None = None, timeout: float = 30.0) -> Emulator:
+    def spawn(cls, host: str, port: int, log: Path | None = None) -> Emulator:
+        """Start moto without waiting for it, so the caller records it before anything can interrupt."""
         process = processes.spawn([sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)], log=log)
-        url = f"http://{host}:{port}"
-        try:
-            processes.wait_http(f"{url}/moto-api/", timeout, process)
-        except BaseException:
-            processes.stop(process)
-            raise
-        return cls(url, process)
+        return cls(f"http://{host}:{port}", process)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        processes.wait_http(f"{self.endpoint_url}/moto-api/", timeout, self.process)
 
     def stop(self) -> None:
         if self.process is not None:

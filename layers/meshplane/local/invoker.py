@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshplane.local import processes
+from meshplane.local import abort, processes
 from meshplane.local.plan import FunctionSpec
 
 READY_TIMEOUT = 60.0
@@ -33,6 +33,8 @@ class Invocation:
 
     result: Any = None
     error: dict[str, Any] | None = None
+    started: float | None = None  # epoch seconds the handler ran, measured in the worker
+    finished: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -93,11 +95,12 @@ class FunctionInvoker:
         }
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
         try:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "meshplane.local.worker", json.dumps(spec)],
-                env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                start_new_session=True, cwd=str(self.spec.code_dir) if self.spec.code_dir.is_dir() else None,
-            )
+            with abort.deferred():
+                self._process = subprocess.Popen(
+                    [sys.executable, "-m", "meshplane.local.worker", json.dumps(spec)],
+                    env=self.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                    start_new_session=True, cwd=str(self.spec.code_dir) if self.spec.code_dir.is_dir() else None,
+                )
         finally:
             if not isinstance(log, int):
                 log.close()
@@ -148,7 +151,8 @@ class FunctionInvoker:
         if reply is None:
             self._restart()
             return Invocation(error=_died())
-        return Invocation(result=reply.get("result"), error=reply.get("error"))
+        return Invocation(result=reply.get("result"), error=reply.get("error"),
+                          started=reply.get("started"), finished=reply.get("finished"))
 
     def _restart(self) -> None:
         self.stop()
@@ -201,8 +205,8 @@ class FunctionPool:
 
     def _new(self) -> FunctionInvoker:
         worker = FunctionInvoker(self.spec, self.env, self.log)
+        self._all.append(worker)  # recorded before it starts, so stop() finds it whatever interrupts start()
         worker.start()
-        self._all.append(worker)
         return worker
 
     def wait_ready(self) -> dict[str, Any]:

@@ -79,8 +79,10 @@ class QueuePoller:
                 self.sqs.change_message_visibility(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=self.retry_delay
                 )
-            else:
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:  # one call for the batch: the next receive, and so the next event, waits on it
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
         return len(messages)
 
     def _record(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -119,6 +121,7 @@ class StreamPoller:
         self.region, self.interval = region, interval
         self.filters = [EventPattern(raw, EventPatternParser(raw).parse()) for raw in source.filters]
         self.iterators: dict[str, str | None] = {}
+        self.wake = threading.Event()  # set when a write may have just landed on the stream: poll without waiting
         self._discover(self.source.starting_position)
 
     def _discover(self, position: str) -> None:
@@ -137,7 +140,8 @@ class StreamPoller:
                     self._discover("TRIM_HORIZON")  # shards that appeared since start are read whole
                     last_discovery = time.monotonic()
                 if not self.poll_once():
-                    stop.wait(self.interval)
+                    self.wake.wait(self.interval)
+                    self.wake.clear()
             except Exception:
                 log.exception("polling %s failed", self.name)
                 stop.wait(1)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.config import DEFAULT_ACCOUNT
+from meshplane.local import abort
 from meshplane.local.deploy import Deployment, deploy
 from meshplane.local.emulator import Emulator
 from meshplane.local.gateway import LocalGateway
@@ -22,6 +23,7 @@ from meshplane.local.plan import make_plan
 from meshplane.local.sources import QueuePoller, ScheduleTimer, Source, StreamPoller
 from meshplane.local.supervisor import Supervisor
 from meshplane.local.template import translate
+from meshplane.local.trace import TRACE_FILE, InvocationTrace
 
 log = logging.getLogger("meshplane.local")
 API_FUNCTION = "ApiFunction"
@@ -62,6 +64,8 @@ class LocalUp:
         self.deployment: Deployment | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.sources: list[Source] = []
+        self.stream_pollers: list[StreamPoller] = []
+        self.trace: InvocationTrace | None = None
         self.threads: list[threading.Thread] = []
         self.ads: Supervisor | None = None
         self.server: Any = None
@@ -73,11 +77,14 @@ class LocalUp:
     def start(self) -> None:
         o = self.options
         o.state_dir.mkdir(parents=True, exist_ok=True)
+        self.trace = InvocationTrace(o.state_dir / TRACE_FILE)
         self._serve_api()  # /healthz answers 503 until everything is up
         if o.endpoint_url:
             self.emulator = Emulator(o.endpoint_url)
         else:
-            self.emulator = Emulator.start(o.host, o.emulator_port, log=o.state_dir / "emulator.log")
+            with abort.deferred():
+                self.emulator = Emulator.spawn(o.host, o.emulator_port, log=o.state_dir / "emulator.log")
+            self.emulator.wait_ready()
         self._mark("emulator")
         os.environ.update(base_environment(self.emulator.endpoint_url, o.region))  # our own boto3 clients too
         translated = translate(o.template, o.parameters, o.region, DEFAULT_ACCOUNT)
@@ -119,7 +126,22 @@ class LocalUp:
         pool = self.pools.get(API_FUNCTION)
         if pool is None:
             return Invocation(error={"errorType": "ResourceNotFound", "errorMessage": "no ApiFunction in template"})
-        return pool.invoke(event)
+        return self._invoke(API_FUNCTION)(event)
+
+    def _invoke(self, lid: str) -> Any:
+        """The function's invoke, traced, that wakes the stream pollers when it returns: whatever the function
+        wrote to a table is on the stream by then, so they read it now instead of after their poll interval."""
+        assert self.trace is not None
+        invoke = self.trace.wrap(lid, self.pools[lid].invoke)
+
+        def invoke_and_wake(event: Any) -> Invocation:
+            try:
+                return invoke(event)
+            finally:
+                for poller in self.stream_pollers:
+                    poller.wake.set()
+
+        return invoke_and_wake
 
     def _start_functions(self) -> None:
         assert self.deployment is not None and self.emulator is not None
@@ -135,12 +157,13 @@ class LocalUp:
         assert self.deployment is not None
         o, sqs = self.options, self._client("sqs")
         for q in self.deployment.queues:
-            self.sources.append(QueuePoller(q, sqs, self.pools[q.function].invoke, o.region, o.retry_delay))
+            self.sources.append(QueuePoller(q, sqs, self._invoke(q.function), o.region, o.retry_delay))
         for s in self.deployment.streams:
-            self.sources.append(StreamPoller(s, self._client("dynamodbstreams"), sqs, self.pools[s.function].invoke,
-                                             o.region, o.stream_poll_interval))
+            self.stream_pollers.append(StreamPoller(s, self._client("dynamodbstreams"), sqs, self._invoke(s.function),
+                                                    o.region, o.stream_poll_interval))
+        self.sources.extend(self.stream_pollers)
         for t in self.deployment.schedules:
-            self.sources.append(ScheduleTimer(t, self.pools[t.function].invoke, o.region, DEFAULT_ACCOUNT,
+            self.sources.append(ScheduleTimer(t, self._invoke(t.function), o.region, DEFAULT_ACCOUNT,
                                               o.schedule_interval))
         for source in self.sources:
             thread = threading.Thread(target=source.run, args=(self.stop_event,), name=source.name, daemon=True)
@@ -214,6 +237,8 @@ class LocalUp:
             self.server.server_close()
         if self.emulator:
             self.emulator.stop()
+        if self.trace is not None:
+            self.trace.close()
         (self.options.state_dir / STATE_FILE).unlink(missing_ok=True)
 
 
@@ -221,12 +246,22 @@ def run(options: Options) -> int:
     """Foreground until SIGINT/SIGTERM; everything started is stopped on the way out."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     up = LocalUp(options)
-    signal.signal(signal.SIGTERM, lambda *_: up.stop_event.set())
-    signal.signal(signal.SIGINT, lambda *_: up.stop_event.set())
+
+    def on_signal(*_: object) -> None:
+        up.stop_event.set()
+        abort.on_signal()  # during startup: raises StartupAborted in the main thread
+
+    abort.arm()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         up.start()
+        abort.disarm()
         log.info("meshplane local up: API %s, emulator %s", up.state()["apiUrl"], up.state()["endpointUrl"])
         up.wait()
+    except abort.StartupAborted:
+        log.info("stop signal during startup: aborted after %.2fs", time.monotonic() - up.started_at)
     finally:
+        abort.disarm()
         up.stop()
     return 0

@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -60,15 +61,17 @@ def serve(spec: dict[str, Any], requests: TextIO, responses: TextIO) -> None:
             timeout_seconds=spec["timeout"],
             aws_request_id=request["request_id"],
         )
+        started = time.time()
         try:
             reply: dict[str, Any] = {"result": handler(request["event"], context)}
         except Exception as exc:
             traceback.print_exc()
             reply = {"error": _error(exc)}
+        reply["started"], reply["finished"] = started, time.time()  # for the runtime's invocation trace
         try:
             responses.write(json.dumps(reply, default=str) + "\n")
         except (TypeError, ValueError) as exc:
-            responses.write(json.dumps({"error": _error(exc)}) + "\n")
+            responses.write(json.dumps({"error": _error(exc), "started": started}) + "\n")
         responses.flush()
         sys.stdout.flush()
 
