@@ -29,6 +29,8 @@ STAR_RESOURCE_ACTIONS = {
     "cloudwatch:PutMetricData",  # only with a cloudwatch:namespace condition
     "servicediscovery:DiscoverInstances",
     "servicediscovery:DiscoverInstancesRevision",
+    "ecs:DescribeTaskDefinition",
+    "ec2:DescribeInstances",
 }
 
 
