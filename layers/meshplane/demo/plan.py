@@ -6,7 +6,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Literal
 
-from meshplane.demo.pki import CertPaths
+from meshplane.localnet.pki import Leaf
 
 APP_PORT = 8080
 INGRESS_PORT = 15000  # callers reach an instance at <ip>:15000 (App Mesh ProxyIngressPort)
@@ -37,7 +37,7 @@ class Plan:
 
     suffix: str
     ca: str = ""  # CA bundle path, set once the CA exists
-    certs: dict[str, CertPaths] = field(default_factory=dict)
+    certs: dict[str, Leaf] = field(default_factory=dict)
 
     @classmethod
     def new(cls) -> Plan:

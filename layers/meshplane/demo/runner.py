@@ -14,10 +14,10 @@ import traceback
 from pathlib import Path
 
 from meshplane.demo import scenario, stack
-from meshplane.demo.processes import Supervisor
 from meshplane.demo.report import ProcessInfo, Report
 from meshplane.demo.traffic import Split, TrafficGenerator
 from meshplane.demo.view import View
+from meshplane.localnet.processes import Supervisor
 
 KILLED_INSTANCE = "green-2"
 

@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 from meshplane.demo import mesh, observe
 from meshplane.demo.envoy import DemoError, Sidecar
-from meshplane.demo.processes import alive
 from meshplane.demo.report import AdsRestart, CanaryStep, KillResult
 from meshplane.demo.stack import Stack
 from meshplane.demo.traffic import Sample, Split, TrafficGenerator
 from meshplane.demo.view import Advance
+from meshplane.localnet.processes import alive
 
 CANARY: tuple[tuple[int, int], ...] = ((100, 0), (90, 10), (50, 50), (0, 100))
 SAMPLES_PER_STEP = 300

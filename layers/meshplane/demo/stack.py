@@ -14,7 +14,7 @@ from meshplane.demo.envoy import DemoError, Sidecar
 from meshplane.demo.network import LoopbackAddresses
 from meshplane.demo.pki import LocalCA
 from meshplane.demo.plan import APP_PORT, EGRESS_PORT, GATEWAY_PORT, INGRESS_PORT, Instance, Plan
-from meshplane.demo.processes import Child, Supervisor
+from meshplane.localnet.processes import Child, Supervisor
 
 # (node, instance, version, how it is registered): two blue and two green, each way once.
 INSTANCES: tuple[tuple[str, str, str, str], ...] = (
