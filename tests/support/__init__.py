@@ -8,11 +8,15 @@ Used by the traffic, delivery, pipeline and demo tests.  Import from a test pack
 Modules, one job each:
 - `ports`     free ports and unique private loopback addresses (127.77.x.y), flock-claimed
 - `envoy`     start/stop a real Envoy from a Bootstrap proto or dict, readiness, admin API helpers
-- `upstreams` HTTP / gRPC / TCP echo servers that answer with their name and count hits
+- `upstreams` HTTP / gRPC / TCP echo servers that answer with their name and count hits,
+              and `TcpServer` to build other TCP servers on
 - `pki`       a throwaway CA issuing leaf certificates with DNS/URI/IP SANs
 - `clients`   HTTP(S), gRPC and TCP clients that talk through a sidecar like a meshed app
 - `mesh`      MeshState builders and `Lab`, which runs sidecars for a mesh and tears everything down
 - `fixtures`  pytest fixtures (`lab`, `envoy_runner`, `test_ca`); import them into a conftest
+
+`ports`, `pki` and the process side of `envoy` are thin layers over `meshplane.localnet`,
+which the demo shares.
 
 A typical module (see tests/traffic/ for one per feature):
 
@@ -36,7 +40,7 @@ from .envoy import Envoy, EnvoyError, EnvoyRunner, envoy_binary, validate, wait_
 from .mesh import Lab, MeshBuilder, Sidecar, listener, sidecar_bootstrap, target, validate_sidecar
 from .pki import Leaf, TestCA
 from .ports import LoopbackPool, free_port, loopback_pool
-from .upstreams import Behaviour, GrpcUpstream, HttpUpstream, TcpEchoUpstream, serving
+from .upstreams import Behaviour, GrpcUpstream, HttpUpstream, TcpEchoUpstream, TcpServer, serving
 
 __all__ = [
     "Behaviour",
@@ -53,6 +57,7 @@ __all__ = [
     "Reply",
     "Sidecar",
     "TcpEchoUpstream",
+    "TcpServer",
     "TestCA",
     "envoy_binary",
     "free_port",

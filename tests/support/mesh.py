@@ -225,6 +225,10 @@ class Lab:
     def http_app(self, name: str, address: str, port: int, **kwargs: Any) -> HttpUpstream:
         return self._serve(HttpUpstream(name, address, port, **kwargs))
 
+    def direct_http_app(self, mesh: MeshBuilder, node: str, name: str, port: int = 8080) -> HttpUpstream:
+        """An HTTP app answering as `name`, placed as a sidecar-less endpoint of `node` on its listener `port`."""
+        return self.http_app(name, self.place(mesh, node, sidecar=False), port)
+
     def grpc_app(self, name: str, address: str, port: int) -> GrpcUpstream:
         return self._serve(GrpcUpstream(name, address, port))
 

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 import grpc
 
@@ -260,8 +260,8 @@ class _AnyMethod(grpc.GenericRpcHandler):
         return grpc.unary_unary_rpc_method_handler(unary)
 
 
-class TcpEchoUpstream:
-    """Answers every line `x` with `<name> x`; counts connections."""
+class TcpServer:
+    """A threaded TCP server on `(host, port)`: counts connections and hands each to `handle` on its own thread."""
 
     def __init__(self, name: str, host: str, port: int = 0) -> None:
         self.name = name
@@ -277,7 +277,7 @@ class TcpEchoUpstream:
         host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
 
-    def start(self) -> TcpEchoUpstream:
+    def start(self) -> Self:
         self._thread.start()
         return self
 
@@ -285,6 +285,9 @@ class TcpEchoUpstream:
         self._closing.set()
         self._thread.join(timeout=5)
         self._sock.close()
+
+    def handle(self, conn: socket.socket) -> None:
+        raise NotImplementedError
 
     def _accept_loop(self) -> None:
         while not self._closing.is_set():
@@ -296,9 +299,13 @@ class TcpEchoUpstream:
                 return
             with self._lock:
                 self.connections += 1
-            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
 
-    def _echo(self, conn: socket.socket) -> None:
+
+class TcpEchoUpstream(TcpServer):
+    """Answers every line `x` with `<name> x`; counts connections."""
+
+    def handle(self, conn: socket.socket) -> None:
         conn.settimeout(HANG_LIMIT_S)
         with conn, contextlib.suppress(OSError), conn.makefile("rwb") as stream:
             for line in stream:

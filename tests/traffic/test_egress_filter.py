@@ -25,7 +25,7 @@ def _client(lab: Lab, egress: str) -> Sidecar:
     mesh.node("client", backends=(KNOWN,))
     mesh.node("known", listener(8080))
     mesh.service(KNOWN, node="known")
-    lab.http_app(f"known-{egress}", lab.place(mesh, "known", sidecar=False), 8080)
+    lab.direct_http_app(mesh, "known", f"known-{egress}")
     return lab.sidecar(mesh.build(), "client", lab.address())
 
 

@@ -44,11 +44,11 @@ def caller(lab: Lab) -> Sidecar:
     mesh.route("flaky-router", "slow", _route("/slow", 2))
     mesh.route("flaky-router", "plain", _route("/", 3))
     mesh.service(FLAKY, router="flaky-router")
-    lab.http_app("flaky", lab.place(mesh, "flaky", sidecar=False), 8080)
+    lab.direct_http_app(mesh, "flaky", "flaky")
     mesh.node("sticky", listener(8080))
     mesh.service(STICKY, node="sticky")
     for i in range(STICKY_INSTANCES):
-        lab.http_app(f"sticky-{i}", lab.place(mesh, "sticky", sidecar=False), 8080)
+        lab.direct_http_app(mesh, "sticky", f"sticky-{i}")
     tags = {
         ResourceKey(Kind.ROUTE, MESH, "aborting", "flaky-router"): {
             ext.ABORT_PERCENT: str(ABORT_SHARE * 100),

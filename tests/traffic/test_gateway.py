@@ -42,7 +42,7 @@ def gateway(lab: Lab) -> Sidecar:
     for name, service in (("shop", SHOP), ("blog", BLOG)):
         mesh.node(name, listener(8080))
         mesh.service(service, node=name)
-        lab.http_app(name, lab.place(mesh, name, sidecar=False), 8080)
+        lab.direct_http_app(mesh, name, name)
     return lab.sidecar(mesh.build(), "ingress-gw", lab.address(), gateway=True)
 
 

@@ -36,7 +36,7 @@ def world(lab: Lab) -> tuple[Sidecar, HttpUpstream]:
     mesh.gateway_route("edge", "all", {"httpRoute": {"match": {"prefix": "/"}, "action": target}})
     mesh.node("app", listener(8080))
     mesh.service(APP, node="app")
-    app = lab.http_app("app", lab.place(mesh, "app", sidecar=False), 8080)
+    app = lab.direct_http_app(mesh, "app", "app")
     return lab.sidecar(mesh.build(), "edge", lab.address(), gateway=True), app
 
 

@@ -33,8 +33,8 @@ def setup(lab: Lab) -> tuple[Sidecar, HttpUpstream, HttpUpstream]:
     mesh.node("client", backends=(SERVICE,))
     mesh.node("checked", listener(8080, healthCheck=HEALTH_CHECK))
     mesh.service(SERVICE, node="checked")
-    fine = lab.http_app("fine", lab.place(mesh, "checked", sidecar=False), 8080)
-    sick = lab.http_app("sick", lab.place(mesh, "checked", sidecar=False), 8080)
+    fine = lab.direct_http_app(mesh, "checked", "fine")
+    sick = lab.direct_http_app(mesh, "checked", "sick")
     return lab.sidecar(mesh.build(), "client", lab.address()), fine, sick
 
 

@@ -23,8 +23,8 @@ def setup(lab: Lab) -> tuple[Sidecar, HttpUpstream, HttpUpstream]:
     }
     mesh.node("pool", listener(8080, outlierDetection=detection))
     mesh.service(SERVICE, node="pool")
-    good = lab.http_app("good", lab.place(mesh, "pool", sidecar=False), 8080)
-    bad = lab.http_app("bad", lab.place(mesh, "pool", sidecar=False), 8080)
+    good = lab.direct_http_app(mesh, "pool", "good")
+    bad = lab.direct_http_app(mesh, "pool", "bad")
     return lab.sidecar(mesh.build(), "client", lab.address()), good, bad
 
 

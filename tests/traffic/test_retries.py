@@ -42,7 +42,7 @@ def apps(lab: Lab) -> dict[str, HttpUpstream]:
     mesh.service(EXPLICIT, router="explicit-router")
     mesh.service(IMPLICIT, node="implicit")
     servers = {
-        name: lab.http_app(name, lab.place(mesh, name, sidecar=False), 8080) for name in ("explicit", "implicit")
+        name: lab.direct_http_app(mesh, name, name) for name in ("explicit", "implicit")
     }
     servers["client"] = lab.sidecar(mesh.build(), "client", lab.address())  # type: ignore[assignment]
     return servers

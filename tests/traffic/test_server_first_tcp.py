@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from support import Lab, MeshBuilder, Sidecar, TestCA, listener, target
+from support import Lab, MeshBuilder, Sidecar, TcpServer, TestCA, listener, target
 
 pytestmark = pytest.mark.envoy
 
@@ -26,33 +25,14 @@ BANNER = b"220 banner.local ESMTP ready\r\n"
 PROMPT_S = 2.0  # two inspectors (caller egress, server ingress) each wait 0.25 s, not 15 s
 
 
-class BannerServer:
+class BannerServer(TcpServer):
     """Greets every connection with `BANNER` before reading anything, then closes."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self._sock = socket.create_server((host, port))
-        self._sock.settimeout(0.2)
-        self._closing = threading.Event()
-        self._thread = threading.Thread(target=self._serve, name="banner", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._closing.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn, contextlib.suppress(OSError):
-                conn.sendall(BANNER)
-                conn.settimeout(5)
-                conn.recv(1)  # hold the connection until the client hangs up
-
-    def close(self) -> None:
-        self._closing.set()
-        self._thread.join(timeout=5)
-        self._sock.close()
+    def handle(self, conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.sendall(BANNER)
+            conn.settimeout(5)
+            conn.recv(1)  # hold the connection until the client hangs up
 
 
 def read_banner(address: tuple[str, int]) -> tuple[bytes, float]:
@@ -92,7 +72,7 @@ def world(lab: Lab, test_ca: TestCA) -> Iterator[World]:
     }
     mesh.node("smtp", listener(APP_PORT, "tcp", tls=tls))
     address = lab.place(mesh, "smtp")
-    server = BannerServer(address, APP_PORT)
+    server = BannerServer("banner", address, APP_PORT).start()
     try:
         state = mesh.build()
         yield World(

@@ -29,7 +29,7 @@ def client(lab: Lab) -> Sidecar:
         },
     )
     mesh.service(SERVICE, router="slow-router")
-    lab.http_app("slow", lab.place(mesh, "slow", sidecar=False), 8080)
+    lab.direct_http_app(mesh, "slow", "slow")
     return lab.sidecar(mesh.build(), "client", lab.address())
 
 

@@ -65,9 +65,7 @@ class CertificateAuthority:
         self.cert_path = directory / "ca.pem"
         self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
 
-    def issue(
-        self, name: str, dns: Sequence[str] = (), *, uris: Sequence[str] = (), ips: Sequence[str] = ()
-    ) -> Leaf:
+    def issue(self, name: str, dns: Sequence[str] = (), *, uris: Sequence[str] = (), ips: Sequence[str] = ()) -> Leaf:
         """A leaf signed by this CA whose SANs are `dns`, `uris` (e.g. spiffe://...) and `ips`."""
         key = ec.generate_private_key(ec.SECP256R1())
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
