@@ -44,12 +44,11 @@ def _violations(spec: Any) -> Iterator[str]:
 
 
 def _route_spec(spec: shapes.RouteSpec) -> Iterator[str]:
-    kinds = _set_members(spec, ("http_route", "http2_route", "grpc_route", "tcp_route"))
-    if len(kinds) != 1:
-        yield f"spec: exactly one of httpRoute, http2Route, grpcRoute or tcpRoute must be set, got {len(kinds)}"
+    kind = _route_kind(spec, ("http_route", "http2_route", "grpc_route", "tcp_route"))
+    if isinstance(kind, str):
+        yield kind
         return
-    (attr,) = kinds
-    field = f"spec.{_alias(shapes.RouteSpec, attr)}"
+    attr, field = kind
     route = getattr(spec, attr)
     yield from _weights(f"{field}.action.weightedTargets", route.action.weighted_targets)
     if attr in ("http_route", "http2_route"):
@@ -173,12 +172,11 @@ def _unique_ports(field: str, listeners: list[Any] | None) -> Iterator[str]:
 
 
 def _gateway_route_spec(spec: shapes.GatewayRouteSpec) -> Iterator[str]:
-    kinds = _set_members(spec, ("http_route", "http2_route", "grpc_route"))
-    if len(kinds) != 1:
-        yield f"spec: exactly one of httpRoute, http2Route or grpcRoute must be set, got {len(kinds)}"
+    kind = _route_kind(spec, ("http_route", "http2_route", "grpc_route"))
+    if isinstance(kind, str):
+        yield kind
         return
-    (attr,) = kinds
-    field = f"spec.{_alias(shapes.GatewayRouteSpec, attr)}"
+    attr, field = kind
     route = getattr(spec, attr)
     yield from _hostname(f"{field}.match.hostname", route.match.hostname)
     if attr == "grpc_route":
@@ -230,6 +228,16 @@ def _set_members(model: Any, attrs: tuple[str, ...]) -> list[str]:
 
 def _alias(model_cls: type[shapes.AppMeshModel], attr: str) -> str:
     return model_cls.model_fields[attr].alias or attr
+
+
+def _route_kind(spec: shapes.AppMeshModel, attrs: tuple[str, ...]) -> tuple[str, str] | str:
+    """`(attr, "spec.<alias>")` of the one route kind set on `spec`, else the App Mesh-style error."""
+    kinds = _set_members(spec, attrs)
+    if len(kinds) != 1:
+        *first, last = (_alias(type(spec), a) for a in attrs)
+        return f"spec: exactly one of {', '.join(first)} or {last} must be set, got {len(kinds)}"
+    (attr,) = kinds
+    return attr, f"spec.{_alias(type(spec), attr)}"
 
 
 _CHECKERS: dict[type, Any] = {
