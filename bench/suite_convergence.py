@@ -55,8 +55,14 @@ class _StderrView:
         print(f"   [{title}]", file=sys.stderr, flush=True)
 
 
+def _clusters(sidecar: object) -> str:
+    """front's admin /clusters (the demo's sidecar exposes Envoy's admin API as `admin_get`)."""
+    _, text = sidecar.admin_get("/clusters", timeout=2.0)  # type: ignore[attr-defined]
+    return str(text)
+
+
 def _member(sidecar: object, needle: str) -> bool:
-    text = sidecar.get("/clusters", timeout=2.0)  # type: ignore[attr-defined]
+    text = _clusters(sidecar)
     return any(needle in line and "_blue_" in line for line in text.splitlines())
 
 
@@ -66,7 +72,7 @@ def _wait(sidecar: object, needle: str, present: bool, timeout: float = TIMEOUT_
         if _member(sidecar, needle) == present:
             return time.monotonic()
         time.sleep(0.005)
-    seen = [line for line in sidecar.get("/clusters").splitlines() if "::" in line and "health_flags" in line]  # type: ignore[attr-defined]
+    seen = [line for line in _clusters(sidecar).splitlines() if "::" in line and "health_flags" in line]
     raise TimeoutError(f"front's Envoy never {'gained' if present else 'lost'} {needle} within {timeout}s; "
                        f"it has: {seen[:8]}")
 
@@ -99,6 +105,7 @@ HOPS = (
     ("CloudMapEvents handler (Cloud Map read + DynamoDB write)", "cm_started", "cm_finished"),
     ("handler finished → reply back in the runtime", "cm_finished", "cm_returned"),
     ("DynamoDB write (stream record) → Recompute handed the batch", "ddb_write", "rc_called"),
+    ("of which: CloudMapEvents returned → Recompute handed the batch (stream poll)", "cm_returned", "rc_called"),
     ("→ Recompute handler starts (worker pipe)", "rc_called", "rc_started"),
     ("Recompute: start → front published (S3 put + ConfigPublished)", "rc_started", "published"),
     ("published → front's Envoy routes with it (SQS → ADS → S3 read → push → Envoy; 5 ms poll)",

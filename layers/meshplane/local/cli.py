@@ -38,6 +38,8 @@ def register(subparsers: Any) -> None:
     up.add_argument("--stream-poll-interval", type=float, default=0.05)
     up.add_argument("--retry-delay", type=int, default=1, help="seconds before a failed SQS message is retried")
     up.add_argument("--api-concurrency", type=int, default=4, help="ApiFunction workers at most")
+    up.add_argument("--profile-dir", type=Path, default=os.environ.get("MESHPLANE_LOCAL_PROFILE_DIR") or None,
+                    help="cProfile every function invocation into this directory (env MESHPLANE_LOCAL_PROFILE_DIR)")
     up.set_defaults(func=_up)
 
 
@@ -64,5 +66,6 @@ def _up(args: argparse.Namespace) -> int:
             retry_delay=args.retry_delay,
             api_concurrency=args.api_concurrency,
             ads=not args.no_ads,
+            profile_dir=args.profile_dir.resolve() if args.profile_dir else None,
         )
     )

@@ -75,8 +75,9 @@ def lambda_environment(spec: FunctionSpec, base: Mapping[str, str], region: str)
 
 
 class FunctionInvoker:
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: Path | None) -> None:
-        self.spec, self.env, self.log = spec, dict(env), log
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: Path | None,
+                 profile_dir: Path | None = None) -> None:
+        self.spec, self.env, self.log, self.profile_dir = spec, dict(env), log, profile_dir
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -92,6 +93,7 @@ class FunctionInvoker:
             "handler": self.spec.handler,
             "memory": self.spec.memory,
             "timeout": self.spec.timeout,
+            "profile_dir": str(self.profile_dir) if self.profile_dir else None,
         }
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
         try:
@@ -192,8 +194,9 @@ class FunctionPool:
     One worker starts eagerly; more start only when invocations overlap.
     """
 
-    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: Path | None, size: int = 1) -> None:
-        self.spec, self.env, self.log, self.size = spec, env, log, size
+    def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: Path | None, size: int = 1,
+                 profile_dir: Path | None = None) -> None:
+        self.spec, self.env, self.log, self.size, self.profile_dir = spec, env, log, size, profile_dir
         self._idle: queue.LifoQueue[FunctionInvoker] = queue.LifoQueue()
         self._all: list[FunctionInvoker] = []
         self._grow = threading.Lock()
@@ -204,7 +207,7 @@ class FunctionPool:
         self._idle.put(self._new())
 
     def _new(self) -> FunctionInvoker:
-        worker = FunctionInvoker(self.spec, self.env, self.log)
+        worker = FunctionInvoker(self.spec, self.env, self.log, self.profile_dir)
         self._all.append(worker)  # recorded before it starts, so stop() finds it whatever interrupts start()
         worker.start()
         return worker

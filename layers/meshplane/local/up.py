@@ -47,6 +47,7 @@ class Options:
     retry_delay: int
     api_concurrency: int
     ads: bool
+    profile_dir: Path | None = None  # cProfile every invocation into this directory
 
 
 def ads_available() -> bool:
@@ -77,6 +78,8 @@ class LocalUp:
     def start(self) -> None:
         o = self.options
         o.state_dir.mkdir(parents=True, exist_ok=True)
+        if o.profile_dir:
+            o.profile_dir.mkdir(parents=True, exist_ok=True)
         self.trace = InvocationTrace(o.state_dir / TRACE_FILE)
         self._serve_api()  # /healthz answers 503 until everything is up
         if o.endpoint_url:
@@ -149,7 +152,7 @@ class LocalUp:
         for lid, spec in self.deployment.functions.items():
             size = self.options.api_concurrency if lid == API_FUNCTION else 1
             pool = FunctionPool(spec, lambda_environment(spec, base, self.options.region),
-                                self.options.state_dir / f"{lid}.log", size)
+                                self.options.state_dir / f"{lid}.log", size, self.options.profile_dir)
             pool.start()
             self.pools[lid] = pool
 

@@ -33,6 +33,26 @@ def load_handler(code_dir: Path, handler: str, unique: str) -> Callable[[Any, An
     return getattr(module, attr)
 
 
+def _profiled(handler: Callable[[Any, Any], Any], directory: str | None, name: str) -> Callable[[Any, Any], Any]:
+    """With a profile directory, every invocation runs under cProfile and leaves `<name>-<n>.prof` there:
+    how the handler's time splits, for the convergence work (`--profile-dir`)."""
+    if not directory:
+        return handler
+    import cProfile
+    import itertools
+
+    counter = itertools.count()
+
+    def run(event: Any, context: Any) -> Any:
+        profile = cProfile.Profile()
+        try:
+            return profile.runcall(handler, event, context)
+        finally:
+            profile.dump_stats(str(Path(directory) / f"{name}-{os.getpid()}-{next(counter)}.prof"))
+
+    return run
+
+
 def _error(exc: BaseException) -> dict[str, Any]:
     return {
         "errorType": type(exc).__name__,
@@ -44,6 +64,7 @@ def _error(exc: BaseException) -> dict[str, Any]:
 def serve(spec: dict[str, Any], requests: TextIO, responses: TextIO) -> None:
     try:
         handler = load_handler(Path(spec["code_dir"]), spec["handler"], spec["logical_id"])
+        handler = _profiled(handler, spec.get("profile_dir"), spec["logical_id"])
         responses.write(json.dumps({"ready": True}) + "\n")
     except BaseException as exc:
         traceback.print_exc()
