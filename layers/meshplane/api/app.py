@@ -3,16 +3,19 @@
 The same `Api.handle` serves Lambda behind API Gateway and the local HTTP
 server, so both behave identically.  Client mistakes are 4xx App Mesh errors;
 anything unexpected is logged and returned as InternalServerErrorException.
+With a `Telemetry`, every request is logged, counted, timed and traced by
+Powertools (`meshplane.api.observe`); without one it runs bare.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from meshplane.api import responses
 from meshplane.api.binding import bind
@@ -23,37 +26,77 @@ from meshplane.store.errors import BadRequest, InternalServerError, MeshplaneErr
 from meshplane.store.limits import Limits
 from meshplane.store.resources import ResourceStore
 
+if TYPE_CHECKING:
+    from meshplane.pipeline.telemetry import Telemetry
+
 HEALTH_PATH = "/healthz"
+HEALTH_OPERATION = "Health"
+UNKNOWN_OPERATION = "UnknownOperation"  # no route matched: one value, so metrics stay low-cardinality
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    """A response and what observability needs to know about it, never the request body."""
+
+    response: dict[str, Any]
+    operation: str
+    error_type: str | None = None
+    failure: Exception | None = None  # an unexpected exception, logged with its traceback
+
+    @property
+    def status(self) -> int:
+        return int(self.response["statusCode"])
 
 
 class Api:
     """Routes, binds and runs App Mesh requests against one ResourceStore."""
 
-    def __init__(self, store: ResourceStore) -> None:
+    def __init__(self, store: ResourceStore, telemetry: Telemetry | None = None) -> None:
         self.operations = Operations(store)
+        self.telemetry = telemetry
 
     @classmethod
-    def build(cls, settings: Settings, client: Any, limits: Limits | None = None) -> Api:
+    def build(cls, settings: Settings, client: Any, limits: Limits | None = None,
+              telemetry: Telemetry | None = None) -> Api:
         store = ResourceStore(
             settings.table, client, region=settings.region, account=settings.account, limits=limits or Limits()
         )
-        return cls(store)
+        return cls(store, telemetry)
 
-    def handle(self, event: Mapping[str, Any]) -> dict[str, Any]:
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        """The proxy response; `context` is Lambda's, or None for the local server."""
+        if self.telemetry is not None:
+            from meshplane.api.observe import observed
+
+            return observed(self.telemetry, self.serve, event, context)
+        served = self.serve(event)
+        if served.failure is not None:
+            log.error("unexpected failure serving %s", served.operation, exc_info=served.failure)
+        return served.response
+
+    def serve(self, event: Mapping[str, Any]) -> Served:
         method = str(event.get("httpMethod") or "GET").upper()
         path = str(event.get("path") or "/")
         if path == HEALTH_PATH and method in ("GET", "HEAD"):
-            return responses.plain(200, {"status": "ok"})
+            return Served(responses.plain(200, {"status": "ok"}), HEALTH_OPERATION)
+        operation = UNKNOWN_OPERATION
         try:
             op, labels = match(method, path)
+            operation = op.name
             inp = bind(op, labels, _query(event), _body(event))
-            return responses.success(self.operations.run(op, inp), op.output_payload)
+            with self._span(op.name):
+                output = self.operations.run(op, inp)
+            return Served(responses.success(output, op.output_payload), operation)
         except MeshplaneError as exc:
-            return responses.error(exc)
-        except Exception:
-            log.exception("unexpected failure serving %s %s", method, path)
-            return responses.error(InternalServerError("internal error; the request may be retried"))
+            return Served(responses.error(exc), operation, responses.error_type(exc))
+        except Exception as exc:
+            internal = InternalServerError("internal error; the request may be retried")
+            return Served(responses.error(internal), operation, responses.error_type(internal), exc)
+
+    def _span(self, name: str) -> contextlib.AbstractContextManager[Any]:
+        """An X-Ray subsegment named after the operation (a no-op when tracing is off)."""
+        return contextlib.nullcontext() if self.telemetry is None else self.telemetry.traced(name)
 
 
 def _query(event: Mapping[str, Any]) -> dict[str, Sequence[str]]:
@@ -74,11 +117,3 @@ def _body(event: Mapping[str, Any]) -> bytes | None:
         except (binascii.Error, ValueError):
             raise BadRequest("body: invalid base64 encoding") from None
     return body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
-
-
-@lru_cache(maxsize=1)
-def lambda_api() -> Api:
-    """The Api of this Lambda environment, built on the first invocation (never at import)."""
-    import boto3
-
-    return Api.build(Settings.from_env(), boto3.client("dynamodb"), Limits.from_env())

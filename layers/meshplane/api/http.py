@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import threading
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -36,7 +37,8 @@ def to_event(method: str, raw_path: str, headers: dict[str, str], body: bytes) -
         "multiValueQueryStringParameters": multi or None,
         "pathParameters": {"proxy": parts.path.lstrip("/")},
         "stageVariables": None,
-        "requestContext": {"httpMethod": method, "path": parts.path, "stage": "local", "resourcePath": "/{proxy+}"},
+        "requestContext": {"requestId": str(uuid.uuid4()), "httpMethod": method, "path": parts.path,
+                           "stage": "local", "resourcePath": "/{proxy+}"},
         "body": text,
         "isBase64Encoded": encoded,
     }

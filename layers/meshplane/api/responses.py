@@ -21,9 +21,14 @@ def success(output: AppMeshModel, payload: str | None) -> dict[str, Any]:
     return _response(200, body, {})
 
 
+def error_type(exc: MeshplaneError) -> str:
+    """The `x-amzn-ErrorType` of an error: a modelled exception name, so a small fixed set."""
+    return f"{exc.code}Exception"
+
+
 def error(exc: MeshplaneError) -> dict[str, Any]:
     """`{"message"}` plus `x-amzn-ErrorType`, which botocore maps to the modelled exception."""
-    name = f"{exc.code}Exception"
+    name = error_type(exc)
     shape = getattr(shapes, name, shapes.InternalServerErrorException)
     return _response(shape.http_status, {"message": exc.message}, {"x-amzn-ErrorType": name})
 
