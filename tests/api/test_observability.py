@@ -208,3 +208,19 @@ def test_the_local_server_logs_and_counts_without_a_lambda_context(
     assert line["status"] == 200 and uuid.UUID(line["correlation_id"])
     assert "function_name" not in line
     assert [d["Operation"] for d in metric_docs(emf, "Requests")] == ["CreateMesh"]
+
+
+def test_an_unexpected_failure_is_logged_at_error_with_its_traceback_and_counted_as_internal(
+        service: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("MESHPLANE_TABLE", f"meshplane-missing-{uuid.uuid4().hex[:8]}")  # DynamoDB fails every call
+    request_id = str(uuid.uuid4())
+    event = rest_event("GET", "/v20190125/meshes", None, request_id)
+    response = load_handler_module().handler(event, LambdaContext())
+    assert response["statusCode"] == 500
+
+    logs, emf = stdout_documents(capsys.readouterr().out)
+    [line] = [line for line in logs if line.get("operation") == "ListMeshes"]
+    assert (line["level"], line["status"], line["errorType"]) == ("ERROR", 500, "InternalServerErrorException")
+    assert line["correlation_id"] == request_id and "Traceback" in line["exception"]
+    assert [(d["Operation"], d["ErrorType"]) for d in metric_docs(emf, "Errors")] == [
+        ("ListMeshes", "InternalServerErrorException")]
