@@ -150,18 +150,6 @@ def breakdown(changes: list[Change], state_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _allow_plain_http(endpoint: str) -> None:
-    """Drop the buckets' TLS-only policies in the emulator: AWS clients use HTTPS, the local endpoint is plain
-    HTTP, and moto enforces `aws:SecureTransport`, so as deployed the pipeline gets 403 on every S3 call."""
-    import boto3
-    from botocore.exceptions import ClientError
-
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
-    for bucket in s3.list_buckets().get("Buckets", []):
-        with contextlib.suppress(ClientError):
-            s3.delete_bucket_policy(Bucket=bucket["Name"])
-
-
 def _toggle(sd: object, events: object, service_id: str, instance: object, present: bool) -> tuple[float, float]:
     """Register or deregister `instance` in Cloud Map, then put the CloudTrail record.
 
@@ -201,7 +189,6 @@ def run(profile: Profile) -> Suite:
     try:
         started = time.monotonic()
         built = stack_mod.bring_up(supervisor, workdir, "us-east-1", _StderrView())
-        _allow_plain_http(built.local.aws_endpoint)
         front = built.running["front-1"].sidecar
         blue = built.running["blue-2"].instance
         needle = f"::{blue.address}:{INGRESS_PORT}::"
