@@ -1,4 +1,8 @@
-"""Records each invocation (event and context) into S3; fails items that carry the fail marker."""
+"""Records each invocation (event and context) into S3; fails items that carry the fail marker.
+
+An SQS record whose EventBridge detail has `write: {"pk": ..., "sk": ...}` also puts that item into
+TABLE_NAME, so a test can make a function write to the table that a stream source reads.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         Key=f"{context.function_name}/{context.aws_request_id}.json",
         Body=json.dumps(record).encode(),
     )
+    _write_requested_items(event)
     marker = os.environ["FAIL_MARKER"]
     failed = [
         {"itemIdentifier": r.get("messageId") or r["dynamodb"]["SequenceNumber"]}
@@ -35,3 +40,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if failed and "dynamodb" in event["Records"][0]:
         raise RuntimeError("a stream record asked to fail")
     return {"batchItemFailures": failed}
+
+
+def _write_requested_items(event: dict[str, Any]) -> None:
+    table = os.environ.get("TABLE_NAME")
+    for record in event.get("Records", []):
+        try:
+            item = json.loads(record["body"])["detail"]["write"]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if table:
+            boto3.client("dynamodb").put_item(
+                TableName=table, Item={"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+            )
