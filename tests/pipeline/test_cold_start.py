@@ -29,9 +29,3 @@ def loaded_after_import(function: str) -> set[str]:
 @pytest.mark.parametrize("function", PIPELINE_HANDLERS)
 def test_a_pipeline_handler_imports_neither_boto3_nor_the_generated_shapes_nor_grpc(function: str) -> None:
     assert loaded_after_import(function) == set()
-
-
-def test_the_api_handler_loads_the_shapes_it_validates_with_but_not_boto3_or_grpc() -> None:
-    loaded = loaded_after_import("api")
-    assert "meshplane.model.shapes" in loaded
-    assert not {m for m in loaded if m.split(".")[0] in {"boto3", "grpc"}}
