@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from .specs import node_spec
+from .test_operations import test_all_38_operations_work_through_boto3 as exercise_all_operations
 
 pytestmark = pytest.mark.emulator
 
@@ -24,3 +26,8 @@ def test_boto3_manages_a_mesh_through_meshplane_local_up(local_stack: Any) -> No
         appmesh.delete_mesh(meshName=mesh)
     appmesh.delete_virtual_node(meshName=mesh, virtualNodeName="n")
     assert appmesh.delete_mesh(meshName=mesh)["mesh"]["status"] == {"status": "DELETED"}
+
+
+def test_all_38_operations_work_through_meshplane_local_up(local_stack: Any, unique: Callable[[str], str]) -> None:
+    """The same walk over every operation as test_operations, through `meshplane local up`."""
+    exercise_all_operations(local_stack, unique)
