@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,7 @@ class LocalUp:
         self.sources: list[Source] = []
         self.stream_pollers: list[StreamPoller] = []
         self.trace: InvocationTrace | None = None
+        self._invokers: dict[str, Callable[[Any], Invocation]] = {}
         self.threads: list[threading.Thread] = []
         self.ads: Supervisor | None = None
         self.server: Any = None
@@ -131,9 +133,11 @@ class LocalUp:
             return Invocation(error={"errorType": "ResourceNotFound", "errorMessage": "no ApiFunction in template"})
         return self._invoke(API_FUNCTION)(event)
 
-    def _invoke(self, lid: str) -> Any:
+    def _invoke(self, lid: str) -> Callable[[Any], Invocation]:
         """The function's invoke, traced, that wakes the stream pollers when it returns: whatever the function
         wrote to a table is on the stream by then, so they read it now instead of after their poll interval."""
+        if lid in self._invokers:
+            return self._invokers[lid]
         assert self.trace is not None
         invoke = self.trace.wrap(lid, self.pools[lid].invoke)
 
@@ -144,6 +148,7 @@ class LocalUp:
                 for poller in self.stream_pollers:
                     poller.wake.set()
 
+        self._invokers[lid] = invoke_and_wake
         return invoke_and_wake
 
     def _start_functions(self) -> None:
