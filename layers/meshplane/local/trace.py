@@ -19,6 +19,7 @@ from typing import Any
 from meshplane.local.invoker import Invocation
 
 TRACE_FILE = "invocations.jsonl"
+ROTATE_BYTES = 10 * 1024 * 1024  # a long-running `local up` keeps the last 10 to 20 MB
 
 
 def source_times(event: Any) -> list[float]:
@@ -38,10 +39,10 @@ def source_times(event: Any) -> list[float]:
 
 
 class InvocationTrace:
-    """Appends one line per invocation; thread-safe, the file is opened once."""
+    """Appends one line per invocation; thread-safe; past `rotate_bytes` the file moves to `<name>.1`."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, rotate_bytes: int = ROTATE_BYTES) -> None:
+        self.path, self.rotate_bytes = path, rotate_bytes
         self._lock = threading.Lock()
         self._file = path.open("a", buffering=1)
 
@@ -59,8 +60,13 @@ class InvocationTrace:
     def write(self, line: dict[str, Any]) -> None:
         text = json.dumps(line) + "\n"
         with self._lock:
-            if not self._file.closed:
-                self._file.write(text)
+            if self._file.closed:
+                return
+            self._file.write(text)
+            if self._file.tell() > self.rotate_bytes:
+                self._file.close()
+                self.path.replace(self.path.with_name(self.path.name + ".1"))
+                self._file = self.path.open("a", buffering=1)
 
     def close(self) -> None:
         with self._lock:
