@@ -19,6 +19,7 @@ from meshplane.snapshot.types import XdsType
 
 from . import meshes
 from .conftest import LambdaContext, World, make_world, sample, sqs_batch
+from .ecs_tasks import Cluster, eni_address, tasks_stay_running
 
 FRONT = ProxyId("colors", Kind.VIRTUAL_NODE, "front")
 EGRESS_BLUE = "cds_egress_colors_colors-blue_http_8080"
@@ -148,14 +149,17 @@ def test_an_invocation_killed_outright_is_redelivered_whole_and_converges(world:
 def test_the_reconcile_publishes_what_a_lost_stream_batch_never_did(world: World) -> None:
     meshes.colors(world)
     world.recompute()
-    world.ecs([sample("ecs_task_running_fargate.json")])
-    world.stream.drain()  # the recompute invocation for these records never happens
+    with tasks_stay_running():
+        cluster = Cluster.create(world)
+        task = cluster.run()  # a task ECS really runs, so the reconcile's ECS pass keeps its endpoint
+        world.ecs([cluster.event(task, version=2)])
+        world.stream.drain()  # the recompute invocation for these records never happens
 
-    summary = world.reconcile()
+        summary = world.reconcile()
 
-    assert FRONT.path in summary["published"]
-    assert front_addresses(world) == ["10.0.1.25"]
-    assert world.reconcile()["published"] == []  # nothing left to repair
+        assert FRONT.path in summary["published"]
+        assert front_addresses(world) == [eni_address(task)]
+        assert world.reconcile()["published"] == []  # nothing left to repair
 
 
 def test_the_reconcile_repairs_a_missing_pointer(world: World) -> None:

@@ -31,6 +31,7 @@ STAR_RESOURCE_ACTIONS = {
     "servicediscovery:DiscoverInstancesRevision",
     "ecs:DescribeTaskDefinition",
     "ec2:DescribeInstances",
+    "ecs:ListTasks",  # authorised on container instances; scoped by an ecs:cluster condition when the cluster is set
 }
 
 

@@ -29,6 +29,9 @@ from meshplane.model.state import Endpoint
 from meshplane.store.endpoints import ecs_order
 
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+# The attribute ECS itself gives the Cloud Map instances of a service's tasks; the
+# reconcile reads it back to know which cluster an endpoint's task ran in.
+CLUSTER_ATTRIBUTE = "ECS_CLUSTER_NAME"
 
 
 class _Lenient(BaseModel):
@@ -98,6 +101,10 @@ class TaskDetail(_Lenient):
         return self.task_arn.rsplit("/", 1)[-1]
 
     @property
+    def cluster_name(self) -> str:
+        return self.cluster_arn.rsplit("/", 1)[-1]
+
+    @property
     def order(self) -> str:
         return ecs_order(self.version, self.updated_at)
 
@@ -155,6 +162,7 @@ def endpoint_of(task: TaskDetail, listener_ports: Iterable[int], host_address: H
         "zone": task.availability_zone,
         "healthy": task.health_status != "UNHEALTHY",
         "source": "ecs",
+        "attributes": {CLUSTER_ATTRIBUTE: task.cluster_name},
     }
     address = _awsvpc_address(task)
     if address is not None:

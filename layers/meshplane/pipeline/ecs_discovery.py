@@ -1,14 +1,17 @@
-"""Apply one ECS Task State Change event to the endpoint store."""
+"""Apply one ECS task (from a Task State Change event or the reconcile) to the endpoint store."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from meshplane.pipeline.ecs import Change, TaskEvent, change_of, endpoint_of
+from meshplane.model.state import Endpoint
+from meshplane.pipeline.ecs import Change, TaskDetail, TaskEvent, change_of, endpoint_of
 from meshplane.pipeline.ecs_mapping import TaskMapper
 from meshplane.pipeline.telemetry import Telemetry
-from meshplane.store.endpoints import EndpointStore, Outcome
+from meshplane.store.endpoints import EndpointStore, NodeRef, Outcome
+
+Known = Callable[[NodeRef, Endpoint | None], bool]
 
 DETAIL_TYPE = "ECS Task State Change"
 
@@ -22,7 +25,20 @@ def apply_task_event(raw: Mapping[str, Any], mapper: TaskMapper, endpoints: Endp
     """Returns a JSON-ready summary (it is what the idempotency record stores)."""
     if raw.get("detail-type") != DETAIL_TYPE or raw.get("source") != "aws.ecs":
         raise NotATaskEvent(f"expected aws.ecs {DETAIL_TYPE!r}, got {raw.get('source')!r} {raw.get('detail-type')!r}")
-    task = TaskEvent.model_validate(raw).detail
+    return apply_task(TaskEvent.model_validate(raw).detail, mapper, endpoints, telemetry)
+
+
+def _never_known(ref: NodeRef, endpoint: Endpoint | None) -> bool:
+    return False
+
+
+def apply_task(task: TaskDetail, mapper: TaskMapper, endpoints: EndpointStore, telemetry: Telemetry,
+               known: Known = _never_known) -> dict[str, Any]:
+    """Map a task to its nodes and write its endpoint (or tombstone) under the ordering guard.
+
+    `known(ref, endpoint)` says the store already holds exactly that: the reconcile
+    passes it so an unchanged task costs no write.
+    """
     change = change_of(task)
     summary: dict[str, Any] = {"task": task.task_id, "change": change.value, "order": task.order, "nodes": {}}
     if change is Change.NONE:
@@ -41,9 +57,13 @@ def apply_task_event(raw: Mapping[str, Any], mapper: TaskMapper, endpoints: Endp
                 telemetry.logger.warning("running task has no address for the node's listeners",
                                          extra={"task": task.task_arn, "node": node.ref.node})
                 continue
+        name = f"{node.ref.mesh}/{node.ref.node}"
+        if known(node.ref, endpoint):
+            summary["nodes"][name] = "unchanged"
+            continue
         with telemetry.traced("dynamodb.apply_endpoint"):
             result = endpoints.apply_ecs(node.ref, endpoint, instance_id=task.task_id, order=task.order)
         if result is Outcome.STALE:
             telemetry.count("EventsDeduplicated")
-        summary["nodes"][f"{node.ref.mesh}/{node.ref.node}"] = result.value
+        summary["nodes"][name] = result.value
     return summary

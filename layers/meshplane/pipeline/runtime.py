@@ -14,8 +14,9 @@ Failure semantics:
   ordered conditional writes of the endpoint store.
 - DynamoDB stream batches are aggregated per mesh; a mesh whose recompute fails
   reports its earliest sequence number, so Lambda retries from there.
-- The reconcile refreshes every Cloud Map node and recomputes every proxy of
-  every mesh, publishing only what differs from the pointers.
+- The reconcile refreshes every Cloud Map node, repairs ECS endpoints from the
+  running tasks (`ecs_reconcile`), and recomputes every proxy of every mesh,
+  publishing only what differs from the pointers.
 """
 
 from __future__ import annotations
@@ -46,12 +47,13 @@ class Pipeline:
     """The stores and parts are built when an entry point first needs them, never at import."""
 
     def __init__(self, settings: Settings, clients: AwsClients, collaborators: Collaborators, telemetry: Telemetry,
-                 *, full_discovery_seconds: float = 300) -> None:
+                 *, full_discovery_seconds: float = 300, ecs_clusters: tuple[str, ...] = ()) -> None:
         self.settings = settings
         self.clients = clients
         self.parts = collaborators
         self.telemetry = telemetry
         self.full_discovery_seconds = full_discovery_seconds
+        self.ecs_clusters = ecs_clusters
 
     @cached_property
     def endpoints(self) -> EndpointStore:
@@ -100,6 +102,7 @@ class Pipeline:
         import os
 
         from meshplane.config import Settings
+        from meshplane.pipeline.ecs_reconcile import clusters_from_env
         from meshplane.pipeline.telemetry import Telemetry
         from meshplane.pipeline.wiring import Clients, Collaborators
 
@@ -107,7 +110,8 @@ class Pipeline:
         settings = Settings.from_env(env)
         clients = Clients.create(settings, env)
         return cls(settings, clients, Collaborators.default(settings, clients), Telemetry.from_env(),
-                   full_discovery_seconds=float(env.get("MESHPLANE_FULL_DISCOVERY_SECONDS", "300")))
+                   full_discovery_seconds=float(env.get("MESHPLANE_FULL_DISCOVERY_SECONDS", "300")),
+                   ecs_clusters=clusters_from_env(env.get("MESHPLANE_ECS_CLUSTERS")))
 
     # ---- shared -----------------------------------------------------------------------
     def directory(self) -> Directory:
@@ -238,6 +242,8 @@ class Pipeline:
         return self._wrap(run, "recompute")(event, context)
 
     def reconcile(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from meshplane.pipeline.ecs_reconcile import EcsReconcile
+
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
             t = self.telemetry
             started = time.time()
@@ -247,6 +253,9 @@ class Pipeline:
                 with t.traced("cloudmap.refresh"):
                     if self.discovery.refresh(node):
                         refreshed.append(f"{node.ref.mesh}/{node.ref.node}")
+            with t.traced("ecs.reconcile"):
+                ecs = EcsReconcile(directory, self.mapper(directory), self.endpoints, self.clients.ecs,
+                                   t).run(self.ecs_clusters)
             published, rejected, failed = [], [], []
             for mesh in sorted({ref.mesh for ref in directory.nodes} | set(self.parts.loader.list_mesh_names())):
                 try:
@@ -257,8 +266,8 @@ class Pipeline:
                     continue
                 published += [r.proxy.path for r in outcome.published]
                 rejected += [r.proxy.path for r in outcome.rejected]
-            summary = {"refreshed": refreshed, "published": published, "rejected": rejected, "failed": failed,
-                       "seconds": round(time.time() - started, 3)}
+            summary = {"refreshed": refreshed, "ecs": ecs, "published": published, "rejected": rejected,
+                       "failed": failed, "seconds": round(time.time() - started, 3)}
             t.count("DriftRepaired", len(published))
             t.logger.info("reconcile done", extra=summary)
             return summary

@@ -59,6 +59,15 @@ class Revision:
 
 
 @dataclass(frozen=True)
+class EcsItem:
+    """One stored ECS task of a node: its ordering key and endpoint (None for a tombstone)."""
+
+    instance_id: str
+    order: str
+    endpoint: Endpoint | None
+
+
+@dataclass(frozen=True)
 class NodeRef:
     """A virtual node in a mesh: the unit endpoints are discovered for."""
 
@@ -159,11 +168,25 @@ class EndpointStore:
                 by_target[key] = endpoint
         return tuple(sorted(by_target.values(), key=lambda e: (e.address, e.port or 0, e.instance_id)))
 
+    def ecs_items(self, ref: NodeRef) -> list[EcsItem]:
+        """Every ECS item of the node, tombstones included, with its order (the reconcile compares them)."""
+        prefix = f"{ITEM_PREFIX}ecs#"
+        return [
+            EcsItem(item["sk"]["S"].removeprefix(prefix), item["order"]["S"],
+                    Endpoint.model_validate(json.loads(item["endpoint"]["S"]))
+                    if item.get("present", {}).get("BOOL") and "endpoint" in item else None)
+            for item in self._items(ref, prefix)
+        ]
+
     def endpoints_for(self, mesh: str, nodes: Iterable[str]) -> Mapping[str, tuple[Endpoint, ...]]:
         return {node: self.endpoints(NodeRef(mesh, node)) for node in nodes}
 
     def _query(self, ref: NodeRef, prefix: str) -> list[Endpoint]:
-        found: list[Endpoint] = []
+        return [Endpoint.model_validate(json.loads(item["endpoint"]["S"])) for item in self._items(ref, prefix)
+                if item.get("present", {}).get("BOOL") and "endpoint" in item]
+
+    def _items(self, ref: NodeRef, prefix: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
@@ -172,9 +195,7 @@ class EndpointStore:
         }
         while True:
             page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                if item.get("present", {}).get("BOOL") and "endpoint" in item:
-                    found.append(Endpoint.model_validate(json.loads(item["endpoint"]["S"])))
+            found += page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return found
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,137 @@
+"""The periodic ECS pass of the reconcile: make the endpoint items match the tasks ECS runs.
+
+Events are best-effort: one that arrived before its virtual node existed was mapped
+to nothing, and a lost STOPPED event leaves an endpoint behind.  This pass lists each
+cluster's RUNNING tasks and sends every one through the event path
+(`ecs_discovery.apply_task`: same mapping, same ordering guard), writing only what
+differs from the store.  A stored task that is no longer listed is described: one
+ECS reports stopped or stopping, or MISSING (or whose cluster is gone), is tombstoned
+at `FINAL`, since a task never runs again once its desired status is STOPPED, so no
+later event can bring it back.
+
+Ordering: DescribeTasks has no `updatedAt`, so the reconcile orders its writes as
+(`version`, `OBSERVED`): below any event of the same version (an event describes the
+same state, seen first-hand) and above every event of an older version.
+
+Which clusters: `MESHPLANE_ECS_CLUSTERS`, else the clusters stored endpoints name in
+their `ECS_CLUSTER_NAME` attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from meshplane.model.state import Endpoint
+from meshplane.pipeline.directory import Directory
+from meshplane.pipeline.ecs import CLUSTER_ATTRIBUTE, Change, TaskDetail, change_of
+from meshplane.pipeline.ecs_discovery import apply_task
+from meshplane.pipeline.ecs_mapping import TaskMapper
+from meshplane.pipeline.telemetry import Telemetry
+from meshplane.store.endpoints import EcsItem, EndpointStore, NodeRef, Outcome, ecs_order
+
+OBSERVED = "0"  # sorts below every ISO-8601 `updatedAt`
+FINAL = ecs_order(10**12 - 1, "gone")
+DESCRIBE_LIMIT = 100  # DescribeTasks takes at most 100 tasks per call
+
+
+def clusters_from_env(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@dataclass
+class EcsReconcile:
+    """One pass; `ecs` is the injected boto3 ECS client."""
+
+    directory: Directory
+    mapper: TaskMapper
+    endpoints: EndpointStore
+    ecs: Any
+    telemetry: Telemetry
+    summary: dict[str, list[str]] = field(default_factory=lambda: {"upserted": [], "tombstoned": []})
+
+    def run(self, configured: Sequence[str]) -> dict[str, list[str]]:
+        stored = {ref: self.endpoints.ecs_items(ref) for ref in self.directory.nodes}
+        present = {(ref, item.instance_id): item for ref, items in stored.items() for item in items if item.endpoint}
+        clusters = list(configured) or sorted({_cluster_of(item.endpoint) for item in present.values()} - {None})
+        for cluster in clusters:
+            self._reconcile_cluster(cluster, stored, present)
+        return self.summary
+
+    def _reconcile_cluster(self, cluster: str, stored: Mapping[NodeRef, list[EcsItem]],
+                           present: Mapping[tuple[NodeRef, str], EcsItem]) -> None:
+        running, _ = self._describe(cluster, self._running(cluster))
+        for task in running:
+            self._apply(task, stored)
+        alive = {task.task_id for task in running}
+        leftover = [key for key, item in present.items()
+                    if key[1] not in alive and _same_cluster(_cluster_of(item.endpoint), cluster)]
+        if not leftover:
+            return
+        found, missing = self._describe(cluster, sorted({instance_id for _, instance_id in leftover}))
+        described = {task.task_id: task for task in found}
+        for ref, instance_id in leftover:
+            task = described.get(instance_id)
+            if instance_id in missing or (task is not None and change_of(task) is Change.DOWN):
+                self._tombstone(ref, instance_id, FINAL)
+            elif task is not None and change_of(task) is Change.UP:
+                self._apply(task, stored)  # started between ListTasks and DescribeTasks
+
+    def _apply(self, task: TaskDetail, stored: Mapping[NodeRef, list[EcsItem]]) -> None:
+        def known(ref: NodeRef, endpoint: Endpoint | None) -> bool:
+            return any(item.instance_id == task.task_id and item.endpoint == endpoint for item in stored.get(ref, ()))
+
+        result = apply_task(task, self.mapper, self.endpoints, self.telemetry, known=known)
+        for node, outcome in result["nodes"].items():
+            if outcome == Outcome.APPLIED.value:
+                kind = "upserted" if change_of(task) is Change.UP else "tombstoned"
+                self.summary[kind].append(f"{node}/{task.task_id}")
+
+    def _tombstone(self, ref: NodeRef, instance_id: str, order: str) -> None:
+        with self.telemetry.traced("dynamodb.apply_endpoint"):
+            outcome = self.endpoints.apply_ecs(ref, None, instance_id=instance_id, order=order)
+        if outcome is Outcome.APPLIED:
+            self.summary["tombstoned"].append(f"{ref.mesh}/{ref.node}/{instance_id}")
+
+    # ---- ECS reads ------------------------------------------------------------------
+    def _running(self, cluster: str) -> list[str]:
+        arns: list[str] = []
+        try:
+            for page in self.ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING"):
+                arns += page.get("taskArns", [])
+        except self.ecs.exceptions.ClusterNotFoundException:
+            self.telemetry.logger.warning("configured ECS cluster does not exist", extra={"cluster": cluster})
+        return arns
+
+    def _describe(self, cluster: str, tasks: Sequence[str]) -> tuple[list[TaskDetail], set[str]]:
+        """The tasks ECS describes, and the ids it reports MISSING (all of them if the cluster is gone)."""
+        found: list[TaskDetail] = []
+        missing: set[str] = set()
+        for chunk in _chunks(tasks, DESCRIBE_LIMIT):
+            try:
+                page = self.ecs.describe_tasks(cluster=cluster, tasks=list(chunk), include=["TAGS"])
+            except self.ecs.exceptions.ClusterNotFoundException:
+                missing |= {arn.rsplit("/", 1)[-1] for arn in chunk}
+                continue
+            found += [_task_detail(task) for task in page.get("tasks", [])]
+            missing |= {f["arn"].rsplit("/", 1)[-1] for f in page.get("failures", [])
+                        if f.get("reason") == "MISSING" and f.get("arn")}
+        return found, missing
+
+
+def _task_detail(task: Mapping[str, Any]) -> TaskDetail:
+    """A DescribeTasks task as the event's `detail` (the same shape, without `updatedAt`)."""
+    return TaskDetail.model_validate({"version": 0, **task, "updatedAt": OBSERVED})
+
+
+def _cluster_of(endpoint: Endpoint | None) -> str | None:
+    return endpoint.attributes.get(CLUSTER_ATTRIBUTE) if endpoint is not None else None
+
+
+def _same_cluster(name: str | None, cluster: str) -> bool:
+    return name is not None and name == cluster.rsplit("/", 1)[-1]
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    return (items[i:i + size] for i in range(0, len(items), size))
