@@ -4,10 +4,18 @@ Each `functions/<name>/app.py` is imported the way the Lambda Python runtime
 does it (function folder first on the path, then the layer), in a fresh
 interpreter under `-X importtime`; the cumulative time of the `app` module is
 what INIT spends on our code and its imports.  Median of N runs.
+
+Since the handlers defer boto3, Powertools and the shapes to first use, INIT alone
+flatters them: `coldstart_first_call.py` also times import + the FIRST invocation
+with a real-shaped event from `events/` against in-process moto, in a fresh process.
+moto's own import (which loads boto3 and botocore) is timed apart and left out, so
+that number lacks the boto3 import a real cold start pays; the fresh-process
+`import boto3` time is measured and reported beside it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import site
 import subprocess
@@ -33,6 +41,16 @@ LAMBDA_ENV = {
 }
 
 
+FIRST_CALL_EVENTS = {  # "-": the script builds an API Gateway ListMeshes event (events/ has no API sample)
+    "api": "-",
+    "ecs_events": "sqs_ecs_events_batch.json",
+    "cloudmap_events": "sqs_cloudmap_events_batch.json",
+    "recompute": "dynamodb_stream_batch.json",
+    "reconcile": "scheduled_event.json",
+}
+FIRST_CALL_SCRIPT = Path(__file__).resolve().parent / "coldstart_first_call.py"
+
+
 def functions() -> list[Path]:
     return sorted(p.parent for p in (ROOT / "functions").glob("*/app.py"))
 
@@ -40,7 +58,7 @@ def functions() -> list[Path]:
 def import_ms(function_dir: Path) -> float:
     """Cumulative import time of the handler module `app` in a fresh interpreter, in ms."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **LAMBDA_ENV,
-           "PYTHONPATH": os.pathsep.join([str(function_dir), str(ROOT / "layers")])}
+           "PYTHONPATH": os.pathsep.join([str(function_dir.resolve()), str(ROOT / "layers")])}
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=function_dir, env=env,
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
@@ -51,10 +69,42 @@ def import_ms(function_dir: Path) -> float:
     raise RuntimeError(f"{function_dir.name}: no importtime line for app")
 
 
+def _lambda_env(function_dir: Path) -> dict[str, str]:
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **LAMBDA_ENV,
+            "PYTHONPATH": os.pathsep.join([str(function_dir.resolve()), str(ROOT / "layers")])}
+
+
+def first_call(function_dir: Path) -> dict[str, float]:
+    """Import + first invocation of the handler in a fresh interpreter with in-process moto (ms)."""
+    name = function_dir.name
+    event = FIRST_CALL_EVENTS[name]
+    env = {**_lambda_env(function_dir), "POWERTOOLS_TRACE_DISABLED": "true", "LOG_LEVEL": "WARNING"}
+    proc = subprocess.run([sys.executable, str(FIRST_CALL_SCRIPT), name,
+                           event if event == "-" else str(ROOT / "events" / event)],
+                          cwd=function_dir, env=env, capture_output=True, text=True, timeout=120)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('{"function"')]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{name}: first call failed: {proc.stderr.strip().splitlines()[-3:]}")
+    result = json.loads(lines[-1])
+    if result["failed"]:
+        raise RuntimeError(f"{name}: the first invocation reported a failure: {proc.stdout[-2000:]}")
+    return result
+
+
+def boto3_import_ms() -> float:
+    """Cumulative `import boto3` in a fresh interpreter: what moto's preload hides from `first_call`."""
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import boto3"], capture_output=True,
+                          text=True, timeout=60, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and line.rsplit("|", 1)[-1].strip() == "boto3":
+            return int(line.split("|")[1]) / 1000.0
+    raise RuntimeError("no importtime line for boto3")
+
+
 def top_imports(function_dir: Path, count: int = 8) -> list[dict[str, object]]:
     """The heaviest direct imports of the handler (by cumulative time): the profile behind a miss."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **LAMBDA_ENV,
-           "PYTHONPATH": os.pathsep.join([str(function_dir), str(ROOT / "layers")])}
+           "PYTHONPATH": os.pathsep.join([str(function_dir.resolve()), str(ROOT / "layers")])}
     proc = subprocess.run([sys.executable, "-X", "importtime", "-c", "import app"], cwd=function_dir, env=env,
                           capture_output=True, text=True, timeout=120)
     rows = []
@@ -87,10 +137,33 @@ def run(profile: Profile) -> Suite:
                   note=f"min {min(samples):.0f}, max {max(samples):.0f}")
         if worst is None or value > worst[1]:
             worst = (d, value)
+    _first_calls(suite, dirs, repeats)
     if worst is not None:
         suite.tables[f"heaviest imports of {worst[0].name} (-X importtime, one run)"] = top_imports(worst[0])
     _package(suite, profile)
     return suite
+
+
+def _first_calls(suite: Suite, dirs: list[Path], repeats: int) -> None:
+    boto3_ms = median([boto3_import_ms() for _ in range(repeats)])
+    suite.add(f"import boto3 in a fresh process (median of {repeats})", boto3_ms, "ms",
+              note="preloaded by moto in the first-call rows, so not in them")
+    rows = []
+    for d in dirs:
+        first_call(d)  # bytecode compiled, like the import rows
+        samples = [first_call(d) for _ in range(repeats)]
+        total = median([s["total_ms"] for s in samples])
+        suite.add(f"{d.name}: import + first invocation, moto import excluded (median of {repeats})", total, "ms",
+                  note=f"import {median([s['import_ms'] for s in samples]):.0f} + first call "
+                       f"{median([s['first_call_ms'] for s in samples]):.0f}; with boto3 import "
+                       f"~{total + boto3_ms:.0f}")
+        rows.append({"function": d.name, "event": FIRST_CALL_EVENTS[d.name],
+                     "import ms": median([s["import_ms"] for s in samples]),
+                     "first call ms": median([s["first_call_ms"] for s in samples]),
+                     "import + first call ms": total,
+                     "+ boto3 import ms": total + boto3_ms,
+                     "moto import ms (excluded)": median([s["moto_import_ms"] for s in samples])})
+    suite.tables[f"import + first invocation against in-process moto (median of {repeats})"] = rows
 
 
 def _package(suite: Suite, profile: Profile) -> None:

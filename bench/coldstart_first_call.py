@@ -1,0 +1,92 @@
+"""Run inside a fresh interpreter: import one handler and invoke it once against in-process moto.
+
+Prints one JSON line.  moto's import (which loads boto3 and botocore) and the setup of
+the table, bucket and bus (and one call to every other service a handler uses, so
+moto's backends are loaded) happen before the clock starts, through their own boto3
+session so no service model is cached for the handler; the clock then covers
+`import app` and the first `app.handler(event, context)`, which is where the handlers
+now pay for boto3 clients, Powertools and the shapes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REQUEST_ID = "c6af9ac6-7b61-11e6-9a41-93e8deadbeef"
+
+
+class Context:
+    """What the Lambda runtime passes as `context`."""
+
+    function_name = "bench"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:bench"
+    aws_request_id = REQUEST_ID
+    log_group_name = "/aws/lambda/bench"
+    log_stream_name = "2026/11/25/[$LATEST]bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def api_event() -> dict[str, Any]:
+    """An API Gateway REST proxy event for ListMeshes, as the `appmesh` client sends it."""
+    path = "/v20190125/meshes"
+    headers = {"Host": "appmesh.us-east-1.amazonaws.com", "User-Agent": "Boto3/1.35 botocore/1.35",
+               "Accept-Encoding": "identity"}
+    return {"resource": "/{proxy+}", "path": path, "httpMethod": "GET", "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()}, "queryStringParameters": None,
+            "multiValueQueryStringParameters": None, "pathParameters": {"proxy": path.lstrip("/")},
+            "stageVariables": None, "body": None, "isBase64Encoded": False,
+            "requestContext": {"requestId": REQUEST_ID, "httpMethod": "GET", "path": path, "stage": "prod",
+                               "resourcePath": "/{proxy+}"}}
+
+
+def setup(table: str, bucket: str, bus: str) -> None:
+    import boto3
+
+    session = boto3.session.Session(region_name="us-east-1")
+    session.client("dynamodb").create_table(
+        TableName=table, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in ("pk", "sk")],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    session.client("s3").create_bucket(Bucket=bucket)
+    session.client("events").create_event_bus(Name=bus)
+    # moto loads a service's backend on its first request: make that happen here, off the clock.
+    session.client("ecs").list_clusters()
+    session.client("servicediscovery").list_namespaces()
+    session.client("ec2").describe_availability_zones()
+
+
+def main() -> None:
+    import os
+
+    function, event_file = sys.argv[1], sys.argv[2]
+    event = api_event() if event_file == "-" else json.loads(Path(event_file).read_text())
+    started = time.perf_counter()
+    from moto import mock_aws
+
+    moto_ms = (time.perf_counter() - started) * 1000
+    with mock_aws():
+        setup(os.environ["MESHPLANE_TABLE"], os.environ["MESHPLANE_BUCKET"], os.environ["MESHPLANE_BUS"])
+        clock = time.perf_counter()
+        import app  # type: ignore[import-not-found]
+
+        imported = time.perf_counter()
+        result = app.handler(event, Context())
+        done = time.perf_counter()
+    failed = bool(result.get("batchItemFailures")) or int(result.get("statusCode", 200)) >= 500 or bool(
+        result.get("failed"))
+    print(json.dumps({"function": function, "moto_import_ms": moto_ms, "import_ms": (imported - clock) * 1000,
+                      "first_call_ms": (done - imported) * 1000, "total_ms": (done - clock) * 1000,
+                      "failed": failed}))
+
+
+if __name__ == "__main__":
+    main()
