@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -71,21 +69,16 @@ def test_an_endpoint_whose_task_stopped_without_an_event_is_removed_by_the_recon
     assert summary["ecs"]["tombstoned"] == [f"colors/colors-blue/{task['taskArn'].rsplit('/', 1)[-1]}"]
 
 
-def test_an_endpoint_of_a_task_ecs_no_longer_knows_is_removed_and_a_late_event_cannot_revive_it(
-        world: World) -> None:
+def test_endpoints_of_a_cluster_ecs_does_not_know_are_left_alone(world: World) -> None:
     meshes.colors(world)
-    running = sample("ecs_task_running_fargate.json")  # cluster "colors", which this ECS never had
-    world.ecs([running])
+    world.ecs([sample("ecs_task_running_fargate.json")])  # cluster "colors", which this ECS never had
+    world.pipeline.ecs_clusters = ("colors",)
+
+    with endpoint_writes(world) as written:
+        summary = world.reconcile()
+
+    assert written == [] and summary["ecs"] == {"upserted": [], "tombstoned": []}
     assert len(world.endpoints("colors", "colors-blue")) == 1
-
-    world.reconcile()
-    assert world.endpoints("colors", "colors-blue") == ()
-
-    late = copy.deepcopy(running)
-    late["id"] = str(uuid.uuid4())
-    late["detail"]["version"] += 5
-    world.ecs([late])
-    assert world.endpoints("colors", "colors-blue") == ()
 
 
 def test_a_running_task_whose_endpoint_is_current_costs_the_reconcile_no_write(

@@ -5,9 +5,9 @@ to nothing, and a lost STOPPED event leaves an endpoint behind.  This pass lists
 cluster's RUNNING tasks and sends every one through the event path
 (`ecs_discovery.apply_task`: same mapping, same ordering guard), writing only what
 differs from the store.  A stored task that is no longer listed is described: one
-ECS reports stopped or stopping, or MISSING (or whose cluster is gone), is tombstoned
-at `FINAL`, since a task never runs again once its desired status is STOPPED, so no
-later event can bring it back.
+ECS reports stopped or stopping, or MISSING, is tombstoned at `FINAL`, since a task
+never runs again once its desired status is STOPPED, so no later event can bring it
+back.  A cluster ECS does not know (a typo, or a deleted cluster) removes nothing.
 
 Ordering: DescribeTasks has no `updatedAt`, so the reconcile orders its writes as
 (`version`, `OBSERVED`): below any event of the same version (an event describes the
@@ -101,19 +101,19 @@ class EcsReconcile:
             for page in self.ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING"):
                 arns += page.get("taskArns", [])
         except self.ecs.exceptions.ClusterNotFoundException:
-            self.telemetry.logger.warning("configured ECS cluster does not exist", extra={"cluster": cluster})
+            self.telemetry.logger.warning("ECS cluster does not exist: its endpoints are left as they are",
+                                          extra={"cluster": cluster})
         return arns
 
     def _describe(self, cluster: str, tasks: Sequence[str]) -> tuple[list[TaskDetail], set[str]]:
-        """The tasks ECS describes, and the ids it reports MISSING (all of them if the cluster is gone)."""
+        """The tasks ECS describes, and the ids it reports MISSING."""
         found: list[TaskDetail] = []
         missing: set[str] = set()
         for chunk in _chunks(tasks, DESCRIBE_LIMIT):
             try:
                 page = self.ecs.describe_tasks(cluster=cluster, tasks=list(chunk), include=["TAGS"])
             except self.ecs.exceptions.ClusterNotFoundException:
-                missing |= {arn.rsplit("/", 1)[-1] for arn in chunk}
-                continue
+                return [], set()  # nothing is removed on the word of a cluster ECS does not know
             found += [_task_detail(task) for task in page.get("tasks", [])]
             missing |= {f["arn"].rsplit("/", 1)[-1] for f in page.get("failures", [])
                         if f.get("reason") == "MISSING" and f.get("arn")}
