@@ -1,8 +1,11 @@
 """Per-node snapshot cache with watches, owned by the server's event loop.
 
-A node's snapshot is loaded from the source once, when its first stream arrives,
-and shared by all of that node's streams.  It is dropped when its last stream
-closes, so a ConfigPublished for a node with no stream here costs nothing.
+A node's snapshot is loaded from the source once and shared by all of that node's
+streams.  The cache is kept warm so that the first Envoy of a node is served from
+memory: a ConfigPublished loads and prepares the node's snapshot even before any
+stream asks (`refresh`), startup preloads the latest pointers (`preload`), and a
+node whose last stream closed stays prepared.  Nodes without streams are bounded by
+an LRU of `retain` entries; nodes with streams are never evicted.
 Each bind address (node metadata `BIND_ADDRESS`) gets its own prepared view.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -52,39 +56,79 @@ class _Node:
 class SnapshotCache:
     """Snapshots of the nodes that have streams, with change notification."""
 
-    def __init__(self, source: SnapshotSource, metrics: Metrics, run_blocking: RunBlocking = asyncio.to_thread) -> None:
+    def __init__(
+        self,
+        source: SnapshotSource,
+        metrics: Metrics,
+        run_blocking: RunBlocking = asyncio.to_thread,
+        retain: int = 1000,
+    ) -> None:
         self._source = source
         self._metrics = metrics
         self._run = run_blocking  # boto3 calls leave the event loop
-        self._nodes: dict[str, _Node] = {}
+        self._retain = max(0, retain)
+        self._nodes: dict[str, _Node] = {}  # nodes with at least one stream
+        self._idle: OrderedDict[str, _Node] = OrderedDict()  # prepared, no stream; least recently used first
         self._loading: dict[str, asyncio.Future[_Node]] = {}
 
     @property
     def node_paths(self) -> list[str]:
-        return sorted(self._nodes)
+        """Every node held in memory, streamed or idle."""
+        return sorted({*self._nodes, *self._idle})
 
-    async def _load(self, proxy: ProxyId) -> _Node:
+    @property
+    def idle_paths(self) -> list[str]:
+        """Nodes kept prepared without a stream, least recently used first."""
+        return list(self._idle)
+
+    async def _load(self, proxy: ProxyId, bind: str | None) -> _Node:
         pointer = await self._run(self._source.pointer, proxy)
         if pointer is None:
             raise UnknownNode(f"no configuration has been published for {proxy.path}")
-        snapshot = await self._run(self._source.fetch, pointer)
-        self._metrics.snapshot_loads += 1
-        return _Node(snapshot, pointer)
+        return await self._load_at(pointer, bind)
 
-    async def _node(self, proxy: ProxyId) -> _Node:
+    async def _load_at(self, pointer: Pointer, bind: str | None = None) -> _Node:
+        """Fetch, parse and prepare off the event loop: the CPU work of a first stream, done ahead."""
+
+        def load() -> _Node:
+            node = _Node(self._source.fetch(pointer), pointer)
+            node.view(bind)
+            return node
+
+        node = await self._run(load)
+        self._metrics.snapshot_loads += 1
+        return node
+
+    def _keep_idle(self, path: str, node: _Node) -> None:
+        if self._retain == 0:
+            return
+        self._idle[path] = node
+        self._idle.move_to_end(path)
+        while len(self._idle) > self._retain:
+            evicted, _ = self._idle.popitem(last=False)
+            log.debug("evicted idle node %s", evicted)
+
+    def _held(self, path: str) -> _Node | None:
+        return self._nodes.get(path) or self._idle.get(path)
+
+    async def _node(self, proxy: ProxyId, bind: str | None) -> _Node:
         node = self._nodes.get(proxy.path)
         if node is not None:
             return node
+        node = self._idle.pop(proxy.path, None)
+        if node is not None:  # served from memory: its first Envoy pays no load
+            self._nodes[proxy.path] = node
+            return node
         pending = self._loading.get(proxy.path)
         if pending is None:  # first stream of this node: load once, others await the same future
-            pending = self._loading[proxy.path] = asyncio.ensure_future(self._load(proxy))
+            pending = self._loading[proxy.path] = asyncio.ensure_future(self._load(proxy, bind))
             pending.add_done_callback(lambda _f: self._loading.pop(proxy.path, None))
         node = await asyncio.shield(pending)
         return self._nodes.setdefault(proxy.path, node)
 
     async def watch(self, proxy: ProxyId, bind: str | None, watcher: Watcher) -> PreparedSnapshot:
         """Register `watcher` for changes of this node's view and return the current view."""
-        node = await self._node(proxy)
+        node = await self._node(proxy, bind)
         node.watchers.setdefault(bind, set()).add(watcher)
         return node.view(bind)
 
@@ -96,17 +140,24 @@ class SnapshotCache:
         watchers.discard(watcher)
         if not watchers:
             node.watchers.pop(bind, None)
-            node.views.pop(bind, None)
+            if node.watchers:  # the node stays served: drop only this bind's view; an idle node keeps its last
+                node.views.pop(bind, None)
         if not node.watchers:
             del self._nodes[proxy.path]
+            self._keep_idle(proxy.path, node)
 
     def view(self, proxy: ProxyId, bind: str | None) -> PreparedSnapshot:
         return self._nodes[proxy.path].view(bind)
 
     async def refresh(self, proxy: ProxyId) -> list[XdsType]:
-        """Re-read the node's pointer and push what changed; returns the changed types."""
-        node = self._nodes.get(proxy.path)
+        """Re-read the node's pointer and push what changed; returns the changed types.
+
+        A node not in memory is loaded and kept idle (warm), so its first Envoy is
+        served without touching the source.
+        """
+        node = self._held(proxy.path)
         if node is None:
+            await self.warm(proxy)
             return []
         async with node.lock:
             pointer = await self._run(self._source.pointer, proxy)
@@ -114,10 +165,33 @@ class SnapshotCache:
                 return []
             snapshot = await self._run(self._source.fetch, pointer)
             self._metrics.snapshot_loads += 1
-            if self._nodes.get(proxy.path) is not node:
-                return []  # every stream left while we were loading
+            if self._held(proxy.path) is not node:
+                return []  # evicted while we were loading
             node.snapshot, node.pointer = snapshot, pointer
             return self._renew_views(node)
+
+    async def warm(self, proxy: ProxyId, pointer: Pointer | None = None) -> bool:
+        """Load and prepare a node that has no stream here; False if it has no pointer or retain is 0."""
+        if self._retain == 0 or self._held(proxy.path) is not None or proxy.path in self._loading:
+            return False
+        if pointer is None:
+            pointer = await self._run(self._source.pointer, proxy)
+            if pointer is None:
+                return False
+        node = await self._load_at(pointer)
+        if self._held(proxy.path) is None and proxy.path not in self._loading:  # a stream may have loaded it meanwhile
+            self._keep_idle(proxy.path, node)
+        return True
+
+    async def preload(self, proxies: list[ProxyId]) -> int:
+        """Warm the given nodes, oldest first so the newest survive the LRU; returns how many were loaded."""
+        loaded = 0
+        for proxy in proxies[-self._retain :] if self._retain else []:
+            try:
+                loaded += await self.warm(proxy)
+            except Exception:  # one unreadable snapshot must not stop the others or the server
+                log.exception("preloading %s failed", proxy.path)
+        return loaded
 
     def _renew_views(self, node: _Node) -> list[XdsType]:
         changed_any: set[XdsType] = set()

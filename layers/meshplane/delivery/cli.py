@@ -34,6 +34,12 @@ def register(subparsers: Any) -> None:
     ads.add_argument("--resync-seconds", type=float, default=300.0, help="safety resync of cached nodes' pointers")
     ads.add_argument("--grace-seconds", type=float, default=5.0, help="drain period on SIGTERM")
     ads.add_argument("--poll-wait-seconds", type=int, default=5, help="SQS long-poll wait")
+    ads.add_argument(
+        "--cache-nodes", type=int, default=1000,
+        help="prepared snapshots kept for nodes without a stream (LRU), so a node's first Envoy is served "
+        "from memory; 0 loads on connect",
+    )  # fmt: skip
+    ads.add_argument("--no-preload", action="store_true", help="do not warm the latest snapshots at startup")
     ads.add_argument("--tls-cert")
     ads.add_argument("--tls-key")
     ads.add_argument("--tls-client-ca", help="require client certificates naming the proxy")
@@ -84,6 +90,8 @@ def run_ads(args: argparse.Namespace) -> int:
         grace_seconds=args.grace_seconds,
         poll_wait_seconds=args.poll_wait_seconds,
         tls=tls,
+        retain_nodes=args.cache_nodes,
+        preload=not args.no_preload,
     )
     if args.queue_url and topic_arn:
         raise SystemExit("meshplane ads: give --queue-url or --topic-arn, not both")

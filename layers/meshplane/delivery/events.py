@@ -31,7 +31,9 @@ def node_of(body: str) -> ProxyId | None:
             event = json.loads(event["Message"])
         if event.get("detail-type") != DETAIL_TYPE:
             return None
-        return ProxyId.parse(event["detail"]["nodeId"])
+        detail = event["detail"]
+        log.debug("ConfigPublished received: node %s version %s", detail["nodeId"], detail.get("version"))
+        return ProxyId.parse(detail["nodeId"])
     except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("ignoring malformed event: %.200s", body)
         return None

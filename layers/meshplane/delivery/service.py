@@ -36,6 +36,8 @@ class AdsOptions:
     grace_seconds: float = 5.0
     poll_wait_seconds: int = 5
     tls: TlsFiles | None = None
+    retain_nodes: int = 1000  # prepared snapshots kept for nodes without a stream (LRU); 0 = load on connect
+    preload: bool = True  # at startup, warm the `retain_nodes` most recently published nodes
 
 
 class AdsService:
@@ -44,7 +46,8 @@ class AdsService:
     def __init__(self, source: SnapshotSource, options: AdsOptions, sqs: Any = None, sns: Any = None) -> None:
         self.options = options
         self.metrics = Metrics()
-        self.cache = SnapshotCache(source, self.metrics)
+        self._source = source
+        self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes)
         self.servicer = AdsServicer(
             self.cache, self.metrics, verify_client_identity=bool(options.tls and options.tls.client_ca)
         )
@@ -56,7 +59,8 @@ class AdsService:
             if options.topic_arn and sqs is not None and sns is not None
             else None
         )  # fmt: skip
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: list[asyncio.Future[None]] = []
+        self.preloaded: asyncio.Future[None] | None = None  # done when the startup preload is
         self.port = 0
 
     async def start(self) -> int:
@@ -73,8 +77,24 @@ class AdsService:
             consumer = EventConsumer(self._sqs, queue_url, self.cache, self.metrics, self.options.poll_wait_seconds)
             self._tasks.append(asyncio.ensure_future(consumer.run()))
         self._tasks.append(asyncio.ensure_future(self._resync_forever()))
+        if self.options.preload and self.options.retain_nodes > 0:
+            self.preloaded = asyncio.ensure_future(self._preload())
+            self._tasks.append(self.preloaded)
         log.info("ADS listening on %s:%d", self.options.host, self.port)
         return self.port
+
+    async def _preload(self) -> None:
+        """Serve at once; warm the latest snapshots in the background (a stream may load its own first)."""
+        recent = getattr(self._source, "recent_proxies", None)
+        if recent is None:
+            return
+        try:
+            proxies = await asyncio.to_thread(recent, self.options.retain_nodes)
+            loaded = await self.cache.preload(proxies)
+        except Exception:  # a server that cannot preload still serves, loading on connect
+            log.exception("preloading snapshots failed")
+            return
+        log.info("preloaded %d of %d recently published nodes", loaded, len(proxies))
 
     async def _resync_forever(self) -> None:
         while True:

@@ -24,8 +24,24 @@ class Pointer:
     etag: str = ""
 
 
+POINTER_PREFIX = "pointers/"
+
+
 def pointer_key(proxy: ProxyId) -> str:
-    return f"pointers/{proxy.mesh}/{proxy.kind.value}/{proxy.name}.json"
+    return f"{POINTER_PREFIX}{proxy.mesh}/{proxy.kind.value}/{proxy.name}.json"
+
+
+def proxy_of_pointer_key(key: str) -> ProxyId | None:
+    """The inverse of `pointer_key`; None for anything else under the prefix."""
+    if not key.startswith(POINTER_PREFIX) or not key.endswith(".json"):
+        return None
+    parts = key[len(POINTER_PREFIX) : -len(".json")].split("/")
+    if len(parts) != 3:
+        return None
+    try:
+        return ProxyId.parse(f"mesh/{parts[0]}/{parts[1]}/{parts[2]}")
+    except ValueError:
+        return None
 
 
 class SnapshotSource(Protocol):
@@ -64,6 +80,15 @@ class S3Source:
     def fetch(self, pointer: Pointer) -> Snapshot:
         obj = self._s3.get_object(Bucket=self._bucket, Key=pointer.key)
         return Snapshot.from_json(obj["Body"].read())
+
+    def recent_proxies(self, limit: int) -> list[ProxyId]:
+        """The `limit` proxies whose pointers changed last, oldest first: what a starting server preloads."""
+        found: list[tuple[Any, str]] = []
+        for page in self._s3.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=POINTER_PREFIX):
+            found.extend((obj["LastModified"], obj["Key"]) for obj in page.get("Contents", []))
+        found.sort()
+        proxies = (proxy_of_pointer_key(key) for _, key in found[-limit:] if limit > 0)
+        return [p for p in proxies if p is not None]
 
 
 class DynamoDbPointers(S3Source):
