@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -13,19 +11,19 @@ from concurrent.futures import ThreadPoolExecutor
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format
 
+from meshplane.localnet import envoy_process
+
 
 class EnvoyRejected(ValueError):
     """Envoy refused the configuration; the message is Envoy's own."""
 
 
 def envoy_binary() -> str:
-    found = shutil.which("envoy")
-    if found:
-        return found
-    candidate = os.path.join(sys.prefix, "bin", "envoy")
-    if os.path.exists(candidate):
-        return candidate
-    raise FileNotFoundError("no envoy binary on PATH or in sys.prefix/bin")
+    """The one shared lookup (the venv's Envoy, else PATH); FileNotFoundError when there is none."""
+    try:
+        return envoy_process.envoy_binary()
+    except envoy_process.EnvoyError as exc:
+        raise FileNotFoundError(str(exc)) from exc
 
 
 def validate(bootstrap: bootstrap_pb2.Bootstrap, *, timeout: float = 60.0) -> None:
