@@ -3,6 +3,10 @@
 Run as its own process so its CPU and memory are its own:
     python bench/ads_server.py fat N          one proxy `client` with N egress clusters
     python bench/ads_server.py fanout NODES   NODES proxies that all call one hot service
+An optional third argument sets the cache: `preload` (warm every published node at
+startup, before `ready`, as `meshplane ads` does from S3), `cold` (`--cache-nodes 0`:
+a node is loaded when its first stream arrives and dropped with its last), or nothing
+(the default LRU, no preload).
 
 It prints `ready <port> <rss-bytes>` and then obeys stdin lines:
     rss        -> `rss <bytes>`
@@ -50,6 +54,9 @@ class MemorySource:
     def fetch(self, pointer: Pointer) -> Snapshot:
         return Snapshot.from_json(self.blobs[pointer.key][1])
 
+    def recent_proxies(self, limit: int) -> list[ProxyId]:
+        return [ProxyId.parse(path) for path in list(self.blobs)[-limit:]]
+
 
 def fanout_mesh(nodes: int) -> MeshState:
     """`nodes` proxies (node-00001..) each with the hot service among their backends."""
@@ -71,14 +78,18 @@ def proxies_of(mode: str, state: MeshState) -> list[ProxyId]:
     return [ProxyId(state.name, Kind.VIRTUAL_NODE, n) for n in state.virtual_nodes if n != HOT]
 
 
-async def serve(mode: str, size: int) -> None:
+async def serve(mode: str, size: int, cache: str = "") -> None:
     state = meshgen.fat_proxy_mesh(size)[0] if mode == "fat" else fanout_mesh(size)
     proxies = proxies_of(mode, state)
     source = MemorySource()
     for proxy in proxies:
         source.put(translate(state, proxy))
-    service = AdsService(source, AdsOptions(host="127.0.0.1", port=0, resync_seconds=3600, grace_seconds=0.5))
+    options = AdsOptions(host="127.0.0.1", port=0, resync_seconds=3600, grace_seconds=0.5,
+                         retain_nodes=0 if cache == "cold" else 1000, preload=cache == "preload")
+    service = AdsService(source, options)
     port = await service.start()
+    if service.preloaded is not None:
+        await service.preloaded
     print(f"ready {port} {rss_bytes_self()}", flush=True)
     generation = 0
     while True:
@@ -106,4 +117,4 @@ def rss_bytes_self() -> int:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(serve(sys.argv[1], int(sys.argv[2]), *sys.argv[3:4]))

@@ -175,12 +175,12 @@ def with_suppress_kill(pid: int) -> None:
 
 
 @contextmanager
-def ads_server(mode: str, size: int) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def ads_server(mode: str, size: int, cache: str = "") -> Iterator[tuple[subprocess.Popen[str], int]]:
     """bench/ads_server.py as its own process group; yields (process, port), its stderr kept for errors."""
     import tempfile
 
     with tempfile.TemporaryFile("w+") as errors:
-        cmd = [sys.executable, str(BENCH / "ads_server.py"), mode, str(size)]
+        cmd = [sys.executable, str(BENCH / "ads_server.py"), mode, str(size), *([cache] if cache else [])]
         with process_group(cmd, stdout=subprocess.PIPE, stdin=subprocess.PIPE, stderr=errors, text=True) as server:
             ready = server.stdout.readline().split()  # type: ignore[union-attr]
             if not ready or ready[0] != "ready":
