@@ -89,6 +89,26 @@ def test_weighted_target_port_is_required_when_the_node_has_several_listeners(ap
         meshName=mesh, virtualRouterName="r", routeName="x", spec=http_route(("n", 1))), "weightedTargets[0].port")
 
 
+def test_a_router_with_several_listeners_needs_the_port_in_every_route_match(appmesh: Any, mesh: str) -> None:
+    appmesh.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec(80))
+    two = {"listeners": [*router_spec(8080)["listeners"], *router_spec(8081)["listeners"]]}
+    appmesh.create_virtual_router(meshName=mesh, virtualRouterName="r", spec=two)
+    _raises(appmesh, "BadRequestException", lambda: appmesh.create_route(
+        meshName=mesh, virtualRouterName="r", routeName="x", spec=http_route(("n", 1))), "port match criteria")
+    spec = http_route(("n", 1))
+    spec["httpRoute"]["match"]["port"] = 8081
+    appmesh.create_route(meshName=mesh, virtualRouterName="r", routeName="x", spec=spec)
+
+
+def test_a_route_match_port_must_be_a_listener_port_of_its_router(appmesh: Any, mesh: str) -> None:
+    appmesh.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec(80))
+    appmesh.create_virtual_router(meshName=mesh, virtualRouterName="r", spec=router_spec(8080))
+    spec = http_route(("n", 1))
+    spec["httpRoute"]["match"]["port"] = 9999
+    _raises(appmesh, "BadRequestException", lambda: appmesh.create_route(
+        meshName=mesh, virtualRouterName="r", routeName="x", spec=spec), "9999 is not a listener port")
+
+
 def test_connection_pool_must_match_the_listener_protocol(appmesh: Any, mesh: str) -> None:
     spec = {"listeners": [{"portMapping": {"port": 80, "protocol": "http"},
                            "connectionPool": {"tcp": {"maxConnections": 5}}}]}

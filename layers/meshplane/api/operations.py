@@ -133,7 +133,23 @@ class Operations:
         if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
             raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
         if key.kind is Kind.ROUTE:
+            self._check_match_port(key, spec)
             self._check_targets(key, spec)
+
+    def _check_match_port(self, key: ResourceKey, spec: shapes.RouteSpec) -> None:
+        """As App Mesh: a router with several listeners needs the port in each route's match, one of its own."""
+        item = self.store.get_item(ResourceKey(Kind.VIRTUAL_ROUTER, key.mesh, key.parent or ""))
+        if item is None:
+            return  # the missing parent is reported as NotFound by the write itself
+        router = shapes.VirtualRouterSpec.model_validate_json(item["spec"])
+        ports = [listener.port_mapping.port for listener in router.listeners or ()]
+        route = next(r for r in (spec.http_route, spec.http2_route, spec.grpc_route, spec.tcp_route) if r)
+        port = route.match.port if route.match is not None else None
+        if port is None and len(ports) > 1:
+            raise BadRequest(f"match.port: Route must define a port match criteria if the Virtual Router has "
+                             f"multiple listeners ({key.parent!r} listens on {ports})")  # fmt: skip
+        if port is not None and port not in ports:
+            raise BadRequest(f"match.port: {port} is not a listener port of virtual router {key.parent!r} {ports}")
 
     def _check_targets(self, key: ResourceKey, spec: shapes.RouteSpec) -> None:
         """A target node with several listeners needs a port, and a given port must be one of them."""
