@@ -109,6 +109,21 @@ def test_a_route_match_port_must_be_a_listener_port_of_its_router(appmesh: Any, 
         meshName=mesh, virtualRouterName="r", routeName="x", spec=spec), "9999 is not a listener port")
 
 
+def test_a_gateway_with_several_listeners_needs_the_port_in_every_gateway_route_match(appmesh: Any, mesh: str
+                                                                                      ) -> None:  # fmt: skip
+    appmesh.create_virtual_service(meshName=mesh, virtualServiceName="svc.local", spec={})
+    two = {"listeners": [*gateway_spec(8080)["listeners"], *gateway_spec(8081)["listeners"]]}
+    appmesh.create_virtual_gateway(meshName=mesh, virtualGatewayName="g", spec=two)
+    spec = gateway_route("svc.local")
+    _raises(appmesh, "BadRequestException", lambda: appmesh.create_gateway_route(
+        meshName=mesh, virtualGatewayName="g", gatewayRouteName="x", spec=spec), "port match criteria")
+    spec["httpRoute"]["match"]["port"] = 8082
+    _raises(appmesh, "BadRequestException", lambda: appmesh.create_gateway_route(
+        meshName=mesh, virtualGatewayName="g", gatewayRouteName="x", spec=spec), "8082 is not a listener port")
+    spec["httpRoute"]["match"]["port"] = 8081
+    appmesh.create_gateway_route(meshName=mesh, virtualGatewayName="g", gatewayRouteName="x", spec=spec)
+
+
 def test_connection_pool_must_match_the_listener_protocol(appmesh: Any, mesh: str) -> None:
     spec = {"listeners": [{"portMapping": {"port": 80, "protocol": "http"},
                            "connectionPool": {"tcp": {"maxConnections": 5}}}]}

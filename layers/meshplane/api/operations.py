@@ -133,27 +133,32 @@ class Operations:
         if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
             raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
         if key.kind is Kind.ROUTE:
-            self._check_match_port(key, spec)
+            self._check_match_port(key, spec, shapes.VirtualRouterSpec)
             self._check_targets(key, spec)
+        if key.kind is Kind.GATEWAY_ROUTE:
+            self._check_match_port(key, spec, shapes.VirtualGatewaySpec)
 
-    def _check_match_port(self, key: ResourceKey, spec: shapes.RouteSpec) -> None:
-        """As App Mesh: a router with several listeners needs the port in each route's match, one of its own."""
-        item = self.store.get_item(ResourceKey(Kind.VIRTUAL_ROUTER, key.mesh, key.parent or ""))
+    def _check_match_port(self, key: ResourceKey, spec: Any, parent_spec: type[AppMeshModel]) -> None:
+        """As App Mesh: under a parent with several listeners, each (gateway) route matches one of its ports."""
+        parent_kind = key.kind.parent_kind
+        assert parent_kind is not None
+        item = self.store.get_item(ResourceKey(parent_kind, key.mesh, key.parent or ""))
         if item is None:
             return  # the missing parent is reported as NotFound by the write itself
-        router = shapes.VirtualRouterSpec.model_validate_json(item["spec"])
-        ports = [listener.port_mapping.port for listener in router.listeners or ()]
-        route = next(r for r in (spec.http_route, spec.http2_route, spec.grpc_route, spec.tcp_route) if r)
+        listeners = parent_spec.model_validate_json(item["spec"]).listeners  # type: ignore[attr-defined]
+        ports = [listener.port_mapping.port for listener in listeners or ()]
+        route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
         port = route.match.port if route.match is not None else None
+        parent = f"{parent_kind.value} {key.parent!r}"
         if port is None and len(ports) > 1:
-            raise BadRequest(f"match.port: Route must define a port match criteria if the Virtual Router has "
-                             f"multiple listeners ({key.parent!r} listens on {ports})")  # fmt: skip
+            raise BadRequest(f"match.port: a route must define a port match criteria if the {parent} has multiple "
+                             f"listeners {ports}")  # fmt: skip
         if port is not None and port not in ports:
-            raise BadRequest(f"match.port: {port} is not a listener port of virtual router {key.parent!r} {ports}")
+            raise BadRequest(f"match.port: {port} is not a listener port of {parent} {ports}")
 
     def _check_targets(self, key: ResourceKey, spec: shapes.RouteSpec) -> None:
         """A target node with several listeners needs a port, and a given port must be one of them."""
-        route = next(r for r in (spec.http_route, spec.http2_route, spec.grpc_route, spec.tcp_route) if r)
+        route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
         for i, target in enumerate(route.action.weighted_targets):
             node_key = ResourceKey(Kind.VIRTUAL_NODE, key.mesh, target.virtual_node)
             item = self.store.get_item(node_key)
@@ -166,6 +171,9 @@ class Operations:
                 raise BadRequest(f"{field}: required, virtual node {target.virtual_node!r} has several listeners")
             if target.port is not None and ports and target.port not in ports:
                 raise BadRequest(f"{field}: {target.port} is not a listener port of {target.virtual_node!r} {ports}")
+
+
+_ROUTE_ATTRS = ("http_route", "http2_route", "grpc_route", "tcp_route")
 
 
 def _rule(check: Callable[[], None]) -> None:
