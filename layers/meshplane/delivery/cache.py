@@ -82,21 +82,27 @@ class SnapshotCache:
         return list(self._idle)
 
     async def _load(self, proxy: ProxyId, bind: str | None) -> _Node:
-        pointer = await self._run(self._source.pointer, proxy)
-        if pointer is None:
+        """Pointer, fetch, parse and prepare in one trip off the event loop: a cold first stream waits once."""
+
+        def load() -> _Node | None:
+            pointer = self._source.pointer(proxy)
+            return None if pointer is None else self._prepared(pointer, bind)
+
+        node = await self._run(load)
+        if node is None:
             raise UnknownNode(f"no configuration has been published for {proxy.path}")
-        return await self._load_at(pointer, bind)
+        self._metrics.snapshot_loads += 1
+        return node
 
     async def _load_at(self, pointer: Pointer, bind: str | None = None) -> _Node:
         """Fetch, parse and prepare off the event loop: the CPU work of a first stream, done ahead."""
-
-        def load() -> _Node:
-            node = _Node(self._source.fetch(pointer), pointer)
-            node.view(bind)
-            return node
-
-        node = await self._run(load)
+        node = await self._run(self._prepared, pointer, bind)
         self._metrics.snapshot_loads += 1
+        return node
+
+    def _prepared(self, pointer: Pointer, bind: str | None) -> _Node:
+        node = _Node(self._source.fetch(pointer), pointer)
+        node.view(bind)
         return node
 
     def _keep_idle(self, path: str, node: _Node) -> None:

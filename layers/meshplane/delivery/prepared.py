@@ -5,6 +5,11 @@ split across concatenated chunks.  So each resource is encoded once as a one-ite
 `DiscoveryResponse` / `DeltaDiscoveryResponse` chunk, and a stream's response is the
 join of the chunks it needs plus a tiny per-stream header (nonce, version).  Fan-out
 to thousands of streams then costs a bytes join, not a re-serialisation per stream.
+
+A resource is held as its packed `Any` bytes (`Snapshot.packed`): for a snapshot loaded
+from S3 those are the stored bytes, so a cold load never unpacks or repacks a message.
+The chunks are framed around those bytes by hand; per-resource versions (Delta only)
+are hashed on first use.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 
 from envoy.service.discovery.v3.discovery_pb2 import (
@@ -19,20 +25,62 @@ from envoy.service.discovery.v3.discovery_pb2 import (
     DiscoveryResponse,
     Resource,
 )
-from google.protobuf import any_pb2
+from google.protobuf.message import Message
 
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 
 
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _tag(message: type[Message], name: str) -> bytes:
+    """The key of a length-delimited field (wire type 2), from the descriptor rather than a magic byte."""
+    return _varint(message.DESCRIPTOR.fields_by_name[name].number << 3 | 2)
+
+
+def _framed(tag: bytes, payload: bytes) -> bytes:
+    return tag + _varint(len(payload)) + payload
+
+
+def _text(tag: bytes, value: str) -> bytes:
+    """A proto3 string field: absent when empty, as protobuf writes it."""
+    return _framed(tag, value.encode()) if value else b""
+
+
+_SOTW_RESOURCES = _tag(DiscoveryResponse, "resources")
+_DELTA_RESOURCES = _tag(DeltaDiscoveryResponse, "resources")
+_RESOURCE_VERSION, _RESOURCE_BODY, _RESOURCE_NAME = (_tag(Resource, n) for n in ("version", "resource", "name"))
+
+
 @dataclass(frozen=True)
 class PreparedResource:
-    """One resource, with its own version and both wire chunks."""
+    """One resource as its packed `Any`; its version and wire chunks derive from those bytes."""
 
     name: str
-    version: str
-    sotw_chunk: bytes
-    delta_chunk: bytes
+    packed: bytes
+
+    @cached_property
+    def version(self) -> str:
+        """Hashed on first use: only Delta streams need per-resource versions."""
+        return hashlib.sha256(self.packed).hexdigest()[:16]
+
+    @property
+    def sotw_chunk(self) -> bytes:
+        """`DiscoveryResponse(resources=[any])`, serialised; not kept, SotW bodies are cached joined."""
+        return _framed(_SOTW_RESOURCES, self.packed)
+
+    @cached_property
+    def delta_chunk(self) -> bytes:
+        """`DeltaDiscoveryResponse(resources=[Resource(name, version, any)])`, serialised (fields in number order)."""
+        body = _text(_RESOURCE_VERSION, self.version) + _framed(_RESOURCE_BODY, self.packed)
+        return _framed(_DELTA_RESOURCES, body + _text(_RESOURCE_NAME, self.name))
 
 
 @dataclass(frozen=True)
@@ -61,20 +109,7 @@ class PreparedType:
 
 
 def _prepare_type(kind: XdsType, snapshot: Snapshot) -> PreparedType:
-    resources: dict[str, PreparedResource] = {}
-    for name, message in snapshot.of(kind).items():
-        packed = any_pb2.Any()
-        packed.Pack(message, deterministic=True)
-        body = packed.SerializeToString(deterministic=True)
-        version = hashlib.sha256(body).hexdigest()[:16]
-        resources[name] = PreparedResource(
-            name=name,
-            version=version,
-            sotw_chunk=DiscoveryResponse(resources=[packed]).SerializeToString(),
-            delta_chunk=DeltaDiscoveryResponse(
-                resources=[Resource(name=name, version=version, resource=packed)]
-            ).SerializeToString(),
-        )
+    resources = {name: PreparedResource(name, packed) for name, packed in snapshot.packed(kind).items()}
     return PreparedType(kind, snapshot.versions[kind], MappingProxyType(resources))
 
 

@@ -7,9 +7,10 @@ recomputes and delivery sends only the types that changed.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -20,16 +21,89 @@ from google.protobuf.message import Message
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 Resources = Mapping[str, Message]
+Packed = Mapping[str, bytes]  # name -> the resource's deterministic serialised `Any`
+
+# The document key that says every stored `Any` was packed and serialised deterministically,
+# so its bytes are exactly what delivery would produce from the typed message.
+PACKING_KEY, DETERMINISTIC = "packing", "deterministic"
+
+
+def _digest_serialised(items: Iterable[tuple[str, bytes]]) -> str:
+    """The per-type version over (name, deterministic message bytes) pairs, in name order."""
+    hasher = hashlib.sha256()
+    for name, body in items:
+        hasher.update(name.encode())
+        hasher.update(b"\0")
+        hasher.update(body)
+        hasher.update(b"\0")
+    return hasher.hexdigest()[:16]
 
 
 def _digest(resources: Resources) -> str:
-    hasher = hashlib.sha256()
-    for name in sorted(resources):
-        hasher.update(name.encode())
-        hasher.update(b"\0")
-        hasher.update(resources[name].SerializeToString(deterministic=True))
-        hasher.update(b"\0")
-    return hasher.hexdigest()[:16]
+    return _digest_serialised((n, resources[n].SerializeToString(deterministic=True)) for n in sorted(resources))
+
+
+def pack(message: Message) -> bytes:
+    """The resource's wire form inside xDS responses: its `Any`, deterministic all the way down."""
+    wrapper = any_pb2.Any()
+    wrapper.Pack(message, deterministic=True)
+    return wrapper.SerializeToString(deterministic=True)
+
+
+def _unpack(kind: XdsType, raw: bytes) -> Message:
+    from meshplane.snapshot.registry import message_class
+
+    message = message_class(kind)()
+    any_pb2.Any.FromString(raw).Unpack(message)
+    return message
+
+
+def _canonical_value(kind: XdsType, raw: bytes) -> bytes | None:
+    """The packed message bytes if `raw` is exactly what `pack` writes for this kind, else None."""
+    wrapper = any_pb2.Any.FromString(raw)
+    if wrapper.type_url != kind.type_url or wrapper.SerializeToString(deterministic=True) != raw:
+        return None
+    return wrapper.value
+
+
+def _verified(kind: XdsType, raw: Packed, version: str) -> bool:
+    """True when the stored bytes hash to the stored version, i.e. they are the deterministic form.
+
+    Documents written before `PACKING_KEY` packed `Any` values non-deterministically
+    (map order may differ); those resources are unpacked and repacked instead.
+    """
+    values: list[tuple[str, bytes]] = []
+    for name in sorted(raw):
+        value = _canonical_value(kind, raw[name])
+        if value is None:
+            return False
+        values.append((name, value))
+    return _digest_serialised(values) == version
+
+
+class PackedResources(Mapping[str, Message]):
+    """Resources held as their stored `Any` bytes, unpacked only when someone reads a message.
+
+    Delivery sends the bytes as they are, so a node without a bind rewrite never
+    materialises typed messages at all.
+    """
+
+    def __init__(self, kind: XdsType, raw: Packed) -> None:
+        self._kind = kind
+        self.raw = raw
+        self._typed: dict[str, Message] = {}
+
+    def __getitem__(self, name: str) -> Message:
+        message = self._typed.get(name)
+        if message is None:
+            message = self._typed[name] = _unpack(self._kind, self.raw[name])
+        return message
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.raw)
+
+    def __len__(self) -> int:
+        return len(self.raw)
 
 
 @dataclass(frozen=True)
@@ -53,6 +127,13 @@ class Snapshot:
     def of(self, kind: XdsType) -> Resources:
         return self.resources.get(kind, {})
 
+    def packed(self, kind: XdsType) -> Packed:
+        """Each resource's `pack` bytes: the stored ones when loaded from a document, else packed now."""
+        resources = self.of(kind)
+        if isinstance(resources, PackedResources):
+            return resources.raw
+        return {name: pack(message) for name, message in resources.items()}
+
     def changed_types(self, previous: Snapshot | None) -> list[XdsType]:
         """The types whose version differs from `previous`, in send order."""
         if previous is None:
@@ -70,12 +151,8 @@ class Snapshot:
 
         out: dict[str, Any] = {"nodeId": self.node_id, "version": self.version, "versions": dict(self.versions)}
         for kind in XdsType:
-            packed = {}
-            for name, message in sorted(self.of(kind).items()):
-                wrapper = any_pb2.Any()
-                wrapper.Pack(message)
-                packed[name] = base64.b64encode(wrapper.SerializeToString(deterministic=True)).decode()
-            out[kind.value] = packed
+            out[kind.value] = {name: base64.b64encode(raw).decode() for name, raw in sorted(self.packed(kind).items())}
+        out[PACKING_KEY] = DETERMINISTIC
         return out
 
     def to_json(self) -> bytes:
@@ -83,21 +160,32 @@ class Snapshot:
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Snapshot:
-        import base64
-
-        from meshplane.snapshot.registry import message_class
-
-        resources: dict[XdsType, dict[str, Message]] = {}
+        """Keep the stored `Any` bytes when they are the deterministic form; unpack the rest now."""
+        trusted = doc.get(PACKING_KEY) == DETERMINISTIC
+        stored = doc.get("versions", {})
+        resources: dict[XdsType, Resources] = {}
+        versions: dict[XdsType, str] = {}
         for kind in XdsType:
-            decoded: dict[str, Message] = {}
-            for name, blob in doc.get(kind.value, {}).items():
-                wrapper = any_pb2.Any.FromString(base64.b64decode(blob))
-                message = message_class(kind)()
-                wrapper.Unpack(message)
-                decoded[name] = message
-            resources[kind] = decoded
-        return cls.build(doc["nodeId"], resources)
+            raw = {name: binascii.a2b_base64(blob) for name, blob in doc.get(kind.value, {}).items()}
+            version = stored.get(kind.value)
+            if version and (_all_of_type(kind, raw) if trusted else _verified(kind, raw, version)):
+                resources[kind], versions[kind] = PackedResources(kind, raw), version
+            else:
+                typed = {name: _unpack(kind, blob) for name, blob in raw.items()}
+                resources[kind], versions[kind] = MappingProxyType(typed), _digest(typed)
+        return cls(doc["nodeId"], MappingProxyType(resources), MappingProxyType(versions))
 
     @classmethod
     def from_json(cls, data: bytes) -> Snapshot:
         return cls.from_document(json.loads(data))
+
+
+def _all_of_type(kind: XdsType, raw: Packed) -> bool:
+    """Cheap guard for trusted documents: every `Any` starts with this kind's type URL field."""
+    prefix = pack_prefix(kind)
+    return all(blob.startswith(prefix) for blob in raw.values())
+
+
+def pack_prefix(kind: XdsType) -> bytes:
+    """The leading bytes of every `pack` result of this kind: the serialised `type_url` field."""
+    return any_pb2.Any(type_url=kind.type_url).SerializeToString()
