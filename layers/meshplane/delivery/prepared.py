@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 
 from envoy.service.discovery.v3.discovery_pb2 import (
@@ -31,6 +31,7 @@ from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 
 
+@lru_cache(maxsize=8192)  # resource lengths repeat a lot; a cache hit is several times cheaper than the loop
 def _varint(value: int) -> bytes:
     out = bytearray()
     while value > 0x7F:
@@ -59,6 +60,14 @@ _DELTA_RESOURCES = _tag(DeltaDiscoveryResponse, "resources")
 _RESOURCE_VERSION, _RESOURCE_BODY, _RESOURCE_NAME = (_tag(Resource, n) for n in ("version", "resource", "name"))
 
 
+def _sotw_parts(parts: list[bytes], bodies: Iterable[bytes]) -> list[bytes]:
+    """Append the `DiscoveryResponse.resources` framing of each body: one join then makes the response."""
+    extend = parts.extend
+    for body in bodies:
+        extend((_SOTW_RESOURCES, _varint(len(body)), body))
+    return parts
+
+
 @dataclass(frozen=True)
 class PreparedResource:
     """One resource as its packed `Any`; its version and wire chunks derive from those bytes."""
@@ -74,7 +83,7 @@ class PreparedResource:
     @property
     def sotw_chunk(self) -> bytes:
         """`DiscoveryResponse(resources=[any])`, serialised; not kept, SotW bodies are cached joined."""
-        return _framed(_SOTW_RESOURCES, self.packed)
+        return b"".join(_sotw_parts([], (self.packed,)))
 
     @cached_property
     def delta_chunk(self) -> bytes:
@@ -89,19 +98,23 @@ class PreparedType:
 
     kind: XdsType
     version: str
-    resources: Mapping[str, PreparedResource]
+    packed: Mapping[str, bytes]  # name -> packed `Any`: all SotW needs
     _joined: dict[frozenset[str] | None, tuple[bytes, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def resources(self) -> Mapping[str, PreparedResource]:
+        """Per-resource objects, made on first use (Delta streams): a SotW cold load never builds them."""
+        return MappingProxyType({name: PreparedResource(name, body) for name, body in self.packed.items()})
 
     def sotw_body(self, names: frozenset[str] | None) -> tuple[bytes, int]:
         """The shared part of a SotW response for `names` (None = all) and its resource count."""
         cached = self._joined.get(names)
         if cached is None:
-            chosen = (
-                self.resources.values() if names is None else (self.resources[n] for n in names if n in self.resources)
-            )
-            chunks = [r.sotw_chunk for r in sorted(chosen, key=lambda r: r.name)]
+            packed = self.packed
+            ordered = sorted(packed) if names is None else sorted(n for n in names if n in packed)
             header = DiscoveryResponse(version_info=self.version, type_url=self.kind.type_url).SerializeToString()
-            cached = (header + b"".join(chunks), len(chunks))
+            parts = _sotw_parts([header], (packed[n] for n in ordered))
+            cached = (b"".join(parts), len(ordered))
             if len(self._joined) > 64:  # bounded: name sets differ only between proxies' RDS/EDS subsets
                 self._joined.clear()
             self._joined[names] = cached
@@ -109,8 +122,7 @@ class PreparedType:
 
 
 def _prepare_type(kind: XdsType, snapshot: Snapshot) -> PreparedType:
-    resources = {name: PreparedResource(name, packed) for name, packed in snapshot.packed(kind).items()}
-    return PreparedType(kind, snapshot.versions[kind], MappingProxyType(resources))
+    return PreparedType(kind, snapshot.versions[kind], MappingProxyType(snapshot.packed(kind)))
 
 
 @dataclass(frozen=True)

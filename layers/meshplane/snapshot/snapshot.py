@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -166,7 +167,8 @@ class Snapshot:
         resources: dict[XdsType, Resources] = {}
         versions: dict[XdsType, str] = {}
         for kind in XdsType:
-            raw = {name: binascii.a2b_base64(blob) for name, blob in doc.get(kind.value, {}).items()}
+            blobs = doc.get(kind.value, {})
+            raw = dict(zip(blobs, map(binascii.a2b_base64, blobs.values()), strict=True))
             version = stored.get(kind.value)
             if version and (_all_of_type(kind, raw) if trusted else _verified(kind, raw, version)):
                 resources[kind], versions[kind] = PackedResources(kind, raw), version
@@ -182,8 +184,7 @@ class Snapshot:
 
 def _all_of_type(kind: XdsType, raw: Packed) -> bool:
     """Cheap guard for trusted documents: every `Any` starts with this kind's type URL field."""
-    prefix = pack_prefix(kind)
-    return all(blob.startswith(prefix) for blob in raw.values())
+    return all(map(bytes.startswith, raw.values(), itertools.repeat(pack_prefix(kind))))
 
 
 def pack_prefix(kind: XdsType) -> bytes:
