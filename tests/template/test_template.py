@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,6 +23,10 @@ FUNCTION_ROLES = ("ApiFunctionRole", "EcsEventsFunctionRole", "CloudMapEventsFun
                   "RecomputeFunctionRole", "ReconcileFunctionRole")
 FUNCTION_DIRS = ("ApiFunction", "EcsEventsFunction", "CloudMapEventsFunction", "RecomputeFunction",
                  "ReconcileFunction")
+# Layer + function code, sum of file sizes: 11.96 MB measured, plus headroom for dependency updates.  The issue's
+# 10 MB is out of reach without dropping what the handlers load: pydantic_core's extension alone is 4.5 MB, and
+# Powertools' event_handler and pydantic.v1 stay because kept modules import them lazily (bench/RESULTS.md, 6b).
+PACKAGE_UNZIPPED_LIMIT = 12_500_000
 # Actions whose service has no resource-level permissions: the only ones allowed on "*".
 STAR_RESOURCE_ACTIONS = {
     "xray:PutTraceSegments",
@@ -56,7 +61,7 @@ def test_sam_validate_lint_passes() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_sam_build_succeeds_without_docker(tmp_path: Path) -> None:
+def test_sam_build_succeeds_without_docker(tmp_path: Path, prune_layer: ModuleType) -> None:
     build_dir = tmp_path / "build"
     result = _run(str(BIN / "sam"), "build", "--template", str(TEMPLATE), "--build-dir", str(build_dir),
                   "--cache-dir", str(tmp_path / "cache"), timeout=600)
@@ -69,7 +74,7 @@ def test_sam_build_succeeds_without_docker(tmp_path: Path) -> None:
     layer_dirs = [p for p in build_dir.iterdir() if p.name.startswith("MeshplaneLayer")]
     assert layer_dirs and (layer_dirs[0] / "python" / "meshplane" / "__init__.py").is_file()
     assert (layer_dirs[0] / "python" / "pydantic").is_dir()
-    _assert_layer_is_pruned_but_complete(layer_dirs[0] / "python", build_dir)
+    _assert_layer_is_pruned_but_complete(layer_dirs[0] / "python", build_dir, prune_layer)
 
 
 _PROTO_PROBE = """
@@ -82,16 +87,23 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in tops)))
 """
 
 
-def _assert_layer_is_pruned_but_complete(layer: Path, build_dir: Path) -> None:
+def _assert_layer_is_pruned_but_complete(layer: Path, build_dir: Path, prune_layer: ModuleType) -> None:
     """The built wheels are aarch64, so the layer cannot be imported here: check its files instead.
 
     Every generated proto module that the translator and the pipeline load (measured
-    here, in this interpreter) must be in the layer; grpc and the boto3 family must not.
+    here, in this interpreter) must be in the layer; grpc, PyYAML, the boto3 family and
+    everything else prune_layer.py names must not (test_layer_pruning.py shows the
+    handlers run without them).
     """
     import zipfile
 
     tops = {p.name for p in layer.iterdir()}
-    assert not tops & {"grpc", "boto3", "botocore", "s3transfer"}, sorted(tops)
+    assert not tops & {"grpc", "boto3", "botocore", "s3transfer", "yaml", "_yaml"}, sorted(tops)
+    left = [m for m in prune_layer.BLOCKED if layer.joinpath(*m.split(".")).exists()
+            or layer.joinpath(*m.split(".")).with_suffix(".py").exists()]
+    assert left == []
+    assert not [f for f in prune_layer.PRUNED_FILES if (layer / f).exists()]
+    assert not [p for p in layer.rglob("*") if p.suffix in prune_layer.JUNK_SUFFIXES or p.name == "RECORD"]
     probe = subprocess.run([sys.executable, "-c", _PROTO_PROBE], capture_output=True, text=True, check=True,
                            cwd=REPO, timeout=120, env={"PATH": os.environ.get("PATH", ""), "AWS_REGION": "us-east-1"})
     needed = json.loads(probe.stdout)
@@ -100,13 +112,15 @@ def _assert_layer_is_pruned_but_complete(layer: Path, build_dir: Path) -> None:
                and not (layer / Path(*m.split(".")) / "__init__.py").is_file()]
     assert missing == []
     assert (layer / "meshplane" / "translate" / "__init__.py").is_file()
+    assert (layer / "aws_lambda_powertools" / "utilities" / "idempotency" / "__init__.py").is_file()
     assert len(list((layer / "envoy").rglob("*_pb2.py"))) < 1000  # pruned: xds-protos ships about 1,700
+    roots = [layer.parent, *(build_dir / f for f in FUNCTION_DIRS)]
+    files = {path: root for root in roots for path in root.rglob("*") if path.is_file()}
+    assert sum(path.stat().st_size for path in files) <= PACKAGE_UNZIPPED_LIMIT
     archive = build_dir.parent / "package.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
-        for root in [layer.parent, *(build_dir / f for f in FUNCTION_DIRS)]:
-            for path in root.rglob("*"):
-                if path.is_file():
-                    zf.write(path, str(path.relative_to(root.parent)))
+        for path, root in files.items():
+            zf.write(path, str(path.relative_to(root.parent)))
     assert archive.stat().st_size <= 10 * 1024 * 1024
 
 

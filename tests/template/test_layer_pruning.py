@@ -1,0 +1,125 @@
+"""What layers/prune_layer.py removes, no handler needs: each one runs its sample event with all of it refused.
+
+The built layer is aarch64 and cannot be imported here, so tests/support/pruned_layer_probe.py
+runs each `functions/<name>/app.py` from the source tree, first invocation against
+in-process moto, in a fresh interpreter whose import system refuses every module
+`prune_layer.BLOCKED` names and every proto module the prune deletes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROBE = REPO / "tests" / "support" / "pruned_layer_probe.py"
+FUNCTIONS = sorted(p.parent.name for p in (REPO / "functions").glob("*/app.py"))
+EVERY_HANDLER = (
+    "aws_lambda_powertools.logging.logger",
+    "aws_lambda_powertools.metrics.metrics",
+    "aws_lambda_powertools.tracing.tracer",
+    "aws_xray_sdk.ext.botocore.patch",
+    "wrapt",
+    "pydantic.main",
+    "pydantic_core._pydantic_core",
+)
+# What each handler must really have loaded, so that a probe that skipped the work cannot pass.
+RELIED_ON = {  # only recompute translates with these events (moto holds no mesh), so only it loads the protos
+    "api": ("meshplane.api.app", "aws_lambda_powertools.logging.correlation_paths"),
+    "ecs_events": (
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.idempotency",
+        "meshplane.pipeline.ecs",
+    ),
+    "cloudmap_events": (
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.idempotency",
+        "meshplane.pipeline.cloudmap_events",
+    ),
+    "recompute": (
+        "meshplane.pipeline.recompute",
+        "meshplane.translate",
+        "google.protobuf.descriptor_pb2",
+        "envoy.config.cluster.v3.cluster_pb2",
+    ),
+    "reconcile": ("meshplane.pipeline.ecs_reconcile", "meshplane.store.endpoints"),
+}
+
+
+def probe(function: str, also_block: str = "") -> dict[str, Any]:
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LOG_LEVEL": "WARNING",
+        "PRUNE_PROBE_ALSO_BLOCK": also_block,
+    }
+    proc = subprocess.run(
+        [sys.executable, str(PROBE), function],
+        cwd=REPO / "functions" / function,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_every_function_is_probed() -> None:
+    assert sorted(RELIED_ON) == FUNCTIONS
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_the_handler_serves_its_sample_event_with_the_pruned_modules_refused(function: str) -> None:
+    run = probe(function)
+    assert run["error"] is None, run["error"]
+    result = run["result"]
+    assert not result.get("batchItemFailures") and not result.get("failed")
+    assert int(result.get("statusCode", 200)) < 400, result
+    assert run["refused"] == []  # not even attempted and caught: the pruned layer behaves like the full one
+    assert run["opened_pruned_files"] == []
+    missing = [m for m in (*EVERY_HANDLER, *RELIED_ON[function]) if m not in run["loaded"]]
+    assert missing == []
+
+
+def test_the_probe_fails_when_a_needed_module_is_refused() -> None:
+    """The blocker really bites: refusing one module the SQS handlers need breaks the invocation."""
+    run = probe("ecs_events", also_block="aws_lambda_powertools.utilities.batch")
+    assert run["error"] and "pruned from the Lambda layer" in run["error"]
+    assert "aws_lambda_powertools.utilities.batch" in run["refused"]
+
+
+def test_every_pruned_module_exists_so_the_list_is_not_stale(prune_layer: ModuleType) -> None:
+    """A misspelt or renamed entry would prune nothing while the probe still refused it."""
+    roots = [Path(sysconfig.get_paths()["purelib"]), REPO / "layers"]
+    missing = [
+        m
+        for m in prune_layer.PRUNED_MODULES
+        if not any(
+            r.joinpath(*m.split(".")).is_dir() or r.joinpath(*m.split(".")).with_suffix(".py").is_file() for r in roots
+        )
+    ]
+    assert missing == []
+
+
+def test_the_build_fails_if_a_kept_module_imports_a_pruned_one(prune_layer: ModuleType, tmp_path: Path) -> None:
+    package = tmp_path / "kept"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "lazy.py").write_text("def load():\n    from pydantic import mypy\n    return mypy\n")
+    with pytest.raises(SystemExit, match=r"kept\.lazy imports pydantic\.mypy"):
+        prune_layer.check_nothing_kept_imports_pruned(tmp_path)
+    (package / "lazy.py").write_text("import json\n")
+    prune_layer.check_nothing_kept_imports_pruned(tmp_path)
+    internal = tmp_path / "pydantic" / "_internal"
+    internal.mkdir(parents=True)
+    (internal / "kept.py").write_text("def load():\n    from .. import mypy\n")  # relative imports count too
+    with pytest.raises(SystemExit, match=r"pydantic\._internal\.kept imports pydantic\.mypy"):
+        prune_layer.check_nothing_kept_imports_pruned(tmp_path)
