@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import site
 import subprocess
 import sys
 from pathlib import Path
@@ -167,41 +166,21 @@ def _first_calls(suite: Suite, dirs: list[Path], repeats: int) -> None:
 
 
 def _package(suite: Suite, profile: Profile) -> None:
-    ours = layer.our_code_files()
-    ours_bytes, ours_zip = layer.sizes(ours, {ROOT: ROOT})
-    suite.add("our code (layers/meshplane + functions), zipped", ours_zip / 1e6, "MB")
+    """The deployment package as `sam build` makes it: the pruned layer (layers/Makefile) + the function folders."""
+    functions_bytes, functions_zip = layer.sizes(layer.function_files(), ROOT)
+    suite.add("function code (functions/), zipped", functions_zip / 1e6, "MB")
     if profile.name == "tiny":
         return  # the smoke test does not download the Lambda wheels
-    built = layer.build_layer()
-    files = layer.package_files(built)
-    unzipped, zipped = layer.sizes(files, {built: built})
-    total_zip = (zipped + ours_zip) / 1e6
-    suite.add("layer third-party (python3.12 arm64, boto3 excluded), unzipped", unzipped / 1e6, "MB")
-    suite.add("package: our code + layer, zipped", total_zip, "MB", target=TARGET_MB)
-    suite.add("package: our code + layer, unzipped", (unzipped + ours_bytes) / 1e6, "MB", target=TARGET_MB)
-    by_top: dict[str, int] = {}
-    for path in files:
-        top = path.relative_to(built).parts[0]
-        by_top[top] = by_top.get(top, 0) + path.stat().st_size
+    with layer.built_layer() as built:
+        files = layer.files_under(built)
+        unzipped, zipped = layer.sizes(files, built.parent)
+        by_top: dict[str, int] = {}
+        for path in files:
+            top = path.relative_to(built).parts[0]
+            by_top[top] = by_top.get(top, 0) + path.stat().st_size
+    suite.add("layer as `sam build` makes it (pruned, boto3 excluded), unzipped", unzipped / 1e6, "MB")
+    suite.add("package: our code + layer, zipped", (zipped + functions_zip) / 1e6, "MB", target=TARGET_MB)
+    suite.add("package: our code + layer, unzipped", (unzipped + functions_bytes) / 1e6, "MB", target=TARGET_MB)
     suite.tables["layer contents by top-level folder (unzipped, largest 10)"] = [
         {"folder": k, "MB": v / 1e6} for k, v in sorted(by_top.items(), key=lambda kv: -kv[1])[:10]
     ]
-    used = layer.proto_imports_in_source([ROOT / "layers" / "meshplane", ROOT / "functions"])
-    site_packages = Path(site.getsitepackages()[0])
-    closure = layer.proto_modules_of(layer.imported_files(sorted(used), [str(ROOT / "layers")]), site_packages)
-    kept = layer.pruned(files, built, closure)
-    p_unzipped, p_zipped = layer.sizes(kept, {built: built})
-    handler_files = set()
-    for d in functions():
-        handler_files |= layer.imported_files(["app"], [str(d), str(ROOT / "layers")])
-    grpc_used = any(part in ("grpc", "grpcio") for f in handler_files for part in f.parts)
-    lean = [f for f in kept if f.relative_to(built).parts[0].split("-")[0] not in ("grpc", "grpcio")]
-    l_unzipped, l_zipped = layer.sizes(lean, {built: built})
-    suite.add("pruned package: only imported proto modules, zipped", (p_zipped + ours_zip) / 1e6, "MB",
-              target=TARGET_MB, note=f"{len(closure)} proto modules kept of "
-              f"{sum(1 for f in files if f.relative_to(built).parts[0] in layer.PROTO_PACKAGES)} proto files")
-    suite.add("pruned package: only imported proto modules, unzipped", (p_unzipped + ours_bytes) / 1e6, "MB",
-              target=TARGET_MB)
-    suite.add("pruned + without grpcio, zipped", (l_zipped + ours_zip) / 1e6, "MB", target=TARGET_MB,
-              note=f"handlers import grpc: {grpc_used}")
-    suite.add("pruned + without grpcio, unzipped", (l_unzipped + ours_bytes) / 1e6, "MB", target=TARGET_MB)
