@@ -100,6 +100,9 @@ class PackedResources(Mapping[str, Message]):
             message = self._typed[name] = _unpack(self._kind, self.raw[name])
         return message
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.raw  # Mapping's default would unpack the message to answer
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.raw)
 
@@ -184,9 +187,9 @@ class Snapshot:
 
 def _all_of_type(kind: XdsType, raw: Packed) -> bool:
     """Cheap guard for trusted documents: every `Any` starts with this kind's type URL field."""
-    return all(map(bytes.startswith, raw.values(), itertools.repeat(pack_prefix(kind))))
+    return all(map(bytes.startswith, raw.values(), itertools.repeat(_pack_prefix(kind))))
 
 
-def pack_prefix(kind: XdsType) -> bytes:
+def _pack_prefix(kind: XdsType) -> bytes:
     """The leading bytes of every `pack` result of this kind: the serialised `type_url` field."""
     return any_pb2.Any(type_url=kind.type_url).SerializeToString()
