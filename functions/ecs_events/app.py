@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from meshplane.pipeline.coldstart import first_call_without_gc
 from meshplane.pipeline.runtime import current
 
 
+@first_call_without_gc
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return current().ecs_events(event, context)

@@ -7,25 +7,130 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PIPELINE_HANDLERS = ["cloudmap_events", "ecs_events", "recompute", "reconcile"]
-PROBE = ("import json, sys; import app; print(json.dumps(sorted(m for m in sys.modules "
-         "if m.split('.')[0] in {'boto3', 'botocore', 'grpc', 'pydantic'} or m == 'meshplane.model.shapes')))")
+PROBE = (
+    "import json, sys; import app; print(json.dumps(sorted(m for m in sys.modules "
+    "if m.split('.')[0] in {'boto3', 'botocore', 'grpc', 'pydantic'} or m == 'meshplane.model.shapes')))"
+)
 
 
 def loaded_after_import(function: str) -> set[str]:
     """The heavy modules present after `import app`, in a fresh interpreter laid out like Lambda's."""
     folder = ROOT / "functions" / function
-    env = {"PATH": os.environ.get("PATH", ""), "AWS_REGION": "us-east-1",
-           "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT / "layers")])}
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=folder, env=env, capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "us-east-1",
+        "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT / "layers")]),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=folder, env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     return set(json.loads(out))
 
 
 @pytest.mark.parametrize("function", PIPELINE_HANDLERS)
 def test_a_pipeline_handler_imports_neither_boto3_nor_the_generated_shapes_nor_grpc(function: str) -> None:
     assert loaded_after_import(function) == set()
+
+
+# ---- the first invocation --------------------------------------------------------------
+SQS_EVENTS = {"ecs_events": "sqs_ecs_events_batch.json", "cloudmap_events": "sqs_cloudmap_events_batch.json"}
+FIRST_CALL = """
+import gc, json, sys
+sys.path.insert(0, sys.argv[3])
+import coldstart_first_call as bench
+from moto import mock_aws
+
+event = json.load(open(sys.argv[2]))
+with mock_aws():
+    bench.setup("meshplane-state", "meshplane-snapshots", "meshplane")
+    import app
+    from meshplane.pipeline.runtime import current
+
+    result = app.handler(event, bench.Context())
+    print(json.dumps({"result": result, "modules": sorted(sys.modules), "gc_enabled": gc.isenabled(),
+                      "frozen": gc.get_freeze_count(), "clients": sorted(vars(current().clients))}))
+"""
+
+
+def first_invocation(function: str) -> dict[str, Any]:
+    """`import app` and one call with the sample event, against moto, in a fresh interpreter laid out like Lambda's."""
+    folder = ROOT / "functions" / function
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "MESHPLANE_TABLE": "meshplane-state",
+        "MESHPLANE_BUCKET": "meshplane-snapshots",
+        "MESHPLANE_BUS": "meshplane",
+        "LOG_LEVEL": "WARNING",
+        "POWERTOOLS_SERVICE_NAME": "meshplane",
+        "POWERTOOLS_METRICS_NAMESPACE": "meshplane",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT / "layers")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", FIRST_CALL, function, str(ROOT / "events" / SQS_EVENTS[function]), str(ROOT / "bench")],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+@pytest.mark.parametrize("function", sorted(SQS_EVENTS))
+def test_an_endpoint_handler_never_loads_the_translator_protobuf_or_an_ec2_client(function: str) -> None:
+    """They only write endpoints: the translator, its protos and the EC2 model are the publish path's cost."""
+    run = first_invocation(function)
+    assert run["result"] == {"batchItemFailures": []}
+    assert "meshplane.pipeline.directory" in run["modules"]  # the call really loaded the meshes
+    heavy = [
+        m
+        for m in run["modules"]
+        if m.split(".")[0] in {"google", "envoy", "grpc"} or m.startswith(("meshplane.translate", "meshplane.snapshot"))
+    ]
+    assert heavy == []
+    assert "ec2" not in run["clients"]  # awsvpc tasks: the host lookup, EC2's only use, never runs
+    assert run["gc_enabled"] and run["frozen"] > 0  # the first call ran with the collector paused, then froze
+
+
+def test_only_the_first_call_runs_without_the_collector_and_its_garbage_cycles_are_still_reclaimed() -> None:
+    """Paused once, frozen after, and a cycle dropped during that call is freed, not frozen for good."""
+    import gc
+    import weakref
+
+    from meshplane.pipeline.coldstart import first_call_without_gc
+
+    class Node:
+        other: Any = None
+
+    seen: list[bool] = []
+    dropped: list[weakref.ref[Node]] = []
+
+    def handler(event: Any, context: Any) -> int:
+        seen.append(gc.isenabled())
+        a, b = Node(), Node()
+        a.other, b.other = b, a  # a reference cycle: only the collector can free it
+        dropped.append(weakref.ref(a))
+        return event
+
+    wrapped = first_call_without_gc(handler)
+    frozen = gc.get_freeze_count()
+    try:
+        assert wrapped(1, None) == 1
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+        assert dropped[0]() is None
+        assert wrapped(2, None) == 2
+    finally:
+        gc.unfreeze()
+    assert seen == [False, True]

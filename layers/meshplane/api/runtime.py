@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from meshplane.pipeline.coldstart import first_call_without_gc
+
 if TYPE_CHECKING:
     from meshplane.api.app import Api
 
@@ -22,5 +24,6 @@ def lambda_api() -> Api:
     return Api.build(Settings.from_env(), boto3.client("dynamodb"), Limits.from_env(), Telemetry.from_env())
 
 
+@first_call_without_gc
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return lambda_api().handle(event, context)

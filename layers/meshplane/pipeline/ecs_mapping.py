@@ -13,26 +13,38 @@ The rule, first match wins:
    in every mesh that has one.
 
 A task that matches nothing is ignored (and counted).  Every lookup goes through
-the injected ECS, Cloud Map and EC2 clients and is cached for the invocation.
+the injected ECS, Cloud Map and EC2 clients and is cached for the invocation.  The
+clients are read from `clients` when a lookup first needs them: most tasks never
+need EC2, whose client alone costs a few hundred ms of a cold start to build.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botocore.exceptions import ClientError
 
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.pipeline.directory import Directory, NodeInfo
-from meshplane.pipeline.ecs import TaskDetail
+
+if TYPE_CHECKING:  # the Cloud Map handler maps service ids too, and never parses an ECS event
+    from meshplane.pipeline.ecs import TaskDetail
+    from meshplane.pipeline.wiring import AwsClients
 
 LABEL = "appmesh.virtualNode"
 # Lookups that fail with these mean "nothing there" (the service, task or definition is
 # gone); throttling and 5xx are left to raise, so the event is retried.
-MISSING = frozenset({"ClusterNotFoundException", "ServiceNotFoundException", "InvalidParameterException",
-                     "ResourceNotFoundException", "ClientException"})
+MISSING = frozenset(
+    {
+        "ClusterNotFoundException",
+        "ServiceNotFoundException",
+        "InvalidParameterException",
+        "ResourceNotFoundException",
+        "ClientException",
+    }
+)
 ENV_NAMES = ("APPMESH_VIRTUAL_NODE_NAME", "APPMESH_RESOURCE_ARN")
 
 
@@ -49,11 +61,9 @@ def _unless_missing(call: Callable[[], T], default: T) -> T:
 
 
 class TaskMapper:
-    def __init__(self, directory: Directory, ecs: Any, servicediscovery: Any, ec2: Any) -> None:
+    def __init__(self, directory: Directory, clients: AwsClients) -> None:
         self._directory = directory
-        self._ecs = ecs
-        self._sd = servicediscovery
-        self._ec2 = ec2
+        self._clients = clients
         self._registries = cache(self._registries_uncached)
         self._cloud_map_service = cache(self._cloud_map_service_uncached)
         self._task_definition = cache(self._task_definition_uncached)
@@ -80,7 +90,8 @@ class TaskMapper:
         return found
 
     def _registries_uncached(self, cluster: str, service: str) -> tuple[str, ...]:
-        described = _unless_missing(lambda: self._ecs.describe_services(cluster=cluster, services=[service]), {})
+        ecs = self._clients.ecs
+        described = _unless_missing(lambda: ecs.describe_services(cluster=cluster, services=[service]), {})
         return tuple(
             registry["registryArn"]
             for svc in described.get("services", [])
@@ -89,12 +100,13 @@ class TaskMapper:
         )
 
     def _cloud_map_service_uncached(self, service_id: str) -> tuple[str, str] | None:
+        sd = self._clients.servicediscovery
         try:
-            service = self._sd.get_service(Id=service_id)["Service"]
-            namespace = self._sd.get_namespace(Id=service["NamespaceId"])["Namespace"]
-        except self._sd.exceptions.ServiceNotFound:
+            service = sd.get_service(Id=service_id)["Service"]
+            namespace = sd.get_namespace(Id=service["NamespaceId"])["Namespace"]
+        except sd.exceptions.ServiceNotFound:
             return None
-        except self._sd.exceptions.NamespaceNotFound:
+        except sd.exceptions.NamespaceNotFound:
             return None
         return namespace["Name"], service["Name"]
 
@@ -117,8 +129,10 @@ class TaskMapper:
 
     def _explicit_names(self, task: TaskDetail) -> list[str]:
         names: list[str] = []
-        described = _unless_missing(lambda: self._ecs.describe_tasks(
-            cluster=task.cluster_arn, tasks=[task.task_arn], include=["TAGS"]), {})
+        described = _unless_missing(
+            lambda: self._clients.ecs.describe_tasks(cluster=task.cluster_arn, tasks=[task.task_arn], include=["TAGS"]),
+            {},
+        )
         tags = [tag for found in described.get("tasks", []) for tag in found.get("tags", [])]
         names += [tag["value"] for tag in tags if tag.get("key") == LABEL and tag.get("value")]
         for override in task.overrides.container_overrides:
@@ -131,7 +145,7 @@ class TaskMapper:
         return names
 
     def _task_definition_uncached(self, arn: str) -> tuple[dict[str, Any], ...]:
-        described = _unless_missing(lambda: self._ecs.describe_task_definition(taskDefinition=arn), {})
+        described = _unless_missing(lambda: self._clients.ecs.describe_task_definition(taskDefinition=arn), {})
         return tuple(described.get("taskDefinition", {}).get("containerDefinitions", []))
 
     # ---- rule 3 ---------------------------------------------------------------------
@@ -140,12 +154,16 @@ class TaskMapper:
 
     # ---- bridge / host networking ---------------------------------------------------
     def _host_uncached(self, cluster: str, container_instance: str) -> str | None:
-        described = _unless_missing(lambda: self._ecs.describe_container_instances(
-            cluster=cluster, containerInstances=[container_instance]), {})
+        described = _unless_missing(
+            lambda: self._clients.ecs.describe_container_instances(
+                cluster=cluster, containerInstances=[container_instance]
+            ),
+            {},
+        )
         instances = described.get("containerInstances", [])
         if not instances or not instances[0].get("ec2InstanceId"):
             return None
-        reservations = self._ec2.describe_instances(InstanceIds=[instances[0]["ec2InstanceId"]])["Reservations"]
+        reservations = self._clients.ec2.describe_instances(InstanceIds=[instances[0]["ec2InstanceId"]])["Reservations"]
         for reservation in reservations:
             for instance in reservation.get("Instances", []):
                 if instance.get("PrivateIpAddress"):

@@ -36,10 +36,6 @@ FINAL = ecs_order(10**12 - 1, "gone")
 DESCRIBE_LIMIT = 100  # DescribeTasks takes at most 100 tasks per call
 
 
-def clusters_from_env(value: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
-
-
 @dataclass
 class EcsReconcile:
     """One pass; `ecs` is the injected boto3 ECS client."""
@@ -59,14 +55,18 @@ class EcsReconcile:
             self._reconcile_cluster(cluster, stored, present)
         return self.summary
 
-    def _reconcile_cluster(self, cluster: str, stored: Mapping[NodeRef, list[EcsItem]],
-                           present: Mapping[tuple[NodeRef, str], EcsItem]) -> None:
+    def _reconcile_cluster(
+        self, cluster: str, stored: Mapping[NodeRef, list[EcsItem]], present: Mapping[tuple[NodeRef, str], EcsItem]
+    ) -> None:
         running, _ = self._describe(cluster, self._running(cluster))
         for task in running:
             self._apply(task, stored)
         alive = {task.task_id for task in running}
-        leftover = [key for key, item in present.items()
-                    if key[1] not in alive and _same_cluster(_cluster_of(item.endpoint), cluster)]
+        leftover = [
+            key
+            for key, item in present.items()
+            if key[1] not in alive and _same_cluster(_cluster_of(item.endpoint), cluster)
+        ]
         if not leftover:
             return
         found, missing = self._describe(cluster, sorted({instance_id for _, instance_id in leftover}))
@@ -101,8 +101,9 @@ class EcsReconcile:
             for page in self.ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING"):
                 arns += page.get("taskArns", [])
         except self.ecs.exceptions.ClusterNotFoundException:
-            self.telemetry.logger.warning("ECS cluster does not exist: its endpoints are left as they are",
-                                          extra={"cluster": cluster})
+            self.telemetry.logger.warning(
+                "ECS cluster does not exist: its endpoints are left as they are", extra={"cluster": cluster}
+            )
         return arns
 
     def _describe(self, cluster: str, tasks: Sequence[str]) -> tuple[list[TaskDetail], set[str]]:
@@ -115,8 +116,11 @@ class EcsReconcile:
             except self.ecs.exceptions.ClusterNotFoundException:
                 return [], set()  # nothing is removed on the word of a cluster ECS does not know
             found += [_task_detail(task) for task in page.get("tasks", [])]
-            missing |= {f["arn"].rsplit("/", 1)[-1] for f in page.get("failures", [])
-                        if f.get("reason") == "MISSING" and f.get("arn")}
+            missing |= {
+                f["arn"].rsplit("/", 1)[-1]
+                for f in page.get("failures", [])
+                if f.get("reason") == "MISSING" and f.get("arn")
+            }
         return found, missing
 
 
@@ -134,4 +138,4 @@ def _same_cluster(name: str | None, cluster: str) -> bool:
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    return (items[i:i + size] for i in range(0, len(items), size))
+    return (items[i : i + size] for i in range(0, len(items), size))

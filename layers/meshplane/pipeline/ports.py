@@ -8,15 +8,16 @@ handler's cold start pays only for what it uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from google.protobuf.message import Message
+if TYPE_CHECKING:  # annotations only: the endpoint handlers never load protobuf or the snapshot types
+    from google.protobuf.message import Message
 
-from meshplane.model.ids import ProxyId, ResourceKey
-from meshplane.model.state import MeshState
-from meshplane.snapshot.snapshot import Snapshot
+    from meshplane.model.ids import ProxyId, ResourceKey
+    from meshplane.model.state import MeshState
+    from meshplane.snapshot.snapshot import Snapshot
 
-Validator = Callable[[Snapshot], list[str]]
+Validator = Callable[["Snapshot"], list[str]]
 
 
 class StateLoader(Protocol):

@@ -46,8 +46,16 @@ IDEMPOTENCY_SECONDS = 3600
 class Pipeline:
     """The stores and parts are built when an entry point first needs them, never at import."""
 
-    def __init__(self, settings: Settings, clients: AwsClients, collaborators: Collaborators, telemetry: Telemetry,
-                 *, full_discovery_seconds: float = 300, ecs_clusters: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clients: AwsClients,
+        collaborators: Collaborators,
+        telemetry: Telemetry,
+        *,
+        full_discovery_seconds: float = 300,
+        ecs_clusters: tuple[str, ...] = (),
+    ) -> None:
         self.settings = settings
         self.clients = clients
         self.parts = collaborators
@@ -77,41 +85,60 @@ class Pipeline:
     def discovery(self) -> CloudMapDiscovery:
         from meshplane.pipeline.cloudmap import CloudMapDiscovery
 
-        return CloudMapDiscovery(self.clients.servicediscovery, self.endpoints,
-                                 full_after_seconds=self.full_discovery_seconds)
+        return CloudMapDiscovery(
+            self.clients.servicediscovery, self.endpoints, full_after_seconds=self.full_discovery_seconds
+        )
 
     @cached_property
     def publisher(self) -> Publisher:
         from meshplane.pipeline.publish import Publisher
 
-        return Publisher(bucket=self.settings.bucket, bus=self.settings.bus, s3=self.clients.s3,
-                         events=self.clients.events, pointers=self.pointers, index=self.index,
-                         validators=self.parts.validators, telemetry=self.telemetry)
+        return Publisher(
+            bucket=self.settings.bucket,
+            bus=self.settings.bus,
+            s3=self.clients.s3,
+            events=self.clients.events,
+            pointers=self.pointers,
+            index=self.index,
+            validators=self.parts.validators,
+            telemetry=self.telemetry,
+        )
 
     @cached_property
     def recomputer(self) -> Recomputer:
         from meshplane.pipeline.recompute import Recomputer
 
         parts = self.parts
-        return Recomputer(loader=parts.loader, endpoints=self.endpoints, graph=parts.graph,
-                          translator=parts.translator, pointers=self.pointers, index=self.index,
-                          publisher=self.publisher, telemetry=self.telemetry)
+        return Recomputer(
+            loader=parts.loader,
+            endpoints=self.endpoints,
+            graph=parts.graph,
+            translator=parts.translator,
+            pointers=self.pointers,
+            index=self.index,
+            publisher=self.publisher,
+            telemetry=self.telemetry,
+        )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Pipeline:
         import os
 
         from meshplane.config import Settings
-        from meshplane.pipeline.ecs_reconcile import clusters_from_env
         from meshplane.pipeline.telemetry import Telemetry
         from meshplane.pipeline.wiring import Clients, Collaborators
 
         env = os.environ if env is None else env
         settings = Settings.from_env(env)
         clients = Clients.create(settings, env)
-        return cls(settings, clients, Collaborators.default(settings, clients), Telemetry.from_env(),
-                   full_discovery_seconds=float(env.get("MESHPLANE_FULL_DISCOVERY_SECONDS", "300")),
-                   ecs_clusters=clusters_from_env(env.get("MESHPLANE_ECS_CLUSTERS")))
+        return cls(
+            settings,
+            clients,
+            Collaborators.default(settings, clients),
+            Telemetry.from_env(),
+            full_discovery_seconds=float(env.get("MESHPLANE_FULL_DISCOVERY_SECONDS", "300")),
+            ecs_clusters=clusters_from_env(env.get("MESHPLANE_ECS_CLUSTERS")),
+        )
 
     # ---- shared -----------------------------------------------------------------------
     def directory(self) -> Directory:
@@ -130,8 +157,7 @@ class Pipeline:
     def mapper(self, directory: Directory) -> TaskMapper:
         from meshplane.pipeline.ecs_mapping import TaskMapper
 
-        c = self.clients
-        return TaskMapper(directory, c.ecs, c.servicediscovery, c.ec2)
+        return TaskMapper(directory, self.clients)
 
     def _wrap(self, run: Handler, name: str) -> Handler:
         """Powertools around an entry point; a caller without a Lambda context still gets logs and metrics."""
@@ -144,8 +170,9 @@ class Pipeline:
 
         return invoke
 
-    def _sqs_batch(self, event: dict[str, Any], context: Any, function: str,
-                   process: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    def _sqs_batch(
+        self, event: dict[str, Any], context: Any, function: str, process: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
         import json
 
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -157,16 +184,22 @@ class Pipeline:
 
         t = self.telemetry
         persistence = DynamoDBPersistenceLayer(
-            table_name=self.settings.table, key_attr="pk", sort_key_attr="sk", static_pk_value=f"EVT#{function}",
-            expiry_attr="expiresAt", boto3_client=self.clients.dynamodb,
+            table_name=self.settings.table,
+            key_attr="pk",
+            sort_key_attr="sk",
+            static_pk_value=f"EVT#{function}",
+            expiry_attr="expiresAt",
+            boto3_client=self.clients.dynamodb,
         )
-        config = IdempotencyConfig(event_key_jmespath="id", raise_on_no_idempotency_key=True,
-                                   expires_after_seconds=IDEMPOTENCY_SECONDS)
+        config = IdempotencyConfig(
+            event_key_jmespath="id", raise_on_no_idempotency_key=True, expires_after_seconds=IDEMPOTENCY_SECONDS
+        )
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             config.register_lambda_context(context)
 
-        @idempotent_function(data_keyword_argument="body", persistence_store=persistence, config=config,
-                             key_prefix=function)
+        @idempotent_function(
+            data_keyword_argument="body", persistence_store=persistence, config=config, key_prefix=function
+        )
         def once(body: dict[str, Any]) -> dict[str, Any]:
             return process(body)
 
@@ -180,16 +213,22 @@ class Pipeline:
                 result = once(body=body)
             except Exception as exc:
                 t.count("EventsFailed")
-                t.logger.exception("event failed; SQS redelivers it and the DLQ gets it after maxReceiveCount",
-                               extra={"messageId": record.message_id, "reason": f"{type(exc).__name__}: {exc}",
-                                      "receiveCount": record.attributes.approximate_receive_count})
+                t.logger.exception(
+                    "event failed; SQS redelivers it and the DLQ gets it after maxReceiveCount",
+                    extra={
+                        "messageId": record.message_id,
+                        "reason": f"{type(exc).__name__}: {exc}",
+                        "receiveCount": record.attributes.approximate_receive_count,
+                    },
+                )
                 raise
             t.logger.info("event applied", extra={"result": result})
             return result
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                        context=context)
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
 
     # ---- entry points -----------------------------------------------------------------
     def ecs_events(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -197,8 +236,12 @@ class Pipeline:
 
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
             mapper = self.mapper(self.directory())
-            return self._sqs_batch(event, context, "ecs_events",
-                                   lambda body: apply_task_event(body, mapper, self.endpoints, self.telemetry))
+            return self._sqs_batch(
+                event,
+                context,
+                "ecs_events",
+                lambda body: apply_task_event(body, mapper, self.endpoints, self.telemetry),
+            )
 
         return self._wrap(run, "ecs_events")(event, context)
 
@@ -208,8 +251,14 @@ class Pipeline:
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
             directory = self.directory()
             mapper = self.mapper(directory)
-            return self._sqs_batch(event, context, "cloudmap_events", lambda body: refresh_for_call(
-                body, directory, mapper.cloud_map_service, self.discovery, self.telemetry))
+            return self._sqs_batch(
+                event,
+                context,
+                "cloudmap_events",
+                lambda body: refresh_for_call(
+                    body, directory, mapper.cloud_map_service, self.discovery, self.telemetry
+                ),
+            )
 
         return self._wrap(run, "cloudmap_events")(event, context)
 
@@ -223,20 +272,28 @@ class Pipeline:
             failures: list[dict[str, str]] = []
             for mesh, changes in sorted(collect(records).items()):
                 try:
-                    outcome = self.recomputer.recompute(mesh, changes.resources, changes.endpoint_nodes,
-                                                        full=changes.full)
+                    outcome = self.recomputer.recompute(
+                        mesh, changes.resources, changes.endpoint_nodes, full=changes.full
+                    )
                 except Exception as exc:
                     t.count("EventsFailed", len(changes.sequence_numbers))
-                    t.logger.exception("recompute failed; the stream retries from its first record",
-                                       extra={"mesh": mesh, "reason": f"{type(exc).__name__}: {exc}"})
+                    t.logger.exception(
+                        "recompute failed; the stream retries from its first record",
+                        extra={"mesh": mesh, "reason": f"{type(exc).__name__}: {exc}"},
+                    )
                     failures.append({"itemIdentifier": min(changes.sequence_numbers)})
                     continue
-                t.logger.info("mesh recomputed", extra={
-                    "mesh": mesh, "changedResources": sorted(str(k) for k in changes.resources),
-                    "changedEndpointNodes": sorted(changes.endpoint_nodes), "full": changes.full,
-                    "published": [r.proxy.path for r in outcome.published],
-                    "rejected": [r.proxy.path for r in outcome.rejected],
-                })
+                t.logger.info(
+                    "mesh recomputed",
+                    extra={
+                        "mesh": mesh,
+                        "changedResources": sorted(str(k) for k in changes.resources),
+                        "changedEndpointNodes": sorted(changes.endpoint_nodes),
+                        "full": changes.full,
+                        "published": [r.proxy.path for r in outcome.published],
+                        "rejected": [r.proxy.path for r in outcome.rejected],
+                    },
+                )
             return {"batchItemFailures": failures}
 
         return self._wrap(run, "recompute")(event, context)
@@ -254,8 +311,9 @@ class Pipeline:
                     if self.discovery.refresh(node):
                         refreshed.append(f"{node.ref.mesh}/{node.ref.node}")
             with t.traced("ecs.reconcile"):
-                ecs = EcsReconcile(directory, self.mapper(directory), self.endpoints, self.clients.ecs,
-                                   t).run(self.ecs_clusters)
+                ecs = EcsReconcile(directory, self.mapper(directory), self.endpoints, self.clients.ecs, t).run(
+                    self.ecs_clusters
+                )
             published, rejected, failed = [], [], []
             for mesh in sorted({ref.mesh for ref in directory.nodes} | set(self.parts.loader.list_mesh_names())):
                 try:
@@ -266,13 +324,24 @@ class Pipeline:
                     continue
                 published += [r.proxy.path for r in outcome.published]
                 rejected += [r.proxy.path for r in outcome.rejected]
-            summary = {"refreshed": refreshed, "ecs": ecs, "published": published, "rejected": rejected,
-                       "failed": failed, "seconds": round(time.time() - started, 3)}
+            summary = {
+                "refreshed": refreshed,
+                "ecs": ecs,
+                "published": published,
+                "rejected": rejected,
+                "failed": failed,
+                "seconds": round(time.time() - started, 3),
+            }
             t.count("DriftRepaired", len(published))
             t.logger.info("reconcile done", extra=summary)
             return summary
 
         return self._wrap(run, "reconcile")(event, context)
+
+
+def clusters_from_env(value: str | None) -> tuple[str, ...]:
+    """`MESHPLANE_ECS_CLUSTERS`, comma-separated; parsed here so only the reconcile loads its ECS modules."""
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
 class _Holder:

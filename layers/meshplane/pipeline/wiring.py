@@ -7,13 +7,15 @@ their first invocation and keep the result for the warm container.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from meshplane.config import Settings
-from meshplane.pipeline.ports import Graph, StateLoader, Translator, Validator
+
+if TYPE_CHECKING:
+    from meshplane.pipeline.ports import Graph, StateLoader, Translator, Validator
 
 
 class AwsClients(Protocol):
@@ -99,8 +101,9 @@ class SessionClients:
 
         env = self._env
         emulated = bool(env.get("AWS_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_SERVICEDISCOVERY"))
-        return self._client("servicediscovery",
-                            self._config.merge(Config(inject_host_prefix=False)) if emulated else None)
+        return self._client(
+            "servicediscovery", self._config.merge(Config(inject_host_prefix=False)) if emulated else None
+        )
 
 
 @dataclass(frozen=True)
@@ -115,12 +118,40 @@ class Collaborators:
     @classmethod
     def default(cls, settings: Settings, clients: AwsClients) -> Collaborators:
         from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator
-        from meshplane.pipeline.validate import default_validators
         from meshplane.store.resources import ResourceStore
 
         return cls(
             loader=ResourceStore(settings.table, clients.dynamodb, region=settings.region, account=settings.account),
             graph=ModuleGraph(),
             translator=ModuleTranslator(),
-            validators=default_validators(),
+            validators=DefaultValidators(),
         )
+
+
+class DefaultValidators(Sequence["Validator"]):
+    """`validate.default_validators()`, looked up on first use.
+
+    Why: finding Envoy imports the translator and its protos, which only a publish
+    needs; the endpoint handlers (ECS and Cloud Map events) never publish.
+    """
+
+    @cached_property
+    def _validators(self) -> tuple[Validator, ...]:
+        from meshplane.pipeline.validate import default_validators
+
+        return tuple(default_validators())
+
+    @overload
+    def __getitem__(self, index: int) -> Validator: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Validator]: ...
+
+    def __getitem__(self, index: int | slice) -> Validator | Sequence[Validator]:
+        return self._validators[index]
+
+    def __len__(self) -> int:
+        return len(self._validators)
+
+    def __iter__(self) -> Iterator[Validator]:
+        return iter(self._validators)
