@@ -40,27 +40,31 @@ def test_a_pipeline_handler_imports_neither_boto3_nor_the_generated_shapes_nor_g
 
 # ---- the first invocation --------------------------------------------------------------
 SQS_EVENTS = {"ecs_events": "sqs_ecs_events_batch.json", "cloudmap_events": "sqs_cloudmap_events_batch.json"}
+EVENTS = {**SQS_EVENTS, "api": "-"}  # "-": the bench's API Gateway ListMeshes event
 FIRST_CALL = """
 import gc, json, sys
 sys.path.insert(0, sys.argv[3])
 import coldstart_first_call as bench
 from moto import mock_aws
 
-event = json.load(open(sys.argv[2]))
+event = bench.api_event() if sys.argv[2] == "-" else json.load(open(sys.argv[2]))
 with mock_aws():
     bench.setup("meshplane-state", "meshplane-snapshots", "meshplane")
     import app
-    from meshplane.pipeline.runtime import current
 
     result = app.handler(event, bench.Context())
+    from meshplane.model import base, shapes
+    built = [n for n, v in vars(shapes).items() if isinstance(v, type) and issubclass(v, base.AppMeshModel)
+             and v.__module__ == shapes.__name__]
+    clients = [] if sys.argv[1] == "api" else sorted(vars(sys.modules["meshplane.pipeline.runtime"].current().clients))
     print(json.dumps({"result": result, "modules": sorted(sys.modules), "gc_enabled": gc.isenabled(),
-                      "frozen": gc.get_freeze_count(), "clients": sorted(vars(current().clients))}))
+                      "frozen": gc.get_freeze_count(), "clients": clients, "shapes_built": sorted(built)}))
 """
 
 
 def first_invocation(function: str) -> dict[str, Any]:
     """`import app` and one call with the sample event, against moto, in a fresh interpreter laid out like Lambda's."""
-    folder = ROOT / "functions" / function
+    folder, event, bench = ROOT / "functions" / function, EVENTS[function], str(ROOT / "bench")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_REGION": "us-east-1",
@@ -77,7 +81,7 @@ def first_invocation(function: str) -> dict[str, Any]:
         "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT / "layers")]),
     }
     proc = subprocess.run(
-        [sys.executable, "-c", FIRST_CALL, function, str(ROOT / "events" / SQS_EVENTS[function]), str(ROOT / "bench")],
+        [sys.executable, "-c", FIRST_CALL, function, event if event == "-" else str(ROOT / "events" / event), bench],
         cwd=folder,
         env=env,
         capture_output=True,
@@ -100,6 +104,8 @@ def test_an_endpoint_handler_never_loads_the_translator_protobuf_or_an_ec2_clien
         if m.split(".")[0] in {"google", "envoy", "grpc"} or m.startswith(("meshplane.translate", "meshplane.snapshot"))
     ]
     assert heavy == []
+    assert "aws_lambda_powertools.utilities.batch" in run["modules"]
+    assert "aws_lambda_powertools.utilities.parser" not in run["modules"]  # its pydantic event models: unused
     assert "ec2" not in run["clients"]  # awsvpc tasks: the host lookup, EC2's only use, never runs
     assert run["gc_enabled"] and run["frozen"] > 0  # the first call ran with the collector paused, then froze
 
@@ -134,3 +140,25 @@ def test_only_the_first_call_runs_without_the_collector_and_its_garbage_cycles_a
     finally:
         gc.unfreeze()
     assert seen == [False, True]
+
+
+def test_importing_the_shapes_builds_no_model_and_a_lookup_builds_only_what_it_names() -> None:
+    """The generated classes are built on first lookup, each after the classes its fields name."""
+    probe = (
+        "import json; from meshplane.model import base, shapes\n"
+        "def built(): return sorted(n for n, v in vars(shapes).items() if isinstance(v, type)"
+        " and issubclass(v, base.AppMeshModel) and v.__module__ == shapes.__name__)\n"
+        "before = built(); shapes.HealthCheckPolicy; print(json.dumps([before, built()]))"
+    )
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT / "layers")}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert json.loads(out) == [[], ["HealthCheckPolicy"]]
+
+
+def test_the_api_first_call_builds_only_the_shapes_its_operation_uses() -> None:
+    run = first_invocation("api")
+    assert run["result"]["statusCode"] == 200
+    assert run["shapes_built"] == ["ListMeshesInput", "ListMeshesOutput", "MeshRef"]
+    assert run["gc_enabled"] and run["frozen"] > 0

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from types import ModuleType
 from typing import Any
 
 from meshplane.api import pagination
 from meshplane.api.routes import Operation
-from meshplane.model import rules, shapes
+from meshplane.model import shapes
 from meshplane.model.base import AppMeshModel
 from meshplane.model.ids import Kind, ResourceKey
 from meshplane.store.errors import BadRequest, Forbidden, LimitExceeded, NotFound
@@ -49,7 +50,7 @@ class Operations:
         key = info.key_of(values["meshName"], values)
         for field in ("meshName", info.parent_field, info.name_field):
             if field:
-                _rule(lambda f=field: rules.check_name(f, values[f]))
+                _rule(lambda f=field: _rules().check_name(f, values[f]))
         spec = inp.spec if inp.spec is not None else info.spec()
         self._check_spec(key, spec)
         tags = {t.key: t.value for t in inp.tags or ()}
@@ -129,7 +130,7 @@ class Operations:
         return key
 
     def _check_spec(self, key: ResourceKey, spec: Any) -> None:
-        _rule(lambda: rules.check_spec(spec))
+        _rule(lambda: _rules().check_spec(spec))
         if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
             raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
         if key.kind is Kind.ROUTE:
@@ -176,10 +177,17 @@ class Operations:
 _ROUTE_ATTRS = ("http_route", "http2_route", "grpc_route", "tcp_route")
 
 
+def _rules() -> ModuleType:
+    """`model.rules`, imported by the first write: its table of specs builds their classes (see `model.base`)."""
+    from meshplane.model import rules
+
+    return rules
+
+
 def _rule(check: Callable[[], None]) -> None:
     try:
         check()
-    except rules.RuleViolation as exc:
+    except _rules().RuleViolation as exc:
         raise BadRequest(str(exc)) from None
 
 
@@ -213,4 +221,3 @@ def _verb_and_kind(name: str) -> tuple[str, KindInfo]:
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name).lstrip("_")
-

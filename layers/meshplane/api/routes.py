@@ -31,8 +31,17 @@ class Operation:
     query_members: dict[str, tuple[str, str]]  # query name -> (member name, botocore shape type)
     body_members: frozenset[str]
     output_payload: str | None
-    input_model: type[shapes.AppMeshModel]
-    output_model: type[shapes.AppMeshModel]
+    input_name: str
+    output_name: str
+
+    @property
+    def input_model(self) -> type[shapes.AppMeshModel]:
+        """Looked up on use: building the table must not build every operation's shapes (see `model.base`)."""
+        return getattr(shapes, self.input_name)  # type: ignore[no-any-return]
+
+    @property
+    def output_model(self) -> type[shapes.AppMeshModel]:
+        return getattr(shapes, self.output_name)  # type: ignore[no-any-return]
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:
@@ -77,8 +86,8 @@ def operations() -> tuple[Operation, ...]:
                 query_members=query,
                 body_members=frozenset(body),
                 output_payload=shape_defs[output_name].get("payload"),
-                input_model=getattr(shapes, input_name),
-                output_model=getattr(shapes, output_name),
+                input_name=input_name,
+                output_name=output_name,
             )
         )
     return tuple(table)

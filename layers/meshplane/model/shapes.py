@@ -10,1525 +10,2440 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from meshplane.model.base import AppMeshError, AppMeshModel, AppMeshUnion
+from meshplane.model.base import AppMeshError, AppMeshModel, AppMeshUnion, lazy_module
 
+# Each class is built the first time it is looked up, after the classes its fields name.
+_shape, __getattr__, __dir__ = lazy_module(__name__)
 
-class JsonFormatRef(AppMeshModel):
-    """An object that represents the key value pairs for the JSON."""
-    key: Annotated[str, Field(min_length=1, max_length=100)]
-    value: Annotated[str, Field(min_length=1, max_length=100)]
 
+@_shape()
+def _JsonFormatRef() -> type[AppMeshModel]:
+    class JsonFormatRef(AppMeshModel):
+        """An object that represents the key value pairs for the JSON."""
+        key: Annotated[str, Field(min_length=1, max_length=100)]
+        value: Annotated[str, Field(min_length=1, max_length=100)]
 
-class LoggingFormat(AppMeshUnion):
-    """An object that represents the format for the logs."""
-    json_: list[JsonFormatRef] | None = Field(default=None, alias='json')
-    text: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(default=None)
+    return JsonFormatRef
 
 
-class FileAccessLog(AppMeshModel):
-    """An object that represents an access log file."""
-    format: LoggingFormat | None = Field(default=None)
-    path: Annotated[str, Field(min_length=1, max_length=255)]
+@_shape('JsonFormatRef')
+def _LoggingFormat() -> type[AppMeshUnion]:
+    class LoggingFormat(AppMeshUnion):
+        """An object that represents the format for the logs."""
+        json_: list[JsonFormatRef] | None = Field(default=None, alias='json')
+        text: Annotated[str, Field(min_length=1, max_length=1000)] | None = Field(default=None)
 
+    return LoggingFormat
 
-class AccessLog(AppMeshUnion):
-    """An object that represents the access logging information for a virtual node."""
-    file: FileAccessLog | None = Field(default=None)
 
+@_shape('LoggingFormat')
+def _FileAccessLog() -> type[AppMeshModel]:
+    class FileAccessLog(AppMeshModel):
+        """An object that represents an access log file."""
+        format: LoggingFormat | None = Field(default=None)
+        path: Annotated[str, Field(min_length=1, max_length=255)]
 
-class AwsCloudMapInstanceAttribute(AppMeshModel):
-    """An object that represents the Cloud Map attribute information for your virtual node."""
-    key: Annotated[str, Field(min_length=1, max_length=255, pattern='^[a-zA-Z0-9!-~]+$')]
-    value: Annotated[str, Field(min_length=1, max_length=1024, pattern='^([a-zA-Z0-9!-~][  a-zA-Z0-9!-~]*){0,1}[a-zA-Z0-9!-~]{0,1}$')]
+    return FileAccessLog
 
 
-class AwsCloudMapServiceDiscovery(AppMeshModel):
-    """An object that represents the Cloud Map service discovery information for your virtual node."""
-    attributes: list[AwsCloudMapInstanceAttribute] | None = Field(default=None)
-    ip_preference: Literal['IPv6_PREFERRED', 'IPv4_PREFERRED', 'IPv4_ONLY', 'IPv6_ONLY'] | None = Field(default=None, alias='ipPreference')
-    namespace_name: Annotated[str, Field(min_length=1, max_length=1024)] = Field(alias='namespaceName')
-    service_name: Annotated[str, Field(min_length=1, max_length=1024)] = Field(alias='serviceName')
+@_shape('FileAccessLog')
+def _AccessLog() -> type[AppMeshUnion]:
+    class AccessLog(AppMeshUnion):
+        """An object that represents the access logging information for a virtual node."""
+        file: FileAccessLog | None = Field(default=None)
 
+    return AccessLog
 
-class ListenerTlsFileCertificate(AppMeshModel):
-    """An object that represents a local file certificate."""
-    certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
-    private_key: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='privateKey')
 
+@_shape()
+def _AwsCloudMapInstanceAttribute() -> type[AppMeshModel]:
+    class AwsCloudMapInstanceAttribute(AppMeshModel):
+        """An object that represents the Cloud Map attribute information for your virtual node."""
+        key: Annotated[str, Field(min_length=1, max_length=255, pattern='^[a-zA-Z0-9!-~]+$')]
+        value: Annotated[str, Field(min_length=1, max_length=1024, pattern='^([a-zA-Z0-9!-~][  a-zA-Z0-9!-~]*){0,1}[a-zA-Z0-9!-~]{0,1}$')]
 
-class ListenerTlsSdsCertificate(AppMeshModel):
-    """An object that represents the listener's Secret Discovery Service certificate."""
-    secret_name: str = Field(alias='secretName')
+    return AwsCloudMapInstanceAttribute
 
 
-class ClientTlsCertificate(AppMeshUnion):
-    """An object that represents the client's certificate."""
-    file: ListenerTlsFileCertificate | None = Field(default=None)
-    sds: ListenerTlsSdsCertificate | None = Field(default=None)
+@_shape('AwsCloudMapInstanceAttribute')
+def _AwsCloudMapServiceDiscovery() -> type[AppMeshModel]:
+    class AwsCloudMapServiceDiscovery(AppMeshModel):
+        """An object that represents the Cloud Map service discovery information for your virtual node."""
+        attributes: list[AwsCloudMapInstanceAttribute] | None = Field(default=None)
+        ip_preference: Literal['IPv6_PREFERRED', 'IPv4_PREFERRED', 'IPv4_ONLY', 'IPv6_ONLY'] | None = Field(default=None, alias='ipPreference')
+        namespace_name: Annotated[str, Field(min_length=1, max_length=1024)] = Field(alias='namespaceName')
+        service_name: Annotated[str, Field(min_length=1, max_length=1024)] = Field(alias='serviceName')
 
+    return AwsCloudMapServiceDiscovery
 
-class SubjectAlternativeNameMatchers(AppMeshModel):
-    """An object that represents the methods by which a subject alternative name on a peer Transport Layer Security (TLS) certificate can be matched."""
-    exact: list[Annotated[str, Field(min_length=1, max_length=254)]]
 
+@_shape()
+def _ListenerTlsFileCertificate() -> type[AppMeshModel]:
+    class ListenerTlsFileCertificate(AppMeshModel):
+        """An object that represents a local file certificate."""
+        certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
+        private_key: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='privateKey')
 
-class SubjectAlternativeNames(AppMeshModel):
-    """An object that represents the subject alternative names secured by the certificate."""
-    match: SubjectAlternativeNameMatchers
+    return ListenerTlsFileCertificate
 
 
-class TlsValidationContextAcmTrust(AppMeshModel):
-    """An object that represents a Transport Layer Security (TLS) validation context trust for an Certificate Manager certificate."""
-    certificate_authority_arns: Annotated[list[str], Field(min_length=1, max_length=3)] = Field(alias='certificateAuthorityArns')
+@_shape()
+def _ListenerTlsSdsCertificate() -> type[AppMeshModel]:
+    class ListenerTlsSdsCertificate(AppMeshModel):
+        """An object that represents the listener's Secret Discovery Service certificate."""
+        secret_name: str = Field(alias='secretName')
 
+    return ListenerTlsSdsCertificate
 
-class TlsValidationContextFileTrust(AppMeshModel):
-    """An object that represents a Transport Layer Security (TLS) validation context trust for a local file."""
-    certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
 
+@_shape('ListenerTlsFileCertificate', 'ListenerTlsSdsCertificate')
+def _ClientTlsCertificate() -> type[AppMeshUnion]:
+    class ClientTlsCertificate(AppMeshUnion):
+        """An object that represents the client's certificate."""
+        file: ListenerTlsFileCertificate | None = Field(default=None)
+        sds: ListenerTlsSdsCertificate | None = Field(default=None)
 
-class TlsValidationContextSdsTrust(AppMeshModel):
-    """An object that represents a Transport Layer Security (TLS) Secret Discovery Service validation context trust."""
-    secret_name: str = Field(alias='secretName')
+    return ClientTlsCertificate
 
 
-class TlsValidationContextTrust(AppMeshUnion):
-    """An object that represents a Transport Layer Security (TLS) validation context trust."""
-    acm: TlsValidationContextAcmTrust | None = Field(default=None)
-    file: TlsValidationContextFileTrust | None = Field(default=None)
-    sds: TlsValidationContextSdsTrust | None = Field(default=None)
+@_shape()
+def _SubjectAlternativeNameMatchers() -> type[AppMeshModel]:
+    class SubjectAlternativeNameMatchers(AppMeshModel):
+        """An object that represents the methods by which a subject alternative name on a peer Transport Layer Security (TLS) certificate can be matched."""
+        exact: list[Annotated[str, Field(min_length=1, max_length=254)]]
 
+    return SubjectAlternativeNameMatchers
 
-class TlsValidationContext(AppMeshModel):
-    """An object that represents how the proxy will validate its peer during Transport Layer Security (TLS) negotiation."""
-    subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
-    trust: TlsValidationContextTrust
 
+@_shape('SubjectAlternativeNameMatchers')
+def _SubjectAlternativeNames() -> type[AppMeshModel]:
+    class SubjectAlternativeNames(AppMeshModel):
+        """An object that represents the subject alternative names secured by the certificate."""
+        match: SubjectAlternativeNameMatchers
 
-class ClientPolicyTls(AppMeshModel):
-    """A reference to an object that represents a Transport Layer Security (TLS) client policy."""
-    certificate: ClientTlsCertificate | None = Field(default=None)
-    enforce: bool | None = Field(default=None)
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = Field(default=None)
-    validation: TlsValidationContext
+    return SubjectAlternativeNames
 
 
-class ClientPolicy(AppMeshModel):
-    """An object that represents a client policy."""
-    tls: ClientPolicyTls | None = Field(default=None)
+@_shape()
+def _TlsValidationContextAcmTrust() -> type[AppMeshModel]:
+    class TlsValidationContextAcmTrust(AppMeshModel):
+        """An object that represents a Transport Layer Security (TLS) validation context trust for an Certificate Manager certificate."""
+        certificate_authority_arns: Annotated[list[str], Field(min_length=1, max_length=3)] = Field(alias='certificateAuthorityArns')
 
+    return TlsValidationContextAcmTrust
 
-class VirtualServiceBackend(AppMeshModel):
-    """An object that represents a virtual service backend for a virtual node."""
-    client_policy: ClientPolicy | None = Field(default=None, alias='clientPolicy')
-    virtual_service_name: str = Field(alias='virtualServiceName')
 
+@_shape()
+def _TlsValidationContextFileTrust() -> type[AppMeshModel]:
+    class TlsValidationContextFileTrust(AppMeshModel):
+        """An object that represents a Transport Layer Security (TLS) validation context trust for a local file."""
+        certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
 
-class Backend(AppMeshUnion):
-    """An object that represents the backends that a virtual node is expected to send outbound traffic to."""
-    virtual_service: VirtualServiceBackend | None = Field(default=None, alias='virtualService')
+    return TlsValidationContextFileTrust
 
 
-class BackendDefaults(AppMeshModel):
-    """An object that represents the default properties for a backend."""
-    client_policy: ClientPolicy | None = Field(default=None, alias='clientPolicy')
+@_shape()
+def _TlsValidationContextSdsTrust() -> type[AppMeshModel]:
+    class TlsValidationContextSdsTrust(AppMeshModel):
+        """An object that represents a Transport Layer Security (TLS) Secret Discovery Service validation context trust."""
+        secret_name: str = Field(alias='secretName')
 
+    return TlsValidationContextSdsTrust
 
-class BadRequestException(AppMeshError):
-    """The request syntax was malformed."""
-    http_status: ClassVar[int] = 400
-    message: str | None = Field(default=None)
 
+@_shape('TlsValidationContextAcmTrust', 'TlsValidationContextFileTrust', 'TlsValidationContextSdsTrust')
+def _TlsValidationContextTrust() -> type[AppMeshUnion]:
+    class TlsValidationContextTrust(AppMeshUnion):
+        """An object that represents a Transport Layer Security (TLS) validation context trust."""
+        acm: TlsValidationContextAcmTrust | None = Field(default=None)
+        file: TlsValidationContextFileTrust | None = Field(default=None)
+        sds: TlsValidationContextSdsTrust | None = Field(default=None)
 
-class ConflictException(AppMeshError):
-    """The request contains a client token that was used for a previous update resource call with different specifications."""
-    http_status: ClassVar[int] = 409
-    message: str | None = Field(default=None)
+    return TlsValidationContextTrust
 
 
-class GatewayRouteHostnameRewrite(AppMeshModel):
-    """An object representing the gateway route host name to rewrite."""
-    default_target_hostname: Literal['ENABLED', 'DISABLED'] | None = Field(default=None, alias='defaultTargetHostname')
+@_shape('SubjectAlternativeNames', 'TlsValidationContextTrust')
+def _TlsValidationContext() -> type[AppMeshModel]:
+    class TlsValidationContext(AppMeshModel):
+        """An object that represents how the proxy will validate its peer during Transport Layer Security (TLS) negotiation."""
+        subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
+        trust: TlsValidationContextTrust
 
+    return TlsValidationContext
 
-class GrpcGatewayRouteRewrite(AppMeshModel):
-    """An object that represents the gateway route to rewrite."""
-    hostname: GatewayRouteHostnameRewrite | None = Field(default=None)
 
+@_shape('ClientTlsCertificate', 'TlsValidationContext')
+def _ClientPolicyTls() -> type[AppMeshModel]:
+    class ClientPolicyTls(AppMeshModel):
+        """A reference to an object that represents a Transport Layer Security (TLS) client policy."""
+        certificate: ClientTlsCertificate | None = Field(default=None)
+        enforce: bool | None = Field(default=None)
+        ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = Field(default=None)
+        validation: TlsValidationContext
 
-class GatewayRouteVirtualService(AppMeshModel):
-    """An object that represents the virtual service that traffic is routed to."""
-    virtual_service_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualServiceName')
+    return ClientPolicyTls
 
 
-class GatewayRouteTarget(AppMeshModel):
-    """An object that represents a gateway route target."""
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    virtual_service: GatewayRouteVirtualService = Field(alias='virtualService')
+@_shape('ClientPolicyTls')
+def _ClientPolicy() -> type[AppMeshModel]:
+    class ClientPolicy(AppMeshModel):
+        """An object that represents a client policy."""
+        tls: ClientPolicyTls | None = Field(default=None)
 
+    return ClientPolicy
 
-class GrpcGatewayRouteAction(AppMeshModel):
-    """An object that represents the action to take if a match is determined."""
-    rewrite: GrpcGatewayRouteRewrite | None = Field(default=None)
-    target: GatewayRouteTarget
 
+@_shape('ClientPolicy')
+def _VirtualServiceBackend() -> type[AppMeshModel]:
+    class VirtualServiceBackend(AppMeshModel):
+        """An object that represents a virtual service backend for a virtual node."""
+        client_policy: ClientPolicy | None = Field(default=None, alias='clientPolicy')
+        virtual_service_name: str = Field(alias='virtualServiceName')
 
-class GatewayRouteHostnameMatch(AppMeshModel):
-    """An object representing the gateway route host name to match."""
-    exact: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(default=None)
-    suffix: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(default=None)
+    return VirtualServiceBackend
 
 
-class MatchRange(AppMeshModel):
-    """An object that represents the range of values to match on."""
-    end: int
-    start: int
+@_shape('VirtualServiceBackend')
+def _Backend() -> type[AppMeshUnion]:
+    class Backend(AppMeshUnion):
+        """An object that represents the backends that a virtual node is expected to send outbound traffic to."""
+        virtual_service: VirtualServiceBackend | None = Field(default=None, alias='virtualService')
 
+    return Backend
 
-class GrpcMetadataMatchMethod(AppMeshUnion):
-    """An object representing the method header to be matched."""
-    exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    prefix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    range: MatchRange | None = Field(default=None)
-    regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    suffix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
 
+@_shape('ClientPolicy')
+def _BackendDefaults() -> type[AppMeshModel]:
+    class BackendDefaults(AppMeshModel):
+        """An object that represents the default properties for a backend."""
+        client_policy: ClientPolicy | None = Field(default=None, alias='clientPolicy')
 
-class GrpcGatewayRouteMetadata(AppMeshModel):
-    """An object representing the metadata of the gateway route."""
-    invert: bool | None = Field(default=None)
-    match: GrpcMetadataMatchMethod | None = Field(default=None)
-    name: Annotated[str, Field(min_length=1, max_length=50)]
+    return BackendDefaults
 
 
-class GrpcGatewayRouteMatch(AppMeshModel):
-    """An object that represents the criteria for determining a request match."""
-    hostname: GatewayRouteHostnameMatch | None = Field(default=None)
-    metadata: Annotated[list[GrpcGatewayRouteMetadata], Field(min_length=1, max_length=10)] | None = Field(default=None)
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    service_name: str | None = Field(default=None, alias='serviceName')
+@_shape()
+def _BadRequestException() -> type[AppMeshError]:
+    class BadRequestException(AppMeshError):
+        """The request syntax was malformed."""
+        http_status: ClassVar[int] = 400
+        message: str | None = Field(default=None)
 
+    return BadRequestException
 
-class GrpcGatewayRoute(AppMeshModel):
-    """An object that represents a gRPC gateway route."""
-    action: GrpcGatewayRouteAction
-    match: GrpcGatewayRouteMatch
 
+@_shape()
+def _ConflictException() -> type[AppMeshError]:
+    class ConflictException(AppMeshError):
+        """The request contains a client token that was used for a previous update resource call with different specifications."""
+        http_status: ClassVar[int] = 409
+        message: str | None = Field(default=None)
 
-class HttpGatewayRoutePathRewrite(AppMeshModel):
-    """An object that represents the path to rewrite."""
-    exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+    return ConflictException
 
 
-class HttpGatewayRoutePrefixRewrite(AppMeshModel):
-    """An object representing the beginning characters of the route to rewrite."""
-    default_prefix: Literal['ENABLED', 'DISABLED'] | None = Field(default=None, alias='defaultPrefix')
-    value: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+@_shape()
+def _GatewayRouteHostnameRewrite() -> type[AppMeshModel]:
+    class GatewayRouteHostnameRewrite(AppMeshModel):
+        """An object representing the gateway route host name to rewrite."""
+        default_target_hostname: Literal['ENABLED', 'DISABLED'] | None = Field(default=None, alias='defaultTargetHostname')
 
+    return GatewayRouteHostnameRewrite
 
-class HttpGatewayRouteRewrite(AppMeshModel):
-    """An object representing the gateway route to rewrite."""
-    hostname: GatewayRouteHostnameRewrite | None = Field(default=None)
-    path: HttpGatewayRoutePathRewrite | None = Field(default=None)
-    prefix: HttpGatewayRoutePrefixRewrite | None = Field(default=None)
 
+@_shape('GatewayRouteHostnameRewrite')
+def _GrpcGatewayRouteRewrite() -> type[AppMeshModel]:
+    class GrpcGatewayRouteRewrite(AppMeshModel):
+        """An object that represents the gateway route to rewrite."""
+        hostname: GatewayRouteHostnameRewrite | None = Field(default=None)
 
-class HttpGatewayRouteAction(AppMeshModel):
-    """An object that represents the action to take if a match is determined."""
-    rewrite: HttpGatewayRouteRewrite | None = Field(default=None)
-    target: GatewayRouteTarget
+    return GrpcGatewayRouteRewrite
 
 
-class HeaderMatchMethod(AppMeshUnion):
-    """An object that represents the method and value to match with the header value sent in a request."""
-    exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    prefix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    range: MatchRange | None = Field(default=None)
-    regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    suffix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+@_shape()
+def _GatewayRouteVirtualService() -> type[AppMeshModel]:
+    class GatewayRouteVirtualService(AppMeshModel):
+        """An object that represents the virtual service that traffic is routed to."""
+        virtual_service_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualServiceName')
 
+    return GatewayRouteVirtualService
 
-class HttpGatewayRouteHeader(AppMeshModel):
-    """An object that represents the HTTP header in the gateway route."""
-    invert: bool | None = Field(default=None)
-    match: HeaderMatchMethod | None = Field(default=None)
-    name: Annotated[str, Field(min_length=1, max_length=50)]
 
+@_shape('GatewayRouteVirtualService')
+def _GatewayRouteTarget() -> type[AppMeshModel]:
+    class GatewayRouteTarget(AppMeshModel):
+        """An object that represents a gateway route target."""
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        virtual_service: GatewayRouteVirtualService = Field(alias='virtualService')
 
-class HttpPathMatch(AppMeshModel):
-    """An object representing the path to match in the request."""
-    exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+    return GatewayRouteTarget
 
 
-class QueryParameterMatch(AppMeshModel):
-    """An object representing the query parameter to match."""
-    exact: str | None = Field(default=None)
+@_shape('GrpcGatewayRouteRewrite', 'GatewayRouteTarget')
+def _GrpcGatewayRouteAction() -> type[AppMeshModel]:
+    class GrpcGatewayRouteAction(AppMeshModel):
+        """An object that represents the action to take if a match is determined."""
+        rewrite: GrpcGatewayRouteRewrite | None = Field(default=None)
+        target: GatewayRouteTarget
 
+    return GrpcGatewayRouteAction
 
-class HttpQueryParameter(AppMeshModel):
-    """An object that represents the query parameter in the request."""
-    match: QueryParameterMatch | None = Field(default=None)
-    name: str
 
+@_shape()
+def _GatewayRouteHostnameMatch() -> type[AppMeshModel]:
+    class GatewayRouteHostnameMatch(AppMeshModel):
+        """An object representing the gateway route host name to match."""
+        exact: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(default=None)
+        suffix: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(default=None)
 
-class HttpGatewayRouteMatch(AppMeshModel):
-    """An object that represents the criteria for determining a request match."""
-    headers: Annotated[list[HttpGatewayRouteHeader], Field(min_length=1, max_length=10)] | None = Field(default=None)
-    hostname: GatewayRouteHostnameMatch | None = Field(default=None)
-    method: Literal['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] | None = Field(default=None)
-    path: HttpPathMatch | None = Field(default=None)
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    prefix: str | None = Field(default=None)
-    query_parameters: Annotated[list[HttpQueryParameter], Field(min_length=1, max_length=10)] | None = Field(default=None, alias='queryParameters')
+    return GatewayRouteHostnameMatch
 
 
-class HttpGatewayRoute(AppMeshModel):
-    """An object that represents an HTTP gateway route."""
-    action: HttpGatewayRouteAction
-    match: HttpGatewayRouteMatch
+@_shape()
+def _MatchRange() -> type[AppMeshModel]:
+    class MatchRange(AppMeshModel):
+        """An object that represents the range of values to match on."""
+        end: int
+        start: int
 
+    return MatchRange
 
-class GatewayRouteSpec(AppMeshModel):
-    """An object that represents a gateway route specification."""
-    grpc_route: GrpcGatewayRoute | None = Field(default=None, alias='grpcRoute')
-    http2_route: HttpGatewayRoute | None = Field(default=None, alias='http2Route')
-    http_route: HttpGatewayRoute | None = Field(default=None, alias='httpRoute')
-    priority: Annotated[int, Field(ge=0, le=1000)] | None = Field(default=None)
 
+@_shape('MatchRange')
+def _GrpcMetadataMatchMethod() -> type[AppMeshUnion]:
+    class GrpcMetadataMatchMethod(AppMeshUnion):
+        """An object representing the method header to be matched."""
+        exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        prefix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        range: MatchRange | None = Field(default=None)
+        regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        suffix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
 
-class TagRef(AppMeshModel):
-    """Optional metadata that you apply to a resource to assist with categorization and organization."""
-    key: Annotated[str, Field(min_length=1, max_length=128)]
-    value: Annotated[str, Field(min_length=0, max_length=256)]
+    return GrpcMetadataMatchMethod
 
 
-class CreateGatewayRouteInput(AppMeshModel):
-    """CreateGatewayRouteInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: GatewayRouteSpec
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+@_shape('GrpcMetadataMatchMethod')
+def _GrpcGatewayRouteMetadata() -> type[AppMeshModel]:
+    class GrpcGatewayRouteMetadata(AppMeshModel):
+        """An object representing the metadata of the gateway route."""
+        invert: bool | None = Field(default=None)
+        match: GrpcMetadataMatchMethod | None = Field(default=None)
+        name: Annotated[str, Field(min_length=1, max_length=50)]
 
+    return GrpcGatewayRouteMetadata
 
-class ResourceMetadata(AppMeshModel):
-    """An object that represents metadata for a resource."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    uid: str
-    version: int
 
+@_shape('GatewayRouteHostnameMatch', 'GrpcGatewayRouteMetadata')
+def _GrpcGatewayRouteMatch() -> type[AppMeshModel]:
+    class GrpcGatewayRouteMatch(AppMeshModel):
+        """An object that represents the criteria for determining a request match."""
+        hostname: GatewayRouteHostnameMatch | None = Field(default=None)
+        metadata: Annotated[list[GrpcGatewayRouteMetadata], Field(min_length=1, max_length=10)] | None = Field(default=None)
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        service_name: str | None = Field(default=None, alias='serviceName')
 
-class GatewayRouteStatus(AppMeshModel):
-    """An object that represents the current status of a gateway route."""
-    status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
+    return GrpcGatewayRouteMatch
 
 
-class GatewayRouteData(AppMeshModel):
-    """An object that represents a gateway route returned by a describe operation."""
-    gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    metadata: ResourceMetadata
-    spec: GatewayRouteSpec
-    status: GatewayRouteStatus
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+@_shape('GrpcGatewayRouteAction', 'GrpcGatewayRouteMatch')
+def _GrpcGatewayRoute() -> type[AppMeshModel]:
+    class GrpcGatewayRoute(AppMeshModel):
+        """An object that represents a gRPC gateway route."""
+        action: GrpcGatewayRouteAction
+        match: GrpcGatewayRouteMatch
 
+    return GrpcGatewayRoute
 
-class CreateGatewayRouteOutput(AppMeshModel):
-    """CreateGatewayRouteOutput."""
-    gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
 
+@_shape()
+def _HttpGatewayRoutePathRewrite() -> type[AppMeshModel]:
+    class HttpGatewayRoutePathRewrite(AppMeshModel):
+        """An object that represents the path to rewrite."""
+        exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
 
-class EgressFilter(AppMeshModel):
-    """An object that represents the egress filter rules for a service mesh."""
-    type: Literal['ALLOW_ALL', 'DROP_ALL']
+    return HttpGatewayRoutePathRewrite
 
 
-class MeshServiceDiscovery(AppMeshModel):
-    """An object that represents the service discovery information for a service mesh."""
-    ip_preference: Literal['IPv6_PREFERRED', 'IPv4_PREFERRED', 'IPv4_ONLY', 'IPv6_ONLY'] | None = Field(default=None, alias='ipPreference')
+@_shape()
+def _HttpGatewayRoutePrefixRewrite() -> type[AppMeshModel]:
+    class HttpGatewayRoutePrefixRewrite(AppMeshModel):
+        """An object representing the beginning characters of the route to rewrite."""
+        default_prefix: Literal['ENABLED', 'DISABLED'] | None = Field(default=None, alias='defaultPrefix')
+        value: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
 
+    return HttpGatewayRoutePrefixRewrite
 
-class MeshSpec(AppMeshModel):
-    """An object that represents the specification of a service mesh."""
-    egress_filter: EgressFilter | None = Field(default=None, alias='egressFilter')
-    service_discovery: MeshServiceDiscovery | None = Field(default=None, alias='serviceDiscovery')
 
+@_shape('GatewayRouteHostnameRewrite', 'HttpGatewayRoutePathRewrite', 'HttpGatewayRoutePrefixRewrite')
+def _HttpGatewayRouteRewrite() -> type[AppMeshModel]:
+    class HttpGatewayRouteRewrite(AppMeshModel):
+        """An object representing the gateway route to rewrite."""
+        hostname: GatewayRouteHostnameRewrite | None = Field(default=None)
+        path: HttpGatewayRoutePathRewrite | None = Field(default=None)
+        prefix: HttpGatewayRoutePrefixRewrite | None = Field(default=None)
 
-class CreateMeshInput(AppMeshModel):
-    """CreateMeshInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    spec: MeshSpec | None = Field(default=None)
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
+    return HttpGatewayRouteRewrite
 
 
-class MeshStatus(AppMeshModel):
-    """An object that represents the status of a service mesh."""
-    status: Literal['ACTIVE', 'INACTIVE', 'DELETED'] | None = Field(default=None)
+@_shape('HttpGatewayRouteRewrite', 'GatewayRouteTarget')
+def _HttpGatewayRouteAction() -> type[AppMeshModel]:
+    class HttpGatewayRouteAction(AppMeshModel):
+        """An object that represents the action to take if a match is determined."""
+        rewrite: HttpGatewayRouteRewrite | None = Field(default=None)
+        target: GatewayRouteTarget
 
+    return HttpGatewayRouteAction
 
-class MeshData(AppMeshModel):
-    """An object that represents a service mesh returned by a describe operation."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    metadata: ResourceMetadata
-    spec: MeshSpec
-    status: MeshStatus
 
+@_shape('MatchRange')
+def _HeaderMatchMethod() -> type[AppMeshUnion]:
+    class HeaderMatchMethod(AppMeshUnion):
+        """An object that represents the method and value to match with the header value sent in a request."""
+        exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        prefix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        range: MatchRange | None = Field(default=None)
+        regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        suffix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
 
-class CreateMeshOutput(AppMeshModel):
-    """CreateMeshOutput."""
-    mesh: MeshData
+    return HeaderMatchMethod
 
 
-class WeightedTarget(AppMeshModel):
-    """An object that represents a target and its relative weight."""
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    virtual_node: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNode')
-    weight: Annotated[int, Field(ge=0, le=100)]
+@_shape('HeaderMatchMethod')
+def _HttpGatewayRouteHeader() -> type[AppMeshModel]:
+    class HttpGatewayRouteHeader(AppMeshModel):
+        """An object that represents the HTTP header in the gateway route."""
+        invert: bool | None = Field(default=None)
+        match: HeaderMatchMethod | None = Field(default=None)
+        name: Annotated[str, Field(min_length=1, max_length=50)]
 
+    return HttpGatewayRouteHeader
 
-class GrpcRouteAction(AppMeshModel):
-    """An object that represents the action to take if a match is determined."""
-    weighted_targets: Annotated[list[WeightedTarget], Field(min_length=1, max_length=10)] = Field(alias='weightedTargets')
 
+@_shape()
+def _HttpPathMatch() -> type[AppMeshModel]:
+    class HttpPathMatch(AppMeshModel):
+        """An object representing the path to match in the request."""
+        exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
 
-class GrpcRouteMetadataMatchMethod(AppMeshUnion):
-    """An object that represents the match method."""
-    exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    prefix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    range: MatchRange | None = Field(default=None)
-    regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
-    suffix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+    return HttpPathMatch
 
 
-class GrpcRouteMetadata(AppMeshModel):
-    """An object that represents the match metadata for the route."""
-    invert: bool | None = Field(default=None)
-    match: GrpcRouteMetadataMatchMethod | None = Field(default=None)
-    name: Annotated[str, Field(min_length=1, max_length=50)]
+@_shape()
+def _QueryParameterMatch() -> type[AppMeshModel]:
+    class QueryParameterMatch(AppMeshModel):
+        """An object representing the query parameter to match."""
+        exact: str | None = Field(default=None)
 
+    return QueryParameterMatch
 
-class GrpcRouteMatch(AppMeshModel):
-    """An object that represents the criteria for determining a request match."""
-    metadata: Annotated[list[GrpcRouteMetadata], Field(min_length=1, max_length=10)] | None = Field(default=None)
-    method_name: Annotated[str, Field(min_length=1, max_length=50)] | None = Field(default=None, alias='methodName')
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    service_name: str | None = Field(default=None, alias='serviceName')
 
+@_shape('QueryParameterMatch')
+def _HttpQueryParameter() -> type[AppMeshModel]:
+    class HttpQueryParameter(AppMeshModel):
+        """An object that represents the query parameter in the request."""
+        match: QueryParameterMatch | None = Field(default=None)
+        name: str
 
-class Duration(AppMeshModel):
-    """An object that represents a duration of time."""
-    unit: Literal['s', 'ms'] | None = Field(default=None)
-    value: Annotated[int, Field(ge=0)] | None = Field(default=None)
+    return HttpQueryParameter
 
 
-class GrpcRetryPolicy(AppMeshModel):
-    """An object that represents a retry policy."""
-    grpc_retry_events: Annotated[list[Literal['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']], Field(min_length=1, max_length=5)] | None = Field(default=None, alias='grpcRetryEvents')
-    http_retry_events: Annotated[list[Annotated[str, Field(min_length=1, max_length=25)]], Field(min_length=1, max_length=25)] | None = Field(default=None, alias='httpRetryEvents')
-    max_retries: Annotated[int, Field(ge=0)] = Field(alias='maxRetries')
-    per_retry_timeout: Duration = Field(alias='perRetryTimeout')
-    tcp_retry_events: Annotated[list[Literal['connection-error']], Field(min_length=1, max_length=1)] | None = Field(default=None, alias='tcpRetryEvents')
+@_shape('HttpGatewayRouteHeader', 'GatewayRouteHostnameMatch', 'HttpPathMatch', 'HttpQueryParameter')
+def _HttpGatewayRouteMatch() -> type[AppMeshModel]:
+    class HttpGatewayRouteMatch(AppMeshModel):
+        """An object that represents the criteria for determining a request match."""
+        headers: Annotated[list[HttpGatewayRouteHeader], Field(min_length=1, max_length=10)] | None = Field(default=None)
+        hostname: GatewayRouteHostnameMatch | None = Field(default=None)
+        method: Literal['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] | None = Field(default=None)
+        path: HttpPathMatch | None = Field(default=None)
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        prefix: str | None = Field(default=None)
+        query_parameters: Annotated[list[HttpQueryParameter], Field(min_length=1, max_length=10)] | None = Field(default=None, alias='queryParameters')
 
+    return HttpGatewayRouteMatch
 
-class GrpcTimeout(AppMeshModel):
-    """An object that represents types of timeouts."""
-    idle: Duration | None = Field(default=None)
-    per_request: Duration | None = Field(default=None, alias='perRequest')
 
+@_shape('HttpGatewayRouteAction', 'HttpGatewayRouteMatch')
+def _HttpGatewayRoute() -> type[AppMeshModel]:
+    class HttpGatewayRoute(AppMeshModel):
+        """An object that represents an HTTP gateway route."""
+        action: HttpGatewayRouteAction
+        match: HttpGatewayRouteMatch
 
-class GrpcRoute(AppMeshModel):
-    """An object that represents a gRPC route type."""
-    action: GrpcRouteAction
-    match: GrpcRouteMatch
-    retry_policy: GrpcRetryPolicy | None = Field(default=None, alias='retryPolicy')
-    timeout: GrpcTimeout | None = Field(default=None)
+    return HttpGatewayRoute
 
 
-class HttpRouteAction(AppMeshModel):
-    """An object that represents the action to take if a match is determined."""
-    weighted_targets: Annotated[list[WeightedTarget], Field(min_length=1, max_length=10)] = Field(alias='weightedTargets')
+@_shape('GrpcGatewayRoute', 'HttpGatewayRoute')
+def _GatewayRouteSpec() -> type[AppMeshModel]:
+    class GatewayRouteSpec(AppMeshModel):
+        """An object that represents a gateway route specification."""
+        grpc_route: GrpcGatewayRoute | None = Field(default=None, alias='grpcRoute')
+        http2_route: HttpGatewayRoute | None = Field(default=None, alias='http2Route')
+        http_route: HttpGatewayRoute | None = Field(default=None, alias='httpRoute')
+        priority: Annotated[int, Field(ge=0, le=1000)] | None = Field(default=None)
 
+    return GatewayRouteSpec
 
-class HttpRouteHeader(AppMeshModel):
-    """An object that represents the HTTP header in the request."""
-    invert: bool | None = Field(default=None)
-    match: HeaderMatchMethod | None = Field(default=None)
-    name: Annotated[str, Field(min_length=1, max_length=50)]
 
+@_shape()
+def _TagRef() -> type[AppMeshModel]:
+    class TagRef(AppMeshModel):
+        """Optional metadata that you apply to a resource to assist with categorization and organization."""
+        key: Annotated[str, Field(min_length=1, max_length=128)]
+        value: Annotated[str, Field(min_length=0, max_length=256)]
 
-class HttpRouteMatch(AppMeshModel):
-    """An object that represents the requirements for a route to match HTTP requests for a virtual router."""
-    headers: Annotated[list[HttpRouteHeader], Field(min_length=1, max_length=10)] | None = Field(default=None)
-    method: Literal['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] | None = Field(default=None)
-    path: HttpPathMatch | None = Field(default=None)
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    prefix: str | None = Field(default=None)
-    query_parameters: Annotated[list[HttpQueryParameter], Field(min_length=1, max_length=10)] | None = Field(default=None, alias='queryParameters')
-    scheme: Literal['http', 'https'] | None = Field(default=None)
+    return TagRef
 
 
-class HttpRetryPolicy(AppMeshModel):
-    """An object that represents a retry policy."""
-    http_retry_events: Annotated[list[Annotated[str, Field(min_length=1, max_length=25)]], Field(min_length=1, max_length=25)] | None = Field(default=None, alias='httpRetryEvents')
-    max_retries: Annotated[int, Field(ge=0)] = Field(alias='maxRetries')
-    per_retry_timeout: Duration = Field(alias='perRetryTimeout')
-    tcp_retry_events: Annotated[list[Literal['connection-error']], Field(min_length=1, max_length=1)] | None = Field(default=None, alias='tcpRetryEvents')
+@_shape('GatewayRouteSpec', 'TagRef')
+def _CreateGatewayRouteInput() -> type[AppMeshModel]:
+    class CreateGatewayRouteInput(AppMeshModel):
+        """CreateGatewayRouteInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: GatewayRouteSpec
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
+    return CreateGatewayRouteInput
 
-class HttpTimeout(AppMeshModel):
-    """An object that represents types of timeouts."""
-    idle: Duration | None = Field(default=None)
-    per_request: Duration | None = Field(default=None, alias='perRequest')
 
+@_shape()
+def _ResourceMetadata() -> type[AppMeshModel]:
+    class ResourceMetadata(AppMeshModel):
+        """An object that represents metadata for a resource."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        uid: str
+        version: int
 
-class HttpRoute(AppMeshModel):
-    """An object that represents an HTTP or HTTP/2 route type."""
-    action: HttpRouteAction
-    match: HttpRouteMatch
-    retry_policy: HttpRetryPolicy | None = Field(default=None, alias='retryPolicy')
-    timeout: HttpTimeout | None = Field(default=None)
+    return ResourceMetadata
 
 
-class TcpRouteAction(AppMeshModel):
-    """An object that represents the action to take if a match is determined."""
-    weighted_targets: Annotated[list[WeightedTarget], Field(min_length=1, max_length=10)] = Field(alias='weightedTargets')
+@_shape()
+def _GatewayRouteStatus() -> type[AppMeshModel]:
+    class GatewayRouteStatus(AppMeshModel):
+        """An object that represents the current status of a gateway route."""
+        status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
 
+    return GatewayRouteStatus
 
-class TcpRouteMatch(AppMeshModel):
-    """An object representing the TCP route to match."""
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
 
+@_shape('ResourceMetadata', 'GatewayRouteSpec', 'GatewayRouteStatus')
+def _GatewayRouteData() -> type[AppMeshModel]:
+    class GatewayRouteData(AppMeshModel):
+        """An object that represents a gateway route returned by a describe operation."""
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        metadata: ResourceMetadata
+        spec: GatewayRouteSpec
+        status: GatewayRouteStatus
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
-class TcpTimeout(AppMeshModel):
-    """An object that represents types of timeouts."""
-    idle: Duration | None = Field(default=None)
+    return GatewayRouteData
 
 
-class TcpRoute(AppMeshModel):
-    """An object that represents a TCP route type."""
-    action: TcpRouteAction
-    match: TcpRouteMatch | None = Field(default=None)
-    timeout: TcpTimeout | None = Field(default=None)
+@_shape('GatewayRouteData')
+def _CreateGatewayRouteOutput() -> type[AppMeshModel]:
+    class CreateGatewayRouteOutput(AppMeshModel):
+        """CreateGatewayRouteOutput."""
+        gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
 
+    return CreateGatewayRouteOutput
 
-class RouteSpec(AppMeshModel):
-    """An object that represents a route specification."""
-    grpc_route: GrpcRoute | None = Field(default=None, alias='grpcRoute')
-    http2_route: HttpRoute | None = Field(default=None, alias='http2Route')
-    http_route: HttpRoute | None = Field(default=None, alias='httpRoute')
-    priority: Annotated[int, Field(ge=0, le=1000)] | None = Field(default=None)
-    tcp_route: TcpRoute | None = Field(default=None, alias='tcpRoute')
 
+@_shape()
+def _EgressFilter() -> type[AppMeshModel]:
+    class EgressFilter(AppMeshModel):
+        """An object that represents the egress filter rules for a service mesh."""
+        type: Literal['ALLOW_ALL', 'DROP_ALL']
 
-class CreateRouteInput(AppMeshModel):
-    """CreateRouteInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-    spec: RouteSpec
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+    return EgressFilter
 
 
-class RouteStatus(AppMeshModel):
-    """An object that represents the current status of a route."""
-    status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
+@_shape()
+def _MeshServiceDiscovery() -> type[AppMeshModel]:
+    class MeshServiceDiscovery(AppMeshModel):
+        """An object that represents the service discovery information for a service mesh."""
+        ip_preference: Literal['IPv6_PREFERRED', 'IPv4_PREFERRED', 'IPv4_ONLY', 'IPv6_ONLY'] | None = Field(default=None, alias='ipPreference')
 
+    return MeshServiceDiscovery
 
-class RouteData(AppMeshModel):
-    """An object that represents a route returned by a describe operation."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    metadata: ResourceMetadata
-    route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-    spec: RouteSpec
-    status: RouteStatus
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+@_shape('EgressFilter', 'MeshServiceDiscovery')
+def _MeshSpec() -> type[AppMeshModel]:
+    class MeshSpec(AppMeshModel):
+        """An object that represents the specification of a service mesh."""
+        egress_filter: EgressFilter | None = Field(default=None, alias='egressFilter')
+        service_discovery: MeshServiceDiscovery | None = Field(default=None, alias='serviceDiscovery')
 
-class CreateRouteOutput(AppMeshModel):
-    """CreateRouteOutput."""
-    route: RouteData
+    return MeshSpec
 
 
-class VirtualGatewayListenerTlsFileCertificate(AppMeshModel):
-    """An object that represents a local file certificate."""
-    certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
-    private_key: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='privateKey')
+@_shape('MeshSpec', 'TagRef')
+def _CreateMeshInput() -> type[AppMeshModel]:
+    class CreateMeshInput(AppMeshModel):
+        """CreateMeshInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        spec: MeshSpec | None = Field(default=None)
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
 
+    return CreateMeshInput
 
-class VirtualGatewayListenerTlsSdsCertificate(AppMeshModel):
-    """An object that represents the virtual gateway's listener's Secret Discovery Service certificate.The proxy must be configured with a local SDS provider via a Unix Domain Socket."""
-    secret_name: str = Field(alias='secretName')
 
+@_shape()
+def _MeshStatus() -> type[AppMeshModel]:
+    class MeshStatus(AppMeshModel):
+        """An object that represents the status of a service mesh."""
+        status: Literal['ACTIVE', 'INACTIVE', 'DELETED'] | None = Field(default=None)
 
-class VirtualGatewayClientTlsCertificate(AppMeshUnion):
-    """An object that represents the virtual gateway's client's Transport Layer Security (TLS) certificate."""
-    file: VirtualGatewayListenerTlsFileCertificate | None = Field(default=None)
-    sds: VirtualGatewayListenerTlsSdsCertificate | None = Field(default=None)
+    return MeshStatus
 
 
-class VirtualGatewayTlsValidationContextAcmTrust(AppMeshModel):
-    """An object that represents a Transport Layer Security (TLS) validation context trust for an Certificate Manager certificate."""
-    certificate_authority_arns: Annotated[list[str], Field(min_length=1, max_length=3)] = Field(alias='certificateAuthorityArns')
+@_shape('ResourceMetadata', 'MeshSpec', 'MeshStatus')
+def _MeshData() -> type[AppMeshModel]:
+    class MeshData(AppMeshModel):
+        """An object that represents a service mesh returned by a describe operation."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        metadata: ResourceMetadata
+        spec: MeshSpec
+        status: MeshStatus
 
+    return MeshData
 
-class VirtualGatewayTlsValidationContextFileTrust(AppMeshModel):
-    """An object that represents a Transport Layer Security (TLS) validation context trust for a local file."""
-    certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
 
+@_shape('MeshData')
+def _CreateMeshOutput() -> type[AppMeshModel]:
+    class CreateMeshOutput(AppMeshModel):
+        """CreateMeshOutput."""
+        mesh: MeshData
 
-class VirtualGatewayTlsValidationContextSdsTrust(AppMeshModel):
-    """An object that represents a virtual gateway's listener's Transport Layer Security (TLS) Secret Discovery Service validation context trust."""
-    secret_name: str = Field(alias='secretName')
+    return CreateMeshOutput
 
 
-class VirtualGatewayTlsValidationContextTrust(AppMeshUnion):
-    """An object that represents a Transport Layer Security (TLS) validation context trust."""
-    acm: VirtualGatewayTlsValidationContextAcmTrust | None = Field(default=None)
-    file: VirtualGatewayTlsValidationContextFileTrust | None = Field(default=None)
-    sds: VirtualGatewayTlsValidationContextSdsTrust | None = Field(default=None)
+@_shape()
+def _WeightedTarget() -> type[AppMeshModel]:
+    class WeightedTarget(AppMeshModel):
+        """An object that represents a target and its relative weight."""
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        virtual_node: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNode')
+        weight: Annotated[int, Field(ge=0, le=100)]
 
+    return WeightedTarget
 
-class VirtualGatewayTlsValidationContext(AppMeshModel):
-    """An object that represents a Transport Layer Security (TLS) validation context."""
-    subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
-    trust: VirtualGatewayTlsValidationContextTrust
 
+@_shape('WeightedTarget')
+def _GrpcRouteAction() -> type[AppMeshModel]:
+    class GrpcRouteAction(AppMeshModel):
+        """An object that represents the action to take if a match is determined."""
+        weighted_targets: Annotated[list[WeightedTarget], Field(min_length=1, max_length=10)] = Field(alias='weightedTargets')
 
-class VirtualGatewayClientPolicyTls(AppMeshModel):
-    """An object that represents a Transport Layer Security (TLS) client policy."""
-    certificate: VirtualGatewayClientTlsCertificate | None = Field(default=None)
-    enforce: bool | None = Field(default=None)
-    ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = Field(default=None)
-    validation: VirtualGatewayTlsValidationContext
+    return GrpcRouteAction
 
 
-class VirtualGatewayClientPolicy(AppMeshModel):
-    """An object that represents a client policy."""
-    tls: VirtualGatewayClientPolicyTls | None = Field(default=None)
+@_shape('MatchRange')
+def _GrpcRouteMetadataMatchMethod() -> type[AppMeshUnion]:
+    class GrpcRouteMetadataMatchMethod(AppMeshUnion):
+        """An object that represents the match method."""
+        exact: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        prefix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        range: MatchRange | None = Field(default=None)
+        regex: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
+        suffix: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None)
 
+    return GrpcRouteMetadataMatchMethod
 
-class VirtualGatewayBackendDefaults(AppMeshModel):
-    """An object that represents the default properties for a backend."""
-    client_policy: VirtualGatewayClientPolicy | None = Field(default=None, alias='clientPolicy')
 
+@_shape('GrpcRouteMetadataMatchMethod')
+def _GrpcRouteMetadata() -> type[AppMeshModel]:
+    class GrpcRouteMetadata(AppMeshModel):
+        """An object that represents the match metadata for the route."""
+        invert: bool | None = Field(default=None)
+        match: GrpcRouteMetadataMatchMethod | None = Field(default=None)
+        name: Annotated[str, Field(min_length=1, max_length=50)]
 
-class VirtualGatewayGrpcConnectionPool(AppMeshModel):
-    """An object that represents a type of connection pool."""
-    max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
+    return GrpcRouteMetadata
 
 
-class VirtualGatewayHttpConnectionPool(AppMeshModel):
-    """An object that represents a type of connection pool."""
-    max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
-    max_pending_requests: Annotated[int, Field(ge=1)] | None = Field(default=None, alias='maxPendingRequests')
+@_shape('GrpcRouteMetadata')
+def _GrpcRouteMatch() -> type[AppMeshModel]:
+    class GrpcRouteMatch(AppMeshModel):
+        """An object that represents the criteria for determining a request match."""
+        metadata: Annotated[list[GrpcRouteMetadata], Field(min_length=1, max_length=10)] | None = Field(default=None)
+        method_name: Annotated[str, Field(min_length=1, max_length=50)] | None = Field(default=None, alias='methodName')
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        service_name: str | None = Field(default=None, alias='serviceName')
 
+    return GrpcRouteMatch
 
-class VirtualGatewayHttp2ConnectionPool(AppMeshModel):
-    """An object that represents a type of connection pool."""
-    max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
 
+@_shape()
+def _Duration() -> type[AppMeshModel]:
+    class Duration(AppMeshModel):
+        """An object that represents a duration of time."""
+        unit: Literal['s', 'ms'] | None = Field(default=None)
+        value: Annotated[int, Field(ge=0)] | None = Field(default=None)
 
-class VirtualGatewayConnectionPool(AppMeshUnion):
-    """An object that represents the type of virtual gateway connection pool."""
-    grpc: VirtualGatewayGrpcConnectionPool | None = Field(default=None)
-    http: VirtualGatewayHttpConnectionPool | None = Field(default=None)
-    http2: VirtualGatewayHttp2ConnectionPool | None = Field(default=None)
+    return Duration
 
 
-class VirtualGatewayHealthCheckPolicy(AppMeshModel):
-    """An object that represents the health check policy for a virtual gateway's listener."""
-    healthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='healthyThreshold')
-    interval_millis: Annotated[int, Field(ge=5000, le=300000)] = Field(alias='intervalMillis')
-    path: str | None = Field(default=None)
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    protocol: Literal['http', 'http2', 'grpc']
-    timeout_millis: Annotated[int, Field(ge=2000, le=60000)] = Field(alias='timeoutMillis')
-    unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='unhealthyThreshold')
+@_shape('Duration')
+def _GrpcRetryPolicy() -> type[AppMeshModel]:
+    class GrpcRetryPolicy(AppMeshModel):
+        """An object that represents a retry policy."""
+        grpc_retry_events: Annotated[list[Literal['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']], Field(min_length=1, max_length=5)] | None = Field(default=None, alias='grpcRetryEvents')
+        http_retry_events: Annotated[list[Annotated[str, Field(min_length=1, max_length=25)]], Field(min_length=1, max_length=25)] | None = Field(default=None, alias='httpRetryEvents')
+        max_retries: Annotated[int, Field(ge=0)] = Field(alias='maxRetries')
+        per_retry_timeout: Duration = Field(alias='perRetryTimeout')
+        tcp_retry_events: Annotated[list[Literal['connection-error']], Field(min_length=1, max_length=1)] | None = Field(default=None, alias='tcpRetryEvents')
 
+    return GrpcRetryPolicy
 
-class VirtualGatewayPortMapping(AppMeshModel):
-    """An object that represents a port mapping."""
-    port: Annotated[int, Field(ge=1, le=65535)]
-    protocol: Literal['http', 'http2', 'grpc']
 
+@_shape('Duration')
+def _GrpcTimeout() -> type[AppMeshModel]:
+    class GrpcTimeout(AppMeshModel):
+        """An object that represents types of timeouts."""
+        idle: Duration | None = Field(default=None)
+        per_request: Duration | None = Field(default=None, alias='perRequest')
 
-class VirtualGatewayListenerTlsAcmCertificate(AppMeshModel):
-    """An object that represents an Certificate Manager certificate."""
-    certificate_arn: str = Field(alias='certificateArn')
+    return GrpcTimeout
 
 
-class VirtualGatewayListenerTlsCertificate(AppMeshUnion):
-    """An object that represents a listener's Transport Layer Security (TLS) certificate."""
-    acm: VirtualGatewayListenerTlsAcmCertificate | None = Field(default=None)
-    file: VirtualGatewayListenerTlsFileCertificate | None = Field(default=None)
-    sds: VirtualGatewayListenerTlsSdsCertificate | None = Field(default=None)
+@_shape('GrpcRouteAction', 'GrpcRouteMatch', 'GrpcRetryPolicy', 'GrpcTimeout')
+def _GrpcRoute() -> type[AppMeshModel]:
+    class GrpcRoute(AppMeshModel):
+        """An object that represents a gRPC route type."""
+        action: GrpcRouteAction
+        match: GrpcRouteMatch
+        retry_policy: GrpcRetryPolicy | None = Field(default=None, alias='retryPolicy')
+        timeout: GrpcTimeout | None = Field(default=None)
 
+    return GrpcRoute
 
-class VirtualGatewayListenerTlsValidationContextTrust(AppMeshUnion):
-    """An object that represents a virtual gateway's listener's Transport Layer Security (TLS) validation context trust."""
-    file: VirtualGatewayTlsValidationContextFileTrust | None = Field(default=None)
-    sds: VirtualGatewayTlsValidationContextSdsTrust | None = Field(default=None)
 
+@_shape('WeightedTarget')
+def _HttpRouteAction() -> type[AppMeshModel]:
+    class HttpRouteAction(AppMeshModel):
+        """An object that represents the action to take if a match is determined."""
+        weighted_targets: Annotated[list[WeightedTarget], Field(min_length=1, max_length=10)] = Field(alias='weightedTargets')
 
-class VirtualGatewayListenerTlsValidationContext(AppMeshModel):
-    """An object that represents a virtual gateway's listener's Transport Layer Security (TLS) validation context."""
-    subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
-    trust: VirtualGatewayListenerTlsValidationContextTrust
+    return HttpRouteAction
 
 
-class VirtualGatewayListenerTls(AppMeshModel):
-    """An object that represents the Transport Layer Security (TLS) properties for a listener."""
-    certificate: VirtualGatewayListenerTlsCertificate
-    mode: Literal['STRICT', 'PERMISSIVE', 'DISABLED']
-    validation: VirtualGatewayListenerTlsValidationContext | None = Field(default=None)
+@_shape('HeaderMatchMethod')
+def _HttpRouteHeader() -> type[AppMeshModel]:
+    class HttpRouteHeader(AppMeshModel):
+        """An object that represents the HTTP header in the request."""
+        invert: bool | None = Field(default=None)
+        match: HeaderMatchMethod | None = Field(default=None)
+        name: Annotated[str, Field(min_length=1, max_length=50)]
 
+    return HttpRouteHeader
 
-class VirtualGatewayListener(AppMeshModel):
-    """An object that represents a listener for a virtual gateway."""
-    connection_pool: VirtualGatewayConnectionPool | None = Field(default=None, alias='connectionPool')
-    health_check: VirtualGatewayHealthCheckPolicy | None = Field(default=None, alias='healthCheck')
-    port_mapping: VirtualGatewayPortMapping = Field(alias='portMapping')
-    tls: VirtualGatewayListenerTls | None = Field(default=None)
 
+@_shape('HttpRouteHeader', 'HttpPathMatch', 'HttpQueryParameter')
+def _HttpRouteMatch() -> type[AppMeshModel]:
+    class HttpRouteMatch(AppMeshModel):
+        """An object that represents the requirements for a route to match HTTP requests for a virtual router."""
+        headers: Annotated[list[HttpRouteHeader], Field(min_length=1, max_length=10)] | None = Field(default=None)
+        method: Literal['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] | None = Field(default=None)
+        path: HttpPathMatch | None = Field(default=None)
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        prefix: str | None = Field(default=None)
+        query_parameters: Annotated[list[HttpQueryParameter], Field(min_length=1, max_length=10)] | None = Field(default=None, alias='queryParameters')
+        scheme: Literal['http', 'https'] | None = Field(default=None)
 
-class VirtualGatewayFileAccessLog(AppMeshModel):
-    """An object that represents an access log file."""
-    format: LoggingFormat | None = Field(default=None)
-    path: Annotated[str, Field(min_length=1, max_length=255)]
+    return HttpRouteMatch
 
 
-class VirtualGatewayAccessLog(AppMeshUnion):
-    """The access log configuration for a virtual gateway."""
-    file: VirtualGatewayFileAccessLog | None = Field(default=None)
+@_shape('Duration')
+def _HttpRetryPolicy() -> type[AppMeshModel]:
+    class HttpRetryPolicy(AppMeshModel):
+        """An object that represents a retry policy."""
+        http_retry_events: Annotated[list[Annotated[str, Field(min_length=1, max_length=25)]], Field(min_length=1, max_length=25)] | None = Field(default=None, alias='httpRetryEvents')
+        max_retries: Annotated[int, Field(ge=0)] = Field(alias='maxRetries')
+        per_retry_timeout: Duration = Field(alias='perRetryTimeout')
+        tcp_retry_events: Annotated[list[Literal['connection-error']], Field(min_length=1, max_length=1)] | None = Field(default=None, alias='tcpRetryEvents')
 
+    return HttpRetryPolicy
 
-class VirtualGatewayLogging(AppMeshModel):
-    """An object that represents logging information."""
-    access_log: VirtualGatewayAccessLog | None = Field(default=None, alias='accessLog')
 
+@_shape('Duration')
+def _HttpTimeout() -> type[AppMeshModel]:
+    class HttpTimeout(AppMeshModel):
+        """An object that represents types of timeouts."""
+        idle: Duration | None = Field(default=None)
+        per_request: Duration | None = Field(default=None, alias='perRequest')
 
-class VirtualGatewaySpec(AppMeshModel):
-    """An object that represents the specification of a service mesh resource."""
-    backend_defaults: VirtualGatewayBackendDefaults | None = Field(default=None, alias='backendDefaults')
-    listeners: list[VirtualGatewayListener]
-    logging: VirtualGatewayLogging | None = Field(default=None)
+    return HttpTimeout
 
 
-class CreateVirtualGatewayInput(AppMeshModel):
-    """CreateVirtualGatewayInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualGatewaySpec
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+@_shape('HttpRouteAction', 'HttpRouteMatch', 'HttpRetryPolicy', 'HttpTimeout')
+def _HttpRoute() -> type[AppMeshModel]:
+    class HttpRoute(AppMeshModel):
+        """An object that represents an HTTP or HTTP/2 route type."""
+        action: HttpRouteAction
+        match: HttpRouteMatch
+        retry_policy: HttpRetryPolicy | None = Field(default=None, alias='retryPolicy')
+        timeout: HttpTimeout | None = Field(default=None)
 
+    return HttpRoute
 
-class VirtualGatewayStatus(AppMeshModel):
-    """An object that represents the status of the mesh resource."""
-    status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
 
+@_shape('WeightedTarget')
+def _TcpRouteAction() -> type[AppMeshModel]:
+    class TcpRouteAction(AppMeshModel):
+        """An object that represents the action to take if a match is determined."""
+        weighted_targets: Annotated[list[WeightedTarget], Field(min_length=1, max_length=10)] = Field(alias='weightedTargets')
 
-class VirtualGatewayData(AppMeshModel):
-    """An object that represents a virtual gateway returned by a describe operation."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    metadata: ResourceMetadata
-    spec: VirtualGatewaySpec
-    status: VirtualGatewayStatus
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+    return TcpRouteAction
 
 
-class CreateVirtualGatewayOutput(AppMeshModel):
-    """CreateVirtualGatewayOutput."""
-    virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
+@_shape()
+def _TcpRouteMatch() -> type[AppMeshModel]:
+    class TcpRouteMatch(AppMeshModel):
+        """An object representing the TCP route to match."""
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
 
+    return TcpRouteMatch
 
-class VirtualNodeGrpcConnectionPool(AppMeshModel):
-    """An object that represents a type of connection pool."""
-    max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
 
+@_shape('Duration')
+def _TcpTimeout() -> type[AppMeshModel]:
+    class TcpTimeout(AppMeshModel):
+        """An object that represents types of timeouts."""
+        idle: Duration | None = Field(default=None)
 
-class VirtualNodeHttpConnectionPool(AppMeshModel):
-    """An object that represents a type of connection pool."""
-    max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
-    max_pending_requests: Annotated[int, Field(ge=1)] | None = Field(default=None, alias='maxPendingRequests')
+    return TcpTimeout
 
 
-class VirtualNodeHttp2ConnectionPool(AppMeshModel):
-    """An object that represents a type of connection pool."""
-    max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
+@_shape('TcpRouteAction', 'TcpRouteMatch', 'TcpTimeout')
+def _TcpRoute() -> type[AppMeshModel]:
+    class TcpRoute(AppMeshModel):
+        """An object that represents a TCP route type."""
+        action: TcpRouteAction
+        match: TcpRouteMatch | None = Field(default=None)
+        timeout: TcpTimeout | None = Field(default=None)
 
+    return TcpRoute
 
-class VirtualNodeTcpConnectionPool(AppMeshModel):
-    """An object that represents a type of connection pool."""
-    max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
 
+@_shape('GrpcRoute', 'HttpRoute', 'TcpRoute')
+def _RouteSpec() -> type[AppMeshModel]:
+    class RouteSpec(AppMeshModel):
+        """An object that represents a route specification."""
+        grpc_route: GrpcRoute | None = Field(default=None, alias='grpcRoute')
+        http2_route: HttpRoute | None = Field(default=None, alias='http2Route')
+        http_route: HttpRoute | None = Field(default=None, alias='httpRoute')
+        priority: Annotated[int, Field(ge=0, le=1000)] | None = Field(default=None)
+        tcp_route: TcpRoute | None = Field(default=None, alias='tcpRoute')
 
-class VirtualNodeConnectionPool(AppMeshUnion):
-    """An object that represents the type of virtual node connection pool."""
-    grpc: VirtualNodeGrpcConnectionPool | None = Field(default=None)
-    http: VirtualNodeHttpConnectionPool | None = Field(default=None)
-    http2: VirtualNodeHttp2ConnectionPool | None = Field(default=None)
-    tcp: VirtualNodeTcpConnectionPool | None = Field(default=None)
+    return RouteSpec
 
 
-class HealthCheckPolicy(AppMeshModel):
-    """An object that represents the health check policy for a virtual node's listener."""
-    healthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='healthyThreshold')
-    interval_millis: Annotated[int, Field(ge=5000, le=300000)] = Field(alias='intervalMillis')
-    path: str | None = Field(default=None)
-    port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-    protocol: Literal['http', 'tcp', 'http2', 'grpc']
-    timeout_millis: Annotated[int, Field(ge=2000, le=60000)] = Field(alias='timeoutMillis')
-    unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='unhealthyThreshold')
+@_shape('RouteSpec', 'TagRef')
+def _CreateRouteInput() -> type[AppMeshModel]:
+    class CreateRouteInput(AppMeshModel):
+        """CreateRouteInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        spec: RouteSpec
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+    return CreateRouteInput
 
-class OutlierDetection(AppMeshModel):
-    """An object that represents the outlier detection for a virtual node's listener."""
-    base_ejection_duration: Duration = Field(alias='baseEjectionDuration')
-    interval: Duration
-    max_ejection_percent: Annotated[int, Field(ge=0, le=100)] = Field(alias='maxEjectionPercent')
-    max_server_errors: Annotated[int, Field(ge=1)] = Field(alias='maxServerErrors')
 
+@_shape()
+def _RouteStatus() -> type[AppMeshModel]:
+    class RouteStatus(AppMeshModel):
+        """An object that represents the current status of a route."""
+        status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
 
-class PortMapping(AppMeshModel):
-    """An object that represents a port mapping."""
-    port: Annotated[int, Field(ge=1, le=65535)]
-    protocol: Literal['http', 'tcp', 'http2', 'grpc']
+    return RouteStatus
 
 
-class ListenerTimeout(AppMeshUnion):
-    """An object that represents timeouts for different protocols."""
-    grpc: GrpcTimeout | None = Field(default=None)
-    http: HttpTimeout | None = Field(default=None)
-    http2: HttpTimeout | None = Field(default=None)
-    tcp: TcpTimeout | None = Field(default=None)
+@_shape('ResourceMetadata', 'RouteSpec', 'RouteStatus')
+def _RouteData() -> type[AppMeshModel]:
+    class RouteData(AppMeshModel):
+        """An object that represents a route returned by a describe operation."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        metadata: ResourceMetadata
+        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        spec: RouteSpec
+        status: RouteStatus
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+    return RouteData
 
-class ListenerTlsAcmCertificate(AppMeshModel):
-    """An object that represents an Certificate Manager certificate."""
-    certificate_arn: str = Field(alias='certificateArn')
 
+@_shape('RouteData')
+def _CreateRouteOutput() -> type[AppMeshModel]:
+    class CreateRouteOutput(AppMeshModel):
+        """CreateRouteOutput."""
+        route: RouteData
 
-class ListenerTlsCertificate(AppMeshUnion):
-    """An object that represents a listener's Transport Layer Security (TLS) certificate."""
-    acm: ListenerTlsAcmCertificate | None = Field(default=None)
-    file: ListenerTlsFileCertificate | None = Field(default=None)
-    sds: ListenerTlsSdsCertificate | None = Field(default=None)
+    return CreateRouteOutput
 
 
-class ListenerTlsValidationContextTrust(AppMeshUnion):
-    """An object that represents a listener's Transport Layer Security (TLS) validation context trust."""
-    file: TlsValidationContextFileTrust | None = Field(default=None)
-    sds: TlsValidationContextSdsTrust | None = Field(default=None)
+@_shape()
+def _VirtualGatewayListenerTlsFileCertificate() -> type[AppMeshModel]:
+    class VirtualGatewayListenerTlsFileCertificate(AppMeshModel):
+        """An object that represents a local file certificate."""
+        certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
+        private_key: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='privateKey')
 
+    return VirtualGatewayListenerTlsFileCertificate
 
-class ListenerTlsValidationContext(AppMeshModel):
-    """An object that represents a listener's Transport Layer Security (TLS) validation context."""
-    subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
-    trust: ListenerTlsValidationContextTrust
 
+@_shape()
+def _VirtualGatewayListenerTlsSdsCertificate() -> type[AppMeshModel]:
+    class VirtualGatewayListenerTlsSdsCertificate(AppMeshModel):
+        """An object that represents the virtual gateway's listener's Secret Discovery Service certificate.The proxy must be configured with a local SDS provider via a Unix Domain Socket."""
+        secret_name: str = Field(alias='secretName')
 
-class ListenerTls(AppMeshModel):
-    """An object that represents the Transport Layer Security (TLS) properties for a listener."""
-    certificate: ListenerTlsCertificate
-    mode: Literal['STRICT', 'PERMISSIVE', 'DISABLED']
-    validation: ListenerTlsValidationContext | None = Field(default=None)
+    return VirtualGatewayListenerTlsSdsCertificate
 
 
-class Listener(AppMeshModel):
-    """An object that represents a listener for a virtual node."""
-    connection_pool: VirtualNodeConnectionPool | None = Field(default=None, alias='connectionPool')
-    health_check: HealthCheckPolicy | None = Field(default=None, alias='healthCheck')
-    outlier_detection: OutlierDetection | None = Field(default=None, alias='outlierDetection')
-    port_mapping: PortMapping = Field(alias='portMapping')
-    timeout: ListenerTimeout | None = Field(default=None)
-    tls: ListenerTls | None = Field(default=None)
+@_shape('VirtualGatewayListenerTlsFileCertificate', 'VirtualGatewayListenerTlsSdsCertificate')
+def _VirtualGatewayClientTlsCertificate() -> type[AppMeshUnion]:
+    class VirtualGatewayClientTlsCertificate(AppMeshUnion):
+        """An object that represents the virtual gateway's client's Transport Layer Security (TLS) certificate."""
+        file: VirtualGatewayListenerTlsFileCertificate | None = Field(default=None)
+        sds: VirtualGatewayListenerTlsSdsCertificate | None = Field(default=None)
 
+    return VirtualGatewayClientTlsCertificate
 
-class Logging(AppMeshModel):
-    """An object that represents the logging information for a virtual node."""
-    access_log: AccessLog | None = Field(default=None, alias='accessLog')
 
+@_shape()
+def _VirtualGatewayTlsValidationContextAcmTrust() -> type[AppMeshModel]:
+    class VirtualGatewayTlsValidationContextAcmTrust(AppMeshModel):
+        """An object that represents a Transport Layer Security (TLS) validation context trust for an Certificate Manager certificate."""
+        certificate_authority_arns: Annotated[list[str], Field(min_length=1, max_length=3)] = Field(alias='certificateAuthorityArns')
 
-class DnsServiceDiscovery(AppMeshModel):
-    """An object that represents the DNS service discovery information for your virtual node."""
-    hostname: str
-    ip_preference: Literal['IPv6_PREFERRED', 'IPv4_PREFERRED', 'IPv4_ONLY', 'IPv6_ONLY'] | None = Field(default=None, alias='ipPreference')
-    response_type: Literal['LOADBALANCER', 'ENDPOINTS'] | None = Field(default=None, alias='responseType')
+    return VirtualGatewayTlsValidationContextAcmTrust
 
 
-class ServiceDiscovery(AppMeshUnion):
-    """An object that represents the service discovery information for a virtual node."""
-    aws_cloud_map: AwsCloudMapServiceDiscovery | None = Field(default=None, alias='awsCloudMap')
-    dns: DnsServiceDiscovery | None = Field(default=None)
+@_shape()
+def _VirtualGatewayTlsValidationContextFileTrust() -> type[AppMeshModel]:
+    class VirtualGatewayTlsValidationContextFileTrust(AppMeshModel):
+        """An object that represents a Transport Layer Security (TLS) validation context trust for a local file."""
+        certificate_chain: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='certificateChain')
 
+    return VirtualGatewayTlsValidationContextFileTrust
 
-class VirtualNodeSpec(AppMeshModel):
-    """An object that represents the specification of a virtual node."""
-    backend_defaults: BackendDefaults | None = Field(default=None, alias='backendDefaults')
-    backends: list[Backend] | None = Field(default=None)
-    listeners: list[Listener] | None = Field(default=None)
-    logging: Logging | None = Field(default=None)
-    service_discovery: ServiceDiscovery | None = Field(default=None, alias='serviceDiscovery')
 
+@_shape()
+def _VirtualGatewayTlsValidationContextSdsTrust() -> type[AppMeshModel]:
+    class VirtualGatewayTlsValidationContextSdsTrust(AppMeshModel):
+        """An object that represents a virtual gateway's listener's Transport Layer Security (TLS) Secret Discovery Service validation context trust."""
+        secret_name: str = Field(alias='secretName')
 
-class CreateVirtualNodeInput(AppMeshModel):
-    """CreateVirtualNodeInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualNodeSpec
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-    virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+    return VirtualGatewayTlsValidationContextSdsTrust
 
 
-class VirtualNodeStatus(AppMeshModel):
-    """An object that represents the current status of the virtual node."""
-    status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
+@_shape('VirtualGatewayTlsValidationContextAcmTrust', 'VirtualGatewayTlsValidationContextFileTrust', 'VirtualGatewayTlsValidationContextSdsTrust')
+def _VirtualGatewayTlsValidationContextTrust() -> type[AppMeshUnion]:
+    class VirtualGatewayTlsValidationContextTrust(AppMeshUnion):
+        """An object that represents a Transport Layer Security (TLS) validation context trust."""
+        acm: VirtualGatewayTlsValidationContextAcmTrust | None = Field(default=None)
+        file: VirtualGatewayTlsValidationContextFileTrust | None = Field(default=None)
+        sds: VirtualGatewayTlsValidationContextSdsTrust | None = Field(default=None)
 
+    return VirtualGatewayTlsValidationContextTrust
 
-class VirtualNodeData(AppMeshModel):
-    """An object that represents a virtual node returned by a describe operation."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    metadata: ResourceMetadata
-    spec: VirtualNodeSpec
-    status: VirtualNodeStatus
-    virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
 
+@_shape('SubjectAlternativeNames', 'VirtualGatewayTlsValidationContextTrust')
+def _VirtualGatewayTlsValidationContext() -> type[AppMeshModel]:
+    class VirtualGatewayTlsValidationContext(AppMeshModel):
+        """An object that represents a Transport Layer Security (TLS) validation context."""
+        subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
+        trust: VirtualGatewayTlsValidationContextTrust
 
-class CreateVirtualNodeOutput(AppMeshModel):
-    """CreateVirtualNodeOutput."""
-    virtual_node: VirtualNodeData = Field(alias='virtualNode')
+    return VirtualGatewayTlsValidationContext
 
 
-class VirtualRouterListener(AppMeshModel):
-    """An object that represents a virtual router listener."""
-    port_mapping: PortMapping = Field(alias='portMapping')
+@_shape('VirtualGatewayClientTlsCertificate', 'VirtualGatewayTlsValidationContext')
+def _VirtualGatewayClientPolicyTls() -> type[AppMeshModel]:
+    class VirtualGatewayClientPolicyTls(AppMeshModel):
+        """An object that represents a Transport Layer Security (TLS) client policy."""
+        certificate: VirtualGatewayClientTlsCertificate | None = Field(default=None)
+        enforce: bool | None = Field(default=None)
+        ports: list[Annotated[int, Field(ge=1, le=65535)]] | None = Field(default=None)
+        validation: VirtualGatewayTlsValidationContext
 
+    return VirtualGatewayClientPolicyTls
 
-class VirtualRouterSpec(AppMeshModel):
-    """An object that represents the specification of a virtual router."""
-    listeners: list[VirtualRouterListener] | None = Field(default=None)
 
+@_shape('VirtualGatewayClientPolicyTls')
+def _VirtualGatewayClientPolicy() -> type[AppMeshModel]:
+    class VirtualGatewayClientPolicy(AppMeshModel):
+        """An object that represents a client policy."""
+        tls: VirtualGatewayClientPolicyTls | None = Field(default=None)
 
-class CreateVirtualRouterInput(AppMeshModel):
-    """CreateVirtualRouterInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualRouterSpec
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+    return VirtualGatewayClientPolicy
 
 
-class VirtualRouterStatus(AppMeshModel):
-    """An object that represents the status of a virtual router."""
-    status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
+@_shape('VirtualGatewayClientPolicy')
+def _VirtualGatewayBackendDefaults() -> type[AppMeshModel]:
+    class VirtualGatewayBackendDefaults(AppMeshModel):
+        """An object that represents the default properties for a backend."""
+        client_policy: VirtualGatewayClientPolicy | None = Field(default=None, alias='clientPolicy')
 
+    return VirtualGatewayBackendDefaults
 
-class VirtualRouterData(AppMeshModel):
-    """An object that represents a virtual router returned by a describe operation."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    metadata: ResourceMetadata
-    spec: VirtualRouterSpec
-    status: VirtualRouterStatus
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+@_shape()
+def _VirtualGatewayGrpcConnectionPool() -> type[AppMeshModel]:
+    class VirtualGatewayGrpcConnectionPool(AppMeshModel):
+        """An object that represents a type of connection pool."""
+        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
 
-class CreateVirtualRouterOutput(AppMeshModel):
-    """CreateVirtualRouterOutput."""
-    virtual_router: VirtualRouterData = Field(alias='virtualRouter')
+    return VirtualGatewayGrpcConnectionPool
 
 
-class VirtualNodeServiceProvider(AppMeshModel):
-    """An object that represents a virtual node service provider."""
-    virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+@_shape()
+def _VirtualGatewayHttpConnectionPool() -> type[AppMeshModel]:
+    class VirtualGatewayHttpConnectionPool(AppMeshModel):
+        """An object that represents a type of connection pool."""
+        max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
+        max_pending_requests: Annotated[int, Field(ge=1)] | None = Field(default=None, alias='maxPendingRequests')
 
+    return VirtualGatewayHttpConnectionPool
 
-class VirtualRouterServiceProvider(AppMeshModel):
-    """An object that represents a virtual node service provider."""
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+@_shape()
+def _VirtualGatewayHttp2ConnectionPool() -> type[AppMeshModel]:
+    class VirtualGatewayHttp2ConnectionPool(AppMeshModel):
+        """An object that represents a type of connection pool."""
+        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
 
-class VirtualServiceProvider(AppMeshUnion):
-    """An object that represents the provider for a virtual service."""
-    virtual_node: VirtualNodeServiceProvider | None = Field(default=None, alias='virtualNode')
-    virtual_router: VirtualRouterServiceProvider | None = Field(default=None, alias='virtualRouter')
+    return VirtualGatewayHttp2ConnectionPool
 
 
-class VirtualServiceSpec(AppMeshModel):
-    """An object that represents the specification of a virtual service."""
-    provider: VirtualServiceProvider | None = Field(default=None)
+@_shape('VirtualGatewayGrpcConnectionPool', 'VirtualGatewayHttpConnectionPool', 'VirtualGatewayHttp2ConnectionPool')
+def _VirtualGatewayConnectionPool() -> type[AppMeshUnion]:
+    class VirtualGatewayConnectionPool(AppMeshUnion):
+        """An object that represents the type of virtual gateway connection pool."""
+        grpc: VirtualGatewayGrpcConnectionPool | None = Field(default=None)
+        http: VirtualGatewayHttpConnectionPool | None = Field(default=None)
+        http2: VirtualGatewayHttp2ConnectionPool | None = Field(default=None)
 
+    return VirtualGatewayConnectionPool
 
-class CreateVirtualServiceInput(AppMeshModel):
-    """CreateVirtualServiceInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualServiceSpec
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-    virtual_service_name: str = Field(alias='virtualServiceName')
 
+@_shape()
+def _VirtualGatewayHealthCheckPolicy() -> type[AppMeshModel]:
+    class VirtualGatewayHealthCheckPolicy(AppMeshModel):
+        """An object that represents the health check policy for a virtual gateway's listener."""
+        healthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='healthyThreshold')
+        interval_millis: Annotated[int, Field(ge=5000, le=300000)] = Field(alias='intervalMillis')
+        path: str | None = Field(default=None)
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        protocol: Literal['http', 'http2', 'grpc']
+        timeout_millis: Annotated[int, Field(ge=2000, le=60000)] = Field(alias='timeoutMillis')
+        unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='unhealthyThreshold')
 
-class VirtualServiceStatus(AppMeshModel):
-    """An object that represents the status of a virtual service."""
-    status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
+    return VirtualGatewayHealthCheckPolicy
 
 
-class VirtualServiceData(AppMeshModel):
-    """An object that represents a virtual service returned by a describe operation."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    metadata: ResourceMetadata
-    spec: VirtualServiceSpec
-    status: VirtualServiceStatus
-    virtual_service_name: str = Field(alias='virtualServiceName')
+@_shape()
+def _VirtualGatewayPortMapping() -> type[AppMeshModel]:
+    class VirtualGatewayPortMapping(AppMeshModel):
+        """An object that represents a port mapping."""
+        port: Annotated[int, Field(ge=1, le=65535)]
+        protocol: Literal['http', 'http2', 'grpc']
 
+    return VirtualGatewayPortMapping
 
-class CreateVirtualServiceOutput(AppMeshModel):
-    """CreateVirtualServiceOutput."""
-    virtual_service: VirtualServiceData = Field(alias='virtualService')
 
+@_shape()
+def _VirtualGatewayListenerTlsAcmCertificate() -> type[AppMeshModel]:
+    class VirtualGatewayListenerTlsAcmCertificate(AppMeshModel):
+        """An object that represents an Certificate Manager certificate."""
+        certificate_arn: str = Field(alias='certificateArn')
 
-class DeleteGatewayRouteInput(AppMeshModel):
-    """DeleteGatewayRouteInput."""
-    gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+    return VirtualGatewayListenerTlsAcmCertificate
 
 
-class DeleteGatewayRouteOutput(AppMeshModel):
-    """DeleteGatewayRouteOutput."""
-    gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
+@_shape('VirtualGatewayListenerTlsAcmCertificate', 'VirtualGatewayListenerTlsFileCertificate', 'VirtualGatewayListenerTlsSdsCertificate')
+def _VirtualGatewayListenerTlsCertificate() -> type[AppMeshUnion]:
+    class VirtualGatewayListenerTlsCertificate(AppMeshUnion):
+        """An object that represents a listener's Transport Layer Security (TLS) certificate."""
+        acm: VirtualGatewayListenerTlsAcmCertificate | None = Field(default=None)
+        file: VirtualGatewayListenerTlsFileCertificate | None = Field(default=None)
+        sds: VirtualGatewayListenerTlsSdsCertificate | None = Field(default=None)
 
+    return VirtualGatewayListenerTlsCertificate
 
-class DeleteMeshInput(AppMeshModel):
-    """DeleteMeshInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
 
+@_shape('VirtualGatewayTlsValidationContextFileTrust', 'VirtualGatewayTlsValidationContextSdsTrust')
+def _VirtualGatewayListenerTlsValidationContextTrust() -> type[AppMeshUnion]:
+    class VirtualGatewayListenerTlsValidationContextTrust(AppMeshUnion):
+        """An object that represents a virtual gateway's listener's Transport Layer Security (TLS) validation context trust."""
+        file: VirtualGatewayTlsValidationContextFileTrust | None = Field(default=None)
+        sds: VirtualGatewayTlsValidationContextSdsTrust | None = Field(default=None)
 
-class DeleteMeshOutput(AppMeshModel):
-    """DeleteMeshOutput."""
-    mesh: MeshData
+    return VirtualGatewayListenerTlsValidationContextTrust
 
 
-class DeleteRouteInput(AppMeshModel):
-    """DeleteRouteInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+@_shape('SubjectAlternativeNames', 'VirtualGatewayListenerTlsValidationContextTrust')
+def _VirtualGatewayListenerTlsValidationContext() -> type[AppMeshModel]:
+    class VirtualGatewayListenerTlsValidationContext(AppMeshModel):
+        """An object that represents a virtual gateway's listener's Transport Layer Security (TLS) validation context."""
+        subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
+        trust: VirtualGatewayListenerTlsValidationContextTrust
 
+    return VirtualGatewayListenerTlsValidationContext
 
-class DeleteRouteOutput(AppMeshModel):
-    """DeleteRouteOutput."""
-    route: RouteData
 
+@_shape('VirtualGatewayListenerTlsCertificate', 'VirtualGatewayListenerTlsValidationContext')
+def _VirtualGatewayListenerTls() -> type[AppMeshModel]:
+    class VirtualGatewayListenerTls(AppMeshModel):
+        """An object that represents the Transport Layer Security (TLS) properties for a listener."""
+        certificate: VirtualGatewayListenerTlsCertificate
+        mode: Literal['STRICT', 'PERMISSIVE', 'DISABLED']
+        validation: VirtualGatewayListenerTlsValidationContext | None = Field(default=None)
 
-class DeleteVirtualGatewayInput(AppMeshModel):
-    """DeleteVirtualGatewayInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+    return VirtualGatewayListenerTls
 
 
-class DeleteVirtualGatewayOutput(AppMeshModel):
-    """DeleteVirtualGatewayOutput."""
-    virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
+@_shape('VirtualGatewayConnectionPool', 'VirtualGatewayHealthCheckPolicy', 'VirtualGatewayPortMapping', 'VirtualGatewayListenerTls')
+def _VirtualGatewayListener() -> type[AppMeshModel]:
+    class VirtualGatewayListener(AppMeshModel):
+        """An object that represents a listener for a virtual gateway."""
+        connection_pool: VirtualGatewayConnectionPool | None = Field(default=None, alias='connectionPool')
+        health_check: VirtualGatewayHealthCheckPolicy | None = Field(default=None, alias='healthCheck')
+        port_mapping: VirtualGatewayPortMapping = Field(alias='portMapping')
+        tls: VirtualGatewayListenerTls | None = Field(default=None)
 
+    return VirtualGatewayListener
 
-class DeleteVirtualNodeInput(AppMeshModel):
-    """Deletes a virtual node input."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
 
+@_shape('LoggingFormat')
+def _VirtualGatewayFileAccessLog() -> type[AppMeshModel]:
+    class VirtualGatewayFileAccessLog(AppMeshModel):
+        """An object that represents an access log file."""
+        format: LoggingFormat | None = Field(default=None)
+        path: Annotated[str, Field(min_length=1, max_length=255)]
 
-class DeleteVirtualNodeOutput(AppMeshModel):
-    """DeleteVirtualNodeOutput."""
-    virtual_node: VirtualNodeData = Field(alias='virtualNode')
+    return VirtualGatewayFileAccessLog
 
 
-class DeleteVirtualRouterInput(AppMeshModel):
-    """DeleteVirtualRouterInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+@_shape('VirtualGatewayFileAccessLog')
+def _VirtualGatewayAccessLog() -> type[AppMeshUnion]:
+    class VirtualGatewayAccessLog(AppMeshUnion):
+        """The access log configuration for a virtual gateway."""
+        file: VirtualGatewayFileAccessLog | None = Field(default=None)
 
+    return VirtualGatewayAccessLog
 
-class DeleteVirtualRouterOutput(AppMeshModel):
-    """DeleteVirtualRouterOutput."""
-    virtual_router: VirtualRouterData = Field(alias='virtualRouter')
 
+@_shape('VirtualGatewayAccessLog')
+def _VirtualGatewayLogging() -> type[AppMeshModel]:
+    class VirtualGatewayLogging(AppMeshModel):
+        """An object that represents logging information."""
+        access_log: VirtualGatewayAccessLog | None = Field(default=None, alias='accessLog')
 
-class DeleteVirtualServiceInput(AppMeshModel):
-    """DeleteVirtualServiceInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_service_name: str = Field(alias='virtualServiceName')
+    return VirtualGatewayLogging
 
 
-class DeleteVirtualServiceOutput(AppMeshModel):
-    """DeleteVirtualServiceOutput."""
-    virtual_service: VirtualServiceData = Field(alias='virtualService')
+@_shape('VirtualGatewayBackendDefaults', 'VirtualGatewayListener', 'VirtualGatewayLogging')
+def _VirtualGatewaySpec() -> type[AppMeshModel]:
+    class VirtualGatewaySpec(AppMeshModel):
+        """An object that represents the specification of a service mesh resource."""
+        backend_defaults: VirtualGatewayBackendDefaults | None = Field(default=None, alias='backendDefaults')
+        listeners: list[VirtualGatewayListener]
+        logging: VirtualGatewayLogging | None = Field(default=None)
 
+    return VirtualGatewaySpec
 
-class DescribeGatewayRouteInput(AppMeshModel):
-    """DescribeGatewayRouteInput."""
-    gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
+@_shape('VirtualGatewaySpec', 'TagRef')
+def _CreateVirtualGatewayInput() -> type[AppMeshModel]:
+    class CreateVirtualGatewayInput(AppMeshModel):
+        """CreateVirtualGatewayInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualGatewaySpec
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
-class DescribeGatewayRouteOutput(AppMeshModel):
-    """DescribeGatewayRouteOutput."""
-    gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
+    return CreateVirtualGatewayInput
 
 
-class DescribeMeshInput(AppMeshModel):
-    """DescribeMeshInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+@_shape()
+def _VirtualGatewayStatus() -> type[AppMeshModel]:
+    class VirtualGatewayStatus(AppMeshModel):
+        """An object that represents the status of the mesh resource."""
+        status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
 
+    return VirtualGatewayStatus
 
-class DescribeMeshOutput(AppMeshModel):
-    """DescribeMeshOutput."""
-    mesh: MeshData
 
+@_shape('ResourceMetadata', 'VirtualGatewaySpec', 'VirtualGatewayStatus')
+def _VirtualGatewayData() -> type[AppMeshModel]:
+    class VirtualGatewayData(AppMeshModel):
+        """An object that represents a virtual gateway returned by a describe operation."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        metadata: ResourceMetadata
+        spec: VirtualGatewaySpec
+        status: VirtualGatewayStatus
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
-class DescribeRouteInput(AppMeshModel):
-    """DescribeRouteInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+    return VirtualGatewayData
 
 
-class DescribeRouteOutput(AppMeshModel):
-    """DescribeRouteOutput."""
-    route: RouteData
+@_shape('VirtualGatewayData')
+def _CreateVirtualGatewayOutput() -> type[AppMeshModel]:
+    class CreateVirtualGatewayOutput(AppMeshModel):
+        """CreateVirtualGatewayOutput."""
+        virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
 
+    return CreateVirtualGatewayOutput
 
-class DescribeVirtualGatewayInput(AppMeshModel):
-    """DescribeVirtualGatewayInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
+@_shape()
+def _VirtualNodeGrpcConnectionPool() -> type[AppMeshModel]:
+    class VirtualNodeGrpcConnectionPool(AppMeshModel):
+        """An object that represents a type of connection pool."""
+        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
 
-class DescribeVirtualGatewayOutput(AppMeshModel):
-    """DescribeVirtualGatewayOutput."""
-    virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
+    return VirtualNodeGrpcConnectionPool
 
 
-class DescribeVirtualNodeInput(AppMeshModel):
-    """DescribeVirtualNodeInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+@_shape()
+def _VirtualNodeHttpConnectionPool() -> type[AppMeshModel]:
+    class VirtualNodeHttpConnectionPool(AppMeshModel):
+        """An object that represents a type of connection pool."""
+        max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
+        max_pending_requests: Annotated[int, Field(ge=1)] | None = Field(default=None, alias='maxPendingRequests')
 
+    return VirtualNodeHttpConnectionPool
 
-class DescribeVirtualNodeOutput(AppMeshModel):
-    """DescribeVirtualNodeOutput."""
-    virtual_node: VirtualNodeData = Field(alias='virtualNode')
 
+@_shape()
+def _VirtualNodeHttp2ConnectionPool() -> type[AppMeshModel]:
+    class VirtualNodeHttp2ConnectionPool(AppMeshModel):
+        """An object that represents a type of connection pool."""
+        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
 
-class DescribeVirtualRouterInput(AppMeshModel):
-    """DescribeVirtualRouterInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+    return VirtualNodeHttp2ConnectionPool
 
 
-class DescribeVirtualRouterOutput(AppMeshModel):
-    """DescribeVirtualRouterOutput."""
-    virtual_router: VirtualRouterData = Field(alias='virtualRouter')
+@_shape()
+def _VirtualNodeTcpConnectionPool() -> type[AppMeshModel]:
+    class VirtualNodeTcpConnectionPool(AppMeshModel):
+        """An object that represents a type of connection pool."""
+        max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
 
+    return VirtualNodeTcpConnectionPool
 
-class DescribeVirtualServiceInput(AppMeshModel):
-    """DescribeVirtualServiceInput."""
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    virtual_service_name: str = Field(alias='virtualServiceName')
 
+@_shape('VirtualNodeGrpcConnectionPool', 'VirtualNodeHttpConnectionPool', 'VirtualNodeHttp2ConnectionPool', 'VirtualNodeTcpConnectionPool')
+def _VirtualNodeConnectionPool() -> type[AppMeshUnion]:
+    class VirtualNodeConnectionPool(AppMeshUnion):
+        """An object that represents the type of virtual node connection pool."""
+        grpc: VirtualNodeGrpcConnectionPool | None = Field(default=None)
+        http: VirtualNodeHttpConnectionPool | None = Field(default=None)
+        http2: VirtualNodeHttp2ConnectionPool | None = Field(default=None)
+        tcp: VirtualNodeTcpConnectionPool | None = Field(default=None)
 
-class DescribeVirtualServiceOutput(AppMeshModel):
-    """DescribeVirtualServiceOutput."""
-    virtual_service: VirtualServiceData = Field(alias='virtualService')
+    return VirtualNodeConnectionPool
 
 
-class ForbiddenException(AppMeshError):
-    """You don't have permissions to perform this action."""
-    http_status: ClassVar[int] = 403
-    message: str | None = Field(default=None)
+@_shape()
+def _HealthCheckPolicy() -> type[AppMeshModel]:
+    class HealthCheckPolicy(AppMeshModel):
+        """An object that represents the health check policy for a virtual node's listener."""
+        healthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='healthyThreshold')
+        interval_millis: Annotated[int, Field(ge=5000, le=300000)] = Field(alias='intervalMillis')
+        path: str | None = Field(default=None)
+        port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
+        protocol: Literal['http', 'tcp', 'http2', 'grpc']
+        timeout_millis: Annotated[int, Field(ge=2000, le=60000)] = Field(alias='timeoutMillis')
+        unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = Field(alias='unhealthyThreshold')
 
+    return HealthCheckPolicy
 
-class GatewayRouteRef(AppMeshModel):
-    """An object that represents a gateway route returned by a list operation."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    version: int
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
+@_shape('Duration')
+def _OutlierDetection() -> type[AppMeshModel]:
+    class OutlierDetection(AppMeshModel):
+        """An object that represents the outlier detection for a virtual node's listener."""
+        base_ejection_duration: Duration = Field(alias='baseEjectionDuration')
+        interval: Duration
+        max_ejection_percent: Annotated[int, Field(ge=0, le=100)] = Field(alias='maxEjectionPercent')
+        max_server_errors: Annotated[int, Field(ge=1)] = Field(alias='maxServerErrors')
 
-class InternalServerErrorException(AppMeshError):
-    """The request processing has failed because of an unknown error, exception, or failure."""
-    http_status: ClassVar[int] = 500
-    message: str | None = Field(default=None)
+    return OutlierDetection
 
 
-class LimitExceededException(AppMeshError):
-    """You have exceeded a service limit for your account."""
-    http_status: ClassVar[int] = 400
-    message: str | None = Field(default=None)
+@_shape()
+def _PortMapping() -> type[AppMeshModel]:
+    class PortMapping(AppMeshModel):
+        """An object that represents a port mapping."""
+        port: Annotated[int, Field(ge=1, le=65535)]
+        protocol: Literal['http', 'tcp', 'http2', 'grpc']
 
+    return PortMapping
 
-class ListGatewayRoutesInput(AppMeshModel):
-    """ListGatewayRoutesInput."""
-    limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    next_token: str | None = Field(default=None, alias='nextToken')
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
 
+@_shape('GrpcTimeout', 'HttpTimeout', 'TcpTimeout')
+def _ListenerTimeout() -> type[AppMeshUnion]:
+    class ListenerTimeout(AppMeshUnion):
+        """An object that represents timeouts for different protocols."""
+        grpc: GrpcTimeout | None = Field(default=None)
+        http: HttpTimeout | None = Field(default=None)
+        http2: HttpTimeout | None = Field(default=None)
+        tcp: TcpTimeout | None = Field(default=None)
 
-class ListGatewayRoutesOutput(AppMeshModel):
-    """ListGatewayRoutesOutput."""
-    gateway_routes: list[GatewayRouteRef] = Field(alias='gatewayRoutes')
-    next_token: str | None = Field(default=None, alias='nextToken')
+    return ListenerTimeout
 
 
-class ListMeshesInput(AppMeshModel):
-    """ListMeshesInput."""
-    limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-    next_token: str | None = Field(default=None, alias='nextToken')
+@_shape()
+def _ListenerTlsAcmCertificate() -> type[AppMeshModel]:
+    class ListenerTlsAcmCertificate(AppMeshModel):
+        """An object that represents an Certificate Manager certificate."""
+        certificate_arn: str = Field(alias='certificateArn')
 
+    return ListenerTlsAcmCertificate
 
-class MeshRef(AppMeshModel):
-    """An object that represents a service mesh returned by a list operation."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    version: int
 
+@_shape('ListenerTlsAcmCertificate', 'ListenerTlsFileCertificate', 'ListenerTlsSdsCertificate')
+def _ListenerTlsCertificate() -> type[AppMeshUnion]:
+    class ListenerTlsCertificate(AppMeshUnion):
+        """An object that represents a listener's Transport Layer Security (TLS) certificate."""
+        acm: ListenerTlsAcmCertificate | None = Field(default=None)
+        file: ListenerTlsFileCertificate | None = Field(default=None)
+        sds: ListenerTlsSdsCertificate | None = Field(default=None)
 
-class ListMeshesOutput(AppMeshModel):
-    """ListMeshesOutput."""
-    meshes: list[MeshRef]
-    next_token: str | None = Field(default=None, alias='nextToken')
+    return ListenerTlsCertificate
 
 
-class ListRoutesInput(AppMeshModel):
-    """ListRoutesInput."""
-    limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    next_token: str | None = Field(default=None, alias='nextToken')
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+@_shape('TlsValidationContextFileTrust', 'TlsValidationContextSdsTrust')
+def _ListenerTlsValidationContextTrust() -> type[AppMeshUnion]:
+    class ListenerTlsValidationContextTrust(AppMeshUnion):
+        """An object that represents a listener's Transport Layer Security (TLS) validation context trust."""
+        file: TlsValidationContextFileTrust | None = Field(default=None)
+        sds: TlsValidationContextSdsTrust | None = Field(default=None)
 
+    return ListenerTlsValidationContextTrust
 
-class RouteRef(AppMeshModel):
-    """An object that represents a route returned by a list operation."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-    version: int
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+@_shape('SubjectAlternativeNames', 'ListenerTlsValidationContextTrust')
+def _ListenerTlsValidationContext() -> type[AppMeshModel]:
+    class ListenerTlsValidationContext(AppMeshModel):
+        """An object that represents a listener's Transport Layer Security (TLS) validation context."""
+        subject_alternative_names: SubjectAlternativeNames | None = Field(default=None, alias='subjectAlternativeNames')
+        trust: ListenerTlsValidationContextTrust
 
-class ListRoutesOutput(AppMeshModel):
-    """ListRoutesOutput."""
-    next_token: str | None = Field(default=None, alias='nextToken')
-    routes: list[RouteRef]
+    return ListenerTlsValidationContext
 
 
-class ListTagsForResourceInput(AppMeshModel):
-    """ListTagsForResourceInput."""
-    limit: Annotated[int, Field(ge=1, le=50)] | None = Field(default=None)
-    next_token: str | None = Field(default=None, alias='nextToken')
-    resource_arn: str = Field(alias='resourceArn')
+@_shape('ListenerTlsCertificate', 'ListenerTlsValidationContext')
+def _ListenerTls() -> type[AppMeshModel]:
+    class ListenerTls(AppMeshModel):
+        """An object that represents the Transport Layer Security (TLS) properties for a listener."""
+        certificate: ListenerTlsCertificate
+        mode: Literal['STRICT', 'PERMISSIVE', 'DISABLED']
+        validation: ListenerTlsValidationContext | None = Field(default=None)
 
+    return ListenerTls
 
-class ListTagsForResourceOutput(AppMeshModel):
-    """ListTagsForResourceOutput."""
-    next_token: str | None = Field(default=None, alias='nextToken')
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)]
 
+@_shape('VirtualNodeConnectionPool', 'HealthCheckPolicy', 'OutlierDetection', 'PortMapping', 'ListenerTimeout', 'ListenerTls')
+def _Listener() -> type[AppMeshModel]:
+    class Listener(AppMeshModel):
+        """An object that represents a listener for a virtual node."""
+        connection_pool: VirtualNodeConnectionPool | None = Field(default=None, alias='connectionPool')
+        health_check: HealthCheckPolicy | None = Field(default=None, alias='healthCheck')
+        outlier_detection: OutlierDetection | None = Field(default=None, alias='outlierDetection')
+        port_mapping: PortMapping = Field(alias='portMapping')
+        timeout: ListenerTimeout | None = Field(default=None)
+        tls: ListenerTls | None = Field(default=None)
 
-class ListVirtualGatewaysInput(AppMeshModel):
-    """ListVirtualGatewaysInput."""
-    limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    next_token: str | None = Field(default=None, alias='nextToken')
+    return Listener
 
 
-class VirtualGatewayRef(AppMeshModel):
-    """An object that represents a virtual gateway returned by a list operation."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    version: int
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+@_shape('AccessLog')
+def _Logging() -> type[AppMeshModel]:
+    class Logging(AppMeshModel):
+        """An object that represents the logging information for a virtual node."""
+        access_log: AccessLog | None = Field(default=None, alias='accessLog')
 
+    return Logging
 
-class ListVirtualGatewaysOutput(AppMeshModel):
-    """ListVirtualGatewaysOutput."""
-    next_token: str | None = Field(default=None, alias='nextToken')
-    virtual_gateways: list[VirtualGatewayRef] = Field(alias='virtualGateways')
 
+@_shape()
+def _DnsServiceDiscovery() -> type[AppMeshModel]:
+    class DnsServiceDiscovery(AppMeshModel):
+        """An object that represents the DNS service discovery information for your virtual node."""
+        hostname: str
+        ip_preference: Literal['IPv6_PREFERRED', 'IPv4_PREFERRED', 'IPv4_ONLY', 'IPv6_ONLY'] | None = Field(default=None, alias='ipPreference')
+        response_type: Literal['LOADBALANCER', 'ENDPOINTS'] | None = Field(default=None, alias='responseType')
 
-class ListVirtualNodesInput(AppMeshModel):
-    """ListVirtualNodesInput."""
-    limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    next_token: str | None = Field(default=None, alias='nextToken')
+    return DnsServiceDiscovery
 
 
-class VirtualNodeRef(AppMeshModel):
-    """An object that represents a virtual node returned by a list operation."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    version: int
-    virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+@_shape('AwsCloudMapServiceDiscovery', 'DnsServiceDiscovery')
+def _ServiceDiscovery() -> type[AppMeshUnion]:
+    class ServiceDiscovery(AppMeshUnion):
+        """An object that represents the service discovery information for a virtual node."""
+        aws_cloud_map: AwsCloudMapServiceDiscovery | None = Field(default=None, alias='awsCloudMap')
+        dns: DnsServiceDiscovery | None = Field(default=None)
 
+    return ServiceDiscovery
 
-class ListVirtualNodesOutput(AppMeshModel):
-    """ListVirtualNodesOutput."""
-    next_token: str | None = Field(default=None, alias='nextToken')
-    virtual_nodes: list[VirtualNodeRef] = Field(alias='virtualNodes')
 
+@_shape('BackendDefaults', 'Backend', 'Listener', 'Logging', 'ServiceDiscovery')
+def _VirtualNodeSpec() -> type[AppMeshModel]:
+    class VirtualNodeSpec(AppMeshModel):
+        """An object that represents the specification of a virtual node."""
+        backend_defaults: BackendDefaults | None = Field(default=None, alias='backendDefaults')
+        backends: list[Backend] | None = Field(default=None)
+        listeners: list[Listener] | None = Field(default=None)
+        logging: Logging | None = Field(default=None)
+        service_discovery: ServiceDiscovery | None = Field(default=None, alias='serviceDiscovery')
 
-class ListVirtualRoutersInput(AppMeshModel):
-    """ListVirtualRoutersInput."""
-    limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    next_token: str | None = Field(default=None, alias='nextToken')
+    return VirtualNodeSpec
 
 
-class VirtualRouterRef(AppMeshModel):
-    """An object that represents a virtual router returned by a list operation."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    version: int
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+@_shape('VirtualNodeSpec', 'TagRef')
+def _CreateVirtualNodeInput() -> type[AppMeshModel]:
+    class CreateVirtualNodeInput(AppMeshModel):
+        """CreateVirtualNodeInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualNodeSpec
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
 
+    return CreateVirtualNodeInput
 
-class ListVirtualRoutersOutput(AppMeshModel):
-    """ListVirtualRoutersOutput."""
-    next_token: str | None = Field(default=None, alias='nextToken')
-    virtual_routers: list[VirtualRouterRef] = Field(alias='virtualRouters')
 
+@_shape()
+def _VirtualNodeStatus() -> type[AppMeshModel]:
+    class VirtualNodeStatus(AppMeshModel):
+        """An object that represents the current status of the virtual node."""
+        status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
 
-class ListVirtualServicesInput(AppMeshModel):
-    """ListVirtualServicesInput."""
-    limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    next_token: str | None = Field(default=None, alias='nextToken')
+    return VirtualNodeStatus
 
 
-class VirtualServiceRef(AppMeshModel):
-    """An object that represents a virtual service returned by a list operation."""
-    arn: str
-    created_at: datetime = Field(alias='createdAt')
-    last_updated_at: datetime = Field(alias='lastUpdatedAt')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
-    resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-    version: int
-    virtual_service_name: str = Field(alias='virtualServiceName')
+@_shape('ResourceMetadata', 'VirtualNodeSpec', 'VirtualNodeStatus')
+def _VirtualNodeData() -> type[AppMeshModel]:
+    class VirtualNodeData(AppMeshModel):
+        """An object that represents a virtual node returned by a describe operation."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        metadata: ResourceMetadata
+        spec: VirtualNodeSpec
+        status: VirtualNodeStatus
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
 
+    return VirtualNodeData
 
-class ListVirtualServicesOutput(AppMeshModel):
-    """ListVirtualServicesOutput."""
-    next_token: str | None = Field(default=None, alias='nextToken')
-    virtual_services: list[VirtualServiceRef] = Field(alias='virtualServices')
 
+@_shape('VirtualNodeData')
+def _CreateVirtualNodeOutput() -> type[AppMeshModel]:
+    class CreateVirtualNodeOutput(AppMeshModel):
+        """CreateVirtualNodeOutput."""
+        virtual_node: VirtualNodeData = Field(alias='virtualNode')
 
-class NotFoundException(AppMeshError):
-    """The specified resource doesn't exist."""
-    http_status: ClassVar[int] = 404
-    message: str | None = Field(default=None)
+    return CreateVirtualNodeOutput
 
 
-class ResourceInUseException(AppMeshError):
-    """You can't delete the specified resource because it's in use or required by another resource."""
-    http_status: ClassVar[int] = 409
-    message: str | None = Field(default=None)
+@_shape('PortMapping')
+def _VirtualRouterListener() -> type[AppMeshModel]:
+    class VirtualRouterListener(AppMeshModel):
+        """An object that represents a virtual router listener."""
+        port_mapping: PortMapping = Field(alias='portMapping')
 
+    return VirtualRouterListener
 
-class ServiceUnavailableException(AppMeshError):
-    """The request has failed due to a temporary failure of the service."""
-    http_status: ClassVar[int] = 503
-    message: str | None = Field(default=None)
 
+@_shape('VirtualRouterListener')
+def _VirtualRouterSpec() -> type[AppMeshModel]:
+    class VirtualRouterSpec(AppMeshModel):
+        """An object that represents the specification of a virtual router."""
+        listeners: list[VirtualRouterListener] | None = Field(default=None)
 
-class TagResourceInput(AppMeshModel):
-    """TagResourceInput."""
-    resource_arn: str = Field(alias='resourceArn')
-    tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)]
+    return VirtualRouterSpec
 
 
-class TagResourceOutput(AppMeshModel):
-    """TagResourceOutput."""
-    pass
+@_shape('VirtualRouterSpec', 'TagRef')
+def _CreateVirtualRouterInput() -> type[AppMeshModel]:
+    class CreateVirtualRouterInput(AppMeshModel):
+        """CreateVirtualRouterInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualRouterSpec
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+    return CreateVirtualRouterInput
 
-class TooManyRequestsException(AppMeshError):
-    """The maximum request rate permitted by the App Mesh APIs has been exceeded for your account."""
-    http_status: ClassVar[int] = 429
-    message: str | None = Field(default=None)
 
+@_shape()
+def _VirtualRouterStatus() -> type[AppMeshModel]:
+    class VirtualRouterStatus(AppMeshModel):
+        """An object that represents the status of a virtual router."""
+        status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
 
-class TooManyTagsException(AppMeshError):
-    """The request exceeds the maximum allowed number of tags allowed per resource."""
-    http_status: ClassVar[int] = 400
-    message: str | None = Field(default=None)
+    return VirtualRouterStatus
 
 
-class UntagResourceInput(AppMeshModel):
-    """UntagResourceInput."""
-    resource_arn: str = Field(alias='resourceArn')
-    tag_keys: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=0, max_length=50)] = Field(alias='tagKeys')
+@_shape('ResourceMetadata', 'VirtualRouterSpec', 'VirtualRouterStatus')
+def _VirtualRouterData() -> type[AppMeshModel]:
+    class VirtualRouterData(AppMeshModel):
+        """An object that represents a virtual router returned by a describe operation."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        metadata: ResourceMetadata
+        spec: VirtualRouterSpec
+        status: VirtualRouterStatus
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
+    return VirtualRouterData
 
-class UntagResourceOutput(AppMeshModel):
-    """UntagResourceOutput."""
-    pass
 
+@_shape('VirtualRouterData')
+def _CreateVirtualRouterOutput() -> type[AppMeshModel]:
+    class CreateVirtualRouterOutput(AppMeshModel):
+        """CreateVirtualRouterOutput."""
+        virtual_router: VirtualRouterData = Field(alias='virtualRouter')
 
-class UpdateGatewayRouteInput(AppMeshModel):
-    """UpdateGatewayRouteInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: GatewayRouteSpec
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+    return CreateVirtualRouterOutput
 
 
-class UpdateGatewayRouteOutput(AppMeshModel):
-    """UpdateGatewayRouteOutput."""
-    gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
+@_shape()
+def _VirtualNodeServiceProvider() -> type[AppMeshModel]:
+    class VirtualNodeServiceProvider(AppMeshModel):
+        """An object that represents a virtual node service provider."""
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
 
+    return VirtualNodeServiceProvider
 
-class UpdateMeshInput(AppMeshModel):
-    """UpdateMeshInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    spec: MeshSpec | None = Field(default=None)
 
+@_shape()
+def _VirtualRouterServiceProvider() -> type[AppMeshModel]:
+    class VirtualRouterServiceProvider(AppMeshModel):
+        """An object that represents a virtual node service provider."""
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
 
-class UpdateMeshOutput(AppMeshModel):
-    """UpdateMeshOutput."""
-    mesh: MeshData
+    return VirtualRouterServiceProvider
 
 
-class UpdateRouteInput(AppMeshModel):
-    """UpdateRouteInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-    spec: RouteSpec
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+@_shape('VirtualNodeServiceProvider', 'VirtualRouterServiceProvider')
+def _VirtualServiceProvider() -> type[AppMeshUnion]:
+    class VirtualServiceProvider(AppMeshUnion):
+        """An object that represents the provider for a virtual service."""
+        virtual_node: VirtualNodeServiceProvider | None = Field(default=None, alias='virtualNode')
+        virtual_router: VirtualRouterServiceProvider | None = Field(default=None, alias='virtualRouter')
 
+    return VirtualServiceProvider
 
-class UpdateRouteOutput(AppMeshModel):
-    """UpdateRouteOutput."""
-    route: RouteData
 
+@_shape('VirtualServiceProvider')
+def _VirtualServiceSpec() -> type[AppMeshModel]:
+    class VirtualServiceSpec(AppMeshModel):
+        """An object that represents the specification of a virtual service."""
+        provider: VirtualServiceProvider | None = Field(default=None)
 
-class UpdateVirtualGatewayInput(AppMeshModel):
-    """UpdateVirtualGatewayInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualGatewaySpec
-    virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+    return VirtualServiceSpec
 
 
-class UpdateVirtualGatewayOutput(AppMeshModel):
-    """UpdateVirtualGatewayOutput."""
-    virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
+@_shape('VirtualServiceSpec', 'TagRef')
+def _CreateVirtualServiceInput() -> type[AppMeshModel]:
+    class CreateVirtualServiceInput(AppMeshModel):
+        """CreateVirtualServiceInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualServiceSpec
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
+        virtual_service_name: str = Field(alias='virtualServiceName')
 
+    return CreateVirtualServiceInput
 
-class UpdateVirtualNodeInput(AppMeshModel):
-    """UpdateVirtualNodeInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualNodeSpec
-    virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
 
+@_shape()
+def _VirtualServiceStatus() -> type[AppMeshModel]:
+    class VirtualServiceStatus(AppMeshModel):
+        """An object that represents the status of a virtual service."""
+        status: Literal['ACTIVE', 'INACTIVE', 'DELETED']
 
-class UpdateVirtualNodeOutput(AppMeshModel):
-    """UpdateVirtualNodeOutput."""
-    virtual_node: VirtualNodeData = Field(alias='virtualNode')
+    return VirtualServiceStatus
 
 
-class UpdateVirtualRouterInput(AppMeshModel):
-    """UpdateVirtualRouterInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualRouterSpec
-    virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+@_shape('ResourceMetadata', 'VirtualServiceSpec', 'VirtualServiceStatus')
+def _VirtualServiceData() -> type[AppMeshModel]:
+    class VirtualServiceData(AppMeshModel):
+        """An object that represents a virtual service returned by a describe operation."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        metadata: ResourceMetadata
+        spec: VirtualServiceSpec
+        status: VirtualServiceStatus
+        virtual_service_name: str = Field(alias='virtualServiceName')
 
+    return VirtualServiceData
 
-class UpdateVirtualRouterOutput(AppMeshModel):
-    """UpdateVirtualRouterOutput."""
-    virtual_router: VirtualRouterData = Field(alias='virtualRouter')
 
+@_shape('VirtualServiceData')
+def _CreateVirtualServiceOutput() -> type[AppMeshModel]:
+    class CreateVirtualServiceOutput(AppMeshModel):
+        """CreateVirtualServiceOutput."""
+        virtual_service: VirtualServiceData = Field(alias='virtualService')
 
-class UpdateVirtualServiceInput(AppMeshModel):
-    """UpdateVirtualServiceInput."""
-    client_token: str | None = Field(default=None, alias='clientToken')
-    mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
-    mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-    spec: VirtualServiceSpec
-    virtual_service_name: str = Field(alias='virtualServiceName')
+    return CreateVirtualServiceOutput
 
 
-class UpdateVirtualServiceOutput(AppMeshModel):
-    """UpdateVirtualServiceOutput."""
-    virtual_service: VirtualServiceData = Field(alias='virtualService')
+@_shape()
+def _DeleteGatewayRouteInput() -> type[AppMeshModel]:
+    class DeleteGatewayRouteInput(AppMeshModel):
+        """DeleteGatewayRouteInput."""
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return DeleteGatewayRouteInput
+
+
+@_shape('GatewayRouteData')
+def _DeleteGatewayRouteOutput() -> type[AppMeshModel]:
+    class DeleteGatewayRouteOutput(AppMeshModel):
+        """DeleteGatewayRouteOutput."""
+        gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
+
+    return DeleteGatewayRouteOutput
+
+
+@_shape()
+def _DeleteMeshInput() -> type[AppMeshModel]:
+    class DeleteMeshInput(AppMeshModel):
+        """DeleteMeshInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+
+    return DeleteMeshInput
+
+
+@_shape('MeshData')
+def _DeleteMeshOutput() -> type[AppMeshModel]:
+    class DeleteMeshOutput(AppMeshModel):
+        """DeleteMeshOutput."""
+        mesh: MeshData
+
+    return DeleteMeshOutput
+
+
+@_shape()
+def _DeleteRouteInput() -> type[AppMeshModel]:
+    class DeleteRouteInput(AppMeshModel):
+        """DeleteRouteInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return DeleteRouteInput
+
+
+@_shape('RouteData')
+def _DeleteRouteOutput() -> type[AppMeshModel]:
+    class DeleteRouteOutput(AppMeshModel):
+        """DeleteRouteOutput."""
+        route: RouteData
+
+    return DeleteRouteOutput
+
+
+@_shape()
+def _DeleteVirtualGatewayInput() -> type[AppMeshModel]:
+    class DeleteVirtualGatewayInput(AppMeshModel):
+        """DeleteVirtualGatewayInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return DeleteVirtualGatewayInput
+
+
+@_shape('VirtualGatewayData')
+def _DeleteVirtualGatewayOutput() -> type[AppMeshModel]:
+    class DeleteVirtualGatewayOutput(AppMeshModel):
+        """DeleteVirtualGatewayOutput."""
+        virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
+
+    return DeleteVirtualGatewayOutput
+
+
+@_shape()
+def _DeleteVirtualNodeInput() -> type[AppMeshModel]:
+    class DeleteVirtualNodeInput(AppMeshModel):
+        """Deletes a virtual node input."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+
+    return DeleteVirtualNodeInput
+
+
+@_shape('VirtualNodeData')
+def _DeleteVirtualNodeOutput() -> type[AppMeshModel]:
+    class DeleteVirtualNodeOutput(AppMeshModel):
+        """DeleteVirtualNodeOutput."""
+        virtual_node: VirtualNodeData = Field(alias='virtualNode')
+
+    return DeleteVirtualNodeOutput
+
+
+@_shape()
+def _DeleteVirtualRouterInput() -> type[AppMeshModel]:
+    class DeleteVirtualRouterInput(AppMeshModel):
+        """DeleteVirtualRouterInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return DeleteVirtualRouterInput
+
+
+@_shape('VirtualRouterData')
+def _DeleteVirtualRouterOutput() -> type[AppMeshModel]:
+    class DeleteVirtualRouterOutput(AppMeshModel):
+        """DeleteVirtualRouterOutput."""
+        virtual_router: VirtualRouterData = Field(alias='virtualRouter')
+
+    return DeleteVirtualRouterOutput
+
+
+@_shape()
+def _DeleteVirtualServiceInput() -> type[AppMeshModel]:
+    class DeleteVirtualServiceInput(AppMeshModel):
+        """DeleteVirtualServiceInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_service_name: str = Field(alias='virtualServiceName')
+
+    return DeleteVirtualServiceInput
+
+
+@_shape('VirtualServiceData')
+def _DeleteVirtualServiceOutput() -> type[AppMeshModel]:
+    class DeleteVirtualServiceOutput(AppMeshModel):
+        """DeleteVirtualServiceOutput."""
+        virtual_service: VirtualServiceData = Field(alias='virtualService')
+
+    return DeleteVirtualServiceOutput
+
+
+@_shape()
+def _DescribeGatewayRouteInput() -> type[AppMeshModel]:
+    class DescribeGatewayRouteInput(AppMeshModel):
+        """DescribeGatewayRouteInput."""
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return DescribeGatewayRouteInput
+
+
+@_shape('GatewayRouteData')
+def _DescribeGatewayRouteOutput() -> type[AppMeshModel]:
+    class DescribeGatewayRouteOutput(AppMeshModel):
+        """DescribeGatewayRouteOutput."""
+        gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
+
+    return DescribeGatewayRouteOutput
+
+
+@_shape()
+def _DescribeMeshInput() -> type[AppMeshModel]:
+    class DescribeMeshInput(AppMeshModel):
+        """DescribeMeshInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+
+    return DescribeMeshInput
+
+
+@_shape('MeshData')
+def _DescribeMeshOutput() -> type[AppMeshModel]:
+    class DescribeMeshOutput(AppMeshModel):
+        """DescribeMeshOutput."""
+        mesh: MeshData
+
+    return DescribeMeshOutput
+
+
+@_shape()
+def _DescribeRouteInput() -> type[AppMeshModel]:
+    class DescribeRouteInput(AppMeshModel):
+        """DescribeRouteInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return DescribeRouteInput
+
+
+@_shape('RouteData')
+def _DescribeRouteOutput() -> type[AppMeshModel]:
+    class DescribeRouteOutput(AppMeshModel):
+        """DescribeRouteOutput."""
+        route: RouteData
+
+    return DescribeRouteOutput
+
+
+@_shape()
+def _DescribeVirtualGatewayInput() -> type[AppMeshModel]:
+    class DescribeVirtualGatewayInput(AppMeshModel):
+        """DescribeVirtualGatewayInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return DescribeVirtualGatewayInput
+
+
+@_shape('VirtualGatewayData')
+def _DescribeVirtualGatewayOutput() -> type[AppMeshModel]:
+    class DescribeVirtualGatewayOutput(AppMeshModel):
+        """DescribeVirtualGatewayOutput."""
+        virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
+
+    return DescribeVirtualGatewayOutput
+
+
+@_shape()
+def _DescribeVirtualNodeInput() -> type[AppMeshModel]:
+    class DescribeVirtualNodeInput(AppMeshModel):
+        """DescribeVirtualNodeInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+
+    return DescribeVirtualNodeInput
+
+
+@_shape('VirtualNodeData')
+def _DescribeVirtualNodeOutput() -> type[AppMeshModel]:
+    class DescribeVirtualNodeOutput(AppMeshModel):
+        """DescribeVirtualNodeOutput."""
+        virtual_node: VirtualNodeData = Field(alias='virtualNode')
+
+    return DescribeVirtualNodeOutput
+
+
+@_shape()
+def _DescribeVirtualRouterInput() -> type[AppMeshModel]:
+    class DescribeVirtualRouterInput(AppMeshModel):
+        """DescribeVirtualRouterInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return DescribeVirtualRouterInput
+
+
+@_shape('VirtualRouterData')
+def _DescribeVirtualRouterOutput() -> type[AppMeshModel]:
+    class DescribeVirtualRouterOutput(AppMeshModel):
+        """DescribeVirtualRouterOutput."""
+        virtual_router: VirtualRouterData = Field(alias='virtualRouter')
+
+    return DescribeVirtualRouterOutput
+
+
+@_shape()
+def _DescribeVirtualServiceInput() -> type[AppMeshModel]:
+    class DescribeVirtualServiceInput(AppMeshModel):
+        """DescribeVirtualServiceInput."""
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        virtual_service_name: str = Field(alias='virtualServiceName')
+
+    return DescribeVirtualServiceInput
+
+
+@_shape('VirtualServiceData')
+def _DescribeVirtualServiceOutput() -> type[AppMeshModel]:
+    class DescribeVirtualServiceOutput(AppMeshModel):
+        """DescribeVirtualServiceOutput."""
+        virtual_service: VirtualServiceData = Field(alias='virtualService')
+
+    return DescribeVirtualServiceOutput
+
+
+@_shape()
+def _ForbiddenException() -> type[AppMeshError]:
+    class ForbiddenException(AppMeshError):
+        """You don't have permissions to perform this action."""
+        http_status: ClassVar[int] = 403
+        message: str | None = Field(default=None)
+
+    return ForbiddenException
+
+
+@_shape()
+def _GatewayRouteRef() -> type[AppMeshModel]:
+    class GatewayRouteRef(AppMeshModel):
+        """An object that represents a gateway route returned by a list operation."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        version: int
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return GatewayRouteRef
+
+
+@_shape()
+def _InternalServerErrorException() -> type[AppMeshError]:
+    class InternalServerErrorException(AppMeshError):
+        """The request processing has failed because of an unknown error, exception, or failure."""
+        http_status: ClassVar[int] = 500
+        message: str | None = Field(default=None)
+
+    return InternalServerErrorException
+
+
+@_shape()
+def _LimitExceededException() -> type[AppMeshError]:
+    class LimitExceededException(AppMeshError):
+        """You have exceeded a service limit for your account."""
+        http_status: ClassVar[int] = 400
+        message: str | None = Field(default=None)
+
+    return LimitExceededException
+
+
+@_shape()
+def _ListGatewayRoutesInput() -> type[AppMeshModel]:
+    class ListGatewayRoutesInput(AppMeshModel):
+        """ListGatewayRoutesInput."""
+        limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        next_token: str | None = Field(default=None, alias='nextToken')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return ListGatewayRoutesInput
+
+
+@_shape('GatewayRouteRef')
+def _ListGatewayRoutesOutput() -> type[AppMeshModel]:
+    class ListGatewayRoutesOutput(AppMeshModel):
+        """ListGatewayRoutesOutput."""
+        gateway_routes: list[GatewayRouteRef] = Field(alias='gatewayRoutes')
+        next_token: str | None = Field(default=None, alias='nextToken')
+
+    return ListGatewayRoutesOutput
+
+
+@_shape()
+def _ListMeshesInput() -> type[AppMeshModel]:
+    class ListMeshesInput(AppMeshModel):
+        """ListMeshesInput."""
+        limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
+        next_token: str | None = Field(default=None, alias='nextToken')
+
+    return ListMeshesInput
+
+
+@_shape()
+def _MeshRef() -> type[AppMeshModel]:
+    class MeshRef(AppMeshModel):
+        """An object that represents a service mesh returned by a list operation."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        version: int
+
+    return MeshRef
+
+
+@_shape('MeshRef')
+def _ListMeshesOutput() -> type[AppMeshModel]:
+    class ListMeshesOutput(AppMeshModel):
+        """ListMeshesOutput."""
+        meshes: list[MeshRef]
+        next_token: str | None = Field(default=None, alias='nextToken')
+
+    return ListMeshesOutput
+
+
+@_shape()
+def _ListRoutesInput() -> type[AppMeshModel]:
+    class ListRoutesInput(AppMeshModel):
+        """ListRoutesInput."""
+        limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        next_token: str | None = Field(default=None, alias='nextToken')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return ListRoutesInput
+
+
+@_shape()
+def _RouteRef() -> type[AppMeshModel]:
+    class RouteRef(AppMeshModel):
+        """An object that represents a route returned by a list operation."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        version: int
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return RouteRef
+
+
+@_shape('RouteRef')
+def _ListRoutesOutput() -> type[AppMeshModel]:
+    class ListRoutesOutput(AppMeshModel):
+        """ListRoutesOutput."""
+        next_token: str | None = Field(default=None, alias='nextToken')
+        routes: list[RouteRef]
+
+    return ListRoutesOutput
+
+
+@_shape()
+def _ListTagsForResourceInput() -> type[AppMeshModel]:
+    class ListTagsForResourceInput(AppMeshModel):
+        """ListTagsForResourceInput."""
+        limit: Annotated[int, Field(ge=1, le=50)] | None = Field(default=None)
+        next_token: str | None = Field(default=None, alias='nextToken')
+        resource_arn: str = Field(alias='resourceArn')
+
+    return ListTagsForResourceInput
+
+
+@_shape('TagRef')
+def _ListTagsForResourceOutput() -> type[AppMeshModel]:
+    class ListTagsForResourceOutput(AppMeshModel):
+        """ListTagsForResourceOutput."""
+        next_token: str | None = Field(default=None, alias='nextToken')
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)]
+
+    return ListTagsForResourceOutput
+
+
+@_shape()
+def _ListVirtualGatewaysInput() -> type[AppMeshModel]:
+    class ListVirtualGatewaysInput(AppMeshModel):
+        """ListVirtualGatewaysInput."""
+        limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        next_token: str | None = Field(default=None, alias='nextToken')
+
+    return ListVirtualGatewaysInput
+
+
+@_shape()
+def _VirtualGatewayRef() -> type[AppMeshModel]:
+    class VirtualGatewayRef(AppMeshModel):
+        """An object that represents a virtual gateway returned by a list operation."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        version: int
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return VirtualGatewayRef
+
+
+@_shape('VirtualGatewayRef')
+def _ListVirtualGatewaysOutput() -> type[AppMeshModel]:
+    class ListVirtualGatewaysOutput(AppMeshModel):
+        """ListVirtualGatewaysOutput."""
+        next_token: str | None = Field(default=None, alias='nextToken')
+        virtual_gateways: list[VirtualGatewayRef] = Field(alias='virtualGateways')
+
+    return ListVirtualGatewaysOutput
+
+
+@_shape()
+def _ListVirtualNodesInput() -> type[AppMeshModel]:
+    class ListVirtualNodesInput(AppMeshModel):
+        """ListVirtualNodesInput."""
+        limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        next_token: str | None = Field(default=None, alias='nextToken')
+
+    return ListVirtualNodesInput
+
+
+@_shape()
+def _VirtualNodeRef() -> type[AppMeshModel]:
+    class VirtualNodeRef(AppMeshModel):
+        """An object that represents a virtual node returned by a list operation."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        version: int
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+
+    return VirtualNodeRef
+
+
+@_shape('VirtualNodeRef')
+def _ListVirtualNodesOutput() -> type[AppMeshModel]:
+    class ListVirtualNodesOutput(AppMeshModel):
+        """ListVirtualNodesOutput."""
+        next_token: str | None = Field(default=None, alias='nextToken')
+        virtual_nodes: list[VirtualNodeRef] = Field(alias='virtualNodes')
+
+    return ListVirtualNodesOutput
+
+
+@_shape()
+def _ListVirtualRoutersInput() -> type[AppMeshModel]:
+    class ListVirtualRoutersInput(AppMeshModel):
+        """ListVirtualRoutersInput."""
+        limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        next_token: str | None = Field(default=None, alias='nextToken')
+
+    return ListVirtualRoutersInput
+
+
+@_shape()
+def _VirtualRouterRef() -> type[AppMeshModel]:
+    class VirtualRouterRef(AppMeshModel):
+        """An object that represents a virtual router returned by a list operation."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        version: int
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return VirtualRouterRef
+
+
+@_shape('VirtualRouterRef')
+def _ListVirtualRoutersOutput() -> type[AppMeshModel]:
+    class ListVirtualRoutersOutput(AppMeshModel):
+        """ListVirtualRoutersOutput."""
+        next_token: str | None = Field(default=None, alias='nextToken')
+        virtual_routers: list[VirtualRouterRef] = Field(alias='virtualRouters')
+
+    return ListVirtualRoutersOutput
+
+
+@_shape()
+def _ListVirtualServicesInput() -> type[AppMeshModel]:
+    class ListVirtualServicesInput(AppMeshModel):
+        """ListVirtualServicesInput."""
+        limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        next_token: str | None = Field(default=None, alias='nextToken')
+
+    return ListVirtualServicesInput
+
+
+@_shape()
+def _VirtualServiceRef() -> type[AppMeshModel]:
+    class VirtualServiceRef(AppMeshModel):
+        """An object that represents a virtual service returned by a list operation."""
+        arn: str
+        created_at: datetime = Field(alias='createdAt')
+        last_updated_at: datetime = Field(alias='lastUpdatedAt')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
+        resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
+        version: int
+        virtual_service_name: str = Field(alias='virtualServiceName')
+
+    return VirtualServiceRef
+
+
+@_shape('VirtualServiceRef')
+def _ListVirtualServicesOutput() -> type[AppMeshModel]:
+    class ListVirtualServicesOutput(AppMeshModel):
+        """ListVirtualServicesOutput."""
+        next_token: str | None = Field(default=None, alias='nextToken')
+        virtual_services: list[VirtualServiceRef] = Field(alias='virtualServices')
+
+    return ListVirtualServicesOutput
+
+
+@_shape()
+def _NotFoundException() -> type[AppMeshError]:
+    class NotFoundException(AppMeshError):
+        """The specified resource doesn't exist."""
+        http_status: ClassVar[int] = 404
+        message: str | None = Field(default=None)
+
+    return NotFoundException
+
+
+@_shape()
+def _ResourceInUseException() -> type[AppMeshError]:
+    class ResourceInUseException(AppMeshError):
+        """You can't delete the specified resource because it's in use or required by another resource."""
+        http_status: ClassVar[int] = 409
+        message: str | None = Field(default=None)
+
+    return ResourceInUseException
+
+
+@_shape()
+def _ServiceUnavailableException() -> type[AppMeshError]:
+    class ServiceUnavailableException(AppMeshError):
+        """The request has failed due to a temporary failure of the service."""
+        http_status: ClassVar[int] = 503
+        message: str | None = Field(default=None)
+
+    return ServiceUnavailableException
+
+
+@_shape('TagRef')
+def _TagResourceInput() -> type[AppMeshModel]:
+    class TagResourceInput(AppMeshModel):
+        """TagResourceInput."""
+        resource_arn: str = Field(alias='resourceArn')
+        tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)]
+
+    return TagResourceInput
+
+
+@_shape()
+def _TagResourceOutput() -> type[AppMeshModel]:
+    class TagResourceOutput(AppMeshModel):
+        """TagResourceOutput."""
+        pass
+
+    return TagResourceOutput
+
+
+@_shape()
+def _TooManyRequestsException() -> type[AppMeshError]:
+    class TooManyRequestsException(AppMeshError):
+        """The maximum request rate permitted by the App Mesh APIs has been exceeded for your account."""
+        http_status: ClassVar[int] = 429
+        message: str | None = Field(default=None)
+
+    return TooManyRequestsException
+
+
+@_shape()
+def _TooManyTagsException() -> type[AppMeshError]:
+    class TooManyTagsException(AppMeshError):
+        """The request exceeds the maximum allowed number of tags allowed per resource."""
+        http_status: ClassVar[int] = 400
+        message: str | None = Field(default=None)
+
+    return TooManyTagsException
+
+
+@_shape()
+def _UntagResourceInput() -> type[AppMeshModel]:
+    class UntagResourceInput(AppMeshModel):
+        """UntagResourceInput."""
+        resource_arn: str = Field(alias='resourceArn')
+        tag_keys: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=0, max_length=50)] = Field(alias='tagKeys')
+
+    return UntagResourceInput
+
+
+@_shape()
+def _UntagResourceOutput() -> type[AppMeshModel]:
+    class UntagResourceOutput(AppMeshModel):
+        """UntagResourceOutput."""
+        pass
+
+    return UntagResourceOutput
+
+
+@_shape('GatewayRouteSpec')
+def _UpdateGatewayRouteInput() -> type[AppMeshModel]:
+    class UpdateGatewayRouteInput(AppMeshModel):
+        """UpdateGatewayRouteInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: GatewayRouteSpec
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return UpdateGatewayRouteInput
+
+
+@_shape('GatewayRouteData')
+def _UpdateGatewayRouteOutput() -> type[AppMeshModel]:
+    class UpdateGatewayRouteOutput(AppMeshModel):
+        """UpdateGatewayRouteOutput."""
+        gateway_route: GatewayRouteData = Field(alias='gatewayRoute')
+
+    return UpdateGatewayRouteOutput
+
+
+@_shape('MeshSpec')
+def _UpdateMeshInput() -> type[AppMeshModel]:
+    class UpdateMeshInput(AppMeshModel):
+        """UpdateMeshInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        spec: MeshSpec | None = Field(default=None)
+
+    return UpdateMeshInput
+
+
+@_shape('MeshData')
+def _UpdateMeshOutput() -> type[AppMeshModel]:
+    class UpdateMeshOutput(AppMeshModel):
+        """UpdateMeshOutput."""
+        mesh: MeshData
+
+    return UpdateMeshOutput
+
+
+@_shape('RouteSpec')
+def _UpdateRouteInput() -> type[AppMeshModel]:
+    class UpdateRouteInput(AppMeshModel):
+        """UpdateRouteInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        spec: RouteSpec
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return UpdateRouteInput
+
+
+@_shape('RouteData')
+def _UpdateRouteOutput() -> type[AppMeshModel]:
+    class UpdateRouteOutput(AppMeshModel):
+        """UpdateRouteOutput."""
+        route: RouteData
+
+    return UpdateRouteOutput
+
+
+@_shape('VirtualGatewaySpec')
+def _UpdateVirtualGatewayInput() -> type[AppMeshModel]:
+    class UpdateVirtualGatewayInput(AppMeshModel):
+        """UpdateVirtualGatewayInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualGatewaySpec
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+
+    return UpdateVirtualGatewayInput
+
+
+@_shape('VirtualGatewayData')
+def _UpdateVirtualGatewayOutput() -> type[AppMeshModel]:
+    class UpdateVirtualGatewayOutput(AppMeshModel):
+        """UpdateVirtualGatewayOutput."""
+        virtual_gateway: VirtualGatewayData = Field(alias='virtualGateway')
+
+    return UpdateVirtualGatewayOutput
+
+
+@_shape('VirtualNodeSpec')
+def _UpdateVirtualNodeInput() -> type[AppMeshModel]:
+    class UpdateVirtualNodeInput(AppMeshModel):
+        """UpdateVirtualNodeInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualNodeSpec
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+
+    return UpdateVirtualNodeInput
+
+
+@_shape('VirtualNodeData')
+def _UpdateVirtualNodeOutput() -> type[AppMeshModel]:
+    class UpdateVirtualNodeOutput(AppMeshModel):
+        """UpdateVirtualNodeOutput."""
+        virtual_node: VirtualNodeData = Field(alias='virtualNode')
+
+    return UpdateVirtualNodeOutput
+
+
+@_shape('VirtualRouterSpec')
+def _UpdateVirtualRouterInput() -> type[AppMeshModel]:
+    class UpdateVirtualRouterInput(AppMeshModel):
+        """UpdateVirtualRouterInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualRouterSpec
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+
+    return UpdateVirtualRouterInput
+
+
+@_shape('VirtualRouterData')
+def _UpdateVirtualRouterOutput() -> type[AppMeshModel]:
+    class UpdateVirtualRouterOutput(AppMeshModel):
+        """UpdateVirtualRouterOutput."""
+        virtual_router: VirtualRouterData = Field(alias='virtualRouter')
+
+    return UpdateVirtualRouterOutput
+
+
+@_shape('VirtualServiceSpec')
+def _UpdateVirtualServiceInput() -> type[AppMeshModel]:
+    class UpdateVirtualServiceInput(AppMeshModel):
+        """UpdateVirtualServiceInput."""
+        client_token: str | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
+        spec: VirtualServiceSpec
+        virtual_service_name: str = Field(alias='virtualServiceName')
+
+    return UpdateVirtualServiceInput
+
+
+@_shape('VirtualServiceData')
+def _UpdateVirtualServiceOutput() -> type[AppMeshModel]:
+    class UpdateVirtualServiceOutput(AppMeshModel):
+        """UpdateVirtualServiceOutput."""
+        virtual_service: VirtualServiceData = Field(alias='virtualService')
+
+    return UpdateVirtualServiceOutput

@@ -43,8 +43,11 @@ def _endpoints_only(previous: Pointer | None, snapshot: Snapshot) -> bool:
     """True when `snapshot` differs from the published one in EDS alone."""
     if previous is None:
         return False
-    return all(previous.versions.get(kind.value) == version
-               for kind, version in snapshot.versions.items() if kind is not XdsType.ENDPOINTS)
+    return all(
+        previous.versions.get(kind.value) == version
+        for kind, version in snapshot.versions.items()
+        if kind is not XdsType.ENDPOINTS
+    )
 
 
 class Status(StrEnum):
@@ -65,15 +68,25 @@ class Result:
 class Publisher:
     """Writes snapshots and pointers; S3 and EventBridge clients are injected."""
 
-    def __init__(self, *, bucket: str, bus: str, s3: Any, events: Any, pointers: PointerStore,
-                 index: DependencyIndex, validators: Sequence[Validator], telemetry: Telemetry) -> None:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        bus: str,
+        s3: Any,
+        events: Any,
+        pointers: PointerStore,
+        index: DependencyIndex,
+        validators: Sequence[Validator],
+        telemetry: Telemetry,
+    ) -> None:
         self._bucket = bucket
         self._bus = bus
         self._s3 = s3
         self._events = events
         self._pointers = pointers
         self._index = index
-        self._validators = tuple(validators)
+        self._validators = validators  # iterated per publish: the default set looks for Envoy only then
         self._t = telemetry
 
     def previous_snapshot(self, pointer: Pointer | None) -> Snapshot | None:
@@ -83,8 +96,14 @@ class Publisher:
             body = self._s3.get_object(Bucket=self._bucket, Key=pointer.key)["Body"].read()
         return Snapshot.from_json(body)
 
-    def publish(self, proxy: ProxyId, snapshot: Snapshot, previous: Pointer | None,
-                deps: Iterable[str], endpoint_deps: Iterable[str]) -> Result:
+    def publish(
+        self,
+        proxy: ProxyId,
+        snapshot: Snapshot,
+        previous: Pointer | None,
+        deps: Iterable[str],
+        endpoint_deps: Iterable[str],
+    ) -> Result:
         """Publish `snapshot` unless invalid or unchanged; raises PointerConflict if `previous` is stale."""
         mesh = proxy.mesh
         if previous is not None and previous.version == snapshot.version:  # validated when first published
@@ -93,8 +112,10 @@ class Publisher:
         problems = self._problems(snapshot, endpoints_only=_endpoints_only(previous, snapshot))
         if problems:
             self._t.count("SnapshotsRejected")
-            self._t.logger.error("snapshot rejected; the last good one stays",
-                                 extra={"nodeId": proxy.path, "problems": problems, "version": snapshot.version})
+            self._t.logger.error(
+                "snapshot rejected; the last good one stays",
+                extra={"nodeId": proxy.path, "problems": problems, "version": snapshot.version},
+            )
             return Result(proxy, Status.REJECTED, snapshot.version, problems=tuple(problems))
         with self._t.timed("PublishLatency", "publish"):
             key = snapshot_key(proxy, snapshot.version)
@@ -107,18 +128,23 @@ class Publisher:
                 self._index.put(mesh, proxy.path, deps, endpoint_deps)
             with self._t.traced("s3.put_pointer"):
                 self._s3.put_object(
-                    Bucket=self._bucket, Key=pointer_key(proxy), ContentType="application/json",
+                    Bucket=self._bucket,
+                    Key=pointer_key(proxy),
+                    ContentType="application/json",
                     Body=json.dumps({"version": snapshot.version, "key": key, "versions": versions}).encode(),
                 )
             changed = tuple(
-                kind.value for kind in SEND_ORDER
+                kind.value
+                for kind in SEND_ORDER
                 if previous is None or previous.versions.get(kind.value) != versions[kind.value]
             )
             self._announce(proxy, snapshot.version, key, versions, changed)
         self._t.bytes("SnapshotBytes", len(body))
         self._t.count("SnapshotsPublished")
-        self._t.logger.info("snapshot published", extra={"nodeId": proxy.path, "version": snapshot.version,
-                                                         "key": key, "changedTypes": list(changed)})
+        self._t.logger.info(
+            "snapshot published",
+            extra={"nodeId": proxy.path, "version": snapshot.version, "key": key, "changedTypes": list(changed)},
+        )
         return Result(proxy, Status.PUBLISHED, snapshot.version, changed)
 
     def _problems(self, snapshot: Snapshot, *, endpoints_only: bool) -> list[str]:
@@ -135,16 +161,32 @@ class Publisher:
                 problems.append(f"validator {getattr(validate, '__name__', validate)!r} failed: {exc}")
         return problems
 
-    def _announce(self, proxy: ProxyId, version: str, key: str, versions: dict[str, str],
-                  changed: tuple[str, ...]) -> None:
-        detail = {"nodeId": proxy.path, "mesh": proxy.mesh, "version": version, "bucket": self._bucket,
-                  "key": key, "versions": versions, "changedTypes": list(changed)}
-        response = self._events.put_events(Entries=[{
-            "Source": EVENT_SOURCE, "DetailType": DETAIL_TYPE, "EventBusName": self._bus,
-            "Detail": json.dumps(detail, sort_keys=True),
-        }])
+    def _announce(
+        self, proxy: ProxyId, version: str, key: str, versions: dict[str, str], changed: tuple[str, ...]
+    ) -> None:
+        detail = {
+            "nodeId": proxy.path,
+            "mesh": proxy.mesh,
+            "version": version,
+            "bucket": self._bucket,
+            "key": key,
+            "versions": versions,
+            "changedTypes": list(changed),
+        }
+        response = self._events.put_events(
+            Entries=[
+                {
+                    "Source": EVENT_SOURCE,
+                    "DetailType": DETAIL_TYPE,
+                    "EventBusName": self._bus,
+                    "Detail": json.dumps(detail, sort_keys=True),
+                }
+            ]
+        )
         if response.get("FailedEntryCount"):
             # The pointer already moved, so delivery still converges on its next poll; say so loudly.
             self._t.count("ConfigPublishedFailed")
-            self._t.logger.error("ConfigPublished not accepted by the bus",
-                                 extra={"nodeId": proxy.path, "entries": response.get("Entries")})
+            self._t.logger.error(
+                "ConfigPublished not accepted by the bus",
+                extra={"nodeId": proxy.path, "entries": response.get("Entries")},
+            )

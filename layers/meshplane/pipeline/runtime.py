@@ -353,6 +353,13 @@ class _Holder:
 _holder = _Holder()
 
 
-def current() -> Pipeline:
-    """The container's pipeline, built on first use (never at import)."""
+def current(*, sqs: bool = False) -> Pipeline:
+    """The container's pipeline, built on first use (never at import).
+
+    `sqs=True` (the SQS batch handlers) first imports Powertools' batch utility: it
+    loads its pydantic event models (about 40 ms) only when pydantic is already
+    imported, and the pipeline validates no event with them.
+    """
+    if sqs:
+        import aws_lambda_powertools.utilities.batch  # noqa: F401
     return _holder.pipeline

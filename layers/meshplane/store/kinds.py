@@ -9,18 +9,33 @@ from meshplane.model import shapes
 from meshplane.model.ids import Kind, ResourceKey
 
 
+class _Shape:
+    """A kind's generated class `<type_name><Attribute>` (`VirtualNodeData` ...), looked up on use."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.suffix = name.capitalize()
+
+    def __get__(self, info: KindInfo, owner: type | None = None) -> type[shapes.AppMeshModel]:
+        return getattr(shapes, f"{info.type_name}{self.suffix}")  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class KindInfo:
-    """The generated shapes of one kind and the wire names that go with them."""
+    """The generated shapes of one kind and the wire names that go with them.
+
+    The shapes are looked up by name when first used, so a caller that handles one
+    kind (or none, like ListMeshes) never builds the other kinds' classes.
+    """
 
     kind: Kind
     type_name: str  # as in the operation names: CreateVirtualNode -> "VirtualNode"
-    data: type[shapes.AppMeshModel]
-    spec: type[shapes.AppMeshModel]
-    ref: type[shapes.AppMeshModel]
-    status: type[shapes.AppMeshModel]
     name_field: str  # wire name of the resource's own name member
     parent_field: str | None = None  # wire name of the router/gateway name member
+
+    data = _Shape()  # not fields: no annotation
+    spec = _Shape()
+    ref = _Shape()
+    status = _Shape()
 
     def key_of(self, mesh: str, values: dict[str, Any]) -> ResourceKey:
         """The key named by wire members (`meshName`, `virtualRouterName`, `routeName` ...)."""
@@ -31,34 +46,15 @@ class KindInfo:
 KINDS: dict[Kind, KindInfo] = {
     info.kind: info
     for info in (
-        KindInfo(Kind.MESH, "Mesh", shapes.MeshData, shapes.MeshSpec, shapes.MeshRef, shapes.MeshStatus, "meshName"),
-        KindInfo(
-            Kind.VIRTUAL_NODE, "VirtualNode", shapes.VirtualNodeData, shapes.VirtualNodeSpec,
-            shapes.VirtualNodeRef, shapes.VirtualNodeStatus, "virtualNodeName",
-        ),
-        KindInfo(
-            Kind.VIRTUAL_SERVICE, "VirtualService", shapes.VirtualServiceData, shapes.VirtualServiceSpec,
-            shapes.VirtualServiceRef, shapes.VirtualServiceStatus, "virtualServiceName",
-        ),
-        KindInfo(
-            Kind.VIRTUAL_ROUTER, "VirtualRouter", shapes.VirtualRouterData, shapes.VirtualRouterSpec,
-            shapes.VirtualRouterRef, shapes.VirtualRouterStatus, "virtualRouterName",
-        ),
-        KindInfo(
-            Kind.ROUTE, "Route", shapes.RouteData, shapes.RouteSpec, shapes.RouteRef, shapes.RouteStatus,
-            "routeName", "virtualRouterName",
-        ),
-        KindInfo(
-            Kind.VIRTUAL_GATEWAY, "VirtualGateway", shapes.VirtualGatewayData, shapes.VirtualGatewaySpec,
-            shapes.VirtualGatewayRef, shapes.VirtualGatewayStatus, "virtualGatewayName",
-        ),
-        KindInfo(
-            Kind.GATEWAY_ROUTE, "GatewayRoute", shapes.GatewayRouteData, shapes.GatewayRouteSpec,
-            shapes.GatewayRouteRef, shapes.GatewayRouteStatus, "gatewayRouteName", "virtualGatewayName",
-        ),
+        KindInfo(Kind.MESH, "Mesh", "meshName"),
+        KindInfo(Kind.VIRTUAL_NODE, "VirtualNode", "virtualNodeName"),
+        KindInfo(Kind.VIRTUAL_SERVICE, "VirtualService", "virtualServiceName"),
+        KindInfo(Kind.VIRTUAL_ROUTER, "VirtualRouter", "virtualRouterName"),
+        KindInfo(Kind.ROUTE, "Route", "routeName", "virtualRouterName"),
+        KindInfo(Kind.VIRTUAL_GATEWAY, "VirtualGateway", "virtualGatewayName"),
+        KindInfo(Kind.GATEWAY_ROUTE, "GatewayRoute", "gatewayRouteName", "virtualGatewayName"),
     )
 }
-
 BY_TYPE_NAME: dict[str, KindInfo] = {info.type_name: info for info in KINDS.values()}
 
 
