@@ -86,7 +86,7 @@ class Publisher:
         self._events = events
         self._pointers = pointers
         self._index = index
-        self._validators = validators  # iterated per publish: the default set looks for Envoy only then
+        self._validators = tuple(validators)
         self._t = telemetry
 
     def previous_snapshot(self, pointer: Pointer | None) -> Snapshot | None:
