@@ -7,11 +7,12 @@ session so no service model is cached for the handler; the clock then covers
 `import app` and the first `app.handler(event, context)`, which is where the handlers
 now pay for boto3 clients, Powertools and the shapes.
 
-`python coldstart_first_call.py <function> <event file | -> [--freeze-setup]`.  With
+`python coldstart_first_call.py <function> <event file | -> [--freeze-setup] [--profile FILE]`.  With
 `--freeze-setup`, what moto and the set-up left on the heap (about 285,000 objects)
 is frozen (`gc.freeze()`) before the clock starts, so the garbage collector's full
 collections during the call walk only the handler's own objects, as in Lambda, where
-no moto is loaded.
+no moto is loaded.  `--profile FILE` writes pyinstrument's text profile of the timed
+part (import + first call) to FILE; the profiler's overhead then inflates the times.
 """
 
 from __future__ import annotations
@@ -89,11 +90,21 @@ def setup(table: str, bucket: str, bus: str) -> None:
     session.client("ec2").describe_availability_zones()
 
 
+def _start_profiler() -> Any:
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    return profiler
+
+
 def main() -> None:
     import os
 
     function, event_file = sys.argv[1], sys.argv[2]
-    freeze_setup = "--freeze-setup" in sys.argv[3:]
+    options = sys.argv[3:]
+    freeze_setup = "--freeze-setup" in options
+    profile = Path(options[options.index("--profile") + 1]) if "--profile" in options else None
     event = api_event() if event_file == "-" else json.loads(Path(event_file).read_text())
     started = time.perf_counter()
     from moto import mock_aws
@@ -106,12 +117,16 @@ def main() -> None:
 
             gc.collect()
             gc.freeze()
+        profiler = _start_profiler() if profile else None
         clock = time.perf_counter()
         import app  # type: ignore[import-not-found]
 
         imported = time.perf_counter()
         result = app.handler(event, Context())
         done = time.perf_counter()
+        if profile and profiler:
+            profiler.stop()
+            profile.write_text(profiler.output_text(unicode=False, color=False))
     failed = (
         bool(result.get("batchItemFailures")) or int(result.get("statusCode", 200)) >= 500 or bool(result.get("failed"))
     )
