@@ -136,7 +136,7 @@ def run(profile: Profile) -> Suite:
                   note=f"min {min(samples):.0f}, max {max(samples):.0f}")
         if worst is None or value > worst[1]:
             worst = (d, value)
-    _first_calls(suite, dirs, repeats)
+    _first_calls(suite, dirs, profile.pick(10, 3, 1))  # about 2 s a sample: --quick keeps within 2 minutes
     if worst is not None:
         suite.tables[f"heaviest imports of {worst[0].name} (-X importtime, one run)"] = top_imports(worst[0])
     _package(suite, profile)
