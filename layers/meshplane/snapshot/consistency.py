@@ -9,38 +9,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
-from google.protobuf.message import Message
 
+from meshplane.snapshot.secret_refs import ads_secret_refs, chains
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 
 
-def _chains(listener: listener_pb2.Listener) -> Iterator[listener_components_pb2.FilterChain]:
-    yield from listener.filter_chains
-    if listener.HasField("default_filter_chain"):
-        yield listener.default_filter_chain
-
-
-def _ads_secret_names(holder: Message, context_type: type[Message]) -> Iterator[str]:
-    if not holder.HasField("transport_socket"):  # type: ignore[attr-defined]
-        return
-    context = context_type()
-    if not holder.transport_socket.typed_config.Unpack(context):  # type: ignore[attr-defined]
-        return
-    common: tls_pb2.CommonTlsContext = context.common_tls_context  # type: ignore[attr-defined]
-    refs = list(common.tls_certificate_sds_secret_configs)
-    if common.HasField("combined_validation_context"):
-        refs.append(common.combined_validation_context.validation_context_sds_secret_config)
-    if common.HasField("validation_context_sds_secret_config"):
-        refs.append(common.validation_context_sds_secret_config)
-    yield from (ref.name for ref in refs if ref.sds_config.HasField("ads"))
-
-
 def _route_names(listener: listener_pb2.Listener) -> Iterator[str]:
-    for chain in _chains(listener):
+    for chain in chains(listener):
         for network in chain.filters:
             if network.typed_config.Is(hcm.HttpConnectionManager.DESCRIPTOR):
                 manager = hcm.HttpConnectionManager()
@@ -62,8 +40,6 @@ def check(snapshot: Snapshot) -> list[str]:
         assert isinstance(cluster, cluster_pb2.Cluster)
         if cluster.type == cluster_pb2.Cluster.EDS:
             eds_wanted.add(cluster.eds_cluster_config.service_name or name)
-        for secret in _ads_secret_names(cluster, tls_pb2.UpstreamTlsContext):
-            secrets_wanted.setdefault(secret, f"cluster {name}")
     rds_wanted: dict[str, str] = {}
     seen_addresses: dict[tuple[str, int], str] = {}
     for name, listener in sorted(snapshot.of(XdsType.LISTENERS).items()):
@@ -75,9 +51,8 @@ def check(snapshot: Snapshot) -> list[str]:
         seen_addresses.setdefault(where, name)
         for route in _route_names(listener):
             rds_wanted.setdefault(route, name)
-        for chain in _chains(listener):
-            for secret in _ads_secret_names(chain, tls_pb2.DownstreamTlsContext):
-                secrets_wanted.setdefault(secret, f"listener {name}")
+    for ref in ads_secret_refs(snapshot):
+        secrets_wanted.setdefault(ref.name, ref.where)
     problems += [f"EDS {n!r} is referenced by a cluster but missing" for n in sorted(eds_wanted - set(endpoints))]
     problems += [f"EDS {n!r} is sent but no EDS cluster uses it" for n in sorted(set(endpoints) - eds_wanted)]
     problems += [

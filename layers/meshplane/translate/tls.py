@@ -7,6 +7,8 @@ ACM trust is delivered by the control plane over ADS, named by the CA ARN.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
@@ -16,6 +18,27 @@ from meshplane.translate.core import ads, typed
 
 LOCAL_SDS_CLUSTER = "static_cluster_sds_unix_socket"
 TLS_SOCKET = "envoy.transport_sockets.tls"
+_ARN_SEPARATOR = ","  # ARNs never contain a comma, so the trust secret's name splits back into them
+
+
+def acm_certificate_secret(certificate_arn: str) -> str:
+    """The ADS secret name of an ACM certificate: its ARN (the pipeline exports it under this name)."""
+    return certificate_arn
+
+
+def acm_certificate_arn(secret_name: str) -> str:
+    """The certificate ARN behind an `acm_certificate_secret` name."""
+    return secret_name
+
+
+def acm_trust_secret(authority_arns: Sequence[str]) -> str:
+    """The ADS secret name of an ACM PCA trust list: its CA ARNs, comma-joined."""
+    return _ARN_SEPARATOR.join(authority_arns)
+
+
+def acm_trust_arns(secret_name: str) -> tuple[str, ...]:
+    """The CA ARNs behind an `acm_trust_secret` name."""
+    return tuple(secret_name.split(_ARN_SEPARATOR))
 
 
 def local_sds() -> config_source_pb2.ConfigSource:
@@ -45,7 +68,7 @@ def _certificate(common: tls_pb2.CommonTlsContext, cert: object) -> None:
         )
     else:  # acm: the control plane delivers the certificate as an ADS secret named by its ARN
         common.tls_certificate_sds_secret_configs.append(
-            secret_pb2.SdsSecretConfig(name=value.certificate_arn, sds_config=ads())
+            secret_pb2.SdsSecretConfig(name=acm_certificate_secret(value.certificate_arn), sds_config=ads())
         )
 
 
@@ -66,9 +89,10 @@ def _validation(common: tls_pb2.CommonTlsContext, validation: object | None) -> 
         context.trusted_ca.CopyFrom(base_pb2.DataSource(filename=trust.certificate_chain))
         common.validation_context.CopyFrom(context)
         return
-    name, source = (
-        (trust.secret_name, local_sds()) if kind == "sds" else (",".join(trust.certificate_authority_arns), ads())
-    )
+    if kind == "sds":
+        name, source = trust.secret_name, local_sds()
+    else:  # acm: the control plane delivers the CA certificates as one ADS secret
+        name, source = acm_trust_secret(trust.certificate_authority_arns), ads()
     common.combined_validation_context.CopyFrom(
         tls_pb2.CommonTlsContext.CombinedCertificateValidationContext(
             default_validation_context=context,
@@ -102,4 +126,14 @@ def tls_enabled(tls: ListenerTls | None) -> bool:
     return tls is not None and tls.mode != "DISABLED"
 
 
-__all__ = ["LOCAL_SDS_CLUSTER", "downstream_socket", "local_sds", "tls_enabled", "upstream_socket"]
+__all__ = [
+    "LOCAL_SDS_CLUSTER",
+    "acm_certificate_arn",
+    "acm_certificate_secret",
+    "acm_trust_arns",
+    "acm_trust_secret",
+    "downstream_socket",
+    "local_sds",
+    "tls_enabled",
+    "upstream_socket",
+]
