@@ -201,7 +201,7 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
         clients = Clients(
             dynamodb=AtomicWrites(dynamodb) if atomic else dynamodb, s3=s3, events=events,
             ecs=session.client("ecs"), servicediscovery=session.client("servicediscovery"),
-            ec2=session.client("ec2"),
+            ec2=session.client("ec2"), acm=session.client("acm"), acm_pca=session.client("acm-pca"),
         )
     parts = collaborators or Collaborators.default(settings, clients)
     if validators is not None:

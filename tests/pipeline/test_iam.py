@@ -38,7 +38,8 @@ def recording(world: World) -> Iterator[set[str]]:
     def record(model: Any, **_: Any) -> None:
         calls.add(f"{model.service_model.signing_name}:{model.name}")
 
-    hooked = [getattr(clients, name) for name in ("dynamodb", "s3", "events", "ecs", "servicediscovery", "ec2")]
+    names = ("dynamodb", "s3", "events", "ecs", "servicediscovery", "ec2", "acm", "acm_pca")
+    hooked = [getattr(clients, name) for name in names]
     for client in hooked:
         client.meta.events.register("before-call", record)
     try:
@@ -48,9 +49,16 @@ def recording(world: World) -> Iterator[set[str]]:
             client.meta.events.unregister("before-call", record)
 
 
-def run_every_entry_point(world: World) -> dict[str, set[str]]:
-    """Drive each handler through its main paths: events in, recompute, and the reconcile."""
+def run_every_entry_point(world: World, workdir: Path) -> dict[str, set[str]]:
+    """Drive each handler through its main paths: events in, recompute, and the reconcile (ACM TLS included)."""
+    from support.acm import MotoPrivateCa
+    from support.pki import TestCA
+
+    from .test_acm import acm_mesh
+
     meshes.colors(world)
+    pca = MotoPrivateCa(TestCA(workdir), world.clients.acm, world.clients.acm_pca)
+    acm_mesh(world, pca.issue("secure", ("secure.local",)), pca.arn)
     runs: list[tuple[str, Callable[[], Any]]] = [
         ("reconcile", world.reconcile),  # a new mesh: the reconcile publishes every proxy
         ("ecs_events", lambda: world.ecs([sample("ecs_task_running_fargate.json"),
@@ -69,7 +77,7 @@ def run_every_entry_point(world: World) -> dict[str, set[str]]:
 
 
 @pytest.fixture(scope="module")
-def calls_per_function() -> dict[str, set[str]]:
+def calls_per_function(tmp_path_factory: pytest.TempPathFactory) -> dict[str, set[str]]:
     from moto import mock_aws
 
     from .conftest import make_world
@@ -83,7 +91,7 @@ def calls_per_function() -> dict[str, set[str]]:
     mp.delenv("AWS_ENDPOINT_URL", raising=False)
     try:
         with mock_aws():
-            return run_every_entry_point(make_world(validators=[]))
+            return run_every_entry_point(make_world(validators=[]), tmp_path_factory.mktemp("pca"))
     finally:
         mp.undo()
 
@@ -94,3 +102,10 @@ def test_the_role_of_each_function_allows_every_call_its_handler_makes(
     calls = calls_per_function[function]
     assert calls, "the scenario made no AWS call: it proves nothing"
     assert calls - granted(ROLES[function]) == set()
+
+
+@pytest.mark.parametrize("function", ["recompute", "reconcile"])
+def test_the_publishing_functions_are_checked_with_their_acm_calls(
+        function: str, calls_per_function: dict[str, set[str]]) -> None:
+    acm = {call for call in calls_per_function[function] if call.startswith("acm")}
+    assert {"acm:DescribeCertificate", "acm-pca:GetCertificateAuthorityCertificate"} <= acm, acm

@@ -12,7 +12,7 @@ rule on the `snapshots/` prefix; pointers are overwritten in place.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -103,13 +103,20 @@ class Publisher:
         previous: Pointer | None,
         deps: Iterable[str],
         endpoint_deps: Iterable[str],
+        *,
+        problems: Sequence[str] = (),
+        certificates: Mapping[str, str] | None = None,
     ) -> Result:
-        """Publish `snapshot` unless invalid or unchanged; raises PointerConflict if `previous` is stale."""
+        """Publish `snapshot` unless invalid or unchanged; raises PointerConflict if `previous` is stale.
+
+        `problems` found while building it (an ACM refusal) reject it like a validator's;
+        `certificates` (ACM ARN -> stamp) are stored with the pointer.
+        """
         mesh = proxy.mesh
-        if previous is not None and previous.version == snapshot.version:  # validated when first published
+        if not problems and previous is not None and previous.version == snapshot.version:  # validated before
             self._index.put(mesh, proxy.path, deps, endpoint_deps)
             return Result(proxy, Status.UNCHANGED, snapshot.version)
-        problems = self._problems(snapshot, endpoints_only=_endpoints_only(previous, snapshot))
+        problems = [*problems, *self._problems(snapshot, endpoints_only=_endpoints_only(previous, snapshot))]
         if problems:
             self._t.count("SnapshotsRejected")
             self._t.logger.error(
@@ -124,7 +131,7 @@ class Publisher:
                 self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
             versions = {kind.value: v for kind, v in snapshot.versions.items()}
             with self._t.traced("dynamodb.advance_pointer"):
-                self._pointers.advance(previous, proxy.path, snapshot.version, key, versions)
+                self._pointers.advance(previous, proxy.path, snapshot.version, key, versions, certificates)
                 self._index.put(mesh, proxy.path, deps, endpoint_deps)
             with self._t.traced("s3.put_pointer"):
                 self._s3.put_object(

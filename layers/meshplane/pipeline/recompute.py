@@ -21,8 +21,9 @@ a 1,000-node mesh (bench/RESULTS.md, section 3).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.state import MeshState
@@ -35,6 +36,9 @@ from meshplane.store.endpoints import EndpointStore
 from meshplane.store.errors import NotFound
 from meshplane.store.index import DependencyIndex, IndexEntry, resource_path
 from meshplane.store.pointers import PointerConflict, PointerStore
+
+if TYPE_CHECKING:
+    from meshplane.pipeline.acm import AcmSecrets
 
 MAX_ROUNDS = 3
 
@@ -82,8 +86,11 @@ def _endpoint_plan(paths: dict[str, ProxyId], index: dict[str, IndexEntry], node
 
 class Recomputer:
     def __init__(self, *, loader: StateLoader, endpoints: EndpointStore, graph: Graph, translator: Translator,
-                 pointers: PointerStore, index: DependencyIndex, publisher: Publisher, telemetry: Telemetry) -> None:
+                 pointers: PointerStore, index: DependencyIndex, publisher: Publisher, telemetry: Telemetry,
+                 secrets: Callable[[], AcmSecrets] | None = None) -> None:
+        """`secrets` makes one ACM resolver per recompute; without it, ACM references stay unanswered."""
         self._loader = loader
+        self._secrets = secrets
         self._endpoints = endpoints
         self._graph = graph
         self._translator = translator
@@ -124,6 +131,7 @@ class Recomputer:
         resources, endpoint_nodes = list(resources), list(endpoint_nodes)
         outcome = Outcome()
         pending: set[ProxyId] | None = None
+        secrets = self._secrets() if self._secrets is not None else None
         with self._t.timed("RecomputeLatency", "recompute"):
             for _ in range(MAX_ROUNDS):
                 try:
@@ -141,7 +149,8 @@ class Recomputer:
                 raced: set[ProxyId] = set()
                 for proxy in sorted(targets):
                     try:
-                        outcome.results.append(self._rebuild(state, proxy, eds_only=proxy not in plan.full))
+                        outcome.results.append(
+                            self._rebuild(state, proxy, eds_only=proxy not in plan.full, secrets=secrets))
                     except PointerConflict:
                         raced.add(proxy)
                 if not raced:
@@ -152,10 +161,12 @@ class Recomputer:
         self._t.count("ProxiesRecomputed", len(outcome.results))
         return outcome
 
-    def _rebuild(self, state: MeshState, proxy: ProxyId, *, eds_only: bool) -> Result:
+    def _rebuild(self, state: MeshState, proxy: ProxyId, *, eds_only: bool, secrets: AcmSecrets | None) -> Result:
         previous = self._pointers.get(proxy.path)
         snapshot: Snapshot | None = None
-        if eds_only:
+        problems: tuple[str, ...] = ()
+        certificates = dict(previous.certificates) if previous is not None else {}
+        if eds_only:  # the secrets ride along with the other carried-over types: no ACM call
             last = self._publisher.previous_snapshot(previous)
             if last is not None:
                 with self._t.traced("translate.endpoints"):
@@ -164,6 +175,12 @@ class Recomputer:
         if snapshot is None:
             with self._t.traced("translate.full"):
                 snapshot = self._translator.translate(state, proxy)
+            if secrets is not None:
+                with self._t.traced("acm.secrets"):
+                    resolved = secrets.resolve(snapshot, lambda: self._publisher.previous_snapshot(previous),
+                                               certificates)
+                snapshot, problems, certificates = resolved.snapshot, resolved.problems, dict(resolved.stamps)
         keys, endpoint_deps = self._graph.dependency_sets(state, proxy)
         deps = {resource_path(k) for k in keys} | _own_keys(proxy)
-        return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps)
+        return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps, problems=problems,
+                                       certificates=certificates)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold start pays only for its own parts
     from meshplane.config import Settings
+    from meshplane.pipeline.acm import AcmSecrets
     from meshplane.pipeline.cloudmap import CloudMapDiscovery
     from meshplane.pipeline.directory import Directory
     from meshplane.pipeline.ecs_mapping import TaskMapper
@@ -118,7 +119,15 @@ class Pipeline:
             index=self.index,
             publisher=self.publisher,
             telemetry=self.telemetry,
+            secrets=self.acm_secrets,
         )
+
+    def acm_secrets(self) -> AcmSecrets:
+        """A fresh ACM resolver for one recompute (it remembers answers for that batch only)."""
+        from meshplane.pipeline.acm import AcmSecrets
+        from meshplane.pipeline.acm_boto import BotoAcm
+
+        return AcmSecrets(BotoAcm(self.clients))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Pipeline:

@@ -27,11 +27,13 @@ class AwsClients(Protocol):
     ecs: Any
     servicediscovery: Any
     ec2: Any
+    acm: Any
+    acm_pca: Any
 
 
 @dataclass(frozen=True)
 class Clients:
-    """Clients handed in explicitly (tests, the local runtime)."""
+    """Clients handed in explicitly (tests, the local runtime); ACM only where a test exports certificates."""
 
     dynamodb: Any
     s3: Any
@@ -39,6 +41,8 @@ class Clients:
     ecs: Any
     servicediscovery: Any
     ec2: Any
+    acm: Any = None
+    acm_pca: Any = None
 
     @classmethod
     def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> AwsClients:
@@ -46,11 +50,16 @@ class Clients:
         return SessionClients(settings, env)
 
 
+def _service(name: str) -> Any:
+    """A `SessionClients` attribute: the boto3 client of `name`, made on first use."""
+    return cached_property(lambda self: self._client(name))
+
+
 class SessionClients:
     """Clients with standard retries (throttling and 5xx are retried by botocore, with backoff), made on first use.
 
     Why lazily: importing boto3 and building a client costs a few hundred ms, and
-    most handlers need two or three of the six.  Against an emulator
+    most handlers need two or three of the eight.  Against an emulator
     (`AWS_ENDPOINT_URL` set) the Cloud Map data-plane host prefix
     (`data-servicediscovery.`) is not injected, or the calls would miss it.
     """
@@ -75,25 +84,13 @@ class SessionClients:
     def _client(self, service: str, config: Any = None) -> Any:
         return self._session.client(service, config=config or self._config)
 
-    @cached_property
-    def dynamodb(self) -> Any:
-        return self._client("dynamodb")
-
-    @cached_property
-    def s3(self) -> Any:
-        return self._client("s3")
-
-    @cached_property
-    def events(self) -> Any:
-        return self._client("events")
-
-    @cached_property
-    def ecs(self) -> Any:
-        return self._client("ecs")
-
-    @cached_property
-    def ec2(self) -> Any:
-        return self._client("ec2")
+    dynamodb = _service("dynamodb")
+    s3 = _service("s3")
+    events = _service("events")
+    ecs = _service("ecs")
+    ec2 = _service("ec2")
+    acm = _service("acm")
+    acm_pca = _service("acm-pca")
 
     @cached_property
     def servicediscovery(self) -> Any:

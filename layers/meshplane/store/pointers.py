@@ -31,6 +31,7 @@ class Pointer:
     key: str
     versions: Mapping[str, str] = field(default_factory=dict)
     seq: int = 0
+    certificates: Mapping[str, str] = field(default_factory=dict)  # ACM ARN -> stamp of the exported copy
 
 
 class PointerStore:
@@ -55,11 +56,17 @@ class PointerStore:
             key=item["key"]["S"],
             versions={k: v["S"] for k, v in item.get("versions", {}).get("M", {}).items()},
             seq=int(item["seq"]["N"]),
+            certificates={k: v["S"] for k, v in item.get("certificates", {}).get("M", {}).items()},
         )
 
     def advance(self, previous: Pointer | None, node_path: str, version: str, key: str,
-                versions: Mapping[str, str]) -> Pointer:
-        """Write the new pointer only if nobody else did since `previous` was read."""
+                versions: Mapping[str, str], certificates: Mapping[str, str] | None = None) -> Pointer:
+        """Write the new pointer only if nobody else did since `previous` was read.
+
+        `certificates` are the stamps of the ACM certificates the snapshot carries, so the
+        next rebuild knows whether ACM renewed one since it was exported.
+        """
+        certificates = dict(certificates or {})
         seq = (previous.seq if previous else 0) + 1
         condition: dict[str, Any]
         if previous is None:
@@ -80,9 +87,10 @@ class PointerStore:
                     "versions": {"M": {k: {"S": v} for k, v in versions.items()}},
                     "seq": {"N": str(seq)},
                     "publishedAt": {"N": str(int(self._clock()))},
+                    **({"certificates": {"M": {k: {"S": v} for k, v in certificates.items()}}} if certificates else {}),
                 },
                 **condition,
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             raise PointerConflict(node_path) from exc
-        return Pointer(node_path, version, key, dict(versions), seq)
+        return Pointer(node_path, version, key, dict(versions), seq, certificates)
