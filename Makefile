@@ -40,7 +40,7 @@ deploy-local: $(STAMP)
 	$(BIN)/meshplane local up
 
 demo: $(STAMP)
-	$(BIN)/meshplane demo
+	$(BIN)/meshplane demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
