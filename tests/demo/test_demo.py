@@ -1,8 +1,10 @@
 """`meshplane demo --non-interactive` end to end: real local up, real Envoys, real traffic.
 
-The demo runs as a subprocess in its own session; everything it reports is checked
-against the acceptance criteria of issue #7, and afterwards no process it started
-(nor anything left in its session) may still be alive.
+The demo runs as a subprocess in its own session, with `--keep`: once it prints where
+to poke at the mesh, the test pokes it (the gateway and the App Mesh API it printed),
+then ends it with SIGTERM.  Everything it reports is checked against the acceptance
+criteria of issue #7, and afterwards no process it started (nor anything left in its
+session) may still be alive.
 """
 
 from __future__ import annotations
@@ -10,21 +12,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
+import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+import requests
 from meshplane.demo.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 420
 MARK_VAR = "DEMO_RUN_MARK"  # not MESHPLANE_*: local up strips those from its children
 Run = tuple[subprocess.CompletedProcess[str], dict[str, Any], list[int]]
+KEPT_HINT = " list-meshes"  # the `--keep` hint that carries the API URL (the gateway's comes before it)
 # one demo run serves every test here: keep them on one xdist worker (`--dist loadgroup`)
 pytestmark = [pytest.mark.envoy, pytest.mark.emulator, pytest.mark.xdist_group("demo"),
               pytest.mark.timeout(DEMO_TIMEOUT + 60)]  # the first test also pays for the demo run
@@ -46,27 +55,76 @@ def _marked(mark: str) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Run, dict[str, Any]]]:
     report_path = tmp_path_factory.mktemp("demo") / "report.json"
     mark = uuid.uuid4().hex
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": "us-east-1", MARK_VAR: mark}  # fmt: skip
     process = subprocess.Popen(
-        [sys.executable, "-m", "meshplane.cli", "demo", "--non-interactive", "--report", str(report_path)],
+        [sys.executable, "-m", "meshplane.cli", "demo", "--non-interactive", "--keep", "--report", str(report_path)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )  # fmt: skip
+    lines = _lines_of(process)
+    output: list[str] = []
+    kept: dict[str, Any] = {}
+    if _read_until(lines, output, KEPT_HINT, time.monotonic() + DEMO_TIMEOUT):
+        kept = _poke(output)
+        process.send_signal(signal.SIGTERM)  # what Ctrl-C or `docker stop` would do
     try:
-        output, _ = process.communicate(timeout=DEMO_TIMEOUT)
+        process.wait(timeout=DEMO_TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate()
+        process.wait()
         _kill(_marked(mark))
-        pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT}s:\n{output[-6000:]}")
-    completed = subprocess.CompletedProcess(process.args, process.returncode, output, "")
+        pytest.fail(f"the demo did not finish within {DEMO_TIMEOUT}s:\n{''.join(output)[-6000:]}")
+    _read_until(lines, output, None, time.monotonic() + 10)
+    completed = subprocess.CompletedProcess(process.args, process.returncode, "".join(output), "")
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     leftovers = _marked(mark)
-    yield completed, report, leftovers
+    yield (completed, report, leftovers), kept
     _kill(leftovers)  # never leave anything behind, even when the demo failed to clean up
+
+
+def _lines_of(process: subprocess.Popen[str]) -> queue.Queue[str | None]:
+    """The process's output, line by line, read on a thread; None once it is closed."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _read_until(lines: queue.Queue[str | None], output: list[str], marker: str | None, deadline: float) -> bool:
+    """Append lines to `output` until one contains `marker` (True) or the output ends (False)."""
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            return False
+        if line is None:
+            return False
+        output.append(line)
+        if marker is not None and marker in line:
+            return True
+    return False
+
+
+def _poke(output: list[str]) -> dict[str, Any]:
+    """Use the kept mesh the way its printed hints say: the gateway, then the App Mesh API."""
+    printed = "".join(output)
+    gateway = re.search(r"curl (http://\S+)", printed)
+    api = re.search(r"aws appmesh --endpoint-url (http://\S+) list-meshes", printed)
+    assert gateway and api, printed[-3000:]
+    answer = requests.get(gateway.group(1), timeout=10)
+    appmesh = boto3.client("appmesh", endpoint_url=api.group(1), region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
+    meshes = [m["meshName"] for m in appmesh.list_meshes()["meshes"]]
+    return {"gateway_status": answer.status_code, "backend": answer.json().get("backend", {}), "meshes": meshes}
 
 
 def _kill(pids: list[int]) -> None:
@@ -82,14 +140,14 @@ def _section(report: dict[str, Any], name: str) -> Any:
     return value
 
 
-def test_demo_runs_to_the_end_with_exit_status_zero(demo_run: Run) -> None:
-    completed, report, _ = demo_run
+def test_demo_runs_to_the_end_with_exit_status_zero(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (completed, report, _), _ = demo_run
     assert completed.returncode == 0, completed.stdout[-8000:]
     assert report["ok"] is True and report["error"] is None
 
 
-def test_each_canary_step_splits_real_traffic_as_the_route_weights_say(demo_run: Run) -> None:
-    _, report, _ = demo_run
+def test_each_canary_step_splits_real_traffic_as_the_route_weights_say(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (_, report, _), _ = demo_run
     steps = _section(report, "canary")
     assert [(s["blue_weight"], s["green_weight"]) for s in steps] == [(100, 0), (90, 10), (50, 50), (0, 100)]
     for step in steps:
@@ -103,9 +161,9 @@ def test_each_canary_step_splits_real_traffic_as_the_route_weights_say(demo_run:
 
 
 def test_killing_a_green_instance_costs_no_more_errors_than_the_retry_budget(
-    demo_run: Run,
+    demo_run: tuple[Run, dict[str, Any]],
 ) -> None:
-    _, report, _ = demo_run
+    (_, report, _), _ = demo_run
     kill = _section(report, "kill")
     assert kill["requests"] >= 100, kill
     assert kill["client_errors"] <= kill["retry_budget"], kill
@@ -114,8 +172,8 @@ def test_killing_a_green_instance_costs_no_more_errors_than_the_retry_budget(
     assert kill["served_by"].get("green-1", 0) > 0, kill
 
 
-def test_no_request_fails_while_the_ads_server_restarts(demo_run: Run) -> None:
-    _, report, _ = demo_run
+def test_no_request_fails_while_the_ads_server_restarts(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (_, report, _), _ = demo_run
     ads = _section(report, "ads_restart")
     assert ads["new_pid"] is not None and ads["new_pid"] != ads["old_pid"], ads
     assert all(seconds is not None for seconds in ads["reconnected_seconds"].values()), ads
@@ -123,10 +181,20 @@ def test_no_request_fails_while_the_ads_server_restarts(demo_run: Run) -> None:
     assert ads["failed"] == 0, ads
 
 
-def test_no_process_is_left_afterwards(demo_run: Run) -> None:
-    _, report, leftovers = demo_run
+def test_no_process_is_left_afterwards(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (_, report, leftovers), _ = demo_run
     assert report["leftover_pids"] == []
     names = {p["name"] for p in _section(report, "processes")}
     assert {"local-up", "envoy-gateway", "envoy-blue-1", "app-green-2"} <= names
     assert [p for p in report["processes"] if alive(p["pid"])] == []
     assert leftovers == []  # nothing that inherited the demo's environment survived it
+
+
+def test_with_keep_the_mesh_keeps_serving_until_sigterm_ends_it_cleanly(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (completed, report, _), kept = demo_run
+    assert kept, f"the demo never said it keeps running:\n{completed.stdout[-6000:]}"
+    assert kept["gateway_status"] == 200
+    assert kept["backend"].get("service") == "green"  # the canary ended at 0/100
+    assert report["mesh"] in kept["meshes"]
+    assert report["kept_running"] is True
+    assert completed.returncode == 0
