@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from support.fixtures import envoy_runner, lab
 
-from .harness import Aws, Publisher, ThreadedAds, moto_server
+from .harness import Aws, CountingAds, Publisher, ThreadedAds, moto_server
 
-__all__ = ["ads", "aws", "envoy_runner", "lab", "moto_endpoint", "publisher"]
+__all__ = ["ads", "aws", "counting_ads", "envoy_runner", "lab", "moto_endpoint", "publisher"]
 
 
 @pytest.fixture(scope="session")
@@ -33,4 +34,18 @@ def ads(aws: Aws) -> Iterator[ThreadedAds]:
     try:
         yield server
     finally:
+        server.stop()
+
+
+@pytest.fixture
+def counting_ads(aws: Aws) -> Iterator[Callable[..., CountingAds]]:
+    started: list[CountingAds] = []
+
+    def start(**options: Any) -> CountingAds:
+        server = CountingAds(aws, **options)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
         server.stop()

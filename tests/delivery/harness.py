@@ -4,9 +4,11 @@ contracts, and the ADS service running in-process on its own event loop thread."
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -128,11 +130,9 @@ class ThreadedAds:
 
         async def copy() -> Metrics:
             m = self.service.metrics
-            return Metrics(
-                resources_sent=m.resources_sent.copy(), responses_sent=m.responses_sent.copy(),
-                nacks=m.nacks.copy(), acks=m.acks.copy(), snapshot_loads=m.snapshot_loads,
-                events_received=m.events_received, streams_open=m.streams_open, streams_total=m.streams_total,
-                rejected_streams=m.rejected_streams,
+            return dataclasses.replace(
+                m, resources_sent=m.resources_sent.copy(), responses_sent=m.responses_sent.copy(),
+                nacks=m.nacks.copy(), acks=m.acks.copy(),
             )  # fmt: skip
 
         return self._call(copy())
@@ -147,6 +147,34 @@ class ThreadedAds:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
             self._loop.close()
+
+
+class CountingAds(ThreadedAds):
+    """The real service whose S3 client counts its operations (a botocore event hook, not a mock)."""
+
+    s3_calls: Counter[str]
+
+    async def _build(self, aws: Aws, options: AdsOptions) -> AdsService:
+        self.s3_calls = Counter()
+        s3 = aws.client("s3")
+        s3.meta.events.register("before-call.s3", self._count)
+        return AdsService(S3Source(s3, aws.bucket), options, aws.client("sqs"), aws.client("sns"))
+
+    def _count(self, model: Any, **_kwargs: Any) -> None:
+        self.s3_calls[model.name] += 1
+
+    def idle_paths(self) -> list[str]:
+        async def read() -> list[str]:
+            return self.service.cache.idle_paths
+
+        return self._call(read())
+
+    def wait_preloaded(self) -> None:
+        async def wait() -> None:
+            assert self.service.preloaded is not None
+            await self.service.preloaded
+
+        self._call(wait())
 
 
 def counters(envoy: Envoy, filter_regex: str) -> dict[str, int]:

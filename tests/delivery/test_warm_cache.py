@@ -10,19 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from meshplane.delivery.cache import SnapshotCache, UnknownNode
 from meshplane.delivery.metrics import Metrics
-from meshplane.delivery.service import AdsOptions, AdsService
-from meshplane.delivery.source import Pointer, S3Source, proxy_of_pointer_key
+from meshplane.delivery.source import Pointer, proxy_of_pointer_key
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 
-from .harness import Aws, Publisher, ThreadedAds
+from .harness import CountingAds, Publisher, ThreadedAds
 from .rawclient import RawStream, names, sotw
 from .snapshots import snapshot
 
@@ -64,6 +63,13 @@ def nop(_changed: list[XdsType]) -> None:
 
 def node(name: str) -> str:
     return f"mesh/m/virtualNode/{name}"
+
+
+async def stream_once(cache: SnapshotCache, proxies: list[ProxyId]) -> None:
+    """Open and close one stream per node, in order: each ends up idle, the last most recently used."""
+    for proxy in proxies:
+        await cache.watch(proxy, None, nop)
+        cache.unwatch(proxy, None, nop)
 
 
 def test_a_node_published_before_its_first_stream_is_served_without_touching_the_source() -> None:
@@ -116,9 +122,7 @@ def test_idle_nodes_are_bounded_by_the_lru_and_streamed_nodes_are_never_evicted(
         streamed = source.publish(node("streamed"), "s")
         await cache.watch(streamed, None, nop)
         idle = [source.publish(node(n), n) for n in ("a", "b", "c")]
-        for proxy in idle:
-            await cache.watch(proxy, None, nop)
-            cache.unwatch(proxy, None, nop)
+        await stream_once(cache, idle)
         assert cache.idle_paths == [node("b"), node("c")]
         assert cache.node_paths == sorted([node("b"), node("c"), node("streamed")])
         fetched = source.calls["fetch"]
@@ -164,48 +168,6 @@ def test_pointer_keys_map_back_to_their_proxies() -> None:
     assert proxy_of_pointer_key("pointers/m/virtualRouter/r.json") is None
     assert proxy_of_pointer_key("pointers/m/a.json") is None
     assert proxy_of_pointer_key("snapshots/m/virtualNode/a/v.json") is None
-
-
-class CountingAds(ThreadedAds):
-    """The real service whose S3 client counts its operations (a botocore event hook, not a mock)."""
-
-    s3_calls: Counter[str]
-
-    async def _build(self, aws: Aws, options: AdsOptions) -> AdsService:
-        self.s3_calls = Counter()
-        s3 = aws.client("s3")
-        s3.meta.events.register("before-call.s3", self._count)
-        return AdsService(S3Source(s3, aws.bucket), options, aws.client("sqs"), aws.client("sns"))
-
-    def _count(self, model: Any, **_kwargs: Any) -> None:
-        self.s3_calls[model.name] += 1
-
-    def idle_paths(self) -> list[str]:
-        async def read() -> list[str]:
-            return self.service.cache.idle_paths
-
-        return self._call(read())
-
-    def wait_preloaded(self) -> None:
-        async def wait() -> None:
-            assert self.service.preloaded is not None
-            await self.service.preloaded
-
-        self._call(wait())
-
-
-@pytest.fixture
-def counting_ads(aws: Aws) -> Iterator[Callable[..., CountingAds]]:
-    started: list[CountingAds] = []
-
-    def start(**options: Any) -> CountingAds:
-        server = CountingAds(aws, **options)
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.stop()
 
 
 def first_clusters(ads: ThreadedAds, node_id: str) -> list[str]:

@@ -39,6 +39,12 @@ def register(subparsers: Any) -> None:
         help="prepared snapshots kept for nodes without a stream (LRU), so a node's first Envoy is served "
         "from memory; 0 loads on connect",
     )  # fmt: skip
+    ads.add_argument(
+        "--cache-mb", type=int, default=256,
+        help="and at most this many MiB of them (estimated from the snapshot and response bytes they hold; "
+        "the least recently used go first when either bound is reached; nodes with a stream never count "
+        "or go). Keep it well under the task's memory; 0 keeps no idle snapshot, like --cache-nodes 0",
+    )  # fmt: skip
     ads.add_argument("--no-preload", action="store_true", help="do not warm the latest snapshots at startup")
     ads.add_argument("--tls-cert")
     ads.add_argument("--tls-key")
@@ -65,7 +71,7 @@ def run_ads(args: argparse.Namespace) -> int:
     import boto3
 
     from meshplane.delivery.server.ads import TlsFiles
-    from meshplane.delivery.service import AdsOptions, AdsService
+    from meshplane.delivery.service import MIB, AdsOptions, AdsService
     from meshplane.delivery.source import DynamoDbPointers, S3Source
 
     _logging(args.log_level)
@@ -91,6 +97,7 @@ def run_ads(args: argparse.Namespace) -> int:
         poll_wait_seconds=args.poll_wait_seconds,
         tls=tls,
         retain_nodes=args.cache_nodes,
+        retain_bytes=args.cache_mb * MIB,
         preload=not args.no_preload,
     )
     if args.queue_url and topic_arn:

@@ -21,6 +21,12 @@ class Metrics:
     streams_open: int = 0
     streams_total: int = 0
     rejected_streams: int = 0
+    # The snapshot cache, in `held_bytes` estimates: the idle LRU is what `--cache-mb` bounds.
+    cache_idle_nodes: int = 0
+    cache_idle_bytes: int = 0
+    cache_streamed_nodes: int = 0
+    cache_streamed_bytes: int = 0
+    cache_evictions: int = 0
 
     def sent(self, kind: XdsType, count: int) -> None:
         self.responses_sent[kind] += 1
@@ -37,4 +43,9 @@ class Metrics:
             "streams_open": self.streams_open,
             "streams_total": self.streams_total,
             "rejected_streams": self.rejected_streams,
+            "cache_idle_nodes": self.cache_idle_nodes,
+            "cache_idle_bytes": self.cache_idle_bytes,
+            "cache_streamed_nodes": self.cache_streamed_nodes,
+            "cache_streamed_bytes": self.cache_streamed_bytes,
+            "cache_evictions": self.cache_evictions,
         }

@@ -21,6 +21,7 @@ from meshplane.delivery.source import SnapshotSource
 
 log = logging.getLogger(__name__)
 
+MIB = 1 << 20
 EXIT_RESERVE_S = 1.0  # of the grace period, kept for cancelling what the drain left and exiting
 
 
@@ -37,7 +38,8 @@ class AdsOptions:
     poll_wait_seconds: int = 5
     tls: TlsFiles | None = None
     retain_nodes: int = 1000  # prepared snapshots kept for nodes without a stream (LRU); 0 = load on connect
-    preload: bool = True  # at startup, warm the `retain_nodes` most recently published nodes
+    retain_bytes: int = 256 * MIB  # and their estimated bytes at most (`cache.held_bytes`); 0 = load on connect
+    preload: bool = True  # at startup, warm the most recently published nodes, within both bounds
 
 
 class AdsService:
@@ -47,7 +49,7 @@ class AdsService:
         self.options = options
         self.metrics = Metrics()
         self._source = source
-        self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes)
+        self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes, retain_bytes=options.retain_bytes)
         self.servicer = AdsServicer(
             self.cache, self.metrics, verify_client_identity=bool(options.tls and options.tls.client_ca)
         )
@@ -77,7 +79,7 @@ class AdsService:
             consumer = EventConsumer(self._sqs, queue_url, self.cache, self.metrics, self.options.poll_wait_seconds)
             self._tasks.append(asyncio.ensure_future(consumer.run()))
         self._tasks.append(asyncio.ensure_future(self._resync_forever()))
-        if self.options.preload and self.options.retain_nodes > 0:
+        if self.options.preload and self.cache.keeps_idle:
             self.preloaded = asyncio.ensure_future(self._preload())
             self._tasks.append(self.preloaded)
         log.info("ADS listening on %s:%d", self.options.host, self.port)
@@ -94,7 +96,9 @@ class AdsService:
         except Exception:  # a server that cannot preload still serves, loading on connect
             log.exception("preloading snapshots failed")
             return
-        log.info("preloaded %d of %d recently published nodes", loaded, len(proxies))
+        log.info(
+            "preloaded %d of %d recently published nodes (%.1f MiB)", loaded, len(proxies), self.cache.idle_bytes / MIB
+        )
 
     async def _resync_forever(self) -> None:
         while True:
