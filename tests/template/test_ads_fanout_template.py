@@ -14,7 +14,7 @@ from samtranslator.yaml_helper import yaml_parse
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 PSEUDO = {"AWS::StackName": "shop-mesh", "AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333",
-          "AWS::Partition": "aws", "AdsPort": "18000", "SnapshotBucket": "b", "StateTable": "t",
+          "AWS::Partition": "aws", "AdsPort": "18000", "AdsCacheMb": "384", "SnapshotBucket": "b", "StateTable": "t",
           "ConfigPublishedTopic": "arn:aws:sns:eu-west-1:111122223333:shop-mesh-config-published"}  # fmt: skip
 
 
@@ -32,13 +32,18 @@ def ads_statements() -> list[dict[str, Any]]:
     return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
 
 
-def test_each_fargate_replica_names_its_queue_inside_the_task_roles_sqs_permission() -> None:
+def ads_command() -> argparse.Namespace:
+    """The Fargate container's `meshplane ads` command as the CLI parses it."""
     (container,) = resources()["AdsTaskDefinition"]["Properties"]["ContainerDefinitions"]
     command = [sub(part) for part in container["Command"]]
     assert command[:2] == ["meshplane", "ads"]
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    args = parser.parse_args(command[1:])
+    return parser.parse_args(command[1:])
+
+
+def test_each_fargate_replica_names_its_queue_inside_the_task_roles_sqs_permission() -> None:
+    args = ads_command()
     assert args.topic_arn == PSEUDO["ConfigPublishedTopic"] and args.queue_url is None
 
     queue_arn = f"arn:aws:sqs:eu-west-1:111122223333:{queue_name(args.queue_prefix, new_replica_id())}"
@@ -49,6 +54,14 @@ def test_each_fargate_replica_names_its_queue_inside_the_task_roles_sqs_permissi
     assert {"sqs:CreateQueue", "sqs:SetQueueAttributes", "sqs:DeleteQueue", "sqs:ReceiveMessage"} <= set(
         sqs[0]["Action"]
     )
+
+
+def test_the_fargate_command_bounds_the_idle_cache_by_the_ads_cache_mb_parameter() -> None:
+    assert ads_command().cache_mb == 384  # the stack parameter, not the CLI's default
+    parameter = yaml_parse(TEMPLATE.read_text())["Parameters"]["AdsCacheMb"]
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    assert parameter["Default"] == parser.parse_args(["ads"]).cache_mb
 
 
 def test_the_task_role_may_subscribe_only_to_the_config_published_topic() -> None:
