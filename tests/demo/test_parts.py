@@ -17,6 +17,7 @@ from meshplane.demo.network import LoopbackAddresses, free_port
 from meshplane.demo.pki import LocalCA
 from meshplane.demo.plan import INGRESS_PORT, Instance, Plan
 from meshplane.demo.processes import Supervisor, alive
+from meshplane.localnet.loopback import free_ports
 from meshplane.pipeline.cloudmap_events import service_id_of
 from meshplane.pipeline.ecs import TaskEvent, change_of, endpoint_of
 from moto import mock_aws
@@ -169,6 +170,12 @@ def test_children_are_terminated_when_the_demo_itself_is_killed(tmp_path: Path) 
     finally:
         demo.kill()
         demo.wait()
+
+
+def test_ports_picked_together_are_distinct_even_when_the_kernel_would_reuse_one() -> None:
+    for _ in range(200):  # one at a time, the kernel may hand a just-closed port out again
+        ports = free_ports(3)
+        assert len(set(ports)) == 3, ports
 
 
 def test_free_ports_are_bindable() -> None:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from meshplane.local import processes
+from meshplane.localnet.loopback import free_ports
 
 APP = Path(__file__).parent / "recorder_app" / "template.yaml"
 
@@ -48,8 +49,9 @@ def test_sigterm_while_the_emulator_starts_aborts_startup_at_once_and_stops_ever
     state_dir.mkdir()
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    api_port, emulator_port = free_ports(2)
     argv = [sys.executable, "-m", "meshplane.cli", "local", "up", "--template", str(APP), "--no-ads",
-            "--api-port", str(processes.free_port()), "--emulator-port", str(processes.free_port()),
+            "--api-port", str(api_port), "--emulator-port", str(emulator_port),
             "--state-dir", str(state_dir), "--stack-name", f"abort{os.getpid()}{time.monotonic_ns() % 100000}"]
     up = processes.spawn(argv, env, log=state_dir / "local-up.log")
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.demo.envoy import DemoError
-from meshplane.localnet.loopback import free_port
+from meshplane.localnet.loopback import free_ports
 from meshplane.localnet.processes import Child, Supervisor
 
 STATE_FILE = "state.json"
@@ -69,7 +69,7 @@ def start(supervisor: Supervisor, state_dir: Path, timeout: float = 180.0) -> Lo
     The reconcile schedule runs every few seconds instead of every minute, so the demo
     does not wait on it when an event is late.
     """
-    api_port, ads_port, emulator_port = free_port(), free_port(), free_port()
+    api_port, ads_port, emulator_port = free_ports(3)
     command = [sys.executable, "-m", "meshplane.cli", "local", "up", "--api-port", str(api_port),
                "--ads-port", str(ads_port), "--emulator-port", str(emulator_port), "--state-dir", str(state_dir),
                "--schedule-interval", str(RECONCILE_SECONDS)]  # fmt: skip

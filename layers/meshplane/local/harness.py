@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.local import processes
+from meshplane.localnet.loopback import free_ports
 
 STARTUP_TIMEOUT = 120.0
 
@@ -71,7 +72,7 @@ def stack_env(endpoint_url: str, region: str = "us-east-1") -> dict[str, str]:
 
 def start_local_up(state_dir: Path, *extra: str, stack_name: str | None = None) -> LocalStack:
     """Start `meshplane local up` on free ports with its own moto, and wait for /healthz."""
-    api_port, ads_port, emulator_port = processes.free_port(), processes.free_port(), processes.free_port()
+    api_port, ads_port, emulator_port = free_ports(3)
     stack_name = stack_name or f"mp{os.getpid()}{time.monotonic_ns() % 100000}"
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")

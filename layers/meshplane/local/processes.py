@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -40,12 +39,6 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         os.killpg(process.pid, signal.SIGKILL)  # grandchildren may outlive a finished leader
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(grace)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:

@@ -22,9 +22,23 @@ _BLOCK = 254 * 254  # addresses in one 127.N.0.0/16 block (x.y in 1..254)
 
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on `host` right now (the kernel picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    (port,) = free_ports(1, host)
+    return port
+
+
+def free_ports(count: int, host: str = "127.0.0.1") -> tuple[int, ...]:
+    """`count` distinct free TCP ports on `host`.
+
+    Why not `free_port()` n times: each call closes its socket before the next, so
+    the kernel may hand the same port out twice (seen: the ADS and the emulator of
+    one `local up` both given 51705).  Holding every socket until all are picked
+    makes them distinct.
+    """
+    with contextlib.ExitStack() as held:
+        sockets = [held.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) for _ in range(count)]
+        for sock in sockets:
+            sock.bind((host, 0))
+        return tuple(int(sock.getsockname()[1]) for sock in sockets)
 
 
 def port_is_free(host: str, port: int) -> bool:
