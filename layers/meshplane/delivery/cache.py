@@ -90,11 +90,9 @@ def held_bytes(node: _Node) -> int:
             add(resources.raw.values())
     for view in node.views.values():
         for prepared in view.types.values():
-            add(prepared.packed.values())
-            add(body for body, _count in prepared._joined.values())  # SotW responses cached per name set
-            built = vars(prepared).get("resources", {})  # Delta pieces exist only once a Delta stream asked
-            total += len(built) * DELTA_OVERHEAD
-            add(chunk for r in built.values() if (chunk := vars(r).get("delta_chunk")) is not None)
+            blobs, delta_resources = prepared.held_blobs()
+            add(blobs)
+            total += delta_resources * DELTA_OVERHEAD
     return total
 
 

@@ -106,6 +106,14 @@ class PreparedType:
         """Per-resource objects, made on first use (Delta streams): a SotW cold load never builds them."""
         return MappingProxyType({name: PreparedResource(name, body) for name, body in self.packed.items()})
 
+    def held_blobs(self) -> tuple[list[bytes], int]:
+        """The byte strings this type holds now (packed resources, cached SotW bodies, built Delta
+        chunks) and how many per-resource Delta objects exist: what the cache's memory estimate sums."""
+        blobs = [*self.packed.values(), *(body for body, _count in self._joined.values())]
+        built: Mapping[str, PreparedResource] = vars(self).get("resources", {})  # only once a Delta stream asked
+        blobs += [chunk for r in built.values() if (chunk := vars(r).get("delta_chunk")) is not None]
+        return blobs, len(built)
+
     def sotw_body(self, names: frozenset[str] | None) -> tuple[bytes, int]:
         """The shared part of a SotW response for `names` (None = all) and its resource count."""
         cached = self._joined.get(names)
