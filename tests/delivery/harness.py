@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,10 +20,12 @@ from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.service import AdsOptions, AdsService
 from meshplane.delivery.source import S3Source, pointer_key
 from meshplane.model.ids import ProxyId
+from meshplane.pipeline.publish import pointer_document, previous_key_after
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
+from meshplane.store.pointers import Pointer
 from moto.server import ThreadedMotoServer
-from support import Envoy, wait_until
+from support import Envoy, http_request, wait_until
 
 REGION = "us-east-1"
 
@@ -79,14 +82,17 @@ class Publisher:
         self._sqs = aws.client("sqs")
         self._sns = aws.client("sns")
         self._last: dict[str, Snapshot] = {}
+        self._pointers: dict[str, Pointer] = {}
 
     def publish(self, snapshot: Snapshot, *, notify: bool = True) -> list[XdsType]:
         proxy = ProxyId.parse(snapshot.node_id)
         key = f"snapshots/{proxy.mesh}/{proxy.kind.value}/{proxy.name}/{snapshot.version}.json"
         self._s3.put_object(Bucket=self._aws.bucket, Key=key, Body=snapshot.to_json())
         versions = {k.value: v for k, v in snapshot.versions.items()}
-        pointer = {"version": snapshot.version, "key": key, "versions": versions}
-        self._s3.put_object(Bucket=self._aws.bucket, Key=pointer_key(proxy), Body=json.dumps(pointer).encode())
+        before = previous_key_after(self._pointers.get(proxy.path), versions)
+        self._pointers[proxy.path] = Pointer(proxy.path, snapshot.version, key, versions, previous_key=before)
+        body = pointer_document(snapshot.version, key, versions, before)
+        self._s3.put_object(Bucket=self._aws.bucket, Key=pointer_key(proxy), Body=body)
         changed = snapshot.changed_types(self._last.get(proxy.path))
         self._last[proxy.path] = snapshot
         if notify:
@@ -207,3 +213,26 @@ def wait_live(envoy: Envoy, timeout: float = 30.0) -> None:
         wait_until(live, timeout, what="Envoy to be LIVE")
     except TimeoutError as error:
         raise AssertionError(f"{error}\n{envoy.log_tail()}") from None
+
+
+class Traffic:
+    """Requests through the sidecar every 20 ms on a thread; records who answered."""
+
+    def __init__(self, address: str, authority: str) -> None:
+        self._address, self._authority = address, authority
+        self.answers: list[str | None] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.answers.append(http_request((self._address, 15001), self._authority, timeout=2).upstream)
+            time.sleep(0.02)
+
+    def __enter__(self) -> Traffic:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(5)

@@ -29,6 +29,14 @@ class Scenario:
     def front(self) -> ProxyId:
         return ProxyId(self.mesh, Kind.VIRTUAL_NODE, "front")
 
+    @classmethod
+    def two_versions(cls, lab: Lab) -> Scenario:
+        """back-v1 and back-v2 each with one running app; routes go to back-v1 until told otherwise."""
+        scenario = cls(lab)
+        scenario.start_app("back-v1")
+        scenario.start_app("back-v2")
+        return scenario
+
     def start_app(self, node: str) -> str:
         """Start one more instance (an HTTP app answering with `node`) of a backend node."""
         address = self.lab.address()

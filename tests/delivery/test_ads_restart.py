@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from support import EnvoyRunner, Lab, http_request, wait_until
 from support.ports import free_port
 
-from .harness import Aws, Publisher
+from .harness import Aws, Publisher, Traffic
 from .scenario import APP_PORT, SERVICE, Scenario
 from .test_ads_traffic import eventually_answered_by, start_front
 
@@ -64,40 +63,15 @@ def ads_process(aws: Aws, tmp_path: Path) -> Iterator[AdsProcess]:
         process.stop()
 
 
-class Traffic:
-    """Requests through the sidecar every 20 ms on a thread; records who answered."""
-
-    def __init__(self, address: str) -> None:
-        self._address = address
-        self.answers: list[str | None] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.answers.append(http_request((self._address, 15001), f"{SERVICE}:{APP_PORT}", timeout=2).upstream)
-            time.sleep(0.02)
-
-    def __enter__(self) -> Traffic:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-
-
 def test_envoys_keep_routing_while_the_ads_server_is_down_and_resync_after_restart(
     lab: Lab, envoy_runner: EnvoyRunner, ads_process: AdsProcess, publisher: Publisher
 ) -> None:
-    scenario = Scenario(lab)
-    scenario.start_app("back-v1")
-    scenario.start_app("back-v2")
+    scenario = Scenario.two_versions(lab)
     publisher.publish(scenario.snapshot())
     ads_process.start()
     _, front = start_front(envoy_runner, scenario, f"127.0.0.1:{ads_process.port}")
 
-    with Traffic(front) as traffic:
+    with Traffic(front, f"{SERVICE}:{APP_PORT}") as traffic:
         time.sleep(0.3)
         ads_process.stop()  # SIGKILL: no goodbye to the Envoys
         time.sleep(1.5)

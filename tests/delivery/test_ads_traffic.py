@@ -42,9 +42,7 @@ def eventually_answered_by(address: str, node: str, timeout: float = 10.0) -> No
 def test_envoy_receives_config_over_ads_and_route_change_moves_traffic(
     lab: Lab, envoy_runner: EnvoyRunner, ads: ThreadedAds, publisher: Publisher, delta: bool
 ) -> None:
-    scenario = Scenario(lab)
-    scenario.start_app("back-v1")
-    scenario.start_app("back-v2")
+    scenario = Scenario.two_versions(lab)
     publisher.publish(scenario.snapshot())
     _, front = start_front(envoy_runner, scenario, ads.address, delta=delta)
     assert [answered_by(front)() for _ in range(5)] == ["back-v1"] * 5
@@ -89,9 +87,7 @@ def with_rejected_cluster(snapshot: Snapshot) -> Snapshot:
 def test_a_rejected_config_is_nacked_and_traffic_keeps_flowing_on_the_last_good_version(
     lab: Lab, envoy_runner: EnvoyRunner, ads: ThreadedAds, publisher: Publisher
 ) -> None:
-    scenario = Scenario(lab)
-    scenario.start_app("back-v1")
-    scenario.start_app("back-v2")
+    scenario = Scenario.two_versions(lab)
     publisher.publish(scenario.snapshot())
     envoy, front = start_front(envoy_runner, scenario, ads.address)
     assert answered_by(front)() == "back-v1"

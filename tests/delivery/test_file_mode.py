@@ -49,9 +49,7 @@ def agent(aws: Aws, node_id: str, directory: Path, bind: str, log: Path, *extra:
 def test_envoy_fed_by_the_file_agent_carries_traffic_and_follows_a_route_change(
     lab: Lab, envoy_runner: EnvoyRunner, aws: Aws, publisher: Publisher, tmp_path: Path
 ) -> None:
-    scenario = Scenario(lab)
-    scenario.start_app("back-v1")
-    scenario.start_app("back-v2")
+    scenario = Scenario.two_versions(lab)
     publisher.publish(scenario.snapshot(), notify=False)
     front, xds = lab.address(), tmp_path / "xds"
     log = tmp_path / "agent.log"

@@ -44,7 +44,9 @@ def test_a_proxy_subscribing_to_another_proxys_secret_and_routes_gets_none_of_th
     _, b = mesh
     stream = open_stream()
     stream.send(sotw(SDS, b, names=("secret_a", "secret_b")))
-    assert names(stream.recv()) == ["secret_b"]
+    secrets = stream.recv()
+    assert names(secrets) == ["secret_b"]
+    stream.send(sotw(SDS, names=("secret_a", "secret_b"), version=secrets.version_info, nonce=secrets.nonce))
     stream.send(sotw(RDS, names=("rds_a_1", "rds_a_2")))
     assert names(stream.recv()) == [], "foreign names are answered with nothing"
     stream.send(sotw(CDS))

@@ -72,20 +72,25 @@ class TestSotw:
     def test_a_change_pushes_only_changed_types_that_the_stream_subscribed_to(self) -> None:
         protocol, old, new = SotwProtocol(NODE, Metrics()), view(), view(endpoints=("10.0.0.9",))
         for url in (CDS, LDS):
-            one(protocol.on_request(sotw(url, NODE), old))
+            sent = one(protocol.on_request(sotw(url, NODE), old))
+            protocol.on_request(sotw(url, version=sent.version_info, nonce=sent.nonce), old)
         assert protocol.on_change([XdsType.ENDPOINTS], new) == [], "EDS was never requested on this stream"
         one(protocol.on_request(sotw(EDS, names=("cds_a_1",)), old))
         assert DiscoveryResponse.FromString(protocol.on_change([XdsType.ENDPOINTS], new)[0]).type_url == EDS
 
-    def test_a_change_of_several_types_is_pushed_in_warming_order(self) -> None:
+    def test_a_change_of_several_types_is_pushed_in_warming_order_routes_after_clusters_are_acked(self) -> None:
         protocol = SotwProtocol(NODE, Metrics())
         old = view()
         for request in (sotw(RDS, NODE, names=("rds_a_1",)), sotw(LDS), sotw(EDS, names=("cds_a_1",)), sotw(CDS)):
             protocol.on_request(request, old)
         every_type_changed = PreparedSnapshot.of(snapshot(NODE, "b"))
-        pushed = protocol.on_change(list(XdsType), every_type_changed)
-        order = [DiscoveryResponse.FromString(b).type_url for b in pushed]
-        assert order == [CDS, EDS, LDS, RDS]
+        pushed = [DiscoveryResponse.FromString(b) for b in protocol.on_change(list(XdsType), every_type_changed)]
+        assert [r.type_url for r in pushed] == [CDS, EDS], "listeners and routes wait for clusters to warm"
+        cds, eds = pushed
+        assert protocol.on_request(sotw(CDS, version=cds.version_info, nonce=cds.nonce), every_type_changed) == []
+        released = protocol.on_request(sotw(EDS, names=("cds_a_1",), version=eds.version_info, nonce=eds.nonce),
+                                       every_type_changed)  # fmt: skip
+        assert [DiscoveryResponse.FromString(b).type_url for b in released] == [LDS, RDS]
 
     def test_unsubscribing_from_every_name_sends_nothing(self) -> None:
         protocol, v = SotwProtocol(NODE, Metrics()), view()
@@ -110,18 +115,18 @@ class TestDelta:
         changed = one_delta(protocol.on_change([XdsType.ENDPOINTS], view(endpoints=("10.0.0.9",))))
         assert names(changed) == ["cds_a_2"], "the unsubscribed name is no longer pushed"
 
-    def test_a_change_sends_only_resources_whose_version_changed_and_the_removed_names(self) -> None:
+    def test_a_change_sends_only_resources_whose_version_changed(self) -> None:
         from envoy.config.cluster.v3.cluster_pb2 import Cluster
         from meshplane.snapshot.snapshot import Snapshot
 
         protocol, v = DeltaProtocol(NODE, Metrics()), view()
         one_delta(protocol.on_request(delta(CDS, NODE), v))
         base = snapshot(NODE, "a")
-        changed = {"cds_a_1": Cluster(name="cds_a_1", type=Cluster.STRICT_DNS)}
+        changed = {**base.of(XdsType.CLUSTERS), "cds_a_1": Cluster(name="cds_a_1", type=Cluster.STRICT_DNS)}
         new = Snapshot.build(NODE, {**{k: base.of(k) for k in XdsType}, XdsType.CLUSTERS: changed})
         response = one_delta(protocol.on_change([XdsType.CLUSTERS], PreparedSnapshot.of(new)))
         assert names(response) == ["cds_a_1"]
-        assert list(response.removed_resources) == ["cds_a_2"]
+        assert list(response.removed_resources) == []
 
     def test_initial_resource_versions_spare_a_reconnecting_client_what_it_has(self) -> None:
         v = view()

@@ -158,3 +158,31 @@ def test_publishing_emits_emf_for_bytes_latency_and_proxies_recomputed(world: Wo
     assert declared["PublishLatency"] == "Milliseconds"
     assert declared["RecomputeLatency"] == "Milliseconds"
     assert {block["Namespace"] for d in documents for block in d["_aws"]["CloudWatchMetrics"]} == {"MeshplaneTest"}
+
+
+def test_the_pointer_names_the_last_snapshot_with_other_clusters_for_reconnecting_envoys(world: World) -> None:
+    import json
+
+    from meshplane.pipeline.publish import pointer_key
+
+    meshes.colors(world)
+    world.recompute()
+    blue = world.pipeline.pointers.get(FRONT.path)
+    assert blue is not None and blue.previous_key == ""
+
+    world.put(Kind.ROUTE, "colors", "colors-route", meshes.http_route(("colors-red", 1)), parent="colors-router")
+    world.recompute()
+    red = world.pipeline.pointers.get(FRONT.path)
+    assert red.previous_key == blue.key, "the blue cluster left: an Envoy reconnecting may still hold it"
+    doc = json.loads(world.clients.s3.get_object(Bucket=world.settings.bucket, Key=pointer_key(FRONT))["Body"].read())
+    assert doc["previous"] == {"key": blue.key}
+
+    world.put(Kind.VIRTUAL_NODE, "colors", "front", {  # only its listener changes: the clusters stay
+        "listeners": [meshes.listener(9000)],
+        "backends": [{"virtualService": {"virtualServiceName": "colors.local"}}],
+        "logging": {"accessLog": {"file": {"path": "/dev/stdout"}}},
+    })
+    world.recompute()
+    logged = world.pipeline.pointers.get(FRONT.path)
+    assert logged.version != red.version and logged.versions["clusters"] == red.versions["clusters"]
+    assert logged.previous_key == blue.key, "a change that keeps the clusters carries the older one forward"

@@ -261,6 +261,20 @@ class SnapshotCache:
     def view(self, proxy: ProxyId, bind: str | None) -> PreparedSnapshot:
         return self._nodes[proxy.path].view(bind)
 
+    async def previous(self, proxy: ProxyId, bind: str | None) -> PreparedSnapshot | None:
+        """The node's previously published snapshot with other clusters, read on demand and not kept:
+        only a SotW Envoy reconnecting across a change needs it, to drain what it still holds."""
+        node = self._nodes.get(proxy.path)
+        if node is None or not node.pointer.previous_key:
+            return None
+        try:
+            snapshot = await self._run(self._source.fetch, Pointer(version="", key=node.pointer.previous_key))
+        except Exception:  # expired by the lifecycle rule, or unreadable: the Envoy just gets the current one
+            log.warning("previous snapshot %s of %s unreadable", node.pointer.previous_key, proxy.path, exc_info=True)
+            return None
+        self._metrics.snapshot_loads += 1
+        return PreparedSnapshot.of(snapshot if bind is None else bind_to(snapshot, bind))
+
     async def refresh(self, proxy: ProxyId) -> list[XdsType]:
         """Re-read the node's pointer and push what changed; returns the changed types.
 

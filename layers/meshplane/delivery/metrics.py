@@ -21,6 +21,7 @@ class Metrics:
     streams_open: int = 0
     streams_total: int = 0
     rejected_streams: int = 0
+    reconnects_recalled: int = 0  # reconnecting Envoys whose older clusters were read back to drain them
     # The snapshot cache, in `held_bytes` estimates: the idle LRU is what `--cache-mb` bounds.
     cache_idle_nodes: int = 0
     cache_idle_bytes: int = 0
@@ -43,6 +44,7 @@ class Metrics:
             "streams_open": self.streams_open,
             "streams_total": self.streams_total,
             "rejected_streams": self.rejected_streams,
+            "reconnects_recalled": self.reconnects_recalled,
             "cache_idle_nodes": self.cache_idle_nodes,
             "cache_idle_bytes": self.cache_idle_bytes,
             "cache_streamed_nodes": self.cache_streamed_nodes,

@@ -128,6 +128,13 @@ class PreparedType:
             self._joined[names] = cached
         return cached
 
+    def sotw_body_holding(self, held: Mapping[str, bytes], version: str) -> tuple[bytes, int]:
+        """The full (wildcard) body plus the `held` resources this version lacks, as `version`:
+        what keeps a stale cluster alive until routes stop naming it.  Not cached: rare and per stream."""
+        packed = {**held, **self.packed}
+        header = DiscoveryResponse(version_info=version, type_url=self.kind.type_url).SerializeToString()
+        return b"".join(_sotw_parts([header], (packed[n] for n in sorted(packed)))), len(packed)
+
 
 def _prepare_type(kind: XdsType, snapshot: Snapshot) -> PreparedType:
     return PreparedType(kind, snapshot.versions[kind], MappingProxyType(snapshot.packed(kind)))

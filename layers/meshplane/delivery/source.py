@@ -22,6 +22,7 @@ class Pointer:
     version: str
     key: str
     etag: str = ""
+    previous_key: str = ""  # the last snapshot with other clusters: what a reconnecting Envoy may still hold
 
 
 POINTER_PREFIX = "pointers/"
@@ -75,7 +76,8 @@ class S3Source:
                 return None
             raise
         doc = json.loads(obj["Body"].read())
-        return Pointer(version=doc["version"], key=doc["key"], etag=obj.get("ETag", ""))
+        previous = doc.get("previous") or {}
+        return Pointer(doc["version"], doc["key"], obj.get("ETag", ""), previous.get("key", ""))
 
     def fetch(self, pointer: Pointer) -> Snapshot:
         obj = self._s3.get_object(Bucket=self._bucket, Key=pointer.key)
@@ -111,4 +113,5 @@ class DynamoDbPointers(S3Source):
         ).get("Item")
         if not item or "key" not in item or "version" not in item:
             return super().pointer(proxy, if_none_match)
-        return Pointer(version=item["version"]["S"], key=item["key"]["S"])
+        previous_key = item.get("previousKey", {}).get("S", "")
+        return Pointer(version=item["version"]["S"], key=item["key"]["S"], previous_key=previous_key)

@@ -39,6 +39,22 @@ def pointer_key(proxy: ProxyId) -> str:
     return f"{POINTER_PREFIX}{proxy.mesh}/{proxy.kind.value}/{proxy.name}.json"
 
 
+def previous_key_after(previous: Pointer | None, versions: Mapping[str, str]) -> str:
+    """The snapshot whose clusters a reconnecting Envoy may still hold once `versions` is published:
+    the last one with other clusters.  The ADS server reads it back to remove them make-before-break."""
+    if previous is None:
+        return ""
+    if previous.versions.get(XdsType.CLUSTERS.value) != versions.get(XdsType.CLUSTERS.value):
+        return previous.key
+    return previous.previous_key
+
+
+def pointer_document(version: str, key: str, versions: Mapping[str, str], previous_key: str) -> bytes:
+    """The S3 pointer object's body: the current snapshot and the previous one with other clusters."""
+    previous = {"previous": {"key": previous_key}} if previous_key else {}
+    return json.dumps({"version": version, "key": key, "versions": dict(versions), **previous}).encode()
+
+
 def _endpoints_only(previous: Pointer | None, snapshot: Snapshot) -> bool:
     """True when `snapshot` differs from the published one in EDS alone."""
     if previous is None:
@@ -130,15 +146,16 @@ class Publisher:
             with self._t.traced("s3.put_snapshot"):
                 self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
             versions = {kind.value: v for kind, v in snapshot.versions.items()}
+            before = previous_key_after(previous, versions)
             with self._t.traced("dynamodb.advance_pointer"):
-                self._pointers.advance(previous, proxy.path, snapshot.version, key, versions, certificates)
+                self._pointers.advance(previous, proxy.path, snapshot.version, key, versions, certificates, before)
                 self._index.put(mesh, proxy.path, deps, endpoint_deps)
             with self._t.traced("s3.put_pointer"):
                 self._s3.put_object(
                     Bucket=self._bucket,
                     Key=pointer_key(proxy),
                     ContentType="application/json",
-                    Body=json.dumps({"version": snapshot.version, "key": key, "versions": versions}).encode(),
+                    Body=pointer_document(snapshot.version, key, versions, before),
                 )
             changed = tuple(
                 kind.value

@@ -32,6 +32,7 @@ class Pointer:
     versions: Mapping[str, str] = field(default_factory=dict)
     seq: int = 0
     certificates: Mapping[str, str] = field(default_factory=dict)  # ACM ARN -> stamp of the exported copy
+    previous_key: str = ""  # the last snapshot with other clusters (`publish.previous_key_after`)
 
 
 class PointerStore:
@@ -57,10 +58,12 @@ class PointerStore:
             versions={k: v["S"] for k, v in item.get("versions", {}).get("M", {}).items()},
             seq=int(item["seq"]["N"]),
             certificates={k: v["S"] for k, v in item.get("certificates", {}).get("M", {}).items()},
+            previous_key=item.get("previousKey", {}).get("S", ""),
         )
 
     def advance(self, previous: Pointer | None, node_path: str, version: str, key: str,
-                versions: Mapping[str, str], certificates: Mapping[str, str] | None = None) -> Pointer:
+                versions: Mapping[str, str], certificates: Mapping[str, str] | None = None,
+                previous_key: str = "") -> Pointer:
         """Write the new pointer only if nobody else did since `previous` was read.
 
         `certificates` are the stamps of the ACM certificates the snapshot carries, so the
@@ -88,9 +91,10 @@ class PointerStore:
                     "seq": {"N": str(seq)},
                     "publishedAt": {"N": str(int(self._clock()))},
                     **({"certificates": {"M": {k: {"S": v} for k, v in certificates.items()}}} if certificates else {}),
+                    **({"previousKey": {"S": previous_key}} if previous_key else {}),
                 },
                 **condition,
             )
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             raise PointerConflict(node_path) from exc
-        return Pointer(node_path, version, key, dict(versions), seq, certificates)
+        return Pointer(node_path, version, key, dict(versions), seq, certificates, previous_key)

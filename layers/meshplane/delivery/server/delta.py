@@ -4,6 +4,9 @@ Per type it tracks the subscribed names (or wildcard) and the version of each
 resource the client holds, and sends only resources whose version differs plus
 the names that disappeared.  NACKs are logged and counted; nothing is re-sent
 until the resource changes again, so Envoy keeps its last good version.
+Changes are sequenced make-before-break (`sequencing`): listeners and routes wait
+for the clusters they name, and the clusters and endpoints a version drops are
+removed only once the rest of it is in; on a reconnect too, as Envoy lists what it holds.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, delta_response
+from meshplane.delivery.server.sequencing import GATED, gate_open, settled
 from meshplane.delivery.server.sotw import WILDCARD, WILDCARD_TYPES
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 log = logging.getLogger(__name__)
+_DRAINED = (XdsType.CLUSTERS, XdsType.ENDPOINTS)
 
 
 @dataclass
@@ -27,6 +32,13 @@ class _TypeState:
     wildcard: bool
     subscribed: set[str] = field(default_factory=set)
     known: dict[str, str] = field(default_factory=dict)  # name -> version the client holds
+    nonce: str = ""
+    awaiting: bool = False  # a response is out whose ACK or NACK has not come back
+    draining: set[str] = field(default_factory=set)  # held names the view dropped, removal deferred
+    drain_version: str = ""  # the version whose stale names `draining` holds
+    deferred: bool = False  # owed a response once the gate opens (listeners and routes)
+    owed_names: set[str] = field(default_factory=set)  # names subscribed while deferred
+    owed_always: bool = False  # the deferred response is the first one, sent even if empty
 
 
 class DeltaProtocol:
@@ -53,6 +65,8 @@ class DeltaProtocol:
                 known=dict(request.initial_resource_versions),
             )
         if request.response_nonce:
+            if request.response_nonce == state.nonce:
+                state.awaiting = False
             if request.HasField("error_detail"):
                 self._metrics.nacks[kind] += 1
                 log.warning(
@@ -77,7 +91,14 @@ class DeltaProtocol:
             else:
                 state.subscribed.discard(name)
                 state.known.pop(name, None)
-        return self._respond(kind, state, view, new_names, always=first)
+        out = self._respond(kind, state, view, new_names, always=first)
+        return out + self._released(view) + self._drained(view)
+
+    def held_clusters_version(self, request: DeltaDiscoveryRequest, view: PreparedSnapshot) -> str | None:
+        return None  # a Delta client lists what it holds; keeping it needs no definitions
+
+    def hold(self, previous: PreparedSnapshot) -> None:
+        pass
 
     def on_change(self, changed: list[XdsType], view: PreparedSnapshot) -> list[bytes]:
         out: list[bytes] = []
@@ -87,14 +108,36 @@ class DeltaProtocol:
                 out += self._respond(kind, state, view, set(), always=False)
         return out
 
+    def _released(self, view: PreparedSnapshot) -> list[bytes]:
+        """The listener and route responses held back while clusters and endpoints were warming."""
+        out: list[bytes] = []
+        for kind in GATED:
+            state = self._types.get(kind)
+            if state is not None and state.deferred and gate_open(self._types):
+                names, always = state.owed_names, state.owed_always
+                state.deferred, state.owed_names, state.owed_always = False, set(), False
+                out += self._respond(kind, state, view, names, always)
+        return out
+
     def _respond(
         self, kind: XdsType, state: _TypeState, view: PreparedSnapshot, new_names: set[str], always: bool
     ) -> list[bytes]:
+        if kind in GATED and not gate_open(self._types):
+            state.deferred = True
+            state.owed_names |= new_names
+            state.owed_always |= always
+            return []
         prepared = view.types[kind]
         available = prepared.resources
         wanted = set(available) if state.wildcard else state.subscribed & set(available)
         send = [available[n] for n in sorted(wanted) if state.known.get(n) != available[n].version]
         removed = {n for n in state.known if n not in available and (state.wildcard or n in state.subscribed)}
+        if kind in _DRAINED:  # removed after the rest of this version is in
+            if state.drain_version != prepared.version:  # a new version: the previous one's stale go now
+                removed, state.draining = state.draining & removed, removed - state.draining
+                state.drain_version = prepared.version
+            else:
+                removed -= state.draining
         removed |= {n for n in new_names if n not in available}  # tell Envoy now instead of a fetch timeout
         if not send and not removed and not always:
             return []
@@ -103,5 +146,26 @@ class DeltaProtocol:
         for name in removed:
             state.known.pop(name, None)
         self._metrics.sent(kind, len(send))
-        nonce = str(next(self._nonces))
+        nonce = state.nonce = str(next(self._nonces))
+        state.awaiting = True
         return [delta_response(kind, prepared.version, (r.delta_chunk for r in send), removed, nonce)]
+
+    def _drained(self, view: PreparedSnapshot) -> list[bytes]:
+        """Once the new version is in everywhere, remove the stale clusters, then their endpoints."""
+        if not any(self._types[k].draining for k in _DRAINED if k in self._types):
+            return []
+        if not settled(view, self._types, lambda _kind, _state: True):
+            return []
+        out: list[bytes] = []
+        for kind in _DRAINED:
+            state = self._types.get(kind)
+            if state is None or not state.draining:
+                continue
+            gone, state.draining = {n for n in state.draining if n not in view.types[kind].packed}, set()
+            for name in gone:
+                state.known.pop(name, None)
+            if gone:
+                nonce = state.nonce = str(next(self._nonces))
+                state.awaiting = True
+                out.append(delta_response(kind, view.types[kind].version, (), gone, nonce))
+        return out

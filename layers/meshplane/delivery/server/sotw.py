@@ -4,18 +4,24 @@ Per type it remembers the subscription, the last nonce and the version sent.
 A request whose nonce is not the latest is stale and ignored; an `error_detail`
 is a NACK: it is logged and counted, and the rejected version is not re-sent, so
 Envoy keeps serving its last good version until the snapshot changes again.
+Changes are sequenced make-before-break (`sequencing`): listeners and routes wait
+for the clusters they name, and the clusters a version drops stay in the CDS
+responses until the rest of it is in.  A reconnecting Envoy that reports the
+previous published clusters gets the same, with that version read back (`hold`).
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, sotw_response
+from meshplane.delivery.server.sequencing import DRAINING, GATED, gate_open, settled, stripped
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,8 @@ class _TypeState:
     sent_version: str | None = None
     acked_version: str = ""
     nacked_version: str | None = None
+    awaiting: bool = False  # a response is out whose ACK or NACK has not come back
+    deferred: bool = False  # owed a response once the gate opens (listeners and routes)
 
 
 def _subscription(kind: XdsType, names: list[str], state: _TypeState | None) -> frozenset[str] | None:
@@ -49,6 +57,9 @@ class SotwProtocol:
         self._metrics = metrics
         self._types: dict[XdsType, _TypeState] = {}
         self._nonces = itertools.count(1)
+        self._held: Mapping[str, bytes] = {}  # the clusters (name -> packed) of the last CDS version Envoy ACKed
+        self._sent: Mapping[str, bytes] = {}  # those of the last CDS version sent, stale ones left out
+        self._draining = False  # the last CDS response still carries clusters its version dropped
 
     def acked_version(self, kind: XdsType) -> str:
         state = self._types.get(kind)
@@ -67,6 +78,7 @@ class SotwProtocol:
             return self._respond(kind, state, view)
         if request.response_nonce != state.nonce:
             return []  # stale: answers a response that has since been superseded
+        state.awaiting = False
         if request.HasField("error_detail"):
             state.nacked_version = state.sent_version
             self._metrics.nacks[kind] += 1
@@ -81,10 +93,26 @@ class SotwProtocol:
         else:
             state.acked_version = request.version_info
             self._metrics.acks[kind] += 1
+            if kind is XdsType.CLUSTERS and state.names is None:
+                self._held = self._sent  # a NACKed version is not held: Envoy kept the one before
         if names != state.names:
             state.names = names
-            return self._respond(kind, state, view)
-        return self._push_if_new(kind, state, view)
+            out = self._respond(kind, state, view)
+        else:
+            out = self._push_if_new(kind, state, view)
+        return out + self._released(view) + self._drained(view)
+
+    def held_clusters_version(self, request: DiscoveryRequest, view: PreparedSnapshot) -> str | None:
+        """The CDS version a reconnecting Envoy holds, when it is not the current one and this
+        stream has not yet answered it: the stream then looks that version up (`hold`)."""
+        if request.type_url != XdsType.CLUSTERS.type_url or XdsType.CLUSTERS in self._types:
+            return None
+        held = stripped(request.version_info)
+        return held if held and held != view.types[XdsType.CLUSTERS].version else None
+
+    def hold(self, previous: PreparedSnapshot) -> None:
+        """Envoy holds `previous`'s clusters: keep the ones the current version drops until it settles."""
+        self._held = previous.types[XdsType.CLUSTERS].packed
 
     def on_change(self, changed: list[XdsType], view: PreparedSnapshot) -> list[bytes]:
         out: list[bytes] = []
@@ -100,12 +128,49 @@ class SotwProtocol:
             return []
         return self._respond(kind, state, view)
 
+    def _released(self, view: PreparedSnapshot) -> list[bytes]:
+        """The listener and route responses held back while clusters and endpoints were warming."""
+        out: list[bytes] = []
+        for kind in GATED:
+            state = self._types.get(kind)
+            if state is not None and state.deferred and gate_open(self._types):
+                state.deferred = False
+                out += self._respond(kind, state, view)
+        return out
+
+    def _drained(self, view: PreparedSnapshot) -> list[bytes]:
+        """Once the new version is in everywhere, the CDS response that drops the stale clusters."""
+        state = self._types.get(XdsType.CLUSTERS)
+        if not self._draining or state is None:
+            return []
+        current = {kind: prepared.version for kind, prepared in view.types.items()}
+        if not settled(view, self._types, lambda kind, s: s.names == frozenset() or s.sent_version == current[kind]):
+            return []
+        self._held = self._sent  # all of it is in: nothing the current version lacks is kept
+        if state.nacked_version == state.sent_version:
+            self._draining = False  # Envoy refused this version: it keeps its last good clusters anyway
+            return []
+        return self._respond(XdsType.CLUSTERS, state, view)
+
     def _respond(self, kind: XdsType, state: _TypeState, view: PreparedSnapshot) -> list[bytes]:
         if state.names is not None and not state.names:
             return []  # subscribed to nothing of this type
+        if kind in GATED and not gate_open(self._types):
+            state.deferred = True
+            return []
         prepared = view.types[kind]
-        body, count = prepared.sotw_body(state.names)
+        if kind is XdsType.CLUSTERS and state.names is None:
+            stale = {name: body for name, body in self._held.items() if name not in prepared.packed}
+            if stale:  # only the previous version's: a change while draining drops the older ones
+                body, count = prepared.sotw_body_holding(stale, prepared.version + DRAINING)
+            else:
+                body, count = prepared.sotw_body(state.names)
+            self._draining = bool(stale)
+            self._sent = prepared.packed
+        else:
+            body, count = prepared.sotw_body(state.names)
         state.nonce = str(next(self._nonces))
         state.sent_version = prepared.version
+        state.awaiting = True
         self._metrics.sent(kind, count)
         return [sotw_response(body, state.nonce)]

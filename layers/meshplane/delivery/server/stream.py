@@ -26,6 +26,10 @@ class StreamProtocol(Protocol):
 
     def on_change(self, changed: list[XdsType], view: PreparedSnapshot) -> list[bytes]: ...
 
+    def held_clusters_version(self, request: Any, view: PreparedSnapshot) -> str | None: ...
+
+    def hold(self, previous: PreparedSnapshot) -> None: ...
+
 
 @dataclass(frozen=True)
 class _Changed:
@@ -85,6 +89,7 @@ class Stream:
     async def _loop(
         self, first: Message, identity: Identity, protocol: StreamProtocol, view: PreparedSnapshot
     ) -> AsyncIterator[bytes]:
+        await self._recall(first, identity, protocol, view)
         for out in protocol.on_request(first, view):
             yield out
         while True:
@@ -96,6 +101,20 @@ class Stream:
                 outs = protocol.on_change(item.types, view)
             else:
                 check_same_node(identity, item.node)  # type: ignore[attr-defined]
+                await self._recall(item, identity, protocol, view)
                 outs = protocol.on_request(item, view)
             for out in outs:
                 yield out
+
+    async def _recall(
+        self, request: Message, identity: Identity, protocol: StreamProtocol, view: PreparedSnapshot
+    ) -> None:
+        """A reconnecting SotW Envoy that holds an older CDS version: if it is the node's previous
+        published one, read it back so its dropped clusters are removed make-before-break."""
+        held = protocol.held_clusters_version(request, view)
+        if held is None:
+            return
+        previous = await self._cache.previous(identity.proxy, identity.bind)
+        if previous is not None and previous.types[XdsType.CLUSTERS].version == held:
+            protocol.hold(previous)
+            self._metrics.reconnects_recalled += 1
