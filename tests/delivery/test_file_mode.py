@@ -16,14 +16,18 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryResponse
 from google.protobuf import json_format
 from meshplane.bootstrap.envoy import build
 from meshplane.bootstrap.options import BootstrapOptions
-from meshplane.delivery.agent import FileWriter
+from meshplane.delivery.agent import Agent, FileWriter
 from meshplane.delivery.files import file_path
 from meshplane.delivery.rewrite import to_files
+from meshplane.delivery.source import Pointer
+from meshplane.model.ids import ProxyId
+from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from support import EnvoyRunner, Lab, wait_until
 
-from .harness import Aws, Publisher, counters, wait_live
-from .scenario import Scenario
+from .harness import Aws, Publisher, Traffic, counters, wait_live
+from .rawclient import names
+from .scenario import APP_PORT, SERVICE, Scenario
 from .snapshots import snapshot
 from .test_ads_traffic import answered_by, eventually_answered_by
 
@@ -98,3 +102,76 @@ def test_file_writer_writes_only_changed_types_and_one_file_per_named_resource(t
     assert b"10.9.9.9" in written.resources[0].value
     assert not list((tmp_path / ".tmp").iterdir()), "no temp files left behind"
     assert FileWriter(tmp_path).write(first) == [XdsType.ENDPOINTS], "a new writer compares with the disk"
+
+
+@pytest.mark.envoy
+def test_route_flips_in_file_mode_fail_no_request(
+    lab: Lab, envoy_runner: EnvoyRunner, aws: Aws, publisher: Publisher, tmp_path: Path
+) -> None:
+    scenario = Scenario.two_versions(lab)
+    publisher.publish(scenario.snapshot(), notify=False)
+    front, xds = lab.address(), tmp_path / "xds"
+    log = tmp_path / "agent.log"
+    with agent(aws, scenario.front.path, xds, front, log, "--once") as init:
+        assert init.wait(30) == 0, log.read_text()
+    options = BootstrapOptions(node_id=scenario.front.path, mode="file", file_dir=str(xds), bind_address=front,
+                               admin_port=0)  # fmt: skip
+    envoy = envoy_runner.start(json_format.MessageToDict(build(options), preserving_proto_field_name=True),
+                               name="front-file", wait_ready=False)  # fmt: skip
+    wait_live(envoy)
+    with agent(aws, scenario.front.path, xds, front, log), Traffic(front, f"{SERVICE}:{APP_PORT}") as traffic:
+        for target in ("back-v2", "back-v1", "back-v2", "back-v1"):
+            time.sleep(0.3)
+            scenario.route_to = target  # the other cluster leaves the snapshot
+            publisher.publish(scenario.snapshot(), notify=False)
+            eventually_answered_by(front, target, timeout=15)
+        time.sleep(0.3)
+    assert len(traffic.answers) > 40
+    assert None not in traffic.answers, f"{traffic.answers.count(None)} of {len(traffic.answers)} requests failed"
+
+
+class _Pointers:
+    """A snapshot source holding one proxy's current snapshot, as the agent reads it."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+
+    def pointer(self, _proxy: ProxyId, if_none_match: str = "") -> Pointer | None:
+        version = self.snapshot.version
+        return None if if_none_match == version else Pointer(version, "key", etag=version)
+
+    def fetch(self, _pointer: Pointer) -> Snapshot:
+        return self.snapshot
+
+
+def test_the_agent_keeps_a_dropped_cluster_and_its_endpoints_until_a_poll_after_the_drain_time(tmp_path: Path) -> None:
+    node = "mesh/m/virtualNode/a"
+    both = snapshot(node, "a")
+    resources = {kind: dict(both.of(kind)) for kind in XdsType}
+    del resources[XdsType.CLUSTERS]["cds_a_2"], resources[XdsType.ENDPOINTS]["cds_a_2"]
+    source = _Pointers(both)
+    agent = Agent(source, ProxyId.parse(node), FileWriter(tmp_path),  # type: ignore[arg-type]
+                  drain_seconds=0.3, pause_before_routes=0)  # fmt: skip
+    agent.sync_once()
+
+    def clusters_on_disk() -> list[str]:
+        return names(DiscoveryResponse.FromString(file_path(tmp_path, XdsType.CLUSTERS).read_bytes()))
+
+    source.snapshot = Snapshot.build(node, resources)
+    agent.sync_once()
+    assert clusters_on_disk() == ["cds_a_1", "cds_a_2"], "kept while the routes move off it"
+    assert file_path(tmp_path, XdsType.ENDPOINTS, "cds_a_2").exists(), "with the endpoints it warms from"
+    assert agent.sync_once() == [], "nothing is due before the drain time"
+    time.sleep(0.35)
+    assert agent.sync_once() == [XdsType.CLUSTERS]
+    assert clusters_on_disk() == ["cds_a_1"]
+    assert not file_path(tmp_path, XdsType.ENDPOINTS, "cds_a_2").exists()
+
+
+def test_an_init_agent_keeps_nothing_that_the_snapshot_dropped(tmp_path: Path) -> None:
+    node = "mesh/m/virtualNode/a"
+    FileWriter(tmp_path).write(to_files(snapshot(node, "a"), tmp_path))
+    only_b = _Pointers(snapshot(node, "b"))
+    Agent(only_b, ProxyId.parse(node), FileWriter(tmp_path), drain_seconds=0).sync_once()  # type: ignore[arg-type]
+    written = DiscoveryResponse.FromString(file_path(tmp_path, XdsType.CLUSTERS).read_bytes())
+    assert names(written) == ["cds_b_1", "cds_b_2"]

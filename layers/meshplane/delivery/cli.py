@@ -59,6 +59,8 @@ def register(subparsers: Any) -> None:
     agent.add_argument("--bind-address", help="rebind listeners and the local app to this address")
     agent.add_argument("--interval", type=float, default=2.0, help="pointer poll interval in seconds")
     agent.add_argument("--once", action="store_true", help="exit after the first snapshot is written (init container)")
+    agent.add_argument("--drain-seconds", type=float, default=2.0,
+                       help="keep clusters a new version drops this long, so routes move off them first (0: never)")
     agent.add_argument("--log-level", default="INFO")
     agent.set_defaults(func=run_agent)
 
@@ -120,7 +122,9 @@ def run_agent(args: argparse.Namespace) -> int:
     _logging(args.log_level)
     settings = Settings.from_env()
     source = S3Source(boto3.client("s3", region_name=settings.region), args.bucket or settings.bucket)
-    agent = Agent(source, ProxyId.parse(args.node_id), FileWriter(Path(args.dir)), args.bind_address)
+    drain = 0.0 if args.once else args.drain_seconds  # an init container runs before Envoy: nothing to keep
+    agent = Agent(source, ProxyId.parse(args.node_id), FileWriter(Path(args.dir)), args.bind_address,
+                  drain_seconds=drain, pause_before_routes=0.2 if drain else 0.0)  # fmt: skip
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())
