@@ -23,7 +23,7 @@ from meshplane.delivery.source import Pointer
 from meshplane.model.ids import ProxyId
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
-from support import EnvoyRunner, Lab, wait_until
+from support import Envoy, EnvoyRunner, Lab, wait_until
 
 from .harness import Aws, Publisher, Traffic, counters, wait_live
 from .rawclient import names
@@ -49,22 +49,28 @@ def agent(aws: Aws, node_id: str, directory: Path, bind: str, log: Path, *extra:
         process.wait(10)
 
 
-@pytest.mark.envoy
-def test_envoy_fed_by_the_file_agent_carries_traffic_and_follows_a_route_change(
-    lab: Lab, envoy_runner: EnvoyRunner, aws: Aws, publisher: Publisher, tmp_path: Path
-) -> None:
-    scenario = Scenario.two_versions(lab)
+def start_file_mode_front(
+    scenario: Scenario, envoy_runner: EnvoyRunner, aws: Aws, publisher: Publisher, tmp_path: Path
+) -> tuple[Envoy, str, Path, Path]:
+    """Publish the scenario, write its files with an init agent (`--once`), start `front` on them."""
     publisher.publish(scenario.snapshot(), notify=False)
-    front, xds = lab.address(), tmp_path / "xds"
-    log = tmp_path / "agent.log"
+    front, xds, log = scenario.lab.address(), tmp_path / "xds", tmp_path / "agent.log"
     with agent(aws, scenario.front.path, xds, front, log, "--once") as init:
         assert init.wait(30) == 0, log.read_text()
-
     options = BootstrapOptions(node_id=scenario.front.path, mode="file", file_dir=str(xds), bind_address=front,
                                admin_port=0)  # fmt: skip
     bootstrap = json_format.MessageToDict(build(options), preserving_proto_field_name=True)
     envoy = envoy_runner.start(bootstrap, name="front-file", wait_ready=False)
     wait_live(envoy)
+    return envoy, front, xds, log
+
+
+@pytest.mark.envoy
+def test_envoy_fed_by_the_file_agent_carries_traffic_and_follows_a_route_change(
+    lab: Lab, envoy_runner: EnvoyRunner, aws: Aws, publisher: Publisher, tmp_path: Path
+) -> None:
+    scenario = Scenario.two_versions(lab)
+    envoy, front, xds, log = start_file_mode_front(scenario, envoy_runner, aws, publisher, tmp_path)
     assert [answered_by(front)() for _ in range(5)] == ["back-v1"] * 5
 
     def rds_updates() -> dict[str, int]:
@@ -109,16 +115,7 @@ def test_route_flips_in_file_mode_fail_no_request(
     lab: Lab, envoy_runner: EnvoyRunner, aws: Aws, publisher: Publisher, tmp_path: Path
 ) -> None:
     scenario = Scenario.two_versions(lab)
-    publisher.publish(scenario.snapshot(), notify=False)
-    front, xds = lab.address(), tmp_path / "xds"
-    log = tmp_path / "agent.log"
-    with agent(aws, scenario.front.path, xds, front, log, "--once") as init:
-        assert init.wait(30) == 0, log.read_text()
-    options = BootstrapOptions(node_id=scenario.front.path, mode="file", file_dir=str(xds), bind_address=front,
-                               admin_port=0)  # fmt: skip
-    envoy = envoy_runner.start(json_format.MessageToDict(build(options), preserving_proto_field_name=True),
-                               name="front-file", wait_ready=False)  # fmt: skip
-    wait_live(envoy)
+    _, front, xds, log = start_file_mode_front(scenario, envoy_runner, aws, publisher, tmp_path)
     with agent(aws, scenario.front.path, xds, front, log), Traffic(front, f"{SERVICE}:{APP_PORT}") as traffic:
         for target in ("back-v2", "back-v1", "back-v2", "back-v1"):
             time.sleep(0.3)
