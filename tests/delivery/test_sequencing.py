@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+import pytest
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryResponse
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
 from meshplane.delivery.server.delta import DeltaProtocol
-from meshplane.delivery.server.sequencing import DRAINING
+from meshplane.delivery.server.sequencing import DRAINING, Gate
 from meshplane.delivery.server.sotw import SotwProtocol
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
@@ -192,3 +193,20 @@ class TestDelta:
         first = received[0]
         assert first.type_url == CDS and list(first.removed_resources) == []
         assert list(received[-1].removed_resources) == ["v1"] and received[-1].type_url == CDS
+
+
+def test_routes_held_for_an_envoy_that_never_acks_its_endpoints_go_out_when_the_gate_gives_up() -> None:
+    now = [0.0]
+    protocol = SotwProtocol(NODE, Metrics())
+    protocol._gate = Gate(patience=5.0, clock=lambda: now[0])
+    envoy = SotwEnvoy(protocol)
+    envoy.connect(OLD)
+    pushed = [DiscoveryResponse.FromString(b) for b in protocol.on_change(list(XdsType), NEW)]
+    assert kinds(pushed) == ["clusters", "endpoints"]
+    envoy.ack(pushed[0], NEW)  # the CDS ACK comes; the EDS one never does
+    assert protocol.wake_in() == 5.0
+    now[0] = 4.9
+    assert protocol.on_wake(NEW) == [] and protocol.wake_in() == pytest.approx(0.1)
+    now[0] = 5.0
+    assert kinds([DiscoveryResponse.FromString(b) for b in protocol.on_wake(NEW)]) == ["routes"]
+    assert protocol.wake_in() is None

@@ -19,7 +19,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, delta_response
-from meshplane.delivery.server.sequencing import GATED, gate_open, settled
+from meshplane.delivery.server.sequencing import GATED, Gate, settled
 from meshplane.delivery.server.sotw import WILDCARD, WILDCARD_TYPES
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
@@ -49,6 +49,7 @@ class DeltaProtocol:
         self._metrics = metrics
         self._types: dict[XdsType, _TypeState] = {}
         self._nonces = itertools.count(1)
+        self._gate = Gate()
 
     def on_request(self, request: DeltaDiscoveryRequest, view: PreparedSnapshot) -> list[bytes]:
         try:
@@ -100,6 +101,13 @@ class DeltaProtocol:
     def hold(self, previous: PreparedSnapshot) -> None:
         pass
 
+    def wake_in(self) -> float | None:
+        """When listeners or routes are held back, the seconds until the gate stops waiting for ACKs."""
+        return self._gate.wake_in() if any(state.deferred for state in self._types.values()) else None
+
+    def on_wake(self, view: PreparedSnapshot) -> list[bytes]:
+        return self._released(view)
+
     def on_change(self, changed: list[XdsType], view: PreparedSnapshot) -> list[bytes]:
         out: list[bytes] = []
         for kind in SEND_ORDER:
@@ -113,7 +121,7 @@ class DeltaProtocol:
         out: list[bytes] = []
         for kind in GATED:
             state = self._types.get(kind)
-            if state is not None and state.deferred and gate_open(self._types):
+            if state is not None and state.deferred and self._gate.open(self._types):
                 names, always = state.owed_names, state.owed_always
                 state.deferred, state.owed_names, state.owed_always = False, set(), False
                 out += self._respond(kind, state, view, names, always)
@@ -122,7 +130,7 @@ class DeltaProtocol:
     def _respond(
         self, kind: XdsType, state: _TypeState, view: PreparedSnapshot, new_names: set[str], always: bool
     ) -> list[bytes]:
-        if kind in GATED and not gate_open(self._types):
+        if kind in GATED and not self._gate.open(self._types):
             state.deferred = True
             state.owed_names |= new_names
             state.owed_always |= always

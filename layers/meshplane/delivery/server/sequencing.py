@@ -8,21 +8,26 @@ open where requests fail with 503 (no cluster):
 - the old cluster is gone while the routes still send to it.
 The xDS protocol's answer ("eventual consistency considerations") is the rule this
 module holds: listeners and routes wait until every secret, cluster and endpoint
-response is acknowledged (`gate_open`), and the clusters (and, for Delta, endpoints)
+response is acknowledged (`Gate`), and the clusters (and, for Delta, endpoints)
 a version drops leave only after all of it is in (`settled`).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
 from meshplane.delivery.prepared import PreparedSnapshot
 from meshplane.snapshot.types import XdsType
 
+log = logging.getLogger(__name__)
+
 DRAINING = "+draining"  # suffix of the SotW CDS version that still carries stale clusters
 GATED = (XdsType.LISTENERS, XdsType.ROUTES)  # in this order, once the gate opens
 _GATING = (XdsType.SECRETS, XdsType.CLUSTERS, XdsType.ENDPOINTS)
+GATE_PATIENCE_SECONDS = 5.0
 
 
 class _Answered(Protocol):
@@ -33,10 +38,40 @@ class _Answered(Protocol):
 State = TypeVar("State", bound=_Answered)
 
 
-def gate_open(states: Mapping[XdsType, _Answered]) -> bool:
-    """No secret, cluster or endpoint response is waiting for its ACK or NACK: what listeners and
-    routes may name is in place (a cluster warms when its endpoints arrive)."""
-    return not any(states[kind].awaiting for kind in _GATING if kind in states)
+class Gate:
+    """Listeners and routes wait here while a secret, cluster or endpoint response is unanswered:
+    what they name is then in place (a cluster warms when its endpoints arrive).
+
+    An Envoy that never answers (one that ignores a response for a type it stopped watching)
+    must not hold its routes back for ever: after `patience` seconds the gate opens anyway.
+    """
+
+    def __init__(self, patience: float = GATE_PATIENCE_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self._patience = patience
+        self._clock = clock
+        self._since: float | None = None  # when the gate closed on a waiting response
+        self._gave_up = False  # open until nothing is waiting any more
+
+    def open(self, states: Mapping[XdsType, _Answered]) -> bool:
+        if not any(states[kind].awaiting for kind in _GATING if kind in states):
+            self._since, self._gave_up = None, False
+            return True
+        if self._gave_up:
+            return True
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if now - self._since < self._patience:
+            return False
+        log.warning("no ACK within %.1f s; sending listeners and routes anyway", self._patience)
+        self._gave_up = True
+        return True
+
+    def wake_in(self) -> float | None:
+        """Seconds until a closed gate gives up waiting (None: not waiting)."""
+        if self._since is None or self._gave_up:
+            return None
+        return max(0.0, self._since + self._patience - self._clock())
 
 
 def settled(

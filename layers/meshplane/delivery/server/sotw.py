@@ -21,7 +21,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, sotw_response
-from meshplane.delivery.server.sequencing import DRAINING, GATED, gate_open, settled, stripped
+from meshplane.delivery.server.sequencing import DRAINING, GATED, Gate, settled, stripped
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class SotwProtocol:
         self._metrics = metrics
         self._types: dict[XdsType, _TypeState] = {}
         self._nonces = itertools.count(1)
+        self._gate = Gate()
         self._held: Mapping[str, bytes] = {}  # the clusters (name -> packed) of the last CDS version Envoy ACKed
         self._sent: Mapping[str, bytes] = {}  # those of the last CDS version sent, stale ones left out
         self._draining = False  # the last CDS response still carries clusters its version dropped
@@ -114,6 +115,13 @@ class SotwProtocol:
         """Envoy holds `previous`'s clusters: keep the ones the current version drops until it settles."""
         self._held = previous.types[XdsType.CLUSTERS].packed
 
+    def wake_in(self) -> float | None:
+        """When listeners or routes are held back, the seconds until the gate stops waiting for ACKs."""
+        return self._gate.wake_in() if any(state.deferred for state in self._types.values()) else None
+
+    def on_wake(self, view: PreparedSnapshot) -> list[bytes]:
+        return self._released(view)
+
     def on_change(self, changed: list[XdsType], view: PreparedSnapshot) -> list[bytes]:
         out: list[bytes] = []
         for kind in SEND_ORDER:
@@ -133,7 +141,7 @@ class SotwProtocol:
         out: list[bytes] = []
         for kind in GATED:
             state = self._types.get(kind)
-            if state is not None and state.deferred and gate_open(self._types):
+            if state is not None and state.deferred and self._gate.open(self._types):
                 state.deferred = False
                 out += self._respond(kind, state, view)
         return out
@@ -155,7 +163,7 @@ class SotwProtocol:
     def _respond(self, kind: XdsType, state: _TypeState, view: PreparedSnapshot) -> list[bytes]:
         if state.names is not None and not state.names:
             return []  # subscribed to nothing of this type
-        if kind in GATED and not gate_open(self._types):
+        if kind in GATED and not self._gate.open(self._types):
             state.deferred = True
             return []
         prepared = view.types[kind]

@@ -30,6 +30,10 @@ class StreamProtocol(Protocol):
 
     def hold(self, previous: PreparedSnapshot) -> None: ...
 
+    def wake_in(self) -> float | None: ...
+
+    def on_wake(self, view: PreparedSnapshot) -> list[bytes]: ...
+
 
 @dataclass(frozen=True)
 class _Changed:
@@ -37,6 +41,7 @@ class _Changed:
 
 
 _CLOSED = object()
+_WAKE = object()
 
 
 class Stream:
@@ -93,11 +98,16 @@ class Stream:
         for out in protocol.on_request(first, view):
             yield out
         while True:
-            item = await self._queue.get()
+            try:
+                item = await asyncio.wait_for(self._queue.get(), protocol.wake_in())
+            except TimeoutError:
+                item = _WAKE  # held-back responses whose ACKs never came: the protocol decides
             if item is _CLOSED:
                 return
             view = self._cache.view(identity.proxy, identity.bind)
-            if isinstance(item, _Changed):
+            if item is _WAKE:
+                outs = protocol.on_wake(view)
+            elif isinstance(item, _Changed):
                 outs = protocol.on_change(item.types, view)
             else:
                 check_same_node(identity, item.node)  # type: ignore[attr-defined]
