@@ -34,9 +34,9 @@ def test_moving_all_traffic_back_and_forth_between_two_clusters_fails_no_request
             publisher.publish(scenario.snapshot())
             eventually_answered_by(front, target)
         time.sleep(0.25)
-    assert len(traffic.answers) > 50
+    assert len(traffic.answers) > 20
     assert None not in traffic.answers, f"{traffic.answers.count(None)} of {len(traffic.answers)} requests failed"
-    assert traffic.answers.count("back-v1") > 10 and traffic.answers.count("back-v2") > 10
+    assert traffic.answers.count("back-v1") > 5 and traffic.answers.count("back-v2") > 5
 
 
 def test_a_sotw_envoy_reconnecting_with_the_previous_clusters_is_answered_with_them_kept(
