@@ -162,3 +162,35 @@ def test_the_api_first_call_builds_only_the_shapes_its_operation_uses() -> None:
     assert run["result"]["statusCode"] == 200
     assert run["shapes_built"] == ["ListMeshesInput", "ListMeshesOutput", "MeshRef"]
     assert run["gc_enabled"] and run["frozen"] > 0
+
+
+XRAY_PROBE = """
+import json, sys
+import boto3, botocore.session
+created = []
+original = botocore.session.Session.create_client
+def spy(self, name, *args, **kwargs):
+    created.append(name)
+    return original(self, name, *args, **kwargs)
+botocore.session.Session.create_client = spy
+from meshplane.pipeline.telemetry import Telemetry
+Telemetry.from_env()
+from aws_xray_sdk.core import xray_recorder
+connector = xray_recorder.sampler._connector
+deferred = type(connector._xray_client).__name__
+before_use = list(created)
+service = connector._xray_client.meta.service_model.service_name
+print(json.dumps({"deferred": deferred, "before_use": before_use, "after_use": created, "service": service,
+                  "patched_back": botocore.session.Session.create_client is spy}))
+"""
+
+
+def test_the_x_ray_sdks_sampling_client_is_built_on_first_use_not_during_the_tracers_set_up() -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "AWS_REGION": "us-east-1", "PYTHONPATH": str(ROOT / "layers")}
+    out = subprocess.run([sys.executable, "-c", XRAY_PROBE], env=env, capture_output=True, text=True, check=True,
+                         timeout=60).stdout  # fmt: skip
+    probe = json.loads(out)
+    assert probe["deferred"] == "ClientOnFirstUse"
+    assert "xray" not in probe["before_use"], "no X-Ray client while the Tracer is set up"
+    assert probe["after_use"].count("xray") == 1 and probe["service"] == "xray", "the real client, once it is used"
+    assert probe["patched_back"], "botocore's create_client is left as it was found"

@@ -17,6 +17,8 @@ from typing import IO, Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from meshplane.pipeline.xray_client import xray_clients_on_first_use
+
 
 @dataclass
 class Telemetry:
@@ -27,7 +29,9 @@ class Telemetry:
     @classmethod
     def from_env(cls, log_stream: IO[str] | None = None) -> Telemetry:
         """`log_stream` defaults to stdout, where Lambda ships it to CloudWatch Logs."""
-        return cls(logger=Logger(stream=log_stream), tracer=Tracer(), metrics=Metrics())
+        with xray_clients_on_first_use():  # the Tracer's first use imports the X-Ray SDK
+            tracer = Tracer()
+        return cls(logger=Logger(stream=log_stream), tracer=tracer, metrics=Metrics())
 
     def count(self, name: str, value: float = 1) -> None:
         self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
