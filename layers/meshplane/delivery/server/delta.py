@@ -130,11 +130,6 @@ class DeltaProtocol:
     def _respond(
         self, kind: XdsType, state: _TypeState, view: PreparedSnapshot, new_names: set[str], always: bool
     ) -> list[bytes]:
-        if kind in GATED and not self._gate.open(self._types):
-            state.deferred = True
-            state.owed_names |= new_names
-            state.owed_always |= always
-            return []
         prepared = view.types[kind]
         available = prepared.resources
         wanted = set(available) if state.wildcard else state.subscribed & set(available)
@@ -148,6 +143,11 @@ class DeltaProtocol:
                 removed -= state.draining
         removed |= {n for n in new_names if n not in available}  # tell Envoy now instead of a fetch timeout
         if not send and not removed and not always:
+            return []
+        if kind in GATED and not self._gate.open(self._types):  # nothing above changed state: redone on release
+            state.deferred = True
+            state.owed_names |= new_names
+            state.owed_always |= always
             return []
         for resource in send:
             state.known[resource.name] = resource.version
