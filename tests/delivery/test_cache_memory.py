@@ -82,6 +82,30 @@ def test_response_bodies_and_delta_chunks_built_for_streams_count_once_the_node_
     asyncio.run(scenario())
 
 
+def test_a_stream_closing_re_counts_only_what_streams_built_not_every_packed_resource(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from meshplane.delivery import cache as cache_module
+
+    walks: list[int] = []
+    real = cache_module._packed_bytes
+    monkeypatch.setattr(cache_module, "_packed_bytes", lambda n: walks.append(1) or real(n))
+
+    async def scenario() -> None:
+        source = CountingSource()
+        cache, metrics = sized_cache(source, retain_bytes=None)
+        proxy = source.publish(node("a"), "a")
+        await stream_once(cache, [proxy, proxy, proxy])
+        assert len(walks) == 1, "the packed resources are summed once for a snapshot and its views"
+        assert metrics.cache_idle_bytes == SIZE
+        view = await cache.watch(proxy, "127.0.0.9", nop)  # a bind address: one more view to count
+        cache.unwatch(proxy, "127.0.0.9", nop)
+        assert len(walks) == 2 and metrics.cache_idle_bytes > SIZE
+        assert view.types[XdsType.LISTENERS].packed
+
+    asyncio.run(scenario())
+
+
 def test_idle_nodes_are_evicted_by_bytes_when_the_byte_bound_is_reached_before_the_count_bound() -> None:
     async def scenario() -> None:
         source = CountingSource()

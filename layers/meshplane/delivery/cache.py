@@ -46,6 +46,15 @@ class _Node:
     watchers: dict[str | None, set[Watcher]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     size: int = 0  # `held_bytes` when last measured: the cache's byte totals add these up
+    _packed: tuple[tuple[object, ...], int] = (), 0  # (the snapshot and views it was summed for, the sum)
+
+    def packed_size(self) -> int:
+        """The packed resources' part of `held_bytes`, summed again only when the snapshot or views change."""
+        key = (self.snapshot, *self.views.values())
+        summed_for = self._packed[0]
+        if len(summed_for) != len(key) or any(a is not b for a, b in zip(summed_for, key, strict=True)):
+            self._packed = key, _packed_bytes(self)
+        return self._packed[1]
 
     def view(self, bind: str | None) -> PreparedSnapshot:
         view = self.views.get(bind)
@@ -72,10 +81,21 @@ def held_bytes(node: _Node) -> int:
     overheads per string, Delta resource and node keep many tiny resources from being
     underestimated (measured within ~15% of tracemalloc).  Not counted: messages unpacked
     for a bind rewrite (local runs only).  A sum of lengths, not a recursive
-    `sys.getsizeof`, taken when a node is prepared, renewed or goes idle.
+    `sys.getsizeof`, taken when a node is prepared, renewed or goes idle.  The packed part
+    is summed once per snapshot and set of views (`_Node.packed_size`): a stream's close
+    re-counts only what streams built, not thousands of resources.
     """
+    total = NODE_OVERHEAD + node.packed_size()
+    for view in node.views.values():
+        for prepared in view.types.values():
+            blobs, delta_resources = prepared.built_blobs()
+            total += sum(map(len, blobs)) + len(blobs) * BLOB_OVERHEAD + delta_resources * DELTA_OVERHEAD
+    return total
+
+
+def _packed_bytes(node: _Node) -> int:
     seen: set[int] = set()
-    total = NODE_OVERHEAD
+    total = 0
 
     def add(blobs: Iterable[bytes]) -> None:
         nonlocal total
@@ -90,9 +110,7 @@ def held_bytes(node: _Node) -> int:
             add(resources.raw.values())
     for view in node.views.values():
         for prepared in view.types.values():
-            blobs, delta_resources = prepared.held_blobs()
-            add(blobs)
-            total += delta_resources * DELTA_OVERHEAD
+            add(prepared.packed.values())
     return total
 
 

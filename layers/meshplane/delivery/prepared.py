@@ -106,10 +106,11 @@ class PreparedType:
         """Per-resource objects, made on first use (Delta streams): a SotW cold load never builds them."""
         return MappingProxyType({name: PreparedResource(name, body) for name, body in self.packed.items()})
 
-    def held_blobs(self) -> tuple[list[bytes], int]:
-        """The byte strings this type holds now (packed resources, cached SotW bodies, built Delta
-        chunks) and how many per-resource Delta objects exist: what the cache's memory estimate sums."""
-        blobs = [*self.packed.values(), *(body for body, _count in self._joined.values())]
+    def built_blobs(self) -> tuple[list[bytes], int]:
+        """The byte strings streams made from `packed` so far (cached SotW bodies, built Delta chunks)
+        and how many per-resource Delta objects exist: the part of the cache's memory estimate that
+        grows after a snapshot is prepared (`packed` is the fixed part)."""
+        blobs = [body for body, _count in self._joined.values()]
         built: Mapping[str, PreparedResource] = vars(self).get("resources", {})  # only once a Delta stream asked
         blobs += [chunk for r in built.values() if (chunk := vars(r).get("delta_chunk")) is not None]
         return blobs, len(built)
