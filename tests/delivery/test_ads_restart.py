@@ -63,13 +63,14 @@ def ads_process(aws: Aws, tmp_path: Path) -> Iterator[AdsProcess]:
         process.stop()
 
 
+@pytest.mark.parametrize("delta", [False, True], ids=["sotw", "delta"])
 def test_envoys_keep_routing_while_the_ads_server_is_down_and_resync_after_restart(
-    lab: Lab, envoy_runner: EnvoyRunner, ads_process: AdsProcess, publisher: Publisher
+    lab: Lab, envoy_runner: EnvoyRunner, ads_process: AdsProcess, publisher: Publisher, delta: bool
 ) -> None:
     scenario = Scenario.two_versions(lab)
     publisher.publish(scenario.snapshot())
     ads_process.start()
-    _, front = start_front(envoy_runner, scenario, f"127.0.0.1:{ads_process.port}")
+    _, front = start_front(envoy_runner, scenario, f"127.0.0.1:{ads_process.port}", delta=delta)
 
     with Traffic(front, f"{SERVICE}:{APP_PORT}") as traffic:
         time.sleep(0.3)
