@@ -210,3 +210,56 @@ def test_routes_held_for_an_envoy_that_never_acks_its_endpoints_go_out_when_the_
     now[0] = 5.0
     assert kinds([DiscoveryResponse.FromString(b) for b in protocol.on_wake(NEW)]) == ["routes"]
     assert protocol.wake_in() is None
+
+
+def test_the_stream_wakes_its_protocol_when_held_back_responses_are_due_even_if_envoy_stays_silent() -> None:
+    import asyncio
+
+    from meshplane.delivery.server.stream import Stream
+
+    class OneView:
+        async def watch(self, *_args: object) -> PreparedSnapshot:
+            return NEW
+
+        def view(self, *_args: object) -> PreparedSnapshot:
+            return NEW
+
+        def unwatch(self, *_args: object) -> None:
+            pass
+
+    class Waiting:
+        """Answers the first request with nothing and asks to be woken 50 ms later, once."""
+
+        woken = 0
+
+        def __init__(self, *_args: object) -> None:
+            pass
+
+        def held_clusters_version(self, *_args: object) -> None:
+            return None
+
+        def on_request(self, *_args: object) -> list[bytes]:
+            return []
+
+        def wake_in(self) -> float | None:
+            return 0.05 if not self.woken else None
+
+        def on_wake(self, _view: PreparedSnapshot) -> list[bytes]:
+            self.woken += 1
+            return [b"released"]
+
+    async def scenario() -> list[bytes]:
+        silent = asyncio.Event()
+
+        async def requests():  # one request, then Envoy says nothing more
+            yield sotw(CDS, NODE)
+            await silent.wait()
+
+        stream = Stream(OneView(), Metrics())  # type: ignore[arg-type]
+        received = []
+        async for out in stream.run(requests(), Waiting, lambda _identity: None):  # type: ignore[arg-type]
+            received.append(out)
+            stream.close()
+        return received
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 5)) == [b"released"]
