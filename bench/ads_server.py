@@ -13,7 +13,7 @@ It prints `ready <port> <rss-bytes>` and then obeys stdin lines:
     push       -> swaps in the next generation of the hot node's endpoints, asks the cache to
                   refresh every proxy (what a ConfigPublished event does) and prints
                   `pushed <monotonic-seconds-at-start>`
-The source keeps snapshots as `Snapshot.to_json()` bytes, so every load pays the
+The source keeps snapshots as `Snapshot.to_bytes()` (what the pipeline stores in S3), so every load pays the
 same parse an S3 fetch would (minus the network).
 """
 
@@ -45,14 +45,14 @@ class MemorySource:
         self.blobs: dict[str, tuple[str, bytes]] = {}
 
     def put(self, snapshot: Snapshot) -> None:
-        self.blobs[snapshot.node_id] = (snapshot.version, snapshot.to_json())
+        self.blobs[snapshot.node_id] = (snapshot.version, snapshot.to_bytes())
 
     def pointer(self, proxy: ProxyId) -> Pointer | None:
         entry = self.blobs.get(proxy.path)
         return None if entry is None else Pointer(entry[0], proxy.path)
 
     def fetch(self, pointer: Pointer) -> Snapshot:
-        return Snapshot.from_json(self.blobs[pointer.key][1])
+        return Snapshot.loads(self.blobs[pointer.key][1])
 
     def recent_proxies(self, limit: int) -> list[ProxyId]:
         return [ProxyId.parse(path) for path in list(self.blobs)[-limit:]]

@@ -20,7 +20,7 @@ from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.service import AdsOptions, AdsService
 from meshplane.delivery.source import S3Source, pointer_key
 from meshplane.model.ids import ProxyId
-from meshplane.pipeline.publish import pointer_document, previous_key_after
+from meshplane.pipeline.publish import pointer_document, previous_key_after, snapshot_key
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.store.pointers import Pointer
@@ -86,8 +86,8 @@ class Publisher:
 
     def publish(self, snapshot: Snapshot, *, notify: bool = True) -> list[XdsType]:
         proxy = ProxyId.parse(snapshot.node_id)
-        key = f"snapshots/{proxy.mesh}/{proxy.kind.value}/{proxy.name}/{snapshot.version}.json"
-        self._s3.put_object(Bucket=self._aws.bucket, Key=key, Body=snapshot.to_json())
+        key = snapshot_key(proxy, snapshot.version)
+        self._s3.put_object(Bucket=self._aws.bucket, Key=key, Body=snapshot.to_bytes())
         versions = {k.value: v for k, v in snapshot.versions.items()}
         before = previous_key_after(self._pointers.get(proxy.path), versions)
         self._pointers[proxy.path] = Pointer(proxy.path, snapshot.version, key, versions, previous_key=before)

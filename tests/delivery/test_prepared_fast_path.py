@@ -226,3 +226,21 @@ def test_a_cold_stream_loads_in_one_trip_and_gets_the_typed_path_bytes() -> None
             await cache.watch(ProxyId("fast", Kind.VIRTUAL_NODE, "nobody"), None, lambda _changed: None)
 
     asyncio.run(scenario())
+
+
+def test_the_stored_binary_form_loads_to_the_same_bytes_names_and_versions_as_the_json_form() -> None:
+    snapshot = _translated()
+    from_binary, from_json = Snapshot.loads(snapshot.to_bytes()), Snapshot.loads(snapshot.to_json())
+    assert from_binary.node_id == from_json.node_id == snapshot.node_id
+    assert from_binary.versions == from_json.versions == snapshot.versions
+    for kind in XdsType:
+        assert from_binary.packed(kind) == from_json.packed(kind) == snapshot.packed(kind)
+        assert isinstance(from_binary.of(kind), PackedResources), "served as stored, never unpacked"
+    assert PreparedSnapshot.of(from_binary).types == PreparedSnapshot.of(from_json).types
+    assert len(snapshot.to_bytes()) < len(snapshot.to_json()) * 0.8, "no base64"
+
+
+def test_a_binary_snapshot_whose_header_does_not_match_its_body_is_refused() -> None:
+    data = _translated().to_bytes()
+    with pytest.raises(ValueError, match="bytes the header does not account for"):
+        Snapshot.loads(data + b"junk")

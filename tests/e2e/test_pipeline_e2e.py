@@ -42,7 +42,7 @@ def snapshot_of(stack: Any, mesh: str, node: str) -> Snapshot | None:
         if error.response["Error"]["Code"] in ("NoSuchKey", "404", "403", "AccessDenied"):
             return None
         raise
-    return Snapshot.from_json(s3.get_object(Bucket=stack.bucket, Key=pointer["key"])["Body"].read())
+    return Snapshot.loads(s3.get_object(Bucket=stack.bucket, Key=pointer["key"])["Body"].read())
 
 
 def addresses(snapshot: Snapshot | None, cluster: str) -> list[str]:

@@ -161,7 +161,7 @@ class World:
         if pointer is None:
             return None
         body = self.clients.s3.get_object(Bucket=self.settings.bucket, Key=pointer.key)["Body"].read()
-        return Snapshot.from_json(body)
+        return Snapshot.loads(body)
 
     def announcements(self) -> list[dict[str, Any]]:
         """ConfigPublished details received since the last call."""

@@ -57,7 +57,7 @@ def test_first_recompute_publishes_every_proxy_of_a_new_mesh(world: World) -> No
     import json
 
     document = json.loads(pointer["Body"].read())
-    assert document["key"] == f"snapshots/colors/virtualNode/front/{snapshot.version}.json"
+    assert document["key"] == f"snapshots/colors/virtualNode/front/{snapshot.version}.snap"
     assert document["versions"] == {k.value: v for k, v in snapshot.versions.items()}
 
 

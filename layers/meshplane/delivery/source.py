@@ -81,7 +81,7 @@ class S3Source:
 
     def fetch(self, pointer: Pointer) -> Snapshot:
         obj = self._s3.get_object(Bucket=self._bucket, Key=pointer.key)
-        return Snapshot.from_json(obj["Body"].read())
+        return Snapshot.loads(obj["Body"].read())
 
     def recent_proxies(self, limit: int) -> list[ProxyId]:
         """The `limit` proxies whose pointers changed last, oldest first: what a starting server preloads."""

@@ -26,13 +26,14 @@ from meshplane.store.index import DependencyIndex
 from meshplane.store.pointers import Pointer, PointerStore
 
 SNAPSHOT_PREFIX = "snapshots/"
+SNAPSHOT_SUFFIX = ".snap"  # `Snapshot.to_bytes`; readers take either form (`Snapshot.loads`)
 POINTER_PREFIX = "pointers/"
 EVENT_SOURCE = "meshplane.pipeline"
 DETAIL_TYPE = "ConfigPublished"
 
 
 def snapshot_key(proxy: ProxyId, version: str) -> str:
-    return f"{SNAPSHOT_PREFIX}{proxy.mesh}/{proxy.kind.value}/{proxy.name}/{version}.json"
+    return f"{SNAPSHOT_PREFIX}{proxy.mesh}/{proxy.kind.value}/{proxy.name}/{version}{SNAPSHOT_SUFFIX}"
 
 
 def pointer_key(proxy: ProxyId) -> str:
@@ -110,7 +111,7 @@ class Publisher:
             return None
         with self._t.traced("s3.get_snapshot"):
             body = self._s3.get_object(Bucket=self._bucket, Key=pointer.key)["Body"].read()
-        return Snapshot.from_json(body)
+        return Snapshot.loads(body)
 
     def publish(
         self,
@@ -142,9 +143,9 @@ class Publisher:
             return Result(proxy, Status.REJECTED, snapshot.version, problems=tuple(problems))
         with self._t.timed("PublishLatency", "publish"):
             key = snapshot_key(proxy, snapshot.version)
-            body = snapshot.to_json()
+            body = snapshot.to_bytes()
             with self._t.traced("s3.put_snapshot"):
-                self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/json")
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=body, ContentType="application/octet-stream")
             versions = {kind.value: v for kind, v in snapshot.versions.items()}
             before = previous_key_after(previous, versions)
             with self._t.traced("dynamodb.advance_pointer"):

@@ -27,6 +27,7 @@ Packed = Mapping[str, bytes]  # name -> the resource's deterministic serialised 
 # The document key that says every stored `Any` was packed and serialised deterministically,
 # so its bytes are exactly what delivery would produce from the typed message.
 PACKING_KEY, DETERMINISTIC = "packing", "deterministic"
+BINARY_MAGIC = b"MPSNAP1\n"  # the first bytes of `Snapshot.to_bytes`; a JSON document starts with "{"
 
 
 def _digest_serialised(items: Iterable[tuple[str, bytes]]) -> str:
@@ -162,23 +163,75 @@ class Snapshot:
     def to_json(self) -> bytes:
         return json.dumps(self.to_document(), sort_keys=True, separators=(",", ":")).encode()
 
+    def to_bytes(self) -> bytes:
+        """The stored form: `BINARY_MAGIC`, a length-prefixed JSON header (node, versions, and per
+        type the resource names and sizes in name order), then every packed `Any` back to back.
+
+        The bytes are never base64-encoded or wrapped in JSON, so loading is slicing: the
+        first Envoy of a node the ADS server does not hold waits for a copy, not a decode.
+        """
+        header: dict[str, Any] = {"nodeId": self.node_id, "version": self.version, "versions": dict(self.versions),
+                                  PACKING_KEY: DETERMINISTIC}  # fmt: skip
+        bodies: list[bytes] = []
+        for kind in XdsType:
+            packed = self.packed(kind)
+            names = sorted(packed)
+            header[kind.value] = {"names": names, "sizes": [len(packed[n]) for n in names]}
+            bodies += (packed[n] for n in names)
+        encoded = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+        return b"".join([BINARY_MAGIC, len(encoded).to_bytes(4, "big"), encoded, *bodies])
+
+    @classmethod
+    def loads(cls, data: bytes) -> Snapshot:
+        """A stored snapshot in either form: `to_bytes` (what the pipeline writes) or `to_json`."""
+        if data.startswith(BINARY_MAGIC):
+            return cls._from_binary(data)
+        return cls.from_json(data)
+
+    @classmethod
+    def _from_binary(cls, data: bytes) -> Snapshot:
+        start = len(BINARY_MAGIC) + 4
+        end = start + int.from_bytes(data[len(BINARY_MAGIC) : start], "big")
+        header = json.loads(data[start:end])
+        raws: dict[XdsType, Packed] = {}
+        offset = end
+        for kind in XdsType:
+            entry = header.get(kind.value) or {"names": [], "sizes": []}
+            raw: dict[str, bytes] = {}
+            for name, size in zip(entry["names"], entry["sizes"], strict=True):
+                raw[name] = data[offset : offset + size]
+                offset += size
+            raws[kind] = raw
+        if offset != len(data):
+            extra = len(data) - offset
+            raise ValueError(f"snapshot of {header.get('nodeId')!r}: {extra} bytes the header does not account for")
+        trusted = header.get(PACKING_KEY) == DETERMINISTIC
+        return cls._from_raw(header["nodeId"], header.get("versions", {}), trusted, raws)
+
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Snapshot:
         """Keep the stored `Any` bytes when they are the deterministic form; unpack the rest now."""
-        trusted = doc.get(PACKING_KEY) == DETERMINISTIC
-        stored = doc.get("versions", {})
+        raws = {}
+        for kind in XdsType:
+            blobs = doc.get(kind.value, {})
+            raws[kind] = dict(zip(blobs, map(binascii.a2b_base64, blobs.values()), strict=True))
+        return cls._from_raw(doc["nodeId"], doc.get("versions", {}), doc.get(PACKING_KEY) == DETERMINISTIC, raws)
+
+    @classmethod
+    def _from_raw(
+        cls, node_id: str, stored: Mapping[str, str], trusted: bool, raws: Mapping[XdsType, Packed]
+    ) -> Snapshot:
         resources: dict[XdsType, Resources] = {}
         versions: dict[XdsType, str] = {}
         for kind in XdsType:
-            blobs = doc.get(kind.value, {})
-            raw = dict(zip(blobs, map(binascii.a2b_base64, blobs.values()), strict=True))
+            raw = raws[kind]
             version = stored.get(kind.value)
             if version and (_all_of_type(kind, raw) if trusted else _verified(kind, raw, version)):
                 resources[kind], versions[kind] = PackedResources(kind, raw), version
             else:
                 typed = {name: _unpack(kind, blob) for name, blob in raw.items()}
                 resources[kind], versions[kind] = MappingProxyType(typed), _digest(typed)
-        return cls(doc["nodeId"], MappingProxyType(resources), MappingProxyType(versions))
+        return cls(node_id, MappingProxyType(resources), MappingProxyType(versions))
 
     @classmethod
     def from_json(cls, data: bytes) -> Snapshot:
