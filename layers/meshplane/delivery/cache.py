@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import operator
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -94,23 +95,22 @@ def held_bytes(node: _Node) -> int:
 
 
 def _packed_bytes(node: _Node) -> int:
-    seen: set[int] = set()
+    """The packed resources, each string once: a view that serves the snapshot's stored bytes
+    (every unbound view) adds nothing; a bind view adds only what its rewrite repacked."""
+    stored: dict[XdsType, Mapping[str, bytes]] = {}
     total = 0
-
-    def add(blobs: Iterable[bytes]) -> None:
-        nonlocal total
-        for blob in blobs:
-            if id(blob) not in seen:
-                seen.add(id(blob))
-                total += len(blob) + BLOB_OVERHEAD
-
     for kind in XdsType:
         resources = node.snapshot.of(kind)
         if isinstance(resources, PackedResources):
-            add(resources.raw.values())
+            stored[kind] = resources.raw
+            total += sum(map(len, resources.raw.values())) + len(resources.raw) * BLOB_OVERHEAD
     for view in node.views.values():
-        for prepared in view.types.values():
-            add(prepared.packed.values())
+        for kind, prepared in view.types.items():
+            raw = stored.get(kind, {})
+            if len(prepared.packed) == len(raw) and all(map(operator.is_, prepared.packed.values(), raw.values())):
+                continue  # the snapshot's own bytes, counted above
+            own = [blob for name, blob in prepared.packed.items() if raw.get(name) is not blob]
+            total += sum(map(len, own)) + len(own) * BLOB_OVERHEAD
     return total
 
 
