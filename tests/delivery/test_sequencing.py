@@ -197,8 +197,7 @@ class TestDelta:
 
 def test_routes_held_for_an_envoy_that_never_acks_its_endpoints_go_out_when_the_gate_gives_up() -> None:
     now = [0.0]
-    protocol = SotwProtocol(NODE, Metrics())
-    protocol._gate = Gate(patience=5.0, clock=lambda: now[0])
+    protocol = SotwProtocol(NODE, Metrics(), Gate(patience=5.0, clock=lambda: now[0]))
     envoy = SotwEnvoy(protocol)
     envoy.connect(OLD)
     pushed = [DiscoveryResponse.FromString(b) for b in protocol.on_change(list(XdsType), NEW)]

@@ -44,12 +44,12 @@ class _TypeState:
 class DeltaProtocol:
     """The Delta half of one ADS stream."""
 
-    def __init__(self, node_id: str, metrics: Metrics) -> None:
+    def __init__(self, node_id: str, metrics: Metrics, gate: Gate | None = None) -> None:
         self._node_id = node_id
         self._metrics = metrics
         self._types: dict[XdsType, _TypeState] = {}
         self._nonces = itertools.count(1)
-        self._gate = Gate()
+        self._gate = gate or Gate()
 
     def on_request(self, request: DeltaDiscoveryRequest, view: PreparedSnapshot) -> list[bytes]:
         try:

@@ -52,12 +52,12 @@ def _subscription(kind: XdsType, names: list[str], state: _TypeState | None) -> 
 class SotwProtocol:
     """The SotW half of one ADS stream."""
 
-    def __init__(self, node_id: str, metrics: Metrics) -> None:
+    def __init__(self, node_id: str, metrics: Metrics, gate: Gate | None = None) -> None:
         self._node_id = node_id
         self._metrics = metrics
         self._types: dict[XdsType, _TypeState] = {}
         self._nonces = itertools.count(1)
-        self._gate = Gate()
+        self._gate = gate or Gate()
         self._held: Mapping[str, bytes] = {}  # the clusters (name -> packed) of the last CDS version Envoy ACKed
         self._sent: Mapping[str, bytes] = {}  # those of the last CDS version sent, stale ones left out
         self._draining = False  # the last CDS response still carries clusters its version dropped
