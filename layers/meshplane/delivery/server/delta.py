@@ -162,7 +162,7 @@ class DeltaProtocol:
         """Once the new version is in everywhere, remove the stale clusters, then their endpoints."""
         if not any(self._types[k].draining for k in _DRAINED if k in self._types):
             return []
-        if not settled(view, self._types, lambda _kind, _state: True):
+        if not settled(view, self._types):
             return []
         out: list[bytes] = []
         for kind in _DRAINED:

@@ -75,7 +75,9 @@ class Gate:
 
 
 def settled(
-    view: PreparedSnapshot, states: Mapping[XdsType, State], caught_up: Callable[[XdsType, State], bool]
+    view: PreparedSnapshot,
+    states: Mapping[XdsType, State],
+    caught_up: Callable[[XdsType, State], bool] = lambda _kind, _state: True,
 ) -> bool:
     """Every type the view has resources of is subscribed, answered, not deferred and `caught_up`."""
     for kind, prepared in view.types.items():

@@ -154,11 +154,10 @@ class SotwProtocol:
         current = {kind: prepared.version for kind, prepared in view.types.items()}
         if not settled(view, self._types, lambda kind, s: s.names == frozenset() or s.sent_version == current[kind]):
             return []
-        self._held = self._sent  # all of it is in: nothing the current version lacks is kept
         if state.nacked_version == state.sent_version:
             self._draining = False  # Envoy refused this version: it keeps its last good clusters anyway
             return []
-        return self._respond(XdsType.CLUSTERS, state, view)
+        return self._respond(XdsType.CLUSTERS, state, view)  # its ACK made `_held` this version's: nothing stale
 
     def _respond(self, kind: XdsType, state: _TypeState, view: PreparedSnapshot) -> list[bytes]:
         if state.names is not None and not state.names:
