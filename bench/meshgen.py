@@ -9,6 +9,7 @@ node itself.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -204,15 +205,4 @@ def fat_proxy_mesh(clusters: int, endpoints_per_node: int = 4, mesh: str = "benc
 
 def with_endpoints(state: MeshState, node: str, replacement: tuple[Endpoint, ...]) -> MeshState:
     """The same mesh with one node's endpoint set replaced (an endpoint-only change)."""
-    endpoints = dict(state.endpoints)
-    endpoints[node] = replacement
-    return MeshState(
-        mesh=state.mesh,
-        virtual_nodes=state.virtual_nodes,
-        virtual_services=state.virtual_services,
-        virtual_routers=state.virtual_routers,
-        routes=state.routes,
-        virtual_gateways=state.virtual_gateways,
-        gateway_routes=state.gateway_routes,
-        endpoints=endpoints,
-    )
+    return dataclasses.replace(state, endpoints={**state.endpoints, node: replacement})
