@@ -10,4 +10,4 @@ from meshplane.pipeline.runtime import current
 
 @first_call_without_gc
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return current(sqs=True).ecs_events(event, context)
+    return current(context, sqs=True).ecs_events(event, context)

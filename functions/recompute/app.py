@@ -10,4 +10,4 @@ from meshplane.pipeline.runtime import current
 
 @first_call_without_gc
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return current().recompute(event, context)
+    return current(context).recompute(event, context)

@@ -60,7 +60,8 @@ class Api:
     def build(cls, settings: Settings, client: Any, limits: Limits | None = None,
               telemetry: Telemetry | None = None) -> Api:
         store = ResourceStore(
-            settings.table, client, region=settings.region, account=settings.account, limits=limits or Limits()
+            settings.table, client, region=settings.region, account=settings.account, partition=settings.partition,
+            limits=limits or Limits(),
         )
         return cls(store, telemetry)
 

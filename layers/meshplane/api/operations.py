@@ -125,7 +125,7 @@ class Operations:
             key = ResourceKey.from_arn(arn)
         except ValueError as exc:
             raise BadRequest(f"resourceArn: {exc}") from None
-        if key.arn(self.store.region, self.store.account) != arn:
+        if key.arn(self.store.region, self.store.account, partition=self.store.partition) != arn:
             raise NotFound(f"resourceArn: {arn} is not a resource of this account and region")
         return key
 

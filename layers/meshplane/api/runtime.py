@@ -12,8 +12,12 @@ if TYPE_CHECKING:
 
 
 @lru_cache(maxsize=1)
-def lambda_api() -> Api:
-    """The Api of this Lambda environment with Powertools telemetry, built on the first invocation."""
+def lambda_api(owner: tuple[str, str] | None = None) -> Api:
+    """The Api of this Lambda environment with Powertools telemetry, built on the first invocation.
+
+    `owner` is the (partition, account) of the invoked function's ARN, the same on every invocation
+    of a container; None falls back to the environment the stack sets.
+    """
     import boto3
 
     from meshplane.api.app import Api
@@ -21,9 +25,12 @@ def lambda_api() -> Api:
     from meshplane.pipeline.telemetry import Telemetry
     from meshplane.store.limits import Limits
 
-    return Api.build(Settings.from_env(), boto3.client("dynamodb"), Limits.from_env(), Telemetry.from_env())
+    settings = Settings.from_env(owner=owner)
+    return Api.build(settings, boto3.client("dynamodb"), Limits.from_env(), Telemetry.from_env())
 
 
 @first_call_without_gc
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return lambda_api().handle(event, context)
+    from meshplane.config import function_owner
+
+    return lambda_api(function_owner(context)).handle(event, context)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import Enum
+
+DEFAULT_PARTITION = "aws"
+# aws, aws-cn, aws-us-gov, aws-iso, aws-iso-b, aws-eusc...: AWS names every partition this way
+PARTITION = re.compile(r"aws(-[a-z]+)*")
 
 
 class Kind(str, Enum):
@@ -32,19 +37,25 @@ class ResourceKey:
     name: str
     parent: str | None = None
 
-    def arn(self, region: str, account: str) -> str:
+    def arn(self, region: str, account: str, *, partition: str = DEFAULT_PARTITION) -> str:
+        """The App Mesh ARN in `partition` (aws, aws-cn, aws-us-gov...), as the stack's account sees it."""
+        return f"arn:{partition}:appmesh:{region}:{account}:{self.path}"
+
+    @property
+    def path(self) -> str:
+        """`mesh/<m>[/<parent kind>/<parent>][/<kind>/<n>]`, the resource part of the ARN."""
         path = f"mesh/{self.mesh}"
         if self.kind is Kind.MESH:
-            return f"arn:aws:appmesh:{region}:{account}:{path}"
+            return path
         if self.kind.parent_kind is not None:
             path += f"/{self.kind.parent_kind.value}/{self.parent}"
-        return f"arn:aws:appmesh:{region}:{account}:{path}/{self.kind.value}/{self.name}"
+        return f"{path}/{self.kind.value}/{self.name}"
 
     @classmethod
     def from_arn(cls, arn: str) -> ResourceKey:
-        """Parse an App Mesh ARN; raises ValueError for anything else."""
+        """Parse an App Mesh ARN of any partition; raises ValueError for anything else."""
         parts = arn.split(":", 5)
-        if len(parts) != 6 or parts[0] != "arn" or parts[2] != "appmesh":
+        if len(parts) != 6 or parts[0] != "arn" or not PARTITION.fullmatch(parts[1]) or parts[2] != "appmesh":
             raise ValueError(f"not an App Mesh ARN: {arn!r}")
         return cls.from_path(parts[5])
 

@@ -1,6 +1,6 @@
 """The four pipeline entry points, as methods of one object built per Lambda container.
 
-Handlers are thin: `functions/<name>/app.py` calls `current().<name>(event, context)`.
+Handlers are thin: `functions/<name>/app.py` calls `current(context).<name>(event, context)`.
 Each entry point runs inside Powertools' Logger (JSON, Lambda context, correlation
 id), Tracer (a no-op outside Lambda or with `POWERTOOLS_TRACE_DISABLED=true`) and
 Metrics (EMF flushed when the invocation ends).
@@ -130,7 +130,8 @@ class Pipeline:
         return AcmSecrets(BotoAcm(self.clients))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Pipeline:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, owner: tuple[str, str] | None = None) -> Pipeline:
+        """`owner` is the (partition, account) of the invoked function's ARN; None keeps the environment's."""
         import os
 
         from meshplane.config import Settings
@@ -138,7 +139,7 @@ class Pipeline:
         from meshplane.pipeline.wiring import Clients, Collaborators
 
         env = os.environ if env is None else env
-        settings = Settings.from_env(env)
+        settings = Settings.from_env(env, owner=owner)
         clients = Clients.create(settings, env)
         return cls(
             settings,
@@ -354,16 +355,17 @@ def clusters_from_env(value: str | None) -> tuple[str, ...]:
 
 
 class _Holder:
-    @cached_property
-    def pipeline(self) -> Pipeline:
-        return Pipeline.from_env()
+    pipeline: Pipeline | None = None
 
 
 _holder = _Holder()
 
 
-def current(*, sqs: bool = False) -> Pipeline:
+def current(context: Any = None, *, sqs: bool = False) -> Pipeline:
     """The container's pipeline, built on first use (never at import).
+
+    The first invocation's `context` names the account and partition the function runs in
+    (`meshplane.config.function_owner`); they cannot change within a container.
 
     `sqs=True` (the SQS batch handlers) first imports Powertools' batch utility: it
     loads its pydantic event models (about 40 ms) only when pydantic is already
@@ -371,4 +373,8 @@ def current(*, sqs: bool = False) -> Pipeline:
     """
     if sqs:
         import aws_lambda_powertools.utilities.batch  # noqa: F401
+    if _holder.pipeline is None:
+        from meshplane.config import function_owner
+
+        _holder.pipeline = Pipeline.from_env(owner=function_owner(context))
     return _holder.pipeline

@@ -118,7 +118,10 @@ class Collaborators:
         from meshplane.store.resources import ResourceStore
 
         return cls(
-            loader=ResourceStore(settings.table, clients.dynamodb, region=settings.region, account=settings.account),
+            loader=ResourceStore(
+                settings.table, clients.dynamodb, region=settings.region, account=settings.account,
+                partition=settings.partition,
+            ),
             graph=ModuleGraph(),
             translator=ModuleTranslator(),
             validators=DefaultValidators(),

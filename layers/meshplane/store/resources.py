@@ -16,7 +16,7 @@ from typing import Any
 
 from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.model import shapes
-from meshplane.model.ids import Kind, ResourceKey
+from meshplane.model.ids import DEFAULT_PARTITION, Kind, ResourceKey
 from meshplane.model.state import EXTENSION_TAG_PREFIX, MeshState
 from meshplane.store import schema
 from meshplane.store.errors import (
@@ -64,6 +64,7 @@ class ResourceStore:
         *,
         region: str = "us-east-1",
         account: str = DEFAULT_ACCOUNT,
+        partition: str = DEFAULT_PARTITION,
         limits: Limits | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -71,6 +72,7 @@ class ResourceStore:
         self.client = client
         self.region = region
         self.account = account
+        self.partition = partition
         self.limits = limits or Limits()
         self._clock = clock or (lambda: datetime.now(UTC))
 
@@ -158,7 +160,7 @@ class ResourceStore:
             "mesh": key.mesh,
             "name": key.name,
             **({"parent": key.parent} if key.parent else {}),
-            "arn": key.arn(self.region, self.account),
+            "arn": key.arn(self.region, self.account, partition=self.partition),
             "uid": str(uuid.uuid4()),
             "version": 1,
             "createdAt": now,
