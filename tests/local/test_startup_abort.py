@@ -57,7 +57,7 @@ def test_sigterm_while_the_emulator_starts_aborts_startup_at_once_and_stops_ever
     try:
         deadline = time.monotonic() + 60
         children: dict[int, str] = {}
-        while not any("moto.server" in cmd for cmd in children.values()):  # startup is under way
+        while not any("meshplane.local.motoserver" in cmd for cmd in children.values()):  # startup is under way
             assert up.poll() is None and time.monotonic() < deadline, (state_dir / "local-up.log").read_text()
             time.sleep(0.02)
             children = _children(up.pid)

@@ -17,7 +17,7 @@ from typing import Any
 from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.local import abort
 from meshplane.local.deploy import Deployment, deploy
-from meshplane.local.emulator import Emulator
+from meshplane.local.emulator import Emulator, EmulatorUnavailable
 from meshplane.local.gateway import LocalGateway
 from meshplane.local.invoker import FunctionPool, Invocation, base_environment, lambda_environment
 from meshplane.local.plan import make_plan
@@ -89,7 +89,7 @@ class LocalUp:
         else:
             with abort.deferred():
                 self.emulator = Emulator.spawn(o.host, o.emulator_port, log=o.state_dir / "emulator.log")
-            self.emulator.wait_ready()
+        self.emulator.wait_ready()
         self._mark("emulator")
         os.environ.update(base_environment(self.emulator.endpoint_url, o.region))  # our own boto3 clients too
         translated = translate(o.template, o.parameters, o.region, DEFAULT_ACCOUNT)
@@ -269,6 +269,9 @@ def run(options: Options) -> int:
         up.wait()
     except abort.StartupAborted:
         log.info("stop signal during startup: aborted after %.2fs", time.monotonic() - up.started_at)
+    except EmulatorUnavailable as exc:
+        log.error("cannot start: %s", exc)
+        return 1
     finally:
         abort.disarm()
         up.stop()

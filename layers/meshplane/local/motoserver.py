@@ -1,0 +1,34 @@
+"""moto's server with the local stack's corrections installed: what `meshplane local up` runs as its emulator.
+
+`python -m meshplane.local.motoserver` takes moto.server's arguments. Each entry of
+`PATCHES` installs one local-only correction into moto before the server starts; they live
+in this process only, so an emulator someone else runs (`AWS_ENDPOINT_URL`) is never touched.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from meshplane.local import moto_cloudtrail, moto_dynamodb
+
+PATCHES: list[Callable[[], None]] = [
+    moto_dynamodb.install,  # serialisable DynamoDB; cancelled transactions undone in place
+    moto_cloudtrail.install,  # Cloud Map instance calls put their CloudTrail event on the default bus
+]
+
+
+def install() -> None:
+    for patch in PATCHES:
+        patch()
+
+
+def main(argv: list[str] | None = None) -> None:
+    install()
+    from moto.server import main as serve
+
+    serve(argv if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
