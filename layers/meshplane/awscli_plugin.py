@@ -1,10 +1,12 @@
-"""AWS CLI (v1) plugin: `aws appmesh --endpoint-url <ApiUrl>` signs for API Gateway.
+"""AWS CLI plugin: `aws appmesh --endpoint-url <ApiUrl>` signs for API Gateway.
 
-Enable it in ~/.aws/config:
+Enable it in ~/.aws/config. AWS CLI v1 imports it from its own Python (install meshplane there):
 
     [plugins]
-    cli_legacy_plugin_path = <site-packages that holds meshplane>
     meshplane = meshplane.awscli_plugin
+
+AWS CLI v2 also needs `cli_legacy_plugin_path = <directory that holds the meshplane package>`
+in that section; v1 has no such setting and fails at start-up with it (README.md, "Deploy to AWS").
 """
 
 from __future__ import annotations

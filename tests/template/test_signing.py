@@ -1,7 +1,8 @@
 """The signing hook makes boto3 and the AWS CLI sign App Mesh calls for `execute-api`.
 
-Each test sends a real request to a tiny local HTTP server and reads the
-`Credential=<key>/<date>/<region>/<service>/aws4_request` scope it was signed with.
+Each test sends a real request to a local HTTP server (a tiny capture server, or the
+local App Mesh API) and reads the `Credential=<key>/<date>/<region>/<service>/aws4_request`
+scope it was signed with.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from meshplane import signing
+from meshplane.api.app import Api
+from meshplane.api.http import serve_in_thread
+from meshplane.store import ResourceStore, create_table
+from moto import mock_aws
 
+REPO = Path(__file__).resolve().parents[2]
 SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
 
 
@@ -97,19 +104,61 @@ def test_hook_leaves_other_services_alone(capture_server: tuple[str, list[str]])
     assert _signed_service(seen[-1]) == "sqs"
 
 
-def test_aws_cli_plugin_signs_for_execute_api(capture_server: tuple[str, list[str]], tmp_path: Path) -> None:
-    url, seen = capture_server
-    config = tmp_path / "config"
-    config.write_text("[default]\nregion = us-east-1\n[plugins]\nmeshplane = meshplane.awscli_plugin\n")
-    env = {
-        **os.environ,
-        "AWS_CONFIG_FILE": str(config),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
-        "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE",
-        "AWS_SECRET_ACCESS_KEY": "secret",
-    }
-    env.pop("AWS_ENDPOINT_URL", None)
+def readme_cli_config(version: str) -> str:
+    """The `~/.aws/config` block README.md gives for AWS CLI `version` (the first ini block after its bullet)."""
+    text = (REPO / "README.md").read_text()
+    marker = f"**AWS CLI {version}**"
+    assert text.count(marker) == 1, f"README.md describes the {marker} plugin set-up once"
+    block = re.search(r"```ini\n(.*?)```", text[text.index(marker):], re.S)
+    assert block, f"no ini block after {marker}"
+    return block[1]
+
+
+class _RecordingApi(Api):
+    """The real local API, remembering each request's Authorization header."""
+
+    def __init__(self, store: ResourceStore) -> None:
+        super().__init__(store)
+        self.authorizations: list[str] = []
+
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+        self.authorizations.append(event["headers"].get("Authorization", ""))
+        return super().handle(event, context)
+
+
+@pytest.fixture
+def local_api() -> Iterator[tuple[str, _RecordingApi]]:
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(dynamodb, "meshplane-cli")
+        api = _RecordingApi(ResourceStore("meshplane-cli", dynamodb, region="us-east-1"))
+        server, thread = serve_in_thread(api)
+        yield f"http://127.0.0.1:{server.server_address[1]}", api
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_the_bundled_aws_cli_v1_works_with_the_readme_config(
+    local_api: tuple[str, _RecordingApi], tmp_path: Path
+) -> None:
+    """`~/.aws/config` exactly as README.md says for v1; `aws appmesh ... --endpoint-url` against the local API."""
+    url, api = local_api
+    (tmp_path / ".aws").mkdir()
+    (tmp_path / ".aws" / "config").write_text(readme_cli_config("v1"))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env.update(HOME=str(tmp_path), AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
+               AWS_DEFAULT_REGION="us-east-1")
     aws = Path(sys.executable).with_name("aws")
-    subprocess.run([str(aws), "appmesh", "list-meshes", "--endpoint-url", url], env=env, check=True,
-                   capture_output=True, timeout=60)
-    assert _signed_service(seen[-1]) == "execute-api"
+    assert subprocess.run([str(aws), "--version"], capture_output=True, text=True, check=True,
+                          timeout=60).stdout.startswith("aws-cli/1.")
+
+    def cli(*args: str) -> dict[str, Any]:
+        done = subprocess.run([str(aws), "appmesh", *args, "--endpoint-url", url, "--output", "json"], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    assert cli("create-mesh", "--mesh-name", "shop")["mesh"]["meshName"] == "shop"
+    assert [m["meshName"] for m in cli("list-meshes")["meshes"]] == ["shop"]
+    assert [_signed_service(a) for a in api.authorizations] == ["execute-api", "execute-api"]
