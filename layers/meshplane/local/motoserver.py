@@ -10,11 +10,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from meshplane.local import moto_cloudtrail, moto_dynamodb
+from meshplane.local import iam_emulation, moto_cloudtrail, moto_dynamodb
 
 PATCHES: list[Callable[[], None]] = [
     moto_dynamodb.install,  # serialisable DynamoDB; cancelled transactions undone in place
     moto_cloudtrail.install,  # Cloud Map instance calls put their CloudTrail event on the default bus
+    iam_emulation.install,  # IAM policy simulator, policy-aware access checks, SigV4 authentication endpoint
 ]
 
 
