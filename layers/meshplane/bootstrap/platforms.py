@@ -22,16 +22,22 @@ BOOTSTRAP_PATH = "/tmp/envoy-bootstrap.json"
 
 
 def launch_command(options: BootstrapOptions, bootstrap_path: str = BOOTSTRAP_PATH) -> str:
-    """Render the bootstrap from the App Mesh variables, then exec Envoy (its log level from ENVOY_LOG_LEVEL)."""
+    """Render the bootstrap from the App Mesh variables, then exec Envoy (its log level from ENVOY_LOG_LEVEL).
+
+    With a bind address, several Envoys share the host. Each Envoy claims a hot-restart base id (shared
+    memory and a domain socket, 0 unless told otherwise), so the second one on a host would fail to
+    start: `--use-dynamic-base-id` lets each take a free one.
+    """
     flags = [f"--mode {options.mode}", f"--platform {options.platform}"]
     if options.mode == "ads":
         flags.append(f"--ads-address {options.ads_address}")
     else:
         flags.append(f"--file-dir {options.file_dir}")
-    return (
-        f"meshplane bootstrap {' '.join(flags)} > {bootstrap_path}"
-        f" && exec envoy -c {bootstrap_path} -l ${{ENVOY_LOG_LEVEL:-info}}"
-    )
+    envoy_flags = [f"-c {bootstrap_path}", "-l ${ENVOY_LOG_LEVEL:-info}"]
+    if options.bind_address:
+        flags.append(f"--bind-address {options.bind_address}")
+        envoy_flags.append("--use-dynamic-base-id")
+    return f"meshplane bootstrap {' '.join(flags)} > {bootstrap_path} && exec envoy {' '.join(envoy_flags)}"
 
 
 def _environment(options: BootstrapOptions) -> list[dict[str, str]]:
