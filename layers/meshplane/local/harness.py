@@ -70,11 +70,15 @@ def stack_env(endpoint_url: str, region: str = "us-east-1") -> dict[str, str]:
     }
 
 
-def start_local_up(state_dir: Path, *extra: str, stack_name: str | None = None) -> LocalStack:
-    """Start `meshplane local up` on free ports with its own moto, and wait for /healthz."""
+def start_local_up(
+    state_dir: Path, *extra: str, stack_name: str | None = None, endpoint_url: str | None = None
+) -> LocalStack:
+    """Start `meshplane local up` on free ports, with its own moto or against `endpoint_url`, and wait for /healthz."""
     api_port, ads_port, emulator_port = free_ports(3)
     stack_name = stack_name or f"mp{os.getpid()}{time.monotonic_ns() % 100000}"
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     argv = [sys.executable, "-m", "meshplane.cli", "local", "up", "--api-port", str(api_port),
             "--ads-port", str(ads_port), "--emulator-port", str(emulator_port), "--state-dir", str(state_dir),

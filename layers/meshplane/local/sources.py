@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from meshplane.local.invoker import Invocation
 from meshplane.local.plan import QueueSource, ScheduleSource, StreamSource
+from meshplane.local.shards import ShardCursor
 
 log = logging.getLogger("meshplane.local")
 Invoke = Callable[[Any], Invocation]
@@ -109,7 +110,15 @@ class QueuePoller:
 
 
 class StreamPoller:
-    """Reads every shard of a DynamoDB stream and invokes the function with stream batches."""
+    """Reads every shard of a DynamoDB stream and invokes the function with stream batches.
+
+    While idle it anchors each shard again every `RESYNC_SECONDS` at the last record it read
+    (see `shards`), so a shard the emulator rewrote is followed again within that time,
+    with no record lost or delivered twice.
+    """
+
+    RESYNC_SECONDS = 1.0
+    DISCOVER_SECONDS = 5.0
 
     def __init__(
         self, source: StreamSource, streams: Any, sqs: Any, invoke: Invoke, region: str, interval: float
@@ -120,45 +129,79 @@ class StreamPoller:
         self.source, self.streams, self.sqs, self.invoke = source, streams, sqs, invoke
         self.region, self.interval = region, interval
         self.filters = [EventPattern(raw, EventPatternParser(raw).parse()) for raw in source.filters]
-        self.iterators: dict[str, str | None] = {}
+        self.shards: dict[str, ShardCursor] = {}
         self.wake = threading.Event()  # set when a write may have just landed on the stream: poll without waiting
         self._discover(self.source.starting_position)
+
+    def _iterator(self, shard_id: str, position: str, sequence: int | None = None) -> str:
+        at = {"SequenceNumber": str(sequence)} if sequence is not None else {}
+        return str(self.streams.get_shard_iterator(
+            StreamArn=self.source.stream_arn, ShardId=shard_id, ShardIteratorType=position, **at)["ShardIterator"])
 
     def _discover(self, position: str) -> None:
         shards = self.streams.describe_stream(StreamArn=self.source.stream_arn)["StreamDescription"]["Shards"]
         for shard in shards:
-            if shard["ShardId"] not in self.iterators:
-                self.iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
-                    StreamArn=self.source.stream_arn, ShardId=shard["ShardId"], ShardIteratorType=position
-                )["ShardIterator"]
+            if shard["ShardId"] not in self.shards:
+                self.shards[shard["ShardId"]] = ShardCursor(self._iterator(shard["ShardId"], position))
 
     def run(self, stop: threading.Event) -> None:
-        last_discovery = time.monotonic()
+        last_discovery = last_resync = time.monotonic()
         while not stop.is_set():
             try:
-                if time.monotonic() - last_discovery > 5:
+                if time.monotonic() - last_discovery > self.DISCOVER_SECONDS:
                     self._discover("TRIM_HORIZON")  # shards that appeared since start are read whole
                     last_discovery = time.monotonic()
-                if not self.poll_once():
-                    self.wake.wait(self.interval)
-                    self.wake.clear()
+                if self.poll_once():
+                    continue
+                if time.monotonic() - last_resync > self.RESYNC_SECONDS:
+                    last_resync = time.monotonic()
+                    if self.resync():
+                        continue
+                self.wake.wait(self.interval)
+                self.wake.clear()
             except Exception:
                 log.exception("polling %s failed", self.name)
                 stop.wait(1)
 
     def poll_once(self) -> int:
-        delivered = 0
-        for shard_id, iterator in list(self.iterators.items()):
-            if iterator is None:
+        """Read each open shard once from where it stands; returns how many new records were read."""
+        read = 0
+        for shard_id, cursor in list(self.shards.items()):
+            if cursor.iterator is None:
                 continue
-            page = self.streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size)
-            self.iterators[shard_id] = page.get("NextShardIterator")
-            records = [self._record(r) for r in page.get("Records", [])]
-            records = [r for r in records if self._matches(r)]
-            if records:
-                self._deliver(shard_id, records)
-                delivered += len(records)
-        return delivered
+            page = self.streams.get_records(ShardIterator=cursor.iterator, Limit=self.source.batch_size)
+            cursor.iterator = page.get("NextShardIterator")
+            read += self._take(shard_id, cursor, page.get("Records", []))
+        return read
+
+    def resync(self) -> int:
+        """Anchor each open shard again at the last record read; returns how many new records that found."""
+        read = 0
+        for shard_id, cursor in list(self.shards.items()):
+            if cursor.iterator is None:
+                continue
+            if cursor.last is None:
+                page = self._page(self._iterator(shard_id, "TRIM_HORIZON"))  # this run created the table
+            else:
+                page = self._page(self._iterator(shard_id, "AT_SEQUENCE_NUMBER", cursor.last))
+                if not cursor.agrees(page.get("Records", [])):
+                    log.warning("%s: the emulator rewrote %s (a cancelled transaction restored an older copy of"
+                                " the table); reading it again from sequence number %s", self.name, shard_id,
+                                cursor.oldest)
+                    page = self._page(self._iterator(shard_id, "AT_SEQUENCE_NUMBER", cursor.oldest))
+            cursor.iterator = page.get("NextShardIterator")
+            read += self._take(shard_id, cursor, page.get("Records", []))
+        return read
+
+    def _page(self, iterator: str) -> dict[str, Any]:
+        return dict(self.streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size))
+
+    def _take(self, shard_id: str, cursor: ShardCursor, raw: list[dict[str, Any]]) -> int:
+        new = cursor.take(raw)
+        records = [r for r in (self._record(r) for r in new) if self._matches(r)]
+        if records:
+            self._deliver(shard_id, records)
+        return len(new)
 
     def _matches(self, record: dict[str, Any]) -> bool:
         return not self.filters or any(f.matches_event(record) for f in self.filters)
