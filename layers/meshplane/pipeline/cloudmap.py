@@ -9,7 +9,10 @@ match, as in App Mesh).  `HealthStatus` is `ALL`: UNHEALTHY instances are kept a
 unhealthy endpoints, so Envoy stops sending to them without losing them.  The
 address comes from `AWS_INSTANCE_IPV4` / `AWS_INSTANCE_IPV6` per the node's (else
 the mesh's) `ipPreference`; `AWS_INSTANCE_PORT` sets the port and
-`AVAILABILITY_ZONE` the zone.
+`AVAILABILITY_ZONE` the zone.  Cloud Map stores whatever a caller registered, so each
+instance is checked here (`model.addresses`): one whose address attribute is not an
+address of its family, whose port is not a port, or whose id is longer than Cloud Map
+allows is left out and logged (`EndpointsRejected`); the others are discovered as usual.
 
 Emulators: the data-plane calls need `inject_host_prefix=False` (or
 `AWS_DISABLE_HOST_PREFIX_INJECTION=true`).  moto implements
@@ -23,16 +26,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meshplane.model import shapes
+from meshplane.model.addresses import Family, InvalidAddress, ip_address, port, shown
 from meshplane.model.state import Endpoint
 from meshplane.pipeline.directory import NodeInfo
 from meshplane.store.endpoints import EndpointStore
 
+if TYPE_CHECKING:
+    from meshplane.pipeline.telemetry import Telemetry
+
 MAX_RESULTS = 1000
+MAX_INSTANCE_ID = 64  # Cloud Map's own limit; the id keys the endpoint's item
+FAMILIES: dict[str, Family] = {"AWS_INSTANCE_IPV4": 4, "AWS_INSTANCE_IPV6": 6}
 
 
 def fingerprint(cloud_map: shapes.AwsCloudMapServiceDiscovery, mesh_ip_preference: str | None) -> str:
@@ -54,16 +64,25 @@ def _address(attributes: dict[str, str], preference: str) -> str | None:
 
 
 def endpoint_of(instance: dict[str, Any], preference: str) -> Endpoint | None:
-    """One `DiscoverInstances` instance as an endpoint, or None if it has no usable address."""
+    """One `DiscoverInstances` instance as an endpoint, or None if it has no address of the preferred family.
+
+    Raises `InvalidAddress` for an instance whose id, address attributes or port no Envoy would accept.
+    """
+    instance_id = instance.get("InstanceId")
+    if not isinstance(instance_id, str) or not 0 < len(instance_id) <= MAX_INSTANCE_ID:
+        raise InvalidAddress(f"instance id {shown(instance_id)} is not 1 to {MAX_INSTANCE_ID} characters")
     attributes: dict[str, str] = dict(instance.get("Attributes", {}))
+    for name, family in FAMILIES.items():
+        if name in attributes:
+            attributes[name] = ip_address(attributes[name], family)
     address = _address(attributes, preference)
     if not address:
         return None
-    port = attributes.get("AWS_INSTANCE_PORT")
+    listed_port = attributes.get("AWS_INSTANCE_PORT")
     return Endpoint(
-        instance_id=instance["InstanceId"],
+        instance_id=instance_id,
         address=address,
-        port=int(port) if port and port.isdigit() and 0 < int(port) < 65536 else None,
+        port=None if listed_port is None else port(listed_port),
         healthy=instance.get("HealthStatus") != "UNHEALTHY",
         zone=attributes.get("AVAILABILITY_ZONE"),
         attributes={k: v for k, v in attributes.items() if not k.startswith("AWS_INSTANCE_")},
@@ -75,11 +94,13 @@ class CloudMapDiscovery:
     """Refreshes the endpoints of Cloud Map-discovered nodes; clients and store injected."""
 
     def __init__(self, servicediscovery: Any, endpoints: EndpointStore, *, full_after_seconds: float = 300,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, telemetry: Telemetry | None = None) -> None:
+        """Without `telemetry`, refused instances are logged to this module's logger and not counted."""
         self._sd = servicediscovery
         self._endpoints = endpoints
         self._full_after = full_after_seconds
         self._clock = clock
+        self._telemetry = telemetry
 
     def refresh(self, node: NodeInfo, *, force: bool = False) -> bool:
         """Bring the node's Cloud Map endpoints up to date; True if they changed."""
@@ -99,7 +120,20 @@ class CloudMapDiscovery:
         query = {"QueryParameters": {a.key: a.value for a in cloud_map.attributes}} if cloud_map.attributes else {}
         found = self._sd.discover_instances(**namespace, **query, HealthStatus="ALL", MaxResults=MAX_RESULTS)
         preference = cloud_map.ip_preference or node.mesh_ip_preference or "IPv4_PREFERRED"
-        endpoints = [e for e in (endpoint_of(i, preference) for i in found.get("Instances", [])) if e is not None]
+        endpoints = [e for e in (self._endpoint(node, i, preference) for i in found.get("Instances", [])) if e]
         changed = self._endpoints.replace_cloudmap(node.ref, endpoints)
         self._endpoints.remember_cloudmap_revision(node.ref, revision, marker)
         return changed
+
+    def _endpoint(self, node: NodeInfo, instance: dict[str, Any], preference: str) -> Endpoint | None:
+        try:
+            return endpoint_of(instance, preference)
+        except InvalidAddress as invalid:
+            extra = {"node": f"{node.ref.mesh}/{node.ref.node}", "instance": str(instance.get("InstanceId"))[:64],
+                     "reason": str(invalid)}
+            if self._telemetry is None:
+                logging.getLogger(__name__).warning("Cloud Map instance refused: %s", extra)
+            else:
+                self._telemetry.count("EndpointsRejected")
+                self._telemetry.logger.warning("Cloud Map instance refused: not discovered", extra=extra)
+            return None

@@ -16,19 +16,34 @@ bound to the virtual node's listener `containerPort`, on the binding's `bindIP`
 or, when that is a wildcard, the container instance's private IP.
 
 Ordering: events of one task are ordered by `detail.version`, then `updatedAt`.
+A version must be an integer from 0 to `MAX_VERSION`, and `updatedAt` an ISO-8601
+time: an event that claims anything else is malformed (to the DLQ), since a claimed
+version far above the task's real ones would outrank every later event.
+
+Addresses are checked here, where they enter (`model.addresses`): a task whose
+address or port no Envoy would accept raises `InvalidAddress`, and the caller drops
+that endpoint with a log line instead of storing it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from meshplane.model.addresses import ip_address, port
 from meshplane.model.state import Endpoint
-from meshplane.store.endpoints import ecs_order
+from meshplane.store.endpoints import MAX_UPDATED_AT, MAX_VERSION, EcsOrder
 
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+# The `updatedAt` of a task read from DescribeTasks, which has none: below every ISO-8601 time.
+OBSERVED = "0"
+MAX_ARN_LENGTH = 2048
+# A task id is the last segment of its ARN (32 hex digits, or a UUID for older tasks); it keys an item.
+TASK_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 # The attribute ECS itself gives the Cloud Map instances of a service's tasks; the
 # reconcile reads it back to know which cluster an endpoint's task ran in.
 CLUSTER_ATTRIBUTE = "ECS_CLUSTER_NAME"
@@ -80,13 +95,13 @@ class Overrides(_Lenient):
 class TaskDetail(_Lenient):
     """The `detail` of an ECS Task State Change event."""
 
-    task_arn: str = Field(alias="taskArn", min_length=1)
-    cluster_arn: str = Field(alias="clusterArn", min_length=1)
-    task_definition_arn: str = Field(alias="taskDefinitionArn", min_length=1)
+    task_arn: str = Field(alias="taskArn", min_length=1, max_length=MAX_ARN_LENGTH)
+    cluster_arn: str = Field(alias="clusterArn", min_length=1, max_length=MAX_ARN_LENGTH)
+    task_definition_arn: str = Field(alias="taskDefinitionArn", min_length=1, max_length=MAX_ARN_LENGTH)
     last_status: str = Field(alias="lastStatus")
     desired_status: str = Field(alias="desiredStatus")
-    version: int = Field(ge=0)
-    updated_at: str = Field(alias="updatedAt", min_length=1)
+    version: int = Field(ge=0, le=MAX_VERSION, strict=True)
+    updated_at: str = Field(alias="updatedAt", min_length=1, max_length=MAX_UPDATED_AT)
     group: str | None = None
     launch_type: str | None = Field(default=None, alias="launchType")
     availability_zone: str | None = Field(default=None, alias="availabilityZone")
@@ -95,6 +110,23 @@ class TaskDetail(_Lenient):
     attachments: list[Attachment] = Field(default_factory=list)
     containers: list[Container] = Field(default_factory=list)
     overrides: Overrides = Field(default_factory=Overrides)
+
+    @field_validator("task_arn")
+    @classmethod
+    def _has_task_id(cls, arn: str) -> str:
+        if not TASK_ID.fullmatch(arn.rsplit("/", 1)[-1]):
+            raise ValueError("the task ARN must end in a task id of letters, digits, '-' or '_'")
+        return arn
+
+    @field_validator("updated_at")
+    @classmethod
+    def _is_a_time(cls, value: str) -> str:
+        if value != OBSERVED:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError:
+                raise ValueError("updatedAt must be an ISO-8601 time") from None
+        return value
 
     @property
     def task_id(self) -> str:
@@ -105,8 +137,8 @@ class TaskDetail(_Lenient):
         return self.cluster_arn.rsplit("/", 1)[-1]
 
     @property
-    def order(self) -> str:
-        return ecs_order(self.version, self.updated_at)
+    def order(self) -> EcsOrder:
+        return EcsOrder(self.version, self.updated_at)
 
     @property
     def service_name(self) -> str | None:
@@ -156,7 +188,10 @@ HostAddress = Callable[[TaskDetail], str | None]
 
 
 def endpoint_of(task: TaskDetail, listener_ports: Iterable[int], host_address: HostAddress) -> Endpoint | None:
-    """The endpoint a RUNNING task offers for a node with these listener ports, if it can be addressed."""
+    """The endpoint a RUNNING task offers for a node with these listener ports, if it can be addressed.
+
+    Raises `InvalidAddress` when the task names an address or port that no Envoy would accept.
+    """
     common = {
         "instance_id": task.task_id,
         "zone": task.availability_zone,
@@ -166,13 +201,12 @@ def endpoint_of(task: TaskDetail, listener_ports: Iterable[int], host_address: H
     }
     address = _awsvpc_address(task)
     if address is not None:
-        return Endpoint(address=address, port=None, **common)
-    ports = list(listener_ports)
-    for port in ports:
+        return Endpoint(address=ip_address(address, 4), port=None, **common)
+    for listener_port in list(listener_ports):
         for container in task.containers:
             for binding in container.network_bindings:
-                if binding.container_port == port and binding.host_port and binding.protocol == "tcp":
+                if binding.container_port == listener_port and binding.host_port and binding.protocol == "tcp":
                     bound = binding.bind_ip if binding.bind_ip not in WILDCARDS else host_address(task)
                     if bound:
-                        return Endpoint(address=bound, port=binding.host_port, **common)
+                        return Endpoint(address=ip_address(bound), port=port(binding.host_port), **common)
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from meshplane.model.addresses import InvalidAddress
 from meshplane.model.state import Endpoint
 from meshplane.pipeline.ecs import Change, TaskDetail, TaskEvent, change_of, endpoint_of
 from meshplane.pipeline.ecs_mapping import TaskMapper
@@ -37,10 +38,14 @@ def apply_task(task: TaskDetail, mapper: TaskMapper, endpoints: EndpointStore, t
     """Map a task to its nodes and write its endpoint (or tombstone) under the ordering guard.
 
     `known(ref, endpoint)` says the store already holds exactly that: the reconcile
-    passes it so an unchanged task costs no write.
+    passes it so an unchanged task costs no write.  A task whose address no Envoy would
+    accept writes nothing: it is counted (`EndpointsRejected`) and logged, and the event
+    itself succeeds, since a retry would only read the same address again.
     """
     change = change_of(task)
-    summary: dict[str, Any] = {"task": task.task_id, "change": change.value, "order": task.order, "nodes": {}}
+    order = task.order
+    summary: dict[str, Any] = {"task": task.task_id, "change": change.value,
+                               "order": {"version": order.version, "updatedAt": order.updated_at}, "nodes": {}}
     if change is Change.NONE:
         return summary
     nodes = mapper.nodes_of(task)
@@ -51,7 +56,14 @@ def apply_task(task: TaskDetail, mapper: TaskMapper, endpoints: EndpointStore, t
     for node in nodes:
         endpoint = None
         if change is Change.UP:
-            endpoint = endpoint_of(task, node.listener_ports, mapper.host_address)
+            try:
+                endpoint = endpoint_of(task, node.listener_ports, mapper.host_address)
+            except InvalidAddress as invalid:
+                telemetry.count("EndpointsRejected")
+                telemetry.logger.warning("task address refused: nothing stored",
+                                         extra={"task": task.task_arn, "node": node.ref.node, "reason": str(invalid)})
+                summary["nodes"][f"{node.ref.mesh}/{node.ref.node}"] = "rejected"
+                continue
             if endpoint is None:
                 telemetry.count("TasksUnaddressable")
                 telemetry.logger.warning("running task has no address for the node's listeners",
@@ -62,7 +74,7 @@ def apply_task(task: TaskDetail, mapper: TaskMapper, endpoints: EndpointStore, t
             summary["nodes"][name] = "unchanged"
             continue
         with telemetry.traced("dynamodb.apply_endpoint"):
-            result = endpoints.apply_ecs(node.ref, endpoint, instance_id=task.task_id, order=task.order)
+            result = endpoints.apply_ecs(node.ref, endpoint, instance_id=task.task_id, order=order)
         if result is Outcome.STALE:
             telemetry.count("EventsDeduplicated")
         summary["nodes"][name] = result.value

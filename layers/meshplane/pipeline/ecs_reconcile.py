@@ -11,7 +11,8 @@ back.  A cluster ECS does not know (a typo, or a deleted cluster) removes nothin
 
 Ordering: DescribeTasks has no `updatedAt`, so the reconcile orders its writes as
 (`version`, `OBSERVED`): below any event of the same version (an event describes the
-same state, seen first-hand) and above every event of an older version.
+same state, seen first-hand) and above every event of an older version.  Its
+tombstone is `FINAL`, the highest order there is, so nothing can outrank it.
 
 Which clusters: `MESHPLANE_ECS_CLUSTERS`, else the clusters stored endpoints name in
 their `ECS_CLUSTER_NAME` attribute.
@@ -23,16 +24,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from meshplane.model.state import Endpoint
 from meshplane.pipeline.directory import Directory
-from meshplane.pipeline.ecs import CLUSTER_ATTRIBUTE, Change, TaskDetail, change_of
+from meshplane.pipeline.ecs import CLUSTER_ATTRIBUTE, MAX_ARN_LENGTH, OBSERVED, Change, TaskDetail, change_of
 from meshplane.pipeline.ecs_discovery import apply_task
 from meshplane.pipeline.ecs_mapping import TaskMapper
 from meshplane.pipeline.telemetry import Telemetry
-from meshplane.store.endpoints import EcsItem, EndpointStore, NodeRef, Outcome, ecs_order
+from meshplane.store.endpoints import MAX_VERSION, EcsItem, EcsOrder, EndpointStore, NodeRef, Outcome
 
-OBSERVED = "0"  # sorts below every ISO-8601 `updatedAt`
-FINAL = ecs_order(10**12 - 1, "gone")
+FINAL = EcsOrder(MAX_VERSION, "gone")
 DESCRIBE_LIMIT = 100  # DescribeTasks takes at most 100 tasks per call
 
 
@@ -88,7 +90,7 @@ class EcsReconcile:
                 kind = "upserted" if change_of(task) is Change.UP else "tombstoned"
                 self.summary[kind].append(f"{node}/{task.task_id}")
 
-    def _tombstone(self, ref: NodeRef, instance_id: str, order: str) -> None:
+    def _tombstone(self, ref: NodeRef, instance_id: str, order: EcsOrder) -> None:
         with self.telemetry.traced("dynamodb.apply_endpoint"):
             outcome = self.endpoints.apply_ecs(ref, None, instance_id=instance_id, order=order)
         if outcome is Outcome.APPLIED:
@@ -115,7 +117,7 @@ class EcsReconcile:
                 page = self.ecs.describe_tasks(cluster=cluster, tasks=list(chunk), include=["TAGS"])
             except self.ecs.exceptions.ClusterNotFoundException:
                 return [], set()  # nothing is removed on the word of a cluster ECS does not know
-            found += [_task_detail(task) for task in page.get("tasks", [])]
+            found += [detail for task in page.get("tasks", []) if (detail := self._task_detail(task)) is not None]
             missing |= {
                 f["arn"].rsplit("/", 1)[-1]
                 for f in page.get("failures", [])
@@ -123,10 +125,15 @@ class EcsReconcile:
             }
         return found, missing
 
-
-def _task_detail(task: Mapping[str, Any]) -> TaskDetail:
-    """A DescribeTasks task as the event's `detail` (the same shape, without `updatedAt`)."""
-    return TaskDetail.model_validate({"version": 0, **task, "updatedAt": OBSERVED})
+    def _task_detail(self, task: Mapping[str, Any]) -> TaskDetail | None:
+        """A DescribeTasks task as the event's `detail` (the same shape, without `updatedAt`); None, logged,
+        for one that the event path would refuse too, so one odd task never stops the pass."""
+        try:
+            return TaskDetail.model_validate({"version": 0, **task, "updatedAt": OBSERVED})
+        except ValidationError as invalid:
+            self.telemetry.logger.warning("described task skipped", extra={
+                "task": str(task.get("taskArn"))[:MAX_ARN_LENGTH], "reason": str(invalid)[:500]})
+            return None
 
 
 def _cluster_of(endpoint: Endpoint | None) -> str | None:

@@ -87,7 +87,8 @@ class Pipeline:
         from meshplane.pipeline.cloudmap import CloudMapDiscovery
 
         return CloudMapDiscovery(
-            self.clients.servicediscovery, self.endpoints, full_after_seconds=self.full_discovery_seconds
+            self.clients.servicediscovery, self.endpoints, full_after_seconds=self.full_discovery_seconds,
+            telemetry=self.telemetry,
         )
 
     @cached_property

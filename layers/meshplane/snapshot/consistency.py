@@ -1,17 +1,24 @@
-"""go-control-plane style snapshot checks: no dangling EDS/RDS/SDS names, no clashing listeners.
+"""go-control-plane style snapshot checks: no dangling EDS/RDS/SDS names, no clashing listeners,
+no address or port that Envoy would refuse.
 
 Envoy silently waits forever for a resource a snapshot references but never sends
-(clusters stuck warming), so the pipeline refuses to publish a snapshot with problems.
+(clusters stuck warming), and rejects a whole update over one malformed endpoint
+address, so the pipeline refuses to publish a snapshot with problems.  The address
+checks (`model.addresses`) run on every publish, endpoint-only ones included:
+they are the last line behind the checks where events enter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import address_pb2
+from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 
+from meshplane.model.addresses import MAX_PORT, InvalidAddress, hostname, ip_address, port, shown
 from meshplane.snapshot.secret_refs import ads_secret_refs, chains
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
@@ -25,6 +32,59 @@ def _route_names(listener: listener_pb2.Listener) -> Iterator[str]:
                 network.typed_config.Unpack(manager)
                 if manager.HasField("rds"):
                     yield manager.rds.route_config_name
+
+
+_DNS_TYPES = frozenset({cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.LOGICAL_DNS})
+
+
+def _socket_problem(address: address_pb2.Address, host: Callable[[object], str]) -> str | None:
+    """What is wrong with a socket address; pipes and internal addresses have no host or port to check."""
+    if address.WhichOneof("address") != "socket_address":
+        return None
+    try:
+        host(address.socket_address.address)
+        port(address.socket_address.port_value)
+    except InvalidAddress as invalid:
+        return str(invalid)
+    return None
+
+
+def _assignment_problems(where: str, assignment: endpoint_pb2.ClusterLoadAssignment,
+                         host: Callable[[object], str]) -> Iterator[str]:
+    """Each endpoint's address must be an IP (a host name in a DNS cluster) with a port Envoy can dial."""
+    for locality in assignment.endpoints:
+        for lb in locality.lb_endpoints:
+            endpoint = lb.endpoint
+            problem = _socket_problem(endpoint.address, host)
+            if problem is not None:
+                yield f"{where}: endpoint {shown(endpoint.address.socket_address.address)}: {problem}"
+            health_port = endpoint.health_check_config.port_value
+            if health_port > MAX_PORT:
+                yield f"{where}: endpoint health check port {health_port} is over {MAX_PORT}"
+
+
+def address_problems(snapshot: Snapshot) -> list[str]:
+    """Every endpoint, DNS host and listener address of the snapshot that Envoy would refuse."""
+    problems: list[str] = []
+    for name, assignment in sorted(snapshot.of(XdsType.ENDPOINTS).items()):
+        assert isinstance(assignment, endpoint_pb2.ClusterLoadAssignment)
+        problems += _assignment_problems(f"EDS {name!r}", assignment, ip_address)
+    for name, cluster in sorted(snapshot.of(XdsType.CLUSTERS).items()):
+        assert isinstance(cluster, cluster_pb2.Cluster)
+        if cluster.HasField("load_assignment"):
+            host = hostname if cluster.type in _DNS_TYPES else ip_address
+            problems += _assignment_problems(f"cluster {name!r}", cluster.load_assignment, host)
+    for name, listener in sorted(snapshot.of(XdsType.LISTENERS).items()):
+        assert isinstance(listener, listener_pb2.Listener)
+        problem = _socket_problem(listener.address, _listen_address)
+        if problem is not None:
+            problems.append(f"listener {name!r}: {problem}")
+    return problems
+
+
+def _listen_address(value: object) -> str:
+    """A listener may bind the unspecified address (every interface), unlike an endpoint."""
+    return str(value) if value in ("0.0.0.0", "::") else ip_address(value)
 
 
 def check(snapshot: Snapshot) -> list[str]:
@@ -65,4 +125,4 @@ def check(snapshot: Snapshot) -> list[str]:
         for n in sorted(secrets_wanted.keys() - secrets)
     ]
     problems += [f"secret {n!r} is sent but nothing references it" for n in sorted(secrets - secrets_wanted.keys())]
-    return problems
+    return problems + address_problems(snapshot)

@@ -1,10 +1,15 @@
 """Discovered endpoints in DynamoDB: partition `EP#<mesh>#<virtualNode>`, one item per instance.
 
 Why conditional writes: ECS and EventBridge deliver events duplicated, reordered
-and concurrently.  Every ECS write carries an `order` (the task's `detail.version`
-then `updatedAt`, zero-padded so strings sort like the pair) and only lands if it
-is newer than what the item holds.  A stopped task leaves a tombstone (kept until
-the TTL `expiresAt`) so that a late RUNNING event can never resurrect it.
+and concurrently.  Every ECS write carries its `EcsOrder` (the task's `detail.version`,
+then `updatedAt`) and only lands if it is newer than what the item holds.  DynamoDB
+compares the version as a number (attribute `version`, N), so no claimed version can
+outrank a later one by its length; versions are bounded (`MAX_VERSION`) where events
+enter.  Items written before the numeric attributes hold only the string `order`
+(`legacy_key`): for those the string is compared, and every version above the old
+12-digit range, the reconcile's final tombstone included, sorts above all of them.
+A stopped task leaves a tombstone (kept until the TTL `expiresAt`) so that a late
+RUNNING event can never resurrect it.
 
 Cloud Map endpoints are owned by discovery, which sees the whole instance set of a
 service at once: `replace_cloudmap` writes that set and deletes what left it.
@@ -41,9 +46,45 @@ def parse_partition(pk: str) -> tuple[str, str] | None:
     return (mesh, node) if sep and mesh and node else None
 
 
-def ecs_order(version: int, updated_at: str) -> str:
-    """A string that sorts like the pair (detail.version, updatedAt)."""
-    return f"{version:012d}#{updated_at}"
+MAX_VERSION = 2**63 - 1  # ECS counts a task's versions from 1; anything near this is not a real version
+MAX_UPDATED_AT = 64
+_LEGACY_DIGITS = 12  # the zero-padding of the string `order` that items written before `version` carry
+
+
+@dataclass(frozen=True, order=True)
+class EcsOrder:
+    """Where one state of a task stands among the others: `detail.version` first, then `updatedAt`."""
+
+    version: int
+    updated_at: str
+
+    def __post_init__(self) -> None:
+        if isinstance(self.version, bool) or not isinstance(self.version, int) or not 0 <= self.version <= MAX_VERSION:
+            raise ValueError(f"an ECS task version is an integer from 0 to {MAX_VERSION}, not {self.version!r:.40}")
+        if not isinstance(self.updated_at, str) or not 0 < len(self.updated_at) <= MAX_UPDATED_AT:
+            raise ValueError(f"updatedAt must have 1 to {MAX_UPDATED_AT} characters")
+
+    @property
+    def legacy_key(self) -> str:
+        """The string form older items hold in `order`; a version beyond 12 digits sorts above all of them."""
+        if self.version < 10**_LEGACY_DIGITS:
+            return f"{self.version:0{_LEGACY_DIGITS}d}#{self.updated_at}"
+        return f"~{self.version:019d}#{self.updated_at}"
+
+    @classmethod
+    def of_item(cls, item: Mapping[str, Any]) -> EcsOrder:
+        """The order a stored item holds: its numeric attributes, else its legacy string."""
+        if "version" in item:
+            return cls(min(int(item["version"]["N"]), MAX_VERSION), item.get("updatedAt", {}).get("S", "0"))
+        version, _, updated_at = item["order"]["S"].lstrip("~").partition("#")
+        return cls(min(int(version), MAX_VERSION), updated_at[:MAX_UPDATED_AT] or "0")
+
+
+# Newer than the stored item: numerically by version, then by updatedAt; an item that predates the
+# numeric attributes is compared by its legacy string.
+_NEWER = (
+    "attribute_not_exists(pk) OR #v < :v OR (#v = :v AND #u < :u) OR (attribute_not_exists(#v) AND #o < :o)"
+)
 
 
 class Outcome(StrEnum):
@@ -63,7 +104,7 @@ class EcsItem:
     """One stored ECS task of a node: its ordering key and endpoint (None for a tombstone)."""
 
     instance_id: str
-    order: str
+    order: EcsOrder
     endpoint: Endpoint | None
 
 
@@ -84,12 +125,15 @@ class EndpointStore:
         self._clock = clock
 
     # ---- ECS: ordered, conditional -------------------------------------------------
-    def apply_ecs(self, ref: NodeRef, endpoint: Endpoint | None, *, instance_id: str, order: str) -> Outcome:
+    def apply_ecs(self, ref: NodeRef, endpoint: Endpoint | None, *, instance_id: str, order: EcsOrder) -> Outcome:
         """Upsert (endpoint) or tombstone (None) one task, only if `order` is newer than the stored one."""
+        version, updated_at = {"N": str(order.version)}, {"S": order.updated_at}
         item: dict[str, Any] = {
             "pk": {"S": partition(ref.mesh, ref.node)},
             "sk": {"S": f"{ITEM_PREFIX}ecs#{instance_id}"},
-            "order": {"S": order},
+            "version": version,
+            "updatedAt": updated_at,
+            "order": {"S": order.legacy_key},  # still read by readers that predate `version`
             "present": {"BOOL": endpoint is not None},
         }
         if endpoint is None:
@@ -100,9 +144,9 @@ class EndpointStore:
             self._client.put_item(
                 TableName=self._table,
                 Item=item,
-                ConditionExpression="attribute_not_exists(pk) OR #o < :o",
-                ExpressionAttributeNames={"#o": "order"},
-                ExpressionAttributeValues={":o": {"S": order}},
+                ConditionExpression=_NEWER,
+                ExpressionAttributeNames={"#v": "version", "#u": "updatedAt", "#o": "order"},
+                ExpressionAttributeValues={":v": version, ":u": updated_at, ":o": {"S": order.legacy_key}},
             )
         except self._client.exceptions.ConditionalCheckFailedException:
             return Outcome.STALE
@@ -172,7 +216,7 @@ class EndpointStore:
         """Every ECS item of the node, tombstones included, with its order (the reconcile compares them)."""
         prefix = f"{ITEM_PREFIX}ecs#"
         return [
-            EcsItem(item["sk"]["S"].removeprefix(prefix), item["order"]["S"],
+            EcsItem(item["sk"]["S"].removeprefix(prefix), EcsOrder.of_item(item),
                     Endpoint.model_validate(json.loads(item["endpoint"]["S"]))
                     if item.get("present", {}).get("BOOL") and "endpoint" in item else None)
             for item in self._items(ref, prefix)
