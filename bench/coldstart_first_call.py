@@ -5,10 +5,10 @@ the table, bucket and bus (and one call to every other service a handler uses, s
 moto's backends are loaded) happen before the clock starts, through their own boto3
 session so no service model is cached for the handler; the clock then covers
 `import app` and the first `app.handler(event, context)`, which is where the handlers
-now pay for boto3 clients, Powertools and the shapes.
+pay for boto3 clients, Powertools and the shapes (they defer them out of INIT).
 
 `python coldstart_first_call.py <function> <event file | -> [--freeze-setup] [--profile FILE]`.  With
-`--freeze-setup`, what moto and the set-up left on the heap (about 285,000 objects)
+`--freeze-setup`, what moto and the set-up left on the heap
 is frozen (`gc.freeze()`) before the clock starts, so the garbage collector's full
 collections during the call walk only the handler's own objects, as in Lambda, where
 no moto is loaded.  `--profile FILE` writes pyinstrument's text profile of the timed

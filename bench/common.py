@@ -199,21 +199,42 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
+def _proc_field(path: str, key: str) -> str | None:
+    """The first `key: value` line of a /proc file, or None where there is no such file or line."""
+    proc = Path(path)
+    if not proc.exists():
+        return None
+    for line in proc.read_text().splitlines():
+        if line.startswith(key):
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    """What a reader needs to judge the numbers: cores, CPU model, memory, Python, Envoy."""
+    memory = _proc_field("/proc/meminfo", "MemTotal")
     return {
         "nproc": os.cpu_count(),
-        "cpu": cpu,
+        "cpu": _proc_field("/proc/cpuinfo", "model name") or "unknown",
+        "memory_total_kib": int(memory.split()[0]) if memory else None,
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "envoy": _envoy_version(),
     }
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages: how busy the machine was around a run."""
+    return [round(v, 2) for v in os.getloadavg()]
+
+
+def tree() -> str:
+    """The commit measured, with `-dirty` when the work tree differs from it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD")
+    return f"{commit}-dirty" if commit and git("status", "--porcelain", "--untracked-files=no") else commit or "unknown"
 
 
 def _envoy_version() -> str:

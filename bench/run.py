@@ -2,7 +2,9 @@
 
 Each suite runs in a fresh Python process so one suite's imports, caches and
 garbage never flatter or burden the next, and a crash in one is recorded rather
-than losing the run.  Results go to JSON (for RESULTS.md) and a markdown summary.
+than losing the run.  The run is recorded as JSON in `bench/results/`, named by
+its start, profile and suites so no run overwrites another (`bench/report.py`
+builds RESULTS.md from them), and printed as a markdown summary.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH, ROOT, Profile, Suite, machine
-from report import render_markdown
+from common import BENCH, ROOT, Profile, Suite, load_average, machine, tree
+from history import RESULTS, run_filename
+from run_summary import render_markdown
 
 # suite name -> module in bench/ exposing run(profile) -> Suite; in run order
 SUITES: dict[str, str] = {
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     size.add_argument("--tiny", action="store_true", help="smallest sizes, for the smoke test")
     size.add_argument("--full", action="store_true", help="the default: every size the issue asks for")
     parser.add_argument("--only", default="", help=f"comma-separated subset of {','.join(SUITES)}")
-    parser.add_argument("--out", type=Path, default=None, help="write the JSON results here")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="write the JSON results here (default: bench/results/<UTC start>-<profile>-<suites>.json)")
     parser.add_argument("--markdown", type=Path, default=None, help="write the markdown summary here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -108,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         "profile": profile.name,
         "command": " ".join([Path(sys.executable).name, "bench/run.py", *(argv if argv is not None else sys.argv[1:])]),
         "machine": machine(),
+        "tree": tree(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average": {"start": load_average()},
         "suites": [],
     }
     for name in names:
@@ -117,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         document["suites"].append(result)
         print(f"   {result['status']} in {result['seconds']} s {result['detail']}", file=sys.stderr, flush=True)
     document["seconds"] = round(time.perf_counter() - started, 1)
-    out = args.out or BENCH / "results" / f"{profile.name}.json"
+    document["load_average"]["end"] = load_average()
+    out = args.out or RESULTS / run_filename(document, default)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(document, indent=2) + "\n")
     markdown = render_markdown(document)

@@ -5,7 +5,7 @@ does it (function folder first on the path, then the layer), in a fresh
 interpreter under `-X importtime`; the cumulative time of the `app` module is
 what INIT spends on our code and its imports.  Median of N runs.
 
-Since the handlers defer boto3, Powertools and the shapes to first use, INIT alone
+Because the handlers defer boto3, Powertools and the shapes to first use, INIT alone
 flatters them: `coldstart_first_call.py` also times import + the FIRST invocation
 with a real-shaped event from `events/` against in-process moto, in a fresh process.
 moto's own import (which loads boto3 and botocore) is timed apart and left out, so
@@ -23,9 +23,8 @@ from pathlib import Path
 
 import layer
 from common import ROOT, NotLanded, Profile, Suite, median
+from targets import COLDSTART_MS, PACKAGE_MB
 
-TARGET_MS = 300.0
-TARGET_MB = 10.0
 LAMBDA_ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -132,11 +131,11 @@ def run(profile: Profile) -> Suite:
     for d in dirs:
         samples = [import_ms(d) for _ in range(repeats)]
         value = median(samples)
-        suite.add(f"{d.name}: import+init (median of {repeats})", value, "ms", target=TARGET_MS,
+        suite.add(f"{d.name}: import+init (median of {repeats})", value, "ms", target=COLDSTART_MS,
                   note=f"min {min(samples):.0f}, max {max(samples):.0f}")
         if worst is None or value > worst[1]:
             worst = (d, value)
-    _first_calls(suite, dirs, profile.pick(10, 3, 1))  # about 2 s a sample: --quick keeps within 2 minutes
+    _first_calls(suite, dirs, profile.pick(10, 3, 1))  # a fresh interpreter with moto per sample: --quick takes few
     if worst is not None:
         suite.tables[f"heaviest imports of {worst[0].name} (-X importtime, one run)"] = top_imports(worst[0])
     _package(suite, profile)
@@ -179,8 +178,8 @@ def _package(suite: Suite, profile: Profile) -> None:
             top = path.relative_to(built).parts[0]
             by_top[top] = by_top.get(top, 0) + path.stat().st_size
     suite.add("layer as `sam build` makes it (pruned, boto3 excluded), unzipped", unzipped / 1e6, "MB")
-    suite.add("package: our code + layer, zipped", (zipped + functions_zip) / 1e6, "MB", target=TARGET_MB)
-    suite.add("package: our code + layer, unzipped", (unzipped + functions_bytes) / 1e6, "MB", target=TARGET_MB)
+    suite.add("package: our code + layer, zipped", (zipped + functions_zip) / 1e6, "MB", target=PACKAGE_MB)
+    suite.add("package: our code + layer, unzipped", (unzipped + functions_bytes) / 1e6, "MB", target=PACKAGE_MB)
     suite.tables["layer contents by top-level folder (unzipped, largest 10)"] = [
         {"folder": k, "MB": v / 1e6} for k, v in sorted(by_top.items(), key=lambda kv: -kv[1])[:10]
     ]

@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from common import Profile, Suite, median, percentile, require
+from targets import CONVERGENCE_P50_MS, CONVERGENCE_P99_MS
 
-TARGET_P50_MS = 200.0
-TARGET_P99_MS = 500.0
 TIMEOUT_S = 30.0
 
 
@@ -209,9 +208,9 @@ def run(profile: Profile) -> Suite:
         supervisor.stop_all()
         if built is not None:
             built.addresses.release_all()
-    suite.add("event accepted → Envoy routing, p50", median(samples) * 1000, "ms", target=TARGET_P50_MS,
+    suite.add("event accepted → Envoy routing, p50", median(samples) * 1000, "ms", target=CONVERGENCE_P50_MS,
               note=f"{len(samples)} changes ({len(added)} added, {len(removed)} removed)")
-    suite.add("event accepted → Envoy routing, p99", percentile(samples, 99) * 1000, "ms", target=TARGET_P99_MS)
+    suite.add("event accepted → Envoy routing, p99", percentile(samples, 99) * 1000, "ms", target=CONVERGENCE_P99_MS)
     suite.add("event accepted → Envoy routing, max", max(samples) * 1000, "ms")
     suite.add("stack bring-up (not part of the latency)", setup_s, "s")
     suite.tables["per hop, wall clock (ms)"] = hops

@@ -1,0 +1,144 @@
+"""One chart per suite, drawn from the suite's current runs (`bench/plots/<suite>.svg`).
+
+The charts show what the table cannot: every run, not just the median, and the
+numbers around the targets (the scaling curve, each handler, each hop of a
+convergence) that explain them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import targets as t
+from history import History, runs_text, span
+from summary import TIMES, Series, series, show
+from svgchart import ChartRow, Panel, render
+from targets import Reader, Reading, Target
+
+PLOTS = Path(__file__).resolve().parent / "plots"
+LONG_LABEL = 60
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A row to draw: a reader, and the target it is held to (if any)."""
+
+    label: str
+    read: Reader
+    unit: str
+    target: Target | None = None
+
+
+def _row(history: History, suite: str, spec: Spec) -> ChartRow:
+    found: Series = series(history, suite, spec.read)
+    met = None if spec.target is None else spec.target.met(Reading(found.median))
+    threshold = None if spec.target is None else spec.target.target
+    value = show(found.median, spec.unit)
+    return ChartRow(spec.label.replace("`", ""), found.values, found.median, value, threshold, met)
+
+
+def _targets(suite: str, label: Callable[[Target], str] = lambda x: x.label) -> list[Spec]:
+    return [Spec(label(x), x.read, x.unit, x) for x in t.TARGETS if x.suite == suite and x.condition == ""]
+
+
+def _short(label: str) -> str:
+    """A hop's name without its parenthesised detail when it would crowd the chart."""
+    return label if len(label) <= LONG_LABEL else label.rsplit(" (", 1)[0]
+
+
+def _translation(history: History) -> list[tuple[str, list[Spec]]]:
+    meshes = [Spec(f"whole mesh, {n:,} virtual nodes", t.metric(f"whole mesh, {n:,} nodes"), "ms")
+              for n in (100, 1000, 5000)]
+    return [("One proxy with N egress clusters: ms, lower is better", _targets("translation")),
+            ("Every proxy of a mesh, one core: ms (the scaling curve)", meshes)]
+
+
+def _peer(history: History) -> list[tuple[str, list[Spec]]]:
+    times = []
+    for n in t.PEER_SIZES:
+        size = f"N={n:,}"
+        times += [Spec(f"sovereign REST, {size}", t.metric(f"{size}: first complete CDS+EDS, sovereign REST"), "ms")]
+        times += [Spec(f"meshplane, {how}, {size}", t.metric(f"{size}: first complete CDS+EDS, meshplane ADS, {name}"),
+                       "ms")
+                  for how, name in (("node connected", "node already connected"),
+                                    ("first Envoy, warm", "first Envoy of the node"),
+                                    ("cold load", "cold load (--cache-nodes 0)"))]
+    return [(f"Speed-up over sovereign, same run: {TIMES}, higher is better", _targets("peer")),
+            ("Time to the first complete CDS+EDS: ms", times)]
+
+
+def _incremental(history: History) -> list[tuple[str, list[Spec]]]:
+    specs = _targets("incremental")
+    parts = [Spec("of which planning", t.metric("  of which plan (dependency check of every proxy)"), "ms"),
+             Spec("of which EDS and snapshot", t.metric("  of which EDS render + snapshot of affected proxies"), "ms")]
+    return [("One endpoint change in a 1,000-node mesh: compute, ms", [s for s in specs if s.unit == "ms"] + parts),
+            ("Bytes per affected proxy", [s for s in specs if s.unit == "B"])]
+
+
+def _convergence(history: History) -> list[tuple[str, list[Spec]]]:
+    latest = history.current("convergence")[-1].suite("convergence") or {}
+    hops = [row["hop"] for row in latest.get("tables", {}).get("per hop, wall clock (ms)", [])]
+    per_hop = [Spec(_short(hop), t.table_column("per hop", "p50", "hop", hop), "ms") for hop in hops]
+    return [("Event accepted → a real Envoy routing with it: ms", _targets("convergence")),
+            ("Each hop of that path, p50 over the 100 changes: ms", per_hop)]
+
+
+def _fanout(history: History) -> list[tuple[str, list[Spec]]]:
+    specs = _targets("fanout")
+    return [("One change pushed to every stream: ms to the last stream", [s for s in specs if s.unit == "ms"]),
+            ("ADS server memory per stream: MB", [s for s in specs if s.unit == "MB"])]
+
+
+def _coldstart(history: History) -> list[tuple[str, list[Spec]]]:
+    init, first, with_boto3 = (t.by_label(label) for label in (
+        "handler import + init, slowest handler",
+        "import + first invocation, slowest handler, boto3 import excluded",
+        "import + first invocation, slowest handler, with boto3's import"))
+    table = t.FIRST_CALL_TABLE
+    return [
+        ("Handler import + init (Lambda INIT): ms", [
+            Spec(fn, t.metric(f"{fn}: import+init (median of 10)"), "ms", init) for fn in t.FUNCTIONS]),
+        ("Import + first invocation, in-process moto, boto3's import excluded: ms", [
+            Spec(fn, t.metric(f"{fn}: import + first invocation, moto import excluded (median of 10)"), "ms", first)
+            for fn in t.FUNCTIONS]),
+        ("The same with a fresh `import boto3` added: ms", [
+            Spec(fn, t.table_column(table, "+ boto3 import ms", "function", fn), "ms", with_boto3)
+            for fn in t.FUNCTIONS]),
+        ("Deployment package, our code + layer: MB", [s for s in _targets("coldstart") if s.unit == "MB"]),
+    ]
+
+
+Panels = Callable[[History], list[tuple[str, list[Spec]]]]
+SUITES: dict[str, tuple[str, Panels, str]] = {
+    "translation": ("Translation speed", _translation,
+                    "Top: the two cluster targets, on one proxy. Bottom: the scaling curve, every proxy of a "
+                    "synthetic mesh of 100, 1,000 and 5,000 virtual nodes translated in one process."),
+    "peer": ("Side by side with sovereign", _peer,
+             "Top: sovereign's time over meshplane's (and meshplane's throughput over sovereign's), measured back "
+             "to back in each run, for each way an Envoy can meet meshplane's cache. Bottom: the times behind them."),
+    "incremental": ("Incremental work", _incremental,
+                    "One endpoint added to one node of a 1,000-node mesh: planning from the dependency index, EDS "
+                    "for the affected proxies, and the bytes each of them receives."),
+    "convergence": ("Convergence with real Envoy", _convergence,
+                    "Top: end to end over 100 Cloud Map changes. Bottom: the same path hop by hop, from the local "
+                    "runtime's invocation trace and the functions' logs (hops overlap a little, so they do not add "
+                    "up exactly)."),
+    "fanout": ("ADS fan-out", _fanout,
+               "One endpoint change published to every proxy while 1,000 or 2,000 simulated Envoys hold SotW "
+               "streams: the time until the last stream holds it, and the server's memory per stream."),
+    "coldstart": ("Lambda cold start and package size", _coldstart,
+                  "Per handler: Lambda INIT (the import), INIT plus the first invocation against in-process moto, "
+                  "the same with boto3's import added; then the deployment package."),
+}
+
+
+def chart(history: History, suite: str) -> str:
+    """The suite's chart as SVG text."""
+    title, panels_of, _ = SUITES[suite]
+    runs = history.current(suite)
+    subtitle = f"{runs_text(len(runs))} at full size, {span(runs)} (bench/results/)"
+    panels = [Panel(name, [_row(history, suite, spec) for spec in specs]) for name, specs in panels_of(history)]
+    return render(title, subtitle, panels)
+
