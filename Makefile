@@ -8,7 +8,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY ?= 0
 
-.PHONY: venv test lint demo bench bench-quick build validate deploy-local clean
+.PHONY: venv test lint demo bench bench-quick bench-report build validate deploy-local clean
 
 venv: $(STAMP)
 
@@ -42,11 +42,17 @@ deploy-local: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/meshplane demo $(DEMO_ARGS)
 
+# each run is recorded in bench/results/; bench/RESULTS.md and bench/plots/ are then rebuilt from the recorded runs
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/report.py
 
 bench-quick: $(STAMP)
 	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/report.py
+
+bench-report: $(STAMP)
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache
