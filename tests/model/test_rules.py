@@ -91,7 +91,47 @@ def test_a_valid_gateway_route_passes() -> None:
     rules.check_spec(spec)
 
 
-@pytest.mark.parametrize("name", ["a/b", "a#b"])
-def test_names_with_key_separators_are_refused(name: str) -> None:
+@pytest.mark.parametrize("name", ["a/b", "a#b", "a*", "a?", "a\x00", "a\u202e", ".."])
+def test_names_with_key_separators_wildcards_or_control_characters_are_refused(name: str) -> None:
     with pytest.raises(rules.RuleViolation, match="virtualNodeName"):
         rules.check_name("virtualNodeName", name)
+
+
+def _node_with_idle(value: int, unit: str) -> shapes.VirtualNodeSpec:
+    return shapes.VirtualNodeSpec.model_validate({"listeners": [{
+        "portMapping": {"port": 80, "protocol": "http"},
+        "timeout": {"http": {"idle": {"unit": unit, "value": value}}},
+    }]})
+
+
+@pytest.mark.parametrize(("value", "unit"), [(rules.DURATION_MAX_SECONDS + 1, "s"), (2**63 - 1, "s"),
+                                             ((rules.DURATION_MAX_SECONDS + 1) * 1000, "ms")])
+def test_durations_beyond_envoys_range_are_refused_naming_the_field(value: int, unit: str) -> None:
+    with pytest.raises(rules.RuleViolation, match=re.escape("spec.listeners[0].timeout.http.idle.value")):
+        rules.check_spec(_node_with_idle(value, unit))
+
+
+def test_the_longest_duration_envoy_holds_passes() -> None:
+    rules.check_spec(_node_with_idle(rules.DURATION_MAX_SECONDS, "s"))
+    rules.check_spec(_node_with_idle(rules.DURATION_MAX_SECONDS * 1000 + 999, "ms"))
+
+
+@pytest.mark.parametrize(("retries", "ok"), [(rules.UINT32_MAX, True), (rules.UINT32_MAX + 1, False)])
+def test_retries_must_fit_envoys_uint32(retries: int, ok: bool) -> None:
+    spec = _route({"httpRoute": {"match": {"prefix": "/"}, "action": TARGET, "retryPolicy": {
+        "maxRetries": retries, "perRetryTimeout": {"unit": "s", "value": 1}, "httpRetryEvents": ["server-error"]}}})
+    if ok:
+        rules.check_spec(spec)
+    else:
+        with pytest.raises(rules.RuleViolation, match=re.escape("spec.httpRoute.retryPolicy.maxRetries")):
+            rules.check_spec(spec)
+
+
+def test_outlier_detection_server_errors_must_fit_envoys_uint32() -> None:
+    spec = shapes.VirtualNodeSpec.model_validate({"listeners": [{
+        "portMapping": {"port": 80, "protocol": "http"},
+        "outlierDetection": {"maxServerErrors": 2**32, "maxEjectionPercent": 50,
+                             "interval": {"unit": "s", "value": 1}, "baseEjectionDuration": {"unit": "s", "value": 1}},
+    }]})
+    with pytest.raises(rules.RuleViolation, match=re.escape("spec.listeners[0].outlierDetection.maxServerErrors")):
+        rules.check_spec(spec)

@@ -59,3 +59,39 @@ def test_models_round_trip_to_camel_case_wire_json() -> None:
     json_format = {"json": [{"key": "k", "value": "v"}]}
     wire = {"logging": {"accessLog": {"file": {"path": "/dev/stdout", "format": json_format}}}}
     assert shapes.VirtualNodeSpec.model_validate(wire).wire() == wire
+
+
+def _inputs_with(member: str) -> list[type[shapes.AppMeshModel]]:
+    model = botocore.loaders.Loader().load_service_model("appmesh", "service-2")
+    names = [op["input"]["shape"] for op in model["operations"].values()]
+    return [getattr(shapes, n) for n in names if member in model["shapes"][n]["members"]]
+
+
+def test_client_tokens_carry_the_limit_their_documentation_states() -> None:
+    """"Up to 36 letters, numbers, hyphens, and underscores": a stated limit, in the docs rather than the shape."""
+    inputs = _inputs_with("clientToken")
+    assert len(inputs) == 14  # create and update of the seven kinds
+    for cls in inputs:
+        assert "clientToken" not in _problems(cls, "0f8fad5b-d9cb-469f-a165-70867728950e")  # boto3's uuid4
+        for token in ("x" * 37, "x" * 500_000, "a b", "tok\n", "t\u00f6k"):
+            assert "clientToken" in _problems(cls, token), (cls.__name__, token[:40])
+
+
+def _problems(cls: type[shapes.AppMeshModel], token: str) -> set[str]:
+    """The fields an input with `token` and nothing else is refused for."""
+    try:
+        cls.model_validate({"clientToken": token})
+    except ValidationError as exc:
+        return {str(error["loc"][0]) for error in exc.errors()}
+    return set()
+
+
+@pytest.mark.parametrize(("shape", "member", "too_big"), [
+    ("Duration", "value", 2**63),  # a long without a stated maximum: 64 bit
+    ("VirtualNodeHttpConnectionPool", "maxConnections", 2**31),  # an integer: 32 bit
+])
+def test_numbers_without_a_stated_maximum_hold_their_botocore_type_width(shape: str, member: str,
+                                                                          too_big: int) -> None:
+    cls = getattr(shapes, shape)
+    with pytest.raises(ValidationError, match=member):
+        cls.model_validate({member: too_big})

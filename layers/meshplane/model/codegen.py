@@ -24,6 +24,17 @@ import botocore.loaders
 
 OUTPUT = Path(__file__).with_name("shapes.py")
 RESERVED = {"json", "schema", "copy", "dict", "validate", "construct", "fields"}
+# Resource names (virtual service names are names too): `model.names` holds the rule.
+NAME_SHAPES = frozenset({"ResourceName", "ServiceName"})
+# What botocore's `integer` and `long` hold when the model states no range (32 and 64 bit signed).
+WIDTHS = {"integer": ("-(2**31)", "2**31 - 1"), "long": ("-(2**63)", "2**63 - 1")}
+# Limits the model states only in a member's documentation: (sentence, the Field arguments it means).
+DOCUMENTED = (
+    (
+        re.compile(r"Up to (\d+) letters, numbers, hyphens, and underscores are allowed"),
+        lambda found: f"max_length={found[1]}, pattern='^[A-Za-z0-9_-]*$'",
+    ),
+)
 
 
 def load_service_model() -> dict[str, Any]:
@@ -48,6 +59,7 @@ def _doc(shape: dict[str, Any]) -> str:
 class Generator:
     def __init__(self, model: dict[str, Any]) -> None:
         self.shapes: dict[str, dict[str, Any]] = model["shapes"]
+        self.inputs = frozenset(op["input"]["shape"] for op in model["operations"].values() if "input" in op)
         self.emitted: set[str] = set()
         self.lines: list[str] = []
 
@@ -66,10 +78,13 @@ class Generator:
             bounds = self._bounds(shape, "min_length", "max_length")
             if "pattern" in shape:
                 bounds = ", ".join(filter(None, [bounds, f"pattern={shape['pattern']!r}"]))
-            return f"Annotated[str, Field({bounds})]" if bounds else "str"
+            checks = [f"Field({bounds})"] if bounds else []
+            if shape_name in NAME_SHAPES:
+                checks.append("AppMeshName")
+            return f"Annotated[str, {', '.join(checks)}]" if checks else "str"
         if kind in ("integer", "long"):
-            bounds = self._bounds(shape, "ge", "le")
-            return f"Annotated[int, Field({bounds})]" if bounds else "int"
+            low, high = WIDTHS[kind]
+            return f"Annotated[int, Field(ge={shape.get('min', low)}, le={shape.get('max', high)})]"
         if kind == "boolean":
             return "bool"
         if kind == "timestamp":
@@ -84,6 +99,19 @@ class Generator:
         if "max" in shape:
             parts.append(f"{hi}={shape['max']}")
         return ", ".join(parts)
+
+    def member_type(self, structure: str, member: dict[str, Any]) -> str:
+        """`type_of` the member's shape, plus what the member alone adds: documented limits, the ARN acted on."""
+        shape = self.shapes[member["shape"]]
+        if shape["type"] != "string" or "enum" in shape or "max" in shape:
+            return self.type_of(member["shape"])
+        for sentence, field in DOCUMENTED:
+            found = sentence.search(member.get("documentation", ""))
+            if found:
+                return f"Annotated[str, Field({field(found)})]"
+        if member["shape"] == "Arn" and structure in self.inputs:
+            return "Annotated[str, AppMeshResourceArn]"
+        return self.type_of(member["shape"])
 
     def structure_deps(self, shape_name: str) -> list[str]:
         deps: list[str] = []
@@ -127,7 +155,7 @@ class Generator:
             self.lines.append("        pass")
         for member_name, member in members.items():
             attr = snake(member_name)
-            annotation = self.type_of(member["shape"])
+            annotation = self.member_type(name, member)
             extras = []
             if attr != member_name:
                 extras.append(f"alias={member_name!r}")
@@ -157,6 +185,7 @@ class Generator:
             "from pydantic import Field",
             "",
             "from meshplane.model.base import AppMeshError, AppMeshModel, AppMeshUnion, lazy_module",
+            "from meshplane.model.names import AppMeshName, AppMeshResourceArn",
             "",
             "# Each class is built the first time it is looked up, after the classes its fields name.",
             "_shape, __getattr__, __dir__ = lazy_module(__name__)",

@@ -11,10 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from meshplane.model import shapes
+from meshplane.model import names, shapes
+from meshplane.model.base import AppMeshModel
 
 RESERVED_PREFIXES = ("/aws-appmesh", "/aws-app-mesh")
-FORBIDDEN_NAME_CHARS = ("/", "#")  # '/' would break ARNs; '#' is the store's key separator
+# Envoy holds every duration as a google.protobuf.Duration, whose range is +-315,576,000,000 s (10,000 years)
+DURATION_MAX_SECONDS = 315_576_000_000
+UINT32_MAX = 2**32 - 1
+# `long` members (64 bit in the model) that Envoy holds as a uint32: num_retries, consecutive_5xx
+UINT32_IN_ENVOY = frozenset({"max_retries", "max_server_errors"})
 
 
 class RuleViolation(ValueError):
@@ -22,10 +27,10 @@ class RuleViolation(ValueError):
 
 
 def check_name(field: str, name: str) -> None:
-    """Names become ARN path segments and store keys, so separators are refused."""
-    for char in FORBIDDEN_NAME_CHARS:
-        if char in name:
-            raise RuleViolation(f"{field}: must not contain {char!r}")
+    """The name rule of `model.names` (the generated shapes apply it to every name field too)."""
+    reason = names.problem(name)
+    if reason is not None:
+        raise RuleViolation(f"{field}: {reason}")
 
 
 def check_spec(spec: Any) -> None:
@@ -38,6 +43,30 @@ def _violations(spec: Any) -> Iterator[str]:
     checker = _CHECKERS.get(type(spec))
     if checker is not None:
         yield from checker(spec)
+    yield from _envoy_ranges("spec", spec)
+
+
+# --- numbers Envoy holds in narrower types than the model -----------------------------------
+
+
+def _envoy_ranges(field: str, value: Any) -> Iterator[str]:
+    """A value the model allows but Envoy cannot hold would stop every snapshot of the mesh, so it is refused."""
+    if isinstance(value, shapes.Duration) and value.value is not None:
+        seconds = value.value // 1000 if value.unit == "ms" else value.value
+        if seconds > DURATION_MAX_SECONDS:
+            yield f"{field}.value: at most {DURATION_MAX_SECONDS} seconds (Envoy's duration range)"
+    if isinstance(value, AppMeshModel):
+        for attr, info in type(value).model_fields.items():
+            child = getattr(value, attr)
+            if child is None:
+                continue
+            here = f"{field}.{info.alias or attr}"
+            if attr in UINT32_IN_ENVOY and isinstance(child, int) and child > UINT32_MAX:
+                yield f"{here}: at most {UINT32_MAX}"
+            yield from _envoy_ranges(here, child)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _envoy_ranges(f"{field}[{i}]", item)
 
 
 # --- routes -----------------------------------------------------------------------------

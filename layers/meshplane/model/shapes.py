@@ -11,6 +11,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from meshplane.model.base import AppMeshError, AppMeshModel, AppMeshUnion, lazy_module
+from meshplane.model.names import AppMeshName, AppMeshResourceArn
 
 # Each class is built the first time it is looked up, after the classes its fields name.
 _shape, __getattr__, __dir__ = lazy_module(__name__)
@@ -198,7 +199,7 @@ def _VirtualServiceBackend() -> type[AppMeshModel]:
     class VirtualServiceBackend(AppMeshModel):
         """An object that represents a virtual service backend for a virtual node."""
         client_policy: ClientPolicy | None = Field(default=None, alias='clientPolicy')
-        virtual_service_name: str = Field(alias='virtualServiceName')
+        virtual_service_name: Annotated[str, AppMeshName] = Field(alias='virtualServiceName')
 
     return VirtualServiceBackend
 
@@ -263,7 +264,7 @@ def _GrpcGatewayRouteRewrite() -> type[AppMeshModel]:
 def _GatewayRouteVirtualService() -> type[AppMeshModel]:
     class GatewayRouteVirtualService(AppMeshModel):
         """An object that represents the virtual service that traffic is routed to."""
-        virtual_service_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualServiceName')
+        virtual_service_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualServiceName')
 
     return GatewayRouteVirtualService
 
@@ -302,8 +303,8 @@ def _GatewayRouteHostnameMatch() -> type[AppMeshModel]:
 def _MatchRange() -> type[AppMeshModel]:
     class MatchRange(AppMeshModel):
         """An object that represents the range of values to match on."""
-        end: int
-        start: int
+        end: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        start: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
     return MatchRange
 
@@ -339,7 +340,7 @@ def _GrpcGatewayRouteMatch() -> type[AppMeshModel]:
         hostname: GatewayRouteHostnameMatch | None = Field(default=None)
         metadata: Annotated[list[GrpcGatewayRouteMetadata], Field(min_length=1, max_length=10)] | None = Field(default=None)
         port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-        service_name: str | None = Field(default=None, alias='serviceName')
+        service_name: Annotated[str, AppMeshName] | None = Field(default=None, alias='serviceName')
 
     return GrpcGatewayRouteMatch
 
@@ -498,13 +499,13 @@ def _TagRef() -> type[AppMeshModel]:
 def _CreateGatewayRouteInput() -> type[AppMeshModel]:
     class CreateGatewayRouteInput(AppMeshModel):
         """CreateGatewayRouteInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: GatewayRouteSpec
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return CreateGatewayRouteInput
 
@@ -519,7 +520,7 @@ def _ResourceMetadata() -> type[AppMeshModel]:
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
         uid: str
-        version: int
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
     return ResourceMetadata
 
@@ -537,12 +538,12 @@ def _GatewayRouteStatus() -> type[AppMeshModel]:
 def _GatewayRouteData() -> type[AppMeshModel]:
     class GatewayRouteData(AppMeshModel):
         """An object that represents a gateway route returned by a describe operation."""
-        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         metadata: ResourceMetadata
         spec: GatewayRouteSpec
         status: GatewayRouteStatus
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return GatewayRouteData
 
@@ -588,8 +589,8 @@ def _MeshSpec() -> type[AppMeshModel]:
 def _CreateMeshInput() -> type[AppMeshModel]:
     class CreateMeshInput(AppMeshModel):
         """CreateMeshInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         spec: MeshSpec | None = Field(default=None)
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
 
@@ -609,7 +610,7 @@ def _MeshStatus() -> type[AppMeshModel]:
 def _MeshData() -> type[AppMeshModel]:
     class MeshData(AppMeshModel):
         """An object that represents a service mesh returned by a describe operation."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         metadata: ResourceMetadata
         spec: MeshSpec
         status: MeshStatus
@@ -631,7 +632,7 @@ def _WeightedTarget() -> type[AppMeshModel]:
     class WeightedTarget(AppMeshModel):
         """An object that represents a target and its relative weight."""
         port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-        virtual_node: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNode')
+        virtual_node: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNode')
         weight: Annotated[int, Field(ge=0, le=100)]
 
     return WeightedTarget
@@ -677,7 +678,7 @@ def _GrpcRouteMatch() -> type[AppMeshModel]:
         metadata: Annotated[list[GrpcRouteMetadata], Field(min_length=1, max_length=10)] | None = Field(default=None)
         method_name: Annotated[str, Field(min_length=1, max_length=50)] | None = Field(default=None, alias='methodName')
         port: Annotated[int, Field(ge=1, le=65535)] | None = Field(default=None)
-        service_name: str | None = Field(default=None, alias='serviceName')
+        service_name: Annotated[str, AppMeshName] | None = Field(default=None, alias='serviceName')
 
     return GrpcRouteMatch
 
@@ -687,7 +688,7 @@ def _Duration() -> type[AppMeshModel]:
     class Duration(AppMeshModel):
         """An object that represents a duration of time."""
         unit: Literal['s', 'ms'] | None = Field(default=None)
-        value: Annotated[int, Field(ge=0)] | None = Field(default=None)
+        value: Annotated[int, Field(ge=0, le=2**63 - 1)] | None = Field(default=None)
 
     return Duration
 
@@ -698,7 +699,7 @@ def _GrpcRetryPolicy() -> type[AppMeshModel]:
         """An object that represents a retry policy."""
         grpc_retry_events: Annotated[list[Literal['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable']], Field(min_length=1, max_length=5)] | None = Field(default=None, alias='grpcRetryEvents')
         http_retry_events: Annotated[list[Annotated[str, Field(min_length=1, max_length=25)]], Field(min_length=1, max_length=25)] | None = Field(default=None, alias='httpRetryEvents')
-        max_retries: Annotated[int, Field(ge=0)] = Field(alias='maxRetries')
+        max_retries: Annotated[int, Field(ge=0, le=2**63 - 1)] = Field(alias='maxRetries')
         per_retry_timeout: Duration = Field(alias='perRetryTimeout')
         tcp_retry_events: Annotated[list[Literal['connection-error']], Field(min_length=1, max_length=1)] | None = Field(default=None, alias='tcpRetryEvents')
 
@@ -767,7 +768,7 @@ def _HttpRetryPolicy() -> type[AppMeshModel]:
     class HttpRetryPolicy(AppMeshModel):
         """An object that represents a retry policy."""
         http_retry_events: Annotated[list[Annotated[str, Field(min_length=1, max_length=25)]], Field(min_length=1, max_length=25)] | None = Field(default=None, alias='httpRetryEvents')
-        max_retries: Annotated[int, Field(ge=0)] = Field(alias='maxRetries')
+        max_retries: Annotated[int, Field(ge=0, le=2**63 - 1)] = Field(alias='maxRetries')
         per_retry_timeout: Duration = Field(alias='perRetryTimeout')
         tcp_retry_events: Annotated[list[Literal['connection-error']], Field(min_length=1, max_length=1)] | None = Field(default=None, alias='tcpRetryEvents')
 
@@ -851,13 +852,13 @@ def _RouteSpec() -> type[AppMeshModel]:
 def _CreateRouteInput() -> type[AppMeshModel]:
     class CreateRouteInput(AppMeshModel):
         """CreateRouteInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='routeName')
         spec: RouteSpec
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return CreateRouteInput
 
@@ -875,12 +876,12 @@ def _RouteStatus() -> type[AppMeshModel]:
 def _RouteData() -> type[AppMeshModel]:
     class RouteData(AppMeshModel):
         """An object that represents a route returned by a describe operation."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         metadata: ResourceMetadata
-        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='routeName')
         spec: RouteSpec
         status: RouteStatus
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return RouteData
 
@@ -1005,7 +1006,7 @@ def _VirtualGatewayBackendDefaults() -> type[AppMeshModel]:
 def _VirtualGatewayGrpcConnectionPool() -> type[AppMeshModel]:
     class VirtualGatewayGrpcConnectionPool(AppMeshModel):
         """An object that represents a type of connection pool."""
-        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
+        max_requests: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(alias='maxRequests')
 
     return VirtualGatewayGrpcConnectionPool
 
@@ -1014,8 +1015,8 @@ def _VirtualGatewayGrpcConnectionPool() -> type[AppMeshModel]:
 def _VirtualGatewayHttpConnectionPool() -> type[AppMeshModel]:
     class VirtualGatewayHttpConnectionPool(AppMeshModel):
         """An object that represents a type of connection pool."""
-        max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
-        max_pending_requests: Annotated[int, Field(ge=1)] | None = Field(default=None, alias='maxPendingRequests')
+        max_connections: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(alias='maxConnections')
+        max_pending_requests: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(default=None, alias='maxPendingRequests')
 
     return VirtualGatewayHttpConnectionPool
 
@@ -1024,7 +1025,7 @@ def _VirtualGatewayHttpConnectionPool() -> type[AppMeshModel]:
 def _VirtualGatewayHttp2ConnectionPool() -> type[AppMeshModel]:
     class VirtualGatewayHttp2ConnectionPool(AppMeshModel):
         """An object that represents a type of connection pool."""
-        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
+        max_requests: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(alias='maxRequests')
 
     return VirtualGatewayHttp2ConnectionPool
 
@@ -1171,12 +1172,12 @@ def _VirtualGatewaySpec() -> type[AppMeshModel]:
 def _CreateVirtualGatewayInput() -> type[AppMeshModel]:
     class CreateVirtualGatewayInput(AppMeshModel):
         """CreateVirtualGatewayInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualGatewaySpec
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return CreateVirtualGatewayInput
 
@@ -1194,11 +1195,11 @@ def _VirtualGatewayStatus() -> type[AppMeshModel]:
 def _VirtualGatewayData() -> type[AppMeshModel]:
     class VirtualGatewayData(AppMeshModel):
         """An object that represents a virtual gateway returned by a describe operation."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         metadata: ResourceMetadata
         spec: VirtualGatewaySpec
         status: VirtualGatewayStatus
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return VirtualGatewayData
 
@@ -1216,7 +1217,7 @@ def _CreateVirtualGatewayOutput() -> type[AppMeshModel]:
 def _VirtualNodeGrpcConnectionPool() -> type[AppMeshModel]:
     class VirtualNodeGrpcConnectionPool(AppMeshModel):
         """An object that represents a type of connection pool."""
-        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
+        max_requests: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(alias='maxRequests')
 
     return VirtualNodeGrpcConnectionPool
 
@@ -1225,8 +1226,8 @@ def _VirtualNodeGrpcConnectionPool() -> type[AppMeshModel]:
 def _VirtualNodeHttpConnectionPool() -> type[AppMeshModel]:
     class VirtualNodeHttpConnectionPool(AppMeshModel):
         """An object that represents a type of connection pool."""
-        max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
-        max_pending_requests: Annotated[int, Field(ge=1)] | None = Field(default=None, alias='maxPendingRequests')
+        max_connections: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(alias='maxConnections')
+        max_pending_requests: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = Field(default=None, alias='maxPendingRequests')
 
     return VirtualNodeHttpConnectionPool
 
@@ -1235,7 +1236,7 @@ def _VirtualNodeHttpConnectionPool() -> type[AppMeshModel]:
 def _VirtualNodeHttp2ConnectionPool() -> type[AppMeshModel]:
     class VirtualNodeHttp2ConnectionPool(AppMeshModel):
         """An object that represents a type of connection pool."""
-        max_requests: Annotated[int, Field(ge=1)] = Field(alias='maxRequests')
+        max_requests: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(alias='maxRequests')
 
     return VirtualNodeHttp2ConnectionPool
 
@@ -1244,7 +1245,7 @@ def _VirtualNodeHttp2ConnectionPool() -> type[AppMeshModel]:
 def _VirtualNodeTcpConnectionPool() -> type[AppMeshModel]:
     class VirtualNodeTcpConnectionPool(AppMeshModel):
         """An object that represents a type of connection pool."""
-        max_connections: Annotated[int, Field(ge=1)] = Field(alias='maxConnections')
+        max_connections: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(alias='maxConnections')
 
     return VirtualNodeTcpConnectionPool
 
@@ -1283,7 +1284,7 @@ def _OutlierDetection() -> type[AppMeshModel]:
         base_ejection_duration: Duration = Field(alias='baseEjectionDuration')
         interval: Duration
         max_ejection_percent: Annotated[int, Field(ge=0, le=100)] = Field(alias='maxEjectionPercent')
-        max_server_errors: Annotated[int, Field(ge=1)] = Field(alias='maxServerErrors')
+        max_server_errors: Annotated[int, Field(ge=1, le=2**63 - 1)] = Field(alias='maxServerErrors')
 
     return OutlierDetection
 
@@ -1422,12 +1423,12 @@ def _VirtualNodeSpec() -> type[AppMeshModel]:
 def _CreateVirtualNodeInput() -> type[AppMeshModel]:
     class CreateVirtualNodeInput(AppMeshModel):
         """CreateVirtualNodeInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualNodeSpec
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNodeName')
 
     return CreateVirtualNodeInput
 
@@ -1445,11 +1446,11 @@ def _VirtualNodeStatus() -> type[AppMeshModel]:
 def _VirtualNodeData() -> type[AppMeshModel]:
     class VirtualNodeData(AppMeshModel):
         """An object that represents a virtual node returned by a describe operation."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         metadata: ResourceMetadata
         spec: VirtualNodeSpec
         status: VirtualNodeStatus
-        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNodeName')
 
     return VirtualNodeData
 
@@ -1485,12 +1486,12 @@ def _VirtualRouterSpec() -> type[AppMeshModel]:
 def _CreateVirtualRouterInput() -> type[AppMeshModel]:
     class CreateVirtualRouterInput(AppMeshModel):
         """CreateVirtualRouterInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualRouterSpec
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return CreateVirtualRouterInput
 
@@ -1508,11 +1509,11 @@ def _VirtualRouterStatus() -> type[AppMeshModel]:
 def _VirtualRouterData() -> type[AppMeshModel]:
     class VirtualRouterData(AppMeshModel):
         """An object that represents a virtual router returned by a describe operation."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         metadata: ResourceMetadata
         spec: VirtualRouterSpec
         status: VirtualRouterStatus
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return VirtualRouterData
 
@@ -1530,7 +1531,7 @@ def _CreateVirtualRouterOutput() -> type[AppMeshModel]:
 def _VirtualNodeServiceProvider() -> type[AppMeshModel]:
     class VirtualNodeServiceProvider(AppMeshModel):
         """An object that represents a virtual node service provider."""
-        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNodeName')
 
     return VirtualNodeServiceProvider
 
@@ -1539,7 +1540,7 @@ def _VirtualNodeServiceProvider() -> type[AppMeshModel]:
 def _VirtualRouterServiceProvider() -> type[AppMeshModel]:
     class VirtualRouterServiceProvider(AppMeshModel):
         """An object that represents a virtual node service provider."""
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return VirtualRouterServiceProvider
 
@@ -1567,12 +1568,12 @@ def _VirtualServiceSpec() -> type[AppMeshModel]:
 def _CreateVirtualServiceInput() -> type[AppMeshModel]:
     class CreateVirtualServiceInput(AppMeshModel):
         """CreateVirtualServiceInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualServiceSpec
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)] | None = Field(default=None)
-        virtual_service_name: str = Field(alias='virtualServiceName')
+        virtual_service_name: Annotated[str, AppMeshName] = Field(alias='virtualServiceName')
 
     return CreateVirtualServiceInput
 
@@ -1590,11 +1591,11 @@ def _VirtualServiceStatus() -> type[AppMeshModel]:
 def _VirtualServiceData() -> type[AppMeshModel]:
     class VirtualServiceData(AppMeshModel):
         """An object that represents a virtual service returned by a describe operation."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         metadata: ResourceMetadata
         spec: VirtualServiceSpec
         status: VirtualServiceStatus
-        virtual_service_name: str = Field(alias='virtualServiceName')
+        virtual_service_name: Annotated[str, AppMeshName] = Field(alias='virtualServiceName')
 
     return VirtualServiceData
 
@@ -1612,10 +1613,10 @@ def _CreateVirtualServiceOutput() -> type[AppMeshModel]:
 def _DeleteGatewayRouteInput() -> type[AppMeshModel]:
     class DeleteGatewayRouteInput(AppMeshModel):
         """DeleteGatewayRouteInput."""
-        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return DeleteGatewayRouteInput
 
@@ -1633,7 +1634,7 @@ def _DeleteGatewayRouteOutput() -> type[AppMeshModel]:
 def _DeleteMeshInput() -> type[AppMeshModel]:
     class DeleteMeshInput(AppMeshModel):
         """DeleteMeshInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
 
     return DeleteMeshInput
 
@@ -1651,10 +1652,10 @@ def _DeleteMeshOutput() -> type[AppMeshModel]:
 def _DeleteRouteInput() -> type[AppMeshModel]:
     class DeleteRouteInput(AppMeshModel):
         """DeleteRouteInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='routeName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return DeleteRouteInput
 
@@ -1672,9 +1673,9 @@ def _DeleteRouteOutput() -> type[AppMeshModel]:
 def _DeleteVirtualGatewayInput() -> type[AppMeshModel]:
     class DeleteVirtualGatewayInput(AppMeshModel):
         """DeleteVirtualGatewayInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return DeleteVirtualGatewayInput
 
@@ -1692,9 +1693,9 @@ def _DeleteVirtualGatewayOutput() -> type[AppMeshModel]:
 def _DeleteVirtualNodeInput() -> type[AppMeshModel]:
     class DeleteVirtualNodeInput(AppMeshModel):
         """Deletes a virtual node input."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNodeName')
 
     return DeleteVirtualNodeInput
 
@@ -1712,9 +1713,9 @@ def _DeleteVirtualNodeOutput() -> type[AppMeshModel]:
 def _DeleteVirtualRouterInput() -> type[AppMeshModel]:
     class DeleteVirtualRouterInput(AppMeshModel):
         """DeleteVirtualRouterInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return DeleteVirtualRouterInput
 
@@ -1732,9 +1733,9 @@ def _DeleteVirtualRouterOutput() -> type[AppMeshModel]:
 def _DeleteVirtualServiceInput() -> type[AppMeshModel]:
     class DeleteVirtualServiceInput(AppMeshModel):
         """DeleteVirtualServiceInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_service_name: str = Field(alias='virtualServiceName')
+        virtual_service_name: Annotated[str, AppMeshName] = Field(alias='virtualServiceName')
 
     return DeleteVirtualServiceInput
 
@@ -1752,10 +1753,10 @@ def _DeleteVirtualServiceOutput() -> type[AppMeshModel]:
 def _DescribeGatewayRouteInput() -> type[AppMeshModel]:
     class DescribeGatewayRouteInput(AppMeshModel):
         """DescribeGatewayRouteInput."""
-        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return DescribeGatewayRouteInput
 
@@ -1773,7 +1774,7 @@ def _DescribeGatewayRouteOutput() -> type[AppMeshModel]:
 def _DescribeMeshInput() -> type[AppMeshModel]:
     class DescribeMeshInput(AppMeshModel):
         """DescribeMeshInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
 
     return DescribeMeshInput
@@ -1792,10 +1793,10 @@ def _DescribeMeshOutput() -> type[AppMeshModel]:
 def _DescribeRouteInput() -> type[AppMeshModel]:
     class DescribeRouteInput(AppMeshModel):
         """DescribeRouteInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='routeName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return DescribeRouteInput
 
@@ -1813,9 +1814,9 @@ def _DescribeRouteOutput() -> type[AppMeshModel]:
 def _DescribeVirtualGatewayInput() -> type[AppMeshModel]:
     class DescribeVirtualGatewayInput(AppMeshModel):
         """DescribeVirtualGatewayInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return DescribeVirtualGatewayInput
 
@@ -1833,9 +1834,9 @@ def _DescribeVirtualGatewayOutput() -> type[AppMeshModel]:
 def _DescribeVirtualNodeInput() -> type[AppMeshModel]:
     class DescribeVirtualNodeInput(AppMeshModel):
         """DescribeVirtualNodeInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNodeName')
 
     return DescribeVirtualNodeInput
 
@@ -1853,9 +1854,9 @@ def _DescribeVirtualNodeOutput() -> type[AppMeshModel]:
 def _DescribeVirtualRouterInput() -> type[AppMeshModel]:
     class DescribeVirtualRouterInput(AppMeshModel):
         """DescribeVirtualRouterInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return DescribeVirtualRouterInput
 
@@ -1873,9 +1874,9 @@ def _DescribeVirtualRouterOutput() -> type[AppMeshModel]:
 def _DescribeVirtualServiceInput() -> type[AppMeshModel]:
     class DescribeVirtualServiceInput(AppMeshModel):
         """DescribeVirtualServiceInput."""
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        virtual_service_name: str = Field(alias='virtualServiceName')
+        virtual_service_name: Annotated[str, AppMeshName] = Field(alias='virtualServiceName')
 
     return DescribeVirtualServiceInput
 
@@ -1905,13 +1906,13 @@ def _GatewayRouteRef() -> type[AppMeshModel]:
         """An object that represents a gateway route returned by a list operation."""
         arn: str
         created_at: datetime = Field(alias='createdAt')
-        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='gatewayRouteName')
         last_updated_at: datetime = Field(alias='lastUpdatedAt')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-        version: int
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return GatewayRouteRef
 
@@ -1941,10 +1942,10 @@ def _ListGatewayRoutesInput() -> type[AppMeshModel]:
     class ListGatewayRoutesInput(AppMeshModel):
         """ListGatewayRoutesInput."""
         limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         next_token: str | None = Field(default=None, alias='nextToken')
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return ListGatewayRoutesInput
 
@@ -1976,10 +1977,10 @@ def _MeshRef() -> type[AppMeshModel]:
         arn: str
         created_at: datetime = Field(alias='createdAt')
         last_updated_at: datetime = Field(alias='lastUpdatedAt')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-        version: int
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
 
     return MeshRef
 
@@ -1999,10 +2000,10 @@ def _ListRoutesInput() -> type[AppMeshModel]:
     class ListRoutesInput(AppMeshModel):
         """ListRoutesInput."""
         limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         next_token: str | None = Field(default=None, alias='nextToken')
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return ListRoutesInput
 
@@ -2014,12 +2015,12 @@ def _RouteRef() -> type[AppMeshModel]:
         arn: str
         created_at: datetime = Field(alias='createdAt')
         last_updated_at: datetime = Field(alias='lastUpdatedAt')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
-        version: int
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='routeName')
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return RouteRef
 
@@ -2040,7 +2041,7 @@ def _ListTagsForResourceInput() -> type[AppMeshModel]:
         """ListTagsForResourceInput."""
         limit: Annotated[int, Field(ge=1, le=50)] | None = Field(default=None)
         next_token: str | None = Field(default=None, alias='nextToken')
-        resource_arn: str = Field(alias='resourceArn')
+        resource_arn: Annotated[str, AppMeshResourceArn] = Field(alias='resourceArn')
 
     return ListTagsForResourceInput
 
@@ -2060,7 +2061,7 @@ def _ListVirtualGatewaysInput() -> type[AppMeshModel]:
     class ListVirtualGatewaysInput(AppMeshModel):
         """ListVirtualGatewaysInput."""
         limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         next_token: str | None = Field(default=None, alias='nextToken')
 
@@ -2074,11 +2075,11 @@ def _VirtualGatewayRef() -> type[AppMeshModel]:
         arn: str
         created_at: datetime = Field(alias='createdAt')
         last_updated_at: datetime = Field(alias='lastUpdatedAt')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-        version: int
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return VirtualGatewayRef
 
@@ -2098,7 +2099,7 @@ def _ListVirtualNodesInput() -> type[AppMeshModel]:
     class ListVirtualNodesInput(AppMeshModel):
         """ListVirtualNodesInput."""
         limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         next_token: str | None = Field(default=None, alias='nextToken')
 
@@ -2112,11 +2113,11 @@ def _VirtualNodeRef() -> type[AppMeshModel]:
         arn: str
         created_at: datetime = Field(alias='createdAt')
         last_updated_at: datetime = Field(alias='lastUpdatedAt')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-        version: int
-        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNodeName')
 
     return VirtualNodeRef
 
@@ -2136,7 +2137,7 @@ def _ListVirtualRoutersInput() -> type[AppMeshModel]:
     class ListVirtualRoutersInput(AppMeshModel):
         """ListVirtualRoutersInput."""
         limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         next_token: str | None = Field(default=None, alias='nextToken')
 
@@ -2150,11 +2151,11 @@ def _VirtualRouterRef() -> type[AppMeshModel]:
         arn: str
         created_at: datetime = Field(alias='createdAt')
         last_updated_at: datetime = Field(alias='lastUpdatedAt')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-        version: int
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return VirtualRouterRef
 
@@ -2174,7 +2175,7 @@ def _ListVirtualServicesInput() -> type[AppMeshModel]:
     class ListVirtualServicesInput(AppMeshModel):
         """ListVirtualServicesInput."""
         limit: Annotated[int, Field(ge=1, le=100)] | None = Field(default=None)
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         next_token: str | None = Field(default=None, alias='nextToken')
 
@@ -2188,11 +2189,11 @@ def _VirtualServiceRef() -> type[AppMeshModel]:
         arn: str
         created_at: datetime = Field(alias='createdAt')
         last_updated_at: datetime = Field(alias='lastUpdatedAt')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='meshOwner')
         resource_owner: Annotated[str, Field(min_length=12, max_length=12)] = Field(alias='resourceOwner')
-        version: int
-        virtual_service_name: str = Field(alias='virtualServiceName')
+        version: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+        virtual_service_name: Annotated[str, AppMeshName] = Field(alias='virtualServiceName')
 
     return VirtualServiceRef
 
@@ -2241,7 +2242,7 @@ def _ServiceUnavailableException() -> type[AppMeshError]:
 def _TagResourceInput() -> type[AppMeshModel]:
     class TagResourceInput(AppMeshModel):
         """TagResourceInput."""
-        resource_arn: str = Field(alias='resourceArn')
+        resource_arn: Annotated[str, AppMeshResourceArn] = Field(alias='resourceArn')
         tags: Annotated[list[TagRef], Field(min_length=0, max_length=50)]
 
     return TagResourceInput
@@ -2280,7 +2281,7 @@ def _TooManyTagsException() -> type[AppMeshError]:
 def _UntagResourceInput() -> type[AppMeshModel]:
     class UntagResourceInput(AppMeshModel):
         """UntagResourceInput."""
-        resource_arn: str = Field(alias='resourceArn')
+        resource_arn: Annotated[str, AppMeshResourceArn] = Field(alias='resourceArn')
         tag_keys: Annotated[list[Annotated[str, Field(min_length=1, max_length=128)]], Field(min_length=0, max_length=50)] = Field(alias='tagKeys')
 
     return UntagResourceInput
@@ -2299,12 +2300,12 @@ def _UntagResourceOutput() -> type[AppMeshModel]:
 def _UpdateGatewayRouteInput() -> type[AppMeshModel]:
     class UpdateGatewayRouteInput(AppMeshModel):
         """UpdateGatewayRouteInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='gatewayRouteName')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        gateway_route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='gatewayRouteName')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: GatewayRouteSpec
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return UpdateGatewayRouteInput
 
@@ -2322,8 +2323,8 @@ def _UpdateGatewayRouteOutput() -> type[AppMeshModel]:
 def _UpdateMeshInput() -> type[AppMeshModel]:
     class UpdateMeshInput(AppMeshModel):
         """UpdateMeshInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         spec: MeshSpec | None = Field(default=None)
 
     return UpdateMeshInput
@@ -2342,12 +2343,12 @@ def _UpdateMeshOutput() -> type[AppMeshModel]:
 def _UpdateRouteInput() -> type[AppMeshModel]:
     class UpdateRouteInput(AppMeshModel):
         """UpdateRouteInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
-        route_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='routeName')
+        route_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='routeName')
         spec: RouteSpec
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return UpdateRouteInput
 
@@ -2365,11 +2366,11 @@ def _UpdateRouteOutput() -> type[AppMeshModel]:
 def _UpdateVirtualGatewayInput() -> type[AppMeshModel]:
     class UpdateVirtualGatewayInput(AppMeshModel):
         """UpdateVirtualGatewayInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualGatewaySpec
-        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualGatewayName')
+        virtual_gateway_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualGatewayName')
 
     return UpdateVirtualGatewayInput
 
@@ -2387,11 +2388,11 @@ def _UpdateVirtualGatewayOutput() -> type[AppMeshModel]:
 def _UpdateVirtualNodeInput() -> type[AppMeshModel]:
     class UpdateVirtualNodeInput(AppMeshModel):
         """UpdateVirtualNodeInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualNodeSpec
-        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualNodeName')
+        virtual_node_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualNodeName')
 
     return UpdateVirtualNodeInput
 
@@ -2409,11 +2410,11 @@ def _UpdateVirtualNodeOutput() -> type[AppMeshModel]:
 def _UpdateVirtualRouterInput() -> type[AppMeshModel]:
     class UpdateVirtualRouterInput(AppMeshModel):
         """UpdateVirtualRouterInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualRouterSpec
-        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='virtualRouterName')
+        virtual_router_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='virtualRouterName')
 
     return UpdateVirtualRouterInput
 
@@ -2431,11 +2432,11 @@ def _UpdateVirtualRouterOutput() -> type[AppMeshModel]:
 def _UpdateVirtualServiceInput() -> type[AppMeshModel]:
     class UpdateVirtualServiceInput(AppMeshModel):
         """UpdateVirtualServiceInput."""
-        client_token: str | None = Field(default=None, alias='clientToken')
-        mesh_name: Annotated[str, Field(min_length=1, max_length=255)] = Field(alias='meshName')
+        client_token: Annotated[str, Field(max_length=36, pattern='^[A-Za-z0-9_-]*$')] | None = Field(default=None, alias='clientToken')
+        mesh_name: Annotated[str, Field(min_length=1, max_length=255), AppMeshName] = Field(alias='meshName')
         mesh_owner: Annotated[str, Field(min_length=12, max_length=12)] | None = Field(default=None, alias='meshOwner')
         spec: VirtualServiceSpec
-        virtual_service_name: str = Field(alias='virtualServiceName')
+        virtual_service_name: Annotated[str, AppMeshName] = Field(alias='virtualServiceName')
 
     return UpdateVirtualServiceInput
 
