@@ -129,7 +129,7 @@ def invoke(service: str) -> Invoke:
 
 def test_each_request_logs_one_json_line_with_operation_status_and_the_api_gateway_request_id(
         invoke: Invoke, service: str, capsys: pytest.CaptureFixture[str]) -> None:
-    mesh, token = f"obs-{uuid.uuid4().hex[:8]}", f"secret-token-{uuid.uuid4().hex}"
+    mesh, token = f"obs-{uuid.uuid4().hex[:8]}", f"secret-{uuid.uuid4()}"[:36]  # App Mesh caps tokens at 36
     created_id, created = invoke("PUT", "/v20190125/meshes", {"meshName": mesh, "clientToken": token})
     described_id, described = invoke("GET", f"/v20190125/meshes/{mesh}", None)
     missing_id, missing = invoke("GET", f"/v20190125/meshes/{mesh}-absent", None)

@@ -24,7 +24,7 @@ def decode(token: str | None, scope: str) -> str | None:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         content = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # Recursion: deeply nested JSON
         raise BadRequest("nextToken: not a token issued by this API") from None
     if (
         not isinstance(content, dict)

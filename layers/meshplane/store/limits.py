@@ -1,4 +1,11 @@
-"""Resource quotas: App Mesh's defaults, each overridable from the environment."""
+"""Resource quotas (App Mesh's defaults, each overridable from the environment) and what one item can hold.
+
+A resource is one DynamoDB item, so what a request may carry is bounded by
+DynamoDB's hard limits: 400 KB per item, 2,048 bytes per partition key and
+1,024 per sort key (names are ASCII, `model.names`, so their keys stay far
+below).  The spec is what varies: `SPEC_MAX_BYTES` is what remains of an item
+once every other attribute is at its largest.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from meshplane.model.ids import Kind
+
+ITEM_MAX_BYTES = 400 * 1024
+PARTITION_KEY_MAX_BYTES = 2048
+SORT_KEY_MAX_BYTES = 1024
+# App Mesh's tag bounds (botocore TagKey, TagValue; 50 per resource is a hard App Mesh limit)
+MAX_TAGS_PER_RESOURCE = 50
+TAG_KEY_MAX_CHARS = 128
+TAG_VALUE_MAX_CHARS = 256
+UTF8_MAX_BYTES_PER_CHAR = 4
+MAP_ENTRY_OVERHEAD_BYTES = 3  # DynamoDB's per-element overhead of a map or list
+# Every attribute of a resource item but its spec and tags: keys, names, ARN, metadata, ten client
+# tokens.  Their worst case is under 4 KiB (tests/store/test_item_budget.py builds it); twice that is kept.
+ITEM_RESERVE_BYTES = 8 * 1024
+TAGS_MAX_BYTES = MAX_TAGS_PER_RESOURCE * (
+    (TAG_KEY_MAX_CHARS + TAG_VALUE_MAX_CHARS) * UTF8_MAX_BYTES_PER_CHAR + MAP_ENTRY_OVERHEAD_BYTES
+)
+SPEC_MAX_BYTES = ITEM_MAX_BYTES - ITEM_RESERVE_BYTES - TAGS_MAX_BYTES
+"""The largest stored spec (its compact JSON, `store.schema.spec_json`) that still fits one item."""
 
 
 @dataclass(frozen=True)
@@ -21,7 +46,12 @@ class Limits:
     routes_per_router: int = 50
     gateway_routes_per_gateway: int = 10
     backends_per_node: int = 50
-    tags_per_resource: int = 50
+    tags_per_resource: int = MAX_TAGS_PER_RESOURCE
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.tags_per_resource <= MAX_TAGS_PER_RESOURCE:
+            # more tags could not fit beside the largest spec in one item (SPEC_MAX_BYTES)
+            raise ValueError(f"tags_per_resource must be 0 to {MAX_TAGS_PER_RESOURCE}, got {self.tags_per_resource}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
