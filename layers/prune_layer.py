@@ -28,6 +28,7 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "d
 NEVER_IMPORTED = {
     "grpcio": ("grpc",),  # only the ADS server (a container) uses gRPC
     "PyYAML": ("yaml", "_yaml"),  # only the local CLI, demo and bootstrap CLI; not in requirements.txt any more
+    "cryptography": ("cryptography",),  # only the node CA and the identity agent (containers), the demo and tests
 }
 # Subpackages and modules nothing the handlers load imports, lazily or not (AST closure of functions/*/app.py).
 PRUNED_MODULES = (
@@ -48,6 +49,8 @@ PRUNED_MODULES = (
     "meshplane.demo",
     "meshplane.bootstrap",  # the Envoy bootstrap CLI
     "meshplane.delivery",  # the ADS server: a container with its own image
+    "meshplane.identity",  # node identity: the ADS server's CA and exchange, the proxies' credentials agent
+    "meshplane.localnet.pki",  # the throwaway CA of the demo and tests
     "meshplane.cli",
     "meshplane.awscli_plugin",
 )
