@@ -25,7 +25,7 @@ TAG_VALUE_MAX_CHARS = 256
 UTF8_MAX_BYTES_PER_CHAR = 4
 MAP_ENTRY_OVERHEAD_BYTES = 3  # DynamoDB's per-element overhead of a map or list
 # Every attribute of a resource item but its spec and tags: keys, names, ARN, metadata, ten client
-# tokens.  Their worst case is under 4 KiB (tests/store/test_item_budget.py builds it); twice that is kept.
+# tokens.  Their worst case is under 4 KiB (tests/api/test_item_budget.py builds it); twice that is kept.
 ITEM_RESERVE_BYTES = 8 * 1024
 TAGS_MAX_BYTES = MAX_TAGS_PER_RESOURCE * (
     (TAG_KEY_MAX_CHARS + TAG_VALUE_MAX_CHARS) * UTF8_MAX_BYTES_PER_CHAR + MAP_ENTRY_OVERHEAD_BYTES
