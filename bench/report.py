@@ -66,9 +66,14 @@ def _seconds(values: list[float]) -> str:
     return f"{min(values):.0f} to {max(values):.0f} s ({len(values)} runs)"
 
 
+def _complete(history: History, ending: str) -> list[float]:
+    """Seconds of the recorded runs of every suite in which every suite finished (a timeout is not a duration)."""
+    return [float(r.document["seconds"]) for r in history.runs
+            if r.path.name.endswith(ending) and all(s["status"] == "ok" for s in r.document["suites"])]
+
+
 def commands_block(history: History) -> str:
-    full = [float(r.document["seconds"]) for r in history.runs if r.path.name.endswith("-full-all.json")]
-    quick = [float(r.document["seconds"]) for r in history.runs if r.path.name.endswith("-quick-all.json")]
+    full, quick = _complete(history, "-full-all.json"), _complete(history, "-quick-all.json")
     lines = [
         "| command | what it runs | time in the recorded runs |",
         "|---|---|---|",

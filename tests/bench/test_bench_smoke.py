@@ -24,6 +24,9 @@ def test_every_suite_runs_on_tiny_sizes_and_reports_finite_measured_numbers(tmp_
     document = json.loads(out.read_text())
     assert document["profile"] == "tiny"
     assert document["machine"]["nproc"] >= 1
+    assert document["machine"]["memory_total_kib"] > 0
+    assert document["tree"] and document["tree"] != "unknown"  # the commit measured
+    assert len(document["load_average"]["start"]) == len(document["load_average"]["end"]) == 3
     suites = {s["name"]: s for s in document["suites"]}
     assert set(suites) == SUITES
     for name, suite in suites.items():

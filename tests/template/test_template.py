@@ -25,7 +25,7 @@ FUNCTION_DIRS = ("ApiFunction", "EcsEventsFunction", "CloudMapEventsFunction", "
                  "ReconcileFunction")
 # Layer + function code, sum of file sizes: 11.96 MB measured, plus headroom for dependency updates.  The issue's
 # 10 MB is out of reach without dropping what the handlers load: pydantic_core's extension alone is 4.5 MB, and
-# Powertools' event_handler and pydantic.v1 stay because kept modules import them lazily (bench/RESULTS.md, 6b).
+# Powertools' event_handler and pydantic.v1 stay because kept modules import them lazily (bench/RESULTS.md, limits).
 PACKAGE_UNZIPPED_LIMIT = 12_500_000
 # Actions whose service has no resource-level permissions: the only ones allowed on "*".
 STAR_RESOURCE_ACTIONS = {
