@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+from meshplane.local import processes
 from meshplane.local.harness import LocalStack, start_local_up
+from meshplane.localnet.loopback import free_ports
 
 
 def _alive(pid: int) -> bool:
@@ -74,3 +77,22 @@ def test_two_instances_do_not_interfere_and_sigterm_leaves_no_process(
     assert not (other.state_dir / "state.json").exists()
     with urllib.request.urlopen(f"{local_stack.api_url}/healthz", timeout=5) as response:
         assert response.status == 200  # the first instance is untouched
+
+
+def test_a_dead_aws_endpoint_url_stops_startup_with_one_line_saying_so(tmp_path: Path) -> None:
+    dead, api_port = free_ports(2)  # nothing listens on `dead`
+    env = {**os.environ, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead}", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    log = tmp_path / "local-up.log"
+    up = processes.spawn([sys.executable, "-m", "meshplane.cli", "local", "up", "--no-ads", "--api-port", str(api_port),
+                          "--state-dir", str(tmp_path / "state")], env, log=log)  # fmt: skip
+    try:
+        exit_code = up.wait(30)
+    finally:
+        processes.stop(up)
+    text = log.read_text()
+    assert exit_code != 0, text
+    assert "emulator ready" not in text and "Traceback" not in text, text
+    errors = [line for line in text.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and f"http://127.0.0.1:{dead} did not answer" in errors[0], text
+    assert not (tmp_path / "state" / "state.json").exists()
