@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plots", type=Path, default=plots.PLOTS, help="where the SVGs go (default: bench/plots)")
     args = parser.parse_args(argv)
     if args.run:
-        print(render_markdown(json.loads(args.run.read_text())))
+        note = load(args.run.parent).notes.get(args.run.name) if (args.run.parent / "index.json").exists() else None
+        print(render_markdown(json.loads(args.run.read_text())) + (f"\nNote: {note}\n" if note else ""))
         return 0
     files = expected(args.results, args.document, args.plots)
     stale = [path for path, text in files.items() if not path.exists() or path.read_text() != text]

@@ -40,8 +40,12 @@ def render_markdown(document: dict[str, Any]) -> str:
         f"Run `{document['command']}` ({document['profile']}), {document['started']}, "
         f"{document.get('seconds', '?')} s.",
         f"Machine: {m['nproc']} cores, {m['cpu']}, Python {m['python']}, Envoy {m['envoy']}.",
-        "",
     ]
+    if "tree" in document:
+        load = document.get("load_average", {})
+        lines.append(f"Tree {document['tree']}; load average (1, 5, 15 min) {load.get('start')} at the start, "
+                     f"{load.get('end')} at the end.")
+    lines.append("")
     for suite in document["suites"]:
         lines.append(f"### {suite['name']} — {suite['status']} ({suite['seconds']} s)")
         if suite["detail"]:
