@@ -24,6 +24,7 @@ from meshplane.model.ids import DEFAULT_PARTITION, PARTITION
 
 DEFAULT_ACCOUNT = "123456789012"
 _ACCOUNT = re.compile(r"\d{12}")
+API_AUTHZ_MODES = ("off", "iam")  # MESHPLANE_API_AUTHZ: "iam" authorizes every call as App Mesh's IAM did
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Settings:
     region: str = "us-east-1"
     account: str = DEFAULT_ACCOUNT
     partition: str = DEFAULT_PARTITION
+    api_authz: str = "off"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, owner: tuple[str, str] | None = None) -> Settings:
@@ -46,8 +48,17 @@ class Settings:
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.region,
             account=env.get("MESHPLANE_ACCOUNT_ID") or cls.account,
             partition=env.get("MESHPLANE_PARTITION") or cls.partition,
+            api_authz=_api_authz(env.get("MESHPLANE_API_AUTHZ") or cls.api_authz),
         )
         return settings if owner is None else replace(settings, partition=owner[0], account=owner[1])
+
+
+def _api_authz(value: str) -> str:
+    """A mode of API_AUTHZ_MODES; anything else stops the function rather than serving unchecked."""
+    mode = value.strip().lower()
+    if mode not in API_AUTHZ_MODES:
+        raise ValueError(f"MESHPLANE_API_AUTHZ must be one of {', '.join(API_AUTHZ_MODES)}, got {value!r}")
+    return mode
 
 
 def function_owner(context: Any) -> tuple[str, str] | None:

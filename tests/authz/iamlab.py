@@ -7,6 +7,7 @@ Each test module gets its own emulator process, so enabling moto's access checks
 from __future__ import annotations
 
 import json
+import sys
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import Any
 import boto3
 import requests
 from botocore.config import Config
+from meshplane.local import processes
 from meshplane.local.emulator import Emulator
 from meshplane.localnet.loopback import free_port
 
@@ -106,7 +108,9 @@ def document(*statements: Mapping[str, Any]) -> str:
 @contextmanager
 def iam_lab(log_dir: Path) -> Iterator[IamLab]:
     """The wrapper's moto on a free loopback port, stopped on the way out."""
-    emulator = Emulator.spawn("127.0.0.1", free_port(), log=log_dir / "emulator.log")
+    port = free_port()
+    argv = [sys.executable, "-m", "meshplane.local.motoserver", "-H", "127.0.0.1", "-p", str(port)]
+    emulator = Emulator(f"http://127.0.0.1:{port}", processes.spawn(argv, log=log_dir / "emulator.log"))
     try:
         emulator.wait_ready()
         yield IamLab(emulator.endpoint_url)

@@ -27,6 +27,7 @@ from meshplane.store.limits import Limits
 from meshplane.store.resources import ResourceStore
 
 if TYPE_CHECKING:
+    from meshplane.api.authz import Authorizer
     from meshplane.pipeline.telemetry import Telemetry
 
 HEALTH_PATH = "/healthz"
@@ -52,9 +53,11 @@ class Served:
 class Api:
     """Routes, binds and runs App Mesh requests against one ResourceStore."""
 
-    def __init__(self, store: ResourceStore, telemetry: Telemetry | None = None) -> None:
+    def __init__(self, store: ResourceStore, telemetry: Telemetry | None = None,
+                 authorizer: Authorizer | None = None) -> None:
         self.operations = Operations(store)
         self.telemetry = telemetry
+        self.authorizer = authorizer  # None: API Gateway's execute-api:Invoke is the only check
 
     @classmethod
     def build(cls, settings: Settings, client: Any, limits: Limits | None = None,
@@ -63,7 +66,7 @@ class Api:
             settings.table, client, region=settings.region, account=settings.account, partition=settings.partition,
             limits=limits or Limits(),
         )
-        return cls(store, telemetry)
+        return cls(store, telemetry, _authorizer(settings, store))
 
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The proxy response; `context` is Lambda's, or None for the local server."""
@@ -87,6 +90,8 @@ class Api:
             operation = op.name
             inp = bind(op, labels, _query(event), _body(event))
             with self._span(op.name):
+                if self.authorizer is not None:
+                    self.authorizer.authorize(event, op.name, inp)
                 output = self.operations.run(op, inp)
             return Served(responses.success(output, op.output_payload), operation)
         except MeshplaneError as exc:
@@ -98,6 +103,17 @@ class Api:
     def _span(self, name: str) -> contextlib.AbstractContextManager[Any]:
         """An X-Ray subsegment named after the operation (a no-op when tracing is off)."""
         return contextlib.nullcontext() if self.telemetry is None else self.telemetry.traced(name)
+
+
+def _authorizer(settings: Settings, store: ResourceStore) -> Authorizer | None:
+    """With `MESHPLANE_API_AUTHZ=iam`, the caller's IAM policies decide every call (`api.authz`)."""
+    if settings.api_authz != "iam":
+        return None
+    import boto3
+
+    from meshplane.api.authz import Authorizer
+
+    return Authorizer(boto3.client("iam", region_name=settings.region), store)
 
 
 def _query(event: Mapping[str, Any]) -> dict[str, Sequence[str]]:

@@ -16,6 +16,7 @@ from typing import Any
 from meshplane.api import pagination
 from meshplane.api.routes import Operation
 from meshplane.model import shapes
+from meshplane.model.acm_arns import Home, acm_refs
 from meshplane.model.base import AppMeshModel
 from meshplane.model.ids import Kind, ResourceKey
 from meshplane.store.errors import BadRequest, Forbidden, LimitExceeded, NotFound
@@ -131,6 +132,7 @@ class Operations:
 
     def _check_spec(self, key: ResourceKey, spec: Any) -> None:
         _rule(lambda: _rules().check_spec(spec))
+        self._check_acm(spec)
         if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
             raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
         if key.kind is Kind.ROUTE:
@@ -138,6 +140,14 @@ class Operations:
             self._check_targets(key, spec)
         if key.kind is Kind.GATEWAY_ROUTE:
             self._check_match_port(key, spec, shapes.VirtualGatewaySpec)
+
+    def _check_acm(self, spec: Any) -> None:
+        """ACM certificates and PCA authorities of this stack's partition, region and account only."""
+        home = Home(self.store.partition, self.store.region, self.store.account)
+        for ref in acm_refs(spec):
+            reason = home.refusal(ref.arn, ref.kind)
+            if reason is not None:
+                raise BadRequest(f"spec.{ref.field}: {reason}")
 
     def _check_match_port(self, key: ResourceKey, spec: Any, parent_spec: type[AppMeshModel]) -> None:
         """As App Mesh: under a parent with several listeners, each (gateway) route matches one of its ports."""

@@ -15,6 +15,10 @@ different serial or expiry (a renewal) than the one the last snapshot carries; t
 stamps ride on the proxy pointer.  CA certificates are public and deterministic,
 so they are simply read again.
 
+Why a home: the control plane's roles may export any certificate of the account, so an
+ARN of another account, region or partition is refused here, before ACM is asked, even
+if a spec holding one got past the API's write-time check.
+
 Pure core: ACM and ACM PCA are behind `AcmSource` (`pipeline/acm_boto.py` for boto3).
 """
 
@@ -28,6 +32,7 @@ from typing import Protocol, TypeVar
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
+from meshplane.model.acm_arns import AUTHORITY, CERTIFICATE, Home
 from meshplane.snapshot.secret_refs import ads_secret_refs
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
@@ -114,8 +119,10 @@ class AcmSecrets:
     mid-batch reaches all of them alike.
     """
 
-    def __init__(self, source: AcmSource, passphrase: Callable[[], bytes] = new_passphrase) -> None:
-        self._source = source
+    def __init__(self, source: AcmSource, passphrase: Callable[[], bytes] = new_passphrase, *,
+                 home: Home | None = None) -> None:
+        """`home`: the partition, region and account whose ARNs may be asked for (None: any)."""
+        self._source = source if home is None else _HomeOnly(source, home)
         self._passphrase = passphrase
         self._stamps: dict[str, str | AcmRefused] = {}
         self._exports: dict[str, secret_pb2.Secret | AcmRefused] = {}
@@ -175,6 +182,28 @@ class AcmSecrets:
         if isinstance(answer, AcmRefused):
             raise answer
         return answer  # type: ignore[return-value]
+
+
+class _HomeOnly:
+    """An AcmSource that refuses ARNs outside `home` without asking ACM."""
+
+    def __init__(self, source: AcmSource, home: Home) -> None:
+        self._source, self._home = source, home
+
+    def _checked(self, arn: str, kind: str) -> str:
+        reason = self._home.refusal(arn, kind)
+        if reason is not None:
+            raise AcmRefused(arn, f"not exported: {reason}")
+        return arn
+
+    def export_certificate(self, arn: str, passphrase: bytes) -> ExportedCertificate:
+        return self._source.export_certificate(self._checked(arn, CERTIFICATE), passphrase)
+
+    def certificate_stamp(self, arn: str) -> str:
+        return self._source.certificate_stamp(self._checked(arn, CERTIFICATE))
+
+    def authority_certificate(self, arn: str) -> str:
+        return self._source.authority_certificate(self._checked(arn, AUTHORITY))
 
 
 class _Lazy:

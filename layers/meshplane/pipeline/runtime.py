@@ -125,10 +125,12 @@ class Pipeline:
 
     def acm_secrets(self) -> AcmSecrets:
         """A fresh ACM resolver for one recompute (it remembers answers for that batch only)."""
+        from meshplane.model.acm_arns import Home
         from meshplane.pipeline.acm import AcmSecrets
         from meshplane.pipeline.acm_boto import BotoAcm
 
-        return AcmSecrets(BotoAcm(self.clients))
+        home = Home(self.settings.partition, self.settings.region, self.settings.account)
+        return AcmSecrets(BotoAcm(self.clients), home=home)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, owner: tuple[str, str] | None = None) -> Pipeline:
