@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# checkov pins its own versions of boto3 and friends, so it lives in a venv of its own
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 export AWS_DEFAULT_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
@@ -18,13 +21,19 @@ $(STAMP): pyproject.toml layers/requirements.txt
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+$(CHECKOV):
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+
+test: $(STAMP) $(CHECKOV)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
-lint: $(STAMP)
+lint: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check layers functions tests bench
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
+	$(CHECKOV) --skip-download --quiet --compact --framework cloudformation -f template.yaml
 
 # sam build needs a python3.12 for the layer (BuildMethod python3.12); pyenv's is used when present.
 PYTHON312_DIR ?= $(wildcard /root/.pyenv/versions/3.12*/bin)
