@@ -13,6 +13,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote
 
+from meshplane.api.strict_json import shown
 from meshplane.model import shapes
 from meshplane.store.errors import NotFound
 
@@ -104,5 +105,5 @@ def match(method: str, path: str) -> tuple[Operation, dict[str, str]]:
         if op.method == method:
             return op, {label: unquote(value) for label, value in found.groupdict().items()}
     if path_matched:
-        raise NotFound(f"{method} is not supported on {path}")
-    raise NotFound(f"no App Mesh operation at {path}")
+        raise NotFound(f"{shown(method)} is not supported on {shown(path)}")
+    raise NotFound(f"no App Mesh operation at {shown(path)}")

@@ -22,7 +22,7 @@ leaves more than twice the largest storable item for JSON whitespace and
 escapes, far below API Gateway's 10 MB payload cap and Lambda's 6 MB, so a
 client cannot make the API buffer and parse megabytes per request.
 """
-SHOWN_CHARS = 64  # how much of a client's key a message repeats
+SHOWN_CHARS = 128  # how much of a client's key a message repeats
 
 
 class _Refused(ValueError):
