@@ -37,7 +37,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--statsd-address")
     parser.add_argument("--statsd-port", type=int)
     parser.add_argument("--stats-tags", action="store_true", default=None, help="as ENABLE_ENVOY_STATS_TAGS=1")
-    parser.add_argument("--emit", choices=("bootstrap", "task-definition", "systemd"), default="bootstrap")
+    parser.add_argument("--emit", choices=("bootstrap", "task-definition", "systemd", "iam-policy", "iam-role-tags"),
+                        default="bootstrap", help="iam-policy: the S3 read policy of this file-mode proxy alone; "
+                        "iam-role-tags: the role tags the stack's FileModeProxyPolicy reads")
+    parser.add_argument("--bucket", help="--emit iam-policy: the snapshot bucket (default MESHPLANE_BUCKET)")
+    parser.add_argument("--partition", help="--emit iam-policy: default the node ARN's, or aws")
     parser.add_argument("--image", default="meshplane/envoy:latest", help="sidecar image for --emit task-definition")
     parser.add_argument("--app-ports", default="8080", help="comma-separated AppPorts for --emit task-definition")
     parser.add_argument("--format", choices=("json", "yaml"), default="json")
@@ -67,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         if args.emit == "task-definition":
             ports = [int(p) for p in args.app_ports.split(",") if p]
             document: Any = platforms.task_definition(options, args.image, ports)
+        elif args.emit in ("iam-policy", "iam-role-tags"):
+            document = _iam(args.emit, options.node_id, args.bucket or os.environ.get("MESHPLANE_BUCKET"),
+                            args.partition)
         else:
             document = json_format.MessageToDict(build(options), preserving_proto_field_name=True)
     except ValueError as exc:
@@ -80,3 +87,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     return 0
+
+
+def _iam(emit: str, node_id: str, bucket: str | None, partition: str | None) -> Any:
+    from meshplane.bootstrap import iam_policy
+    from meshplane.model.ids import ProxyId
+
+    proxy = ProxyId.parse(node_id)
+    if emit == "iam-role-tags":
+        return iam_policy.role_tags(proxy)
+    if not bucket:
+        raise ValueError("--emit iam-policy needs --bucket or MESHPLANE_BUCKET")
+    partition = partition or (node_id.split(":")[1] if node_id.startswith("arn:") else "aws")
+    return iam_policy.node_policy(proxy, bucket, partition)
