@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -19,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from meshplane.pipeline.runtime import Pipeline
 from meshplane.pipeline.telemetry import Telemetry
+from meshplane.store.endpoints import MAX_VERSION, EcsOrder, NodeRef, Outcome
 
 from . import meshes
 from .conftest import LambdaContext, World, make_world, sample, sqs_batch
@@ -26,17 +28,19 @@ from .conftest import LambdaContext, World, make_world, sample, sqs_batch
 LIFECYCLE = (("PROVISIONING", "RUNNING"), ("RUNNING", "RUNNING"), ("DEACTIVATING", "STOPPED"), ("STOPPED", "STOPPED"))
 
 
-def task_events(prefix: str, task: int, steps: int, address: str, service: str) -> list[dict[str, Any]]:
-    """The first `steps` state changes of one Fargate task of `service`, versions 1..steps."""
+def task_events(prefix: str, task: int, steps: int, address: str, service: str,
+                base: int = 0) -> list[dict[str, Any]]:
+    """The first `steps` state changes of one Fargate task of `service`, versions base+1..base+steps."""
     events = []
-    for version, (last, desired) in enumerate(LIFECYCLE[:steps], start=1):
+    for step, (last, desired) in enumerate(LIFECYCLE[:steps], start=1):
+        version = base + step
         event = copy.deepcopy(sample("ecs_task_running_fargate.json"))
         detail = event["detail"]
         detail["taskArn"] = f"arn:aws:ecs:us-east-1:123456789012:task/colors/{prefix}task{task:02d}"
         detail.update(lastStatus=last, desiredStatus=desired, version=version, group=f"service:{service}",
-                      updatedAt=f"2026-11-25T10:00:{version:02d}.000Z")
+                      updatedAt=f"2026-11-25T10:00:{step:02d}.000Z")
         detail["attachments"][0]["details"][-1]["value"] = address
-        event["id"] = f"{service}-{prefix}task{task:02d}-v{version}"
+        event["id"] = f"{service}-{prefix}task{task:02d}-v{step}"
         events.append(event)
     return events
 
@@ -93,6 +97,12 @@ SINK = _Sink()
 
 
 lifecycles = st.lists(st.integers(min_value=1, max_value=4), min_size=1, max_size=3)
+# Where a task's versions start: small, or just below a power of ten (where string forms change length), or anywhere.
+version_bases = st.one_of(
+    st.integers(min_value=0, max_value=10),
+    st.sampled_from([10**k - offset for k in range(1, 19) for offset in range(1, len(LIFECYCLE) + 1)]),
+    st.integers(min_value=0, max_value=MAX_VERSION - len(LIFECYCLE)),
+)
 
 
 def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_env: None) -> None:
@@ -105,9 +115,9 @@ def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_e
     meshes.colors(world)
     examples = iter(range(10_000))
 
-    @settings(max_examples=15, deadline=None)
-    @given(data=st.data(), steps=lifecycles)
-    def example(data: Any, steps: list[int]) -> None:
+    @settings(max_examples=20, deadline=None)
+    @given(data=st.data(), steps=lifecycles, base=version_bases)
+    def example(data: Any, steps: list[int], base: int) -> None:
         number = next(examples)
         prefix = f"x{number}-"
         # Addresses are unique per example too: one address:port is one endpoint (see EndpointStore.endpoints).
@@ -115,7 +125,7 @@ def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_e
 
         def events(service: str) -> list[dict[str, Any]]:
             return [e for task, n in enumerate(steps)
-                    for e in task_events(prefix, task, n, f"{subnet}.{task + 1}", service)]
+                    for e in task_events(prefix, task, n, f"{subnet}.{task + 1}", service, base)]
 
         clean = events("colors-red")
         result = world.ecs(clean)
@@ -133,5 +143,39 @@ def test_duplicated_shuffled_concurrent_events_end_like_the_clean_sequence(aws_e
 
         actual = final_state(world, "colors-blue", prefix)
         assert actual == expected, "".join(line for line in SINK.lines if prefix in line)
+
+    example()
+
+
+timestamps = st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1)).map(
+    lambda t: t.isoformat(timespec="milliseconds") + "Z")
+orders = st.builds(EcsOrder, st.one_of(version_bases, st.integers(0, 30)), timestamps)
+
+
+def test_the_stored_order_of_a_task_is_the_greatest_one_written_numerically(aws_env: None) -> None:
+    """Any sequence of writes to one task, some starting from an item older code wrote: a write lands
+    exactly when it is greater than every order before it (the legacy string stands in for its own order)."""
+    world = make_world()
+    store = world.pipeline.endpoints
+    ref = NodeRef("colors", "colors-blue")
+    examples = iter(range(10_000))
+
+    @settings(max_examples=40, deadline=None)
+    @given(writes=st.lists(orders, min_size=1, max_size=8),
+           legacy=st.one_of(st.none(), st.builds(EcsOrder, st.integers(0, 10**12 - 1), timestamps)))
+    def example(writes: list[EcsOrder], legacy: EcsOrder | None) -> None:
+        instance = f"t{next(examples)}"
+        highest = legacy
+        if legacy is not None:  # as older code stored it: the padded string alone
+            world.clients.dynamodb.put_item(TableName=world.settings.table, Item={
+                "pk": {"S": "EP#colors#colors-blue"}, "sk": {"S": f"I#ecs#{instance}"},
+                "order": {"S": legacy.legacy_key}, "present": {"BOOL": False}})
+        for order in writes:
+            outcome = store.apply_ecs(ref, None, instance_id=instance, order=order)
+            expected = Outcome.APPLIED if highest is None or order > highest else Outcome.STALE
+            assert outcome is expected, (order, highest)
+            highest = order if highest is None else max(highest, order)
+        (item,) = [i for i in store.ecs_items(ref) if i.instance_id == instance]
+        assert item.order == highest
 
     example()
