@@ -38,6 +38,10 @@ def register(subparsers: Any) -> None:
     up.add_argument("--stream-poll-interval", type=float, default=0.05)
     up.add_argument("--retry-delay", type=int, default=1, help="seconds before a failed SQS message is retried")
     up.add_argument("--api-concurrency", type=int, default=4, help="ApiFunction workers at most")
+    up.add_argument("--api-authz", action="store_true",
+                    help="authorize API calls with the caller's IAM policies, as App Mesh did "
+                         "(MESHPLANE_API_AUTHZ=iam): requests must be SigV4-signed with keys of the emulator's IAM "
+                         "users or role sessions")
     up.add_argument("--profile-dir", type=Path, default=os.environ.get("MESHPLANE_LOCAL_PROFILE_DIR") or None,
                     help="cProfile every function invocation into this directory (env MESHPLANE_LOCAL_PROFILE_DIR)")
     up.set_defaults(func=_up)
@@ -66,6 +70,7 @@ def _up(args: argparse.Namespace) -> int:
             retry_delay=args.retry_delay,
             api_concurrency=args.api_concurrency,
             ads=not args.no_ads,
+            api_authz=args.api_authz,
             profile_dir=args.profile_dir.resolve() if args.profile_dir else None,
         )
     )

@@ -49,6 +49,7 @@ class Options:
     api_concurrency: int
     ads: bool
     profile_dir: Path | None = None  # cProfile every invocation into this directory
+    api_authz: bool = False  # SigV4 authentication and IAM authorization of API calls, as deployed
 
 
 def ads_available() -> bool:
@@ -125,7 +126,24 @@ class LocalUp:
         from meshplane.api.http import serve_in_thread
 
         gateway = LocalGateway(self._invoke_api, self.ready.is_set, self.function_stats)
-        self.server, _ = serve_in_thread(gateway, self.options.host, self.options.api_port)  # type: ignore[arg-type]
+        self.server, _ = serve_in_thread(gateway, self.options.host, self.options.api_port,  # type: ignore[arg-type]
+                                         authenticate=self._authenticator())
+
+    def _authenticator(self) -> Any:
+        """With --api-authz, API Gateway's IAM authorizer played by the emulator (its /healthz stays open)."""
+        if not self.options.api_authz:
+            return None
+        from meshplane.api.authz import Unauthenticated
+        from meshplane.local.gateway import FUNCTIONS_PATH, HEALTH_PATH
+        from meshplane.local.gateway_auth import EmulatorAuthenticator
+
+        def endpoint() -> str:
+            if self.emulator is None:
+                raise Unauthenticated("UnrecognizedClientException", "the local stack is starting: no emulator yet")
+            return self.emulator.endpoint_url
+
+        return EmulatorAuthenticator(endpoint, self.options.region,
+                                     unauthenticated_paths=frozenset({HEALTH_PATH, FUNCTIONS_PATH}))
 
     def _invoke_api(self, event: dict[str, Any]) -> Invocation:
         pool = self.pools.get(API_FUNCTION)
@@ -156,8 +174,10 @@ class LocalUp:
         base = base_environment(self.emulator.endpoint_url, self.options.region)
         for lid, spec in self.deployment.functions.items():
             size = self.options.api_concurrency if lid == API_FUNCTION else 1
-            pool = FunctionPool(spec, lambda_environment(spec, base, self.options.region),
-                                self.options.state_dir / f"{lid}.log", size, self.options.profile_dir)
+            env = lambda_environment(spec, base, self.options.region)
+            if lid == API_FUNCTION:  # off locally unless asked for, whatever the template says
+                env["MESHPLANE_API_AUTHZ"] = "iam" if self.options.api_authz else "off"
+            pool = FunctionPool(spec, env, self.options.state_dir / f"{lid}.log", size, self.options.profile_dir)
             pool.start()
             self.pools[lid] = pool
 
