@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.config import Settings
+from meshplane.identity import adsflags as identity_flags
 
 
 def register(subparsers: Any) -> None:
@@ -46,9 +47,11 @@ def register(subparsers: Any) -> None:
         "or go). Keep it well under the task's memory; 0 keeps no idle snapshot, like --cache-nodes 0",
     )  # fmt: skip
     ads.add_argument("--no-preload", action="store_true", help="do not warm the latest snapshots at startup")
-    ads.add_argument("--tls-cert")
+    ads.add_argument("--tls-cert", help="server certificate chain (default with a node CA: issued by it)")
     ads.add_argument("--tls-key")
-    ads.add_argument("--tls-client-ca", help="require client certificates naming the proxy")
+    ads.add_argument("--tls-client-ca", help="require client certificates naming the proxy (with a node CA: "
+                     "a further CA whose certificates may open streams)")  # fmt: skip
+    identity_flags.add_arguments(ads)
     ads.add_argument("--log-level", default="INFO")
     ads.set_defaults(func=run_ads)
 
@@ -87,6 +90,7 @@ def run_ads(args: argparse.Namespace) -> int:
     )
     topic_arn = args.topic_arn or os.environ.get("MESHPLANE_CONFIG_TOPIC_ARN")
     tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert and args.tls_key else None
+    identity = identity_flags.node_identity(args, settings.region, bucket, boto3.Session())
     options = AdsOptions(
         host=args.host,
         port=args.port,
@@ -101,6 +105,7 @@ def run_ads(args: argparse.Namespace) -> int:
         retain_nodes=args.cache_nodes,
         retain_bytes=args.cache_mb * MIB,
         preload=not args.no_preload,
+        identity=identity,
     )
     if args.queue_url and topic_arn:
         raise SystemExit("meshplane ads: give --queue-url or --topic-arn, not both")

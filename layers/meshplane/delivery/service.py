@@ -16,8 +16,9 @@ from meshplane.delivery.cache import SnapshotCache
 from meshplane.delivery.events import EventConsumer
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.replica import ReplicaQueue, new_replica_id, queue_name
-from meshplane.delivery.server.ads import AdsServer, AdsServicer, TlsFiles
+from meshplane.delivery.server.ads import AdsServer, AdsServicer, NodeIdentityTls, ServerTls, TlsFiles
 from meshplane.delivery.source import SnapshotSource
+from meshplane.identity.server import NodeIdentity
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class AdsOptions:
     retain_nodes: int = 1000  # prepared snapshots kept for nodes without a stream (LRU); 0 = load on connect
     retain_bytes: int = 256 * MIB  # and their estimated bytes at most (`cache.held_bytes`); 0 = load on connect
     preload: bool = True  # at startup, warm the most recently published nodes, within both bounds
+    identity: NodeIdentity | None = None  # node CA, IAM decisions and the exchange port; takes the place of `tls`
 
 
 class AdsService:
@@ -50,10 +52,8 @@ class AdsService:
         self.metrics = Metrics()
         self._source = source
         self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes, retain_bytes=options.retain_bytes)
-        self.servicer = AdsServicer(
-            self.cache, self.metrics, verify_client_identity=bool(options.tls and options.tls.client_ca)
-        )
-        self._server = AdsServer(self.servicer, options.tls)
+        self.servicer, tls = _servicer_and_tls(self.cache, self.metrics, options)
+        self._server = AdsServer(self.servicer, tls)
         self._sqs = sqs
         self.replica_queue = (
             ReplicaQueue(sqs, sns, options.topic_arn,
@@ -69,9 +69,14 @@ class AdsService:
         queue_url = self.options.queue_url
         if self.replica_queue is not None:
             queue_url = await asyncio.to_thread(self.replica_queue.open)
+        identity = self.options.identity
         try:
+            if identity is not None:  # the exchange port: by default the one after the ADS port
+                await asyncio.to_thread(identity.serve, self.options.host, self.options.port)
             self.port = await self._server.start(self.options.host, self.options.port)
         except BaseException:
+            if identity is not None:
+                identity.stop()
             if self.replica_queue is not None:  # a replica that never served leaves no queue behind
                 await asyncio.to_thread(self.replica_queue.close)
             raise
@@ -114,6 +119,8 @@ class AdsService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         removing = asyncio.ensure_future(asyncio.to_thread(self.replica_queue.close)) if self.replica_queue else None
+        if self.options.identity is not None:
+            await asyncio.to_thread(self.options.identity.stop)
         await self._server.stop(self.options.grace_seconds if grace is None else grace)
         if removing is not None:
             await removing
@@ -138,6 +145,20 @@ class AdsService:
         _exit_at(grace)
         await self.stop(max(0.0, grace - EXIT_RESERVE_S))
         log.info("stopped %.2fs after the signal", time.monotonic() - started)
+
+
+def _servicer_and_tls(
+    cache: SnapshotCache, metrics: Metrics, options: AdsOptions
+) -> tuple[AdsServicer, ServerTls | None]:
+    """Node identity, when configured, decides both: the node CA's TLS, and who may be which node."""
+    identity = options.identity
+    if identity is None:
+        verify = bool(options.tls and options.tls.client_ca)
+        return AdsServicer(cache, metrics, verify_client_identity=verify), options.tls
+    require = identity.require_node_identity
+    servicer = AdsServicer(cache, metrics, verify_client_identity=require, account=identity.account,
+                           authorizer=identity.authorizer if require else None)  # fmt: skip
+    return servicer, NodeIdentityTls(identity.keys, identity.client_roots, require)
 
 
 def _exit_at(seconds: float) -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from meshplane.identity.layout import DEFAULT_IDENTITY_DIR
-from meshplane.identity.store import CA_OBJECT_KEY
+from meshplane.identity.defaults import CA_OBJECT_KEY, DEFAULT_IDENTITY_DIR
 
 
 def register(subparsers: Any) -> None:

@@ -21,12 +21,12 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from meshplane.identity.defaults import MAX_CONNECTIONS
 from meshplane.identity.errors import BadRequest, ExchangeError
 from meshplane.identity.serverkeys import ContextCache
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
-MAX_CONNECTIONS = 64
 TIMEOUT_S = 10.0
 
 # (method, path, body) -> JSON document; raises ExchangeError to refuse.

@@ -28,7 +28,6 @@ from google.protobuf import json_format
 
 CERTIFICATE_SECRET = "meshplane_ads_client_certificate"
 TRUSTED_CA_SECRET = "meshplane_ads_trusted_ca"
-DEFAULT_IDENTITY_DIR = "/etc/meshplane/identity"
 KEEP_GENERATIONS = 2  # the live one and the one before, which Envoy may still be reading
 
 

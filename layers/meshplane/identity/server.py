@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshplane.identity.account import MeshAccount
-from meshplane.identity.authorization import DECISION_TTL_S, NodeAuthorizer
+from meshplane.identity.authorization import NodeAuthorizer
 from meshplane.identity.ca import NodeCA
+from meshplane.identity.defaults import DECISION_TTL_S, MAX_CONNECTIONS
 from meshplane.identity.endpoints import StsEndpoints
 from meshplane.identity.errors import NotFound
 from meshplane.identity.exchange import NODE_CERT_LIFETIME, CredentialExchange
-from meshplane.identity.https import MAX_CONNECTIONS, TIMEOUT_S, HttpsEndpoint
+from meshplane.identity.https import TIMEOUT_S, HttpsEndpoint
 from meshplane.identity.nonces import NonceCache
 from meshplane.identity.principals import Principals
 from meshplane.identity.proof import CA_PATH, CREDENTIALS_PATH

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.identity.ca import NodeCA
+from meshplane.identity.defaults import CA_OBJECT_KEY
 
 log = logging.getLogger(__name__)
-CA_OBJECT_KEY = "identity/ca.pem"
 # Secrets Manager wants 32 to 64 characters; fixed, so that racing replicas collide on it.
 CA_VERSION_TOKEN = "meshplane-node-ca-initial-version-0001"
 REREAD_ATTEMPTS = 5

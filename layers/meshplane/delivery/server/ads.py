@@ -2,6 +2,14 @@
 
 Responses are pre-serialised bytes (see `prepared.py`), so the method handlers
 use a pass-through serializer instead of the generated one.
+
+TLS: `TlsFiles` serves given files; `NodeIdentityTls` serves the key pair the node CA
+issued to the server (renewed without a restart) and, with node identity required,
+accepts only client certificates of that CA. A stream's `node.id` must then be the node
+its certificate names (`authorize`), and the certificate's principal must still be
+allowed to be that node when the stream opens (`NodeAuthorizer`, cached): taking the
+IAM permission away closes the door within the cache lifetime, and an expired
+certificate never gets past the TLS handshake.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
@@ -22,6 +31,11 @@ from meshplane.delivery.server.delta import DeltaProtocol
 from meshplane.delivery.server.identity import Identity, StreamError, authorize
 from meshplane.delivery.server.sotw import SotwProtocol
 from meshplane.delivery.server.stream import Stream, StreamProtocol
+from meshplane.identity.account import MeshAccount
+from meshplane.identity.authorization import NodeAuthorizer
+from meshplane.identity.ca import KeyPair
+from meshplane.identity.sans import node_sans, principal_sans
+from meshplane.identity.serverkeys import ServerKeys
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +59,69 @@ class TlsFiles:
         )
 
 
+class NodeIdentityTls:
+    """The server's issued key pair, looked up on every handshake so a renewal needs no restart."""
+
+    def __init__(self, keys: ServerKeys, client_roots: bytes, require_client_auth: bool) -> None:
+        self._keys = keys
+        self._roots = client_roots
+        self._require = require_client_auth
+        self._served = -1
+
+    def _configuration(self, pair: KeyPair) -> grpc.ServerCertificateConfiguration:
+        roots = self._roots if self._require else None
+        return grpc.ssl_server_certificate_configuration([(pair.key, pair.chain)], root_certificates=roots)
+
+    def _fetch(self) -> grpc.ServerCertificateConfiguration | None:
+        generation, pair = self._keys.current()
+        if generation == self._served:
+            return None  # gRPC keeps the configuration it has
+        self._served = generation
+        return self._configuration(pair)
+
+    def credentials(self) -> grpc.ServerCredentials:
+        generation, pair = self._keys.current()
+        self._served = generation
+        return grpc.dynamic_ssl_server_credentials(self._configuration(pair), self._fetch,
+                                                   require_client_authentication=self._require)  # fmt: skip
+
+
+class ServerTls(Protocol):
+    def credentials(self) -> grpc.ServerCredentials: ...
+
+
+def _peer_uris(context: grpc.aio.ServicerContext) -> list[str]:
+    return [uri.decode() for uri in context.auth_context().get("peer_uri", [])]
+
+
 class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     """Both ADS variants over one cache; tracks open streams so shutdown can end them."""
 
-    def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False) -> None:
+    def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False,
+                 account: MeshAccount | None = None, authorizer: NodeAuthorizer | None = None) -> None:  # fmt: skip
         self._cache = cache
         self._metrics = metrics
         self._verify = verify_client_identity
+        self._account = account
+        self._authorizer = authorizer
         self._streams: set[Stream] = set()
+
+    async def _check_principal(self, uris: list[str]) -> None:
+        """A node certificate names one node and one principal; IAM must still let that principal be that node.
+
+        Only the node CA puts a principal in a certificate, and it always does; one without
+        comes from the extra client CA (`--tls-client-ca`), whose own issuance stands in for IAM.
+        """
+        assert self._authorizer is not None
+        nodes, principals = node_sans(uris), principal_sans(uris)
+        if not principals:
+            return
+        if len(nodes) != 1 or len(principals) != 1:
+            raise StreamError(grpc.StatusCode.PERMISSION_DENIED,
+                              "the client certificate must name one node and one IAM principal")  # fmt: skip
+        if not await self._authorizer.allowed_async(principals[0], nodes[0]):
+            raise StreamError(grpc.StatusCode.PERMISSION_DENIED,
+                              f"{principals[0]} may not appmesh:StreamAggregatedResources on {nodes[0]}")  # fmt: skip
 
     def close_streams(self) -> int:
         streams = list(self._streams)
@@ -80,11 +149,15 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self._metrics.streams_open += 1
         self._metrics.streams_total += 1
 
+        uris = _peer_uris(context) if self._verify else []
+
         def check_peer(identity: Identity) -> None:
             if self._verify:
-                authorize([p.decode() for p in context.peer_identities() or []], identity)
+                authorize(uris, identity, self._account)
 
         try:
+            if self._verify and self._authorizer is not None:
+                await self._check_principal(uris)
             async for out in stream.run(requests, make_protocol, check_peer):  # type: ignore[arg-type]
                 yield out
         except StreamError as exc:
@@ -121,7 +194,7 @@ def generic_handler(servicer: AdsServicer) -> grpc.GenericRpcHandler:
 class AdsServer:
     """A grpc.aio server hosting the ADS servicer, with graceful drain."""
 
-    def __init__(self, servicer: AdsServicer, tls: TlsFiles | None = None) -> None:
+    def __init__(self, servicer: AdsServicer, tls: ServerTls | None = None) -> None:
         self._servicer = servicer
         self._tls = tls
         self._server: grpc.aio.Server | None = None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import grpc
 from envoy.config.core.v3.base_pb2 import Node
 
+from meshplane.identity.account import MeshAccount
 from meshplane.model.ids import ProxyId
 
 BIND_ADDRESS_KEY = "BIND_ADDRESS"
@@ -53,11 +54,33 @@ def check_same_node(identity: Identity, node: Node) -> None:
         )
 
 
-def authorize(peer_identities: list[str], identity: Identity) -> None:
-    """With client TLS, the certificate must name this proxy (path or ARN) in a SAN."""
-    wanted = {identity.node_id, identity.proxy.path}
-    if not any(peer in wanted or peer.endswith(":" + identity.proxy.path) for peer in peer_identities):
+def authorize(peer_uris: list[str], identity: Identity, account: MeshAccount | None = None) -> None:
+    """With client TLS, a URI SAN of the certificate must name this proxy.
+
+    With node identity (`account` given) the proxy's name is its ARN in the server's own
+    partition, region and account, or its path: a SAN or node id naming the same path in
+    another account or region identifies nothing. A certificate of another CA
+    (`--tls-client-ca` alone) may name the path or any ARN of it: that CA's issuance
+    decides.
+    """
+    proxy = identity.proxy
+    if account is not None:
+        arn = account.node_arn(proxy)
+        if identity.node_id.startswith("arn:") and identity.node_id != arn:
+            foreign = f"{identity.node_id} is not a node of account {account.account} in {account.region}"
+            raise StreamError(grpc.StatusCode.PERMISSION_DENIED, foreign)
+        named = {arn, proxy.path}.intersection(peer_uris)
+    else:
+        named = {u for u in peer_uris if u == proxy.path or (u.startswith("arn:") and _names(u, proxy))}
+    if not named:
         raise StreamError(
             grpc.StatusCode.PERMISSION_DENIED,
-            f"client certificate does not identify {identity.proxy.path}",
+            f"client certificate does not identify {proxy.path}",
         )
+
+
+def _names(arn: str, proxy: ProxyId) -> bool:
+    try:
+        return ProxyId.parse(arn) == proxy
+    except ValueError:
+        return False

@@ -1,0 +1,6 @@
+"""Defaults the command lines show, kept free of imports so that registering a subcommand stays cheap."""
+
+DECISION_TTL_S = 60.0  # how long an IAM decision is reused
+MAX_CONNECTIONS = 64  # open connections to the exchange endpoint at most
+CA_OBJECT_KEY = "identity/ca.pem"  # the published node CA certificate, in the snapshot bucket
+DEFAULT_IDENTITY_DIR = "/etc/meshplane/identity"  # where `meshplane identity` writes and Envoy reads
