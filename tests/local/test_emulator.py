@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from meshplane.local.moto_streams import LIFETIME, ExpiringIterators
 
 THREADS = 20
 Connect = Callable[[str, str], Any]
@@ -176,3 +177,18 @@ def test_cloud_map_instance_calls_put_their_cloudtrail_events_on_the_default_bus
     assert details[0]["responseElements"]["operationId"]
     assert details[1]["requestParameters"]["status"] == "UNHEALTHY"
     assert sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", []) == []
+
+
+def test_shard_iterators_are_kept_for_fifteen_minutes_only() -> None:
+    """moto keeps every iterator it issued (one per GetRecords): a polling local up grew by 3 MB a minute."""
+    now = [0.0]
+    issued = ExpiringIterators(clock=lambda: now[0])
+    issued["first"] = object()
+    now[0] = LIFETIME - 1
+    issued["second"] = object()
+    assert set(issued) == {"first", "second"}
+    now[0] = LIFETIME + 1
+    assert "first" not in issued and "second" in issued
+    now[0] = 10 * LIFETIME
+    issued["latest"] = object()
+    assert list(issued) == ["latest"]

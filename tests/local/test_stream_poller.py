@@ -55,22 +55,31 @@ class Poller:
         return time.monotonic() - started
 
 
-@pytest.fixture
-def poller(plain_moto: str, connect: Connect) -> Iterator[Poller]:
+def _running(endpoint: str, connect: Connect) -> Iterator[Poller]:
     table = f"t-{uuid.uuid4().hex[:8]}"
-    connect(plain_moto, "dynamodb").create_table(
+    connect(endpoint, "dynamodb").create_table(
         TableName=table, BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
     )  # fmt: skip
-    running = Poller(plain_moto, connect, table)
+    running = Poller(endpoint, connect, table)
     running.thread.start()
     try:
         yield running
     finally:
         running.stop.set()
         running.thread.join(5)
+
+
+@pytest.fixture
+def poller(plain_moto: str, connect: Connect) -> Iterator[Poller]:
+    yield from _running(plain_moto, connect)
+
+
+@pytest.fixture
+def own_poller(own_moto: str, connect: Connect) -> Iterator[Poller]:
+    yield from _running(own_moto, connect)
 
 
 def test_after_cancelled_transactions_every_new_record_is_delivered_once_within_the_resync_time(
@@ -92,3 +101,20 @@ def test_after_cancelled_transactions_every_new_record_is_delivered_once_within_
     ids = [r["eventID"] for r in poller.delivered]
     assert len(ids) == len(set(ids)), "a record was delivered twice"
     assert [k for k in poller.delivered_keys() if not k.startswith("cancelled-")] == ["before", "after-0", "after-1"]
+
+
+def test_an_iterator_the_emulator_no_longer_honours_is_replaced_at_the_last_record_read(
+    own_poller: Poller, own_moto: str, connect: Connect
+) -> None:
+    """The emulator expires iterators after 15 minutes, as AWS does (a machine that slept that long)."""
+    ddb, table = connect(own_moto, "dynamodb"), own_poller.table
+    ddb.put_item(TableName=table, Item={"pk": {"S": "before"}})
+    own_poller.wait_for("before", 2)
+    with pytest.raises(ClientError) as expired:
+        connect(own_moto, "dynamodbstreams").get_records(ShardIterator="no-longer-issued")
+    assert expired.value.response["Error"]["Code"] == "ExpiredIteratorException"
+    for cursor in own_poller.poller.shards.values():
+        cursor.iterator = "no-longer-issued"
+    ddb.put_item(TableName=table, Item={"pk": {"S": "after"}})
+    own_poller.wait_for("after", BOUND)
+    assert own_poller.delivered_keys() == ["before", "after"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -42,7 +43,7 @@ def stop(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 
 
 def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until `url` answers at all (any HTTP status), or fail if the process died."""
+    """Wait until `url` answers at all (any HTTP status, or a TLS handshake), or fail if the process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -52,6 +53,10 @@ def wait_http(url: str, timeout: float, process: subprocess.Popen[bytes] | None 
                 return
         except urllib.error.HTTPError:
             return
-        except (urllib.error.URLError, OSError):
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, ssl.SSLError):
+                return  # a TLS endpoint answered; whether its certificate is trusted is boto3's business
+            time.sleep(0.05)
+        except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"{url} did not answer within {timeout}s")

@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from meshplane.local.invoker import Invocation
 from meshplane.local.plan import QueueSource, ScheduleSource, StreamSource
 from meshplane.local.shards import ShardCursor
@@ -169,29 +171,34 @@ class StreamPoller:
         for shard_id, cursor in list(self.shards.items()):
             if cursor.iterator is None:
                 continue
-            page = self.streams.get_records(ShardIterator=cursor.iterator, Limit=self.source.batch_size)
+            try:
+                page = self._page(cursor.iterator)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
+                    raise
+                read += self._anchor(shard_id, cursor)  # e.g. after the machine slept for 15 minutes
+                continue
             cursor.iterator = page.get("NextShardIterator")
             read += self._take(shard_id, cursor, page.get("Records", []))
         return read
 
     def resync(self) -> int:
         """Anchor each open shard again at the last record read; returns how many new records that found."""
-        read = 0
-        for shard_id, cursor in list(self.shards.items()):
-            if cursor.iterator is None:
-                continue
-            if cursor.last is None:
-                page = self._page(self._iterator(shard_id, "TRIM_HORIZON"))  # this run created the table
-            else:
-                page = self._page(self._iterator(shard_id, "AT_SEQUENCE_NUMBER", cursor.last))
-                if not cursor.agrees(page.get("Records", [])):
-                    log.warning("%s: the emulator rewrote %s (a cancelled transaction restored an older copy of"
-                                " the table); reading it again from sequence number %s", self.name, shard_id,
-                                cursor.oldest)
-                    page = self._page(self._iterator(shard_id, "AT_SEQUENCE_NUMBER", cursor.oldest))
-            cursor.iterator = page.get("NextShardIterator")
-            read += self._take(shard_id, cursor, page.get("Records", []))
-        return read
+        return sum(self._anchor(shard_id, cursor) for shard_id, cursor in list(self.shards.items())
+                   if cursor.iterator is not None)
+
+    def _anchor(self, shard_id: str, cursor: ShardCursor) -> int:
+        """Read the shard from the last record read (the whole shard if none: this run created the table)."""
+        if cursor.last is None:
+            page = self._page(self._iterator(shard_id, "TRIM_HORIZON"))
+        else:
+            page = self._page(self._iterator(shard_id, "AT_SEQUENCE_NUMBER", cursor.last))
+            if not cursor.agrees(page.get("Records", [])):
+                log.warning("%s: the emulator rewrote %s (a cancelled transaction restored an older copy of the"
+                            " table); reading it again from sequence number %s", self.name, shard_id, cursor.oldest)
+                page = self._page(self._iterator(shard_id, "AT_SEQUENCE_NUMBER", cursor.oldest))
+        cursor.iterator = page.get("NextShardIterator")
+        return self._take(shard_id, cursor, page.get("Records", []))
 
     def _page(self, iterator: str) -> dict[str, Any]:
         return dict(self.streams.get_records(ShardIterator=iterator, Limit=self.source.batch_size))
