@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "meshplane.local.cli",
     "meshplane.delivery.cli",
     "meshplane.bootstrap.cli",
+    "meshplane.identity.cli",
     "meshplane.demo.cli",
 )
 

@@ -9,11 +9,10 @@ from typing import Any
 
 import grpc
 from authz.iamlab import ACCOUNT, REGION, IamLab
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from meshplane.identity.account import MeshAccount
+from meshplane.identity.agent import make_csr
 from meshplane.identity.ca import NodeCA, load_csr
 from meshplane.identity.server import NodeIdentity, build_node_identity
 
@@ -61,10 +60,7 @@ def issue(ca: NodeCA, node: str, principal: str, *, lifetime: dt.timedelta = dt.
           now: dt.datetime | None = None) -> NodeCertificate:  # fmt: skip
     """What the exchange would issue to `principal` for `node` (an ARN), without asking anyone."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "proxy")])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    pem = csr.public_bytes(serialization.Encoding.PEM).decode()
-    certificate = ca.issue_node(load_csr(pem), node, principal, lifetime, now)
+    certificate = ca.issue_node(load_csr(make_csr(key, node)), node, principal, lifetime, now)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())  # fmt: skip
     return NodeCertificate(certificate.public_bytes(serialization.Encoding.PEM), key_pem)

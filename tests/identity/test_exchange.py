@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
-from meshplane.identity.agent import _csr
+from meshplane.identity.agent import make_csr
 from meshplane.identity.ca import NodeCA
 from meshplane.identity.client import ExchangeRefused, client_context, request_credentials
 from meshplane.identity.proof import key_digest, sign_proof
@@ -34,7 +34,7 @@ def ask(aws: Aws, identity: NodeIdentity, credentials: Any, node_id: str = NODE,
     made = {"url": aws.endpoint, "region": REGION, "server_id": SERVER,
             "public_key_sha256": key_digest(key.public_key()), **proof}  # fmt: skip
     issued = request_credentials(("127.0.0.1", identity.port), SERVER, identity.ca.certificate_pem, node_id,
-                                 _csr(key, node_id), sign_proof(credentials, **made))  # fmt: skip
+                                 make_csr(key, node_id), sign_proof(credentials, **made))  # fmt: skip
     return key, issued
 
 
@@ -94,7 +94,7 @@ def test_a_replayed_request_is_refused(aws, iam, identity) -> None:
     iam.grants.add((role, NODE_ARN))
     key = ec.generate_private_key(ec.SECP256R1())
     proof = sign_proof(credentials, aws.endpoint, REGION, SERVER, key_digest(key.public_key()))
-    body = json.dumps({"nodeId": NODE, "csr": _csr(key, NODE), "proof": proof.model_dump()}).encode()
+    body = json.dumps({"nodeId": NODE, "csr": make_csr(key, NODE), "proof": proof.model_dump()}).encode()
     assert raw(identity, "POST", "/v1/credentials", body)[0] == 200
     status, kind, document = raw(identity, "POST", "/v1/credentials", body)
     assert (status, kind) == (403, "ForbiddenException") and "already used" in document["message"]

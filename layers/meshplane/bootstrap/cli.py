@@ -22,6 +22,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--ads-tls-ca", help="CA bundle to verify the ADS server")
     parser.add_argument("--ads-tls-cert", help="client certificate naming this proxy")
     parser.add_argument("--ads-tls-key")
+    parser.add_argument("--ads-identity-dir", help="node identity: the directory `meshplane identity` keeps the "
+                        "client certificate and CA in (default: MESHPLANE_IDENTITY_DIR)")  # fmt: skip
+    parser.add_argument("--ads-server-name", help="TLS name of the ADS server: SNI and the name its certificate "
+                        "must carry (default: MESHPLANE_ADS_SERVER_NAME, else the ADS host)")  # fmt: skip
     parser.add_argument("--file-dir", help="file mode: the directory `meshplane agent` writes")
     parser.add_argument("--admin-port", type=int, help="default ENVOY_ADMIN_ACCESS_PORT or 9901")
     parser.add_argument("--bind-address", help="bind listeners and admin here (several sidecars on one host)")
@@ -59,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         options = BootstrapOptions.from_env(os.environ, args.node_id).with_overrides(
             mode=args.mode, platform=args.platform, ads_address=args.ads_address, ads_delta=args.ads_delta,
             ads_tls_ca=args.ads_tls_ca, ads_tls_cert=args.ads_tls_cert, ads_tls_key=args.ads_tls_key,
+            ads_identity_dir=args.ads_identity_dir, ads_server_name=args.ads_server_name,
             file_dir=args.file_dir, admin_port=args.admin_port, bind_address=args.bind_address, cluster=args.cluster,
             availability_zone=args.availability_zone, initial_fetch_timeout=args.initial_fetch_timeout,
             xray=args.xray, xray_port=args.xray_port, xray_sampling_rate=args.xray_sampling_rate,

@@ -10,7 +10,6 @@ With an SDS socket (`APPMESH_SDS_SOCKET_PATH`), the static cluster the translato
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from pathlib import Path
 
@@ -23,12 +22,15 @@ from envoy.config.core.v3.config_source_pb2 import ApiConfigSource, ApiVersion, 
 from envoy.config.core.v3.protocol_pb2 import Http2ProtocolOptions, HttpProtocolOptions, KeepaliveSettings
 from envoy.config.metrics.v3.stats_pb2 import DogStatsdSink, StatsSink
 from envoy.config.trace.v3.xray_pb2 import XRayConfig
+from envoy.extensions.transport_sockets.tls.v3.common_pb2 import SubjectAltNameMatcher
 from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import UpstreamTlsContext
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http
+from envoy.type.matcher.v3.string_pb2 import StringMatcher
 from google.protobuf.duration_pb2 import Duration
 
-from meshplane.bootstrap.options import BootstrapOptions
+from meshplane.bootstrap.options import BootstrapOptions, is_ip, split_address
 from meshplane.delivery.files import path_source
+from meshplane.identity.layout import CERTIFICATE_SECRET, TRUSTED_CA_SECRET, IdentityLayout
 from meshplane.model.ids import ProxyId
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import observability
@@ -49,21 +51,6 @@ def _duration(seconds: float) -> Duration:
     return out
 
 
-def _split(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"expected host:port, got {address!r}")
-    return host.strip("[]"), int(port)
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _http2_only(cluster: Cluster, http: upstream_http.HttpProtocolOptions | None = None) -> None:
     http = http or upstream_http.HttpProtocolOptions()
     http.explicit_http_config.http2_protocol_options.SetInParent()
@@ -81,10 +68,10 @@ def _sds_cluster(socket_path: str) -> Cluster:
 
 
 def _ads_cluster(options: BootstrapOptions) -> Cluster:
-    host, port = _split(options.ads_address)
+    host, port = split_address(options.ads_address)
     cluster = Cluster(
         name=ADS_CLUSTER,
-        type=Cluster.STATIC if _is_ip(host) else Cluster.STRICT_DNS,
+        type=Cluster.STATIC if is_ip(host) else Cluster.STRICT_DNS,
         connect_timeout=_duration(1),
     )
     socket_address = cluster.load_assignment.endpoints.add().lb_endpoints.add().endpoint.address.socket_address
@@ -102,17 +89,47 @@ def _ads_cluster(options: BootstrapOptions) -> Cluster:
     )
     _http2_only(cluster, http)
     cluster.upstream_connection_options.tcp_keepalive.keepalive_time.value = KEEPALIVE_INTERVAL_S
-    if options.ads_tls_ca:
-        tls = UpstreamTlsContext(sni=host)
-        context = tls.common_tls_context
-        context.validation_context.trusted_ca.filename = options.ads_tls_ca
-        if options.ads_tls_cert and options.ads_tls_key:
-            certificate = context.tls_certificates.add()
-            certificate.certificate_chain.filename = options.ads_tls_cert
-            certificate.private_key.filename = options.ads_tls_key
+    if options.ads_tls_ca or options.ads_identity_dir:
         cluster.transport_socket.name = "envoy.transport_sockets.tls"
-        cluster.transport_socket.typed_config.Pack(tls)
+        cluster.transport_socket.typed_config.Pack(_ads_tls(options, host))
     return cluster
+
+
+def _ads_tls(options: BootstrapOptions, host: str) -> UpstreamTlsContext:
+    """TLS to the ADS server: its certificate must chain to the trusted CA *and* name the server.
+
+    The name check matters: the node CA also signs every proxy's client certificate, so
+    trusting the CA alone would let any proxy pose as the server. With an identity
+    directory, the client certificate and the CA come from the files `meshplane identity`
+    keeps fresh (file-based SDS, watched), so a renewal needs no restart; `--ads-tls-ca`
+    pins the CA to a file instead.
+    """
+    name = options.ads_server_name or host
+    tls = UpstreamTlsContext(sni="" if is_ip(name) else name)
+    context = tls.common_tls_context
+    matcher = SubjectAltNameMatcher(
+        san_type=SubjectAltNameMatcher.IP_ADDRESS if is_ip(name) else SubjectAltNameMatcher.DNS,
+        matcher=StringMatcher(exact=name),
+    )
+    if options.ads_identity_dir:
+        layout = IdentityLayout(Path(options.ads_identity_dir))
+        context.tls_certificate_sds_secret_configs.add(name=CERTIFICATE_SECRET, sds_config=layout.certificate_source())
+        combined = context.combined_validation_context
+        combined.default_validation_context.match_typed_subject_alt_names.append(matcher)
+        if options.ads_tls_ca:
+            combined.default_validation_context.trusted_ca.filename = options.ads_tls_ca
+        else:
+            secret = combined.validation_context_sds_secret_config
+            secret.name = TRUSTED_CA_SECRET
+            secret.sds_config.CopyFrom(layout.trusted_ca_source())
+        return tls
+    context.validation_context.trusted_ca.filename = options.ads_tls_ca
+    context.validation_context.match_typed_subject_alt_names.append(matcher)
+    if options.ads_tls_cert and options.ads_tls_key:
+        certificate = context.tls_certificates.add()
+        certificate.certificate_chain.filename = options.ads_tls_cert
+        certificate.private_key.filename = options.ads_tls_key
+    return tls
 
 
 def _ads_source(options: BootstrapOptions) -> ConfigSource:

@@ -5,6 +5,7 @@ The mapping is done once, by the entry point (`from_env`); the builder takes pla
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -22,6 +23,22 @@ STATSD_DEFAULT_ADDRESS = "127.0.0.1"
 STATSD_DEFAULT_PORT = 8125
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` (IPv6 hosts in brackets) as (host, port); ValueError otherwise."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected host:port, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -37,6 +54,8 @@ class BootstrapOptions:
     ads_tls_ca: str | None = None
     ads_tls_cert: str | None = None
     ads_tls_key: str | None = None
+    ads_identity_dir: str | None = None  # `meshplane identity` writes the client certificate and CA here (SDS files)
+    ads_server_name: str | None = None  # SNI and the name the server certificate must carry (default: the ADS host)
     file_dir: str = DEFAULT_FILE_DIR
     admin_port: int = DEFAULT_ADMIN_PORT
     bind_address: str | None = None
@@ -77,6 +96,8 @@ class BootstrapOptions:
             cluster=env.get("APPMESH_RESOURCE_CLUSTER") or None,
             admin_port=int(env.get("ENVOY_ADMIN_ACCESS_PORT") or DEFAULT_ADMIN_PORT),
             sds_socket=env.get("APPMESH_SDS_SOCKET_PATH") or None,
+            ads_identity_dir=env.get("MESHPLANE_IDENTITY_DIR") or None,
+            ads_server_name=env.get("MESHPLANE_ADS_SERVER_NAME") or None,
             initial_fetch_timeout=float(timeout) if timeout else None,
             xray=_flag(env.get("ENABLE_ENVOY_XRAY_TRACING")),
             xray_port=int(env.get("XRAY_DAEMON_PORT") or XRAY_DEFAULT_PORT),

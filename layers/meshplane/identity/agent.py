@@ -42,9 +42,10 @@ class AgentConfig:
     sts_url: str
     region: str
     renew_fraction: float = RENEW_FRACTION
+    retry_max_s: float = RETRY_MAX_S
 
 
-def _csr(key: ec.EllipticCurvePrivateKey, node_id: str) -> str:
+def make_csr(key: ec.EllipticCurvePrivateKey, node_id: str) -> str:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, node_id[-64:])])
     return (
         x509.CertificateSigningRequestBuilder()
@@ -72,7 +73,7 @@ class IdentityAgent:
         ca = self._trusted_ca()
         key = ec.generate_private_key(ec.SECP256R1())
         proof = sign_proof(self._credentials(), c.sts_url, c.region, c.server_id, key_digest(key.public_key()))
-        issued = request_credentials(c.exchange_address, c.server_name, ca, c.node_id, _csr(key, c.node_id), proof)
+        issued = request_credentials(c.exchange_address, c.server_name, ca, c.node_id, make_csr(key, c.node_id), proof)
         certificate = x509.load_pem_x509_certificate(issued.chain.encode())
         if certificate.public_key() != key.public_key():
             raise ValueError("the exchange answered with a certificate for another key")
@@ -100,7 +101,7 @@ class IdentityAgent:
             except Exception as exc:  # exchange refused or unreachable, STS/S3 unreachable: keep the old one
                 self.failures += 1
                 attempt += 1
-                delay = min(RETRY_MAX_S, RETRY_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+                delay = min(self.config.retry_max_s, RETRY_BASE_S * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
                 log.warning("renewing the certificate of %s failed (attempt %d, again in %.1fs): %s",
                             self.config.node_id, attempt, delay, exc)  # fmt: skip
                 if stopped(delay):

@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--region", help="default: AWS_REGION / AWS_DEFAULT_REGION")
     parser.add_argument("--once", action="store_true", help="exit after the first certificate is installed")
+    parser.add_argument("--retry-max-seconds", type=float, default=60.0, help="longest wait between failed attempts")
     parser.add_argument("--log-level", default="INFO")
     parser.set_defaults(func=run)
 
@@ -47,7 +48,7 @@ def _node_id(args: argparse.Namespace, env: os._Environ[str]) -> str:
 
 
 def _exchange_address(args: argparse.Namespace, env: os._Environ[str]) -> tuple[str, int]:
-    from meshplane.identity.client import split_address
+    from meshplane.bootstrap.options import split_address
 
     given = args.exchange_address or env.get("MESHPLANE_IDENTITY_ADDRESS")
     if given:
@@ -98,6 +99,7 @@ def run(args: argparse.Namespace) -> int:
     config = AgentConfig(
         node_id=_node_id(args, env), exchange_address=address, server_name=server_name,
         server_id=args.server_id or server_name, sts_url=sts_endpoint(session, region), region=region,
+        retry_max_s=args.retry_max_seconds,
     )  # fmt: skip
     directory = args.dir or Path(env.get("MESHPLANE_IDENTITY_DIR") or DEFAULT_IDENTITY_DIR)
 

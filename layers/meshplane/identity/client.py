@@ -50,13 +50,6 @@ def client_context(ca_pem: bytes) -> ssl.SSLContext:
     return context
 
 
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"expected host:port, got {address!r}")
-    return host.strip("[]"), int(port)
-
-
 def request_credentials(address: tuple[str, int], server_name: str, ca_pem: bytes, node_id: str, csr_pem: str,
                         proof: Proof, timeout: float = TIMEOUT_S) -> Issued:  # fmt: skip
     body = json.dumps({"nodeId": node_id, "csr": csr_pem, "proof": proof.model_dump()}).encode()
