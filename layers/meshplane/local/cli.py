@@ -42,6 +42,10 @@ def register(subparsers: Any) -> None:
                     help="authorize API calls with the caller's IAM policies, as App Mesh did "
                          "(MESHPLANE_API_AUTHZ=iam): requests must be SigV4-signed with keys of the emulator's IAM "
                          "users or role sessions")
+    up.add_argument("--secure", action="store_true",
+                    help="the ADS speaks TLS and requires node certificates, vended by its credential exchange "
+                         "for IAM principals the emulator's policies let be the node (meshplane identity)")
+    up.add_argument("--identity-port", type=int, help="with --secure: the credential exchange (default: ADS port + 1)")
     up.add_argument("--profile-dir", type=Path, default=os.environ.get("MESHPLANE_LOCAL_PROFILE_DIR") or None,
                     help="cProfile every function invocation into this directory (env MESHPLANE_LOCAL_PROFILE_DIR)")
     up.set_defaults(func=_up)
@@ -71,6 +75,8 @@ def _up(args: argparse.Namespace) -> int:
             api_concurrency=args.api_concurrency,
             ads=not args.no_ads,
             api_authz=args.api_authz,
+            secure=args.secure,
+            identity_port=args.identity_port,
             profile_dir=args.profile_dir.resolve() if args.profile_dir else None,
         )
     )

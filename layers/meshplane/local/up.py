@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.config import DEFAULT_ACCOUNT
+from meshplane.identity import local as local_identity
 from meshplane.local import abort
 from meshplane.local.deploy import Deployment, deploy
 from meshplane.local.emulator import Emulator, EmulatorUnavailable
@@ -50,6 +51,8 @@ class Options:
     ads: bool
     profile_dir: Path | None = None  # cProfile every invocation into this directory
     api_authz: bool = False  # SigV4 authentication and IAM authorization of API calls, as deployed
+    secure: bool = False  # ADS with TLS, node CA, required node identity and the credential exchange
+    identity_port: int | None = None  # with `secure`: the exchange's port (default: the ADS port + 1)
 
 
 def ads_available() -> bool:
@@ -209,6 +212,8 @@ class LocalUp:
         argv = [sys.executable, "-m", "meshplane.cli", "ads", "--host", o.host, "--port", str(o.ads_port),
                 "--bucket", out["SnapshotBucketName"], "--table", out["StateTableName"],
                 "--queue-url", out["ConfigPublishedQueueUrl"]]
+        if o.secure:
+            argv += local_identity.ads_arguments(o.state_dir, o.ads_port, o.identity_port)
         env = {**base_environment(self.emulator.endpoint_url, o.region),
                "MESHPLANE_TABLE": out["StateTableName"], "MESHPLANE_BUCKET": out["SnapshotBucketName"],
                "MESHPLANE_BUS": out["ConfigBusName"]}
@@ -231,6 +236,7 @@ class LocalUp:
             "adsPort": o.ads_port if self.ads else None,
             "adsPid": self.ads.pid if self.ads else None,
             "adsRestarts": self.ads.restarts if self.ads else 0,
+            "adsIdentity": local_identity.state(o.state_dir, o.ads_port, o.identity_port) if o.secure else None,
             "outputs": d.outputs if d else {},
             "functions": {lid: pool.spec.name for lid, pool in self.pools.items()},
             "workerPids": sorted(w._process.pid for p in self.pools.values() for w in p._all if w._process),
