@@ -8,6 +8,10 @@ node whose last stream closed stays prepared.  Nodes without streams are bounded
 an LRU of at most `retain` entries and `retain_bytes` estimated bytes (`held_bytes`),
 so the task's memory can be sized; nodes with streams are never evicted.
 Each bind address (node metadata `BIND_ADDRESS`) gets its own prepared view.
+
+A node with nothing published is remembered as such (`Unknown`) for a few seconds, so
+streams that keep asking for it cost no read of the source each; its ConfigPublished
+event forgets it at once.  The entries are bounded in number and in age.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import operator
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from meshplane.delivery.limits_defaults import UNKNOWN_MAX, UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
 from meshplane.delivery.source import Pointer, SnapshotSource
@@ -37,6 +43,40 @@ RunBlocking = Callable[..., Awaitable[Any]]
 
 class UnknownNode(LookupError):
     """No snapshot has been published for this proxy."""
+
+
+class Unknown:
+    """Nodes whose pointer was just found missing: at most `limit` of them, each for `ttl` seconds."""
+
+    def __init__(self, ttl: float = UNKNOWN_TTL_S, limit: int = UNKNOWN_MAX,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._limit = max(0, limit)
+        self._clock = clock
+        self._until: OrderedDict[str, float] = OrderedDict()  # path -> when it expires, oldest first
+
+    def __contains__(self, path: object) -> bool:
+        until = self._until.get(path) if isinstance(path, str) else None
+        if until is None:
+            return False
+        if until > self._clock():
+            return True
+        self.forget(str(path))
+        return False
+
+    def add(self, path: str) -> None:
+        if self._ttl <= 0 or self._limit == 0:
+            return
+        self._until.pop(path, None)
+        self._until[path] = self._clock() + self._ttl
+        while len(self._until) > self._limit:
+            self._until.popitem(last=False)
+
+    def forget(self, path: str) -> None:
+        self._until.pop(path, None)
+
+    def __len__(self) -> int:
+        return len(self._until)
 
 
 @dataclass
@@ -124,8 +164,11 @@ class SnapshotCache:
         run_blocking: RunBlocking = asyncio.to_thread,
         retain: int = 1000,
         retain_bytes: int | None = None,
+        unknown: Unknown | None = None,
     ) -> None:
+        """`unknown` remembers nodes found unpublished (default: `UNKNOWN_TTL_S` seconds each)."""
         self._source = source
+        self._unknown = Unknown() if unknown is None else unknown
         self._metrics = metrics
         self._run = run_blocking  # boto3 calls leave the event loop
         self._retain = max(0, retain)
@@ -169,6 +212,7 @@ class SnapshotCache:
 
         node = await self._run(load)
         if node is None:
+            self._unknown.add(proxy.path)
             raise UnknownNode(f"no configuration has been published for {proxy.path}")
         self._metrics.snapshot_loads += 1
         return node
@@ -244,6 +288,8 @@ class SnapshotCache:
             self._idle_bytes -= node.size
             return self._stream(proxy.path, node)
         pending = self._loading.get(proxy.path)
+        if pending is None and proxy.path in self._unknown:  # found unpublished moments ago: no read
+            raise UnknownNode(f"no configuration has been published for {proxy.path}")
         if pending is None:  # first stream of this node: load once, others await the same future
             pending = self._loading[proxy.path] = asyncio.ensure_future(self._load(proxy, bind))
             pending.add_done_callback(lambda _f: self._loading.pop(proxy.path, None))
@@ -297,8 +343,9 @@ class SnapshotCache:
         """Re-read the node's pointer and push what changed; returns the changed types.
 
         A node not in memory is loaded and kept idle (warm), so its first Envoy is
-        served without touching the source.
+        served without touching the source.  A node remembered as unpublished is forgotten.
         """
+        self._unknown.forget(proxy.path)
         node = self._held(proxy.path)
         if node is None:
             await self.warm(proxy)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.config import Settings
+from meshplane.delivery.limits_defaults import MAX_REQUEST_BYTES, MAX_STREAMS_PER_PEER, UNKNOWN_TTL_S
 from meshplane.identity import adsflags as identity_flags
 
 
@@ -47,6 +48,21 @@ def register(subparsers: Any) -> None:
         "or go). Keep it well under the task's memory; 0 keeps no idle snapshot, like --cache-nodes 0",
     )  # fmt: skip
     ads.add_argument("--no-preload", action="store_true", help="do not warm the latest snapshots at startup")
+    ads.add_argument(
+        "--max-request-bytes", type=int, default=MAX_REQUEST_BYTES,
+        help=f"largest xDS request accepted; a larger one ends its stream with RESOURCE_EXHAUSTED "
+        f"(default: {MAX_REQUEST_BYTES})",
+    )  # fmt: skip
+    ads.add_argument(
+        "--max-streams-per-peer", type=int, default=MAX_STREAMS_PER_PEER,
+        help=f"open streams one client address may hold; more end at once with RESOURCE_EXHAUSTED, 0: no bound "
+        f"(default: {MAX_STREAMS_PER_PEER})",
+    )  # fmt: skip
+    ads.add_argument(
+        "--unknown-node-seconds", type=float, default=UNKNOWN_TTL_S,
+        help=f"a node found unpublished is answered NOT_FOUND from memory this long, unless its ConfigPublished "
+        f"event comes first; 0 reads the store for every stream (default: {UNKNOWN_TTL_S:g})",
+    )  # fmt: skip
     ads.add_argument("--tls-cert", help="server certificate chain (default with a node CA: issued by it)")
     ads.add_argument("--tls-key")
     ads.add_argument("--tls-client-ca", help="require client certificates naming the proxy (with a node CA: "
@@ -76,8 +92,10 @@ def run_ads(args: argparse.Namespace) -> int:
     import boto3
 
     from meshplane.delivery.server.ads import TlsFiles
+    from meshplane.delivery.server.limits import ServerLimits
     from meshplane.delivery.service import MIB, AdsOptions, AdsService
     from meshplane.delivery.source import DynamoDbPointers, S3Source
+    from meshplane.identity.account import MeshAccount
 
     _logging(args.log_level)
     settings = Settings.from_env()
@@ -106,6 +124,9 @@ def run_ads(args: argparse.Namespace) -> int:
         retain_bytes=args.cache_mb * MIB,
         preload=not args.no_preload,
         identity=identity,
+        home=MeshAccount(settings.partition, settings.region, settings.account),
+        limits=ServerLimits(args.max_request_bytes, args.max_streams_per_peer),
+        unknown_ttl_seconds=args.unknown_node_seconds,
     )
     if args.queue_url and topic_arn:
         raise SystemExit("meshplane ads: give --queue-url or --topic-arn, not both")

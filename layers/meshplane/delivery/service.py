@@ -9,15 +9,18 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from meshplane.delivery.cache import SnapshotCache
+from meshplane.delivery.cache import SnapshotCache, Unknown
 from meshplane.delivery.events import EventConsumer
+from meshplane.delivery.limits_defaults import UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.replica import ReplicaQueue, new_replica_id, queue_name
 from meshplane.delivery.server.ads import AdsServer, AdsServicer, NodeIdentityTls, ServerTls, TlsFiles
+from meshplane.delivery.server.limits import ServerLimits
 from meshplane.delivery.source import SnapshotSource
+from meshplane.identity.account import MeshAccount
 from meshplane.identity.server import NodeIdentity
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,9 @@ class AdsOptions:
     retain_bytes: int = 256 * MIB  # and their estimated bytes at most (`cache.held_bytes`); 0 = load on connect
     preload: bool = True  # at startup, warm the most recently published nodes, within both bounds
     identity: NodeIdentity | None = None  # node CA, IAM decisions and the exchange port; takes the place of `tls`
+    home: MeshAccount | None = None  # whose node ARNs are served without node identity (None: any)
+    limits: ServerLimits = field(default_factory=ServerLimits)  # request size and open streams per peer address
+    unknown_ttl_seconds: float = UNKNOWN_TTL_S  # how long a node found unpublished is answered without a read
 
 
 class AdsService:
@@ -51,9 +57,10 @@ class AdsService:
         self.options = options
         self.metrics = Metrics()
         self._source = source
-        self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes, retain_bytes=options.retain_bytes)
+        self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes, retain_bytes=options.retain_bytes,
+                                   unknown=Unknown(options.unknown_ttl_seconds))
         self.servicer, tls = _servicer_and_tls(self.cache, self.metrics, options)
-        self._server = AdsServer(self.servicer, tls)
+        self._server = AdsServer(self.servicer, tls, options.limits)
         self._sqs = sqs
         self.replica_queue = (
             ReplicaQueue(sqs, sns, options.topic_arn,
@@ -154,7 +161,7 @@ def _servicer_and_tls(
     identity = options.identity
     if identity is None:
         verify = bool(options.tls and options.tls.client_ca)
-        return AdsServicer(cache, metrics, verify_client_identity=verify), options.tls
+        return AdsServicer(cache, metrics, verify_client_identity=verify, home=options.home), options.tls
     require = identity.require_node_identity
     servicer = AdsServicer(cache, metrics, verify_client_identity=require, account=identity.account,
                            authorizer=identity.authorizer if require else None)  # fmt: skip

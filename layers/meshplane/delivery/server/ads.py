@@ -29,6 +29,7 @@ from meshplane.delivery.cache import SnapshotCache
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.server.delta import DeltaProtocol
 from meshplane.delivery.server.identity import Identity, StreamError, authorize
+from meshplane.delivery.server.limits import ServerLimits
 from meshplane.delivery.server.sotw import SotwProtocol
 from meshplane.delivery.server.stream import Stream, StreamProtocol
 from meshplane.identity.account import MeshAccount
@@ -98,11 +99,14 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     """Both ADS variants over one cache; tracks open streams so shutdown can end them."""
 
     def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False,
-                 account: MeshAccount | None = None, authorizer: NodeAuthorizer | None = None) -> None:  # fmt: skip
+                 account: MeshAccount | None = None, authorizer: NodeAuthorizer | None = None,
+                 home: MeshAccount | None = None) -> None:  # fmt: skip
+        """`home`: whose node ARNs streams may name when `account` (node identity's) is not given."""
         self._cache = cache
         self._metrics = metrics
         self._verify = verify_client_identity
         self._account = account
+        self._home = account or home
         self._authorizer = authorizer
         self._streams: set[Stream] = set()
 
@@ -144,7 +148,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     async def _serve(
         self, requests: AsyncIterator, context: grpc.aio.ServicerContext, make_protocol: type[StreamProtocol]
     ) -> AsyncIterator[bytes]:
-        stream = Stream(self._cache, self._metrics)
+        stream = Stream(self._cache, self._metrics, self._home)
         self._streams.add(stream)
         self._metrics.streams_open += 1
         self._metrics.streams_total += 1
@@ -194,14 +198,16 @@ def generic_handler(servicer: AdsServicer) -> grpc.GenericRpcHandler:
 class AdsServer:
     """A grpc.aio server hosting the ADS servicer, with graceful drain."""
 
-    def __init__(self, servicer: AdsServicer, tls: ServerTls | None = None) -> None:
+    def __init__(self, servicer: AdsServicer, tls: ServerTls | None = None, limits: ServerLimits | None = None) -> None:
         self._servicer = servicer
         self._tls = tls
+        self._limits = limits or ServerLimits()
         self._server: grpc.aio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
         """Bind and start; returns the bound port (useful with port 0)."""
-        server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100_000)])
+        server = grpc.aio.server(options=[("grpc.max_concurrent_streams", 100_000), *self._limits.options()],
+                                 interceptors=self._limits.interceptors())
         server.add_generic_rpc_handlers((generic_handler(self._servicer),))
         address = f"{host}:{port}"
         bound = (

@@ -7,11 +7,13 @@ until the resource changes again, so Envoy keeps its last good version.
 Changes are sequenced make-before-break (`sequencing`): listeners and routes wait
 for the clusters they name, and the clusters and endpoints a version drops are
 removed only once the rest of it is in; on a reconnect too, as Envoy lists what it holds.
+What a request may ask for is bounded by `requests`: a type this server does not serve
+gets an empty answer (its names removed), a malformed type URL or an oversized
+subscription ends the stream, and an ACK or NACK counts only for a nonce this stream sent.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -19,8 +21,10 @@ from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest
 
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, delta_response
+from meshplane.delivery.server.requests import Unserved, check_absent, empty_delta, issued, served_type
 from meshplane.delivery.server.sequencing import GATED, Gate, settled
 from meshplane.delivery.server.sotw import WILDCARD, WILDCARD_TYPES
+from meshplane.model.addresses import shown
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 log = logging.getLogger(__name__)
@@ -48,24 +52,30 @@ class DeltaProtocol:
         self._node_id = node_id
         self._metrics = metrics
         self._types: dict[XdsType, _TypeState] = {}
-        self._nonces = itertools.count(1)
+        self._last_nonce = 0
         self._gate = gate or Gate()
+        self._unserved = Unserved()
+
+    def _next_nonce(self) -> str:
+        self._last_nonce += 1
+        return str(self._last_nonce)
 
     def on_request(self, request: DeltaDiscoveryRequest, view: PreparedSnapshot) -> list[bytes]:
-        try:
-            kind = XdsType.from_type_url(request.type_url)
-        except ValueError:
-            log.warning("%s requested unsupported type %s", self._node_id, request.type_url)
-            return []
+        kind = served_type(request.type_url)
         subscribe = list(request.resource_names_subscribe)
+        if kind is None:
+            return self._unserved_answer(request, subscribe)
         state = self._types.get(kind)
+        available = view.types[kind].packed
+        held = {*(state.subscribed if state is not None else ()), *subscribe, *request.initial_resource_versions}
+        check_absent(request.type_url, held, available)
         first = state is None
         if state is None:
             state = self._types[kind] = _TypeState(
                 wildcard=WILDCARD in subscribe or (kind in WILDCARD_TYPES and not subscribe),
                 known=dict(request.initial_resource_versions),
             )
-        if request.response_nonce:
+        if request.response_nonce and issued(request.response_nonce, self._last_nonce):
             if request.response_nonce == state.nonce:
                 state.awaiting = False
             if request.HasField("error_detail"):
@@ -94,6 +104,15 @@ class DeltaProtocol:
                 state.known.pop(name, None)
         out = self._respond(kind, state, view, new_names, always=first)
         return out + self._released(view) + self._drained(view)
+
+    def _unserved_answer(self, request: DeltaDiscoveryRequest, subscribe: list[str]) -> list[bytes]:
+        check_absent(request.type_url, subscribe)
+        nonce = self._unserved.answer(request.type_url, request.response_nonce, self._next_nonce())
+        if nonce is None:
+            return []
+        log.info("%s asked for %s, which this server does not serve: answered empty", self._node_id,
+                 shown(request.type_url))
+        return [empty_delta(request.type_url, (n for n in subscribe if n != WILDCARD), nonce)]
 
     def held_clusters_version(self, request: DeltaDiscoveryRequest, view: PreparedSnapshot) -> str | None:
         return None  # a Delta client lists what it holds; keeping it needs no definitions
@@ -154,7 +173,7 @@ class DeltaProtocol:
         for name in removed:
             state.known.pop(name, None)
         self._metrics.sent(kind, len(send))
-        nonce = state.nonce = str(next(self._nonces))
+        nonce = state.nonce = self._next_nonce()
         state.awaiting = True
         return [delta_response(kind, prepared.version, (r.delta_chunk for r in send), removed, nonce)]
 
@@ -173,7 +192,7 @@ class DeltaProtocol:
             for name in gone:
                 state.known.pop(name, None)
             if gone:
-                nonce = state.nonce = str(next(self._nonces))
+                nonce = state.nonce = self._next_nonce()
                 state.awaiting = True
                 out.append(delta_response(kind, view.types[kind].version, (), gone, nonce))
         return out

@@ -1,4 +1,11 @@
-"""Who is on the other end of a stream: the proxy named by `node.id`, and its bind address."""
+"""Who is on the other end of a stream: the proxy named by `node.id`, and its bind address.
+
+A node id is whatever the client says, so it is bounded before anything is looked up
+with it: at most `MAX_NODE_ID` characters and names App Mesh allows (`MAX_NAME`), else
+INVALID_ARGUMENT.  An ARN must be of the server's own partition, region and account
+(`MeshAccount`): App Mesh names are unique only within one account and region, so a
+foreign ARN is PERMISSION_DENIED, never the local proxy of the same name.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +14,14 @@ from dataclasses import dataclass
 import grpc
 from envoy.config.core.v3.base_pb2 import Node
 
-from meshplane.identity.account import MeshAccount
+from meshplane.identity.account import ForeignNode, MeshAccount
+from meshplane.model.addresses import InvalidAddress, ip_address, shown
 from meshplane.model.ids import ProxyId
 
 BIND_ADDRESS_KEY = "BIND_ADDRESS"
+MAX_NAME = 255  # App Mesh's limit on mesh, virtual node and virtual gateway names
+# Above the longest well-formed id: an ARN in a long partition and region naming two names of MAX_NAME.
+MAX_NODE_ID = 1024
 
 
 class StreamError(Exception):
@@ -29,20 +40,43 @@ class Identity:
     bind: str | None
 
 
-def identify(node: Node) -> Identity:
-    """Parse the first request's node; a missing or foreign id is INVALID_ARGUMENT."""
-    if not node.id:
+def identify(node: Node, account: MeshAccount | None = None) -> Identity:
+    """Parse the first request's node.
+
+    A missing, oversized or malformed id, or bind address, is INVALID_ARGUMENT; with `account`,
+    an ARN of another partition, region or account is PERMISSION_DENIED (without it, any ARN is taken).
+    """
+    node_id = node.id
+    if not node_id:
         raise StreamError(grpc.StatusCode.INVALID_ARGUMENT, "the first xDS request must carry node.id")
+    if len(node_id) > MAX_NODE_ID:
+        raise StreamError(grpc.StatusCode.INVALID_ARGUMENT,
+                          f"node.id has {len(node_id)} characters; a proxy's id has at most {MAX_NODE_ID}")
     try:
-        proxy = ProxyId.parse(node.id)
-    except ValueError as exc:
+        proxy = ProxyId.parse(node_id) if account is None else account.proxy(node_id)
+    except ForeignNode as foreign:
+        raise StreamError(grpc.StatusCode.PERMISSION_DENIED, f"{foreign}: this server does not serve it") from None
+    except ValueError:
         raise StreamError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"{exc}; expected mesh/<mesh>/virtualNode/<name>, mesh/<mesh>/virtualGateway/<name> or its ARN",
+            f"node.id {shown(node_id)} is not a proxy; expected mesh/<mesh>/virtualNode/<name>, "
+            "mesh/<mesh>/virtualGateway/<name> or its ARN",
         ) from None
-    bind_value = node.metadata.fields.get(BIND_ADDRESS_KEY)
-    bind = bind_value.string_value if bind_value is not None and bind_value.string_value else None
-    return Identity(node.id, proxy, bind)
+    if len(proxy.mesh) > MAX_NAME or len(proxy.name) > MAX_NAME:
+        raise StreamError(grpc.StatusCode.INVALID_ARGUMENT, f"node.id names a mesh or proxy over {MAX_NAME} characters")
+    return Identity(node_id, proxy, _bind_address(node))
+
+
+def _bind_address(node: Node) -> str | None:
+    """Node metadata `BIND_ADDRESS`: the IP address the proxy's listeners are rebound to.  Each one is
+    a view the cache prepares, so it is checked before it costs anything."""
+    value = node.metadata.fields.get(BIND_ADDRESS_KEY)
+    if value is None or not value.string_value:
+        return None
+    try:
+        return ip_address(value.string_value)
+    except InvalidAddress as invalid:
+        raise StreamError(grpc.StatusCode.INVALID_ARGUMENT, f"node.metadata.{BIND_ADDRESS_KEY}: {invalid}") from None
 
 
 def check_same_node(identity: Identity, node: Node) -> None:

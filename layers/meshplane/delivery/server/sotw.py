@@ -8,6 +8,8 @@ Changes are sequenced make-before-break (`sequencing`): listeners and routes wai
 for the clusters they name, and the clusters a version drops stay in the CDS
 responses until the rest of it is in.  A reconnecting Envoy that reports the
 previous published clusters gets the same, with that version read back (`hold`).
+What a request may ask for is bounded by `requests`: a type this server does not serve
+gets an empty answer, a malformed type URL or an oversized subscription ends the stream.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, sotw_response
+from meshplane.delivery.server.requests import Unserved, check_absent, empty_sotw, served_type
 from meshplane.delivery.server.sequencing import DRAINING, GATED, Gate, settled, stripped
+from meshplane.model.addresses import shown
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 log = logging.getLogger(__name__)
@@ -61,19 +65,20 @@ class SotwProtocol:
         self._held: Mapping[str, bytes] = {}  # the clusters (name -> packed) of the last CDS version Envoy ACKed
         self._sent: Mapping[str, bytes] = {}  # those of the last CDS version sent, stale ones left out
         self._draining = False  # the last CDS response still carries clusters its version dropped
+        self._unserved = Unserved()
 
     def acked_version(self, kind: XdsType) -> str:
         state = self._types.get(kind)
         return state.acked_version if state else ""
 
     def on_request(self, request: DiscoveryRequest, view: PreparedSnapshot) -> list[bytes]:
-        try:
-            kind = XdsType.from_type_url(request.type_url)
-        except ValueError:
-            log.warning("%s requested unsupported type %s", self._node_id, request.type_url)
-            return []
+        kind = served_type(request.type_url)
+        if kind is None:
+            return self._unserved_answer(request)
         state = self._types.get(kind)
         names = _subscription(kind, list(request.resource_names), state)
+        if names is not None:
+            check_absent(request.type_url, names, view.types[kind].packed)
         if state is None:
             state = self._types[kind] = _TypeState(names)
             return self._respond(kind, state, view)
@@ -102,6 +107,14 @@ class SotwProtocol:
         else:
             out = self._push_if_new(kind, state, view)
         return out + self._released(view) + self._drained(view)
+
+    def _unserved_answer(self, request: DiscoveryRequest) -> list[bytes]:
+        nonce = self._unserved.answer(request.type_url, request.response_nonce, str(next(self._nonces)))
+        if nonce is None:
+            return []
+        log.info("%s asked for %s, which this server does not serve: answered empty", self._node_id,
+                 shown(request.type_url))
+        return [empty_sotw(request.type_url, nonce)]
 
     def held_clusters_version(self, request: DiscoveryRequest, view: PreparedSnapshot) -> str | None:
         """The CDS version a reconnecting Envoy holds, when it is not the current one and this

@@ -2,11 +2,18 @@
 
 Requests and snapshot changes meet in one queue, so a stream's protocol state is
 only ever touched by its own coroutine, in order.
+
+Every way a stream ends carries a status an Envoy can act on: the client's mistakes
+are INVALID_ARGUMENT, PERMISSION_DENIED or RESOURCE_EXHAUSTED (`StreamError`), a node
+never published is NOT_FOUND, a snapshot store that cannot be read now is UNAVAILABLE,
+and a fault of the server itself is INTERNAL, logged with its traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,7 +25,11 @@ from meshplane.delivery.cache import SnapshotCache, UnknownNode
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
 from meshplane.delivery.server.identity import Identity, StreamError, check_same_node, identify
+from meshplane.delivery.source import SourceUnavailable
+from meshplane.identity.account import MeshAccount
 from meshplane.snapshot.types import XdsType
+
+log = logging.getLogger(__name__)
 
 
 class StreamProtocol(Protocol):
@@ -47,9 +58,11 @@ _WAKE = object()
 class Stream:
     """One open stream; `close()` ends it cleanly (Envoy then reconnects)."""
 
-    def __init__(self, cache: SnapshotCache, metrics: Metrics) -> None:
+    def __init__(self, cache: SnapshotCache, metrics: Metrics, account: MeshAccount | None = None) -> None:
+        """`account`: the partition, region and account whose node ARNs are served (None: any)."""
         self._cache = cache
         self._metrics = metrics
+        self._account = account
         self._queue: asyncio.Queue[object] = asyncio.Queue()
 
     def close(self) -> None:
@@ -73,23 +86,37 @@ class Stream:
     ) -> AsyncIterator[bytes]:
         pump = asyncio.ensure_future(self._pump(requests))
         try:
-            first = await self._queue.get()
-            if first is _CLOSED:
-                return
-            assert isinstance(first, Message)
-            identity = identify(first.node)  # type: ignore[attr-defined]
-            authorize(identity)
-            try:
-                view = await self._cache.watch(identity.proxy, identity.bind, self._changed)
-            except UnknownNode as exc:
-                raise StreamError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
-            try:
-                async for out in self._loop(first, identity, make_protocol(identity.node_id, self._metrics), view):
+            async with contextlib.aclosing(self._serve(make_protocol, authorize)) as outs:  # unwatch on close
+                async for out in outs:
                     yield out
-            finally:
-                self._cache.unwatch(identity.proxy, identity.bind, self._changed)
+        except StreamError:
+            raise
+        except SourceUnavailable as exc:
+            raise StreamError(grpc.StatusCode.UNAVAILABLE, f"snapshot store unavailable: {exc}") from None
+        except Exception as exc:
+            log.exception("stream failed")
+            raise StreamError(grpc.StatusCode.INTERNAL, f"server error: {type(exc).__name__}") from None
         finally:
             pump.cancel()
+
+    async def _serve(
+        self, make_protocol: Callable[[str, Metrics], StreamProtocol], authorize: Callable[[Identity], None]
+    ) -> AsyncIterator[bytes]:
+        first = await self._queue.get()
+        if first is _CLOSED:
+            return
+        assert isinstance(first, Message)
+        identity = identify(first.node, self._account)  # type: ignore[attr-defined]
+        authorize(identity)
+        try:
+            view = await self._cache.watch(identity.proxy, identity.bind, self._changed)
+        except UnknownNode as exc:
+            raise StreamError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+        try:
+            async for out in self._loop(first, identity, make_protocol(identity.node_id, self._metrics), view):
+                yield out
+        finally:
+            self._cache.unwatch(identity.proxy, identity.bind, self._changed)
 
     async def _loop(
         self, first: Message, identity: Identity, protocol: StreamProtocol, view: PreparedSnapshot
