@@ -12,26 +12,13 @@ import base64
 import json
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 import requests
 from meshplane.store.limits import SPEC_MAX_BYTES
 
-from .specs import gateway_route, gateway_spec, http_route, node_spec, router_spec
-
-API = "/v20190125"
-HOSTILE_NAMES = {
-    "NUL": "a\x00b",
-    "TAB": "a\tb",
-    "CRLF": "a\r\nb",
-    "U+202E": "abc\u202etxt",
-    "BOM": "\ufeffabc",
-    "dot-dot": "a..b",
-    "star": "front-*",
-    "question mark": "front-?",
-    "255 emoji": "\U0001F600" * 255,
-}
+from .hostile import API, HOSTILE_NAMES, NAMED, Request, build_world, state
+from .specs import node_spec
 
 
 def _send(stack: Any, method: str, path: str, body: bytes | None = None, **params: str) -> requests.Response:
@@ -47,38 +34,20 @@ def _bad_request(response: requests.Response, field: str) -> str:
     return message
 
 
-def _resources(stack: Any, mesh: str) -> dict[str, list[str]]:
-    """Every resource of `mesh` by kind, as the list operations show them."""
-    client = stack.appmesh()
-    routers = [r["virtualRouterName"] for r in client.list_virtual_routers(meshName=mesh)["virtualRouters"]]
-    gateways = [g["virtualGatewayName"] for g in client.list_virtual_gateways(meshName=mesh)["virtualGateways"]]
-    return {
-        "nodes": [n["virtualNodeName"] for n in client.list_virtual_nodes(meshName=mesh)["virtualNodes"]],
-        "services": [s["virtualServiceName"] for s in client.list_virtual_services(meshName=mesh)["virtualServices"]],
-        "routers": routers,
-        "gateways": gateways,
-        "routes": [r["routeName"] for name in routers
-                   for r in client.list_routes(meshName=mesh, virtualRouterName=name)["routes"]],
-        "gatewayRoutes": [r["gatewayRouteName"] for name in gateways
-                          for r in client.list_gateway_routes(meshName=mesh, virtualGatewayName=name)["gatewayRoutes"]],
-    }
+_clients: dict[str, Any] = {}
 
 
-def _meshes(stack: Any) -> set[str]:
-    client = stack.appmesh()
-    return {m["meshName"] for page in client.get_paginator("list_meshes").paginate() for m in page["meshes"]}
+def _state(stack: Any, mesh: str) -> dict[str, Any]:
+    """`hostile.state` through one client per server (a boto3 client costs more to build than the calls)."""
+    client = _clients.setdefault(stack.api_endpoint, stack.appmesh())
+    return state(client, mesh)
 
 
 @pytest.fixture(scope="module")
 def world(stack: Any) -> str:
-    """A mesh with a node, a router, a service and a gateway: every create below has what it names."""
-    appmesh, mesh = stack.appmesh(), "hostile-world"
-    appmesh.create_mesh(meshName=mesh)
-    appmesh.create_virtual_node(meshName=mesh, virtualNodeName="n", spec=node_spec(80))
-    appmesh.create_virtual_router(meshName=mesh, virtualRouterName="r", spec=router_spec())
-    appmesh.create_virtual_service(meshName=mesh, virtualServiceName="svc.local", spec={})
-    appmesh.create_virtual_gateway(meshName=mesh, virtualGatewayName="gw", spec=gateway_spec())
-    return mesh
+    """A mesh holding what every create below names (see `hostile.build_world`)."""
+    build_world(stack.appmesh(), "hostile-world")
+    return "hostile-world"
 
 
 # --- 1. nesting ---------------------------------------------------------------------------------
@@ -103,12 +72,13 @@ def test_a_deeply_nested_next_token_is_bad_request(stack: Any) -> None:
 
 
 @pytest.mark.parametrize("token", ["x" * 500_000, "x" * 37, "tok en", "t\u00f6ken"])
-def test_a_client_token_app_mesh_would_refuse_is_bad_request_naming_it(stack: Any, unique: Callable[[str], str],
-                                                                        token: str) -> None:
+def test_a_client_token_app_mesh_would_refuse_is_bad_request_naming_it(
+    stack: Any, world: str, unique: Callable[[str], str], token: str
+) -> None:
     mesh = unique("tok")
     response = _send(stack, "PUT", f"{API}/meshes", json.dumps({"meshName": mesh, "clientToken": token}).encode())
     _bad_request(response, "clientToken")
-    assert mesh not in _meshes(stack)
+    assert not [arn for arn, _ in _state(stack, world)["meshes"] if arn.endswith(f"mesh/{mesh}")]
 
 
 def test_a_36_character_client_token_works(appmesh: Any, unique: Callable[[str], str]) -> None:
@@ -119,51 +89,11 @@ def test_a_36_character_client_token_works(appmesh: Any, unique: Callable[[str],
 
 # --- 3 and 4. names -----------------------------------------------------------------------------
 
-Request = tuple[str, str, "dict[str, Any] | None"]
-
-
-def _label(name: str) -> str:
-    return quote(name, safe="")  # percent-encoded, as SDKs send URI labels
-
-
-# (case, the field named, a request whose `field` is `name` in the world mesh `m`)
-NAMED: list[tuple[str, str, Callable[[str, str], Request]]] = [
-    ("body", "meshName", lambda m, name: ("PUT", f"{API}/meshes", {"meshName": name})),
-    ("body", "virtualNodeName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualNodes", {"virtualNodeName": name, "spec": node_spec(80)})),
-    ("body", "virtualRouterName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualRouters", {"virtualRouterName": name, "spec": router_spec()})),
-    ("body", "routeName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualRouter/r/routes", {"routeName": name, "spec": http_route(("n", 1))})),
-    ("body", "virtualServiceName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualServices", {"virtualServiceName": name, "spec": {}})),
-    ("body", "virtualGatewayName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualGateways", {"virtualGatewayName": name, "spec": gateway_spec()})),
-    ("body", "gatewayRouteName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualGateway/gw/gatewayRoutes",
-        {"gatewayRouteName": name, "spec": gateway_route("svc.local")})),
-    ("label", "meshName", lambda m, name: (
-        "PUT", f"{API}/meshes/{_label(name)}/virtualNodes", {"virtualNodeName": "x", "spec": node_spec(80)})),
-    ("label", "virtualRouterName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualRouter/{_label(name)}/routes",
-        {"routeName": "x", "spec": http_route(("n", 1))})),
-    ("label", "virtualGatewayName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualGateway/{_label(name)}/gatewayRoutes",
-        {"gatewayRouteName": "x", "spec": gateway_route("svc.local")})),
-    ("label", "virtualServiceName", lambda m, name: (
-        "GET", f"{API}/meshes/{m}/virtualServices/{_label(name)}", None)),
-    ("reference", "spec.httpRoute.action.weightedTargets[0].virtualNode", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualRouter/r/routes", {"routeName": "x", "spec": http_route((name, 1))})),
-    ("reference", "spec.backends[0].virtualService.virtualServiceName", lambda m, name: (
-        "PUT", f"{API}/meshes/{m}/virtualNodes", {"virtualNodeName": "x", "spec": node_spec(80, backends=(name,))})),
-]
-
-
 @pytest.mark.parametrize(("where", "field", "request_of"), NAMED, ids=[f"{w}-{f.split('.')[-1]}" for w, f, _ in NAMED])
 def test_hostile_names_are_bad_requests_naming_the_field_and_store_nothing(
     stack: Any, world: str, where: str, field: str, request_of: Callable[[str, str], Request]
 ) -> None:
-    before, meshes = _resources(stack, world), _meshes(stack)
+    before = _state(stack, world)
     for case, name in HOSTILE_NAMES.items():
         method, path, body = request_of(world, name)
         response = _send(stack, method, path, None if body is None else json.dumps(body).encode())
@@ -171,8 +101,7 @@ def test_hostile_names_are_bad_requests_naming_the_field_and_store_nothing(
             _bad_request(response, field)
         except AssertionError as exc:
             raise AssertionError(f"{case}: {exc}") from None
-    assert _resources(stack, world) == before
-    assert _meshes(stack) == meshes
+    assert _state(stack, world) == before
 
 
 def test_an_encoded_slash_in_a_label_is_bad_request_naming_the_label(stack: Any, world: str) -> None:
@@ -202,7 +131,7 @@ def test_a_spec_larger_than_one_dynamodb_item_is_bad_request_naming_the_spec(sta
     spec = {"serviceDiscovery": {"dns": {"hostname": "h" * (SPEC_MAX_BYTES + 1)}}}
     body = json.dumps({"virtualNodeName": "big", "spec": spec}).encode()
     assert "when stored" in _bad_request(_send(stack, "PUT", f"{API}/meshes/{mesh}/virtualNodes", body), "spec")
-    assert _resources(stack, mesh)["nodes"] == []
+    assert _state(stack, mesh)["nodes"] == []
 
 
 def test_the_largest_storable_spec_is_stored(appmesh: Any, mesh: str) -> None:
@@ -224,7 +153,7 @@ def test_numbers_envoy_cannot_hold_are_bad_requests(stack: Any, mesh: str, liste
     spec = {"listeners": [{"portMapping": {"port": 80, "protocol": "http"}, **listener}]}
     body = json.dumps({"virtualNodeName": "n", "spec": spec}).encode()
     _bad_request(_send(stack, "PUT", f"{API}/meshes/{mesh}/virtualNodes", body), field)
-    assert _resources(stack, mesh)["nodes"] == []
+    assert _state(stack, mesh)["nodes"] == []
 
 
 # --- 6. JSON the parser used to accept ----------------------------------------------------------
@@ -239,11 +168,8 @@ def test_numbers_envoy_cannot_hold_are_bad_requests(stack: Any, mesh: str, liste
     (b'{"meshName": "latin\xe9"}', "not UTF-8"),
     (b'\xef\xbb\xbf{"meshName": "bom"}', "malformed JSON"),
 ])
-def test_json_that_is_not_plain_utf8_json_is_bad_request_naming_the_body(stack: Any, body: bytes,
-                                                                         says: str) -> None:
-    meshes = _meshes(stack)
+def test_json_that_is_not_plain_utf8_json_is_bad_request_naming_the_body(stack: Any, body: bytes, says: str) -> None:
     assert says in _bad_request(_send(stack, "PUT", f"{API}/meshes", body), "body")
-    assert _meshes(stack) == meshes
 
 
 @pytest.mark.parametrize("limit", ["\uff11", "5\n"])  # a fullwidth digit, a trailing newline

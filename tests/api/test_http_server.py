@@ -9,8 +9,6 @@ connection closes; a client that stalls is answered once the read timeout passes
 
 from __future__ import annotations
 
-import json
-import socket
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +17,9 @@ import pytest
 from meshplane.api.app import Api
 from meshplane.api.http import serve_in_thread
 from meshplane.api.strict_json import MAX_BODY_BYTES
+
+from . import rawhttp
+from .rawhttp import Answer, final
 
 READ_TIMEOUT = 1.0
 
@@ -34,33 +35,21 @@ def server(stack: Any) -> Iterator[tuple[str, int]]:
     thread.join(timeout=5)
 
 
-def exchange(server: tuple[str, int], data: bytes, *, half_close: bool = False,
-             timeout: float = 10.0) -> tuple[int, dict[str, str], bytes]:
-    """Send raw bytes; (status, headers, body) of the first response, read until the server closes."""
-    with socket.create_connection(server, timeout=timeout) as sock:
-        sock.sendall(data)
-        if half_close:
-            sock.shutdown(socket.SHUT_WR)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), {k.lower(): v for k, v in headers.items()}, body
+def exchange(server: tuple[str, int], data: bytes, *, half_close: bool = False) -> Answer:
+    """The server's final answer to raw `data`, read until it closes the connection."""
+    return final(rawhttp.exchange(server, data, half_close=half_close))
 
 
 def request(target: str = "/v20190125/meshes", *headers: str, method: str = "PUT", body: bytes = b"") -> bytes:
     return "\r\n".join([f"{method} {target} HTTP/1.1", "Host: api", *headers, "", ""]).encode() + body
 
 
-def assert_refused(answer: tuple[int, dict[str, str], bytes], status: int, says: str) -> None:
-    code, headers, body = answer
-    assert code == status, (code, body[:200])
-    assert headers["x-amzn-errortype"] == "BadRequestException"
-    assert headers["connection"] == "close"
-    assert headers["content-type"] == "application/json"
-    assert says in json.loads(body)["message"]
+def assert_refused(answer: Answer, status: int, says: str) -> None:
+    assert answer.status == status, (answer.status, answer.body[:200])
+    assert answer.headers["x-amzn-errortype"] == "BadRequestException"
+    assert answer.headers["connection"] == "close"
+    assert answer.headers["content-type"] == "application/json"
+    assert says in answer.json()["message"]
 
 
 @pytest.mark.parametrize("value", ["abc", "-5", "1.5", "+5", "0x10", "", "5 5", "1" * 25])
@@ -131,29 +120,22 @@ def test_expect_100_continue_is_refused_before_the_body_when_it_would_be_too_lar
 ])
 def test_malformed_request_lines_and_headers_get_app_mesh_errors(server: tuple[str, int], raw: bytes,
                                                                  status: int) -> None:
-    code, headers, body = exchange(server, raw)
-    assert code == status, (code, body[:200])
-    assert headers["x-amzn-errortype"] == "BadRequestException"
-    assert json.loads(body)["message"]
+    answer = exchange(server, raw)
+    assert answer.status == status, (answer.status, answer.body[:200])
+    assert answer.headers["x-amzn-errortype"] == "BadRequestException"
+    assert answer.json()["message"]
 
 
 @pytest.mark.parametrize("method", ["FOO", "OPTIONS", "TRACE", "CONNECT"])
 def test_any_method_reaches_the_api_which_answers_not_found(server: tuple[str, int], method: str) -> None:
     """http.server answers an unknown method with 501, a 5xx for a client's mistake."""
-    code, headers, body = exchange(server, request("/v20190125/meshes", "Content-Length: 0", "Connection: close",
-                                                   method=method))
-    assert code == 404 and headers["x-amzn-errortype"] == "NotFoundException"
-    assert method in json.loads(body)["message"]
+    answer = exchange(server, request("/v20190125/meshes", "Content-Length: 0", "Connection: close", method=method))
+    assert answer.status == 404 and answer.headers["x-amzn-errortype"] == "NotFoundException"
+    assert method in answer.json()["message"]
 
 
 def test_a_connection_survives_a_refused_body_and_serves_the_next_request(server: tuple[str, int]) -> None:
     """A BadRequest from the API (the body was read) keeps the connection; framing errors close it."""
     first = request("/v20190125/meshes", "Content-Length: 2", body=b"[]")
     second = request("/v20190125/meshes", "Content-Length: 0", "Connection: close", method="GET")
-    with socket.create_connection(server, timeout=10) as sock:
-        sock.sendall(first + second)
-        received = b""
-        while chunk := sock.recv(65536):
-            received += chunk
-    assert received.count(b"HTTP/1.1 ") == 2
-    assert b"HTTP/1.1 400" in received and b"HTTP/1.1 200" in received
+    assert [answer.status for answer in rawhttp.exchange(server, first + second)] == [400, 200]
