@@ -91,7 +91,7 @@ def test_an_ecs_task_running_then_stopped_adds_then_removes_its_endpoint(local_s
                what="the endpoint gone from front's snapshot")
 
 
-def test_cloud_map_register_and_deregister_reach_snapshots_through_the_reconcile(local_stack: Any) -> None:
+def test_cloud_map_register_and_deregister_reach_snapshots(local_stack: Any) -> None:
     sd = local_stack.client("servicediscovery")
     namespace_name = f"ns-{uuid.uuid4().hex[:8]}.local"
     sd.create_http_namespace(Name=namespace_name)

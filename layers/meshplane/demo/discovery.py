@@ -3,8 +3,9 @@
 - Cloud Map: an HTTP namespace with one service per virtual node; an instance
   registers with `AWS_INSTANCE_IPV4` / `AWS_INSTANCE_PORT` (its sidecar's ingress).
   In AWS, CloudTrail then puts an "AWS API Call via CloudTrail" event on the default
-  bus; the emulator records no CloudTrail, so the demo puts that record itself (it
-  only names the service: discovery re-reads Cloud Map and trusts nothing in it).
+  bus. `local up`'s emulator does the same; another emulator (`AWS_ENDPOINT_URL`) may
+  record no CloudTrail, so the demo also puts that record itself. A second record
+  changes nothing: it only names the service, and discovery re-reads Cloud Map.
 - ECS on EC2: a cluster with one container instance, a bridge-mode task definition per
   node whose Envoy container names the node (`APPMESH_VIRTUAL_NODE_NAME`), a task from
   `RunTask`, then the "ECS Task State Change" event ECS itself would emit, put on
