@@ -6,6 +6,13 @@ and union of the real API is then present by construction.  Run
 ``python -m meshplane.model.codegen`` after a botocore upgrade; a test fails when
 the committed file drifts from the model.
 
+Three kinds of limit the shapes alone do not state are generated too, so the
+API edge refuses what the store or Envoy could not hold: the name rule of
+`model.names` on every resource name (and on the names inside the ARN an
+operation acts on), limits stated only in a member's documentation (the
+36-character `clientToken`), and the width of botocore's `integer` (32 bit)
+and `long` (64 bit) where the model gives no range.
+
 Each class is written inside a factory and built on first access (`base.lazy_module`):
 creating all 228 pydantic classes took 60 to 150 ms of every Lambda cold start,
 while an invocation uses a few of them (ListMeshes: 3) to the 141 of the seven
