@@ -26,7 +26,7 @@ import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from meshplane.api.routes import Operation, operations
 from meshplane.model import names
@@ -172,6 +172,9 @@ def _refused_member(op: Operation, body: bytes) -> bool:
 
 @FUZZ
 @given(case=st.sampled_from(NAMED), name=hostile_names)
+@example(case=NAMED[1], name="\U0001F600" * 255)  # the probes' 1,020-byte node name
+@example(case=NAMED[0], name="a\x00b")
+@example(case=NAMED[1], name="front-*")
 def test_hostile_names_in_bodies_labels_and_references_are_bad_requests(world: World, unchanged: None,
                                                                          case: Any, name: str) -> None:
     _, field, request_of = case
@@ -233,6 +236,9 @@ content_lengths = st.one_of(
 @given(method=st.sampled_from(["PUT", "POST", "PATCH", "DELETE", "FOO"]), target=request_targets,
        length=content_lengths, headers=header_lines, body=st.binary(max_size=150),
        bad_name=hostile_names.filter(lambda name: name.isascii() and "\r" not in name and "\n" not in name))
+@example(method="PUT", target=f"{API}/meshes", length="abc", headers=[], body=b"}", bad_name="a*")  # the probe's
+@example(method="PUT", target=f"{API}/meshes", length="-5", headers=[], body=b"}", bad_name="a*")
+@example(method="PUT", target=f"{API}/meshes", length="99999999999999", headers=[], body=b"}", bad_name="a*")
 def test_content_length_and_header_games_are_answered_with_client_errors(
     world: World, unchanged: None, method: str, target: str, length: str | None, headers: list[str], body: bytes,
     bad_name: str,
