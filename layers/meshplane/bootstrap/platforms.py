@@ -51,6 +51,10 @@ def _environment(options: BootstrapOptions) -> list[dict[str, str]]:
         "ENABLE_ENVOY_DOG_STATSD": "1" if options.dogstatsd else "0",
         "ENABLE_ENVOY_STATS_TAGS": "1" if options.stats_tags else "0",
     }
+    return _pairs(env)
+
+
+def _pairs(env: dict[str, str]) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in sorted(env.items())]
 
 
@@ -81,7 +85,7 @@ def task_definition(options: BootstrapOptions, image: str, app_ports: Sequence[i
         },
         "ulimits": [{"name": "nofile", "softLimit": 15000, "hardLimit": 15000}],
     }
-    return {
+    document: dict[str, Any] = {
         "requiresCompatibilities": ["FARGATE" if options.platform == "fargate" else "EC2"],
         "networkMode": "awsvpc",
         "proxyConfiguration": {
@@ -91,6 +95,51 @@ def task_definition(options: BootstrapOptions, image: str, app_ports: Sequence[i
         },
         "containerDefinitions": [envoy],
     }
+    if options.mode == "ads" and options.ads_identity_dir:
+        _with_identity_agent(document, envoy, options, image)
+    return document
+
+
+IDENTITY_CONTAINER = "meshplane-identity"
+IDENTITY_VOLUME = "meshplane-identity"
+
+
+def _with_identity_agent(document: dict[str, Any], envoy: dict[str, Any], options: BootstrapOptions,
+                         image: str) -> None:  # fmt: skip
+    """Secure ADS: `meshplane identity` beside Envoy, sharing a task volume; Envoy starts once a certificate is there.
+
+    Both run as the ignored UID, so Envoy can read the 0600 key the agent writes (the image should
+    create the directory owned by that UID). The agent needs the CA: set MESHPLANE_BUCKET (it reads
+    identity/ca.pem there) on it, or mount the CA and pass --ca-file.
+    """
+    directory = str(options.ads_identity_dir)
+    shared = {
+        "MESHPLANE_IDENTITY_DIR": directory,
+        **({"MESHPLANE_ADS_SERVER_NAME": options.ads_server_name} if options.ads_server_name else {}),
+    }
+    node = {e["name"]: e["value"] for e in envoy["environment"] if e["name"].startswith("APPMESH_")}
+    envoy["environment"] = _pairs({**{e["name"]: e["value"] for e in envoy["environment"]}, **shared})
+    envoy["mountPoints"] = [{"sourceVolume": IDENTITY_VOLUME, "containerPath": directory, "readOnly": True}]
+    envoy["dependsOn"] = [{"containerName": IDENTITY_CONTAINER, "condition": "HEALTHY"}]
+    agent = {
+        "name": IDENTITY_CONTAINER,
+        "image": image,
+        "essential": True,
+        "user": str(IGNORED_UID),
+        "entryPoint": ["meshplane"],
+        "command": ["identity", "--ads-address", options.ads_address],
+        "environment": _pairs({**node, **shared}),
+        "mountPoints": [{"sourceVolume": IDENTITY_VOLUME, "containerPath": directory}],
+        "healthCheck": {
+            "command": ["CMD-SHELL", f"test -f {directory}/ads-client-certificate.json"],
+            "interval": 5,
+            "timeout": 2,
+            "retries": 3,
+            "startPeriod": 5,
+        },
+    }
+    document["containerDefinitions"].append(agent)
+    document["volumes"] = [{"name": IDENTITY_VOLUME}]
 
 
 def systemd_unit(options: BootstrapOptions) -> str:
