@@ -59,6 +59,19 @@ class RawStream:
         self._responses.put(item)
         return False
 
+    def drain(self, quiet: float) -> tuple[list[Any], grpc.StatusCode | None]:
+        """The responses that come until `quiet` seconds pass without one, and the status if the stream ended."""
+        received: list[Any] = []
+        while True:
+            try:
+                item = self._responses.get(timeout=quiet)
+            except queue.Empty:
+                return received, None
+            if item is _END:
+                self._responses.put(_END)  # a later drain or status sees the end too
+                return received, self.error.code() if self.error else grpc.StatusCode.OK
+            received.append(item)
+
     def status(self, timeout: float = 5.0) -> grpc.StatusCode:
         """Wait for the stream to end and return its status code."""
         while True:
