@@ -183,3 +183,11 @@ def test_an_unknown_query_parameter_is_named_but_not_echoed_whole(stack: Any) ->
     message = response.json()["message"]
     assert message.startswith("z\\u202eqqq") and "unknown query parameter" in message
     assert len(message) < 300
+
+
+def test_an_unknown_nested_key_is_named_but_not_echoed_whole(stack: Any, mesh: str) -> None:
+    body = json.dumps({"virtualNodeName": "n", "spec": {"\u202e" + "k" * 100_000: 1}}).encode()
+    response = _send(stack, "PUT", f"{API}/meshes/{mesh}/virtualNodes", body)
+    assert response.status_code == 400 and response.headers["x-amzn-ErrorType"] == "BadRequestException"
+    message = response.json()["message"]
+    assert message.startswith("spec.\\u202ekkk") and len(message) < 300, message[:300]

@@ -56,7 +56,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     """`field.path[0].member: problem`, for the first error, with a count of the others."""
     errors = exc.errors(include_url=False)
     first = errors[0]
-    field = _location(first["loc"]) or "body"
+    field = strict_json.shown(_location(first["loc"])) or "body"  # the path may hold a client's unknown key
     message = f"{field}: {first['msg']}"
     if len(errors) > 1:
         message += f" (and {len(errors) - 1} more problem(s))"
