@@ -300,3 +300,19 @@ def served_certificate(port: int, identity: NodeIdentity) -> x509.Certificate:
         with context.wrap_socket(raw, server_hostname=SERVER) as tls:
             der = tls.getpeercert(binary_form=True)
     return x509.load_der_x509_certificate(der)
+
+
+def test_without_required_node_identity_tls_serves_clients_without_certificates(lab) -> None:
+    """`--no-require-node-identity`, a migration step: TLS from the node CA, but no client certificate asked."""
+    aws = lab_aws(lab)
+    identity = node_identity(lab, require_node_identity=False)
+    server = ThreadedAds(aws, identity=identity)
+    node = f"mesh/{aws.bucket}/virtualNode/a"
+    Publisher(aws).publish(snapshot(node, "a"))
+    stream = tls_stream(server.address, identity.ca, None)
+    try:
+        stream.send(sotw(CDS, node))
+        assert names(stream.recv()) == ["cds_a_1", "cds_a_2"]
+    finally:
+        stream.close()
+        server.stop()

@@ -14,6 +14,7 @@ both win: the claim is atomic.
 from __future__ import annotations
 
 import calendar
+import os
 import re
 import time
 import xml.etree.ElementTree as ElementTree
@@ -49,11 +50,14 @@ Post = Callable[[str, dict[str, str], bytes], tuple[int, bytes]]
 
 
 def https_post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    """One POST through botocore's HTTP session (its CA bundle, proxies from the environment), no retries."""
+    """One POST through botocore's HTTP session (its CA bundle or AWS_CA_BUNDLE, proxies from the environment),
+    no retries: the proxy retries with a new proof."""
     from botocore.awsrequest import AWSRequest
     from botocore.httpsession import URLLib3Session
+    from botocore.utils import get_environ_proxies
 
-    session = URLLib3Session(timeout=STS_TIMEOUT_S)
+    bundle = os.environ.get("AWS_CA_BUNDLE") or True  # what boto3 itself would verify STS with
+    session = URLLib3Session(verify=bundle, timeout=STS_TIMEOUT_S, proxies=get_environ_proxies(url))
     try:
         response = session.send(AWSRequest(method="POST", url=url, data=body, headers=headers).prepare())
         return response.status_code, response.content
