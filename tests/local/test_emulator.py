@@ -192,3 +192,15 @@ def test_shard_iterators_are_kept_for_fifteen_minutes_only() -> None:
     now[0] = 10 * LIFETIME
     issued["latest"] = object()
     assert list(issued) == ["latest"]
+
+
+def test_an_update_that_swaps_a_large_attribute_for_another_is_within_dynamodbs_item_limit(
+    own_moto: str, connect: Connect, table: str
+) -> None:
+    ddb = connect(own_moto, "dynamodb")
+    ddb.put_item(TableName=table, Item={**_key("big"), "spec": {"S": "a" * 250_000}})
+    ddb.update_item(TableName=table, Key=_key("big"), UpdateExpression="SET spec = :s",
+                    ExpressionAttributeValues={":s": {"S": "b" * 250_000}})  # fmt: skip
+    assert ddb.get_item(TableName=table, Key=_key("big"))["Item"]["spec"]["S"][0] == "b"
+    with pytest.raises(ClientError, match="Item size"):
+        ddb.put_item(TableName=table, Item={**_key("too-big"), "spec": {"S": "c" * 409_600}})
