@@ -7,32 +7,22 @@ there for Envoy's default 15 s, and the banner would never come in time.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from support import Lab, MeshBuilder, Sidecar, TcpServer, TestCA, listener, target
+from support import Lab, MeshBuilder, Sidecar, TestCA, listener, target
+
+from .servers import BANNER, BannerServer
 
 pytestmark = pytest.mark.envoy
 
 SERVICE = "smtp.banner.local"
 ROUTER_PORT = 15001  # the caller's egress port, as an intercepted connection to the service looks
 APP_PORT = 2525
-BANNER = b"220 banner.local ESMTP ready\r\n"
 PROMPT_S = 2.0  # two inspectors (caller egress, server ingress) each wait 0.25 s, not 15 s
-
-
-class BannerServer(TcpServer):
-    """Greets every connection with `BANNER` before reading anything, then closes."""
-
-    def handle(self, conn: socket.socket) -> None:
-        with conn, contextlib.suppress(OSError):
-            conn.sendall(BANNER)
-            conn.settimeout(5)
-            conn.recv(1)  # hold the connection until the client hangs up
 
 
 def read_banner(address: tuple[str, int]) -> tuple[bytes, float]:

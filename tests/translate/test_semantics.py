@@ -274,6 +274,10 @@ def test_drop_all_allows_only_amazonaws_beyond_declared_backends(pki: Pki) -> No
     direct = protos.routes(snap, "rds_egress_http_15001")
     assert "*" not in {d for v in direct.virtual_hosts for d in v.domains}
     assert "cds_egress_routing_passthrough" not in snap.of(XdsType.CLUSTERS)
+    # Nothing catches the rest: a connection to an undeclared port matches no chain and is closed.
+    assert not egress.HasField("default_filter_chain")
+    direct_chain = next(c for c in egress.filter_chains if c.name == "direct")
+    assert direct_chain.filter_chain_match.destination_port.value == 15001
 
 
 def test_allow_all_passes_undeclared_destinations_to_the_original_destination(pki: Pki) -> None:
@@ -283,6 +287,10 @@ def test_allow_all_passes_undeclared_destinations_to_the_original_destination(pk
     assert list(passthrough.domains) == ["*"]
     assert passthrough.routes[0].route.cluster == "cds_egress_open_passthrough"
     assert protos.cluster(snap, "cds_egress_open_passthrough").type == cluster_pb2.Cluster.ORIGINAL_DST
+    # Any other connection, whatever it speaks, is proxied as TCP to where the app sent it.
+    egress = protos.listener(snap, "lds_egress_0.0.0.0_15001")
+    assert protos.tcp_proxy(egress.default_filter_chain).cluster == "cds_egress_open_passthrough"
+    assert not egress.default_filter_chain.HasField("filter_chain_match")
 
 
 def _steering(route) -> str:

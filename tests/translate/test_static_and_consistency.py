@@ -72,7 +72,8 @@ def test_inline_bootstrap_is_self_contained_and_moves_the_proxy_to_its_bind_addr
     tags = {t.tag_name: t.fixed_value for t in boot.stats_config.stats_tags}
     assert tags == {"appmesh.mesh": "static", "appmesh.virtual_node": "front"}
     egress = next(li for li in boot.static_resources.listeners if li.name == "lds_egress_0.0.0.0_15001")
-    assert protos.manager(egress.default_filter_chain).route_config.name == "rds_egress_http_15001"
+    direct = next(c for c in egress.filter_chains if c.name == "direct")
+    assert protos.manager(direct).route_config.name == "rds_egress_http_15001"
     validate(boot)
 
 

@@ -25,7 +25,7 @@ from meshplane.model import shapes
 from meshplane.translate import extensions, observability
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
-from meshplane.translate.routes import egress_groups, group_protocol
+from meshplane.translate.routes import egress_groups, group_protocol, tcp_chains
 
 Listener = listener_pb2.Listener
 _HCM = "envoy.filters.network.http_connection_manager"
@@ -190,7 +190,15 @@ def _tcp_weights(service: ServicePort) -> list[tuple[str, int]]:
 
 
 def egress(view: ProxyView) -> Listener:
-    """Per-port chains for intercepted traffic, an SNI chain for `*.amazonaws.com`, and a default chain."""
+    """Per-port chains for the declared backends, an SNI chain for `*.amazonaws.com`, the direct
+    chain for apps that call the listener itself, and what happens to everything else.
+
+    Everything else is a connection iptables redirected from an undeclared destination.  Under
+    ALLOW_ALL it is proxied as plain TCP to that destination, whatever it speaks (HTTPS, a
+    database, a server-speaks-first protocol); under DROP_ALL no chain matches and Envoy closes
+    it, as App Mesh's listener did.  A declared port keeps its own chain either way, so HTTP to an
+    undeclared host on that port still reaches the ALLOW_ALL virtual host of its route config.
+    """
     mesh = view.proxy.mesh
     chains: list[lc.FilterChain] = []
     for port, services in sorted(egress_groups(view).items()):
@@ -199,11 +207,7 @@ def egress(view: ProxyView) -> Listener:
         chains.append(
             lc.FilterChain(name=config, filter_chain_match=match, filters=[http_filter(view, "egress", config)])
         )
-    tcp_ports: set[int] = set(egress_groups(view))  # an HTTP chain already owns these ports
-    for service in view.services:
-        if service.protocol != "tcp" or service.port in tcp_ports or not service.routes:
-            continue
-        tcp_ports.add(service.port)
+    for service in tcp_chains(view):
         spec = service.routes[0].spec
         idle = spec.timeout.idle if spec is not None and getattr(spec, "timeout", None) is not None else None
         match = lc.FilterChainMatch(destination_port={"value": service.port})
@@ -222,10 +226,26 @@ def egress(view: ProxyView) -> Listener:
             filters=[tcp_filter(view, "amazonaws", [(names.amazonaws_cluster(mesh), 1)])],
         )
     )
-    direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
+    if all(c.filter_chain_match.destination_port.value != names.EGRESS_PORT for c in chains):
+        chains.append(_direct_chain(view))  # else a backend declared on the listener's own port holds it
     listener = _listener(names.egress_listener(), names.EGRESS_PORT, chains, [_ORIGINAL_DST, _TLS_INSPECTOR])
-    listener.default_filter_chain.CopyFrom(lc.FilterChain(name="direct", filters=[http_filter(view, "egress", direct)]))
+    if view.allow_all:
+        listener.default_filter_chain.CopyFrom(_passthrough_chain(view))
     return listener
+
+
+def _direct_chain(view: ProxyView) -> lc.FilterChain:
+    """A connection addressed to the listener's own port was not redirected: an app calling its
+    sidecar directly (no iptables), naming the virtual service in its Host header."""
+    direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
+    match = lc.FilterChainMatch(destination_port={"value": names.EGRESS_PORT})
+    return lc.FilterChain(name="direct", filter_chain_match=match, filters=[http_filter(view, "egress", direct)])
+
+
+def _passthrough_chain(view: ProxyView) -> lc.FilterChain:
+    """ALLOW_ALL: any other connection goes, as TCP, to the destination the app connected to."""
+    cluster = names.passthrough_cluster(view.proxy.mesh)
+    return lc.FilterChain(name="passthrough", filters=[tcp_filter(view, "passthrough", [(cluster, 1)])])
 
 
 def _self_redirect_chain(view: ProxyView, listener: IngressListener) -> lc.FilterChain:

@@ -96,6 +96,23 @@ def egress_groups(view: ProxyView) -> dict[int, list[ServicePort]]:
     return groups
 
 
+def tcp_chains(view: ProxyView) -> list[ServicePort]:
+    """TCP backends that get an egress chain of their own: the first, with routes, on each port
+    that no HTTP-family service holds (`graph.build.port_clashes` names the others)."""
+    claimed = set(egress_groups(view))
+    out = []
+    for service in view.services:
+        if service.protocol == "tcp" and service.routes and service.port not in claimed:
+            claimed.add(service.port)
+            out.append(service)
+    return out
+
+
+def serves_direct(view: ProxyView) -> bool:
+    """The direct config is in use unless a TCP backend holds the egress listener's own port."""
+    return all(s.port != EGRESS_DIRECT_PORT for s in tcp_chains(view))
+
+
 def group_protocol(services: list[ServicePort]) -> str:
     protocols = {s.protocol for s in services}
     return protocols.pop() if len(protocols) == 1 else "http"
@@ -120,6 +137,8 @@ def _egress(view: ProxyView) -> dict[str, RouteConfiguration]:
             _add_host(config, hosts[s.service, port], [s.service, f"{s.service}:{s.port}"])
         if view.allow_all:
             config.virtual_hosts.append(_passthrough(view))
+    if not serves_direct(view):
+        return out
     # The direct config serves apps that call the egress listener without iptables:
     # `name:port` for every port, and the bare `name` for the service's first port.
     direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
