@@ -38,8 +38,10 @@ def shown(value: object, limit: int = 64) -> str:
 def ip_address(value: object, family: Family | None = None) -> str:
     """The canonical text of an IP address an endpoint can have (of `family` if given).
 
-    Refused: anything not an address, a scoped IPv6 address (`fe80::1%eth0`, which Envoy's
-    parser refuses), the unspecified address and multicast addresses (no endpoint is there).
+    Refused beyond what is not an address at all (which Envoy refuses): a scoped IPv6 address
+    (`fe80::1%eth0` names an interface of the host that registered it, not one its callers
+    have), the unspecified address and multicast addresses.  Envoy loads those, but no
+    endpoint is there to connect to.
     """
     if not isinstance(value, str) or not value or len(value) > MAX_ADDRESS_LENGTH:
         raise InvalidAddress(f"{shown(value)} is not an IP address")
