@@ -72,18 +72,21 @@ def _certificate(common: tls_pb2.CommonTlsContext, cert: object) -> None:
         )
 
 
+def san_matcher(name: str) -> common_pb2.SubjectAltNameMatcher:
+    """App Mesh's `subjectAlternativeNames.match.exact` entries are FQDNs or URIs: a URI (a SPIFFE
+    ID such as `spiffe://trust/ns/app`, the name SPIRE puts in its certificates) must equal a URI
+    SAN, anything else a DNS SAN.  A DNS name never holds `://`, so the two cannot be confused."""
+    kind = common_pb2.SubjectAltNameMatcher.URI if "://" in name else common_pb2.SubjectAltNameMatcher.DNS
+    return common_pb2.SubjectAltNameMatcher(san_type=kind, matcher=string_pb2.StringMatcher(exact=name))
+
+
 def _validation(common: tls_pb2.CommonTlsContext, validation: object | None) -> None:
     if validation is None:
         return
     sans = validation.subject_alternative_names  # type: ignore[attr-defined]
     context = common_pb2.CertificateValidationContext()
     if sans is not None:
-        for name in sans.match.exact:
-            context.match_typed_subject_alt_names.append(
-                common_pb2.SubjectAltNameMatcher(
-                    san_type=common_pb2.SubjectAltNameMatcher.DNS, matcher=string_pb2.StringMatcher(exact=name)
-                )
-            )
+        context.match_typed_subject_alt_names.extend(san_matcher(name) for name in sans.match.exact)
     kind, trust = validation.trust.member  # type: ignore[attr-defined]
     if kind == "file":
         context.trusted_ca.CopyFrom(base_pb2.DataSource(filename=trust.certificate_chain))
@@ -134,6 +137,7 @@ __all__ = [
     "acm_trust_secret",
     "downstream_socket",
     "local_sds",
+    "san_matcher",
     "tls_enabled",
     "upstream_socket",
 ]
