@@ -114,3 +114,39 @@ def test_poison_and_bogus_ecs_events_store_nothing_end_in_the_dlq_and_do_not_blo
     assert stored_tasks(local_stack, mesh) == [f"{token}good"], "nothing of the garbage is stored"
     time.sleep(1)  # anything late would have reached the snapshot by now
     assert addresses(snapshot_of(local_stack, mesh, "front"), cluster) == ["10.0.1.25"]
+
+
+def test_cloud_map_garbage_is_dead_lettered_and_a_bad_instance_never_reaches_a_snapshot(local_stack: Any) -> None:
+    sd = local_stack.client("servicediscovery")
+    namespace_name = f"ns-{uuid.uuid4().hex[:8]}.local"
+    sd.create_http_namespace(Name=namespace_name)
+    namespace = next(n["Id"] for n in sd.list_namespaces()["Namespaces"] if n["Name"] == namespace_name)
+    service = sd.create_service(Name="back", NamespaceId=namespace)["Service"]["Id"]
+    mesh, cluster = caller_mesh(local_stack, {
+        "listeners": [listener(8080)],
+        "serviceDiscovery": {"awsCloudMap": {"namespaceName": namespace_name, "serviceName": "back"}}})
+    token = f"c{uuid.uuid4().hex[:10]}"
+    sqs = local_stack.client("sqs")
+    queue = queue_url(local_stack, "CloudMapEventsQueue")
+    dead = queue_url(local_stack, "CloudMapEventsDeadLetterQueue")
+    call = json.loads((EVENTS / "cloudmap_register_instance.json").read_text())
+    poison = [
+        json.dumps(call | {"id": token})[:200],
+        json.dumps(call | {"id": token, "source": "aws.ec2"}),
+        json.dumps(call | {"id": token, "detail": {"eventName": "RegisterInstance", "requestParameters": {}}}),
+        json.dumps(call | {"id": token, "padding": "x" * 200_000, "detail": "not an object"}),
+    ]
+    sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(poison)])
+    sd.register_instance(ServiceId=service, InstanceId="bad", Attributes={"AWS_INSTANCE_IPV4": "999.999.999.999"})
+    sd.register_instance(ServiceId=service, InstanceId="good", Attributes={"AWS_INSTANCE_IPV4": "10.2.0.1"})
+
+    eventually(lambda: addresses(snapshot_of(local_stack, mesh, "front"), cluster) == ["10.2.0.1"],
+               what="the good instance, alone, in front's snapshot")
+    found: list[str] = []
+
+    def dead_lettered() -> list[str] | None:
+        found.extend(body for body in drain(sqs, dead) if token in body)
+        return found if len(found) >= len(poison) else None
+
+    eventually(dead_lettered, timeout=REDRIVE_S, what="every poison record in the dead-letter queue")
+    assert sorted(found) == sorted(poison)
