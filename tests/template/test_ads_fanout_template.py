@@ -15,7 +15,10 @@ from samtranslator.yaml_helper import yaml_parse
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 PSEUDO = {"AWS::StackName": "shop-mesh", "AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333",
           "AWS::Partition": "aws", "AdsPort": "18000", "AdsCacheMb": "384", "SnapshotBucket": "b", "StateTable": "t",
-          "ConfigPublishedTopic": "arn:aws:sns:eu-west-1:111122223333:shop-mesh-config-published"}  # fmt: skip
+          "ConfigPublishedTopic": "arn:aws:sns:eu-west-1:111122223333:shop-mesh-config-published",
+          "AdsCaSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ca-AbCdEf",
+          "AdsLoadBalancer.DNSName": "ads-123.elb.eu-west-1.amazonaws.com", "AdsIdentityPort": "18001",
+          "SnapshotBucket.Arn": "arn:aws:s3:::b"}  # fmt: skip
 
 
 def resources() -> dict[str, Any]:
@@ -81,3 +84,21 @@ def test_config_published_reaches_the_topic_and_only_that_rule_may_publish_to_it
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["ConfigPublishedTopicRule", "Arn"]}
     assert all(res[lid].get("Condition") == "AdsEnabled" for lid in
                ("ConfigPublishedTopic", "ConfigPublishedTopicRule", "ConfigPublishedTopicPolicy"))  # fmt: skip
+
+
+def test_the_fargate_ads_serves_tls_and_requires_node_certificates_from_the_stacks_ca() -> None:
+    args = ads_command()
+    assert args.ca_secret_arn == PSEUDO["AdsCaSecret"]
+    assert args.server_name == PSEUDO["AdsLoadBalancer.DNSName"]
+    assert args.identity_port == 18001
+    assert args.require_node_identity in (None, True)  # None: on, because a node CA is configured
+    assert args.tls_client_ca is None and args.tls_cert is None  # certificates come from the CA, not files
+
+
+def test_the_ads_task_role_reaches_only_its_own_ca_secret_and_ca_certificate_object() -> None:
+    def actions(statement: dict[str, Any]) -> list[str]:
+        return [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+
+    by_action = {action: s for s in ads_statements() for action in actions(s)}
+    assert by_action["secretsmanager:PutSecretValue"]["Resource"] == {"Ref": "AdsCaSecret"}
+    assert sub(by_action["s3:PutObject"]["Resource"]) == "arn:aws:s3:::b/identity/ca.pem"
