@@ -169,7 +169,7 @@ def egress_cluster(upstream: Upstream) -> Cluster:
     if od is not None:
         cluster.outlier_detection.CopyFrom(od)
     if upstream.tls is not None:
-        cluster.transport_socket.CopyFrom(tls_.upstream_socket(upstream.tls))
+        cluster.transport_socket.CopyFrom(tls_.upstream_socket(upstream.tls, tls_.server_name(sd)))
     _protocol(cluster, upstream.protocol)
     extensions.apply_balancing(cluster, upstream.balancing)
     return cluster

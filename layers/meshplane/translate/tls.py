@@ -7,6 +7,7 @@ ACM trust is delivered by the control plane over ADS, named by the CA ARN.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
@@ -14,6 +15,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tl
 from envoy.type.matcher.v3 import string_pb2
 
 from meshplane.graph.view import ClientTls, ListenerTls
+from meshplane.model import addresses, shapes
 from meshplane.translate.core import ads, typed
 
 LOCAL_SDS_CLUSTER = "static_cluster_sds_unix_socket"
@@ -115,6 +117,41 @@ def downstream_socket(tls: ListenerTls) -> base_pb2.TransportSocket:
     return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=typed(context))
 
 
+def server_name(discovery: shapes.ServiceDiscovery | None) -> str:
+    """The SNI a caller sends to a backend virtual node: the name its service discovery gives it,
+    the DNS `hostname`, or `serviceName.namespaceName` in AWS Cloud Map.
+
+    App Mesh's certificate requirements name exactly these: the backend's certificate must carry
+    its DNS hostname, or `service-name.namespace-name` for Cloud Map, and without listed SANs the
+    caller checks that name.  Sending it as SNI lets a TLS endpoint that serves several
+    certificates (an external HTTPS API modelled as a DNS virtual node, a TLS-terminating app)
+    pick the one the caller will accept.  App Mesh configured no SNI when aws-app-mesh-roadmap
+    #311 asked for it, its team proposing there to derive one from the service discovery settings
+    as it derived the expected SAN, and users' config dumps showed none later.  The virtual
+    service name cannot be used: one cluster per backend listener serves every virtual service
+    routed to it.  An IP address, or a name no DNS label rule allows, is not sent.
+    """
+    if discovery is None:
+        return ""
+    if discovery.dns is not None:
+        name = discovery.dns.hostname
+    elif discovery.aws_cloud_map is not None:
+        name = f"{discovery.aws_cloud_map.service_name}.{discovery.aws_cloud_map.namespace_name}"
+    else:
+        return ""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        return ""
+    try:
+        addresses.hostname(name)
+    except addresses.InvalidAddress:
+        return ""
+    return name.removesuffix(".")
+
+
 def upstream_socket(tls: ClientTls, sni: str | None = None) -> base_pb2.TransportSocket:
     """TLS origination towards a backend, with a client certificate when one is configured."""
     common = tls_pb2.CommonTlsContext()
@@ -138,6 +175,7 @@ __all__ = [
     "downstream_socket",
     "local_sds",
     "san_matcher",
+    "server_name",
     "tls_enabled",
     "upstream_socket",
 ]
