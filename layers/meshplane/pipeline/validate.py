@@ -9,8 +9,11 @@ on the consistency check.
 Why Envoy is skipped for endpoints-only publishes: it costs a subprocess per
 publish on the hottest path (one endpoint change), and what an EDS update can get
 wrong (an assignment for an unknown cluster, a bad address or port) is what the
-consistency check already rejects; listeners, routes and clusters are carried
-over unchanged from a snapshot Envoy already accepted.
+consistency check rejects, on every publish: its address checks
+(`consistency.address_problems`, the rule of `model.addresses` that the event edges
+apply too) stop an address stored some other way before it reaches an Envoy.
+Listeners, routes and clusters are carried over unchanged from a snapshot Envoy
+already accepted.
 """
 
 from __future__ import annotations
