@@ -44,7 +44,8 @@ def served_type(type_url: str) -> XdsType | None:
     except ValueError:
         pass
     name = type_url.removeprefix(TYPE_URL_PREFIX)
-    if len(type_url) > MAX_TYPE_URL or name == type_url or not name.replace(".", "").replace("_", "").isalnum():
+    bare = name.replace(".", "").replace("_", "")
+    if len(type_url) > MAX_TYPE_URL or name == type_url or not (bare.isascii() and bare.isalnum()):
         raise StreamError(grpc.StatusCode.INVALID_ARGUMENT, f"{shown(type_url)} is not a type URL")
     return None
 
