@@ -102,3 +102,9 @@ def test_the_ads_task_role_reaches_only_its_own_ca_secret_and_ca_certificate_obj
     by_action = {action: s for s in ads_statements() for action in actions(s)}
     assert by_action["secretsmanager:PutSecretValue"]["Resource"] == {"Ref": "AdsCaSecret"}
     assert sub(by_action["s3:PutObject"]["Resource"]) == "arn:aws:s3:::b/identity/ca.pem"
+
+
+def test_the_ads_target_groups_preserve_client_addresses_for_the_per_peer_limits() -> None:
+    for name in ("AdsTargetGroup", "AdsIdentityTargetGroup"):
+        attributes = {a["Key"]: a["Value"] for a in resources()[name]["Properties"]["TargetGroupAttributes"]}
+        assert attributes["preserve_client_ip.enabled"] == "true", name
