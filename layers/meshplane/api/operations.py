@@ -140,6 +140,12 @@ class Operations:
             self._check_targets(key, spec)
         if key.kind is Kind.GATEWAY_ROUTE:
             self._check_match_port(key, spec, shapes.VirtualGatewaySpec)
+        if key.kind in (Kind.ROUTE, Kind.VIRTUAL_ROUTER):
+            from meshplane.graph import route_fit  # routes must fit their router's listeners, both ways
+
+            refusal = route_fit.refusal(self.store, key, spec)
+            if refusal is not None:
+                raise BadRequest(refusal)
 
     def _check_acm(self, spec: Any) -> None:
         """ACM certificates and PCA authorities of this stack's partition, region and account only."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from meshplane.graph import extensions, names
 from meshplane.graph.memo import per_state
 from meshplane.graph.order import route_sort_key
+from meshplane.graph.route_fit import ROUTE_TYPES
 from meshplane.graph.view import (
     HTTP_FAMILY,
     ClientTls,
@@ -27,9 +28,6 @@ from meshplane.model.state import MeshState
 
 class UnknownProxyError(LookupError):
     """The proxy names a mesh, virtual node or virtual gateway that this state does not hold."""
-
-
-_ROUTE_KINDS = (("http_route", "http"), ("http2_route", "http2"), ("grpc_route", "grpc"), ("tcp_route", "tcp"))
 
 
 class Resolver:
@@ -151,14 +149,18 @@ class Resolver:
 
     def _route(self, route: shapes.RouteData, port: int, protocol: str, tls: ClientTls | None) -> RouteView | None:
         spec = route.spec
-        for attr, kind in _ROUTE_KINDS:
+        for attr, _, kind in ROUTE_TYPES:
             body = getattr(spec, attr)
             if body is None:
                 continue
-            if kind != protocol:
-                return None
             match_port = body.match.port if body.match is not None else None
             if match_port is not None and match_port != port:
+                return None
+            if kind != protocol:  # the API refuses this; a route that got past it is named, not dropped
+                self._problem(
+                    f"route {route.route_name!r} of virtual router {route.virtual_router_name!r}: a {kind} route "
+                    f"cannot serve the {protocol} listener {port}; it is left out"
+                )
                 return None
             targets = self._targets(body.action.weighted_targets, tls, route.route_name)
             if not targets:
@@ -172,6 +174,11 @@ class Resolver:
                 route.route_name, priority, kind, body, targets, fault=fault, hash_headers=self.hash_headers(targets)
             )
         return None
+
+    def _problem(self, problem: str) -> None:
+        """Record `problem` once, however many services or listeners lead to it."""
+        if problem not in self.problems:
+            self.problems.append(problem)
 
     def _targets(self, weighted: list[shapes.WeightedTarget], tls: ClientTls | None, route: str) -> tuple[Target, ...]:
         weights: dict[str, int] = {}
