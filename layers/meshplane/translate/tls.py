@@ -121,9 +121,9 @@ def server_name(discovery: shapes.ServiceDiscovery | None) -> str:
     """The SNI a caller sends to a backend virtual node: the name its service discovery gives it,
     the DNS `hostname`, or `serviceName.namespaceName` in AWS Cloud Map.
 
-    App Mesh's certificate requirements name exactly these: the backend's certificate must carry
-    its DNS hostname, or `service-name.namespace-name` for Cloud Map, and without listed SANs the
-    caller checks that name.  Sending it as SNI lets a TLS endpoint that serves several
+    App Mesh's certificate requirements name exactly these: the backend's certificate had to
+    carry its DNS hostname, or `service-name.namespace-name` for Cloud Map, the name App Mesh's
+    callers checked when no SANs were listed.  Sending it as SNI lets a TLS endpoint that serves several
     certificates (an external HTTPS API modelled as a DNS virtual node, a TLS-terminating app)
     pick the one the caller will accept.  App Mesh configured no SNI when aws-app-mesh-roadmap
     #311 asked for it, its team proposing there to derive one from the service discovery settings
