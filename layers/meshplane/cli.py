@@ -19,6 +19,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "meshplane.bootstrap.cli",
     "meshplane.identity.cli",
     "meshplane.demo.cli",
+    "meshplane.apiproxy.cli",
 )
 
 
