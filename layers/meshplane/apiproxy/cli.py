@@ -66,8 +66,11 @@ def run(args: argparse.Namespace) -> int:
     forwarder = forward.Forwarder(target, credentials, connect_timeout=args.connect_timeout,
                                   read_timeout=args.read_timeout)
     authenticate = OwnKeyAuthenticator(credentials) if args.allow_remote else None
-    server = make_server(forwarder, args.host, args.port,  # type: ignore[arg-type]  # duck-types Api.handle
-                         read_timeout=args.read_timeout, authenticate=authenticate)
+    try:
+        server = make_server(forwarder, args.host, args.port,  # type: ignore[arg-type]  # duck-types Api.handle
+                             read_timeout=args.read_timeout, authenticate=authenticate)
+    except OSError as exc:  # in use, not an address of this host, or IPv6 (the server listens on IPv4)
+        raise SystemExit(f"meshplane api-proxy: cannot listen on {args.host}:{args.port}: {exc}") from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     host, port = server.server_address[:2]
     print(f"meshplane api-proxy: http://{host}:{port} -> {target.origin}{target.prefix} "
