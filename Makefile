@@ -11,7 +11,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY ?= 0
 
-.PHONY: venv test lint demo bench bench-quick bench-report build validate deploy-local clean
+.PHONY: venv test lint demo bench bench-quick bench-report build validate deploy-local clean images images-test
 
 venv: $(STAMP)
 
@@ -62,6 +62,30 @@ bench-quick: $(STAMP)
 
 bench-report: $(STAMP)
 	$(BIN)/python bench/report.py
+
+# The ADS and sidecar images (envoy_bootstrap/image/Dockerfile) with podman or docker, whichever is installed.
+# IMAGE_REGISTRY=<account>.dkr.ecr.<region>.amazonaws.com/ names them for a push; IMAGE_PLATFORM=linux/arm64
+# builds for Graviton (the stack's ADS runs ARM64); README "Container images" shows the buildx push to ECR.
+CONTAINER ?= $(notdir $(firstword $(shell command -v podman docker 2>/dev/null)))
+IMAGE_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+IMAGE_REGISTRY ?=
+IMAGE_BASE ?= docker.io/library/debian:bookworm-slim
+IMAGE_PLATFORM ?=
+IMAGE_BUILD_FLAGS ?=
+# podman: Docker's image format keeps HEALTHCHECK (OCI drops it), and the Dockerfile's own ignore file
+IMAGE_TOOL_FLAGS = $(if $(filter podman,$(CONTAINER)),--format docker --ignorefile envoy_bootstrap/image/Dockerfile.dockerignore)
+images:
+	@test -n "$(CONTAINER)" || { echo "make images needs podman or docker on PATH" >&2; exit 1; }
+	for pair in ads:meshplane-ads sidecar:meshplane-envoy; do \
+		$(CONTAINER) build $(IMAGE_TOOL_FLAGS) $(if $(IMAGE_PLATFORM),--platform $(IMAGE_PLATFORM)) $(IMAGE_BUILD_FLAGS) \
+			--build-arg BASE_IMAGE=$(IMAGE_BASE) --target $${pair%%:*} -f envoy_bootstrap/image/Dockerfile \
+			-t $(IMAGE_REGISTRY)$${pair#*:}:$(IMAGE_VERSION) . || exit 1; \
+	done
+
+# Builds both images from a Debian root filesystem made here (mmdebstrap, no registry) and runs them: minutes,
+# needs podman, mmdebstrap and the Debian and PyPI mirrors, so it is not part of `make test`.
+images-test: $(STAMP)
+	$(BIN)/python -m pytest -n 0 tests/images/container_images.py
 
 clean:
 	rm -rf .aws-sam .pytest_cache
