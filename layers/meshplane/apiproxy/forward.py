@@ -124,7 +124,9 @@ class Forwarder:
             raise UpstreamUnavailable(f"{self.target.origin} did not answer: {_reason(exc)}") from None
         try:
             data = answer.read(self.max_response_bytes + 1, decode_content=False)
-            if len(data) > self.max_response_bytes:
+            if len(data) <= self.max_response_bytes:
+                answer.read(decode_content=False)  # at the end: raises if the body fell short of Content-Length
+            else:
                 answer.close()
                 raise UpstreamUnavailable(f"{self.target.origin} answered more than "
                                           f"{self.max_response_bytes} bytes")
