@@ -21,7 +21,11 @@ def _files(state_dir: Path) -> tuple[Path, Path]:
 
 
 def ads_arguments(state_dir: Path, ads_port: int, identity_port: int | None) -> list[str]:
+    """The ADS flags; the CA is made here, before the ADS starts, so the state's `caFile` exists once written."""
+    from meshplane.identity.store import ca_from_files
+
     cert, key = _files(state_dir)
+    ca_from_files(cert, key)
     port = identity_port if identity_port is not None else ads_port + 1
     return ["--ca-cert", str(cert), "--ca-key", str(key), "--server-name", LOCAL_SERVER_NAME,
             "--identity-port", str(port), "--require-node-identity"]  # fmt: skip
