@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.config import Settings
+from meshplane.delivery import compatflags
 from meshplane.delivery.limits_defaults import MAX_REQUEST_BYTES, MAX_STREAMS_PER_PEER, UNKNOWN_TTL_S
 from meshplane.identity import adsflags as identity_flags
 
@@ -68,6 +69,7 @@ def register(subparsers: Any) -> None:
     ads.add_argument("--tls-client-ca", help="require client certificates naming the proxy (with a node CA: "
                      "a further CA whose certificates may open streams)")  # fmt: skip
     identity_flags.add_arguments(ads)
+    compatflags.add_arguments(ads)
     ads.add_argument("--log-level", default="INFO")
     ads.set_defaults(func=run_ads)
 
@@ -108,6 +110,7 @@ def run_ads(args: argparse.Namespace) -> int:
     )
     topic_arn = args.topic_arn or os.environ.get("MESHPLANE_CONFIG_TOPIC_ARN")
     tls = TlsFiles(args.tls_cert, args.tls_key, args.tls_client_ca) if args.tls_cert and args.tls_key else None
+    appmesh_compat = compatflags.compat_port(args, settings.region, boto3.Session())
     identity = identity_flags.node_identity(args, settings.region, bucket, boto3.Session())
     options = AdsOptions(
         host=args.host,
@@ -127,6 +130,7 @@ def run_ads(args: argparse.Namespace) -> int:
         home=MeshAccount(settings.partition, settings.region, settings.account),
         limits=ServerLimits(args.max_request_bytes, args.max_streams_per_peer),
         unknown_ttl_seconds=args.unknown_node_seconds,
+        appmesh_compat=appmesh_compat,
     )
     if args.queue_url and topic_arn:
         raise SystemExit("meshplane ads: give --queue-url or --topic-arn, not both")

@@ -18,6 +18,7 @@ from meshplane.delivery.limits_defaults import UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.replica import ReplicaQueue, new_replica_id, queue_name
 from meshplane.delivery.server.ads import AdsServer, AdsServicer, NodeIdentityTls, ServerTls, TlsFiles
+from meshplane.delivery.server.appmesh_compat import CompatPort
 from meshplane.delivery.server.limits import ServerLimits
 from meshplane.delivery.source import SnapshotSource
 from meshplane.identity.account import MeshAccount
@@ -48,6 +49,7 @@ class AdsOptions:
     home: MeshAccount | None = None  # whose node ARNs are served without node identity (None: any)
     limits: ServerLimits = field(default_factory=ServerLimits)  # request size and open streams per peer address
     unknown_ttl_seconds: float = UNKNOWN_TTL_S  # how long a node found unpublished is answered without a read
+    appmesh_compat: CompatPort | None = None  # a further port for the App Mesh Envoy image (off unless given)
 
 
 class AdsService:
@@ -61,6 +63,8 @@ class AdsService:
                                    unknown=Unknown(options.unknown_ttl_seconds))
         self.servicer, tls = _servicer_and_tls(self.cache, self.metrics, options)
         self._server = AdsServer(self.servicer, tls, options.limits)
+        self.compat = _compat_server(self.cache, self.metrics, options)
+        self.compat_port = 0
         self._sqs = sqs
         self.replica_queue = (
             ReplicaQueue(sqs, sns, options.topic_arn,
@@ -81,7 +85,11 @@ class AdsService:
             if identity is not None:  # the exchange port: by default the one after the ADS port
                 await asyncio.to_thread(identity.serve, self.options.host, self.options.port)
             self.port = await self._server.start(self.options.host, self.options.port)
+            if self.compat is not None and self.options.appmesh_compat is not None:
+                self.compat_port = await self.compat.start(self.options.host, self.options.appmesh_compat.port)
+                log.info("App Mesh image port listening on %s:%d", self.options.host, self.compat_port)
         except BaseException:
+            await self._server.stop(0)
             if identity is not None:
                 identity.stop()
             if self.replica_queue is not None:  # a replica that never served leaves no queue behind
@@ -128,7 +136,8 @@ class AdsService:
         removing = asyncio.ensure_future(asyncio.to_thread(self.replica_queue.close)) if self.replica_queue else None
         if self.options.identity is not None:
             await asyncio.to_thread(self.options.identity.stop)
-        await self._server.stop(self.options.grace_seconds if grace is None else grace)
+        grace = self.options.grace_seconds if grace is None else grace
+        await asyncio.gather(*(server.stop(grace) for server in (self._server, self.compat) if server is not None))
         if removing is not None:
             await removing
         log.info("ADS stopped: %s", self.metrics.as_dict())
@@ -166,6 +175,29 @@ def _servicer_and_tls(
     servicer = AdsServicer(cache, metrics, verify_client_identity=require, account=identity.account,
                            authorizer=identity.authorizer if require else None)  # fmt: skip
     return servicer, NodeIdentityTls(identity.keys, identity.client_roots, require)
+
+
+def _compat_server(cache: SnapshotCache, metrics: Metrics, options: AdsOptions) -> AdsServer | None:
+    """The App Mesh image's port: TLS without client certificates, its own admission, the same snapshots.
+
+    Its certificate is the one given for it, else the server's own (the node CA's or `--tls-cert`).
+    """
+    compat = options.appmesh_compat
+    if compat is None:
+        return None
+    identity = options.identity
+    tls: ServerTls
+    if compat.tls is not None:
+        tls = compat.tls
+    elif identity is not None:
+        tls = NodeIdentityTls(identity.keys, b"", require_client_auth=False)
+    elif options.tls is not None:
+        tls = TlsFiles(options.tls.cert, options.tls.key)
+    else:
+        raise ValueError("the App Mesh image port serves TLS only: give it a certificate "
+                         "(--appmesh-compat-cert/--appmesh-compat-key, --tls-cert/--tls-key or a node CA)")  # fmt: skip
+    home = identity.account if identity is not None else options.home
+    return AdsServer(AdsServicer(cache, metrics, home=home, admission=compat.admission), tls, options.limits)
 
 
 def _exit_at(seconds: float) -> None:

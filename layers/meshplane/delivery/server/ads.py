@@ -10,6 +10,9 @@ its certificate names (`authorize`), and the certificate's principal must still 
 allowed to be that node when the stream opens (`NodeAuthorizer`, cached): taking the
 IAM permission away closes the door within the cache lifetime, and an expired
 certificate never gets past the TLS handshake.
+
+A servicer may also have an `admission` (`StreamAdmission`), asked before a stream reads
+anything and again once its node is known: the App Mesh image's port (`appmesh_compat.py`).
 """
 
 from __future__ import annotations
@@ -91,6 +94,14 @@ class ServerTls(Protocol):
     def credentials(self) -> grpc.ServerCredentials: ...
 
 
+class StreamAdmission(Protocol):
+    """Checks of a port's own; each refuses by raising StreamError."""
+
+    async def admit(self, context: grpc.aio.ServicerContext) -> None: ...
+
+    def check_node(self, identity: Identity) -> None: ...
+
+
 def _peer_uris(context: grpc.aio.ServicerContext) -> list[str]:
     return [uri.decode() for uri in context.auth_context().get("peer_uri", [])]
 
@@ -100,7 +111,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
 
     def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False,
                  account: MeshAccount | None = None, authorizer: NodeAuthorizer | None = None,
-                 home: MeshAccount | None = None) -> None:  # fmt: skip
+                 home: MeshAccount | None = None, admission: StreamAdmission | None = None) -> None:  # fmt: skip
         """`home`: whose node ARNs streams may name when `account` (node identity's) is not given."""
         self._cache = cache
         self._metrics = metrics
@@ -108,6 +119,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self._account = account
         self._home = account or home
         self._authorizer = authorizer
+        self._admission = admission
         self._streams: set[Stream] = set()
 
     async def _check_principal(self, uris: list[str]) -> None:
@@ -158,8 +170,12 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         def check_peer(identity: Identity) -> None:
             if self._verify:
                 authorize(uris, identity, self._account)
+            if self._admission is not None:
+                self._admission.check_node(identity)
 
         try:
+            if self._admission is not None:
+                await self._admission.admit(context)
             if self._verify and self._authorizer is not None:
                 await self._check_principal(uris)
             async for out in stream.run(requests, make_protocol, check_peer):  # type: ignore[arg-type]
