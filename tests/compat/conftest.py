@@ -11,7 +11,8 @@ from typing import Any
 import boto3
 import pytest
 from botocore.credentials import ReadOnlyCredentials
-from delivery.harness import Aws, Publisher, ThreadedAds, moto_server
+from delivery.conftest import aws, moto_endpoint, publisher
+from delivery.harness import Aws, ThreadedAds
 from meshplane.delivery.server.ads import TlsFiles
 from meshplane.delivery.server.appmesh_compat import AppMeshCompat, CompatPolicy, CompatPort, KeyAccounts
 from meshplane.identity.account import MeshAccount
@@ -20,27 +21,12 @@ from meshplane.identity.server import NodeIdentity, build_node_identity
 from support import Leaf, TestCA
 from support.fixtures import envoy_runner, lab, test_ca
 
-__all__ = ["envoy_runner", "lab", "test_ca"]
+__all__ = ["aws", "envoy_runner", "lab", "moto_endpoint", "publisher", "test_ca"]
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account: the server's own
 SERVER_NAME = "ads.meshplane.test"
 TRUST = json.dumps({"Version": "2012-10-17", "Statement": []})
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    yield from moto_server()
-
-
-@pytest.fixture
-def aws(moto_endpoint: str) -> Aws:
-    return Aws(moto_endpoint).create()
-
-
-@pytest.fixture
-def publisher(aws: Aws) -> Publisher:
-    return Publisher(aws)
 
 
 def client(aws: Aws, service: str, account: str | None = None) -> Any:

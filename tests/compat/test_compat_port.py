@@ -13,9 +13,10 @@ from unittest import mock
 import grpc
 import pytest
 from botocore.credentials import ReadOnlyCredentials
-from delivery.harness import Aws, Publisher
+from delivery.harness import Aws
 from delivery.rawclient import names, sotw
 from delivery.snapshots import snapshot
+from delivery.test_hostile_ads import node
 from envoy.service.discovery.v3 import ads_pb2_grpc
 from meshplane.snapshot.types import XdsType
 from support import TestCA
@@ -23,6 +24,7 @@ from support import TestCA
 from .appmesh_image import sign_ads_call
 from .conftest import ACCOUNT, REGION, SERVER_NAME, task_role_credentials, user_credentials
 
+__all__ = ["node"]  # a published node `mesh/<bucket>/virtualNode/a`
 CDS = XdsType.CLUSTERS.type_url
 
 
@@ -50,13 +52,6 @@ def signed(credentials: ReadOnlyCredentials, address: str, *, service: str = "ap
         return sign_ads_call(credentials, region, address, service)
     with mock.patch("botocore.auth.get_current_datetime", return_value=at.replace(tzinfo=None)):
         return sign_ads_call(credentials, region, address, service)
-
-
-@pytest.fixture
-def node(aws: Aws, publisher: Publisher) -> str:
-    path = f"mesh/{aws.bucket}/virtualNode/a"
-    publisher.publish(snapshot(path, "a"))
-    return path
 
 
 @pytest.fixture

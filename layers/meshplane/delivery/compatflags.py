@@ -23,19 +23,20 @@ def add_arguments(ads: argparse.ArgumentParser) -> None:
         "client certificates, SigV4 metadata read but not verifiable; see envoy_bootstrap/README.md",
     )
     flag = group.add_argument
-    flag(f"{_PREFIX}port", type=int, help="serve the App Mesh image on this port (default: off)")
+    flag(f"{_PREFIX}port", type=int, metavar="PORT", help="serve the App Mesh image on this port (default: off)")
     flag(f"{_PREFIX}nodes", action="append", default=[], metavar="PATTERN",
          help="node paths served on that port, shell-style, e.g. mesh/shop/virtualNode/* (repeatable; required)")
     flag(f"{_PREFIX}cidr", action="append", default=[], metavar="CIDR",
          help="source networks served on that port (repeatable; required; behind an NLB, enable client IP "
               "preservation on its target group or name the NLB's subnets)")  # fmt: skip
-    flag(f"{_PREFIX}cert", help="certificate chain the image trusts (a public CA's, for your domain) "
+    flag(f"{_PREFIX}cert", metavar="FILE", help="certificate chain the image trusts (a public CA's, for your domain) "
          "(default: the server's own: --tls-cert or the node CA's, for an NLB TLS listener in front)")  # fmt: skip
-    flag(f"{_PREFIX}key", help=f"private key of {_PREFIX}cert")
-    flag(f"{_PREFIX}region", help="region the signatures must be scoped to (default: the server's region)")
-    flag(f"{_PREFIX}signing-name", default=SIGNING_NAME,
+    flag(f"{_PREFIX}key", metavar="FILE", help=f"private key of {_PREFIX}cert")
+    flag(f"{_PREFIX}region", metavar="REGION",
+         help="region the signatures must be scoped to (default: the server's region)")
+    flag(f"{_PREFIX}signing-name", default=SIGNING_NAME, metavar="NAME",
          help=f"service the signatures must be scoped to: the image's APPMESH_SIGNING_NAME (default: {SIGNING_NAME})")
-    flag(f"{_PREFIX}max-skew-seconds", type=float, default=MAX_SKEW.total_seconds(),
+    flag(f"{_PREFIX}max-skew-seconds", type=float, default=MAX_SKEW.total_seconds(), metavar="SECONDS",
          help=f"how far x-amz-date may be from this server's clock (default: {MAX_SKEW.total_seconds():g})")
     flag(f"{_PREFIX}key-account", action=argparse.BooleanOptionalAction, default=False,
          help="ask sts:GetAccessKeyInfo whose access key signed each stream and refuse other accounts than the "
