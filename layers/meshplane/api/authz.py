@@ -19,23 +19,21 @@ prevents a decision (no caller, a foreign account, IAM failing) denies: fail clo
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from meshplane.api import permissions
 from meshplane.model.acm_arns import CERTIFICATE, acm_refs
 from meshplane.model.ids import ResourceKey
 from meshplane.store import schema
 from meshplane.store.errors import Forbidden
+from meshplane.ttlcache import TtlCache
 
 DECISION_SECONDS = 15.0
 MAX_CACHED = 10_000
 _ACM_FIELDS_OF = ("CreateVirtualNode", "UpdateVirtualNode", "CreateVirtualGateway", "UpdateVirtualGateway")
-V = TypeVar("V")
 
 
 class Unauthenticated(Exception):
@@ -82,33 +80,6 @@ class Principal:
     @property
     def is_root(self) -> bool:
         return not self.source_arn
-
-
-class TtlCache(Generic[V]):
-    """At most `size` entries, each for `seconds`; least recently used go first. Thread-safe."""
-
-    def __init__(self, seconds: float, size: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.seconds, self.size, self.clock = seconds, size, clock
-        self._entries: OrderedDict[Hashable, tuple[float, V]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Hashable) -> V | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            if found[0] <= self.clock():
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return found[1]
-
-    def put(self, key: Hashable, value: V) -> None:
-        with self._lock:
-            self._entries[key] = (self.clock() + self.seconds, value)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
 
 
 class Authorizer:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from meshplane.identity.defaults import DECISION_TTL_S
-from meshplane.identity.ttlcache import TtlCache
+from meshplane.ttlcache import TtlCache
 
 log = logging.getLogger(__name__)
 STREAM_ACTION = "appmesh:StreamAggregatedResources"

@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from meshplane.identity.errors import Forbidden, ServiceUnavailable
-from meshplane.identity.ttlcache import TtlCache
+from meshplane.ttlcache import TtlCache
 
 log = logging.getLogger(__name__)
 ROLE_TTL_S = 300.0

@@ -35,7 +35,7 @@ import grpc
 from meshplane.delivery.server.ads import TlsFiles
 from meshplane.delivery.server.identity import Identity, StreamError
 from meshplane.delivery.server.sigv4_metadata import AUTHORIZATION, DATE, TOKEN, SignedCall, Unsigned, read_signed_call
-from meshplane.identity.ttlcache import TtlCache
+from meshplane.ttlcache import TtlCache
 
 log = logging.getLogger(__name__)
 
