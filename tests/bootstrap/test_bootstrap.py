@@ -16,6 +16,8 @@ ENVOY = str(Path(sys.executable).with_name("envoy"))
 NODE = "mesh/shop/virtualNode/web"
 ARN = "arn:aws:appmesh:eu-west-1:111122223333:mesh/shop/virtualGateway/edge"
 REPO = Path(__file__).resolve().parents[2]
+TASK_ARGS = ("--image", "meshplane-envoy:0.1.0", "--task-role-arn", "arn:aws:iam::111122223333:role/edge",
+             "--ads-address", "ads.internal:18000", "--bucket", "snapshots")  # fmt: skip
 
 
 def bootstrap(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -116,9 +118,9 @@ def test_a_node_id_naming_no_proxy_is_a_clear_error(node_id: str) -> None:
 
 
 @pytest.mark.parametrize("platform", ["fargate", "ecs-ec2"])
-def test_ecs_task_definition_snippet_has_the_app_mesh_proxy_configuration(platform: str) -> None:
-    result = bootstrap("--node-id", ARN, "--platform", platform, "--emit", "task-definition",
-                       "--app-ports", "8080,9090")  # fmt: skip
+def test_ecs_task_definition_has_the_app_mesh_proxy_configuration(platform: str) -> None:
+    result = bootstrap("--node-id", ARN, "--platform", platform, "--emit", "task-definition", "--app-ports",
+                       "8080,9090", *TASK_ARGS)  # fmt: skip
     doc = json.loads(result.stdout)
     proxy = doc["proxyConfiguration"]
     assert proxy["type"] == "APPMESH" and proxy["containerName"] == "envoy"
@@ -132,24 +134,25 @@ def test_ecs_task_definition_snippet_has_the_app_mesh_proxy_configuration(platfo
     assert doc["networkMode"] == "awsvpc"
 
 
-def test_ecs_task_definition_snippet_is_accepted_by_the_ecs_api() -> None:
-    import boto3
-    from moto import mock_aws
-
-    doc = json.loads(bootstrap("--node-id", NODE, "--platform", "fargate", "--emit", "task-definition").stdout)
-    app = {"name": "app", "image": "app:latest", "essential": True, "portMappings": [{"containerPort": 8080}]}
-    with mock_aws():
-        ecs = boto3.client("ecs", region_name="us-east-1")
-        registered = ecs.register_task_definition(family="web", cpu="256", memory="512", **{
-            **doc, "containerDefinitions": [app, *doc["containerDefinitions"]]})["taskDefinition"]  # fmt: skip
-    assert registered["proxyConfiguration"]["type"] == "APPMESH"
-
-
-def test_systemd_unit_runs_envoy_as_the_ignored_uid_behind_the_iptables_script() -> None:
-    unit = bootstrap("--node-id", NODE, "--emit", "systemd").stdout
+def test_systemd_unit_runs_the_sidecar_entrypoint_as_the_ignored_uid_behind_the_iptables_script() -> None:
+    unit = bootstrap("--node-id", NODE, "--emit", "systemd", "--ads-address", "ads.internal:18000",
+                     "--ads-delta").stdout  # fmt: skip
     assert "User=1337" in unit
     assert "ExecStartPre=+/usr/local/bin/meshplane-iptables.sh start" in unit
-    assert NODE in unit and "meshplane bootstrap --mode ads" in unit
+    assert f"Environment=APPMESH_VIRTUAL_NODE_NAME={NODE}\n" in unit
+    assert "ExecStart=/usr/local/bin/meshplane-envoy --mode ads --platform ec2 --ads-address ads.internal:18000 " \
+        "--ads-delta\n" in unit
+
+
+def test_systemd_unit_quotes_and_escapes_what_systemd_would_split_or_expand(tmp_path: Path) -> None:
+    """systemd splits ExecStart on spaces and expands `%` and `$` even inside quotes; the flags survive intact."""
+    import shlex
+
+    odd = "/run/my sds/%h$HOME\"agent\".sock"
+    unit = bootstrap("--node-id", NODE, "--emit", "systemd", "--mode", "file", "--file-dir", odd).stdout
+    (line,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    unescaped = line.removeprefix("ExecStart=").replace("%%", "%").replace("$$", "$")
+    assert shlex.split(unescaped)[-2:] == ["--file-dir", odd]
 
 
 def test_iptables_script_is_valid_shell_and_matches_the_proxy_configuration() -> None:

@@ -82,7 +82,7 @@ def test_peer_addresses(peer: str, address: str | None) -> None:
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    for name in ("--tls-cert", "--ca-cert", "--ca-secret-arn"):
+    for name in ("--tls-cert", "--tls-key", "--ca-cert", "--ca-secret-arn"):
         parser.add_argument(name)
     compatflags.add_arguments(parser)
     return parser.parse_args(list(argv))
@@ -92,7 +92,7 @@ def test_the_port_is_off_unless_asked_for_and_needs_both_allow_lists_and_a_certi
     assert compatflags.compat_port(parse(), "us-east-1", None) is None
     with pytest.raises(SystemExit, match="need --appmesh-compat-port"):
         compatflags.compat_port(parse("--appmesh-compat-nodes", "mesh/*"), "us-east-1", None)
-    tls = ("--tls-cert", "server.pem")
+    tls = ("--tls-cert", "server.pem", "--tls-key", "server-key.pem")
     with pytest.raises(SystemExit, match="needs node patterns"):
         compatflags.compat_port(parse("--appmesh-compat-port", "18443", "--appmesh-compat-cidr", "10.0.0.0/8", *tls),
                                 "us-east-1", None)  # fmt: skip
@@ -102,6 +102,12 @@ def test_the_port_is_off_unless_asked_for_and_needs_both_allow_lists_and_a_certi
     allow = ("--appmesh-compat-nodes", "mesh/*", "--appmesh-compat-cidr")
     with pytest.raises(SystemExit, match="serves TLS"):
         compatflags.compat_port(parse("--appmesh-compat-port", "18443", *allow, "10.0.0.0/8"), "us-east-1", None)
+    with pytest.raises(SystemExit, match="must be a path pattern"):
+        compatflags.compat_port(parse("--appmesh-compat-port", "18443", "--appmesh-compat-nodes", "arn:aws:appmesh:*",
+                                      "--appmesh-compat-cidr", "10.0.0.0/8", *tls), "us-east-1", None)  # fmt: skip
+    with pytest.raises(SystemExit, match="serves TLS"):
+        compatflags.compat_port(parse("--appmesh-compat-port", "18443", *allow, "10.0.0.0/8", "--tls-cert", "a.pem"),
+                                "us-east-1", None)  # fmt: skip
     with pytest.raises(SystemExit, match=r"10\.0\.0\.0/33' is not"):
         compatflags.compat_port(parse("--appmesh-compat-port", "18443", *allow, "10.0.0.0/33", *tls), "us-east-1", None)
     port = compatflags.compat_port(parse("--appmesh-compat-port", "18443", *allow, "10.0.0.0/8", *tls), "eu-west-1",

@@ -55,7 +55,7 @@ def compat_port(args: argparse.Namespace, region: str, session: Any) -> Any:
         return None
     if bool(args.appmesh_compat_cert) != bool(args.appmesh_compat_key):
         raise SystemExit(f"meshplane ads: give {_PREFIX}cert and {_PREFIX}key together")
-    if not (args.appmesh_compat_cert or args.tls_cert or args.ca_cert or args.ca_secret_arn):
+    if not (args.appmesh_compat_cert or (args.tls_cert and args.tls_key) or args.ca_cert or args.ca_secret_arn):
         raise SystemExit(f"meshplane ads: {_PREFIX}port serves TLS: give {_PREFIX}cert/{_PREFIX}key, "
                          "--tls-cert/--tls-key or a node CA")  # fmt: skip
     try:

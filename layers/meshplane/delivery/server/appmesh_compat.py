@@ -63,6 +63,11 @@ class CompatPolicy:
             raise ValueError("the App Mesh image port needs node patterns (--appmesh-compat-nodes)")
         if not self.networks:
             raise ValueError("the App Mesh image port needs source networks (--appmesh-compat-cidr)")
+        for pattern in self.nodes:
+            if not (pattern.startswith("mesh/") or pattern == "*"):
+                raise ValueError(f"--appmesh-compat-nodes {pattern!r} must be a path pattern: mesh/<mesh>/... or *")
+        if self.max_skew <= dt.timedelta(0):
+            raise ValueError("--appmesh-compat-max-skew-seconds must be positive")
 
     @classmethod
     def parse(cls, nodes: Iterable[str], cidrs: Iterable[str], region: str, **options: Any) -> CompatPolicy:
