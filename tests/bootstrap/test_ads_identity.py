@@ -83,31 +83,3 @@ def test_the_identity_directory_and_server_name_come_from_the_environment(tmp_pa
     result = bootstrap("--ads-address", "10.0.0.5:18000", env=env)
     assert result.returncode == 0, result.stderr
     assert ads_tls(json.loads(result.stdout))["sni"] == "ads.mesh.internal"
-
-
-def test_the_ecs_task_definition_runs_the_identity_agent_beside_envoy_and_starts_envoy_after_it() -> None:
-    import boto3
-    from moto import mock_aws
-
-    result = bootstrap("--node-id", NODE, "--platform", "fargate", "--emit", "task-definition",
-                       "--ads-address", "ads.mesh.internal:18000", "--ads-identity-dir", "/etc/meshplane/identity",
-                       "--ads-server-name", "ads.mesh.internal")  # fmt: skip
-    doc = json.loads(result.stdout)
-    envoy, agent = doc["containerDefinitions"]
-    assert envoy["dependsOn"] == [{"containerName": agent["name"], "condition": "HEALTHY"}]
-    assert agent["user"] == envoy["user"] == "1337", "Envoy reads the key the agent writes 0600"
-    assert [*agent["entryPoint"], *agent["command"]] == ["meshplane", "identity", "--ads-address",
-                                                        "ads.mesh.internal:18000"]  # fmt: skip
-    for container in (envoy, agent):
-        env = {e["name"]: e["value"] for e in container["environment"]}
-        assert env["MESHPLANE_IDENTITY_DIR"] == "/etc/meshplane/identity"
-        assert env["MESHPLANE_ADS_SERVER_NAME"] == "ads.mesh.internal"
-        assert env["APPMESH_VIRTUAL_NODE_NAME"] == NODE
-        assert container["mountPoints"][0]["sourceVolume"] == doc["volumes"][0]["name"]
-    assert envoy["mountPoints"][0]["readOnly"] is True
-    app = {"name": "app", "image": "app:latest", "essential": True, "portMappings": [{"containerPort": 8080}]}
-    with mock_aws():
-        ecs = boto3.client("ecs", region_name="us-east-1")
-        registered = ecs.register_task_definition(family="web", cpu="256", memory="512", **{
-            **doc, "containerDefinitions": [app, *doc["containerDefinitions"]]})["taskDefinition"]  # fmt: skip
-    assert [c["name"] for c in registered["containerDefinitions"]] == ["app", "envoy", "meshplane-identity"]

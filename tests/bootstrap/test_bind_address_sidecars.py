@@ -1,90 +1,65 @@
-"""Sidecars with `--bind-address` share one host: the command `meshplane bootstrap` emits starts them all.
+"""Sidecars with `--bind-address` share one host: the task definitions `meshplane bootstrap` emits start them all.
 
-Two Envoys on one host collide on the hot-restart base id (shared memory and a domain socket) unless
-each takes a dynamic one, and on the admin port unless each binds its own address.
+Two Envoys on one host collide on the hot-restart base id (shared memory and a domain socket) unless each takes a
+dynamic one, which the sidecar entrypoint always asks for, and on the admin port unless each binds its own address.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from meshplane.bootstrap.platforms import BOOTSTRAP_PATH
+from images.native import NativeContainer, container, emit
+from meshplane.delivery.agent import FileWriter
 from meshplane.localnet.envoy_process import wait_until
-from meshplane.localnet.processes import stop_group
+from meshplane.snapshot.snapshot import Snapshot
 from support.ports import loopback_pool
 
-BIN = Path(sys.executable).parent
 ADMIN_PORT = 9901  # App Mesh's default: every sidecar of the host keeps it, on its own address
+TASK_ARGS = ("--image", "meshplane-envoy:test", "--task-role-arn", "arn:aws:iam::123456789012:role/web",
+             "--bucket", "snapshots", "--mode", "file")  # fmt: skip
 
 
-def emitted_container(node: str, bind: str, ads: str) -> dict[str, object]:
-    """The Envoy container `meshplane bootstrap --emit task-definition` prints for one bind-address sidecar."""
-    result = subprocess.run(
-        [str(BIN / "meshplane"), "bootstrap", "--node-id", node, "--emit", "task-definition",
-         "--bind-address", bind, "--ads-address", ads],
-        capture_output=True, text=True, timeout=60, check=True, env={"PATH": os.environ.get("PATH", "")},
-    )  # fmt: skip
-    (container,) = json.loads(result.stdout)["containerDefinitions"]
-    return container
+def emitted_envoy(node: str, bind: str, file_dir: Path) -> dict[str, object]:
+    """The Envoy container of the file-mode task definition for one bind-address sidecar."""
+    document = emit("--node-id", node, "--bind-address", bind, "--file-dir", str(file_dir), *TASK_ARGS)
+    return container(document, "envoy")
 
 
 @pytest.fixture
-def addresses() -> Iterator[tuple[str, str, str]]:
-    """Two sidecar addresses whose admin port is free, and one for an ADS server that never answers."""
+def addresses() -> Iterator[tuple[str, str]]:
+    """Two sidecar addresses whose admin port is free."""
     pool = loopback_pool()
-    held = tuple(pool.allocate((ADMIN_PORT, 18000)) for _ in range(3))
+    held = tuple(pool.allocate((ADMIN_PORT, 15000, 15001)) for _ in range(2))
     yield held  # type: ignore[misc]
     for address in held:
         pool.release(address)
 
 
-def test_the_emitted_command_binds_each_sidecar_to_its_address_with_a_dynamic_base_id() -> None:
-    command = emitted_container("mesh/shop/virtualNode/a", "127.0.0.9", "127.0.0.1:18000")["command"]
+def test_the_emitted_sidecar_binds_its_address_and_checks_its_admin_there(tmp_path: Path) -> None:
+    envoy = emitted_envoy("mesh/shop/virtualNode/a", "127.0.0.9", tmp_path)
+    command = envoy["command"]
     assert isinstance(command, list)
-    assert "--bind-address 127.0.0.9 >" in command[0]
-    assert command[0].endswith("--use-dynamic-base-id")
+    assert command[command.index("--bind-address") + 1] == "127.0.0.9"
+    assert envoy["healthCheck"]["command"][1].endswith("http://127.0.0.9:9901/ready")  # type: ignore[index]
 
 
 @pytest.mark.envoy
-def test_two_sidecars_started_by_the_emitted_command_run_side_by_side(
-    addresses: tuple[str, str, str], tmp_path: Path
+def test_two_sidecars_started_from_the_emitted_definitions_run_side_by_side(
+    addresses: tuple[str, str], tmp_path: Path
 ) -> None:
-    *binds, ads = addresses
-    running: list[subprocess.Popen[bytes]] = []
+    running: list[NativeContainer] = []
     try:
-        for index, bind in enumerate(binds):
-            container = emitted_container(f"mesh/shop/virtualNode/n{index}", bind, f"{ads}:18000")
-            environment = {e["name"]: e["value"] for e in container["environment"]}  # type: ignore[index, union-attr]
-            assert environment["ENVOY_ADMIN_ACCESS_PORT"] == str(ADMIN_PORT)
-            command = container["command"][0].replace(BOOTSTRAP_PATH, str(tmp_path / f"n{index}.json"))  # type: ignore[index]
-            log = tmp_path / f"n{index}.log"
-            with log.open("wb") as out:
-                running.append(subprocess.Popen(
-                    ["sh", "-c", command], env={**environment, "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-                                                 "ENVOY_LOG_LEVEL": "warning"},
-                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                ))  # fmt: skip
-            wait_until(lambda b=bind, p=running[-1], f=log: _admin_answers(b, p, f), 30, what=f"admin on {bind}")
-        for index, (bind, process) in enumerate(zip(binds, running, strict=True)):
-            assert _admin_answers(bind, process, tmp_path / f"n{index}.log")
+        for index, bind in enumerate(addresses):
+            node, files = f"mesh/shop/virtualNode/n{index}", tmp_path / f"xds-{index}"
+            FileWriter(files).write(Snapshot.build(node, {}))  # what the agent container writes first
+            extra = {"MESHPLANE_BOOTSTRAP_PATH": str(tmp_path / f"n{index}.json"), "ENVOY_LOG_LEVEL": "warning"}
+            sidecar = NativeContainer(emitted_envoy(node, bind, files), tmp_path / f"n{index}", extra=extra)
+            assert sidecar.env["ENVOY_ADMIN_ACCESS_PORT"] == str(ADMIN_PORT)
+            running.append(sidecar.start())
+            wait_until(sidecar.healthy, 30, what=f"the sidecar on {bind} to be LIVE")
+        assert all(sidecar.healthy() for sidecar in running)
     finally:
-        for process in running:
-            stop_group(process)
-
-
-def _admin_answers(address: str, process: subprocess.Popen[bytes], log: Path) -> bool:
-    """Whether the sidecar's admin API answers on its own address; fails at once if its Envoy exited."""
-    if process.poll() is not None:
-        raise AssertionError(f"Envoy on {address} exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-    try:
-        with urllib.request.urlopen(f"http://{address}:{ADMIN_PORT}/server_info", timeout=1) as response:
-            return json.load(response)["state"] in {"LIVE", "PRE_INITIALIZING", "INITIALIZING"}
-    except OSError:
-        return False
+        for sidecar in running:
+            sidecar.stop()

@@ -1,0 +1,63 @@
+"""What a sidecar is started with: the sidecar image's entrypoint, its `meshplane bootstrap` flags and environment.
+
+The App Mesh variables (node id, cluster, admin port, tracing, stats) travel in the environment, as the App Mesh
+image read them and as meshplane's ECS discovery reads the node from a container's environment. What only meshplane
+has (mode, ADS address and TLS, node identity, file directory, bind address) travels as flags, so the command an ECS
+task or a systemd unit shows is the whole story. The entrypoint (`envoy_bootstrap/image/meshplane-envoy`) hands
+the flags to `meshplane bootstrap`, writes the bootstrap and execs Envoy.
+"""
+
+from __future__ import annotations
+
+from meshplane.bootstrap.options import BootstrapOptions
+
+ENTRYPOINT = "/usr/local/bin/meshplane-envoy"
+
+
+def bootstrap_arguments(options: BootstrapOptions) -> list[str]:
+    """The `meshplane bootstrap` flags that, with `sidecar_environment`, render exactly `options`' bootstrap."""
+    arguments = ["--mode", options.mode, "--platform", options.platform]
+    if options.mode == "ads":
+        arguments += ["--ads-address", options.ads_address]
+        if options.ads_delta:
+            arguments.append("--ads-delta")
+        for flag, value in (
+            ("--ads-tls-ca", options.ads_tls_ca),
+            ("--ads-tls-cert", options.ads_tls_cert),
+            ("--ads-tls-key", options.ads_tls_key),
+            ("--ads-identity-dir", options.ads_identity_dir),
+            ("--ads-server-name", options.ads_server_name),
+        ):
+            if value:
+                arguments += [flag, value]
+    else:
+        arguments += ["--file-dir", options.file_dir]
+    if options.bind_address:
+        arguments += ["--bind-address", options.bind_address]
+    return arguments
+
+
+def node_environment(options: BootstrapOptions) -> dict[str, str]:
+    """The node id as the App Mesh image took it: an ARN as APPMESH_RESOURCE_ARN, a path as the node name."""
+    name = "APPMESH_RESOURCE_ARN" if options.node_id.startswith("arn:") else "APPMESH_VIRTUAL_NODE_NAME"
+    return {name: options.node_id}
+
+
+def sidecar_environment(options: BootstrapOptions) -> dict[str, str]:
+    """The App Mesh image's variables for `options`, under the names App Mesh task definitions already use."""
+    env = {
+        **node_environment(options),
+        "ENVOY_ADMIN_ACCESS_PORT": str(options.admin_port),
+        "ENVOY_LOG_LEVEL": "info",
+        "ENABLE_ENVOY_XRAY_TRACING": "1" if options.xray else "0",
+        "XRAY_SAMPLING_RATE": str(options.xray_sampling_rate),
+        "ENABLE_ENVOY_DOG_STATSD": "1" if options.dogstatsd else "0",
+        "ENABLE_ENVOY_STATS_TAGS": "1" if options.stats_tags else "0",
+    }
+    if options.cluster:
+        env["APPMESH_RESOURCE_CLUSTER"] = options.cluster
+    if options.sds_socket:
+        env["APPMESH_SDS_SOCKET_PATH"] = options.sds_socket
+    if options.initial_fetch_timeout is not None:
+        env["ENVOY_INITIAL_FETCH_TIMEOUT"] = f"{options.initial_fetch_timeout:g}"
+    return env
