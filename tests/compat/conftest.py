@@ -80,14 +80,15 @@ def compat_ads(aws: Aws, test_ca: TestCA) -> Iterator[Callable[..., CompatAds]]:
     leaf = test_ca.issue("compat-ads", dns=("localhost",), ips=("127.0.0.1",))
 
     def start(nodes: tuple[str, ...] = (f"mesh/{aws.bucket}/virtualNode/*",), cidrs: tuple[str, ...] = ("127.0.0.0/8",),
-              key_account: bool = False) -> CompatAds:  # fmt: skip
+              key_account: bool = False, own_certificate: bool = False) -> CompatAds:  # fmt: skip
+        """`own_certificate`: the compat port serves the node CA's server certificate (behind an NLB TLS listener)."""
         identity = build_node_identity(
             account=MeshAccount("aws", REGION, ACCOUNT), ca=NodeCA.generate(), iam=client(aws, "iam"),
             server_name=SERVER_NAME, sts_endpoints=[aws.endpoint], identity_port=0,
         )  # fmt: skip
         keys = KeyAccounts(client(aws, "sts"), [ACCOUNT]) if key_account else None
         compat = AppMeshCompat(CompatPolicy.parse(nodes, cidrs, REGION), keys)
-        port = CompatPort(0, compat, TlsFiles(str(leaf.chain), str(leaf.key)))
+        port = CompatPort(0, compat, None if own_certificate else TlsFiles(str(leaf.chain), str(leaf.key)))
         server = ThreadedAds(aws, identity=identity, appmesh_compat=port)
         started.append(server)
         return CompatAds(server, identity, compat, leaf)

@@ -156,3 +156,13 @@ def test_the_secure_default_port_refuses_the_same_signed_client_without_a_node_c
     error = refused(default_port, ads.identity.ca.certificate_pem, node, metadata, server_name=SERVER_NAME)
     assert error.code() == grpc.StatusCode.UNAVAILABLE  # the TLS handshake: no client certificate
     assert ads.server.metrics().streams_total == 0
+
+
+def test_without_a_certificate_of_its_own_the_port_serves_the_servers_node_ca_certificate_to_any_client(
+    compat_ads, node, credentials
+) -> None:
+    """What an NLB TLS listener's TLS target group meets: the server's own certificate, no client certificate asked."""
+    ads = compat_ads(own_certificate=True)
+    metadata = signed(credentials, ads.compat_address)
+    responses = open_stream(ads.compat_address, ads.identity.ca.certificate_pem, node, metadata, SERVER_NAME)
+    assert names(responses[0]) == ["cds_a_1", "cds_a_2"]
