@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import stat
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from meshplane.identity.ca import NodeCA
 from meshplane.identity.store import CA_OBJECT_KEY, ca_from_files, ca_from_secret, publish_ca
+from meshplane.wirelogs import WIRE_LOGGERS
 
 from .conftest import Aws
 
@@ -66,3 +69,21 @@ def test_the_ca_certificate_alone_is_published_for_proxies(aws: Aws) -> None:
     body = s3.get_object(Bucket=bucket, Key=CA_OBJECT_KEY)["Body"].read()
     assert body == ca.certificate_pem
     assert b"PRIVATE KEY" not in body
+
+
+def test_the_ca_key_read_from_the_secret_is_never_logged_even_at_debug(
+    aws: Aws, caplog: pytest.LogCaptureFixture
+) -> None:
+    reset_wire_loggers()  # another test may have raised them already
+    caplog.set_level("DEBUG")
+    secrets = aws.client("secretsmanager")
+    arn = _secret(aws)
+    ca_from_secret(secrets, arn)
+    key_line = ca_from_secret(secrets, arn).key_pem.decode().splitlines()[1]
+    assert "botocore" in caplog.text, "botocore logged nothing: the check would prove nothing"
+    assert key_line not in caplog.text and "PRIVATE KEY" not in caplog.text
+
+
+def reset_wire_loggers() -> None:
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)

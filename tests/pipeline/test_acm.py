@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from meshplane.pipeline.publish import Status
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.translate.tls import acm_trust_secret
+from meshplane.wirelogs import WIRE_LOGGERS
 from support.acm import MotoPrivateCa
 from support.pki import TestCA
 
@@ -197,3 +199,25 @@ def test_the_reconcile_republishes_the_proxy_whose_certificate_acm_renewed(world
     assert renewed.startswith(pca.ca.directory.joinpath("secure-renewed.pem").read_bytes())
     assert world.pipeline.pointers.get(SECURE.path).certificates[arn] != stamp  # type: ignore[union-attr]
     assert [a["changedTypes"] for a in world.announcements()] == [["secrets"]]
+
+
+def test_exported_keys_and_their_passphrases_are_never_logged_even_at_debug(
+        world: World, pca: MotoPrivateCa, caplog: pytest.LogCaptureFixture) -> None:
+    reset_wire_loggers()  # another test may have raised them already
+    world.pipeline.telemetry.logger.setLevel("DEBUG")
+    caplog.set_level("DEBUG")
+    arn = pca.issue("secure", ("secure.local",))
+    acm_mesh(world, arn, pca.arn)
+    world.recompute()
+    tls = secrets(world, SECURE)[arn].tls_certificate
+    passphrase = tls.password.inline_bytes.decode()
+    key_body = tls.private_key.inline_bytes.decode().splitlines()[1]  # the first line of base64 key material
+    logged = world.log_stream.getvalue() + caplog.text
+    assert world.logs(), "the pipeline logged nothing: the check would prove nothing"
+    for secret in (passphrase, key_body, "PRIVATE KEY"):
+        assert secret not in logged
+
+
+def reset_wire_loggers() -> None:
+    for name in WIRE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)

@@ -25,6 +25,7 @@ from typing import Any
 
 from meshplane.identity.ca import NodeCA
 from meshplane.identity.defaults import CA_OBJECT_KEY
+from meshplane.wirelogs import keep_bodies_out_of_logs
 
 log = logging.getLogger(__name__)
 # Secrets Manager wants 32 to 64 characters; fixed, so that racing replicas collide on it.
@@ -72,6 +73,7 @@ def ca_from_secret(secrets: Any, secret_id: str, sleep: Any = time.sleep) -> Nod
     """The CA in the secret; the first replica to find none stores one, racing replicas agree on one."""
     from botocore.exceptions import ClientError
 
+    keep_bodies_out_of_logs()  # the secret's value is the CA's private key
     found = _read_secret(secrets, secret_id)
     if found is not None:
         return found

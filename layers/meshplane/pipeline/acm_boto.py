@@ -4,6 +4,7 @@ The clients are taken from the pipeline's client holder on first call, so a batc
 without ACM references never builds them.  Every refusal (not found, not
 exportable, access denied, throttled past the retries, unreachable) becomes
 `AcmRefused`, which rejects only the proxies that need that ARN.
+An export's request and response carry the passphrase and the key: see `meshplane.wirelogs`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from meshplane.pipeline.acm import AcmRefused, ExportedCertificate
+from meshplane.wirelogs import keep_bodies_out_of_logs
 
 T = TypeVar("T")
 
@@ -35,6 +37,7 @@ class BotoAcm:
         self._clients = clients  # an AwsClients: `.acm` and `.acm_pca` are made on first use
 
     def export_certificate(self, arn: str, passphrase: bytes) -> ExportedCertificate:
+        keep_bodies_out_of_logs()
         answer = _asked(arn, lambda: self._clients.acm.export_certificate(CertificateArn=arn, Passphrase=passphrase))
         return ExportedCertificate(answer["Certificate"], answer.get("CertificateChain", ""), answer["PrivateKey"])
 
