@@ -18,9 +18,10 @@ import re
 import threading
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from meshplane.api import responses, strict_json
@@ -95,6 +96,110 @@ def content_length(values: list[str]) -> int:
     return length
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What a server's handler answers with: the API (or what stands in for it) and the optional authenticator."""
+
+    handle: Callable[[dict[str, Any]], dict[str, Any]]
+    authenticate: Authenticate | None = None
+
+
+class ApiRequestHandler(BaseHTTPRequestHandler):
+    """One HTTP request in, the API's answer out; every refusal in App Mesh's error shape."""
+
+    protocol_version = "HTTP/1.1"
+    serving: ClassVar[Serving]
+
+    def _serve(self) -> None:
+        try:
+            body = self._body()
+        except _Refused as refused:
+            self._answer_refusal(refused)
+            return
+        headers = dict(self.headers.items())
+        try:
+            authenticate = self.serving.authenticate
+            identity = authenticate(self.command, self.path, headers, body) if authenticate else None
+        except Unauthenticated as refused:
+            self._answer(refused.response())
+            return
+        self._answer(_handled(self.serving.handle, to_event(self.command, self.path, headers, body, identity)))
+
+    def __getattr__(self, name: str) -> Callable[[], None]:
+        # every method reaches the API, which answers the ones App Mesh lacks with NotFoundException
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def _body(self) -> bytes:
+        if "#" in self.path or not _TARGET.fullmatch(self.path):
+            raise _Refused(HTTPStatus.BAD_REQUEST, "request target: must be a path of printable ASCII "
+                                                   "without '#'")
+        if self.headers.get("Transfer-Encoding") is not None:
+            raise _Refused(HTTPStatus.LENGTH_REQUIRED, "Transfer-Encoding: not supported, send Content-Length")
+        length = content_length(self.headers.get_all("Content-Length") or [])
+        try:
+            body = self.rfile.read(length) if length else b""
+        except TimeoutError:
+            raise _Refused(HTTPStatus.REQUEST_TIMEOUT, f"body: not received within {self.timeout:g}s") from None
+        if len(body) < length:
+            raise _Refused(HTTPStatus.BAD_REQUEST,
+                           f"body: {len(body)} bytes before the connection closed, Content-Length {length}")
+        return body
+
+    def handle_expect_100(self) -> bool:
+        """Refuse a body that would be refused before the client sends it."""
+        try:
+            content_length(self.headers.get_all("Content-Length") or [])
+        except _Refused as refused:
+            refused.unread = 0  # the client waits for "100 Continue" before it sends the body
+            self._answer_refusal(refused)
+            return False
+        return super().handle_expect_100()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (request line, headers), in App Mesh's shape: each is the client's."""
+        status = HTTPStatus(code) if 400 <= code < 500 else HTTPStatus.BAD_REQUEST
+        text = strict_json.shown(message or status.phrase)
+        if self.request_version == "HTTP/0.9":  # unparsed yet: answer with a status line and headers
+            self.request_version = self.protocol_version
+        self._answer_refusal(_Refused(status, f"HTTP request: {text}"))
+
+    def _answer_refusal(self, refused: _Refused) -> None:
+        self.close_connection = True  # what is left of the request on the socket is not a request
+        response = responses.error(BadRequest(refused.message))
+        self._answer({**response, "statusCode": int(refused.status)})
+        if 0 < refused.unread <= DRAIN_MAX_BYTES:
+            self.wfile.flush()
+            self._drain(refused.unread)
+
+    def _drain(self, count: int) -> None:
+        try:
+            while count > 0:
+                chunk = self.rfile.read1(min(count, 65536))  # type: ignore[attr-defined]
+                if not chunk:
+                    return
+                count -= len(chunk)
+        except OSError:  # the client gave up, or stalled past the read timeout: close anyway
+            return
+
+    def _answer(self, response: dict[str, Any]) -> None:
+        payload = response.get("body") or ""
+        data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
+        self.send_response(int(response["statusCode"]))
+        for name, value in (response.get("headers") or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and `local up` log elsewhere
+        return
+
+
 def make_server(
     api: Api, host: str = "127.0.0.1", port: int = 0, *, read_timeout: float = READ_TIMEOUT_SECONDS,
     authenticate: Authenticate | None = None,
@@ -108,99 +213,9 @@ def make_server(
     its thread no longer than that.
     """
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        timeout = read_timeout
-
-        def _serve(self) -> None:
-            try:
-                body = self._body()
-            except _Refused as refused:
-                self._answer_refusal(refused)
-                return
-            headers = dict(self.headers.items())
-            try:
-                identity = authenticate(self.command, self.path, headers, body) if authenticate else None
-            except Unauthenticated as refused:
-                self._answer(refused.response())
-                return
-            self._answer(_handled(api.handle, to_event(self.command, self.path, headers, body, identity)))
-
-        def __getattr__(self, name: str) -> Callable[[], None]:
-            # every method reaches the API, which answers the ones App Mesh lacks with NotFoundException
-            if name.startswith("do_"):
-                return self._serve
-            raise AttributeError(name)
-
-        def _body(self) -> bytes:
-            if "#" in self.path or not _TARGET.fullmatch(self.path):
-                raise _Refused(HTTPStatus.BAD_REQUEST, "request target: must be a path of printable ASCII "
-                                                       "without '#'")
-            if self.headers.get("Transfer-Encoding") is not None:
-                raise _Refused(HTTPStatus.LENGTH_REQUIRED, "Transfer-Encoding: not supported, send Content-Length")
-            length = content_length(self.headers.get_all("Content-Length") or [])
-            try:
-                body = self.rfile.read(length) if length else b""
-            except TimeoutError:
-                raise _Refused(HTTPStatus.REQUEST_TIMEOUT, f"body: not received within {read_timeout:g}s") from None
-            if len(body) < length:
-                raise _Refused(HTTPStatus.BAD_REQUEST,
-                               f"body: {len(body)} bytes before the connection closed, Content-Length {length}")
-            return body
-
-        def handle_expect_100(self) -> bool:
-            """Refuse a body that would be refused before the client sends it."""
-            try:
-                content_length(self.headers.get_all("Content-Length") or [])
-            except _Refused as refused:
-                refused.unread = 0  # the client waits for "100 Continue" before it sends the body
-                self._answer_refusal(refused)
-                return False
-            return super().handle_expect_100()
-
-        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-            """http.server's own refusals (request line, headers), in App Mesh's shape: each is the client's."""
-            status = HTTPStatus(code) if 400 <= code < 500 else HTTPStatus.BAD_REQUEST
-            text = strict_json.shown(message or status.phrase)
-            if self.request_version == "HTTP/0.9":  # unparsed yet: answer with a status line and headers
-                self.request_version = self.protocol_version
-            self._answer_refusal(_Refused(status, f"HTTP request: {text}"))
-
-        def _answer_refusal(self, refused: _Refused) -> None:
-            self.close_connection = True  # what is left of the request on the socket is not a request
-            response = responses.error(BadRequest(refused.message))
-            self._answer({**response, "statusCode": int(refused.status)})
-            if 0 < refused.unread <= DRAIN_MAX_BYTES:
-                self.wfile.flush()
-                self._drain(refused.unread)
-
-        def _drain(self, count: int) -> None:
-            try:
-                while count > 0:
-                    chunk = self.rfile.read1(min(count, 65536))  # type: ignore[attr-defined]
-                    if not chunk:
-                        return
-                    count -= len(chunk)
-            except OSError:  # the client gave up, or stalled past read_timeout: close anyway
-                return
-
-        def _answer(self, response: dict[str, Any]) -> None:
-            payload = response.get("body") or ""
-            data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode()
-            self.send_response(int(response["statusCode"]))
-            for name, value in (response.get("headers") or {}).items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and `local up` log elsewhere
-            return
-
-    server = ThreadingHTTPServer((host, port), Handler)
+    serving = Serving(api.handle, authenticate)
+    handler = type("Handler", (ApiRequestHandler,), {"serving": serving, "timeout": read_timeout})
+    server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     return server
 
