@@ -53,6 +53,8 @@ PRUNED_MODULES = (
     "meshplane.localnet.pki",  # the throwaway CA of the demo and tests
     "meshplane.cli",
     "meshplane.awscli_plugin",
+    "meshplane.migrate.sources",  # `meshplane import`'s file and account readers (YAML); the provider needs none
+    "meshplane.migrate.cli",
 )
 BLOCKED = tuple(m for tops in NEVER_IMPORTED.values() for m in tops) + PRUNED_MODULES
 # Data files no kept code reads: only `APIGatewayRestResolver.enable_swagger()` serves these, and we use no resolver.

@@ -20,6 +20,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "meshplane.identity.cli",
     "meshplane.demo.cli",
     "meshplane.apiproxy.cli",
+    "meshplane.migrate.cli",
 )
 
 
