@@ -84,7 +84,7 @@ def test_app_mesh_task_definition_variables_are_honoured() -> None:
     assert json.loads(xray["sampling_rule_manifest"]["inline_string"])["default"]["rate"] == 0.2
     sink = doc["stats_sinks"][0]["typed_config"]["address"]["socket_address"]
     assert sink == {"protocol": "UDP", "address": "10.0.0.5", "port_value": 8126}
-    assert {t["tag_name"]: t["fixed_value"] for t in doc["stats_config"]["stats_tags"]} == {
+    assert {t["tag_name"]: t["fixed_value"] for t in doc["stats_config"]["stats_tags"] if "fixed_value" in t} == {
         "appmesh.mesh": "shop", "appmesh.virtual_gateway": "edge"}  # fmt: skip
     assert doc["dynamic_resources"]["cds_config"]["initial_fetch_timeout"] == "7s"
 

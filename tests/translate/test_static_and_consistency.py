@@ -10,7 +10,7 @@ from meshplane.model.ids import Kind, ProxyId
 from meshplane.snapshot.consistency import check
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
-from meshplane.translate import observability, translate
+from meshplane.translate import translate
 from meshplane.translate.envoy_check import validate
 from meshplane.translate.static import inline_bootstrap
 from support import MeshBuilder, listener
@@ -69,7 +69,7 @@ def test_inline_bootstrap_is_self_contained_and_moves_the_proxy_to_its_bind_addr
     app = clusters["cds_ingress_static_front_http_8080"].load_assignment.endpoints[0].lb_endpoints[0]
     assert app.endpoint.address.socket_address.address == "127.77.0.9"
     assert [s.name for s in boot.static_resources.secrets] == [CA_ARN]
-    tags = {t.tag_name: t.fixed_value for t in boot.stats_config.stats_tags}
+    tags = {t.tag_name: t.fixed_value for t in boot.stats_config.stats_tags if t.fixed_value}
     assert tags == {"appmesh.mesh": "static", "appmesh.virtual_node": "front"}
     egress = next(li for li in boot.static_resources.listeners if li.name == "lds_egress_0.0.0.0_15001")
     direct = next(c for c in egress.filter_chains if c.name == "direct")
@@ -103,12 +103,15 @@ def test_consistency_reports_dangling_and_orphaned_names() -> None:
     ]
 
 
-def test_xray_tracing_and_stats_tags_are_accepted_by_envoy_in_a_bootstrap() -> None:
-    proxy = ProxyId("static", Kind.VIRTUAL_NODE, "front")
+def test_connection_managers_turn_tracing_on_naming_no_provider_and_envoy_accepts_them() -> None:
+    """The provider is the bootstrap's (X-Ray, Datadog, Jaeger or none); with none, Envoy makes no spans."""
     boot = inline_bootstrap(_front_without_tls())
-    boot.tracing.CopyFrom(observability.xray_tracing(proxy))
-    boot.stats_config.CopyFrom(observability.stats_config(proxy))
-    assert json_format.MessageToDict(boot.tracing)["http"]["typedConfig"]["segmentName"] == "static/front"
+    managers = [protos.manager(chain) for li in boot.static_resources.listeners for chain in li.filter_chains
+                if chain.filters[0].name.endswith("http_connection_manager")]  # fmt: skip
+    assert managers
+    assert all(m.HasField("tracing") and not m.tracing.HasField("provider") for m in managers)
+    assert {m.stat_prefix for m in managers} == {"ingress.http.8080", "egress"}
+    assert not boot.HasField("tracing")
     validate(boot)
 
 

@@ -6,34 +6,34 @@ Envoy keeps serving its last config while the server is away.
 File mode: LDS and CDS from the files `meshplane agent` writes.
 With an SDS socket (`APPMESH_SDS_SOCKET_PATH`), the static cluster the translator's
 `sds` certificates point at, as App Mesh's Envoy image defined it.
+Admin, tracing (`tracing.py`), stats (`stats.py`), the custom config files (`custom_files.py`),
+the outlier event log and runtime values follow the App Mesh image's variables.
 """
 
 from __future__ import annotations
 
-import json
+import ipaddress
 from pathlib import Path
 
 from envoy.config.bootstrap.v3.bootstrap_pb2 import Bootstrap
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
-from envoy.config.core.v3.address_pb2 import SocketAddress
 from envoy.config.core.v3.backoff_pb2 import BackoffStrategy
 from envoy.config.core.v3.base_pb2 import RetryPolicy
 from envoy.config.core.v3.config_source_pb2 import ApiConfigSource, ApiVersion, ConfigSource
 from envoy.config.core.v3.protocol_pb2 import Http2ProtocolOptions, HttpProtocolOptions, KeepaliveSettings
-from envoy.config.metrics.v3.stats_pb2 import DogStatsdSink, StatsSink
-from envoy.config.trace.v3.xray_pb2 import XRayConfig
+from envoy.extensions.access_loggers.file.v3.file_pb2 import FileAccessLog
 from envoy.extensions.transport_sockets.tls.v3.common_pb2 import SubjectAltNameMatcher
 from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import UpstreamTlsContext
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upstream_http
 from envoy.type.matcher.v3.string_pb2 import StringMatcher
 from google.protobuf.duration_pb2 import Duration
 
-from meshplane.bootstrap.options import BootstrapOptions, is_ip, split_address
+from meshplane.bootstrap import custom_files, stats, tracing
+from meshplane.bootstrap.options import DEFAULT_ADMIN_BIND, BootstrapOptions, is_ip, split_address
 from meshplane.delivery.files import path_source
 from meshplane.identity.layout import CERTIFICATE_SECRET, TRUSTED_CA_SECRET, IdentityLayout
 from meshplane.model.ids import ProxyId
 from meshplane.snapshot.types import XdsType
-from meshplane.translate import observability
 from meshplane.translate.tls import LOCAL_SDS_CLUSTER
 
 ADS_CLUSTER = "meshplane_ads"
@@ -43,6 +43,7 @@ KEEPALIVE_TIMEOUT_S = 20
 MAX_CONNECTION_DURATION_S = 40 * 60
 RECONNECT_BASE_S = 0.25
 RECONNECT_MAX_S = 5.0
+_IPV6_EQUIVALENT = {"127.0.0.1": "::1", "0.0.0.0": "::"}
 
 
 def _duration(seconds: float) -> Duration:
@@ -181,41 +182,49 @@ def _node(boot: Bootstrap, options: BootstrapOptions) -> None:
     node.metadata.update(metadata)
 
 
-def _xray(boot: Bootstrap, proxy: ProxyId, options: BootstrapOptions) -> None:
-    tracing = observability.xray_tracing(proxy, port=options.xray_port)
-    config = XRayConfig()
-    tracing.http.typed_config.Unpack(config)
-    manifest = {"version": 2, "rules": [], "default": {"fixed_target": 1, "rate": options.xray_sampling_rate}}
-    config.sampling_rule_manifest.inline_string = json.dumps(manifest)
-    tracing.http.typed_config.Pack(config)
-    boot.tracing.CopyFrom(tracing)
+def _admin(boot: Bootstrap, options: BootstrapOptions) -> None:
+    """127.0.0.1 unless told otherwise: the admin API has unauthenticated mutating endpoints (/quitquitquit,
+    /healthcheck/fail, /runtime_modify), so reaching it from outside the task is an explicit choice
+    (ENVOY_ADMIN_ACCESS_BIND=0.0.0.0, App Mesh's behaviour). With ENVOY_ADMIN_ACCESS_ENABLE_IPV6 the
+    loopback and wildcard addresses become ::1 and :: (the latter takes IPv4 too, as App Mesh's did)."""
+    address = options.admin_bind or options.bind_address or DEFAULT_ADMIN_BIND
+    socket = boot.admin.address.socket_address
+    if options.admin_ipv6:
+        if address in _IPV6_EQUIVALENT:
+            address = _IPV6_EQUIVALENT[address]
+        elif ipaddress.ip_address(address).version != 6:
+            raise ValueError(f"ENVOY_ADMIN_ACCESS_ENABLE_IPV6 is on but the admin address {address} is IPv4")
+        socket.ipv4_compat = address == "::"
+    socket.address, socket.port_value = address, options.admin_port
+    log = boot.admin.access_log.add(name="envoy.access_loggers.file")
+    log.typed_config.Pack(FileAccessLog(path=options.admin_access_log))
 
 
-def _dogstatsd(boot: Bootstrap, options: BootstrapOptions) -> None:
-    address = DogStatsdSink().address
-    address.socket_address.CopyFrom(
-        SocketAddress(protocol=SocketAddress.UDP, address=options.statsd_address, port_value=options.statsd_port)
-    )
-    sink = DogStatsdSink(address=address)
-    boot.stats_sinks.append(StatsSink(name="envoy.stat_sinks.dog_statsd"))
-    boot.stats_sinks[-1].typed_config.Pack(sink)
+def _runtime(boot: Bootstrap, options: BootstrapOptions) -> None:
+    """A static layer only when a runtime value is asked for; the admin layer keeps `/runtime_modify` working."""
+    if options.max_requests_per_io_cycle is None:
+        return
+    static = boot.layered_runtime.layers.add(name="static_layer_0").static_layer
+    static.update({"http.max_requests_per_io_cycle": options.max_requests_per_io_cycle})
+    boot.layered_runtime.layers.add(name="admin_layer").admin_layer.SetInParent()
 
 
 def build(options: BootstrapOptions) -> Bootstrap:
-    """The complete bootstrap; raises ValueError for a node id that names no proxy."""
+    """The complete bootstrap; raises ValueError (one line, naming the variable) for what cannot be honoured."""
+    options.check()
     proxy = ProxyId.parse(options.node_id)
     boot = Bootstrap()
     _node(boot, options)
-    admin = boot.admin.address.socket_address
-    admin.address = options.bind_address or "127.0.0.1"
-    admin.port_value = options.admin_port
+    _admin(boot, options)
     _dynamic_resources(boot, options)
     if options.sds_socket:
         boot.static_resources.clusters.append(_sds_cluster(options.sds_socket))
-    if options.stats_tags:
-        boot.stats_config.CopyFrom(observability.stats_config(proxy))
-    if options.xray:
-        _xray(boot, proxy, options)
-    if options.dogstatsd:
-        _dogstatsd(boot, options)
+    boot.cluster_manager.outlier_detection.event_log_path = options.outlier_event_log
+    _runtime(boot, options)
+    provider, collectors = tracing.tracer(options, proxy)
+    if provider is not None:
+        boot.tracing.CopyFrom(provider)
+        boot.static_resources.clusters.extend(collectors)
+    stats.apply(boot, options, proxy)
+    custom_files.apply(boot, options)
     return boot

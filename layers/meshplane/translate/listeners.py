@@ -69,9 +69,7 @@ def http_filter(
             hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router())),
         ],
         access_log=access_logs(view),
-        tracing=hcm.HttpConnectionManager.Tracing(
-            provider=observability.xray_provider(view.proxy), random_sampling=observability.sampling()
-        ),
+        tracing=observability.hcm_tracing(),
         merge_slashes=True,
         normalize_path={"value": True},
         strip_any_host_port=strip_port,
@@ -119,11 +117,12 @@ def _ingress_chains(
 ) -> list[lc.FilterChain]:
     timeout = listener.timeout.member[1] if listener.timeout is not None else None
     idle = getattr(timeout, "idle", None)
+    prefix = observability.ingress_stat_prefix(listener.protocol, listener.port)
     if listener.protocol in HTTP_FAMILY:
         extra = [own_health_check(listener.health_check)] if listener.health_check is not None else []
-        network = http_filter(view, "ingress", route_config, idle, strip_port=view.is_gateway, before_router=extra)
+        network = http_filter(view, prefix, route_config, idle, strip_port=view.is_gateway, before_router=extra)
     else:
-        network = tcp_filter(view, "ingress", [(listener.cluster, 1)], idle)
+        network = tcp_filter(view, prefix, [(listener.cluster, 1)], idle)
     base = lc.FilterChainMatch()
     if match_port:
         base.destination_port.value = listener.port
@@ -251,7 +250,8 @@ def _passthrough_chain(view: ProxyView) -> lc.FilterChain:
 def _self_redirect_chain(view: ProxyView, listener: IngressListener) -> lc.FilterChain:
     """STRICT gateway listeners still take the gateway's own plaintext loop-back hop (local source only)."""
     match = lc.FilterChainMatch(source_type=lc.FilterChainMatch.SAME_IP_OR_LOOPBACK, transport_protocol="raw_buffer")
-    network = http_filter(view, "ingress", names.ingress_routes(listener.protocol, listener.port), strip_port=True)
+    prefix = observability.ingress_stat_prefix(listener.protocol, listener.port)
+    network = http_filter(view, prefix, names.ingress_routes(listener.protocol, listener.port), strip_port=True)
     return lc.FilterChain(
         name=f"{listener.protocol}_{listener.port}_self_redirect", filter_chain_match=match, filters=[network]
     )

@@ -1,19 +1,40 @@
-"""X-Ray tracing and App Mesh stats tags.  Both are bootstrap-level in Envoy: the bootstrap
-engineer calls these; HCMs carry the per-listener tracing provider."""
+"""The stat names the translator emits, the App Mesh tags that parse them, and HCM tracing.
+
+Ingress stat prefixes are `ingress.<protocol>.<port>`, as App Mesh's control plane named them,
+so the App Mesh image's regex tags (kept here beside the prefix they parse) turn
+`http.ingress.http.8080.downstream_rq_2xx` into `http.downstream_rq_2xx` tagged
+`envoy.http_conn_manager_prefix=ingress`, `appmesh.listener_protocol=http` and
+`appmesh.listener_port=8080`, and dashboards built on App Mesh keep working.
+
+Tracing is the bootstrap's choice (X-Ray, Datadog, Jaeger or none, from the sidecar's
+environment): HCMs only turn tracing on, naming no provider, so Envoy uses the bootstrap's
+`tracing.http` provider, and with none configured creates no spans.
+"""
 
 from __future__ import annotations
 
-from envoy.config.core.v3 import address_pb2
 from envoy.config.metrics.v3 import stats_pb2
-from envoy.config.trace.v3 import http_tracer_pb2, xray_pb2
-from envoy.type.v3 import percent_pb2
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 
 from meshplane.model.ids import ProxyId
-from meshplane.translate.core import typed
 
-XRAY_ADDRESS = "127.0.0.1"
-XRAY_PORT = 2000
-XRAY_SAMPLING = 0.05
+INGRESS_STAT_PREFIX = "ingress"
+
+# The App Mesh image's regexes, verbatim: the first capture group is removed from the stat name,
+# the second is the tag's value.
+LISTENER_PROTOCOL_REGEX = r".*?\.ingress\.((\w+?)\.)[0-9]+?\.(.+?)$"
+LISTENER_PORT_REGEX = r".*?\.ingress\.\w+?\.(([0-9]+?)\.)(.+?)$"
+RDS_ROUTE_CONFIG_REGEX = r".*?\.ingress\.\w+?\.[0-9]+?\.rds\.((.*?)\.)(.+?)$"
+
+
+def ingress_stat_prefix(protocol: str, port: int) -> str:
+    """The stat prefix of a listener's ingress HTTP connection manager or TCP proxy."""
+    return f"{INGRESS_STAT_PREFIX}.{protocol}.{port}"
+
+
+def hcm_tracing() -> hcm.HttpConnectionManager.Tracing:
+    """Tracing on, provider and sampling left to the bootstrap's tracer (X-Ray samples by its own rules)."""
+    return hcm.HttpConnectionManager.Tracing()
 
 
 def stats_tags(proxy: ProxyId) -> list[stats_pb2.TagSpecifier]:
@@ -25,24 +46,15 @@ def stats_tags(proxy: ProxyId) -> list[stats_pb2.TagSpecifier]:
     ]
 
 
-def stats_config(proxy: ProxyId) -> stats_pb2.StatsConfig:
-    return stats_pb2.StatsConfig(stats_tags=stats_tags(proxy))
+def listener_tags() -> list[stats_pb2.TagSpecifier]:
+    """The tags App Mesh always added: listener protocol and port, and the ingress route configuration."""
+    return [
+        stats_pb2.TagSpecifier(tag_name="appmesh.listener_protocol", regex=LISTENER_PROTOCOL_REGEX),
+        stats_pb2.TagSpecifier(tag_name="appmesh.listener_port", regex=LISTENER_PORT_REGEX),
+        stats_pb2.TagSpecifier(tag_name="envoy_rds_route_config", regex=RDS_ROUTE_CONFIG_REGEX),
+    ]
 
 
-def xray_provider(proxy: ProxyId, address: str = XRAY_ADDRESS, port: int = XRAY_PORT) -> http_tracer_pb2.Tracing.Http:
-    """The X-Ray tracer, segment `mesh/resource`, reporting over UDP to the local daemon."""
-    config = xray_pb2.XRayConfig(
-        daemon_endpoint=address_pb2.SocketAddress(
-            protocol=address_pb2.SocketAddress.UDP, address=address, port_value=port
-        ),
-        segment_name=f"{proxy.mesh}/{proxy.name}",
-    )
-    return http_tracer_pb2.Tracing.Http(name="envoy.tracers.xray", typed_config=typed(config))
-
-
-def xray_tracing(proxy: ProxyId, address: str = XRAY_ADDRESS, port: int = XRAY_PORT) -> http_tracer_pb2.Tracing:
-    return http_tracer_pb2.Tracing(http=xray_provider(proxy, address, port))
-
-
-def sampling(rate: float = XRAY_SAMPLING) -> percent_pb2.Percent:
-    return percent_pb2.Percent(value=rate * 100)
+def stats_config(proxy: ProxyId, *, fixed_tags: bool = True) -> stats_pb2.StatsConfig:
+    """The listener tags, plus the mesh and resource tags when `fixed_tags` (ENABLE_ENVOY_STATS_TAGS)."""
+    return stats_pb2.StatsConfig(stats_tags=[*(stats_tags(proxy) if fixed_tags else []), *listener_tags()])
