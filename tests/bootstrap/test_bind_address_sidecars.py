@@ -1,7 +1,8 @@
 """Sidecars with `--bind-address` share one host: the task definitions `meshplane bootstrap` emits start them all.
 
 Two Envoys on one host collide on the hot-restart base id (shared memory and a domain socket) unless each takes a
-dynamic one, which the sidecar entrypoint always asks for, and on the admin port unless each binds its own address.
+dynamic one, which the sidecar entrypoint always asks for, and on the admin port unless each binds its own address;
+each health check asks its own Envoy, at the admin address that Envoy wrote.
 """
 
 from __future__ import annotations
@@ -37,12 +38,10 @@ def addresses() -> Iterator[tuple[str, str]]:
         pool.release(address)
 
 
-def test_the_emitted_sidecar_binds_its_address_and_checks_its_admin_there(tmp_path: Path) -> None:
-    envoy = emitted_envoy("mesh/shop/virtualNode/a", "127.0.0.9", tmp_path)
-    command = envoy["command"]
+def test_the_emitted_sidecar_binds_its_address(tmp_path: Path) -> None:
+    command = emitted_envoy("mesh/shop/virtualNode/a", "127.0.0.9", tmp_path)["command"]
     assert isinstance(command, list)
     assert command[command.index("--bind-address") + 1] == "127.0.0.9"
-    assert envoy["healthCheck"]["command"][1].endswith("http://127.0.0.9:9901/ready")  # type: ignore[index]
 
 
 @pytest.mark.envoy
@@ -54,8 +53,8 @@ def test_two_sidecars_started_from_the_emitted_definitions_run_side_by_side(
         for index, bind in enumerate(addresses):
             node, files = f"mesh/shop/virtualNode/n{index}", tmp_path / f"xds-{index}"
             FileWriter(files).write(Snapshot.build(node, {}))  # what the agent container writes first
-            extra = {"MESHPLANE_BOOTSTRAP_PATH": str(tmp_path / f"n{index}.json"), "ENVOY_LOG_LEVEL": "warning"}
-            sidecar = NativeContainer(emitted_envoy(node, bind, files), tmp_path / f"n{index}", extra=extra)
+            sidecar = NativeContainer(emitted_envoy(node, bind, files), tmp_path / f"n{index}",
+                                      extra={"ENVOY_LOG_LEVEL": "warning"})  # fmt: skip
             assert sidecar.env["ENVOY_ADMIN_ACCESS_PORT"] == str(ADMIN_PORT)
             running.append(sidecar.start())
             wait_until(sidecar.healthy, 30, what=f"the sidecar on {bind} to be LIVE")

@@ -11,6 +11,7 @@ from typing import Any
 import boto3
 import pytest
 from meshplane.bootstrap.cli import options_from
+from meshplane.bootstrap.command import HEALTH_CHECK
 from meshplane.cli import build_parser
 from moto import mock_aws
 
@@ -64,7 +65,7 @@ def test_ads_mode_runs_envoy_after_the_identity_agent_on_a_shared_volume_under_t
     assert env_of(identity) == {"APPMESH_VIRTUAL_NODE_NAME": NODE, "MESHPLANE_BUCKET": BUCKET}
     ready = "test -f /etc/meshplane/identity/ads-client-certificate.json"
     assert identity["healthCheck"]["command"] == ["CMD-SHELL", ready]
-    assert envoy["healthCheck"]["command"] == ["CMD-SHELL", "curl -fsS -o /dev/null http://127.0.0.1:9901/ready"]
+    assert envoy["healthCheck"]["command"] == ["CMD-SHELL", HEALTH_CHECK]
 
 
 def test_file_mode_runs_envoy_after_the_agent_on_a_shared_volume_under_the_task_role() -> None:

@@ -1,8 +1,9 @@
 """Run the containers of an emitted task definition on this host, as ECS would run them in the sidecar image.
 
 The image puts meshplane and Envoy on PATH (/opt/meshplane/bin) and the entrypoint at /usr/local/bin; here the venv
-and the repository's copy of the entrypoint stand in for them. Everything else is the container definition's own:
-its entryPoint, command and environment, and its health check run with `sh -c` as ECS runs CMD-SHELL.
+and the repository's copy of the entrypoint stand in for them, and a directory of each container's own stands in for
+its private /tmp (the bootstrap and the admin address file). Everything else is the container definition's own: its
+entryPoint, command and environment, and its health check run with `sh -c` as ECS runs CMD-SHELL.
 """
 
 from __future__ import annotations
@@ -52,8 +53,11 @@ class NativeContainer:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}", **environment(self.definition),
-                **self.extra}  # fmt: skip
+        private = self.workdir / self.definition["name"]
+        return {"PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                "MESHPLANE_BOOTSTRAP_PATH": str(private / "envoy-bootstrap.json"),
+                "MESHPLANE_ADMIN_ADDRESS_PATH": str(private / "envoy-admin-address"),
+                **environment(self.definition), **self.extra}  # fmt: skip
 
     @property
     def argv(self) -> list[str]:
@@ -66,7 +70,7 @@ class NativeContainer:
         return self.workdir / f"{self.definition['name']}.log"
 
     def start(self) -> NativeContainer:
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / self.definition["name"]).mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as sink:
             self.process = subprocess.Popen(self.argv, env=self.env, stdout=sink, stderr=subprocess.STDOUT,
                                             start_new_session=True)  # fmt: skip

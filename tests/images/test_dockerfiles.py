@@ -3,12 +3,13 @@ images agree with the code that runs in them (entrypoint path, UID, the volume p
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
-from meshplane.bootstrap.command import ENTRYPOINT
+from meshplane.bootstrap.command import ENTRYPOINT, HEALTH_CHECK
 from meshplane.bootstrap.options import DEFAULT_FILE_DIR
 from meshplane.bootstrap.platforms import IGNORED_UID
 from meshplane.identity.defaults import DEFAULT_IDENTITY_DIR
@@ -61,7 +62,7 @@ def test_the_sidecar_image_runs_the_entrypoint_as_the_ignored_uid_with_its_volum
     owned = re.search(r"install -d -o envoy -g envoy -m 0750 (.+)\n", sidecar)
     assert owned and set(owned[1].split()) == {DEFAULT_IDENTITY_DIR, DEFAULT_FILE_DIR}
     assert f'VOLUME ["{DEFAULT_IDENTITY_DIR}", "{DEFAULT_FILE_DIR}"]' in sidecar, "ECS copies a VOLUME's owner"
-    assert "/ready" in sidecar and "HEALTHCHECK" in sidecar
+    assert f"CMD {json.dumps(['sh', '-c', HEALTH_CHECK])}\n" in sidecar, "the task definitions' health check"
     assert "COPY --from=build-sidecar /opt/meshplane /opt/meshplane" in sidecar
 
 

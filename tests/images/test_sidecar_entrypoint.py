@@ -16,6 +16,7 @@ import pytest
 from delivery.harness import Publisher, ThreadedAds
 from delivery.scenario import Scenario
 from delivery.test_ads_traffic import answered_by
+from meshplane.bootstrap.command import HEALTH_CHECK
 from meshplane.localnet.envoy_process import wait_until
 from meshplane.localnet.processes import stop_group
 from support import Lab, validate
@@ -39,7 +40,8 @@ def stub_envoy(tmp_path: Path) -> Iterator[tuple[dict[str, str], Path]]:
     bootstrap = tmp_path / "boot" / "envoy.json"
     bootstrap.parent.mkdir()
     env = {"PATH": f"{stubs}:{BIN}:/usr/bin:/bin", "STUB_ARGS": str(tmp_path / "args"),
-           "MESHPLANE_BOOTSTRAP_PATH": str(bootstrap), "APPMESH_VIRTUAL_NODE_NAME": NODE}  # fmt: skip
+           "MESHPLANE_BOOTSTRAP_PATH": str(bootstrap), "MESHPLANE_ADMIN_ADDRESS_PATH": str(tmp_path / "admin"),
+           "APPMESH_VIRTUAL_NODE_NAME": NODE}  # fmt: skip
     yield env, bootstrap
 
 
@@ -55,7 +57,9 @@ def test_the_bootstrap_is_rendered_from_flags_and_environment_then_envoy_gets_it
     env, bootstrap = stub_envoy
     result = run(env, "--mode", "ads", "--ads-address", "10.0.0.5:18000", "--ads-delta")
     assert result.returncode == 0, result.stderr
-    assert envoy_args(env) == ["-c", str(bootstrap), "-l", "info", "--use-dynamic-base-id"]
+    admin = env["MESHPLANE_ADMIN_ADDRESS_PATH"]
+    assert envoy_args(env) == ["-c", str(bootstrap), "-l", "info", "--use-dynamic-base-id", "--admin-address-path",
+                               admin]  # fmt: skip
     document = json.loads(bootstrap.read_text())
     assert document["node"]["id"] == NODE
     assert document["dynamic_resources"]["ads_config"]["api_type"] == "DELTA_GRPC"
@@ -66,7 +70,16 @@ def test_envoy_log_level_and_concurrency_go_onto_envoys_command_line(stub_envoy)
     env, bootstrap = stub_envoy
     result = run({**env, "ENVOY_LOG_LEVEL": "debug", "ENVOY_CONCURRENCY": "2"})
     assert result.returncode == 0, result.stderr
-    assert envoy_args(env) == ["-c", str(bootstrap), "-l", "debug", "--use-dynamic-base-id", "--concurrency", "2"]
+    assert envoy_args(env) == ["-c", str(bootstrap), "-l", "debug", "--use-dynamic-base-id", "--admin-address-path",
+                               env["MESHPLANE_ADMIN_ADDRESS_PATH"], "--concurrency", "2"]  # fmt: skip
+
+
+def test_a_previous_envoys_admin_address_is_gone_before_the_new_one_starts(stub_envoy) -> None:
+    """A restarted container keeps its /tmp: the old address must not pass the health check of a new Envoy."""
+    env, _ = stub_envoy
+    Path(env["MESHPLANE_ADMIN_ADDRESS_PATH"]).write_text("127.0.0.1:9901")
+    assert run(env).returncode == 0
+    assert not Path(env["MESHPLANE_ADMIN_ADDRESS_PATH"]).exists()
 
 
 def test_no_argument_turns_the_output_into_something_other_than_a_bootstrap(stub_envoy) -> None:
@@ -101,6 +114,7 @@ def test_a_real_envoy_started_by_the_entrypoint_gets_its_config_over_ads_and_car
     address = lab.pool.allocate((15000, 15001, 9901))
     bootstrap = tmp_path / "envoy.json"
     env = {"PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}", "MESHPLANE_BOOTSTRAP_PATH": str(bootstrap),
+           "MESHPLANE_ADMIN_ADDRESS_PATH": str(tmp_path / "admin-address"),
            "APPMESH_VIRTUAL_NODE_NAME": scenario.front.path, "ENVOY_LOG_LEVEL": "warning",
            "ENVOY_CONCURRENCY": "1"}  # fmt: skip
     with (tmp_path / "envoy.log").open("wb") as log:
@@ -113,6 +127,9 @@ def test_a_real_envoy_started_by_the_entrypoint_gets_its_config_over_ads_and_car
         assert options["config_path"] == str(bootstrap)
         assert Path(f"/proc/{process.pid}/exe").resolve().name == "envoy", "the entrypoint execs Envoy itself"
         assert [answered_by(address)() for _ in range(3)] == ["back-v1"] * 3
+        assert Path(env["MESHPLANE_ADMIN_ADDRESS_PATH"]).read_text() == f"{address}:9901"
+        check = subprocess.run(["sh", "-c", HEALTH_CHECK], env=env, capture_output=True, timeout=10, check=False)
+        assert check.returncode == 0, check.stderr
         validate(json.loads(bootstrap.read_text()), tmp_path / "validate")
     finally:
         stop_group(process)

@@ -43,8 +43,7 @@ def run_task(document: dict[str, object], feeder: str, workdir: Path,
     assert envoy_definition["dependsOn"] == [{"containerName": feeder, "condition": "HEALTHY"}]
     started = [NativeContainer(container(document, feeder), workdir, extra=feeder_env).start()]
     wait_until(started[0].healthy, 30, what=f"{feeder} to be healthy")
-    bootstrap = {"MESHPLANE_BOOTSTRAP_PATH": str(workdir / "envoy.json"), "ENVOY_LOG_LEVEL": "warning"}
-    started.append(NativeContainer(envoy_definition, workdir, extra=bootstrap).start())
+    started.append(NativeContainer(envoy_definition, workdir, extra={"ENVOY_LOG_LEVEL": "warning"}).start())
     wait_until(started[1].healthy, 30, what="Envoy to be LIVE")
     return started
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 from meshplane.bootstrap.options import BootstrapOptions
 
 ENTRYPOINT = "/usr/local/bin/meshplane-envoy"
+# Healthy once Envoy is LIVE (its first config is in), asked at the admin address Envoy itself wrote, so the check
+# follows --bind-address and the admin variables; the sidecar image's HEALTHCHECK runs the same line.
+ADMIN_ADDRESS_PATH = "/tmp/envoy-admin-address"
+HEALTH_CHECK = f'curl -fsS -o /dev/null "http://$(cat "${{MESHPLANE_ADMIN_ADDRESS_PATH:-{ADMIN_ADDRESS_PATH}}}")/ready"'
 
 
 def bootstrap_arguments(options: BootstrapOptions) -> list[str]:

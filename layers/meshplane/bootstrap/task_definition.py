@@ -22,7 +22,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from meshplane.bootstrap.command import ENTRYPOINT, bootstrap_arguments, node_environment, sidecar_environment
+from meshplane.bootstrap.command import (
+    ENTRYPOINT,
+    HEALTH_CHECK,
+    bootstrap_arguments,
+    node_environment,
+    sidecar_environment,
+)
 from meshplane.bootstrap.options import BootstrapOptions
 from meshplane.bootstrap.platforms import EGRESS_IGNORED_IPS, EGRESS_PORT, IGNORED_UID, INGRESS_PORT
 from meshplane.identity.defaults import DEFAULT_IDENTITY_DIR
@@ -102,8 +108,6 @@ def _proxy_configuration(app_ports: Sequence[int]) -> dict[str, Any]:
 
 def _envoy(options: BootstrapOptions, settings: TaskSettings) -> dict[str, Any]:
     """Envoy from the sidecar image; healthy once LIVE (its first config is in), as App Mesh's check asked."""
-    host = options.bind_address or "127.0.0.1"
-    admin = f"[{host}]" if ":" in host else host
     return {
         "name": ENVOY_CONTAINER,
         "image": settings.image,
@@ -112,7 +116,7 @@ def _envoy(options: BootstrapOptions, settings: TaskSettings) -> dict[str, Any]:
         "entryPoint": [ENTRYPOINT],
         "command": bootstrap_arguments(options),
         "environment": _pairs(sidecar_environment(options)),
-        "healthCheck": _health(f"curl -fsS -o /dev/null http://{admin}:{options.admin_port}/ready", start=10),
+        "healthCheck": _health(HEALTH_CHECK, start=10),
         "ulimits": [{"name": "nofile", "softLimit": NOFILE, "hardLimit": NOFILE}],
     }
 
