@@ -100,6 +100,9 @@ FLAG_SETS = {
     "ads-default-identity": ("--platform", "ecs-ec2", "--cluster", "web-cluster", "--initial-fetch-timeout", "2.5"),
     "file": ("--mode", "file", "--file-dir", "/srv/xds", "--bind-address", "10.1.2.3",
              "--sds-socket", "/run/spire/agent.sock"),
+    "tracing-and-stats": ("--xray", "--xray-port", "2001", "--xray-sampling-rate", "0.2", "--stats-tags",
+                          "--dogstatsd", "--statsd-address", "10.0.0.5", "--statsd-port", "8126"),
+    "stats-default-sink": ("--dogstatsd", "--xray"),
 }  # fmt: skip
 
 
@@ -120,6 +123,17 @@ def test_the_emitted_command_and_environment_parse_back_to_the_flags_given(flags
         assert rendered.ads_identity_dir == "/etc/meshplane/identity"
         expected = expected.with_overrides(ads_identity_dir="/etc/meshplane/identity")
     assert options_from(rendered, env_of(envoy)) == expected
+
+
+def test_variables_added_to_the_emitted_environment_later_meet_no_stale_default() -> None:
+    """App Mesh users add their tracing and stats variables to the Envoy container; a default the generator wrote
+    for a feature that is off (a sampling rate beside a rule manifest) would make the render refuse the pair."""
+    envoy = containers(emitted(*ADS_ARGS))["envoy"]
+    assert not {k for k in env_of(envoy) if "XRAY" in k or "STATSD" in k or "STATS" in k}
+    added = {"ENABLE_ENVOY_XRAY_TRACING": "1", "XRAY_SAMPLING_RULE_MANIFEST": "/etc/xray/rules.json",
+             "ENVOY_STATS_SINKS_CFG_FILE": "/etc/envoy/sinks.yaml"}  # fmt: skip
+    options = options_from(build_parser().parse_args(["bootstrap", *envoy["command"]]), {**env_of(envoy), **added})
+    assert options.xray and options.xray_sampling_manifest == "/etc/xray/rules.json"
 
 
 def register(document: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,13 @@ the flags to `meshplane bootstrap`, writes the bootstrap and execs Envoy.
 
 from __future__ import annotations
 
-from meshplane.bootstrap.options import BootstrapOptions
+from meshplane.bootstrap.options import (
+    STATSD_DEFAULT_ADDRESS,
+    STATSD_DEFAULT_PORT,
+    XRAY_DEFAULT_PORT,
+    XRAY_DEFAULT_RATE,
+    BootstrapOptions,
+)
 
 ENTRYPOINT = "/usr/local/bin/meshplane-envoy"
 # Healthy once Envoy is LIVE (its first config is in), asked at the admin address Envoy itself wrote, so the check
@@ -48,15 +54,16 @@ def node_environment(options: BootstrapOptions) -> dict[str, str]:
 
 
 def sidecar_environment(options: BootstrapOptions) -> dict[str, str]:
-    """The App Mesh image's variables for `options`, under the names App Mesh task definitions already use."""
+    """The App Mesh image's variables for `options`, under the names App Mesh task definitions already use.
+
+    Tracing and stats appear only when turned on, and their settings only when they differ from the defaults,
+    so a variable added to the task definition later (a sampling rule manifest, a custom sinks file) never meets
+    a stale default that `meshplane bootstrap` would refuse to combine with it.
+    """
     env = {
         **node_environment(options),
         "ENVOY_ADMIN_ACCESS_PORT": str(options.admin_port),
         "ENVOY_LOG_LEVEL": "info",
-        "ENABLE_ENVOY_XRAY_TRACING": "1" if options.xray else "0",
-        "XRAY_SAMPLING_RATE": str(options.xray_sampling_rate),
-        "ENABLE_ENVOY_DOG_STATSD": "1" if options.dogstatsd else "0",
-        "ENABLE_ENVOY_STATS_TAGS": "1" if options.stats_tags else "0",
     }
     if options.cluster:
         env["APPMESH_RESOURCE_CLUSTER"] = options.cluster
@@ -64,4 +71,19 @@ def sidecar_environment(options: BootstrapOptions) -> dict[str, str]:
         env["APPMESH_SDS_SOCKET_PATH"] = options.sds_socket
     if options.initial_fetch_timeout is not None:
         env["ENVOY_INITIAL_FETCH_TIMEOUT"] = f"{options.initial_fetch_timeout:g}"
+    if options.stats_tags:
+        env["ENABLE_ENVOY_STATS_TAGS"] = "1"
+    if options.xray:
+        env["ENABLE_ENVOY_XRAY_TRACING"] = "1"
+        _unless_default(env, "XRAY_DAEMON_PORT", options.xray_port, XRAY_DEFAULT_PORT)
+        _unless_default(env, "XRAY_SAMPLING_RATE", options.xray_sampling_rate, XRAY_DEFAULT_RATE)
+    if options.dogstatsd:
+        env["ENABLE_ENVOY_DOG_STATSD"] = "1"
+        _unless_default(env, "STATSD_ADDRESS", options.statsd_address, STATSD_DEFAULT_ADDRESS)
+        _unless_default(env, "STATSD_PORT", options.statsd_port, STATSD_DEFAULT_PORT)
     return env
+
+
+def _unless_default(env: dict[str, str], name: str, value: object, default: object) -> None:
+    if value != default:
+        env[name] = f"{value:g}" if isinstance(value, float) else str(value)
