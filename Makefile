@@ -34,6 +34,7 @@ lint: $(STAMP) $(CHECKOV)
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 	$(CHECKOV) --skip-download --quiet --compact --framework cloudformation -f template.yaml
+	$(BIN)/hadolint envoy_bootstrap/image/Dockerfile
 
 # sam build needs a python3.12 for the layer (BuildMethod python3.12); pyenv's is used when present.
 PYTHON312_DIR ?= $(wildcard /root/.pyenv/versions/3.12*/bin)

@@ -108,3 +108,11 @@ def test_the_ads_target_groups_preserve_client_addresses_for_the_per_peer_limits
     for name in ("AdsTargetGroup", "AdsIdentityTargetGroup"):
         attributes = {a["Key"]: a["Value"] for a in resources()[name]["Properties"]["TargetGroupAttributes"]}
         assert attributes["preserve_client_ip.enabled"] == "true", name
+
+
+def test_the_ads_task_declares_the_images_health_check_since_ecs_ignores_the_images_own() -> None:
+    (container,) = resources()["AdsTaskDefinition"]["Properties"]["ContainerDefinitions"]
+    command = container["HealthCheck"]["Command"]
+    assert command[0] == "CMD"
+    dockerfile = (TEMPLATE.parent / "envoy_bootstrap" / "image" / "Dockerfile").read_text()
+    assert f"/usr/local/bin/{command[1]}" in dockerfile
