@@ -7,6 +7,7 @@ the sink goes to the CloudWatch agent or a Datadog agent over UDP, or over a Uni
 from __future__ import annotations
 
 from envoy.config.bootstrap.v3.bootstrap_pb2 import Bootstrap
+from envoy.config.core.v3.address_pb2 import SocketAddress
 from envoy.config.metrics.v3.stats_pb2 import DogStatsdSink, StatsSink
 
 from meshplane.bootstrap.options import BootstrapOptions
@@ -19,9 +20,9 @@ def _dogstatsd(options: BootstrapOptions) -> StatsSink:
     if options.statsd_socket:
         sink.address.pipe.path = options.statsd_socket
     else:
-        socket = sink.address.socket_address
-        socket.protocol = socket.UDP
-        socket.address, socket.port_value = options.statsd_address, options.statsd_port
+        sink.address.socket_address.CopyFrom(
+            SocketAddress(protocol=SocketAddress.UDP, address=options.statsd_address, port_value=options.statsd_port)
+        )
     out = StatsSink(name="envoy.stat_sinks.dog_statsd")
     out.typed_config.Pack(sink)
     return out

@@ -49,7 +49,7 @@ def _http_tracer(name: str, config: Message) -> Tracing:
 
 def _sampling_manifest(options: BootstrapOptions) -> dict[str, Any]:
     return {"version": 2, "rules": [],
-            "default": {"fixed_target": XRAY_FIXED_TARGET, "rate": round(options.xray_sampling_rate, 2)}}  # fmt: skip
+            "default": {"fixed_target": XRAY_FIXED_TARGET, "rate": options.xray_sampling_rate}}  # fmt: skip
 
 
 def check_sampling_manifest(path: str) -> None:
