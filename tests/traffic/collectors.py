@@ -3,7 +3,7 @@
 - `XRayDaemon`: UDP, each datagram a `{"format": "json", "version": 1}` header line and one segment;
 - `HttpCollector`: a Datadog agent (`/v0.4/traces`, msgpack) or a Zipkin/Jaeger collector
   (`/api/v2/spans`, JSON or protobuf); Envoy's async client sends chunked bodies;
-- `DatagramSink`: a DogStatsD server on a Unix datagram socket.
+- `DatagramSink`: a DogStatsD server on UDP or a Unix datagram socket.
 """
 
 from __future__ import annotations
@@ -116,17 +116,29 @@ class HttpCollector:
 
 
 class DatagramSink:
-    """A Unix datagram socket that keeps every datagram (a DogStatsD server on STATSD_SOCKET_PATH)."""
+    """Keeps every datagram sent to it: a DogStatsD server on UDP (`udp`) or a Unix datagram socket (`unix`).
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self._socket.bind(str(path))
+    A Unix datagram socket queues only a few datagrams (net.unix.max_dgram_qlen, 10 by default) and Envoy
+    drops what does not fit, so counting flushes needs the UDP one.
+    """
+
+    def __init__(self, sock: socket.socket, address: Any) -> None:
+        self._socket = sock
+        self._socket.bind(address)
         self._socket.settimeout(0.2)
+        self.address = self._socket.getsockname()
         self.datagrams: list[bytes] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+
+    @classmethod
+    def udp(cls, host: str) -> DatagramSink:
+        return cls(socket.socket(socket.AF_INET, socket.SOCK_DGRAM), (host, 0))
+
+    @classmethod
+    def unix(cls, path: Path) -> DatagramSink:
+        return cls(socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM), str(path))
 
     def _run(self) -> None:
         while not self._stop.is_set():

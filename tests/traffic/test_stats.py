@@ -44,11 +44,11 @@ def test_http_ingress_stats_carry_the_app_mesh_tags_and_flush_to_dogstatsd_at_th
     state = MeshBuilder(mesh).node("front", listener(8080)).build()
     address = lab.address()
     lab.http_app("front-app", address, 8080)
-    sink = DatagramSink(tmp_path / "dogstatsd.sock")
+    sink = DatagramSink.udp(lab.address())
     try:
-        envoy, bootstrap = start(envoy_runner, state, ProxyId(mesh, Kind.VIRTUAL_NODE, "front"), address, {
+        envoy, _ = start(envoy_runner, state, ProxyId(mesh, Kind.VIRTUAL_NODE, "front"), address, {
             "ENABLE_ENVOY_STATS_TAGS": "1", "ENVOY_STATS_FLUSH_INTERVAL": "200ms", "ENABLE_ENVOY_DOG_STATSD": "1",
-            "STATSD_SOCKET_PATH": str(sink.path)}, tmp_path)  # fmt: skip
+            "STATSD_ADDRESS": sink.address[0], "STATSD_PORT": str(sink.address[1])}, tmp_path)  # fmt: skip
         for i in range(3):
             assert http_request((address, 15000), "front.local:8080", f"/{i}").upstream == "front-app"
 
@@ -68,19 +68,29 @@ def test_http_ingress_stats_carry_the_app_mesh_tags_and_flush_to_dogstatsd_at_th
         counted = [line for line in sink.lines() if line.startswith("envoy.http.downstream_rq_total:3|c")]
         assert counted and all("appmesh.listener_port:8080" in line and f"appmesh.mesh:{mesh}" in line
                                for line in counted), counted  # fmt: skip
-        assert bootstrap["stats_sinks"][0]["typed_config"]["address"] == {"pipe": {"path": str(sink.path)}}
     finally:
         sink.close()
 
 
-def test_tcp_ingress_stats_carry_the_listener_tags(lab: Lab, envoy_runner: EnvoyRunner, tmp_path: Path) -> None:
+def test_tcp_ingress_stats_carry_the_listener_tags_and_dogstatsd_reaches_a_unix_socket(
+    lab: Lab, envoy_runner: EnvoyRunner, tmp_path: Path
+) -> None:
     mesh = f"stats-{uuid.uuid4().hex[:8]}"
     state = MeshBuilder(mesh).node("db", listener(5432, "tcp")).build()
     address = lab.address()
     lab.tcp_app("db-app", address, 5432)
-    envoy, _ = start(envoy_runner, state, ProxyId(mesh, Kind.VIRTUAL_NODE, "db"), address, {}, tmp_path)
-    assert tcp_exchange((address, 15000), b"ping").strip()
-    wait_until(lambda: envoy.stats(r"^tcp\.ingress\.").get("tcp.ingress.tcp.5432.downstream_cx_total") == 1, 5,
-               what="the TCP connection in the ingress stats")  # fmt: skip
-    tags = {("appmesh_listener_protocol", "tcp"), ("appmesh_listener_port", "5432"), ("envoy_tcp_prefix", "ingress")}
-    assert prometheus(envoy, "envoy_tcp_downstream_cx_total")[frozenset(tags)] == 1
+    sink = DatagramSink.unix(tmp_path / "dogstatsd.sock")
+    try:
+        envoy, _ = start(envoy_runner, state, ProxyId(mesh, Kind.VIRTUAL_NODE, "db"), address, {
+            "ENABLE_ENVOY_STATS_TAGS": "1", "ENABLE_ENVOY_DOG_STATSD": "1", "STATSD_SOCKET_PATH": sink.address,
+            "ENVOY_STATS_FLUSH_INTERVAL": "100ms"}, tmp_path)  # fmt: skip
+        assert tcp_exchange((address, 15000), b"ping").strip()
+        wait_until(lambda: envoy.stats(r"^tcp\.ingress\.").get("tcp.ingress.tcp.5432.downstream_cx_total") == 1, 5,
+                   what="the TCP connection in the ingress stats")  # fmt: skip
+        tags = {("appmesh_mesh", mesh), ("appmesh_virtual_node", "db"), ("appmesh_listener_protocol", "tcp"),
+                ("appmesh_listener_port", "5432"), ("envoy_tcp_prefix", "ingress")}  # fmt: skip
+        assert prometheus(envoy, "envoy_tcp_downstream_cx_total")[frozenset(tags)] == 1
+        wait_until(lambda: any(f"appmesh.mesh:{mesh}" in line for line in sink.lines()), 5,
+                   what="tagged DogStatsD datagrams on STATSD_SOCKET_PATH")  # fmt: skip
+    finally:
+        sink.close()
