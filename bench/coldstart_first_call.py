@@ -90,6 +90,28 @@ def setup(table: str, bucket: str, bus: str) -> None:
     session.client("ec2").describe_availability_zones()
 
 
+def answer_on_loopback(event: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation custom resource request, its response URL a loopback server that takes the PUT."""
+    if "ResponseURL" not in event:
+        return event
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Accept(BaseHTTPRequestHandler):
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Accept)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return {**event, "ResponseURL": f"http://127.0.0.1:{server.server_address[1]}/response"}
+
+
 def _start_profiler() -> Any:
     from pyinstrument import Profiler
 
@@ -106,6 +128,7 @@ def main() -> None:
     freeze_setup = "--freeze-setup" in options
     profile = Path(options[options.index("--profile") + 1]) if "--profile" in options else None
     event = api_event() if event_file == "-" else json.loads(Path(event_file).read_text())
+    event = answer_on_loopback(event)
     started = time.perf_counter()
     from moto import mock_aws
 

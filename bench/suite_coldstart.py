@@ -45,6 +45,8 @@ FIRST_CALL_EVENTS = {  # "-": the script builds an API Gateway ListMeshes event 
     "cloudmap_events": "sqs_cloudmap_events_batch.json",
     "recompute": "dynamodb_stream_batch.json",
     "reconcile": "scheduled_event.json",
+    "cfn_macro": "cfn_macro_request.json",
+    "cfn_provider": "cfn_provider_create.json",
 }
 FIRST_CALL_SCRIPT = Path(__file__).resolve().parent / "coldstart_first_call.py"
 

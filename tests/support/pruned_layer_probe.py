@@ -87,6 +87,7 @@ def main(function: str) -> None:
     os.environ.update({**LAMBDA_ENV, **TRACING_ENV})
     event_file = FIRST_CALL_EVENTS[function]
     event = first_call.api_event() if event_file == "-" else json.loads((REPO / "events" / event_file).read_text())
+    event = first_call.answer_on_loopback(event)
     extra = [p for p in os.environ.get("PRUNE_PROBE_ALSO_BLOCK", "").split(",") if p]
     blocker = Blocker([*prune_layer.BLOCKED, *extra], pruned_protos())
     sys.path.insert(0, str(REPO / "functions" / function))

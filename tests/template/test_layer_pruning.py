@@ -51,6 +51,9 @@ RELIED_ON = {  # only recompute translates with these events (moto holds no mesh
         "envoy.config.cluster.v3.cluster_pb2",
     ),
     "reconcile": ("meshplane.pipeline.ecs_reconcile", "meshplane.store.endpoints"),
+    "cfn_macro": ("meshplane.migrate.cfn_macro",),
+    "cfn_provider": ("meshplane.migrate.cfn_provider", "meshplane.migrate.inprocess", "meshplane.api.app",
+                     "meshplane.migrate.cfn_response"),
 }
 
 

@@ -20,9 +20,9 @@ TEMPLATE = REPO / "template.yaml"
 BIN = Path(sys.executable).parent
 PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin")
 FUNCTION_ROLES = ("ApiFunctionRole", "EcsEventsFunctionRole", "CloudMapEventsFunctionRole",
-                  "RecomputeFunctionRole", "ReconcileFunctionRole")
+                  "RecomputeFunctionRole", "ReconcileFunctionRole", "CfnProviderFunctionRole", "CfnMacroFunctionRole")
 FUNCTION_DIRS = ("ApiFunction", "EcsEventsFunction", "CloudMapEventsFunction", "RecomputeFunction",
-                 "ReconcileFunction")
+                 "ReconcileFunction", "CfnProviderFunction", "CfnMacroFunction")
 # Layer + function code, sum of file sizes: 11.96 MB measured, plus headroom for dependency updates.  The issue's
 # 10 MB is out of reach without dropping what the handlers load: pydantic_core's extension alone is 4.5 MB, and
 # Powertools' event_handler and pydantic.v1 stay because kept modules import them lazily (bench/RESULTS.md, limits).
@@ -67,8 +67,7 @@ def test_sam_build_succeeds_without_docker(tmp_path: Path, prune_layer: ModuleTy
                   "--cache-dir", str(tmp_path / "cache"), timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     built = (build_dir / "template.yaml").read_text()
-    for function in ("ApiFunction", "EcsEventsFunction", "CloudMapEventsFunction", "RecomputeFunction",
-                     "ReconcileFunction"):
+    for function in FUNCTION_DIRS:
         assert (build_dir / function / "app.py").is_file()
         assert function in built
     layer_dirs = [p for p in build_dir.iterdir() if p.name.startswith("MeshplaneLayer")]

@@ -28,6 +28,7 @@ PLAYED_TYPES = frozenset(
         "AWS::ApiGateway::RestApi",
         "AWS::ApiGateway::Deployment",
         "AWS::ApiGateway::Stage",
+        "AWS::CloudFormation::Macro",  # names a played function; the emulator's CloudFormation has no macros
     }
 )
 APPLIED_TYPES = frozenset({"AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy", "AWS::CloudWatch::Alarm"})

@@ -22,6 +22,7 @@ from meshplane.model.ids import Kind, ResourceKey
 from meshplane.store.kinds import KINDS, KindInfo
 
 TYPE_PREFIX = "AWS::AppMesh::"
+CUSTOM_PREFIX = "Custom::Meshplane"  # what the Meshplane macro turns AWS::AppMesh::<Type> into
 TYPES: dict[str, Kind] = {f"{TYPE_PREFIX}{info.type_name}": kind for kind, info in KINDS.items()}
 READ_ONLY = ("Arn", "Id", "Uid", "ResourceOwner")  # attributes only: a template cannot set them
 
@@ -48,7 +49,15 @@ def settable_properties(kind: Kind) -> set[str]:
 
 
 def kind_of_type(resource_type: str) -> Kind | None:
+    """The kind of `AWS::AppMesh::<Type>`, or of the `Custom::Meshplane<Type>` the macro makes of it."""
+    if resource_type.startswith(CUSTOM_PREFIX):
+        resource_type = TYPE_PREFIX + resource_type[len(CUSTOM_PREFIX):]
     return TYPES.get(resource_type)
+
+
+def custom_type(kind: Kind) -> str:
+    """`Custom::MeshplaneVirtualNode`: the type the macro gives an `AWS::AppMesh::VirtualNode`."""
+    return f"{CUSTOM_PREFIX}{KINDS[kind].type_name}"
 
 
 def desired_from_properties(kind: Kind, properties: Mapping[str, Any], origin: Origin,

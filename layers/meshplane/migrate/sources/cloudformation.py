@@ -23,8 +23,6 @@ from meshplane.migrate.errors import Collector, Origin, SourceError
 from meshplane.migrate.intrinsics import Context, Resolver, parameter_values
 from meshplane.model.ids import DEFAULT_PARTITION, Kind, ResourceKey
 
-CUSTOM_PREFIX = "Custom::Meshplane"  # what the Meshplane macro turns AWS::AppMesh::<Type> into
-
 
 @dataclass(frozen=True)
 class StackOptions:
@@ -54,11 +52,7 @@ class StackOptions:
 
 def kind_of(resource_type: Any) -> Kind | None:
     """The App Mesh kind of `AWS::AppMesh::<Type>` or `Custom::Meshplane<Type>`, else None."""
-    if not isinstance(resource_type, str):
-        return None
-    if resource_type.startswith(CUSTOM_PREFIX):
-        resource_type = cfn_resources.TYPE_PREFIX + resource_type[len(CUSTOM_PREFIX):]
-    return cfn_resources.kind_of_type(resource_type)
+    return cfn_resources.kind_of_type(resource_type) if isinstance(resource_type, str) else None
 
 
 def is_template(document: Any) -> bool:
