@@ -240,26 +240,33 @@ def test_command_line_variables_are_checked_at_render(name: str) -> None:
 
 
 MALFORMED = [
-    ("ENABLE_ENVOY_XRAY_TRACING", "maybe", "must be a boolean"),
-    ("ENVOY_STATS_FLUSH_INTERVAL", "10", "Go duration"),
-    ("ENVOY_STATS_FLUSH_INTERVAL", "10m", "to 300s"),
-    ("XRAY_SAMPLING_RATE", "1.5", "between 0 and 1"),
-    ("XRAY_DAEMON_PORT", "70000", "from 1 to 65535"),
-    ("ENVOY_ADMIN_ACCESS_PORT", "admin", "integer"),
-    ("ENVOY_INITIAL_FETCH_TIMEOUT", "-1", "0 or more"),
-    ("MAX_REQUESTS_PER_IO_CYCLE", "many", "integer"),
-    ("AWS_XRAY_DAEMON_ADDRESS", "xray.local:2000", "IP address"),
-    ("STATSD_ADDRESS", "statsd.local", "IP address"),
-    ("ENVOY_ADMIN_ACCESS_BIND", "localhost", "IP address"),
-    ("APPMESH_XDS_ENDPOINT", "ads.example.internal", "host:port"),
-    ("APPMESH_METRIC_EXTENSION_VERSION", "2", "one of 0, 1"),
+    ("ENABLE_ENVOY_XRAY_TRACING", "maybe", "must be a boolean", {}),
+    ("ENVOY_STATS_FLUSH_INTERVAL", "10", "Go duration", {}),
+    ("ENVOY_STATS_FLUSH_INTERVAL", "10m", "to 300s", {}),
+    ("ENVOY_ADMIN_ACCESS_PORT", "admin", "integer", {}),
+    ("ENVOY_INITIAL_FETCH_TIMEOUT", "-1", "0 or more", {}),
+    ("MAX_REQUESTS_PER_IO_CYCLE", "many", "integer", {}),
+    ("ENVOY_ADMIN_ACCESS_BIND", "localhost", "IP address", {}),
+    ("APPMESH_XDS_ENDPOINT", "ads.example.internal", "host:port", {}),
+    ("APPMESH_METRIC_EXTENSION_VERSION", "2", "one of 0, 1", {}),
+    ("XRAY_SAMPLING_RATE", "1.5", "between 0 and 1", XRAY),
+    ("XRAY_DAEMON_PORT", "70000", "from 1 to 65535", XRAY),
+    ("AWS_XRAY_DAEMON_ADDRESS", "xray.local:2000", "IP address", XRAY),
+    ("DATADOG_TRACER_PORT", "dd", "integer", DATADOG),
+    ("JAEGER_TRACER_PORT", "0", "from 1 to 65535", JAEGER),
+    ("STATSD_ADDRESS", "statsd.local", "IP address", DOGSTATSD),
+    ("STATSD_PORT", "udp", "integer", DOGSTATSD),
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "why"), MALFORMED, ids=[f"{n}={v}" for n, v, _ in MALFORMED])
-def test_a_malformed_value_is_refused_naming_the_variable(name: str, value: str, why: str) -> None:
+@pytest.mark.parametrize(("name", "value", "why", "feature"), MALFORMED, ids=[f"{n}={v}" for n, v, *_ in MALFORMED])
+def test_a_malformed_value_is_refused_naming_the_variable(
+    name: str, value: str, why: str, feature: dict[str, str]
+) -> None:
     with pytest.raises(ValueError, match=rf"^{name}='{re.escape(value)}': .*{re.escape(why)}"):
-        render({"APPMESH_VIRTUAL_NODE_NAME": NODE, name: value})
+        render({"APPMESH_VIRTUAL_NODE_NAME": NODE, **feature, name: value})
+    if feature:  # the feature's own variable cannot matter while the feature is off, as in the App Mesh image
+        assert render({"APPMESH_VIRTUAL_NODE_NAME": NODE, name: value}) == render({"APPMESH_VIRTUAL_NODE_NAME": NODE})
 
 
 CONFLICTS = [
@@ -267,7 +274,7 @@ CONFLICTS = [
     ({**DATADOG, "ENVOY_TRACING_CFG_FILE": "/etc/tracing.yaml"}, "ENVOY_TRACING_CFG_FILE replaces"),
     ({"ENABLE_ENVOY_STATS_TAGS": "1", "ENVOY_STATS_CONFIG_FILE": "/etc/stats.yaml"}, "ENVOY_STATS_CONFIG_FILE"),
     ({**DOGSTATSD, "ENVOY_STATS_SINKS_CFG_FILE": "/etc/sinks.yaml"}, "ENVOY_STATS_SINKS_CFG_FILE"),
-    ({"XRAY_SAMPLING_RULE_MANIFEST": "/etc/rules.json", "XRAY_SAMPLING_RATE": "0.1"}, "XRAY_SAMPLING_RATE"),
+    ({**XRAY, "XRAY_SAMPLING_RULE_MANIFEST": "/etc/rules.json", "XRAY_SAMPLING_RATE": "0.1"}, "XRAY_SAMPLING_RATE"),
     ({"MESHPLANE_ADS_ADDRESS": "ads-a:18000", "APPMESH_XDS_ENDPOINT": "ads-b:18000"}, "APPMESH_XDS_ENDPOINT"),
 ]
 

@@ -7,9 +7,10 @@ Every variable of the App Mesh image either maps onto a field here or is refused
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from functools import partial
+from typing import Any, Literal, TypeVar
 
 from meshplane.bootstrap.environment import Environment, is_ip, split_host_port
 from meshplane.bootstrap.unsupported import refuse_unsupported
@@ -40,6 +41,7 @@ STATS_FLUSH_MIN_S = 0.001
 STATS_FLUSH_MAX_S = 300.0
 ENVOY_LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
 UINT32_MAX = 2**32 - 1
+T = TypeVar("T")
 TRACERS = ("ENABLE_ENVOY_XRAY_TRACING", "ENABLE_ENVOY_DATADOG_TRACING", "ENABLE_ENVOY_JAEGER_TRACING")
 
 
@@ -197,12 +199,12 @@ def _admin(read: Environment) -> dict[str, Any]:
     }
 
 
-def _xray_daemon(read: Environment) -> tuple[str, int]:
+def _xray_daemon(read: Environment, default: tuple[str, int]) -> tuple[str, int]:
     """AWS_XRAY_DAEMON_ADDRESS (an IP, with or without a port) wins over 127.0.0.1:XRAY_DAEMON_PORT."""
-    port = read.port("XRAY_DAEMON_PORT", XRAY_DEFAULT_PORT)
+    port = read.port("XRAY_DAEMON_PORT", default[1])
     value = read.text("AWS_XRAY_DAEMON_ADDRESS")
     if value is None:
-        return XRAY_DEFAULT_ADDRESS, port
+        return default[0], port
     why = "must be an IP address, optionally with :port (Envoy's X-Ray tracer takes no host names)"
     try:
         host, given = split_host_port(value)
@@ -213,33 +215,52 @@ def _xray_daemon(read: Environment) -> tuple[str, int]:
     return host, given or port
 
 
-def _tracing(read: Environment) -> dict[str, Any]:
-    xray_address, xray_port = _xray_daemon(read)
+def _feature(on: bool, parse: Callable[[T], T], default: T) -> T:
+    """A feature's own variable, e.g. XRAY_DAEMON_PORT: refused when malformed if its feature is on; with the
+    feature off it can change nothing, so (as in the App Mesh image) a malformed value stops no sidecar."""
+    try:
+        return parse(default)
+    except ValueError:
+        if on:
+            raise
+        return default
+
+
+def _xray(read: Environment) -> dict[str, Any]:
+    on = read.flag("ENABLE_ENVOY_XRAY_TRACING")
+    address, port = _feature(on, partial(_xray_daemon, read), (XRAY_DEFAULT_ADDRESS, XRAY_DEFAULT_PORT))
     manifest = read.text("XRAY_SAMPLING_RULE_MANIFEST")
-    if manifest and read.is_set("XRAY_SAMPLING_RATE"):
+    if on and manifest and read.is_set("XRAY_SAMPLING_RATE"):
         raise read.fail("XRAY_SAMPLING_RATE", "cannot be combined with XRAY_SAMPLING_RULE_MANIFEST, which holds "
                         "the rate; set one of them")  # fmt: skip
     return {
-        "tracing_file": read.text("ENVOY_TRACING_CFG_FILE"),
-        "xray": read.flag("ENABLE_ENVOY_XRAY_TRACING"),
-        "xray_address": xray_address,
-        "xray_port": xray_port,
+        "xray": on,
+        "xray_address": address,
+        "xray_port": port,
         "xray_segment_name": read.text("XRAY_SEGMENT_NAME"),
-        "xray_sampling_rate": read.fraction("XRAY_SAMPLING_RATE", XRAY_DEFAULT_RATE),
+        "xray_sampling_rate": _feature(on, partial(read.fraction, "XRAY_SAMPLING_RATE"), XRAY_DEFAULT_RATE),
         "xray_sampling_manifest": manifest,
-        "datadog": read.flag("ENABLE_ENVOY_DATADOG_TRACING"),
+    }
+
+
+def _tracing(read: Environment) -> dict[str, Any]:
+    datadog, jaeger = read.flag("ENABLE_ENVOY_DATADOG_TRACING"), read.flag("ENABLE_ENVOY_JAEGER_TRACING")
+    return {
+        **_xray(read),
+        "tracing_file": read.text("ENVOY_TRACING_CFG_FILE"),
+        "datadog": datadog,
         "datadog_address": read.text_or("DATADOG_TRACER_ADDRESS", DATADOG_DEFAULT_ADDRESS),
-        "datadog_port": read.port("DATADOG_TRACER_PORT", DATADOG_DEFAULT_PORT),
+        "datadog_port": _feature(datadog, partial(read.port, "DATADOG_TRACER_PORT"), DATADOG_DEFAULT_PORT),
         "datadog_service": read.text("DD_SERVICE"),
-        "jaeger": read.flag("ENABLE_ENVOY_JAEGER_TRACING"),
+        "jaeger": jaeger,
         "jaeger_address": read.text_or("JAEGER_TRACER_ADDRESS", JAEGER_DEFAULT_ADDRESS),
-        "jaeger_port": read.port("JAEGER_TRACER_PORT", JAEGER_DEFAULT_PORT),
+        "jaeger_port": _feature(jaeger, partial(read.port, "JAEGER_TRACER_PORT"), JAEGER_DEFAULT_PORT),
         "jaeger_json": "json" in (read.text("JAEGER_TRACER_VERSION") or "").lower(),
     }
 
 
-def _statsd_address(read: Environment) -> str:
-    address = read.text_or("STATSD_ADDRESS", STATSD_DEFAULT_ADDRESS)
+def _statsd_address(read: Environment, default: str) -> str:
+    address = read.text_or("STATSD_ADDRESS", default)
     if not is_ip(address):
         raise read.fail("STATSD_ADDRESS", "must be an IP address (Envoy's DogStatsD sink resolves no names)")
     return address
@@ -247,13 +268,14 @@ def _statsd_address(read: Environment) -> str:
 
 def _stats(read: Environment) -> dict[str, Any]:
     flush = read.duration("ENVOY_STATS_FLUSH_INTERVAL", low=STATS_FLUSH_MIN_S, high=STATS_FLUSH_MAX_S)
+    dogstatsd = read.flag("ENABLE_ENVOY_DOG_STATSD")
     return {
         "stats_tags": read.flag("ENABLE_ENVOY_STATS_TAGS"),
         "stats_config_file": read.text("ENVOY_STATS_CONFIG_FILE"),
         "stats_flush_interval": flush,
-        "dogstatsd": read.flag("ENABLE_ENVOY_DOG_STATSD"),
-        "statsd_address": _statsd_address(read),
-        "statsd_port": read.port("STATSD_PORT", STATSD_DEFAULT_PORT),
+        "dogstatsd": dogstatsd,
+        "statsd_address": _feature(dogstatsd, partial(_statsd_address, read), STATSD_DEFAULT_ADDRESS),
+        "statsd_port": _feature(dogstatsd, partial(read.port, "STATSD_PORT"), STATSD_DEFAULT_PORT),
         "statsd_socket": read.text("STATSD_SOCKET_PATH"),
         "stats_sinks_file": read.text("ENVOY_STATS_SINKS_CFG_FILE"),
     }
