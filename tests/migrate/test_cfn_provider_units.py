@@ -158,3 +158,36 @@ def test_sending_retries_server_errors_and_gives_up_loudly(monkeypatch: pytest.M
         send("https://example.invalid/r", {"Status": "SUCCESS"}, sleep=slept.append)
     with pytest.raises(ResponseNotDelivered, match="must be http"):
         send("file:///etc/passwd", {"Status": "SUCCESS"})
+
+
+def test_the_provider_never_puts_a_new_acm_certificate_on_a_listener(appmesh: Any) -> None:
+    """No caller to check acm:ExportCertificate for: set through the API, then adopted."""
+    certificate = "arn:aws:acm:us-east-1:123456789012:certificate/4c8e1a2b-3d5f-4a6b-8c9d-0e1f2a3b4c5d"
+    appmesh.create_mesh(meshName="m")
+    listener = {"PortMapping": {"Port": "443", "Protocol": "http"},
+                "TLS": {"Mode": "STRICT", "Certificate": {"ACM": {"CertificateArn": certificate}}}}
+    properties = {"MeshName": "m", "VirtualGatewayName": "gw", "Spec": {"Listeners": [listener]}}
+    refused = Provider(appmesh).handle(event("Create", "Custom::MeshplaneVirtualGateway", properties))
+    assert refused.status == "FAILED"
+    assert refused.reason.startswith("Spec.listeners[0].tls.certificate.acm.certificateArn: "
+                                     f"{certificate}: an ACM listener certificate is set through the API")
+    assert appmesh.list_virtual_gateways(meshName="m")["virtualGateways"] == []
+
+    appmesh.create_virtual_gateway(meshName="m", virtualGatewayName="gw", spec={"listeners": [{
+        "portMapping": {"port": 443, "protocol": "http"},
+        "tls": {"mode": "STRICT", "certificate": {"acm": {"certificateArn": certificate}}}}]})
+    adopted = Provider(appmesh).handle(event("Create", "Custom::MeshplaneVirtualGateway", properties))
+    assert adopted.status == "SUCCESS"
+    # an update that keeps the certificate goes through; one that names another is refused
+    update = event("Update", "Custom::MeshplaneVirtualGateway", {**properties, "Spec": {"Listeners": [
+        {**listener, "PortMapping": {"Port": "8443", "Protocol": "http"}}]}},
+        PhysicalResourceId=adopted.physical_id, OldResourceProperties=properties)
+    assert Provider(appmesh).handle(update).status == "SUCCESS"
+    other = certificate.replace("4c8e", "9f9f")
+    swap = event("Update", "Custom::MeshplaneVirtualGateway", {**properties, "Spec": {"Listeners": [
+        {**listener, "TLS": {"Mode": "STRICT", "Certificate": {"ACM": {"CertificateArn": other}}}}]}},
+        PhysicalResourceId=adopted.physical_id, OldResourceProperties=properties)
+    swapped = Provider(appmesh).handle(swap)
+    assert swapped.status == "FAILED" and other in swapped.reason
+    gateway = appmesh.describe_virtual_gateway(meshName="m", virtualGatewayName="gw")["virtualGateway"]
+    assert gateway["spec"]["listeners"][0]["tls"]["certificate"]["acm"]["certificateArn"] == certificate

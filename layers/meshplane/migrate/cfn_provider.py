@@ -9,6 +9,9 @@ The lifecycle is the one App Mesh's resource types had:
   its names.  A name left out is generated from the logical id, as CloudFormation does.
   A resource of that name that already has exactly this spec (`meshplane import` made it
   from the same definitions) is adopted instead; one with another spec is a conflict.
+- ACM listener certificates: the API lets only a caller allowed to export a certificate
+  name it, and a request does not say who deployed the stack, so the provider never puts a
+  new one on a listener; it adopts resources that carry it (`_refuse_new_certificates`).
 - Update: a change of a create-only property (the mesh, the resource's or its parent's
   name, `MeshOwner`) replaces the resource: a new one is created and gets a new physical
   id, and CloudFormation then deletes the old one.  Anything else updates the spec (only
@@ -37,6 +40,7 @@ from meshplane.migrate.cfn_response import Response
 from meshplane.migrate.desired import Desired
 from meshplane.migrate.errors import InvalidSource, Origin, SourceError
 from meshplane.migrate.validate import compact, validate
+from meshplane.model.acm_arns import CERTIFICATE, acm_refs
 from meshplane.model.ids import Kind, ResourceKey
 from meshplane.store.kinds import KINDS
 
@@ -120,6 +124,11 @@ class Provider:
         the stack with `Transform: [Meshplane]` declares them again.  A resource of that name with
         another spec is App Mesh's ConflictException, as before.
         """
+        if _listener_certificates(desired.spec):  # only adopted: see `_refuse_new_certificates`
+            data = appmesh.describe(self.client, desired.key, desired.mesh_owner)
+            if data is None or self._spec_of(request.kind, data) != desired.spec:
+                _refuse_new_certificates(desired.spec, {})
+            return self._adopted(request, desired, data)  # type: ignore[arg-type]
         try:
             data = appmesh.create(self.client, desired, token=request.token)
         except Exception as exc:
@@ -128,8 +137,12 @@ class Provider:
             data = appmesh.describe(self.client, desired.key, desired.mesh_owner)
             if data is None or self._spec_of(request.kind, data) != desired.spec:
                 raise
-            arn = data["metadata"]["arn"]
-            appmesh.retag(self.client, arn, desired.tags or {}, appmesh.tags(self.client, arn))
+            return self._adopted(request, desired, data)
+        return self._success(request.kind, data)
+
+    def _adopted(self, request: Request, desired: Desired, data: Mapping[str, Any]) -> Response:
+        arn = data["metadata"]["arn"]
+        appmesh.retag(self.client, arn, desired.tags or {}, appmesh.tags(self.client, arn))
         return self._success(request.kind, data)
 
     def update(self, request: Request) -> Response:
@@ -143,7 +156,9 @@ class Provider:
         data = appmesh.describe(self.client, current, new.mesh_owner)
         if data is None:
             raise SourceError(None, "PhysicalResourceId", f"{new.label} no longer exists")
-        if self._spec_of(request.kind, data) != new.spec:
+        current_spec = self._spec_of(request.kind, data)
+        if current_spec != new.spec:
+            _refuse_new_certificates(new.spec, current_spec)
             data = appmesh.update(self.client, new, token=request.token)
         arn = data["metadata"]["arn"]
         appmesh.retag(self.client, arn, new.tags or {}, appmesh.tags(self.client, arn))
@@ -186,6 +201,29 @@ class Provider:
 
     def _success(self, kind: Kind, data: Mapping[str, Any]) -> Response:
         return Response("SUCCESS", data["metadata"]["arn"], data=cfn_resources.attributes(kind, data))
+
+
+def _listener_certificates(spec: Mapping[str, Any]) -> dict[str, str]:
+    """The ACM certificates a spec puts on listeners, by ARN: where each is named."""
+    return {ref.arn: ref.field for ref in acm_refs(spec) if ref.kind == CERTIFICATE}
+
+
+def _refuse_new_certificates(spec: Mapping[str, Any], current: Mapping[str, Any]) -> None:
+    """Refuse an ACM listener certificate the resource does not already carry.
+
+    The pipeline exports such a certificate, private key included, into the proxy's
+    snapshot, so the API lets only a caller with `acm:ExportCertificate` on it name it.
+    A custom resource request does not say who deployed the stack, so the provider cannot
+    ask: the certificate is set through the API (`meshplane import`, any App Mesh client),
+    and the stack then adopts the resource as it is.
+    """
+    added = sorted(set(_listener_certificates(spec)) - set(_listener_certificates(current)))
+    if added:
+        where = _listener_certificates(spec)[added[0]]
+        raise SourceError(None, f"Spec.{where}", f"{added[0]}: an ACM listener certificate is set through the "
+                                                 "API, where the caller's acm:ExportCertificate is checked "
+                                                 "(meshplane import or any App Mesh client); the stack then adopts "
+                                                 "the resource")
 
 
 def _properties(value: Any) -> dict[str, Any]:
