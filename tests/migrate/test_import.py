@@ -181,3 +181,17 @@ def test_a_refusal_halfway_stops_and_reports_what_was_and_was_not_applied(
     assert sorted(recorded_cli.writes) == sorted(["CreateRoute", "CreateVirtualService", "CreateVirtualService",
                                                   "CreateVirtualGateway", "CreateGatewayRoute", "CreateGatewayRoute"])
     assert len(mesh_contents(local_stack.appmesh(), mesh)) == 13
+
+
+def test_the_plan_is_one_json_document_for_scripts(local_stack: LocalStack, imported: Any, cfn_mesh: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_import(local_stack, *cfn_arguments(cfn_mesh, "--parameter", "GreenWeight=20", "--dry-run",
+                                                  "--output", "json")) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["report"] is None
+    assert document["plan"]["summary"] == {"create": 0, "update": 1, "unchanged": 12}
+    (update,) = [s for s in document["plan"]["steps"] if s["action"] == "update"]
+    assert update == {"action": "update", "kind": "route", "mesh": cfn_mesh, "name": "color-route",
+                      "parent": "colorteller-vr_colorapp", "source": f"{CFN}: ColorRoute", "notes": [],
+                      "changes": [{"path": "spec.httpRoute.action.weightedTargets[1].weight", "before": 10,
+                                   "after": 20}]}

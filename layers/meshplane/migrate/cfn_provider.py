@@ -126,8 +126,10 @@ class Provider:
         """
         if _listener_certificates(desired.spec):  # only adopted: see `_refuse_new_certificates`
             data = appmesh.describe(self.client, desired.key, desired.mesh_owner)
-            if data is None or self._spec_of(request.kind, data) != desired.spec:
+            if data is None:
                 _refuse_new_certificates(desired.spec, {})
+            elif self._spec_of(request.kind, data) != desired.spec:
+                raise SourceError(None, None, f"{desired.label} already exists with another spec")
             return self._adopted(request, desired, data)  # type: ignore[arg-type]
         try:
             data = appmesh.create(self.client, desired, token=request.token)

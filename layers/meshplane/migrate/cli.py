@@ -51,7 +51,8 @@ def register(subparsers: Any) -> None:
     template.add_argument("--resource-value", action="append", default=[], metavar="ID[.ATTRIBUTE]=VALUE",
                           help="Ref (ID) or Fn::GetAtt (ID.ATTRIBUTE) of a non-App Mesh resource")
     template.add_argument("--stack-name", default="meshplane-import", help="AWS::StackName")
-    template.add_argument("--account-id", default=None, help="AWS::AccountId (default: the local account)")
+    template.add_argument("--account-id", default=None,
+                          help="AWS::AccountId (default: the caller's account for a deployed API, else 123456789012)")
     template.add_argument("--partition", default="aws", help="AWS::Partition")
     account = parser.add_argument_group("a live App Mesh account")
     account.add_argument("--from-account", action="store_true", help="read every mesh of an App Mesh account")
@@ -100,12 +101,23 @@ def _read(args: argparse.Namespace) -> list[Desired]:
     options = cloudformation.StackOptions(
         parameters=_pairs(args.parameter, "--parameter"), import_values=_pairs(args.import_value, "--import-value"),
         resource_values=_pairs(args.resource_value, "--resource-value"), region=args.region,
-        account=args.account_id or DEFAULT_ACCOUNT, partition=args.partition, stack_name=args.stack_name)
+        account=args.account_id or _target_account(args) or DEFAULT_ACCOUNT, partition=args.partition,
+        stack_name=args.stack_name)
     resources = files.load(args.sources, options) if args.sources else []
     if args.from_account:
         documents = _read_account(args)
         resources += export.load_all([(f"account {args.source_region or 'default region'}", documents)])
     return validate(resources)
+
+
+def _target_account(args: argparse.Namespace) -> str | None:
+    """AWS::AccountId of templates: the deployed API's account is the caller's (STS); a local API has none."""
+    if not args.sources or ".execute-api." not in (urlsplit(args.endpoint_url).hostname or ""):
+        return None
+    import boto3
+
+    identity = boto3.Session(profile_name=args.profile, region_name=args.region).client("sts").get_caller_identity()
+    return str(identity["Account"])
 
 
 def _read_account(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -128,15 +140,15 @@ def _import(args: argparse.Namespace, resources: list[Desired]) -> int:
 
     client = target_client(args.endpoint_url, args.region, args.profile, args.signing)
     plan = make_plan(client, resources)
+    report = None if args.dry_run or not plan.changes_anything else apply(client, plan)
     if args.output == "json":
-        print(render.as_json(plan))
+        print(json.dumps({"plan": plan.to_json(), "report": report.to_json() if report else None}, indent=2,
+                         default=str))
     else:
         print(render.plan_text(plan, verbose=args.verbose))
-    if args.dry_run or not plan.changes_anything:
-        return 0
-    report = apply(client, plan)
-    print(render.as_json(report) if args.output == "json" else render.report_text(report))
-    return 0 if report.ok else EXIT_REFUSED
+        if report is not None:
+            print(render.report_text(report))
+    return 0 if report is None or report.ok else EXIT_REFUSED
 
 
 def target_client(endpoint_url: str, region: str | None, profile: str | None, signing: str = "auto") -> Any:

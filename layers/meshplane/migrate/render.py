@@ -41,10 +41,6 @@ def report_text(report: Report) -> str:
     return "\n".join(lines)
 
 
-def as_json(value: Plan | Report) -> str:
-    return json.dumps(value.to_json(), indent=2, default=str)
-
-
 def _label(step: Step) -> str:
     return f"{step.action} {step.desired.label} ({step.desired.origin})"
 
