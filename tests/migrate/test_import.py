@@ -195,3 +195,15 @@ def test_the_plan_is_one_json_document_for_scripts(local_stack: LocalStack, impo
                       "parent": "colorteller-vr_colorapp", "source": f"{CFN}: ColorRoute", "notes": [],
                       "changes": [{"path": "spec.httpRoute.action.weightedTargets[1].weight", "before": 10,
                                    "after": 20}]}
+
+
+def test_an_export_directory_of_describe_outputs_reads_as_the_one_file(local_stack: LocalStack, imported: Any,
+                                                                       recorded_cli: Calls, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """What `aws appmesh describe-* > file` leaves: one output per file, in a directory."""
+    for i, document in enumerate(json.loads(EXPORT.read_text())):
+        (tmp_path / "export" / f"{i:02d}.json").parent.mkdir(exist_ok=True)
+        (tmp_path / "export" / f"{i:02d}.json").write_text(json.dumps(document, indent=2))
+    assert run_import(local_stack, str(tmp_path / "export")) == 0
+    assert "Plan: 0 to create, 0 to update, 13 unchanged." in capsys.readouterr().out
+    assert recorded_cli.writes == []
