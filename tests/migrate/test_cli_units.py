@@ -50,3 +50,28 @@ def test_the_deployed_api_is_signed_for_api_gateway(monkeypatch: pytest.MonkeyPa
     assert scope(cli.target_client("https://mesh.example.com/v1", "us-east-1", None, signing="execute-api")) \
         == "execute-api"
     assert scope(cli.target_client("http://127.0.0.1:9080", "us-east-1", None)) == "appmesh"
+
+
+def test_a_local_api_is_called_unsigned_when_there_are_no_credentials(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: object) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", f"{tmp_path}/none")
+    monkeypatch.setenv("AWS_CONFIG_FILE", f"{tmp_path}/none")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    client = cli.target_client("http://127.0.0.1:9080", "us-east-1", None)
+    sent: list[dict[str, str]] = []
+
+    class Body:
+        def stream(self, **_: object) -> object:
+            yield b'{"meshes": []}'
+
+    def answer(request: object, **_: object) -> AWSResponse:
+        sent.append(dict(request.headers))  # type: ignore[attr-defined]
+        return AWSResponse(request.url, 200, {}, Body())  # type: ignore[attr-defined]
+
+    client.meta.events.register("before-send.app-mesh", answer)
+    assert client.list_meshes()["meshes"] == []
+    assert "Authorization" not in sent[0]

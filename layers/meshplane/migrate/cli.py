@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from meshplane.migrate.desired import Desired
 
 EXIT_REFUSED, EXIT_INVALID = 1, 2
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def register(subparsers: Any) -> None:
@@ -157,9 +158,13 @@ def target_client(endpoint_url: str, region: str | None, profile: str | None, si
     from botocore.config import Config
 
     session = boto3.Session(profile_name=profile, region_name=region)
-    client = session.client("appmesh", endpoint_url=endpoint_url,
-                            config=Config(retries={"mode": "standard", "max_attempts": 5}))
     host = urlsplit(endpoint_url).hostname or ""
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+    if host in LOOPBACK and session.get_credentials() is None:
+        from botocore import UNSIGNED
+
+        config = config.merge(Config(signature_version=UNSIGNED))  # `meshplane local up` checks no signature
+    client = session.client("appmesh", endpoint_url=endpoint_url, config=config)
     if signing == "execute-api" or (signing == "auto" and ".execute-api." in host):
         from meshplane import signing as execute_api
 
