@@ -94,7 +94,11 @@ def provider(event: dict[str, Any], context: Any) -> dict[str, Any]:
         except Exception as exc:  # building the client failed: still answer
             log.exception("custom resource provider failed", extra=fields)
             response = Response("FAILED", physical, reason=f"{type(exc).__name__}: {exc}")
-        sent = responder.respond(response)
+        try:
+            sent = responder.respond(response)
+        except Exception:  # the response URL never took it: fail the invocation, so Lambda retries the request
+            log.exception("custom resource response not delivered", extra={**fields, "status": response.status})
+            raise
     finally:
         watchdog.cancel()
     log.info("custom resource answered", extra={**fields, "status": response.status, "sent": sent,
