@@ -50,6 +50,7 @@ PRUNED_MODULES = (
     "meshplane.bootstrap",  # the Envoy bootstrap CLI
     "meshplane.delivery",  # the ADS server: a container with its own image
     "meshplane.identity",  # node identity: the ADS server's CA and exchange, the proxies' credentials agent
+    "meshplane.apiproxy",  # a client-side tool (re-signs App Mesh calls for the deployed API), never run in Lambda
     "meshplane.localnet.pki",  # the throwaway CA of the demo and tests
     "meshplane.cli",
     "meshplane.awscli_plugin",
