@@ -127,7 +127,7 @@ def by_access_key(access_key: str, session_token: str | None, now: datetime | No
             try:
                 user = backend.get_user(key.user_name)
             except _not_found():
-                raise InvalidCredentials(f"the user of access key {access_key} no longer exists") from None
+                raise InvalidCredentials(f"the user of access key {access_key} does not exist") from None
             return Credentials(access_key, key.secret_access_key, None, _user(backend, user))
         session = next((s for s in sts_backends[account][partition].assumed_roles
                         if s.access_key_id == access_key), None)
