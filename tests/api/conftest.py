@@ -20,7 +20,7 @@ from meshplane.api.http import serve_in_thread
 from meshplane.config import Settings
 from meshplane.store import ResourceStore, create_table
 from meshplane.store.limits import Limits
-from moto.server import ThreadedMotoServer
+from support.moto import moto_server
 
 REGION = "us-east-1"
 CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "region_name": REGION}
@@ -44,11 +44,7 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    yield from moto_server()
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 from support.fixtures import envoy_runner, lab
+from support.moto import moto_server
 
-from .harness import Aws, CountingAds, Publisher, ThreadedAds, moto_server
+from .harness import Aws, CountingAds, Publisher, ThreadedAds
 
 __all__ = ["ads", "aws", "counting_ads", "envoy_runner", "lab", "moto_endpoint", "publisher"]
 

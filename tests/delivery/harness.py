@@ -10,7 +10,6 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,6 @@ from meshplane.pipeline.publish import pointer_document, previous_key_after, sna
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.store.pointers import Pointer
-from moto.server import ThreadedMotoServer
 from support import Envoy, http_request, wait_until
 
 REGION = "us-east-1"
@@ -61,16 +59,6 @@ class Aws:
             "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "MESHPLANE_BUCKET": self.bucket,
         }  # fmt: skip
-
-
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 class Publisher:

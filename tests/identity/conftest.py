@@ -13,10 +13,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.credentials import ReadOnlyCredentials
-from delivery.harness import moto_server
 from meshplane.identity.account import MeshAccount
 from meshplane.identity.ca import NodeCA
 from meshplane.identity.server import NodeIdentity, build_node_identity
+from support.moto import moto_server
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
