@@ -172,19 +172,40 @@ def make_plan(
     resources: dict[str, dict[str, Any]] = copy.deepcopy(template["Resources"])
     played = {lid: res for lid, res in resources.items() if _is_played(res)}
     names = {lid: function_name(stack, lid) for lid in played}
-    arns = {
-        lid: (
-            f"arn:aws:lambda:{region}:{account}:function:{names[lid]}"
-            if res["Type"] == "AWS::Lambda::Function"
-            else f"arn:aws:events:{region}:{account}:rule/{names[lid]}"
-            if res["Type"] == "AWS::Events::Rule"
-            else f"arn:aws:local:{region}:{account}:{names[lid]}"
-        )
-        for lid, res in played.items()
-    }
+    arns = {lid: _played_arn(res["Type"], names[lid], region, account) for lid, res in played.items()}
     literals = _Literals(names, arns)
     outputs = _Outputs()
+    kept, applied = _emulated(resources, played, literals, outputs)
+    plan = Plan(stack_template={}, applied=applied, functions={}, played={lid: r["Type"] for lid, r in played.items()})
+    for lid, res in played.items():
+        if res["Type"] == "AWS::Lambda::Function":
+            props = literals.apply(res.get("Properties", {}))
+            plan.functions[lid] = _function_spec(lid, names[lid], arns[lid], code_dirs[lid], props, outputs)
+    _add_event_sources(plan, played, literals, outputs)
+    stack_outputs = {
+        name: out for name, out in template.get("Outputs", {}).items() if not literals.mentions(out["Value"])
+    }
+    plan.stack_template = {
+        **{key: value for key, value in template.items() if key not in ("Resources", "Outputs")},
+        "Resources": kept,
+        "Outputs": {**stack_outputs, **outputs.outputs},
+    }
+    return plan
 
+
+def _played_arn(resource_type: str, name: str, region: str, account: str) -> str:
+    """The ARN the local runtime answers to for a played resource."""
+    if resource_type == "AWS::Lambda::Function":
+        return f"arn:aws:lambda:{region}:{account}:function:{name}"
+    if resource_type == "AWS::Events::Rule":
+        return f"arn:aws:events:{region}:{account}:rule/{name}"
+    return f"arn:aws:local:{region}:{account}:{name}"
+
+
+def _emulated(
+    resources: dict[str, dict[str, Any]], played: dict[str, Any], literals: _Literals, outputs: _Outputs
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The resources the emulator's stack creates, and those applied through their service APIs."""
     kept: dict[str, dict[str, Any]] = {}
     applied: dict[str, dict[str, Any]] = {}
     for lid, res in resources.items():
@@ -201,42 +222,37 @@ def make_plan(
             applied[lid] = res
         else:
             kept[lid] = res
+    return kept, applied
 
-    plan = Plan(stack_template={}, applied=applied, functions={}, played={lid: r["Type"] for lid, r in played.items()})
-    for lid, res in played.items():
-        props = literals.apply(res.get("Properties", {}))
-        if res["Type"] == "AWS::Lambda::Function":
-            plan.functions[lid] = FunctionSpec(
-                logical_id=lid,
-                name=names[lid],
-                arn=arns[lid],
-                code_dir=code_dirs[lid],
-                handler=props["Handler"],
-                timeout=int(props.get("Timeout", 3)),
-                memory=int(props.get("MemorySize", 128)),
-                environment=outputs.expose(props.get("Environment", {}).get("Variables", {}), None),
-            )
+
+def _function_spec(
+    lid: str, name: str, arn: str, code_dir: Path, props: dict[str, Any], outputs: _Outputs
+) -> FunctionSpec:
+    return FunctionSpec(
+        logical_id=lid,
+        name=name,
+        arn=arn,
+        code_dir=code_dir,
+        handler=props["Handler"],
+        timeout=int(props.get("Timeout", 3)),
+        memory=int(props.get("MemorySize", 128)),
+        environment=outputs.expose(props.get("Environment", {}).get("Variables", {}), None),
+    )
+
+
+def _add_event_sources(plan: Plan, played: dict[str, Any], literals: _Literals, outputs: _Outputs) -> None:
+    """The event source mappings and schedule rules that invoke the played functions."""
     by_name = {spec.name: lid for lid, spec in plan.functions.items()}
+    by_arn = {spec.arn: lid for lid, spec in plan.functions.items()}
     for lid, res in played.items():
         props = literals.apply(res.get("Properties", {}))
         if res["Type"] == "AWS::Lambda::EventSourceMapping":
             _add_mapping(plan, lid, props, by_name[props["FunctionName"]], outputs)
         elif res["Type"] == "AWS::Events::Rule":
             for target in props.get("Targets", []):
-                if target["Arn"] in arns.values():
-                    function = next(f for f, spec in plan.functions.items() if spec.arn == target["Arn"])
+                if target["Arn"] in by_arn:
                     expression = outputs.expose(props["ScheduleExpression"], None)
-                    plan.schedules.append(ScheduleSource(lid, function, expression, arns[lid]))
-
-    stack_outputs = {
-        name: out for name, out in template.get("Outputs", {}).items() if not literals.mentions(out["Value"])
-    }
-    plan.stack_template = {
-        **{key: value for key, value in template.items() if key not in ("Resources", "Outputs")},
-        "Resources": kept,
-        "Outputs": {**stack_outputs, **outputs.outputs},
-    }
-    return plan
+                    plan.schedules.append(ScheduleSource(lid, by_arn[target["Arn"]], expression, literals.arns[lid]))
 
 
 def _add_mapping(plan: Plan, lid: str, props: dict[str, Any], function: str, outputs: _Outputs) -> None:
