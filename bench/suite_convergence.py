@@ -174,7 +174,7 @@ def _toggle(sd: object, events: object, service_id: str, instance: object, prese
 
 def run(profile: Profile) -> Suite:
     stack_mod = require("meshplane.demo.stack", "bring_up")
-    processes = require("meshplane.demo.processes", "Supervisor")
+    processes = require("meshplane.localnet.processes", "Supervisor")
     from meshplane.demo.plan import INGRESS_PORT
 
     for key, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),

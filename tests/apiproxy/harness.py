@@ -24,8 +24,8 @@ from authz.iamlab import ACCOUNT, REGION, IamLab, Keys
 from meshplane.api.app import Api
 from meshplane.api.authz import Authorizer
 from meshplane.api.http import serve_in_thread
-from meshplane.local import processes
 from meshplane.local.gateway_auth import EmulatorAuthenticator
+from meshplane.localnet import processes
 from meshplane.localnet.loopback import free_port
 from meshplane.store import ResourceStore, create_table
 
@@ -113,7 +113,7 @@ def api_proxy(target: str, keys: Keys, workdir: Path, *args: str) -> Iterator[st
         processes.wait_http(f"{url}/", timeout=30, process=process)
         yield url
     finally:
-        processes.stop(process)
+        processes.stop_group(process)
 
 
 def aws(endpoint: str | None, home: Path, keys: Keys | None, *args: str,

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import requests
 from botocore.config import Config
-from meshplane.local import processes
 from meshplane.local.emulator import Emulator
+from meshplane.localnet import processes
 from meshplane.localnet.loopback import free_port
 
 REGION = "us-east-1"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from images.native import NativeContainer, container, emit
 from meshplane.delivery.agent import FileWriter
-from meshplane.localnet.envoy_process import wait_until
+from meshplane.localnet.waiting import wait_until
 from meshplane.snapshot.snapshot import Snapshot
 from support.ports import loopback_pool
 

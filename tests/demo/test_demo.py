@@ -27,7 +27,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from meshplane.demo.processes import alive
+from meshplane.localnet.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TIMEOUT = 420

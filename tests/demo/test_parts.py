@@ -16,8 +16,8 @@ from meshplane.demo.discovery import CloudMap, EcsCluster, cloudtrail_record, ta
 from meshplane.demo.network import LoopbackAddresses, free_port
 from meshplane.demo.pki import LocalCA
 from meshplane.demo.plan import INGRESS_PORT, Instance, Plan
-from meshplane.demo.processes import Supervisor, alive
 from meshplane.localnet.loopback import free_ports
+from meshplane.localnet.processes import Supervisor, alive
 from meshplane.pipeline.cloudmap_events import service_id_of
 from meshplane.pipeline.ecs import TaskEvent, change_of, endpoint_of
 from moto import mock_aws
@@ -149,7 +149,7 @@ def test_stopping_kills_grandchildren_that_escaped_into_their_own_session(tmp_pa
 
 def test_children_are_terminated_when_the_demo_itself_is_killed(tmp_path: Path) -> None:
     pid_file = tmp_path / "child.pid"
-    script = ("import sys, time; from pathlib import Path; from meshplane.demo.processes import Supervisor; "
+    script = ("import sys, time; from pathlib import Path; from meshplane.localnet.processes import Supervisor; "
               f"child = Supervisor(Path({str(tmp_path)!r})).start('sleeper', [sys.executable, '-c', "
               "'import time; time.sleep(60)']); "
               f"Path({str(pid_file)!r}).write_text(str(child.pid)); time.sleep(60)")  # fmt: skip

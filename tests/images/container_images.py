@@ -25,7 +25,7 @@ import pytest
 from delivery.harness import Aws, Publisher
 from delivery.scenario import Scenario
 from delivery.test_ads_traffic import answered_by
-from meshplane.localnet.envoy_process import wait_until
+from meshplane.localnet.waiting import wait_until
 from support import Lab
 from support.ports import free_port
 

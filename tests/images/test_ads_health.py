@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 from delivery.harness import Aws
-from meshplane.localnet.envoy_process import wait_until
 from meshplane.localnet.processes import stop_group
+from meshplane.localnet.waiting import wait_until
 from support.ports import free_port, loopback_pool
 
 from .native import IMAGE_DIR, MESHPLANE

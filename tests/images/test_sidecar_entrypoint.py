@@ -17,8 +17,8 @@ from delivery.harness import Publisher, ThreadedAds
 from delivery.scenario import Scenario
 from delivery.test_ads_traffic import answered_by
 from meshplane.bootstrap.command import HEALTH_CHECK
-from meshplane.localnet.envoy_process import wait_until
 from meshplane.localnet.processes import stop_group
+from meshplane.localnet.waiting import wait_until
 from support import Lab, validate
 
 from .native import BIN, IMAGE_DIR

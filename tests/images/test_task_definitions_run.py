@@ -19,7 +19,7 @@ from delivery.scenario import Scenario
 from delivery.secure import SERVER, lab_aws, node_identity, role_for
 from delivery.test_ads_traffic import answered_by
 from meshplane.identity.store import publish_ca
-from meshplane.localnet.envoy_process import wait_until
+from meshplane.localnet.waiting import wait_until
 from support import Lab
 
 from .native import NativeContainer, container, emit

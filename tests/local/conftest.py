@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from meshplane.local import processes
+from meshplane.localnet import processes
 from meshplane.localnet.loopback import free_ports
 
 REGION = "us-east-1"
@@ -28,7 +28,7 @@ def serve(module: str, log: Path) -> Iterator[str]:
         processes.wait_http(f"{url}/moto-api/", 30, process)
         yield url
     finally:
-        processes.stop(process)
+        processes.stop_group(process)
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from meshplane.local import processes
 from meshplane.local.harness import LocalStack, start_local_up
+from meshplane.localnet import processes
 from meshplane.localnet.loopback import free_ports
 
 
@@ -89,7 +89,7 @@ def test_a_dead_aws_endpoint_url_stops_startup_with_one_line_saying_so(tmp_path:
     try:
         exit_code = up.wait(30)
     finally:
-        processes.stop(up)
+        processes.stop_group(up)
     text = log.read_text()
     assert exit_code != 0, text
     assert "emulator ready" not in text and "Traceback" not in text, text

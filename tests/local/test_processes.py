@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from meshplane.local import processes
+from meshplane.localnet import processes
 from support.pki import TestCA
 
 

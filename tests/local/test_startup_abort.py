@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from meshplane.local import processes
+from meshplane.localnet import processes
 from meshplane.localnet.loopback import free_ports
 
 APP = Path(__file__).parent / "recorder_app" / "template.yaml"
@@ -66,7 +66,7 @@ def test_sigterm_while_the_emulator_starts_aborts_startup_at_once_and_stops_ever
         exit_code = up.wait(30)
         took = time.monotonic() - signalled
     finally:
-        processes.stop(up)
+        processes.stop_group(up)
     log = (state_dir / "local-up.log").read_text()
     assert exit_code == 0, log
     assert "stop signal during startup: aborted" in log  # it did not finish starting first

@@ -35,8 +35,10 @@ A typical module (see tests/traffic/ for one per feature):
     def test_it(caller): assert http_request(caller.egress, "back.local:8080").upstream == "back"
 """
 
+from meshplane.localnet.waiting import wait_until
+
 from .clients import GrpcReply, Reply, grpc_call, http_request, repeat, tally, tcp_exchange, tls_context
-from .envoy import Envoy, EnvoyError, EnvoyRunner, envoy_binary, validate, wait_until
+from .envoy import Envoy, EnvoyError, EnvoyRunner, envoy_binary, validate
 from .mesh import Lab, MeshBuilder, Sidecar, listener, sidecar_bootstrap, target, validate_sidecar
 from .pki import Leaf, TestCA
 from .ports import LoopbackPool, free_port, loopback_pool

@@ -23,11 +23,11 @@ from meshplane.localnet.envoy_process import (
     await_admin_address,
     envoy_binary,
     envoy_command,
-    wait_until,
 )
 from meshplane.localnet.processes import stop_group
+from meshplane.localnet.waiting import wait_until
 
-__all__ = ["Envoy", "EnvoyError", "EnvoyRunner", "envoy_binary", "running_envoys", "validate", "wait_until"]
+__all__ = ["Envoy", "EnvoyError", "EnvoyRunner", "envoy_binary", "running_envoys", "validate"]
 
 
 def bootstrap_document(config: Message | Mapping[str, Any]) -> dict[str, Any]:

@@ -176,7 +176,7 @@ def _keep(built: stack.Stack, report: Report, view: View) -> None:
     view.info(f"{env} aws appmesh --endpoint-url {built.local.api_url} list-meshes")
     view.info(f"aws appmesh --endpoint-url {built.local.api_url} describe-route --mesh-name {built.plan.mesh} "
               f"--virtual-router-name {built.plan.router} --route-name {built.plan.route}")  # fmt: skip
-    view.info(f"aws servicediscovery --endpoint-url {built.local.aws_endpoint} list-namespaces")
+    view.info(f"aws servicediscovery --endpoint-url {built.local.endpoint_url} list-namespaces")
     with contextlib.suppress(KeyboardInterrupt):  # SIGTERM arrives as KeyboardInterrupt too
         while True:
             time.sleep(1.0)

@@ -20,6 +20,7 @@ from meshplane.demo.stack import Stack
 from meshplane.demo.traffic import Sample, Split, TrafficGenerator
 from meshplane.demo.view import Advance
 from meshplane.localnet.processes import alive
+from meshplane.localnet.waiting import poll
 
 CANARY: tuple[tuple[int, int], ...] = ((100, 0), (90, 10), (50, 50), (0, 100))
 SAMPLES_PER_STEP = 300
@@ -34,11 +35,7 @@ def tolerance(expected: float, n: int) -> float:
 def _wait(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> float | None:
     """Seconds until `condition` holds, None on timeout."""
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if condition():
-            return time.monotonic() - started
-        time.sleep(interval)
-    return None
+    return time.monotonic() - started if poll(condition, timeout, interval) else None
 
 
 def canary_step(stack: Stack, traffic: TrafficGenerator, front: Sidecar, blue: int, green: int,
@@ -126,7 +123,7 @@ def restart_ads(stack: Stack, traffic: TrafficGenerator, settle: float = 2.0, ti
     """
     old_pid = stack.local.ads_pid()
     if old_pid is None or not alive(old_pid):
-        raise DemoError(f"local up reports no running ADS process (state: {stack.local.state()})")
+        raise DemoError(f"local up reports no running ADS process (state: {stack.local.current_state()})")
     sidecars = [sidecar for sidecar in stack.sidecars() if sidecar.child.running]  # not the killed instance
     opened = {s.name: (observe.ads_connection(s) or (True, 0))[1] for s in sidecars}
     killed_at = time.monotonic()
@@ -134,7 +131,10 @@ def restart_ads(stack: Stack, traffic: TrafficGenerator, settle: float = 2.0, ti
     restarted: float | None = None
     port_down = False
     reconnected: dict[str, float | None] = {s.name: None for s in sidecars}
-    while time.monotonic() - killed_at < timeout:
+
+    def recovered() -> bool:
+        """Record when the port came back and when each sidecar reconnected; true once all did."""
+        nonlocal restarted, port_down
         now = time.monotonic() - killed_at
         if restarted is None:
             accepting = _accepts(stack.local.ads_address)
@@ -145,9 +145,9 @@ def restart_ads(stack: Stack, traffic: TrafficGenerator, settle: float = 2.0, ti
             state = observe.ads_connection(sidecar) if reconnected[sidecar.name] is None else None
             if state is not None and state[0] and state[1] > opened[sidecar.name]:
                 reconnected[sidecar.name] = now
-        if restarted is not None and all(v is not None for v in reconnected.values()):
-            break
-        time.sleep(0.05)
+        return restarted is not None and all(v is not None for v in reconnected.values())
+
+    poll(recovered, timeout)  # what did not recover in time is reported as None
     time.sleep(settle)
     window = time.monotonic() - killed_at
     new_pid = stack.local.ads_pid()

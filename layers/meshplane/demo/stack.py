@@ -8,13 +8,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from meshplane.demo import envoy, localup, mesh
+from meshplane.demo import envoy, mesh
 from meshplane.demo.discovery import CloudMap, EcsCluster
 from meshplane.demo.envoy import DemoError, Sidecar
 from meshplane.demo.network import LoopbackAddresses
 from meshplane.demo.pki import LocalCA
 from meshplane.demo.plan import APP_PORT, EGRESS_PORT, GATEWAY_PORT, INGRESS_PORT, Instance, Plan
+from meshplane.local.harness import LocalStack, start_local_up
 from meshplane.localnet.processes import Child, Supervisor
+from meshplane.localnet.waiting import poll
 
 # (node, instance, version, how it is registered): two blue and two green, each way once.
 INSTANCES: tuple[tuple[str, str, str, str], ...] = (
@@ -25,6 +27,8 @@ INSTANCES: tuple[tuple[str, str, str, str], ...] = (
     ("green", "green-2", "v2", "cloudmap"),
 )
 ECS_EVENT_BUS = "default"  # ECS delivers task state changes to the account's default bus
+RECONCILE_SECONDS = 10.0
+LOCAL_UP_TIMEOUT = 180.0
 
 
 @dataclass
@@ -70,7 +74,7 @@ class Running:
 class Stack:
     plan: Plan
     supervisor: Supervisor
-    local: localup.LocalUp
+    local: LocalStack
     clients: Clients
     cloud_map: CloudMap
     ecs: EcsCluster
@@ -96,15 +100,24 @@ def _timed(timings: dict[str, float], name: str, started: float) -> None:
     timings[name] = round(time.monotonic() - started, 3)
 
 
+def _local_up(supervisor: Supervisor, state_dir: Path, region: str) -> LocalStack:
+    """`meshplane local up` under the demo's supervisor, reconciling every few seconds so a late event costs little."""
+    try:
+        return start_local_up(state_dir, "--schedule-interval", str(RECONCILE_SECONDS), region=region,
+                              supervisor=supervisor, timeout=LOCAL_UP_TIMEOUT)  # fmt: skip
+    except (RuntimeError, TimeoutError) as exc:
+        raise DemoError(f"`meshplane local up` did not start: {exc}") from None
+
+
 def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> Stack:
     """Everything up to the first request: returns once the stack is built (traffic not yet checked)."""
     timings: dict[str, float] = {}
     started = time.monotonic()
     with view.step("Starting `meshplane local up` (moto, the SAM template, Lambda runtime, API, ADS)"):
-        local = localup.start(supervisor, workdir / "local")
+        local = _local_up(supervisor, workdir / "local", region)
     _timed(timings, "local_up", started)
-    view.info(f"App Mesh API {local.api_url}   ADS {local.ads_address}   AWS emulator {local.aws_endpoint}")
-    clients = Clients.connect(local.api_url, local.aws_endpoint, region)
+    view.info(f"App Mesh API {local.api_url}   ADS {local.ads_address}   AWS emulator {local.endpoint_url}")
+    clients = Clients.connect(local.api_url, local.endpoint_url, region)
     plan = Plan.new()
 
     started = time.monotonic()
@@ -171,18 +184,21 @@ def register(stack: Stack, instance: Instance) -> None:
 
 def wait_for_traffic(stack: Stack, probe: Any, timeout: float = 90.0) -> float:
     """Seconds from the first registration until blue answers through the gateway (the whole path is live)."""
-    started = stack.registered_at
-    deadline = time.monotonic() + timeout
     last = ""
-    while time.monotonic() < deadline:
+
+    def blue_answers() -> bool:
+        nonlocal last
         status, color, detail = probe()
         if status == 200 and color == "blue":
-            return time.monotonic() - started
+            return True
         last = f"status {status} {detail[:200]}"
         for running in stack.running.values():
             if not running.sidecar.child.running:
                 raise DemoError(f"Envoy {running.instance.name} exited:\n{running.sidecar.child.log_tail()}")
-        time.sleep(0.25)
+        return False
+
+    if poll(blue_answers, timeout, interval=0.25):
+        return time.monotonic() - stack.registered_at
     envoy_log = stack.gateway.sidecar.child.log_tail(1500)
     raise DemoError(f"no answer from blue through the gateway after {timeout:.0f}s (last: {last})\n"
                     f"gateway Envoy log:\n{envoy_log}")  # fmt: skip

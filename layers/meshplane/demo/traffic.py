@@ -15,6 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from meshplane.localnet.waiting import poll
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -99,15 +101,14 @@ class TrafficGenerator:
     def wait_for(self, n: int, since: float, timeout: float,
                  progress: Callable[[list[Sample]], None] | None = None) -> list[Sample]:  # fmt: skip
         """Block until `n` responses completed after `since`; returns them (fewer on timeout)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+
+        def enough() -> list[Sample] | None:
             got = self.samples(since)
             if progress is not None:
                 progress(got[:n])
-            if len(got) >= n:
-                return got[:n]
-            time.sleep(0.1)
-        return self.samples(since)
+            return got[:n] if len(got) >= n else None
+
+        return poll(enough, timeout, interval=0.1) or self.samples(since)
 
 
 @dataclass(frozen=True)

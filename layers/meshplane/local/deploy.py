@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from meshplane.local.plan import FunctionSpec, Plan, QueueSource, ScheduleSource, StreamSource, resolve_marks
+from meshplane.localnet.waiting import wait_until
 
 Clients = Callable[[str], Any]  # service name -> boto3 client bound to the emulator
 
@@ -79,15 +79,16 @@ def deploy(
 
 
 def _wait_created(cfn: Any, stack_name: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def created() -> dict[str, Any] | None:
         stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         status = stack["StackStatus"]
         if status == "CREATE_COMPLETE":
             return stack
-        if not status.endswith("IN_PROGRESS") or time.monotonic() > deadline:
+        if not status.endswith("IN_PROGRESS"):
             raise RuntimeError(f"stack {stack_name} ended in {status}: {stack.get('StackStatusReason', '')}")
-        time.sleep(0.1)
+        return None
+
+    return wait_until(created, timeout, interval=0.1, what=f"stack {stack_name} to be created")
 
 
 def _bucket_policy(clients: Clients, _name: str, props: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshplane.local import processes
+from meshplane.localnet import processes
 
 EXTERNAL_WAIT = 5.0  # seconds an endpoint someone else runs gets to answer: it should be up already
 
@@ -41,4 +41,4 @@ class Emulator:
 
     def stop(self) -> None:
         if self.process is not None:
-            processes.stop(self.process)
+            processes.stop_group(self.process)

@@ -1,4 +1,4 @@
-"""Start and stop `meshplane local up` as a child process: for tests, the demo and benchmarks."""
+"""Start and stop `meshplane local up` as a child process: the one launcher of the tests, the demo and benchmarks."""
 
 from __future__ import annotations
 
@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshplane.local import processes
 from meshplane.localnet.loopback import free_ports
+from meshplane.localnet.processes import Child, Supervisor, stop_group
+from meshplane.localnet.waiting import wait_until
 
 STARTUP_TIMEOUT = 120.0
+STATE_FILE = "state.json"
 
 
 @dataclass
@@ -32,10 +34,30 @@ class LocalStack:
     config_queue_url: str
     stack_name: str
     state_dir: Path
-    process: subprocess.Popen[bytes]
-    state: dict[str, Any]
+    child: Child
+    state: dict[str, Any]  # as written when the stack became healthy
     startup_seconds: float
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self.child.process
+
+    @property
+    def ads_address(self) -> str:
+        return f"127.0.0.1:{self.ads_port}"
+
+    def current_state(self) -> dict[str, Any]:
+        """The state file now: local up rewrites it when, say, it restarts the ADS server."""
+        try:
+            return json.loads((self.state_dir / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def ads_pid(self) -> int | None:
+        """The running ADS server's pid, as local up last recorded it."""
+        pid = self.current_state().get("adsPid")
+        return pid if isinstance(pid, int) else None
 
     def client(self, service: str) -> Any:
         import boto3
@@ -71,27 +93,38 @@ def stack_env(endpoint_url: str, region: str = "us-east-1") -> dict[str, str]:
 
 
 def start_local_up(
-    state_dir: Path, *extra: str, stack_name: str | None = None, endpoint_url: str | None = None
-) -> LocalStack:
-    """Start `meshplane local up` on free ports, with its own moto or against `endpoint_url`, and wait for /healthz."""
+    state_dir: Path, *extra: str, stack_name: str | None = None, endpoint_url: str | None = None,
+    region: str = "us-east-1", supervisor: Supervisor | None = None, timeout: float = STARTUP_TIMEOUT,
+) -> LocalStack:  # fmt: skip
+    """Start `meshplane local up` on free ports, with its own moto or against `endpoint_url`, and wait for /healthz.
+
+    It runs as a child of `supervisor` (by default one logging to `state_dir`), so it
+    dies with its parent; on failure it is stopped and the error carries its log tail.
+    """
     api_port, ads_port, emulator_port = free_ports(3)
     stack_name = stack_name or f"mp{os.getpid()}{time.monotonic_ns() % 100000}"
     env = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=region)
     argv = [sys.executable, "-m", "meshplane.cli", "local", "up", "--api-port", str(api_port),
             "--ads-port", str(ads_port), "--emulator-port", str(emulator_port), "--state-dir", str(state_dir),
-            "--stack-name", stack_name, *extra]
+            "--stack-name", stack_name, *extra]  # fmt: skip
     started = time.monotonic()
     state_dir.mkdir(parents=True, exist_ok=True)
-    process = processes.spawn(argv, env, log=state_dir / "local-up.log")
+    child = (supervisor or Supervisor(state_dir)).start("local-up", argv, env=env)
     try:
-        _wait_healthy(f"http://127.0.0.1:{api_port}/healthz", process, state_dir)
-        state = json.loads((state_dir / "state.json").read_text())
+        _wait_healthy(f"http://127.0.0.1:{api_port}/healthz", child, state_dir / STATE_FILE, timeout)
+        state = json.loads((state_dir / STATE_FILE).read_text())
     except BaseException:
-        processes.stop(process)
+        stop_group(child.process)
         raise
+    return _stack(state, stack_name, state_dir, child, time.monotonic() - started, region)
+
+
+def _stack(
+    state: dict[str, Any], stack_name: str, state_dir: Path, child: Child, seconds: float, region: str
+) -> LocalStack:
     outputs = state["outputs"]
     return LocalStack(
         api_url=state["apiUrl"],
@@ -103,28 +136,28 @@ def start_local_up(
         config_queue_url=outputs.get("ConfigPublishedQueueUrl", ""),
         stack_name=stack_name,
         state_dir=state_dir,
-        process=process,
+        child=child,
         state=state,
-        startup_seconds=time.monotonic() - started,
-        env=stack_env(state["endpointUrl"]),
+        startup_seconds=seconds,
+        env=stack_env(state["endpointUrl"], region),
     )
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], state_dir: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log = (state_dir / "local-up.log").read_text()[-4000:]
-            raise RuntimeError(f"meshplane local up exited with {process.returncode}:\n{log}")
+def _wait_healthy(url: str, child: Child, state_file: Path, timeout: float) -> None:
+    def healthy() -> bool:
+        if not child.running:
+            raise RuntimeError(f"meshplane local up exited with {child.process.returncode}:\n{child.log_tail(4000)}")
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200 and (state_dir / "state.json").exists():
-                    return
+                return response.status == 200 and state_file.exists()
         except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"{url} not healthy within {STARTUP_TIMEOUT}s")
+            return False
+
+    try:
+        wait_until(healthy, timeout, interval=0.1, what=f"{url} to be healthy")
+    except TimeoutError as exc:
+        raise TimeoutError(f"{exc}; meshplane local up log:\n{child.log_tail(4000)}") from None
 
 
 def stop_local_up(stack: LocalStack) -> None:
-    processes.stop(stack.process, grace=15.0)
+    stop_group(stack.process, grace=15.0)

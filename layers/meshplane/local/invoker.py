@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshplane.local import abort, processes
+from meshplane.local import abort
 from meshplane.local.plan import FunctionSpec
+from meshplane.localnet.processes import stop_group
 
 READY_TIMEOUT = 60.0
 
@@ -162,7 +163,7 @@ class FunctionInvoker:
 
     def stop(self) -> None:
         if self._process is not None:
-            processes.stop(self._process, grace=2.0)
+            stop_group(self._process, grace=2.0)
             for stream in (self._process.stdin, self._process.stdout):
                 if stream is not None:
                     stream.close()

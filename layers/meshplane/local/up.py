@@ -23,9 +23,9 @@ from meshplane.local.gateway import LocalGateway
 from meshplane.local.invoker import FunctionPool, Invocation, base_environment, lambda_environment
 from meshplane.local.plan import make_plan
 from meshplane.local.sources import QueuePoller, ScheduleTimer, Source, StreamPoller
-from meshplane.local.supervisor import Supervisor
 from meshplane.local.template import translate
 from meshplane.local.trace import TRACE_FILE, InvocationTrace
+from meshplane.localnet.processes import Restarting, Supervisor
 
 log = logging.getLogger("meshplane.local")
 API_FUNCTION = "ApiFunction"
@@ -74,7 +74,7 @@ class LocalUp:
         self.trace: InvocationTrace | None = None
         self._invokers: dict[str, Callable[[Any], Invocation]] = {}
         self.threads: list[threading.Thread] = []
-        self.ads: Supervisor | None = None
+        self.ads: Restarting | None = None
         self.server: Any = None
         self.ready = threading.Event()
         self.started_at = time.monotonic()
@@ -217,8 +217,7 @@ class LocalUp:
         env = {**base_environment(self.emulator.endpoint_url, o.region),
                "MESHPLANE_TABLE": out["StateTableName"], "MESHPLANE_BUCKET": out["SnapshotBucketName"],
                "MESHPLANE_BUS": out["ConfigBusName"]}
-        self.ads = Supervisor(argv, env, o.state_dir / "ads.log")
-        self.ads.start()
+        self.ads = Supervisor(o.state_dir).keep("ads", argv, env=env)
 
     # ------------------------------------------------------------------ state
     def function_stats(self) -> dict[str, Any]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-T = TypeVar("T")
+from meshplane.localnet.waiting import wait_until
 
 
 class EnvoyError(RuntimeError):
@@ -51,18 +50,6 @@ def envoy_command(config: Path, address_file: Path, *, log_level: str, log_path:
     if log_path is not None:
         command += ["--log-path", str(log_path)]
     return command
-
-
-def wait_until(condition: Callable[[], T], timeout: float, interval: float = 0.05, what: str = "condition") -> T:
-    """Poll `condition` until it returns a truthy value; bounded, raises TimeoutError naming `what`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def await_admin_address(address_file: Path, running: Callable[[], bool], timeout: float) -> str:
