@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
 import botocore.loaders
 import pytest
 from meshplane.model import codegen, shapes
@@ -10,7 +15,43 @@ from pydantic import ValidationError
 
 def test_committed_shapes_match_the_botocore_service_model() -> None:
     generated = codegen.Generator(codegen.load_service_model()).render()
-    assert codegen.OUTPUT.read_text() == generated, "run `python -m meshplane.model.codegen`"
+    committed = {path.name: path.read_text() for path in codegen.OUTPUT.glob("*.py")}
+    assert committed == generated, "run `python -m meshplane.model.codegen`"
+
+
+def test_the_drift_check_sees_an_edited_a_missing_and_a_stale_module(tmp_path: Path) -> None:
+    """`write` makes the directory exactly the generator's files: what the drift test compares against."""
+    generated = codegen.Generator(codegen.load_service_model()).render()
+    (tmp_path / "retired.py").write_text("class Gone: ...\n")
+    (tmp_path / "route.py").write_text("# edited by hand\n")
+    codegen.write(generated, tmp_path)
+    assert {path.name: path.read_text() for path in tmp_path.glob("*.py")} == generated
+
+
+def test_every_class_is_a_static_class_of_its_kind_module() -> None:
+    """Type checkers read the class statements: `shapes.<Name>` is the class its module defines."""
+    partition = codegen.Partition(codegen.load_service_model())
+    for name, module in partition.module_of.items():
+        cls = getattr(shapes, name)
+        assert cls.__module__ == f"meshplane.model.shapes.{module}", name
+        assert cls is vars(importlib.import_module(cls.__module__))[name]
+    assert partition.module_of["VirtualNodeSpec"] == "virtual_node"
+    assert partition.module_of["ListMeshesOutput"] == "mesh"
+    assert partition.module_of["Duration"] == "common"  # routes and virtual nodes share it
+    assert partition.module_of["NotFoundException"] == "errors"
+
+
+def test_a_kind_module_is_imported_only_when_one_of_its_classes_is_used() -> None:
+    """A cold start creates the classes of the kinds it touches: ListMeshes never creates a route class."""
+    code = (
+        "import sys; from meshplane.model import shapes; "
+        "before = sorted(m for m in sys.modules if m.startswith('meshplane.model.shapes.')); "
+        "shapes.ListMeshesOutput; "
+        "after = sorted(m for m in sys.modules if m.startswith('meshplane.model.shapes.')); "
+        "print(before, after)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[] ['meshplane.model.shapes.common', 'meshplane.model.shapes.mesh']"
 
 
 def test_every_structure_of_the_api_has_a_model_with_every_member() -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from importlib import import_module
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -58,45 +58,28 @@ class AppMeshError(AppMeshModel):
     http_status: ClassVar[int] = 400
 
 
-Factory = Callable[[], type[AppMeshModel]]
+def lazy_exports(
+    package: str, homes: Mapping[str, Iterable[str]]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """`(__getattr__, __dir__)` for a package whose names each come from one submodule, imported on first use.
 
-
-def lazy_module(
-    module_name: str,
-) -> tuple[Callable[..., Callable[[Factory], Factory]], Callable[[str], type[AppMeshModel]], Callable[[], list[str]]]:
-    """`(shape, __getattr__, __dir__)` for a module whose classes are built on first lookup (PEP 562).
-
-    Why: a cold start that built every generated class paid for all 228 while
-    using a handful.  `@shape(*deps)` registers a factory `_<Name>`; looking up
-    `<Name>` builds the classes its fields name first (their annotations are
-    resolved in the module's namespace), then the class, and stores it in the module.
+    Why (PEP 562): a cold start that created all 228 shape classes paid for every
+    one while an invocation uses a few resource kinds.  `homes` maps a submodule
+    to the names it defines; the import system's module lock makes concurrent
+    first uses (the threaded local API server) safe.
     """
-    factories: dict[str, tuple[Factory, tuple[str, ...]]] = {}
-    lock = threading.RLock()  # the local API server is threaded: one class object per name
+    home = {name: module for module, names in homes.items() for name in names}
 
-    def shape(*deps: str) -> Callable[[Factory], Factory]:
-        def register(factory: Factory) -> Factory:
-            factories[factory.__name__.removeprefix("_")] = (factory, deps)
-            return factory
-
-        return register
-
-    def build(name: str) -> type[AppMeshModel]:
-        if name not in factories:
-            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
-        module = sys.modules[module_name]
-        with lock:
-            built = module.__dict__.get(name)
-            if built is None:
-                factory, deps = factories[name]
-                for dep in deps:
-                    getattr(module, dep)
-                built = factory()
-                built.__qualname__ = name
-                setattr(module, name, built)
-        return built  # type: ignore[no-any-return]
+    def lookup(name: str) -> Any:
+        if name in homes:
+            return import_module(f"{package}.{name}")
+        if name not in home:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(import_module(f"{package}.{home[name]}"), name)
+        setattr(sys.modules[package], name, value)
+        return value
 
     def names() -> list[str]:
-        return sorted({*vars(sys.modules[module_name]), *factories})
+        return sorted({*vars(sys.modules[package]), *home, *homes})
 
-    return shape, build, names
+    return lookup, names
