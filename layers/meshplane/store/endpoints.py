@@ -28,6 +28,7 @@ from enum import StrEnum
 from typing import Any
 
 from meshplane.model.state import Endpoint
+from meshplane.store.reads import query_items
 
 TOMBSTONE_TTL_SECONDS = 3 * 24 * 3600
 ITEM_PREFIX = "I#"
@@ -230,16 +231,8 @@ class EndpointStore:
                 if item.get("present", {}).get("BOOL") and "endpoint" in item]
 
     def _items(self, ref: NodeRef, prefix: str) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":pk": {"S": partition(ref.mesh, ref.node)}, ":p": {"S": prefix}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            found += page.get("Items", [])
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(query_items(
+            self._client, TableName=self._table, KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+            ExpressionAttributeValues={":pk": {"S": partition(ref.mesh, ref.node)}, ":p": {"S": prefix}},
+            ConsistentRead=True,
+        ))  # fmt: skip

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshplane.model.ids import Kind, ResourceKey
+from meshplane.store.reads import query_items
 
 
 def resource_path(key: ResourceKey) -> str:
@@ -55,17 +56,13 @@ class DependencyIndex:
             "ExpressionAttributeValues": {":pk": {"S": partition(mesh)}},
             "ConsistentRead": True,
         }
-        while True:
-            page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                out[item["sk"]["S"]] = IndexEntry(
-                    node_path=item["sk"]["S"],
-                    deps=frozenset(v["S"] for v in item.get("deps", {}).get("L", [])),
-                    endpoint_deps=frozenset(v["S"] for v in item.get("endpointDeps", {}).get("L", [])),
-                )
-            if "LastEvaluatedKey" not in page:
-                return out
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for item in query_items(self._client, **kwargs):
+            out[item["sk"]["S"]] = IndexEntry(
+                node_path=item["sk"]["S"],
+                deps=frozenset(v["S"] for v in item.get("deps", {}).get("L", [])),
+                endpoint_deps=frozenset(v["S"] for v in item.get("endpointDeps", {}).get("L", [])),
+            )
+        return out
 
     def put(self, mesh: str, node_path: str, deps: Iterable[str], endpoint_deps: Iterable[str]) -> None:
         self._client.put_item(

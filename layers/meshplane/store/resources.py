@@ -18,7 +18,7 @@ from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.model import shapes
 from meshplane.model.ids import DEFAULT_PARTITION, Kind, ResourceKey
 from meshplane.model.state import EXTENSION_TAG_PREFIX, MeshState
-from meshplane.store import schema
+from meshplane.store import reads, schema
 from meshplane.store.errors import (
     Conflict,
     LimitExceeded,
@@ -403,14 +403,8 @@ class ResourceStore:
 
     def _query_all(self, pk: str, prefix: str, *, consistent: bool = True) -> list[dict[str, Any]]:
         request = self._query_request(pk, prefix, consistent=consistent)
-        items: list[dict[str, Any]] = []
-        while True:
-            with dynamo_errors():
-                response = self.client.query(**request)
-            items += [_plain(i) for i in response.get("Items", [])]
-            if "LastEvaluatedKey" not in response:
-                return items
-            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        with dynamo_errors():
+            return [_plain(item) for item in reads.query_items(self.client, **request)]
 
     def _query_request(self, pk: str, prefix: str, *, consistent: bool) -> dict[str, Any]:
         condition = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
@@ -423,20 +417,9 @@ class ResourceStore:
         }
 
     def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = []
-        for start in range(0, len(keys), 100):
-            pending: dict[str, Any] = {
-                self.table: {
-                    "Keys": [attrs({"pk": pk, "sk": sk}) for pk, sk in keys[start : start + 100]],
-                    "ConsistentRead": True,
-                }
-            }
-            while pending:
-                with dynamo_errors():
-                    response = self.client.batch_get_item(RequestItems=pending)
-                found += [_plain(i) for i in response.get("Responses", {}).get(self.table, [])]
-                pending = response.get("UnprocessedKeys") or {}
-        return found
+        with dynamo_errors():
+            raw = reads.batch_get(self.client, self.table, [attrs({"pk": pk, "sk": sk}) for pk, sk in keys])
+        return [_plain(item) for item in raw]
 
 
 def _token_entry(token: str, request_hash: str) -> str:
