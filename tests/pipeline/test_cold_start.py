@@ -1,4 +1,4 @@
-"""Handler modules import only what their INIT needs: boto3, the generated shapes and grpc are loaded later or never."""
+"""Handler modules import only what their INIT needs (a budget per handler); the first call loads the rest, as used."""
 
 from __future__ import annotations
 
@@ -6,22 +6,41 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PIPELINE_HANDLERS = ["cloudmap_events", "ecs_events", "recompute", "reconcile"]
-PROBE = (
-    "import json, sys; import app; print(json.dumps(sorted(m for m in sys.modules "
-    "if m.split('.')[0] in {'boto3', 'botocore', 'grpc', 'pydantic'} or m == 'meshplane.model.shapes')))"
-)
+FUNCTIONS = sorted(path.parent.name for path in (ROOT / "functions").glob("*/app.py"))
+PROBE = "import json, sys; before = set(sys.modules); import app; print(json.dumps(sorted(set(sys.modules) - before)))"
 
 
-def loaded_after_import(function: str) -> set[str]:
-    """The heavy modules present after `import app`, in a fresh interpreter laid out like Lambda's."""
-    folder = ROOT / "functions" / function
+@dataclass(frozen=True)
+class Budget:
+    """What `import app` (Lambda's INIT) may load: no third-party package at all, only the named
+    meshplane packages, and at most `modules` modules in all (the standard library's included).
+    boto3, Powertools and the shapes are the first invocation's to load, and only as far as it uses them."""
+
+    meshplane: frozenset[str]
+    modules: int = 50  # the handlers load 32 to 35 today
+
+
+PIPELINE = Budget(frozenset({"meshplane.pipeline"}))
+BUDGETS = {
+    "api": Budget(frozenset({"meshplane.api", "meshplane.pipeline"})),
+    "cfn_macro": Budget(frozenset({"meshplane.migrate", "meshplane.pipeline"})),
+    "cfn_provider": Budget(frozenset({"meshplane.migrate", "meshplane.pipeline"})),
+    "cloudmap_events": PIPELINE,
+    "ecs_events": PIPELINE,
+    "recompute": PIPELINE,
+    "reconcile": PIPELINE,
+}
+
+
+def loaded_by_import(folder: Path) -> list[str]:
+    """The modules `import app` adds, in a fresh interpreter laid out like Lambda's (function folder, then layer)."""
     env = {
         "PATH": os.environ.get("PATH", ""),
         "AWS_REGION": "us-east-1",
@@ -30,12 +49,35 @@ def loaded_after_import(function: str) -> set[str]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=folder, env=env, capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    return set(json.loads(out))
+    return list(json.loads(out))
 
 
-@pytest.mark.parametrize("function", PIPELINE_HANDLERS)
-def test_a_pipeline_handler_imports_neither_boto3_nor_the_generated_shapes_nor_grpc(function: str) -> None:
-    assert loaded_after_import(function) == set()
+def over_budget(loaded: list[str], budget: Budget) -> list[str]:
+    """What `loaded` spends beyond `budget`, one line each; empty when within it."""
+    modules = [m for m in loaded if m != "app"]
+    third_party = sorted({m.split(".")[0] for m in modules} - set(sys.stdlib_module_names) - {"meshplane"})
+    ours = sorted({".".join(m.split(".")[:2]) for m in modules if m.startswith("meshplane.")} - budget.meshplane)
+    problems = [f"third-party package {name}" for name in third_party]
+    problems += [f"package {name}" for name in ours]
+    if len(modules) > budget.modules:
+        problems.append(f"{len(modules)} modules, more than {budget.modules}")
+    return problems
+
+
+def test_every_handler_has_a_budget() -> None:
+    assert sorted(BUDGETS) == FUNCTIONS
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_importing_a_handler_stays_within_its_budget(function: str) -> None:
+    assert over_budget(loaded_by_import(ROOT / "functions" / function), BUDGETS[function]) == []
+
+
+def test_the_budget_names_what_a_handler_overspends(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text("import yaml, grpc\nimport meshplane.localnet.waiting\nimport email.mime.text\n")
+    problems = over_budget(loaded_by_import(tmp_path), Budget(frozenset({"meshplane.pipeline"}), modules=40))
+    assert {"third-party package grpc", "third-party package yaml", "package meshplane.localnet"} <= set(problems)
+    assert problems[-1].endswith("modules, more than 40")
 
 
 # ---- the first invocation --------------------------------------------------------------
