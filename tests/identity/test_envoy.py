@@ -33,6 +33,7 @@ from support.ports import free_port
 __all__ = ["envoy_runner", "lab"]
 pytestmark = pytest.mark.envoy
 MESHPLANE = str(Path(sys.executable).with_name("meshplane"))
+RECONNECT_TIMEOUT_S = 40.0  # what the tests prove is that traffic never fails and recovers, not how fast
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +146,8 @@ def test_certificates_rotate_under_traffic_without_a_dropped_request(secure_fron
         ads.restart()  # every connection ends: Envoy reconnects with the certificate it holds now
         scenario.route_to = "back-v2"
         publisher.publish(scenario.snapshot())
-        eventually_answered_by(front, "back-v2", timeout=15)
+        # Envoy reconnects with backoff (up to 5 s apart) and with a certificate renewed on a loaded machine
+        eventually_answered_by(front, "back-v2", timeout=RECONNECT_TIMEOUT_S)
         time.sleep(0.3)
     assert counter(envoy, "cluster.meshplane_ads.ssl.handshake") > handshakes
     assert traffic.answers and None not in traffic.answers, f"{traffic.answers.count(None)} failed"
@@ -168,7 +170,7 @@ def test_when_renewal_fails_envoy_keeps_serving_its_last_config_and_recovers_whe
         assert ads.server.metrics().streams_total == 0, "an expired certificate opened a stream"
         assert answered_by(front)() == "back-v1", "Envoy kept its last config"
         ads.restart()  # the exchange is back where the agent looks
-        eventually_answered_by(front, "back-v2", timeout=20)
+        eventually_answered_by(front, "back-v2", timeout=RECONNECT_TIMEOUT_S)
         time.sleep(0.3)
     assert traffic.answers and None not in traffic.answers, f"{traffic.answers.count(None)} failed"
     assert "renewing the certificate" in agent.log.read_text()
