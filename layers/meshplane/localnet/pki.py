@@ -2,8 +2,11 @@
 
 App Mesh `file` certificates are paths on the Envoy host, so the demo and the tests
 write a CA and key pairs to disk and point meshes (or raw bootstraps) at them.
-P-256 keys keep generation fast.  Leaves carry both serverAuth and clientAuth so one
-certificate serves a sidecar's listener (STRICT/PERMISSIVE TLS) and its mTLS client side.
+`trustme` makes the root.  Leaves are signed here because their SANs are whatever a
+test needs, which trustme cannot encode: SPIFFE URIs, and a URI spelled as a DNS name
+to prove it does not match.  P-256 keys keep generation fast.  Leaves carry both
+serverAuth and clientAuth so one certificate serves a sidecar's listener
+(STRICT/PERMISSIVE TLS) and its mTLS client side.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -39,31 +43,13 @@ class CertificateAuthority:
     def __init__(self, directory: Path, common_name: str = "meshplane local CA") -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
-        self._key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = dt.datetime.now(dt.UTC)
-        self._cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _CLOCK_SKEW)
-            .not_valid_after(now + _VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
-                    key_encipherment=False, data_encipherment=False, key_agreement=False,
-                    encipher_only=False, decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(self._key.public_key()), critical=False)
-            .sign(self._key, hashes.SHA256())
-        )  # fmt: skip
+        root = trustme.CA(organization_name=common_name, key_type=trustme.KeyType.ECDSA)
+        key = serialization.load_pem_private_key(root.private_key_pem.bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        self._key = key
+        self._cert = x509.load_pem_x509_certificate(root.cert_pem.bytes())
         self.cert_path = directory / "ca.pem"
-        self.cert_path.write_bytes(self._cert.public_bytes(serialization.Encoding.PEM))
+        root.cert_pem.write_to_path(str(self.cert_path))
 
     def issue(self, name: str, dns: Sequence[str] = (), *, uris: Sequence[str] = (), ips: Sequence[str] = ()) -> Leaf:
         """A leaf signed by this CA whose SANs are `dns`, `uris` (e.g. spiffe://...) and `ips`."""
@@ -85,7 +71,7 @@ class CertificateAuthority:
                 x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
                 critical=False,
             )
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._key.public_key()), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self._cert.public_key()), critical=False)
         )
         if sans:
             builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
