@@ -1,7 +1,7 @@
-"""Runtime settings, read from the environment by entry points and passed down.
+"""The Lambda functions' settings, read from the environment by the entry points and passed down.
 
-Nothing reads the environment at import time: handlers and commands call
-`Settings.from_env()` once and hand the result to the code that needs it.
+Nothing reads the environment at import time: handlers call `Settings.from_env()` once and
+hand the result to the code that needs it; the variable names are `meshplane.envvars`.
 The AWS endpoint itself is not a setting here: boto3 honours `AWS_ENDPOINT_URL`.
 
 The account and partition end up in every ARN, `meshOwner` and `resourceOwner`.
@@ -17,12 +17,15 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from meshplane import envvars
 from meshplane.model.ids import DEFAULT_PARTITION, PARTITION
+from meshplane.store.limits import Limits
 
 DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_REGION = "us-east-1"
 _ACCOUNT = re.compile(r"\d{12}")
 API_AUTHZ_MODES = ("off", "iam")  # MESHPLANE_API_AUTHZ: "iam" authorizes every call as App Mesh's IAM did
 
@@ -32,23 +35,33 @@ class Settings:
     table: str = "meshplane-state"
     bucket: str = "meshplane-snapshots"
     bus: str = "meshplane"
-    region: str = "us-east-1"
+    region: str = DEFAULT_REGION
     account: str = DEFAULT_ACCOUNT
     partition: str = DEFAULT_PARTITION
     api_authz: str = "off"
+    aws_max_attempts: int = 5  # botocore's standard retry mode: attempts per AWS call, the first included
+    full_discovery_seconds: float = 300.0  # Cloud Map: a full re-discovery at least this often
+    ecs_clusters: tuple[str, ...] = ()  # the reconcile's ECS clusters; none: those stored endpoints name
+    provider_arn: str = ""  # the CloudFormation macro's custom resource provider
+    limits: Limits = field(default_factory=Limits)  # quotas, each `MESHPLANE_LIMIT_<FIELD>`
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, owner: tuple[str, str] | None = None) -> Settings:
         """The environment's settings; `owner` (partition, account), from `function_owner`, takes precedence."""
         env = os.environ if env is None else env
         settings = cls(
-            table=env.get("MESHPLANE_TABLE", cls.table),
-            bucket=env.get("MESHPLANE_BUCKET", cls.bucket),
-            bus=env.get("MESHPLANE_BUS", cls.bus),
-            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or cls.region,
-            account=env.get("MESHPLANE_ACCOUNT_ID") or cls.account,
-            partition=env.get("MESHPLANE_PARTITION") or cls.partition,
-            api_authz=_api_authz(env.get("MESHPLANE_API_AUTHZ") or cls.api_authz),
+            table=env.get(envvars.TABLE, cls.table),
+            bucket=env.get(envvars.BUCKET, cls.bucket),
+            bus=env.get(envvars.BUS, cls.bus),
+            region=next((env[name] for name in envvars.REGION if env.get(name)), cls.region),
+            account=env.get(envvars.ACCOUNT_ID) or cls.account,
+            partition=env.get(envvars.PARTITION) or cls.partition,
+            api_authz=_api_authz(env.get(envvars.API_AUTHZ) or cls.api_authz),
+            aws_max_attempts=_number(env, envvars.AWS_MAX_ATTEMPTS, int, cls.aws_max_attempts),
+            full_discovery_seconds=_number(env, envvars.FULL_DISCOVERY_SECONDS, float, cls.full_discovery_seconds),
+            ecs_clusters=tuple(part.strip() for part in env.get(envvars.ECS_CLUSTERS, "").split(",") if part.strip()),
+            provider_arn=env.get(envvars.PROVIDER_ARN, cls.provider_arn),
+            limits=Limits.from_env(env),
         )
         return settings if owner is None else replace(settings, partition=owner[0], account=owner[1])
 
@@ -57,8 +70,19 @@ def _api_authz(value: str) -> str:
     """A mode of API_AUTHZ_MODES; anything else stops the function rather than serving unchecked."""
     mode = value.strip().lower()
     if mode not in API_AUTHZ_MODES:
-        raise ValueError(f"MESHPLANE_API_AUTHZ must be one of {', '.join(API_AUTHZ_MODES)}, got {value!r}")
+        raise ValueError(f"{envvars.API_AUTHZ} must be one of {', '.join(API_AUTHZ_MODES)}, got {value!r}")
     return mode
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float], default: float) -> Any:
+    """A numeric variable, or `default` when unset or blank; a malformed one stops the function, named."""
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        return kind(text)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {text!r}") from None
 
 
 def function_owner(context: Any) -> tuple[str, str] | None:

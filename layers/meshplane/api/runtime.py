@@ -23,10 +23,9 @@ def lambda_api(owner: tuple[str, str] | None = None) -> Api:
     from meshplane.api.app import Api
     from meshplane.config import Settings
     from meshplane.pipeline.telemetry import Telemetry
-    from meshplane.store.limits import Limits
 
     settings = Settings.from_env(owner=owner)
-    return Api.build(settings, boto3.client("dynamodb"), Limits.from_env(), Telemetry.from_env())
+    return Api.build(settings, boto3.client("dynamodb"), settings.limits, Telemetry.from_env())
 
 
 @first_call_without_gc

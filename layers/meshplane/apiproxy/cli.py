@@ -3,62 +3,57 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import signal
 import sys
+from collections.abc import Mapping
 from typing import Any
 
-from meshplane.apiproxy import forward
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9090
-TARGET_ENV = "MESHPLANE_API_URL"
+from meshplane import envvars
+from meshplane.apiproxy.defaults import CONNECT_TIMEOUT_SECONDS, DEFAULT_HOST, DEFAULT_PORT, READ_TIMEOUT_SECONDS
+from meshplane.cliargs import UsageError, add_command, configure_logging, env_option, log_level_option
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "api-proxy", help="a local App Mesh endpoint for any client (Terraform, CDK, AWS CLI, SDKs): "
-        "re-signs each call for the deployed API")  # fmt: skip
-    parser.add_argument("--target", default=os.environ.get(TARGET_ENV),
-                        help="the deployed API, the stack's ApiUrl: https://<api-id>.execute-api.<region>"
-                        f".amazonaws.com/v1 (default: ${TARGET_ENV})")  # fmt: skip
+def register(subparsers: Any, env: Mapping[str, str]) -> None:
+    parser = add_command(subparsers, "api-proxy", run,
+                         help="a local App Mesh endpoint for any client (Terraform, CDK, AWS CLI, SDKs): re-signs "
+                         "each call for the deployed API")  # fmt: skip
+    env_option(parser, "--target", env=env, names=envvars.API_URL,
+               help="the deployed API, the stack's ApiUrl: https://<api-id>.execute-api.<region>.amazonaws.com/v1 "
+               "(required, no default)")  # fmt: skip
     parser.add_argument("--host", default=DEFAULT_HOST,
-                        help=f"address to listen on; loopback only unless --allow-remote (default: {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT,
-                        help=f"port to listen on, 0 picks a free one (default: {DEFAULT_PORT})")
+                        help="address to listen on; loopback only unless --allow-remote")
+    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 picks a free one")
     parser.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --host; every request must then be signed for appmesh with "
-                        "this proxy's own credentials (default: off)")  # fmt: skip
+                        "this proxy's own credentials")  # fmt: skip
     parser.add_argument("--region", help="signing region (default: the region in the --target host name)")
     parser.add_argument("--profile", help="AWS profile whose credentials sign the forwarded calls "
                         "(default: the standard credential chain: AWS_PROFILE, environment, files, role)")  # fmt: skip
-    parser.add_argument("--connect-timeout", type=float, default=forward.CONNECT_TIMEOUT_SECONDS,
-                        help=f"seconds to connect to the target (default: {forward.CONNECT_TIMEOUT_SECONDS:g})")
-    parser.add_argument("--read-timeout", type=float, default=forward.READ_TIMEOUT_SECONDS,
-                        help="seconds to wait for each read from the target and from a client "
-                        f"(default: {forward.READ_TIMEOUT_SECONDS:g})")  # fmt: skip
-    parser.add_argument("--log-level", default="INFO", help="log level of the request log on stderr (default: INFO)")
-    parser.set_defaults(func=run)
+    parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_SECONDS,
+                        help="seconds to connect to the target")
+    parser.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_SECONDS,
+                        help="seconds to wait for each read from the target and from a client")
+    log_level_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import boto3
 
     from meshplane.api.http import make_server
+    from meshplane.apiproxy import forward
     from meshplane.apiproxy.access import OwnKeyAuthenticator, is_loopback
     from meshplane.apiproxy.target import TargetError, parse_target
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(args.log_level)
     if not args.target:
-        raise SystemExit(f"meshplane api-proxy: pass --target (the stack's ApiUrl) or set {TARGET_ENV}")
+        raise UsageError(f"pass --target (the stack's ApiUrl) or set {envvars.API_URL}")
     if not args.allow_remote and not is_loopback(args.host):
-        raise SystemExit(f"meshplane api-proxy: --host {args.host} is not a loopback address; the proxy signs "
-                         "with your credentials for whoever reaches it: pass --allow-remote to bind it anyway")
+        raise UsageError(f"--host {args.host} is not a loopback address; the proxy signs with your credentials "
+                         "for whoever reaches it: pass --allow-remote to bind it anyway")
     try:
         target = parse_target(args.target, args.region)
     except TargetError as exc:
-        raise SystemExit(f"meshplane api-proxy: {exc}") from None
+        raise UsageError(str(exc)) from None
     credentials = boto3.Session(profile_name=args.profile).get_credentials()
     if credentials is None:
         raise SystemExit("meshplane api-proxy: no AWS credentials in the standard chain (environment, "

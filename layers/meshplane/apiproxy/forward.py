@@ -23,12 +23,11 @@ from botocore.credentials import Credentials
 
 from meshplane.api import responses
 from meshplane.api.routes import match
+from meshplane.apiproxy.defaults import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
 from meshplane.apiproxy.target import Target
 from meshplane.store.errors import MeshplaneError, NotFound
 
 SIGNING_NAME = "execute-api"
-CONNECT_TIMEOUT_SECONDS = 5.0
-READ_TIMEOUT_SECONDS = 30.0
 # API Gateway answers at most 10 MB; a larger answer is not the deployed API's
 MAX_RESPONSE_BYTES = 10 * 1000 * 1000
 _REQUEST_HEADERS = frozenset({"content-type", "accept", "user-agent"})

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal, TypeVar
 
+from meshplane import envvars
 from meshplane.bootstrap.environment import Environment, is_ip, split_host_port
 from meshplane.bootstrap.unsupported import refuse_unsupported
+from meshplane.delivery.defaults import ADS_PORT
 
 __all__ = ["PLATFORMS", "BootstrapOptions", "is_ip", "split_address"]
 
@@ -24,7 +26,7 @@ PLATFORMS: tuple[str, ...] = ("fargate", "ecs-ec2", "ec2")
 DEFAULT_ADMIN_PORT = 9901
 DEFAULT_ADMIN_BIND = "127.0.0.1"
 DEFAULT_ADMIN_ACCESS_LOG = "/tmp/envoy_admin_access.log"
-DEFAULT_ADS_ADDRESS = "127.0.0.1:18000"
+DEFAULT_ADS_ADDRESS = f"127.0.0.1:{ADS_PORT}"
 DEFAULT_FILE_DIR = "/etc/envoy/xds"
 DEFAULT_OUTLIER_EVENT_LOG = "/dev/stdout"
 XRAY_DEFAULT_ADDRESS = "127.0.0.1"
@@ -42,7 +44,25 @@ STATS_FLUSH_MAX_S = 300.0
 ENVOY_LOG_LEVELS = ("trace", "debug", "info", "warning", "warn", "error", "critical", "off")
 UINT32_MAX = 2**32 - 1
 T = TypeVar("T")
-TRACERS = ("ENABLE_ENVOY_XRAY_TRACING", "ENABLE_ENVOY_DATADOG_TRACING", "ENABLE_ENVOY_JAEGER_TRACING")
+
+# The App Mesh image's variables that a `meshplane bootstrap` flag also sets (the flag wins); each list in
+# the order the image preferred them.
+NODE_ID_VARIABLES = ("APPMESH_RESOURCE_ARN", "APPMESH_RESOURCE_NAME", "APPMESH_VIRTUAL_NODE_NAME")
+CLUSTER_VARIABLES = ("APPMESH_RESOURCE_CLUSTER", "APPMESH_VIRTUAL_NODE_CLUSTER")
+XDS_ENDPOINT_VAR = "APPMESH_XDS_ENDPOINT"  # the App Mesh image's name for the management server
+ADS_ADDRESS_VARIABLES = (envvars.ADS_ADDRESS, XDS_ENDPOINT_VAR)
+SDS_SOCKET_VAR = "APPMESH_SDS_SOCKET_PATH"
+ADMIN_PORT_VAR = "ENVOY_ADMIN_ACCESS_PORT"
+INITIAL_FETCH_TIMEOUT_VAR = "ENVOY_INITIAL_FETCH_TIMEOUT"
+AVAILABILITY_ZONE_VAR = "AWS_AVAILABILITY_ZONE"
+XRAY_VAR = "ENABLE_ENVOY_XRAY_TRACING"
+XRAY_PORT_VAR = "XRAY_DAEMON_PORT"
+XRAY_SAMPLING_RATE_VAR = "XRAY_SAMPLING_RATE"
+DOGSTATSD_VAR = "ENABLE_ENVOY_DOG_STATSD"
+STATSD_ADDRESS_VAR = "STATSD_ADDRESS"
+STATSD_PORT_VAR = "STATSD_PORT"
+STATS_TAGS_VAR = "ENABLE_ENVOY_STATS_TAGS"
+TRACERS = (XRAY_VAR, "ENABLE_ENVOY_DATADOG_TRACING", "ENABLE_ENVOY_JAEGER_TRACING")
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -122,35 +142,34 @@ class BootstrapOptions:
                              f"the {self.tracers[0]} tracer")  # fmt: skip
         if self.stats_config_file and self.stats_tags:
             raise ValueError("ENVOY_STATS_CONFIG_FILE replaces the stats config, tags included; it cannot be "
-                             "combined with ENABLE_ENVOY_STATS_TAGS")  # fmt: skip
+                             f"combined with {STATS_TAGS_VAR}")  # fmt: skip
         if self.stats_sinks_file and self.dogstatsd:
             raise ValueError("ENVOY_STATS_SINKS_CFG_FILE replaces the stats sinks; it cannot be combined with "
-                             "ENABLE_ENVOY_DOG_STATSD")  # fmt: skip
+                             f"{DOGSTATSD_VAR}")  # fmt: skip
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], node_id: str | None = None) -> BootstrapOptions:
         """The App Mesh sidecar variables, so existing task definitions keep working."""
         read = Environment(env)
         refuse_unsupported(read)
-        resolved = node_id or read.text("APPMESH_RESOURCE_ARN") or read.text("APPMESH_RESOURCE_NAME") or read.text(
-            "APPMESH_VIRTUAL_NODE_NAME")  # fmt: skip
+        resolved = node_id or next((value for name in NODE_ID_VARIABLES if (value := read.text(name))), None)
         if not resolved:
-            raise ValueError("no node id: pass --node-id or set APPMESH_RESOURCE_ARN / APPMESH_VIRTUAL_NODE_NAME")
+            raise ValueError(f"no node id: pass --node-id or set {' / '.join(NODE_ID_VARIABLES)}")
         _command_line(read)
         metadata = {key: value for key, name in (("ecsTaskArn", "ECS_TASK_ARN"), ("ecsClusterArn", "ECS_CLUSTER_ARN"))
                     if (value := read.text(name))}  # fmt: skip
         options = cls(
             node_id=resolved,
-            cluster=read.text("APPMESH_RESOURCE_CLUSTER") or read.text("APPMESH_VIRTUAL_NODE_CLUSTER"),
+            cluster=next((value for name in CLUSTER_VARIABLES if (value := read.text(name))), None),
             ads_address=_ads_address(read),
-            sds_socket=read.text("APPMESH_SDS_SOCKET_PATH"),
-            ads_identity_dir=read.text("MESHPLANE_IDENTITY_DIR"),
-            ads_server_name=read.text("MESHPLANE_ADS_SERVER_NAME"),
-            initial_fetch_timeout=read.seconds("ENVOY_INITIAL_FETCH_TIMEOUT"),
+            sds_socket=read.text(SDS_SOCKET_VAR),
+            ads_identity_dir=read.text(envvars.IDENTITY_DIR),
+            ads_server_name=read.text(envvars.ADS_SERVER_NAME),
+            initial_fetch_timeout=read.seconds(INITIAL_FETCH_TIMEOUT_VAR),
             outlier_event_log=read.text_or("ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH", DEFAULT_OUTLIER_EVENT_LOG),
             max_requests_per_io_cycle=_max_requests_per_io_cycle(read),
-            region=read.text("AWS_REGION") or read.text("AWS_DEFAULT_REGION"),
-            availability_zone=read.text("AWS_AVAILABILITY_ZONE"),
+            region=next((value for name in envvars.REGION if (value := read.text(name))), None),
+            availability_zone=read.text(AVAILABILITY_ZONE_VAR),
             metadata=metadata,
             **_admin(read),
             **_tracing(read),
@@ -162,11 +181,11 @@ class BootstrapOptions:
 
 def _ads_address(read: Environment) -> str:
     """MESHPLANE_ADS_ADDRESS, or APPMESH_XDS_ENDPOINT as the App Mesh image named its management server."""
-    ours, theirs = read.text("MESHPLANE_ADS_ADDRESS"), read.text("APPMESH_XDS_ENDPOINT")
+    ours, theirs = read.text(envvars.ADS_ADDRESS), read.text(XDS_ENDPOINT_VAR)
     if ours and theirs and ours != theirs:
-        raise read.fail("APPMESH_XDS_ENDPOINT", f"differs from MESHPLANE_ADS_ADDRESS={ours!r}; set one of them")
+        raise read.fail(XDS_ENDPOINT_VAR, f"differs from {envvars.ADS_ADDRESS}={ours!r}; set one of them")
     address = ours or theirs or DEFAULT_ADS_ADDRESS
-    name = "MESHPLANE_ADS_ADDRESS" if ours else "APPMESH_XDS_ENDPOINT"
+    name = envvars.ADS_ADDRESS if ours else XDS_ENDPOINT_VAR
     try:
         split_address(address)
     except ValueError:
@@ -192,7 +211,7 @@ def _admin(read: Environment) -> dict[str, Any]:
     if bind is not None and not is_ip(bind):
         raise read.fail("ENVOY_ADMIN_ACCESS_BIND", "must be an IP address, e.g. 0.0.0.0 for App Mesh's behaviour")
     return {
-        "admin_port": read.port("ENVOY_ADMIN_ACCESS_PORT", DEFAULT_ADMIN_PORT, allow_zero=True),
+        "admin_port": read.port(ADMIN_PORT_VAR, DEFAULT_ADMIN_PORT, allow_zero=True),
         "admin_bind": bind,
         "admin_ipv6": read.flag("ENVOY_ADMIN_ACCESS_ENABLE_IPV6"),
         "admin_access_log": read.text_or("ENVOY_ADMIN_ACCESS_LOG_FILE", DEFAULT_ADMIN_ACCESS_LOG),
@@ -201,7 +220,7 @@ def _admin(read: Environment) -> dict[str, Any]:
 
 def _xray_daemon(read: Environment, default: tuple[str, int]) -> tuple[str, int]:
     """AWS_XRAY_DAEMON_ADDRESS (an IP, with or without a port) wins over 127.0.0.1:XRAY_DAEMON_PORT."""
-    port = read.port("XRAY_DAEMON_PORT", default[1])
+    port = read.port(XRAY_PORT_VAR, default[1])
     value = read.text("AWS_XRAY_DAEMON_ADDRESS")
     if value is None:
         return default[0], port
@@ -227,18 +246,18 @@ def _feature(on: bool, parse: Callable[[T], T], default: T) -> T:
 
 
 def _xray(read: Environment) -> dict[str, Any]:
-    on = read.flag("ENABLE_ENVOY_XRAY_TRACING")
+    on = read.flag(XRAY_VAR)
     address, port = _feature(on, partial(_xray_daemon, read), (XRAY_DEFAULT_ADDRESS, XRAY_DEFAULT_PORT))
     manifest = read.text("XRAY_SAMPLING_RULE_MANIFEST")
-    if on and manifest and read.is_set("XRAY_SAMPLING_RATE"):
-        raise read.fail("XRAY_SAMPLING_RATE", "cannot be combined with XRAY_SAMPLING_RULE_MANIFEST, which holds "
+    if on and manifest and read.is_set(XRAY_SAMPLING_RATE_VAR):
+        raise read.fail(XRAY_SAMPLING_RATE_VAR, "cannot be combined with XRAY_SAMPLING_RULE_MANIFEST, which holds "
                         "the rate; set one of them")  # fmt: skip
     return {
         "xray": on,
         "xray_address": address,
         "xray_port": port,
         "xray_segment_name": read.text("XRAY_SEGMENT_NAME"),
-        "xray_sampling_rate": _feature(on, partial(read.fraction, "XRAY_SAMPLING_RATE"), XRAY_DEFAULT_RATE),
+        "xray_sampling_rate": _feature(on, partial(read.fraction, XRAY_SAMPLING_RATE_VAR), XRAY_DEFAULT_RATE),
         "xray_sampling_manifest": manifest,
     }
 
@@ -260,22 +279,22 @@ def _tracing(read: Environment) -> dict[str, Any]:
 
 
 def _statsd_address(read: Environment, default: str) -> str:
-    address = read.text_or("STATSD_ADDRESS", default)
+    address = read.text_or(STATSD_ADDRESS_VAR, default)
     if not is_ip(address):
-        raise read.fail("STATSD_ADDRESS", "must be an IP address (Envoy's DogStatsD sink resolves no names)")
+        raise read.fail(STATSD_ADDRESS_VAR, "must be an IP address (Envoy's DogStatsD sink resolves no names)")
     return address
 
 
 def _stats(read: Environment) -> dict[str, Any]:
     flush = read.duration("ENVOY_STATS_FLUSH_INTERVAL", low=STATS_FLUSH_MIN_S, high=STATS_FLUSH_MAX_S)
-    dogstatsd = read.flag("ENABLE_ENVOY_DOG_STATSD")
+    dogstatsd = read.flag(DOGSTATSD_VAR)
     return {
-        "stats_tags": read.flag("ENABLE_ENVOY_STATS_TAGS"),
+        "stats_tags": read.flag(STATS_TAGS_VAR),
         "stats_config_file": read.text("ENVOY_STATS_CONFIG_FILE"),
         "stats_flush_interval": flush,
         "dogstatsd": dogstatsd,
         "statsd_address": _feature(dogstatsd, partial(_statsd_address, read), STATSD_DEFAULT_ADDRESS),
-        "statsd_port": _feature(dogstatsd, partial(read.port, "STATSD_PORT"), STATSD_DEFAULT_PORT),
+        "statsd_port": _feature(dogstatsd, partial(read.port, STATSD_PORT_VAR), STATSD_DEFAULT_PORT),
         "statsd_socket": read.text("STATSD_SOCKET_PATH"),
         "stats_sinks_file": read.text("ENVOY_STATS_SINKS_CFG_FILE"),
     }

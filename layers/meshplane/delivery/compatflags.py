@@ -11,7 +11,8 @@ import argparse
 import datetime as dt
 from typing import Any
 
-from meshplane.delivery.server.appmesh_compat import MAX_SKEW, SIGNING_NAME
+from meshplane.cliargs import UsageError
+from meshplane.delivery.defaults import COMPAT_MAX_SKEW_SECONDS, COMPAT_SIGNING_NAME
 
 _PREFIX = "--appmesh-compat-"
 
@@ -25,20 +26,21 @@ def add_arguments(ads: argparse.ArgumentParser) -> None:
     flag = group.add_argument
     flag(f"{_PREFIX}port", type=int, metavar="PORT", help="serve the App Mesh image on this port (default: off)")
     flag(f"{_PREFIX}nodes", action="append", default=[], metavar="PATTERN",
-         help="node paths served on that port, shell-style, e.g. mesh/shop/virtualNode/* (repeatable; required)")
+         help="node paths served on that port, shell-style, e.g. mesh/shop/virtualNode/* (repeatable; required "
+              "with the port, no default)")  # fmt: skip
     flag(f"{_PREFIX}cidr", action="append", default=[], metavar="CIDR",
-         help="source networks served on that port (repeatable; required; behind an NLB, enable client IP "
-              "preservation on its target group or name the NLB's subnets)")  # fmt: skip
+         help="source networks served on that port (repeatable; required with the port, no default; behind an NLB, "
+              "enable client IP preservation on its target group or name the NLB's subnets)")  # fmt: skip
     flag(f"{_PREFIX}cert", metavar="FILE", help="certificate chain the image trusts (a public CA's, for your domain) "
          "(default: the server's own: --tls-cert or the node CA's, for an NLB TLS listener in front)")  # fmt: skip
     flag(f"{_PREFIX}key", metavar="FILE", help=f"private key of {_PREFIX}cert")
     flag(f"{_PREFIX}region", metavar="REGION",
          help="region the signatures must be scoped to (default: the server's region)")
-    flag(f"{_PREFIX}signing-name", default=SIGNING_NAME, metavar="NAME",
-         help=f"service the signatures must be scoped to: the image's APPMESH_SIGNING_NAME (default: {SIGNING_NAME})")
-    flag(f"{_PREFIX}max-skew-seconds", type=float, default=MAX_SKEW.total_seconds(), metavar="SECONDS",
-         help=f"how far x-amz-date may be from this server's clock (default: {MAX_SKEW.total_seconds():g})")
-    flag(f"{_PREFIX}key-account", action=argparse.BooleanOptionalAction, default=False,
+    flag(f"{_PREFIX}signing-name", default=COMPAT_SIGNING_NAME, metavar="NAME",
+         help="service the signatures must be scoped to: the image's APPMESH_SIGNING_NAME")
+    flag(f"{_PREFIX}max-skew-seconds", type=float, default=COMPAT_MAX_SKEW_SECONDS, metavar="SECONDS",
+         help="how far x-amz-date may be from this server's clock")
+    flag(f"{_PREFIX}key-account", action=argparse.BooleanOptionalAction, default=None,
          help="ask sts:GetAccessKeyInfo whose access key signed each stream and refuse other accounts than the "
               "server's own (default: off)")  # fmt: skip
 
@@ -51,13 +53,13 @@ def compat_port(args: argparse.Namespace, region: str, session: Any) -> Any:
     given = [name for name in ("nodes", "cidr", "cert", "key", "region") if getattr(args, f"appmesh_compat_{name}")]
     if args.appmesh_compat_port is None:
         if given or args.appmesh_compat_key_account:
-            raise SystemExit(f"meshplane ads: {_PREFIX}* flags need {_PREFIX}port")
+            raise UsageError(f"{_PREFIX}* flags need {_PREFIX}port")
         return None
     if bool(args.appmesh_compat_cert) != bool(args.appmesh_compat_key):
-        raise SystemExit(f"meshplane ads: give {_PREFIX}cert and {_PREFIX}key together")
+        raise UsageError(f"give {_PREFIX}cert and {_PREFIX}key together")
     if not (args.appmesh_compat_cert or (args.tls_cert and args.tls_key) or args.ca_cert or args.ca_secret_arn):
-        raise SystemExit(f"meshplane ads: {_PREFIX}port serves TLS: give {_PREFIX}cert/{_PREFIX}key, "
-                         "--tls-cert/--tls-key or a node CA")  # fmt: skip
+        raise UsageError(f"{_PREFIX}port serves TLS: give {_PREFIX}cert/{_PREFIX}key, --tls-cert/--tls-key or a "
+                         "node CA")  # fmt: skip
     try:
         policy = CompatPolicy.parse(
             args.appmesh_compat_nodes, args.appmesh_compat_cidr, args.appmesh_compat_region or region,
@@ -65,7 +67,7 @@ def compat_port(args: argparse.Namespace, region: str, session: Any) -> Any:
             max_skew=dt.timedelta(seconds=args.appmesh_compat_max_skew_seconds),
         )  # fmt: skip
     except ValueError as error:
-        raise SystemExit(f"meshplane ads: {error}") from None
+        raise UsageError(str(error)) from None
     keys = None
     if args.appmesh_compat_key_account:
         sts = session.client("sts", region_name=region)

@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from meshplane.delivery import defaults
 from meshplane.delivery.cache import SnapshotCache, Unknown
 from meshplane.delivery.events import EventConsumer
-from meshplane.delivery.limits_defaults import UNKNOWN_TTL_S
+from meshplane.delivery.limits_defaults import MIB, UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.replica import ReplicaQueue, new_replica_id, queue_name
 from meshplane.delivery.server.ads import AdsServer, AdsServicer, NodeIdentityTls, ServerTls, TlsFiles
@@ -26,24 +27,23 @@ from meshplane.identity.server import NodeIdentity
 
 log = logging.getLogger(__name__)
 
-MIB = 1 << 20
 EXIT_RESERVE_S = 1.0  # of the grace period, kept for cancelling what the drain left and exiting
 
 
 @dataclass(frozen=True)
 class AdsOptions:
-    host: str = "0.0.0.0"
-    port: int = 18000
+    host: str = defaults.ADS_HOST
+    port: int = defaults.ADS_PORT
     queue_url: str | None = None  # one fixed queue (a single replica, e.g. `meshplane local up`)
     topic_arn: str | None = None  # or: a queue of this replica's own on the ConfigPublished topic
-    queue_prefix: str = "meshplane-ads"
+    queue_prefix: str = defaults.QUEUE_PREFIX
     replica_id: str | None = None
-    resync_seconds: float = 300.0
-    grace_seconds: float = 5.0
-    poll_wait_seconds: int = 5
+    resync_seconds: float = defaults.RESYNC_SECONDS
+    grace_seconds: float = defaults.GRACE_SECONDS
+    poll_wait_seconds: int = defaults.POLL_WAIT_SECONDS
     tls: TlsFiles | None = None
-    retain_nodes: int = 1000  # prepared snapshots kept for nodes without a stream (LRU); 0 = load on connect
-    retain_bytes: int = 256 * MIB  # and their estimated bytes at most (`cache.held_bytes`); 0 = load on connect
+    retain_nodes: int = defaults.CACHE_NODES  # prepared snapshots kept for nodes without a stream (LRU); 0: none
+    retain_bytes: int = defaults.CACHE_MIB * MIB  # and their estimated bytes at most (`cache.held_bytes`); 0: none
     preload: bool = True  # at startup, warm the most recently published nodes, within both bounds
     identity: NodeIdentity | None = None  # node CA, IAM decisions and the exchange port; takes the place of `tls`
     home: MeshAccount | None = None  # whose node ARNs are served without node identity (None: any)

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-# What `make` exports; the emulator accepts any credentials but boto3 wants some.
+from meshplane.cliargs import add_command
+
+# What `make` exports; the emulator accepts any credentials but boto3 wants some.  The demo's own process
+# environment is set from them: its emulator, Envoys and functions are all local.
 _DEFAULT_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("demo", help="run a live mesh with real Envoys and walk a canary rollout")
+def register(subparsers: Any, env: Mapping[str, str] | None = None) -> None:
+    """The demo starts its own emulator, so it reads no setting from `env`."""
+    parser = add_command(subparsers, "demo", _run, help="run a live mesh with real Envoys and walk a canary rollout")
     parser.add_argument("--keep", action="store_true", help="leave the mesh running until Ctrl-C")
     parser.add_argument("--non-interactive", action="store_true", help="plain lines instead of the live view")
-    parser.add_argument("--report", type=Path, help="write every measured number to this JSON file")
-    parser.set_defaults(func=_run)
+    parser.add_argument("--report", type=Path, help="write every measured number to this JSON file (default: none)")
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -24,13 +24,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from meshplane.identity.client import Issued, request_credentials
+from meshplane.identity.defaults import RETRY_MAX_S
 from meshplane.identity.layout import IdentityLayout, install
 from meshplane.identity.proof import key_digest, sign_proof
 
 log = logging.getLogger(__name__)
 RENEW_FRACTION = 0.5
 RETRY_BASE_S = 1.0
-RETRY_MAX_S = 60.0
 
 
 @dataclass(frozen=True)

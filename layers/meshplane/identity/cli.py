@@ -4,70 +4,79 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from meshplane.identity.defaults import CA_OBJECT_KEY, DEFAULT_IDENTITY_DIR
+from meshplane import envvars
+from meshplane.bootstrap.options import NODE_ID_VARIABLES
+from meshplane.cliargs import (
+    UsageError,
+    add_command,
+    configure_logging,
+    document_env,
+    env_option,
+    environment,
+    log_level_option,
+)
+from meshplane.config import DEFAULT_REGION
+from meshplane.identity.defaults import CA_OBJECT_KEY, DEFAULT_IDENTITY_DIR, RETRY_MAX_S
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("identity", help="keep this proxy's ADS client certificate fresh (node identity)")
-    parser.add_argument("--node-id", help="default: APPMESH_RESOURCE_ARN, APPMESH_RESOURCE_NAME or "
-                        "APPMESH_VIRTUAL_NODE_NAME")  # fmt: skip
-    parser.add_argument("--exchange-address", help="host:port of the ADS server's identity endpoint "
-                        "(default: MESHPLANE_IDENTITY_ADDRESS, else the port after --ads-address's)")  # fmt: skip
-    parser.add_argument("--ads-address", help="host:port of the ADS server (default: MESHPLANE_ADS_ADDRESS)")
-    parser.add_argument("--server-name", help="the name the server's certificate carries and SNI asks for "
-                        "(default: MESHPLANE_ADS_SERVER_NAME, else the exchange host)")  # fmt: skip
+def register(subparsers: Any, env: Mapping[str, str] | None = None) -> None:
+    env = environment(env)
+    parser = add_command(subparsers, "identity", run,
+                         help="keep this proxy's ADS client certificate fresh (node identity)")  # fmt: skip
+    env_option(parser, "--node-id", env=env, names=NODE_ID_VARIABLES,
+               help="mesh/<m>/virtualNode/<n>, .../virtualGateway/<n> or the ARN (required, no default)")
+    env_option(parser, "--exchange-address", env=env, names=envvars.IDENTITY_ADDRESS,
+               help="host:port of the ADS server's identity endpoint (default: the port after --ads-address's)")
+    env_option(parser, "--ads-address", env=env, names=envvars.ADS_ADDRESS,
+               help="host:port of the ADS server, when --exchange-address is not given")
+    env_option(parser, "--server-name", env=env, names=envvars.ADS_SERVER_NAME,
+               help="the name the server's certificate carries and SNI asks for (default: the exchange host)")
     parser.add_argument("--server-id", help="the server's id that proofs are made for (default: the server name)")
-    parser.add_argument("--dir", type=Path, help=f"identity directory Envoy's SDS watches (default: "
-                        f"MESHPLANE_IDENTITY_DIR or {DEFAULT_IDENTITY_DIR})")  # fmt: skip
+    env_option(parser, "--dir", env=env, names=envvars.IDENTITY_DIR, default=DEFAULT_IDENTITY_DIR, type=Path,
+               help="identity directory Envoy's SDS watches")
     trust = parser.add_mutually_exclusive_group()
-    trust.add_argument("--ca-file", type=Path, help="the node CA certificate (PEM)")
-    trust.add_argument(
-        "--ca-s3-uri", help=f"where the server publishes it (default: s3://$MESHPLANE_BUCKET/{CA_OBJECT_KEY})"
-    )
-    parser.add_argument("--region", help="default: AWS_REGION / AWS_DEFAULT_REGION")
+    trust.add_argument("--ca-file", type=Path, help="the node CA certificate, PEM (default: read from --ca-s3-uri)")
+    bucket = env.get(envvars.BUCKET)
+    document_env(trust.add_argument("--ca-s3-uri", default=f"s3://{bucket}/{CA_OBJECT_KEY}" if bucket else None,
+                                    help=f"where the server publishes the node CA certificate (default: "
+                                    f"s3://<bucket>/{CA_OBJECT_KEY}, the bucket named by the variable)"),
+                 envvars.BUCKET)  # fmt: skip
+    env_option(parser, "--region", env=env, names=envvars.REGION, default=DEFAULT_REGION,
+               help="the region of STS, whose signed GetCallerIdentity proves this proxy's IAM identity")
     parser.add_argument("--once", action="store_true", help="exit after the first certificate is installed")
-    parser.add_argument("--retry-max-seconds", type=float, default=60.0, help="longest wait between failed attempts")
-    parser.add_argument("--log-level", default="INFO")
-    parser.set_defaults(func=run)
+    parser.add_argument("--retry-max-seconds", type=float, default=RETRY_MAX_S,
+                        help="longest wait between failed attempts")
+    log_level_option(parser)
 
 
-def _node_id(args: argparse.Namespace, env: os._Environ[str]) -> str:
-    for value in (args.node_id, env.get("APPMESH_RESOURCE_ARN"), env.get("APPMESH_RESOURCE_NAME"),
-                  env.get("APPMESH_VIRTUAL_NODE_NAME")):  # fmt: skip
-        if value:
-            return value
-    raise SystemExit("meshplane identity: no node id: pass --node-id or set APPMESH_RESOURCE_ARN")
-
-
-def _exchange_address(args: argparse.Namespace, env: os._Environ[str]) -> tuple[str, int]:
+def _exchange_address(args: argparse.Namespace) -> tuple[str, int]:
     from meshplane.bootstrap.options import split_address
 
-    given = args.exchange_address or env.get("MESHPLANE_IDENTITY_ADDRESS")
-    if given:
-        return split_address(given)
-    ads = args.ads_address or env.get("MESHPLANE_ADS_ADDRESS")
-    if not ads:
-        raise SystemExit("meshplane identity: pass --exchange-address (or --ads-address)")
-    host, port = split_address(ads)
+    try:
+        if args.exchange_address:
+            return split_address(args.exchange_address)
+        if not args.ads_address:
+            raise UsageError(f"pass --exchange-address (or --ads-address), or set {envvars.IDENTITY_ADDRESS}")
+        host, port = split_address(args.ads_address)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     return host, port + 1
 
 
-def _trusted_ca(args: argparse.Namespace, session: Any, region: str, env: os._Environ[str]) -> Callable[[], bytes]:
+def _trusted_ca(args: argparse.Namespace, session: Any, region: str) -> Callable[[], bytes]:
     """Read the CA on every renewal (it may be rotated); keep the last good copy if the read fails."""
     if args.ca_file:
         return lambda: args.ca_file.read_bytes()
-    uri = args.ca_s3_uri or (f"s3://{env['MESHPLANE_BUCKET']}/{CA_OBJECT_KEY}" if env.get("MESHPLANE_BUCKET") else "")
-    parts = urlsplit(uri)
+    parts = urlsplit(args.ca_s3_uri or "")
     if parts.scheme != "s3" or not parts.netloc or not parts.path.strip("/"):
-        raise SystemExit("meshplane identity: pass --ca-file, --ca-s3-uri s3://bucket/key, or set MESHPLANE_BUCKET")
+        raise UsageError(f"pass --ca-file, --ca-s3-uri s3://bucket/key, or set {envvars.BUCKET}")
     s3 = session.client("s3", region_name=region)
     last: list[bytes] = []
 
@@ -77,7 +86,7 @@ def _trusted_ca(args: argparse.Namespace, session: Any, region: str, env: os._En
         except Exception:
             if not last:
                 raise
-            logging.getLogger(__name__).warning("reading %s failed: using the CA read before", uri)
+            logging.getLogger(__name__).warning("reading %s failed: using the CA read before", args.ca_s3_uri)
         return last[0]
 
     return read
@@ -90,18 +99,17 @@ def run(args: argparse.Namespace) -> int:
     from meshplane.identity.layout import IdentityLayout
     from meshplane.identity.proof import sts_endpoint
 
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    env = os.environ
-    region = args.region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
-    session = boto3.Session(region_name=region)
-    address = _exchange_address(args, env)
-    server_name = args.server_name or env.get("MESHPLANE_ADS_SERVER_NAME") or address[0]
+    configure_logging(args.log_level)
+    if not args.node_id:
+        raise UsageError(f"no node id: pass --node-id or set {NODE_ID_VARIABLES[0]}")
+    session = boto3.Session(region_name=args.region)
+    address = _exchange_address(args)
+    server_name = args.server_name or address[0]
     config = AgentConfig(
-        node_id=_node_id(args, env), exchange_address=address, server_name=server_name,
-        server_id=args.server_id or server_name, sts_url=sts_endpoint(session, region), region=region,
+        node_id=args.node_id, exchange_address=address, server_name=server_name,
+        server_id=args.server_id or server_name, sts_url=sts_endpoint(session, args.region), region=args.region,
         retry_max_s=args.retry_max_seconds,
     )  # fmt: skip
-    directory = args.dir or Path(env.get("MESHPLANE_IDENTITY_DIR") or DEFAULT_IDENTITY_DIR)
 
     def credentials() -> Any:
         found = session.get_credentials()
@@ -109,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             raise RuntimeError("no AWS credentials found (task role, instance profile, environment)")
         return found.get_frozen_credentials()
 
-    agent = IdentityAgent(config, IdentityLayout(directory), credentials, _trusted_ca(args, session, region, env))
+    agent = IdentityAgent(config, IdentityLayout(args.dir), credentials, _trusted_ca(args, session, args.region))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -20,13 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from meshplane.identity.account import ForeignNode, MeshAccount
 from meshplane.identity.authorization import STREAM_ACTION, NodeAuthorizer
 from meshplane.identity.ca import CsrRejected, NodeCA, load_csr
+from meshplane.identity.defaults import NODE_CERT_MINUTES
 from meshplane.identity.errors import BadRequest, ExchangeError, Forbidden, access_denied
 from meshplane.identity.principals import Principals
 from meshplane.identity.proof import Proof, key_digest
 from meshplane.identity.verify import ProofVerifier
 
 log = logging.getLogger(__name__)
-NODE_CERT_LIFETIME = dt.timedelta(hours=1)
+NODE_CERT_LIFETIME = dt.timedelta(minutes=NODE_CERT_MINUTES)
 
 
 class CredentialsRequest(BaseModel):

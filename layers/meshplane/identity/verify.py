@@ -14,7 +14,6 @@ both win: the claim is atomic.
 from __future__ import annotations
 
 import calendar
-import os
 import re
 import time
 import xml.etree.ElementTree as ElementTree
@@ -49,15 +48,22 @@ class Caller:
 Post = Callable[[str, dict[str, str], bytes], tuple[int, bytes]]
 
 
+def _ca_bundle() -> str | bool:
+    """What boto3 itself would verify STS with: `ca_bundle` of its configuration (AWS_CA_BUNDLE, the profile),
+    else botocore's own bundle."""
+    import botocore.session
+
+    return botocore.session.get_session().get_config_variable("ca_bundle") or True
+
+
 def https_post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-    """One POST through botocore's HTTP session (its CA bundle or AWS_CA_BUNDLE, proxies from the environment),
-    no retries: the proxy retries with a new proof."""
+    """One POST through botocore's HTTP session (boto3's CA bundle, proxies from the environment), no retries:
+    the proxy retries with a new proof."""
     from botocore.awsrequest import AWSRequest
     from botocore.httpsession import URLLib3Session
     from botocore.utils import get_environ_proxies
 
-    bundle = os.environ.get("AWS_CA_BUNDLE") or True  # what boto3 itself would verify STS with
-    session = URLLib3Session(verify=bundle, timeout=STS_TIMEOUT_S, proxies=get_environ_proxies(url))
+    session = URLLib3Session(verify=_ca_bundle(), timeout=STS_TIMEOUT_S, proxies=get_environ_proxies(url))
     try:
         response = session.send(AWSRequest(method="POST", url=url, data=body, headers=headers).prepare())
         return response.status_code, response.content

@@ -14,55 +14,76 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from meshplane import envvars
+from meshplane.cliargs import HelpFormatter, add_command, env_option
+from meshplane.config import DEFAULT_ACCOUNT, DEFAULT_REGION
 from meshplane.migrate.desired import Desired
 
 EXIT_REFUSED, EXIT_INVALID = 1, 2
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser(
-        "import", help="import App Mesh definitions (CloudFormation, CRDs, API exports, a live account)",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+class _Formatter(argparse.RawDescriptionHelpFormatter, HelpFormatter):
+    """The module docstring's examples as written, each option's default and variables as everywhere."""
+
+
+def register(subparsers: Any, env: Mapping[str, str]) -> None:
+    parser = add_command(subparsers, "import", run,
+                         help="import App Mesh definitions (CloudFormation, CRDs, API exports, a live account)",
+                         description=__doc__, formatter_class=_Formatter)  # fmt: skip
     parser.add_argument("sources", nargs="*", metavar="SOURCE",
                         help="CloudFormation templates, Kubernetes manifests or API exports (files or directories)")
-    target = parser.add_argument_group("target (the meshplane App Mesh API)")
-    target.add_argument("--endpoint-url", default=os.environ.get("MESHPLANE_API_URL"),
-                        help="the API endpoint (stack output ApiUrl, or meshplane local up's; env MESHPLANE_API_URL)")
-    target.add_argument("--region", default=None, help="region of the target (also AWS::Region of templates)")
-    target.add_argument("--profile", default=None, help="AWS profile to call the target with")
+    _target_arguments(parser.add_argument_group("target (the meshplane App Mesh API)"), env)
+    _template_arguments(parser.add_argument_group("CloudFormation templates"))
+    _account_arguments(parser.add_argument_group("a live App Mesh account"))
+
+
+def _target_arguments(target: Any, env: Mapping[str, str]) -> None:
+    env_option(target, "--endpoint-url", env=env, names=envvars.API_URL,
+               help="the API endpoint: the stack output ApiUrl, or meshplane local up's (required, no default)")
+    env_option(target, "--region", env=env, names=envvars.REGION, default=DEFAULT_REGION,
+               help="region of the target (also AWS::Region of templates)")
+    target.add_argument("--profile", help="AWS profile to call the target with (default: the standard credential "
+                        "chain)")  # fmt: skip
     target.add_argument("--signing", choices=("auto", "execute-api", "appmesh"), default="auto",
                         help="sign for API Gateway (execute-api) or as App Mesh; auto: execute-api for "
                              "*.execute-api.* hosts")
     target.add_argument("--dry-run", action="store_true", help="print the plan and change nothing")
-    target.add_argument("--output", choices=("text", "json"), default="text")
+    target.add_argument("--output", choices=("text", "json"), default="text",
+                        help="text, or json: one document with the plan and the report")
     target.add_argument("--verbose", action="store_true", help="also list the fields of unchanged resources")
-    template = parser.add_argument_group("CloudFormation templates")
+
+
+def _template_arguments(template: Any) -> None:
     template.add_argument("--parameter", action="append", default=[], metavar="KEY=VALUE",
-                          help="a template parameter (defaults apply to the others)")
+                          help="a template parameter, repeatable (default: the template's own defaults)")
     template.add_argument("--import-value", action="append", default=[], metavar="EXPORT=VALUE",
-                          help="the value of an export that Fn::ImportValue reads")
+                          help="the value of an export that Fn::ImportValue reads, repeatable")
     template.add_argument("--resource-value", action="append", default=[], metavar="ID[.ATTRIBUTE]=VALUE",
-                          help="Ref (ID) or Fn::GetAtt (ID.ATTRIBUTE) of a non-App Mesh resource")
+                          help="Ref (ID) or Fn::GetAtt (ID.ATTRIBUTE) of a non-App Mesh resource, repeatable")
     template.add_argument("--stack-name", default="meshplane-import", help="AWS::StackName")
-    template.add_argument("--account-id", default=None,
-                          help="AWS::AccountId (default: the caller's account for a deployed API, else 123456789012)")
+    template.add_argument("--account-id",
+                          help=f"AWS::AccountId (default: the caller's account for a deployed API, else "
+                          f"{DEFAULT_ACCOUNT})")  # fmt: skip
     template.add_argument("--partition", default="aws", help="AWS::Partition")
-    account = parser.add_argument_group("a live App Mesh account")
+
+
+def _account_arguments(account: Any) -> None:
     account.add_argument("--from-account", action="store_true", help="read every mesh of an App Mesh account")
-    account.add_argument("--source-region", default=None, help="region of the App Mesh account")
-    account.add_argument("--source-profile", default=None, help="AWS profile of the App Mesh account")
-    account.add_argument("--source-endpoint-url", default=None, help="App Mesh endpoint to read (default: AWS)")
-    account.add_argument("--mesh", action="append", default=[], help="only these meshes (repeatable)")
-    account.add_argument("--save", type=Path, default=None, help="also write what was read as an export (JSON)")
-    parser.set_defaults(func=run)
+    account.add_argument("--source-region", help="region of the App Mesh account (default: the profile's)")
+    account.add_argument("--source-profile", help="AWS profile of the App Mesh account (default: the standard "
+                         "credential chain)")  # fmt: skip
+    account.add_argument("--source-endpoint-url", help="App Mesh endpoint to read (default: AWS)")
+    account.add_argument("--mesh", action="append", default=[],
+                         help="only these meshes, repeatable (default: every mesh)")
+    account.add_argument("--save", type=Path, help="also write what was read to this file, as an export (JSON) "
+                         "(default: not saved)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,11 +93,10 @@ def run(args: argparse.Namespace) -> int:
         print("meshplane import: give SOURCE files or --from-account", file=sys.stderr)
         return EXIT_INVALID
     if not args.endpoint_url:
-        print("meshplane import: --endpoint-url (or MESHPLANE_API_URL) is required", file=sys.stderr)
+        print(f"meshplane import: --endpoint-url (or {envvars.API_URL}) is required", file=sys.stderr)
         return EXIT_INVALID
     from botocore.exceptions import BotoCoreError, ClientError
 
-    args.region = args.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     try:
         resources = _read(args)
         return _import(args, resources)
@@ -95,7 +115,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read(args: argparse.Namespace) -> list[Desired]:
-    from meshplane.config import DEFAULT_ACCOUNT
     from meshplane.migrate.sources import cloudformation, export, files
     from meshplane.migrate.validate import validate
 

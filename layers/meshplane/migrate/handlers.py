@@ -9,7 +9,6 @@ the function would time out, so a stack never waits an hour for a silent provide
 
 from __future__ import annotations
 
-import os
 import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -38,10 +37,9 @@ def appmesh_client(owner: tuple[str, str] | None) -> Any:
     from meshplane.api.app import Api
     from meshplane.config import Settings
     from meshplane.migrate import inprocess
-    from meshplane.store.limits import Limits
 
     settings = Settings.from_env(owner=owner)
-    api = Api.build(settings, boto3.client("dynamodb"), Limits.from_env(), telemetry())
+    api = Api.build(settings, boto3.client("dynamodb"), settings.limits, telemetry())
     return inprocess.client(api, settings.region)
 
 
@@ -109,9 +107,10 @@ def provider(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 @first_call_without_gc
 def macro(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from meshplane.config import Settings
     from meshplane.migrate.cfn_macro import answer
 
-    response, renamed = answer(event, os.environ.get("MESHPLANE_PROVIDER_ARN", ""))
+    response, renamed = answer(event, Settings.from_env().provider_arn)
     telemetry().logger.info("template transformed", extra={
         "requestId": event.get("requestId"), "status": response["status"], "renamed": renamed,
         "errorMessage": response.get("errorMessage")})

@@ -149,8 +149,8 @@ class Pipeline:
             clients,
             Collaborators.default(settings, clients),
             Telemetry.from_env(),
-            full_discovery_seconds=float(env.get("MESHPLANE_FULL_DISCOVERY_SECONDS", "300")),
-            ecs_clusters=clusters_from_env(env.get("MESHPLANE_ECS_CLUSTERS")),
+            full_discovery_seconds=settings.full_discovery_seconds,
+            ecs_clusters=settings.ecs_clusters,
         )
 
     # ---- shared -----------------------------------------------------------------------
@@ -350,11 +350,6 @@ class Pipeline:
             return summary
 
         return self._wrap(run, "reconcile")(event, context)
-
-
-def clusters_from_env(value: str | None) -> tuple[str, ...]:
-    """`MESHPLANE_ECS_CLUSTERS`, comma-separated; parsed here so only the reconcile loads its ECS modules."""
-    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
 class _Holder:

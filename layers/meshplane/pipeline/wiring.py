@@ -72,7 +72,7 @@ class SessionClients:
     def _config(self) -> Any:
         from botocore.config import Config
 
-        retries = {"mode": "standard", "max_attempts": int(self._env.get("MESHPLANE_AWS_MAX_ATTEMPTS", "5"))}
+        retries = {"mode": "standard", "max_attempts": self._settings.aws_max_attempts}
         return Config(region_name=self._settings.region, retries=retries)  # type: ignore[arg-type]
 
     @cached_property

@@ -9,10 +9,10 @@ once every other attribute is at its largest.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from meshplane.envvars import LIMIT_PREFIX
 from meshplane.model.ids import Kind
 
 ITEM_MAX_BYTES = 400 * 1024
@@ -54,13 +54,17 @@ class Limits:
             raise ValueError(f"tags_per_resource must be 0 to {MAX_TAGS_PER_RESOURCE}, got {self.tags_per_resource}")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Limits:
-        env = os.environ if env is None else env
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        """App Mesh's defaults, each overridden by its variable (`meshplane.config.Settings` reads them)."""
         values = {}
         for f in fields(cls):
-            raw = env.get(f"MESHPLANE_LIMIT_{f.name.upper()}")
+            name = f"{LIMIT_PREFIX}{f.name.upper()}"
+            raw = env.get(name)
             if raw is not None:
-                values[f.name] = int(raw)
+                try:
+                    values[f.name] = int(raw)
+                except ValueError:
+                    raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
         return cls(**values)
 
     def for_kind(self, kind: Kind) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 import grpc
 
+from meshplane.delivery.defaults import COMPAT_MAX_SKEW_SECONDS, COMPAT_SIGNING_NAME
 from meshplane.delivery.server.ads import TlsFiles
 from meshplane.delivery.server.identity import Identity, StreamError
 from meshplane.delivery.server.sigv4_metadata import AUTHORIZATION, DATE, TOKEN, SignedCall, Unsigned, read_signed_call
@@ -40,8 +41,8 @@ from meshplane.ttlcache import TtlCache
 log = logging.getLogger(__name__)
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-SIGNING_NAME = "appmesh"  # the image's default when APPMESH_SIGNING_NAME is not set
-MAX_SKEW = dt.timedelta(minutes=5)  # what AWS itself allows between x-amz-date and its clock
+SIGNING_NAME = COMPAT_SIGNING_NAME
+MAX_SKEW = dt.timedelta(seconds=COMPAT_MAX_SKEW_SECONDS)
 KEY_ACCOUNT_TTL_S = 3600.0  # a key id's account never changes; the bound only keeps memory fresh
 KEY_ACCOUNT_ENTRIES = 10_000
 STS_LOOKUPS = 4  # concurrent sts:GetAccessKeyInfo calls at most, so a flood of key ids queues instead of piling up
