@@ -16,7 +16,7 @@ from meshplane.delivery.agent import FileWriter
 from meshplane.delivery.rewrite import to_files
 from meshplane.model.ids import ProxyId
 from meshplane.model.state import MeshState
-from meshplane.snapshot.localize import bind_to
+from meshplane.snapshot.transform import bind_to
 from meshplane.translate import translate
 from support import Envoy, EnvoyRunner
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 INGRESS_PORT = 15000
 EGRESS_PORT = 15001
+INGRESS_CLUSTER_PREFIX = "cds_ingress_"  # the proxy's own app, or a gateway's own listener
 
 
 def ingress_listener() -> str:
@@ -18,8 +19,17 @@ def gateway_listener(port: int) -> str:
     return f"lds_ingress_0.0.0.0_{port}"
 
 
+def egress_port_listener(address: str, port: int) -> str:
+    """A static bootstrap's stand-in for iptables: one backend port on the app's own address."""
+    return f"lds_egress_{address}_{port}"
+
+
 def ingress_cluster(mesh: str, node: str, protocol: str, port: int) -> str:
-    return f"cds_ingress_{mesh}_{node}_{protocol}_{port}"
+    return f"{INGRESS_CLUSTER_PREFIX}{mesh}_{node}_{protocol}_{port}"
+
+
+def is_ingress_cluster(name: str) -> bool:
+    return name.startswith(INGRESS_CLUSTER_PREFIX)
 
 
 def egress_cluster(mesh: str, node: str, protocol: str, port: int) -> str:
@@ -27,7 +37,7 @@ def egress_cluster(mesh: str, node: str, protocol: str, port: int) -> str:
 
 
 def self_redirect_cluster(mesh: str, gateway: str, protocol: str, port: int) -> str:
-    return f"cds_ingress_{mesh}_{gateway}_self_redirect_{protocol}_{port}"
+    return f"{INGRESS_CLUSTER_PREFIX}{mesh}_{gateway}_self_redirect_{protocol}_{port}"
 
 
 def amazonaws_cluster(mesh: str) -> str:

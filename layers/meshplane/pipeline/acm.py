@@ -33,8 +33,8 @@ from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 
 from meshplane.model.acm_arns import AUTHORITY, CERTIFICATE, Home
-from meshplane.snapshot.secret_refs import ads_secret_refs
 from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.transform import ads_secret_refs
 from meshplane.snapshot.types import XdsType
 from meshplane.translate.tls import acm_certificate_arn, acm_trust_arns
 

@@ -78,9 +78,8 @@ class ModuleGraph:
 class ModuleTranslator:
     """`meshplane.translate` behind the Translator protocol.
 
-    The EDS-only path resolves the proxy's view and renders only its
-    ClusterLoadAssignments (`translate.endpoints`): no listener, route or cluster
-    is built.
+    The EDS-only path (`translate.translate_endpoints`) renders only the proxy's
+    ClusterLoadAssignments: no listener, route or cluster is built.
     """
 
     def translate(self, state: MeshState, proxy: ProxyId) -> Snapshot:
@@ -89,11 +88,9 @@ class ModuleTranslator:
         return translate.translate(state, proxy)
 
     def endpoints(self, state: MeshState, proxy: ProxyId) -> Mapping[str, Message]:
-        from meshplane.graph import resolve
-        from meshplane.translate import endpoints
+        from meshplane import translate
 
-        view, _ = resolve(state, proxy)
-        return endpoints.endpoints(view, state.endpoints)
+        return translate.translate_endpoints(state, proxy)
 
 
 def consistency_validator(snapshot: Snapshot) -> list[str]:

@@ -16,23 +16,11 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 
 from meshplane.model.addresses import MAX_PORT, InvalidAddress, hostname, ip_address, port, shown
-from meshplane.snapshot.secret_refs import ads_secret_refs, chains
 from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.transform import ads_secret_refs, route_names
 from meshplane.snapshot.types import XdsType
-
-
-def _route_names(listener: listener_pb2.Listener) -> Iterator[str]:
-    for chain in chains(listener):
-        for network in chain.filters:
-            if network.typed_config.Is(hcm.HttpConnectionManager.DESCRIPTOR):
-                manager = hcm.HttpConnectionManager()
-                network.typed_config.Unpack(manager)
-                if manager.HasField("rds"):
-                    yield manager.rds.route_config_name
-
 
 _DNS_TYPES = frozenset({cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.LOGICAL_DNS})
 
@@ -109,7 +97,7 @@ def check(snapshot: Snapshot) -> list[str]:
         if where in seen_addresses:
             problems.append(f"listeners {seen_addresses[where]} and {name} both bind {where[0]}:{where[1]}")
         seen_addresses.setdefault(where, name)
-        for route in _route_names(listener):
+        for route in route_names(listener):
             rds_wanted.setdefault(route, name)
     for ref in ads_secret_refs(snapshot):
         secrets_wanted.setdefault(ref.name, ref.where)

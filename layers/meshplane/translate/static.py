@@ -2,89 +2,29 @@
 
 Used by `envoy --mode validate` and by tests that run real Envoys without a control
 plane: EDS becomes static load assignments, RDS inline route configs, ADS secrets
-static secrets.  `bind_address` moves a proxy onto its own loopback address.
+static secrets (`snapshot.transform.self_contained`).  `bind_address` moves a proxy onto
+its own loopback address (`snapshot.transform.bind_to`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, protocol_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
-from envoy.config.route.v3 import route_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
-from envoy.extensions.transport_sockets.tls.v3 import secret_pb2, tls_pb2
-from google.protobuf.message import Message
 
 from meshplane.graph import names
 from meshplane.model.ids import ProxyId
 from meshplane.snapshot.snapshot import Snapshot
-from meshplane.snapshot.types import XdsType
+from meshplane.snapshot.transform import bind_to, self_contained
 from meshplane.translate import observability
-from meshplane.translate.core import address, seconds, typed
+from meshplane.translate.core import address, seconds
 from meshplane.translate.tls import LOCAL_SDS_CLUSTER
 
 DEFAULT_SDS_SOCKET = "/tmp/meshplane-sds.sock"
 _LOOPBACK = "127.0.0.1"
-
-
-def _secret_refs(context: tls_pb2.CommonTlsContext) -> Iterable[secret_pb2.SdsSecretConfig]:
-    yield from context.tls_certificate_sds_secret_configs
-    if context.HasField("combined_validation_context"):
-        yield context.combined_validation_context.validation_context_sds_secret_config
-    if context.HasField("validation_context_sds_secret_config"):
-        yield context.validation_context_sds_secret_config
-
-
-def _localise_tls(holder: Message, kind: type[Message]) -> bool:
-    """Point ADS-sourced secret references at static secrets; report local-SDS use."""
-    if not holder.HasField("transport_socket"):  # type: ignore[attr-defined]
-        return False
-    socket = holder.transport_socket  # type: ignore[attr-defined]
-    context = kind()
-    socket.typed_config.Unpack(context)
-    uses_local = False
-    for ref in _secret_refs(context.common_tls_context):  # type: ignore[attr-defined]
-        if ref.sds_config.HasField("ads"):
-            ref.ClearField("sds_config")
-        else:
-            uses_local = True
-    socket.typed_config.CopyFrom(typed(context))
-    return uses_local
-
-
-def _inline_routes(chain: listener_components_pb2.FilterChain, routes: Mapping[str, Message]) -> None:
-    for network in chain.filters:
-        if not network.typed_config.Is(hcm.HttpConnectionManager.DESCRIPTOR):
-            continue
-        manager = hcm.HttpConnectionManager()
-        network.typed_config.Unpack(manager)
-        if manager.HasField("rds"):
-            config = routes.get(manager.rds.route_config_name) or route_pb2.RouteConfiguration(
-                name=manager.rds.route_config_name
-            )
-            manager.route_config.CopyFrom(config)
-        network.typed_config.CopyFrom(typed(manager))
-
-
-def _static_cluster(cluster: cluster_pb2.Cluster, loads: Mapping[str, Message], bind: str | None) -> bool:
-    if cluster.type == cluster_pb2.Cluster.EDS:
-        name = cluster.eds_cluster_config.service_name or cluster.name
-        cluster.ClearField("eds_cluster_config")
-        cluster.type = cluster_pb2.Cluster.STATIC
-        cluster.load_assignment.CopyFrom(loads.get(name) or endpoint_pb2.ClusterLoadAssignment())
-        cluster.load_assignment.cluster_name = cluster.name
-    elif cluster.type == cluster_pb2.Cluster.STATIC and bind is not None:
-        for locality in cluster.load_assignment.endpoints:
-            for lb in locality.lb_endpoints:
-                sock = lb.endpoint.address.socket_address
-                if sock.address in (_LOOPBACK, "::1"):
-                    sock.address = bind
-    return _localise_tls(cluster, tls_pb2.UpstreamTlsContext)
 
 
 def _local_sds_cluster(path: str) -> cluster_pb2.Cluster:
@@ -103,7 +43,7 @@ def _port_listeners(boot: bootstrap_pb2.Bootstrap, bind: str) -> list[listener_p
     taken = {names.INGRESS_PORT, names.EGRESS_PORT} | {
         lb.endpoint.address.socket_address.port_value
         for c in boot.static_resources.clusters
-        if c.name.startswith("cds_ingress_")
+        if names.is_ingress_cluster(c.name)
         for locality in c.load_assignment.endpoints
         for lb in locality.lb_endpoints
     }
@@ -117,7 +57,9 @@ def _port_listeners(boot: bootstrap_pb2.Bootstrap, bind: str) -> list[listener_p
         direct.CopyFrom(chain)
         direct.ClearField("filter_chain_match")
         out.append(
-            listener_pb2.Listener(name=f"lds_egress_{bind}_{port}", address=address(bind, port), filter_chains=[direct])
+            listener_pb2.Listener(
+                name=names.egress_port_listener(bind, port), address=address(bind, port), filter_chains=[direct]
+            )
         )
     return out
 
@@ -142,28 +84,11 @@ def inline_bootstrap(
     boot.admin.address.socket_address.port_value = admin_port
     with contextlib.suppress(ValueError):  # a free-form node id simply gets no App Mesh tags
         boot.stats_config.CopyFrom(observability.stats_config(ProxyId.parse(boot.node.id)))
-    loads = snapshot.of(XdsType.ENDPOINTS)
-    routes = snapshot.of(XdsType.ROUTES)
-    needs_local_sds = False
-    for _, cluster in sorted(snapshot.of(XdsType.CLUSTERS).items()):
-        copy = boot.static_resources.clusters.add()
-        copy.CopyFrom(cluster)
-        needs_local_sds |= _static_cluster(copy, loads, bind_address)
-    for _, listener in sorted(snapshot.of(XdsType.LISTENERS).items()):
-        copy = boot.static_resources.listeners.add()
-        copy.CopyFrom(listener)
-        if bind_address is not None:
-            copy.address.socket_address.address = bind_address
-        chains = list(copy.filter_chains) + (
-            [copy.default_filter_chain] if copy.HasField("default_filter_chain") else []
-        )
-        for chain in chains:
-            _inline_routes(chain, routes)
-            needs_local_sds |= _localise_tls(chain, tls_pb2.DownstreamTlsContext)
+    if bind_address is not None:
+        snapshot = bind_to(snapshot, bind_address)
+    local_sds = self_contained(snapshot, boot.static_resources)
     if egress_port_listeners:
         boot.static_resources.listeners.extend(_port_listeners(boot, bind_address or _LOOPBACK))
-    for _, secret in sorted(snapshot.of(XdsType.SECRETS).items()):
-        boot.static_resources.secrets.add().CopyFrom(secret)
-    if needs_local_sds:
+    if local_sds:
         boot.static_resources.clusters.append(_local_sds_cluster(sds_socket))
     return boot
