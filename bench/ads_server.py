@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import meshgen
 from common import rss_bytes
 from meshplane.delivery.service import AdsOptions, AdsService
-from meshplane.delivery.source import Pointer
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.model.state import MeshState
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.translate import translate
 

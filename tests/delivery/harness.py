@@ -17,12 +17,12 @@ from typing import Any
 import boto3
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.service import AdsOptions, AdsService
-from meshplane.delivery.source import S3Source, pointer_key
 from meshplane.model.ids import ProxyId
-from meshplane.pipeline.publish import pointer_document, previous_key_after, snapshot_key
+from meshplane.publication.event import ConfigPublished
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
-from meshplane.store.pointers import Pointer
+from meshplane.store.s3objects import snapshot_bucket
 from support import Envoy, http_request, wait_until
 
 REGION = "us-east-1"
@@ -62,38 +62,30 @@ class Aws:
 
 
 class Publisher:
-    """Publishes like the pipeline: snapshot body, then pointer, then a ConfigPublished event."""
+    """Publishes by the pipeline's contract (`publication.bucket.SnapshotBucket.put`) without the table:
+    the last pointer of each proxy is kept here, and the event goes straight to the queue or topic."""
 
     def __init__(self, aws: Aws) -> None:
         self._aws = aws
-        self._s3 = aws.client("s3")
+        self._bucket = snapshot_bucket(aws.client("s3"), aws.bucket)
         self._sqs = aws.client("sqs")
         self._sns = aws.client("sns")
-        self._last: dict[str, Snapshot] = {}
         self._pointers: dict[str, Pointer] = {}
 
     def publish(self, snapshot: Snapshot, *, notify: bool = True) -> list[XdsType]:
+        """Returns the types that changed since this proxy's last publish, in send order."""
         proxy = ProxyId.parse(snapshot.node_id)
-        key = snapshot_key(proxy, snapshot.version)
-        self._s3.put_object(Bucket=self._aws.bucket, Key=key, Body=snapshot.to_bytes())
-        versions = {k.value: v for k, v in snapshot.versions.items()}
-        before = previous_key_after(self._pointers.get(proxy.path), versions)
-        self._pointers[proxy.path] = Pointer(proxy.path, snapshot.version, key, versions, previous_key=before)
-        body = pointer_document(snapshot.version, key, versions, before)
-        self._s3.put_object(Bucket=self._aws.bucket, Key=pointer_key(proxy), Body=body)
-        changed = snapshot.changed_types(self._last.get(proxy.path))
-        self._last[proxy.path] = snapshot
-        if notify:
-            detail = {
-                "nodeId": proxy.path, "mesh": proxy.mesh, "version": snapshot.version, "bucket": self._aws.bucket,
-                "key": key, "versions": versions, "changedTypes": [k.value for k in changed],
-            }  # fmt: skip
-            event = {"source": "meshplane.pipeline", "detail-type": "ConfigPublished", "detail": detail}
-            if self._aws.topic_arn:
-                self._sns.publish(TopicArn=self._aws.topic_arn, Message=json.dumps(event))
-            else:
-                self._sqs.send_message(QueueUrl=self._aws.queue_url, MessageBody=json.dumps(event))
-        return changed
+        announce = self._announce if notify else (lambda _event: None)
+        published = self._bucket.put(proxy, snapshot, self._pointers.get(proxy.path), advance=lambda p: p,
+                                     announce=announce)  # fmt: skip
+        self._pointers[proxy.path] = published.pointer
+        return [XdsType(kind) for kind in published.event.changed_types]
+
+    def _announce(self, event: ConfigPublished) -> None:
+        if self._aws.topic_arn:
+            self._sns.publish(TopicArn=self._aws.topic_arn, Message=event.message())
+        else:
+            self._sqs.send_message(QueueUrl=self._aws.queue_url, MessageBody=event.message())
 
 
 class ThreadedAds:
@@ -109,7 +101,7 @@ class ThreadedAds:
         self.port: int = self._call(self.service.start())
 
     async def _build(self, aws: Aws, options: AdsOptions) -> AdsService:
-        return AdsService(S3Source(aws.client("s3"), aws.bucket), options, aws.client("sqs"), aws.client("sns"))
+        return AdsService(snapshot_bucket(aws.client("s3"), aws.bucket), options, aws.client("sqs"), aws.client("sns"))
 
     def _call(self, coroutine: Any, timeout: float = 30.0) -> Any:
         future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
@@ -152,7 +144,7 @@ class CountingAds(ThreadedAds):
         self.s3_calls = Counter()
         s3 = aws.client("s3")
         s3.meta.events.register("before-call.s3", self._count)
-        return AdsService(S3Source(s3, aws.bucket), options, aws.client("sqs"), aws.client("sns"))
+        return AdsService(snapshot_bucket(s3, aws.bucket), options, aws.client("sqs"), aws.client("sns"))
 
     def _count(self, model: Any, **_kwargs: Any) -> None:
         self.s3_calls[model.name] += 1

@@ -19,8 +19,8 @@ from meshplane.bootstrap.options import BootstrapOptions
 from meshplane.delivery.agent import Agent, FileWriter
 from meshplane.delivery.files import file_path
 from meshplane.delivery.rewrite import to_files
-from meshplane.delivery.source import Pointer
 from meshplane.model.ids import ProxyId
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from support import Envoy, EnvoyRunner, Lab, wait_until

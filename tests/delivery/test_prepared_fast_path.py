@@ -27,9 +27,9 @@ from google.protobuf.message import Message
 from meshplane.delivery.cache import SnapshotCache, UnknownNode, _Node
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
-from meshplane.delivery.source import Pointer
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.model.state import MeshState
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.localize import bind_to
 from meshplane.snapshot.registry import message_class
 from meshplane.snapshot.snapshot import PACKING_KEY, PackedResources, Snapshot

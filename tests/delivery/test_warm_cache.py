@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from meshplane.delivery.cache import SnapshotCache, UnknownNode
 from meshplane.delivery.metrics import Metrics
-from meshplane.delivery.source import Pointer, proxy_of_pointer_key
 from meshplane.model.ids import Kind, ProxyId
+from meshplane.publication.layout import proxy_of_pointer_key
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 

@@ -28,6 +28,7 @@ from meshplane.store import schema
 from meshplane.store.endpoints import NodeRef
 from meshplane.store.kinds import KINDS
 from meshplane.store.resources import ResourceStore
+from meshplane.store.s3objects import snapshot_bucket
 from moto import mock_aws
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -160,8 +161,7 @@ class World:
         pointer = self.pipeline.pointers.get(proxy.path)
         if pointer is None:
             return None
-        body = self.clients.s3.get_object(Bucket=self.settings.bucket, Key=pointer.key)["Body"].read()
-        return Snapshot.loads(body)
+        return snapshot_bucket(self.clients.s3, self.settings.bucket).fetch(pointer)
 
     def announcements(self) -> list[dict[str, Any]]:
         """ConfigPublished details received since the last call."""

@@ -9,6 +9,7 @@ from meshplane.model.ids import Kind, ProxyId
 from meshplane.pipeline.ports import ModuleTranslator, consistency_validator
 from meshplane.pipeline.validate import default_validators, envoy_validator
 from meshplane.pipeline.wiring import Collaborators
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.store.pointers import PointerConflict
@@ -138,9 +139,9 @@ def test_a_publisher_holding_a_stale_pointer_cannot_move_it(world: World) -> Non
     world.recompute()
     stale = world.pipeline.pointers.get(FRONT.path)
     assert stale is not None
-    world.pipeline.pointers.advance(stale, FRONT.path, "newer", "snapshots/newer.json", {})
+    world.pipeline.pointers.advance(stale, FRONT.path, Pointer("newer", "snapshots/newer.json"))
     with pytest.raises(PointerConflict):
-        world.pipeline.pointers.advance(stale, FRONT.path, "older", "snapshots/older.json", {})
+        world.pipeline.pointers.advance(stale, FRONT.path, Pointer("older", "snapshots/older.json"))
     assert world.pipeline.pointers.get(FRONT.path).version == "newer"
 
 
@@ -163,7 +164,7 @@ def test_publishing_emits_emf_for_bytes_latency_and_proxies_recomputed(world: Wo
 def test_the_pointer_names_the_last_snapshot_with_other_clusters_for_reconnecting_envoys(world: World) -> None:
     import json
 
-    from meshplane.pipeline.publish import pointer_key
+    from meshplane.publication.layout import pointer_key
 
     meshes.colors(world)
     world.recompute()

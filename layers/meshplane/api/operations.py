@@ -136,10 +136,10 @@ class Operations:
         if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
             raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
         if key.kind is Kind.ROUTE:
-            self._check_match_port(key, spec, shapes.VirtualRouterSpec)
+            self._check_match_port(key, spec)
             self._check_targets(key, spec)
         if key.kind is Kind.GATEWAY_ROUTE:
-            self._check_match_port(key, spec, shapes.VirtualGatewaySpec)
+            self._check_match_port(key, spec)
         if key.kind in (Kind.ROUTE, Kind.VIRTUAL_ROUTER):
             from meshplane.graph import route_fit  # routes must fit their router's listeners, both ways
 
@@ -155,14 +155,14 @@ class Operations:
             if reason is not None:
                 raise BadRequest(f"spec.{ref.field}: {reason}")
 
-    def _check_match_port(self, key: ResourceKey, spec: Any, parent_spec: type[AppMeshModel]) -> None:
+    def _check_match_port(self, key: ResourceKey, spec: Any) -> None:
         """As App Mesh: under a parent with several listeners, each (gateway) route matches one of its ports."""
         parent_kind = key.kind.parent_kind
         assert parent_kind is not None
-        item = self.store.get_item(ResourceKey(parent_kind, key.mesh, key.parent or ""))
-        if item is None:
+        parent_spec = self.store.spec(ResourceKey(parent_kind, key.mesh, key.parent or ""))
+        if parent_spec is None:
             return  # the missing parent is reported as NotFound by the write itself
-        listeners = parent_spec.model_validate_json(item["spec"]).listeners  # type: ignore[attr-defined]
+        listeners = parent_spec.listeners  # type: ignore[attr-defined]  # a router's or a gateway's
         ports = [listener.port_mapping.port for listener in listeners or ()]
         route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
         port = route.match.port if route.match is not None else None
@@ -178,10 +178,9 @@ class Operations:
         route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
         for i, target in enumerate(route.action.weighted_targets):
             node_key = ResourceKey(Kind.VIRTUAL_NODE, key.mesh, target.virtual_node)
-            item = self.store.get_item(node_key)
-            if item is None:
+            node = self.store.spec(node_key)
+            if node is None:
                 raise NotFound(f"weightedTargets[{i}]: {describe_key(node_key)} does not exist")
-            node = shapes.VirtualNodeSpec.model_validate_json(item["spec"])
             ports = [listener.port_mapping.port for listener in node.listeners or ()]
             field = f"weightedTargets[{i}].port"
             if target.port is None and len(ports) > 1:

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from botocore.credentials import Credentials
 
+from meshplane import sigv4
 from meshplane.api.authz import Unauthenticated
-from meshplane.local import iam_authenticate, iam_principals
 
 CLIENT_SIGNING_NAME = "appmesh"
 
@@ -45,18 +45,15 @@ class OwnKeyAuthenticator:
 
     def __call__(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:
         parts = urlsplit(raw_path)
-        request = iam_authenticate.SignedRequest(method, parts.path, parts.query, headers, body,
-                                                 services=(CLIENT_SIGNING_NAME,))
+        request = sigv4.SignedRequest(method, parts.path, parts.query, headers, body, services=(CLIENT_SIGNING_NAME,))
         try:
-            iam_authenticate.verify(request, lookup=self._own_key)
-        except iam_authenticate.Refused as refused:
+            sigv4.verify(request, self._own_key)
+        except sigv4.Refused as refused:
             raise Unauthenticated(refused.code, refused.message) from None
         return None
 
-    def _own_key(self, access_key: str, session_token: str | None) -> iam_principals.Credentials:
+    def _own_key(self, access_key: str, session_token: str | None) -> sigv4.Key:
         own = self.credentials.get_frozen_credentials()
         if access_key != own.access_key or session_token != own.token:
-            raise iam_principals.InvalidCredentials("not the access key (and session token) this proxy signs with")
-        holder = iam_principals.Principal(arn="meshplane-api-proxy", account="", kind="user", user_id=access_key,
-                                          policies=())
-        return iam_principals.Credentials(access_key, own.secret_key, own.token, holder)
+            raise sigv4.UnknownKey("not the access key (and session token) this proxy signs with")
+        return sigv4.Key(access_key, own.secret_key, own.token)

@@ -29,8 +29,8 @@ from google.protobuf.message import Message
 
 from meshplane.delivery.files import PER_RESOURCE, file_path, watched_dir
 from meshplane.delivery.rewrite import to_files
-from meshplane.delivery.source import S3Source
 from meshplane.model.ids import ProxyId
+from meshplane.publication.bucket import SnapshotBucket
 from meshplane.snapshot.localize import bind_to
 from meshplane.snapshot.registry import message_class
 from meshplane.snapshot.snapshot import Snapshot
@@ -154,7 +154,7 @@ class FileWriter:
 class Agent:
     """Polls one proxy's pointer and keeps its files current."""
 
-    def __init__(self, source: S3Source, proxy: ProxyId, writer: FileWriter, bind_address: str | None = None,
+    def __init__(self, source: SnapshotBucket, proxy: ProxyId, writer: FileWriter, bind_address: str | None = None,
                  *, drain_seconds: float = 2.0, pause_before_routes: float = 0.2) -> None:  # fmt: skip
         self._source = source
         self._proxy = proxy

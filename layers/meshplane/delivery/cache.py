@@ -28,8 +28,9 @@ from typing import Any, TypeVar
 from meshplane.delivery.limits_defaults import UNKNOWN_MAX, UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
-from meshplane.delivery.source import Pointer, SnapshotSource
 from meshplane.model.ids import ProxyId
+from meshplane.publication.bucket import SnapshotSource
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.localize import bind_to
 from meshplane.snapshot.snapshot import PackedResources, Snapshot
 from meshplane.snapshot.types import XdsType

@@ -160,7 +160,8 @@ def run_ads(args: argparse.Namespace) -> int:
     import boto3
 
     from meshplane.delivery.service import AdsService
-    from meshplane.delivery.source import DynamoDbPointers, S3Source
+    from meshplane.delivery.source import DynamoDbPointers
+    from meshplane.store.s3objects import snapshot_bucket
 
     configure_logging(args.log_level)
     bucket = _bucket(args)
@@ -172,7 +173,7 @@ def run_ads(args: argparse.Namespace) -> int:
         source: Any = DynamoDbPointers(s3, bucket, session.client("dynamodb", region_name=args.region), args.table)
         check_store(source, ProxyId.parse(STARTUP_PROBE), f"table {args.table} and bucket {bucket}")
     else:
-        source = S3Source(s3, bucket)
+        source = snapshot_bucket(s3, bucket)
         check_store(source, ProxyId.parse(STARTUP_PROBE), f"bucket {bucket}")
     options = _ads_options(args, session, bucket)
     sqs = session.client("sqs", region_name=args.region) if args.queue_url or args.topic_arn else None
@@ -209,11 +210,11 @@ def run_agent(args: argparse.Namespace) -> int:
     import boto3
 
     from meshplane.delivery.agent import Agent, FileWriter
-    from meshplane.delivery.source import S3Source
+    from meshplane.store.s3objects import snapshot_bucket
 
     configure_logging(args.log_level)
     bucket = _bucket(args)
-    source = S3Source(boto3.client("s3", region_name=args.region), bucket)
+    source = snapshot_bucket(boto3.client("s3", region_name=args.region), bucket)
     check_store(source, args.node_id, f"bucket {bucket}")
     drain = 0.0 if args.once else args.drain_seconds  # an init container runs before Envoy: nothing to keep
     agent = Agent(source, args.node_id, FileWriter(args.dir), args.bind_address,

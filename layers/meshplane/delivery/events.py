@@ -9,7 +9,6 @@ SNS raw delivery) or wrapped in an SNS envelope (`{"Type": "Notification", "Mess
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -17,24 +16,20 @@ from meshplane.delivery.cache import SnapshotCache
 from meshplane.delivery.daemon import in_daemon_thread
 from meshplane.delivery.metrics import Metrics
 from meshplane.model.ids import ProxyId
+from meshplane.publication.event import ConfigPublished
 
 log = logging.getLogger(__name__)
-
-DETAIL_TYPE = "ConfigPublished"
 
 
 def node_of(body: str) -> ProxyId | None:
     """The proxy a ConfigPublished message is about, or None for anything else."""
     try:
-        event = json.loads(body)
-        if isinstance(event, dict) and event.get("Type") == "Notification" and "Message" in event:
-            event = json.loads(event["Message"])
-        if event.get("detail-type") != DETAIL_TYPE:
+        event = ConfigPublished.from_message(body)
+        if event is None:
             return None
-        detail = event["detail"]
-        log.debug("ConfigPublished received: node %s version %s", detail["nodeId"], detail.get("version"))
-        return ProxyId.parse(detail["nodeId"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+        log.debug("ConfigPublished received: node %s version %s", event.node_id, event.version)
+        return ProxyId.parse(event.node_id)
+    except (ValueError, TypeError):
         log.warning("ignoring malformed event: %.200s", body)
         return None
 

@@ -21,9 +21,9 @@ from meshplane.delivery.replica import ReplicaQueue, new_replica_id, queue_name
 from meshplane.delivery.server.ads import AdsServer, AdsServicer, NodeIdentityTls, ServerTls, TlsFiles
 from meshplane.delivery.server.appmesh_compat import CompatPort
 from meshplane.delivery.server.limits import ServerLimits
-from meshplane.delivery.source import SnapshotSource
 from meshplane.identity.account import MeshAccount
 from meshplane.identity.server import NodeIdentity
+from meshplane.publication.bucket import SnapshotSource
 
 log = logging.getLogger(__name__)
 

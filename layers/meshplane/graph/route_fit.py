@@ -70,7 +70,7 @@ def misfit(spec: shapes.RouteSpec, listeners: Sequence[shapes.VirtualRouterListe
 class RouterStore(Protocol):
     """What `refusal` reads: `meshplane.store.resources.ResourceStore` provides it."""
 
-    def get_item(self, key: ResourceKey) -> dict[str, Any] | None: ...
+    def spec(self, key: ResourceKey) -> Any | None: ...
 
     def list_page(
         self, kind: Kind, mesh: str, parent: str | None, limit: int, start_after: str | None
@@ -80,10 +80,10 @@ class RouterStore(Protocol):
 def refusal(store: RouterStore, key: ResourceKey, spec: Any) -> str | None:
     """Why App Mesh would refuse writing `spec` at `key` (a route or a virtual router), or None."""
     if key.kind is Kind.ROUTE:
-        item = store.get_item(ResourceKey(Kind.VIRTUAL_ROUTER, key.mesh, key.parent or ""))
-        if item is None:
+        router = store.spec(ResourceKey(Kind.VIRTUAL_ROUTER, key.mesh, key.parent or ""))
+        if router is None:
             return None  # the missing router is the write's own NotFound
-        listeners = shapes.VirtualRouterSpec.model_validate_json(item["spec"]).listeners or []
+        listeners = router.listeners or []
         return misfit(spec, listeners, key.parent or "")
     if key.kind is Kind.VIRTUAL_ROUTER:
         return stranded(list(_routes_of(store, key)), spec.listeners or [], key.name)
@@ -121,7 +121,7 @@ def _shown(names: Sequence[str]) -> str:
 
 
 def _routes_of(store: RouterStore, router: ResourceKey) -> Iterator[shapes.RouteData]:
-    if store.get_item(router) is None:
+    if store.spec(router) is None:
         return  # a new router has no routes yet
     after: str | None = None
     while True:

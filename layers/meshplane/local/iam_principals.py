@@ -16,13 +16,14 @@ from typing import Any
 from urllib.parse import unquote
 
 from meshplane.local.iam_evaluator import Policy, PolicyError
+from meshplane.sigv4 import UnknownKey
 
 
 class UnknownPrincipal(LookupError):
     """No such user, role, group or session in the emulator."""
 
 
-class InvalidCredentials(LookupError):
+class InvalidCredentials(UnknownKey):
     """An access key or session token the emulator does not know, or no longer honours."""
 
 

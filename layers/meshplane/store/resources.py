@@ -82,6 +82,11 @@ class ResourceStore:
         """The raw item of `key` (strongly consistent), or None."""
         return self._get(schema.mesh_pk(key.mesh), schema.resource_sk(key))
 
+    def spec(self, key: ResourceKey) -> shapes.AppMeshModel | None:
+        """The spec of `key` (strongly consistent), or None when there is no such resource."""
+        item = self.get_item(key)
+        return None if item is None else schema.spec_of_item(item)
+
     def describe(self, key: ResourceKey) -> shapes.AppMeshModel:
         return schema.data_of_item(self._require(key))
 

@@ -92,9 +92,7 @@ def key_of_item(item: Mapping[str, Any]) -> ResourceKey | None:
 
 def data_of_item(item: Mapping[str, Any]) -> shapes.AppMeshModel:
     """The `Describe*` shape (e.g. VirtualNodeData) of a resource item."""
-    key = key_of_item(item)
-    if key is None:
-        raise ValueError(f"not a resource item: {item.get('pk')!r}/{item.get('sk')!r}")
+    key = _resource_key(item)
     info = KINDS[key.kind]
     values: dict[str, Any] = {
         "meshName": key.mesh,
@@ -114,6 +112,18 @@ def data_of_item(item: Mapping[str, Any]) -> shapes.AppMeshModel:
     if info.parent_field:
         values[info.parent_field] = key.parent
     return info.data.model_validate(values)
+
+
+def spec_of_item(item: Mapping[str, Any]) -> shapes.AppMeshModel:
+    """The spec shape (e.g. VirtualNodeSpec) of a resource item."""
+    return KINDS[_resource_key(item).kind].spec.model_validate_json(item["spec"])
+
+
+def _resource_key(item: Mapping[str, Any]) -> ResourceKey:
+    key = key_of_item(item)
+    if key is None:
+        raise ValueError(f"not a resource item: {item.get('pk')!r}/{item.get('sk')!r}")
+    return key
 
 
 def tags_of_item(item: Mapping[str, Any]) -> dict[str, str]:

@@ -11,19 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format
 
-from meshplane.localnet import envoy_process
+from meshplane.envoy_binary import find as envoy_binary
 
 
 class EnvoyRejected(ValueError):
     """Envoy refused the configuration; the message is Envoy's own."""
-
-
-def envoy_binary() -> str:
-    """The one shared lookup (the venv's Envoy, else PATH); FileNotFoundError when there is none."""
-    try:
-        return envoy_process.envoy_binary()
-    except envoy_process.EnvoyError as exc:
-        raise FileNotFoundError(str(exc)) from exc
 
 
 def validate(bootstrap: bootstrap_pb2.Bootstrap, *, timeout: float = 60.0) -> None:

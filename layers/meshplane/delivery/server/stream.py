@@ -25,8 +25,8 @@ from meshplane.delivery.cache import SnapshotCache, UnknownNode
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
 from meshplane.delivery.server.identity import Identity, StreamError, check_same_node, identify
-from meshplane.delivery.source import SourceUnavailable
 from meshplane.identity.account import MeshAccount
+from meshplane.publication.bucket import SourceUnavailable
 from meshplane.snapshot.types import XdsType
 
 log = logging.getLogger(__name__)
