@@ -15,6 +15,7 @@ from meshplane.graph.view import (
     ClientTls,
     GatewayRouteView,
     IngressListener,
+    Protocol,
     ProxyView,
     RouteView,
     ServicePort,
@@ -24,6 +25,13 @@ from meshplane.graph.view import (
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.state import MeshState
+
+# (attribute of a GatewayRouteSpec, the listener protocol it serves)
+GATEWAY_ROUTE_TYPES: tuple[tuple[str, Protocol], ...] = (
+    ("http_route", "http"),
+    ("http2_route", "http2"),
+    ("grpc_route", "grpc"),
+)
 
 
 class UnknownProxyError(LookupError):
@@ -201,7 +209,7 @@ class Resolver:
         if existing is not None:
             return existing
         sd = node.spec.service_discovery
-        applies = tls is not None and (not tls.ports or pm.port in tls.ports)
+        applies = tls is not None and (not tls.ports or pm.port in tls.ports) and tls.enforce is not False
         upstream = Upstream(
             cluster=name,
             node=node.virtual_node_name,
@@ -211,7 +219,7 @@ class Resolver:
             ip_preference=self.node_ip_preference(node),
             health_check=listener.health_check,
             outlier_detection=listener.outlier_detection,
-            tls=tls if applies and (tls.enforce is None or tls.enforce) else None,
+            tls=tls if applies else None,
             balancing=extensions.balancing(
                 self.tags(ResourceKey(Kind.VIRTUAL_NODE, self.mesh, node.virtual_node_name)),
                 f"virtual node {node.virtual_node_name!r}",
@@ -383,7 +391,7 @@ def _gateway_route(
     data: shapes.GatewayRouteData, resolver: Resolver, tls: ClientTls | None, services: list[ServicePort]
 ) -> GatewayRouteView | None:
     spec = data.spec
-    for attr, kind in (("http_route", "http"), ("http2_route", "http2"), ("grpc_route", "grpc")):
+    for attr, kind in GATEWAY_ROUTE_TYPES:
         body = getattr(spec, attr)
         if body is None:
             continue

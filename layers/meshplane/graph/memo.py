@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 from meshplane.model.state import MeshState
@@ -28,7 +29,7 @@ def _slots(state: MeshState) -> dict[str, Any]:
     entry = _ENTRIES.get(key)
     if entry is not None and entry[0]() is state:
         return entry[1]
-    ref = weakref.ref(state, lambda r, key=key: _forget(key, r))
+    ref = weakref.ref(state, partial(_forget, key))
     slots: dict[str, Any] = {}
     _ENTRIES[key] = (ref, slots)
     return slots
@@ -38,7 +39,7 @@ def per_state(state: MeshState, name: str, build: Callable[[MeshState], T]) -> T
     """`build(state)`, computed once per state object and `name`."""
     slots = _slots(state)
     try:
-        return slots[name]  # type: ignore[no-any-return]
+        value: T = slots[name]  # what `build` made for this name
     except KeyError:
         value = slots[name] = build(state)
-        return value
+    return value

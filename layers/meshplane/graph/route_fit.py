@@ -20,11 +20,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from meshplane.graph import view
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ResourceKey
 
 # (spec attribute, wire field, listener protocol), in the order App Mesh's RouteSpec lists them.
-ROUTE_TYPES: tuple[tuple[str, str, str], ...] = (
+ROUTE_TYPES: tuple[tuple[str, str, view.Protocol], ...] = (
     ("http_route", "httpRoute", "http"),
     ("http2_route", "http2Route", "http2"),
     ("grpc_route", "grpcRoute", "grpc"),

@@ -7,7 +7,7 @@ dependency index reads it, and nothing here knows about Envoy types.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeAlias
 
 from meshplane.graph.extensions import Balancing, Fault
 from meshplane.model import shapes
@@ -16,10 +16,11 @@ from meshplane.model.ids import ProxyId
 Protocol = Literal["http", "http2", "grpc", "tcp"]
 HTTP_FAMILY: frozenset[str] = frozenset({"http", "http2", "grpc"})
 
-ClientTls = shapes.ClientPolicyTls | shapes.VirtualGatewayClientPolicyTls
-ListenerTls = shapes.ListenerTls | shapes.VirtualGatewayListenerTls
-HealthCheck = shapes.HealthCheckPolicy | shapes.VirtualGatewayHealthCheckPolicy
-ConnectionPool = shapes.VirtualNodeConnectionPool | shapes.VirtualGatewayConnectionPool
+# Written as strings, like every annotation here, so importing the view loads no shape module.
+ClientTls: TypeAlias = "shapes.ClientPolicyTls | shapes.VirtualGatewayClientPolicyTls"
+ListenerTls: TypeAlias = "shapes.ListenerTls | shapes.VirtualGatewayListenerTls"
+HealthCheck: TypeAlias = "shapes.HealthCheckPolicy | shapes.VirtualGatewayHealthCheckPolicy"
+ConnectionPool: TypeAlias = "shapes.VirtualNodeConnectionPool | shapes.VirtualGatewayConnectionPool"
 
 
 @dataclass(frozen=True)

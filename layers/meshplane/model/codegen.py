@@ -25,7 +25,7 @@ from __future__ import annotations
 import keyword
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ NAME_SHAPES = frozenset({"ResourceName", "ServiceName"})
 # What botocore's `integer` and `long` hold when the model states no range (32 and 64 bit signed).
 WIDTHS = {"integer": ("-(2**31)", "2**31 - 1"), "long": ("-(2**63)", "2**63 - 1")}
 # Limits the model states only in a member's documentation: (sentence, the Field arguments it means).
-DOCUMENTED = (
+DOCUMENTED: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (
         re.compile(r"Up to (\d+) letters, numbers, hyphens, and underscores are allowed"),
         lambda found: f"max_length={found[1]}, pattern='^[A-Za-z0-9_-]*$'",
@@ -56,7 +56,8 @@ GENERATED = (
 
 
 def load_service_model() -> dict[str, Any]:
-    return botocore.loaders.Loader().load_service_model("appmesh", "service-2")
+    model: dict[str, Any] = botocore.loaders.Loader().load_service_model("appmesh", "service-2")
+    return model
 
 
 def snake(name: str) -> str:

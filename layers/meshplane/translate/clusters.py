@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 
-from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
+from envoy.config.cluster.v3 import circuit_breaker_pb2, outlier_detection_pb2
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.core.v3 import health_check_pb2, protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
@@ -16,7 +17,6 @@ from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
 
-Cluster = cluster_pb2.Cluster
 CONNECT_TIMEOUT_S = 1.0
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _DNS_FAMILY = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.extensions.filters.common.fault.v3 import fault_pb2 as common_fault
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
@@ -13,7 +13,6 @@ from meshplane.graph.extensions import Balancing, Fault
 from meshplane.graph.view import ProxyView
 from meshplane.translate.core import millis, typed
 
-Cluster = cluster_pb2.Cluster
 FAULT_FILTER = "envoy.filters.http.fault"
 _POLICIES = {
     "ROUND_ROBIN": Cluster.ROUND_ROBIN,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import base_pb2, substitution_format_string_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
-from envoy.config.listener.v3 import listener_pb2
+from envoy.config.listener.v3.listener_pb2 import Listener
 from envoy.config.route.v3 import route_components_pb2
 from envoy.extensions.access_loggers.file.v3 import file_pb2
 from envoy.extensions.filters.http.health_check.v3 import health_check_pb2
@@ -18,6 +18,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 
 from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, IngressListener, ProxyView, ServicePort
@@ -27,7 +28,6 @@ from meshplane.translate import tls as tls_
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
 from meshplane.translate.routes import egress_groups, group_protocol, tcp_chains
 
-Listener = listener_pb2.Listener
 _HCM = "envoy.filters.network.http_connection_manager"
 _TCP = "envoy.filters.network.tcp_proxy"
 
@@ -54,7 +54,7 @@ def http_filter(
     view: ProxyView,
     stat_prefix: str,
     route_config: str,
-    idle: object | None = None,
+    idle: shapes.Duration | None = None,
     *,
     strip_port: bool = False,
     before_router: Sequence[hcm.HttpFilter] = (),
@@ -75,12 +75,12 @@ def http_filter(
         strip_any_host_port=strip_port,
     )
     if idle is not None:
-        manager.common_http_protocol_options.idle_timeout.CopyFrom(duration(idle))  # type: ignore[arg-type]
+        manager.common_http_protocol_options.idle_timeout.CopyFrom(duration(idle))
     return lc.Filter(name=_HCM, typed_config=typed(manager))
 
 
 def tcp_filter(
-    view: ProxyView, stat_prefix: str, weights: list[tuple[str, int]], idle: object | None = None
+    view: ProxyView, stat_prefix: str, weights: list[tuple[str, int]], idle: shapes.Duration | None = None
 ) -> lc.Filter:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, access_log=access_logs(view))
     live = [(c, w) for c, w in weights if w > 0]
@@ -90,7 +90,7 @@ def tcp_filter(
         for cluster, weight in live:
             proxy.weighted_clusters.clusters.add(name=cluster, weight=weight)
     if idle is not None:
-        proxy.idle_timeout.CopyFrom(duration(idle))  # type: ignore[arg-type]
+        proxy.idle_timeout.CopyFrom(duration(idle))
     return lc.Filter(name=_TCP, typed_config=typed(proxy))
 
 
@@ -104,8 +104,8 @@ def own_health_check(check: shapes.VirtualGatewayHealthCheckPolicy) -> hcm.HttpF
     return hcm.HttpFilter(name="envoy.filters.http.health_check", typed_config=typed(config))
 
 
-def _listener_filter(name: str, message: object) -> lc.ListenerFilter:
-    return lc.ListenerFilter(name=name, typed_config=typed(message))  # type: ignore[arg-type]
+def _listener_filter(name: str, message: Message) -> lc.ListenerFilter:
+    return lc.ListenerFilter(name=name, typed_config=typed(message))
 
 
 _ORIGINAL_DST = ("envoy.filters.listener.original_dst", original_dst_pb2.OriginalDst())
@@ -136,9 +136,9 @@ def _ingress_chains(
         name=f"{chain_name}_tls",
         filter_chain_match=secured_match,
         filters=[network],
-        transport_socket=tls_.downstream_socket(listener.tls),  # type: ignore[arg-type]
+        transport_socket=tls_.downstream_socket(listener.tls),
     )
-    if listener.tls.mode == "STRICT":  # type: ignore[union-attr]
+    if listener.tls.mode == "STRICT":
         return [secured]
     plain_match = lc.FilterChainMatch()
     plain_match.CopyFrom(base)
@@ -151,7 +151,7 @@ def _ingress_chains(
 INSPECTOR_TIMEOUT_MS = 250
 
 
-def _listener(name: str, port: int, chains: list[lc.FilterChain], filters: list[tuple[str, object]]) -> Listener:
+def _listener(name: str, port: int, chains: list[lc.FilterChain], filters: list[tuple[str, Message]]) -> Listener:
     listener = Listener(
         name=name,
         address=address("0.0.0.0", port),
@@ -208,7 +208,8 @@ def egress(view: ProxyView) -> Listener:
         )
     for service in tcp_chains(view):
         spec = service.routes[0].spec
-        idle = spec.timeout.idle if spec is not None and getattr(spec, "timeout", None) is not None else None
+        timeout = spec.timeout if spec is not None else None
+        idle = timeout.idle if timeout is not None else None
         match = lc.FilterChainMatch(destination_port={"value": service.port})
         chains.append(
             lc.FilterChain(

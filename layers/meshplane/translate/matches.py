@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 from envoy.type.v3 import range_pb2
 
 from meshplane.model import shapes
 
-HeaderLike = shapes.HttpRouteHeader | shapes.HttpGatewayRouteHeader | shapes.GrpcRouteMetadata
+# A string, like every annotation here, so importing the module loads no shape module.
+HeaderLike: TypeAlias = (
+    "shapes.HttpRouteHeader | shapes.HttpGatewayRouteHeader"
+    " | shapes.GrpcRouteMetadata | shapes.GrpcGatewayRouteMetadata"
+)
 
 
 def string_matcher(kind: str, value: str) -> string_pb2.StringMatcher:
@@ -54,8 +60,9 @@ def http_match(match: shapes.HttpRouteMatch | shapes.HttpGatewayRouteMatch | Non
     out.headers.extend(header(h) for h in match.headers or ())
     if match.method is not None:
         out.headers.append(_exact_header(":method", match.method))
-    if getattr(match, "scheme", None) is not None:
-        out.headers.append(_exact_header(":scheme", match.scheme))  # type: ignore[union-attr]
+    scheme = getattr(match, "scheme", None)  # a route's match has a scheme, a gateway route's has none
+    if scheme is not None:
+        out.headers.append(_exact_header(":scheme", scheme))
     out.query_parameters.extend(_query(q) for q in match.query_parameters or ())
     return out
 

@@ -6,16 +6,16 @@ import functools
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
-from envoy.config.route.v3 import route_pb2
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from google.protobuf import duration_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, GatewayRouteView, IngressListener, ProxyView, RouteView, ServicePort
+from meshplane.model import shapes
 from meshplane.translate import extensions, matches
 from meshplane.translate.core import EGRESS_DIRECT_PORT, duration, seconds, typed
 from meshplane.translate.retry import retry_policy
 
-RouteConfiguration = route_pb2.RouteConfiguration
 DEFAULT_PER_REQUEST_S = 15.0
 TARGET_HEADER = "x-meshplane-gateway-target"
 
@@ -47,11 +47,11 @@ def _action(route: RouteView) -> rc.RouteAction:
 def _route(route: RouteView) -> rc.Route:
     if route.spec is None and route.fault is None and not route.hash_headers and len(route.targets) == 1:
         return _catch_all(route.name, route.protocol == "grpc", route.targets[0].cluster)
-    spec = route.spec
+    spec = route.spec  # the build pairs a grpc listener with grpc routes, http and http2 with http routes
     if route.protocol == "grpc":
-        match = matches.grpc_match(spec.match if spec is not None else None)  # type: ignore[union-attr]
+        match = matches.grpc_match(spec.match if isinstance(spec, shapes.GrpcRoute) else None)
     else:
-        match = matches.http_match(spec.match if spec is not None else None)  # type: ignore[union-attr]
+        match = matches.http_match(spec.match if isinstance(spec, shapes.HttpRoute) else None)
     built = rc.Route(name=route.name, match=match, route=_action(route))
     if route.fault is not None:
         built.typed_per_filter_config[extensions.FAULT_FILTER].CopyFrom(typed(extensions.route_fault(route.fault)))
@@ -175,8 +175,10 @@ def _gateway_route(route: GatewayRouteView, listener: IngressListener) -> rc.Rou
     or not the host is rewritten and whatever port the client put in its Host.
     """
     spec = route.spec
-    to_match = matches.grpc_match if route.protocol == "grpc" else matches.http_match
-    match = to_match(spec.match)  # type: ignore[arg-type]
+    if isinstance(spec, shapes.GrpcGatewayRoute):
+        match = matches.grpc_match(spec.match)
+    else:
+        match = matches.http_match(spec.match)
     out = rc.Route(name=route.name, match=match)
     header = out.request_headers_to_add.add(append_action=base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
     header.header.key, header.header.value = TARGET_HEADER, f"{route.service}:{route.service_port}"

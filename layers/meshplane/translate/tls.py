@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from typing import TypeAlias, TypeGuard
 
 from envoy.config.core.v3 import base_pb2, config_source_pb2, grpc_service_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
@@ -21,6 +22,15 @@ from meshplane.translate.core import ads, typed
 LOCAL_SDS_CLUSTER = "static_cluster_sds_unix_socket"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 _ARN_SEPARATOR = ","  # ARNs never contain a comma, so the trust secret's name splits back into them
+# A listener's or a client's, of a virtual node or a gateway (strings: importing this loads no shape module).
+Certificate: TypeAlias = (
+    "shapes.ListenerTlsCertificate | shapes.ClientTlsCertificate"
+    " | shapes.VirtualGatewayListenerTlsCertificate | shapes.VirtualGatewayClientTlsCertificate"
+)
+Validation: TypeAlias = (
+    "shapes.ListenerTlsValidationContext | shapes.TlsValidationContext"
+    " | shapes.VirtualGatewayListenerTlsValidationContext | shapes.VirtualGatewayTlsValidationContext"
+)
 
 
 def acm_certificate_secret(certificate_arn: str) -> str:
@@ -55,8 +65,8 @@ def local_sds() -> config_source_pb2.ConfigSource:
     return config_source_pb2.ConfigSource(api_config_source=api, resource_api_version=config_source_pb2.V3)
 
 
-def _certificate(common: tls_pb2.CommonTlsContext, cert: object) -> None:
-    kind, value = cert.member  # type: ignore[attr-defined]
+def _certificate(common: tls_pb2.CommonTlsContext, cert: Certificate) -> None:
+    kind, value = cert.member
     if kind == "file":
         common.tls_certificates.append(
             common_pb2.TlsCertificate(
@@ -82,14 +92,14 @@ def san_matcher(name: str) -> common_pb2.SubjectAltNameMatcher:
     return common_pb2.SubjectAltNameMatcher(san_type=kind, matcher=string_pb2.StringMatcher(exact=name))
 
 
-def _validation(common: tls_pb2.CommonTlsContext, validation: object | None) -> None:
+def _validation(common: tls_pb2.CommonTlsContext, validation: Validation | None) -> None:
     if validation is None:
         return
-    sans = validation.subject_alternative_names  # type: ignore[attr-defined]
+    sans = validation.subject_alternative_names
     context = common_pb2.CertificateValidationContext()
     if sans is not None:
         context.match_typed_subject_alt_names.extend(san_matcher(name) for name in sans.match.exact)
-    kind, trust = validation.trust.member  # type: ignore[attr-defined]
+    kind, trust = validation.trust.member
     if kind == "file":
         context.trusted_ca.CopyFrom(base_pb2.DataSource(filename=trust.certificate_chain))
         common.validation_context.CopyFrom(context)
@@ -162,7 +172,7 @@ def upstream_socket(tls: ClientTls, sni: str | None = None) -> base_pb2.Transpor
     return base_pb2.TransportSocket(name=TLS_SOCKET, typed_config=typed(context))
 
 
-def tls_enabled(tls: ListenerTls | None) -> bool:
+def tls_enabled(tls: ListenerTls | None) -> TypeGuard[ListenerTls]:
     return tls is not None and tls.mode != "DISABLED"
 
 
