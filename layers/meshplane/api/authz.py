@@ -31,6 +31,9 @@ from meshplane.store import schema
 from meshplane.store.errors import Forbidden
 from meshplane.ttlcache import TtlCache
 
+# (principal, action, resource, the sorted condition keys): what one IAM decision depends on
+DecisionKey = tuple[str, str, str, tuple[tuple[str, tuple[str, ...]], ...]]
+
 DECISION_SECONDS = 15.0
 MAX_CACHED = 10_000
 _ACM_FIELDS_OF = ("CreateVirtualNode", "UpdateVirtualNode", "CreateVirtualGateway", "UpdateVirtualGateway")
@@ -88,8 +91,8 @@ class Authorizer:
     def __init__(self, iam: Any, store: Any, *, seconds: float = DECISION_SECONDS, size: int = MAX_CACHED,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.iam, self.store = iam, store
-        self.decisions: TtlCache[str] = TtlCache(seconds, size, clock)
-        self.principals: TtlCache[Principal] = TtlCache(seconds, size, clock)
+        self.decisions: TtlCache[DecisionKey, str] = TtlCache(seconds, size, clock)
+        self.principals: TtlCache[str, Principal] = TtlCache(seconds, size, clock)
 
     def authorize(self, event: Mapping[str, Any], operation: str, inp: Any) -> None:
         caller = Caller.of(event)

@@ -176,7 +176,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     def _drain(self, count: int) -> None:
         try:
             while count > 0:
-                chunk = self.rfile.read1(min(count, 65536))  # type: ignore[attr-defined]
+                chunk = self.rfile.read1(min(count, 65536))
                 if not chunk:
                     return
                 count -= len(chunk)

@@ -48,7 +48,8 @@ def observed(telemetry: Telemetry, serve: Callable[[Mapping[str, Any]], Served],
     inner = api if context is None else t.logger.inject_lambda_context(
         api, correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     with _one_at_a_time:
-        return t.metrics.log_metrics(t.tracer.capture_lambda_handler(inner))(event, context)
+        response: dict[str, Any] = t.metrics.log_metrics(t.tracer.capture_lambda_handler(inner))(event, context)
+        return response
 
 
 def _record(t: Telemetry, served: Served, latency_ms: float) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from functools import partial
 from types import ModuleType
 from typing import Any
 
@@ -36,7 +37,8 @@ class Operations:
 
     def run(self, op: Operation, inp: AppMeshModel) -> AppMeshModel:
         if op.name in ("TagResource", "UntagResource", "ListTagsForResource"):
-            return getattr(self, _snake(op.name))(op, inp)
+            tagging: Callable[[Operation, AppMeshModel], AppMeshModel] = getattr(self, _snake(op.name))
+            return tagging(op, inp)
         verb, info = _verb_and_kind(op.name)
         values = inp.model_dump(by_alias=True)
         self._check_owner(values.get("meshOwner"))
@@ -51,7 +53,7 @@ class Operations:
         key = info.key_of(values["meshName"], values)
         for field in ("meshName", info.parent_field, info.name_field):
             if field:
-                _rule(lambda f=field: _rules().check_name(f, values[f]))
+                _rule(partial(_rules().check_name, field, values[field]))
         spec = inp.spec if inp.spec is not None else info.spec()
         self._check_spec(key, spec)
         tags = {t.key: t.value for t in inp.tags or ()}
@@ -82,7 +84,7 @@ class Operations:
         if info.kind is Kind.MESH:
             page, last = self.store.mesh_page(limit, after)
         else:
-            page, last = self.store.list_page(info.kind, mesh, parent, limit, after)
+            page, last = self.store.list_page(info.kind, values["meshName"], parent, limit, after)
         list_field = next(f.alias or n for n, f in op.output_model.model_fields.items() if n != "next_token")
         return op.output_model.model_validate(
             {
@@ -179,7 +181,7 @@ class Operations:
         for i, target in enumerate(route.action.weighted_targets):
             node_key = ResourceKey(Kind.VIRTUAL_NODE, key.mesh, target.virtual_node)
             node = self.store.spec(node_key)
-            if node is None:
+            if not isinstance(node, shapes.VirtualNodeSpec):  # None: no such node
                 raise NotFound(f"weightedTargets[{i}]: {describe_key(node_key)} does not exist")
             ports = [listener.port_mapping.port for listener in node.listeners or ()]
             field = f"weightedTargets[{i}].port"

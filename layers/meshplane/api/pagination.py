@@ -26,11 +26,7 @@ def decode(token: str | None, scope: str) -> str | None:
         content = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):  # Recursion: deeply nested JSON
         raise BadRequest("nextToken: not a token issued by this API") from None
-    if (
-        not isinstance(content, dict)
-        or content.get("v") != _VERSION
-        or content.get("s") != scope
-        or not isinstance(content.get("a"), str)
-    ):
+    after = content.get("a") if isinstance(content, dict) else None
+    if not isinstance(after, str) or content.get("v") != _VERSION or content.get("s") != scope:
         raise BadRequest("nextToken: not a token of this listing")
-    return content["a"]
+    return after

@@ -38,11 +38,13 @@ class Operation:
     @property
     def input_model(self) -> type[shapes.AppMeshModel]:
         """Looked up on use: building the table must not build every operation's shapes (see `model.base`)."""
-        return getattr(shapes, self.input_name)  # type: ignore[no-any-return]
+        model: type[shapes.AppMeshModel] = getattr(shapes, self.input_name)
+        return model
 
     @property
     def output_model(self) -> type[shapes.AppMeshModel]:
-        return getattr(shapes, self.output_name)  # type: ignore[no-any-return]
+        model: type[shapes.AppMeshModel] = getattr(shapes, self.output_name)
+        return model
 
 
 def _path_pattern(template: str) -> re.Pattern[str]:
@@ -56,7 +58,8 @@ def _path_pattern(template: str) -> re.Pattern[str]:
 def _load_model() -> dict[str, Any]:
     import botocore.loaders  # only when the table is first built
 
-    return botocore.loaders.Loader().load_service_model(SERVICE, "service-2", API_VERSION)
+    model: dict[str, Any] = botocore.loaders.Loader().load_service_model(SERVICE, "service-2", API_VERSION)
+    return model
 
 
 @lru_cache(maxsize=1)

@@ -16,7 +16,8 @@ class _Shape:
         self.suffix = name.capitalize()
 
     def __get__(self, info: KindInfo, owner: type | None = None) -> type[shapes.AppMeshModel]:
-        return getattr(shapes, f"{info.type_name}{self.suffix}")  # type: ignore[no-any-return]
+        model: type[shapes.AppMeshModel] = getattr(shapes, f"{info.type_name}{self.suffix}")
+        return model
 
 
 @dataclass(frozen=True)

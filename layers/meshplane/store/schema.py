@@ -101,13 +101,13 @@ def data_of_item(item: Mapping[str, Any]) -> shapes.AppMeshModel:
             arn=item["arn"],
             uid=item["uid"],
             version=int(item["version"]),
-            createdAt=_moment(item["createdAt"]),
-            lastUpdatedAt=_moment(item["lastUpdatedAt"]),
-            meshOwner=item["meshOwner"],
-            resourceOwner=item["resourceOwner"],
+            created_at=_moment(item["createdAt"]),
+            last_updated_at=_moment(item["lastUpdatedAt"]),
+            mesh_owner=item["meshOwner"],
+            resource_owner=item["resourceOwner"],
         ),
         "spec": info.spec.model_validate_json(item["spec"]),
-        "status": info.status(status=item["status"]),
+        "status": info.status.model_validate({"status": item["status"]}),
     }
     if info.parent_field:
         values[info.parent_field] = key.parent

@@ -32,7 +32,8 @@ def _serializer() -> Any:
 
 def attr(value: Any) -> dict[str, Any]:
     """A python value as a DynamoDB attribute value."""
-    return _serializer().serialize(value)
+    serialized: dict[str, Any] = _serializer().serialize(value)
+    return serialized
 
 
 def attrs(values: dict[str, Any]) -> dict[str, Any]:
