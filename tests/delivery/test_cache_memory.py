@@ -1,6 +1,6 @@
 """The idle cache is bounded by bytes as well as by count, so a task's memory can be sized.
 
-Sizes are `held_bytes` estimates: the packed resources and the response bytes a node
+Sizes are `memory.held_bytes` estimates: the packed resources and the response bytes a node
 holds.  Unit tests drive `SnapshotCache` against the counting in-memory source; the last
 test runs the real `AdsService` against moto and reads its metrics.
 """
@@ -12,7 +12,8 @@ import time
 from collections.abc import Callable
 
 import pytest
-from meshplane.delivery.cache import BLOB_OVERHEAD, DELTA_OVERHEAD, NODE_OVERHEAD, SnapshotCache
+from meshplane.delivery.cache import SnapshotCache
+from meshplane.delivery.memory import BLOB_OVERHEAD, DELTA_OVERHEAD, NODE_OVERHEAD
 from meshplane.delivery.metrics import Metrics
 from meshplane.model.ids import ProxyId
 from meshplane.snapshot.snapshot import Snapshot
@@ -69,12 +70,12 @@ def test_response_bodies_and_delta_chunks_built_for_streams_count_once_the_node_
         source = CountingSource()
         cache, metrics = sized_cache(source, retain_bytes=None)
         proxy = source.publish(node("a"), "a")
-        view = await cache.watch(proxy, None, nop)
+        view = await cache.watch(proxy, nop)
         assert (metrics.cache_streamed_nodes, metrics.cache_streamed_bytes) == (1, SIZE)
         body, _count = view.types[XdsType.CLUSTERS].sotw_body(None)
         listeners = view.types[XdsType.LISTENERS].resources  # both listeners get Delta objects, one a chunk
         chunk = listeners["lds_a_15000"].delta_chunk
-        cache.unwatch(proxy, None, nop)
+        cache.unwatch(proxy, nop)
         assert (metrics.cache_streamed_nodes, metrics.cache_streamed_bytes) == (0, 0)
         built = len(body) + len(chunk) + 2 * BLOB_OVERHEAD + len(listeners) * DELTA_OVERHEAD
         assert metrics.cache_idle_bytes == SIZE + built
@@ -88,20 +89,19 @@ def test_a_stream_closing_re_counts_only_what_streams_built_not_every_packed_res
     from meshplane.delivery import cache as cache_module
 
     walks: list[int] = []
-    real = cache_module._packed_bytes
-    monkeypatch.setattr(cache_module, "_packed_bytes", lambda n: walks.append(1) or real(n))
+    real = cache_module.packed_bytes
+    monkeypatch.setattr(cache_module, "packed_bytes", lambda view: walks.append(1) or real(view))
 
     async def scenario() -> None:
         source = CountingSource()
         cache, metrics = sized_cache(source, retain_bytes=None)
         proxy = source.publish(node("a"), "a")
         await stream_once(cache, [proxy, proxy, proxy])
-        assert len(walks) == 1, "the packed resources are summed once for a snapshot and its views"
+        assert len(walks) == 1, "the packed resources are summed once for a snapshot"
         assert metrics.cache_idle_bytes == SIZE
-        view = await cache.watch(proxy, "127.0.0.9", nop)  # a bind address: one more view to count
-        cache.unwatch(proxy, "127.0.0.9", nop)
-        assert len(walks) == 2 and metrics.cache_idle_bytes > SIZE
-        assert view.types[XdsType.LISTENERS].packed
+        grown = publish_mesh(source, "a", endpoints=40)
+        await cache.refresh(grown)  # a new snapshot: its resources are summed once more
+        assert len(walks) == 2 and metrics.cache_idle_bytes == estimate(source.snapshots[grown.path])
 
     asyncio.run(scenario())
 
@@ -115,7 +115,7 @@ def test_idle_nodes_are_evicted_by_bytes_when_the_byte_bound_is_reached_before_t
         assert cache.idle_paths == [node("b"), node("c")]  # 2 of a count bound of 10: the bytes decided
         assert (metrics.cache_idle_nodes, metrics.cache_idle_bytes, metrics.cache_evictions) == (2, 2 * SIZE, 1)
         fetched = source.calls["fetch"]
-        await cache.watch(idle[0], None, nop)  # a: evicted, loaded again
+        await cache.watch(idle[0], nop)  # a: evicted, loaded again
         assert source.calls["fetch"] == fetched + 1
 
     asyncio.run(scenario())
@@ -143,15 +143,15 @@ def test_streamed_nodes_are_never_evicted_whatever_their_size() -> None:
         source = CountingSource()
         cache, metrics = sized_cache(source, retain_bytes=1)
         big, small = publish_mesh(source, "big", endpoints=40), source.publish(node("a"), "a")
-        await cache.watch(big, None, nop)
-        await cache.watch(small, None, nop)
+        await cache.watch(big, nop)
+        await cache.watch(small, nop)
         grown = publish_mesh(source, "big", endpoints=80)
         await cache.refresh(grown)  # a streamed node may grow past the bound, too
         streamed = estimate(source.snapshots[big.path]) + SIZE
         assert cache.node_paths == sorted([node("big"), node("a")]) and cache.idle_paths == []
         assert (metrics.cache_streamed_nodes, metrics.cache_streamed_bytes) == (2, streamed)
         assert (metrics.cache_idle_bytes, metrics.cache_evictions) == (0, 0)
-        cache.unwatch(big, None, nop)  # idle now, and larger than the byte bound: not kept
+        cache.unwatch(big, nop)  # idle now, and larger than the byte bound: not kept
         assert cache.node_paths == [node("a")] and cache.idle_paths == []
         assert (metrics.cache_streamed_bytes, metrics.cache_idle_bytes, metrics.cache_evictions) == (SIZE, 0, 1)
 

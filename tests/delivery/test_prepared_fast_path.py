@@ -24,15 +24,16 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryResponse, DiscoveryResponse, Resource
 from google.protobuf import any_pb2, struct_pb2
 from google.protobuf.message import Message
-from meshplane.delivery.cache import SnapshotCache, UnknownNode, _Node
+from meshplane.delivery.cache import SnapshotCache, UnknownNode
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
+from meshplane.delivery.server.localbind import Bound
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.model.state import MeshState
 from meshplane.publication.pointer import Pointer
-from meshplane.snapshot.localize import bind_to
 from meshplane.snapshot.registry import message_class
 from meshplane.snapshot.snapshot import PACKING_KEY, PackedResources, Snapshot
+from meshplane.snapshot.transform import bind_to
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import translate
 from support import MeshBuilder, listener, target
@@ -139,7 +140,7 @@ def test_whole_responses_from_the_fast_path_parse_back_to_the_stored_resources()
 
 def test_a_bind_rewrite_unpacks_and_matches_the_typed_path() -> None:
     data = _translated().to_json()
-    view = _Node(Snapshot.from_json(data), Pointer("v", "k")).view(BIND)
+    view = Bound(BIND)(PreparedSnapshot.of(Snapshot.from_json(data)))
     assert _of(view) == _typed_reference(data, bind=BIND)
     packed = view.types[XdsType.LISTENERS].resources["lds_ingress_0.0.0.0_15000"].packed
     assert Listener.FromString(any_pb2.Any.FromString(packed).value).address.socket_address.address == BIND
@@ -219,11 +220,11 @@ def test_a_cold_stream_loads_in_one_trip_and_gets_the_typed_path_bytes() -> None
 
     async def scenario() -> None:
         cache = SnapshotCache(source, Metrics(), run_blocking=counted, retain=0)  # type: ignore[arg-type]
-        view = await cache.watch(ProxyId.parse(snapshot.node_id), None, lambda _changed: None)
+        view = await cache.watch(ProxyId.parse(snapshot.node_id), lambda _changed: None)
         assert (len(trips), source.pointers) == (1, 1)
         assert _of(view) == _typed_reference(source.data[snapshot.node_id])
         with pytest.raises(UnknownNode):
-            await cache.watch(ProxyId("fast", Kind.VIRTUAL_NODE, "nobody"), None, lambda _changed: None)
+            await cache.watch(ProxyId("fast", Kind.VIRTUAL_NODE, "nobody"), lambda _changed: None)
 
     asyncio.run(scenario())
 

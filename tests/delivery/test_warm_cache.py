@@ -69,8 +69,8 @@ def node(name: str) -> str:
 async def stream_once(cache: SnapshotCache, proxies: list[ProxyId]) -> None:
     """Open and close one stream per node, in order: each ends up idle, the last most recently used."""
     for proxy in proxies:
-        await cache.watch(proxy, None, nop)
-        cache.unwatch(proxy, None, nop)
+        await cache.watch(proxy, nop)
+        cache.unwatch(proxy, nop)
 
 
 def test_a_node_published_before_its_first_stream_is_served_without_touching_the_source() -> None:
@@ -80,7 +80,7 @@ def test_a_node_published_before_its_first_stream_is_served_without_touching_the
         proxy = source.publish(node("a"), "a")
         await cache.refresh(proxy)  # what a ConfigPublished event does
         before = source.calls.copy()
-        view = await cache.watch(proxy, None, nop)
+        view = await cache.watch(proxy, nop)
         assert source.calls == before
         assert view.types[XdsType.CLUSTERS].version == source.snapshots[proxy.path].versions[XdsType.CLUSTERS]
 
@@ -95,7 +95,7 @@ def test_a_warm_node_follows_later_publishes_before_any_stream() -> None:
         await cache.refresh(proxy)
         source.publish(node("a"), "b")
         await cache.refresh(proxy)
-        view = await cache.watch(proxy, None, nop)
+        view = await cache.watch(proxy, nop)
         assert sorted(view.types[XdsType.CLUSTERS].resources) == ["cds_b_1", "cds_b_2"]
 
     asyncio.run(scenario())
@@ -106,12 +106,12 @@ def test_a_node_stays_prepared_after_its_last_stream_closes() -> None:
         source = CountingSource()
         cache = cache_of(source, retain=10)
         proxy = source.publish(node("a"), "a")
-        await cache.watch(proxy, None, nop)
-        cache.unwatch(proxy, None, nop)
-        first = await cache.watch(proxy, None, nop)
+        await cache.watch(proxy, nop)
+        cache.unwatch(proxy, nop)
+        first = await cache.watch(proxy, nop)
         assert source.calls["fetch"] == 1
-        cache.unwatch(proxy, None, nop)
-        assert await cache.watch(proxy, None, nop) is first  # the prepared view itself was kept
+        cache.unwatch(proxy, nop)
+        assert await cache.watch(proxy, nop) is first  # the prepared view itself was kept
 
     asyncio.run(scenario())
 
@@ -121,15 +121,15 @@ def test_idle_nodes_are_bounded_by_the_lru_and_streamed_nodes_are_never_evicted(
         source = CountingSource()
         cache = cache_of(source, retain=2)
         streamed = source.publish(node("streamed"), "s")
-        await cache.watch(streamed, None, nop)
+        await cache.watch(streamed, nop)
         idle = [source.publish(node(n), n) for n in ("a", "b", "c")]
         await stream_once(cache, idle)
         assert cache.idle_paths == [node("b"), node("c")]
         assert cache.node_paths == sorted([node("b"), node("c"), node("streamed")])
         fetched = source.calls["fetch"]
-        await cache.watch(idle[1], None, nop)  # b: kept
+        await cache.watch(idle[1], nop)  # b: kept
         assert source.calls["fetch"] == fetched
-        await cache.watch(idle[0], None, nop)  # a: evicted, loaded again
+        await cache.watch(idle[0], nop)  # a: evicted, loaded again
         assert source.calls["fetch"] == fetched + 1
 
     asyncio.run(scenario())
@@ -142,8 +142,8 @@ def test_with_retain_zero_a_node_is_dropped_with_its_last_stream_and_events_load
         proxy = source.publish(node("a"), "a")
         await cache.refresh(proxy)
         assert source.calls["fetch"] == 0
-        await cache.watch(proxy, None, nop)
-        cache.unwatch(proxy, None, nop)
+        await cache.watch(proxy, nop)
+        cache.unwatch(proxy, nop)
         assert cache.node_paths == []
 
     asyncio.run(scenario())
@@ -157,7 +157,7 @@ def test_preload_keeps_the_most_recent_nodes_within_the_bound_and_skips_unpublis
         assert await cache.preload([ProxyId.parse(node("gone")), *proxies]) == 2
         assert cache.idle_paths == [node("mid"), node("new")]
         with pytest.raises(UnknownNode):
-            await cache.watch(ProxyId.parse(node("gone")), None, nop)
+            await cache.watch(ProxyId.parse(node("gone")), nop)
 
     asyncio.run(scenario())
 

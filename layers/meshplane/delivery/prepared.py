@@ -143,16 +143,17 @@ def _prepare_type(kind: XdsType, snapshot: Snapshot) -> PreparedType:
 
 @dataclass(frozen=True)
 class PreparedSnapshot:
-    """A snapshot ready for the wire: one PreparedType per xDS type."""
+    """A snapshot ready for the wire: one PreparedType per xDS type, and the snapshot it was prepared from."""
 
     node_id: str
     version: str
     types: Mapping[XdsType, PreparedType]
+    snapshot: Snapshot = field(compare=False, repr=False)
 
     @classmethod
     def of(cls, snapshot: Snapshot) -> PreparedSnapshot:
         types = {kind: _prepare_type(kind, snapshot) for kind in XdsType}
-        return cls(snapshot.node_id, snapshot.version, MappingProxyType(types))
+        return cls(snapshot.node_id, snapshot.version, MappingProxyType(types), snapshot)
 
     def changed_types(self, previous: PreparedSnapshot | None) -> list[XdsType]:
         if previous is None:

@@ -18,6 +18,7 @@ from meshplane.delivery.events import EventConsumer
 from meshplane.delivery.limits_defaults import MIB, UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.replica import ReplicaQueue, new_replica_id, queue_name
+from meshplane.delivery.server import localbind
 from meshplane.delivery.server.ads import AdsServer, AdsServicer, NodeIdentityTls, ServerTls, TlsFiles
 from meshplane.delivery.server.appmesh_compat import CompatPort
 from meshplane.delivery.server.limits import ServerLimits
@@ -43,7 +44,7 @@ class AdsOptions:
     poll_wait_seconds: int = defaults.POLL_WAIT_SECONDS
     tls: TlsFiles | None = None
     retain_nodes: int = defaults.CACHE_NODES  # prepared snapshots kept for nodes without a stream (LRU); 0: none
-    retain_bytes: int = defaults.CACHE_MIB * MIB  # and their estimated bytes at most (`cache.held_bytes`); 0: none
+    retain_bytes: int = defaults.CACHE_MIB * MIB  # and their estimated bytes at most (`memory.held_bytes`); 0: none
     preload: bool = True  # at startup, warm the most recently published nodes, within both bounds
     identity: NodeIdentity | None = None  # node CA, IAM decisions and the exchange port; takes the place of `tls`
     home: MeshAccount | None = None  # whose node ARNs are served without node identity (None: any)
@@ -170,10 +171,12 @@ def _servicer_and_tls(
     identity = options.identity
     if identity is None:
         verify = bool(options.tls and options.tls.client_ca)
-        return AdsServicer(cache, metrics, verify_client_identity=verify, home=options.home), options.tls
+        return AdsServicer(cache, metrics, verify_client_identity=verify, home=options.home,
+                           transform=localbind.for_host(options.host)), options.tls  # fmt: skip
     require = identity.require_node_identity
     servicer = AdsServicer(cache, metrics, verify_client_identity=require, account=identity.account,
-                           authorizer=identity.authorizer if require else None)  # fmt: skip
+                           authorizer=identity.authorizer if require else None,
+                           transform=localbind.for_host(options.host))  # fmt: skip
     return servicer, NodeIdentityTls(identity.keys, identity.client_roots, require)
 
 
@@ -197,7 +200,9 @@ def _compat_server(cache: SnapshotCache, metrics: Metrics, options: AdsOptions) 
         raise ValueError("the App Mesh image port serves TLS only: give it a certificate "
                          "(--appmesh-compat-cert/--appmesh-compat-key, --tls-cert/--tls-key or a node CA)")  # fmt: skip
     home = identity.account if identity is not None else options.home
-    return AdsServer(AdsServicer(cache, metrics, home=home, admission=compat.admission), tls, options.limits)
+    servicer = AdsServicer(cache, metrics, home=home, admission=compat.admission,
+                           transform=localbind.for_host(options.host))  # fmt: skip
+    return AdsServer(servicer, tls, options.limits)
 
 
 def _exit_at(seconds: float) -> None:

@@ -12,7 +12,9 @@ IAM permission away closes the door within the cache lifetime, and an expired
 certificate never gets past the TLS handshake.
 
 A servicer may also have an `admission` (`StreamAdmission`), asked before a stream reads
-anything and again once its node is known: the App Mesh image's port (`appmesh_compat.py`).
+anything and again once its node is known: the App Mesh image's port (`appmesh_compat.py`);
+and a `transform` of its streams' views (`StreamTransform`): local runs' bind addresses
+(`localbind.py`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from meshplane.delivery.server.delta import DeltaProtocol
 from meshplane.delivery.server.identity import Identity, StreamError, authorize
 from meshplane.delivery.server.limits import ServerLimits
 from meshplane.delivery.server.sotw import SotwProtocol
-from meshplane.delivery.server.stream import Stream, StreamProtocol
+from meshplane.delivery.server.stream import Stream, StreamProtocol, StreamTransform
 from meshplane.identity.account import MeshAccount
 from meshplane.identity.authorization import NodeAuthorizer
 from meshplane.identity.ca import KeyPair
@@ -111,7 +113,8 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
 
     def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False,
                  account: MeshAccount | None = None, authorizer: NodeAuthorizer | None = None,
-                 home: MeshAccount | None = None, admission: StreamAdmission | None = None) -> None:  # fmt: skip
+                 home: MeshAccount | None = None, admission: StreamAdmission | None = None,
+                 transform: StreamTransform | None = None) -> None:  # fmt: skip
         """`home`: whose node ARNs streams may name when `account` (node identity's) is not given."""
         self._cache = cache
         self._metrics = metrics
@@ -120,6 +123,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         self._home = account or home
         self._authorizer = authorizer
         self._admission = admission
+        self._transform = transform
         self._streams: set[Stream] = set()
 
     async def _check_principal(self, uris: list[str]) -> None:
@@ -160,7 +164,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
     async def _serve(
         self, requests: AsyncIterator, context: grpc.aio.ServicerContext, make_protocol: type[StreamProtocol]
     ) -> AsyncIterator[bytes]:
-        stream = Stream(self._cache, self._metrics, self._home)
+        stream = Stream(self._cache, self._metrics, self._home, self._transform)
         self._streams.add(stream)
         self._metrics.streams_open += 1
         self._metrics.streams_total += 1

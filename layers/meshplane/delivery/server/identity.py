@@ -1,4 +1,4 @@
-"""Who is on the other end of a stream: the proxy named by `node.id`, and its bind address.
+"""Who is on the other end of a stream: the proxy named by `node.id`.
 
 A node id is whatever the client says, so it is bounded before anything is looked up
 with it: at most `MAX_NODE_ID` characters and names App Mesh allows (`MAX_NAME`), else
@@ -15,10 +15,9 @@ import grpc
 from envoy.config.core.v3.base_pb2 import Node
 
 from meshplane.identity.account import ForeignNode, MeshAccount
-from meshplane.model.addresses import InvalidAddress, ip_address, shown
+from meshplane.model.addresses import shown
 from meshplane.model.ids import ProxyId
 
-BIND_ADDRESS_KEY = "BIND_ADDRESS"
 MAX_NAME = 255  # App Mesh's limit on mesh, virtual node and virtual gateway names
 # Above the longest well-formed id: an ARN in a long partition and region naming two names of MAX_NAME.
 MAX_NODE_ID = 1024
@@ -37,13 +36,12 @@ class StreamError(Exception):
 class Identity:
     node_id: str
     proxy: ProxyId
-    bind: str | None
 
 
 def identify(node: Node, account: MeshAccount | None = None) -> Identity:
     """Parse the first request's node.
 
-    A missing, oversized or malformed id, or bind address, is INVALID_ARGUMENT; with `account`,
+    A missing, oversized or malformed id is INVALID_ARGUMENT; with `account`,
     an ARN of another partition, region or account is PERMISSION_DENIED (without it, any ARN is taken).
     """
     node_id = node.id
@@ -64,19 +62,7 @@ def identify(node: Node, account: MeshAccount | None = None) -> Identity:
         ) from None
     if len(proxy.mesh) > MAX_NAME or len(proxy.name) > MAX_NAME:
         raise StreamError(grpc.StatusCode.INVALID_ARGUMENT, f"node.id names a mesh or proxy over {MAX_NAME} characters")
-    return Identity(node_id, proxy, _bind_address(node))
-
-
-def _bind_address(node: Node) -> str | None:
-    """Node metadata `BIND_ADDRESS`: the IP address the proxy's listeners are rebound to.  Each one is
-    a view the cache prepares, so it is checked before it costs anything."""
-    value = node.metadata.fields.get(BIND_ADDRESS_KEY)
-    if value is None or not value.string_value:
-        return None
-    try:
-        return ip_address(value.string_value)
-    except InvalidAddress as invalid:
-        raise StreamError(grpc.StatusCode.INVALID_ARGUMENT, f"node.metadata.{BIND_ADDRESS_KEY}: {invalid}") from None
+    return Identity(node_id, proxy)
 
 
 def check_same_node(identity: Identity, node: Node) -> None:

@@ -1,7 +1,9 @@
 """Drive one ADS stream: identify the node, watch its snapshot, feed the protocol.
 
 Requests and snapshot changes meet in one queue, so a stream's protocol state is
-only ever touched by its own coroutine, in order.
+only ever touched by its own coroutine, in order.  A server may give its streams a
+`StreamTransform`, which rewrites the cache's views for one stream from what its node
+says (local runs: `localbind`); without one, a stream serves the views as cached.
 
 Every way a stream ends carries a status an Envoy can act on: the client's mistakes
 are INVALID_ARGUMENT, PERMISSION_DENIED or RESOURCE_EXHAUSTED (`StreamError`), a node
@@ -19,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
+from envoy.config.core.v3.base_pb2 import Node
 from google.protobuf.message import Message
 
 from meshplane.delivery.cache import SnapshotCache, UnknownNode
@@ -46,6 +49,16 @@ class StreamProtocol(Protocol):
     def on_wake(self, view: PreparedSnapshot) -> list[bytes]: ...
 
 
+ViewMap = Callable[[PreparedSnapshot], PreparedSnapshot]
+
+
+class StreamTransform(Protocol):
+    def for_node(self, node: Node) -> ViewMap | None:
+        """What this stream's views become, from its first request's node (None: served as cached);
+        raises StreamError for node metadata it cannot take."""
+        ...
+
+
 @dataclass(frozen=True)
 class _Changed:
     types: list[XdsType]
@@ -58,11 +71,14 @@ _WAKE = object()
 class Stream:
     """One open stream; `close()` ends it cleanly (Envoy then reconnects)."""
 
-    def __init__(self, cache: SnapshotCache, metrics: Metrics, account: MeshAccount | None = None) -> None:
+    def __init__(self, cache: SnapshotCache, metrics: Metrics, account: MeshAccount | None = None,
+                 transform: StreamTransform | None = None) -> None:  # fmt: skip
         """`account`: the partition, region and account whose node ARNs are served (None: any)."""
         self._cache = cache
         self._metrics = metrics
         self._account = account
+        self._transform = transform
+        self._map: ViewMap | None = None  # this stream's views, when the transform rewrites them
         self._queue: asyncio.Queue[object] = asyncio.Queue()
 
     def close(self) -> None:
@@ -107,16 +123,21 @@ class Stream:
             return
         assert isinstance(first, Message)
         identity = identify(first.node, self._account)  # type: ignore[attr-defined]
+        if self._transform is not None:
+            self._map = self._transform.for_node(first.node)  # type: ignore[attr-defined]
         authorize(identity)
         try:
-            view = await self._cache.watch(identity.proxy, identity.bind, self._changed)
+            view = self._mapped(await self._cache.watch(identity.proxy, self._changed))
         except UnknownNode as exc:
             raise StreamError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
         try:
             async for out in self._loop(first, identity, make_protocol(identity.node_id, self._metrics), view):
                 yield out
         finally:
-            self._cache.unwatch(identity.proxy, identity.bind, self._changed)
+            self._cache.unwatch(identity.proxy, self._changed)
+
+    def _mapped(self, view: PreparedSnapshot) -> PreparedSnapshot:
+        return view if self._map is None else self._map(view)
 
     async def _loop(
         self, first: Message, identity: Identity, protocol: StreamProtocol, view: PreparedSnapshot
@@ -131,7 +152,7 @@ class Stream:
                 item = _WAKE  # held-back responses whose ACKs never came: the protocol decides
             if item is _CLOSED:
                 return
-            view = self._cache.view(identity.proxy, identity.bind)
+            view = self._mapped(self._cache.view(identity.proxy))
             if item is _WAKE:
                 outs = protocol.on_wake(view)
             elif isinstance(item, _Changed):
@@ -151,7 +172,9 @@ class Stream:
         held = protocol.held_clusters_version(request, view)
         if held is None:
             return
-        previous = await self._cache.previous(identity.proxy, identity.bind)
+        previous = await self._cache.previous(identity.proxy)
+        if previous is not None:
+            previous = self._mapped(previous)
         if previous is not None and previous.types[XdsType.CLUSTERS].version == held:
             protocol.hold(previous)
             self._metrics.reconnects_recalled += 1
