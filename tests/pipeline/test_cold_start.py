@@ -95,12 +95,10 @@ with mock_aws():
     import app
 
     result = app.handler(event, bench.Context())
-    from meshplane.model import base, shapes
-    built = [n for n, v in vars(shapes).items() if isinstance(v, type) and issubclass(v, base.AppMeshModel)
-             and v.__module__ == shapes.__name__]
+    shape_modules = [m for m in sys.modules if m.startswith("meshplane.model.shapes.")]
     clients = [] if sys.argv[1] == "api" else sorted(vars(sys.modules["meshplane.pipeline.runtime"].current().clients))
     print(json.dumps({"result": result, "modules": sorted(sys.modules), "gc_enabled": gc.isenabled(),
-                      "frozen": gc.get_freeze_count(), "clients": clients, "shapes_built": sorted(built)}))
+                      "frozen": gc.get_freeze_count(), "clients": clients, "shape_modules": sorted(shape_modules)}))
 """
 
 
@@ -184,25 +182,24 @@ def test_only_the_first_call_runs_without_the_collector_and_its_garbage_cycles_a
     assert seen == [False, True]
 
 
-def test_importing_the_shapes_builds_no_model_and_a_lookup_builds_only_what_it_names() -> None:
-    """The generated classes are built on first lookup, each after the classes its fields name."""
+def test_importing_the_shapes_builds_no_model_and_a_lookup_loads_only_the_module_of_its_kind() -> None:
+    """The generated classes live in one module per resource kind, imported on the first lookup of one of them."""
     probe = (
-        "import json; from meshplane.model import base, shapes\n"
-        "def built(): return sorted(n for n, v in vars(shapes).items() if isinstance(v, type)"
-        " and issubclass(v, base.AppMeshModel) and v.__module__ == shapes.__name__)\n"
-        "before = built(); shapes.HealthCheckPolicy; print(json.dumps([before, built()]))"
+        "import json, sys; from meshplane.model import shapes\n"
+        "def loaded(): return sorted(m for m in sys.modules if m.startswith('meshplane.model.shapes.'))\n"
+        "before = loaded(); shapes.HealthCheckPolicy; print(json.dumps([before, loaded()]))"
     )
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT / "layers")}
     out = subprocess.run(
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True, timeout=60
     ).stdout
-    assert json.loads(out) == [[], ["HealthCheckPolicy"]]
+    assert json.loads(out) == [[], ["meshplane.model.shapes.common", "meshplane.model.shapes.virtual_node"]]
 
 
-def test_the_api_first_call_builds_only_the_shapes_its_operation_uses() -> None:
+def test_the_api_first_call_loads_only_the_shapes_of_its_operations_kind() -> None:
     run = first_invocation("api")
     assert run["result"]["statusCode"] == 200
-    assert run["shapes_built"] == ["ListMeshesInput", "ListMeshesOutput", "MeshRef"]
+    assert run["shape_modules"] == ["meshplane.model.shapes.common", "meshplane.model.shapes.mesh"]
     assert run["gc_enabled"] and run["frozen"] > 0
 
 

@@ -181,7 +181,7 @@ class AcmSecrets:
         answer = memo[arn]
         if isinstance(answer, AcmRefused):
             raise answer
-        return answer  # type: ignore[return-value]
+        return answer
 
 
 class _HomeOnly:

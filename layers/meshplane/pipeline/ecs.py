@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -192,21 +193,22 @@ def endpoint_of(task: TaskDetail, listener_ports: Iterable[int], host_address: H
 
     Raises `InvalidAddress` when the task names an address or port that no Envoy would accept.
     """
-    common = {
-        "instance_id": task.task_id,
-        "zone": task.availability_zone,
-        "healthy": task.health_status != "UNHEALTHY",
-        "source": "ecs",
-        "attributes": {CLUSTER_ATTRIBUTE: task.cluster_name},
-    }
+    endpoint = partial(
+        Endpoint,
+        instance_id=task.task_id,
+        zone=task.availability_zone,
+        healthy=task.health_status != "UNHEALTHY",
+        source="ecs",
+        attributes={CLUSTER_ATTRIBUTE: task.cluster_name},
+    )
     address = _awsvpc_address(task)
     if address is not None:
-        return Endpoint(address=ip_address(address, 4), port=None, **common)
+        return endpoint(address=ip_address(address, 4), port=None)
     for listener_port in list(listener_ports):
         for container in task.containers:
             for binding in container.network_bindings:
                 if binding.container_port == listener_port and binding.host_port and binding.protocol == "tcp":
                     bound = binding.bind_ip if binding.bind_ip not in WILDCARDS else host_address(task)
                     if bound:
-                        return Endpoint(address=ip_address(bound), port=port(binding.host_port), **common)
+                        return endpoint(address=ip_address(bound), port=port(binding.host_port))
     return None

@@ -91,7 +91,9 @@ class TaskMapper:
 
     def _registries_uncached(self, cluster: str, service: str) -> tuple[str, ...]:
         ecs = self._clients.ecs
-        described = _unless_missing(lambda: ecs.describe_services(cluster=cluster, services=[service]), {})
+        described: dict[str, Any] = _unless_missing(
+            lambda: ecs.describe_services(cluster=cluster, services=[service]), {}
+        )
         return tuple(
             registry["registryArn"]
             for svc in described.get("services", [])
@@ -129,7 +131,7 @@ class TaskMapper:
 
     def _explicit_names(self, task: TaskDetail) -> list[str]:
         names: list[str] = []
-        described = _unless_missing(
+        described: dict[str, Any] = _unless_missing(
             lambda: self._clients.ecs.describe_tasks(cluster=task.cluster_arn, tasks=[task.task_arn], include=["TAGS"]),
             {},
         )
@@ -145,7 +147,8 @@ class TaskMapper:
         return names
 
     def _task_definition_uncached(self, arn: str) -> tuple[dict[str, Any], ...]:
-        described = _unless_missing(lambda: self._clients.ecs.describe_task_definition(taskDefinition=arn), {})
+        ecs = self._clients.ecs
+        described: dict[str, Any] = _unless_missing(lambda: ecs.describe_task_definition(taskDefinition=arn), {})
         return tuple(described.get("taskDefinition", {}).get("containerDefinitions", []))
 
     # ---- rule 3 ---------------------------------------------------------------------
@@ -154,7 +157,7 @@ class TaskMapper:
 
     # ---- bridge / host networking ---------------------------------------------------
     def _host_uncached(self, cluster: str, container_instance: str) -> str | None:
-        described = _unless_missing(
+        described: dict[str, Any] = _unless_missing(
             lambda: self._clients.ecs.describe_container_instances(
                 cluster=cluster, containerInstances=[container_instance]
             ),

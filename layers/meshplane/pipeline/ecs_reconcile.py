@@ -52,7 +52,9 @@ class EcsReconcile:
     def run(self, configured: Sequence[str]) -> dict[str, list[str]]:
         stored = {ref: self.endpoints.ecs_items(ref) for ref in self.directory.nodes}
         present = {(ref, item.instance_id): item for ref, items in stored.items() for item in items if item.endpoint}
-        clusters = list(configured) or sorted({_cluster_of(item.endpoint) for item in present.values()} - {None})
+        clusters = list(configured) or sorted(
+            {cluster for item in present.values() if (cluster := _cluster_of(item.endpoint)) is not None}
+        )
         for cluster in clusters:
             self._reconcile_cluster(cluster, stored, present)
         return self.summary
@@ -74,11 +76,11 @@ class EcsReconcile:
         found, missing = self._describe(cluster, sorted({instance_id for _, instance_id in leftover}))
         described = {task.task_id: task for task in found}
         for ref, instance_id in leftover:
-            task = described.get(instance_id)
-            if instance_id in missing or (task is not None and change_of(task) is Change.DOWN):
+            detail = described.get(instance_id)
+            if instance_id in missing or (detail is not None and change_of(detail) is Change.DOWN):
                 self._tombstone(ref, instance_id, FINAL)
-            elif task is not None and change_of(task) is Change.UP:
-                self._apply(task, stored)  # started between ListTasks and DescribeTasks
+            elif detail is not None and change_of(detail) is Change.UP:
+                self._apply(detail, stored)  # started between ListTasks and DescribeTasks
 
     def _apply(self, task: TaskDetail, stored: Mapping[NodeRef, list[EcsItem]]) -> None:
         def known(ref: NodeRef, endpoint: Endpoint | None) -> bool:

@@ -179,7 +179,8 @@ class Pipeline:
 
         def invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
             inner = run if context is None else t.logger.inject_lambda_context(run, clear_state=True)
-            return t.metrics.log_metrics(t.tracer.capture_lambda_handler(inner))(event, context)
+            response: dict[str, Any] = t.metrics.log_metrics(t.tracer.capture_lambda_handler(inner))(event, context)
+            return response
 
         return invoke
 
@@ -210,11 +211,12 @@ class Pipeline:
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
             config.register_lambda_context(context)
 
-        @idempotent_function(
-            data_keyword_argument="body", persistence_store=persistence, config=config, key_prefix=function
-        )
         def once(body: dict[str, Any]) -> dict[str, Any]:
             return process(body)
+
+        applied_once: Callable[..., dict[str, Any]] = idempotent_function(
+            data_keyword_argument="body", persistence_store=persistence, config=config, key_prefix=function
+        )(once)
 
         def record_handler(record: Any) -> dict[str, Any]:
             t.count("EventsReceived")
@@ -223,7 +225,7 @@ class Pipeline:
                 if not isinstance(body, dict):
                     raise ValueError("the message body is not an EventBridge event object")
                 t.logger.set_correlation_id(str(body.get("id") or record.message_id))
-                result = once(body=body)
+                result = applied_once(body=body)
             except Exception as exc:
                 t.count("EventsFailed")
                 t.logger.exception(
@@ -239,8 +241,8 @@ class Pipeline:
             return result
 
         processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-        return process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
+        return dict(
+            process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
         )
 
     # ---- entry points -----------------------------------------------------------------

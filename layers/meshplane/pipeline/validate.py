@@ -51,7 +51,7 @@ def needed_for_endpoints_only(validator: Validator) -> bool:
 
 
 def envoy_available() -> bool:
-    from meshplane.translate.envoy_check import envoy_binary
+    from meshplane.envoy_binary import find as envoy_binary
 
     try:
         envoy_binary()

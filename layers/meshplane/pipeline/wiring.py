@@ -19,16 +19,24 @@ if TYPE_CHECKING:
 
 
 class AwsClients(Protocol):
-    """The boto3 clients the pipeline calls (each attribute is a botocore client)."""
+    """The boto3 clients the pipeline calls (each attribute is a botocore client, read-only)."""
 
-    dynamodb: Any
-    s3: Any
-    events: Any
-    ecs: Any
-    servicediscovery: Any
-    ec2: Any
-    acm: Any
-    acm_pca: Any
+    @property
+    def dynamodb(self) -> Any: ...
+    @property
+    def s3(self) -> Any: ...
+    @property
+    def events(self) -> Any: ...
+    @property
+    def ecs(self) -> Any: ...
+    @property
+    def servicediscovery(self) -> Any: ...
+    @property
+    def ec2(self) -> Any: ...
+    @property
+    def acm(self) -> Any: ...
+    @property
+    def acm_pca(self) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -72,8 +80,10 @@ class SessionClients:
     def _config(self) -> Any:
         from botocore.config import Config
 
-        retries = {"mode": "standard", "max_attempts": self._settings.aws_max_attempts}
-        return Config(region_name=self._settings.region, retries=retries)  # type: ignore[arg-type]
+        return Config(
+            region_name=self._settings.region,
+            retries={"mode": "standard", "max_attempts": self._settings.aws_max_attempts},
+        )
 
     @cached_property
     def _session(self) -> Any:
