@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "meshplane.demo.cli",
     "meshplane.apiproxy.cli",
     "meshplane.migrate.cli",
+    "meshplane.console.cli",
 )
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 

@@ -78,7 +78,7 @@ def event_body(event: Mapping[str, Any]) -> bytes:
 class Forwarder:
     """Duck-types `Api.handle(event)` for `meshplane.api.http.make_server`: each event goes to `target`."""
 
-    def __init__(self, target: Target, credentials: Credentials, *,
+    def __init__(self, target: Target, credentials: Credentials | None, *,
                  connect_timeout: float = CONNECT_TIMEOUT_SECONDS, read_timeout: float = READ_TIMEOUT_SECONDS,
                  max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         self.target, self.credentials, self.max_response_bytes = target, credentials, max_response_bytes
@@ -92,6 +92,10 @@ class Forwarder:
             match(method, path)
         except NotFound as refused:
             return responses.error(refused)
+        return self.forward(method, path, event)
+
+    def forward(self, method: str, path: str, event: Mapping[str, Any]) -> dict[str, Any]:
+        """Send one request whose path the caller has already allowed; the answer as an API Gateway response."""
         started = time.monotonic()
         signed = self.signed(method, upstream_path(path, event.get("multiValueQueryStringParameters")),
                              dict(event.get("headers") or {}), event_body(event))
@@ -105,11 +109,14 @@ class Forwarder:
                 "isBase64Encoded": True}
 
     def signed(self, method: str, path_and_query: str, headers: Mapping[str, str], body: bytes) -> AWSRequest:
-        """The upstream request, signed by botocore for `execute-api` in the target's region."""
+        """The upstream request, signed by botocore for `execute-api` in the target's region.
+
+        Without credentials it goes unsigned: only for a loopback `meshplane local up`, which checks no signature.
+        """
         request = AWSRequest(method=method, url=self.target.url(path_and_query), data=body,
                              headers={**request_headers(headers), "Host": self.target.netloc})
-        frozen = self.credentials.get_frozen_credentials()
-        SigV4Auth(frozen, SIGNING_NAME, self.target.region).add_auth(request)
+        if self.credentials is not None:
+            SigV4Auth(self.credentials.get_frozen_credentials(), SIGNING_NAME, self.target.region).add_auth(request)
         return request
 
     def _send(self, request: AWSRequest) -> tuple[int, dict[str, str], bytes]:
