@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CA_VALIDITY = dt.timedelta(days=3650)
@@ -120,7 +121,9 @@ class NodeCA:
     def issue_node(self, csr: x509.CertificateSigningRequest, node_arn: str, principal_arn: str,
                    lifetime: dt.timedelta, now: dt.datetime | None = None) -> x509.Certificate:  # fmt: skip
         """A client certificate for the CSR's key that names `node_arn` and `principal_arn` (URI SANs)."""
-        sans = [x509.UniformResourceIdentifier(node_arn), x509.UniformResourceIdentifier(principal_arn)]
+        sans: list[x509.GeneralName] = [
+            x509.UniformResourceIdentifier(node_arn), x509.UniformResourceIdentifier(principal_arn)
+        ]
         return self._sign(csr.public_key(), node_arn.rpartition(":")[2], sans, ExtendedKeyUsageOID.CLIENT_AUTH,
                           lifetime, now)  # fmt: skip
 
@@ -135,13 +138,14 @@ class NodeCA:
         chain = certificate.public_bytes(serialization.Encoding.PEM) + self.certificate_pem
         return KeyPair(chain, _key_pem(key), certificate.not_valid_before_utc, certificate.not_valid_after_utc)
 
-    def _sign(self, public_key: object, common_name: str, sans: list[x509.GeneralName], usage: x509.ObjectIdentifier,
-              lifetime: dt.timedelta, now: dt.datetime | None) -> x509.Certificate:  # fmt: skip
+    def _sign(self, public_key: CertificatePublicKeyTypes, common_name: str, sans: list[x509.GeneralName],
+              usage: x509.ObjectIdentifier, lifetime: dt.timedelta,
+              now: dt.datetime | None) -> x509.Certificate:  # fmt: skip
         now = now or _now()
         not_after = min(now + lifetime, self.certificate.not_valid_after_utc)
         return (
             x509.CertificateBuilder().subject_name(_name(common_name)).issuer_name(self.certificate.subject)
-            .public_key(public_key).serial_number(x509.random_serial_number())  # type: ignore[arg-type]
+            .public_key(public_key).serial_number(x509.random_serial_number())
             .not_valid_before(now - CLOCK_SKEW).not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(_key_usage(sign_certificates=False), critical=True)

@@ -63,7 +63,10 @@ def https_post(url: str, headers: dict[str, str], body: bytes) -> tuple[int, byt
     from botocore.httpsession import URLLib3Session
     from botocore.utils import get_environ_proxies
 
-    session = URLLib3Session(verify=_ca_bundle(), timeout=STS_TIMEOUT_S, proxies=get_environ_proxies(url))
+    # botocore-stubs narrow `verify` to bool and `timeout` to int; botocore takes a CA bundle path and float seconds
+    session = URLLib3Session(
+        verify=_ca_bundle(), timeout=STS_TIMEOUT_S, proxies=get_environ_proxies(url)  # type: ignore[arg-type]
+    )
     try:
         response = session.send(AWSRequest(method="POST", url=url, data=body, headers=headers).prepare())
         return response.status_code, response.content
