@@ -31,6 +31,7 @@ test: $(STAMP) $(CHECKOV)
 
 lint: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/lint-imports --no-cache  # the product boundaries: [tool.importlinter] in pyproject.toml
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml
 	$(CHECKOV) --skip-download --quiet --compact --framework cloudformation -f template.yaml

@@ -1,18 +1,30 @@
-"""Prune a built Lambda layer to what the handlers can import: `python prune_layer.py <layer>/python`.
+"""Cut a built Lambda layer down to what the handlers run: `python prune_layer.py <layer>/python`.
 
-Why: xds-protos ships about 1,700 generated modules and depends on grpcio, but
-the handlers import a few hundred of those modules and never grpc (only the ADS
-server, a container, does).  The Lambda runtime already ships boto3 and its
-dependencies, which aws-xray-sdk pulls in again.  Powertools, pydantic and our own
-package carry subpackages no handler can reach (other Powertools utilities, the
-mypy plugin, the local emulator, the ADS server, the CLIs).  Run by
-`layers/Makefile` (`sam build`, BuildMethod makefile); plain Python, so it runs on
-any host whatever the wheels' platform.
+Run by `layers/Makefile` (`sam build`, BuildMethod makefile) once pip has installed the
+Lambda platform's wheels of layers/requirements.txt and `meshplane/` is copied beside
+them; plain Python, so it runs on any host whatever the wheels' platform.
 
-`BLOCKED` is the one list of what is pruned: tests/template/test_layer_pruning.py
-runs every handler with its sample event while an import hook refuses exactly
-these modules, and `check_nothing_kept_imports_pruned` fails the build if any
-kept module imports one of them, even lazily inside a function.
+Our package, by construction: meshplane is split into products, and the layer holds two of
+them, the core and the aws side, exactly as the import-linter contracts `core` and `aws` of
+pyproject.toml name them (their source modules).  Those contracts forbid them to import the
+other products (the ADS server, the tools, the developer tools), so nothing left out can be
+missed.  sam build runs this script and the Makefile from the source tree (`make --makefile
+<source>/layers/Makefile`), which is how the project's pyproject.toml is found beside it.
+
+Third-party trimming, all of it for code no handler loads:
+- the boto3 family, which the Lambda runtime already ships (aws-xray-sdk pulls it in again);
+- whole distributions no handler imports (`NEVER_IMPORTED`);
+- xds-protos' generated modules outside the closure of what our kept code imports (it ships
+  about 1,700; the translator uses a few hundred);
+- subpackages of Powertools, pydantic, the X-Ray SDK and protobuf no handler reaches
+  (`PRUNED_MODULES`), modules whose importer carries on without them (`OPTIONAL_MODULES`:
+  wrapt's C accelerator, X-Ray patchers of libraries Lambda lacks), and what nothing reads at
+  run time (type stubs, C sources, install records, the long descriptions in METADATA).
+
+`BLOCKED` names every module the layer lacks: tests/template/test_layer_pruning.py runs every
+handler with its sample event while an import hook refuses them, and
+`check_nothing_kept_imports_pruned` fails the build if a kept module imports one anywhere,
+even lazily inside a function, unless `UNREACHED_IMPORTS` says why that import never runs.
 """
 
 from __future__ import annotations
@@ -20,57 +32,137 @@ from __future__ import annotations
 import ast
 import shutil
 import sys
-from collections.abc import Iterable
+import tomllib
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PYPROJECT = HERE.parent / "pyproject.toml"
+OUR_PACKAGE = "meshplane"
+# The import-linter contracts whose source modules are the layer's share of our package.
+LAYER_CONTRACTS = ("core", "aws")
 
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "python_dateutil", "six")
 # Whole distributions no handler imports, with their top-level modules.
 NEVER_IMPORTED = {
     "grpcio": ("grpc",),  # only the ADS server (a container) uses gRPC
-    "PyYAML": ("yaml", "_yaml"),  # only the local CLI, demo and bootstrap CLI; not in requirements.txt any more
+    "PyYAML": ("yaml", "_yaml"),  # only the tools (bootstrap's custom files, meshplane import) and the demo
     "cryptography": ("cryptography",),  # only the node CA and the identity agent (containers), the demo and tests
 }
-# Subpackages and modules nothing the handlers load imports, lazily or not (AST closure of functions/*/app.py).
+# Subpackages and modules no handler loads, checked both ways: the probe refuses them while each handler runs,
+# and no kept module imports them, lazily or not, but for the UNREACHED_IMPORTS below.
 PRUNED_MODULES = (
+    # Powertools utilities and event sources no function uses
+    "aws_lambda_powertools.event_handler",  # HTTP resolvers: the API routes requests itself (meshplane.api.routes)
+    "aws_lambda_powertools.metrics.provider.datadog",  # metrics go to CloudWatch EMF
     "aws_lambda_powertools.utilities.auth_alpha",
     "aws_lambda_powertools.utilities.circuit_breaker",
     "aws_lambda_powertools.utilities.data_masking",
     "aws_lambda_powertools.utilities.feature_flags",
+    "aws_lambda_powertools.utilities.idempotency.persistence.cache",  # idempotency records live in DynamoDB
+    "aws_lambda_powertools.utilities.idempotency.persistence.redis",
     "aws_lambda_powertools.utilities.kafka",
     "aws_lambda_powertools.utilities.metadata",
     "aws_lambda_powertools.utilities.parameters",
     "aws_lambda_powertools.utilities.serialization",
     "aws_lambda_powertools.utilities.streaming",
-    "pydantic.mypy",  # the mypy plugin, loaded by mypy only
-    "pydantic.v1.mypy",
-    "pydantic.v1._hypothesis_plugin",  # loaded by hypothesis only
+    "aws_lambda_powertools.utilities.validation",  # JSON Schema; pydantic validates at our edges
+    "aws_lambda_powertools.utilities.data_classes.active_mq_event",
+    "aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event",
+    "aws_lambda_powertools.utilities.data_classes.appsync_authorizer_event",
+    "aws_lambda_powertools.utilities.data_classes.cognito_user_pool_event",
+    "aws_lambda_powertools.utilities.data_classes.iot_registry_event",
+    "aws_lambda_powertools.utilities.data_classes.rabbit_mq_event",
+    "aws_lambda_powertools.utilities.data_classes.s3_object_event",
+    "aws_lambda_powertools.utilities.parser",  # event parsing with pydantic models; see UNREACHED_IMPORTS
+    # pydantic: the v1 compatibility API and what only mypy or hypothesis load (meshplane's models are v2), and the
+    # network types (URLs, e-mail, IP address unions), which no model uses: model.addresses checks addresses itself
+    "pydantic.v1",
+    "pydantic.deprecated",
+    "pydantic.mypy",
     "pydantic.experimental",
-    "meshplane.local",  # the local emulator
-    "meshplane.demo",
-    "meshplane.bootstrap",  # the Envoy bootstrap CLI
-    "meshplane.delivery",  # the ADS server: a container with its own image
-    "meshplane.identity",  # node identity: the ADS server's CA and exchange, the proxies' credentials agent
-    "meshplane.apiproxy",  # a client-side tool (re-signs App Mesh calls for the deployed API), never run in Lambda
-    "meshplane.localnet.pki",  # the throwaway CA of the demo and tests
-    "meshplane.cli",
-    "meshplane.awscli_plugin",
-    "meshplane.migrate.sources",  # `meshplane import`'s file and account readers (YAML); the provider needs none
-    "meshplane.migrate.cli",
+    "pydantic.networks",
+    # the X-Ray SDK's middleware for web frameworks
+    *(f"aws_xray_sdk.ext.{name}" for name in ("bottle", "django", "flask", "flask_sqlalchemy", "sqlalchemy")),
+    # test helpers shipped inside packages
+    "annotated_types.test_cases",
+    "google.protobuf.internal.json_format_benchmark",
+    "google.protobuf.internal.message_benchmark",
+    "google.protobuf.internal.testing_refleaks",
 )
-BLOCKED = tuple(m for tops in NEVER_IMPORTED.values() for m in tops) + PRUNED_MODULES
-# Data files no kept code reads: only `APIGatewayRestResolver.enable_swagger()` serves these, and we use no resolver.
-PRUNED_FILES = (
-    "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui-bundle.min.js",
-    "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui.min.css",
+# Modules whose importer catches their absence and carries on: wrapt's C accelerator (wrapt then runs the same
+# wrappers in Python, a few microseconds more per patched botocore call, next to the call itself) and the X-Ray
+# SDK's patchers of libraries the Lambda runtime does not have (`patch_all` tries each one and skips those that
+# fail to import, as it would there without them).  The probe lets these, and only these, be refused.
+OPTIONAL_MODULES = (
+    "wrapt._wrappers",
+    *(
+        f"aws_xray_sdk.ext.{library}"
+        for library in ("aiobotocore", "httpx", "mysql", "pg8000", "psycopg", "psycopg2", "pymongo", "pymysql",
+                        "pynamodb", "requests", "sqlalchemy_core")
+    ),
+)
+# What no kept module may import.
+NOT_IMPORTED = (*(m for tops in NEVER_IMPORTED.values() for m in tops), *PRUNED_MODULES)
+# Lazy imports of pruned modules on paths no handler takes: (importer, pruned module, why it never runs).
+UNREACHED_IMPORTS = (
+    ("pydantic", "pydantic.networks", "only when a network type (AnyUrl, EmailStr ...) is looked up on pydantic"),
+    ("pydantic", "pydantic.deprecated", "only when a v1 name (validator, BaseConfig ...) is looked up on pydantic"),
+    ("pydantic.main", "pydantic.deprecated", "only from the v1 methods (dict(), json(), parse_obj(), copy() ...)"),
+    ("pydantic._internal._generate_schema", "pydantic.v1", "only for a type with v1's __get_validators__"),
+    ("aws_lambda_powertools.shared.functions", "aws_lambda_powertools.event_handler",
+     "only to serialise a pydantic model into an idempotency record; meshplane's records are dicts"),
+    # The SQS handlers import the batch utility while pydantic is not loaded yet (otherwise the probe's
+    # ecs_events and cloudmap_events runs would be refused the parser, and they would build 70 unused models).
+    ("aws_lambda_powertools.utilities.batch.types", "aws_lambda_powertools.utilities.parser",
+     "only when pydantic was imported before Powertools' batch utility"),
 )
 # Never read at run time: type stubs, C sources, install records (stale once pruned), SBOMs, console scripts.
 JUNK_SUFFIXES = (".pyi", ".c")
 JUNK_IN_DIST_INFO = ("RECORD", "sboms")
 PROTO_DIST = "xds_protos"
+EXTENSION_SUFFIXES = (".so", ".pyd")
 
 
-def is_blocked(module: str, blocked: Iterable[str] = BLOCKED) -> bool:
+def is_blocked(module: str, blocked: Iterable[str]) -> bool:
     return any(module == b or module.startswith(f"{b}.") for b in blocked)
+
+
+def layer_modules(pyproject: Path = PYPROJECT) -> tuple[str, ...]:
+    """Our modules in the layer: the source modules of the `LAYER_CONTRACTS` import-linter contracts."""
+    contracts = {c.get("id"): c for c in tomllib.loads(pyproject.read_text())["tool"]["importlinter"]["contracts"]}
+    missing = [c for c in LAYER_CONTRACTS if c not in contracts]
+    if missing:
+        raise SystemExit(f"prune_layer: {pyproject} has no import-linter contract with id {', '.join(missing)}")
+    return tuple(m for c in LAYER_CONTRACTS for m in contracts[c]["source_modules"])
+
+
+def left_out(package: Path, keep: Sequence[str]) -> list[str]:
+    """The outermost modules and subpackages of `package` that are neither in `keep` nor hold a module of it."""
+    found: list[str] = []
+
+    def walk(folder: Path, name: str) -> None:
+        for child in sorted(folder.iterdir()):
+            if child.is_dir() and (child / "__init__.py").is_file():
+                module = f"{name}.{child.name}"
+            elif child.suffix == ".py" and child.name != "__init__.py":
+                module = f"{name}.{child.stem}"
+            else:
+                continue
+            if is_blocked(module, keep):
+                continue
+            if child.is_dir() and any(k.startswith(f"{module}.") for k in keep):
+                walk(child, module)
+            else:
+                found.append(module)
+
+    walk(package, package.name)
+    return found
+
+
+OURS_LEFT_OUT = tuple(left_out(HERE / OUR_PACKAGE, layer_modules()))
+# Every module the layer lacks: what the probe's import hook refuses.
+BLOCKED = NOT_IMPORTED + OPTIONAL_MODULES + OURS_LEFT_OUT
 
 
 def _dist_infos(site: Path, names: Iterable[str]) -> list[Path]:
@@ -88,16 +180,29 @@ def remove_distributions(site: Path, names: Iterable[str]) -> None:
         shutil.rmtree(info)
 
 
+def module_paths(site: Path, module: str) -> list[Path]:
+    """Where `module` lives under `site`: a package folder, a `.py` file or compiled extension files."""
+    path = site.joinpath(*module.split("."))
+    if path.is_dir():
+        return [path]
+    if path.with_suffix(".py").is_file():
+        return [path.with_suffix(".py")]
+    if not path.parent.is_dir():
+        return []
+    return [p for p in path.parent.glob(f"{path.name}.*") if p.suffix in EXTENSION_SUFFIXES]
+
+
 def remove_modules(site: Path, modules: Iterable[str]) -> None:
-    """Delete each module (`x.py`) or package folder; a name missing from this version is reported, not fatal."""
+    """Delete each module, package or extension; a name missing from this version is reported, not fatal."""
     for module in modules:
-        path = site.joinpath(*module.split("."))
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.with_suffix(".py").is_file():
-            path.with_suffix(".py").unlink()
-        else:
+        paths = module_paths(site, module)
+        if not paths:
             print(f"prune_layer: {module} is not in this layer", file=sys.stderr)
+        for path in paths:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -130,7 +235,8 @@ def imports_of(path: Path, name: str | None = None) -> set[str]:
 
 def our_files(ours: Path) -> list[Path]:
     """Our package's Python files that stay in the layer."""
-    return [f for f in ours.rglob("*.py") if not is_blocked(module_name(f, ours.parent), PRUNED_MODULES)]
+    out = left_out(ours, layer_modules())
+    return [f for f in ours.rglob("*.py") if not is_blocked(module_name(f, ours.parent), out)]
 
 
 def proto_modules(site: Path) -> dict[str, Path]:
@@ -162,21 +268,30 @@ def prune_protos(site: Path, ours: Path) -> None:
             path.unlink()
 
 
-def check_nothing_kept_imports_pruned(site: Path) -> None:
+def _unreached(importer: str, imported: str) -> bool:
+    return any(importer == i and is_blocked(imported, [m]) for i, m, _ in UNREACHED_IMPORTS)
+
+
+def check_nothing_kept_imports_pruned(site: Path, blocked: Sequence[str] = NOT_IMPORTED + OURS_LEFT_OUT) -> None:
     """Fail the build if a module left in the layer imports a pruned one anywhere (lazy imports too)."""
     offenders = sorted(
         f"{module_name(path, site)} imports {imported}"
         for path in site.rglob("*.py")
         for imported in imports_of(path, module_name(path, site))
-        if is_blocked(imported)
+        if is_blocked(imported, blocked) and not _unreached(module_name(path, site), imported)
     )
     if offenders:
         raise SystemExit("prune_layer: kept modules import pruned ones:\n  " + "\n  ".join(offenders))
 
 
+def trim_metadata(site: Path) -> None:
+    """Keep only the header of each METADATA: its body is the project's long description (README, changelog)."""
+    for metadata in site.glob("*.dist-info/METADATA"):
+        header, _, _ = metadata.read_text(encoding="utf-8").partition("\n\n")
+        metadata.write_text(header + "\n", encoding="utf-8")
+
+
 def remove_junk(site: Path) -> None:
-    for path in PRUNED_FILES:
-        site.joinpath(path).unlink(missing_ok=True)
     junk = [
         *site.rglob("__pycache__"),
         *site.glob("*.egg-info"),
@@ -194,14 +309,17 @@ def remove_junk(site: Path) -> None:
 
 
 def prune(site: Path) -> None:
+    ours = site / OUR_PACKAGE
     remove_distributions(site, RUNTIME_PROVIDED + tuple(NEVER_IMPORTED))
-    remove_modules(site, PRUNED_MODULES)
-    prune_protos(site, site / "meshplane")
-    remove_junk(site)  # last: the steps above read the RECORD files
+    remove_modules(site, left_out(ours, layer_modules()))
+    remove_modules(site, PRUNED_MODULES + OPTIONAL_MODULES)
+    prune_protos(site, ours)
+    remove_junk(site)  # last but one: the steps above read the RECORD files
+    trim_metadata(site)
     for directory in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
         if not any(directory.iterdir()):
             directory.rmdir()
-    check_nothing_kept_imports_pruned(site)
+    check_nothing_kept_imports_pruned(site, NOT_IMPORTED + tuple(left_out(ours, layer_modules())))
 
 
 if __name__ == "__main__":

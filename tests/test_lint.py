@@ -1,4 +1,4 @@
-"""The repository stays `ruff` clean: style is part of what CI checks."""
+"""The repository stays `ruff` clean and within its product boundaries: both are part of what CI checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 
 def test_ruff_finds_nothing_in_the_project_code() -> None:
@@ -15,3 +16,13 @@ def test_ruff_finds_nothing_in_the_project_code() -> None:
         cwd=ROOT, capture_output=True, text=True, check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_import_stays_within_the_product_boundaries() -> None:
+    """The `[tool.importlinter]` contracts of pyproject.toml: core, aws, ads and tools (lazy imports count)."""
+    result = subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(ROOT / "pyproject.toml")],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr
+    assert "0 broken" in result.stdout

@@ -5,7 +5,7 @@ aarch64, so it cannot be imported on the test host; instead this runs the handle
 from the source tree with the venv's packages, tracing on, while a `sys.meta_path` finder
 raises ImportError for every module `prune_layer.BLOCKED` names and every proto
 module `prune_layer.prune_protos` deletes, and an audit hook records any open of a
-pruned data file or junk file.  The event and the moto set-up are the cold-start
+junk file it deletes.  The event and the moto set-up are the cold-start
 bench's (`bench/suite_coldstart.py`, `bench/coldstart_first_call.py`).
 `PRUNE_PROBE_ALSO_BLOCK` (comma-separated) blocks more, to show the probe can fail.
 """
@@ -72,12 +72,11 @@ def pruned_protos() -> set[str]:
 
 
 def watch_opens(opened: list[str]) -> None:
-    """Record opens of files prune_layer deletes that no import would show: data files and install junk."""
-    data = tuple(f"/{p}" for p in prune_layer.PRUNED_FILES)
+    """Record opens of files prune_layer deletes that no import would show: install junk."""
     junk = prune_layer.JUNK_SUFFIXES + tuple(f"/{n}" for n in prune_layer.JUNK_IN_DIST_INFO)
 
     def hook(event: str, args: tuple[Any, ...]) -> None:
-        if event == "open" and isinstance(args[0], str | Path) and str(args[0]).endswith(data + junk):
+        if event == "open" and isinstance(args[0], str | Path) and str(args[0]).endswith(junk):
             opened.append(str(args[0]))
 
     sys.addaudithook(hook)

@@ -1,9 +1,10 @@
-"""What layers/prune_layer.py removes, no handler needs: each one runs its sample event with all of it refused.
+"""What layers/prune_layer.py leaves out, no handler needs: each one runs its sample event with all of it refused.
 
 The built layer is aarch64 and cannot be imported here, so tests/support/pruned_layer_probe.py
 runs each `functions/<name>/app.py` from the source tree, first invocation against
 in-process moto, in a fresh interpreter whose import system refuses every module
-`prune_layer.BLOCKED` names and every proto module the prune deletes.
+`prune_layer.BLOCKED` names (our products other than core and aws, and the third-party
+code trimmed) and every proto module the prune deletes.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -80,13 +82,16 @@ def test_every_function_is_probed() -> None:
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
-def test_the_handler_serves_its_sample_event_with_the_pruned_modules_refused(function: str) -> None:
+def test_the_handler_serves_its_sample_event_with_the_pruned_modules_refused(
+    function: str, prune_layer: ModuleType
+) -> None:
     run = probe(function)
     assert run["error"] is None, run["error"]
     result = run["result"]
     assert not result.get("batchItemFailures") and not result.get("failed")
     assert int(result.get("statusCode", 200)) < 400, result
-    assert run["refused"] == []  # not even attempted and caught: the pruned layer behaves like the full one
+    # not even attempted and caught, but for the modules whose importer carries on without them
+    assert [m for m in run["refused"] if not prune_layer.is_blocked(m, prune_layer.OPTIONAL_MODULES)] == []
     assert run["opened_pruned_files"] == []
     missing = [m for m in (*EVERY_HANDLER, *RELIED_ON[function]) if m not in run["loaded"]]
     assert missing == []
@@ -101,15 +106,39 @@ def test_the_probe_fails_when_a_needed_module_is_refused() -> None:
 
 def test_every_pruned_module_exists_so_the_list_is_not_stale(prune_layer: ModuleType) -> None:
     """A misspelt or renamed entry would prune nothing while the probe still refused it."""
-    roots = [Path(sysconfig.get_paths()["purelib"]), REPO / "layers"]
-    missing = [
-        m
-        for m in prune_layer.PRUNED_MODULES
-        if not any(
-            r.joinpath(*m.split(".")).is_dir() or r.joinpath(*m.split(".")).with_suffix(".py").is_file() for r in roots
-        )
-    ]
-    assert missing == []
+    site = Path(sysconfig.get_paths()["purelib"])
+    names = (*prune_layer.PRUNED_MODULES, *prune_layer.OPTIONAL_MODULES)
+    assert [m for m in names if not prune_layer.module_paths(site, m)] == []
+    assert [i for i, m, _ in prune_layer.UNREACHED_IMPORTS if not prune_layer.module_paths(site, i)] == []
+
+
+def test_the_layer_holds_exactly_the_core_and_aws_products_of_the_import_contracts(prune_layer: ModuleType) -> None:
+    """The include-list is the `core` and `aws` contracts' source modules; every other product is left out."""
+    contracts = {c["id"]: c for c in tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["importlinter"]
+                 ["contracts"]}
+    kept = (*contracts["core"]["source_modules"], *contracts["aws"]["source_modules"])
+    assert prune_layer.layer_modules() == kept
+    assert [m for m in kept if prune_layer.is_blocked(m, prune_layer.OURS_LEFT_OUT)] == []
+    for other in ("ads", "tools"):
+        assert all(prune_layer.is_blocked(m, prune_layer.OURS_LEFT_OUT) for m in contracts[other]["source_modules"])
+    for developer_tool in ("meshplane.local", "meshplane.localnet", "meshplane.demo"):
+        assert developer_tool in prune_layer.OURS_LEFT_OUT
+    ours = REPO / "layers" / "meshplane"
+    kept_files = {f.relative_to(ours.parent).as_posix() for f in prune_layer.our_files(ours)}
+    assert {"meshplane/__init__.py", "meshplane/migrate/__init__.py", "meshplane/migrate/cfn_provider.py"} <= kept_files
+    assert not any(f.startswith(("meshplane/delivery/", "meshplane/migrate/sources/")) for f in kept_files)
+    assert "meshplane/migrate/cli.py" not in kept_files
+
+
+def test_a_module_no_contract_names_stays_out_of_the_layer(prune_layer: ModuleType, tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    for folder in ("core", "core/deep", "mixed", "mixed/tool", "other"):
+        (package / folder).mkdir(parents=True)
+        (package / folder / "__init__.py").write_text("")
+    for module in ("core/a.py", "mixed/kept.py", "mixed/new.py", "mixed/tool/cli.py", "other/x.py", "loose.py"):
+        (package / module).write_text("")
+    left = prune_layer.left_out(package, ["pkg.core", "pkg.mixed.kept"])
+    assert left == ["pkg.loose", "pkg.mixed.new", "pkg.mixed.tool", "pkg.other"]
 
 
 def test_the_build_fails_if_a_kept_module_imports_a_pruned_one(prune_layer: ModuleType, tmp_path: Path) -> None:
@@ -125,4 +154,17 @@ def test_the_build_fails_if_a_kept_module_imports_a_pruned_one(prune_layer: Modu
     internal.mkdir(parents=True)
     (internal / "kept.py").write_text("def load():\n    from .. import mypy\n")  # relative imports count too
     with pytest.raises(SystemExit, match=r"pydantic\._internal\.kept imports pydantic\.mypy"):
+        prune_layer.check_nothing_kept_imports_pruned(tmp_path)
+
+
+def test_only_the_documented_importer_may_name_a_pruned_module(prune_layer: ModuleType, tmp_path: Path) -> None:
+    """`UNREACHED_IMPORTS` excuses one importer of one pruned module, not the module for everyone."""
+    importer, pruned, _ = prune_layer.UNREACHED_IMPORTS[0]
+    assert prune_layer.is_blocked(pruned, prune_layer.NOT_IMPORTED)
+    documented = tmp_path.joinpath(*importer.split("."))
+    documented.mkdir(parents=True)
+    (documented / "__init__.py").write_text(f"def load():\n    import {pruned}\n")
+    prune_layer.check_nothing_kept_imports_pruned(tmp_path)
+    (documented / "other.py").write_text(f"def load():\n    import {pruned}\n")
+    with pytest.raises(SystemExit, match=rf"{importer}\.other imports {pruned}"):
         prune_layer.check_nothing_kept_imports_pruned(tmp_path)
