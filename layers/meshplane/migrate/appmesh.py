@@ -61,7 +61,8 @@ def names(key: ResourceKey, mesh_owner: str | None = None) -> dict[str, Any]:
 
 def _call(client: Any, verb: str, key: ResourceKey, **arguments: Any) -> dict[str, Any]:
     operation = getattr(client, f"{verb}_{snake(KINDS[key.kind].type_name)}")
-    return operation(**arguments)[payload(key.kind)]  # type: ignore[no-any-return]
+    described: dict[str, Any] = operation(**arguments)[payload(key.kind)]
+    return described
 
 
 def describe(client: Any, key: ResourceKey, mesh_owner: str | None = None) -> dict[str, Any] | None:

@@ -104,7 +104,8 @@ class Provider:
         physical = event.get("PhysicalResourceId") or f"{FAILED_PREFIX}{event.get('RequestId', '')}"
         try:
             request = Request.parse(event)
-            return getattr(self, request.request_type.lower())(request)
+            run: Callable[[Request], Response] = getattr(self, request.request_type.lower())
+            return run(request)
         except InvalidSource as invalid:
             return Response("FAILED", physical, reason="; ".join(str(e) for e in invalid.errors))
         except SourceError as error:
@@ -127,10 +128,11 @@ class Provider:
         if _listener_certificates(desired.spec):  # only adopted: see `_refuse_new_certificates`
             data = appmesh.describe(self.client, desired.key, desired.mesh_owner)
             if data is None:
-                _refuse_new_certificates(desired.spec, {})
+                _refuse_new_certificates(desired.spec, {})  # raises: no resource carries them yet
             elif self._spec_of(request.kind, data) != desired.spec:
                 raise SourceError(None, None, f"{desired.label} already exists with another spec")
-            return self._adopted(request, desired, data)  # type: ignore[arg-type]
+            else:
+                return self._adopted(request, desired, data)
         try:
             data = appmesh.create(self.client, desired, token=request.token)
         except Exception as exc:
@@ -199,7 +201,8 @@ class Provider:
     @staticmethod
     def _spec_of(kind: Kind, data: Mapping[str, Any]) -> dict[str, Any]:
         """A described spec in the form validation gives a Desired's, so the two compare as equal or not."""
-        return compact(KINDS[kind].spec.model_validate(data.get("spec") or {}).wire())  # type: ignore[no-any-return]
+        spec: dict[str, Any] = compact(KINDS[kind].spec.model_validate(data.get("spec") or {}).wire())
+        return spec
 
     def _success(self, kind: Kind, data: Mapping[str, Any]) -> Response:
         return Response("SUCCESS", data["metadata"]["arn"], data=cfn_resources.attributes(kind, data))

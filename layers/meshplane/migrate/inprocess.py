@@ -35,6 +35,7 @@ class _Body:
 def serve(api: Api, request: Any, **_: Any) -> Any:
     """The `before-send` handler: `request` (an AWSPreparedRequest) answered by `api`."""
     from botocore.awsrequest import AWSResponse
+    from botocore.compat import HTTPHeaders
 
     from meshplane.api.http import to_event
 
@@ -49,7 +50,8 @@ def serve(api: Api, request: Any, **_: Any) -> Any:
     response = api.handle(to_event(request.method, target, headers, body))
     payload = response.get("body") or ""
     data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
-    return AWSResponse(request.url, int(response["statusCode"]), response.get("headers") or {}, _Body(data))
+    reply_headers = HTTPHeaders.from_dict(response.get("headers") or {})
+    return AWSResponse(request.url, int(response["statusCode"]), reply_headers, _Body(data))
 
 
 def client(api: Api, region: str) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Literal
 
 from meshplane.migrate import appmesh
@@ -84,7 +85,7 @@ def make_plan(client: Any, resources: Iterable[Desired]) -> Plan:
     steps = [planner.step(d) for d in wanted]
     errors = Collector()
     for desired in wanted:
-        errors.run(desired.origin, lambda d=desired: planner.check_references(d))  # type: ignore[misc]
+        errors.run(desired.origin, partial(planner.check_references, desired))
     errors.raise_if_any()
     return Plan(steps)
 

@@ -8,6 +8,7 @@ every problem is reported at once, each at the place the source defines it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,8 +26,6 @@ MAX_TAGS = Limits().tags_per_resource
 
 def validate(resources: Iterable[Desired]) -> list[Desired]:
     """The resources, each checked; InvalidSource names every problem (file, resource, field)."""
-    from meshplane.model import rules  # its table of specs builds their classes: only when checking
-
     errors = Collector()
     seen: dict[object, Desired] = {}
     checked: list[Desired] = []
@@ -37,7 +36,7 @@ def validate(resources: Iterable[Desired]) -> list[Desired]:
                                                                    f"by {first.origin})"))
             continue
         seen[desired.key] = desired
-        if errors.run(desired.origin, lambda d=desired: _check(d, rules)) is not None:  # type: ignore[misc]
+        if errors.run(desired.origin, partial(_check, desired)) is not None:
             checked.append(desired)
     errors.raise_if_any()
     return checked
@@ -54,7 +53,9 @@ def spec_model(desired: Desired) -> AppMeshModel:
         raise SourceError(desired.origin, where, f"{first['msg']}{more}") from None
 
 
-def _check(desired: Desired, rules: object) -> bool:
+def _check(desired: Desired) -> bool:
+    from meshplane.model import rules  # its table of specs loads every kind's shapes: only when checking
+
     key = desired.key
     for label, name in (("mesh name", key.mesh), ("name", key.name), ("parent name", key.parent)):
         reason = None if name is None else names.problem(name)
@@ -63,8 +64,8 @@ def _check(desired: Desired, rules: object) -> bool:
     model = spec_model(desired)
     desired.spec = compact(model.wire())
     try:
-        rules.check_spec(model)  # type: ignore[attr-defined]
-    except rules.RuleViolation as violation:  # type: ignore[attr-defined]
+        rules.check_spec(model)
+    except rules.RuleViolation as violation:
         raise SourceError(desired.origin, None, str(violation)) from None
     if desired.tags is not None:
         if len(desired.tags) > MAX_TAGS:

@@ -16,8 +16,10 @@ def _construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
         value: Any = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    elif isinstance(node, yaml.MappingNode):
+        value = loader.construct_mapping(node, deep=True)
+    else:  # YAML has no other kind of node
+        raise TypeError(f"unexpected YAML node {node!r}")
     if suffix in ("Ref", "Condition"):
         return {suffix: value}
     if suffix == "GetAtt" and isinstance(value, str):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from meshplane.config import DEFAULT_ACCOUNT
@@ -94,7 +95,7 @@ class Template:
                 continue
             if kind_of(resource_type) is None:
                 continue
-            desired = errors.run(origin, lambda lid=logical_id: self._desired(lid))  # type: ignore[misc]
+            desired = errors.run(origin, partial(self._desired, logical_id))
             if desired is not None:
                 found.append(desired)
         errors.raise_if_any()
@@ -186,7 +187,7 @@ class Template:
         if key.kind is not Kind.MESH:
             values[cfn_resources.name_property(key.kind)] = key.name
         parent = cfn_resources.parent_property(key.kind)
-        if parent:
+        if parent and key.parent is not None:
             values[parent] = key.parent
         if attribute not in values:
             raise SourceError(None, path, f"{logical_id} has no attribute {attribute!r}; it has "

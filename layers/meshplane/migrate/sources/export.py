@@ -12,6 +12,7 @@ then are the resource's tags managed.  Resources whose status is DELETED are ski
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 from meshplane.migrate.appmesh import list_key, payload
@@ -41,7 +42,7 @@ def load_all(files: Iterable[tuple[str, Any]]) -> list[Desired]:
         items = document if isinstance(document, list) else [document]
         for index, item in enumerate(items):
             where = Origin(source, f"document {index + 1}" if isinstance(document, list) else "document")
-            errors.run(where, lambda i=item, w=where: _read(i, w, found, listed, described))  # type: ignore[misc]
+            errors.run(where, partial(_read, item, where, found, listed, described))
     for origin, key in listed:
         if key not in described:
             errors.errors.append(SourceError(origin, None, f"lists {_describe(key)}, but no describe output of it is "

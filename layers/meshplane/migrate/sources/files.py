@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ def load(paths: Iterable[str], options: cloudformation.StackOptions) -> list[Des
     manifests: list[tuple[str, list[Any]]] = []
     exports: list[tuple[str, Any]] = []
     for path in expand(paths):
-        documents = errors.run(None, lambda p=path: parse(p))  # type: ignore[misc]
+        documents = errors.run(None, partial(parse, path))
         if documents is None:
             continue
         source = str(path)

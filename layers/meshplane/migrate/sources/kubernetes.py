@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from meshplane.migrate.desired import Desired
@@ -184,7 +185,7 @@ class Cluster:
             raise SourceError(obj.origin, field_name, f"not set, and Namespace {obj.namespace!r} is not in the "
                                                       "sources to select a parent by its labels: add the Namespace "
                                                       f"manifest or set {field_name}")
-        return self.namespaces[obj.namespace]  # type: ignore[index]
+        return self.namespaces[obj.namespace]
 
     # --- references ------------------------------------------------------------------------
 
@@ -248,7 +249,7 @@ class Reader:
                 continue
             if obj.kind == "BackendGroup":
                 continue  # read through the VirtualNodes that name it
-            resources = errors.run(obj.origin, lambda o=obj: self._resources(o))  # type: ignore[misc]
+            resources = errors.run(obj.origin, partial(self._resources, obj))
             found.extend(resources or ())
         errors.raise_if_any()
         return found
@@ -279,7 +280,7 @@ class Reader:
             key = ResourceKey(kind, mesh_name, name, gateway.aws_name())
         else:
             key = ResourceKey(kind, mesh_name, name)
-        paths: dict[tuple[str | int, ...], str] = {}
+        paths = {}
         wire = self._wire(obj, body, KINDS[kind].spec, mesh, notes, paths=paths)
         found = [Desired(key, wire, obj.origin, mesh_owner=owner, notes=notes, paths=paths)]
         if kind is Kind.VIRTUAL_ROUTER:
@@ -309,7 +310,7 @@ class Reader:
         own = {(b.get("virtualService", {}).get("virtualServiceRef") or {}).get("name") for b in spec.get("backends")
                or [] if isinstance(b, dict)}
         added: list[dict[str, Any]] = []
-        seen: set[tuple[str | None, str]] = set()
+        seen: set[tuple[str | None, str | None]] = set()
         for i, group in enumerate(groups):
             path = f"spec.backendGroups[{i}]"
             if not isinstance(group, dict) or not isinstance(group.get("name"), str):
