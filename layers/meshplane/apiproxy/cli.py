@@ -18,8 +18,8 @@ def register(subparsers: Any, env: Mapping[str, str]) -> None:
                          help="a local App Mesh endpoint for any client (Terraform, CDK, AWS CLI, SDKs): re-signs "
                          "each call for the deployed API")  # fmt: skip
     env_option(parser, "--target", env=env, names=envvars.API_URL,
-               help="the deployed API, the stack's ApiUrl: https://<api-id>.execute-api.<region>.amazonaws.com/v1 "
-               "(required, no default)")  # fmt: skip
+               help="the deployed API, the stack's ApiUrl: https://<api-id>.execute-api.<region>.amazonaws.com/v1; "
+               "required")  # fmt: skip
     parser.add_argument("--host", default=DEFAULT_HOST,
                         help="address to listen on; loopback only unless --allow-remote")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port to listen on, 0 picks a free one")
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # in use, not an address of this host, or IPv6 (the server listens on IPv4)
         raise SystemExit(f"meshplane api-proxy: cannot listen on {args.host}:{args.port}: {exc}") from None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    host, port = server.server_address[:2]
-    print(f"meshplane api-proxy: http://{host}:{port} -> {target.origin}{target.prefix} "
+    port = server.server_address[1]  # the one picked when --port is 0
+    print(f"meshplane api-proxy: http://{args.host}:{port} -> {target.origin}{target.prefix} "
           f"(execute-api, {target.region})", flush=True)
     try:
         server.serve_forever()
