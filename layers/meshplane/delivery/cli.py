@@ -65,7 +65,7 @@ def _listener_arguments(ads: argparse.ArgumentParser) -> None:
 
 def _store_arguments(group: Any, env: Mapping[str, str]) -> None:
     env_option(group, "--bucket", env=env, names=envvars.BUCKET,
-               help="the snapshot bucket, the stack's SnapshotBucketName (required, no default)")
+               help="the snapshot bucket, the stack's SnapshotBucketName; required")
     env_option(group, "--table", env=env, names=envvars.TABLE,
                help="the state table, whose pointer items the safety resync reads (default: none, the bucket's "
                "pointer objects)")  # fmt: skip
@@ -115,7 +115,7 @@ def _agent_arguments(agent: argparse.ArgumentParser, env: Mapping[str, str]) -> 
          ".../virtualGateway/<n> or the ARN")  # fmt: skip
     flag("--dir", required=True, type=Path, help="directory Envoy's path-based xDS watches")
     env_option(agent, "--bucket", env=env, names=envvars.BUCKET,
-               help="the snapshot bucket, the stack's SnapshotBucketName (required, no default)")
+               help="the snapshot bucket, the stack's SnapshotBucketName; required")
     _region_arguments(agent, env)
     flag("--bind-address", help="rebind listeners and the local app to this address (default: as published)")
     flag("--interval", type=float, default=defaults.AGENT_INTERVAL_SECONDS, help="pointer poll interval in seconds")

@@ -31,7 +31,7 @@ def register(subparsers: Any, env: Mapping[str, str] | None = None) -> None:
     parser = add_command(subparsers, "identity", run,
                          help="keep this proxy's ADS client certificate fresh (node identity)")  # fmt: skip
     env_option(parser, "--node-id", env=env, names=NODE_ID_VARIABLES,
-               help="mesh/<m>/virtualNode/<n>, .../virtualGateway/<n> or the ARN (required, no default)")
+               help="mesh/<m>/virtualNode/<n>, .../virtualGateway/<n> or the ARN; required")
     env_option(parser, "--exchange-address", env=env, names=envvars.IDENTITY_ADDRESS,
                help="host:port of the ADS server's identity endpoint (default: the port after --ads-address's)")
     env_option(parser, "--ads-address", env=env, names=envvars.ADS_ADDRESS,

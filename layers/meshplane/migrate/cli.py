@@ -46,7 +46,7 @@ def register(subparsers: Any, env: Mapping[str, str]) -> None:
 
 def _target_arguments(target: Any, env: Mapping[str, str]) -> None:
     env_option(target, "--endpoint-url", env=env, names=envvars.API_URL,
-               help="the API endpoint: the stack output ApiUrl, or meshplane local up's (required, no default)")
+               help="the API endpoint: the stack output ApiUrl, or meshplane local up's; required")
     env_option(target, "--region", env=env, names=envvars.REGION, default=DEFAULT_REGION,
                help="region of the target (also AWS::Region of templates)")
     target.add_argument("--profile", help="AWS profile to call the target with (default: the standard credential "
