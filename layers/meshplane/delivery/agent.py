@@ -27,6 +27,7 @@ from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryResponse
 from google.protobuf.message import Message
 
+from meshplane.delivery.defaults import AGENT_DRAIN_SECONDS
 from meshplane.delivery.files import PER_RESOURCE, file_path, watched_dir
 from meshplane.delivery.rewrite import to_files
 from meshplane.model.ids import ProxyId
@@ -155,7 +156,7 @@ class Agent:
     """Polls one proxy's pointer and keeps its files current."""
 
     def __init__(self, source: SnapshotBucket, proxy: ProxyId, writer: FileWriter, bind_address: str | None = None,
-                 *, drain_seconds: float = 2.0, pause_before_routes: float = 0.2) -> None:  # fmt: skip
+                 *, drain_seconds: float = AGENT_DRAIN_SECONDS, pause_before_routes: float = 0.2) -> None:  # fmt: skip
         self._source = source
         self._proxy = proxy
         self._writer = writer

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from meshplane.delivery.defaults import CACHE_NODES
 from meshplane.delivery.loader import Loader, RunBlocking, Unknown, UnknownNode
 from meshplane.delivery.memory import held_bytes, packed_bytes
 from meshplane.delivery.metrics import Metrics
@@ -70,7 +71,7 @@ class SnapshotCache:
         source: SnapshotSource,
         metrics: Metrics,
         run_blocking: RunBlocking = asyncio.to_thread,
-        retain: int = 1000,
+        retain: int = CACHE_NODES,
         retain_bytes: int | None = None,
         unknown: Unknown | None = None,
     ) -> None:

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from meshplane.delivery.defaults import CACHE_NODES
 from meshplane.delivery.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ N = TypeVar("N")
 class NodeStore(Generic[N]):
     """Nodes by path: streamed ones, and an LRU of idle ones bounded by count and by bytes."""
 
-    def __init__(self, metrics: Metrics, measure: Callable[[N], int], retain: int = 1000,
+    def __init__(self, metrics: Metrics, measure: Callable[[N], int], retain: int = CACHE_NODES,
                  retain_bytes: int | None = None) -> None:  # fmt: skip
         """`retain_bytes` None: no byte bound."""
         self._metrics = metrics
