@@ -11,7 +11,7 @@ export AWS_ACCESS_KEY_ID ?= testing
 export AWS_SECRET_ACCESS_KEY ?= testing
 export SAM_CLI_TELEMETRY ?= 0
 
-.PHONY: venv test lint demo bench bench-quick bench-report build validate deploy-local clean images images-test
+.PHONY: venv test lint demo bench bench-quick bench-report build validate deploy-local clean images images-test console
 
 venv: $(STAMP)
 
@@ -26,7 +26,20 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
 
-test: $(STAMP) $(CHECKOV)
+# tests/console drive Debian's Chromium with Playwright (no browser download); apt-get installs it when missing.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "no apt-get here: tests/console skip without $(CHROMIUM)"; exit 0; }
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+# The console's page, committed in layers/meshplane/console/static/, rebuilt from web/ (TypeScript, esbuild) with npm.
+CONSOLE_WEB := layers/meshplane/console/web
+console:
+	cd $(CONSOLE_WEB) && npm ci && npm run typecheck && npm run build
+
+test: $(STAMP) $(CHECKOV) $(CHROMIUM)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
 
 lint: $(STAMP) $(CHECKOV)

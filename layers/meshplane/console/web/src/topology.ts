@@ -40,6 +40,8 @@ const SYNC_COLORS: Record<Sync, string> = {
 
 // Below this many pixels on screen a label is not drawn (Cytoscape.js's min-zoomed-font-size).
 export const MIN_FONT_PX = 6;
+// A small mesh is not blown up past this zoom to fill the view.
+const MAX_FIT_ZOOM = 1.25;
 
 type Spec = Record<string, any>; // App Mesh JSON as the API returned it, read defensively below
 
@@ -200,6 +202,10 @@ export class Topology {
       padding: 24,
     };
     this.cy.layout(layout as cytoscape.LayoutOptions).run();
+    if (this.cy.zoom() > MAX_FIT_ZOOM) {
+      this.cy.zoom(MAX_FIT_ZOOM);
+      this.cy.center();
+    }
   }
 
   // Marks each node's sync state (from the status client) without laying the graph out again.

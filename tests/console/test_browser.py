@@ -1,0 +1,169 @@
+"""The console in a real browser (Debian's Chromium through Playwright) against `meshplane local up`.
+
+Every mesh is created through boto3's `appmesh` client; screenshots go to each test's tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from google.protobuf import json_format
+from meshplane.bootstrap.envoy import build
+from meshplane.bootstrap.options import BootstrapOptions
+from meshplane.local.harness import LocalStack
+from support import EnvoyRunner, Lab, http_request, repeat, tally, wait_until
+
+from console.harness import RunningConsole
+from console.meshes import APP_PORT, ColorMesh, create_color_mesh, create_layered_mesh
+from console.pages import graph_nodes, open_mesh, shot, wait_loaded, weight_edges
+
+pytestmark = [pytest.mark.emulator, pytest.mark.xdist_group("console-browser")]
+MIN_FONT_PX = 6  # web/src/topology.ts: a label smaller than this on screen is not drawn
+NODE_FONT_PX = 12
+SAMPLES = 200
+
+
+def new_mesh(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_the_page_shows_the_mesh_its_route_weights_and_each_resource(
+    page: Any, console: RunningConsole, local_stack: LocalStack, tmp_path: Path
+) -> None:
+    mesh = new_mesh("shown")
+    made = create_color_mesh(local_stack.appmesh(), mesh, {"blue": "127.0.0.2", "green": "127.0.0.3"},
+                             {"blue": 75, "green": 25})  # fmt: skip
+    problems = open_mesh(page, console, mesh)
+    shot(page, tmp_path / "topology.png")
+
+    assert weight_edges(page) == {("split", "blue"): (75, "75 (75%)"), ("split", "green"): (25, "25 (25%)")}
+    assert graph_nodes(page) == {
+        "virtualNode/blue": "virtualNode", "virtualNode/green": "virtualNode", "virtualNode/front": "virtualNode",
+        f"virtualRouter/{made.router}": "virtualRouter", f"route/{made.router}/{made.route}": "route",
+        f"virtualService/{made.service}": "virtualService",
+    }  # fmt: skip
+    assert page.input_value("#mesh-picker") == mesh
+    page.click('button.resource[data-id="virtualNode/front"]')
+    described = json.loads(page.inner_text("#resource-detail pre.json"))
+    assert described["virtualNodeName"] == "front"
+    assert described["spec"]["backends"] == [{"virtualService": {"virtualServiceName": made.service}}]
+    assert described["status"] == {"status": "ACTIVE"}
+    page.click('#tabs button[data-tab="proxies"]')
+    assert page.inner_text("#status-unavailable") == "Proxy status not available."
+    assert page.locator("#proxy-table").count() == 0
+    assert page.evaluate("() => window.meshplaneConsole.cy.nodes('[sync != \"\"]').length") == 0
+    assert problems.seen == []
+
+
+def front_envoy(envoy_runner: EnvoyRunner, lab: Lab, local_stack: LocalStack, made: ColorMesh) -> str:
+    """`front`'s Envoy, bootstrapped by meshplane bootstrap to local up's ADS; returns its address."""
+    address = lab.address()
+    options = BootstrapOptions(node_id=f"mesh/{made.mesh}/virtualNode/front", ads_address=local_stack.ads_address,
+                               bind_address=address, admin_port=0)  # fmt: skip
+    envoy_runner.start(json_format.MessageToDict(build(options), preserving_proto_field_name=True), name="front",
+                       wait_ready=False)  # fmt: skip
+    return address
+
+
+def answers(front: str, made: ColorMesh) -> Any:
+    return lambda: http_request((front, 15001), f"{made.service}:{APP_PORT}", timeout=5)
+
+
+def test_a_weight_edited_in_the_page_reaches_a_real_envoy(
+    page: Any, console: RunningConsole, local_stack: LocalStack, lab: Lab, envoy_runner: EnvoyRunner,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    addresses = {color: lab.address() for color in ("blue", "green")}
+    for color, address in addresses.items():
+        lab.http_app(color, address, APP_PORT)
+    made = create_color_mesh(local_stack.appmesh(), new_mesh("edit"), addresses, {"blue": 100, "green": 0})
+    front = front_envoy(envoy_runner, lab, local_stack, made)
+    call = answers(front, made)
+    wait_until(lambda: call().upstream == "blue", 90, interval=0.2, what="front's Envoy to route to blue")
+    assert tally(repeat(call, 50)) == {"blue": 50}
+
+    open_mesh(page, console, made.mesh)
+    page.click('#tabs button[data-tab="weights"]')
+    page.fill('input[data-node="blue"]', "101")
+    page.click("#weights-form button[type=submit]")
+    refused = page.wait_for_selector("pre.api-error").inner_text()
+    assert refused == ("BadRequestException (HTTP 400): spec.httpRoute.action.weightedTargets[0].weight: Input "
+                       "should be less than or equal to 100")
+    shot(page, tmp_path / "refused.png")
+
+    page.fill('input[data-node="blue"]', "20")
+    page.fill('input[data-node="green"]', "80")
+    page.click("#weights-form button[type=submit]")
+    wait_loaded(page, 2)  # the topology is read again after UpdateRoute
+    assert weight_edges(page) == {("split", "blue"): (20, "20 (20%)"), ("split", "green"): (80, "80 (80%)")}
+    assert page.inner_text("#weight-outcome").startswith("updated: route version 2")
+    shot(page, tmp_path / "updated.png")
+
+    wait_until(lambda: call().upstream == "green", 90, interval=0.2, what="the new weights to reach front's Envoy")
+    split = tally(repeat(call, SAMPLES, concurrency=4))
+    assert sum(split.values()) == SAMPLES and set(split) <= {"blue", "green"}, split
+    assert abs(split["green"] / SAMPLES - 0.8) <= 0.12, split  # 0.8 ± more than 4 standard deviations
+
+
+def test_a_200_resource_mesh_is_laid_out_without_overlap_inside_the_viewport(
+    page: Any, console: RunningConsole, local_stack: LocalStack, tmp_path: Path
+) -> None:
+    mesh = new_mesh("large")
+    assert create_layered_mesh(local_stack.appmesh(), mesh) == 200
+    problems = open_mesh(page, console, mesh)
+    shot(page, tmp_path / "large.png")
+    layout = page.evaluate("""() => {
+        const cy = window.meshplaneConsole.cy;
+        const boxes = cy.nodes().map(n => n.renderedBoundingBox({includeLabels: true, includeOverlays: false}));
+        return {count: cy.nodes().length, width: cy.width(), height: cy.height(), zoom: cy.zoom(), boxes,
+                positions: cy.nodes().map(n => [n.position('x'), n.position('y')])};
+    }""")
+    assert layout["count"] == 200
+    assert len({tuple(p) for p in layout["positions"]}) == 200
+    boxes = layout["boxes"]
+    width, height = layout["width"], layout["height"]
+    outside = [b for b in boxes if b["x1"] < 0 or b["y1"] < 0 or b["x2"] > width or b["y2"] > height]
+    assert outside == []
+    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                   if a["x1"] < b["x2"] and b["x1"] < a["x2"] and a["y1"] < b["y2"] and b["y1"] < a["y2"]]
+    assert overlapping == []
+    assert layout["zoom"] * NODE_FONT_PX >= MIN_FONT_PX, f"labels are not drawn at zoom {layout['zoom']:.2f}"
+    assert problems.seen == []
+
+
+STATUS_SAMPLE = {"meshName": "", "nextToken": None, "proxies": [
+    {"nodeId": "", "instance": "blue-1", "delivery": "ads", "connected": True, "lastSeen": 1764000000.5,
+     "latestVersion": "a1", "appliedVersion": "a1", "nack": None},
+    {"nodeId": "", "instance": "green-1", "delivery": "ads", "connected": True, "lastSeen": 1764000000.5,
+     "latestVersion": "b2", "appliedVersion": "b1",
+     "nack": {"typeUrl": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "version": "b2",
+              "resourceNames": ["cds_rejected"], "message": "Proto constraint validation failed", "at": 1764000001}},
+]}  # fmt: skip
+
+
+def test_the_status_panel_shows_an_answer_of_the_documented_shape_on_the_right_nodes(
+    page: Any, console: RunningConsole, local_stack: LocalStack
+) -> None:
+    """The contract the status read must meet (web/src/status.ts), served here by the browser's own interception."""
+    mesh = new_mesh("status")
+    create_color_mesh(local_stack.appmesh(), mesh, {"blue": "127.0.0.2", "green": "127.0.0.3"},
+                      {"blue": 50, "green": 50})  # fmt: skip
+    sample = json.loads(json.dumps(STATUS_SAMPLE))
+    sample["meshName"] = mesh
+    sample["proxies"][0]["nodeId"] = f"mesh/{mesh}/virtualNode/blue"
+    sample["proxies"][1]["nodeId"] = f"arn:aws:appmesh:us-east-1:123456789012:mesh/{mesh}/virtualNode/green"
+    page.route(f"**/api/meshplane/v1/meshes/{mesh}/proxies",
+               lambda route: route.fulfill(status=200, content_type="application/json", body=json.dumps(sample)))
+    open_mesh(page, console, mesh)
+    page.click('#tabs button[data-tab="proxies"]')
+    rows = page.locator("#proxy-table tbody tr")
+    assert rows.count() == 2
+    green = page.inner_text('#proxy-table tr[data-node="virtualNode/green"]')
+    assert "nack" in green and "Cluster b2: Proto constraint validation failed" in green and "b1 / b2" in green
+    assert "in-sync" in page.inner_text('#proxy-table tr[data-node="virtualNode/blue"]')
+    marks = page.evaluate("() => window.meshplaneConsole.cy.nodes().map(n => [n.id(), n.data('sync')])")
+    assert {node: sync for node, sync in marks if sync} == {"virtualNode/blue": "in-sync", "virtualNode/green": "nack"}
