@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from meshplane import envvars
 from meshplane.bootstrap.command import (
     ENTRYPOINT,
     HEALTH_CHECK,
@@ -146,7 +147,7 @@ def _identity(options: BootstrapOptions, settings: TaskSettings) -> dict[str, An
     if options.ads_tls_ca:
         command += ["--ca-file", options.ads_tls_ca]
     elif settings.bucket:
-        env["MESHPLANE_BUCKET"] = settings.bucket
+        env[envvars.BUCKET] = settings.bucket
     else:
         raise ValueError("an ADS task definition needs --bucket or MESHPLANE_BUCKET (the stack's SnapshotBucketName "
                          "output): the identity container reads the node CA from s3://<bucket>/identity/ca.pem, "
@@ -164,7 +165,7 @@ def _agent(options: BootstrapOptions, settings: TaskSettings, bucket: str) -> di
     if options.bind_address:
         command += ["--bind-address", options.bind_address]
     ready = file_path(Path(options.file_dir), XdsType.LISTENERS)
-    return _side_container(AGENT_CONTAINER, settings.image, command, {"MESHPLANE_BUCKET": bucket}, XDS_VOLUME,
+    return _side_container(AGENT_CONTAINER, settings.image, command, {envvars.BUCKET: bucket}, XDS_VOLUME,
                            options.file_dir, ready)  # fmt: skip
 
 

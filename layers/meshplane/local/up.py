@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from meshplane import envvars
 from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.identity import local as local_identity
 from meshplane.local import abort
@@ -179,7 +180,7 @@ class LocalUp:
             size = self.options.api_concurrency if lid == API_FUNCTION else 1
             env = lambda_environment(spec, base, self.options.region)
             if lid == API_FUNCTION:  # off locally unless asked for, whatever the template says
-                env["MESHPLANE_API_AUTHZ"] = "iam" if self.options.api_authz else "off"
+                env[envvars.API_AUTHZ] = "iam" if self.options.api_authz else "off"
             pool = FunctionPool(spec, env, self.options.state_dir / f"{lid}.log", size, self.options.profile_dir)
             pool.start()
             self.pools[lid] = pool
@@ -215,8 +216,8 @@ class LocalUp:
         if o.secure:
             argv += local_identity.ads_arguments(o.state_dir, o.ads_port, o.identity_port)
         env = {**base_environment(self.emulator.endpoint_url, o.region),
-               "MESHPLANE_TABLE": out["StateTableName"], "MESHPLANE_BUCKET": out["SnapshotBucketName"],
-               "MESHPLANE_BUS": out["ConfigBusName"]}
+               envvars.TABLE: out["StateTableName"], envvars.BUCKET: out["SnapshotBucketName"],
+               envvars.BUS: out["ConfigBusName"]}
         self.ads = Supervisor(o.state_dir).keep("ads", argv, env=env)
 
     # ------------------------------------------------------------------ state
