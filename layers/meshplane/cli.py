@@ -13,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Mapping, Sequence
 
+from meshplane import extras
 from meshplane.cliargs import CommandFailed, Parser, UsageError, environment
 from meshplane.clierrors import describe
 
@@ -64,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the parsed subcommand; an operator's mistake is one line on stderr, never a traceback."""
     prog = getattr(args, "command_prog", "meshplane")
     try:
+        extras.require(getattr(args, "command", None))  # `local` and `demo` need the local extra
         return int(args.func(args) or 0)
     except UsageError as exc:
         print(f"{prog}: {exc.message}", file=sys.stderr)
