@@ -24,7 +24,11 @@ Command = Callable[[argparse.Namespace], int | None]
 
 
 class UsageError(SystemExit):
-    """Flags that cannot work together or are missing: `meshplane` prints the message and exits with status 2."""
+    """Flags that cannot work together or are missing: `meshplane` prints the message and exits with status 2.
+
+    A SystemExit, so that code run outside `meshplane.cli.run` (a health check parsing the server's flags, a
+    test) still stops with the message instead of handling it as an ordinary error.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -50,10 +54,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 def _shown_default(action: argparse.Action) -> str:
-    if isinstance(action, argparse._StoreTrueAction):
-        return "off"
-    if isinstance(action, argparse._StoreFalseAction):
-        return "on"
+    if action.nargs == 0 and isinstance(action.const, bool):  # a switch: store_true or store_false
+        return "on" if action.default else "off"
     if action.default is None or action.default == []:
         return "none"
     return "%(default)s"
