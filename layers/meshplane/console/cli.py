@@ -20,8 +20,6 @@ from meshplane.console.defaults import (
 )
 
 if TYPE_CHECKING:
-    from botocore.credentials import Credentials
-
     from meshplane.apiproxy.target import Target
 
 
@@ -51,7 +49,7 @@ def register(subparsers: Any, env: Mapping[str, str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from meshplane.apiproxy.access import is_loopback
-    from meshplane.console.server import open_console
+    from meshplane.console.server import credentials_for, open_console
 
     configure_logging(args.log_level)
     if not is_loopback(args.host):
@@ -78,6 +76,9 @@ def run(args: argparse.Namespace) -> int:
 
 def resolve_target(api_url: str | None, region: str | None, local_state_dir: Path) -> Target:
     """The API to relay to, from `--api-url` or a running local up; a loopback API needs no region."""
+    from urllib.parse import urlsplit
+
+    from meshplane.apiproxy.access import is_loopback
     from meshplane.apiproxy.target import TargetError, parse_target
     from meshplane.config import DEFAULT_REGION
     from meshplane.console.locate import running_local_api
@@ -88,28 +89,9 @@ def resolve_target(api_url: str | None, region: str | None, local_state_dir: Pat
             raise UsageError(f"pass --api-url (the stack's ApiUrl) or set {envvars.API_URL}; no meshplane local up "
                              f"is running with --state-dir {local_state_dir}")  # fmt: skip
         api_url, region = local.url, region or local.region
-    if region is None and is_loopback_url(api_url):
+    if region is None and is_loopback(urlsplit(api_url).hostname or ""):
         region = DEFAULT_REGION  # meshplane local up checks no signature unless --api-authz, which its state names
     try:
         return parse_target(api_url, region)
     except TargetError as exc:
         raise UsageError(str(exc).replace("--target", "--api-url")) from None
-
-
-def is_loopback_url(url: str) -> bool:
-    from urllib.parse import urlsplit
-
-    from meshplane.apiproxy.access import is_loopback
-
-    return is_loopback(urlsplit(url).hostname or "")
-
-
-def credentials_for(target: Target, profile: str | None) -> Credentials | None:
-    """The operator's credentials (botocore's chain); None, to relay unsigned, only toward a loopback API."""
-    import boto3
-
-    credentials = boto3.Session(profile_name=profile).get_credentials()
-    if credentials is None and not is_loopback_url(target.origin):
-        raise CommandFailed(f"no AWS credentials in the standard chain (environment, ~/.aws files, SSO, container "
-                            f"or instance role): the console signs every call it relays to {target.origin}")
-    return credentials

@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 from botocore.credentials import Credentials
 
 from meshplane.api import responses
 from meshplane.api.http import make_server
+from meshplane.apiproxy.access import is_loopback
 from meshplane.apiproxy.forward import Forwarder
-from meshplane.apiproxy.target import Target
+from meshplane.apiproxy.target import Target, parse_target
+from meshplane.cliargs import CommandFailed
 from meshplane.console import routes
 from meshplane.console.defaults import CONNECT_TIMEOUT_SECONDS, DEFAULT_HOST, READ_TIMEOUT_SECONDS
 from meshplane.console.guard import Guard, new_token
@@ -90,3 +93,22 @@ def open_console(target: Target, credentials: Credentials | None, *, host: str =
     server = make_server(app, host, port, read_timeout=read_timeout, authenticate=guard)  # type: ignore[arg-type]
     guard.listening_on(server.server_address[1])
     return Console(server, token, target, credentials is not None)
+
+
+def credentials_for(target: Target, profile: str | None = None) -> Credentials | None:
+    """The operator's credentials (botocore's chain); None, to relay unsigned, only toward a loopback API."""
+    import boto3
+
+    credentials = boto3.Session(profile_name=profile).get_credentials()
+    if credentials is None and not is_loopback(urlsplit(target.origin).hostname or ""):
+        raise CommandFailed(f"no AWS credentials in the standard chain (environment, ~/.aws files, SSO, container "
+                            f"or instance role): the console signs every call it relays to {target.origin}")
+    return credentials
+
+
+def serve_in_background(api_url: str, region: str) -> Console:
+    """A console for `api_url` on a free loopback port, serving from a daemon thread (`meshplane demo --keep`)."""
+    target = parse_target(api_url, region)
+    console = open_console(target, credentials_for(target))
+    console.serve_in_thread()
+    return console

@@ -167,7 +167,11 @@ def _summary(report: Report, view: View) -> None:
 
 def _keep(built: stack.Stack, report: Report, view: View) -> None:
     """Leave everything running until Ctrl-C (or SIGTERM), printing where to poke at it."""
+    from meshplane.console.server import serve_in_background
+
     view.title("The mesh keeps running (Ctrl-C to stop it)")
+    console = serve_in_background(built.local.api_url, built.clients.appmesh.meta.region_name)
+    view.info(f"console:  {console.url}  (open it in a browser: the topology, every resource, route weights)")
     view.info(f"gateway:  curl {report.gateway_url}")
     for name, running in built.running.items():
         view.info(f"{name:8} {running.instance.address}  Envoy admin http://{running.sidecar.admin}/")
@@ -180,6 +184,7 @@ def _keep(built: stack.Stack, report: Report, view: View) -> None:
     with contextlib.suppress(KeyboardInterrupt):  # SIGTERM arrives as KeyboardInterrupt too
         while True:
             time.sleep(1.0)
+    console.close()
 
 
 def _ms(seconds: float | None) -> str:
