@@ -27,14 +27,17 @@ def sign_for_api_gateway(request: Any, **_: Any) -> None:
 
 def _events_of(session_or_client: Any) -> _Events:
     meta = getattr(session_or_client, "meta", None)
-    if meta is not None and hasattr(meta, "events"):
-        return meta.events  # a botocore/boto3 client
     core = getattr(session_or_client, "_session", None)  # a boto3.Session wraps a botocore session
-    if core is not None and hasattr(core, "get_component"):
-        return core.get_component("event_emitter")
-    if hasattr(session_or_client, "get_component"):
-        return session_or_client.get_component("event_emitter")
-    raise TypeError(f"cannot register a signing hook on {type(session_or_client).__name__}")
+    events: _Events
+    if meta is not None and hasattr(meta, "events"):
+        events = meta.events  # a botocore/boto3 client
+    elif core is not None and hasattr(core, "get_component"):
+        events = core.get_component("event_emitter")
+    elif hasattr(session_or_client, "get_component"):
+        events = session_or_client.get_component("event_emitter")
+    else:
+        raise TypeError(f"cannot register a signing hook on {type(session_or_client).__name__}")
+    return events
 
 
 def register(session_or_client: Any) -> None:

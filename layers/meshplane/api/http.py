@@ -21,11 +21,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from meshplane.api import responses, strict_json
-from meshplane.api.app import Api
 from meshplane.api.authz import Unauthenticated
 from meshplane.store.errors import BadRequest, InternalServerError, MeshplaneError
 
@@ -94,6 +93,12 @@ def content_length(values: list[str]) -> int:
         raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                        f"body: {length} bytes, at most {strict_json.MAX_BODY_BYTES}", unread=length)
     return length
+
+
+class Handles(Protocol):
+    """What a server answers with: the API, or what stands in for it (the local gateway, the API proxy)."""
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -201,7 +206,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    api: Api, host: str = "127.0.0.1", port: int = 0, *, read_timeout: float = READ_TIMEOUT_SECONDS,
+    api: Handles, host: str = "127.0.0.1", port: int = 0, *, read_timeout: float = READ_TIMEOUT_SECONDS,
     authenticate: Authenticate | None = None,
 ) -> ThreadingHTTPServer:
     """A server bound to `host:port` (0 picks a free port: see `server.server_address`).
@@ -231,7 +236,7 @@ def _handled(handle: Callable[[dict[str, Any]], dict[str, Any]], event: dict[str
 
 
 def serve_in_thread(
-    api: Api, host: str = "127.0.0.1", port: int = 0, *, read_timeout: float = READ_TIMEOUT_SECONDS,
+    api: Handles, host: str = "127.0.0.1", port: int = 0, *, read_timeout: float = READ_TIMEOUT_SECONDS,
     authenticate: Authenticate | None = None,
 ) -> tuple[ThreadingHTTPServer, threading.Thread]:
     """Start serving in a daemon thread; stop with `server.shutdown(); server.server_close()`."""

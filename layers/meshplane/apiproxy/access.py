@@ -34,7 +34,7 @@ def is_loopback(host: str) -> bool:
         found = {info[4][0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
     except OSError:
         return False
-    return bool(found) and all(ipaddress.ip_address(address.split("%")[0]).is_loopback for address in found)
+    return bool(found) and all(ipaddress.ip_address(str(address).split("%")[0]).is_loopback for address in found)
 
 
 class OwnKeyAuthenticator:
@@ -54,6 +54,6 @@ class OwnKeyAuthenticator:
 
     def _own_key(self, access_key: str, session_token: str | None) -> sigv4.Key:
         own = self.credentials.get_frozen_credentials()
-        if access_key != own.access_key or session_token != own.token:
+        if access_key != own.access_key or session_token != own.token or own.secret_key is None:
             raise sigv4.UnknownKey("not the access key (and session token) this proxy signs with")
         return sigv4.Key(access_key, own.secret_key, own.token)

@@ -122,8 +122,11 @@ class Forwarder:
     def _send(self, request: AWSRequest) -> tuple[int, dict[str, str], bytes]:
         prepared = request.prepare()
         path = prepared.url[len(self.target.origin):]
+        body = prepared.body
+        if body is not None and not isinstance(body, bytes):  # `signed` builds every request from bytes
+            raise TypeError(f"a request body of {type(body).__name__}")
         try:
-            answer = self._pool.urlopen(prepared.method, path, body=prepared.body, headers=dict(prepared.headers),
+            answer = self._pool.urlopen(prepared.method, path, body=body, headers=dict(prepared.headers),
                                         retries=False, redirect=False, preload_content=False,
                                         decode_content=False, assert_same_host=False)
         except urllib3.exceptions.HTTPError as exc:

@@ -131,7 +131,7 @@ def _canary(built: stack.Stack, traffic: TrafficGenerator, report: Report, view:
         ["weights b/g", "measured blue", "measured green", "± tol", "requests", "failed", "API→Envoy",
          "API→traffic shift"],
         [[f"{s.blue_weight}/{s.green_weight}", f"{s.measured_blue:.1%}", f"{s.measured_green:.1%}",
-          f"{s.tolerance:.1%}", s.requests, s.failed, _ms(s.envoy_seconds), _ms(s.first_response_seconds)]
+          f"{s.tolerance:.1%}", str(s.requests), str(s.failed), _ms(s.envoy_seconds), _ms(s.first_response_seconds)]
          for s in report.canary],
     )  # fmt: skip
 

@@ -6,7 +6,7 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from meshplane.demo import envoy, mesh
 from meshplane.demo.discovery import CloudMap, EcsCluster
@@ -49,7 +49,7 @@ class Clients:
         session = boto3.session.Session(region_name=region)
         config = Config(retries={"mode": "standard"})
 
-        def emulated(service: str, **extra: Any) -> Any:
+        def emulated(service: Literal["servicediscovery", "ecs", "ec2", "events"], **extra: Any) -> Any:
             return session.client(service, endpoint_url=aws_endpoint, config=config.merge(Config(**extra)))
 
         return cls(

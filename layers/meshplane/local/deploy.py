@@ -80,7 +80,7 @@ def deploy(
 
 def _wait_created(cfn: Any, stack_name: str, timeout: float) -> dict[str, Any]:
     def created() -> dict[str, Any] | None:
-        stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        stack: dict[str, Any] = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
         status = stack["StackStatus"]
         if status == "CREATE_COMPLETE":
             return stack

@@ -22,7 +22,7 @@ def _json(status: int, body: Any) -> dict[str, Any]:
 
 
 class LocalGateway:
-    """Duck-types `meshplane.api.app.Api.handle(event)` for `meshplane.api.http.make_server`."""
+    """What `meshplane.api.http.make_server` answers with locally (an `api.http.Handles`, as `Api` is)."""
 
     def __init__(
         self,

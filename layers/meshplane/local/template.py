@@ -26,7 +26,8 @@ class TranslatedTemplate:
 def load_sam_template(path: Path) -> dict[str, Any]:
     from samtranslator.yaml_helper import yaml_parse
 
-    return yaml_parse(path.read_text())
+    template: dict[str, Any] = yaml_parse(path.read_text())
+    return template
 
 
 def translate(path: Path, parameters: dict[str, str], region: str, account: str) -> TranslatedTemplate:

@@ -119,7 +119,7 @@ class LocalUp:
         from botocore.config import Config
 
         assert self.emulator is not None
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]  # boto3-stubs overload literal service names only
             service,
             endpoint_url=self.emulator.endpoint_url,
             region_name=self.options.region,
@@ -130,7 +130,7 @@ class LocalUp:
         from meshplane.api.http import serve_in_thread
 
         gateway = LocalGateway(self._invoke_api, self.ready.is_set, self.function_stats)
-        self.server, _ = serve_in_thread(gateway, self.options.host, self.options.api_port,  # type: ignore[arg-type]
+        self.server, _ = serve_in_thread(gateway, self.options.host, self.options.api_port,
                                          authenticate=self._authenticator())
 
     def _authenticator(self) -> Any:

@@ -30,7 +30,8 @@ def load_handler(code_dir: Path, handler: str, unique: str) -> Callable[[Any, An
     module = importlib.util.module_from_spec(spec)
     sys.path.insert(0, str(code_dir))  # Lambda puts the code root first on sys.path
     spec.loader.exec_module(module)
-    return getattr(module, attr)
+    function: Callable[[Any, Any], Any] = getattr(module, attr)
+    return function
 
 
 def _profiled(handler: Callable[[Any, Any], Any], directory: str | None, name: str) -> Callable[[Any, Any], Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -82,7 +83,7 @@ class AdminApi:
 
     def stats(self, filter_regex: str | None = None) -> dict[str, int]:
         """Counters and gauges as `{name: value}` (histograms and text stats are left out)."""
-        query = "/stats?format=json" + (f"&filter={urllib.request.quote(filter_regex)}" if filter_regex else "")
+        query = "/stats?format=json" + (f"&filter={urllib.parse.quote(filter_regex)}" if filter_regex else "")
         _, body = self.admin_get(query)
         out: dict[str, int] = {}
         for entry in json.loads(body).get("stats", []):
@@ -113,7 +114,8 @@ class AdminApi:
 
     def config_dump(self, resource: str | None = None) -> dict[str, Any]:
         _, body = self.admin_get("/config_dump" + (f"?resource={resource}" if resource else ""))
-        return json.loads(body)
+        dump: dict[str, Any] = json.loads(body)
+        return dump
 
     def listener_names(self) -> list[str]:
         _, body = self.admin_get("/listeners?format=json")

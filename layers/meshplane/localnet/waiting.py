@@ -16,7 +16,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def poll(condition: Callable[[], T], timeout: float, interval: float = 0.05) -> T | None:
+def poll(condition: Callable[[], T | None], timeout: float, interval: float = 0.05) -> T | None:
     """`condition`'s first truthy value within `timeout` seconds, else None."""
     deadline = monotonic() + timeout
     while True:
@@ -28,7 +28,9 @@ def poll(condition: Callable[[], T], timeout: float, interval: float = 0.05) -> 
         sleep(interval)
 
 
-def wait_until(condition: Callable[[], T], timeout: float, interval: float = 0.05, what: str = "condition") -> T:
+def wait_until(
+    condition: Callable[[], T | None], timeout: float, interval: float = 0.05, what: str = "condition"
+) -> T:
     """`condition`'s first truthy value; TimeoutError naming `what` if none comes within `timeout` seconds."""
     value = poll(condition, timeout, interval)
     if value is None:  # a truthy value is never None
