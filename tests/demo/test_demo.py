@@ -119,12 +119,17 @@ def _poke(output: list[str]) -> dict[str, Any]:
     printed = "".join(output)
     gateway = re.search(r"curl (http://\S+)", printed)
     api = re.search(r"aws appmesh --endpoint-url (http://\S+) list-meshes", printed)
-    assert gateway and api, printed[-3000:]
+    console = re.search(r"console:  (http://\S+)/#token=(\S+)", printed)
+    assert gateway and api and console, printed[-3000:]
     answer = requests.get(gateway.group(1), timeout=10)
     appmesh = boto3.client("appmesh", endpoint_url=api.group(1), region_name="us-east-1",
                            aws_access_key_id="testing", aws_secret_access_key="testing")  # fmt: skip
     meshes = [m["meshName"] for m in appmesh.list_meshes()["meshes"]]
-    return {"gateway_status": answer.status_code, "backend": answer.json().get("backend", {}), "meshes": meshes}
+    page = requests.get(f"{console.group(1)}/", timeout=10)
+    relayed = requests.get(f"{console.group(1)}/api/v20190125/meshes", timeout=10,
+                           headers={"X-Meshplane-Console-Token": console.group(2)})  # fmt: skip
+    return {"gateway_status": answer.status_code, "backend": answer.json().get("backend", {}), "meshes": meshes,
+            "console_page": page.status_code, "console_meshes": [m["meshName"] for m in relayed.json()["meshes"]]}
 
 
 def _kill(pids: list[int]) -> None:
@@ -196,5 +201,6 @@ def test_with_keep_the_mesh_keeps_serving_until_sigterm_ends_it_cleanly(demo_run
     assert kept["gateway_status"] == 200
     assert kept["backend"].get("service") == "green"  # the canary ended at 0/100
     assert report["mesh"] in kept["meshes"]
+    assert kept["console_page"] == 200 and report["mesh"] in kept["console_meshes"]  # the printed console URL works
     assert report["kept_running"] is True
     assert completed.returncode == 0
