@@ -162,10 +162,9 @@ class Operations:
         parent_kind = key.kind.parent_kind
         assert parent_kind is not None
         parent_spec = self.store.spec(ResourceKey(parent_kind, key.mesh, key.parent or ""))
-        if parent_spec is None:
-            return  # the missing parent is reported as NotFound by the write itself
-        listeners = parent_spec.listeners  # type: ignore[attr-defined]  # a router's or a gateway's
-        ports = [listener.port_mapping.port for listener in listeners or ()]
+        if not isinstance(parent_spec, (shapes.VirtualRouterSpec, shapes.VirtualGatewaySpec)):
+            return  # None: the missing parent is reported as NotFound by the write itself
+        ports = [listener.port_mapping.port for listener in parent_spec.listeners or ()]
         route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
         port = route.match.port if route.match is not None else None
         parent = f"{parent_kind.value} {key.parent!r}"

@@ -13,13 +13,13 @@ from meshplane.demo.discovery import CloudMap, EcsCluster
 from meshplane.demo.envoy import DemoError, Sidecar
 from meshplane.demo.network import LoopbackAddresses
 from meshplane.demo.pki import LocalCA
-from meshplane.demo.plan import APP_PORT, EGRESS_PORT, GATEWAY_PORT, INGRESS_PORT, Instance, Plan
+from meshplane.demo.plan import APP_PORT, EGRESS_PORT, GATEWAY_PORT, INGRESS_PORT, Instance, Plan, Registration
 from meshplane.local.harness import LocalStack, start_local_up
 from meshplane.localnet.processes import Child, Supervisor
 from meshplane.localnet.waiting import poll
 
 # (node, instance, version, how it is registered): two blue and two green, each way once.
-INSTANCES: tuple[tuple[str, str, str, str], ...] = (
+INSTANCES: tuple[tuple[str, str, str, Registration], ...] = (
     ("front", "front-1", "v1", "cloudmap"),
     ("blue", "blue-1", "v1", "ecs"),
     ("blue", "blue-2", "v1", "cloudmap"),
@@ -155,7 +155,7 @@ def _start_instances(stack: Stack) -> None:
     stack.running["gateway"] = Running(gateway, None, _sidecar(stack, gateway, "virtualGateway"))
     for node, name, version, registration in INSTANCES:
         address = stack.addresses.claim((APP_PORT, INGRESS_PORT, EGRESS_PORT))
-        instance = Instance(node, name, version, address, registration)  # type: ignore[arg-type]
+        instance = Instance(node, name, version, address, registration)
         app = start_app(stack, instance)
         stack.running[name] = Running(instance, app, _sidecar(stack, instance, "virtualNode"))
 

@@ -38,10 +38,11 @@ class _Connection(http.client.HTTPSConnection):
     def __init__(self, address: tuple[str, int], server_name: str, context: ssl.SSLContext, timeout: float) -> None:
         super().__init__(address[0], address[1], timeout=timeout, context=context)
         self._server_name = server_name
+        self._tls = context
 
     def connect(self) -> None:
         raw = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(raw, server_hostname=self._server_name)  # type: ignore[attr-defined]
+        self.sock = self._tls.wrap_socket(raw, server_hostname=self._server_name)
 
 
 def client_context(ca_pem: bytes) -> ssl.SSLContext:
