@@ -7,7 +7,7 @@
 - `ads_secret_refs` and `route_names` say what clusters and listeners reference
   (the consistency check, the ACM export).
 
-Every rewrite returns copies: a snapshot's messages are shared and never change.
+Every rewrite works on copies: a snapshot's messages are shared and never change.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from envoy.config.bootstrap.v3 import bootstrap_pb2
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.core.v3.address_pb2 import Address
 from envoy.config.core.v3.config_source_pb2 import ConfigSource
@@ -30,6 +30,9 @@ from google.protobuf.message import Message
 from meshplane.snapshot.snapshot import Resources, Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.snapshot.walk import walk
+
+if TYPE_CHECKING:  # only `translate.static` builds bootstraps; delivery never loads the bootstrap protos
+    from envoy.config.bootstrap.v3 import bootstrap_pb2
 
 ANY_ADDRESS = "0.0.0.0"
 LOOPBACKS = frozenset({"127.0.0.1", "::1"})
