@@ -163,11 +163,12 @@ class PreparedSnapshot:
 
 def sotw_response(body: bytes, nonce: str) -> bytes:
     """Append the per-stream nonce to a shared SotW body."""
-    return body + DiscoveryResponse(nonce=nonce).SerializeToString()
+    trailer: bytes = DiscoveryResponse(nonce=nonce).SerializeToString()
+    return body + trailer
 
 
 def delta_response(kind: XdsType, version: str, chunks: Iterable[bytes], removed: Iterable[str], nonce: str) -> bytes:
-    header = DeltaDiscoveryResponse(
+    header: bytes = DeltaDiscoveryResponse(
         system_version_info=version, type_url=kind.type_url, removed_resources=sorted(removed), nonce=nonce
     ).SerializeToString()
     return header + b"".join(chunks)

@@ -110,11 +110,11 @@ def bind_to(snapshot: Snapshot, address: str) -> Snapshot:
     Resource names are kept, App Mesh's `lds_ingress_0.0.0.0_15000` too.  Only listeners and
     clusters are rebuilt (and hashed again); the other types are the snapshot's own.
     """
-    listeners = {n: _bound_listener(m, address) for n, m in snapshot.of(XdsType.LISTENERS).items()}  # type: ignore[arg-type]
+    listeners = {n: _bound_listener(m, address) for n, m in snapshot.of(XdsType.LISTENERS).items()}
     clusters: dict[str, Message] = dict(snapshot.of(XdsType.CLUSTERS))
     for name, cluster in clusters.items():
-        if _is_local(cluster):  # type: ignore[arg-type]
-            clusters[name] = _bound_cluster(cluster, address)  # type: ignore[arg-type]
+        if _is_local(cluster):
+            clusters[name] = _bound_cluster(cluster, address)
     return _replaced(snapshot, {XdsType.LISTENERS: listeners, XdsType.CLUSTERS: clusters})
 
 
@@ -140,7 +140,7 @@ def with_sources(snapshot: Snapshot, source_for: SourceFor) -> Snapshot:
             copy = copies[name] = _copy(message)
             walk(copy, wanted, visit)
             if kind is XdsType.CLUSTERS:
-                _eds_by_cluster_name(copy, source_for)  # type: ignore[arg-type]
+                _eds_by_cluster_name(copy, source_for)
     return Snapshot.build(snapshot.node_id, resources)
 
 
@@ -177,7 +177,7 @@ def _secret_refs(resource: Message, where: str) -> list[SecretRef]:
     found: list[SecretRef] = []
 
     def visit(common: Message) -> bool:
-        configs = tls_secret_configs(common)  # type: ignore[arg-type]
+        configs = tls_secret_configs(common)
         found.extend(SecretRef(c.name, validation, where) for c, validation in configs if c.sds_config.HasField("ads"))
         return False
 
@@ -222,9 +222,9 @@ def self_contained(snapshot: Snapshot, into: bootstrap_pb2.Bootstrap.StaticResou
     def visit(message: Message) -> bool:
         nonlocal local_sds
         if message.DESCRIPTOR.full_name == _HCM:
-            return _inline_routes(message, routes)  # type: ignore[arg-type]
+            return _inline_routes(message, routes)
         changed = False
-        for config, _validation in tls_secret_configs(message):  # type: ignore[arg-type]
+        for config, _validation in tls_secret_configs(message):
             if config.sds_config.HasField("ads"):
                 config.ClearField("sds_config")  # a static secret of that name
                 changed = True

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
+from typing import cast
 
 from google.protobuf import any_pb2, symbol_database
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
@@ -39,7 +40,7 @@ def walk(message: Message, wanted: frozenset[str], visit: Visit) -> bool:
             continue
         for child in _children(field, value):
             if element.full_name == _ANY:
-                changed |= _walk_any(child, wanted, visit)
+                changed |= _walk_any(cast(any_pb2.Any, child), wanted, visit)
                 continue
             changed |= walk(child, wanted, visit)
             if element.full_name in wanted:
@@ -48,7 +49,8 @@ def walk(message: Message, wanted: frozenset[str], visit: Visit) -> bool:
 
 
 def _children(field: FieldDescriptor, value: object) -> Iterable[Message]:
-    if field.message_type.GetOptions().map_entry:
+    message_type = field.message_type
+    if message_type is not None and message_type.GetOptions().map_entry:
         return value.values()  # type: ignore[attr-defined,no-any-return]
     return value if field.is_repeated else (value,)  # type: ignore[return-value]
 
@@ -75,7 +77,7 @@ def _element_type(field: FieldDescriptor) -> Descriptor | None:
     """The message type of a field's elements (a map's values); None for scalars."""
     message_type: Descriptor | None = field.message_type
     if message_type is not None and message_type.GetOptions().map_entry:
-        return message_type.fields_by_name["value"].message_type  # type: ignore[no-any-return]
+        return message_type.fields_by_name["value"].message_type
     return message_type
 
 
