@@ -44,6 +44,7 @@ test: $(STAMP) $(CHECKOV) $(CHROMIUM)
 
 lint: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check layers functions tests bench
+	$(BIN)/mypy  # strict types over layers/meshplane and functions: [tool.mypy] in pyproject.toml
 	$(BIN)/lint-imports --no-cache  # the product boundaries: [tool.importlinter] in pyproject.toml
 	$(BIN)/cfn-lint template.yaml
 	$(BIN)/sam validate --lint --template template.yaml

@@ -1,4 +1,4 @@
-"""The repository stays `ruff` clean and within its product boundaries: both are part of what CI checks."""
+"""The repository stays `ruff` clean, type-checks, and stays within its product boundaries: CI checks all three."""
 
 from __future__ import annotations
 
@@ -26,3 +26,12 @@ def test_every_import_stays_within_the_product_boundaries() -> None:
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr
     assert "0 broken" in result.stdout
+
+
+def test_mypy_finds_no_type_error() -> None:
+    """`[tool.mypy]` of pyproject.toml: strict, with pydantic's plugin, over layers/meshplane and functions."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")],
+        cwd=ROOT, capture_output=True, text=True, check=False, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr
