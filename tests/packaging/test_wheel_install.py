@@ -94,3 +94,12 @@ def test_local_up_and_demo_name_the_extra_in_one_line(
     assert lines[0].startswith(f"meshplane {' '.join(command)}: needs the 'local' extra, which adds moto")
     assert lines[0].endswith("pip install 'meshplane[local]'")
     assert result.stdout == ""
+
+
+def test_the_console_page_ships_in_the_wheel(installed: tuple[Path, dict[str, str]]) -> None:
+    """Package data: `meshplane console` serves its built page from the installed package, not from a checkout."""
+    bin_dir, env = installed
+    probe = "from meshplane.console.static import STATIC_DIR; print(sorted(p.name for p in STATIC_DIR.iterdir()))"
+    result = _run([str(bin_dir / "python"), "-c", probe], cwd=bin_dir, env=env)
+    assert result.returncode == 0, result.stderr
+    assert {"index.html", "app.js", "app.css"} <= set(json.loads(result.stdout.replace("'", '"')))
