@@ -45,7 +45,7 @@ def wait_loaded(page: Any, loads: int) -> None:
 def weight_edges(page: Any) -> dict[tuple[str, str], tuple[int, str]]:
     """(route, virtual node) -> (weight, edge label) of every weighted edge in the graph."""
     found = page.evaluate("""() => window.meshplaneConsole.cy.edges('[kind = "weight"]').map(e =>
-        [e.source().data('label'), e.target().data('label'), e.data('weight'), e.data('label')])""")
+        [e.source().data('name'), e.target().data('name'), e.data('weight'), e.data('label')])""")
     return {(route, node): (weight, label) for route, node, weight, label in found}
 
 

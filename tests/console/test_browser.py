@@ -119,8 +119,10 @@ def test_a_200_resource_mesh_is_laid_out_without_overlap_inside_the_viewport(
     layout = page.evaluate("""() => {
         const cy = window.meshplaneConsole.cy;
         const boxes = cy.nodes().map(n => n.renderedBoundingBox({includeLabels: true, includeOverlays: false}));
+        const backwards = cy.edges().filter(e => e.source().position('x') >= e.target().position('x'));
         return {count: cy.nodes().length, width: cy.width(), height: cy.height(), zoom: cy.zoom(), boxes,
-                positions: cy.nodes().map(n => [n.position('x'), n.position('y')])};
+                positions: cy.nodes().map(n => [n.position('x'), n.position('y')]),
+                backwards: backwards.map(e => e.id())};
     }""")
     assert layout["count"] == 200
     assert len({tuple(p) for p in layout["positions"]}) == 200
@@ -131,6 +133,7 @@ def test_a_200_resource_mesh_is_laid_out_without_overlap_inside_the_viewport(
     overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
                    if a["x1"] < b["x2"] and b["x1"] < a["x2"] and a["y1"] < b["y2"] and b["y1"] < a["y2"]]
     assert overlapping == []
+    assert layout["backwards"] == []  # layered left to right: gateways first, the nodes routes lead to last
     assert layout["zoom"] * NODE_FONT_PX >= MIN_FONT_PX, f"labels are not drawn at zoom {layout['zoom']:.2f}"
     assert problems.seen == []
 

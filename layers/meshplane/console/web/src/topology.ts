@@ -40,6 +40,9 @@ const SYNC_COLORS: Record<Sync, string> = {
 
 // Below this many pixels on screen a label is not drawn (Cytoscape.js's min-zoomed-font-size).
 export const MIN_FONT_PX = 6;
+// Node labels: about this many pixels a character at 12 px, wrapped past this many characters where a dot allows.
+const CHAR_PX = 7;
+const WRAP_CHARS = 18;
 // A small mesh is not blown up past this zoom to fill the view.
 const MAX_FIT_ZOOM = 1.25;
 
@@ -65,6 +68,20 @@ function backendsOf(spec: Spec | undefined): string[] {
   return backends.map((b) => b?.virtualService?.virtualServiceName).filter((n): n is string => typeof n === "string");
 }
 
+// A node's name and how it is drawn: long names wrap after their dots, so DNS-style service names keep the columns
+// narrow; `lines` and `width` size the node to its label.
+function named(name: string): { name: string; label: string; lines: number; width: number } {
+  const chunks = name.split(/(?<=\.)/);
+  const lines: string[] = [];
+  for (const chunk of chunks) {
+    const last = lines.length - 1;
+    if (last >= 0 && lines[last].length + chunk.length <= WRAP_CHARS) lines[last] += chunk;
+    else lines.push(chunk);
+  }
+  const longest = Math.max(...lines.map((line) => line.length));
+  return { name, label: lines.join("\n"), lines: lines.length, width: Math.max(48, CHAR_PX * longest + 18) };
+}
+
 // The graph of a mesh: one node per resource, edges for every reference; a name no resource has becomes a grey node.
 export function elements(model: MeshModel, sync: Map<string, Sync> = new Map()): ElementDefinition[] {
   const nodes = new Map<string, ElementDefinition>();
@@ -72,11 +89,11 @@ export function elements(model: MeshModel, sync: Map<string, Sync> = new Map()):
   for (const resource of model.resources) {
     const id = idOf(resource);
     const state = sync.get(`${resource.kind}/${resource.name}`);
-    nodes.set(id, { group: "nodes", data: { id, kind: resource.kind, label: resource.name, sync: state ?? "" } });
+    nodes.set(id, { group: "nodes", data: { id, kind: resource.kind, ...named(resource.name), sync: state ?? "" } });
   }
   const link = (source: string, kind: Kind, name: string, extra: Record<string, unknown> = {}, parent?: string): void => {
     const target = resourceId(kind, name, parent);
-    if (!nodes.has(target)) nodes.set(target, { group: "nodes", data: { id: target, kind: "missing", label: name, sync: "" } });
+    if (!nodes.has(target)) nodes.set(target, { group: "nodes", data: { id: target, kind: "missing", ...named(name), sync: "" } });
     edges.push({ group: "edges", data: { id: `${source}>${target}`, source, target, ...extra } });
   };
   for (const resource of model.resources) {
@@ -131,8 +148,10 @@ function style(): cytoscape.StylesheetJson {
         "font-family": "system-ui, sans-serif",
         "text-valign": "center",
         "text-halign": "center",
-        width: (node: cytoscape.NodeSingular) => Math.max(48, 7 * String(node.data("label")).length + 18),
-        height: 26,
+        "text-wrap": "wrap",
+        "text-max-width": "1000px", // lines break where `named` put them
+        width: "data(width)",
+        height: (node: cytoscape.NodeSingular) => 12 + 14 * Number(node.data("lines")),
         "min-zoomed-font-size": MIN_FONT_PX,
       },
     },
@@ -195,7 +214,7 @@ export class Topology {
       name: "dagre",
       rankDir: "LR",
       nodeSep: 10,
-      rankSep: 50,
+      rankSep: 36,
       edgeSep: 8,
       minLen: (edge: cytoscape.EdgeSingular) => (edge.data("kind") === "weight" ? 2 : 1), // room for the weight label
       fit: true,
@@ -211,8 +230,8 @@ export class Topology {
   // Marks each node's sync state (from the status client) without laying the graph out again.
   markSync(sync: Map<string, Sync>): void {
     this.cy.nodes().forEach((node) => {
-      const data = node.data() as { kind: string; label: string };
-      node.data("sync", sync.get(`${data.kind}/${data.label}`) ?? "");
+      const data = node.data() as { kind: string; name: string };
+      node.data("sync", sync.get(`${data.kind}/${data.name}`) ?? "");
     });
   }
 
@@ -232,7 +251,7 @@ export class Topology {
       this.cy.fit(undefined, 24);
       return 0;
     }
-    const found = this.cy.nodes().filter((n) => String(n.data("label")).includes(text));
+    const found = this.cy.nodes().filter((n) => String(n.data("name")).includes(text));
     found.addClass("found");
     if (found.nonempty()) this.cy.fit(found, 60);
     return found.length;
