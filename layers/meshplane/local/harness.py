@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from meshplane.local.up import STATE_FILE
 from meshplane.localnet.loopback import free_ports
 from meshplane.localnet.processes import Child, Supervisor, stop_group
 from meshplane.localnet.waiting import wait_until
 
 STARTUP_TIMEOUT = 120.0
-STATE_FILE = "state.json"
 
 
 @dataclass
