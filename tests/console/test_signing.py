@@ -7,45 +7,34 @@ The browser's calls carry no credentials: the console signs them with the operat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from apiproxy.harness import Upstream, upstream
-from authz.iamlab import REGION, IamLab, iam_lab
+from apiproxy import conftest as apiproxy_fixtures
+from apiproxy.harness import Upstream
+from authz.iamlab import REGION, IamLab
 
 from console.harness import clean_env, console_process, relayed
 
 pytestmark = pytest.mark.emulator
+lab, target = apiproxy_fixtures.lab, apiproxy_fixtures.target  # the IAM emulator and the execute-api stand-in
 READ_ONLY = {"Effect": "Allow", "Action": ["appmesh:List*", "appmesh:Describe*"], "Resource": "*"}
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IamLab]:
-    with iam_lab(tmp_path_factory.mktemp("iam")) as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def api(lab: IamLab) -> Iterator[Upstream]:
-    with upstream(lab) as running:
-        yield running
-
-
 def test_the_console_signs_each_call_with_the_operator_s_keys_and_their_policy_holds(
-    lab: IamLab, api: Upstream, tmp_path: Path
+    lab: IamLab, target: Upstream, tmp_path: Path
 ) -> None:
-    anonymous = requests.get(f"{api.url}/v20190125/meshes", timeout=10)
+    anonymous = requests.get(f"{target.url}/v20190125/meshes", timeout=10)
     assert anonymous.status_code == 403  # the API itself takes nothing unsigned
 
     reader = lab.user(READ_ONLY)
     env = clean_env(tmp_path / "home", AWS_ACCESS_KEY_ID=reader.access_key, AWS_SECRET_ACCESS_KEY=reader.secret_key)
-    with console_process(tmp_path / "console", "--api-url", api.url, "--region", REGION, env=env) as console:
+    with console_process(tmp_path / "console", "--api-url", target.url, "--region", REGION, env=env) as console:
         assert console.how == f"signed for execute-api in {REGION}"
         listed = relayed(console, "GET", "/v20190125/meshes")
         assert listed.status == 200, listed.body
-        assert api.stage.events[-1]["requestContext"]["identity"]["userArn"] == reader.arn
+        assert target.stage.events[-1]["requestContext"]["identity"]["userArn"] == reader.arn
         updated = relayed(console, "PUT", "/v20190125/meshes/x/virtualRouter/r/routes/split",
                           {"Content-Type": "application/json"}, b'{"spec": {}}')
         # UpdateRoute is relayed, and the reader's own policy refuses it, in the API's words
