@@ -50,9 +50,10 @@ class LocalStack:
     def current_state(self) -> dict[str, Any]:
         """The state file now: local up rewrites it when, say, it restarts the ADS server."""
         try:
-            return json.loads((self.state_dir / STATE_FILE).read_text())
+            state: dict[str, Any] = json.loads((self.state_dir / STATE_FILE).read_text())
         except (OSError, ValueError):
             return {}
+        return state
 
     def ads_pid(self) -> int | None:
         """The running ADS server's pid, as local up last recorded it."""
@@ -63,7 +64,7 @@ class LocalStack:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]  # boto3-stubs overload literal service names only
             service, endpoint_url=self.endpoint_url, region_name=self.env["AWS_DEFAULT_REGION"],
             aws_access_key_id="testing", aws_secret_access_key="testing",
             config=Config(inject_host_prefix=False),
@@ -77,7 +78,8 @@ class LocalStack:
 
     def function_stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.api_url}/local/functions", timeout=5) as response:
-            return json.loads(response.read())
+            stats: dict[str, Any] = json.loads(response.read())
+        return stats
 
 
 def stack_env(endpoint_url: str, region: str = "us-east-1") -> dict[str, str]:

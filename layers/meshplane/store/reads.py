@@ -31,7 +31,7 @@ def query_items(client: Any, **request: Any) -> Iterator[dict[str, Any]]:
 
 def backoff_ceiling(retry: int) -> float:
     """The longest pause before the `retry`-th retry (from 0): doubling from the base, capped."""
-    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2**retry)
+    return min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**retry)
 
 
 def batch_get(
