@@ -40,9 +40,9 @@ class Guard:
         self.hosts: frozenset[str] = frozenset()
         self.origins: frozenset[str] = frozenset()
 
-    def listening_on(self, port: int) -> None:
-        """The port the server is bound to: the `Host` and `Origin` the console's own page sends name it."""
-        self.hosts = frozenset(f"{name}:{port}" for name in LOOPBACK_NAMES)
+    def listening_on(self, host: str, port: int) -> None:
+        """The address the server is bound to: the `Host` and `Origin` the console's own page sends name it."""
+        self.hosts = frozenset(f"{name}:{port}" for name in {*LOOPBACK_NAMES, host.lower()})
         self.origins = frozenset(f"http://{host}" for host in self.hosts)
 
     def __call__(self, method: str, raw_path: str, headers: Mapping[str, str], body: bytes) -> dict[str, Any] | None:

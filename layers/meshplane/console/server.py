@@ -56,14 +56,15 @@ class Console:
     """A listening console: `url` carries the page token in its fragment; `close()` stops it."""
 
     server: ThreadingHTTPServer
+    host: str
+    port: int
     token: str
     target: Target
     signed: bool
 
     @property
     def origin(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -84,15 +85,16 @@ def open_console(target: Target, credentials: Credentials | None, *, host: str =
                  files: StaticFiles | None = None) -> Console:  # fmt: skip
     """Bind the console on `host:port` (0 picks a free port); serve with `serve_in_thread()` or `serve_forever()`.
 
-    `credentials` None relays unsigned: only for a loopback `meshplane local up` (see `cli.credentials_for`).
+    `credentials` None relays unsigned: only for a loopback `meshplane local up` (see `credentials_for`).
     """
     forwarder = Forwarder(target, credentials, connect_timeout=connect_timeout, read_timeout=read_timeout)
     app = ConsoleApp(forwarder, files or StaticFiles())
     token = new_token()
     guard = Guard(token)
-    server = make_server(app, host, port, read_timeout=read_timeout, authenticate=guard)  # type: ignore[arg-type]
-    guard.listening_on(server.server_address[1])
-    return Console(server, token, target, credentials is not None)
+    server = make_server(app, host, port, read_timeout=read_timeout, authenticate=guard)
+    bound = int(server.server_address[1])
+    guard.listening_on(host, bound)
+    return Console(server, host, bound, token, target, credentials is not None)
 
 
 def credentials_for(target: Target, profile: str | None = None) -> Credentials | None:
