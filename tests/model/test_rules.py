@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -135,3 +137,19 @@ def test_outlier_detection_server_errors_must_fit_envoys_uint32() -> None:
     }]})
     with pytest.raises(rules.RuleViolation, match=re.escape("spec.listeners[0].outlierDetection.maxServerErrors")):
         rules.check_spec(spec)
+
+
+def test_a_gateway_spec_meets_the_gateway_rules() -> None:
+    with pytest.raises(rules.RuleViolation, match="a virtual gateway needs at least one listener"):
+        rules.check_spec(shapes.VirtualGatewaySpec.model_validate({"listeners": []}))
+
+
+def test_importing_the_rules_loads_no_shape_module() -> None:
+    """The rules are looked up by the spec's class name, so a write of one kind creates only that kind's classes."""
+    code = (
+        "import sys, meshplane.model.rules\n"
+        "print([m for m in sys.modules if m.startswith('meshplane.model.shapes.')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+

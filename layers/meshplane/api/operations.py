@@ -11,12 +11,11 @@ import hashlib
 import json
 from collections.abc import Callable
 from functools import partial
-from types import ModuleType
 from typing import Any
 
 from meshplane.api import pagination
 from meshplane.api.routes import Operation
-from meshplane.model import shapes
+from meshplane.model import rules, shapes
 from meshplane.model.acm_arns import Home, acm_refs
 from meshplane.model.base import AppMeshModel
 from meshplane.model.ids import Kind, ResourceKey
@@ -53,7 +52,7 @@ class Operations:
         key = info.key_of(values["meshName"], values)
         for field in ("meshName", info.parent_field, info.name_field):
             if field:
-                _rule(partial(_rules().check_name, field, values[field]))
+                _rule(partial(rules.check_name, field, values[field]))
         spec = inp.spec if inp.spec is not None else info.spec()
         self._check_spec(key, spec)
         tags = {t.key: t.value for t in inp.tags or ()}
@@ -133,7 +132,7 @@ class Operations:
         return key
 
     def _check_spec(self, key: ResourceKey, spec: Any) -> None:
-        _rule(lambda: _rules().check_spec(spec))
+        _rule(lambda: rules.check_spec(spec))
         self._check_acm(spec)
         if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
             raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
@@ -193,17 +192,10 @@ class Operations:
 _ROUTE_ATTRS = ("http_route", "http2_route", "grpc_route", "tcp_route")
 
 
-def _rules() -> ModuleType:
-    """`model.rules`, imported by the first write: its table of specs builds their classes (see `model.base`)."""
-    from meshplane.model import rules
-
-    return rules
-
-
 def _rule(check: Callable[[], None]) -> None:
     try:
         check()
-    except _rules().RuleViolation as exc:
+    except rules.RuleViolation as exc:
         raise BadRequest(str(exc)) from None
 
 

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from meshplane.migrate.desired import Desired
 from meshplane.migrate.errors import Collector, SourceError
 from meshplane.migrate.wire import source_path
-from meshplane.model import names, shapes
+from meshplane.model import names, rules, shapes
 from meshplane.model.base import AppMeshModel
 from meshplane.store.kinds import KINDS
 from meshplane.store.limits import Limits
@@ -54,8 +54,6 @@ def spec_model(desired: Desired) -> AppMeshModel:
 
 
 def _check(desired: Desired) -> bool:
-    from meshplane.model import rules  # its table of specs loads every kind's shapes: only when checking
-
     key = desired.key
     for label, name in (("mesh name", key.mesh), ("name", key.name), ("parent name", key.parent)):
         reason = None if name is None else names.problem(name)
