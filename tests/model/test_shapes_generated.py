@@ -39,6 +39,14 @@ def test_every_class_is_a_static_class_of_its_kind_module() -> None:
     assert partition.module_of["NotFoundException"] == "errors"
 
 
+def test_the_package_lists_every_class_and_refuses_unknown_names() -> None:
+    names = set(codegen.Partition(codegen.load_service_model()).module_of)
+    assert names <= set(dir(shapes))
+    assert not hasattr(shapes, "VirtualNodeSpecification")
+    with pytest.raises(AttributeError, match="VirtualNodeSpecification"):
+        shapes.VirtualNodeSpecification  # noqa: B018
+
+
 def test_every_structure_of_the_api_has_a_model_with_every_member() -> None:
     model = botocore.loaders.Loader().load_service_model("appmesh", "service-2")
     for name, shape in model["shapes"].items():
