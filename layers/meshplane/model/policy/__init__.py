@@ -1,0 +1,1 @@
+"""Typed meshplane policies: the spec container and one module per section."""

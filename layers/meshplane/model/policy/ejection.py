@@ -1,0 +1,72 @@
+"""The `outlierDetection` policy section: Envoy's statistical ejection beyond App Mesh's fields.
+
+App Mesh ejects a host after `maxServerErrors` consecutive 5xx.  A host that fails a
+fraction of its requests, or is much worse than its peers, is never ejected that way.  This
+section adds Envoy's success-rate and failure-percentage algorithms to the outlier detection
+of every caller's cluster for the target node, merged onto the App Mesh listener's own
+`outlierDetection` (the section's timing fields win where both set one).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from meshplane.model.base import AppMeshModel
+
+TARGETS: frozenset[str] = frozenset({"virtualNode"})
+
+Percent = Annotated[int, Field(ge=0, le=100)]
+Count = Annotated[int, Field(ge=1, le=2**32 - 1)]
+
+
+class _Section(AppMeshModel):
+    model_config = ConfigDict(frozen=True, alias_generator=to_camel)
+
+
+class PolicyDuration(_Section):
+    """A duration in App Mesh's own shape, both members required."""
+
+    value: Annotated[int, Field(ge=1, le=86_400_000)]
+    unit: Literal["s", "ms"]
+
+    @property
+    def millis(self) -> int:
+        return self.value * 1000 if self.unit == "s" else self.value
+
+
+class SuccessRate(_Section):
+    """Eject a host whose success rate is `stdevFactor` standard deviations below its peers' mean."""
+
+    minimum_hosts: Count | None = None
+    request_volume: Count | None = None
+    # The multiple of the standard deviation, e.g. 1.9 (Envoy's default); Envoy takes it in thousandths.
+    stdev_factor: Annotated[float, Field(gt=0, le=100)] | None = None
+    enforcing_percent: Percent | None = None
+
+
+class FailurePercentage(_Section):
+    """Eject a host whose failed share of requests is at least `threshold` percent."""
+
+    threshold: Percent
+    minimum_hosts: Count | None = None
+    request_volume: Count | None = None
+    enforcing_percent: Percent | None = None
+
+
+class OutlierDetectionExtra(_Section):
+    """Success-rate and/or failure-percentage ejection, with optional timing overrides."""
+
+    success_rate: SuccessRate | None = None
+    failure_percentage: FailurePercentage | None = None
+    interval: PolicyDuration | None = None
+    base_ejection_duration: PolicyDuration | None = None
+    max_ejection_percent: Percent | None = None
+
+    @model_validator(mode="after")
+    def _an_algorithm(self) -> OutlierDetectionExtra:
+        if self.success_rate is None and self.failure_percentage is None:
+            raise ValueError("set successRate, failurePercentage or both")
+        return self
