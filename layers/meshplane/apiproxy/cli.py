@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
                                   read_timeout=args.read_timeout)
     authenticate = OwnKeyAuthenticator(credentials) if args.allow_remote else None
     try:
-        server = make_server(forwarder, args.host, args.port,  # type: ignore[arg-type]  # duck-types Api.handle
+        server = make_server(forwarder, args.host, args.port,
                              read_timeout=args.read_timeout, authenticate=authenticate)
     except OSError as exc:  # in use, not an address of this host, or IPv6 (the server listens on IPv4)
         raise SystemExit(f"meshplane api-proxy: cannot listen on {args.host}:{args.port}: {exc}") from None

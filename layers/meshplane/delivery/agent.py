@@ -80,7 +80,8 @@ def _response(kind: XdsType, version: str, messages: list[Message]) -> bytes:
     response = DiscoveryResponse(version_info=version, type_url=kind.type_url)
     for message in messages:
         response.resources.add().Pack(message, deterministic=True)
-    return response.SerializeToString(deterministic=True)
+    serialized: bytes = response.SerializeToString(deterministic=True)
+    return serialized
 
 
 class FileWriter:

@@ -22,19 +22,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
+from google.protobuf.message import Message
 
 from meshplane.delivery.cache import SnapshotCache
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.server.delta import DeltaProtocol
 from meshplane.delivery.server.identity import Identity, StreamError, authorize
-from meshplane.delivery.server.limits import ServerLimits
+from meshplane.delivery.server.limits import Context, ServerLimits
 from meshplane.delivery.server.sotw import SotwProtocol
 from meshplane.delivery.server.stream import Stream, StreamProtocol, StreamTransform
 from meshplane.identity.account import MeshAccount
@@ -88,7 +89,9 @@ class NodeIdentityTls:
     def credentials(self) -> grpc.ServerCredentials:
         generation, pair = self._keys.current()
         self._served = generation
-        return grpc.dynamic_ssl_server_credentials(self._configuration(pair), self._fetch,
+        # grpc documents a fetcher's None as "no change"; its type stubs leave None out.
+        fetch = cast(Callable[[], grpc.ServerCertificateConfiguration], self._fetch)
+        return grpc.dynamic_ssl_server_credentials(self._configuration(pair), fetch,
                                                    require_client_authentication=self._require)  # fmt: skip
 
 
@@ -99,16 +102,16 @@ class ServerTls(Protocol):
 class StreamAdmission(Protocol):
     """Checks of a port's own; each refuses by raising StreamError."""
 
-    async def admit(self, context: grpc.aio.ServicerContext) -> None: ...
+    async def admit(self, context: Context) -> None: ...
 
     def check_node(self, identity: Identity) -> None: ...
 
 
-def _peer_uris(context: grpc.aio.ServicerContext) -> list[str]:
+def _peer_uris(context: Context) -> list[str]:
     return [uri.decode() for uri in context.auth_context().get("peer_uri", [])]
 
 
-class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
+class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]  # generated, untyped
     """Both ADS variants over one cache; tracks open streams so shutdown can end them."""
 
     def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False,
@@ -150,19 +153,19 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
         return len(streams)
 
     async def StreamAggregatedResources(
-        self, request_iterator: AsyncIterator[DiscoveryRequest], context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[DiscoveryRequest], context: Context
     ) -> AsyncIterator[bytes]:
         async for out in self._serve(request_iterator, context, SotwProtocol):
             yield out
 
     async def DeltaAggregatedResources(
-        self, request_iterator: AsyncIterator[DeltaDiscoveryRequest], context: grpc.aio.ServicerContext
+        self, request_iterator: AsyncIterator[DeltaDiscoveryRequest], context: Context
     ) -> AsyncIterator[bytes]:
         async for out in self._serve(request_iterator, context, DeltaProtocol):
             yield out
 
     async def _serve(
-        self, requests: AsyncIterator, context: grpc.aio.ServicerContext, make_protocol: type[StreamProtocol]
+        self, requests: AsyncIterator[Message], context: Context, make_protocol: type[StreamProtocol]
     ) -> AsyncIterator[bytes]:
         stream = Stream(self._cache, self._metrics, self._home, self._transform)
         self._streams.add(stream)
@@ -182,7 +185,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):
                 await self._admission.admit(context)
             if self._verify and self._authorizer is not None:
                 await self._check_principal(uris)
-            async for out in stream.run(requests, make_protocol, check_peer):  # type: ignore[arg-type]
+            async for out in stream.run(requests, make_protocol, check_peer):
                 yield out
         except StreamError as exc:
             self._metrics.rejected_streams += 1

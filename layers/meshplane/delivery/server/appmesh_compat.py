@@ -35,6 +35,7 @@ import grpc
 from meshplane.delivery.defaults import COMPAT_MAX_SKEW_SECONDS, COMPAT_SIGNING_NAME
 from meshplane.delivery.server.ads import TlsFiles
 from meshplane.delivery.server.identity import Identity, StreamError
+from meshplane.delivery.server.limits import Context
 from meshplane.delivery.server.sigv4_metadata import AUTHORIZATION, DATE, TOKEN, SignedCall, Unsigned, read_signed_call
 from meshplane.ttlcache import TtlCache
 
@@ -133,7 +134,7 @@ class AppMeshCompat:
         self._keys = key_accounts
         self._clock = clock
 
-    async def admit(self, context: grpc.aio.ServicerContext) -> None:
+    async def admit(self, context: Context) -> None:
         """Before the stream reads anything: its source, its signature's claim and, optionally, the key's account."""
         self._check_source(context.peer())
         call = self._check_signature(context.invocation_metadata() or ())

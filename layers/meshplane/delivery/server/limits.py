@@ -14,9 +14,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias, cast
 
 import grpc
 
@@ -46,7 +46,10 @@ def peer_host(peer: str) -> str:
     return peer
 
 
-Behavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+# Strings: grpc's classes are generic only in its type stubs.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+Behavior: TypeAlias = "Callable[[Any, Context], AsyncGenerator[Any, None]]"
 
 
 class PeerStreams(grpc.aio.ServerInterceptor):
@@ -58,20 +61,21 @@ class PeerStreams(grpc.aio.ServerInterceptor):
         self.refused = 0
 
     async def intercept_service(
-        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        self, continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> Handler | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.stream_stream is None:
             return handler
         return grpc.stream_stream_rpc_method_handler(
-            self._bounded(handler.stream_stream),
+            # The stubs type a handler's behaviour as synchronous; under grpc.aio it is an async generator.
+            self._bounded(cast(Behavior, handler.stream_stream)),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
 
     def _bounded(self, behavior: Behavior) -> Behavior:
-        async def bounded(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        async def bounded(requests: Any, context: Context) -> AsyncGenerator[Any, None]:
             host = peer_host(context.peer())
             if self._open[host] >= self._limit:
                 self.refused += 1

@@ -79,12 +79,15 @@ class Unserved:
 
 
 def empty_sotw(type_url: str, nonce: str) -> bytes:
-    return DiscoveryResponse(type_url=type_url, nonce=nonce).SerializeToString()
+    response: bytes = DiscoveryResponse(type_url=type_url, nonce=nonce).SerializeToString()
+    return response
 
 
 def empty_delta(type_url: str, removed: Iterable[str], nonce: str) -> bytes:
     """Every subscribed name is reported removed: none of them exists here."""
-    return DeltaDiscoveryResponse(type_url=type_url, removed_resources=sorted(removed), nonce=nonce).SerializeToString()
+    response = DeltaDiscoveryResponse(type_url=type_url, removed_resources=sorted(removed), nonce=nonce)
+    serialized: bytes = response.SerializeToString()
+    return serialized
 
 
 def issued(nonce: str, last: int) -> bool:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
 from envoy.config.core.v3.base_pb2 import Node
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 from google.protobuf.message import Message
 
 from meshplane.delivery.cache import SnapshotCache, UnknownNode
@@ -64,6 +65,7 @@ class _Changed:
     types: list[XdsType]
 
 
+_REQUESTS = (DiscoveryRequest, DeltaDiscoveryRequest)
 _CLOSED = object()
 _WAKE = object()
 
@@ -117,14 +119,14 @@ class Stream:
 
     async def _serve(
         self, make_protocol: Callable[[str, Metrics], StreamProtocol], authorize: Callable[[Identity], None]
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         first = await self._queue.get()
         if first is _CLOSED:
             return
-        assert isinstance(first, Message)
-        identity = identify(first.node, self._account)  # type: ignore[attr-defined]
+        assert isinstance(first, _REQUESTS)
+        identity = identify(first.node, self._account)
         if self._transform is not None:
-            self._map = self._transform.for_node(first.node)  # type: ignore[attr-defined]
+            self._map = self._transform.for_node(first.node)
         authorize(identity)
         try:
             view = self._mapped(await self._cache.watch(identity.proxy, self._changed))
@@ -158,7 +160,8 @@ class Stream:
             elif isinstance(item, _Changed):
                 outs = protocol.on_change(item.types, view)
             else:
-                check_same_node(identity, item.node)  # type: ignore[attr-defined]
+                assert isinstance(item, _REQUESTS)
+                check_same_node(identity, item.node)
                 await self._recall(item, identity, protocol, view)
                 outs = protocol.on_request(item, view)
             for out in outs:
