@@ -32,9 +32,9 @@ from meshplane.delivery.files import PER_RESOURCE, file_path, watched_dir
 from meshplane.delivery.rewrite import to_files
 from meshplane.model.ids import ProxyId
 from meshplane.publication.bucket import SnapshotBucket
-from meshplane.snapshot.localize import bind_to
 from meshplane.snapshot.registry import message_class
 from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.transform import bind_to
 from meshplane.snapshot.types import XdsType
 
 log = logging.getLogger(__name__)
