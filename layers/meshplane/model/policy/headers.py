@@ -28,6 +28,9 @@ _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 _UNTOUCHABLE = frozenset({"host"})
 """Names Envoy refuses in header rules besides the `:`-prefixed pseudo-headers."""
 
+RESERVED_PREFIX = "x-meshplane-"
+"""The mesh's own headers (the gateway's steering header): a policy changing them would misroute."""
+
 HeaderName = Annotated[str, Field(min_length=1, max_length=256)]
 HeaderValue = Annotated[str, Field(max_length=8192)]
 
@@ -45,6 +48,8 @@ def _checked_name(name: str) -> str:
         raise ValueError(f"{name!r} is not a valid HTTP header name")
     if name.lower() in _UNTOUCHABLE:
         raise ValueError(f"header {name!r} cannot be changed by a policy (Envoy routes on it)")
+    if name.lower().startswith(RESERVED_PREFIX):
+        raise ValueError(f"headers starting with {RESERVED_PREFIX!r} are reserved for the mesh")
     return name
 
 

@@ -1,0 +1,1 @@
+"""Envoy constructors for the typed policy sections, one module per section."""
