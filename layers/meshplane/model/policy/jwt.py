@@ -1,0 +1,266 @@
+"""The `jwt` policy section: end-user authentication by JSON Web Tokens at a node's or gateway's ingress.
+
+Shaped after Istio's RequestAuthentication (providers with issuer, audiences, JWKS, token
+locations, claim headers) and translated to Envoy's `jwt_authn` filter.  Unlike Istio, the
+requirements live in the same section as `rules`, so no separate authorization policy is needed
+to make a token mandatory.
+
+Rule semantics: the most specific rule matching a request's path wins (an `exact` match before any
+prefix, a longer prefix before a shorter one), so the order rules are written in does not matter
+and two rules with the same match are a conflict.  A path no rule matches needs a valid token from
+any provider: forgetting a rule never opens a path.  A rule with no providers and `allowMissing`
+makes its paths public (no token is checked); a rule with providers and `allowMissing` checks a
+token when one is sent and lets requests without one pass.
+
+A remote JWKS must be fetched over `https`; plain `http` is accepted only to a loopback host (a
+key server on the proxy's own host, as in local development), because a key set fetched in the
+clear lets anyone on the path mint accepted tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import re
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, Field, field_validator, model_validator
+
+from meshplane.model.base import AppMeshModel, AppMeshUnion
+from meshplane.model.policy.ejection import PolicyDuration
+
+TARGETS: frozenset[str] = frozenset({"virtualNode", "virtualGateway"})
+
+MAX_PROVIDERS = 20
+MAX_RULES = 100
+MAX_JWKS_BYTES = 64 * 1024
+# Header names as RFC 9110 tokens; lower case because HTTP/2 requires it and Envoy compares them so.
+_HEADER_NAME = r"^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$"
+_PROVIDER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Headers Envoy owns or that steer routing: a claim or payload written there would be a forgery vector.
+RESERVED_HEADERS = frozenset({"host", "authorization", "content-length", "transfer-encoding", "connection"})
+_EC_CURVE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
+_LOOPBACK_NAMES = frozenset({"localhost"})
+
+Path = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/")]
+HeaderName = Annotated[str, Field(pattern=_HEADER_NAME)]
+FilePath = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^/")]
+ParamName = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class _Section(AppMeshModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class _SectionUnion(AppMeshUnion):
+    model_config = ConfigDict(frozen=True)
+
+
+class TokenHeader(_Section):
+    """A request header holding the token, after an optional prefix such as `Bearer `."""
+
+    name: HeaderName
+    value_prefix: Annotated[str, Field(max_length=64)] | None = Field(default=None, alias="valuePrefix")
+
+    @field_validator("name")
+    @classmethod
+    def _not_pseudo(cls, name: str) -> str:
+        if name.startswith(":"):
+            raise ValueError("a pseudo-header cannot carry a token")
+        return name
+
+
+class ClaimHeader(_Section):
+    """Copy a verified claim (a top-level name or a dotted path into nested objects) into a request header."""
+
+    claim: Annotated[str, Field(min_length=1, max_length=256)]
+    header: HeaderName
+
+    @field_validator("header")
+    @classmethod
+    def _writable(cls, header: str) -> str:
+        if header in RESERVED_HEADERS:
+            raise ValueError(f"{header!r} is reserved")
+        return header
+
+
+class RemoteJwks(_Section):
+    """A JWKS that every proxy fetches from its issuer and caches."""
+
+    uri: Annotated[str, Field(min_length=1, max_length=2048)]
+    # How long one fetch may take; Envoy's own default is 1 s.
+    timeout: PolicyDuration | None = None
+    # How long a fetched key set is used before it is fetched again; Envoy's own default is 5 minutes.
+    cache_duration: PolicyDuration | None = Field(default=None, alias="cacheDuration")
+    # A PEM CA bundle on the proxy's host to verify the key server with, for a private CA;
+    # without one the proxy's system CA bundle is used.
+    ca_certificate_file: FilePath | None = Field(default=None, alias="caCertificateFile")
+
+    @field_validator("uri")
+    @classmethod
+    def _secure_uri(cls, uri: str) -> str:
+        parts = urlsplit(uri)
+        host = parts.hostname or ""
+        if not host:
+            raise ValueError("must be an absolute URI with a host")
+        if parts.scheme == "https":
+            return uri
+        if parts.scheme == "http" and _is_loopback(host):
+            return uri
+        raise ValueError("must use https (plain http only to a loopback host)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Jwks(_SectionUnion):
+    """Where a provider's public keys come from: the JWKS document itself, or its URI."""
+
+    inline: Annotated[str, Field(min_length=1, max_length=MAX_JWKS_BYTES)] | None = None
+    remote: RemoteJwks | None = None
+
+    @field_validator("inline")
+    @classmethod
+    def _a_key_set(cls, text: str | None) -> str | None:
+        if text is not None:
+            check_jwks(text)
+        return text
+
+
+class JwtProvider(_Section):
+    """One token issuer: who signs, for whom, with which keys, and where the token travels."""
+
+    name: Annotated[str, Field(pattern=_PROVIDER_NAME)]
+    issuer: Annotated[str, Field(min_length=1, max_length=512)]
+    # Empty: the `aud` claim is not checked.  Otherwise the token must name at least one of these.
+    audiences: Annotated[list[Annotated[str, Field(min_length=1, max_length=512)]], Field(max_length=20)] = []
+    jwks: Jwks
+    # Empty (with fromParams empty too): `Authorization: Bearer <token>`, Envoy's and Istio's default.
+    from_headers: Annotated[list[TokenHeader], Field(max_length=10)] = Field(default=[], alias="fromHeaders")
+    from_params: Annotated[list[ParamName], Field(max_length=10)] = Field(default=[], alias="fromParams")
+    # Keep the token in the request passed on; by default it is removed once verified.
+    forward: bool = False
+    forward_payload_header: HeaderName | None = Field(default=None, alias="forwardPayloadHeader")
+    claim_to_headers: Annotated[list[ClaimHeader], Field(max_length=20)] = Field(default=[], alias="claimToHeaders")
+    # Tolerance for `exp` and `nbf` between clocks; Envoy's own default is 60 s.
+    clock_skew_seconds: Annotated[int, Field(ge=0, le=3600)] | None = Field(default=None, alias="clockSkewSeconds")
+
+    @model_validator(mode="after")
+    def _distinct_headers(self) -> JwtProvider:
+        written = [c.header for c in self.claim_to_headers]
+        if self.forward_payload_header is not None:
+            written.append(self.forward_payload_header)
+        read = {h.name for h in self.from_headers} or {"authorization"}
+        for index, header in enumerate(written):
+            if written.index(header) != index:
+                raise ValueError(f"claimToHeaders: header {header!r} is written twice")
+            if header in read:
+                raise ValueError(f"claimToHeaders: header {header!r} is where the token is read from")
+        return self
+
+
+class PathMatch(_SectionUnion):
+    """The request paths a rule covers (query string excluded)."""
+
+    prefix: Path | None = None
+    exact: Path | None = None
+
+
+class JwtRule(_Section):
+    """Which providers' tokens the matched paths need."""
+
+    match: PathMatch
+    # Any one of these providers' valid token is enough.
+    providers: Annotated[list[str], Field(max_length=MAX_PROVIDERS)] = []
+    # Let requests without a token pass (with providers: a token that is sent must still be valid).
+    allow_missing: bool = Field(default=False, alias="allowMissing")
+
+    @model_validator(mode="after")
+    def _a_requirement(self) -> JwtRule:
+        if not self.providers and not self.allow_missing:
+            raise ValueError("name providers, or set allowMissing to make the paths public")
+        return self
+
+
+class JwtAuthentication(_Section):
+    """JWT providers and the per-path requirements the target's ingress enforces."""
+
+    providers: Annotated[list[JwtProvider], Field(min_length=1, max_length=MAX_PROVIDERS)]
+    rules: Annotated[list[JwtRule], Field(max_length=MAX_RULES)] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JwtAuthentication:
+        known: set[str] = set()
+        for index, provider in enumerate(self.providers):
+            if provider.name in known:
+                raise ValueError(f"providers[{index}].name: {provider.name!r} is already used by another provider")
+            known.add(provider.name)
+        matches: dict[tuple[str, str], int] = {}
+        for index, rule in enumerate(self.rules):
+            for position, name in enumerate(rule.providers):
+                if name not in known:
+                    raise ValueError(f"rules[{index}].providers[{position}]: no provider named {name!r}")
+            key = rule.match.member
+            if key in matches:
+                raise ValueError(f"rules[{index}].match: the same match as rules[{matches[key]}]")
+            matches[key] = index
+        return self
+
+
+def check_jwks(text: str) -> None:
+    """Raise ValueError unless `text` is a JWK set Envoy can load: every key complete and decodable."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise ValueError("not JSON: a JWK set is a JSON object with a `keys` list") from None
+    keys = document.get("keys") if isinstance(document, dict) else None
+    if not isinstance(keys, list) or not keys:
+        raise ValueError("a JWK set is a JSON object with a non-empty `keys` list")
+    for index, key in enumerate(keys):
+        problem = _key_problem(key)
+        if problem is not None:
+            raise ValueError(f"keys[{index}]: {problem}")
+
+
+def _key_problem(key: Any) -> str | None:
+    if not isinstance(key, dict):
+        return "a key is a JSON object"
+    kty = key.get("kty")
+    if kty == "RSA":
+        return _members(key, {"n": None, "e": None})
+    if kty == "EC":
+        size = _EC_CURVE_BYTES.get(key.get("crv", ""))
+        if size is None:
+            return f"crv must be one of {sorted(_EC_CURVE_BYTES)}"
+        return _members(key, {"x": size, "y": size})
+    if kty == "OKP":
+        if key.get("crv") != "Ed25519":
+            return "crv must be Ed25519"
+        return _members(key, {"x": 32})
+    if kty == "oct":
+        return _members(key, {"k": None})
+    return "kty must be RSA, EC, OKP or oct"
+
+
+def _members(key: dict[str, Any], sizes: dict[str, int | None]) -> str | None:
+    """Each member present, base64url without padding, of the given byte length where one is fixed."""
+    for member, size in sizes.items():
+        value = key.get(member)
+        if not isinstance(value, str) or not value or not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+            return f"{member} must be a base64url string"
+        try:
+            decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        except (binascii.Error, ValueError):
+            return f"{member} must be a base64url string"
+        if size is not None and len(decoded) != size:
+            return f"{member} must be {size} bytes"
+    return None
