@@ -10,6 +10,8 @@ from typing import Any
 
 from meshplane.delivery import cli
 from meshplane.delivery.replica import new_replica_id, queue_name
+from meshplane.local.iam_evaluator import Decision, Policy, Request, evaluate
+from meshplane.publication.layout import POINTER_PREFIX
 from samtranslator.yaml_helper import yaml_parse
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -18,7 +20,7 @@ PSEUDO = {"AWS::StackName": "shop-mesh", "AWS::Region": "eu-west-1", "AWS::Accou
           "ConfigPublishedTopic": "arn:aws:sns:eu-west-1:111122223333:shop-mesh-config-published",
           "AdsCaSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ca-AbCdEf",
           "AdsLoadBalancer.DNSName": "ads-123.elb.eu-west-1.amazonaws.com", "AdsIdentityPort": "18001",
-          "SnapshotBucket.Arn": "arn:aws:s3:::b"}  # fmt: skip
+          "SnapshotBucket.Arn": "arn:aws:s3:::b", "StateTable.Arn": "arn:aws:dynamodb:eu-west-1:111122223333:table/t"}  # fmt: skip
 
 
 def resources() -> dict[str, Any]:
@@ -116,3 +118,31 @@ def test_the_ads_task_declares_the_images_health_check_since_ecs_ignores_the_ima
     assert command[0] == "CMD"
     dockerfile = (TEMPLATE.parent / "envoy_bootstrap" / "image" / "Dockerfile").read_text()
     assert f"/usr/local/bin/{command[1]}" in dockerfile
+
+
+def _arn(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_arn(v) for v in value]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return PSEUDO[".".join(value["Fn::GetAtt"])]
+    if isinstance(value, dict) and "Ref" in value:
+        return PSEUDO.get(value["Ref"], value["Ref"])
+    return sub(value)
+
+
+def _ads_policy() -> Policy:
+    statements = [{**s, "Resource": _arn(s["Resource"])} for s in ads_statements()]
+    return Policy("AdsTaskRole", "IAM Policy", {"Statement": statements})
+
+
+def test_the_task_role_lets_the_startup_preload_list_the_pointers_and_nothing_else() -> None:
+    policy = _ads_policy()
+
+    def decision(action: str, resource: str, prefix: str) -> Decision:
+        return evaluate([policy], Request(action, resource, {"s3:prefix": (prefix,)})).decision
+
+    bucket = PSEUDO["SnapshotBucket.Arn"]
+    assert decision("s3:ListBucket", bucket, POINTER_PREFIX) is Decision.ALLOWED
+    assert decision("s3:ListBucket", bucket, "snapshots/") is Decision.IMPLICIT_DENY
+    assert decision("s3:ListBucket", bucket, "") is Decision.IMPLICIT_DENY
+    assert decision("s3:GetObject", f"{bucket}/{POINTER_PREFIX}proxy", "") is Decision.ALLOWED
