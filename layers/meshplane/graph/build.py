@@ -6,7 +6,7 @@ answers "what does this proxy depend on" for the incremental dependency index.
 
 from __future__ import annotations
 
-from meshplane.graph import extensions, names
+from meshplane.graph import extensions, names, policies
 from meshplane.graph.memo import per_state
 from meshplane.graph.order import route_sort_key
 from meshplane.graph.route_fit import ROUTE_TYPES
@@ -24,6 +24,8 @@ from meshplane.graph.view import (
 )
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
+from meshplane.model.policy.applied import Sections
+from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.model.state import MeshState
 
 # (attribute of a GatewayRouteSpec, the listener protocol it serves)
@@ -52,6 +54,7 @@ class Resolver:
         self._routers: set[str] = set()
         self._routed: set[str] = set()  # routers whose routes were listed
         self._other: set[ResourceKey] = {ResourceKey(Kind.MESH, self.mesh, self.mesh)}
+        self._policies: set[str] = set()  # the policies whose sections this walk used
         self._nodes_seen = self._seen[Kind.VIRTUAL_NODE]
         self._services_seen = self._seen[Kind.VIRTUAL_SERVICE]
         self.endpoint_nodes: set[str] = set()
@@ -62,9 +65,10 @@ class Resolver:
         self._ip_preferences: dict[str, str | None] = {}
 
     @property
-    def keys(self) -> set[ResourceKey]:
-        """Every resource key read so far, found or not."""
-        out = set(self._other)
+    def keys(self) -> set[DependencyKey]:
+        """Every resource key read so far, found or not, and every policy whose sections were used."""
+        out: set[DependencyKey] = set(self._other)
+        out.update(PolicyKey(self.mesh, name) for name in self._policies)
         for kind, names_ in self._seen.items():
             out.update(ResourceKey(kind, self.mesh, n) for n in names_)
         out.update(ResourceKey(Kind.VIRTUAL_ROUTER, self.mesh, router) for router in self._routers)
@@ -100,6 +104,14 @@ class Resolver:
         if not self.state.tags:
             return {}
         return dict(self.state.tags.get(key, {}))
+
+    def policies(self, key: ResourceKey, attrs: tuple[str, ...]) -> Sections:
+        """The policy sections among `attrs` that apply to `key`; the policies used are recorded."""
+        found, conflicts = policies.sections(self.state, key, attrs)
+        self._policies.update(found.sources)
+        for conflict in conflicts:
+            self._problem(conflict)
+        return found
 
     def hash_headers(self, targets: tuple[Target, ...]) -> tuple[str, ...]:
         """Consistent hashing needs the route to say what to hash: the targets' chosen headers."""
@@ -175,11 +187,12 @@ class Resolver:
                 return None
             priority = spec.priority if spec.priority is not None else 1001
             fault = None
+            key = ResourceKey(Kind.ROUTE, self.mesh, route.route_name, route.virtual_router_name)
             if kind != "tcp":
-                tags = self.tags(ResourceKey(Kind.ROUTE, self.mesh, route.route_name, route.virtual_router_name))
-                fault = extensions.fault(tags, f"route {route.route_name!r}", self.problems.append)
+                fault = extensions.fault(self.tags(key), f"route {route.route_name!r}", self.problems.append)
             return RouteView(
-                route.route_name, priority, kind, body, targets, fault=fault, hash_headers=self.hash_headers(targets)
+                route.route_name, priority, kind, body, targets, fault=fault, hash_headers=self.hash_headers(targets),
+                policies=self.policies(key, policies.ROUTE),
             )
         return None
 
@@ -209,6 +222,7 @@ class Resolver:
         if existing is not None:
             return existing
         sd = node.spec.service_discovery
+        node_key = ResourceKey(Kind.VIRTUAL_NODE, self.mesh, node.virtual_node_name)
         applies = tls is not None and (not tls.ports or pm.port in tls.ports) and tls.enforce is not False
         upstream = Upstream(
             cluster=name,
@@ -221,10 +235,11 @@ class Resolver:
             outlier_detection=listener.outlier_detection,
             tls=tls if applies else None,
             balancing=extensions.balancing(
-                self.tags(ResourceKey(Kind.VIRTUAL_NODE, self.mesh, node.virtual_node_name)),
+                self.tags(node_key),
                 f"virtual node {node.virtual_node_name!r}",
                 self.problems.append,
             ),
+            policies=self.policies(node_key, policies.UPSTREAM),
         )
         if sd is None or sd.dns is None:
             self.endpoint_nodes.add(node.virtual_node_name)
@@ -311,6 +326,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
     access_log = spec.logging.access_log.file if spec.logging and spec.logging.access_log else None
     deduped = _dedupe(services)
     resolver.problems.extend(port_clashes(deduped))
+    own = resolver.policies(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name), policies.PROXY)
     view = ProxyView(
         proxy=proxy,
         listeners=listeners,
@@ -319,6 +335,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
         allow_all=_allow_all(state),
         access_log=access_log,
         problems=tuple(resolver.problems),
+        policies=own,
     )
     return view, resolver
 
@@ -354,6 +371,7 @@ def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> Proxy
             routes.append(view)
     routes.sort(key=lambda r: (r.priority, -_prefix_len(r), r.name))
     access_log = spec.logging.access_log.file if spec.logging and spec.logging.access_log else None
+    own = resolver.policies(ResourceKey(Kind.VIRTUAL_GATEWAY, proxy.mesh, proxy.name), policies.PROXY)
     return ProxyView(
         proxy=proxy,
         listeners=listeners,
@@ -363,6 +381,7 @@ def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> Proxy
         access_log=access_log,
         gateway_routes=tuple(routes),
         problems=tuple(resolver.problems),
+        policies=own,
     )
 
 
@@ -404,7 +423,9 @@ def _gateway_route(
             resolver.problems.append(f"gateway route {data.gateway_route_name!r}: target {service!r} has no port")
             return None
         priority = spec.priority if spec.priority is not None else 1001
-        return GatewayRouteView(data.gateway_route_name, priority, kind, body, service, port)
+        key = ResourceKey(Kind.GATEWAY_ROUTE, resolver.mesh, data.gateway_route_name, data.virtual_gateway_name)
+        return GatewayRouteView(data.gateway_route_name, priority, kind, body, service, port,
+                                policies=resolver.policies(key, policies.GATEWAY_ROUTE))
     return None
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from meshplane.graph.build import resolve
-from meshplane.model.ids import Kind, ProxyId, ResourceKey
+from meshplane.model.ids import Kind, ProxyId
+from meshplane.model.policy.keys import DependencyKey
 from meshplane.model.state import MeshState
 
 
-def dependencies(state: MeshState, proxy: ProxyId) -> frozenset[ResourceKey]:
-    """Every resource key the proxy's config was built from, including ones that do not exist yet.
+def dependencies(state: MeshState, proxy: ProxyId) -> frozenset[DependencyKey]:
+    """Every resource key (and policy) the proxy's config was built from, including ones that do not exist yet.
 
     Missing keys are included on purpose: creating the missing service must wake the proxy.
     """

@@ -12,6 +12,7 @@ from typing import Literal, TypeAlias
 from meshplane.graph.extensions import Balancing, Fault
 from meshplane.model import shapes
 from meshplane.model.ids import ProxyId
+from meshplane.model.policy.applied import NO_SECTIONS, Sections
 
 Protocol = Literal["http", "http2", "grpc", "tcp"]
 HTTP_FAMILY: frozenset[str] = frozenset({"http", "http2", "grpc"})
@@ -37,6 +38,8 @@ class Upstream:
     outlier_detection: shapes.OutlierDetection | None
     tls: ClientTls | None
     balancing: Balancing | None = None
+    # The backend node's policy sections its callers apply (graph.policies.UPSTREAM).
+    policies: Sections = NO_SECTIONS
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class RouteView:
     targets: tuple[Target, ...]
     fault: Fault | None = None
     hash_headers: tuple[str, ...] = ()
+    # The route's policy sections (graph.policies.ROUTE); a mirror's virtual node as a cluster of this proxy.
+    policies: Sections = NO_SECTIONS
+    mirror_cluster: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,7 @@ class GatewayRouteView:
     spec: shapes.HttpGatewayRoute | shapes.GrpcGatewayRoute
     service: str
     service_port: int
+    policies: Sections = NO_SECTIONS  # graph.policies.GATEWAY_ROUTE
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class ProxyView:
     access_log: shapes.FileAccessLog | shapes.VirtualGatewayFileAccessLog | None
     gateway_routes: tuple[GatewayRouteView, ...] = ()
     problems: tuple[str, ...] = field(default=())
+    # The proxy's own sections, its node's or gateway's over the mesh's (graph.policies.PROXY).
+    policies: Sections = NO_SECTIONS
 
     @property
     def is_gateway(self) -> bool:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.model import shapes
 from meshplane.model.ids import ResourceKey
+
+if TYPE_CHECKING:  # the policy sections load only where a mesh has policies
+    from meshplane.model.policy.spec import PolicyData
 
 EndpointSource = Literal["ecs", "cloudmap", "dns", "static"]
 
@@ -48,6 +51,7 @@ class MeshState:
 
     Routes and gateway routes are keyed by `(parent name, name)`.  `endpoints`
     maps a virtual node name to its discovered instances.  `tags` maps a resource to its tags.
+    `policies` holds the mesh's meshplane Policy resources by name (see `model.policy`).
     """
 
     mesh: shapes.MeshData
@@ -60,6 +64,7 @@ class MeshState:
     endpoints: Mapping[str, tuple[Endpoint, ...]] = field(default_factory=dict)
     # Resource tags (from `tags` / `TagResource`); only `meshplane.io/` keys are read (graph.extensions).
     tags: Mapping[ResourceKey, Mapping[str, str]] = field(default_factory=dict)
+    policies: Mapping[str, PolicyData] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:  # annotations only: the endpoint handlers never load protobuf or the snapshot types
     from google.protobuf.message import Message
 
-    from meshplane.model.ids import ProxyId, ResourceKey
+    from meshplane.model.ids import ProxyId
+    from meshplane.model.policy.keys import DependencyKey
     from meshplane.model.state import MeshState
     from meshplane.snapshot.snapshot import Snapshot
 
@@ -33,11 +34,11 @@ class Graph(Protocol):
 
     def proxies(self, state: MeshState) -> Iterable[ProxyId]: ...
 
-    def dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[ResourceKey]: ...
+    def dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[DependencyKey]: ...
 
     def endpoint_dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[str]: ...
 
-    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[ResourceKey], frozenset[str]]:
+    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[DependencyKey], frozenset[str]]:
         """`dependencies` and `endpoint_dependencies` together, from one resolution of the proxy."""
         ...
 
@@ -58,7 +59,7 @@ class ModuleGraph:
 
         return graph.proxies(state)
 
-    def dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[ResourceKey]:
+    def dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[DependencyKey]:
         from meshplane import graph
 
         return frozenset(graph.dependencies(state, proxy))
@@ -68,7 +69,7 @@ class ModuleGraph:
 
         return frozenset(graph.endpoint_dependencies(state, proxy))
 
-    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[ResourceKey], frozenset[str]]:
+    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[DependencyKey], frozenset[str]]:
         from meshplane.graph import resolve
 
         deps = resolve(state, proxy)[1]

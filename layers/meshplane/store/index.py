@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from meshplane.model.ids import Kind, ResourceKey
+from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.store.reads import query_items
 
 
-def resource_path(key: ResourceKey) -> str:
-    """The `mesh/<m>/...` path of a resource key (the inverse of `ResourceKey.from_path`)."""
+def resource_path(key: DependencyKey) -> str:
+    """The `mesh/<m>/...` path of a resource key (the inverse of `ResourceKey.from_path`), or of a policy."""
+    if isinstance(key, PolicyKey):
+        return key.path
     path = f"mesh/{key.mesh}"
     if key.kind is Kind.MESH:
         return path

@@ -1,1 +1,1 @@
-"""Typed meshplane policies: the spec container and one module per section."""
+"""Typed meshplane policies: the spec container (`spec`) and one module per section."""
