@@ -27,13 +27,18 @@ def register(subparsers: Any, env: Mapping[str, str]) -> None:
                         help="allow a non-loopback --host; every request must then be signed for appmesh with "
                         "this proxy's own credentials")  # fmt: skip
     parser.add_argument("--region", help="signing region (default: the region in the --target host name)")
-    parser.add_argument("--profile", help="AWS profile whose credentials sign the forwarded calls "
+    add_relay_options(parser, calls="forwarded calls", upstream="the target", client="a client")
+    log_level_option(parser)
+
+
+def add_relay_options(parser: argparse.ArgumentParser, *, calls: str, upstream: str, client: str) -> None:
+    """The signing profile and timeouts of a loopback relay to the API (`api-proxy`, `console`)."""
+    parser.add_argument("--profile", help=f"AWS profile whose credentials sign the {calls} "
                         "(default: the standard credential chain: AWS_PROFILE, environment, files, role)")  # fmt: skip
     parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_SECONDS,
-                        help="seconds to connect to the target")
+                        help=f"seconds to connect to {upstream}")
     parser.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_SECONDS,
-                        help="seconds to wait for each read from the target and from a client")
-    log_level_option(parser)
+                        help=f"seconds to wait for each read from {upstream} and from {client}")
 
 
 def run(args: argparse.Namespace) -> int:

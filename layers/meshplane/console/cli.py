@@ -10,14 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from meshplane import envvars
+from meshplane.apiproxy.cli import add_relay_options
 from meshplane.cliargs import CommandFailed, UsageError, add_command, configure_logging, env_option, log_level_option
-from meshplane.console.defaults import (
-    CONNECT_TIMEOUT_SECONDS,
-    DEFAULT_HOST,
-    DEFAULT_PORT,
-    LOCAL_STATE_DIR,
-    READ_TIMEOUT_SECONDS,
-)
+from meshplane.console.defaults import DEFAULT_HOST, DEFAULT_PORT, LOCAL_STATE_DIR
 
 if TYPE_CHECKING:
     from meshplane.apiproxy.target import Target
@@ -38,12 +33,7 @@ def register(subparsers: Any, env: Mapping[str, str]) -> None:
     parser.add_argument("--region", help="signing region (default: the region in an execute-api --api-url's host "
                         "name, else meshplane local up's, else us-east-1 for a loopback API; required for another "
                         "host)")  # fmt: skip
-    parser.add_argument("--profile", help="AWS profile whose credentials sign the relayed calls "
-                        "(default: the standard credential chain: AWS_PROFILE, environment, files, role)")  # fmt: skip
-    parser.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_SECONDS,
-                        help="seconds to connect to the API")
-    parser.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_SECONDS,
-                        help="seconds to wait for each read from the API and from the browser")
+    add_relay_options(parser, calls="relayed calls", upstream="the API", client="the browser")
     log_level_option(parser)
 
 
