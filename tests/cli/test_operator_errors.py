@@ -33,6 +33,14 @@ def test_agent_without_credentials(tmp_path: Path, once: tuple[str, ...]) -> Non
     assert "no AWS credentials found" in line
 
 
+@pytest.mark.parametrize("once", [(), ("--once",)], ids=["running", "init-container"])
+def test_identity_without_credentials_stops_at_once(tmp_path: Path, once: tuple[str, ...]) -> None:
+    result = meshplane("identity", "--node-id", NODE, "--dir", str(tmp_path / "identity"),
+                       "--ads-address", "127.0.0.1:1", *once, env=bare_environment(tmp_path), cwd=tmp_path)  # fmt: skip
+    line = one_line(result, 1)
+    assert line.startswith("meshplane identity: no AWS credentials found")
+
+
 def test_ads_without_a_bucket(tmp_path: Path) -> None:
     line = one_line(meshplane("ads", "--port", "0", env=bare_environment(tmp_path), cwd=tmp_path), 2)
     assert line.startswith("meshplane ads: no snapshot bucket")

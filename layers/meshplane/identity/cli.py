@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from meshplane import envvars
 from meshplane.bootstrap.options import NODE_ID_VARIABLES
 from meshplane.cliargs import (
+    CommandFailed,
     UsageError,
     add_command,
     configure_logging,
@@ -22,6 +23,7 @@ from meshplane.cliargs import (
     environment,
     log_level_option,
 )
+from meshplane.clierrors import NO_CREDENTIALS
 from meshplane.config import DEFAULT_REGION
 from meshplane.identity.defaults import CA_OBJECT_KEY, DEFAULT_IDENTITY_DIR, RETRY_MAX_S
 
@@ -111,10 +113,13 @@ def run(args: argparse.Namespace) -> int:
         retry_max_s=args.retry_max_seconds,
     )  # fmt: skip
 
+    if session.get_credentials() is None:  # a setup mistake: no retry can fix it
+        raise CommandFailed(f"{NO_CREDENTIALS}: the identity proof is signed with them")
+
     def credentials() -> Any:
         found = session.get_credentials()
         if found is None:
-            raise RuntimeError("no AWS credentials found (task role, instance profile, environment)")
+            raise RuntimeError(NO_CREDENTIALS)
         return found.get_frozen_credentials()
 
     agent = IdentityAgent(config, IdentityLayout(args.dir), credentials, _trusted_ca(args, session, args.region))
