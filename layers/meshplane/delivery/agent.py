@@ -30,8 +30,10 @@ from google.protobuf.message import Message
 from meshplane.delivery.defaults import AGENT_DRAIN_SECONDS
 from meshplane.delivery.files import PER_RESOURCE, file_path, watched_dir
 from meshplane.delivery.rewrite import to_files
+from meshplane.delivery.status.agent import AgentReport
 from meshplane.model.ids import ProxyId
 from meshplane.publication.bucket import SnapshotBucket
+from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.registry import message_class
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.transform import bind_to
@@ -157,7 +159,10 @@ class Agent:
     """Polls one proxy's pointer and keeps its files current."""
 
     def __init__(self, source: SnapshotBucket, proxy: ProxyId, writer: FileWriter, bind_address: str | None = None,
-                 *, drain_seconds: float = AGENT_DRAIN_SECONDS, pause_before_routes: float = 0.2) -> None:  # fmt: skip
+                 *, drain_seconds: float = AGENT_DRAIN_SECONDS, pause_before_routes: float = 0.2,
+                 status: AgentReport | None = None) -> None:  # fmt: skip
+        """`status`: where each apply (or failure to apply) is recorded (`delivery.status`; None: not recorded)."""
+        self._status = status
         self._source = source
         self._proxy = proxy
         self._writer = writer
@@ -174,6 +179,17 @@ class Agent:
         pointer = self._source.pointer(self._proxy, if_none_match=self._etag)
         if pointer is None or pointer.version == self._version:
             return drained
+        try:
+            written = self._apply(pointer)
+        except Exception as exc:
+            if self._status is not None:
+                self._status.failed(pointer, exc)
+            raise
+        if self._status is not None:
+            self._status.applied(pointer)
+        return written
+
+    def _apply(self, pointer: Pointer) -> list[XdsType]:
         snapshot = self._source.fetch(pointer)
         if self._bind:
             snapshot = bind_to(snapshot, self._bind)
@@ -202,4 +218,8 @@ class Agent:
                 self.sync_once()
             except Exception:
                 log.exception("sync of %s failed; retrying", self._proxy)
+            if self._status is not None:
+                self._status.flush()
             time.sleep(interval)
+        if self._status is not None:
+            self._status.stopped()

@@ -67,8 +67,8 @@ def _store_arguments(group: Any, env: Mapping[str, str]) -> None:
     env_option(group, "--bucket", env=env, names=envvars.BUCKET,
                help="the snapshot bucket, the stack's SnapshotBucketName; required")
     env_option(group, "--table", env=env, names=envvars.TABLE,
-               help="the state table, whose pointer items the safety resync reads (default: none, the bucket's "
-               "pointer objects)")  # fmt: skip
+               help="the state table, whose pointer items the safety resync reads and where each Envoy's config "
+               "status is recorded (default: none, the bucket's pointer objects and no status)")  # fmt: skip
     _region_arguments(group, env)
     env_option(group, "--account-id", env=env, names=envvars.ACCOUNT_ID, default=DEFAULT_ACCOUNT,
                help="the account whose proxies are served without node identity")
@@ -122,6 +122,9 @@ def _agent_arguments(agent: argparse.ArgumentParser, env: Mapping[str, str]) -> 
     flag("--once", action="store_true", help="exit after the first snapshot is written (init container)")
     flag("--drain-seconds", type=float, default=defaults.AGENT_DRAIN_SECONDS,
          help="keep clusters a new version drops this long, so routes move off them first (0: never)")
+    env_option(agent, "--table", env=env, names=envvars.TABLE,
+               help="the state table, where each apply is recorded as this Envoy's config status (default: none)")
+    flag("--instance", help="which Envoy of the node this is, in its status (default: the ECS task, else the host)")
     log_level_option(agent)
 
 
@@ -161,6 +164,8 @@ def run_ads(args: argparse.Namespace) -> int:
 
     from meshplane.delivery.service import AdsService
     from meshplane.delivery.source import DynamoDbPointers
+    from meshplane.delivery.status.writer import StatusWriter
+    from meshplane.store.proxy_status import ProxyStatusStore
     from meshplane.store.s3objects import snapshot_bucket
 
     configure_logging(args.log_level)
@@ -169,16 +174,19 @@ def run_ads(args: argparse.Namespace) -> int:
         raise UsageError("give --queue-url or --topic-arn, not both")
     session = boto3.Session(region_name=args.region)
     s3 = session.client("s3", region_name=args.region)
+    status = None
     if args.table:
-        source: Any = DynamoDbPointers(s3, bucket, session.client("dynamodb", region_name=args.region), args.table)
+        dynamodb = session.client("dynamodb", region_name=args.region)
+        source: Any = DynamoDbPointers(s3, bucket, dynamodb, args.table)
         check_store(source, ProxyId.parse(STARTUP_PROBE), f"table {args.table} and bucket {bucket}")
+        status = StatusWriter(ProxyStatusStore(args.table, dynamodb), replica=args.replica_id)
     else:
         source = snapshot_bucket(s3, bucket)
         check_store(source, ProxyId.parse(STARTUP_PROBE), f"bucket {bucket}")
     options = _ads_options(args, session, bucket)
     sqs = session.client("sqs", region_name=args.region) if args.queue_url or args.topic_arn else None
     sns = session.client("sns", region_name=args.region) if args.topic_arn else None
-    asyncio.run(AdsService(source, options, sqs, sns).serve_until_signalled())
+    asyncio.run(AdsService(source, options, sqs, sns, status).serve_until_signalled())
     # Everything worth keeping is in AWS: skip tearing down thousands of gRPC objects one by one.
     logging.shutdown()
     os._exit(0)
@@ -206,6 +214,19 @@ def _ads_options(args: argparse.Namespace, session: Any, bucket: str) -> Any:
     )  # fmt: skip
 
 
+def _agent_status(args: argparse.Namespace) -> Any:
+    """With a table (and not as an init container, whose Envoy has not started), where each apply is recorded."""
+    if not args.table or args.once:
+        return None
+    import boto3
+
+    from meshplane.delivery.status.agent import AgentReport, default_instance
+    from meshplane.store.proxy_status import ProxyStatusStore
+
+    store = ProxyStatusStore(args.table, boto3.client("dynamodb", region_name=args.region))
+    return AgentReport(store, args.node_id, args.instance or default_instance())
+
+
 def run_agent(args: argparse.Namespace) -> int:
     import boto3
 
@@ -217,8 +238,8 @@ def run_agent(args: argparse.Namespace) -> int:
     source = snapshot_bucket(boto3.client("s3", region_name=args.region), bucket)
     check_store(source, args.node_id, f"bucket {bucket}")
     drain = 0.0 if args.once else args.drain_seconds  # an init container runs before Envoy: nothing to keep
-    agent = Agent(source, args.node_id, FileWriter(args.dir), args.bind_address,
-                  drain_seconds=drain, pause_before_routes=0.2 if drain else 0.0)  # fmt: skip
+    agent = Agent(source, args.node_id, FileWriter(args.dir), args.bind_address, drain_seconds=drain,
+                  pause_before_routes=0.2 if drain else 0.0, status=_agent_status(args))  # fmt: skip
     stopped = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopped.set())

@@ -22,6 +22,7 @@ from meshplane.delivery.server import localbind
 from meshplane.delivery.server.ads import AdsServer, AdsServicer, NodeIdentityTls, ServerTls, TlsFiles
 from meshplane.delivery.server.appmesh_compat import CompatPort
 from meshplane.delivery.server.limits import ServerLimits
+from meshplane.delivery.status.writer import StatusWriter
 from meshplane.identity.account import MeshAccount
 from meshplane.identity.server import NodeIdentity
 from meshplane.publication.bucket import SnapshotSource
@@ -56,15 +57,18 @@ class AdsOptions:
 class AdsService:
     """Everything `meshplane ads` runs, startable in-process by tests."""
 
-    def __init__(self, source: SnapshotSource, options: AdsOptions, sqs: Any = None, sns: Any = None) -> None:
+    def __init__(self, source: SnapshotSource, options: AdsOptions, sqs: Any = None, sns: Any = None,
+                 status: StatusWriter | None = None) -> None:  # fmt: skip
+        """`status`: where each stream's Envoy status is written (`delivery.status`; None: not recorded)."""
         self.options = options
+        self.status = status
         self.metrics = Metrics()
         self._source = source
         self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes, retain_bytes=options.retain_bytes,
                                    unknown=Unknown(options.unknown_ttl_seconds))
-        self.servicer, tls = _servicer_and_tls(self.cache, self.metrics, options)
+        self.servicer, tls = _servicer_and_tls(self.cache, self.metrics, options, status)
         self._server = AdsServer(self.servicer, tls, options.limits)
-        self.compat = _compat_server(self.cache, self.metrics, options)
+        self.compat = _compat_server(self.cache, self.metrics, options, status)
         self.compat_port = 0
         self._sqs = sqs
         self.replica_queue = (
@@ -100,6 +104,8 @@ class AdsService:
             consumer = EventConsumer(self._sqs, queue_url, self.cache, self.metrics, self.options.poll_wait_seconds)
             self._tasks.append(asyncio.ensure_future(consumer.run()))
         self._tasks.append(asyncio.ensure_future(self._resync_forever()))
+        if self.status is not None:
+            self.status.start()
         if self.options.preload and self.cache.keeps_idle:
             self.preloaded = asyncio.ensure_future(self._preload())
             self._tasks.append(self.preloaded)
@@ -139,6 +145,8 @@ class AdsService:
             await asyncio.to_thread(self.options.identity.stop)
         grace = self.options.grace_seconds if grace is None else grace
         await asyncio.gather(*(server.stop(grace) for server in (self._server, self.compat) if server is not None))
+        if self.status is not None:  # after the streams: their disconnects are written too
+            await self.status.stop()
         if removing is not None:
             await removing
         log.info("ADS stopped: %s", self.metrics.as_dict())
@@ -165,22 +173,23 @@ class AdsService:
 
 
 def _servicer_and_tls(
-    cache: SnapshotCache, metrics: Metrics, options: AdsOptions
+    cache: SnapshotCache, metrics: Metrics, options: AdsOptions, status: StatusWriter | None = None
 ) -> tuple[AdsServicer, ServerTls | None]:
     """Node identity, when configured, decides both: the node CA's TLS, and who may be which node."""
     identity = options.identity
     if identity is None:
         verify = bool(options.tls and options.tls.client_ca)
         return AdsServicer(cache, metrics, verify_client_identity=verify, home=options.home,
-                           transform=localbind.for_host(options.host)), options.tls  # fmt: skip
+                           transform=localbind.for_host(options.host), recorder=status), options.tls  # fmt: skip
     require = identity.require_node_identity
     servicer = AdsServicer(cache, metrics, verify_client_identity=require, account=identity.account,
                            authorizer=identity.authorizer if require else None,
-                           transform=localbind.for_host(options.host))  # fmt: skip
+                           transform=localbind.for_host(options.host), recorder=status)  # fmt: skip
     return servicer, NodeIdentityTls(identity.keys, identity.client_roots, require)
 
 
-def _compat_server(cache: SnapshotCache, metrics: Metrics, options: AdsOptions) -> AdsServer | None:
+def _compat_server(cache: SnapshotCache, metrics: Metrics, options: AdsOptions,
+                   status: StatusWriter | None = None) -> AdsServer | None:  # fmt: skip
     """The App Mesh image's port: TLS without client certificates, its own admission, the same snapshots.
 
     Its certificate is the one given for it, else the server's own (the node CA's or `--tls-cert`).
@@ -201,7 +210,7 @@ def _compat_server(cache: SnapshotCache, metrics: Metrics, options: AdsOptions) 
                          "(--appmesh-compat-cert/--appmesh-compat-key, --tls-cert/--tls-key or a node CA)")  # fmt: skip
     home = identity.account if identity is not None else options.home
     servicer = AdsServicer(cache, metrics, home=home, admission=compat.admission,
-                           transform=localbind.for_host(options.host))  # fmt: skip
+                           transform=localbind.for_host(options.host), recorder=status)  # fmt: skip
     return AdsServer(servicer, tls, options.limits)
 
 

@@ -38,6 +38,7 @@ from meshplane.delivery.server.identity import Identity, StreamError, authorize
 from meshplane.delivery.server.limits import Context, ServerLimits
 from meshplane.delivery.server.sotw import SotwProtocol
 from meshplane.delivery.server.stream import Stream, StreamProtocol, StreamTransform
+from meshplane.delivery.status.report import Recorder
 from meshplane.identity.account import MeshAccount
 from meshplane.identity.authorization import NodeAuthorizer
 from meshplane.identity.ca import KeyPair
@@ -117,8 +118,9 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ign
     def __init__(self, cache: SnapshotCache, metrics: Metrics, verify_client_identity: bool = False,
                  account: MeshAccount | None = None, authorizer: NodeAuthorizer | None = None,
                  home: MeshAccount | None = None, admission: StreamAdmission | None = None,
-                 transform: StreamTransform | None = None) -> None:  # fmt: skip
-        """`home`: whose node ARNs streams may name when `account` (node identity's) is not given."""
+                 transform: StreamTransform | None = None, recorder: Recorder | None = None) -> None:  # fmt: skip
+        """`home`: whose node ARNs streams may name when `account` (node identity's) is not given;
+        `recorder`: where the streams' Envoy status goes (`delivery.status`; None: not recorded)."""
         self._cache = cache
         self._metrics = metrics
         self._verify = verify_client_identity
@@ -127,6 +129,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ign
         self._authorizer = authorizer
         self._admission = admission
         self._transform = transform
+        self._recorder = recorder
         self._streams: set[Stream] = set()
 
     async def _check_principal(self, uris: list[str]) -> None:
@@ -167,7 +170,7 @@ class AdsServicer(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ign
     async def _serve(
         self, requests: AsyncIterator[Message], context: Context, make_protocol: type[StreamProtocol]
     ) -> AsyncIterator[bytes]:
-        stream = Stream(self._cache, self._metrics, self._home, self._transform)
+        stream = Stream(self._cache, self._metrics, self._home, self._transform, self._recorder, context.peer())
         self._streams.add(stream)
         self._metrics.streams_open += 1
         self._metrics.streams_total += 1

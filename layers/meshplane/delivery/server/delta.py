@@ -24,6 +24,7 @@ from meshplane.delivery.prepared import PreparedSnapshot, delta_response
 from meshplane.delivery.server.requests import Unserved, check_absent, empty_delta, issued, served_type
 from meshplane.delivery.server.sequencing import GATED, Gate, settled
 from meshplane.delivery.server.sotw import WILDCARD, WILDCARD_TYPES
+from meshplane.delivery.status.report import NO_STATUS, StatusEvents, named_in
 from meshplane.model.addresses import shown
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
@@ -38,6 +39,7 @@ class _TypeState:
     known: dict[str, str] = field(default_factory=dict)  # name -> version the client holds
     nonce: str = ""
     awaiting: bool = False  # a response is out whose ACK or NACK has not come back
+    sent_version: str = ""  # the snapshot version of the type that the response with `nonce` carried
     draining: set[str] = field(default_factory=set)  # held names the view dropped, removal deferred
     drain_version: str = ""  # the version whose stale names `draining` holds
     deferred: bool = False  # owed a response once the gate opens (listeners and routes)
@@ -55,6 +57,7 @@ class DeltaProtocol:
         self._last_nonce = 0
         self._gate = gate or Gate()
         self._unserved = Unserved()
+        self.status: StatusEvents = NO_STATUS
 
     def _next_nonce(self) -> str:
         self._last_nonce += 1
@@ -76,7 +79,8 @@ class DeltaProtocol:
                 known=dict(request.initial_resource_versions),
             )
         if request.response_nonce and issued(request.response_nonce, self._last_nonce):
-            if request.response_nonce == state.nonce:
+            latest = request.response_nonce == state.nonce
+            if latest:
                 state.awaiting = False
             if request.HasField("error_detail"):
                 self._metrics.nacks[kind] += 1
@@ -87,8 +91,13 @@ class DeltaProtocol:
                     request.response_nonce,
                     request.error_detail.message,
                 )
+                message = request.error_detail.message
+                self.status.nacked(kind, state.sent_version if latest else None, message,
+                                   named_in(message, available))  # fmt: skip
             else:
                 self._metrics.acks[kind] += 1
+                if latest:
+                    self.status.acked(kind, state.sent_version)
         new_names: set[str] = set()
         for name in subscribe:
             if name == WILDCARD:
@@ -174,7 +183,7 @@ class DeltaProtocol:
             state.known.pop(name, None)
         self._metrics.sent(kind, len(send))
         nonce = state.nonce = self._next_nonce()
-        state.awaiting = True
+        state.awaiting, state.sent_version = True, prepared.version
         return [delta_response(kind, prepared.version, (r.delta_chunk for r in send), removed, nonce)]
 
     def _drained(self, view: PreparedSnapshot) -> list[bytes]:
@@ -193,6 +202,6 @@ class DeltaProtocol:
                 state.known.pop(name, None)
             if gone:
                 nonce = state.nonce = self._next_nonce()
-                state.awaiting = True
+                state.awaiting, state.sent_version = True, view.types[kind].version
                 out.append(delta_response(kind, view.types[kind].version, (), gone, nonce))
         return out

@@ -25,6 +25,7 @@ from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, sotw_response
 from meshplane.delivery.server.requests import Unserved, check_absent, empty_sotw, served_type
 from meshplane.delivery.server.sequencing import DRAINING, GATED, Gate, settled, stripped
+from meshplane.delivery.status.report import NO_STATUS, StatusEvents, named_in
 from meshplane.model.addresses import shown
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
@@ -66,6 +67,7 @@ class SotwProtocol:
         self._sent: Mapping[str, bytes] = {}  # those of the last CDS version sent, stale ones left out
         self._draining = False  # the last CDS response still carries clusters its version dropped
         self._unserved = Unserved()
+        self.status: StatusEvents = NO_STATUS
 
     def acked_version(self, kind: XdsType) -> str:
         state = self._types.get(kind)
@@ -96,9 +98,12 @@ class SotwProtocol:
                 request.version_info or "none",
                 request.error_detail.message,
             )
+            message = request.error_detail.message
+            self.status.nacked(kind, state.sent_version, message, named_in(message, view.types[kind].packed))
         else:
             state.acked_version = request.version_info
             self._metrics.acks[kind] += 1
+            self.status.acked(kind, request.version_info)
             if kind is XdsType.CLUSTERS and state.names is None:
                 self._held = self._sent  # a NACKed version is not held: Envoy kept the one before
         if names != state.names:

@@ -29,6 +29,7 @@ from meshplane.delivery.cache import SnapshotCache, UnknownNode
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
 from meshplane.delivery.server.identity import Identity, StreamError, check_same_node, identify
+from meshplane.delivery.status.report import Recorder, StatusEvents, StreamReport
 from meshplane.identity.account import MeshAccount
 from meshplane.publication.bucket import SourceUnavailable
 from meshplane.snapshot.types import XdsType
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 
 
 class StreamProtocol(Protocol):
+    status: StatusEvents  # told each accepted ACK and NACK
+
     def on_request(self, request: Any, view: PreparedSnapshot) -> list[bytes]: ...
 
     def on_change(self, changed: list[XdsType], view: PreparedSnapshot) -> list[bytes]: ...
@@ -74,14 +77,19 @@ class Stream:
     """One open stream; `close()` ends it cleanly (Envoy then reconnects)."""
 
     def __init__(self, cache: SnapshotCache, metrics: Metrics, account: MeshAccount | None = None,
-                 transform: StreamTransform | None = None) -> None:  # fmt: skip
-        """`account`: the partition, region and account whose node ARNs are served (None: any)."""
+                 transform: StreamTransform | None = None, recorder: Recorder | None = None,
+                 peer: str = "") -> None:  # fmt: skip
+        """`account`: the partition, region and account whose node ARNs are served (None: any);
+        `recorder`: where this stream's Envoy status goes (None: not recorded), `peer` its address."""
         self._cache = cache
         self._metrics = metrics
         self._account = account
         self._transform = transform
         self._map: ViewMap | None = None  # this stream's views, when the transform rewrites them
         self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self._recorder = recorder
+        self._peer = peer
+        self._report: StreamReport | None = None
 
     def close(self) -> None:
         self._queue.put_nowait(_CLOSED)
@@ -129,14 +137,26 @@ class Stream:
             self._map = self._transform.for_node(first.node)
         authorize(identity)
         try:
-            view = self._mapped(await self._cache.watch(identity.proxy, self._changed))
+            published = await self._cache.watch(identity.proxy, self._changed)
         except UnknownNode as exc:
             raise StreamError(grpc.StatusCode.NOT_FOUND, str(exc)) from None
+        protocol = make_protocol(identity.node_id, self._metrics)
+        if self._recorder is not None:
+            self._report = protocol.status = self._recorder.report(identity.proxy, first.node, self._peer)
         try:
-            async for out in self._loop(first, identity, make_protocol(identity.node_id, self._metrics), view):
+            async for out in self._loop(first, identity, protocol, self._served(published)):
                 yield out
         finally:
             self._cache.unwatch(identity.proxy, self._changed)
+            if self._report is not None:
+                self._report.closed()
+
+    def _served(self, published: PreparedSnapshot) -> PreparedSnapshot:
+        """This stream's view of `published`, which its status report learns too."""
+        view = self._mapped(published)
+        if self._report is not None:
+            self._report.view(published, view)
+        return view
 
     def _mapped(self, view: PreparedSnapshot) -> PreparedSnapshot:
         return view if self._map is None else self._map(view)
@@ -154,7 +174,7 @@ class Stream:
                 item = _WAKE  # held-back responses whose ACKs never came: the protocol decides
             if item is _CLOSED:
                 return
-            view = self._mapped(self._cache.view(identity.proxy))
+            view = self._served(self._cache.view(identity.proxy))
             if item is _WAKE:
                 outs = protocol.on_wake(view)
             elif isinstance(item, _Changed):
