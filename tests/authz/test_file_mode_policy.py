@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +18,11 @@ from botocore.exceptions import ClientError
 from meshplane.bootstrap import iam_policy
 from meshplane.cli import main
 from meshplane.model.ids import Kind, ProxyId
+from samtranslator.yaml_helper import yaml_parse
 
 from authz.iamlab import IamLab, document
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
 BUCKET = "meshplane-snapshots-authz"
 FRONT = ProxyId("shop", Kind.VIRTUAL_NODE, "front")
@@ -139,3 +143,11 @@ def test_the_policy_documents_are_valid_iam_json(lab: IamLab, bucket: str) -> No
     assert json.loads(document(*iam_policy.abac_policy(bucket)["Statement"]))["Statement"][0]["Resource"][0] == (
         f"arn:aws:s3:::{bucket}/pointers/${{aws:PrincipalTag/meshplane:mesh}}/virtualNode/"
         "${aws:PrincipalTag/meshplane:virtualNode}.json")
+
+
+def test_the_stacks_managed_policy_is_the_abac_policy_the_code_writes() -> None:
+    """The template cannot import the layout, so its FileModeProxyPolicy is held to `abac_statements` here."""
+    resources = yaml_parse(TEMPLATE.read_text())["Resources"]
+    statements = resources["FileModeProxyPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    rendered = [{**s, "Resource": [r["Fn::Sub"].replace("${!", "${") for r in s["Resource"]]} for s in statements]
+    assert rendered == iam_policy.abac_statements("${SnapshotBucket.Arn}")

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 from meshplane.model.ids import Kind, ProxyId
+from meshplane.publication.layout import POINTER_PREFIX, POINTER_SUFFIX, SNAPSHOT_PREFIX
 
 MESH_TAG = "meshplane:mesh"
 NAME_TAGS = {Kind.VIRTUAL_NODE: "meshplane:virtualNode", Kind.VIRTUAL_GATEWAY: "meshplane:virtualGateway"}
@@ -37,8 +38,13 @@ def node_policy(proxy: ProxyId, bucket: str, partition: str = "aws") -> dict[str
         "Sid": "ReadOwnMeshplaneSnapshots",
         "Effect": "Allow",
         "Action": "s3:GetObject",
-        "Resource": [f"{prefix}/pointers/{where}.json", f"{prefix}/snapshots/{where}/*"],
+        "Resource": _objects(prefix, where),
     }]}
+
+
+def _objects(bucket_arn: str, where: str) -> list[str]:
+    """The pointer and the snapshots of the proxy at `where` (`<mesh>/<kind>/<name>`), in publication's layout."""
+    return [f"{bucket_arn}/{POINTER_PREFIX}{where}{POINTER_SUFFIX}", f"{bucket_arn}/{SNAPSHOT_PREFIX}{where}/*"]
 
 
 def abac_policy(bucket: str, partition: str = "aws") -> dict[str, Any]:
@@ -55,7 +61,7 @@ def abac_statements(bucket_arn: str) -> list[dict[str, Any]]:
             "Sid": f"ReadOwn{kind.value[0].upper()}{kind.value[1:]}Snapshots",
             "Effect": "Allow",
             "Action": "s3:GetObject",
-            "Resource": [f"{bucket_arn}/pointers/{where}.json", f"{bucket_arn}/snapshots/{where}/*"],
+            "Resource": _objects(bucket_arn, where),
         })
     return statements
 
