@@ -40,7 +40,7 @@ console:
 	cd $(CONSOLE_WEB) && npm ci && npm run typecheck && npm run build
 
 test: $(STAMP) $(CHECKOV) $(CHROMIUM)
-	$(BIN)/python -m pytest -n 2 --dist loadgroup tests
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 tests
 
 lint: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check layers functions tests bench
