@@ -27,6 +27,7 @@ from typing import Any
 from meshplane.api import permissions
 from meshplane.model.acm_arns import CERTIFICATE, acm_refs
 from meshplane.model.ids import ResourceKey
+from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.store import schema
 from meshplane.store.errors import Forbidden
 from meshplane.ttlcache import TtlCache
@@ -95,15 +96,38 @@ class Authorizer:
         self.principals: TtlCache[str, Principal] = TtlCache(seconds, size, clock)
 
     def authorize(self, event: Mapping[str, Any], operation: str, inp: Any) -> None:
-        caller = Caller.of(event)
-        if caller is None:
-            raise Forbidden("Missing authentication: the request carries no IAM caller; sign it with SigV4")
+        caller = self._caller(event)
         for check in permissions.checks(operation, inp, self._arn):
             self._allow(caller, check.action, check.resource, self._condition_keys(check))
         if operation in _ACM_FIELDS_OF and getattr(inp, "spec", None) is not None:
             for ref in acm_refs(inp.spec):
                 if ref.kind == CERTIFICATE:
                     self._allow(caller, "acm:ExportCertificate", ref.arn, {}, f" (spec.{ref.field})")
+
+    def authorize_policy(self, event: Mapping[str, Any], operation: str, inp: Any) -> None:
+        """A Policy extension call (`api.policy_permissions`), decided the same way."""
+        from meshplane.api import policy_permissions
+        from meshplane.store.policies import policy_arn
+
+        caller = self._caller(event)
+        store = self.store
+        for check in policy_permissions.checks(
+            operation, inp, self._arn, lambda key: policy_arn(key, store.region, store.account, store.partition)
+        ):
+            self._allow(caller, check.action, check.resource, self._condition_keys(check))
+
+    def authorize_checks(self, event: Mapping[str, Any], found: Iterable[permissions.Check]) -> None:
+        """Checks a handler made itself (meshplane's proxy reads, `api.proxy_status`), decided the same way."""
+        caller = self._caller(event)
+        for check in found:
+            self._allow(caller, check.action, check.resource, self._condition_keys(check))
+
+    @staticmethod
+    def _caller(event: Mapping[str, Any]) -> Caller:
+        caller = Caller.of(event)
+        if caller is None:
+            raise Forbidden("Missing authentication: the request carries no IAM caller; sign it with SigV4")
+        return caller
 
     # --- one decision ----------------------------------------------------------------------
 
@@ -193,13 +217,22 @@ class Authorizer:
     def _condition_keys(self, check: permissions.Check) -> dict[str, tuple[str, ...]]:
         keys: dict[str, tuple[str, ...]] = {}
         if check.key is not None:
-            item = self.store.get_item(check.key)
+            item = self._item(check.key)
             if item is not None:
                 keys.update({f"aws:ResourceTag/{k}": (v,) for k, v in schema.tags_of_item(item).items()})
         keys.update({f"aws:RequestTag/{k}": (v,) for k, v in check.request_tags.items()})
         if check.tag_keys is not None:
             keys["aws:TagKeys"] = tuple(check.tag_keys)
         return keys
+
+
+    def _item(self, key: DependencyKey) -> dict[str, Any] | None:
+        if isinstance(key, PolicyKey):
+            from meshplane.store.policies import PolicyStore
+
+            return PolicyStore(self.store).get_item(key)
+        item: dict[str, Any] | None = self.store.get_item(key)
+        return item
 
 
 class _NotSimulated(Exception):

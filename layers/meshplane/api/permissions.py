@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshplane.model.ids import Kind, ResourceKey
+from meshplane.model.policy.keys import DependencyKey
 from meshplane.store.kinds import BY_TYPE_NAME, KindInfo, references
 
 SERVICE = "appmesh"
@@ -37,7 +38,7 @@ class Check:
 
     action: str
     resource: str  # an ARN, or "*"
-    key: ResourceKey | None  # the stored resource whose tags are `aws:ResourceTag/*`; None for "*"
+    key: DependencyKey | None  # the stored resource (or policy) whose tags are `aws:ResourceTag/*`; None for "*"
     request_tags: Mapping[str, str] = field(default_factory=dict)
     tag_keys: tuple[str, ...] | None = None  # `aws:TagKeys`; None when the request names no tags
 

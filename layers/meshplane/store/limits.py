@@ -46,6 +46,7 @@ class Limits:
     routes_per_router: int = 50
     gateway_routes_per_gateway: int = 10
     backends_per_node: int = 50
+    policies_per_mesh: int = 100  # meshplane Policy resources (not an App Mesh quota)
     tags_per_resource: int = MAX_TAGS_PER_RESOURCE
 
     def __post_init__(self) -> None:

@@ -18,6 +18,7 @@ from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.model import shapes
 from meshplane.model.ids import DEFAULT_PARTITION, Kind, ResourceKey
 from meshplane.model.state import EXTENSION_TAG_PREFIX, MeshState
+from meshplane.store import policies as policy_store
 from meshplane.store import reads, schema
 from meshplane.store.errors import (
     Conflict,
@@ -34,6 +35,7 @@ from meshplane.store.transact import Write, attr, attrs, dynamo_errors, transact
 MAX_TOKENS = 10  # client tokens remembered per resource
 TOP_LEVEL_KINDS = (Kind.VIRTUAL_NODE, Kind.VIRTUAL_SERVICE, Kind.VIRTUAL_ROUTER, Kind.VIRTUAL_GATEWAY)
 COUNTED_KINDS = (*TOP_LEVEL_KINDS,)  # kinds that can be referenced or have children
+POLICY_TARGET_KINDS = (Kind.VIRTUAL_NODE, Kind.VIRTUAL_GATEWAY, Kind.ROUTE, Kind.GATEWAY_ROUTE)
 _STATE_FIELDS = {
     Kind.VIRTUAL_NODE: "virtual_nodes",
     Kind.VIRTUAL_SERVICE: "virtual_services",
@@ -117,10 +119,13 @@ class ResourceStore:
         """All resources of one mesh from consistent reads, without endpoints; NotFound if no such mesh."""
         found: dict[str, dict[Any, Any]] = {field: {} for field in _STATE_FIELDS.values()}
         extension_tags: dict[ResourceKey, dict[str, str]] = {}
+        policies: dict[str, Any] = {}
         mesh_data = None
         for item in self._query_all(schema.mesh_pk(mesh_name), "", consistent=True):
             key = schema.key_of_item(item)
             if key is None:
+                if policy_store.is_policy_item(item):
+                    policies[item["name"]] = policy_store.data_of_item(item)
                 continue
             data = schema.data_of_item(item)
             chosen = {k: v for k, v in schema.tags_of_item(item).items() if k.startswith(EXTENSION_TAG_PREFIX)}
@@ -132,7 +137,7 @@ class ResourceStore:
                 found[_STATE_FIELDS[key.kind]][(key.parent, key.name) if key.parent else key.name] = data
         if mesh_data is None:
             raise NotFound(f"mesh {mesh_name!r} does not exist")
-        return MeshState(mesh=mesh_data, tags=extension_tags, **found)  # type: ignore[arg-type]
+        return MeshState(mesh=mesh_data, tags=extension_tags, policies=policies, **found)  # type: ignore[arg-type]
 
     def tags(self, key: ResourceKey) -> dict[str, str]:
         return schema.tags_of_item(self._require(key))
@@ -248,6 +253,8 @@ class ResourceStore:
         ]
         if key.kind in COUNTED_KINDS or key.kind is Kind.MESH:
             writes.append(self._unused_counter_delete(key))
+        if key.kind in POLICY_TARGET_KINDS:
+            writes.append(self._untargeted(key))
         writes += [self._reference_write(ref, -1) for ref in sorted(references(key, spec))]
         transact(self.client, writes)
         return schema.data_of_item({**current, "status": "DELETED"})
@@ -328,8 +335,21 @@ class ResourceStore:
         }
         return Write({"Update": update}, lambda: NotFound(f"{describe_key(ref)} does not exist"))
 
+    def _untargeted(self, key: ResourceKey) -> Write:
+        """No policy may target a resource being deleted (its claim item exists exactly while one does)."""
+        check = {**self._at(), "Key": attrs({"pk": schema.mesh_pk(key.mesh), "sk": policy_store.claim_sk(key)}),
+                 "ConditionExpression": "attribute_not_exists(pk)"}
+
+        def refused() -> MeshplaneError:
+            held = policy_store.PolicyStore(self).holders(key)
+            named = ", ".join(repr(name) for name in held) or "a policy"
+            return ResourceInUse(f"{describe_key(key)} is in use: policy {named} targets it")
+
+        return Write({"ConditionCheck": check}, refused)
+
     def _unused_counter_delete(self, key: ResourceKey) -> Write:
-        names = ["refs", "children"] if key.kind is not Kind.MESH else [k.value for k in TOP_LEVEL_KINDS]
+        names = ["refs", "children"] if key.kind is not Kind.MESH else [*(k.value for k in TOP_LEVEL_KINDS),
+                                                                         policy_store.COUNT_ATTRIBUTE]
         condition = " AND ".join(f"(attribute_not_exists(#c{i}) OR #c{i} = :zero)" for i in range(len(names)))
         delete = {
             **self._at(),
@@ -343,7 +363,8 @@ class ResourceStore:
     def _in_use(self, key: ResourceKey) -> MeshplaneError:
         counts = self._get(schema.mesh_pk(key.mesh), schema.counter_sk(key)) or {}
         if key.kind is Kind.MESH:
-            held = ", ".join(f"{int(counts[k.value])} {k.value}" for k in TOP_LEVEL_KINDS if counts.get(k.value))
+            held = ", ".join(f"{int(counts[k])} {k}" for k in (*(k.value for k in TOP_LEVEL_KINDS),
+                             policy_store.COUNT_ATTRIBUTE) if counts.get(k))
             return ResourceInUse(f"mesh {key.mesh!r} is not empty: it still holds {held or 'resources'}")
         reasons = []
         if counts.get("refs"):

@@ -54,10 +54,10 @@ TARGET_KINDS: dict[str, Kind] = {
 
 
 class SpecProblem(ValueError):
-    """A rule across the spec's members; `field` is the path below `spec` it names."""
+    """A rule across the spec's members; `field` is the path below `spec` it names ("" for the spec itself)."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}" if field else message)
         self.field, self.message = field, message
 
 
@@ -83,7 +83,7 @@ class RouteTarget(_Model):
 
 
 class GatewayRouteTarget(_Model):
-    virtual_gateway_name: Name
+    virtual_gateway_name: Name = Field(alias="virtualGatewayName")
     gateway_route_name: Name = Field(alias="gatewayRouteName")
 
 
@@ -181,7 +181,7 @@ class PolicySpec(_Model):
 def _problems(spec: PolicySpec) -> Iterator[SpecProblem]:
     given = spec.sections()
     if not given:
-        yield SpecProblem("spec", f"at least one section must be given: one of {', '.join(SECTIONS)}")
+        yield SpecProblem("", f"at least one section must be given: one of {', '.join(SECTIONS)}")
     seen: dict[str, int] = {}
     for i, target in enumerate(spec.targets):
         ident = target.model_dump_json(by_alias=True)
@@ -216,8 +216,8 @@ class PolicyData(_Model):
 class PolicyRef(_Model):
     """One policy in a listing."""
 
-    mesh_name: Name
-    policy_name: Name
+    mesh_name: Name = Field(alias="meshName")
+    policy_name: Name = Field(alias="policyName")
     arn: str
     version: int
     created_at: datetime = Field(alias="createdAt")
