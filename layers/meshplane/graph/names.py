@@ -48,6 +48,11 @@ def passthrough_cluster(mesh: str) -> str:
     return f"cds_egress_{mesh}_passthrough"
 
 
+def jwks_cluster(mesh: str, host: str, port: int) -> str:
+    """A JWT provider's remote key server (policy `jwt`), shared by the providers on one host and port."""
+    return f"cds_egress_{mesh}_jwks_{host}_{port}"
+
+
 def ingress_routes(protocol: str, port: int) -> str:
     return f"rds_ingress_{protocol}_{port}"
 

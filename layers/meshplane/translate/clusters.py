@@ -16,6 +16,7 @@ from meshplane.graph.view import ConnectionPool, ProxyView, Upstream
 from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
+from meshplane.translate.policy import jwt as policy_jwt
 
 CONNECT_TIMEOUT_S = 1.0
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -194,6 +195,10 @@ def clusters(view: ProxyView) -> dict[str, Cluster]:
         for li in view.listeners
     }
     out.update((u.cluster, egress_cluster(u)) for u in view.upstreams)
+    if view.is_gateway and view.policies.jwt is not None:
+        for li in view.listeners:
+            policy_jwt.bind_loop_back_hop(out[li.cluster])
+    out.update(policy_jwt.clusters(view.policies.jwt, view.proxy.mesh))
     if not view.is_gateway:
         mesh = view.proxy.mesh
         out[names.amazonaws_cluster(mesh)] = original_dst_cluster(names.amazonaws_cluster(mesh), use_http_header=False)

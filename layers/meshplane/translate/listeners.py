@@ -26,6 +26,7 @@ from meshplane.model import shapes
 from meshplane.translate import extensions, observability
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
+from meshplane.translate.policy import jwt as policy_jwt
 from meshplane.translate.routes import egress_groups, group_protocol, tcp_chains
 
 _HCM = "envoy.filters.network.http_connection_manager"
@@ -58,6 +59,7 @@ def http_filter(
     *,
     strip_port: bool = False,
     before_router: Sequence[hcm.HttpFilter] = (),
+    local_reply: hcm.LocalReplyConfig | None = None,
 ) -> lc.Filter:
     manager = hcm.HttpConnectionManager(
         stat_prefix=stat_prefix,
@@ -76,6 +78,8 @@ def http_filter(
     )
     if idle is not None:
         manager.common_http_protocol_options.idle_timeout.CopyFrom(duration(idle))
+    if local_reply is not None:
+        manager.local_reply_config.CopyFrom(local_reply)
     return lc.Filter(name=_HCM, typed_config=typed(manager))
 
 
@@ -120,7 +124,11 @@ def _ingress_chains(
     prefix = observability.ingress_stat_prefix(listener.protocol, listener.port)
     if listener.protocol in HTTP_FAMILY:
         extra = [own_health_check(listener.health_check)] if listener.health_check is not None else []
-        network = http_filter(view, prefix, route_config, idle, strip_port=view.is_gateway, before_router=extra)
+        extra += policy_jwt.http_filters(view.policies.jwt, view.proxy.mesh)
+        network = http_filter(
+            view, prefix, route_config, idle, strip_port=view.is_gateway, before_router=extra,
+            local_reply=policy_jwt.local_reply(view.policies.jwt),
+        )
     else:
         network = tcp_filter(view, prefix, [(listener.cluster, 1)], idle)
     base = lc.FilterChainMatch()
@@ -248,9 +256,14 @@ def _passthrough_chain(view: ProxyView) -> lc.FilterChain:
     return lc.FilterChain(name="passthrough", filters=[tcp_filter(view, "passthrough", [(cluster, 1)])])
 
 
-def _self_redirect_chain(view: ProxyView, listener: IngressListener) -> lc.FilterChain:
-    """STRICT gateway listeners still take the gateway's own plaintext loop-back hop (local source only)."""
-    match = lc.FilterChainMatch(source_type=lc.FilterChainMatch.SAME_IP_OR_LOOPBACK, transport_protocol="raw_buffer")
+def _self_redirect_chain(
+    view: ProxyView, listener: IngressListener, match: lc.FilterChainMatch | None = None
+) -> lc.FilterChain:
+    """STRICT gateway listeners still take the gateway's own plaintext loop-back hop (local source only);
+    with end-user policies every listener gives that hop a chain of its own, matched by `match`."""
+    if match is None:
+        local = lc.FilterChainMatch.SAME_IP_OR_LOOPBACK
+        match = lc.FilterChainMatch(source_type=local, transport_protocol="raw_buffer")
     prefix = observability.ingress_stat_prefix(listener.protocol, listener.port)
     network = http_filter(view, prefix, names.ingress_routes(listener.protocol, listener.port), strip_port=True)
     return lc.FilterChain(
@@ -262,7 +275,9 @@ def gateway(view: ProxyView) -> list[Listener]:
     out = []
     for li in view.listeners:
         chains = _ingress_chains(view, li, False, names.ingress_routes(li.protocol, li.port))
-        if li.tls is not None and li.tls.mode == "STRICT":
+        if view.policies.jwt is not None:
+            chains.append(_self_redirect_chain(view, li, policy_jwt.loop_back_hop_match(tls_.tls_enabled(li.tls))))
+        elif li.tls is not None and li.tls.mode == "STRICT":
             chains.append(_self_redirect_chain(view, li))
         filters = [_TLS_INSPECTOR] if _needs_inspector((li,)) else []
         out.append(_listener(names.gateway_listener(li.port), li.port, chains, filters))
