@@ -32,6 +32,8 @@ class Reply:
     body: bytes = b""
     elapsed: float = 0.0
     error: str | None = None
+    # every header line as received, repeats kept (`headers` keeps the last value of a name)
+    header_lines: tuple[tuple[str, str], ...] = ()
 
     @property
     def json(self) -> dict[str, Any]:
@@ -76,6 +78,7 @@ def http_request(
             headers={k.lower(): v for k, v in response.getheaders()},
             body=data,
             elapsed=time.monotonic() - started,
+            header_lines=tuple((k.lower(), v) for k, v in response.getheaders()),
         )
     except (OSError, ConnectionError) as error:  # ssl.SSLError and timeouts are OSErrors too
         return Reply(status=0, elapsed=time.monotonic() - started, error=f"{type(error).__name__}: {error}")

@@ -43,6 +43,8 @@ class SeenRequest:
     path: str
     headers: dict[str, str]
     at: float
+    # every header line as received, repeats kept (`headers` keeps the last value of a name)
+    lines: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -135,9 +137,9 @@ class HttpUpstream:
             behaviour = replace(behaviour, delay=int(headers["x-upstream-delay-ms"]) / 1000)
         return behaviour
 
-    def _record(self, method: str, path: str, headers: dict[str, str]) -> None:
+    def _record(self, method: str, path: str, headers: dict[str, str], lines: tuple[tuple[str, str], ...]) -> None:
         with self._state.lock:
-            self._state.seen.append(SeenRequest(method, path, headers, time.monotonic()))
+            self._state.seen.append(SeenRequest(method, path, headers, time.monotonic(), lines))
 
     @contextlib.contextmanager
     def _serving_one(self) -> Iterator[None]:
@@ -174,7 +176,7 @@ def _handler_for(upstream: HttpUpstream) -> type[BaseHTTPRequestHandler]:
             if length:
                 self.rfile.read(length)
             headers = {k.lower(): v for k, v in self.headers.items()}
-            upstream._record(self.command, self.path, headers)
+            upstream._record(self.command, self.path, headers, tuple((k.lower(), v) for k, v in self.headers.items()))
             behaviour = upstream._decide(self.path, headers)
             if behaviour.hang:
                 upstream._state.closing.wait(HANG_LIMIT_S)

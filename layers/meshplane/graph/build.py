@@ -6,7 +6,7 @@ answers "what does this proxy depend on" for the incremental dependency index.
 
 from __future__ import annotations
 
-from meshplane.graph import extensions, names, policies
+from meshplane.graph import extensions, mirror, names, policies
 from meshplane.graph.memo import per_state
 from meshplane.graph.order import route_sort_key
 from meshplane.graph.route_fit import ROUTE_TYPES
@@ -190,9 +190,11 @@ class Resolver:
             key = ResourceKey(Kind.ROUTE, self.mesh, route.route_name, route.virtual_router_name)
             if kind != "tcp":
                 fault = extensions.fault(self.tags(key), f"route {route.route_name!r}", self.problems.append)
+            sections = self.policies(key, policies.ROUTE)
+            shadow = mirror.shadow_cluster(self, sections.mirror, route.route_name, kind, targets, tls)
             return RouteView(
                 route.route_name, priority, kind, body, targets, fault=fault, hash_headers=self.hash_headers(targets),
-                policies=self.policies(key, policies.ROUTE),
+                policies=sections, mirror_cluster=shadow,
             )
         return None
 

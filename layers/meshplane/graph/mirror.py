@@ -18,25 +18,37 @@ if TYPE_CHECKING:
 
 
 def shadow_cluster(
-    resolver: Resolver, mirror: Mirror, route: str, protocol: str, targets: tuple[Target, ...], tls: ClientTls | None
+    resolver: Resolver,
+    mirror: Mirror | None,
+    route: str,
+    protocol: str,
+    targets: tuple[Target, ...],
+    tls: ClientTls | None,
 ) -> str | None:
-    """The cluster that receives the copies, or None (with the reason among the problems) when there is none.
+    """The cluster that receives the copies; None without a mirror, or (the reason among the problems)
+    when the shadow cannot take them.
 
     The shadow's listener speaks the route's protocol; of several, the one on the primary target's
     port is taken, else the first.
     """
+    if mirror is None:
+        return None
     where = f"route {route!r}: mirror to {mirror.virtual_node_name!r}"
     if protocol == "tcp":
-        resolver.problems.append(f"{where}: a tcp route has no requests to mirror; not mirrored")
-        return None
+        return _refused(resolver, f"{where}: a tcp route has no requests to mirror; not mirrored")
     node = resolver.node(mirror.virtual_node_name)
     if node is None:
-        resolver.problems.append(f"{where}: the virtual node does not exist; not mirrored")
-        return None
+        return _refused(resolver, f"{where}: the virtual node does not exist; not mirrored")
     fitting = [li for li in node.spec.listeners or () if li.port_mapping.protocol == protocol]
     if not fitting:
-        resolver.problems.append(f"{where}: the virtual node has no {protocol} listener; not mirrored")
-        return None
+        return _refused(resolver, f"{where}: the virtual node has no {protocol} listener; not mirrored")
     primary_ports = {u.port for t in targets if (u := resolver.upstreams.get(t.cluster)) is not None}
     listener = next((li for li in fitting if li.port_mapping.port in primary_ports), fitting[0])
     return resolver.upstream(node, listener, tls).cluster
+
+
+def _refused(resolver: Resolver, problem: str) -> str | None:
+    """No cluster; the problem named once, however many router listeners serve the route."""
+    if problem not in resolver.problems:
+        resolver.problems.append(problem)
+    return None

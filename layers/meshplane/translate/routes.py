@@ -14,6 +14,9 @@ from meshplane.graph.view import HTTP_FAMILY, GatewayRouteView, IngressListener,
 from meshplane.model import shapes
 from meshplane.translate import extensions, matches
 from meshplane.translate.core import EGRESS_DIRECT_PORT, duration, seconds, typed
+from meshplane.translate.policy import headers as policy_headers
+from meshplane.translate.policy import mirror as policy_mirror
+from meshplane.translate.policy import rate_limit as policy_rate_limit
 from meshplane.translate.retry import retry_policy
 
 DEFAULT_PER_REQUEST_S = 15.0
@@ -41,6 +44,7 @@ def _action(route: RouteView) -> rc.RouteAction:
         action.idle_timeout.CopyFrom(duration(timeout.idle))
     action.retry_policy.CopyFrom(retry_policy(getattr(spec, "retry_policy", None)))
     action.hash_policy.extend(extensions.hash_policies(route.hash_headers))
+    policy_mirror.apply(action, route)
     return action
 
 
@@ -55,6 +59,7 @@ def _route(route: RouteView) -> rc.Route:
     built = rc.Route(name=route.name, match=match, route=_action(route))
     if route.fault is not None:
         built.typed_per_filter_config[extensions.FAULT_FILTER].CopyFrom(typed(extensions.route_fault(route.fault)))
+    policy_headers.apply(built, route.policies.headers)
     return built
 
 
@@ -245,17 +250,28 @@ def _gateway(view: ProxyView, listener: IngressListener) -> RouteConfiguration:
         key = "gateway:" + ",".join(domains)
         if key not in vhosts:
             vhosts[key] = rc.VirtualHost(name=key, domains=domains, routes=steered)
-        vhosts[key].routes.append(_gateway_route(route, listener))
+        built = _gateway_route(route, listener)
+        policy_headers.apply(built, route.policies.headers)
+        policy_rate_limit.exempt(built, view.policies.rate_limit)
+        vhosts[key].routes.append(built)
     if steered and "gateway:*" not in vhosts:  # a rewritten host must still find the steered routes
         vhosts["gateway:*"] = rc.VirtualHost(name="gateway:*", domains=["*"], routes=steered)
     name = names.ingress_routes(listener.protocol, listener.port)
     return RouteConfiguration(name=name, virtual_hosts=list(vhosts.values()))
 
 
+def _own_policies(config: RouteConfiguration, view: ProxyView) -> RouteConfiguration:
+    """The proxy's own sections, for every request one of its listeners serves."""
+    policy_headers.apply(config, view.policies.headers)
+    policy_rate_limit.limit(config, view.policies.rate_limit)
+    return config
+
+
 def routes(view: ProxyView) -> dict[str, RouteConfiguration]:
     if view.is_gateway:
-        configs = [_gateway(view, li) for li in view.listeners]
+        configs = [_own_policies(_gateway(view, li), view) for li in view.listeners]
         return {c.name: c for c in configs}
-    out = {c.name: c for c in (_ingress(li) for li in view.listeners if li.protocol in HTTP_FAMILY)}
+    ingress = (_ingress(li) for li in view.listeners if li.protocol in HTTP_FAMILY)
+    out = {c.name: _own_policies(c, view) for c in ingress}
     out.update(_egress(view))
     return out

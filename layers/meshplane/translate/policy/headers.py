@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
 
 from meshplane.model.policy.headers import Header, HeaderOperations, HeaderRules
 
@@ -40,8 +41,11 @@ def to_remove(ops: HeaderOperations | None) -> list[str]:
     return [] if ops is None else list(ops.removed)
 
 
-def apply(target: rc.Route | rc.VirtualHost, rules: HeaderRules | None) -> None:
-    """Add `rules` to a route's or virtual host's own mutations (Envoy removes before it adds)."""
+def apply(target: rc.Route | rc.VirtualHost | RouteConfiguration, rules: HeaderRules | None) -> None:
+    """Add `rules` to a route's (or virtual host's, or route configuration's) own mutations.
+
+    Envoy removes before it adds, and applies a route's mutations before its route configuration's.
+    """
     if rules is None:
         return
     target.request_headers_to_add.extend(to_add(rules.request))

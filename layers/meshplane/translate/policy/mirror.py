@@ -6,6 +6,8 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.type.v3 import percent_pb2
 
+from meshplane.graph.view import RouteView
+
 
 def mirror_policy(cluster: str, per_million: int) -> rc.RouteAction.RequestMirrorPolicy:
     """Copy `per_million` of the route's requests to `cluster`; Envoy discards the copy's response.
@@ -19,7 +21,8 @@ def mirror_policy(cluster: str, per_million: int) -> rc.RouteAction.RequestMirro
     )
 
 
-def apply(action: rc.RouteAction, cluster: str | None, per_million: int) -> None:
-    """Mirror from `action` when the graph resolved the shadow to a cluster of this proxy."""
-    if cluster is not None:
-        action.request_mirror_policies.append(mirror_policy(cluster, per_million))
+def apply(action: rc.RouteAction, route: RouteView) -> None:
+    """Mirror from `action` when the route has a mirror the graph resolved to a cluster of this proxy."""
+    mirror = route.policies.mirror
+    if mirror is not None and route.mirror_cluster is not None:
+        action.request_mirror_policies.append(mirror_policy(route.mirror_cluster, mirror.per_million))

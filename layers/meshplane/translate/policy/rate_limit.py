@@ -62,12 +62,19 @@ def _exempt() -> lrl.LocalRateLimit:
     )
 
 
+def filters(rate: RateLimit | None) -> list[hcm.HttpFilter]:
+    """The filter for a connection manager of a proxy that has a rate limit."""
+    return [http_filter()] if rate is not None else []
+
+
 def limit(config: RouteConfiguration, rate: RateLimit | None) -> None:
     """Every request the route configuration serves draws from one bucket."""
     if rate is not None:
         config.typed_per_filter_config[FILTER].CopyFrom(typed(bucket(rate)))
 
 
-def exempt(route: rc.Route) -> None:
-    """A route whose requests were already counted (a gateway's loop-back hop) draws nothing."""
-    route.typed_per_filter_config[FILTER].CopyFrom(typed(_exempt()))
+def exempt(route: rc.Route, rate: RateLimit | None) -> None:
+    """A gateway route's first hop draws nothing: the request is counted once, on the loop-back hop
+    that every request to a backend takes (even one that forged the steering header)."""
+    if rate is not None:
+        route.typed_per_filter_config[FILTER].CopyFrom(typed(_exempt()))
