@@ -27,6 +27,7 @@ from meshplane.translate import extensions, observability
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
 from meshplane.translate.policy import jwt as policy_jwt
+from meshplane.translate.policy import rate_limit as policy_rate_limit
 from meshplane.translate.routes import egress_groups, group_protocol, tcp_chains
 
 _HCM = "envoy.filters.network.http_connection_manager"
@@ -124,6 +125,7 @@ def _ingress_chains(
     prefix = observability.ingress_stat_prefix(listener.protocol, listener.port)
     if listener.protocol in HTTP_FAMILY:
         extra = [own_health_check(listener.health_check)] if listener.health_check is not None else []
+        extra += policy_rate_limit.filters(view.policies.rate_limit)  # after the health check: never limited
         extra += policy_jwt.http_filters(view.policies.jwt, view.proxy.mesh)
         network = http_filter(
             view, prefix, route_config, idle, strip_port=view.is_gateway, before_router=extra,
@@ -265,7 +267,9 @@ def _self_redirect_chain(
         local = lc.FilterChainMatch.SAME_IP_OR_LOOPBACK
         match = lc.FilterChainMatch(source_type=local, transport_protocol="raw_buffer")
     prefix = observability.ingress_stat_prefix(listener.protocol, listener.port)
-    network = http_filter(view, prefix, names.ingress_routes(listener.protocol, listener.port), strip_port=True)
+    route_config = names.ingress_routes(listener.protocol, listener.port)
+    limit = policy_rate_limit.filters(view.policies.rate_limit)  # the loop-back hop is where requests are counted
+    network = http_filter(view, prefix, route_config, strip_port=True, before_router=limit)
     return lc.FilterChain(
         name=f"{listener.protocol}_{listener.port}_self_redirect", filter_chain_match=match, filters=[network]
     )
