@@ -1,19 +1,30 @@
 """The headers, mirror and rateLimit policy sections refuse bad input with the field named.
 
 Model level: wrong types, unknown fields, out-of-range values and conflicting rules
-each fail validation at the location a BadRequest message names.
+each fail validation at the location a BadRequest message names.  API level: the same
+mistakes sent to the Policy API come back as BadRequestException naming the field, a
+section on a target kind it does not take is refused, and good sections are stored.
 """
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from api.conftest import Stack, moto_endpoint, stack
+from api.specs import gateway_spec, http_route, node_spec, router_spec
 from meshplane.model.policy import headers, mirror, rate_limit
 from meshplane.model.policy.headers import HeaderRules
 from meshplane.model.policy.mirror import Mirror
 from meshplane.model.policy.rate_limit import RateLimit
 from pydantic import BaseModel, ValidationError
+
+__all__ = ["moto_endpoint", "stack"]  # the API's fixtures (tests/api/conftest.py)
 
 
 def _refused(model: type[BaseModel], body: dict[str, Any]) -> tuple[str, str]:
@@ -149,3 +160,84 @@ def test_sections_are_frozen_so_resolved_views_can_share_them() -> None:
     limit = RateLimit.model_validate({"requestsPerUnit": 5, "unit": "SECOND"})
     with pytest.raises(ValidationError, match="frozen"):
         limit.burst = 10
+
+
+# -- through the API: a BadRequest naming the field, a good section stored and described --------------
+@dataclass(frozen=True)
+class PolicyMesh:
+    endpoint: str
+    mesh: str
+
+
+@pytest.fixture(scope="module")
+def policy_mesh(stack: Stack) -> PolicyMesh:
+    appmesh = stack.appmesh()
+    mesh = f"p1-mesh-{uuid.uuid4().hex[:8]}"
+    appmesh.create_mesh(meshName=mesh)
+    for node in ("shop", "shadow"):
+        appmesh.create_virtual_node(meshName=mesh, virtualNodeName=node, spec=node_spec(8080))
+    appmesh.create_virtual_router(meshName=mesh, virtualRouterName="shop-router", spec=router_spec())
+    appmesh.create_route(meshName=mesh, virtualRouterName="shop-router", routeName="all", spec=http_route(("shop", 1)))
+    appmesh.create_virtual_gateway(meshName=mesh, virtualGatewayName="edge", spec=gateway_spec())
+    return PolicyMesh(stack.api_endpoint, mesh)
+
+
+ROUTE_TARGET = {"route": {"virtualRouterName": "shop-router", "routeName": "all"}}
+NODE_TARGET = {"virtualNode": {"virtualNodeName": "shop"}}
+GATEWAY_TARGET = {"virtualGateway": {"virtualGatewayName": "edge"}}
+
+
+def _create(at: PolicyMesh, name: str, spec: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    body = json.dumps({"policyName": name, "spec": spec}).encode()
+    request = urllib.request.Request(
+        f"{at.endpoint}/meshplane/v1/meshes/{at.mesh}/policies", data=body, method="PUT",
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, {"type": error.headers.get("x-amzn-ErrorType", ""), **json.loads(error.read())}
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({"targets": [NODE_TARGET], "rateLimit": {"requestsPerUnit": 0, "unit": "SECOND"}},
+         "spec.rateLimit.requestsPerUnit"),
+        ({"targets": [NODE_TARGET], "rateLimit": {"requestsPerUnit": "5", "unit": "SECOND"}},
+         "spec.rateLimit.requestsPerUnit"),
+        ({"targets": [GATEWAY_TARGET], "rateLimit": {"requestsPerUnit": 5, "unit": "HOUR"}}, "spec.rateLimit.unit"),
+        ({"targets": [NODE_TARGET], "rateLimit": {"requestsPerUnit": 5, "unit": "SECOND", "perIp": True}},
+         "spec.rateLimit.perIp"),
+        ({"targets": [ROUTE_TARGET], "mirror": {"virtualNodeName": "shadow", "percent": 101}}, "spec.mirror.percent"),
+        ({"targets": [ROUTE_TARGET], "mirror": {"percent": 10}}, "spec.mirror.virtualNodeName"),
+        ({"targets": [NODE_TARGET], "headers": {"request": {"remove": [":authority"]}}}, "spec.headers.request.remove"),
+        ({"targets": [NODE_TARGET], "headers": {"request": {"set": [{"name": "x", "value": "1"}], "remove": ["x"]}}},
+         "spec.headers.request"),
+        ({"targets": [NODE_TARGET], "mirror": {"virtualNodeName": "shadow"}}, "spec.mirror"),
+        ({"targets": [GATEWAY_TARGET], "headers": {"response": {"remove": ["server"]}}}, "spec.headers"),
+        ({"targets": [ROUTE_TARGET], "rateLimit": {"requestsPerUnit": 5, "unit": "SECOND"}}, "spec.rateLimit"),
+    ],
+)
+def test_api_refuses_bad_sections_naming_the_field(policy_mesh: PolicyMesh, spec: dict[str, Any], field: str) -> None:
+    status, body = _create(policy_mesh, f"bad-{uuid.uuid4().hex[:6]}", spec)
+    assert status == 400, body
+    assert body["type"].startswith("BadRequestException"), body
+    assert body["message"].startswith(f"{field}: "), body
+
+
+def test_api_stores_and_describes_good_sections(policy_mesh: PolicyMesh) -> None:
+    spec = {
+        "targets": [ROUTE_TARGET],
+        "mirror": {"virtualNodeName": "shadow", "percent": 12.5},
+        "headers": {"request": {"set": [{"name": "x-tenant", "value": "blue"}]}},
+    }
+    status, body = _create(policy_mesh, "route-policy", spec)
+    assert status == 200, body
+    assert body["policy"]["spec"]["mirror"] == {"virtualNodeName": "shadow", "percent": 12.5}
+    assert body["policy"]["spec"]["headers"] == {"request": {"set": [{"name": "x-tenant", "value": "blue"}]}}
+    limit = {"targets": [GATEWAY_TARGET], "rateLimit": {"requestsPerUnit": 100, "unit": "MINUTE", "burst": 20}}
+    status, body = _create(policy_mesh, "edge-limit", limit)
+    assert status == 200, body
+    assert body["policy"]["spec"]["rateLimit"] == {"requestsPerUnit": 100, "unit": "MINUTE", "burst": 20}
