@@ -18,6 +18,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from envoy.config.listener.v3 import listener_pb2
 
 from meshplane.model.addresses import MAX_PORT, InvalidAddress, hostname, ip_address, port, shown
+from meshplane.model.policy.zone_aware import LOCAL_CLUSTER
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.transform import ads_secret_refs, route_names
 from meshplane.snapshot.types import XdsType
@@ -102,6 +103,7 @@ def check(snapshot: Snapshot) -> list[str]:
     for ref in ads_secret_refs(snapshot):
         secrets_wanted.setdefault(ref.name, ref.where)
     problems += [f"EDS {n!r} is referenced by a cluster but missing" for n in sorted(eds_wanted - set(endpoints))]
+    eds_wanted.add(LOCAL_CLUSTER)  # the bootstrap's local cluster reads it (policy zoneAware), not a CDS one
     problems += [f"EDS {n!r} is sent but no EDS cluster uses it" for n in sorted(set(endpoints) - eds_wanted)]
     problems += [
         f"RDS {n!r} is referenced by listener {rds_wanted[n]} but missing"

@@ -16,7 +16,11 @@ from meshplane.graph.view import ConnectionPool, ProxyView, Upstream
 from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
+from meshplane.translate.policy import ejection as policy_ejection
 from meshplane.translate.policy import jwt as policy_jwt
+from meshplane.translate.policy import retry_budget as policy_retry_budget
+from meshplane.translate.policy import tracing as policy_tracing
+from meshplane.translate.policy import zone_aware as policy_zone_aware
 
 CONNECT_TIMEOUT_S = 1.0
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
@@ -169,6 +173,8 @@ def egress_cluster(upstream: Upstream) -> Cluster:
     od = outlier_detection(upstream)
     if od is not None:
         cluster.outlier_detection.CopyFrom(od)
+    policy_ejection.apply(cluster, upstream.policies.outlier_detection)
+    policy_retry_budget.apply(cluster, upstream.policies.retry_budget)
     if upstream.tls is not None:
         cluster.transport_socket.CopyFrom(tls_.upstream_socket(upstream.tls, tls_.server_name(sd)))
     _protocol(cluster, upstream.protocol)
@@ -195,6 +201,8 @@ def clusters(view: ProxyView) -> dict[str, Cluster]:
         for li in view.listeners
     }
     out.update((u.cluster, egress_cluster(u)) for u in view.upstreams)
+    policy_zone_aware.apply(out, view)
+    out.update(policy_tracing.clusters(view))
     if view.is_gateway and view.policies.jwt is not None:
         for li in view.listeners:
             policy_jwt.bind_loop_back_hop(out[li.cluster])

@@ -9,6 +9,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshplane.graph.view import ProxyView, Upstream
 from meshplane.model.state import Endpoint
+from meshplane.translate.policy import zone_aware as policy_zone_aware
 
 _HEALTH = {True: health_check_pb2.HEALTHY, False: health_check_pb2.UNHEALTHY}
 
@@ -57,8 +58,10 @@ def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_
 def endpoints(
     view: ProxyView, discovered: Mapping[str, tuple[Endpoint, ...]]
 ) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
-    return {
+    out = {
         u.cluster: assignment(u, discovered.get(u.node, ()))
         for u in view.upstreams
         if u.discovery is None or u.discovery.dns is None
     }
+    out.update(policy_zone_aware.local_endpoints(view, discovered))
+    return out

@@ -72,7 +72,7 @@ def http_filter(
             hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router())),
         ],
         access_log=access_logs(view),
-        tracing=observability.hcm_tracing(),
+        tracing=observability.hcm_tracing(view),
         merge_slashes=True,
         normalize_path={"value": True},
         strip_any_host_port=strip_port,

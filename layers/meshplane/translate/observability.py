@@ -6,9 +6,11 @@ so the App Mesh image's regex tags (kept here beside the prefix they parse) turn
 `envoy.http_conn_manager_prefix=ingress`, `appmesh.listener_protocol=http` and
 `appmesh.listener_port=8080`, and dashboards built on App Mesh keep working.
 
-Tracing is the bootstrap's choice (X-Ray, Datadog, Jaeger or none, from the sidecar's
-environment): HCMs only turn tracing on, naming no provider, so Envoy uses the bootstrap's
-`tracing.http` provider, and with none configured creates no spans.
+Tracing, most specific first: a `tracing` policy section (the proxy's node or gateway's, else
+the mesh's) names the OpenTelemetry provider on every HCM (`translate.policy.tracing`); without
+one, HCMs only turn tracing on, naming no provider, so Envoy uses the bootstrap's `tracing.http`
+provider (X-Ray, Datadog, Jaeger or none, from the sidecar's environment), and with none
+configured creates no spans.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 from envoy.config.metrics.v3 import stats_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 
+from meshplane.graph.view import ProxyView
 from meshplane.model.ids import ProxyId
+from meshplane.translate.policy import tracing as policy_tracing
 
 INGRESS_STAT_PREFIX = "ingress"
 
@@ -32,8 +36,12 @@ def ingress_stat_prefix(protocol: str, port: int) -> str:
     return f"{INGRESS_STAT_PREFIX}.{protocol}.{port}"
 
 
-def hcm_tracing() -> hcm.HttpConnectionManager.Tracing:
-    """Tracing on, provider and sampling left to the bootstrap's tracer (X-Ray samples by its own rules)."""
+def hcm_tracing(view: ProxyView) -> hcm.HttpConnectionManager.Tracing:
+    """The proxy's OpenTelemetry section if it has one, else tracing on with provider and sampling
+    left to the bootstrap's tracer (X-Ray samples by its own rules)."""
+    section = view.policies.tracing
+    if section is not None:
+        return policy_tracing.hcm_tracing(section, view.proxy)
     return hcm.HttpConnectionManager.Tracing()
 
 

@@ -21,6 +21,7 @@ from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.transform import bind_to, self_contained
 from meshplane.translate import observability
 from meshplane.translate.core import address, seconds
+from meshplane.translate.policy import zone_aware as policy_zone_aware
 from meshplane.translate.tls import LOCAL_SDS_CLUSTER
 
 DEFAULT_SDS_SOCKET = "/tmp/meshplane-sds.sock"
@@ -73,10 +74,12 @@ def inline_bootstrap(
     node_id: str | None = None,
     sds_socket: str = DEFAULT_SDS_SOCKET,
     egress_port_listeners: bool = False,
+    zone: str | None = None,
 ) -> bootstrap_pb2.Bootstrap:
     """`egress_port_listeners` stands in for iptables on hosts without it: each per-port egress
     chain (TCP backends in particular, which have no Host header) also gets its own listener on
-    `<bind_address>:<port>`, so an app reaches a backend port on its own address."""
+    `<bind_address>:<port>`, so an app reaches a backend port on its own address.  `zone` is the
+    instance's availability zone (`node.locality.zone`), which zone-aware routing starts from."""
     boot = bootstrap_pb2.Bootstrap()
     boot.node.id = node_id or snapshot.node_id
     boot.node.cluster = boot.node.id
@@ -86,7 +89,10 @@ def inline_bootstrap(
         boot.stats_config.CopyFrom(observability.stats_config(ProxyId.parse(boot.node.id)))
     if bind_address is not None:
         snapshot = bind_to(snapshot, bind_address)
+    if zone:
+        boot.node.locality.zone = zone
     local_sds = self_contained(snapshot, boot.static_resources)
+    policy_zone_aware.inline_local_cluster(boot, snapshot)
     if egress_port_listeners:
         boot.static_resources.listeners.extend(_port_listeners(boot, bind_address or _LOOPBACK))
     if local_sds:

@@ -12,18 +12,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
-from pydantic.alias_generators import to_camel
 
 from meshplane.model.base import AppMeshModel
 
-TARGETS: frozenset[str] = frozenset({"virtualNode"})
+TARGETS: frozenset[str] = frozenset({"mesh", "virtualNode"})
 
 Percent = Annotated[int, Field(ge=0, le=100)]
 Count = Annotated[int, Field(ge=1, le=2**32 - 1)]
 
 
 class _Section(AppMeshModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel)
+    model_config = ConfigDict(frozen=True)
 
 
 class PolicyDuration(_Section):
@@ -40,30 +39,30 @@ class PolicyDuration(_Section):
 class SuccessRate(_Section):
     """Eject a host whose success rate is `stdevFactor` standard deviations below its peers' mean."""
 
-    minimum_hosts: Count | None = None
-    request_volume: Count | None = None
+    minimum_hosts: Count | None = Field(default=None, alias="minimumHosts")
+    request_volume: Count | None = Field(default=None, alias="requestVolume")
     # The multiple of the standard deviation, e.g. 1.9 (Envoy's default); Envoy takes it in thousandths.
-    stdev_factor: Annotated[float, Field(gt=0, le=100)] | None = None
-    enforcing_percent: Percent | None = None
+    stdev_factor: Annotated[float, Field(gt=0, le=100)] | None = Field(default=None, alias="stdevFactor")
+    enforcing_percent: Percent | None = Field(default=None, alias="enforcingPercent")
 
 
 class FailurePercentage(_Section):
     """Eject a host whose failed share of requests is at least `threshold` percent."""
 
     threshold: Percent
-    minimum_hosts: Count | None = None
-    request_volume: Count | None = None
-    enforcing_percent: Percent | None = None
+    minimum_hosts: Count | None = Field(default=None, alias="minimumHosts")
+    request_volume: Count | None = Field(default=None, alias="requestVolume")
+    enforcing_percent: Percent | None = Field(default=None, alias="enforcingPercent")
 
 
 class OutlierDetectionExtra(_Section):
     """Success-rate and/or failure-percentage ejection, with optional timing overrides."""
 
-    success_rate: SuccessRate | None = None
-    failure_percentage: FailurePercentage | None = None
+    success_rate: SuccessRate | None = Field(default=None, alias="successRate")
+    failure_percentage: FailurePercentage | None = Field(default=None, alias="failurePercentage")
     interval: PolicyDuration | None = None
-    base_ejection_duration: PolicyDuration | None = None
-    max_ejection_percent: Percent | None = None
+    base_ejection_duration: PolicyDuration | None = Field(default=None, alias="baseEjectionDuration")
+    max_ejection_percent: Percent | None = Field(default=None, alias="maxEjectionPercent")
 
     @model_validator(mode="after")
     def _an_algorithm(self) -> OutlierDetectionExtra:

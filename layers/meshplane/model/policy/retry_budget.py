@@ -12,18 +12,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from meshplane.model.base import AppMeshModel
 
-TARGETS: frozenset[str] = frozenset({"virtualNode"})
+Concurrency = Annotated[int, Field(ge=0, le=2**32 - 1)]
+
+TARGETS: frozenset[str] = frozenset({"mesh", "virtualNode"})
 
 
 class RetryBudget(AppMeshModel):
     """Envoy's circuit-breaker retry budget on every caller's cluster for the target node."""
 
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel)
+    model_config = ConfigDict(frozen=True)
 
     # Envoy's defaults (20 %, 3) apply to a member left out.
-    budget_percent: Annotated[float, Field(ge=0, le=100)] | None = None
-    min_retry_concurrency: Annotated[int, Field(ge=0, le=2**32 - 1)] | None = None
+    budget_percent: Annotated[float, Field(ge=0, le=100)] | None = Field(default=None, alias="budgetPercent")
+    min_retry_concurrency: Concurrency | None = Field(default=None, alias="minRetryConcurrency")

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
 
 from meshplane.model import addresses
 from meshplane.model.base import AppMeshModel
@@ -21,7 +20,7 @@ TARGETS: frozenset[str] = frozenset({"mesh", "virtualNode", "virtualGateway"})
 
 
 class _Section(AppMeshModel):
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel)
+    model_config = ConfigDict(frozen=True)
 
 
 class Collector(_Section):
@@ -41,5 +40,5 @@ class Tracing(_Section):
 
     collector: Collector
     # Default: the proxy's virtual node or gateway name.
-    service_name: Annotated[str, Field(min_length=1, max_length=255)] | None = None
-    sampling_percent: Annotated[float, Field(ge=0, le=100)] = 100.0
+    service_name: Annotated[str, Field(min_length=1, max_length=255)] | None = Field(default=None, alias="serviceName")
+    sampling_percent: Annotated[float, Field(ge=0, le=100)] = Field(default=100.0, alias="samplingPercent")

@@ -11,11 +11,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from meshplane.model.base import AppMeshModel
 
-TARGETS: frozenset[str] = frozenset({"virtualNode"})
+ClusterSize = Annotated[int, Field(ge=1, le=10_000)]
+
+TARGETS: frozenset[str] = frozenset({"mesh", "virtualNode"})
+
+# Envoy's local cluster: the calling node's own instances by zone, declared by the bootstrap of an
+# instance that knows its zone (`meshplane bootstrap`), its assignment sent in the snapshot.
+LOCAL_CLUSTER = "meshplane_local"
 
 # Envoy's own default for zone_aware_lb_config.min_cluster_size.
 DEFAULT_MIN_CLUSTER_SIZE = 6
@@ -24,9 +29,9 @@ DEFAULT_MIN_CLUSTER_SIZE = 6
 class ZoneAware(AppMeshModel):
     """Envoy zone-aware load balancing on every caller's cluster for the target node."""
 
-    model_config = ConfigDict(frozen=True, alias_generator=to_camel)
+    model_config = ConfigDict(frozen=True)
 
     # Below this many callee endpoints Envoy balances across zones as if the policy were absent.
-    min_cluster_size: Annotated[int, Field(ge=1, le=10_000)] = DEFAULT_MIN_CLUSTER_SIZE
+    min_cluster_size: ClusterSize = Field(default=DEFAULT_MIN_CLUSTER_SIZE, alias="minClusterSize")
     # The share of requests that zone-aware routing decides; the rest are balanced plainly.
-    routing_enabled_percent: Annotated[float, Field(ge=0, le=100)] = 100.0
+    routing_enabled_percent: Annotated[float, Field(ge=0, le=100)] = Field(default=100.0, alias="routingEnabledPercent")
