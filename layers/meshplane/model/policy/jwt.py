@@ -27,7 +27,7 @@ import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from meshplane.model.base import AppMeshModel, AppMeshUnion
 from meshplane.model.policy.ejection import PolicyDuration
@@ -37,16 +37,24 @@ TARGETS: frozenset[str] = frozenset({"virtualNode", "virtualGateway"})
 MAX_PROVIDERS = 20
 MAX_RULES = 100
 MAX_JWKS_BYTES = 64 * 1024
-# Header names as RFC 9110 tokens; lower case because HTTP/2 requires it and Envoy compares them so.
+# Header names as RFC 9110 tokens, kept in lower case (HTTP/2's form, and how Envoy compares them).
 _HEADER_NAME = r"^[a-z0-9!#$%&'*+.^_`|~-]{1,128}$"
 _PROVIDER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Headers Envoy owns or that steer routing: a claim or payload written there would be a forgery vector.
 RESERVED_HEADERS = frozenset({"host", "authorization", "content-length", "transfer-encoding", "connection"})
+# The mesh's own headers (the gateway's steering header) and Envoy's: a claim there could steer or spoof.
+RESERVED_PREFIXES = ("x-meshplane-", "x-envoy-")
 _EC_CURVE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 Path = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/")]
-HeaderName = Annotated[str, Field(pattern=_HEADER_NAME)]
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+HeaderName = Annotated[str, BeforeValidator(_lower), Field(pattern=_HEADER_NAME)]
 FilePath = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^/")]
 ParamName = Annotated[str, Field(min_length=1, max_length=128)]
 
@@ -82,9 +90,14 @@ class ClaimHeader(_Section):
     @field_validator("header")
     @classmethod
     def _writable(cls, header: str) -> str:
-        if header in RESERVED_HEADERS:
-            raise ValueError(f"{header!r} is reserved")
+        check_writable(header)
         return header
+
+
+def check_writable(header: str) -> None:
+    """A header a verified token may be copied into: none the proxy, the mesh or HTTP itself owns."""
+    if header in RESERVED_HEADERS or header.startswith(RESERVED_PREFIXES):
+        raise ValueError(f"{header!r} is reserved")
 
 
 class RemoteJwks(_Section):
@@ -154,17 +167,26 @@ class JwtProvider(_Section):
     # Tolerance for `exp` and `nbf` between clocks; Envoy's own default is 60 s.
     clock_skew_seconds: Annotated[int, Field(ge=0, le=3600)] | None = Field(default=None, alias="clockSkewSeconds")
 
+    @field_validator("forward_payload_header")
+    @classmethod
+    def _payload_writable(cls, header: str | None) -> str | None:
+        if header is not None:
+            check_writable(header)
+        return header
+
     @model_validator(mode="after")
     def _distinct_headers(self) -> JwtProvider:
-        written = [c.header for c in self.claim_to_headers]
+        written = [(f"claimToHeaders[{i}].header", c.header) for i, c in enumerate(self.claim_to_headers)]
         if self.forward_payload_header is not None:
-            written.append(self.forward_payload_header)
+            written.append(("forwardPayloadHeader", self.forward_payload_header))
         read = {h.name for h in self.from_headers} or {"authorization"}
-        for index, header in enumerate(written):
-            if written.index(header) != index:
-                raise ValueError(f"claimToHeaders: header {header!r} is written twice")
+        seen: dict[str, str] = {}
+        for field, header in written:
+            if header in seen:
+                raise problem(field, f"{header!r} is already written by {seen[header]}")
             if header in read:
-                raise ValueError(f"claimToHeaders: header {header!r} is where the token is read from")
+                raise problem(field, f"{header!r} is where the token is read from")
+            seen[header] = field
         return self
 
 
@@ -187,7 +209,7 @@ class JwtRule(_Section):
     @model_validator(mode="after")
     def _a_requirement(self) -> JwtRule:
         if not self.providers and not self.allow_missing:
-            raise ValueError("name providers, or set allowMissing to make the paths public")
+            raise problem("providers", "name providers, or set allowMissing to make the paths public")
         return self
 
 
@@ -202,18 +224,29 @@ class JwtAuthentication(_Section):
         known: set[str] = set()
         for index, provider in enumerate(self.providers):
             if provider.name in known:
-                raise ValueError(f"providers[{index}].name: {provider.name!r} is already used by another provider")
+                raise problem(f"providers[{index}].name", f"{provider.name!r} is already used by another provider")
             known.add(provider.name)
         matches: dict[tuple[str, str], int] = {}
         for index, rule in enumerate(self.rules):
             for position, name in enumerate(rule.providers):
                 if name not in known:
-                    raise ValueError(f"rules[{index}].providers[{position}]: no provider named {name!r}")
+                    raise problem(f"rules[{index}].providers[{position}]", f"no provider named {name!r}")
             key = rule.match.member
             if key in matches:
-                raise ValueError(f"rules[{index}].match: the same match as rules[{matches[key]}]")
+                raise problem(f"rules[{index}].match", f"the same match as rules[{matches[key]}]")
             matches[key] = index
         return self
+
+
+def problem(field: str, message: str) -> ValueError:
+    """A rule across members, naming the member below the model that checks it (the API prefixes the path there).
+
+    `SpecProblem` is imported when a rule is broken, not with this module: the spec container
+    imports every section module, this one included.
+    """
+    from meshplane.model.policy.spec import SpecProblem
+
+    return SpecProblem(field, message)
 
 
 def check_jwks(text: str) -> None:
