@@ -26,7 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from meshplane.graph import names
+from meshplane.graph import names, resolve
+from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.spec import PolicyData
 from meshplane.model.state import MeshState
 from support import Lab, MeshBuilder, Reply, Sidecar, http_request, listener, target, wait_until
@@ -189,6 +190,47 @@ def test_shadow_gets_its_share_and_every_response_comes_from_the_primary(mesh_la
     seen = mesh_lab.shadow.requests()
     assert {r.path for r in seen} <= {f"/mirror/{i}" for i in range(MIRRORED)}
     assert all("-shadow" in r.headers["host"] for r in seen), {r.headers["host"] for r in seen}
+
+
+def _mirror_state(shadow: str, *, protocol: str = "http") -> MeshState:
+    """A caller whose route mirrors to `shadow`; the mesh also has a tcp-only node `pipe`."""
+    mesh = MeshBuilder(MESH)
+    mesh.node("caller", backends=(SHOP,))
+    mesh.node("primary", listener(8080, protocol))
+    mesh.node("shadow", listener(9090), listener(8080))
+    mesh.node("pipe", listener(8080, "tcp"))
+    mesh.router("shop-router", (8080, protocol))
+    body = {"match": {"prefix": "/"}} if protocol == "http" else {}
+    kind = "httpRoute" if protocol == "http" else "tcpRoute"
+    mesh.route("shop-router", "mirrored", {kind: {**body, "action": {"weightedTargets": [target("primary")]}}})
+    mesh.service(SHOP, router="shop-router")
+    route = {"route": {"virtualRouterName": "shop-router", "routeName": "mirrored"}}
+    policy = _policy("shop-mirror", route, mirror={"virtualNodeName": shadow, "percent": 10})
+    return dataclasses.replace(mesh.build(), policies={policy.policy_name: policy})
+
+
+def test_the_caller_gets_a_cluster_for_the_shadow_on_the_primarys_port_and_depends_on_it() -> None:
+    view, resolver = resolve(_mirror_state("shadow"), ProxyId(MESH, Kind.VIRTUAL_NODE, "caller"))
+    shadow = names.egress_cluster(MESH, "shadow", "http", 8080)
+    assert view.services[0].routes[0].mirror_cluster == shadow
+    assert shadow in {u.cluster for u in view.upstreams}
+    assert ResourceKey(Kind.VIRTUAL_NODE, MESH, "shadow") in resolver.keys
+    assert view.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("shadow", "protocol", "problem"),
+    [
+        ("gone", "http", "mirror to 'gone': the virtual node does not exist; not mirrored"),
+        ("pipe", "http", "mirror to 'pipe': the virtual node has no http listener; not mirrored"),
+        ("shadow", "tcp", "mirror to 'shadow': a tcp route has no requests to mirror; not mirrored"),
+    ],
+)
+def test_a_mirror_that_cannot_be_built_is_named_and_left_out(shadow: str, protocol: str, problem: str) -> None:
+    view, _ = resolve(_mirror_state(shadow, protocol=protocol), ProxyId(MESH, Kind.VIRTUAL_NODE, "caller"))
+    assert view.problems == (f"route 'mirrored': {problem}",)
+    assert view.services[0].routes[0].mirror_cluster is None
+    assert {u.node for u in view.upstreams} == {"primary"}
 
 
 def test_routes_without_a_mirror_are_not_copied(mesh_lab: PolicyLab) -> None:
