@@ -41,6 +41,7 @@ MIRRORED = 400
 MIRROR_PERCENT = 50
 MIRROR_TOLERANCE = 40
 RATE = 20
+NODE_RATE = 5  # a minute: one token every 12 s, so a burst of requests sees the bucket alone
 BURST = 10
 WINDOW_S = 3.0
 CLIENTS = 2
@@ -112,6 +113,8 @@ def _policies() -> dict[str, PolicyData]:
                 "response": {"set": [{"name": "x-served-by", "value": "primary-sidecar"}]},
             },
         ),
+        _policy("caller-limit", {"virtualNode": {"virtualNodeName": "caller"}},
+                rateLimit={"requestsPerUnit": NODE_RATE, "unit": "MINUTE"}),
         _policy("edge-limit", edge, rateLimit={"requestsPerUnit": RATE, "unit": "SECOND", "burst": BURST}),
         _policy(
             "edge-headers",
@@ -136,7 +139,7 @@ class PolicyLab:
 @pytest.fixture(scope="module")
 def mesh_lab(lab: Lab) -> PolicyLab:
     mesh = MeshBuilder(MESH)
-    mesh.node("caller", backends=(SHOP,))
+    mesh.node("caller", listener(8080), backends=(SHOP,))
     mesh.node("primary", listener(8080))
     mesh.node("shadow", listener(8080))
     mesh.router("shop-router", 8080)
@@ -152,7 +155,9 @@ def mesh_lab(lab: Lab) -> PolicyLab:
     state: MeshState = dataclasses.replace(mesh.build(), policies=_policies())
     primary = lab.http_app("primary", primary_address, 8080)
     lab.sidecar(state, "primary", primary_address)
-    caller = lab.sidecar(state, "caller", lab.address())
+    caller_address = lab.address()
+    lab.http_app("caller", caller_address, 8080)
+    caller = lab.sidecar(state, "caller", caller_address)
     edge = lab.sidecar(state, "edge", lab.address(), gateway=True)
     return PolicyLab(caller, edge, primary, shadow)
 
@@ -331,6 +336,21 @@ def _admitted(mesh_lab: PolicyLab, path: str, **kwargs: Any) -> Reply:
     reply = wait_until(attempt, 10, what="a request the gateway admits")
     assert reply.status == 200, reply
     return reply
+
+
+def test_node_ingress_admits_its_budget_per_minute_then_answers_429(mesh_lab: PolicyLab) -> None:
+    started = time.monotonic()
+    replies = [http_request(mesh_lab.caller.ingress, "caller.policy.local", f"/in/{i}") for i in range(NODE_RATE + 3)]
+    refilled = math.ceil((time.monotonic() - started) * NODE_RATE / 60)  # tokens a slow machine may have regained
+    statuses = [r.status for r in replies]
+    assert set(statuses) == {200, 429}, statuses
+    admitted = statuses.count(200)
+    assert NODE_RATE <= admitted <= NODE_RATE + refilled, statuses
+    assert statuses[:NODE_RATE] == [200] * NODE_RATE, statuses
+    limited = next(r for r in replies if r.status == 429)
+    assert limited.headers["x-ratelimit-limit"].startswith(str(NODE_RATE))
+    # egress is not the node's ingress: calls out of the node are not limited
+    assert all(http_request(mesh_lab.caller.egress, f"{SHOP}:8080", "/plain/x").status == 200 for _ in range(3))
 
 
 def test_gateway_route_headers_apply_to_that_route(mesh_lab: PolicyLab) -> None:
