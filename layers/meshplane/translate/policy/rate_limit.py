@@ -2,9 +2,11 @@
 
 The filter in each HTTP connection manager carries no bucket; the bucket rides on the
 listener's route configuration (`typed_per_filter_config`).  Envoy builds a per-route
-config once per route configuration, and every connection manager that names the same
-route configuration (a permissive TLS listener's plaintext and TLS chains, a gateway's
-loop-back chain) shares it, so one listener of one instance has exactly one budget.
+config once per route configuration, and the connection managers that subscribe to the
+same route configuration over RDS (ADS, or the file agent's per-resource files) share it:
+a permissive TLS listener's plaintext and TLS chains, a gateway's loop-back chain.  So
+one listener of one instance has one budget.  (A static bootstrap that inlines the route
+configuration, as the test harness does, gives each connection manager its own copy.)
 """
 
 from __future__ import annotations
