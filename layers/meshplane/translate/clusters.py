@@ -203,7 +203,7 @@ def clusters(view: ProxyView) -> dict[str, Cluster]:
     out.update((u.cluster, egress_cluster(u)) for u in view.upstreams)
     policy_zone_aware.apply(out, view)
     out.update(policy_tracing.clusters(view))
-    if view.is_gateway and view.policies.jwt is not None:
+    if view.is_gateway and (view.policies.jwt is not None or view.policies.authorization is not None):
         for li in view.listeners:
             policy_jwt.bind_loop_back_hop(out[li.cluster])
     out.update(policy_jwt.clusters(view.policies.jwt, view.proxy.mesh))

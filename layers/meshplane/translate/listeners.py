@@ -26,6 +26,7 @@ from meshplane.model import shapes
 from meshplane.translate import extensions, observability
 from meshplane.translate import tls as tls_
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
+from meshplane.translate.policy import authorization as policy_authorization
 from meshplane.translate.policy import jwt as policy_jwt
 from meshplane.translate.policy import rate_limit as policy_rate_limit
 from meshplane.translate.routes import egress_groups, group_protocol, tcp_chains
@@ -127,25 +128,30 @@ def _ingress_chains(
         extra = [own_health_check(listener.health_check)] if listener.health_check is not None else []
         extra += policy_rate_limit.filters(view.policies.rate_limit)  # after the health check: never limited
         extra += policy_jwt.http_filters(view.policies.jwt, view.proxy.mesh)
+        extra += policy_authorization.http_filters(view.policies.authorization, view.proxy.mesh)  # after identity
         network = http_filter(
             view, prefix, route_config, idle, strip_port=view.is_gateway, before_router=extra,
             local_reply=policy_jwt.local_reply(view.policies.jwt),
         )
     else:
         network = tcp_filter(view, prefix, [(listener.cluster, 1)], idle)
+    chain_filters = [
+        *policy_authorization.network_filters(view.policies.authorization, view.proxy.mesh, listener.protocol),
+        network,
+    ]
     base = lc.FilterChainMatch()
     if match_port:
         base.destination_port.value = listener.port
     chain_name = f"{listener.protocol}_{listener.port}"
     if not tls_.tls_enabled(listener.tls):
-        return [lc.FilterChain(name=chain_name, filter_chain_match=base, filters=[network])]
+        return [lc.FilterChain(name=chain_name, filter_chain_match=base, filters=chain_filters)]
     secured_match = lc.FilterChainMatch()
     secured_match.CopyFrom(base)
     secured_match.transport_protocol = "tls"
     secured = lc.FilterChain(
         name=f"{chain_name}_tls",
         filter_chain_match=secured_match,
-        filters=[network],
+        filters=chain_filters,
         transport_socket=tls_.downstream_socket(listener.tls),
     )
     if listener.tls.mode == "STRICT":
@@ -153,7 +159,7 @@ def _ingress_chains(
     plain_match = lc.FilterChainMatch()
     plain_match.CopyFrom(base)
     plain_match.transport_protocol = "raw_buffer"
-    return [secured, lc.FilterChain(name=f"{chain_name}_plain", filter_chain_match=plain_match, filters=[network])]
+    return [secured, lc.FilterChain(name=f"{chain_name}_plain", filter_chain_match=plain_match, filters=chain_filters)]
 
 
 # A TLS client sends its ClientHello right after connecting; anything still silent after this
@@ -279,7 +285,7 @@ def gateway(view: ProxyView) -> list[Listener]:
     out = []
     for li in view.listeners:
         chains = _ingress_chains(view, li, False, names.ingress_routes(li.protocol, li.port))
-        if view.policies.jwt is not None:
+        if view.policies.jwt is not None or view.policies.authorization is not None:  # the client's hop only
             chains.append(_self_redirect_chain(view, li, policy_jwt.loop_back_hop_match(tls_.tls_enabled(li.tls))))
         elif li.tls is not None and li.tls.mode == "STRICT":
             chains.append(_self_redirect_chain(view, li))
