@@ -1,4 +1,5 @@
-"""Envoy side of the `headers` section: header mutations on a route or a virtual host."""
+"""Envoy side of the `headers` section: header mutations on a route, or on a route configuration
+(a node's ingress: every request its listener serves)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from envoy.config.route.v3.route_pb2 import RouteConfiguration
 
 from meshplane.model.policy.headers import Header, HeaderOperations, HeaderRules
 
-_APPEND = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
-_OVERWRITE = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
+Action = base_pb2.HeaderValueOption.HeaderAppendAction.ValueType
+_APPEND: Action = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
+_OVERWRITE: Action = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
 
 def literal(value: str) -> str:
@@ -19,15 +21,9 @@ def literal(value: str) -> str:
     return value.replace("%", "%%")
 
 
-def _options(headers: Iterable[Header], action: base_pb2.HeaderValueOption.HeaderAppendAction.ValueType) -> list[
-    base_pb2.HeaderValueOption
-]:
-    return [
-        base_pb2.HeaderValueOption(
-            header=base_pb2.HeaderValue(key=h.name, value=literal(h.value)), append_action=action
-        )
-        for h in headers
-    ]
+def _options(headers: Iterable[Header], action: Action) -> list[base_pb2.HeaderValueOption]:
+    values = [base_pb2.HeaderValue(key=h.name, value=literal(h.value)) for h in headers]
+    return [base_pb2.HeaderValueOption(header=value, append_action=action) for value in values]
 
 
 def to_add(ops: HeaderOperations | None) -> list[base_pb2.HeaderValueOption]:
