@@ -124,6 +124,10 @@ def _jwks(*keys: dict[str, Any]) -> dict[str, Any]:
          "providers.0.jwks.remote.uri", "must use https"),
         (_section(providers=[_provider(jwks={"remote": {"uri": "/jwks.json"}})]),
          "providers.0.jwks.remote.uri", "absolute URI"),
+        (_section(providers=[_provider(jwks={"remote": {"uri": "https://a.example/j"}}),
+                             _provider("b", jwks={"remote": {"uri": "https://a.example:443/k",
+                                                             "caCertificateFile": "/etc/a.pem"}})]),
+         "providers[1].jwks.remote.caCertificateFile", "same host and port"),
         # headers a token may not be copied into
         (_section(providers=[_provider(claimToHeaders=[{"claim": "sub", "header": "x-meshplane-gateway-target"}])]),
          "providers.0.claimToHeaders.0.header", "reserved"),

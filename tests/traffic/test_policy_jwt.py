@@ -17,16 +17,21 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from meshplane.model.ids import Kind, ProxyId
 from meshplane.model.policy.spec import PolicyData
+from meshplane.snapshot.snapshot import XdsType
+from meshplane.translate import translate
 from meshplane.translate.routes import TARGET_HEADER
-from support import Lab, MeshBuilder, Reply, Sidecar, http_request, listener
-from support.pki import TestCA
+from support import Lab, MeshBuilder, Reply, Sidecar, http_request, listener, tls_context, validate_sidecar
+from support.pki import Leaf, TestCA
 
 pytestmark = pytest.mark.envoy
 
@@ -145,6 +150,9 @@ def _local_provider(keys: Keys) -> dict[str, Any]:
             "claimToHeaders": [{"claim": "sub", "header": "x-user"}], "forwardPayloadHeader": "x-jwt-payload"}
 
 
+NODE_TARGET = {"virtualNode": {"virtualNodeName": "api"}}
+
+
 def _node_section(keys: Keys, server: KeyServer) -> dict[str, Any]:
     remote = {"uri": server.uri, "caCertificateFile": server.ca_file, "timeout": {"value": 5, "unit": "s"}}
     return {
@@ -169,39 +177,54 @@ def _gateway_section(keys: Keys) -> dict[str, Any]:
 @dataclasses.dataclass(frozen=True)
 class JwtLab:
     node: Sidecar
-    gateway: Sidecar
+    gateway: Sidecar  # PERMISSIVE TLS: a TLS chain, a plaintext chain and the loop-back hop's
+    strict: Sidecar  # STRICT TLS: the loop-back hop's plaintext chain is the only other one
     app: Any
     web: Any
+    tls: ssl.SSLContext
+
+
+def _gateway_spec(mode: str, leaf: Leaf) -> dict[str, Any]:
+    certificate = {"file": {"certificateChain": str(leaf.chain), "privateKey": str(leaf.key)}}
+    port = {"port": GATEWAY_PORT, "protocol": "http"}
+    return {"listeners": [{"portMapping": port, "tls": {"mode": mode, "certificate": certificate}}]}
 
 
 @pytest.fixture(scope="module")
-def jwt_lab(lab: Lab, keys: Keys, key_server: KeyServer) -> JwtLab:
+def jwt_lab(lab: Lab, keys: Keys, key_server: KeyServer, test_ca: TestCA) -> JwtLab:
     mesh = MeshBuilder(MESH)
     mesh.node("api", listener(8080))
     mesh.node("web", listener(8080))
     mesh.service(WEB, node="web")
-    mesh.gateway("edge", {"listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}]})
+    leaf = test_ca.issue("edge", dns=["www.example.com"])
     action = {"target": {"virtualService": {"virtualServiceName": WEB}}}
-    mesh.gateway_route("edge", "shop", {"httpRoute": {"match": {"prefix": "/shop/"}, "action": action}})
+    for gateway, mode in (("edge", "PERMISSIVE"), ("edge-strict", "STRICT")):
+        mesh.gateway(gateway, _gateway_spec(mode, leaf))
+        mesh.gateway_route(gateway, "shop", {"httpRoute": {"match": {"prefix": "/shop/"}, "action": action}})
     api_address = lab.place(mesh, "api")
     web = lab.direct_http_app(mesh, "web", "web")
     policies = [
-        _policy("api-jwt", {"virtualNode": {"virtualNodeName": "api"}}, _node_section(keys, key_server)),
+        _policy("api-jwt", NODE_TARGET, _node_section(keys, key_server)),
         _policy("edge-jwt", {"virtualGateway": {"virtualGatewayName": "edge"}}, _gateway_section(keys)),
+        _policy("strict-jwt", {"virtualGateway": {"virtualGatewayName": "edge-strict"}}, _gateway_section(keys)),
     ]
     state = dataclasses.replace(mesh.build(), policies={p.policy_name: p for p in policies})
     app = lab.http_app("api", api_address, 8080)
     node = lab.sidecar(state, "api", api_address)
     gateway = lab.sidecar(state, "edge", lab.address(), gateway=True)
-    return JwtLab(node, gateway, app, web)
+    strict = lab.sidecar(state, "edge-strict", lab.address(), gateway=True)
+    return JwtLab(node, gateway, strict, app, web, tls_context(test_ca.cert_path))
 
 
 def _node(jwt_lab: JwtLab, path: str, headers: dict[str, str] | None = None) -> Reply:
     return http_request(jwt_lab.node.ingress, "api.jwt.local", path, headers=headers)
 
 
-def _gateway(jwt_lab: JwtLab, path: str, headers: dict[str, str] | None = None) -> Reply:
-    return http_request(jwt_lab.gateway.port(GATEWAY_PORT), "www.example.com", path, headers=headers)
+def _gateway(jwt_lab: JwtLab, path: str, headers: dict[str, str] | None = None, *, strict: bool = False,
+             tls: bool = False) -> Reply:
+    gateway = jwt_lab.strict if strict else jwt_lab.gateway
+    context = jwt_lab.tls if tls or strict else None
+    return http_request(gateway.port(GATEWAY_PORT), "www.example.com", path, headers=headers, tls=context)
 
 
 # -- a node's ingress ------------------------------------------------------------------------------------
@@ -305,3 +328,47 @@ def test_a_client_imitating_the_gateway_loop_back_hop_still_needs_a_token(jwt_la
     reply = _gateway(jwt_lab, "/orders/7", {TARGET_HEADER: f"{WEB}:8080"})
     assert reply.status == 401, reply
     assert jwt_lab.web.hits() == 0
+
+
+@pytest.mark.parametrize("strict", [False, True], ids=["permissive", "strict"])
+def test_a_tls_gateway_checks_tokens_and_still_takes_its_loop_back_hop(jwt_lab: JwtLab, keys: Keys,
+                                                                         strict: bool) -> None:
+    signed = _gateway(jwt_lab, "/shop/orders/8", bearer(token(keys, subject="erin")), strict=strict, tls=True)
+    assert signed.status == 200 and signed.json["headers"]["x-user"] == "erin", signed
+    assert _gateway(jwt_lab, "/shop/orders/8", strict=strict, tls=True).status == 401
+    assert _gateway(jwt_lab, "/shop/catalog/8", strict=strict, tls=True).status == 200
+
+
+def test_a_strict_gateway_still_refuses_plaintext_clients(jwt_lab: JwtLab, keys: Keys) -> None:
+    """The loop-back hop's plaintext chain takes only the reserved source, not every local client."""
+    reply = http_request(jwt_lab.strict.port(GATEWAY_PORT), "www.example.com", "/shop/orders/8",
+                         headers=bearer(token(keys)))
+    assert reply.status == 0, reply
+
+
+def test_remote_key_servers_by_name_and_by_address_pass_envoy_validation(
+    keys: Keys, tmp_path: Path, test_ca: TestCA
+) -> None:
+    """Key servers no test can reach (public names and addresses) are held to `envoy --mode validate`;
+    providers on one host and port share a cluster; without a CA file the system bundle is trusted."""
+    mesh = MeshBuilder(MESH)
+    mesh.node("api", listener(8080), listener(8081))
+    remotes = {"by-name": "https://login.example.com/.well-known/jwks.json", "by-address": "https://192.0.2.10:8443/k",
+               "by-ipv6": "https://[2001:db8::1]/keys", "same-host": "https://login.example.com/other-keys"}
+    trust = {"caCertificateFile": str(test_ca.cert_path)}
+    section = {"providers": [{"name": name, "issuer": uri, "jwks": {"remote": {"uri": uri, **trust}}}
+                             for name, uri in remotes.items()]}
+    proxy = ProxyId(MESH, Kind.VIRTUAL_NODE, "api")
+    state = dataclasses.replace(mesh.build(), policies={"remote": _policy("remote", NODE_TARGET, section)})
+    clusters = translate(state, proxy).of(XdsType.CLUSTERS)
+    hosts = ("192.0.2.10_8443", "2001:db8::1_443", "login.example.com_443")
+    assert sorted(name for name in clusters if "_jwks_" in name) == [f"cds_egress_{MESH}_jwks_{h}" for h in hosts]
+    validate_sidecar(state, proxy, tmp_path)
+    for provider in (section["providers"][0], section["providers"][3]):  # both of login.example.com's
+        del provider["jwks"]["remote"]["caCertificateFile"]
+    state = dataclasses.replace(state, policies={"remote": _policy("remote", NODE_TARGET, section)})
+    socket = translate(state, proxy).of(XdsType.CLUSTERS)[f"cds_egress_{MESH}_jwks_{hosts[2]}"].transport_socket
+    context = tls_pb2.UpstreamTlsContext()
+    socket.typed_config.Unpack(context)
+    assert context.sni == "login.example.com"
+    assert context.common_tls_context.validation_context.trusted_ca.filename == "/etc/pki/tls/cert.pem"

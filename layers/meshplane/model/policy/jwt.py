@@ -112,6 +112,13 @@ class RemoteJwks(_Section):
     # without one the proxy's system CA bundle is used.
     ca_certificate_file: FilePath | None = Field(default=None, alias="caCertificateFile")
 
+    @property
+    def endpoint(self) -> tuple[str, int, bool]:
+        """(host, port, TLS): where the keys are fetched from."""
+        parts = urlsplit(self.uri)
+        secure = parts.scheme == "https"
+        return parts.hostname or "", parts.port or (443 if secure else 80), secure
+
     @field_validator("uri")
     @classmethod
     def _secure_uri(cls, uri: str) -> str:
@@ -226,6 +233,7 @@ class JwtAuthentication(_Section):
             if provider.name in known:
                 raise problem(f"providers[{index}].name", f"{provider.name!r} is already used by another provider")
             known.add(provider.name)
+        _one_trust_per_key_server(self.providers)
         matches: dict[tuple[str, str], int] = {}
         for index, rule in enumerate(self.rules):
             for position, name in enumerate(rule.providers):
@@ -236,6 +244,19 @@ class JwtAuthentication(_Section):
                 raise problem(f"rules[{index}].match", f"the same match as rules[{matches[key]}]")
             matches[key] = index
         return self
+
+
+def _one_trust_per_key_server(providers: list[JwtProvider]) -> None:
+    """Providers fetching from one host and port share the proxy's connection there, so one CA verifies it."""
+    first: dict[tuple[str, int, bool], tuple[int, str | None]] = {}
+    for index, provider in enumerate(providers):
+        remote = provider.jwks.remote
+        if remote is None:
+            continue
+        earlier = first.setdefault(remote.endpoint, (index, remote.ca_certificate_file))
+        if earlier[1] != remote.ca_certificate_file:
+            raise problem(f"providers[{index}].jwks.remote.caCertificateFile",
+                          f"differs from providers[{earlier[0]}], which fetches its keys from the same host and port")
 
 
 def problem(field: str, message: str) -> ValueError:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
@@ -46,6 +45,9 @@ TLS_SOCKET = "envoy.transport_sockets.tls"
 LOOPBACK_HOP_SOURCE = "127.0.0.2"
 CONNECT_TIMEOUT_S = 2.0
 JWKS_FETCH_RETRIES = 3
+# The system CA bundle where App Mesh's Envoy image keeps it; meshplane's sidecar image links it there too.
+# (Envoy's own `system_root_certs` is not implemented for TLS sockets, and a SAN check needs a CA.)
+SYSTEM_CA_BUNDLE = "/etc/pki/tls/cert.pem"
 FETCH_TIMEOUT_MS = 1000  # Envoy's own default for a JWKS fetch
 
 
@@ -159,15 +161,8 @@ def _remote(remote: RemoteJwks, mesh: str) -> jwt_pb2.RemoteJwks:
 # --- remote JWKS clusters ---------------------------------------------------------------------
 
 
-def _endpoint(uri: str) -> tuple[str, int, bool]:
-    """(host, port, TLS) of a JWKS URI the model accepted (https, or http to loopback)."""
-    parts = urlsplit(uri)
-    secure = parts.scheme == "https"
-    return parts.hostname or "", parts.port or (443 if secure else 80), secure
-
-
 def jwks_cluster_name(remote: RemoteJwks, mesh: str) -> str:
-    host, port, _ = _endpoint(remote.uri)
+    host, port, _ = remote.endpoint
     return names.jwks_cluster(mesh, host, port)
 
 
@@ -192,7 +187,7 @@ def _literal_ip(host: str) -> bool:
 
 def _jwks_cluster(name: str, remote: RemoteJwks) -> Cluster:
     """A key server by IP is static; by name it is resolved by DNS (logical: one connection target at a time)."""
-    host, port, secure = _endpoint(remote.uri)
+    host, port, secure = remote.endpoint
     cluster = Cluster(
         name=name,
         type=Cluster.STATIC if _literal_ip(host) else Cluster.LOGICAL_DNS,
@@ -214,6 +209,8 @@ def _tls_socket(host: str, ca_file: str | None) -> base_pb2.TransportSocket:
     """TLS that checks the key server's certificate against the CA and its name against the URI's host.
 
     Envoy verifies no name by default, so the SAN matcher is what ties the certificate to the host.
+    Without `caCertificateFile` the system bundle is used: an Envoy run outside the App Mesh or
+    meshplane images needs one at `SYSTEM_CA_BUNDLE`.
     """
     ip = _literal_ip(host)
     validation = common_pb2.CertificateValidationContext(
@@ -224,10 +221,7 @@ def _tls_socket(host: str, ca_file: str | None) -> base_pb2.TransportSocket:
             )
         ]
     )
-    if ca_file is not None:
-        validation.trusted_ca.CopyFrom(base_pb2.DataSource(filename=ca_file))
-    else:
-        validation.system_root_certs.SetInParent()
+    validation.trusted_ca.CopyFrom(base_pb2.DataSource(filename=ca_file or SYSTEM_CA_BUNDLE))
     context = tls_pb2.UpstreamTlsContext(
         common_tls_context=tls_pb2.CommonTlsContext(validation_context=validation), sni="" if ip else host
     )
