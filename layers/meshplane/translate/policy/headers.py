@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeAlias
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -11,7 +12,7 @@ from envoy.config.route.v3.route_pb2 import RouteConfiguration
 
 from meshplane.model.policy.headers import Header, HeaderOperations, HeaderRules
 
-Action = base_pb2.HeaderValueOption.HeaderAppendAction.ValueType
+Action: TypeAlias = base_pb2.HeaderValueOption.HeaderAppendAction.ValueType
 _APPEND: Action = base_pb2.HeaderValueOption.APPEND_IF_EXISTS_OR_ADD
 _OVERWRITE: Action = base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD
 
