@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -115,6 +115,35 @@ class NodeRef:
 
     mesh: str
     node: str
+
+
+class NodeEndpoints(Mapping[str, tuple[Endpoint, ...]]):
+    """The endpoints of a mesh's nodes, each node's read (one Query) on its first lookup, then kept.
+
+    Why lazily: a node's endpoints live in a partition of their own, so reading every node
+    costs one request per node of the mesh, while a change usually translates a few
+    proxies whose clusters name a few nodes.  Looking up every node (a full translation
+    of every proxy) reads each once, as an eager read would.
+    """
+
+    def __init__(self, nodes: frozenset[str], read: Callable[[str], tuple[Endpoint, ...]]) -> None:
+        self._nodes = nodes
+        self._read = read
+        self._known: dict[str, tuple[Endpoint, ...]] = {}
+
+    def __getitem__(self, node: str) -> tuple[Endpoint, ...]:
+        if node not in self._nodes:
+            raise KeyError(node)
+        found = self._known.get(node)
+        if found is None:
+            found = self._known[node] = self._read(node)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def __len__(self) -> int:
+        return len(self._nodes)
 
 
 class EndpointStore:
@@ -224,7 +253,8 @@ class EndpointStore:
         ]
 
     def endpoints_for(self, mesh: str, nodes: Iterable[str]) -> Mapping[str, tuple[Endpoint, ...]]:
-        return {node: self.endpoints(NodeRef(mesh, node)) for node in nodes}
+        """The endpoints of `nodes`, each read when first looked up (see `NodeEndpoints`)."""
+        return NodeEndpoints(frozenset(nodes), lambda node: self.endpoints(NodeRef(mesh, node)))
 
     def _query(self, ref: NodeRef, prefix: str) -> list[Endpoint]:
         return [Endpoint.model_validate(json.loads(item["endpoint"]["S"])) for item in self._items(ref, prefix)

@@ -49,6 +49,7 @@ class DependencyIndex:
     def __init__(self, table: str, client: Any) -> None:
         self._table = table
         self._client = client
+        self._read: dict[str, dict[str, IndexEntry]] = {}  # mesh -> its entries as the last `entries` read them
 
     def entries(self, mesh: str) -> dict[str, IndexEntry]:
         """Every proxy of the mesh that was ever published, by node path."""
@@ -65,18 +66,34 @@ class DependencyIndex:
                 deps=frozenset(v["S"] for v in item.get("deps", {}).get("L", [])),
                 endpoint_deps=frozenset(v["S"] for v in item.get("endpointDeps", {}).get("L", [])),
             )
+        self._read[mesh] = dict(out)
         return out
 
-    def put(self, mesh: str, node_path: str, deps: Iterable[str], endpoint_deps: Iterable[str]) -> None:
+    def put(self, mesh: str, node_path: str, deps: Iterable[str], endpoint_deps: Iterable[str]) -> bool:
+        """Store a proxy's dependencies; False (no write) when the last `entries` read of its mesh held exactly these.
+
+        Why skip: every reconcile pass rebuilds every proxy and, when nothing changed, would
+        rewrite every entry as it was, a billed write per proxy per pass.  The comparison is
+        with what the recompute itself read before rebuilding (`Recomputer.recompute` reads
+        the entries in every round), never with an earlier write, so an entry is written
+        whenever it differs from the item as last read.
+        """
+        entry = IndexEntry(node_path, frozenset(deps), frozenset(endpoint_deps))
+        known = self._read.setdefault(mesh, {})
+        if known.get(node_path) == entry:
+            return False
         self._client.put_item(
             TableName=self._table,
             Item={
                 "pk": {"S": partition(mesh)},
                 "sk": {"S": node_path},
-                "deps": {"L": [{"S": d} for d in sorted(deps)]},
-                "endpointDeps": {"L": [{"S": n} for n in sorted(endpoint_deps)]},
+                "deps": {"L": [{"S": d} for d in sorted(entry.deps)]},
+                "endpointDeps": {"L": [{"S": n} for n in sorted(entry.endpoint_deps)]},
             },
         )
+        known.pop(node_path, None)  # what was read is older than this write now
+        return True
 
     def delete(self, mesh: str, node_path: str) -> None:
         self._client.delete_item(TableName=self._table, Key={"pk": {"S": partition(mesh)}, "sk": {"S": node_path}})
+        self._read.get(mesh, {}).pop(node_path, None)

@@ -1,0 +1,165 @@
+"""The cost model's call counting, and the call counts of the pipeline paths it found dominant.
+
+The counting hook (`bench/callcount.py`) is checked against DynamoDB's published
+capacity rules, then attached to the session of a pipeline running against moto in
+process, which pins how many calls an idle reconcile pass and a route change make:
+- an idle pass rewrites no dependency-index entry (before, one PutItem per proxy per pass);
+- a route change reads the endpoints of the nodes its dependents' EDS names, not of
+  every node of the mesh (before, one Query per node of the mesh per change).
+The mesh is small (a caller of each service, plus idle nodes nobody calls) so the counts
+are exact and the whole module takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+REGION = "us-east-1"
+IDLE_NODES = 8  # nodes nobody calls: a route change must not read their endpoints
+
+
+@pytest.fixture(scope="module")
+def callcount() -> Iterator[ModuleType]:
+    import importlib
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("callcount")
+    finally:
+        sys.path.remove(str(BENCH))
+        sys.modules.pop("callcount", None)
+
+
+def test_item_sizes_follow_dynamodbs_rules(callcount: ModuleType) -> None:
+    # names count, strings by UTF-8 bytes, numbers ~1 byte per 2 digits + 1, lists/maps 3 + 1 per element
+    assert callcount.item_size({"pk": {"S": "ab"}, "n": {"N": "1234"}}) == 2 + 2 + 1 + 3
+    assert callcount.item_size({"é": {"S": "é"}}) == 4
+    assert callcount.item_size({"l": {"L": [{"S": "x"}, {"BOOL": True}]}}) == 1 + 3 + 2 + 2
+    assert callcount.item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + 1 + 1 + 1
+
+
+def test_capacity_units_round_per_item_for_gets_and_per_page_for_queries(callcount: ModuleType) -> None:
+    units = callcount.dynamodb_units
+    big = {"pk": {"S": "x" * 5000}}
+    assert units("GetItem", {"ConsistentRead": True}, {"Item": big}) == (2.0, 0.0)
+    assert units("GetItem", {}, {"Item": big}) == (1.0, 0.0)
+    assert units("GetItem", {"ConsistentRead": True}, {}) == (1.0, 0.0)  # a miss still costs one
+    small = [{"pk": {"S": "x" * 1000}}] * 3  # 3 KB in one page: one unit, not three
+    assert units("Query", {"ConsistentRead": True}, {"Items": small}) == (1.0, 0.0)
+    assert units("PutItem", {"Item": {"pk": {"S": "x" * 1100}}}, {}) == (0.0, 2.0)
+    assert units("TransactWriteItems", {"TransactItems": [{"Put": {"Item": {"a": {"S": "b"}}}}, {"Update": {}}]},
+                 {}) == (0.0, 4.0)
+
+
+@pytest.fixture(scope="module")
+def world(callcount: ModuleType) -> Iterator[dict[str, Any]]:
+    """A small mesh published once through the pipeline on a counted session, moto in process."""
+    import os
+
+    import boto3
+    from meshplane.config import Settings
+    from meshplane.model import shapes
+    from meshplane.model.ids import Kind, ResourceKey
+    from meshplane.pipeline.runtime import Pipeline
+    from meshplane.pipeline.telemetry import Telemetry
+    from meshplane.pipeline.validate import default_validators
+    from meshplane.pipeline.wiring import Clients, Collaborators
+    from meshplane.store import schema
+    from meshplane.store.endpoints import EndpointStore, NodeRef
+    from meshplane.store.resources import ResourceStore
+    from moto import mock_aws
+
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
+                                            "AWS_ENDPOINT_URL", "POWERTOOLS_TRACE_DISABLED")}
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": REGION, "POWERTOOLS_TRACE_DISABLED": "true"})
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with mock_aws():
+        settings = Settings(table=f"t-{uuid.uuid4().hex[:6]}", bucket="cost-bucket", bus="cost-bus", region=REGION)
+        session = boto3.session.Session(region_name=REGION)
+        counter = callcount.CallCounter()
+        counter.attach(session)
+        plain = boto3.session.Session(region_name=REGION)
+        schema.create_table(plain.client("dynamodb"), settings.table)
+        plain.client("s3").create_bucket(Bucket=settings.bucket)
+        plain.client("events").create_event_bus(Name=settings.bus)
+        clients = Clients(dynamodb=session.client("dynamodb"), s3=session.client("s3"),
+                          events=session.client("events"), ecs=session.client("ecs"),
+                          servicediscovery=session.client("servicediscovery"), ec2=session.client("ec2"))
+        parts = Collaborators.default(settings, clients)
+        parts = Collaborators(parts.loader, parts.graph, parts.translator, default_validators(lambda: False))
+        pipeline = Pipeline(settings, clients, parts, Telemetry.from_env())
+        store = ResourceStore(settings.table, plain.client("dynamodb"), region=REGION)
+        endpoints = EndpointStore(settings.table, plain.client("dynamodb"))
+
+        def node(name: str, backends: list[str]) -> None:
+            spec = shapes.VirtualNodeSpec.model_validate({
+                "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+                "serviceDiscovery": {"awsCloudMap": {"namespaceName": "cost.local", "serviceName": name}},
+                "backends": [{"virtualService": {"virtualServiceName": b}} for b in backends]})
+            store.create(ResourceKey(Kind.VIRTUAL_NODE, "m", name), spec)
+            endpoints.replace_cloudmap(NodeRef("m", name), [])
+
+        store.create(ResourceKey(Kind.MESH, "m", "m"), shapes.MeshSpec())
+        node("blue", [])
+        node("green", [])
+        node("front", ["color.cost.local"])
+        for i in range(IDLE_NODES):
+            node(f"idle-{i}", [])
+        store.create(ResourceKey(Kind.VIRTUAL_ROUTER, "m", "color"), shapes.VirtualRouterSpec.model_validate(
+            {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}))
+        store.create(ResourceKey(Kind.ROUTE, "m", "default", "color"), route(90))
+        provider = {"provider": {"virtualRouter": {"virtualRouterName": "color"}}}
+        store.create(ResourceKey(Kind.VIRTUAL_SERVICE, "m", "color.cost.local"),
+                     shapes.VirtualServiceSpec.model_validate(provider))
+        pipeline.recomputer.recompute("m", full=True)  # the first publish
+        try:
+            yield {"pipeline": pipeline, "counter": counter, "store": store}
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+
+
+def route(blue: int) -> Any:
+    from meshplane.model import shapes
+
+    return shapes.RouteSpec.model_validate({"httpRoute": {
+        "match": {"prefix": "/"},
+        "action": {"weightedTargets": [{"virtualNode": "blue", "weight": blue},
+                                       {"virtualNode": "green", "weight": 100 - blue}]}}})
+
+
+def test_an_idle_full_recompute_writes_nothing(world: dict[str, Any]) -> None:
+    with world["counter"].counting() as tally:
+        outcome = world["pipeline"].recomputer.recompute("m", full=True)
+    proxies = 3 + IDLE_NODES
+    assert not outcome.published
+    assert tally.calls["dynamodb:PutItem"] == 0  # no index entry rewritten as it was
+    assert tally.write_units == 0
+    assert tally.calls["dynamodb:GetItem"] == proxies  # one pointer read per proxy
+    assert sum(tally.s3.values()) == 0 and tally.events_entries == 0
+
+
+def test_a_route_change_reads_only_the_endpoints_its_dependents_use(world: dict[str, Any]) -> None:
+    from meshplane.model.ids import Kind, ResourceKey
+
+    world["store"].update(ResourceKey(Kind.ROUTE, "m", "default", "color"), route(50))
+    with world["counter"].counting() as tally:
+        outcome = world["pipeline"].recomputer.recompute("m", [ResourceKey(Kind.ROUTE, "m", "default", "color")])
+    assert [r.proxy.name for r in outcome.published] == ["front"]
+    # the mesh's items, the index, and the endpoints of blue and green (front's clusters): not the idle nodes'
+    assert tally.calls["dynamodb:Query"] == 1 + 1 + 2
+    assert tally.calls["dynamodb:GetItem"] == 1 and tally.calls["dynamodb:PutItem"] == 1  # pointer; index unchanged
+    assert tally.s3["PUT"] == 2 and tally.events_entries == 1
