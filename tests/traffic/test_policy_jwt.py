@@ -73,11 +73,13 @@ def keys() -> Keys:
     )
 
 
-def token(keys: Keys, *, issuer: str = ISSUER, audience: str = AUDIENCE, lifetime: int = 300,
+def token(keys: Keys, *, issuer: str = ISSUER, audience: str = AUDIENCE, lifetime: int | None = 300,
           key: Any = None, kid: str = KID, subject: str = "alice") -> str:
-    """A signed JWT; a negative `lifetime` gives one that expired that many seconds ago."""
+    """A signed JWT; a negative `lifetime` gives one that expired that many seconds ago, None one without `exp`."""
     now = int(time.time())
-    claims = {"iss": issuer, "aud": audience, "sub": subject, "iat": now - 10, "exp": now + lifetime}
+    claims: dict[str, Any] = {"iss": issuer, "aud": audience, "sub": subject, "iat": now - 10}
+    if lifetime is not None:
+        claims["exp"] = now + lifetime
     algorithm = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
     return jwt.encode(claims, key if key is not None else keys.signing, algorithm=algorithm, headers={"kid": kid})
 
@@ -247,6 +249,7 @@ def test_a_token_signed_by_the_inline_jwks_passes_with_its_subject_as_a_header(j
         ("wrong audience", {"audience": "another-api"}),
         ("wrong issuer", {"issuer": "https://evil.jwt.local"}),
         ("signed by a key not in the JWKS", {"key": "forger"}),
+        ("without an expiry", {"lifetime": None}),
     ],
 )
 def test_an_invalid_token_gets_401_and_never_reaches_the_app(

@@ -104,9 +104,9 @@ class RemoteJwks(_Section):
     """A JWKS that every proxy fetches from its issuer and caches."""
 
     uri: Annotated[str, Field(min_length=1, max_length=2048)]
-    # How long one fetch may take; Envoy's own default is 1 s.
+    # How long one fetch may take (5 s when not given).
     timeout: PolicyDuration | None = None
-    # How long a fetched key set is used before it is fetched again; Envoy's own default is 5 minutes.
+    # How long a fetched key set is used before it is fetched again (Envoy's default when not given: 10 minutes).
     cache_duration: PolicyDuration | None = Field(default=None, alias="cacheDuration")
     # A PEM CA bundle on the proxy's host to verify the key server with, for a private CA;
     # without one the proxy's system CA bundle is used.
@@ -173,6 +173,8 @@ class JwtProvider(_Section):
     claim_to_headers: Annotated[list[ClaimHeader], Field(max_length=20)] = Field(default=[], alias="claimToHeaders")
     # Tolerance for `exp` and `nbf` between clocks; Envoy's own default is 60 s.
     clock_skew_seconds: Annotated[int, Field(ge=0, le=3600)] | None = Field(default=None, alias="clockSkewSeconds")
+    # A token without `exp` would be valid for ever: refused unless this is turned off.
+    require_expiration: bool = Field(default=True, alias="requireExpiration")
 
     @field_validator("forward_payload_header")
     @classmethod

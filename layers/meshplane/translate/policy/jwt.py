@@ -48,7 +48,7 @@ JWKS_FETCH_RETRIES = 3
 # The system CA bundle where App Mesh's Envoy image keeps it; meshplane's sidecar image links it there too.
 # (Envoy's own `system_root_certs` is not implemented for TLS sockets, and a SAN check needs a CA.)
 SYSTEM_CA_BUNDLE = "/etc/pki/tls/cert.pem"
-FETCH_TIMEOUT_MS = 1000  # Envoy's own default for a JWKS fetch
+FETCH_TIMEOUT_MS = 5000  # one JWKS fetch when the section gives no timeout (Envoy requires one)
 
 
 def http_filters(section: JwtAuthentication | None, mesh: str) -> list[hcm.HttpFilter]:
@@ -128,6 +128,7 @@ def _provider(provider: JwtProvider, mesh: str) -> jwt_pb2.JwtProvider:
         issuer=provider.issuer,
         audiences=provider.audiences,
         forward=provider.forward,
+        require_expiration=provider.require_expiration,
         from_headers=[jwt_pb2.JwtHeader(name=h.name, value_prefix=h.value_prefix or "") for h in provider.from_headers],
         from_params=provider.from_params,
         forward_payload_header=provider.forward_payload_header or "",
