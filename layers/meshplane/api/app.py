@@ -13,15 +13,20 @@ import base64
 import binascii
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from meshplane.api import policy_api, responses
+from meshplane.api import policy_api, responses, rollout_api
 from meshplane.api.binding import bind
 from meshplane.api.operations import Operations
-from meshplane.api.routes import match
+from meshplane.api.permissions import Check
+from meshplane.api.proxy_status import ProxyReads
+from meshplane.api.routes import ProxyRoute, match, match_proxy_read
 from meshplane.config import Settings
+from meshplane.model.ids import Kind
+from meshplane.publication.bucket import SnapshotSource
 from meshplane.store.errors import BadRequest, InternalServerError, MeshplaneError
 from meshplane.store.limits import Limits
 from meshplane.store.resources import ResourceStore
@@ -54,9 +59,12 @@ class Api:
     """Routes, binds and runs App Mesh requests against one ResourceStore."""
 
     def __init__(self, store: ResourceStore, telemetry: Telemetry | None = None,
-                 authorizer: Authorizer | None = None) -> None:
+                 authorizer: Authorizer | None = None, snapshots: Callable[[], SnapshotSource] | None = None) -> None:
+        """`snapshots`: the published snapshots, opened on first use (a proxy's config read needs them)."""
         self.operations = Operations(store)
+        self.proxies = ProxyReads(store, snapshots)
         self.policies = policy_api.PolicyOperations(store)
+        self.rollouts = rollout_api.RolloutOperations(store)
         self.telemetry = telemetry
         self.authorizer = authorizer  # None: API Gateway's execute-api:Invoke is the only check
 
@@ -67,7 +75,7 @@ class Api:
             settings.table, client, region=settings.region, account=settings.account, partition=settings.partition,
             limits=limits or Limits(),
         )
-        return cls(store, telemetry, _authorizer(settings, store))
+        return cls(store, telemetry, _authorizer(settings, store), _snapshots(settings))
 
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         """The proxy response; `context` is Lambda's, or None for the local server."""
@@ -87,6 +95,14 @@ class Api:
             return Served(responses.plain(200, {"status": "ok"}), HEALTH_OPERATION)
         operation = UNKNOWN_OPERATION
         try:
+            proxy_read = match_proxy_read(method, path)
+            if proxy_read is not None:
+                operation = proxy_read[0].name
+                return Served(self._proxy_read(event, *proxy_read), operation)
+            if rollout_api.owns(path):
+                route, labels = policy_api.match(method, path, rollout_api.ROUTES)
+                operation = route.name
+                return Served(self._rollout(event, route, labels), operation)
             if policy_api.owns(path):
                 route, labels = policy_api.match(method, path)
                 operation = route.name
@@ -114,6 +130,30 @@ class Api:
             output = self.policies.run(route.name, inp)
         return responses.success(output, None)
 
+    def _rollout(self, event: Mapping[str, Any], route: policy_api.Route, labels: dict[str, str]) -> dict[str, Any]:
+        """A call of the Rollout extension API (`api.rollout_api`), bound and answered as the Policy API's."""
+        inp = policy_api.bind(route, labels, _query(event), _body(event))
+        with self._span(route.name):
+            if self.authorizer is not None:
+                self.authorizer.authorize_checks(event, rollout_api.checks(route.name, inp, self.rollouts.resources))
+            output = self.rollouts.run(route.name, inp)
+        return responses.success(output, None)
+
+    def _proxy_read(self, event: Mapping[str, Any], route: ProxyRoute, labels: dict[str, str]) -> dict[str, Any]:
+        """meshplane's own proxy reads (`api.proxy_status`), authorized as the App Mesh reads are."""
+
+        def authorize(checks: Sequence[Check]) -> None:
+            if self.authorizer is not None:
+                self.authorizer.authorize_checks(event, checks)
+
+        mesh = labels["meshName"]
+        with self._span(route.name):
+            if route.name == "ListProxies":
+                return responses.plain(200, self.proxies.list_proxies(mesh, _query(event), authorize, time.time()))
+            kind = Kind.VIRTUAL_NODE if "virtualNodeName" in labels else Kind.VIRTUAL_GATEWAY
+            name = labels.get("virtualNodeName") or labels["virtualGatewayName"]
+            return responses.plain(200, self.proxies.proxy_config(mesh, kind, name, authorize))
+
     def _span(self, name: str) -> contextlib.AbstractContextManager[Any]:
         """An X-Ray subsegment named after the operation (a no-op when tracing is off)."""
         return contextlib.nullcontext() if self.telemetry is None else self.telemetry.traced(name)
@@ -128,6 +168,19 @@ def _authorizer(settings: Settings, store: ResourceStore) -> Authorizer | None:
     from meshplane.api.authz import Authorizer
 
     return Authorizer(boto3.client("iam", region_name=settings.region), store)
+
+
+def _snapshots(settings: Settings) -> Callable[[], SnapshotSource]:
+    """The stack's snapshot bucket, its S3 client made on first use."""
+
+    def opened() -> SnapshotSource:
+        import boto3
+
+        from meshplane.store.s3objects import snapshot_bucket
+
+        return snapshot_bucket(boto3.client("s3", region_name=settings.region), settings.bucket)
+
+    return opened
 
 
 def _query(event: Mapping[str, Any]) -> dict[str, Sequence[str]]:

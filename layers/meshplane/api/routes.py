@@ -110,3 +110,32 @@ def match(method: str, path: str) -> tuple[Operation, dict[str, str]]:
     if path_matched:
         raise NotFound(f"{shown(method)} is not supported on {shown(path)}")
     raise NotFound(f"no App Mesh operation at {shown(path)}")
+
+
+@dataclass(frozen=True)
+class ProxyRoute:
+    """One of meshplane's own proxy reads (`api.proxy_status`), beside the App Mesh operations."""
+
+    name: str
+    pattern: re.Pattern[str]
+    method: str = "GET"
+
+
+PROXY_ROUTES = (
+    ProxyRoute("ListProxies", _path_pattern("/meshplane/v1/meshes/{meshName}/proxies")),
+    ProxyRoute("DescribeProxyConfig",
+               _path_pattern("/meshplane/v1/meshes/{meshName}/virtualNodes/{virtualNodeName}/config")),
+    ProxyRoute("DescribeProxyConfig",
+               _path_pattern("/meshplane/v1/meshes/{meshName}/virtualGateways/{virtualGatewayName}/config")),
+)
+
+
+def match_proxy_read(method: str, path: str) -> tuple[ProxyRoute, dict[str, str]] | None:
+    """The proxy read at `method path` and its decoded labels; None when the path is none of them."""
+    for route in PROXY_ROUTES:
+        found = route.pattern.match(path)
+        if found is not None:
+            if method != route.method:
+                raise NotFound(f"{shown(method)} is not supported on {shown(path)}")
+            return route, {label: unquote(value) for label, value in found.groupdict().items()}
+    return None

@@ -9,8 +9,8 @@ Envoys of a run of nodes (the status read pages by node).
 
 Items expire (`expiresAt`, the table's TTL attribute): a connected Envoy's item is
 rewritten at least every `HEARTBEAT_SECONDS` by its server, so one whose server died
-stops counting as connected after `STALE_SECONDS` and disappears after that; a
-disconnected one is kept `DISCONNECTED_KEEP_SECONDS`. DynamoDB deletes expired items
+stops counting as connected after `STALE_SECONDS`; either way, an Envoy no longer
+connected is kept `DISCONNECTED_KEEP_SECONDS`, then expires. DynamoDB deletes expired items
 late, so reads skip them themselves.
 
 A disconnect is written only over the item of the same connection (a condition), so an
@@ -50,22 +50,25 @@ def node_prefix(proxy: ProxyId) -> str:
 
 @dataclass(frozen=True)
 class Nack:
-    """Envoy's last rejection: the type, the version it refused, the resources it named, its message."""
+    """Envoy's last rejection: the type, the version it refused, its message, the resources its message names,
+    and those the refused version added or changed against the one Envoy kept (where to look when it names none)."""
 
     type_url: str
     version: str
     message: str
     resource_names: tuple[str, ...] = ()
     at: float = 0.0
+    changed: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {"typeUrl": self.type_url, "version": self.version, "resourceNames": list(self.resource_names),
-                "message": self.message, "at": self.at}  # fmt: skip
+                "changedResources": list(self.changed), "message": self.message, "at": self.at}  # fmt: skip
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Nack:
         return cls(str(data["typeUrl"]), str(data.get("version") or ""), str(data.get("message") or ""),
-                   tuple(str(n) for n in data.get("resourceNames") or ()), float(data.get("at") or 0.0))  # fmt: skip
+                   tuple(str(n) for n in data.get("resourceNames") or ()), float(data.get("at") or 0.0),
+                   tuple(str(n) for n in data.get("changedResources") or ()))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,8 @@ class EnvoyStatus:
         return partition(self.proxy.mesh), f"{node_prefix(self.proxy)}{self.instance}"
 
     def expires_at(self) -> float:
-        return self.seen + (STALE_SECONDS if self.connected else DISCONNECTED_KEEP_SECONDS)
+        """A disconnected Envoy is kept for a while; one whose server went silent, as long after it went stale."""
+        return self.seen + (STALE_SECONDS if self.connected else 0.0) + DISCONNECTED_KEEP_SECONDS
 
     def live(self, now: float) -> bool:
         """Connected, and rewritten recently enough that its server is still there."""

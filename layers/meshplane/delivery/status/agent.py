@@ -40,7 +40,7 @@ class AgentReport:
                  clock: Callable[[], float] = time.time) -> None:  # fmt: skip
         self._store = store
         self._clock = clock
-        self.coalescer = coalescer or Coalescer()
+        self.coalescer = coalescer if coalescer is not None else Coalescer()
         self.counts = WriteCounts()
         now = clock()
         self.status = EnvoyStatus(proxy, proxy.path, instance, uuid.uuid4().hex[:12], FILE_DELIVERY,

@@ -78,6 +78,7 @@ class StreamReport:
         self._clock = clock
         self.status = status
         self._published: dict[XdsType, dict[str, str]] = {kind: {} for kind in XdsType}  # served -> published
+        self._packed: dict[XdsType, dict[str, Mapping[str, bytes]]] = {kind: {} for kind in XdsType}  # served version
         self._needed: Mapping[XdsType, str] = {}  # the served view's version of each type it has resources of
         self._view_version = ""
         self._published_version = ""
@@ -99,10 +100,12 @@ class StreamReport:
             return
         self._view_version = served.version
         for kind, prepared in served.types.items():
-            seen = self._published[kind]
+            seen, packed = self._published[kind], self._packed[kind]
             if len(seen) > 16:  # only the current and the previous view's are ever acknowledged
                 seen.clear()
+                packed.clear()
             seen[prepared.version] = published.types[kind].version
+            packed[prepared.version] = prepared.packed
         self._needed = {kind: p.version for kind, p in served.types.items() if p.packed}
         self._published_version = published.version
 
@@ -119,8 +122,16 @@ class StreamReport:
     def nacked(self, kind: XdsType, version: str | None, message: str, names: Iterable[str]) -> None:
         served = stripped(version or "")
         nack = Nack(kind.type_url, self._published[kind].get(served, served), clipped(message), tuple(names),
-                    self._clock())  # fmt: skip
+                    self._clock(), self._changed(kind, served))  # fmt: skip
         self._offer(replace(self.status, nack=nack, seen=self._clock()), urgent=True)
+
+    def _changed(self, kind: XdsType, refused: str) -> tuple[str, ...]:
+        """The resources of the refused version that the version Envoy holds lacks or has otherwise."""
+        packed = self._packed[kind]
+        new, held = packed.get(refused), packed.get(self._held.get(kind, ""), {})
+        if new is None:
+            return ()
+        return tuple(sorted(n for n, body in new.items() if held.get(n) != body)[:MAX_NAMED])
 
     def closed(self) -> None:
         self._offer(replace(self.status, connected=False, seen=self._clock()))

@@ -26,7 +26,7 @@ from meshplane.model.ids import ProxyId
 from meshplane.store.proxy_status import EnvoyStatus
 
 log = logging.getLogger(__name__)
-IDLE_WAKE_SECONDS = 5.0  # the longest the writer sleeps with nothing due
+LOOK_SECONDS = 1.0  # the longest the writer sleeps: a state offered meanwhile may be due before what it waited for
 
 
 class StatusStore(Protocol):
@@ -59,7 +59,7 @@ class StatusWriter:
 
     def __init__(self, store: StatusStore, coalescer: Coalescer | None = None, replica: str | None = None) -> None:
         self._store = store
-        self.coalescer = coalescer or Coalescer()
+        self.coalescer = coalescer if coalescer is not None else Coalescer()
         self.counts = WriteCounts()
         self._replica = replica or uuid.uuid4().hex[:8]
         self._streams = itertools.count(1)
@@ -84,7 +84,7 @@ class StatusWriter:
         while True:
             wait = self.coalescer.next_due()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_WAKE_SECONDS if wait is None else wait)
+                await asyncio.wait_for(self._wake.wait(), LOOK_SECONDS if wait is None else min(wait, LOOK_SECONDS))
             self._wake.clear()
             due = self.coalescer.take()
             if due:

@@ -1,0 +1,190 @@
+"""meshplane's own proxy reads beside the App Mesh API: every proxy's config status, and a proxy's published config.
+
+`GET /meshplane/v1/meshes/{meshName}/proxies` (IAM action `meshplane:ListProxies` on the mesh ARN)
+answers, for a page of the mesh's virtual nodes and gateways in name order:
+- `nodes`: one row per proxy: its latest published version (the pointer) and a summary of its Envoys;
+- `proxies`: one row per Envoy (an ADS stream or a file agent, `store.proxy_status`): connected or not,
+  last seen, the version it applied whole against the latest, its acknowledged version per type, and
+  its last rejection with Envoy's own message.
+
+`GET /meshplane/v1/meshes/{meshName}/virtualNodes/{virtualNodeName}/config` (and `virtualGateways/...`;
+IAM action `meshplane:DescribeProxyConfig` on the node's or gateway's ARN) answers the Envoy config
+meshplane published for that proxy, every resource as Envoy's JSON, with key material redacted.
+
+Both are authorized like the App Mesh reads (`api.authz`), with the stored resource's tags as
+`aws:ResourceTag/*`. Client mistakes are App Mesh errors naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from meshplane.api.permissions import Check
+from meshplane.model.ids import Kind, ProxyId, ResourceKey
+from meshplane.publication.bucket import SnapshotSource
+from meshplane.snapshot.types import XdsType
+from meshplane.store.errors import BadRequest, NotFound
+from meshplane.store.pointers import PointerStore
+from meshplane.store.proxy_status import EnvoyStatus, ProxyStatusStore
+from meshplane.store.resources import ResourceStore
+
+LIST_ACTION = "meshplane:ListProxies"
+CONFIG_ACTION = "meshplane:DescribeProxyConfig"
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 100
+PROXY_KINDS = (Kind.VIRTUAL_GATEWAY, Kind.VIRTUAL_NODE)  # the status items' order: by kind name, then name
+REDACTED = "[redacted by meshplane]"
+SECRET_FIELDS = frozenset({"privateKey", "password", "sessionTicketKeys", "genericSecret", "secret"})
+Authorize = Callable[[Sequence[Check]], None]
+
+
+def sync_of(envoy: EnvoyStatus, latest: str | None, now: float) -> str:
+    """One Envoy's state, worst first: `nack`, `disconnected`, `behind` (not yet on the latest), `in-sync`."""
+    if envoy.nack is not None:
+        return "nack"
+    if not envoy.live(now):
+        return "disconnected"
+    return "in-sync" if latest is not None and envoy.applied == latest else "behind"
+
+
+SYNC_RANK = {"in-sync": 0, "disconnected": 1, "behind": 2, "nack": 3}
+
+
+def envoy_json(envoy: EnvoyStatus, latest: str | None, now: float) -> dict[str, Any]:
+    return {
+        "nodeId": envoy.node_id, "instance": envoy.instance, "connection": envoy.connection, "peer": envoy.peer,
+        "delivery": envoy.delivery, "connected": envoy.live(now), "connectedAt": envoy.connected_at,
+        "lastSeen": envoy.seen, "latestVersion": latest, "appliedVersion": envoy.applied or None,
+        "ackedVersions": dict(envoy.acked), "nack": None if envoy.nack is None else envoy.nack.to_json(),
+        "sync": sync_of(envoy, latest, now),
+    }  # fmt: skip
+
+
+def node_json(proxy: ProxyId, latest: str | None, envoys: list[EnvoyStatus], now: float) -> dict[str, Any]:
+    states = [sync_of(e, latest, now) for e in envoys]
+    if latest is None:
+        sync = "unpublished"
+    elif not states:
+        sync = "no-envoy"
+    else:
+        sync = max(states, key=SYNC_RANK.__getitem__)
+    return {
+        "nodeId": proxy.path, "kind": proxy.kind.value, "name": proxy.name, "latestVersion": latest,
+        "envoys": len(envoys), "connected": sum(e.live(now) for e in envoys),
+        "inSync": states.count("in-sync"), "nacks": states.count("nack"), "sync": sync,
+    }  # fmt: skip
+
+
+def redacted(value: Any) -> Any:
+    """Envoy JSON with every key, password and ticket key replaced: the published snapshot carries the
+    proxies' private keys (SDS secrets), which a read of its config must never hand out."""
+    if isinstance(value, dict):
+        return {k: REDACTED if k in SECRET_FIELDS else redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redacted(v) for v in value]
+    return value
+
+
+def _limit(query: Mapping[str, Sequence[str]]) -> int:
+    values = query.get("limit")
+    if not values:
+        return DEFAULT_LIMIT
+    try:
+        limit = int(values[-1])
+    except ValueError:
+        raise BadRequest("limit: must be an integer") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadRequest(f"limit: must be between 1 and {MAX_LIMIT}")
+    return limit
+
+
+def _after(query: Mapping[str, Sequence[str]], mesh: str) -> str | None:
+    values = query.get("nextToken")
+    if not values or not values[-1]:
+        return None
+    try:
+        path = base64.urlsafe_b64decode(values[-1].encode()).decode()
+        proxy = ProxyId.parse(path)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise BadRequest("nextToken: not a token this API gave") from None
+    if proxy.mesh != mesh:
+        raise BadRequest("nextToken: given for another mesh")
+    return path
+
+
+def _order(proxy: ProxyId) -> tuple[str, str]:
+    return proxy.kind.value, proxy.name
+
+
+class ProxyReads:
+    """The two reads; `snapshots` opens the snapshot bucket on first use (only the config read needs it)."""
+
+    def __init__(self, resources: ResourceStore, snapshots: Callable[[], SnapshotSource] | None = None) -> None:
+        self._resources = resources
+        self._pointers = PointerStore(resources.table, resources.client)
+        self._statuses = ProxyStatusStore(resources.table, resources.client)
+        self._snapshots = snapshots
+        self._source: SnapshotSource | None = None
+
+    def _arn(self, key: ResourceKey) -> str:
+        r = self._resources
+        return key.arn(r.region, r.account, partition=r.partition)
+
+    def list_proxies(self, mesh: str, query: Mapping[str, Sequence[str]], authorize: Authorize,
+                     now: float) -> dict[str, Any]:  # fmt: skip
+        mesh_key = ResourceKey(Kind.MESH, mesh, mesh)
+        authorize([Check(LIST_ACTION, self._arn(mesh_key), mesh_key)])
+        limit, after = _limit(query), _after(query, mesh)
+        proxies = sorted(self._proxies(mesh), key=_order)
+        if after is not None:
+            start = ProxyId.parse(after)
+            proxies = [p for p in proxies if _order(p) > _order(start)]
+        page, more = proxies[:limit], len(proxies) > limit
+        envoys: dict[str, list[EnvoyStatus]] = {p.path: [] for p in page}
+        if page:
+            for envoy in self._statuses.envoys(mesh, page[0], page[-1]):
+                envoys.setdefault(envoy.proxy.path, []).append(envoy)
+        latest = {p.path: pointer.version for p in page if (pointer := self._pointers.get(p.path)) is not None}
+        return {
+            "meshName": mesh,
+            "nodes": [node_json(p, latest.get(p.path), envoys.get(p.path, []), now) for p in page],
+            "proxies": [envoy_json(e, latest.get(p.path), now) for p in page for e in envoys.get(p.path, [])],
+            "nextToken": base64.urlsafe_b64encode(page[-1].path.encode()).decode() if more else None,
+        }
+
+    def _proxies(self, mesh: str) -> Iterable[ProxyId]:
+        """Every virtual gateway and virtual node of the mesh; NotFound when there is no such mesh."""
+        for kind in PROXY_KINDS:
+            start: str | None = None
+            while True:
+                page, start = self._resources.list_page(kind, mesh, None, MAX_LIMIT, start)
+                for resource in page:
+                    yield ProxyId(mesh, kind, resource.model_dump(by_alias=True)[f"{kind.value}Name"])
+                if start is None:
+                    break
+
+    def proxy_config(self, mesh: str, kind: Kind, name: str, authorize: Authorize) -> dict[str, Any]:
+        key = ResourceKey(kind, mesh, name)
+        authorize([Check(CONFIG_ACTION, self._arn(key), key)])
+        if self._resources.get_item(key) is None:
+            raise NotFound(f"{kind.value} {name!r} does not exist in mesh {mesh!r}")
+        proxy = ProxyId(mesh, kind, name)
+        pointer = self._pointers.get(proxy.path)
+        if pointer is None:
+            raise NotFound(f"nothing is published for {proxy.path} yet")
+        if self._snapshots is None:
+            raise NotFound("this API has no snapshot bucket to read published config from")
+        if self._source is None:
+            self._source = self._snapshots()
+        snapshot = self._source.fetch(pointer)
+        from google.protobuf import json_format
+
+        config = {
+            t.value: {n: redacted(json_format.MessageToDict(m)) for n, m in sorted(snapshot.of(t).items())}
+            for t in XdsType
+        }
+        return {"nodeId": proxy.path, "version": pointer.version, "versions": dict(pointer.versions),
+                "config": config}  # fmt: skip
