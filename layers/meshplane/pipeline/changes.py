@@ -1,9 +1,10 @@
-"""What a DynamoDB stream batch changed: App Mesh resources and node endpoints, per mesh.
+"""What a DynamoDB stream batch changed: App Mesh resources, policies and node endpoints, per mesh.
 
 Items of the pipeline's own partitions (pointers, index, idempotency records,
 Cloud Map revisions) and the resource store's counters are not changes to the
 mesh and are skipped.  A resource item whose key cannot be decoded marks its
-whole mesh for a full recompute: slower, never wrong.
+whole mesh for a full recompute: slower, never wrong.  A policy item is a change to that
+policy (`PolicyKey`): the dependency index names the proxies that used it before or use it now.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshplane.model.ids import ResourceKey
+from meshplane.model.policy.keys import DependencyKey
 from meshplane.store import schema
 from meshplane.store.endpoints import ITEM_PREFIX
 from meshplane.store.endpoints import parse_partition as parse_endpoint_partition
+from meshplane.store.policies import policy_key_of_item
 
 Image = Mapping[str, Any]
 
@@ -24,7 +26,7 @@ Image = Mapping[str, Any]
 class MeshChanges:
     """Everything one batch changed in one mesh, and the stream records that carried it."""
 
-    resources: set[ResourceKey] = field(default_factory=set)
+    resources: set[DependencyKey] = field(default_factory=set)
     endpoint_nodes: set[str] = field(default_factory=set)
     full: bool = False
     sequence_numbers: list[str] = field(default_factory=list)
@@ -41,10 +43,11 @@ def _endpoint_changed(record: Mapping[str, Any]) -> bool:
     return (old.get("present"), old.get("endpoint")) != (new.get("present"), new.get("endpoint"))
 
 
-def resource_key(image: Image) -> ResourceKey | None:
-    """The App Mesh resource a stream image holds, or None for counters and list entries."""
+def resource_key(image: Image) -> DependencyKey | None:
+    """The App Mesh resource or policy a stream image holds, or None for counters, claims and list entries."""
     deserializer = schema.deserializer()
-    return schema.key_of_item({name: deserializer.deserialize(value) for name, value in image.items()})
+    item = {name: deserializer.deserialize(value) for name, value in image.items()}
+    return schema.key_of_item(item) or policy_key_of_item(item)
 
 
 def collect(records: Iterable[Mapping[str, Any]]) -> dict[str, MeshChanges]:

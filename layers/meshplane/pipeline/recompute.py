@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
+from meshplane.model.policy.keys import DependencyKey
 from meshplane.model.state import MeshState
 from meshplane.pipeline.ports import Graph, StateLoader, Translator
 from meshplane.pipeline.publish import Publisher, Result, Status
@@ -105,7 +106,7 @@ class Recomputer:
             endpoints = self._endpoints.endpoints_for(mesh, state.virtual_nodes)
         return dataclasses.replace(state, endpoints=endpoints)
 
-    def plan(self, state: MeshState, index: dict[str, IndexEntry], resources: Iterable[ResourceKey],
+    def plan(self, state: MeshState, index: dict[str, IndexEntry], resources: Iterable[DependencyKey],
              endpoint_nodes: Iterable[str], *, full: bool = False) -> Plan:
         changed = {resource_path(k) for k in resources}
         nodes = set(endpoint_nodes)
@@ -125,7 +126,7 @@ class Recomputer:
                 eds.add(proxy)
         return Plan(frozenset(rebuild), frozenset(eds), retired)
 
-    def recompute(self, mesh: str, resources: Iterable[ResourceKey] = (), endpoint_nodes: Iterable[str] = (),
+    def recompute(self, mesh: str, resources: Iterable[DependencyKey] = (), endpoint_nodes: Iterable[str] = (),
                   *, full: bool = False) -> Outcome:
         """Rebuild and publish the affected proxies of one mesh, retrying those another publisher raced."""
         resources, endpoint_nodes = list(resources), list(endpoint_nodes)
