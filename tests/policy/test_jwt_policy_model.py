@@ -24,6 +24,7 @@ from meshplane.model.policy.spec import PolicySpec
 from pydantic import ValidationError
 
 __all__ = ["moto_endpoint", "stack"]  # the API stack fixtures, shared with tests/api
+pytestmark = pytest.mark.xdist_group("policy-jwt-api")  # one API stack for the module
 
 
 def _b64(size: int) -> str:

@@ -33,7 +33,7 @@ from meshplane.translate.routes import TARGET_HEADER
 from support import Lab, MeshBuilder, Reply, Sidecar, http_request, listener, tls_context, validate_sidecar
 from support.pki import Leaf, TestCA
 
-pytestmark = pytest.mark.envoy
+pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("policy-jwt")]  # one Lab for the module
 
 MESH = "jwt-mesh"
 ISSUER = "https://issuer.jwt.local"
