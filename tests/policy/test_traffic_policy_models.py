@@ -2,29 +2,28 @@
 
 Model level: wrong types, unknown fields, out-of-range values and conflicting rules
 each fail validation at the location a BadRequest message names.  API level: the same
-mistakes sent to the Policy API come back as BadRequestException naming the field, a
-section on a target kind it does not take is refused, and good sections are stored.
+mistakes sent to the Policy API come back as BadRequestException naming the field (before
+any read or write: the API here has a store it cannot reach), a section on a target kind it
+does not take is refused, and good sections are stored in the form they were sent.
 """
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
-import uuid
-from dataclasses import dataclass
 from typing import Any
 
+import boto3
 import pytest
-from api.conftest import Stack, moto_endpoint, stack
-from api.specs import gateway_spec, http_route, node_spec, router_spec
+from meshplane.api import policy_api
+from meshplane.api.app import Api
 from meshplane.model.policy import headers, mirror, rate_limit
 from meshplane.model.policy.headers import HeaderRules
 from meshplane.model.policy.mirror import Mirror
 from meshplane.model.policy.rate_limit import RateLimit
+from meshplane.model.policy.spec import PolicySpec
+from meshplane.store import ResourceStore
+from meshplane.store.schema import spec_json
 from pydantic import BaseModel, ValidationError
-
-__all__ = ["moto_endpoint", "stack"]  # the API's fixtures (tests/api/conftest.py)
 
 
 def _refused(model: type[BaseModel], body: dict[str, Any]) -> tuple[str, str]:
@@ -162,42 +161,26 @@ def test_sections_are_frozen_so_resolved_views_can_share_them() -> None:
         limit.burst = 10
 
 
-# -- through the API: a BadRequest naming the field, a good section stored and described --------------
-@dataclass(frozen=True)
-class PolicyMesh:
-    endpoint: str
-    mesh: str
-
-
-@pytest.fixture(scope="module")
-def policy_mesh(stack: Stack) -> PolicyMesh:
-    appmesh = stack.appmesh()
-    mesh = f"p1-mesh-{uuid.uuid4().hex[:8]}"
-    appmesh.create_mesh(meshName=mesh)
-    for node in ("shop", "shadow"):
-        appmesh.create_virtual_node(meshName=mesh, virtualNodeName=node, spec=node_spec(8080))
-    appmesh.create_virtual_router(meshName=mesh, virtualRouterName="shop-router", spec=router_spec())
-    appmesh.create_route(meshName=mesh, virtualRouterName="shop-router", routeName="all", spec=http_route(("shop", 1)))
-    appmesh.create_virtual_gateway(meshName=mesh, virtualGatewayName="edge", spec=gateway_spec())
-    return PolicyMesh(stack.api_endpoint, mesh)
-
-
+# -- through the API: a BadRequest naming the field, a good section read as it is stored -------------
+MESH = "p1-mesh"
 ROUTE_TARGET = {"route": {"virtualRouterName": "shop-router", "routeName": "all"}}
 NODE_TARGET = {"virtualNode": {"virtualNodeName": "shop"}}
 GATEWAY_TARGET = {"virtualGateway": {"virtualGatewayName": "edge"}}
 
 
-def _create(at: PolicyMesh, name: str, spec: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    body = json.dumps({"policyName": name, "spec": spec}).encode()
-    request = urllib.request.Request(
-        f"{at.endpoint}/meshplane/v1/meshes/{at.mesh}/policies", data=body, method="PUT",
-        headers={"content-type": "application/json"},
+@pytest.fixture(scope="module")
+def api() -> Api:
+    """The API over a store it can never reach: input is refused before any read or write."""
+    unreachable = boto3.client(
+        "dynamodb", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
+        aws_access_key_id="testing", aws_secret_access_key="testing",
     )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, {"type": error.headers.get("x-amzn-ErrorType", ""), **json.loads(error.read())}
+    return Api(ResourceStore("unreachable", unreachable, region="us-east-1", account="123456789012"))
+
+
+def _create_event(spec: dict[str, Any]) -> dict[str, Any]:
+    body = json.dumps({"policyName": "p", "spec": spec})
+    return {"httpMethod": "PUT", "path": f"/meshplane/v1/meshes/{MESH}/policies", "body": body, "headers": {}}
 
 
 @pytest.mark.parametrize(
@@ -220,24 +203,24 @@ def _create(at: PolicyMesh, name: str, spec: dict[str, Any]) -> tuple[int, dict[
         ({"targets": [ROUTE_TARGET], "rateLimit": {"requestsPerUnit": 5, "unit": "SECOND"}}, "spec.rateLimit"),
     ],
 )
-def test_api_refuses_bad_sections_naming_the_field(policy_mesh: PolicyMesh, spec: dict[str, Any], field: str) -> None:
-    status, body = _create(policy_mesh, f"bad-{uuid.uuid4().hex[:6]}", spec)
-    assert status == 400, body
-    assert body["type"].startswith("BadRequestException"), body
-    assert body["message"].startswith(f"{field}: "), body
+def test_api_refuses_bad_sections_naming_the_field(api: Api, spec: dict[str, Any], field: str) -> None:
+    response = api.serve(_create_event(spec)).response
+    assert response["statusCode"] == 400, response
+    assert response["headers"]["x-amzn-ErrorType"] == "BadRequestException"
+    assert json.loads(response["body"])["message"].startswith(f"{field}: "), response
 
 
-def test_api_stores_and_describes_good_sections(policy_mesh: PolicyMesh) -> None:
+def test_api_takes_good_sections_and_stores_them_in_their_wire_form() -> None:
     spec = {
         "targets": [ROUTE_TARGET],
         "mirror": {"virtualNodeName": "shadow", "percent": 12.5},
-        "headers": {"request": {"set": [{"name": "x-tenant", "value": "blue"}]}},
+        "headers": {"request": {"set": [{"name": "x-tenant", "value": "blue"}], "remove": ["x-debug"]}},
     }
-    status, body = _create(policy_mesh, "route-policy", spec)
-    assert status == 200, body
-    assert body["policy"]["spec"]["mirror"] == {"virtualNodeName": "shadow", "percent": 12.5}
-    assert body["policy"]["spec"]["headers"] == {"request": {"set": [{"name": "x-tenant", "value": "blue"}]}}
+    route, labels = policy_api.match("PUT", f"/meshplane/v1/meshes/{MESH}/policies")
+    bound = policy_api.bind(route, labels, {}, json.dumps({"policyName": "p", "spec": spec}).encode())
+    stored = json.loads(spec_json(bound.spec))
+    assert stored == spec
+    assert PolicySpec.model_validate(stored) == bound.spec  # what describe reads back is what was written
     limit = {"targets": [GATEWAY_TARGET], "rateLimit": {"requestsPerUnit": 100, "unit": "MINUTE", "burst": 20}}
-    status, body = _create(policy_mesh, "edge-limit", limit)
-    assert status == 200, body
-    assert body["policy"]["spec"]["rateLimit"] == {"requestsPerUnit": 100, "unit": "MINUTE", "burst": 20}
+    bound = policy_api.bind(route, labels, {}, json.dumps({"policyName": "q", "spec": limit}).encode())
+    assert json.loads(spec_json(bound.spec)) == limit
