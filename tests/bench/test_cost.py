@@ -163,3 +163,14 @@ def test_a_route_change_reads_only_the_endpoints_its_dependents_use(world: dict[
     assert tally.calls["dynamodb:Query"] == 1 + 1 + 2
     assert tally.calls["dynamodb:GetItem"] == 1 and tally.calls["dynamodb:PutItem"] == 1  # pointer; index unchanged
     assert tally.s3["PUT"] == 2 and tally.events_entries == 1
+
+
+def test_the_cloud_map_revision_check_is_an_eventually_consistent_read(world: dict[str, Any]) -> None:
+    """The reconcile reads it for every Cloud Map node every pass: half a unit each, not one."""
+    from meshplane.store.endpoints import NodeRef
+
+    endpoints = world["pipeline"].endpoints
+    endpoints.remember_cloudmap_revision(NodeRef("m", "blue"), 7, "f")
+    with world["counter"].counting() as tally:
+        assert endpoints.cloudmap_revision(NodeRef("m", "blue")).revision == 7
+    assert tally.calls["dynamodb:GetItem"] == 1 and tally.read_units == 0.5

@@ -210,11 +210,15 @@ class EndpointStore:
         return changed
 
     def cloudmap_revision(self, ref: NodeRef) -> Revision | None:
-        """The InstancesRevision and filter fingerprint last discovered for the node, if any."""
+        """The InstancesRevision and filter fingerprint last discovered for the node, if any.
+
+        An eventually consistent read (half a strongly consistent one's price, and the
+        reconcile reads it for every Cloud Map node every pass): a stale answer is an older
+        revision or check time, which only makes discovery read the service again.
+        """
         item = self._client.get_item(
             TableName=self._table,
             Key={"pk": {"S": partition(ref.mesh, ref.node)}, "sk": {"S": REVISION_SK}},
-            ConsistentRead=True,
         ).get("Item")
         if not item:
             return None
