@@ -104,10 +104,10 @@ def owns(path: str) -> bool:
     return path.startswith(PREFIX)
 
 
-def match(method: str, path: str) -> tuple[Route, dict[str, str]]:
-    """The operation at `method path` and its decoded labels; NotFound otherwise."""
+def match(method: str, path: str, routes: Sequence[Route] = ROUTES) -> tuple[Route, dict[str, str]]:
+    """The operation of `routes` at `method path` and its decoded labels; NotFound otherwise."""
     matched = False
-    for route in ROUTES:
+    for route in routes:
         found = route.pattern.match(path)
         if found is None:
             continue

@@ -20,6 +20,7 @@ from meshplane.model.ids import DEFAULT_PARTITION, Kind, ResourceKey
 from meshplane.model.state import EXTENSION_TAG_PREFIX, MeshState
 from meshplane.store import policies as policy_store
 from meshplane.store import reads, schema
+from meshplane.store import rollouts as rollout_store
 from meshplane.store.errors import (
     Conflict,
     LimitExceeded,
@@ -255,6 +256,8 @@ class ResourceStore:
             writes.append(self._unused_counter_delete(key))
         if key.kind in POLICY_TARGET_KINDS:
             writes.append(self._untargeted(key))
+        if key.kind is Kind.ROUTE:
+            writes.append(rollout_store.unrolled(self.table, key))
         writes += [self._reference_write(ref, -1) for ref in sorted(references(key, spec))]
         transact(self.client, writes)
         return schema.data_of_item({**current, "status": "DELETED"})

@@ -1,0 +1,1 @@
+"""Canary rollouts: the declared spec (`spec`), the stored progress (`state`) and the pure controller (`controller`)."""
