@@ -187,10 +187,16 @@ class JwtLab:
     tls: ssl.SSLContext
 
 
+HEALTH_PATH = "/healthz"
+
+
 def _gateway_spec(mode: str, leaf: Leaf) -> dict[str, Any]:
     certificate = {"file": {"certificateChain": str(leaf.chain), "privateKey": str(leaf.key)}}
     port = {"port": GATEWAY_PORT, "protocol": "http"}
-    return {"listeners": [{"portMapping": port, "tls": {"mode": mode, "certificate": certificate}}]}
+    check = {"protocol": "http", "path": HEALTH_PATH, "port": GATEWAY_PORT, "intervalMillis": 5000,
+             "timeoutMillis": 2000, "healthyThreshold": 2, "unhealthyThreshold": 2}
+    tls = {"mode": mode, "certificate": certificate}
+    return {"listeners": [{"portMapping": port, "tls": tls, "healthCheck": check}]}
 
 
 @pytest.fixture(scope="module")
@@ -380,3 +386,10 @@ def test_remote_key_servers_by_name_and_by_address_pass_envoy_validation(
     socket.typed_config.Unpack(context)
     assert context.sni == "login.example.com"
     assert context.common_tls_context.validation_context.trusted_ca.filename == "/etc/pki/tls/cert.pem"
+
+
+def test_a_load_balancer_health_check_needs_no_token(jwt_lab: JwtLab) -> None:
+    """The gateway answers its listener's health check itself, before any token is asked for."""
+    jwt_lab.web.reset()
+    assert _gateway(jwt_lab, HEALTH_PATH).status == 200
+    assert jwt_lab.web.hits() == 0
