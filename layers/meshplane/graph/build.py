@@ -339,6 +339,8 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
         problems=tuple(resolver.problems),
         policies=own,
     )
+    if any(u.policies.zone_aware is not None for u in view.upstreams):
+        resolver.endpoint_nodes.add(proxy.name)  # its own instances by zone: Envoy's local cluster (zoneAware)
     return view, resolver
 
 

@@ -66,6 +66,9 @@ class OutlierDetectionExtra(_Section):
 
     @model_validator(mode="after")
     def _an_algorithm(self) -> OutlierDetectionExtra:
-        if self.success_rate is None and self.failure_percentage is None:
+        given = [rule for rule in (self.success_rate, self.failure_percentage) if rule is not None]
+        if not given:
             raise ValueError("set successRate, failurePercentage or both")
+        if all(rule.enforcing_percent == 0 for rule in given):
+            raise ValueError("every algorithm given has enforcingPercent 0, so no host would ever be ejected")
         return self
