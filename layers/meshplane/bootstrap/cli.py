@@ -41,7 +41,9 @@ def _proxy_arguments(group: Any) -> None:
     document_env(flag("--sds-socket", help="Unix socket of the local SDS provider, e.g. SPIRE (default: none)"),
                  o.SDS_SOCKET_VAR)
     document_env(flag("--cluster", help="node.cluster (default: the node id)"), *o.CLUSTER_VARIABLES)
-    document_env(flag("--availability-zone", help="node.locality.zone (default: none)"), o.AVAILABILITY_ZONE_VAR)
+    document_env(flag("--availability-zone", help="node.locality.zone, where zone-aware routing starts from "
+                      "(default: the variables, else the ECS task metadata's AvailabilityZone, else none)"),
+                 o.ZONE_VAR, o.AVAILABILITY_ZONE_VAR)  # fmt: skip
 
 
 def _ads_arguments(group: Any) -> None:
@@ -121,11 +123,13 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     """Print what `--emit` asks for; a setting that cannot work is one line on stderr and exit status 2."""
     from google.protobuf import json_format
 
-    from meshplane.bootstrap import platforms
+    from meshplane.bootstrap import platforms, zone
     from meshplane.bootstrap.envoy import build
 
     try:
         options = options_from(args, environ)
+        if options.availability_zone is None and args.emit == "bootstrap":
+            options = options.with_overrides(availability_zone=zone.ecs_zone(environ))
         if args.emit == "systemd":
             sys.stdout.write(platforms.systemd_unit(options))
             return 0

@@ -28,7 +28,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2 as upst
 from envoy.type.matcher.v3.string_pb2 import StringMatcher
 from google.protobuf.duration_pb2 import Duration
 
-from meshplane.bootstrap import custom_files, stats, tracing
+from meshplane.bootstrap import custom_files, stats, tracing, zone
 from meshplane.bootstrap.options import DEFAULT_ADMIN_BIND, BootstrapOptions, is_ip, split_address
 from meshplane.delivery.files import path_source
 from meshplane.identity.layout import CERTIFICATE_SECRET, TRUSTED_CA_SECRET, IdentityLayout
@@ -217,6 +217,8 @@ def build(options: BootstrapOptions) -> Bootstrap:
     _node(boot, options)
     _admin(boot, options)
     _dynamic_resources(boot, options)
+    if options.availability_zone and options.mode == "ads":
+        zone.declare_local_cluster(boot)  # zone-aware routing weighs the callee's zones against this node's
     if options.sds_socket:
         boot.static_resources.clusters.append(_sds_cluster(options.sds_socket))
     boot.cluster_manager.outlier_detection.event_log_path = options.outlier_event_log

@@ -55,6 +55,7 @@ SDS_SOCKET_VAR = "APPMESH_SDS_SOCKET_PATH"
 ADMIN_PORT_VAR = "ENVOY_ADMIN_ACCESS_PORT"
 INITIAL_FETCH_TIMEOUT_VAR = "ENVOY_INITIAL_FETCH_TIMEOUT"
 AVAILABILITY_ZONE_VAR = "AWS_AVAILABILITY_ZONE"
+ZONE_VAR = "MESHPLANE_ZONE"  # meshplane's own name for the zone; wins over AWS_AVAILABILITY_ZONE
 XRAY_VAR = "ENABLE_ENVOY_XRAY_TRACING"
 XRAY_PORT_VAR = "XRAY_DAEMON_PORT"
 XRAY_SAMPLING_RATE_VAR = "XRAY_SAMPLING_RATE"
@@ -169,7 +170,7 @@ class BootstrapOptions:
             outlier_event_log=read.text_or("ENVOY_OUTLIER_DETECTION_EVENT_LOG_PATH", DEFAULT_OUTLIER_EVENT_LOG),
             max_requests_per_io_cycle=_max_requests_per_io_cycle(read),
             region=next((value for name in envvars.REGION if (value := read.text(name))), None),
-            availability_zone=read.text(AVAILABILITY_ZONE_VAR),
+            availability_zone=read.text(ZONE_VAR) or read.text(AVAILABILITY_ZONE_VAR),
             metadata=metadata,
             **_admin(read),
             **_tracing(read),
