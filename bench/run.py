@@ -33,9 +33,13 @@ SUITES: dict[str, str] = {
     "peer": "suite_peer",
     "fanout": "suite_fanout",
     "convergence": "suite_convergence",
+    "cost": "suite_cost",
 }
-# suites too slow for --quick/--tiny (they bring up the whole local stack): run only with --only or in full
-FULL_ONLY = frozenset({"convergence"})
+# suites too slow for --quick/--tiny (they bring up the whole local stack, or a whole emulated mesh of 1,000
+# nodes): run only with --only or in full
+FULL_ONLY = frozenset({"convergence", "cost"})
+# suites that take a multiple of the budget (cost: every call of a 1,000-node mesh over HTTP to the emulator)
+BUDGET_SCALE = {"convergence": 2, "cost": 8}
 # how long one suite may take before it is recorded as an error (seconds)
 BUDGET = {"full": 420, "quick": 150, "tiny": 300}
 
@@ -43,7 +47,7 @@ BUDGET = {"full": 420, "quick": 150, "tiny": 300}
 def run_one(name: str, profile: Profile) -> dict[str, Any]:
     """Run one suite in a child process and return its result document."""
     started = time.perf_counter()
-    budget = BUDGET[profile.name] * (2 if name == "convergence" else 1)
+    budget = BUDGET[profile.name] * BUDGET_SCALE.get(name, 1)
     cmd = [sys.executable, str(BENCH / "run.py"), "--child", name, f"--{profile.name}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
                             start_new_session=True)

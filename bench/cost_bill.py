@@ -1,0 +1,104 @@
+"""A counted scenario as billed quantities and dollars, and the idle month built from the measured passes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cost_model as m
+from cost_world import Scenario
+
+DISCOVERY = ("servicediscovery:DiscoverInstances", "servicediscovery:DiscoverInstancesRevision")
+# priced quantity -> (price key, the row's column); the order is the bill's
+LINES: tuple[tuple[str, str], ...] = (
+    ("lambda_requests", "lambda_request"),
+    ("lambda_gb_seconds", "lambda_arm_gb_second"),
+    ("dynamodb_rru", "dynamodb_rru"),
+    ("dynamodb_wru", "dynamodb_wru"),
+    ("s3_put_list", "s3_put"),
+    ("s3_get", "s3_get"),
+    ("eventbridge_events", "eventbridge_event"),
+    ("sqs_requests", "sqs_request"),
+    ("cloudmap_discovery", "cloudmap_discovery"),
+    ("api_gateway_requests", "api_gateway_rest"),
+)
+
+
+def quantities(scenario: Scenario) -> dict[str, float]:
+    """What one scenario bills, by priced quantity (counted, plus the deliveries AWS makes for it)."""
+    memory = m.template_facts().memory_mb
+    tally = scenario.tally
+    gb_seconds = sum(memory[i.function] / 1024 * i.seconds for i in scenario.invocations)
+    return {
+        "lambda_requests": float(len(scenario.invocations)),
+        "lambda_gb_seconds": gb_seconds,
+        "dynamodb_rru": tally.read_units,
+        "dynamodb_wru": tally.write_units,
+        "s3_put_list": float(tally.s3["PUT"] + tally.s3["LIST"]),
+        "s3_get": float(tally.s3["GET"]),
+        "eventbridge_events": float(tally.events_entries),
+        # EventBridge's SendMessage of each ConfigPublished into ConfigPublishedQueue (the template's rule)
+        "sqs_requests": float(tally.events_entries),
+        "cloudmap_discovery": float(sum(tally.calls[c] for c in DISCOVERY)),
+        "api_gateway_requests": float(sum(1 for i in scenario.invocations if i.function == "api")),
+    }
+
+
+def requests(quantity: dict[str, float], scenario: Scenario) -> float:
+    """Billed requests: every priced request (Lambda, DynamoDB, S3, EventBridge, SQS, Cloud Map, API Gateway),
+    a DynamoDB call counting as one whatever the units it consumes (`request_units` counts those)."""
+    return _others(quantity) + scenario.tally.service_calls("dynamodb")
+
+
+def request_units(quantity: dict[str, float]) -> float:
+    """The same with DynamoDB counted as the read and write request units it bills (a page of a Query is many)."""
+    return _others(quantity) + quantity["dynamodb_rru"] + quantity["dynamodb_wru"]
+
+
+def _others(quantity: dict[str, float]) -> float:
+    return (quantity["lambda_requests"] + quantity["s3_put_list"] + quantity["s3_get"]
+            + quantity["eventbridge_events"] + quantity["sqs_requests"] + quantity["cloudmap_discovery"]
+            + quantity["api_gateway_requests"])
+
+
+def dollars(quantity: dict[str, float]) -> float:
+    return sum(m.usd(price, quantity[name]) for name, price in LINES)
+
+
+def row(nodes: int, scenario: Scenario, affected: int | None) -> dict[str, Any]:
+    """One scenario's table row: its invocations, billed quantities, requests and dollars."""
+    quantity = quantities(scenario)
+    billed = requests(quantity, scenario)
+    functions: dict[str, int] = {}
+    for invocation in scenario.invocations:
+        functions[invocation.function] = functions.get(invocation.function, 0) + 1
+    return {
+        "nodes": nodes,
+        "scenario": scenario.name,
+        "invocations": ", ".join(f"{f} {n}" for f, n in sorted(functions.items())),
+        "lambda_seconds": round(sum(i.seconds for i in scenario.invocations), 3),
+        **{k: round(v, 4) for k, v in quantity.items()},
+        "published": scenario.published,
+        "affected": affected if affected is not None else "",
+        "billed_requests": billed,
+        "per_affected_proxy": round(billed / affected, 2) if affected else "",
+        "request_units": round(request_units(quantity), 1),
+        "units_per_affected_proxy": round(request_units(quantity) / affected, 2) if affected else "",
+        "usd": round(dollars(quantity), 6),
+        "calls": ", ".join(f"{k} {v}" for k, v in sorted(scenario.tally.calls.items())),
+    }
+
+
+def idle_hour(revision_pass: dict[str, Any], full_pass: dict[str, Any],
+              full_discovery_seconds: float) -> dict[str, float]:
+    """The template's schedule for an hour without changes: reconcile passes (a full Cloud Map discovery
+    every `full_discovery_seconds`, revision checks otherwise) and Lambda's pollers on its SQS sources."""
+    per_hour = m.template_facts().reconcile_per_hour
+    full = min(per_hour, 3600 / full_discovery_seconds)
+    hour = {name: (per_hour - full) * float(revision_pass[name]) + full * float(full_pass[name]) for name, _ in LINES}
+    hour["sqs_requests"] += m.lambda_sqs_polls_per_hour()
+    return hour
+
+
+def month_lines(hour: dict[str, float]) -> dict[str, float]:
+    """An idle month, in dollars per priced quantity."""
+    return {name: m.usd(price, hour[name] * m.HOURS_PER_MONTH) for name, price in LINES}

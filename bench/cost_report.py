@@ -1,0 +1,88 @@
+"""The README's bill tables ("What it costs"), generated from the cost suite's latest current run.
+
+`bench/report.py` rewrites the README's `<!-- generated: cost -->` block with this, like
+RESULTS.md's blocks, and `--check` fails when it no longer matches the recorded run.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from history import History, when
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCK = re.compile(r"(<!-- generated: cost -->\n)(.*?)(<!-- end generated -->)", re.S)
+LINES = (("lambda_requests", "Lambda requests"), ("lambda_gb_seconds", "Lambda GB-s"),
+         ("dynamodb_rru", "DynamoDB reads"), ("dynamodb_wru", "DynamoDB writes"),
+         ("cloudmap_discovery", "Cloud Map discovery"), ("sqs_requests", "SQS (Lambda's pollers)"))
+
+
+def _usd(value: float) -> str:
+    return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def _metric(suite: dict[str, Any], name: str) -> float:
+    return float(next(m["value"] for m in suite["metrics"] if m["name"] == name))
+
+
+def _bill(suite: dict[str, Any]) -> list[str]:
+    idle = suite["tables"]["idle month by line (USD, without ADS)"]
+    ads = _metric(suite, "ADS service standing month")
+    agent = _metric(suite, "file-mode agent, per proxy month")
+    head = "| nodes | idle month, no ADS | " + " | ".join(label for _, label in LINES) + \
+        " | + ADS service | or + file-mode agents |"
+    lines = [head, "|" + "---|" * (len(LINES) + 4)]
+    for row in idle:
+        cells = [_usd(row[key]) for key, _ in LINES]
+        lines.append(f"| {row['nodes']:,} | **{_usd(row['total'])}** | " + " | ".join(cells)
+                     + f" | {_usd(ads)} | {_usd(agent * row['nodes'])} |")
+    return lines
+
+
+def _changes(suite: dict[str, Any]) -> list[str]:
+    lines = ["| nodes | scenario | Lambda invocations | billed requests (per affected proxy) | with DynamoDB units "
+             "| DynamoDB RRU / WRU | S3 PUT / GET | events | USD per 1,000 |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in suite["tables"]["scenarios"]:
+        affected = row["per_affected_proxy"] != ""
+        per = f" ({row['per_affected_proxy']:.1f} per proxy, {row['affected']:,})" if affected else ""
+        units = f" ({row['units_per_affected_proxy']:.1f} per proxy, {row['affected']:,})" if affected else ""
+        lines.append(
+            f"| {row['nodes']:,} | {row['scenario']} | {row['invocations']} | {row['billed_requests']:,.0f}{per} "
+            f"| {row['request_units']:,.0f}{units} | {row['dynamodb_rru']:,.1f} / {row['dynamodb_wru']:,.0f} "
+            f"| {row['s3_put_list']:,.0f} / {row['s3_get']:,.0f} | {row['eventbridge_events']:,.0f} "
+            f"| {_usd(row['usd'] * 1000)} |")
+    return lines
+
+
+def block(history: History) -> str:
+    run = history.current("cost")[-1]
+    suite = run.suite("cost")
+    assert suite is not None  # current() keeps only runs where the suite finished
+    facts = suite["tables"]["template facts"][0]
+    lines = [
+        f"Measured by `make bench` (`bench/suite_cost.py`) on {when(run)}, tree `{run.document['tree']}`; prices "
+        f"{facts['region']}, on-demand, without free tiers, as checked on {facts['prices checked']} "
+        "(`bench/cost_model.py` names the page of each).",
+        "",
+        "**A month with nothing changing** (the template's schedule: "
+        f"{facts['reconcile passes an hour']:g} reconcile passes an hour, Lambda's pollers on "
+        f"{facts['SQS-polled functions']}):",
+        "",
+        *_bill(suite),
+        "",
+        "**Each scenario, counted.** Billed requests count a DynamoDB call as one; the next column counts "
+        "the read and write units it bills instead (a Query page of the whole mesh is hundreds). In brackets: "
+        "per proxy the change republishes, and how many it republishes.",
+        "",
+        *_changes(suite),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def spliced(text: str, history: History) -> str:
+    """The README with its cost block rewritten; a README without the block is an error."""
+    if not BLOCK.search(text):
+        raise ValueError("README.md has no <!-- generated: cost --> block")
+    return BLOCK.sub(lambda m: m.group(1) + block(history) + m.group(3), text, count=1)

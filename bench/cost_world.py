@@ -1,0 +1,343 @@
+"""A meshplane stack on moto in server mode, with the pipeline's calls counted, for the cost suite.
+
+The harness plays what AWS plays, and only that is left uncounted: the table, bucket,
+bus and ConfigPublished queue as the template makes them, the Cloud Map registrations
+(ECS makes them in AWS), the App Mesh resources written by the resource store as the API
+writes them, and the Lambda service reading the table's stream (free in AWS) through
+the template's filter.  The pipeline runs its production code (`Pipeline` with the
+template's settings) on clients from one boto3 session that a `CallCounter` watches, so
+every call it makes to the emulator over HTTP is counted, and every entry point it runs
+is one Lambda invocation, timed.
+
+A node is one virtual node with one Envoy (one proxy), a Cloud Map service with two
+registered instances, an HTTP listener, and five virtual-service backends picked at
+random (`bench/meshgen.py`); one service in five sits behind a virtual router with a
+90/10 route.  Two more routers, `hot10` and `hot1000`, are backends of the first 10 and
+the first min(1,000, N) nodes: their routes are the route changes with 10 and with 1,000
+dependents.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import meshgen
+from callcount import CallCounter, Tally
+from common import ROOT
+
+REGION = "us-east-1"
+MESH = "bench"
+NAMESPACE = f"{MESH}.local"
+HOT = {"hot10": 10, "hot1000": 1000}
+ENDPOINTS_PER_NODE = 2
+
+
+@dataclass
+class Invocation:
+    """One Lambda invocation: which function, how long its handler ran, what it called."""
+
+    function: str
+    seconds: float
+    tally: Tally
+
+
+@dataclass
+class Scenario:
+    """Everything one scenario cost: its invocations and their calls."""
+
+    name: str
+    invocations: list[Invocation] = field(default_factory=list)
+    published: int = 0
+
+    @property
+    def tally(self) -> Tally:
+        total = Tally()
+        for invocation in self.invocations:
+            total.add(invocation.tally)
+        return total
+
+
+def env_for(endpoint_url: str) -> dict[str, str]:
+    return {"AWS_ENDPOINT_URL": endpoint_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION, "AWS_DISABLE_HOST_PREFIX_INJECTION": "true",
+            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "meshplane-bench-cost",
+            "POWERTOOLS_METRICS_NAMESPACE": "MeshplaneBench", "LOG_LEVEL": "WARNING"}
+
+
+@contextlib.contextmanager
+def emulator() -> Iterator[str]:
+    """`python -m meshplane.local.motoserver` on a free loopback port, as `meshplane local up` runs it."""
+    from common import free_port
+    from meshplane.local.emulator import Emulator
+
+    log = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-cost-moto-{os.getpid()}.log"
+    moto = Emulator.spawn("127.0.0.1", free_port(), log)
+    try:
+        moto.wait_ready(60)
+        yield moto.endpoint_url
+    finally:
+        moto.stop()
+
+
+def recompute_source(stream_arn: str) -> Any:
+    """The recompute function's stream event source as template.yaml declares it: batch size and filters."""
+    from meshplane.local.plan import StreamSource
+    from meshplane.local.template import load_sam_template
+
+    resources = load_sam_template(ROOT / "template.yaml")["Resources"]
+    function = next(r["Properties"] for r in resources.values() if r.get("Type") == "AWS::Serverless::Function"
+                    and str(r["Properties"]["CodeUri"]).rstrip("/").endswith("/recompute"))
+    source = next(e["Properties"] for e in function["Events"].values() if e["Type"] == "DynamoDB")
+    return StreamSource(logical_id="recompute", function="recompute", stream_arn=stream_arn,
+                        batch_size=int(source["BatchSize"]), starting_position="TRIM_HORIZON", report_failures=True,
+                        bisect=False, max_retries=0, on_failure_arn=None,
+                        filters=tuple(f["Pattern"] for f in source.get("FilterCriteria", {}).get("Filters", [])))
+
+
+@dataclass
+class Context:
+    """What Lambda passes as `context`: enough for Powertools and the function's owner."""
+
+    function_name: str
+    memory_limit_in_mb: int = 512
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:123456789012:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+def _hot_mesh(nodes: int) -> Any:
+    """The synthetic mesh plus the two hot routers and their callers."""
+    state = meshgen.build_mesh(meshgen.MeshShape(nodes, min_endpoints=ENDPOINTS_PER_NODE,
+                                                 max_endpoints=ENDPOINTS_PER_NODE, mesh=MESH))
+    routers, routes, services = dict(state.virtual_routers), dict(state.routes), dict(state.virtual_services)
+    virtual_nodes = dict(state.virtual_nodes)
+    for router, callers in HOT.items():
+        routers[router] = meshgen._router(MESH, router)
+        routes[(router, "default")] = meshgen._weighted_route(MESH, router, meshgen.node_name(0),
+                                                              meshgen.node_name(1 % nodes))
+        svc = f"{router}.{NAMESPACE}"
+        provider = meshgen.shapes.VirtualServiceProvider(
+            virtual_router=meshgen.shapes.VirtualRouterServiceProvider(virtual_router_name=router))
+        services[svc] = meshgen._service(MESH, svc, provider)
+        for i in range(min(callers, nodes)):
+            name = meshgen.node_name(i)
+            spec = virtual_nodes[name].spec
+            backends = [b.virtual_service.virtual_service_name for b in spec.backends or []]
+            virtual_nodes[name] = meshgen.virtual_node(MESH, name, [*backends, svc])
+    return dataclasses.replace(state, virtual_nodes=virtual_nodes, virtual_services=services,
+                               virtual_routers=routers, routes=routes)
+
+
+class World:
+    """The stack on the emulator, the mesh in it, and the counted pipeline."""
+
+    def __init__(self, endpoint_url: str, nodes: int) -> None:
+        import boto3
+        from meshplane.config import Settings
+        from meshplane.store import schema
+
+        self.nodes = nodes
+        for name, value in env_for(endpoint_url).items():
+            os.environ[name] = value
+        self.settings = Settings(table="bench-state", bucket="bench-snapshots", bus="bench-config", region=REGION)
+        self.plain = boto3.session.Session(region_name=REGION)  # plays AWS and the user: not counted
+        self.counter = CallCounter()
+        self.counted = boto3.session.Session(region_name=REGION)
+        self.counter.attach(self.counted)
+        schema.create_table(self.plain.client("dynamodb"), self.settings.table)
+        self.plain.client("s3").create_bucket(Bucket=self.settings.bucket)
+        self._bus_and_queue()
+        self._scenario: Scenario | None = None  # where the stream's invocations are counted; None: not counted
+        self.stream = self._stream_poller()
+        self.state = _hot_mesh(nodes)
+        self.service_ids: dict[str, str] = {}
+        self.log = io.StringIO()
+        self.pipeline = self._pipeline(self.settings.full_discovery_seconds)
+        self._flips: dict[str, bool] = {}
+
+    def _bus_and_queue(self) -> None:
+        """The bus, ConfigPublishedQueue and the rule between them, as template.yaml has them."""
+        events, sqs = self.plain.client("events"), self.plain.client("sqs")
+        events.create_event_bus(Name=self.settings.bus)
+        queue = sqs.create_queue(QueueName="bench-config-published",
+                                 Attributes={"MessageRetentionPeriod": "3600"})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="config-published", EventBusName=self.settings.bus, EventPattern=json.dumps(
+            {"source": ["meshplane.pipeline"], "detail-type": ["ConfigPublished"]}))
+        events.put_targets(Rule="config-published", EventBusName=self.settings.bus,
+                           Targets=[{"Id": "ads-queue", "Arn": arn}])
+
+    def _pipeline(self, full_discovery_seconds: float) -> Any:
+        """The production pipeline on counted clients, configured as the template's functions are."""
+        from botocore.config import Config
+        from meshplane.pipeline.runtime import Pipeline
+        from meshplane.pipeline.telemetry import Telemetry
+        from meshplane.pipeline.validate import default_validators
+        from meshplane.pipeline.wiring import Clients, Collaborators
+
+        config = Config(region_name=REGION, retries={"mode": "standard",
+                                                     "max_attempts": self.settings.aws_max_attempts})
+        sd_config = config.merge(Config(inject_host_prefix=False))
+
+        def client(name: str, conf: Any = config) -> Any:
+            return self.counted.client(name, config=conf)
+
+        clients = Clients(dynamodb=client("dynamodb"), s3=client("s3"), events=client("events"), ecs=client("ecs"),
+                          servicediscovery=client("servicediscovery", sd_config), ec2=client("ec2"),
+                          acm=client("acm"), acm_pca=client("acm-pca"))
+        parts = Collaborators.default(self.settings, clients)
+        # Lambda has no Envoy binary, so its functions validate with the consistency check alone
+        validators = default_validators(has_envoy=lambda: False)
+        parts = Collaborators(parts.loader, parts.graph, parts.translator, validators)
+        return Pipeline(self.settings, clients, parts, Telemetry.from_env(self.log),
+                        full_discovery_seconds=full_discovery_seconds)
+
+    # ---- setup (uncounted) ------------------------------------------------------------------
+    def seed(self) -> None:
+        """The App Mesh resources through the resource store, and each node's Cloud Map service and instances."""
+        from meshplane.model.ids import Kind, ResourceKey
+        from meshplane.store.limits import Limits
+        from meshplane.store.resources import ResourceStore
+
+        quota = 2 * self.nodes + 10  # App Mesh's default quotas raised, as MESHPLANE_LIMIT_<NAME> does
+        limits = Limits(virtual_nodes=quota, virtual_services=quota, virtual_routers=quota)
+        store = ResourceStore(self.settings.table, self.plain.client("dynamodb"), region=REGION, limits=limits)
+        state = self.state
+        store.create(ResourceKey(Kind.MESH, MESH, MESH), state.mesh.spec)
+        for name, node in state.virtual_nodes.items():
+            store.create(ResourceKey(Kind.VIRTUAL_NODE, MESH, name), node.spec)
+        for name, router in state.virtual_routers.items():
+            store.create(ResourceKey(Kind.VIRTUAL_ROUTER, MESH, name), router.spec)
+        for (router, name), route in state.routes.items():
+            store.create(ResourceKey(Kind.ROUTE, MESH, name, router), route.spec)
+        for name, service in state.virtual_services.items():
+            store.create(ResourceKey(Kind.VIRTUAL_SERVICE, MESH, name), service.spec)
+        sd = self.plain.client("servicediscovery")
+        sd.create_http_namespace(Name=NAMESPACE)
+        namespace = next(n["Id"] for n in sd.list_namespaces()["Namespaces"] if n["Name"] == NAMESPACE)
+        for i, name in enumerate(state.virtual_nodes):
+            service_id = sd.create_service(Name=name, NamespaceId=namespace)["Service"]["Id"]
+            self.service_ids[name] = service_id
+            for endpoint in meshgen.endpoints_for(i, ENDPOINTS_PER_NODE):
+                sd.register_instance(ServiceId=service_id, InstanceId=endpoint.instance_id,
+                                     Attributes={"AWS_INSTANCE_IPV4": endpoint.address,
+                                                 "AWS_INSTANCE_PORT": str(meshgen.LISTENER_PORT)})
+        self.drain(None)  # the seeding's records are not delivered: the first reconcile publishes everything
+
+    # ---- invocations (counted) --------------------------------------------------------------
+    def invoke(self, scenario: Scenario, function: str, run: Any, *args: Any) -> dict[str, Any]:
+        """Run one entry point as one Lambda invocation: timed, its calls counted, its stdout (EMF) kept out."""
+        with self.counter.counting() as tally, contextlib.redirect_stdout(io.StringIO()):
+            started = time.perf_counter()
+            result: dict[str, Any] = run(*args, Context(function))
+            seconds = time.perf_counter() - started
+        scenario.invocations.append(Invocation(function, seconds, tally))
+        return result
+
+    def reconcile(self, name: str, *, full_discovery: bool = False) -> Scenario:
+        """One scheduled reconcile; `full_discovery` is the pass in which every Cloud Map node is re-read."""
+        scenario = Scenario(name)
+        pipeline = self._pipeline(0) if full_discovery else self.pipeline
+        self.invoke(scenario, "reconcile", pipeline.reconcile, self._scheduled())
+        self.recompute_stream(scenario)
+        return scenario
+
+    def _stream_poller(self) -> Any:
+        """The local runtime's stream poller (the Lambda service's part), handing batches to `_deliver`."""
+        from meshplane.local.sources import StreamPoller
+
+        arn = self.plain.client("dynamodb").describe_table(TableName=self.settings.table)["Table"]["LatestStreamArn"]
+        return StreamPoller(recompute_source(arn), self.plain.client("dynamodbstreams"), self.plain.client("sqs"),
+                            self._deliver, REGION, interval=0)
+
+    def _deliver(self, batch: dict[str, Any]) -> Any:
+        from meshplane.local.invoker import Invocation as Outcome
+
+        if self._scenario is None:
+            return Outcome(result={"batchItemFailures": []})
+        return Outcome(result=self.invoke(self._scenario, "recompute", self.pipeline.recompute, batch))
+
+    def drain(self, scenario: Scenario | None) -> None:
+        """Everything new on the stream, through the template's filter, to the recompute function (or dropped)."""
+        self._scenario = scenario
+        try:
+            while self.stream.poll_once():
+                pass
+        finally:
+            self._scenario = None
+
+    def recompute_stream(self, scenario: Scenario) -> None:
+        """Deliver what the stream holds to the recompute function, in the template's batches."""
+        self.drain(scenario)
+        scenario.published = scenario.tally.events_entries  # one ConfigPublished per publish
+
+    def endpoint_change(self, node_index: int) -> Scenario:
+        """A new instance of one node registered in Cloud Map, its CloudTrail event, then the recompute."""
+        scenario = Scenario("one endpoint change")
+        name = meshgen.node_name(node_index)
+        service_id = self.service_ids[name]
+        instance = f"i-{node_index:05d}-new-{uuid.uuid4().hex[:6]}"
+        self.plain.client("servicediscovery").register_instance(
+            ServiceId=service_id, InstanceId=instance,
+            Attributes={"AWS_INSTANCE_IPV4": f"10.250.{node_index % 250}.{(node_index // 250) % 250 + 1}",
+                        "AWS_INSTANCE_PORT": str(meshgen.LISTENER_PORT)})
+        event = json.loads((ROOT / "events" / "cloudmap_register_instance.json").read_text())
+        event["id"] = str(uuid.uuid4())
+        event["detail"]["requestParameters"]["serviceId"] = service_id
+        event["detail"]["requestParameters"]["instanceId"] = instance
+        self.invoke(scenario, "cloudmap_events", self.pipeline.cloudmap_events, _sqs_batch([event]))
+        self.recompute_stream(scenario)
+        return scenario
+
+    def route_change(self, router: str) -> Scenario:
+        """UpdateRoute's write of the hot router's route (its targets' weights swapped), then the recompute.
+
+        The write is the API function's: the resource store's read and transaction, on the
+        counted session, timed as that invocation's store work (the API's request handling
+        around it is not part of the measured duration).
+        """
+        from meshplane.model.ids import Kind, ResourceKey
+        from meshplane.store.resources import ResourceStore
+
+        scenario = Scenario(f"one route change, {min(HOT[router], self.nodes):,} dependents")
+        store = ResourceStore(self.settings.table, self.pipeline.clients.dynamodb, region=REGION)
+        self._flips[router] = not self._flips.get(router, False)
+        first, second = meshgen.node_name(0), meshgen.node_name(1 % self.nodes)
+        primary, canary = (second, first) if self._flips[router] else (first, second)
+        route = meshgen._weighted_route(MESH, router, primary, canary)
+        key = ResourceKey(Kind.ROUTE, MESH, "default", router)
+        self.invoke(scenario, "api", lambda _context: store.update(key, route.spec) and {})
+        self.recompute_stream(scenario)
+        return scenario
+
+    @staticmethod
+    def _scheduled() -> dict[str, Any]:
+        event: dict[str, Any] = json.loads((ROOT / "events" / "scheduled_event.json").read_text())
+        event["id"] = str(uuid.uuid4())
+        return event
+
+
+def _sqs_batch(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """The SQS event source's batch around EventBridge events, as Lambda delivers it."""
+    return {"Records": [{
+        "messageId": str(uuid.uuid4()), "receiptHandle": "handle", "body": json.dumps(event),
+        "attributes": {"ApproximateReceiveCount": "1", "SentTimestamp": str(int(time.time() * 1000)),
+                       "SenderId": "AIDAIENQZJOLO23YVJ4VO", "ApproximateFirstReceiveTimestamp": "0"},
+        "messageAttributes": {}, "md5OfBody": "0", "eventSource": "aws:sqs",
+        "eventSourceARN": f"arn:aws:sqs:{REGION}:123456789012:bench-cloudmap-events", "awsRegion": REGION,
+    } for event in events]}

@@ -1,0 +1,127 @@
+"""The AWS bill, counted: every call the pipeline makes against moto in server mode, per scenario and mesh size.
+
+For each mesh size the suite starts its own emulator (`python -m meshplane.local.motoserver`,
+as `meshplane local up` runs it), writes the mesh and registers its Cloud Map instances
+(uncounted: the user and ECS do that), lets a first reconcile publish every proxy, then
+counts (`bench/cost_world.py` says what a node is and what is counted):
+- one reconcile pass as the schedule runs it when nothing changed, and the pass in which
+  every Cloud Map service is discovered again (every `MESHPLANE_FULL_DISCOVERY_SECONDS`);
+- one endpoint change: a new Cloud Map instance of node 3, its CloudTrail event through
+  `cloudmap_events`, and the recompute of the stream records it wrote;
+- one route change with 10 and with min(1,000, N) dependents: UpdateRoute's write, then
+  the recompute.
+The idle hour is the template's schedule over the two measured passes plus Lambda's SQS
+pollers; `bench/cost_model.py` holds the prices and the template's facts, and
+`bench/cost_bill.py` the arithmetic.  Lambda durations are this machine's against the
+emulator, timed around each entry point, so they overstate Lambda's own (a DynamoDB call
+to moto takes milliseconds here).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import cost_bill as bill
+import cost_model as m
+from common import Profile, Suite, require
+from cost_world import World, emulator
+from targets import COST_SIZES, ENDPOINT_REQUESTS_PER_PROXY, IDLE_MONTH_USD
+
+ENDPOINT_NODE = 3  # provides its own service (not behind a router), so its callers are its dependents
+
+
+def _dependents(world: World, node: str) -> int:
+    """Proxies whose EDS carries `node`'s endpoints, from the graph: what an endpoint change must republish."""
+    from meshplane.pipeline.ports import ModuleGraph
+
+    graph = ModuleGraph()
+    return sum(1 for proxy in graph.proxies(world.state) if node in graph.endpoint_dependencies(world.state, proxy))
+
+
+def _size(nodes: int, suite: Suite) -> None:
+    import meshgen
+
+    with emulator() as url:
+        world = World(url, nodes)
+        print(f"   N={nodes:,}: seeding", file=sys.stderr, flush=True)
+        world.seed()
+        first = world.reconcile("first publish (first reconcile)", full_discovery=True)
+        rows = [bill.row(nodes, first, nodes)]
+        print(f"   N={nodes:,}: first publish done, {first.published} proxies", file=sys.stderr, flush=True)
+        revision = world.reconcile("one reconcile pass")
+        full = world.reconcile("one reconcile pass, full Cloud Map discovery", full_discovery=True)
+        rows += [bill.row(nodes, revision, None), bill.row(nodes, full, None)]
+        endpoint = world.endpoint_change(ENDPOINT_NODE)
+        dependents = _dependents(world, meshgen.node_name(ENDPOINT_NODE))
+        rows.append(bill.row(nodes, endpoint, dependents))
+        for router in ("hot10", "hot1000"):
+            change = world.route_change(router)
+            rows.append(bill.row(nodes, change, min(nodes, 10 if router == "hot10" else 1000)))
+        print(f"   N={nodes:,}: scenarios done", file=sys.stderr, flush=True)
+    suite.tables.setdefault("scenarios", []).extend(rows)
+    hour = bill.idle_hour(rows[1], rows[2], world.settings.full_discovery_seconds)
+    month = bill.month_lines(hour)
+    idle = sum(month.values())
+    suite.tables.setdefault("idle month by line (USD, without ADS)", []).append(
+        {"nodes": nodes, **{k: round(v, 4) for k, v in month.items()}, "total": round(idle, 4)})
+    label = f"N={nodes:,}"
+    suite.add(f"{label}: idle month without ADS", idle, "USD/month",
+              target=IDLE_MONTH_USD if nodes == 1000 else None,
+              note=f"{m.template_facts().reconcile_per_hour:g} reconcile passes an hour, Lambda's SQS pollers")
+    per_proxy = rows[3]["per_affected_proxy"]
+    suite.add(f"{label}: endpoint change, billed requests per affected proxy", float(per_proxy or 0), "requests",
+              target=ENDPOINT_REQUESTS_PER_PROXY,
+              note=f"{rows[3]['billed_requests']:.0f} requests, {dependents} dependents, "
+                   f"{endpoint.published} published")
+    suite.add(f"{label}: endpoint change, billed request units per affected proxy",
+              float(rows[3]["units_per_affected_proxy"] or 0), "requests",
+              note="DynamoDB counted by the read and write units it bills rather than by calls")
+    for row in rows[3:]:
+        suite.add(f"{label}: {row['scenario']}, USD per 1,000", row["usd"] * 1000, "USD per 1,000")
+    suite.add(f"{label}: one reconcile pass, billed requests", rows[1]["billed_requests"], "requests")
+
+
+def _standing(suite: Suite) -> None:
+    ads = m.standing_ads_month()
+    facts = m.template_facts()
+    lines = [{"line": k, "usd": round(v, 2)} for k, v in ads.items()]
+    suite.tables["ADS service standing month (USD)"] = [*lines, {"line": "total", "usd": round(sum(ads.values()), 2)}]
+    suite.add("ADS service standing month", sum(ads.values()), "USD/month",
+              note=f"{facts.ads_tasks} Fargate tasks of {facts.ads_vcpu:g} vCPU / {facts.ads_memory_gb:g} GB, "
+                   f"{facts.ads_load_balancers} NLB, long polls; traffic-dependent NLCU and transfer left out")
+    polls = m.agent_polls_per_proxy_month()
+    suite.add("file-mode agent, per proxy month", m.usd("s3_get", polls), "USD/month",
+              note=f"{polls:,.0f} pointer GETs a month at the agent's default interval (a 304 is billed as a GET)")
+    suite.tables["prices"] = [{"price": k, "usd": p.usd, "per": p.per, "source": p.source}
+                              for k, p in m.PRICES.items()]
+    suite.tables["template facts"] = [{
+        "reconcile passes an hour": facts.reconcile_per_hour,
+        "SQS-polled functions": ", ".join(facts.sqs_polled_functions),
+        "memory MB": ", ".join(f"{k} {v}" for k, v in sorted(facts.memory_mb.items())),
+        "prices checked": m.PRICES_CHECKED, "region": m.REGION}]
+
+
+def run(profile: Profile) -> Suite:
+    require("meshplane.pipeline.runtime", "Pipeline")
+    suite = Suite("cost")
+    sizes: tuple[int, ...] = profile.pick(COST_SIZES, (100,), (12,))
+    for nodes in sizes:
+        _size(nodes, suite)
+    _standing(suite)
+    return suite
+
+
+def main(argv: list[str]) -> int:
+    """`python bench/suite_cost.py N...`: the scenarios at the given sizes, printed as JSON (one-off runs)."""
+    import json
+
+    suite = Suite("cost")
+    for nodes in (int(a) for a in argv):
+        _size(nodes, suite)
+    _standing(suite)
+    print(json.dumps(suite.to_dict()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
