@@ -28,6 +28,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "meshplane.apiproxy.cli",
     "meshplane.migrate.cli",
     "meshplane.console.cli",
+    "meshplane.policycli",
 )
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
