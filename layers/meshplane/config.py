@@ -44,6 +44,9 @@ class Settings:
     ecs_clusters: tuple[str, ...] = ()  # the reconcile's ECS clusters; none: those stored endpoints name
     provider_arn: str = ""  # the CloudFormation macro's custom resource provider
     limits: Limits = field(default_factory=Limits)  # quotas, each `MESHPLANE_LIMIT_<FIELD>`
+    shard_queue_url: str = ""  # the shard queue; none: every change is recomputed in one invocation
+    shard_threshold: int = 200  # a change with more proxies to rebuild than this is split into shards
+    shard_size: int = 100  # proxies per shard, at most
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, owner: tuple[str, str] | None = None) -> Settings:
@@ -62,6 +65,9 @@ class Settings:
             ecs_clusters=tuple(part.strip() for part in env.get(envvars.ECS_CLUSTERS, "").split(",") if part.strip()),
             provider_arn=env.get(envvars.PROVIDER_ARN, cls.provider_arn),
             limits=Limits.from_env(env),
+            shard_queue_url=env.get(envvars.SHARD_QUEUE_URL, cls.shard_queue_url),
+            shard_threshold=_number(env, envvars.SHARD_THRESHOLD, int, cls.shard_threshold),
+            shard_size=_number(env, envvars.SHARD_SIZE, int, cls.shard_size),
         )
         return settings if owner is None else replace(settings, partition=owner[0], account=owner[1])
 

@@ -26,6 +26,14 @@ FULL_DISCOVERY_SECONDS = "MESHPLANE_FULL_DISCOVERY_SECONDS"
 ECS_CLUSTERS = "MESHPLANE_ECS_CLUSTERS"
 PROVIDER_ARN = "MESHPLANE_PROVIDER_ARN"
 LIMIT_PREFIX = "MESHPLANE_LIMIT_"  # + a `store.limits.Limits` field in upper case
+SHARD_QUEUE_URL = "MESHPLANE_SHARD_QUEUE_URL"  # recompute: where hot changes go as shards (pipeline.shards)
+SHARD_THRESHOLD = "MESHPLANE_SHARD_THRESHOLD"
+SHARD_SIZE = "MESHPLANE_SHARD_SIZE"
+
+# The rollout controller (functions/rollout) and `meshplane stats-collector`.
+ROLLOUT_METRICS_NAMESPACE = "MESHPLANE_ROLLOUT_METRICS_NAMESPACE"  # where Envoy's cluster metrics are in CloudWatch
+ROLLOUT_TICK_SECONDS = "MESHPLANE_ROLLOUT_TICK_SECONDS"  # between two looks at the active rollouts
+ROLLOUT_RUN_SECONDS = "MESHPLANE_ROLLOUT_RUN_SECONDS"  # how long one invocation keeps looking (its schedule's period)
 
 # The ADS server.
 CONFIG_TOPIC_ARN = "MESHPLANE_CONFIG_TOPIC_ARN"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.keys import DependencyKey
@@ -40,6 +40,7 @@ from meshplane.store.pointers import PointerConflict, PointerStore
 
 if TYPE_CHECKING:
     from meshplane.pipeline.acm import AcmSecrets
+    from meshplane.publication.pointer import Pointer
 
 MAX_ROUNDS = 3
 
@@ -53,9 +54,18 @@ class Plan:
     retired: frozenset[str] = frozenset()
 
 
+class Fanout(Protocol):
+    """Hands a plan too large for one invocation to shard invocations (`pipeline.shards`)."""
+
+    def dispatch(self, mesh: str, plan: Plan) -> int:
+        """How many shards were sent; 0 when the plan is small enough to rebuild here."""
+        ...
+
+
 @dataclass
 class Outcome:
     results: list[Result] = field(default_factory=list)
+    shards: int = 0  # the plan went to this many shard invocations instead
 
     @property
     def rejected(self) -> list[Result]:
@@ -88,8 +98,9 @@ def _endpoint_plan(paths: dict[str, ProxyId], index: dict[str, IndexEntry], node
 class Recomputer:
     def __init__(self, *, loader: StateLoader, endpoints: EndpointStore, graph: Graph, translator: Translator,
                  pointers: PointerStore, index: DependencyIndex, publisher: Publisher, telemetry: Telemetry,
-                 secrets: Callable[[], AcmSecrets] | None = None) -> None:
-        """`secrets` makes one ACM resolver per recompute; without it, ACM references stay unanswered."""
+                 secrets: Callable[[], AcmSecrets] | None = None, fanout: Fanout | None = None) -> None:
+        """`secrets` makes one ACM resolver per recompute; without it, ACM references stay unanswered.
+        `fanout` takes the plans it deems hot; without it, every plan is rebuilt here."""
         self._loader = loader
         self._secrets = secrets
         self._endpoints = endpoints
@@ -99,12 +110,17 @@ class Recomputer:
         self._index = index
         self._publisher = publisher
         self._t = telemetry
+        self._fanout = fanout
 
-    def load(self, mesh: str) -> MeshState:
+    def load(self, mesh: str, *, endpoints: bool = True) -> MeshState:
+        """The mesh's resources and, unless `endpoints` is false (planning needs none), its nodes' endpoints."""
         with self._t.traced("dynamodb.load_state"):
             state = self._loader.load_mesh_state(mesh)
-            endpoints = self._endpoints.endpoints_for(mesh, state.virtual_nodes)
-        return dataclasses.replace(state, endpoints=endpoints)
+            return self.with_endpoints(state, state.virtual_nodes) if endpoints else state
+
+    def with_endpoints(self, state: MeshState, nodes: Iterable[str]) -> MeshState:
+        """`state` with the discovered endpoints of `nodes` (one read per node)."""
+        return dataclasses.replace(state, endpoints=self._endpoints.endpoints_for(state.name, nodes))
 
     def plan(self, state: MeshState, index: dict[str, IndexEntry], resources: Iterable[DependencyKey],
              endpoint_nodes: Iterable[str], *, full: bool = False) -> Plan:
@@ -136,7 +152,7 @@ class Recomputer:
         with self._t.timed("RecomputeLatency", "recompute"):
             for _ in range(MAX_ROUNDS):
                 try:
-                    state = self.load(mesh)
+                    state = self.load(mesh, endpoints=self._fanout is None or pending is not None)
                 except NotFound:  # the mesh is gone: forget its proxies' dependencies
                     for path in self._index.entries(mesh):
                         self._index.delete(mesh, path)
@@ -145,6 +161,11 @@ class Recomputer:
                 for path in plan.retired:
                     self._index.delete(mesh, path)
                 targets = plan.full | plan.endpoints_only
+                if pending is None and self._fanout is not None:
+                    outcome.shards = self._fanout.dispatch(mesh, plan)
+                    if outcome.shards:
+                        break
+                    state = self.with_endpoints(state, state.virtual_nodes)
                 if pending is not None:
                     targets &= pending
                 raced: set[ProxyId] = set()
@@ -163,7 +184,15 @@ class Recomputer:
         return outcome
 
     def _rebuild(self, state: MeshState, proxy: ProxyId, *, eds_only: bool, secrets: AcmSecrets | None) -> Result:
-        previous = self._pointers.get(proxy.path)
+        return self.rebuild(state, proxy, self._pointers.get(proxy.path), eds_only=eds_only, secrets=secrets)
+
+    def rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, *, eds_only: bool,
+                secrets: AcmSecrets | None) -> Result:
+        """Build one proxy from `state` and publish it over `previous`; PointerConflict if that moved since.
+
+        A caller that reads `previous` before loading `state` (the shards do) can never
+        overwrite a publish built from a newer state: that publish would have moved it.
+        """
         snapshot: Snapshot | None = None
         problems: tuple[str, ...] = ()
         certificates = dict(previous.certificates) if previous is not None else {}

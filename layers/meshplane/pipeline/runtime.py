@@ -1,4 +1,4 @@
-"""The four pipeline entry points, as methods of one object built per Lambda container.
+"""The pipeline entry points, as methods of one object built per Lambda container.
 
 Handlers are thin: `functions/<name>/app.py` calls `current(context).<name>(event, context)`.
 Each entry point runs inside Powertools' Logger (JSON, Lambda context, correlation
@@ -6,7 +6,7 @@ id), Tracer (a no-op outside Lambda or with `POWERTOOLS_TRACE_DISABLED=true`) an
 Metrics (EMF flushed when the invocation ends).
 
 Failure semantics:
-- SQS batches (ECS and Cloud Map events) use Powertools' BatchProcessor: a record
+- SQS batches (ECS and Cloud Map events, recompute shards) use Powertools' BatchProcessor: a record
   that raises is reported in `batchItemFailures`, so SQS redelivers only it and,
   after `maxReceiveCount`, moves it to the DLQ; the reason is logged with the
   event id.  Duplicates are absorbed by Powertools Idempotency (records in this
@@ -14,6 +14,8 @@ Failure semantics:
   ordered conditional writes of the endpoint store.
 - DynamoDB stream batches are aggregated per mesh; a mesh whose recompute fails
   reports its earliest sequence number, so Lambda retries from there.
+  A plan with more proxies than the shard threshold is sent to the shard queue
+  instead (`pipeline.shards`), where `recompute_shard` rebuilds it in parallel.
 - The reconcile refreshes every Cloud Map node, repairs ECS endpoints from the
   running tasks (`ecs_reconcile`), and recomputes every proxy of every mesh,
   publishing only what differs from the pointers.
@@ -34,6 +36,7 @@ if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold s
     from meshplane.pipeline.ecs_mapping import TaskMapper
     from meshplane.pipeline.publish import Publisher
     from meshplane.pipeline.recompute import Recomputer
+    from meshplane.pipeline.shards import QueueFanout, ShardWorker
     from meshplane.pipeline.telemetry import Telemetry
     from meshplane.pipeline.wiring import AwsClients, Collaborators
     from meshplane.store.endpoints import EndpointStore
@@ -121,7 +124,26 @@ class Pipeline:
             publisher=self.publisher,
             telemetry=self.telemetry,
             secrets=self.acm_secrets,
+            fanout=self.fanout,
         )
+
+    @cached_property
+    def fanout(self) -> QueueFanout | None:
+        """Hot changes to the shard queue, where one is configured (`pipeline.shards`)."""
+        from meshplane.pipeline.shards import QueueFanout, ShardPolicy
+
+        s = self.settings
+        if not s.shard_queue_url:
+            return None
+        return QueueFanout(self.clients.sqs, s.shard_queue_url, ShardPolicy(s.shard_threshold, s.shard_size),
+                           self.telemetry)
+
+    @cached_property
+    def shard_worker(self) -> ShardWorker:
+        from meshplane.pipeline.shards import ShardWorker
+
+        return ShardWorker(recomputer=self.recomputer, loader=self.parts.loader, graph=self.parts.graph,
+                           pointers=self.pointers, telemetry=self.telemetry, secrets=self.acm_secrets)
 
     def acm_secrets(self) -> AcmSecrets:
         """A fresh ACM resolver for one recompute (it remembers answers for that batch only)."""
@@ -307,11 +329,20 @@ class Pipeline:
                         "full": changes.full,
                         "published": [r.proxy.path for r in outcome.published],
                         "rejected": [r.proxy.path for r in outcome.rejected],
+                        "shards": outcome.shards,
                     },
                 )
             return {"batchItemFailures": failures}
 
         return self._wrap(run, "recompute")(event, context)
+
+    def recompute_shard(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        """SQS batches of shards (`pipeline.shards`): each message is rebuilt and published on its own."""
+
+        def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            return self._sqs_batch(event, context, "recompute_shard", self.shard_worker.handle)
+
+        return self._wrap(run, "recompute_shard")(event, context)
 
     def reconcile(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
         from meshplane.pipeline.ecs_reconcile import EcsReconcile

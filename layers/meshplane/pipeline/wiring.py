@@ -37,11 +37,13 @@ class AwsClients(Protocol):
     def acm(self) -> Any: ...
     @property
     def acm_pca(self) -> Any: ...
+    @property
+    def sqs(self) -> Any: ...
 
 
 @dataclass(frozen=True)
 class Clients:
-    """Clients handed in explicitly (tests, the local runtime); ACM only where a test exports certificates."""
+    """Clients handed in explicitly (tests, the local runtime); ACM and SQS only where a test uses them."""
 
     dynamodb: Any
     s3: Any
@@ -51,6 +53,7 @@ class Clients:
     ec2: Any
     acm: Any = None
     acm_pca: Any = None
+    sqs: Any = None  # the shard queue (pipeline.shards), where one is configured
 
     @classmethod
     def create(cls, settings: Settings, env: Mapping[str, str] | None = None) -> AwsClients:
@@ -101,6 +104,7 @@ class SessionClients:
     ec2 = _service("ec2")
     acm = _service("acm")
     acm_pca = _service("acm-pca")
+    sqs = _service("sqs")
 
     @cached_property
     def servicediscovery(self) -> Any:

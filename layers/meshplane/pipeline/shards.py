@@ -1,0 +1,199 @@
+"""Hot changes in shards: a plan with many proxies is rebuilt by several invocations at once.
+
+Why: one invocation rebuilds a proxy in about 0.4 ms of CPU plus five or six sequential
+AWS calls (pointer read and write, two S3 PUTs, the index, the event), so a route used by
+10,000 callers would take minutes in one invocation.  A plan with more than `threshold`
+proxies is cut into shards of at most `size` proxies; each shard is one SQS message, and
+the `recompute_shard` function runs up to the queue's concurrency of them at once.
+
+Ordering: a shard reads its proxies' pointers *before* it loads the mesh state, then
+publishes each one conditionally on the pointer it read (`PointerStore.advance`).  Any
+publish that landed before that read was built from a state loaded earlier still, so the
+shard's state is at least as new; any publish that lands after it moves the pointer, and
+the shard's write fails, reads again and rebuilds from a fresh state.  So a shard that
+loaded its state before a newer change, and runs late, can never overwrite the newer
+publish; a shard of an older change that starts late simply builds the newest state.
+
+Retries: a shard that raises is reported as a batch item failure; SQS redelivers only
+that message after its visibility timeout and moves it to the dead-letter queue after
+`maxReceiveCount`.  Running a shard twice changes nothing: versions are content hashes,
+an unchanged snapshot is not published again, and the pointer condition keeps the order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from meshplane.model.ids import ProxyId
+from meshplane.store.errors import NotFound
+from meshplane.store.pointers import PointerConflict
+
+if TYPE_CHECKING:
+    from meshplane.model.state import MeshState
+    from meshplane.pipeline.acm import AcmSecrets
+    from meshplane.pipeline.ports import Graph, StateLoader
+    from meshplane.pipeline.publish import Result
+    from meshplane.pipeline.recompute import Plan, Recomputer
+    from meshplane.pipeline.telemetry import Telemetry
+    from meshplane.publication.pointer import Pointer
+    from meshplane.store.pointers import PointerStore
+
+MAX_ROUNDS = 3  # as `recompute.MAX_ROUNDS`: a shard raced three times in a row is retried by SQS
+SQS_BATCH = 10  # entries per SendMessageBatch
+
+
+class ShardMessage(BaseModel):
+    """One shard as its SQS message body; `id` is what Powertools Idempotency keys on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1)
+    mesh: str = Field(min_length=1)
+    index: int = Field(ge=0)
+    count: int = Field(ge=1)
+    full: tuple[str, ...] = ()  # node paths rebuilt in full
+    endpoints_only: tuple[str, ...] = ()  # node paths whose EDS alone is rebuilt
+
+    def proxies(self) -> tuple[frozenset[ProxyId], frozenset[ProxyId]]:
+        """(full, endpoints only) as proxy ids; ValueError on a path that names none."""
+        return (frozenset(ProxyId.parse(p) for p in self.full),
+                frozenset(ProxyId.parse(p) for p in self.endpoints_only))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ShardPolicy:
+    """When a plan is hot, and how it is cut."""
+
+    threshold: int  # more proxies to rebuild than this: shards; 0 or less: never
+    size: int  # proxies per shard, at most
+
+    def __post_init__(self) -> None:
+        if self.size < 1:
+            raise ValueError(f"a shard holds at least one proxy, not {self.size}")
+
+    def hot(self, targets: int) -> bool:
+        return 0 < self.threshold < targets
+
+    def split(self, full: Iterable[ProxyId], endpoints_only: Iterable[ProxyId]
+              ) -> list[tuple[frozenset[ProxyId], frozenset[ProxyId]]]:
+        """The targets in sorted order, cut into the fewest shards of at most `size`, sizes within one of each other.
+
+        Every target is in exactly one shard, and keeps its kind of rebuild (full or endpoints only).
+        """
+        rebuild = frozenset(full)
+        eds = frozenset(endpoints_only) - rebuild
+        targets = sorted(rebuild | eds)
+        if not targets:
+            return []
+        count = -(-len(targets) // self.size)
+        base, extra = divmod(len(targets), count)
+        shards, start = [], 0
+        for index in range(count):
+            chunk = targets[start:start + base + (index < extra)]
+            start += len(chunk)
+            shards.append((frozenset(p for p in chunk if p in rebuild), frozenset(p for p in chunk if p in eds)))
+        return shards
+
+
+def messages(mesh: str, plan: Plan, policy: ShardPolicy, change: str | None = None) -> list[ShardMessage]:
+    """The plan's shards as messages, or none when the plan is not hot."""
+    if not policy.hot(len(plan.full | plan.endpoints_only)):
+        return []
+    change = change or uuid.uuid4().hex
+    parts = policy.split(plan.full, plan.endpoints_only)
+    return [ShardMessage(id=f"{change}-{i}", mesh=mesh, index=i, count=len(parts),
+                         full=tuple(sorted(p.path for p in full)),
+                         endpoints_only=tuple(sorted(p.path for p in eds)))
+            for i, (full, eds) in enumerate(parts)]
+
+
+class QueueFanout:
+    """`recompute.Fanout` over an SQS queue: the hot plans' shards are sent as messages."""
+
+    def __init__(self, sqs: Any, queue_url: str, policy: ShardPolicy, telemetry: Telemetry) -> None:
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._policy = policy
+        self._t = telemetry
+
+    def dispatch(self, mesh: str, plan: Plan) -> int:
+        """Send the shards; raises if SQS refused any (the stream retries; a shard sent twice is harmless)."""
+        shards = messages(mesh, plan, self._policy)
+        for start in range(0, len(shards), SQS_BATCH):
+            batch = shards[start:start + SQS_BATCH]
+            with self._t.traced("sqs.send_shards"):
+                response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=[
+                    {"Id": str(shard.index), "MessageBody": shard.model_dump_json()} for shard in batch])
+            if response.get("Failed"):
+                raise RuntimeError(f"the shard queue refused {len(response['Failed'])} shards: {response['Failed']}")
+        if shards:
+            self._t.count("ShardsSent", len(shards))
+            self._t.logger.info("hot change sent as shards", extra={
+                "mesh": mesh, "shards": len(shards), "proxies": len(plan.full | plan.endpoints_only)})
+        return len(shards)
+
+
+class ShardWorker:
+    """Rebuilds and publishes one shard's proxies, pointers read before the state (see the module docstring)."""
+
+    def __init__(self, *, recomputer: Recomputer, loader: StateLoader, graph: Graph, pointers: PointerStore,
+                 telemetry: Telemetry, secrets: Callable[[], AcmSecrets] | None = None) -> None:
+        self._recomputer = recomputer
+        self._loader = loader
+        self._graph = graph
+        self._pointers = pointers
+        self._t = telemetry
+        self._secrets = secrets
+
+    def handle(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """One SQS message body; raises on a malformed one (SQS redelivers it, then dead-letters it)."""
+        shard = ShardMessage.model_validate(body)
+        results = self.run(shard)
+        published = sum(1 for r in results if r.status.value == "published")
+        self._t.count("ShardProxiesPublished", published)
+        return {"mesh": shard.mesh, "shard": f"{shard.index + 1}/{shard.count}", "proxies": len(results),
+                "published": published, "rejected": [r.proxy.path for r in results if r.status.value == "rejected"]}
+
+    def run(self, shard: ShardMessage) -> list[Result]:
+        """Rebuild the shard's proxies; those another publisher raced are rebuilt from fresh reads."""
+        full, eds = shard.proxies()
+        pending = full | eds
+        secrets = self._secrets() if self._secrets is not None else None
+        results: list[Result] = []
+        with self._t.timed("ShardLatency", "recompute_shard"):
+            for _ in range(MAX_ROUNDS):
+                previous = self._read_pointers(pending)  # before the state: the ordering guarantee rests on it
+                try:
+                    state, present = self._load(shard.mesh, pending)
+                except NotFound:  # the mesh is gone: the next recompute of the stream forgets its proxies
+                    return results
+                raced: set[ProxyId] = set()
+                for proxy in sorted(pending & present):
+                    try:
+                        results.append(self._recomputer.rebuild(state, proxy, previous[proxy],
+                                                                eds_only=proxy not in full, secrets=secrets))
+                    except PointerConflict:
+                        raced.add(proxy)
+                if not raced:
+                    return results
+                pending = frozenset(raced)
+        raise PointerConflict(", ".join(p.path for p in sorted(pending)))
+
+    def _read_pointers(self, proxies: Iterable[ProxyId]) -> dict[ProxyId, Pointer | None]:
+        with self._t.traced("dynamodb.read_pointers"):
+            return {proxy: self._pointers.get(proxy.path) for proxy in sorted(proxies)}
+
+    def _load(self, mesh: str, proxies: Iterable[ProxyId]) -> tuple[MeshState, frozenset[ProxyId]]:
+        """The mesh's resources with the endpoints of only the nodes these proxies' EDS carries, and the
+        proxies the mesh still defines (one deleted since the plan is left to the index's retirement)."""
+        with self._t.traced("dynamodb.load_state"):
+            state = self._loader.load_mesh_state(mesh)
+            present = frozenset(self._graph.proxies(state))
+            nodes = {node for proxy in proxies if proxy in present
+                     for node in self._graph.endpoint_dependencies(state, proxy)}
+            return self._recomputer.with_endpoints(state, sorted(nodes)), present

@@ -1,0 +1,229 @@
+"""Hot changes in shards: how plans are cut, when they are, and that the shards publish every dependent."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from meshplane.model.ids import Kind, ProxyId
+from meshplane.pipeline.ports import consistency_validator
+from meshplane.pipeline.recompute import Plan
+from meshplane.pipeline.runtime import Pipeline
+from meshplane.pipeline.shards import ShardMessage, ShardPolicy, messages
+from meshplane.pipeline.telemetry import Telemetry
+
+from . import meshes
+from .conftest import LambdaContext, World, make_world, sqs_batch
+
+ROUTER, SERVICE = "hot-router", "hot.local"
+GENERATION = re.compile(rb"/gen(\d{3})/")
+
+
+def proxy(n: int) -> ProxyId:
+    return ProxyId("m", Kind.VIRTUAL_NODE, f"n{n:03d}")
+
+
+# ---- the cut ------------------------------------------------------------------------------------------------------
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 12), full=st.sets(st.integers(0, 60)), eds=st.sets(st.integers(0, 60)))
+def test_every_target_is_in_exactly_one_shard_of_at_most_size_with_its_kind_of_rebuild(
+        size: int, full: set[int], eds: set[int]) -> None:
+    rebuild, endpoints = {proxy(n) for n in full}, {proxy(n) for n in eds}
+    shards = ShardPolicy(threshold=1, size=size).split(rebuild, endpoints)
+    targets = rebuild | endpoints
+    seen = [p for f, e in shards for p in f | e]
+    assert sorted(seen) == sorted(targets)  # none lost, none twice
+    assert all(f.isdisjoint(e) for f, e in shards)
+    assert set().union(*(f for f, _ in shards)) == rebuild  # full wins where a proxy is in both
+    sizes = [len(f | e) for f, e in shards]
+    assert all(0 < s <= size for s in sizes)
+    assert len(shards) == -(-len(targets) // size)  # the fewest shards
+    assert not sizes or max(sizes) - min(sizes) <= 1  # balanced: no straggler shard
+    assert [sorted(f | e) for f, e in shards] == [sorted(f | e) for f, e in
+                                                  ShardPolicy(threshold=1, size=size).split(rebuild, endpoints)]
+
+
+@pytest.mark.parametrize(("threshold", "targets", "hot"), [
+    (3, 3, False), (3, 4, True), (0, 10_000, False), (-1, 5, False), (1, 2, True), (1, 1, False)])
+def test_a_plan_is_hot_only_above_the_threshold(threshold: int, targets: int, hot: bool) -> None:
+    policy = ShardPolicy(threshold=threshold, size=2)
+    plan = Plan(full=frozenset(proxy(n) for n in range(targets)))
+    assert policy.hot(targets) is hot
+    assert bool(messages("m", plan, policy)) is hot
+
+
+def test_a_shard_holds_at_least_one_proxy() -> None:
+    with pytest.raises(ValueError, match="at least one proxy"):
+        ShardPolicy(threshold=1, size=0)
+
+
+def test_the_messages_of_a_plan_name_each_target_once_under_one_change() -> None:
+    plan = Plan(full=frozenset(proxy(n) for n in range(5)), endpoints_only=frozenset(proxy(n) for n in range(5, 7)))
+    sent = messages("m", plan, ShardPolicy(threshold=2, size=3), change="c1")
+    assert [m.id for m in sent] == ["c1-0", "c1-1", "c1-2"]
+    assert {m.count for m in sent} == {3}
+    assert sorted(p for m in sent for p in m.full) == sorted(p.path for p in plan.full)
+    assert sorted(p for m in sent for p in m.endpoints_only) == sorted(p.path for p in plan.endpoints_only)
+    assert ShardMessage.model_validate_json(sent[0].model_dump_json()) == sent[0]
+
+
+# ---- through the pipeline, on moto --------------------------------------------------------------------------------
+def hot_mesh(world: World, mesh: str, callers: int) -> list[ProxyId]:
+    """`callers` nodes that all call `hot.local`, routed by one router; returns the callers."""
+    world.put(Kind.MESH, mesh, mesh, {})
+    for node in ("blue", "red"):
+        world.put(Kind.VIRTUAL_NODE, mesh, node, {"listeners": [meshes.listener(8080)]})
+    world.put(Kind.VIRTUAL_ROUTER, mesh, ROUTER, {"listeners": [meshes.listener(8080)]})
+    route_change(world, mesh, 0)
+    world.put(Kind.VIRTUAL_SERVICE, mesh, SERVICE, {"provider": {"virtualRouter": {"virtualRouterName": ROUTER}}})
+    names = [f"caller-{i:02d}" for i in range(callers)]
+    for name in names:
+        world.put(Kind.VIRTUAL_NODE, mesh, name, {
+            "listeners": [meshes.listener(9000)], "backends": [{"virtualService": {"virtualServiceName": SERVICE}}]})
+    return [ProxyId(mesh, Kind.VIRTUAL_NODE, name) for name in names]
+
+
+def route_change(world: World, mesh: str, generation: int) -> None:
+    """Generation `generation` of the hot route: its prefix names it, so a snapshot tells which it was built from."""
+    weights = (("blue", 1 + generation % 7), ("red", 1))
+    world.put(Kind.ROUTE, mesh, "hot-route", meshes.http_route(*weights, prefix=f"/gen{generation:03d}/"),
+              parent=ROUTER)
+
+
+def generation_of(body: bytes) -> int:
+    (found,) = set(GENERATION.findall(body))
+    return int(found)
+
+
+def published_generation(world: World, proxy_id: ProxyId) -> int | None:
+    pointer = world.pipeline.pointers.get(proxy_id.path)
+    if pointer is None:
+        return None
+    return generation_of(world.clients.s3.get_object(Bucket=world.settings.bucket, Key=pointer.key)["Body"].read())
+
+
+def sharding(world: World, *, threshold: int, size: int, loader: Any = None) -> tuple[Pipeline, str]:
+    """A pipeline container of `world` whose hot plans go to a new shard queue; returns it and the queue's URL."""
+    url = world.sqs.create_queue(QueueName=f"shards-{uuid.uuid4().hex}")["QueueUrl"]
+    config = dataclasses.replace(world.settings, shard_queue_url=url, shard_threshold=threshold, shard_size=size)
+    clients = dataclasses.replace(world.clients, sqs=world.sqs)
+    parts = world.pipeline.parts if loader is None else dataclasses.replace(world.pipeline.parts, loader=loader)
+    return Pipeline(config, clients, parts, Telemetry.from_env(world.log_stream), full_discovery_seconds=3600), url
+
+
+def receive_all(world: World, url: str) -> list[dict[str, Any]]:
+    """Every shard message on the queue, deleted from it."""
+    bodies = []
+    while messages_ := world.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages_:
+            bodies.append(json.loads(message["Body"]))
+            world.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return bodies
+
+
+@pytest.fixture(scope="module")
+def module_world() -> Iterator[World]:
+    """One moto account for the module (each test has its own mesh): the account's setup is the slow part."""
+    from moto import mock_aws
+
+    mp = pytest.MonkeyPatch()
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
+                       "POWERTOOLS_SERVICE_NAME": "meshplane-pipeline-test-shards",
+                       "POWERTOOLS_METRICS_NAMESPACE": "MeshplaneTest"}.items():
+        mp.setenv(key, value)
+    mp.delenv("AWS_ENDPOINT_URL", raising=False)
+    try:
+        with mock_aws():
+            # consistency only: the Envoy check of each snapshot would double the module's time, and these
+            # snapshots (a router with weighted targets) are validated by Envoy in tests/pipeline/test_recompute.py
+            yield make_world(validators=[consistency_validator])
+    finally:
+        mp.undo()
+
+
+@pytest.fixture
+def hot(module_world: World, request: pytest.FixtureRequest) -> tuple[World, list[ProxyId], str]:
+    """A mesh of its own for the test, published once; returns the world, its callers and its name."""
+    world = module_world
+    mesh = f"hot{abs(hash(request.node.name)) % 10**6}"
+    callers = hot_mesh(world, mesh, 5)
+    world.recompute()  # the first publish, in line (the world's own pipeline has no shard queue)
+    world.announcements()
+    assert {published_generation(world, c) for c in callers} == {0}
+    return world, callers, mesh
+
+
+def test_a_hot_change_is_sent_as_shards_and_each_shard_publishes_its_dependents(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=2, size=2)
+    route_change(world, mesh, 1)
+    assert pipeline.recompute({"Records": world.stream.drain()}, LambdaContext()) == {"batchItemFailures": []}
+    bodies = receive_all(world, url)
+    assert {published_generation(world, c) for c in callers} == {0}  # nothing published in line
+    assert [(b["index"], b["count"]) for b in bodies] == [(0, 3), (1, 3), (2, 3)]
+    assert sorted(p for b in bodies for p in b["full"]) == sorted(c.path for c in callers)
+    assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
+    assert {published_generation(world, c) for c in callers} == {1}
+    announced = [a["nodeId"] for a in world.announcements()]
+    assert sorted(announced[-len(callers):]) == sorted(c.path for c in callers)  # once each
+
+
+def test_a_change_at_or_below_the_threshold_is_published_in_line(hot: tuple[World, list[ProxyId], str]) -> None:
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=len(callers), size=2)
+    route_change(world, mesh, 2)
+    assert pipeline.recompute({"Records": world.stream.drain()}, LambdaContext()) == {"batchItemFailures": []}
+    assert receive_all(world, url) == []
+    assert {published_generation(world, c) for c in callers} == {2}
+
+
+def test_a_failing_shard_is_reported_alone_and_its_retry_publishes_once(hot: tuple[World, list[ProxyId], str]) -> None:
+    world, callers, mesh = hot
+
+    class FailsOnce:
+        """The mesh's loader, failing its first read (throttled, say)."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.failed = inner, False
+
+        def load_mesh_state(self, mesh: str) -> Any:
+            if not self.failed:
+                self.failed = True
+                raise RuntimeError("throttled")
+            return self.inner.load_mesh_state(mesh)
+
+        def list_mesh_names(self) -> list[str]:
+            return list(self.inner.list_mesh_names())
+
+    pipeline, url = sharding(world, threshold=2, size=3)
+    route_change(world, mesh, 3)
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    bodies = receive_all(world, url)
+    world.announcements()
+    worker, _ = sharding(world, threshold=2, size=3, loader=FailsOnce(world.pipeline.parts.loader))
+    event = sqs_batch(bodies)
+    failed = worker.recompute_shard(event, LambdaContext())["batchItemFailures"]
+    assert [f["itemIdentifier"] for f in failed] == [event["Records"][0]["messageId"]]  # only the first shard
+    first = set(bodies[0]["full"])
+    assert {c.path for c in callers if published_generation(world, c) == 3} == {c.path for c in callers} - first
+    redelivered = sqs_batch([bodies[0], bodies[1]])  # the failed one, and a duplicate delivery of a done one
+    assert worker.recompute_shard(redelivered, LambdaContext()) == {"batchItemFailures": []}
+    assert {published_generation(world, c) for c in callers} == {3}
+    announced = sorted(a["nodeId"] for a in world.announcements())
+    assert announced == sorted(c.path for c in callers)  # each proxy announced exactly once
+
+
+def test_a_malformed_shard_is_a_batch_item_failure(hot: tuple[World, list[ProxyId], str]) -> None:
+    world, _, mesh = hot
+    pipeline, _ = sharding(world, threshold=2, size=2)
+    event = sqs_batch([{"id": "x-0", "mesh": mesh, "index": 0, "count": 1, "full": ["not a node path"]}])
+    assert len(pipeline.recompute_shard(event, LambdaContext())["batchItemFailures"]) == 1
