@@ -19,18 +19,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import math
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
+from jwt.algorithms import RSAAlgorithm
 from meshplane.graph import names, resolve
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.spec import PolicyData
 from meshplane.model.state import MeshState
-from support import Lab, MeshBuilder, Reply, Sidecar, http_request, listener, target, wait_until
+from meshplane.snapshot.types import XdsType
+from meshplane.translate import translate
+from meshplane.translate.policy import rate_limit as policy_rate_limit
+from support import Lab, MeshBuilder, Reply, Sidecar, http_request, listener, target, validate_sidecar, wait_until
 
 pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("policy-traffic")]  # one Lab for the module
 
@@ -359,3 +367,35 @@ def test_gateway_route_headers_apply_to_that_route(mesh_lab: PolicyLab) -> None:
     assert reply.headers["x-gateway-route"] == "decorated"
     plain = _admitted(mesh_lab, "/other")
     assert "x-gateway-route" not in plain.headers
+
+
+def _jwks() -> str:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = {**json.loads(RSAAlgorithm.to_jwk(key.public_key())), "kid": "k1", "alg": "RS256", "use": "sig"}
+    return json.dumps({"keys": [jwk]})
+
+
+def test_a_gateway_with_jwt_too_counts_on_its_own_loop_back_chain(tmp_path: Path) -> None:
+    """With a jwt section the loop-back hop lands on a chain of its own: the limit must be there too,
+    and the whole config must load in Envoy."""
+    mesh = MeshBuilder(MESH)
+    mesh.gateway("edge", {"listeners": [{"portMapping": {"port": GATEWAY_PORT, "protocol": "http"}}]})
+    mesh.gateway_route("edge", "limited", _gateway_route("/"))
+    mesh.node("primary", listener(8080))
+    mesh.service(SHOP, node="primary")
+    edge = {"virtualGateway": {"virtualGatewayName": "edge"}}
+    provider = {"name": "local", "issuer": "https://issuer.example", "jwks": {"inline": _jwks()}}
+    policy = _policy(
+        "edge", edge, rateLimit={"requestsPerUnit": RATE, "unit": "SECOND"}, jwt={"providers": [provider]}
+    )
+    state = dataclasses.replace(mesh.build(), policies={policy.policy_name: policy})
+    proxy = ProxyId(MESH, Kind.VIRTUAL_GATEWAY, "edge")
+    chains: dict[str, list[str]] = {}
+    for listener_ in translate(state, proxy).resources[XdsType.LISTENERS].values():
+        for chain in listener_.filter_chains:
+            manager = hcm.HttpConnectionManager()
+            chain.filters[0].typed_config.Unpack(manager)
+            chains[chain.name] = [f.name for f in manager.http_filters]
+    assert len(chains) == 2, chains  # the client's chain and the loop-back chain
+    assert all(policy_rate_limit.FILTER in filters for filters in chains.values()), chains
+    validate_sidecar(state, proxy, tmp_path)
