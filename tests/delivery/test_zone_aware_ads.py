@@ -10,7 +10,6 @@ one worker) would cross to zone B.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from collections import Counter
 
 import pytest
@@ -18,10 +17,10 @@ from google.protobuf import json_format
 from meshplane.bootstrap.envoy import build
 from meshplane.bootstrap.options import BootstrapOptions
 from meshplane.model.ids import Kind, ProxyId
-from meshplane.model.policy.spec import PolicyData
 from meshplane.model.policy.zone_aware import LOCAL_CLUSTER
 from meshplane.translate import translate
 from support import EnvoyRunner, Lab, MeshBuilder, http_request, listener
+from support.policies import policy
 
 from .harness import Publisher, ThreadedAds, wait_live
 
@@ -30,15 +29,6 @@ pytestmark = pytest.mark.envoy
 MESH = "zones-over-ads"
 SERVICE = "zoned.ads.local"
 REQUESTS = 20
-ACCOUNT = "123456789012"
-
-
-def _zones_policy() -> PolicyData:
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    metadata = {"arn": f"arn:aws:appmesh:us-west-2:{ACCOUNT}:mesh/{MESH}/policy/zones", "uid": "zones", "version": 1,
-                "createdAt": when, "lastUpdatedAt": when, "meshOwner": ACCOUNT, "resourceOwner": ACCOUNT}  # fmt: skip
-    spec = {"targets": [{"virtualNode": {"virtualNodeName": "zoned"}}], "zoneAware": {"minClusterSize": 2}}
-    return PolicyData.model_validate({"meshName": MESH, "policyName": "zones", "spec": spec, "metadata": metadata})
 
 
 def test_a_bootstrapped_sidecar_keeps_its_calls_in_its_zone(
@@ -53,7 +43,8 @@ def test_a_bootstrapped_sidecar_keeps_its_calls_in_its_zone(
             lab.http_app(f"{zone}-{i}", address, 8080)
     front = lab.address()
     mesh.endpoint("front", front, zone="zone-a").endpoint("front", lab.address(), zone="zone-b")
-    state = dataclasses.replace(mesh.build(), policies={"zones": _zones_policy()})
+    zones = {"targets": [{"virtualNode": {"virtualNodeName": "zoned"}}], "zoneAware": {"minClusterSize": 2}}
+    state = dataclasses.replace(mesh.build(), policies={"zones": policy(MESH, "zones", zones)})
     proxy = ProxyId(MESH, Kind.VIRTUAL_NODE, "front")
     publisher.publish(translate(state, proxy))
     options = BootstrapOptions(node_id=proxy.path, ads_address=ads.address, bind_address=front, admin_port=0,

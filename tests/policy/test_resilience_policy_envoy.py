@@ -9,7 +9,6 @@ with App Mesh's, and that a mesh-wide section reaches gateways too (`envoy --mod
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,9 @@ from meshplane.snapshot.types import XdsType
 from meshplane.translate import translate
 from meshplane.translate.policy.tracing import COLLECTOR_CLUSTER, PROVIDER
 from support import MeshBuilder, listener, validate_sidecar
+from support.policies import policy
 
 MESH = "resilience-config"
-ACCOUNT = "123456789012"
 FRONT = ProxyId(MESH, Kind.VIRTUAL_NODE, "front")
 EDGE = ProxyId(MESH, Kind.VIRTUAL_GATEWAY, "edge")
 APP_MESH_DETECTION = {"maxServerErrors": 7, "interval": {"unit": "s", "value": 10},
@@ -37,11 +36,7 @@ APP_MESH_DETECTION = {"maxServerErrors": 7, "interval": {"unit": "s", "value": 1
 
 
 def _policy(name: str, target: dict[str, Any], **sections: Any) -> PolicyData:
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    metadata = {"arn": f"arn:aws:appmesh:us-west-2:{ACCOUNT}:mesh/{MESH}/policy/{name}", "uid": name, "version": 1,
-                "createdAt": when, "lastUpdatedAt": when, "meshOwner": ACCOUNT, "resourceOwner": ACCOUNT}  # fmt: skip
-    spec = {"targets": [target], **sections}
-    return PolicyData.model_validate({"meshName": MESH, "policyName": name, "spec": spec, "metadata": metadata})
+    return policy(MESH, name, {"targets": [target], **sections})
 
 
 def _node(name: str) -> dict[str, Any]:

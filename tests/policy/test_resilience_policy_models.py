@@ -25,19 +25,11 @@ from meshplane.model.policy.retry_budget import RetryBudget
 from meshplane.model.policy.tracing import Tracing
 from meshplane.model.policy.zone_aware import ZoneAware
 from pydantic import BaseModel, ValidationError
+from support.policies import refused
 
 __all__ = ["moto_endpoint", "stack"]  # the API's fixtures (tests/api/conftest.py)
 
 COLLECTOR = {"hostname": "otel-collector.local", "port": 4317}
-
-
-def _refused(model: type[BaseModel], body: dict[str, Any]) -> tuple[str, str]:
-    """(dotted location, message) of the single error `body` raises."""
-    with pytest.raises(ValidationError) as caught:
-        model.model_validate(body)
-    errors = caught.value.errors()
-    assert len(errors) == 1, errors
-    return ".".join(str(part) for part in errors[0]["loc"]), errors[0]["msg"]
 
 
 def test_target_kinds_each_section_supports() -> None:
@@ -92,7 +84,7 @@ def test_defaults_are_envoys() -> None:
     ],
 )  # fmt: skip
 def test_sections_refuse_bad_values(model: type[BaseModel], body: dict[str, Any], where: str, says: str) -> None:
-    location, message = _refused(model, body)
+    location, message = refused(model, body)
     assert location == where
     assert says in message
 
@@ -108,7 +100,7 @@ def test_sections_refuse_bad_values(model: type[BaseModel], body: dict[str, Any]
     ],
 )  # fmt: skip
 def test_outlier_detection_refuses_sections_that_eject_nothing(body: dict[str, Any], says: str) -> None:
-    location, message = _refused(OutlierDetectionExtra, body)
+    location, message = refused(OutlierDetectionExtra, body)
     assert location == ""
     assert says in message
 

@@ -21,7 +21,6 @@ cluster carries), calling three kinds of backends whose apps they reach directly
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from meshplane.model.state import MeshState
 from meshplane.translate import translate
 from meshplane.translate.static import inline_bootstrap
 from support import HttpUpstream, Lab, MeshBuilder, Sidecar, http_request, listener, wait_until
+from support.policies import policy
 
 pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("policy-resilience")]  # one Lab for the module
 
@@ -58,15 +58,10 @@ EJECTION = {"baseEjectionDuration": {"value": 300, "unit": "s"}, "interval": {"v
             "maxEjectionPercent": 50}  # fmt: skip
 BUSY_CALLERS = 6
 MIN_RETRY_CONCURRENCY = 2
-ACCOUNT = "123456789012"
 
 
 def _policy(name: str, node: str, **sections: Any) -> PolicyData:
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    metadata = {"arn": f"arn:aws:appmesh:us-west-2:{ACCOUNT}:mesh/{MESH}/policy/{name}", "uid": name, "version": 1,
-                "createdAt": when, "lastUpdatedAt": when, "meshOwner": ACCOUNT, "resourceOwner": ACCOUNT}  # fmt: skip
-    spec = {"targets": [{"virtualNode": {"virtualNodeName": node}}], **sections}
-    return PolicyData.model_validate({"meshName": MESH, "policyName": name, "spec": spec, "metadata": metadata})
+    return policy(MESH, name, {"targets": [{"virtualNode": {"virtualNodeName": node}}], **sections})
 
 
 POLICIES = {

@@ -15,7 +15,6 @@ proxy send at once.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import threading
 from collections.abc import Iterator
 from concurrent import futures
@@ -31,6 +30,7 @@ from meshplane.translate import translate
 from meshplane.translate.static import inline_bootstrap
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from support import Lab, MeshBuilder, Sidecar, http_request, listener, wait_until
+from support.policies import policy
 
 from .collectors import HttpCollector
 
@@ -40,7 +40,6 @@ MESH = "otel-mesh"
 BACK = "back.otel.local"
 FRONT_SERVICE = "checkout-frontend"
 REQUESTS = 5  # tracing.opentelemetry.min_flush_spans: one batch per proxy, sent at once
-ACCOUNT = "123456789012"
 
 
 class OtlpCollector(trace_service_pb2_grpc.TraceServiceServicer):
@@ -71,11 +70,7 @@ class OtlpCollector(trace_service_pb2_grpc.TraceServiceServicer):
 
 
 def _policy(name: str, target: dict[str, Any], tracing: dict[str, Any]) -> PolicyData:
-    when = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
-    metadata = {"arn": f"arn:aws:appmesh:us-west-2:{ACCOUNT}:mesh/{MESH}/policy/{name}", "uid": name, "version": 1,
-                "createdAt": when, "lastUpdatedAt": when, "meshOwner": ACCOUNT, "resourceOwner": ACCOUNT}  # fmt: skip
-    spec = {"targets": [target], "tracing": tracing}
-    return PolicyData.model_validate({"meshName": MESH, "policyName": name, "spec": spec, "metadata": metadata})
+    return policy(MESH, name, {"targets": [target], "tracing": tracing})
 
 
 @dataclasses.dataclass
