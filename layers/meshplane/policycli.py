@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from meshplane import envvars
-from meshplane.cliargs import CommandFailed, UsageError, add_command, env_option
+from meshplane.cliargs import CommandFailed, HelpFormatter, UsageError, add_command, env_option
 
 SIGNING_NAME = "execute-api"
 TIMEOUT_SECONDS = 30.0
@@ -39,9 +39,9 @@ _FLAGS = {"meshName": "mesh_name", "policyName": "policy_name", "spec": "spec", 
 
 
 def register(subparsers: Any, env: Mapping[str, str]) -> None:
-    parser = add_command(subparsers, "policy", _missing_verb,
-                         help="meshplane Policy resources (authorization, JWT, headers, mirroring, rate limits, ...)")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+    about = "meshplane Policy resources (authorization, JWT, headers, mirroring, rate limits, ...)"
+    parser = subparsers.add_parser("policy", help=about, description=about, formatter_class=HelpFormatter)
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for verb, (operation, _, _, body) in VERBS.items():
         sub = add_command(verbs, verb, run, help=f"{operation} (`aws appmesh`-style flags and JSON)")
         env_option(sub, "--api-url", env=env, names=envvars.API_URL,
@@ -50,21 +50,17 @@ def register(subparsers: Any, env: Mapping[str, str]) -> None:
                          "else AWS_REGION / the profile's)")  # fmt: skip
         sub.add_argument("--profile", help="AWS profile whose credentials sign the call (default: the standard chain)")
         sub.add_argument("--cli-input-json", help="the request as JSON, or file://path")
-        sub.add_argument("--mesh-name")
+        sub.add_argument("--mesh-name", help="the mesh (or meshName in --cli-input-json)")
         if verb != "list":
-            sub.add_argument("--policy-name")
+            sub.add_argument("--policy-name", help="the policy (or policyName in --cli-input-json)")
         if "spec" in body:
             sub.add_argument("--spec", help="the policy spec as JSON, or file://path")
-            sub.add_argument("--client-token")
+            sub.add_argument("--client-token", help="makes a retried request idempotent")
         if "tags" in body:
             sub.add_argument("--tags", help='JSON list of {"key": ..., "value": ...}, or file://path')
         if verb == "list":
-            sub.add_argument("--limit", type=int)
-            sub.add_argument("--next-token")
-
-
-def _missing_verb(args: argparse.Namespace) -> int:
-    raise UsageError(f"choose one of: {', '.join(VERBS)}")
+            sub.add_argument("--limit", type=int, help="the most policies in one answer (the API's default: 100)")
+            sub.add_argument("--next-token", help="where the previous answer's page ended")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ EXPECTED_VARIABLES = {
     "import": {"MESHPLANE_API_URL", "AWS_REGION", "AWS_DEFAULT_REGION"},
     "local up": {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "MESHPLANE_LOCAL_PROFILE_DIR"},
     "demo": set(),
+    **{f"policy {verb}": {"MESHPLANE_API_URL"} for verb in ("create", "update", "describe", "list", "delete")},
 }  # fmt: skip
 
 
