@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cost_model as m
-from cost_world import Scenario
+
+if TYPE_CHECKING:
+    from cost_world import Scenario
 
 DISCOVERY = ("servicediscovery:DiscoverInstances", "servicediscovery:DiscoverInstancesRevision")
 # priced quantity -> (price key, the row's column); the order is the bill's
@@ -88,11 +90,12 @@ def row(nodes: int, scenario: Scenario, affected: int | None) -> dict[str, Any]:
     }
 
 
-def idle_hour(revision_pass: dict[str, Any], full_pass: dict[str, Any],
-              full_discovery_seconds: float) -> dict[str, float]:
+def idle_hour(revision_pass: dict[str, Any], full_pass: dict[str, Any], full_discovery_seconds: float,
+              per_hour: float | None = None) -> dict[str, float]:
     """The template's schedule for an hour without changes: reconcile passes (a full Cloud Map discovery
-    every `full_discovery_seconds`, revision checks otherwise) and Lambda's pollers on its SQS sources."""
-    per_hour = m.template_facts().reconcile_per_hour
+    every `full_discovery_seconds`, revision checks otherwise) and Lambda's pollers on its SQS sources.
+    `per_hour` replaces the template's reconcile rate (what another `ReconcileSchedule` would cost)."""
+    per_hour = m.template_facts().reconcile_per_hour if per_hour is None else per_hour
     full = min(per_hour, 3600 / full_discovery_seconds)
     hour = {name: (per_hour - full) * float(revision_pass[name]) + full * float(full_pass[name]) for name, _ in LINES}
     hour["sqs_requests"] += m.lambda_sqs_polls_per_hour()

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import cost_bill as bill
 from history import History, when
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -38,6 +39,26 @@ def _bill(suite: dict[str, Any]) -> list[str]:
         cells = [_usd(row[key]) for key, _ in LINES]
         lines.append(f"| {row['nodes']:,} | **{_usd(row['total'])}** | " + " | ".join(cells)
                      + f" | {_usd(ads)} | {_usd(agent * row['nodes'])} |")
+    return lines
+
+
+def _schedules(suite: dict[str, Any]) -> list[str]:
+    """The idle month at other `ReconcileSchedule` rates, from the same measured passes (a pass costs the same)."""
+    from meshplane.config import Settings
+
+    rates = (("rate(1 minute)", 60.0), ("rate(5 minutes)", 12.0), ("rate(15 minutes)", 4.0))
+    lines = ["| nodes | " + " | ".join(name for name, _ in rates) + " |", "|---|" + "---|" * len(rates)]
+    by_nodes: dict[int, list[dict[str, Any]]] = {}
+    for row in suite["tables"]["scenarios"]:
+        by_nodes.setdefault(row["nodes"], []).append(row)
+    for nodes, rows in by_nodes.items():
+        passes = {r["scenario"]: r for r in rows}
+        revision, full = passes["one reconcile pass"], passes["one reconcile pass, full Cloud Map discovery"]
+        cells = []
+        for _, per_hour in rates:
+            hour = bill.idle_hour(revision, full, Settings().full_discovery_seconds, per_hour)
+            cells.append(_usd(sum(bill.month_lines(hour).values())))
+        lines.append(f"| {nodes:,} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -71,6 +92,12 @@ def block(history: History) -> str:
         f"{facts['SQS-polled functions']}):",
         "",
         *_bill(suite),
+        "",
+        "**The same month with a slower reconcile** (`ReconcileSchedule`; computed from the two measured "
+        "passes, since a pass costs the same whatever the rate; Cloud Map changes without a CloudTrail trail then "
+        "wait up to that long):",
+        "",
+        *_schedules(suite),
         "",
         "**Each scenario, counted.** Billed requests count a DynamoDB call as one; the next column counts "
         "the read and write units it bills instead (a Query page of the whole mesh is hundreds). In brackets: "

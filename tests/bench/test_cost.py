@@ -174,3 +174,21 @@ def test_the_cloud_map_revision_check_is_an_eventually_consistent_read(world: di
     with world["counter"].counting() as tally:
         assert endpoints.cloudmap_revision(NodeRef("m", "blue")).revision == 7
     assert tally.calls["dynamodb:GetItem"] == 1 and tally.read_units == 0.5
+
+
+def test_an_idle_hour_is_the_templates_schedule_over_the_two_measured_passes(callcount: ModuleType) -> None:
+    """Every fifth minute re-reads every Cloud Map service (300 s), the other 48 passes check revisions only."""
+    import importlib
+
+    bill, model = importlib.import_module("cost_bill"), importlib.import_module("cost_model")
+    try:
+        revision = {name: 1.0 for name, _ in bill.LINES}
+        full = {name: 10.0 for name, _ in bill.LINES}
+        hour = bill.idle_hour(revision, full, 300)
+        assert model.template_facts().reconcile_per_hour == 60
+        assert hour["dynamodb_rru"] == 48 * 1.0 + 12 * 10.0
+        assert hour["sqs_requests"] == 48 + 120 + model.lambda_sqs_polls_per_hour()
+        assert bill.idle_hour(revision, full, 300, per_hour=4)["dynamodb_rru"] == 4 * 10.0  # each pass a full one
+    finally:
+        for name in ("cost_bill", "cost_model", "common"):
+            sys.modules.pop(name, None)
