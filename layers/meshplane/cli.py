@@ -29,6 +29,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "meshplane.migrate.cli",
     "meshplane.console.cli",
     "meshplane.policycli",
+    "meshplane.rolloutcli",
+    "meshplane.delivery.collector_cli",
 )
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 

@@ -15,8 +15,7 @@ from rollout.support import call, rollout_spec
 __all__ = ["moto_endpoint", "stack"]  # the API's fixtures (tests/api/conftest.py)
 
 
-@pytest.fixture
-def mesh(stack: Stack) -> str:
+def new_mesh(stack: Stack) -> str:
     appmesh = stack.appmesh()
     name = f"ro-{uuid.uuid4().hex[:8]}"
     appmesh.create_mesh(meshName=name)
@@ -26,6 +25,17 @@ def mesh(stack: Stack) -> str:
     appmesh.create_route(meshName=name, virtualRouterName="router", routeName="all",
                          spec=http_route(("blue", 100), ("green", 0)))
     return name
+
+
+@pytest.fixture(scope="module")
+def shared_mesh(stack: Stack) -> str:
+    """For the refusals, which store nothing."""
+    return new_mesh(stack)
+
+
+@pytest.fixture
+def mesh(stack: Stack) -> str:
+    return new_mesh(stack)
 
 
 def weights(stack: Stack, mesh: str) -> dict[str, int]:
@@ -56,9 +66,9 @@ def create(stack: Stack, mesh: str, name: str, spec: dict[str, Any]) -> tuple[in
     ({"route": {"virtualRouterName": "router", "routeName": "nope"}}, 404, "spec.route"),
     ({"gatewayRoute": {"virtualGatewayName": "g", "gatewayRouteName": "r"}}, 400, "spec.gatewayRoute"),
 ])
-def test_bad_specs_are_refused_naming_the_field(stack: Stack, mesh: str, changes: dict[str, Any], status: int,
-                                                field: str) -> None:
-    got, body = create(stack, mesh, "bad", rollout_spec(**changes))
+def test_bad_specs_are_refused_naming_the_field(stack: Stack, shared_mesh: str, changes: dict[str, Any],
+                                                status: int, field: str) -> None:
+    got, body = create(stack, shared_mesh, "bad", rollout_spec(**changes))
     assert got == status, body
     assert body["type"].startswith("BadRequestException" if status == 400 else "NotFoundException"), body
     assert body["message"].startswith(f"{field}"), body
@@ -106,7 +116,7 @@ def test_an_active_rollout_guards_its_route_and_itself(stack: Stack, mesh: str) 
     assert listed == {"rollouts": []}
 
 
-def test_unknown_operations_and_commands_are_not_found(stack: Stack, mesh: str) -> None:
-    assert call(stack.api_endpoint, "POST", f"/meshes/{mesh}/rollouts/x/explode")[0] == 404
-    assert call(stack.api_endpoint, "GET", f"/meshes/{mesh}/rollouts/missing")[1]["type"].startswith(
+def test_unknown_operations_and_commands_are_not_found(stack: Stack, shared_mesh: str) -> None:
+    assert call(stack.api_endpoint, "POST", f"/meshes/{shared_mesh}/rollouts/x/explode")[0] == 404
+    assert call(stack.api_endpoint, "GET", f"/meshes/{shared_mesh}/rollouts/missing")[1]["type"].startswith(
         "NotFoundException")

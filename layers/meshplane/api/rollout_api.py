@@ -149,6 +149,8 @@ class RolloutOperations:
         saved = self.store.save(data, progress)
         if progress.weights is not None and progress.weights != data.status.weights:
             rollout_route.apply(self.resources, inp.mesh_name, data.spec, progress.weights)
+        if controller.is_final(progress):
+            self.store.release(saved)
         return saved
 
     def list(self, inp: ListRolloutsInput) -> AppMeshModel:

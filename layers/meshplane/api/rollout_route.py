@@ -79,3 +79,17 @@ def _weight(targets: list[dict[str, Any]], ref: TargetRef) -> int | None:
         if ref.matches(target["virtualNode"], target.get("port")):
             return int(target["weight"])
     return None
+
+
+def target_cluster(store: ResourceStore, mesh: str, ref: TargetRef) -> str | None:
+    """The callers' Envoy cluster of a weighted target (App Mesh's name, as the graph gives it); None if unresolvable.
+
+    The target's port picks the node's listener; without one, its first listener, as the route resolves it.
+    """
+    from meshplane.graph import names
+    from meshplane.model.ids import Kind, ResourceKey
+
+    node = store.spec(ResourceKey(Kind.VIRTUAL_NODE, mesh, ref.virtual_node))
+    listeners = [li.port_mapping for li in getattr(node, "listeners", None) or ()]
+    chosen = next((pm for pm in listeners if ref.port is None or pm.port == ref.port), None)
+    return None if chosen is None else names.egress_cluster(mesh, ref.virtual_node, chosen.protocol, chosen.port)

@@ -10,13 +10,21 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from meshplane.local import iam_emulation, moto_cloudtrail, moto_dynamodb, moto_item_size, moto_streams
+from meshplane.local import (
+    iam_emulation,
+    moto_cloudtrail,
+    moto_cloudwatch,
+    moto_dynamodb,
+    moto_item_size,
+    moto_streams,
+)
 
 PATCHES: list[Callable[[], None]] = [
     moto_dynamodb.install,  # serialisable DynamoDB; cancelled transactions undone in place
     moto_item_size.install,  # the 400 KB item limit as DynamoDB counts it (a replaced value does not count)
     moto_streams.install,  # shard iterators expire after 15 minutes instead of piling up
     moto_cloudtrail.install,  # Cloud Map instance calls put their CloudTrail event on the default bus
+    moto_cloudwatch.install,  # GetMetricData answers percentile statistics (p99) as CloudWatch does
     iam_emulation.install,  # IAM policy simulator, policy-aware access checks, SigV4 authentication endpoint
 ]
 

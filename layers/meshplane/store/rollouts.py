@@ -7,8 +7,8 @@ Items:
 | `MESH#<mesh>` | `rollout#<name>` | a rollout: `extension` = `rollout`, metadata, `spec`, `progress`, `tags` |
 | `ROLLOUTS` | `<mesh>#<route sk>` | the route's active rollout (`rollout`, `mesh`), listed by the controller |
 
-The active item exists exactly while the rollout is PROGRESSING or PAUSED: it is how the
-scheduled controller finds its work without a scan, why a second rollout of the same route
+The active item exists from a rollout's start until its final weights are on the route (`release`):
+it is how the scheduled controller finds its work without a scan, why a second rollout of the same route
 cannot start, and why the route cannot be deleted under it (`unrolled`, checked by
 `ResourceStore.delete`).  A finished or pending rollout holds nothing: its route may go, and
 starting it again is then a NotFound naming `spec.route`.  Every progress write is
@@ -18,6 +18,7 @@ both apply a decision.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -119,7 +120,11 @@ class RolloutStore:
         return data_of_item(item)
 
     def save(self, data: RolloutData, progress: RolloutProgress) -> RolloutData:
-        """Store `progress` if the rollout is still at the version `data` was read at; Conflict otherwise."""
+        """Store `progress` if the rollout is still at the version `data` was read at; Conflict otherwise.
+
+        Starting claims the route's active item; ending does not release it (`release` does, once the
+        final weights are on the route), so a controller that dies in between finds the rollout again.
+        """
         from meshplane.model.rollout.state import ACTIVE
 
         mesh, name, version = data.mesh_name, data.rollout_name, data.metadata.version
@@ -133,13 +138,21 @@ class RolloutStore:
             "ExpressionAttributeValues": {**{f":{n}": attr(v) for n, v in changes.items()}, ":expected": attr(version)},
         }
         writes = [Write({"Update": update}, lambda: self._lost_race(mesh, name, version))]
-        was, now = data.status.phase in ACTIVE, progress.phase in ACTIVE
-        if was != now:
-            writes.append(self._active_write(data, claim=now))
+        if progress.phase in ACTIVE and data.status.phase not in ACTIVE:
+            writes.append(self._claim(data))
         transact(self.client, writes)
         metadata = data.metadata.model_copy(update={"version": version + 1,
                                                     "last_updated_at": extension.moment(changes["lastUpdatedAt"])})
         return data.model_copy(update={"status": progress, "metadata": metadata})
+
+    def release(self, data: RolloutData) -> None:
+        """Drop the route's active item of this finished rollout (a no-op when it holds none)."""
+        keys = {"pk": ACTIVE_PK, "sk": active_sk(data.mesh_name, data.spec.route.key(data.mesh_name))}
+        delete = {"TableName": self.table, "Key": attrs(keys), "ConditionExpression": "#rollout = :me",
+                  "ExpressionAttributeNames": {"#rollout": "rollout"},
+                  "ExpressionAttributeValues": attrs({":me": data.rollout_name})}
+        with contextlib.suppress(Conflict):  # already released, or another rollout's item
+            transact(self.client, [Write({"Delete": delete}, lambda: Conflict("released"))])
 
     def delete(self, mesh: str, name: str) -> RolloutData:
         from meshplane.model.rollout.state import ACTIVE
@@ -153,6 +166,7 @@ class RolloutStore:
                   "ConditionExpression": "version = :expected",
                   "ExpressionAttributeValues": {":expected": attr(version)}}
         transact(self.client, [Write({"Delete": delete}, lambda: self._lost_race(mesh, name, version))])
+        self.release(data)
         return data
 
     # --- write helpers ---------------------------------------------------------------------
@@ -164,18 +178,15 @@ class RolloutStore:
                  "ConditionExpression": "attribute_exists(pk)"}
         return Write({"ConditionCheck": check}, lambda: NotFound(f"spec.route: {describe_key(route)} does not exist"))
 
-    def _active_write(self, data: RolloutData, *, claim: bool) -> Write:
-        """The route's active-rollout item: put when the rollout starts, deleted when it ends."""
+    def _claim(self, data: RolloutData) -> Write:
+        """The route's active item for this rollout; Conflict naming the other rollout that holds it."""
         mesh, name = data.mesh_name, data.rollout_name
         keys = {"pk": ACTIVE_PK, "sk": active_sk(mesh, data.spec.route.key(mesh))}
-        if claim:
-            entry = {"Put": {"TableName": self.table, "Item": attrs({**keys, "rollout": name, "mesh": mesh}),
-                             "ConditionExpression": "attribute_not_exists(pk) OR #rollout = :me",
-                             "ExpressionAttributeNames": {"#rollout": "rollout"},
-                             "ExpressionAttributeValues": attrs({":me": name})}}
-            return Write(entry, lambda: self._route_taken(data))
-        entry = {"Delete": {"TableName": self.table, "Key": attrs(keys)}}
-        return Write(entry, None)
+        entry = {"Put": {"TableName": self.table, "Item": attrs({**keys, "rollout": name, "mesh": mesh}),
+                         "ConditionExpression": "attribute_not_exists(pk) OR #rollout = :me",
+                         "ExpressionAttributeNames": {"#rollout": "rollout"},
+                         "ExpressionAttributeValues": attrs({":me": name})}}
+        return Write(entry, lambda: self._route_taken(data))
 
     def _route_taken(self, data: RolloutData) -> MeshplaneError:
         from meshplane.store.resources import describe_key

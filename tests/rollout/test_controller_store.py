@@ -1,0 +1,137 @@
+"""The controller against moto's DynamoDB and CloudWatch: metrics read back as the collector puts them, decisions
+stored under the rollout's version and applied through UpdateRoute, and a controller that dies between storing a
+decision and applying it repaired by the next tick."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+import pytest
+from api.conftest import CREDENTIALS, Stack, moto_endpoint, stack
+from api.specs import http_route, node_spec, router_spec
+from meshplane.delivery.stats_collector import Reading, metric_data
+from meshplane.local import moto_cloudwatch
+from meshplane.model.rollout import controller as decide
+from meshplane.pipeline.rollout_metrics import CloudWatchReader
+from meshplane.pipeline.rollouts import RolloutController
+from meshplane.store.errors import Conflict
+from meshplane.store.rollouts import RolloutStore
+
+from rollout.support import call, rollout_spec
+
+__all__ = ["moto_endpoint", "stack"]
+CANARY = "cds_egress_{mesh}_green_http_8080"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def cloudwatch(stack: Stack) -> Any:
+    moto_cloudwatch.install()  # the moto server runs in this process
+    return boto3.client("cloudwatch", endpoint_url=stack.aws_endpoint, **CREDENTIALS)
+
+
+@pytest.fixture
+def mesh(stack: Stack) -> str:
+    appmesh = stack.appmesh()
+    name = f"rc-{uuid.uuid4().hex[:8]}"
+    appmesh.create_mesh(meshName=name)
+    for node in ("blue", "green"):
+        appmesh.create_virtual_node(meshName=name, virtualNodeName=node, spec=node_spec(8080))
+    appmesh.create_virtual_router(meshName=name, virtualRouterName="router", spec=router_spec())
+    appmesh.create_route(meshName=name, virtualRouterName="router", routeName="all",
+                         spec=http_route(("blue", 100), ("green", 0)))
+    return name
+
+
+def put(cloudwatch: Any, mesh: str, at: float, ok: int, failed: int, millis: float) -> None:
+    cluster = CANARY.format(mesh=mesh)
+    reading = Reading({(cluster, "2"): ok, (cluster, "5"): failed}, {cluster: {(millis, 0.0): ok + failed}})
+    cloudwatch.put_metric_data(Namespace="Meshplane/Envoy",
+                               MetricData=metric_data(reading, datetime.fromtimestamp(at, tz=UTC)))
+
+
+def weights(stack: Stack, mesh: str) -> dict[str, int]:
+    route = stack.appmesh().describe_route(meshName=mesh, virtualRouterName="router", routeName="all")["route"]
+    return {t["virtualNode"]: t["weight"] for t in route["spec"]["httpRoute"]["action"]["weightedTargets"]}
+
+
+def started(stack: Stack, mesh: str, **changes: Any) -> None:
+    body = {"rolloutName": "green", "spec": rollout_spec(**changes)}
+    assert call(stack.api_endpoint, "PUT", f"/meshes/{mesh}/rollouts", body)[0] == 200
+    assert call(stack.api_endpoint, "POST", f"/meshes/{mesh}/rollouts/green/start")[0] == 200
+
+
+def test_the_reader_sums_classes_and_takes_the_p99_of_the_window(cloudwatch: Any) -> None:
+    mesh, now = f"rd-{uuid.uuid4().hex[:6]}", datetime.now(UTC).timestamp()
+    put(cloudwatch, mesh, now - 30, 1000, 0, 900.0)  # before the window: not counted
+    put(cloudwatch, mesh, now + 1, 90, 10, 20.0)
+    put(cloudwatch, mesh, now + 2, 99, 1, 40.0)
+    cluster = CANARY.format(mesh=mesh)
+    measured = CloudWatchReader(cloudwatch).measure(cluster, ["nope"], now, now + 3)
+    assert (measured.requests, measured.errors, measured.p99_millis) == (200, 11, 40.0)
+    assert measured.alarms == {"nope": "MISSING"}
+    empty = CloudWatchReader(cloudwatch).measure(None, [], now, now + 3)
+    assert (empty.requests, empty.p99_millis) == (0, None)
+
+
+def test_healthy_steps_advance_the_route_then_a_5xx_burst_rolls_it_back(stack: Stack, cloudwatch: Any,
+                                                                        mesh: str) -> None:
+    clock = Clock()
+    started(stack, mesh, stepIntervalSeconds=10)
+    ctl = RolloutController(stack.store, CloudWatchReader(cloudwatch), clock)
+    t0 = RolloutStore(stack.store).describe(mesh, "green").status.step_started_at
+    assert t0 is not None
+    put(cloudwatch, mesh, t0 + 2, 50, 0, 10.0)
+    clock.now = t0 + 5
+    assert ctl.tick_one(mesh, "green").decision is None  # healthy so far, the window is not over
+    clock.now = t0 + 10.5
+    assert ctl.tick_one(mesh, "green").decision == "ADVANCED"
+    assert weights(stack, mesh) == {"blue": 50, "green": 50}
+    put(cloudwatch, mesh, t0 + 12, 40, 20, 10.0)
+    clock.now = t0 + 13
+    outcome = ctl.tick_one(mesh, "green")
+    assert (outcome.decision, outcome.phase) == ("ROLLED_BACK", "ROLLED_BACK")
+    assert weights(stack, mesh) == {"blue": 100, "green": 0}
+    data = RolloutStore(stack.store).describe(mesh, "green")
+    assert "5xx rate 33.33% over 60 requests, above 5%" in (data.status.reason or "")
+    assert data.status.history[-1].measured is not None and data.status.history[-1].measured.errors == 20
+    assert (mesh, "green") not in RolloutStore(stack.store).active()  # released once stable was back
+
+
+def test_a_decision_stored_but_never_applied_is_applied_by_the_next_tick(stack: Stack, cloudwatch: Any,
+                                                                         mesh: str) -> None:
+    started(stack, mesh)
+    store = RolloutStore(stack.store)
+    data = store.describe(mesh, "green")
+    assert weights(stack, mesh) == {"blue": 90, "green": 10}
+    rolled_back = decide.command(data.spec, data.status, "abort", data.status.step_started_at or 0)
+    store.save(data, rolled_back)  # the controller dies here, before UpdateRoute
+    with pytest.raises(Conflict):
+        store.save(data, rolled_back)  # a second writer of the same version loses
+    assert weights(stack, mesh) == {"blue": 90, "green": 10}
+    assert (mesh, "green") in store.active()  # still listed: the final weights are not on the route
+    outcome = RolloutController(stack.store, CloudWatchReader(cloudwatch)).tick_one(mesh, "green")
+    assert (outcome.repaired, outcome.phase) == (True, "ABORTED")
+    assert weights(stack, mesh) == {"blue": 100, "green": 0}
+    assert (mesh, "green") not in store.active()
+
+
+def test_a_step_without_metrics_rolls_back_instead_of_advancing(stack: Stack, cloudwatch: Any, mesh: str) -> None:
+    clock = Clock()
+    started(stack, mesh, stepIntervalSeconds=1)
+    t0 = RolloutStore(stack.store).describe(mesh, "green").status.step_started_at
+    assert t0 is not None
+    clock.now = t0 + 1.5
+    outcome = RolloutController(stack.store, CloudWatchReader(cloudwatch), clock).tick_one(mesh, "green")
+    assert outcome.decision == "ROLLED_BACK"
+    assert weights(stack, mesh) == {"blue": 100, "green": 0}
