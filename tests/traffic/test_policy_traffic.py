@@ -399,3 +399,17 @@ def test_a_gateway_with_jwt_too_counts_on_its_own_loop_back_chain(tmp_path: Path
     assert len(chains) == 2, chains  # the client's chain and the loop-back chain
     assert all(policy_rate_limit.FILTER in filters for filters in chains.values()), chains
     validate_sidecar(state, proxy, tmp_path)
+
+
+def test_a_tcp_listener_is_named_as_passing_without_the_http_only_sections() -> None:
+    mesh = MeshBuilder(MESH)
+    mesh.node("db", listener(5432, "tcp"), listener(8080))
+    node = {"virtualNode": {"virtualNodeName": "db"}}
+    headers = {"request": {"set": [{"name": "x-a", "value": "1"}]}}
+    policy = _policy("db", node, rateLimit={"requestsPerUnit": 5, "unit": "SECOND"}, headers=headers)
+    state = dataclasses.replace(mesh.build(), policies={policy.policy_name: policy})
+    view, _ = resolve(state, ProxyId(MESH, Kind.VIRTUAL_NODE, "db"))
+    assert view.problems == (
+        "headers does not apply to tcp listener 5432: it acts on HTTP requests only",
+        "rateLimit does not apply to tcp listener 5432: it acts on HTTP requests only",
+    )

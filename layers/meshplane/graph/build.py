@@ -9,6 +9,7 @@ from __future__ import annotations
 from meshplane.graph import extensions, mirror, names, policies
 from meshplane.graph.memo import per_state
 from meshplane.graph.order import route_sort_key
+from meshplane.graph.policy_gaps import http_only_gaps
 from meshplane.graph.route_fit import ROUTE_TYPES
 from meshplane.graph.view import (
     HTTP_FAMILY,
@@ -329,6 +330,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
     deduped = _dedupe(services)
     resolver.problems.extend(port_clashes(deduped))
     own = resolver.policies(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name), policies.PROXY)
+    resolver.problems.extend(http_only_gaps(own, listeners))
     view = ProxyView(
         proxy=proxy,
         listeners=listeners,
