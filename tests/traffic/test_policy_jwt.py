@@ -139,11 +139,11 @@ def key_server(keys: Keys, test_ca: TestCA) -> Iterator[KeyServer]:
 # -- the mesh ---------------------------------------------------------------------------------------------
 
 
-def _policy(name: str, target: dict[str, Any], section: dict[str, Any]) -> PolicyData:
+def _policy(name: str, target: dict[str, Any], section: dict[str, Any], **others: Any) -> PolicyData:
     now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     metadata = {"arn": f"arn:aws:appmesh:us-west-2:{ACCOUNT}:mesh/{MESH}/policy/{name}", "uid": f"uid-{name}",
                 "version": 1, "createdAt": now, "lastUpdatedAt": now, "meshOwner": ACCOUNT, "resourceOwner": ACCOUNT}
-    spec = {"targets": [target], "jwt": section}
+    spec = {"targets": [target], "jwt": section, **others}
     return PolicyData.model_validate({"meshName": MESH, "policyName": name, "spec": spec, "metadata": metadata})
 
 
@@ -153,6 +153,8 @@ def _local_provider(keys: Keys) -> dict[str, Any]:
 
 
 NODE_TARGET = {"virtualNode": {"virtualNodeName": "api"}}
+# Authorization beside authentication on the node: nobody may call /admin, token or not.
+ADMIN_DENIED = {"rules": [{"action": "DENY", "to": {"paths": [{"prefix": "/admin"}]}}]}
 
 
 def _node_section(keys: Keys, server: KeyServer) -> dict[str, Any]:
@@ -213,7 +215,7 @@ def jwt_lab(lab: Lab, keys: Keys, key_server: KeyServer, test_ca: TestCA) -> Jwt
     api_address = lab.place(mesh, "api")
     web = lab.direct_http_app(mesh, "web", "web")
     policies = [
-        _policy("api-jwt", NODE_TARGET, _node_section(keys, key_server)),
+        _policy("api-jwt", NODE_TARGET, _node_section(keys, key_server), authorization=ADMIN_DENIED),
         _policy("edge-jwt", {"virtualGateway": {"virtualGatewayName": "edge"}}, _gateway_section(keys)),
         _policy("strict-jwt", {"virtualGateway": {"virtualGatewayName": "edge-strict"}}, _gateway_section(keys)),
     ]
@@ -308,6 +310,15 @@ def test_a_token_signed_by_the_remote_jwks_passes_after_a_verified_https_fetch(
         assert "x-partner-token" not in elsewhere.json["headers"]  # not forwarded
     # the remote provider's issuer with a key only the inline JWKS holds is still refused
     assert _node(jwt_lab, "/orders", bearer(token(keys, issuer=REMOTE_ISSUER))).status == 401
+
+
+def test_authentication_comes_before_authorization_and_keeps_its_403(jwt_lab: JwtLab, keys: Keys) -> None:
+    """No token: 401 from authentication.  A valid token (from either provider) on a denied path: the
+    authorization's 403, which the 401 answer for a wrong audience leaves alone."""
+    assert _node(jwt_lab, "/admin/users").status == 401
+    remote = token(keys, issuer=REMOTE_ISSUER, key=keys.remote, kid=REMOTE_KID)
+    for signed in (token(keys), remote):
+        assert _node(jwt_lab, "/admin/users", bearer(signed)).status == 403
 
 
 # -- a virtual gateway ---------------------------------------------------------------------------------------

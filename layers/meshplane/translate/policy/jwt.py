@@ -28,10 +28,11 @@ from envoy.config.core.v3 import address_pb2, base_pb2, http_uri_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.extensions.access_loggers.filters.cel.v3 import cel_pb2
 from envoy.extensions.filters.http.jwt_authn.v3 import config_pb2 as jwt_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
-from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
+from envoy.type.matcher.v3 import string_pb2
 from google.protobuf import empty_pb2
 
 from meshplane.graph import names
@@ -40,7 +41,8 @@ from meshplane.translate.core import address, millis, seconds, typed
 
 FILTER = "envoy.filters.http.jwt_authn"
 STAT_PREFIX = "policy_jwt"
-FAILURE_METADATA = "failure"  # the filter's dynamic metadata key for why a token was refused
+REPLY_DETAILS = "jwt_authn_access_denied"  # how the filter's own local replies start their response code details
+CEL_FILTER = "envoy.access_loggers.extension_filters.cel"
 TLS_SOCKET = "envoy.transport_sockets.tls"
 LOOPBACK_HOP_SOURCE = "127.0.0.2"
 CONNECT_TIMEOUT_S = 2.0
@@ -61,26 +63,26 @@ def http_filters(section: JwtAuthentication | None, mesh: str) -> list[hcm.HttpF
 def local_reply(section: JwtAuthentication | None) -> hcm.LocalReplyConfig | None:
     """A token for another audience is answered 401 like any other invalid token (RFC 6750's
     `invalid_token`, which Envoy's own `WWW-Authenticate` names too), not Envoy's 403: 403 stays
-    the answer of authorization, which decides on a caller whose identity is settled."""
+    the answer of authorization, which decides on a caller whose identity is settled.
+
+    Only the filter's own replies are rewritten, told apart by their response code details: a
+    failure metadata key would not do, as a token one provider refuses may still pass another
+    and meet authorization's 403 later.
+    """
     if section is None:
         return None
-    failed = metadata_pb2.MetadataMatcher(
-        filter=FILTER,
-        path=[metadata_pb2.MetadataMatcher.PathSegment(key=FAILURE_METADATA)],
-        value=value_pb2.ValueMatcher(present_match=True),
+    own = cel_pb2.ExpressionFilter(expression=f"response.code_details.startsWith('{REPLY_DETAILS}')")
+    comparison = accesslog_pb2.ComparisonFilter(
+        op=accesslog_pb2.ComparisonFilter.EQ,
+        value=base_pb2.RuntimeUInt32(default_value=403, runtime_key="meshplane.jwt.forbidden"),
     )
     refused = accesslog_pb2.AccessLogFilter(
         and_filter=accesslog_pb2.AndFilter(
             filters=[
+                accesslog_pb2.AccessLogFilter(status_code_filter=accesslog_pb2.StatusCodeFilter(comparison=comparison)),
                 accesslog_pb2.AccessLogFilter(
-                    status_code_filter=accesslog_pb2.StatusCodeFilter(
-                        comparison=accesslog_pb2.ComparisonFilter(
-                            op=accesslog_pb2.ComparisonFilter.EQ,
-                            value=base_pb2.RuntimeUInt32(default_value=403, runtime_key="meshplane.jwt.forbidden"),
-                        )
-                    )
+                    extension_filter=accesslog_pb2.ExtensionFilter(name=CEL_FILTER, typed_config=typed(own))
                 ),
-                accesslog_pb2.AccessLogFilter(metadata_filter=accesslog_pb2.MetadataFilter(matcher=failed)),
             ]
         )
     )
@@ -135,7 +137,6 @@ def _provider(provider: JwtProvider, mesh: str) -> jwt_pb2.JwtProvider:
         claim_to_headers=[jwt_pb2.JwtClaimToHeader(header_name=c.header, claim_name=c.claim)
                           for c in provider.claim_to_headers],
     )
-    out.failed_status_in_metadata = FAILURE_METADATA
     if provider.clock_skew_seconds is not None:
         out.clock_skew_seconds = provider.clock_skew_seconds
     inline, remote = provider.jwks.inline, provider.jwks.remote
