@@ -10,7 +10,11 @@ prefix, a longer prefix before a shorter one), so the order rules are written in
 and two rules with the same match are a conflict.  A path no rule matches needs a valid token from
 any provider: forgetting a rule never opens a path.  A rule with no providers and `allowMissing`
 makes its paths public (no token is checked); a rule with providers and `allowMissing` checks a
-token when one is sent and lets requests without one pass.
+token when one is sent and lets requests without one pass.  On a virtual gateway the rules
+match the path the client sent, before any gateway route rewrites it.
+
+Tokens are read from HTTP requests, so the section applies to the target's `http`, `http2` and
+`grpc` listeners; its `tcp` listeners are left as they are.
 
 A remote JWKS must be fetched over `https`; plain `http` is accepted only to a loopback host (a
 key server on the proxy's own host, as in local development), because a key set fetched in the
