@@ -44,7 +44,9 @@ FIRST_CALL_EVENTS = {  # "-": the script builds an API Gateway ListMeshes event 
     "ecs_events": "sqs_ecs_events_batch.json",
     "cloudmap_events": "sqs_cloudmap_events_batch.json",
     "recompute": "dynamodb_stream_batch.json",
+    "recompute_shard": "sqs_recompute_shard_batch.json",
     "reconcile": "scheduled_event.json",
+    "rollout": "scheduled_event.json",
     "cfn_macro": "cfn_macro_request.json",
     "cfn_provider": "cfn_provider_create.json",
 }

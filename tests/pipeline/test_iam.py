@@ -11,11 +11,12 @@ import pytest
 from cfnlint.decode import decode
 
 from . import meshes
-from .conftest import LambdaContext, World, sample
+from .conftest import LambdaContext, World, sample, sqs_batch
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 ROLES = {"ecs_events": "EcsEventsFunctionRole", "cloudmap_events": "CloudMapEventsFunctionRole",
-         "recompute": "RecomputeFunctionRole", "reconcile": "ReconcileFunctionRole"}
+         "recompute": "RecomputeFunctionRole", "reconcile": "ReconcileFunctionRole",
+         "recompute_shard": "RecomputeShardFunctionRole"}
 
 
 def granted(role: str) -> set[str]:
@@ -66,6 +67,9 @@ def run_every_entry_point(world: World, workdir: Path) -> dict[str, set[str]]:
         ("recompute", lambda: world.pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())),
         ("ecs_events", lambda: world.ecs([sample("ecs_task_stopped_fargate.json")])),
         ("cloudmap_events", lambda: world.cloudmap([sample("cloudmap_register_instance.json")])),
+        ("recompute_shard", lambda: world.pipeline.recompute_shard(sqs_batch([{  # one shard: a full rebuild of front
+            "id": "iam-0", "mesh": "colors", "index": 0, "count": 1, "full": ["mesh/colors/virtualNode/front"]}]),
+            LambdaContext())),
         ("reconcile", world.reconcile),
     ]
     seen: dict[str, set[str]] = {}

@@ -52,7 +52,13 @@ RELIED_ON = {  # only recompute translates with these events (moto holds no mesh
         "google.protobuf.descriptor_pb2",
         "envoy.config.cluster.v3.cluster_pb2",
     ),
+    "recompute_shard": (  # the sample shard's mesh is not in moto: it loads, finds no mesh and publishes nothing
+        "aws_lambda_powertools.utilities.batch",
+        "aws_lambda_powertools.utilities.idempotency",
+        "meshplane.pipeline.shards",
+    ),
     "reconcile": ("meshplane.pipeline.ecs_reconcile", "meshplane.store.endpoints"),
+    "rollout": ("meshplane.pipeline.rollouts", "meshplane.pipeline.rollout_metrics"),  # no rollout runs: one look
     "cfn_macro": ("meshplane.migrate.cfn_macro",),
     "cfn_provider": ("meshplane.migrate.cfn_provider", "meshplane.migrate.inprocess", "meshplane.api.app",
                      "meshplane.migrate.cfn_response"),

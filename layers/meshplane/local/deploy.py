@@ -68,7 +68,8 @@ def deploy(
             lid: dataclasses.replace(spec, environment={k: str(v) for k, v in resolved(spec.environment).items()})
             for lid, spec in plan.functions.items()
         },
-        queues=[dataclasses.replace(q, queue_arn=resolved(q.queue_arn)) for q in plan.queues],
+        queues=[dataclasses.replace(q, queue_arn=resolved(q.queue_arn), concurrency=int(resolved(q.concurrency)))
+                for q in plan.queues],
         streams=[
             dataclasses.replace(s, stream_arn=resolved(s.stream_arn), on_failure_arn=resolved(s.on_failure_arn))
             for s in plan.streams

@@ -57,6 +57,7 @@ class QueueSource:
     queue_arn: Any
     batch_size: int
     report_failures: bool
+    concurrency: Any = 1  # ScalingConfig.MaximumConcurrency (an int once deployed): pollers invoking at once
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,9 @@ def _add_mapping(plan: Plan, lid: str, props: dict[str, Any], function: str, out
     source_arn = outputs.expose(props["EventSourceArn"], None)
     report = "ReportBatchItemFailures" in props.get("FunctionResponseTypes", [])
     if "StartingPosition" not in props:  # SQS has no starting position; streams must have one
-        plan.queues.append(QueueSource(lid, function, source_arn, int(props.get("BatchSize", 10)), report))
+        concurrency = outputs.expose(props.get("ScalingConfig", {}).get("MaximumConcurrency", 1), None)
+        plan.queues.append(QueueSource(lid, function, source_arn, int(props.get("BatchSize", 10)), report,
+                                       concurrency))
         return
     on_failure = props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
     filters = tuple(f["Pattern"] for f in props.get("FilterCriteria", {}).get("Filters", []))

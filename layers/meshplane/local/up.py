@@ -31,6 +31,9 @@ from meshplane.localnet.processes import Restarting, Supervisor
 log = logging.getLogger("meshplane.local")
 API_FUNCTION = "ApiFunction"
 STATE_FILE = "state.json"
+# A queue's MaximumConcurrency is played with at most this many pollers and warm workers: more processes
+# than cores would only share them.
+LOCAL_CONCURRENCY = os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
@@ -176,8 +179,9 @@ class LocalUp:
     def _start_functions(self) -> None:
         assert self.deployment is not None and self.emulator is not None
         base = base_environment(self.emulator.endpoint_url, self.options.region)
+        concurrency = {q.function: min(max(q.concurrency, 1), LOCAL_CONCURRENCY) for q in self.deployment.queues}
         for lid, spec in self.deployment.functions.items():
-            size = self.options.api_concurrency if lid == API_FUNCTION else 1
+            size = self.options.api_concurrency if lid == API_FUNCTION else concurrency.get(lid, 1)
             env = lambda_environment(spec, base, self.options.region)
             if lid == API_FUNCTION:  # off locally unless asked for, whatever the template says
                 env[envvars.API_AUTHZ] = "iam" if self.options.api_authz else "off"
@@ -188,8 +192,9 @@ class LocalUp:
     def _start_sources(self) -> None:
         assert self.deployment is not None
         o, sqs = self.options, self._client("sqs")
-        for q in self.deployment.queues:
-            self.sources.append(QueuePoller(q, sqs, self._invoke(q.function), o.region, o.retry_delay))
+        for q in self.deployment.queues:  # one poller per concurrent invocation, as Lambda scales its pollers
+            for _ in range(min(max(q.concurrency, 1), LOCAL_CONCURRENCY)):
+                self.sources.append(QueuePoller(q, sqs, self._invoke(q.function), o.region, o.retry_delay))
         for s in self.deployment.streams:
             self.stream_pollers.append(StreamPoller(s, self._client("dynamodbstreams"), sqs, self._invoke(s.function),
                                                     o.region, o.stream_poll_interval))
