@@ -25,6 +25,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from meshplane.graph import resolve
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.model.policy.spec import PolicyData
 from meshplane.snapshot.snapshot import XdsType
@@ -404,3 +405,13 @@ def test_a_load_balancer_health_check_needs_no_token(jwt_lab: JwtLab) -> None:
     jwt_lab.web.reset()
     assert _gateway(jwt_lab, HEALTH_PATH).status == 200
     assert jwt_lab.web.hits() == 0
+
+
+def test_a_tcp_listener_is_named_as_passing_without_token_checks(keys: Keys) -> None:
+    """A TCP listener carries no HTTP request to read a token from: the operator is told, not left guessing."""
+    mesh = MeshBuilder(MESH)
+    mesh.node("api", listener(5432, "tcp"), listener(8080))
+    section = {"providers": [_local_provider(keys)]}
+    state = dataclasses.replace(mesh.build(), policies={"tcp": _policy("tcp", NODE_TARGET, section)})
+    view, _ = resolve(state, ProxyId(MESH, Kind.VIRTUAL_NODE, "api"))
+    assert view.problems == ("jwt does not apply to tcp listener 5432: it acts on HTTP requests only",)

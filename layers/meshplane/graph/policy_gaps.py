@@ -1,6 +1,6 @@
 """The proxy's own policy sections that some of its listeners cannot carry.
 
-`headers` and `rateLimit` act on HTTP requests (Envoy's route configuration and HTTP filters),
+`headers`, `rateLimit` and `jwt` act on HTTP requests (Envoy's route configuration and HTTP filters),
 so a node's TCP listener passes its traffic without them.  That is named as a problem (the
 translator logs it for the operator) rather than refused at write, because listeners can
 change after the policy is written.
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from meshplane.graph.view import HTTP_FAMILY, IngressListener
 from meshplane.model.policy.applied import Sections
 
-_HTTP_ONLY = (("headers", "headers"), ("rate_limit", "rateLimit"))
+_HTTP_ONLY = (("headers", "headers"), ("rate_limit", "rateLimit"), ("jwt", "jwt"))
 
 
 def http_only_gaps(sections: Sections, listeners: Iterable[IngressListener]) -> list[str]:
