@@ -11,7 +11,8 @@ the names under test; every check is one request with one deterministic answer (
 - ALLOW the DNS SAN `admin.authz.local` everything;
 - ALLOW URI SANs under `spiffe://trust/ns/` GET on exactly `/public`.
 `vault` allows the `frontend` virtual node, and `admin.authz.local` only with a `to` (read
-fail-closed on TCP, so it allows nothing there).
+fail-closed on TCP, so it allows nothing there).  The gateway `edge` (PERMISSIVE, client validation)
+allows `client.authz.local` but not on `/admin`; its own loop-back hop to the target must still pass.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ MESH = "authz-mesh"
 HOST = "guarded.authz.local"
 FRONTEND_ID = f"spiffe://meshplane/mesh/{MESH}/virtualNode/frontend"
 ADMIN_DNS = "admin.authz.local"
+CLIENT_DNS = "client.authz.local"
+EDGE_PORT = 8443
+SHOP = "shop.authz.local"
 
 
 @dataclass
@@ -44,14 +48,15 @@ class World:
     ca: TestCA
     guarded: Sidecar
     vault: Sidecar
+    edge: Sidecar
     state: Any
 
 
-def _policy(name: str, node: str, authorization: dict[str, Any]) -> PolicyData:
+def _policy(name: str, target: dict[str, Any], authorization: dict[str, Any]) -> PolicyData:
     now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
     return PolicyData.model_validate({
         "meshName": MESH, "policyName": name,
-        "spec": {"targets": [{"virtualNode": {"virtualNodeName": node}}], "authorization": authorization},
+        "spec": {"targets": [target], "authorization": authorization},
         "metadata": {"arn": f"arn:aws:meshplane:us-west-2:111122223333:mesh/{MESH}/policy/{name}", "uid": name,
                      "version": 1, "createdAt": now, "lastUpdatedAt": now, "meshOwner": "111122223333",
                      "resourceOwner": "111122223333"},
@@ -68,6 +73,10 @@ GUARDED_RULES = {"rules": [
     {"name": "trust-public", "action": "ALLOW",
      "from": [{"subjectAlternativeName": {"prefix": "spiffe://trust/ns/"}}],
      "to": {"paths": [{"exact": "/public"}], "methods": ["GET"]}},
+]}
+EDGE_RULES = {"rules": [
+    {"action": "DENY", "to": {"paths": [{"prefix": "/admin"}]}},
+    {"action": "ALLOW", "from": [{"subjectAlternativeName": {"exact": CLIENT_DNS, "type": "DNS"}}]},
 ]}
 VAULT_RULES = {"rules": [
     {"action": "ALLOW", "from": [{"virtualNode": "frontend"}]},
@@ -90,9 +99,25 @@ def world(lab: Lab, test_ca: TestCA) -> World:
     guarded_ip, vault_ip = lab.place(mesh, "guarded"), lab.place(mesh, "vault")
     lab.http_app("guarded", guarded_ip, 8080)
     lab.tcp_app("vault", vault_ip, 8080)
-    policies = [_policy("guarded-authz", "guarded", GUARDED_RULES), _policy("vault-authz", "vault", VAULT_RULES)]
+    edge_tls = {"mode": "PERMISSIVE", "certificate": _file_cert(test_ca.issue("edge", dns=("edge.authz.local",))),
+                "validation": trust}
+    mesh.gateway("edge", {"listeners": [listener(EDGE_PORT, tls=edge_tls)]})
+    action = {"target": {"virtualService": {"virtualServiceName": SHOP}},
+              "rewrite": {"prefix": {"defaultPrefix": "DISABLED"}}}
+    mesh.gateway_route("edge", "all", {"httpRoute": {"match": {"prefix": "/"}, "action": action}})
+    mesh.node("shop", listener(8080))
+    mesh.service(SHOP, node="shop")
+    lab.direct_http_app(mesh, "shop", "shop")
+    policies = [_policy("guarded-authz", _node("guarded"), GUARDED_RULES),
+                _policy("vault-authz", _node("vault"), VAULT_RULES),
+                _policy("edge-authz", {"virtualGateway": {"virtualGatewayName": "edge"}}, EDGE_RULES)]
     state = dataclasses.replace(mesh.build(), policies={p.policy_name: p for p in policies})
-    return World(test_ca, lab.sidecar(state, "guarded", guarded_ip), lab.sidecar(state, "vault", vault_ip), state)
+    return World(test_ca, lab.sidecar(state, "guarded", guarded_ip), lab.sidecar(state, "vault", vault_ip),
+                 lab.sidecar(state, "edge", lab.address(), gateway=True), state)
+
+
+def _node(name: str) -> dict[str, Any]:
+    return {"virtualNode": {"virtualNodeName": name}}
 
 
 def _call(world: World, leaf: Leaf | None, path: str, method: str = "GET") -> int:
@@ -178,3 +203,18 @@ def test_tcp_listener_admits_the_allowed_node_and_closes_on_others(world: World)
 
 def test_tcp_rules_with_an_operation_allow_nothing(world: World) -> None:
     assert _tcp(world, _caller(world, "admin", dns=(ADMIN_DNS,))) == b""
+
+
+def _through_edge(world: World, leaf: Leaf | None, path: str) -> tuple[int, str | None]:
+    context = tls_context(world.ca.cert_path, leaf.chain, leaf.key) if leaf is not None else None
+    reply = http_request(world.edge.port(EDGE_PORT), "www.authz.example", path, tls=context,
+                         server_hostname="edge.authz.local")
+    return reply.status, reply.upstream
+
+
+def test_a_gateway_authorizes_the_clients_hop_and_not_its_own_loop_back_hop(world: World) -> None:
+    client = _caller(world, "client", dns=(CLIENT_DNS,))
+    assert _through_edge(world, client, "/items") == (200, "shop")
+    assert _through_edge(world, client, "/admin/users") == (403, None)
+    assert _through_edge(world, None, "/items") == (403, None)
+    assert _through_edge(world, _caller(world, "stranger", dns=("stranger.authz.local",)), "/items") == (403, None)
