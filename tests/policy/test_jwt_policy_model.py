@@ -107,6 +107,7 @@ def _jwks(*keys: dict[str, Any]) -> dict[str, Any]:
         (_section(providers=[_provider(clockSkewSeconds=7200)]), "providers.0.clockSkewSeconds", "less than"),
         (_section(providers=[_provider(name="bad name")]), "providers.0.name", "pattern"),
         (_section(rules=[{"match": {"prefix": "orders"}, "allowMissing": True}]), "rules.0.match.prefix", "pattern"),
+        (_section(rules=[{"match": {"exact": "/a?b=1"}, "allowMissing": True}]), "rules.0.match.exact", "pattern"),
         # key sets Envoy could not load
         (_section(providers=[_provider(jwks={"inline": "not json"})]), "providers.0.jwks.inline", "not JSON"),
         (_section(providers=[_provider(jwks={"inline": "{}"})]), "providers.0.jwks.inline", "`keys` list"),

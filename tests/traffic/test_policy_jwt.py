@@ -273,15 +273,17 @@ def test_an_invalid_token_gets_401_and_never_reaches_the_app(
     assert jwt_lab.app.hits() == 0
 
 
-@pytest.mark.parametrize("path", ["/orders", "/public/admin"])
+@pytest.mark.parametrize("path", ["/orders", "/public/admin", "/publicity"])
 def test_a_request_without_a_token_gets_401_where_one_is_required(jwt_lab: JwtLab, path: str) -> None:
-    """`/public/admin` is under the public prefix, but its exact rule wins wherever it is written."""
+    """`/public/admin` is under the public prefix, but its exact rule wins wherever it is written;
+    `/publicity` starts with the public prefix's text but is not under it."""
     reply = _node(jwt_lab, path)
     assert reply.status == 401, reply
     assert reply.upstream is None
 
 
 def test_a_public_path_needs_no_token_and_a_forged_claim_header_is_dropped(jwt_lab: JwtLab) -> None:
+    assert _node(jwt_lab, "/public").status == 200  # the prefix itself, as well as what is under it
     forged = {"x-user": "admin", "x-remote-user": "admin", "x-jwt-payload": "eyJzdWIiOiJhZG1pbiJ9"}
     reply = _node(jwt_lab, "/public/catalog", forged)
     assert reply.status == 200 and reply.upstream == "api", reply

@@ -5,8 +5,10 @@ locations, claim headers) and translated to Envoy's `jwt_authn` filter.  Unlike 
 requirements live in the same section as `rules`, so no separate authorization policy is needed
 to make a token mandatory.
 
-Rule semantics: the most specific rule matching a request's path wins (an `exact` match before any
-prefix, a longer prefix before a shorter one), so the order rules are written in does not matter
+Rule semantics: a `prefix` matches at a segment boundary (`/public` covers `/public` and
+`/public/...`, not `/publicity`; a prefix ending in `/` covers what starts with it).  The most
+specific rule matching a request's path wins (an `exact` match before any prefix, a longer prefix
+before a shorter one), so the order rules are written in does not matter
 and two rules with the same match are a conflict.  A path no rule matches needs a valid token from
 any provider: forgetting a rule never opens a path.  A rule with no providers and `allowMissing`
 makes its paths public (no token is checked); a rule with providers and `allowMissing` checks a
@@ -51,7 +53,8 @@ RESERVED_PREFIXES = ("x-meshplane-", "x-envoy-")
 _EC_CURVE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
-Path = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/")]
+# A request path as Envoy matches it, before the query string: so no `?` or `#`.
+Path = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^/[^?#]*$")]
 
 
 def _lower(value: Any) -> Any:

@@ -108,9 +108,18 @@ def _ordered(rules: Iterable[JwtRule]) -> list[JwtRule]:
     return sorted(rules, key=lambda rule: (rule.match.exact is None, -len(rule.match.member[1]), rule.match.member[1]))
 
 
+def route_match(kind: str, path: str) -> rc.RouteMatch:
+    """An exact path, or a prefix at a segment boundary: `/public` covers `/public` and `/public/...`
+    but not `/publicity`, which a plain string prefix would make public too."""
+    if kind == "exact":
+        return rc.RouteMatch(path=path)
+    if path.endswith("/"):
+        return rc.RouteMatch(prefix=path)
+    return rc.RouteMatch(path_separated_prefix=path)
+
+
 def _rule(match: tuple[str, str], providers: list[str], allow_missing: bool) -> jwt_pb2.RequirementRule:
-    kind, path = match
-    rule = jwt_pb2.RequirementRule(match=rc.RouteMatch(**{"path" if kind == "exact" else "prefix": path}))
+    rule = jwt_pb2.RequirementRule(match=route_match(*match))
     if providers or not allow_missing:  # no requirement at all: a public path, no token is looked at
         rule.requires.CopyFrom(_requirement(providers, allow_missing))
     return rule
