@@ -158,6 +158,11 @@ def test_missing_targets_are_not_found_naming_them(stack: Stack, unchanged_mesh:
     assert answer["message"] == f"spec.targets[1]: virtualNode 'ghost' in mesh '{unchanged_mesh}' does not exist"
     assert _create(stack, "no-such-mesh", "x", targets=[_node("back")], authorization=AUTHZ)[::2] == (
         404, "NotFoundException")
+    route = {"route": {"virtualRouterName": "router", "routeName": "r"}}
+    status, answer, kind = _create(stack, unchanged_mesh, "x", targets=[route], mirror={"virtualNodeName": "shadow"})
+    assert (status, kind, answer["message"]) == (
+        404, "NotFoundException", f"spec.mirror.virtualNodeName: virtualNode 'shadow' in mesh '{unchanged_mesh}' "
+        "does not exist")
 
 
 def test_two_policies_giving_one_section_to_one_target_conflict(stack: Stack, mesh: str) -> None:

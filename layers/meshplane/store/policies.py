@@ -218,7 +218,9 @@ class PolicyStore:
         current = self.claims(key.mesh) if old.keys() | new.keys() else {}
         writes: list[Write] = []
         for i, target in enumerate(spec.target_keys(key.mesh) if spec is not None else ()):
-            writes.append(self._exists(target, i))
+            writes.append(self._exists(target, f"spec.targets[{i}]"))
+        for field, reference in spec.references(key.mesh) if spec is not None else ():
+            writes.append(self._exists(reference, field))
         for target in sorted(old.keys() | new.keys()):
             item = current.get(claim_sk(target))
             held: dict[str, str] = dict((item or {}).get("claims", {}))
@@ -232,13 +234,13 @@ class PolicyStore:
                 writes.append(self._claim_write(target, item, wanted))
         return writes
 
-    def _exists(self, target: ResourceKey, index: int) -> Write:
+    def _exists(self, key: ResourceKey, field: str) -> Write:
+        """`key` exists when the write commits; NotFound naming `field` otherwise."""
         from meshplane.store.resources import describe_key
 
-        check = {"TableName": self.table, "Key": attrs(schema.item_key(target)),
+        check = {"TableName": self.table, "Key": attrs(schema.item_key(key)),
                  "ConditionExpression": "attribute_exists(pk)"}
-        return Write({"ConditionCheck": check}, lambda: NotFound(f"spec.targets[{index}]: {describe_key(target)} "
-                                                                 "does not exist"))
+        return Write({"ConditionCheck": check}, lambda: NotFound(f"{field}: {describe_key(key)} does not exist"))
 
     def _claim_write(self, target: ResourceKey, item: Mapping[str, Any] | None, wanted: dict[str, str]) -> Write:
         from meshplane.store.resources import describe_key

@@ -177,6 +177,12 @@ class PolicySpec(_Model):
     def target_keys(self, mesh: str) -> list[ResourceKey]:
         return [target.key(mesh) for target in self.targets]
 
+    def references(self, mesh: str) -> list[tuple[str, ResourceKey]]:
+        """Resources the sections name besides the targets, as (field, key): they must exist when written."""
+        if self.mirror is None:
+            return []
+        return [("spec.mirror.virtualNodeName", ResourceKey(Kind.VIRTUAL_NODE, mesh, self.mirror.virtual_node_name))]
+
 
 def _problems(spec: PolicySpec) -> Iterator[SpecProblem]:
     given = spec.sections()
