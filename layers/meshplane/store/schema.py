@@ -9,6 +9,7 @@ Partition `MESH#<mesh>` holds one mesh and everything in it:
 | `route#<router>#<n>`, `gatewayRoute#<gateway>#<n>` | a route or gateway route |
 | `COUNT#MESH` | how many of each top-level kind the mesh holds (quotas, "mesh must be empty") |
 | `COUNT#<kind>#<n>` | `refs` (resources naming it) and `children` (its routes) of one resource |
+| `policy#<n>`, `POLICYON#<resource sk>` | a meshplane Policy and the claims on one of its targets (`store.policies`) |
 
 A resource item carries `kind`, `mesh`, `name`, `parent` (routes only), the
 metadata (`arn`, `uid`, `version`, `createdAt`, `lastUpdatedAt` as epoch
