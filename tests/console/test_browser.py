@@ -20,6 +20,7 @@ from support import EnvoyRunner, Lab, http_request, repeat, tally, wait_until
 from console.harness import RunningConsole
 from console.meshes import APP_PORT, ColorMesh, create_color_mesh, create_layered_mesh
 from console.pages import graph_nodes, open_mesh, shot, wait_loaded, weight_edges
+from console.status_ads import status_ads
 
 pytestmark = [pytest.mark.emulator, pytest.mark.xdist_group("console-browser")]
 MIN_FONT_PX = 6  # web/src/topology.ts: a label smaller than this on screen is not drawn
@@ -53,9 +54,12 @@ def test_the_page_shows_the_mesh_its_route_weights_and_each_resource(
     assert described["spec"]["backends"] == [{"virtualService": {"virtualServiceName": made.service}}]
     assert described["status"] == {"status": "ACTIVE"}
     page.click('#tabs button[data-tab="proxies"]')
-    assert page.inner_text("#status-unavailable") == "Proxy status not available."
-    assert page.locator("#proxy-table").count() == 0
-    assert page.evaluate("() => window.meshplaneConsole.cy.nodes('[sync != \"\"]').length") == 0
+    nodes = page.locator("#node-table tbody tr")
+    assert sorted(nodes.evaluate_all("rows => rows.map(r => r.dataset.node)")) == [
+        "virtualNode/blue", "virtualNode/front", "virtualNode/green"]
+    assert page.inner_text("#no-envoy") == "No Envoy of this mesh has reported."
+    assert page.evaluate("() => window.meshplaneConsole.cy.nodes('[sync != \"\"]').length") == 0, \
+        "a node without Envoys carries no sync state"
     assert problems.seen == []
 
 
@@ -170,3 +174,80 @@ def test_the_status_panel_shows_an_answer_of_the_documented_shape_on_the_right_n
     assert "in-sync" in page.inner_text('#proxy-table tr[data-node="virtualNode/blue"]')
     marks = page.evaluate("() => window.meshplaneConsole.cy.nodes().map(n => [n.id(), n.data('sync')])")
     assert {node: sync for node, sync in marks if sync} == {"virtualNode/blue": "in-sync", "virtualNode/green": "nack"}
+
+
+def with_rejected_cluster(good: Any) -> Any:
+    """`good` plus a cluster Envoy must refuse (a negative connect timeout)."""
+    from envoy.config.cluster.v3.cluster_pb2 import Cluster
+    from meshplane.snapshot.snapshot import Snapshot
+    from meshplane.snapshot.types import XdsType
+
+    rejected = Cluster(name="cds_rejected_by_envoy", type=Cluster.STATIC)
+    rejected.connect_timeout.seconds = -1
+    clusters = {**good.of(XdsType.CLUSTERS), rejected.name: rejected}
+    return Snapshot.build(good.node_id, {**{k: good.of(k) for k in XdsType}, XdsType.CLUSTERS: clusters})
+
+
+def pipeline_snapshot(local_stack: LocalStack, node_path: str) -> Any:
+    """What local up's pipeline published for `node_path`, once it has."""
+    from meshplane.store.pointers import PointerStore
+    from meshplane.store.s3objects import snapshot_bucket
+
+    pointers = PointerStore(local_stack.table, local_stack.client("dynamodb"))
+    pointer = wait_until(lambda: pointers.get(node_path), 60, what=f"a snapshot of {node_path}")
+    return snapshot_bucket(local_stack.client("s3"), local_stack.bucket).fetch(pointer)
+
+
+def front_sync(local_stack: LocalStack, mesh: str) -> str:
+    """front's sync state as the API's status read summarises it (local up's API checks no signature)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{local_stack.api_url}/meshplane/v1/meshes/{mesh}/proxies", timeout=10) as answer:
+        nodes = json.loads(answer.read())["nodes"]
+    return str(next(n["sync"] for n in nodes if n["name"] == "front"))
+
+
+def test_a_nack_forced_through_an_invalid_snapshot_shows_on_the_right_node(
+    page: Any, console: RunningConsole, local_stack: LocalStack, lab: Lab, envoy_runner: EnvoyRunner,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    """front's real Envoy takes the pipeline's snapshot of front from an ADS server that records status into local
+    up's table (`console.status_ads`: local up's reconcile would heal an injected snapshot within seconds); then a
+    snapshot it must refuse.  Once the status read has the NACK, the page marks front, and only front, with it and
+    Envoy's message."""
+    from meshplane.snapshot.types import XdsType
+
+    made = create_color_mesh(local_stack.appmesh(), new_mesh("nack"), {"blue": "127.0.0.2", "green": "127.0.0.3"},
+                             {"blue": 50, "green": 50})  # fmt: skip
+    good = pipeline_snapshot(local_stack, f"mesh/{made.mesh}/virtualNode/front")
+    with status_ads(local_stack) as (ads, publisher):
+        publisher.publish(good)
+        address = lab.address()
+        options = BootstrapOptions(node_id=good.node_id, ads_address=ads.address, bind_address=address, admin_port=0)
+        envoy_runner.start(json_format.MessageToDict(build(options), preserving_proto_field_name=True), name="front",
+                           wait_ready=False)  # fmt: skip
+        wait_until(lambda: front_sync(local_stack, made.mesh) == "in-sync", 60, interval=0.2,
+                   what="front's Envoy in sync in the status read")  # fmt: skip
+        bad = with_rejected_cluster(good)
+        publisher.publish(bad)
+        wait_until(lambda: front_sync(local_stack, made.mesh) == "nack", 30, interval=0.2,
+                   what="front's NACK in the status read")  # fmt: skip
+        open_mesh(page, console, made.mesh)
+        page.click('#tabs button[data-tab="proxies"]')
+        front_row = '#proxy-table tr[data-node="virtualNode/front"]'
+        page.wait_for_selector(f"{front_row}.sync-nack")
+        shot(page, tmp_path / "nack.png")
+        text = page.inner_text(front_row)
+        assert f"Cluster {bad.versions[XdsType.CLUSTERS]}: " in text, text
+        assert "Expected positive duration" in text, text  # Envoy's own words
+        assert "cds_rejected_by_envoy" in text  # the resource the refused version added
+        marks = page.evaluate("() => window.meshplaneConsole.cy.nodes().map(n => [n.id(), n.data('sync')])")
+        assert {node: sync for node, sync in marks if sync} == {"virtualNode/front": "nack"}
+        assert "nack" in page.inner_text('#node-table tr[data-node="virtualNode/front"]')
+
+        page.click('#node-table button.config[data-node="virtualNode/front"]')
+        shown = page.wait_for_selector("#proxy-config pre")
+        assert shown.get_attribute("data-node") == "virtualNode/front", shown.inner_text()
+        published = json.loads(shown.inner_text())  # the pipeline's, as the API reads it
+        assert sorted(published["clusters"]) == sorted(good.of(XdsType.CLUSTERS))
+        assert "[redacted by meshplane]" in shown.inner_text() or not good.of(XdsType.SECRETS)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from meshplane.local.harness import LocalStack
+from support import wait_until
 
 from console.harness import TOKEN_HEADER, RunningConsole, call, clean_env, console_process, relayed
 from console.meshes import create_color_mesh, weighted
@@ -116,12 +117,15 @@ def test_an_app_mesh_operation_the_console_does_not_use_is_refused(console: Runn
     assert f"{mesh}-new" not in [m["meshName"] for m in local_stack.appmesh().list_meshes()["meshes"]]
 
 
-def test_the_proxy_status_read_is_relayed_to_the_api(console: RunningConsole, mesh: str) -> None:
+def test_the_proxy_reads_are_relayed_to_the_api(console: RunningConsole, mesh: str) -> None:
     answer = relayed(console, "GET", f"/meshplane/v1/meshes/{mesh}/proxies")
-    # the API has no such read yet: this is its own answer, which the page shows as "not available"
-    assert (answer.status, answer.error_type) == (404, "NotFoundException")
-    assert answer.json["message"] == f"no App Mesh operation at /meshplane/v1/meshes/{mesh}/proxies"
+    assert answer.status == 200, answer.body
+    assert [n["name"] for n in answer.json["nodes"]] == ["blue", "front", "green"]
+    config = f"/meshplane/v1/meshes/{mesh}/virtualNodes/front/config"
+    wait_until(lambda: relayed(console, "GET", config).status == 200, 60, what="front's published config")
+    assert relayed(console, "GET", config).json["nodeId"] == f"mesh/{mesh}/virtualNode/front"
     assert relayed(console, "PUT", f"/meshplane/v1/meshes/{mesh}/proxies").status == 404
+    assert relayed(console, "DELETE", config).status == 404
 
 
 def test_without_api_url_the_console_finds_the_running_local_up(local_stack: LocalStack, tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ import binascii
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from google.protobuf.message import Message
+
 from meshplane.api.permissions import Check
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.publication.bucket import SnapshotSource
@@ -86,6 +88,21 @@ def redacted(value: Any) -> Any:
     if isinstance(value, list):
         return [redacted(v) for v in value]
     return value
+
+
+def resource_json(message: Message) -> dict[str, Any]:
+    """Envoy's JSON of a resource, its `Any` fields (filters, transport sockets, options) expanded.
+
+    Expanding needs each packed type's descriptor: importing the translator registers every type
+    meshplane packs.  A type it still cannot find leaves that resource in protobuf's text format."""
+    from google.protobuf import json_format, text_format
+
+    import meshplane.translate  # noqa: F401 - registers the packed types' descriptors
+
+    try:
+        return dict(json_format.MessageToDict(message))
+    except TypeError:
+        return {"textFormat": text_format.MessageToString(message)}
 
 
 def _limit(query: Mapping[str, Sequence[str]]) -> int:
@@ -180,11 +197,6 @@ class ProxyReads:
         if self._source is None:
             self._source = self._snapshots()
         snapshot = self._source.fetch(pointer)
-        from google.protobuf import json_format
-
-        config = {
-            t.value: {n: redacted(json_format.MessageToDict(m)) for n, m in sorted(snapshot.of(t).items())}
-            for t in XdsType
-        }
+        config = {t.value: {n: redacted(resource_json(m)) for n, m in sorted(snapshot.of(t).items())} for t in XdsType}
         return {"nodeId": proxy.path, "version": pointer.version, "versions": dict(pointer.versions),
                 "config": config}  # fmt: skip

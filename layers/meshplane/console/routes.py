@@ -1,9 +1,10 @@
-"""What the console relays: the App Mesh operations the page uses and the proxy status read; nothing else.
+"""What the console relays: the App Mesh operations the page uses and the proxy reads; nothing else.
 
-The page reads every resource, changes a route's weighted targets with `UpdateRoute`, and
-reads per-proxy status.  A narrower relay than `meshplane api-proxy` (which passes every
-App Mesh route) keeps a stolen page token from deleting or creating anything: only a
-route's spec can change through it, and only as the operator's own IAM policy allows.
+The page reads every resource, changes a route's weighted targets with `UpdateRoute`, and reads
+per-proxy status and a proxy's published config (meshplane's proxy reads, `api.proxy_status`).
+A narrower relay than `meshplane api-proxy` (which passes every App Mesh route) keeps a stolen
+page token from deleting or creating anything: only a route's spec can change through it, and
+only as the operator's own IAM policy allows.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ READS = frozenset({
     "ListTagsForResource",
 })  # fmt: skip
 WRITES = frozenset({"UpdateRoute"})
-# The proxy status read the page's status client (web/src/status.ts) calls; see README "Console" for its answer.
-STATUS = re.compile(r"^/meshplane/v1/meshes/[^/]+/proxies$")
+# The proxy reads the page's status client (web/src/status.ts) calls; see README "Console" for their answers.
+PROXY_READS = (
+    re.compile(r"^/meshplane/v1/meshes/[^/]+/proxies$"),
+    re.compile(r"^/meshplane/v1/meshes/[^/]+/(virtualNodes|virtualGateways)/[^/]+/config$"),
+)
 
 
 def relayed_path(path: str) -> str | None:
@@ -40,9 +44,9 @@ def check(method: str, path: str) -> None:
     """Raises the App Mesh-shaped refusal for a request the console does not relay; returns when it does."""
     if any(segment in (".", "..") for segment in path.split("/")):
         raise BadRequest("path: '.' and '..' segments are never relayed (no App Mesh name is one)")
-    if STATUS.match(path):
+    if any(read.match(path) for read in PROXY_READS):
         if method != "GET":
-            raise NotFound(f"{method} is not supported on the proxy status")
+            raise NotFound(f"{method} is not supported on the proxy reads")
         return
     operation, _ = match(method, path)  # NotFound for anything that is not an App Mesh route
     if operation.name not in READS | WRITES:

@@ -3,6 +3,7 @@
 
 import { type Kind, type MeshModel, type Resource, idOf } from "./appmesh";
 import { h, replace } from "./dom";
+import type { OpenConfig } from "./proxies";
 import { KIND_COLORS, KIND_LABELS } from "./topology";
 
 const ORDER: Kind[] = ["mesh", "virtualGateway", "gatewayRoute", "virtualService", "virtualRouter", "route", "virtualNode"];
@@ -13,6 +14,7 @@ export class ResourceBrowser {
   constructor(
     private readonly panel: HTMLElement,
     private readonly onPick: (resource: Resource) => void,
+    private readonly onConfig: OpenConfig,
   ) {}
 
   show(model: MeshModel, selected?: string): void {
@@ -47,6 +49,12 @@ export class ResourceBrowser {
       h("p", { class: `state state-${status.toLowerCase()}` }, `status ${status}, version ${resource.data.metadata?.version ?? "?"}`),
       h("pre", { class: "json", "aria-label": "resource JSON" }, JSON.stringify(resource.data, null, 2)),
     );
+    if (resource.kind === "virtualNode" || resource.kind === "virtualGateway") {
+      const target = h("div", { id: "resource-config" });
+      const button = h("button", { type: "button", id: "show-config" }, "Published Envoy config");
+      button.addEventListener("click", () => this.onConfig(resource.kind, resource.name, target));
+      detail.append(button, target);
+    }
     this.onPick(resource);
   }
 }

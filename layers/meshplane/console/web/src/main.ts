@@ -6,7 +6,7 @@ import { type MeshModel, type Resource, idOf, listMeshes, loadMesh } from "./app
 import { ResourceBrowser, legend } from "./browser";
 import { byId, h, replace } from "./dom";
 import { showProxies } from "./proxies";
-import { type Sync, proxyStatus, syncByResource } from "./status";
+import { type Sync, proxyStatus, publishedConfig, syncByResource } from "./status";
 import { Topology } from "./topology";
 import { WeightEditor } from "./weights";
 
@@ -45,10 +45,12 @@ class Console {
   private readonly browser: ResourceBrowser;
   private readonly weights: WeightEditor;
   private readonly picker = byId<HTMLSelectElement>("mesh-picker");
+  private readonly config = h("div", { id: "proxy-config" });
 
   constructor(private readonly relay: Relay) {
     this.topology = new Topology(byId("graph"), (id) => this.pick(id));
-    this.browser = new ResourceBrowser(byId("panel-resources"), (resource) => this.picked(resource));
+    this.browser = new ResourceBrowser(byId("panel-resources"), (resource) => this.picked(resource),
+      (kind, name, target) => void this.openConfig(kind, name, target));
     this.weights = new WeightEditor(byId("panel-weights"), relay, (route, message) => this.reload(idOf(route), message));
     this.picker.addEventListener("change", () => void this.load(this.picker.value));
     byId("refresh").addEventListener("click", () => void this.load(this.picker.value));
@@ -105,10 +107,29 @@ class Console {
     const mesh = this.model?.mesh.name;
     if (mesh === undefined) return;
     const answer = await proxyStatus(this.relay, mesh);
-    showProxies(byId("panel-proxies"), answer);
+    showProxies(byId("panel-proxies"), answer, (kind, name, target) => void this.openConfig(kind, name, target), this.config);
     this.sync = answer.available ? syncByResource(answer.proxies) : new Map();
     this.topology.markSync(this.sync);
     if (answer.available) this.poll = window.setTimeout(() => void this.refreshStatus(), STATUS_POLL_MS);
+  }
+
+  // A proxy's Envoy config as meshplane published it, as JSON (the API redacts key material).
+  private async openConfig(kind: string, name: string, target: HTMLElement): Promise<void> {
+    const mesh = this.model?.mesh.name;
+    if (mesh === undefined) return;
+    replace(target, h("p", { class: "hint" }, `loading the published config of ${kind}/${name} ...`));
+    try {
+      const published = await publishedConfig(this.relay, mesh, kind, name);
+      replace(
+        target,
+        h("h3", {}, `${kind}/${name} as published`),
+        h("p", { class: "hint" }, `version ${published.version}; key material redacted`),
+        h("pre", { class: "json config", "data-node": `${kind}/${name}`, "aria-label": "published Envoy config" },
+          JSON.stringify(published.config, null, 2)),
+      );
+    } catch (error) {
+      replace(target, h("pre", { class: "api-error" }, describe(error)));
+    }
   }
 
   private pick(id: string): void {
