@@ -65,7 +65,8 @@ def test_a_full_section_round_trips_in_camel_case_with_header_names_in_lower_cas
     body = {
         "providers": [
             _provider(audiences=["shop"], fromHeaders=[{"name": "X-Token", "valuePrefix": "Token "}],
-                      fromParams=["access_token"], forward=True, forwardPayloadHeader="x-jwt-payload",
+                      fromParams=["access_token"], fromCookies=["session"], forward=True,
+                      forwardPayloadHeader="x-jwt-payload",
                       claimToHeaders=[{"claim": "org.id", "header": "X-Org"}], clockSkewSeconds=30),
             _provider("partner", jwks={"remote": remote}),
         ],
@@ -106,6 +107,7 @@ def _jwks(*keys: dict[str, Any]) -> dict[str, Any]:
         (_section(providers=[]), "providers", "at least 1 item"),
         (_section(providers=[_provider(clockSkewSeconds=7200)]), "providers.0.clockSkewSeconds", "less than"),
         (_section(providers=[_provider(name="bad name")]), "providers.0.name", "pattern"),
+        (_section(providers=[_provider(fromCookies=["a=b"])]), "providers.0.fromCookies.0", "pattern"),
         (_section(rules=[{"match": {"prefix": "orders"}, "allowMissing": True}]), "rules.0.match.prefix", "pattern"),
         (_section(rules=[{"match": {"exact": "/a?b=1"}, "allowMissing": True}]), "rules.0.match.exact", "pattern"),
         # key sets Envoy could not load

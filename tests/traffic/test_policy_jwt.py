@@ -150,6 +150,7 @@ def _policy(name: str, target: dict[str, Any], section: dict[str, Any], **others
 
 def _local_provider(keys: Keys) -> dict[str, Any]:
     return {"name": "local", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": {"inline": keys.jwks()},
+            "fromHeaders": [{"name": "authorization", "valuePrefix": "Bearer "}], "fromCookies": ["session"],
             "claimToHeaders": [{"claim": "sub", "header": "x-user"}], "forwardPayloadHeader": "x-jwt-payload"}
 
 
@@ -250,6 +251,16 @@ def test_a_token_signed_by_the_inline_jwks_passes_with_its_subject_as_a_header(j
     payload = json.loads(base64.urlsafe_b64decode(seen["x-jwt-payload"] + "=" * (-len(seen["x-jwt-payload"]) % 4)))
     assert payload["sub"] == "alice" and payload["aud"] == AUDIENCE
     assert "authorization" not in seen  # not forwarded unless `forward` is set
+
+
+def test_a_token_in_a_cookie_passes_and_a_cors_preflight_needs_none(jwt_lab: JwtLab, keys: Keys) -> None:
+    """Browsers send the token as a cookie, and ask before a cross-origin call without one."""
+    cookie = _node(jwt_lab, "/orders", {"cookie": f"theme=dark; session={token(keys, subject='frank')}"})
+    assert cookie.status == 200 and cookie.json["headers"]["x-user"] == "frank", cookie
+    preflight = {"origin": "https://shop.example.com", "access-control-request-method": "POST"}
+    reply = http_request(jwt_lab.node.ingress, "api.jwt.local", "/orders", method="OPTIONS", headers=preflight)
+    assert reply.status == 200 and reply.upstream == "api", reply
+    assert _node(jwt_lab, "/orders", {"cookie": "session=not-a-token"}).status == 401
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,8 @@ def _lower(value: Any) -> Any:
 HeaderName = Annotated[str, BeforeValidator(_lower), Field(pattern=_HEADER_NAME)]
 FilePath = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^/")]
 ParamName = Annotated[str, Field(min_length=1, max_length=128)]
+# RFC 6265 cookie-name: an RFC 9110 token.
+CookieName = Annotated[str, Field(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")]
 
 
 class _Section(AppMeshModel):
@@ -171,9 +173,11 @@ class JwtProvider(_Section):
     # Empty: the `aud` claim is not checked.  Otherwise the token must name at least one of these.
     audiences: Annotated[list[Annotated[str, Field(min_length=1, max_length=512)]], Field(max_length=20)] = []
     jwks: Jwks
-    # Empty (with fromParams empty too): `Authorization: Bearer <token>`, Envoy's and Istio's default.
+    # With no location given: `Authorization: Bearer <token>`, then the `access_token` query parameter
+    # (Envoy's and Istio's default).  Any location given replaces that default.
     from_headers: Annotated[list[TokenHeader], Field(max_length=10)] = Field(default=[], alias="fromHeaders")
     from_params: Annotated[list[ParamName], Field(max_length=10)] = Field(default=[], alias="fromParams")
+    from_cookies: Annotated[list[CookieName], Field(max_length=10)] = Field(default=[], alias="fromCookies")
     # Keep the token in the request passed on; by default it is removed once verified.
     forward: bool = False
     forward_payload_header: HeaderName | None = Field(default=None, alias="forwardPayloadHeader")

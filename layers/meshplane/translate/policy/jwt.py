@@ -142,6 +142,7 @@ def _provider(provider: JwtProvider, mesh: str) -> jwt_pb2.JwtProvider:
         require_expiration=provider.require_expiration,
         from_headers=[jwt_pb2.JwtHeader(name=h.name, value_prefix=h.value_prefix or "") for h in provider.from_headers],
         from_params=provider.from_params,
+        from_cookies=provider.from_cookies,
         forward_payload_header=provider.forward_payload_header or "",
         claim_to_headers=[jwt_pb2.JwtClaimToHeader(header_name=c.header, claim_name=c.claim)
                           for c in provider.claim_to_headers],
