@@ -166,7 +166,8 @@ def _node_section(keys: Keys, server: KeyServer) -> dict[str, Any]:
             _local_provider(keys),
             {"name": "remote", "issuer": REMOTE_ISSUER, "audiences": [AUDIENCE], "jwks": {"remote": remote},
              "claimToHeaders": [{"claim": "sub", "header": "x-remote-user"}], "fromParams": ["partner_token"],
-             "fromHeaders": [{"name": "Authorization", "valuePrefix": "Bearer "}, {"name": "X-Partner-Token"}]},
+             "fromHeaders": [{"name": "Authorization", "valuePrefix": "Bearer "}, {"name": "X-Partner-Token"}],
+             "forward": True},
         ],
         "rules": [
             {"match": {"prefix": "/public"}, "allowMissing": True},
@@ -316,12 +317,13 @@ def test_a_token_signed_by_the_remote_jwks_passes_after_a_verified_https_fetch(
     signed = token(keys, issuer=REMOTE_ISSUER, key=keys.remote, kid=REMOTE_KID, subject="carol")
     reply = _node(jwt_lab, "/orders", bearer(signed))
     assert reply.status == 200 and reply.json["headers"]["x-remote-user"] == "carol", reply
+    assert reply.json["headers"]["authorization"] == f"Bearer {signed}"  # this provider forwards its tokens
     assert key_server.fetches and set(key_server.fetches) == {"/jwks.json"}
     assert set(key_server.sni) == {"localhost"}
     for path, headers in ((f"/orders?partner_token={signed}", None), ("/orders", {"x-partner-token": signed})):
         elsewhere = _node(jwt_lab, path, headers)  # the provider's other token locations
         assert elsewhere.status == 200 and elsewhere.json["headers"]["x-remote-user"] == "carol", elsewhere
-        assert "x-partner-token" not in elsewhere.json["headers"]  # not forwarded
+    assert elsewhere.json["headers"]["x-partner-token"] == signed
     # the remote provider's issuer with a key only the inline JWKS holds is still refused
     assert _node(jwt_lab, "/orders", bearer(token(keys, issuer=REMOTE_ISSUER))).status == 401
 
