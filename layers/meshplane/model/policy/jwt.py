@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from meshplane.model import addresses
 from meshplane.model.base import AppMeshModel, AppMeshUnion
 from meshplane.model.policy.ejection import PolicyDuration
 
@@ -135,11 +136,26 @@ class RemoteJwks(_Section):
         host = parts.hostname or ""
         if not host:
             raise ValueError("must be an absolute URI with a host")
+        if parts.username is not None or parts.fragment or any(c.isspace() for c in uri):
+            raise ValueError("must carry no credentials, fragment or white space")
+        _check_endpoint(host, parts.port)  # the proxy's cluster for the key server is built from these
         if parts.scheme == "https":
             return uri
         if parts.scheme == "http" and _is_loopback(host):
             return uri
         raise ValueError("must use https (plain http only to a loopback host)")
+
+
+def _check_endpoint(host: str, port: int | None) -> None:
+    """Raise ValueError unless Envoy can connect to `host` (an IP address or a DNS name) on `port`."""
+    if port == 0:
+        raise ValueError("port 0 cannot be connected to")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        addresses.hostname(host)  # InvalidAddress is a ValueError naming the problem
+    else:
+        addresses.ip_address(host)
 
 
 def _is_loopback(host: str) -> bool:
