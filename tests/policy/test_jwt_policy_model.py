@@ -9,19 +9,28 @@ whose message names the field below `spec.jwt`.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from api.conftest import moto_endpoint, stack
 from api.specs import gateway_spec, node_spec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from meshplane.model.ids import Kind, ProxyId
+from meshplane.model.policy import jwks
 from meshplane.model.policy import jwt as jwt_section
 from meshplane.model.policy.jwt import JwtAuthentication
-from meshplane.model.policy.spec import PolicySpec
+from meshplane.model.policy.spec import PolicyData, PolicySpec
 from pydantic import ValidationError
+from support import MeshBuilder, listener, validate_sidecar
 
 __all__ = ["moto_endpoint", "stack"]  # the API stack fixtures, shared with tests/api
 pytestmark = pytest.mark.xdist_group("policy-jwt-api")  # one API stack for the module
@@ -31,7 +40,16 @@ def _b64(size: int) -> str:
     return base64.urlsafe_b64encode(b"\x01" * size).rstrip(b"=").decode()
 
 
-EC_KEY = {"kty": "EC", "crv": "P-256", "x": _b64(32), "y": _b64(32), "kid": "k1"}
+def _public(curve: ec.EllipticCurve) -> dict[str, Any]:
+    return dict(ECAlgorithm.to_jwk(ec.generate_private_key(curve).public_key(), as_dict=True))
+
+
+def _rsa(bits: int) -> dict[str, Any]:
+    return dict(RSAAlgorithm.to_jwk(rsa.generate_private_key(65537, bits).public_key(), as_dict=True))
+
+
+EC_KEY = {**_public(ec.SECP256R1()), "kid": "k1"}
+RSA_KEY = _rsa(2048)
 JWKS = json.dumps({"keys": [EC_KEY]})
 
 
@@ -171,6 +189,64 @@ def test_bad_input_is_refused_at_the_field(body: dict[str, Any], where: str, say
     location, message = _refused(body)
     assert location == where, message
     assert says in message
+
+
+# -- key sets -----------------------------------------------------------------------------------------------
+
+VALID_KEYS = {
+    "RSA 2048": RSA_KEY,
+    "RSA 3072 for PS384": {**_rsa(3072), "alg": "PS384"},
+    "P-256 for ES256": {**EC_KEY, "alg": "ES256"},
+    "P-384": _public(ec.SECP384R1()),
+    "P-521": _public(ec.SECP521R1()),
+    "Ed25519": {**OKPAlgorithm.to_jwk(ed25519.Ed25519PrivateKey.generate().public_key(), as_dict=True),
+                "alg": "EdDSA"},
+    "HMAC": {"kty": "oct", "k": _b64(32), "alg": "HS256"},
+}
+
+
+@pytest.mark.parametrize("name", list(VALID_KEYS))
+def test_keys_of_every_kind_envoy_loads_are_accepted(name: str) -> None:
+    """Real keys from `cryptography`, so the curve constants are held to points the library made."""
+    jwks.check(json.dumps({"keys": [VALID_KEYS[name]]}))
+
+
+@pytest.mark.envoy
+def test_envoy_loads_every_kind_of_key_the_model_accepts(tmp_path: Path) -> None:
+    mesh = MeshBuilder("jwks-mesh")
+    mesh.node("api", listener(8080))
+    section = _section(providers=[_provider(jwks={"inline": json.dumps({"keys": list(VALID_KEYS.values())})})])
+    now = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    metadata = {"arn": "arn:aws:appmesh:us-west-2:123456789012:mesh/jwks-mesh/policy/keys", "uid": "uid-keys",
+                "version": 1, "createdAt": now, "lastUpdatedAt": now, "meshOwner": "123456789012",
+                "resourceOwner": "123456789012"}
+    policy = PolicyData.model_validate({"meshName": "jwks-mesh", "policyName": "keys", "metadata": metadata,
+                                        "spec": {"targets": [NODE], "jwt": section}})
+    state = dataclasses.replace(mesh.build(), policies={"keys": policy})
+    validate_sidecar(state, ProxyId("jwks-mesh", Kind.VIRTUAL_NODE, "api"), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ({**EC_KEY, "x": EC_KEY["y"]}, "not a point of P-256"),
+        ({**EC_KEY, "crv": "P-384"}, "must be 48 bytes"),
+        ({**EC_KEY, "alg": "ES384"}, "does not sign with a P-256 key"),
+        ({**RSA_KEY, "alg": "ES256"}, "does not sign with an RSA key"),
+        ({**RSA_KEY, "alg": 256}, "alg must be a string"),
+        ({**RSA_KEY, "e": "AQ"}, "odd exponent"),
+        ({**RSA_KEY, "e": base64.urlsafe_b64encode((65536).to_bytes(3, "big")).decode()}, "odd exponent"),
+        (_rsa(1024), "2048 to 16384 bits"),
+        ({**RSA_KEY, "n": "BQ"}, "2048 to 16384 bits"),
+        ({"kty": "OKP", "crv": "X25519", "x": _b64(32)}, "crv must be Ed25519"),
+        ({"kty": "OKP", "crv": "Ed25519", "x": _b64(32), "alg": "ES256"}, "does not sign with an OKP key"),
+        ({"kty": "oct", "k": "a+b/"}, "k must be a base64url string"),
+        ("RSA", "a key is a JSON object"),
+    ],
+)
+def test_keys_envoy_would_refuse_are_named(key: Any, says: str) -> None:
+    with pytest.raises(ValueError, match="keys\\[1\\]: .*" + re.escape(says)):
+        jwks.check(json.dumps({"keys": [EC_KEY, key]}))
 
 
 def test_a_jwt_section_on_a_route_target_is_refused_naming_the_section() -> None:

@@ -25,11 +25,7 @@ clear lets anyone on the path mint accepted tokens.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import ipaddress
-import json
-import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -37,6 +33,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, field_validator, model_
 
 from meshplane.model import addresses
 from meshplane.model.base import AppMeshModel, AppMeshUnion
+from meshplane.model.policy import jwks
 from meshplane.model.policy.ejection import PolicyDuration
 
 TARGETS: frozenset[str] = frozenset({"virtualNode", "virtualGateway"})
@@ -51,7 +48,6 @@ _PROVIDER_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 RESERVED_HEADERS = frozenset({"host", "authorization", "content-length", "transfer-encoding", "connection"})
 # The mesh's own headers (the gateway's steering header) and Envoy's: a claim there could steer or spoof.
 RESERVED_PREFIXES = ("x-meshplane-", "x-envoy-")
-_EC_CURVE_BYTES = {"P-256": 32, "P-384": 48, "P-521": 66}
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 # A request path as Envoy matches it, before the query string: so no `?` or `#`.
@@ -177,7 +173,7 @@ class Jwks(_SectionUnion):
     @classmethod
     def _a_key_set(cls, text: str | None) -> str | None:
         if text is not None:
-            check_jwks(text)
+            jwks.check(text)
         return text
 
 
@@ -297,53 +293,3 @@ def problem(field: str, message: str) -> ValueError:
     from meshplane.model.policy.spec import SpecProblem
 
     return SpecProblem(field, message)
-
-
-def check_jwks(text: str) -> None:
-    """Raise ValueError unless `text` is a JWK set Envoy can load: every key complete and decodable."""
-    try:
-        document = json.loads(text)
-    except ValueError:
-        raise ValueError("not JSON: a JWK set is a JSON object with a `keys` list") from None
-    keys = document.get("keys") if isinstance(document, dict) else None
-    if not isinstance(keys, list) or not keys:
-        raise ValueError("a JWK set is a JSON object with a non-empty `keys` list")
-    for index, key in enumerate(keys):
-        problem = _key_problem(key)
-        if problem is not None:
-            raise ValueError(f"keys[{index}]: {problem}")
-
-
-def _key_problem(key: Any) -> str | None:
-    if not isinstance(key, dict):
-        return "a key is a JSON object"
-    kty = key.get("kty")
-    if kty == "RSA":
-        return _members(key, {"n": None, "e": None})
-    if kty == "EC":
-        size = _EC_CURVE_BYTES.get(key.get("crv", ""))
-        if size is None:
-            return f"crv must be one of {sorted(_EC_CURVE_BYTES)}"
-        return _members(key, {"x": size, "y": size})
-    if kty == "OKP":
-        if key.get("crv") != "Ed25519":
-            return "crv must be Ed25519"
-        return _members(key, {"x": 32})
-    if kty == "oct":
-        return _members(key, {"k": None})
-    return "kty must be RSA, EC, OKP or oct"
-
-
-def _members(key: dict[str, Any], sizes: dict[str, int | None]) -> str | None:
-    """Each member present, base64url without padding, of the given byte length where one is fixed."""
-    for member, size in sizes.items():
-        value = key.get(member)
-        if not isinstance(value, str) or not value or not re.fullmatch(r"[A-Za-z0-9_-]+", value):
-            return f"{member} must be a base64url string"
-        try:
-            decoded = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        except (binascii.Error, ValueError):
-            return f"{member} must be a base64url string"
-        if size is not None and len(decoded) != size:
-            return f"{member} must be {size} bytes"
-    return None
