@@ -126,6 +126,8 @@ def _jwks(*keys: dict[str, Any]) -> dict[str, Any]:
         (_section(providers=[_provider(clockSkewSeconds=7200)]), "providers.0.clockSkewSeconds", "less than"),
         (_section(providers=[_provider(name="bad name")]), "providers.0.name", "pattern"),
         (_section(providers=[_provider(fromCookies=["a=b"])]), "providers.0.fromCookies.0", "pattern"),
+        (_section(providers=[_provider(fromHeaders=[{"name": "x-t", "valuePrefix": "T\r\n"}])]),
+         "providers.0.fromHeaders.0.valuePrefix", "pattern"),
         (_section(rules=[{"match": {"prefix": "orders"}, "allowMissing": True}]), "rules.0.match.prefix", "pattern"),
         (_section(rules=[{"match": {"exact": "/a?b=1"}, "allowMissing": True}]), "rules.0.match.exact", "pattern"),
         # key sets Envoy could not load

@@ -77,7 +77,9 @@ class TokenHeader(_Section):
     """A request header holding the token, after an optional prefix such as `Bearer `."""
 
     name: HeaderName
-    value_prefix: Annotated[str, Field(max_length=64)] | None = Field(default=None, alias="valuePrefix")
+    # A header value's text (Envoy refuses CR, LF and NUL in it).
+    value_prefix: Annotated[str, Field(max_length=64, pattern=r"^[^\r\n\x00]*$")] | None = Field(
+        default=None, alias="valuePrefix")
 
     @field_validator("name")
     @classmethod
