@@ -110,6 +110,14 @@ def _coldstart(history: History) -> list[tuple[str, list[Spec]]]:
     ]
 
 
+def _status(history: History) -> list[tuple[str, list[Spec]]]:
+    rate, nack = (x for x in t.TARGETS if x.suite == "status")
+    return [("Status items written, 1,000 Envoys churning: items a second", [
+                Spec("mean of the steady state", rate.read, rate.unit, rate),
+                Spec("busiest second", t.metric("items written in the busiest second"), "items/s")]),
+            ("A NACK into the table: ms", [Spec("p99", nack.read, nack.unit, nack)])]
+
+
 Panels = Callable[[History], list[tuple[str, list[Spec]]]]
 SUITES: dict[str, tuple[str, Panels, str]] = {
     "translation": ("Translation speed", _translation,
@@ -131,6 +139,9 @@ SUITES: dict[str, tuple[str, Panels, str]] = {
     "coldstart": ("Lambda cold start and package size", _coldstart,
                   "Per handler: Lambda INIT (the import), INIT plus the first invocation against in-process moto, "
                   "the same with boto3's import added; then the deployment package."),
+    "status": ("Proxy status writes", _status,
+               "One ADS server's status path (coalescer and store edge, DynamoDB in moto) while 1,000 Envoys churn "
+               "for a minute: items written per second against the bound, and how long a NACK waits."),
 }
 
 

@@ -34,6 +34,7 @@ SUITES: dict[str, str] = {
     "fanout": "suite_fanout",
     "convergence": "suite_convergence",
     "cost": "suite_cost",
+    "status": "suite_status",
 }
 # suites too slow for --quick/--tiny (they bring up the whole local stack, or a whole emulated mesh of 1,000
 # nodes): run only with --only or in full

@@ -27,6 +27,8 @@ COLDSTART_MS = 300.0
 PACKAGE_MB = 10.0
 FUNCTIONS = ("api", "cloudmap_events", "ecs_events", "recompute", "reconcile")
 PEER_SIZES = (1000, 10000)
+STATUS_WRITES_PER_S = 25.0  # proxy status items one ADS server writes a second (delivery.status.coalescer.WriteBounds)
+STATUS_NACK_MS = 2000.0  # a NACK in the table within seconds, behind any backlog
 
 
 class MissingReading(LookupError):
@@ -199,6 +201,13 @@ TARGETS: tuple[Target, ...] = (
            PACKAGE_MB, "MB", meaning="the function folders and the layer as `sam build` makes them, boto3 excluded"),
     Target("coldstart", "package, our code + layer, unzipped", metric("package: our code + layer, unzipped"),
            PACKAGE_MB, "MB", meaning="the same, unzipped"),
+    Target("status", "proxy status items written per second, 1,000 Envoys churning",
+           metric("items written per second, steady state"), STATUS_WRITES_PER_S, "items/s",
+           meaning="one ADS server's status writes while 1,000 Envoys each take a new config every 2 s on average "
+                   "(four ACKs each), 1 % reconnect a second and one NACKs a second: coalesced per Envoy, bounded "
+                   "per server"),
+    Target("status", "proxy status: NACK reported → in the table, p99", metric("NACK reported → written, p99"),
+           STATUS_NACK_MS, "ms", meaning="the same churn: a NACK goes ahead of the backlog of ACK states"),
 )
 
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = {"translation", "incremental", "coldstart", "peer", "fanout"}
+SUITES = {"translation", "incremental", "coldstart", "peer", "fanout", "status"}
 
 
 def test_every_suite_runs_on_tiny_sizes_and_reports_finite_measured_numbers(tmp_path: Path) -> None:
