@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import http.client
 import socket
 import ssl
 from dataclasses import dataclass
@@ -218,3 +219,26 @@ def test_a_gateway_authorizes_the_clients_hop_and_not_its_own_loop_back_hop(worl
     assert _through_edge(world, client, "/admin/users") == (403, None)
     assert _through_edge(world, None, "/items") == (403, None)
     assert _through_edge(world, _caller(world, "stranger", dns=("stranger.authz.local",)), "/items") == (403, None)
+
+
+def _over(tls: ssl.SSLSocket) -> int:
+    """The status of one GET on an established TLS connection to `guarded`."""
+    tls.sendall(f"GET /api/items HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode())
+    response = http.client.HTTPResponse(tls)  # type: ignore[arg-type]
+    response.begin()
+    response.read()
+    return response.status
+
+
+def test_a_resumed_tls_session_is_judged_like_a_full_handshake(world: World) -> None:
+    """Envoy does not mark a resumed session's certificate as validated, so a policy must not see one:
+    the second connection offers the first one's session and is still allowed."""
+    frontend = _caller(world, "frontend", uris=(FRONTEND_ID,))
+    context = tls_context(world.ca.cert_path, frontend.chain, frontend.key)
+    statuses, session = [], None
+    for _ in range(2):
+        with socket.create_connection(world.guarded.ingress, timeout=5) as raw, \
+                context.wrap_socket(raw, server_hostname=HOST, session=session) as tls:
+            statuses.append(_over(tls))
+            session = tls.session
+    assert statuses == [200, 200]

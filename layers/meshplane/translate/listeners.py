@@ -152,7 +152,8 @@ def _ingress_chains(
         name=f"{chain_name}_tls",
         filter_chain_match=secured_match,
         filters=chain_filters,
-        transport_socket=tls_.downstream_socket(listener.tls),
+        transport_socket=policy_authorization.downstream_socket(tls_.downstream_socket(listener.tls),
+                                                                view.policies.authorization),
     )
     if listener.tls.mode == "STRICT":
         return [secured]

@@ -13,7 +13,7 @@ would also take a DNS SAN or the subject for a URI, so a SPIFFE ID written as a 
 
 from __future__ import annotations
 
-from envoy.config.core.v3 import extension_pb2
+from envoy.config.core.v3 import base_pb2, extension_pb2
 from envoy.config.listener.v3 import listener_components_pb2 as lc
 from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -21,7 +21,7 @@ from envoy.extensions.filters.http.rbac.v3 import rbac_pb2 as http_rbac_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2 as hcm
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 from envoy.extensions.rbac.principals.mtls_authenticated.v3 import mtls_authenticated_pb2 as mtls_pb2
-from envoy.extensions.transport_sockets.tls.v3 import common_pb2
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import path_pb2, string_pb2
 
 from meshplane.model.policy.authorization import Authorization, Caller, Operation, PathMatch, Rule, SanMatch
@@ -44,6 +44,22 @@ def http_filters(section: Authorization | None, mesh: str) -> list[hcm.HttpFilte
             rules=rules, rules_stat_prefix=f"{STAT_PREFIX}{action.lower()}_")))
         for action, rules in _rule_sets(section, mesh, http=True)
     ]
+
+
+def downstream_socket(socket: base_pb2.TransportSocket, section: Authorization | None) -> base_pb2.TransportSocket:
+    """The listener's TLS, without session resumption when a section judges callers by their certificate.
+
+    Envoy does not mark a resumed session's client certificate as validated (envoyproxy/envoy#42668),
+    so on every resumed connection the caller would lose its identity: ALLOW rules would refuse it
+    and DENY rules would let it through.  Every connection does a full handshake instead.
+    """
+    if section is None:
+        return socket
+    context = tls_pb2.DownstreamTlsContext()
+    socket.typed_config.Unpack(context)
+    context.disable_stateless_session_resumption = True
+    context.disable_stateful_session_resumption = True
+    return base_pb2.TransportSocket(name=socket.name, typed_config=typed(context))
 
 
 def network_filters(section: Authorization | None, mesh: str, protocol: str) -> list[lc.Filter]:
