@@ -27,6 +27,9 @@ COLDSTART_MS = 300.0
 PACKAGE_MB = 10.0
 FUNCTIONS = ("api", "cloudmap_events", "ecs_events", "recompute", "reconcile")
 PEER_SIZES = (1000, 10000)
+HOT_LOCAL_S = 10.0  # 10,000 dependents of a hot change published, locally on 2 cores
+HOT_AWS_S = 2.0  # the same on paper in AWS, with the template's shard concurrency
+HOT_SIZES = (1000, 5000, 10000)
 STATUS_WRITES_PER_S = 25.0  # proxy status items one ADS server writes a second (delivery.status.coalescer.WriteBounds)
 STATUS_NACK_MS = 2000.0  # a NACK in the table within seconds, behind any backlog
 

@@ -270,7 +270,7 @@ def test_overlapping_sharded_changes_never_leave_a_proxy_on_an_older_route(order
     loader = PausingLoader(world.pipeline.parts.loader)
     dispatcher, url = sharding(world, threshold=1, size=2)
 
-    @settings(max_examples=6, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))
+    @settings(max_examples=4, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))
     @given(data=st.data(), changes=st.integers(min_value=2, max_value=3), steps=st.integers(4, 16))
     def example(data: Any, changes: int, steps: int) -> None:
         mesh = f"{MESH}{next(names)}"

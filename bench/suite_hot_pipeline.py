@@ -1,0 +1,303 @@
+"""The pipeline side of the hot-change suite, as its own process: `python bench/suite_hot_pipeline.py NODES DIR
+FIFO WORKERS SHARD_SIZE`.
+
+It runs the pipeline's own code (`Recomputer.plan`, `shards.messages`, `ShardWorker.run`,
+the real `Publisher` and translator) over stores kept in this machine: the snapshot
+bucket is the directory DIR (files, so the ADS server process reads what is written),
+the table's pointers and index are in memory, and every ConfigPublished goes to FIFO as
+a node id per line (the ADS server refreshes that node, as a ConfigPublished does).
+Every store call is counted, with the bytes written, so AWS's part can be projected.
+
+It builds a mesh of NODES nodes, every one calling `hot.local` behind one router, and
+publishes every proxy once (in line, untimed).  It forks WORKERS shard processes (warm
+containers), prints `ready <proxies>`, and on `go` applies the hot change (the route
+gains a weighted target, so every caller gets one more cluster), plans it, cuts it into
+shards of SHARD_SIZE and runs them on the workers; it prints one JSON line of what
+happened, monotonic clock times included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import meshgen
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import EphemeralMetrics
+from botocore.exceptions import ClientError
+from meshplane.model import shapes
+from meshplane.model.ids import Kind, ResourceKey
+from meshplane.model.state import MeshState
+from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator, consistency_validator
+from meshplane.pipeline.publish import Publisher
+from meshplane.pipeline.recompute import Plan, Recomputer
+from meshplane.pipeline.shards import ShardMessage, ShardPolicy, ShardWorker, messages
+from meshplane.pipeline.telemetry import Telemetry
+from meshplane.publication.pointer import Pointer
+from meshplane.store.index import IndexEntry
+from meshplane.store.pointers import PointerConflict
+
+HOT_ROUTER, HOT_SERVICE, CANARY = "hot-router", "hot.local", "hot-canary"
+CALLS = Counter[str]()  # store calls by "service:Operation", in this process
+WRITTEN = Counter[str]()  # bytes by "service:Operation"
+PUBLISHED: list[float] = []  # monotonic times of this process's pointer writes
+
+
+def count(call: str, size: int = 0) -> None:
+    CALLS[call] += 1
+    WRITTEN[call] += size
+
+
+# ---- the mesh ---------------------------------------------------------------------------------------------------
+def _route(targets: list[tuple[str, int]]) -> shapes.RouteData:
+    action = shapes.HttpRouteAction(weighted_targets=[shapes.WeightedTarget(virtual_node=n, weight=w)
+                                                      for n, w in targets])
+    spec = shapes.RouteSpec(http_route=shapes.HttpRoute(match=shapes.HttpRouteMatch(prefix="/"), action=action))
+    return shapes.RouteData(mesh_name="bench", virtual_router_name=HOT_ROUTER, route_name="hot",
+                            metadata=meshgen._metadata(ResourceKey(Kind.ROUTE, "bench", "hot", HOT_ROUTER)),
+                            spec=spec, status=shapes.RouteStatus(status="ACTIVE"))
+
+
+def hot_states(nodes: int) -> tuple[MeshState, MeshState]:
+    """Before and after the hot change: every node calls `hot.local`; the change adds a canary to its route."""
+    base = meshgen.build_mesh(meshgen.MeshShape(nodes, backends=4))
+    provider = shapes.VirtualServiceProvider(
+        virtual_router=shapes.VirtualRouterServiceProvider(virtual_router_name=HOT_ROUTER))
+    services = {**base.virtual_services, HOT_SERVICE: meshgen._service("bench", HOT_SERVICE, provider)}
+    routers = {**base.virtual_routers, HOT_ROUTER: meshgen._router("bench", HOT_ROUTER)}
+    callers = {name: meshgen.virtual_node("bench", name, [HOT_SERVICE, *(
+        b.virtual_service.virtual_service_name for b in node.spec.backends or [])]) for name, node in
+        base.virtual_nodes.items()}
+    callers[CANARY] = meshgen.virtual_node("bench", CANARY, [])
+    endpoints = {**base.endpoints, CANARY: meshgen.endpoints_for(nodes + 1, 3)}
+    primary = meshgen.node_name(0)
+    before = dataclasses.replace(base, virtual_nodes=callers, virtual_services=services, virtual_routers=routers,
+                                 routes={**base.routes, (HOT_ROUTER, "hot"): _route([(primary, 100)])},
+                                 endpoints=endpoints)
+    after = dataclasses.replace(before, routes={**before.routes,
+                                                (HOT_ROUTER, "hot"): _route([(primary, 90), (CANARY, 10)])})
+    return before, after
+
+
+# ---- the stores ---------------------------------------------------------------------------------------------------
+STATE_FIELDS = ("virtual_nodes", "virtual_services", "virtual_routers", "routes", "virtual_gateways",
+                "gateway_routes")
+MB = 1024 * 1024
+
+
+class Loader:
+    """The resource store: the mesh of the generation this process is at, without endpoints.
+
+    Each resource is kept as its JSON and validated again on every load, as the store
+    validates every item it reads (DynamoDB's own item decoding is not reproduced).
+    """
+
+    def __init__(self, states: tuple[MeshState, ...]) -> None:
+        self.states, self.generation = states, 0
+        self.stored = [{f: {k: (type(v), v.model_dump_json(by_alias=True)) for k, v in getattr(s, f).items()}
+                        for f in STATE_FIELDS} for s in states]
+        self.pages = [sum(len(text) for f in stored.values() for _, text in f.values()) // MB + 1
+                      for stored in self.stored]
+
+    def load_mesh_state(self, mesh: str) -> MeshState:
+        for _ in range(self.pages[self.generation]):  # one Query page per MB, as DynamoDB pages it
+            count("dynamodb:Query")
+        parsed = {f: {k: cls.model_validate_json(text) for k, (cls, text) in items.items()}
+                  for f, items in self.stored[self.generation].items()}
+        state = self.states[self.generation]
+        return MeshState(mesh=state.mesh, tags=state.tags, **parsed)
+
+    def list_mesh_names(self) -> list[str]:
+        return ["bench"]
+
+
+class Endpoints:
+    """The endpoint store: one Query per node, as `EndpointStore.endpoints_for` makes."""
+
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    def endpoints_for(self, mesh: str, nodes: Any) -> dict[str, Any]:
+        state = self.loader.states[self.loader.generation]
+        found = {}
+        for node in nodes:
+            count("dynamodb:Query")
+            found[node] = state.endpoints.get(node, ())
+        return found
+
+
+class Pointers:
+    """The pointer items, with `PointerStore`'s conditional advance."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Pointer] = {}
+
+    def get(self, path: str) -> Pointer | None:
+        count("dynamodb:GetItem")
+        return self.items.get(path)
+
+    def advance(self, previous: Pointer | None, path: str, pointer: Pointer) -> Pointer:
+        count("dynamodb:PutItem", len(json.dumps(dict(pointer.versions))) + len(pointer.key) + 100)
+        current = self.items.get(path)
+        if (current.seq if current else 0) != (previous.seq if previous else 0):
+            raise PointerConflict(path)
+        stored = dataclasses.replace(pointer, seq=(previous.seq if previous else 0) + 1)
+        self.items[path] = stored
+        PUBLISHED.append(time.monotonic())
+        return stored
+
+
+class Index:
+    def __init__(self) -> None:
+        self.items: dict[str, IndexEntry] = {}
+
+    def entries(self, mesh: str) -> dict[str, IndexEntry]:
+        count("dynamodb:Query")
+        return dict(self.items)
+
+    def put(self, mesh: str, path: str, deps: Any, endpoint_deps: Any) -> None:
+        count("dynamodb:PutItem")
+        self.items[path] = IndexEntry(path, frozenset(deps), frozenset(endpoint_deps))
+
+    def delete(self, mesh: str, path: str) -> None:
+        count("dynamodb:DeleteItem")
+        self.items.pop(path, None)
+
+
+class DirBucket:
+    """The boto3 S3 calls `S3Objects` makes, on files under a directory (written whole, then renamed)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:
+        count("s3:PutObject", len(Body))
+        path = self.root / Key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_bytes(Body)
+        tmp.replace(path)
+
+    def get_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
+        count("s3:GetObject")
+        try:
+            return {"Body": io.BytesIO((self.root / Key).read_bytes()), "ETag": ""}
+        except FileNotFoundError:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject") from None
+
+
+class Bus:
+    """EventBridge: each ConfigPublished's node id, one line on the FIFO the ADS server reads."""
+
+    def __init__(self, fifo: str) -> None:
+        self.fifo = fifo
+        self._fd: int | None = None
+
+    def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        count("events:PutEvents", sum(len(e["Detail"]) for e in Entries))
+        if self._fd is None:
+            self._fd = os.open(self.fifo, os.O_WRONLY)
+        lines = "".join(json.loads(e["Detail"])["nodeId"] + "\n" for e in Entries)
+        os.write(self._fd, lines.encode())
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": "x"} for _ in Entries]}
+
+
+# ---- the pipeline over them ---------------------------------------------------------------------------------------
+@dataclasses.dataclass
+class World:
+    loader: Loader
+    recomputer: Recomputer
+    worker: ShardWorker
+    policy: ShardPolicy
+
+
+WORLD: World | None = None
+
+
+def world(states: tuple[MeshState, ...], root: Path, fifo: str, shard_size: int) -> World:
+    sink = io.StringIO()
+    telemetry = Telemetry(Logger(service="bench-hot", stream=sink, level="WARNING"), Tracer(disabled=True),
+                          EphemeralMetrics(namespace="Bench"))
+    loader, pointers, index = Loader(states), Pointers(), Index()
+    publisher = Publisher(bucket="bench", bus="bench", s3=DirBucket(root), events=Bus(fifo), pointers=pointers,
+                          index=index, validators=[consistency_validator], telemetry=telemetry)
+    graph = ModuleGraph()
+    recomputer = Recomputer(loader=loader, endpoints=Endpoints(loader), graph=graph, translator=ModuleTranslator(),
+                            pointers=pointers, index=index, publisher=publisher, telemetry=telemetry)
+    worker = ShardWorker(recomputer=recomputer, loader=loader, graph=graph, pointers=pointers, telemetry=telemetry)
+    return World(loader, recomputer, worker, ShardPolicy(threshold=1, size=shard_size))
+
+
+def run_shard(body: str) -> dict[str, Any]:
+    """In a worker process: one shard of the change, as the shard function runs it."""
+    assert WORLD is not None
+    WORLD.loader.generation = 1
+    CALLS.clear()
+    WRITTEN.clear()
+    PUBLISHED.clear()
+    started, cpu = time.monotonic(), time.process_time()
+    results = WORLD.worker.run(ShardMessage.model_validate_json(body))
+    return {"pid": os.getpid(), "started": started, "finished": time.monotonic(), "cpu": time.process_time() - cpu,
+            "proxies": len(results), "published": list(PUBLISHED), "calls": dict(CALLS), "bytes": dict(WRITTEN),
+            "statuses": dict(Counter(r.status.value for r in results))}
+
+
+def plan_change(w: World) -> tuple[Plan, list[ShardMessage], dict[str, Any]]:
+    """In the dispatcher: plan the change from the index (no endpoints read) and cut it into shards."""
+    CALLS.clear()
+    cpu = time.process_time()
+    w.loader.generation = 1
+    state = w.recomputer.load("bench", endpoints=False)
+    route = ResourceKey(Kind.ROUTE, "bench", "hot", HOT_ROUTER)
+    plan = w.recomputer.plan(state, w.recomputer._index.entries("bench"), [route], [])
+    shards = messages("bench", plan, w.policy)
+    return plan, shards, {"cpu": time.process_time() - cpu, "calls": dict(CALLS)}
+
+
+def protocol_out() -> Any:
+    """The orchestrator's lines on a copy of stdout; everything else written to fd 1 (the metrics' EMF, in the
+    workers too) goes to /dev/null, so a full pipe never stalls a shard while the orchestrator is busy."""
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    return out
+
+
+def main(nodes: int, root: Path, fifo: str, workers: int, shard_size: int) -> None:
+    global WORLD
+    out = protocol_out()
+    states = hot_states(nodes)
+    WORLD = world(states, root, fifo, shard_size)
+    started = time.perf_counter()
+    initial = WORLD.recomputer.recompute("bench", full=True)
+    proxies = len(initial.published)
+    seconds = time.perf_counter() - started
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    pool.map(time.sleep, [0.2] * workers, chunksize=1)  # every worker forked and warm before the change
+    print(f"ready {proxies} {seconds:.3f}", file=out)
+    if sys.stdin.readline().strip() != "go":
+        return
+    t0 = time.monotonic()
+    plan, shards, dispatch = plan_change(WORLD)
+    dispatched = time.monotonic()
+    runs = pool.map(run_shard, [s.model_dump_json() for s in shards], chunksize=1)
+    done = time.monotonic()
+    pool.close()
+    print(json.dumps({"t0": t0, "dispatched": dispatched, "done": done, "dispatch": dispatch,
+                      "targets": len(plan.full | plan.endpoints_only), "shards": len(shards), "runs": runs,
+                      "initial_publish_s": seconds, "proxies": proxies}), file=out)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
