@@ -186,6 +186,13 @@ def test_no_request_fails_while_the_ads_server_restarts(demo_run: tuple[Run, dic
     assert ads["failed"] == 0, ads
 
 
+def test_an_authorization_policy_lets_only_the_allowed_caller_through(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (_, report, _), _ = demo_run
+    check = _section(report, "authorization")
+    assert (check["allowed_caller"], check["allowed_status"]) == ("front", 200), check
+    assert (check["refused_caller"], check["refused_status"]) == ("gateway", 403), check
+
+
 def test_no_process_is_left_afterwards(demo_run: tuple[Run, dict[str, Any]]) -> None:
     (_, report, leftovers), _ = demo_run
     assert report["leftover_pids"] == []

@@ -6,6 +6,7 @@ meshplane stores or translates them.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from meshplane.demo.plan import APP_PORT, GATEWAY_PORT, Plan
@@ -122,6 +123,29 @@ def define(appmesh: Any, plan: Plan) -> list[str]:
     )  # fmt: skip
     arns.append(gateway_route["gatewayRoute"]["metadata"]["arn"])
     return arns
+
+
+def spiffe_id(plan: Plan, name: str) -> str:
+    """The URI SAN a demo certificate carries: meshplane's SPIFFE ID of its virtual node or gateway."""
+    kind = "virtualGateway" if name == plan.gateway else "virtualNode"
+    return f"spiffe://meshplane/mesh/{plan.mesh}/{kind}/{name}"
+
+
+# who may call whom: the gateway calls front, front calls the colors
+CALLERS = {"front": {"virtualGateway": "gateway"}, "blue": {"virtualNode": "front"},
+           "green": {"virtualNode": "front"}}
+
+
+def authorize(appmesh: Any, plan: Plan) -> None:
+    """One authorization policy per node, through the Policy API beside App Mesh's (same endpoint and keys)."""
+    from meshplane.policycli import call
+
+    for node, caller in CALLERS.items():
+        spec = {"targets": [{"virtualNode": {"virtualNodeName": node}}],
+                "authorization": {"rules": [{"action": "ALLOW", "from": [caller]}]}}
+        body = json.dumps({"policyName": f"{node}-callers", "spec": spec}).encode()
+        call(appmesh.meta.endpoint_url, "PUT", f"/meshplane/v1/meshes/{plan.mesh}/policies", body, "CreatePolicy",
+             region=appmesh.meta.region_name)
 
 
 def set_weights(appmesh: Any, plan: Plan, blue: int, green: int) -> int:

@@ -61,6 +61,16 @@ class AdsRestart(BaseModel):
     failed: int
 
 
+class AuthorizationCheck(BaseModel):
+    """Requests straight to one instance's sidecar as two callers that mTLS alone would both accept."""
+
+    target: str
+    allowed_caller: str
+    allowed_status: int = Field(description="the caller its authorization policy allows: 200")
+    refused_caller: str
+    refused_status: int = Field(description="a caller with a valid certificate the policy does not allow: 403")
+
+
 class Report(BaseModel):
     ok: bool = False
     error: str | None = None
@@ -72,6 +82,7 @@ class Report(BaseModel):
     canary: list[CanaryStep] = Field(default_factory=list)
     kill: KillResult | None = None
     ads_restart: AdsRestart | None = None
+    authorization: AuthorizationCheck | None = None
     total_requests: int = 0
     total_failed: int = 0
     leftover_pids: list[int] = Field(default_factory=list)

@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from meshplane.demo import scenario, stack
+from meshplane.demo import authorization, scenario, stack
 from meshplane.demo.report import ProcessInfo, Report
 from meshplane.demo.traffic import Split, TrafficGenerator
 from meshplane.demo.view import View
@@ -76,6 +76,7 @@ def _run(view: View, *, keep: bool, report_path: Path | None, region: str) -> in
         traffic.start()
         _canary(built, traffic, report, view)
         _resilience(built, traffic, report, view)
+        _authorization(built, report, view)
         traffic.stop()
         everything = Split.of(traffic.samples())
         report.total_requests, report.total_failed = everything.total, everything.failed
@@ -151,6 +152,14 @@ def _resilience(built: stack.Stack, traffic: TrafficGenerator, report: Report, v
               f"within {_ms(slowest)}; {ads.requests} requests, {ads.failed} failed")  # fmt: skip
 
 
+def _authorization(built: stack.Stack, report: Report, view: View) -> None:
+    view.title("Authorization: a meshplane policy beyond App Mesh")
+    with view.step(f"Calling {authorization.TARGET}'s Envoy directly as front and as the gateway (both mTLS-valid)"):
+        report.authorization = found = authorization.check(built)
+    view.info(f"as {found.allowed_caller}: HTTP {found.allowed_status}; as {found.refused_caller}: "
+              f"HTTP {found.refused_status} (its policy allows front only)")
+
+
 def _summary(report: Report, view: View) -> None:
     kill, ads = report.kill, report.ads_restart
     assert kill is not None and ads is not None
@@ -160,6 +169,11 @@ def _summary(report: Report, view: View) -> None:
     rows.append([f"kill {kill.instance}", f"{kill.client_errors} errors / {kill.requests}",
                  "ok" if kill.client_errors <= kill.retry_budget else "OVER BUDGET"])  # fmt: skip
     rows.append(["ADS restart", f"{ads.failed} failed / {ads.requests}", "ok" if ads.failed == 0 else "FAILURES"])
+    if report.authorization is not None:
+        check = report.authorization
+        held = check.allowed_status == 200 and check.refused_status == 403
+        rows.append(["authorization", f"front {check.allowed_status}, gateway {check.refused_status}",
+                     "ok" if held else "NOT ENFORCED"])
     rows.append(["all traffic", f"{report.total_failed} failed / {report.total_requests}", ""])
     rows += [[f"time: {k}", f"{v:.2f}s", ""] for k, v in report.timings.items()]
     view.table("Summary", ["what", "measured", "verdict"], rows)

@@ -123,7 +123,8 @@ def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> S
     started = time.monotonic()
     with view.step("Creating a local CA and a certificate per service for mTLS"):
         ca = LocalCA.create(workdir / "pki")
-        certs = {name: ca.issue(name, [plan.service(name)]) for name in (*plan.node_names, plan.gateway)}
+        certs = {name: ca.issue(name, [plan.service(name)], uris=(mesh.spiffe_id(plan, name),))
+                 for name in (*plan.node_names, plan.gateway)}
         plan = replace(plan, ca=str(ca.cert_path), certs=certs)
     with view.step(f"Creating Cloud Map namespace {plan.namespace} and an ECS cluster in the emulator"):
         cloud_map = CloudMap.create(clients.servicediscovery, plan, plan.node_names)
@@ -132,6 +133,8 @@ def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> S
         arns = mesh.define(clients.appmesh, plan)
     view.info(f"{len(arns)} resources: gateway → front → color (router: blue/green), retries, timeouts, "
               "outlier detection, mTLS, Cloud Map discovery")  # fmt: skip
+    with view.step("Writing authorization policies (meshplane's Policy API): each node accepts only its callers"):
+        mesh.authorize(clients.appmesh, plan)
     _timed(timings, "define_mesh", started)
 
     stack = Stack(plan, supervisor, local, clients, cloud_map, ecs, workdir, LoopbackAddresses(), timings=timings)
