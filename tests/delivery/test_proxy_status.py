@@ -8,7 +8,9 @@ from __future__ import annotations
 import heapq
 import random
 from dataclasses import replace
+from typing import Any
 
+import pytest
 from envoy.config.core.v3.base_pb2 import Node
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot
@@ -261,3 +263,80 @@ class TestCoalescer:
         c.failed(lost)
         clock.now += 10
         assert [s.acked for s in c.take()] == [{"clusters": "1"}]
+
+
+class Store:
+    """The store edge, recording what it is asked to write."""
+
+    def __init__(self) -> None:
+        self.put_items: list[EnvoyStatus] = []
+        self.disconnected: list[EnvoyStatus] = []
+
+    def put(self, statuses: list[EnvoyStatus]) -> int:
+        self.put_items += statuses
+        return 1
+
+    def disconnect(self, status: EnvoyStatus) -> bool:
+        self.disconnected.append(status)
+        return True
+
+
+class TestAgentReport:
+    def test_an_apply_is_written_after_the_settle_time_a_failure_on_its_poll_and_a_stop_as_a_disconnect(self) -> None:
+        from meshplane.delivery.status.agent import APPLY_FAILED, AgentReport
+        from meshplane.publication.pointer import Pointer
+
+        clock, store = Clock(), Store()
+        report = AgentReport(store, PROXY, "task-1", coalescer(clock), clock=clock)
+        report.applied(Pointer("v1", "k", versions={"clusters": "c1"}))
+        report.flush()
+        assert store.put_items == []
+        clock.now += 1
+        report.flush()
+        (applied,) = store.put_items
+        assert (applied.applied, applied.acked, applied.delivery, applied.instance) == ("v1", {"clusters": "c1"},
+                                                                                        "file", "task-1")
+        clock.now += 1  # an Envoy's NACKs are spaced a second apart at least; this one comes later
+        report.failed(Pointer("v2", "k2"), OSError("no space left on device"))
+        failed = store.put_items[-1]
+        assert failed.nack is not None and (failed.nack.type_url, failed.nack.version) == (APPLY_FAILED, "v2")
+        assert failed.nack.message == "OSError: no space left on device"
+        report.stopped()
+        assert [s.connected for s in store.disconnected] == [False]
+
+    def test_the_agent_reports_each_version_it_writes_and_each_it_cannot(self, tmp_path: Any) -> None:
+        from meshplane.delivery.agent import Agent, FileWriter
+        from meshplane.publication.pointer import Pointer
+
+        published = snapshot(NODE, "a")
+
+        class Source:
+            def __init__(self) -> None:
+                self.version, self.broken = published.version, False
+
+            def pointer(self, proxy: ProxyId, if_none_match: str = "") -> Pointer:
+                return Pointer(self.version, "key", versions=dict(published.versions), etag=self.version)
+
+            def fetch(self, pointer: Pointer) -> Any:
+                if self.broken:
+                    raise OSError("snapshot store unavailable")
+                return published
+
+        class Recorder:
+            def __init__(self) -> None:
+                self.events: list[tuple[str, str]] = []
+
+            def applied(self, pointer: Pointer) -> None:
+                self.events.append(("applied", pointer.version))
+
+            def failed(self, pointer: Pointer, error: Exception) -> None:
+                self.events.append(("failed", pointer.version))
+
+        source, recorder = Source(), Recorder()
+        agent = Agent(source, PROXY, FileWriter(tmp_path), drain_seconds=0, pause_before_routes=0,  # type: ignore[arg-type]
+                      status=recorder)  # type: ignore[arg-type]
+        agent.sync_once()
+        source.version, source.broken = "next", True
+        with pytest.raises(OSError):
+            agent.sync_once()
+        assert recorder.events == [("applied", published.version), ("failed", "next")]
