@@ -43,6 +43,8 @@ pytestmark = [pytest.mark.emulator, pytest.mark.envoy]
 PORT = 8080
 DECIDE_SECONDS = 120  # local up's 5 s schedule, the ADS push and the windows, on a loaded machine; polled
 CANARIES = {"ok": "green", "errors": "red", "slow": "slow", "alarmed": "amber"}
+# `slow` answers after 250 ms, above its bound; the others' bound leaves room for a loaded machine's latency
+P99_MILLIS = {"slow": 150, "ok": 1000}
 
 
 @dataclass
@@ -133,7 +135,7 @@ def _spec(route: str, canary: str, **changes: Any) -> dict[str, Any]:
         "route": {"virtualRouterName": f"r-{route}", "routeName": "all"},
         "stable": {"virtualNode": "blue"}, "canary": {"virtualNode": canary},
         "steps": [50], "stepIntervalSeconds": 3,
-        "successCriteria": {"maxErrorRatePercent": 5, "maxP99Millis": 150, "minimumRequests": 10},
+        "successCriteria": {"maxErrorRatePercent": 5, "maxP99Millis": P99_MILLIS["ok"], "minimumRequests": 10},
         "maxFailedChecks": 0,
     }
     spec.update(changes)
@@ -156,7 +158,8 @@ def test_a_healthy_canary_is_promoted_and_failing_ones_roll_back_on_5xx_latency_
     for route in CANARIES:
         _alarm(world.cloudwatch, alarms[route], "ALARM" if route == "alarmed" else "OK")
         spec = _spec(route, CANARIES[route], maxFailedChecks=1, successCriteria={
-            "maxErrorRatePercent": 5, "maxP99Millis": 150, "minimumRequests": 10, "alarmNames": [alarms[route]]})
+            "maxErrorRatePercent": 5, "maxP99Millis": P99_MILLIS.get(route, P99_MILLIS["ok"]), "minimumRequests": 10,
+            "alarmNames": [alarms[route]]})
         world.api("PUT", "/rollouts", {"rolloutName": route, "spec": spec})
         world.api("POST", f"/rollouts/{route}/start")
     final = {route: _final(world, route) for route in CANARIES}
@@ -167,7 +170,7 @@ def test_a_healthy_canary_is_promoted_and_failing_ones_roll_back_on_5xx_latency_
     for check in ok["history"][1:-1]:  # a window that closed before the new weights reached front's Envoy
         assert check["decision"] == "FAILED_CHECK" and "no traffic measured" in check["reason"], ok
     promoted = ok["history"][-1]["measured"]
-    assert promoted["requests"] >= 10 and promoted["errors"] == 0 and promoted["p99Millis"] < 150, promoted
+    assert promoted["requests"] >= 10 and promoted["errors"] == 0 and promoted["p99Millis"] < 1000, promoted
     reasons = {"errors": "5xx rate", "slow": "p99", "alarmed": f"alarm '{alarms['alarmed']}' is ALARM"}
     for route, why in reasons.items():
         status = final[route]
@@ -207,7 +210,7 @@ def test_a_controller_killed_mid_rollout_resumes_from_the_stored_state(world: Wo
     pid = wait_until(lambda: _rollout_worker(world.stack), 30, 0.2, "the controller's worker")
     os.kill(pid, signal.SIGKILL)  # the controller dies mid-invocation, between two ticks or inside one
     status = _final(world, "crash")
-    assert status["phase"] == "PROMOTED", status
+    assert status["phase"] == "PROMOTED", status["history"]
     decisions = [(h["decision"], h["step"]) for h in status["history"] if h["decision"] != "FAILED_CHECK"]
     assert decisions == [("STARTED", 0), ("ADVANCED", 1), ("ADVANCED", 2), ("PROMOTED", 2)], status
     assert all("no traffic measured" in h["reason"] for h in status["history"] if h["decision"] == "FAILED_CHECK")
