@@ -6,8 +6,8 @@ what changed since the previous read as the metrics of `model.rollout.metrics`: 
 class's count, and each request time bucket as a value (its midpoint) with its count, so
 CloudWatch computes percentiles over any window.  Metrics are high resolution (one second).
 A counter that went down (Envoy restarted) counts from zero.  Envoy updates histograms when it
-flushes stats (`stats_flush_interval`, 5 s by default; `meshplane bootstrap
---stats-flush-interval` shortens it), so request times trail the counts by up to that much.
+flushes stats (`stats_flush_interval`, 5 s by default; `ENVOY_STATS_FLUSH_INTERVAL` for
+`meshplane bootstrap`), so request times trail the counts by up to that much.
 """
 
 from __future__ import annotations
