@@ -45,7 +45,7 @@ def _size(nodes: int, suite: Suite) -> None:
         world = World(url, nodes)
         print(f"   N={nodes:,}: seeding", file=sys.stderr, flush=True)
         world.seed()
-        first = world.reconcile("first publish (first reconcile)", full_discovery=True)
+        first = world.reconcile("first publish (the first reconcile alone)", full_discovery=True, deliver=False)
         rows = [bill.row(nodes, first, nodes)]
         print(f"   N={nodes:,}: first publish done, {first.published} proxies", file=sys.stderr, flush=True)
         revision = world.reconcile("one reconcile pass")
