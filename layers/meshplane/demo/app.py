@@ -1,7 +1,9 @@
 """The demo's services: tiny HTTP apps that answer with their name, version and instance.
 
 `front` also calls its backend (the `color` virtual service) through its own sidecar's
-egress listener, the way an app inside App Mesh does, and wraps the answer.
+egress listener, the way an app inside App Mesh does, and wraps the answer.  `POST /fault?share=`
+on an app's own address makes it answer 500 to that share of requests (a bad release, for the
+rollouts and the rollback bench).
 Run as `python -m meshplane.demo.app --name blue --version v1 --instance blue-1 --listen 127.x.y.z:8080`.
 """
 
@@ -12,9 +14,11 @@ import http.client
 import json
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -24,11 +28,24 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         body: dict[str, Any] = {"service": self.server.name, "version": self.server.version,
                                 "instance": self.server.instance}  # fmt: skip
-        status = 200
+        status = 500 if self.server.faulty() else 200
         if self.server.backend is not None:
             status, upstream = self.server.call_backend(self.path)
             body["backend"] = upstream
         self._reply(status, body)
+
+    def do_POST(self) -> None:
+        """`POST /fault?share=0.3`: answer 500 to that share of the requests from now on (0 heals)."""
+        query = parse_qs(urlsplit(self.path).query)
+        try:
+            share = float(query.get("share", ["0"])[0])
+        except ValueError:
+            share = -1.0
+        if urlsplit(self.path).path != "/fault" or not 0 <= share <= 1:
+            self._reply(400, {"error": "POST /fault?share=<0..1>"})
+            return
+        self.server.fault_share, self.server.answered = share, 0
+        self._reply(200, {"faultShare": share})
 
     def _reply(self, status: int, body: dict[str, Any]) -> None:
         data = json.dumps(body).encode()
@@ -53,6 +70,15 @@ class _AppServer(ThreadingHTTPServer):
         self.instance: str = args.instance
         self.backend: tuple[str, int] | None = _split(args.egress) if args.egress else None
         self.backend_host: str = args.backend_host
+        self.fault_share, self.answered = 0.0, 0
+        self._count = threading.Lock()
+
+    def faulty(self) -> bool:
+        """Whether this answer is one of the `fault_share` that fail: exactly that share, spread evenly."""
+        with self._count:
+            before = int(self.answered * self.fault_share)
+            self.answered += 1
+            return int(self.answered * self.fault_share) > before
 
     def call_backend(self, path: str) -> tuple[int, Any]:
         """GET the backend through the sidecar egress; a failure becomes a 502 the caller sees."""

@@ -71,6 +71,22 @@ class AuthorizationCheck(BaseModel):
     refused_status: int = Field(description="a caller with a valid certificate the policy does not allow: 403")
 
 
+class RolloutResult(BaseModel):
+    """One canary rollout the controller drove (`demo.rollouts`): every number measured on that run."""
+
+    name: str
+    stable: str
+    canary: str
+    phase: str
+    reason: str
+    fault_share: float = 0.0
+    decided_requests: int = 0  # canary requests in the window the final decision measured
+    decided_error_rate: float | None = None  # their 5xx share, percent
+    detect_seconds: float | None = None  # the fault injected → the ROLLED_BACK decision
+    rollback_seconds: float | None = None  # the fault injected → the last request on the canary
+    history: list[str] = Field(default_factory=list)
+
+
 class Report(BaseModel):
     ok: bool = False
     error: str | None = None
@@ -83,6 +99,7 @@ class Report(BaseModel):
     kill: KillResult | None = None
     ads_restart: AdsRestart | None = None
     authorization: AuthorizationCheck | None = None
+    rollouts: list[RolloutResult] = Field(default_factory=list)
     total_requests: int = 0
     total_failed: int = 0
     leftover_pids: list[int] = Field(default_factory=list)
