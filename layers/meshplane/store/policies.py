@@ -217,10 +217,13 @@ class PolicyStore:
 
         current = self.claims(key.mesh) if old.keys() | new.keys() else {}
         writes: list[Write] = []
-        for i, target in enumerate(spec.target_keys(key.mesh) if spec is not None else ()):
-            writes.append(self._exists(target, f"spec.targets[{i}]"))
-        for field, reference in spec.references(key.mesh) if spec is not None else ():
-            writes.append(self._exists(reference, field))
+        named = [(f"spec.targets[{i}]", t) for i, t in enumerate(spec.target_keys(key.mesh))] if spec else []
+        named += [(field, ref) for field, ref in spec.references(key.mesh)] if spec else []
+        checked: set[ResourceKey] = set()  # a transaction may touch each item once
+        for field, named_key in named:
+            if named_key not in checked:
+                checked.add(named_key)
+                writes.append(self._exists(named_key, field))
         for target in sorted(old.keys() | new.keys()):
             item = current.get(claim_sk(target))
             held: dict[str, str] = dict((item or {}).get("claims", {}))
