@@ -188,38 +188,50 @@ def with_rejected_cluster(good: Any) -> Any:
     return Snapshot.build(good.node_id, {**{k: good.of(k) for k in XdsType}, XdsType.CLUSTERS: clusters})
 
 
-def pipeline_snapshot(local_stack: LocalStack, node_path: str) -> Any:
-    """What local up's pipeline published for `node_path`, once it has."""
-    from meshplane.store.pointers import PointerStore
-    from meshplane.store.s3objects import snapshot_bucket
+def translated(local_stack: LocalStack, node_path: str) -> Any:
+    """`node_path`'s snapshot as the pipeline computes it, from the mesh as stored (without waiting for the
+    pipeline, which may still be busy with the meshes of earlier tests)."""
+    from meshplane.model.ids import ProxyId
+    from meshplane.store import ResourceStore
+    from meshplane.translate import translate
 
-    pointers = PointerStore(local_stack.table, local_stack.client("dynamodb"))
-    pointer = wait_until(lambda: pointers.get(node_path), 60, what=f"a snapshot of {node_path}")
-    return snapshot_bucket(local_stack.client("s3"), local_stack.bucket).fetch(pointer)
+    proxy = ProxyId.parse(node_path)
+    store = ResourceStore(local_stack.table, local_stack.client("dynamodb"), region="us-east-1")
+    return translate(store.load_mesh_state(proxy.mesh), proxy)
+
+
+def api_read(local_stack: LocalStack, path: str) -> tuple[int, Any]:
+    """A meshplane read of local up's API (which checks no signature): its status and JSON."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"{local_stack.api_url}{path}", timeout=10) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 def front_sync(local_stack: LocalStack, mesh: str) -> str:
-    """front's sync state as the API's status read summarises it (local up's API checks no signature)."""
-    import urllib.request
-
-    with urllib.request.urlopen(f"{local_stack.api_url}/meshplane/v1/meshes/{mesh}/proxies", timeout=10) as answer:
-        nodes = json.loads(answer.read())["nodes"]
-    return str(next(n["sync"] for n in nodes if n["name"] == "front"))
+    """front's sync state as the API's status read summarises it."""
+    status, answer = api_read(local_stack, f"/meshplane/v1/meshes/{mesh}/proxies")
+    assert status == 200, answer
+    return str(next(n["sync"] for n in answer["nodes"] if n["name"] == "front"))
 
 
 def test_a_nack_forced_through_an_invalid_snapshot_shows_on_the_right_node(
     page: Any, console: RunningConsole, local_stack: LocalStack, lab: Lab, envoy_runner: EnvoyRunner,
     tmp_path: Path,
 ) -> None:  # fmt: skip
-    """front's real Envoy takes the pipeline's snapshot of front from an ADS server that records status into local
-    up's table (`console.status_ads`: local up's reconcile would heal an injected snapshot within seconds); then a
-    snapshot it must refuse.  Once the status read has the NACK, the page marks front, and only front, with it and
-    Envoy's message."""
+    """front's real Envoy takes front's snapshot (as the pipeline computes it) from an ADS server that records
+    status into local up's table (`console.status_ads`: local up's reconcile would heal an injected snapshot within
+    seconds); then a snapshot it must refuse.  Once the status read has the NACK, the page marks front, and only
+    front, with it and Envoy's message."""
     from meshplane.snapshot.types import XdsType
 
     made = create_color_mesh(local_stack.appmesh(), new_mesh("nack"), {"blue": "127.0.0.2", "green": "127.0.0.3"},
                              {"blue": 50, "green": 50})  # fmt: skip
-    good = pipeline_snapshot(local_stack, f"mesh/{made.mesh}/virtualNode/front")
+    good = translated(local_stack, f"mesh/{made.mesh}/virtualNode/front")
     with status_ads(local_stack) as (ads, publisher):
         publisher.publish(good)
         address = lab.address()
@@ -245,6 +257,8 @@ def test_a_nack_forced_through_an_invalid_snapshot_shows_on_the_right_node(
         assert {node: sync for node, sync in marks if sync} == {"virtualNode/front": "nack"}
         assert "nack" in page.inner_text('#node-table tr[data-node="virtualNode/front"]')
 
+        config = f"/meshplane/v1/meshes/{made.mesh}/virtualNodes/front/config"
+        wait_until(lambda: api_read(local_stack, config)[0] == 200, 60, what="local up's pipeline to publish front")
         page.click('#node-table button.config[data-node="virtualNode/front"]')
         shown = page.wait_for_selector("#proxy-config pre")
         assert shown.get_attribute("data-node") == "virtualNode/front", shown.inner_text()
