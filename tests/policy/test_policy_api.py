@@ -11,6 +11,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +175,18 @@ def test_two_policies_giving_one_section_to_one_target_conflict(stack: Stack, me
                                  f"virtualNode 'back' in mesh '{mesh}'")
     assert _create(stack, mesh, "third", targets=[_node("back")], rateLimit={"requestsPerUnit": 5,
                                                                               "unit": "SECOND"})[0] == 200
+
+
+def test_concurrent_policies_for_one_section_of_one_target_leave_exactly_one(stack: Stack, mesh: str) -> None:
+    """The claim item is written on the revision each writer read, so racing writers cannot both win."""
+    def create(i: int) -> int:
+        return _create(stack, mesh, f"racer-{i}", targets=[_node("back")], authorization=AUTHZ)[0]
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = sorted(pool.map(create, range(6)))
+    assert statuses == [200] + [409] * 5, statuses
+    listed = _call(stack, "GET", f"/meshplane/v1/meshes/{mesh}/policies")[1]["policies"]
+    assert len(listed) == 1
 
 
 def test_a_targeted_resource_and_a_mesh_with_policies_are_in_use(stack: Stack, mesh: str) -> None:
