@@ -100,7 +100,7 @@ readings = st.one_of(st.none(), st.builds(
     st.sampled_from(["OK", "OK", "OK", "ALARM", "INSUFFICIENT_DATA"])))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 30), readings), max_size=40), st.integers(0, 3))
 def test_every_run_keeps_the_invariants(ticks: list[tuple[float, Measurement | None]], max_failed: int) -> None:
     """Whatever the readings: weights are always a step, all-stable or all-canary; each advance or promotion
