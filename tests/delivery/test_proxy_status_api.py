@@ -128,6 +128,20 @@ def test_pages_follow_the_node_order_and_expired_items_are_skipped(stack: Stack)
     assert second["proxies"] == [], "an item past its expiresAt counts as deleted"
 
 
+def test_a_page_can_end_on_a_gateway_and_the_next_start_with_the_nodes(stack: Stack) -> None:
+    mesh = stack.mesh("a", gateways=("gw",))
+    pages, token = [], None
+    while True:
+        query = {"limit": "1", **({"nextToken": token} if token else {})}
+        status, body = stack.call("GET", f"/meshplane/v1/meshes/{mesh}/proxies", query=query)
+        assert status == 200, body
+        pages.append([n["nodeId"] for n in body["nodes"]])
+        token = body["nextToken"]
+        if token is None:
+            break
+    assert pages == [[f"mesh/{mesh}/virtualGateway/gw"], [f"mesh/{mesh}/virtualNode/a"]]
+
+
 @pytest.mark.parametrize(("query", "field"), [({"limit": "0"}, "limit"), ({"limit": "x"}, "limit"),
                                               ({"nextToken": "!!"}, "nextToken")])  # fmt: skip
 def test_a_bad_page_request_is_a_bad_request_naming_the_field(stack: Stack, query: dict[str, str],

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from google.protobuf.message import Message
@@ -132,10 +132,6 @@ def _after(query: Mapping[str, Sequence[str]], mesh: str) -> str | None:
     return path
 
 
-def _order(proxy: ProxyId) -> tuple[str, str]:
-    return proxy.kind.value, proxy.name
-
-
 class ProxyReads:
     """The two reads; `snapshots` opens the snapshot bucket on first use (only the config read needs it)."""
 
@@ -155,16 +151,12 @@ class ProxyReads:
         mesh_key = ResourceKey(Kind.MESH, mesh, mesh)
         authorize([Check(LIST_ACTION, self._arn(mesh_key), mesh_key)])
         limit, after = _limit(query), _after(query, mesh)
-        proxies = sorted(self._proxies(mesh), key=_order)
-        if after is not None:
-            start = ProxyId.parse(after)
-            proxies = [p for p in proxies if _order(p) > _order(start)]
-        page, more = proxies[:limit], len(proxies) > limit
+        page, more = self._page(mesh, limit, None if after is None else ProxyId.parse(after))
         envoys: dict[str, list[EnvoyStatus]] = {p.path: [] for p in page}
         if page:
             for envoy in self._statuses.envoys(mesh, page[0], page[-1]):
                 envoys.setdefault(envoy.proxy.path, []).append(envoy)
-        latest = {p.path: pointer.version for p in page if (pointer := self._pointers.get(p.path)) is not None}
+        latest = self._pointers.versions([p.path for p in page])
         return {
             "meshName": mesh,
             "nodes": [node_json(p, latest.get(p.path), envoys.get(p.path, []), now) for p in page],
@@ -172,16 +164,20 @@ class ProxyReads:
             "nextToken": base64.urlsafe_b64encode(page[-1].path.encode()).decode() if more else None,
         }
 
-    def _proxies(self, mesh: str) -> Iterable[ProxyId]:
-        """Every virtual gateway and virtual node of the mesh; NotFound when there is no such mesh."""
+    def _page(self, mesh: str, limit: int, after: ProxyId | None) -> tuple[list[ProxyId], bool]:
+        """Up to `limit` of the mesh's gateways then nodes (name order) after `after`, and whether more follow;
+        NotFound when there is no such mesh."""
+        found: list[ProxyId] = []
         for kind in PROXY_KINDS:
-            start: str | None = None
-            while True:
-                page, start = self._resources.list_page(kind, mesh, None, MAX_LIMIT, start)
-                for resource in page:
-                    yield ProxyId(mesh, kind, resource.model_dump(by_alias=True)[f"{kind.value}Name"])
+            if after is not None and after.kind.value > kind.value:
+                continue  # that kind was paged through already
+            start = after.name if after is not None and after.kind is kind else None
+            while len(found) <= limit:
+                resources, start = self._resources.list_page(kind, mesh, None, limit + 1 - len(found), start)
+                found += [ProxyId(mesh, kind, r.model_dump(by_alias=True)[f"{kind.value}Name"]) for r in resources]
                 if start is None:
                     break
+        return found[:limit], len(found) > limit
 
     def proxy_config(self, mesh: str, kind: Kind, name: str, authorize: Authorize) -> dict[str, Any]:
         key = ResourceKey(kind, mesh, name)

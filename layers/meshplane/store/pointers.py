@@ -10,7 +10,7 @@ server's table-backed source reads it through `PointerStore.get` too.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from meshplane.publication.pointer import Pointer
@@ -60,6 +60,14 @@ class PointerStore:
             certificates=_strings(item.get("certificates")),
             previous_key=item.get("previousKey", {}).get("S", ""),
         )
+
+    def versions(self, node_paths: Sequence[str]) -> dict[str, str]:
+        """The published version of each of `node_paths` that has a pointer, in BatchGetItem calls of 100."""
+        from meshplane.store.reads import batch_get
+
+        keys = [{"pk": {"S": partition(path)}, "sk": {"S": POINTER_SK}} for path in node_paths]
+        items = batch_get(self._client, self._table, keys)
+        return {item["pk"]["S"].removeprefix("PROXY#"): item["version"]["S"] for item in items}
 
     def advance(self, previous: Pointer | None, node_path: str, pointer: Pointer) -> Pointer:
         """Write `pointer` only if nobody else did since `previous` was read; returns it with its new `seq`.
