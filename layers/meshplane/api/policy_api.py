@@ -99,9 +99,12 @@ ROUTES = (
 )
 
 
+_OWNED = re.compile(r"^/meshplane/v1/meshes/[^/]+/policies(/|$)")
+
+
 def owns(path: str) -> bool:
-    """Whether `path` is the extension API's (App Mesh's paths start with `/v20190125/`)."""
-    return path.startswith(PREFIX)
+    """Whether `path` is in a mesh's policies collection (App Mesh's paths start with `/v20190125/`)."""
+    return _OWNED.match(path) is not None
 
 
 def match(method: str, path: str, routes: Sequence[Route] = ROUTES) -> tuple[Route, dict[str, str]]:
