@@ -38,7 +38,6 @@ from meshplane.store.policies import PolicyStore
 from meshplane.store.resources import ResourceStore
 from meshplane.store.schema import spec_json
 
-PREFIX = "/meshplane/v1/"
 DEFAULT_PAGE = 100
 Name = Annotated[str, Field(min_length=1, max_length=255), AppMeshName]
 Token = Annotated[str, Field(max_length=36, pattern="^[A-Za-z0-9_-]*$")]
