@@ -193,6 +193,18 @@ def test_an_authorization_policy_lets_only_the_allowed_caller_through(demo_run: 
     assert (check["refused_caller"], check["refused_status"]) == ("gateway", 403), check
 
 
+def test_a_healthy_rollout_is_promoted_and_a_failing_one_rolled_back_on_its_measured_5xx(
+    demo_run: tuple[Run, dict[str, Any]],
+) -> None:
+    (_, report, _), _ = demo_run
+    good, bad = _section(report, "rollouts")
+    assert (good["canary"], good["phase"], good["decided_error_rate"]) == ("blue", "PROMOTED", 0.0), good
+    assert good["decided_requests"] >= 10, good  # decided on measured traffic, never on time alone
+    assert (bad["canary"], bad["phase"]) == ("green", "ROLLED_BACK"), bad
+    assert "5xx rate" in bad["reason"] and bad["decided_error_rate"] > 5, bad  # 60% of green's answers fail
+    assert 0 < bad["detect_seconds"] < bad["rollback_seconds"], bad
+
+
 def test_no_process_is_left_afterwards(demo_run: tuple[Run, dict[str, Any]]) -> None:
     (_, report, leftovers), _ = demo_run
     assert report["leftover_pids"] == []

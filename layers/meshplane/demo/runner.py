@@ -9,11 +9,12 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 import traceback
 from pathlib import Path
 
-from meshplane.demo import authorization, scenario, stack
+from meshplane.demo import authorization, rollouts, scenario, stack
 from meshplane.demo.report import ProcessInfo, Report
 from meshplane.demo.traffic import Split, TrafficGenerator
 from meshplane.demo.view import View
@@ -77,6 +78,7 @@ def _run(view: View, *, keep: bool, report_path: Path | None, region: str) -> in
         _canary(built, traffic, report, view)
         _resilience(built, traffic, report, view)
         _authorization(built, report, view)
+        _rollouts(built, traffic, report, view)
         traffic.stop()
         everything = Split.of(traffic.samples())
         report.total_requests, report.total_failed = everything.total, everything.failed
@@ -160,6 +162,29 @@ def _authorization(built: stack.Stack, report: Report, view: View) -> None:
               f"HTTP {found.refused_status} (its policy allows front only)")
 
 
+def _rollouts(built: stack.Stack, traffic: TrafficGenerator, report: Report, view: View) -> None:
+    """Two rollouts the controller drives on measured traffic (`demo.rollouts`): one promoted, one rolled back."""
+    view.title("Rollouts: meshplane steps the route and decides on front's measured traffic")
+    stop = threading.Event()
+    collector = rollouts.collect(built, stop)
+    try:
+        with view.step("green → blue, healthy (steps 50%, 80%, 3 s each; ≤5% 5xx over ≥10 requests)"):
+            report.rollouts.append(rollouts.roll(built, traffic, "back-to-blue", "green", "blue", pace=rollouts.SHOWN))
+        with view.step(f"blue → green again, green answering 500 to {rollouts.BAD_SHARE:.0%} of requests from its "
+                       "second step"):
+            report.rollouts.append(rollouts.roll(built, traffic, "green-500s", "blue", "green",
+                                                 fault_share=rollouts.BAD_SHARE, pace=rollouts.SHOWN))
+    finally:
+        stop.set()
+        collector.join(timeout=5)
+    for result in report.rollouts:
+        rate = f"{result.decided_error_rate:.1f}%" if result.decided_error_rate is not None else "-"
+        timing = (f"; traffic back on {result.stable} {result.rollback_seconds:.2f}s after the failure began "
+                  f"(decided after {result.detect_seconds:.2f}s)" if result.rollback_seconds is not None else "")
+        view.info(f"{result.name}: {result.phase} on {result.decided_requests} canary requests, 5xx {rate}"
+                  f"{timing}: {result.reason}")
+
+
 def _summary(report: Report, view: View) -> None:
     kill, ads = report.kill, report.ads_restart
     assert kill is not None and ads is not None
@@ -174,6 +199,11 @@ def _summary(report: Report, view: View) -> None:
         held = check.allowed_status == 200 and check.refused_status == 403
         rows.append(["authorization", f"front {check.allowed_status}, gateway {check.refused_status}",
                      "ok" if held else "NOT ENFORCED"])
+    for result in report.rollouts:
+        expected = "ROLLED_BACK" if result.fault_share else "PROMOTED"
+        rollback = f", back in {result.rollback_seconds:.2f}s" if result.rollback_seconds is not None else ""
+        rows.append([f"rollout {result.name}", f"{result.phase}{rollback}",
+                     "ok" if result.phase == expected else "UNEXPECTED"])
     rows.append(["all traffic", f"{report.total_failed} failed / {report.total_requests}", ""])
     rows += [[f"time: {k}", f"{v:.2f}s", ""] for k, v in report.timings.items()]
     view.table("Summary", ["what", "measured", "verdict"], rows)
