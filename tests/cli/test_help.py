@@ -36,6 +36,9 @@ EXPECTED_VARIABLES = {
     "local up": {"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "MESHPLANE_LOCAL_PROFILE_DIR"},
     "demo": set(),
     **{f"policy {verb}": {"MESHPLANE_API_URL"} for verb in ("create", "update", "describe", "list", "delete")},
+    **{f"rollout {verb}": {"MESHPLANE_API_URL"} for verb in ("create", "list", "describe", "status", "delete",
+                                                             "start", "pause", "resume", "abort", "promote")},
+    "stats-collector": {"MESHPLANE_ROLLOUT_METRICS_NAMESPACE", "AWS_REGION", "AWS_DEFAULT_REGION"},
 }  # fmt: skip
 
 
