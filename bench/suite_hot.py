@@ -82,9 +82,9 @@ async def _streams(port: int, callers: list[str], go: Any) -> tuple[list[float],
     envoys = [Envoyish(channels[i % len(channels)], ProxyId("bench", Kind.VIRTUAL_NODE, name).path)
               for i, name in enumerate(callers)]
     tasks = [asyncio.ensure_future(e.run()) for e in envoys]
-    await asyncio.wait_for(asyncio.gather(*(e.ready.wait() for e in envoys)), timeout=600)
+    await asyncio.wait_for(asyncio.gather(*(e.ready.wait() for e in envoys)), timeout=1800)
     started = await asyncio.to_thread(go)
-    await asyncio.wait_for(asyncio.gather(*(e.updated.wait() for e in envoys)), timeout=600)
+    await asyncio.wait_for(asyncio.gather(*(e.updated.wait() for e in envoys)), timeout=1800)
     for envoy, task in zip(envoys, tasks, strict=True):  # each stream ends, then every channel closes
         envoy.stop()
         task.cancel()
@@ -106,7 +106,7 @@ def _one(nodes: int, streams: int) -> dict[str, Any]:
         with process_group(ads_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as ads, \
                 process_group(pipe_cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as pipeline:
             port = int(_line(ads, "ready", 60).split()[1])
-            _, proxies, initial = _line(pipeline, "ready", 900).split()
+            _, proxies, initial = _line(pipeline, "ready", 1800).split()
             step = max(1, nodes // streams)
             callers = [meshgen.node_name(i) for i in range(0, nodes, step)][:streams]
 
@@ -117,7 +117,7 @@ def _one(nodes: int, streams: int) -> dict[str, Any]:
                 return started
 
             updated, started = asyncio.run(_streams(port, callers, go))
-            result = json.loads(_line(pipeline, '{"t0"', 900))
+            result = json.loads(_line(pipeline, '{"t0"', 1800))
             ads.stdin.write("quit\n")  # type: ignore[union-attr]
             ads.stdin.flush()  # type: ignore[union-attr]
     result.update(nodes=nodes, streams=len(callers), initial_publish_s=float(initial),
