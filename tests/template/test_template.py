@@ -20,7 +20,8 @@ TEMPLATE = REPO / "template.yaml"
 BIN = Path(sys.executable).parent
 PYTHON312 = Path("/root/.pyenv/versions/3.12.1/bin")
 FUNCTION_ROLES = ("ApiFunctionRole", "EcsEventsFunctionRole", "CloudMapEventsFunctionRole",
-                  "RecomputeFunctionRole", "ReconcileFunctionRole", "CfnProviderFunctionRole", "CfnMacroFunctionRole")
+                  "RecomputeFunctionRole", "ReconcileFunctionRole", "CfnProviderFunctionRole", "CfnMacroFunctionRole",
+                  "RolloutFunctionRole")
 FUNCTION_DIRS = ("ApiFunction", "EcsEventsFunction", "CloudMapEventsFunction", "RecomputeFunction",
                  "ReconcileFunction", "CfnProviderFunction", "CfnMacroFunction")
 # Layer + function code, sum of file sizes: the package target of bench/targets.py (10 MB).
@@ -35,6 +36,7 @@ STAR_RESOURCE_ACTIONS = {
     "ecs:DescribeTaskDefinition",
     "ec2:DescribeInstances",
     "ecs:ListTasks",  # authorised on container instances; scoped by an ecs:cluster condition when the cluster is set
+    "cloudwatch:GetMetricData",  # the rollout controller's metrics: no resource-level permissions
 }
 
 
