@@ -111,6 +111,10 @@ def test_a_weight_edited_in_the_page_reaches_a_real_envoy(
     split = tally(repeat(call, SAMPLES, concurrency=4))
     assert sum(split.values()) == SAMPLES and set(split) <= {"blue", "green"}, split
     assert abs(split["green"] / SAMPLES - 0.8) <= 0.12, split  # 0.8 ± more than 4 standard deviations
+    # local up's own ADS (`meshplane ads --table`) recorded front's Envoy, as the status read shows
+    status, answer = api_read(local_stack, f"/meshplane/v1/meshes/{made.mesh}/proxies")
+    assert status == 200, answer
+    assert [(r["instance"], r["delivery"], r["connected"]) for r in answer["proxies"]] == [(front, "ads", True)]
 
 
 def test_a_200_resource_mesh_is_laid_out_without_overlap_inside_the_viewport(
