@@ -135,3 +135,15 @@ def test_a_step_without_metrics_rolls_back_instead_of_advancing(stack: Stack, cl
     outcome = RolloutController(stack.store, CloudWatchReader(cloudwatch), clock).tick_one(mesh, "green")
     assert outcome.decision == "ROLLED_BACK"
     assert weights(stack, mesh) == {"blue": 100, "green": 0}
+
+
+def test_the_collector_puts_what_changed_and_counts_a_restarted_envoy_from_zero() -> None:
+    first = Reading({("c", "2"): 10, ("c", "5"): 1}, {"c": {(1.0, 0.1): 11}})
+    later = Reading({("c", "2"): 15, ("c", "5"): 1}, {"c": {(1.0, 0.1): 14, (20.0, 1.0): 2}})
+    assert later.since(first) == Reading({("c", "2"): 5}, {"c": {(1.0, 0.1): 3, (20.0, 1.0): 2}})
+    restarted = Reading({("c", "2"): 3}, {"c": {(1.0, 0.1): 3}})
+    assert restarted.since(later) == Reading({("c", "2"): 3}, {"c": {(1.0, 0.1): 3}})
+    data = metric_data(later.since(first), datetime.now(UTC))
+    assert [(d["MetricName"], d.get("Value"), d.get("Values"), d.get("Counts")) for d in data] == [
+        ("envoy.cluster.upstream_rq_xx", 5.0, None, None),
+        ("envoy.cluster.upstream_rq_time", None, [1.05, 20.5], [3.0, 2.0])]

@@ -3,7 +3,9 @@ move the route's weights through UpdateRoute, and the guards on the route and th
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -120,3 +122,23 @@ def test_unknown_operations_and_commands_are_not_found(stack: Stack, shared_mesh
     assert call(stack.api_endpoint, "POST", f"/meshes/{shared_mesh}/rollouts/x/explode")[0] == 404
     assert call(stack.api_endpoint, "GET", f"/meshes/{shared_mesh}/rollouts/missing")[1]["type"].startswith(
         "NotFoundException")
+
+
+def test_the_cli_creates_starts_and_shows_the_history(stack: Stack, mesh: str, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from meshplane.cli import main
+
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(rollout_spec()))
+    common = ["--api-url", stack.api_endpoint, "--mesh-name", mesh, "--rollout-name", "cli"]
+    assert main(["rollout", "create", *common, "--spec", f"file://{spec_file}"]) == 0
+    assert json.loads(capsys.readouterr().out)["rollout"]["status"]["phase"] == "PENDING"
+    assert main(["rollout", "start", *common]) == 0
+    capsys.readouterr()
+    assert main(["rollout", "status", *common]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "cli: PROGRESSING at step 0, weights stable 90 / canary 10, 0 failed check(s)"
+    assert "STARTED" in lines[1] and "step  0" in lines[1]
+    assert main(["rollout", "start", *common]) == 1  # the API's ConflictException, one line on stderr
+    assert "An error occurred (ConflictException) when calling the StartRollout operation: cannot start" in (
+        capsys.readouterr().err)
