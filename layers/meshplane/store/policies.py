@@ -17,14 +17,12 @@ transaction conditioned on what it read, as for the App Mesh kinds.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from meshplane.model.ids import Kind, ResourceKey
 from meshplane.model.policy.keys import PolicyKey
-from meshplane.store import schema
+from meshplane.store import extension, schema
 from meshplane.store.errors import Conflict, LimitExceeded, MeshplaneError, NotFound, TooManyTags
 from meshplane.store.transact import Write, attr, attrs, transact
 
@@ -32,12 +30,12 @@ if TYPE_CHECKING:
     from meshplane.model.policy.spec import PolicyData, PolicySpec
     from meshplane.store.resources import ResourceStore
 
-SERVICE = "meshplane"  # the ARN service and the IAM action namespace of the extension API
+SERVICE = extension.SERVICE  # the ARN service and the IAM action namespace of the extension API
 EXTENSION = "policy"
 POLICY_PREFIX = "policy#"
 CLAIM_PREFIX = "POLICYON#"
 COUNT_ATTRIBUTE = "policy"  # on COUNT#MESH, beside the App Mesh kinds' counts
-MAX_TOKENS = 10
+MAX_TOKENS = extension.MAX_TOKENS
 
 
 def policy_arn(key: PolicyKey, region: str, account: str, partition: str) -> str:
@@ -64,18 +62,13 @@ def claim_sk(target: ResourceKey) -> str:
 
 def data_of_item(item: Mapping[str, Any]) -> PolicyData:
     """The describe shape of a policy item."""
-    from meshplane.model import shapes
     from meshplane.model.policy.spec import PolicyData, PolicySpec, PolicyStatus
 
     return PolicyData(
         mesh_name=item["mesh"],
         policy_name=item["name"],
         spec=PolicySpec.model_validate_json(item["spec"]),
-        metadata=shapes.ResourceMetadata(
-            arn=item["arn"], uid=item["uid"], version=int(item["version"]),
-            created_at=_moment(item["createdAt"]), last_updated_at=_moment(item["lastUpdatedAt"]),
-            mesh_owner=item["meshOwner"], resource_owner=item["resourceOwner"],
-        ),
+        metadata=extension.metadata_of(item),
         status=PolicyStatus(status=item.get("status", "ACTIVE")),
     )
 
@@ -133,15 +126,10 @@ class PolicyStore:
         tags = dict(tags or {})
         if len(tags) > self.resources.limits.tags_per_resource:
             raise TooManyTags(f"tags: a resource holds at most {self.resources.limits.tags_per_resource} tags")
-        store = self.resources
-        now = schema.epoch(store._clock())
         item = {
             "pk": schema.mesh_pk(key.mesh), "sk": POLICY_PREFIX + key.name, "extension": EXTENSION,
-            "mesh": key.mesh, "name": key.name, "arn": policy_arn(key, store.region, store.account, store.partition),
-            "uid": str(uuid.uuid4()), "version": 1, "createdAt": now, "lastUpdatedAt": now,
-            "meshOwner": store.account, "resourceOwner": store.account, "status": "ACTIVE",
-            "spec": schema.spec_json(spec), "tags": tags,
-            "tokens": [f"{token}|{request_hash}"] if token else [],
+            "mesh": key.mesh, "name": key.name, **extension.new_metadata(self.resources, key.path, token, request_hash),
+            "status": "ACTIVE", "spec": schema.spec_json(spec), "tags": tags,
         }
         put = {"Put": {"TableName": self.table, "Item": attrs(item), "ConditionExpression": "attribute_not_exists(pk)"}}
         writes = [Write(put, lambda: Conflict(f"{describe_policy(key)} already exists")), self._count(key, +1)]
@@ -274,16 +262,4 @@ class PolicyStore:
 
 def _replay(item: Mapping[str, Any], token: str | None, request_hash: str) -> PolicyData | None:
     """The stored result for a repeated client token; Conflict if the token came with another request."""
-    if not token:
-        return None
-    for entry in item.get("tokens") or ():
-        seen_token, _, seen_hash = entry.rpartition("|")
-        if seen_token == token:
-            if seen_hash != request_hash:
-                raise Conflict("the client token was already used with a different request")
-            return data_of_item(item)
-    return None
-
-
-def _moment(value: Any) -> datetime:
-    return datetime.fromtimestamp(float(value), tz=UTC)
+    return data_of_item(item) if extension.replayed(item, token, request_hash) else None
