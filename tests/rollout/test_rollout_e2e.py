@@ -6,7 +6,8 @@ rate), `slow` (answers after 250 ms: rolled back on p99) and `amber` (healthy, b
 ALARM: rolled back on the alarm).  `meshplane stats-collector`'s Collector reads front's Envoy admin and
 puts the per-cluster counts and request times to local up's CloudWatch; the controller runs as the
 RolloutFunction that local up's scheduler invokes, like the other scheduled functions.  A fifth
-rollout's controller is killed mid-way (its local Lambda worker, SIGKILL) and must resume.
+rollout, started with them, has its controller killed mid-way (its local Lambda worker, SIGKILL): all must
+still end as their traffic says.
 
 Each rollout needs 10 canary requests in a 3 s window; the traffic threads send about 20 requests a
 second per route, half to the canary at the first step, so a window fills in about a second once the
@@ -153,7 +154,16 @@ def _final(world: World, name: str) -> dict[str, Any]:
                       DECIDE_SECONDS, 0.25, f"rollout {name} to finish")
 
 
-def test_a_healthy_canary_is_promoted_and_failing_ones_roll_back_on_5xx_latency_and_alarms(world: World) -> None:
+@dataclass(frozen=True)
+class Outcome:
+    final: dict[str, dict[str, Any]]  # each rollout's final status
+    alarms: dict[str, str]
+    killed: int  # the pid of the controller's worker killed mid-rollout
+
+
+@pytest.fixture(scope="module")
+def outcome(world: World) -> Outcome:
+    """Five rollouts started together; the controller's worker is killed once `crash` took its first step."""
     alarms = {route: f"{world.mesh}-{route}" for route in CANARIES}
     for route in CANARIES:
         _alarm(world.cloudwatch, alarms[route], "ALARM" if route == "alarmed" else "OK")
@@ -162,7 +172,20 @@ def test_a_healthy_canary_is_promoted_and_failing_ones_roll_back_on_5xx_latency_
             "alarmNames": [alarms[route]]})
         world.api("PUT", "/rollouts", {"rolloutName": route, "spec": spec})
         world.api("POST", f"/rollouts/{route}/start")
-    final = {route: _final(world, route) for route in CANARIES}
+    spec = _spec("crash", "green", steps=[20, 40, 60], stepIntervalSeconds=3, maxFailedChecks=1)
+    world.api("PUT", "/rollouts", {"rolloutName": "crash", "spec": spec})
+    world.api("POST", "/rollouts/crash/start")
+    wait_until(lambda: len(world.status("crash")["history"]) >= 2, DECIDE_SECONDS, 0.2, "crash's first decision")
+    pid = wait_until(lambda: _rollout_worker(world.stack), 30, 0.2, "the controller's worker")
+    os.kill(pid, signal.SIGKILL)  # the controller dies mid-invocation, between two ticks or inside one
+    final = {route: _final(world, route) for route in (*CANARIES, "crash")}
+    return Outcome(final, alarms, pid)
+
+
+def test_a_healthy_canary_is_promoted_and_failing_ones_roll_back_on_5xx_latency_and_alarms(
+    world: World, outcome: Outcome,
+) -> None:
+    final, alarms = outcome.final, outcome.alarms
 
     ok = final["ok"]
     assert ok["phase"] == "PROMOTED", ok
@@ -202,18 +225,12 @@ def _rollout_worker(stack: LocalStack) -> int | None:
     return None
 
 
-def test_a_controller_killed_mid_rollout_resumes_from_the_stored_state(world: World) -> None:
-    spec = _spec("crash", "green", steps=[20, 40, 60], stepIntervalSeconds=3, maxFailedChecks=1)
-    world.api("PUT", "/rollouts", {"rolloutName": "crash", "spec": spec})
-    world.api("POST", "/rollouts/crash/start")
-    wait_until(lambda: len(world.status("crash")["history"]) >= 2, DECIDE_SECONDS, 0.2, "the first step's decision")
-    pid = wait_until(lambda: _rollout_worker(world.stack), 30, 0.2, "the controller's worker")
-    os.kill(pid, signal.SIGKILL)  # the controller dies mid-invocation, between two ticks or inside one
-    status = _final(world, "crash")
+def test_a_controller_killed_mid_rollout_resumes_from_the_stored_state(world: World, outcome: Outcome) -> None:
+    status = outcome.final["crash"]
     assert status["phase"] == "PROMOTED", status["history"]
     decisions = [(h["decision"], h["step"]) for h in status["history"] if h["decision"] != "FAILED_CHECK"]
     assert decisions == [("STARTED", 0), ("ADVANCED", 1), ("ADVANCED", 2), ("PROMOTED", 2)], status
     assert all("no traffic measured" in h["reason"] for h in status["history"] if h["decision"] == "FAILED_CHECK")
-    assert _rollout_worker(world.stack) != pid  # a new worker took over
+    assert _rollout_worker(world.stack) != outcome.killed  # a new worker took over
     wait_until(lambda: all(world.answer("crash") == "green" for _ in range(20)), DECIDE_SECONDS, 0.2,
                "all traffic on green")
