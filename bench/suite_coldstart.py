@@ -47,7 +47,6 @@ FIRST_CALL_EVENTS = {  # "-": the script builds an API Gateway ListMeshes event 
     "recompute_shard": "sqs_recompute_shard_batch.json",
     "reconcile": "scheduled_event.json",
     "rollout": "scheduled_event.json",
-    "rollout": "scheduled_event.json",
     "cfn_macro": "cfn_macro_request.json",
     "cfn_provider": "cfn_provider_create.json",
 }

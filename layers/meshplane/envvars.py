@@ -35,11 +35,6 @@ ROLLOUT_METRICS_NAMESPACE = "MESHPLANE_ROLLOUT_METRICS_NAMESPACE"  # where Envoy
 ROLLOUT_TICK_SECONDS = "MESHPLANE_ROLLOUT_TICK_SECONDS"  # between two looks at the active rollouts
 ROLLOUT_RUN_SECONDS = "MESHPLANE_ROLLOUT_RUN_SECONDS"  # how long one invocation keeps looking (its schedule's period)
 
-# The rollout controller (functions/rollout) and `meshplane stats-collector`.
-ROLLOUT_METRICS_NAMESPACE = "MESHPLANE_ROLLOUT_METRICS_NAMESPACE"  # where Envoy's cluster metrics are in CloudWatch
-ROLLOUT_TICK_SECONDS = "MESHPLANE_ROLLOUT_TICK_SECONDS"  # between two looks at the active rollouts
-ROLLOUT_RUN_SECONDS = "MESHPLANE_ROLLOUT_RUN_SECONDS"  # how long one invocation keeps looking (its schedule's period)
-
 # The ADS server.
 CONFIG_TOPIC_ARN = "MESHPLANE_CONFIG_TOPIC_ARN"
 ADS_QUEUE_PREFIX = "MESHPLANE_ADS_QUEUE_PREFIX"

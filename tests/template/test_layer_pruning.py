@@ -59,7 +59,6 @@ RELIED_ON = {  # only recompute translates with these events (moto holds no mesh
     ),
     "reconcile": ("meshplane.pipeline.ecs_reconcile", "meshplane.store.endpoints"),
     "rollout": ("meshplane.pipeline.rollouts", "meshplane.pipeline.rollout_metrics"),  # no rollout runs: one look
-    "rollout": ("meshplane.pipeline.rollouts", "meshplane.pipeline.rollout_metrics"),  # no rollout runs: one look
     "cfn_macro": ("meshplane.migrate.cfn_macro",),
     "cfn_provider": ("meshplane.migrate.cfn_provider", "meshplane.migrate.inprocess", "meshplane.api.app",
                      "meshplane.migrate.cfn_response"),
