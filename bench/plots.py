@@ -118,6 +118,20 @@ def _status(history: History) -> list[tuple[str, list[Spec]]]:
             ("A NACK into the table: ms", [Spec("p99", nack.read, nack.unit, nack)])]
 
 
+def _hot(history: History) -> list[tuple[str, list[Spec]]]:
+    sizes = [f"N={n:,}" for n in t.HOT_SIZES]
+    local, aws = t.by_label("10,000 dependents published, locally"), t.by_label("10,000 dependents published, AWS")
+    published = [Spec(f"last pointer, {size}", t.metric(f"{size}: change → last pointer published"), "ms",
+                      local if size == "N=10,000" else None) for size in sizes]
+    streams = [Spec(f"last of 1,000 streams, {size}", t.metric(f"{size}: change → last of 1,000 ADS streams has it"),
+                    "ms") for size in sizes]
+    paper = [Spec(f"{how}, {size}", t.metric(f"{size}: AWS projection, {how}"), "ms",
+                  aws if size == "N=10,000" and how == "all shards at once" else None)
+             for size in sizes for how in ("all shards at once", "SQS standard scaling")]
+    return [("A hot route change, locally (2 cores): ms from the change", published + streams),
+            ("The same in AWS, on paper from the measured costs: ms", paper)]
+
+
 Panels = Callable[[History], list[tuple[str, list[Spec]]]]
 SUITES: dict[str, tuple[str, Panels, str]] = {
     "translation": ("Translation speed", _translation,
@@ -142,6 +156,11 @@ SUITES: dict[str, tuple[str, Panels, str]] = {
     "status": ("Proxy status writes", _status,
                "One ADS server's status path (coalescer and store edge, DynamoDB in moto) while 1,000 Envoys churn "
                "for a minute: items written per second against the bound, and how long a NACK waits."),
+    "hot": ("Hot changes in shards", _hot,
+            "The route behind a service every node calls gains a canary. Top: measured on this machine, the "
+            "pipeline's shards on one worker process per core, until the last pointer is written and until the "
+            "last of 1,000 simulated Envoys holds the change. Bottom: the AWS projection from the measured CPU and "
+            "store calls at published latencies (bench/suite_hot.py lists them)."),
 }
 
 

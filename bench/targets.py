@@ -211,6 +211,14 @@ TARGETS: tuple[Target, ...] = (
                    "per server"),
     Target("status", "proxy status: NACK reported → in the table, p99", metric("NACK reported → written, p99"),
            STATUS_NACK_MS, "ms", meaning="the same churn: a NACK goes ahead of the backlog of ACK states"),
+    Target("hot", "10,000 dependents published, locally", metric("N=10,000: change → last pointer published"),
+           HOT_LOCAL_S * 1000, "ms",
+           meaning="a route used by all 10,000 nodes changes: planned, cut into shards of 100 and rebuilt by the "
+                   "shard code on one worker process per core, until the last pointer is written (stores local)"),
+    Target("hot", "10,000 dependents published, AWS", metric("N=10,000: AWS projection, all shards at once"),
+           HOT_AWS_S * 1000, "ms",
+           meaning="the same on paper: measured CPU and store calls per shard at published AWS latencies, the "
+                   "template's ShardConcurrency (100) running every shard at once"),
 )
 
 
