@@ -144,7 +144,11 @@ def lambda_sqs_polls_per_hour() -> float:
 
 
 def agent_polls_per_proxy_month() -> float:
-    """S3 GETs (304s included: S3 bills them) one file-mode agent makes in a month at its default interval."""
+    """S3 GETs one file-mode agent makes in a month at its default interval.
+
+    A conditional GET answered `304 Not Modified` is billed as a GET (shown with a Cost and Usage Report in
+    https://newbetuts.com/908825-when-a-get-request-to-amazon-s3-returns-304-not-modified-does-it-also-count-against-request-quota).
+    """
     from meshplane.delivery.defaults import AGENT_INTERVAL_SECONDS
 
     return 3600 / float(AGENT_INTERVAL_SECONDS) * HOURS_PER_MONTH

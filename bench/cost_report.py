@@ -42,6 +42,35 @@ def _bill(suite: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _verdicts(suite: dict[str, Any]) -> list[str]:
+    """The goals against the run, and what the idle month is made of (largest lines first)."""
+    from targets import ENDPOINT_REQUESTS_PER_PROXY, IDLE_MONTH_USD
+
+    names = dict(LINES)
+    lines = []
+    for row in suite["tables"]["idle month by line (USD, without ADS)"]:
+        parts = sorted(((v, names[k]) for k, v in row.items() if k in names and v > 0), reverse=True)
+        share = ", ".join(f"{label} {value / row['total']:.0%}" for value, label in parts[:3])
+        lines.append(f"- {row['nodes']:,} nodes, idle month {_usd(row['total'])}: {share}.")
+    for row in suite["tables"]["scenarios"]:
+        if row["scenario"] == "one reconcile pass" and "servicediscovery:DiscoverInstances " in row["calls"] + " ":
+            lines.append(f"- At {row['nodes']:,} nodes the pass measured between full discoveries re-read every "
+                         "Cloud Map service too (on this machine the first publish outlasted "
+                         "`MESHPLANE_FULL_DISCOVERY_SECONDS`), so this month is that of 60 full passes an hour: "
+                         "an upper bound.")
+    idle = _metric(suite, "N=1,000: idle month without ADS")
+    verdict = "met" if idle <= IDLE_MONTH_USD else "missed"
+    lines.append(f"- Goal, an idle 1,000-node mesh under ${IDLE_MONTH_USD:g} a month without ADS: {_usd(idle)}, "
+                 f"**{verdict}**.")
+    for metric in suite["metrics"]:
+        if metric["name"].endswith("endpoint change, billed requests per affected proxy"):
+            met = "met" if metric["value"] <= ENDPOINT_REQUESTS_PER_PROXY else "missed"
+            lines.append(f"- Goal, an endpoint change at most {ENDPOINT_REQUESTS_PER_PROXY:g} billed requests per "
+                         f"affected proxy, {metric['name'].split(':')[0].removeprefix('N=')} nodes: "
+                         f"{metric['value']:.1f} ({metric['note']}), **{met}**.")
+    return lines
+
+
 def _schedules(suite: dict[str, Any]) -> list[str]:
     """The idle month at other `ReconcileSchedule` rates, from the same measured passes (a pass costs the same)."""
     from meshplane.config import Settings
@@ -92,6 +121,8 @@ def block(history: History) -> str:
         f"{facts['SQS-polled functions']}):",
         "",
         *_bill(suite),
+        "",
+        *_verdicts(suite),
         "",
         "**The same month with a slower reconcile** (`ReconcileSchedule`; computed from the two measured "
         "passes, since a pass costs the same whatever the rate; Cloud Map changes without a CloudTrail trail then "

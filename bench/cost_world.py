@@ -260,7 +260,8 @@ class World:
         pass in which every Cloud Map node is re-read; without `deliver` those records are dropped (the first
         publish: each would only find its proxies published already)."""
         scenario = Scenario(name)
-        pipeline = self._pipeline(0) if full_discovery else self.pipeline
+        # a pass between full discoveries: every node's last one recent, however long this machine took since
+        pipeline = self._pipeline(0 if full_discovery else float("inf"))
         self.invoke(scenario, "reconcile", pipeline.reconcile, self._scheduled())
         self.drain(scenario if deliver else None)
         scenario.published = scenario.tally.events_entries

@@ -110,12 +110,20 @@ def _coldstart(history: History) -> list[tuple[str, list[Spec]]]:
     ]
 
 
-def _status(history: History) -> list[tuple[str, list[Spec]]]:
-    rate, nack = (x for x in t.TARGETS if x.suite == "status")
-    return [("Status items written, 1,000 Envoys churning: items a second", [
-                Spec("mean of the steady state", rate.read, rate.unit, rate),
-                Spec("busiest second", t.metric("items written in the busiest second"), "items/s")]),
-            ("A NACK into the table: ms", [Spec("p99", nack.read, nack.unit, nack)])]
+def _cost(history: History) -> list[tuple[str, list[Spec]]]:
+    idle, *endpoint = (x for x in t.TARGETS if x.suite == "cost")
+    months = [Spec(f"{n:,} nodes", t.metric(f"N={n:,}: idle month without ADS"), "USD/month",
+                   idle if n == 1000 else None) for n in t.COST_SIZES]
+    changes = []
+    for n in t.COST_SIZES:
+        hot = min(n, 1000)
+        changes += [Spec(f"{what}, {n:,} nodes", t.metric(f"N={n:,}: {what}, USD per 1,000"), "USD per 1,000")
+                    for what in ("one endpoint change", "one route change, 10 dependents",
+                                 f"one route change, {hot:,} dependents")]
+    return [("An idle month without ADS: USD", months),
+            ("One endpoint change: billed requests per affected proxy", [
+                Spec(f"{n:,} nodes", x.read, x.unit, x) for n, x in zip(t.COST_SIZES, endpoint, strict=True)]),
+            ("Changes: USD per 1,000 changes", changes)]
 
 
 def _hot(history: History) -> list[tuple[str, list[Spec]]]:
@@ -130,6 +138,14 @@ def _hot(history: History) -> list[tuple[str, list[Spec]]]:
              for size in sizes for how in ("all shards at once", "SQS standard scaling")]
     return [("A hot route change, locally (2 cores): ms from the change", published + streams),
             ("The same in AWS, on paper from the measured costs: ms", paper)]
+
+
+def _status(history: History) -> list[tuple[str, list[Spec]]]:
+    rate, nack = (x for x in t.TARGETS if x.suite == "status")
+    return [("Status items written, 1,000 Envoys churning: items a second", [
+                Spec("mean of the steady state", rate.read, rate.unit, rate),
+                Spec("busiest second", t.metric("items written in the busiest second"), "items/s")]),
+            ("A NACK into the table: ms", [Spec("p99", nack.read, nack.unit, nack)])]
 
 
 Panels = Callable[[History], list[tuple[str, list[Spec]]]]
@@ -153,14 +169,18 @@ SUITES: dict[str, tuple[str, Panels, str]] = {
     "coldstart": ("Lambda cold start and package size", _coldstart,
                   "Per handler: Lambda INIT (the import), INIT plus the first invocation against in-process moto, "
                   "the same with boto3's import added; then the deployment package."),
-    "status": ("Proxy status writes", _status,
-               "One ADS server's status path (coalescer and store edge, DynamoDB in moto) while 1,000 Envoys churn "
-               "for a minute: items written per second against the bound, and how long a NACK waits."),
+    "cost": ("The AWS bill, counted", _cost,
+             "Every AWS call of the pipeline counted against moto in server mode with a botocore event hook, "
+             "priced at us-east-1 list prices: an idle month (the template's schedule), and what one endpoint "
+             "change and one route change cost; the README's \"What it costs\" has the whole bill."),
     "hot": ("Hot changes in shards", _hot,
             "The route behind a service every node calls gains a canary. Top: measured on this machine, the "
             "pipeline's shards on one worker process per core, until the last pointer is written and until the "
             "last of 1,000 simulated Envoys holds the change. Bottom: the AWS projection from the measured CPU and "
             "store calls at published latencies (bench/suite_hot.py lists them)."),
+    "status": ("Proxy status writes", _status,
+               "One ADS server's status path (coalescer and store edge, DynamoDB in moto) while 1,000 Envoys churn "
+               "for a minute: items written per second against the bound, and how long a NACK waits."),
 }
 
 

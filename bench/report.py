@@ -1,7 +1,8 @@
 """Build RESULTS.md's numbers and the plots from the runs recorded in `bench/results/`.
 
-    python bench/report.py            rewrite the generated blocks of bench/RESULTS.md and bench/plots/*.svg
-    python bench/report.py --check    exit 1 when RESULTS.md or a plot differs from what the runs give
+    python bench/report.py            rewrite the generated blocks of bench/RESULTS.md, bench/plots/*.svg and
+                                      the README's bill ("What it costs", bench/cost_report.py)
+    python bench/report.py --check    exit 1 when RESULTS.md, a plot or the bill differs from what the runs give
     python bench/report.py --run FILE print one recorded run as markdown
 
 RESULTS.md is prose around marked blocks (`<!-- generated: NAME -->` to `<!-- end generated -->`).
@@ -21,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cost_report
 import plots
 from history import RESULTS, History, Run, load, runs_text, span
 from run_summary import render_markdown
@@ -156,11 +158,12 @@ def splice(text: str, generated: dict[str, str]) -> str:
     return BLOCK.sub(lambda m: m.group("open") + generated[m.group("name")] + m.group("close"), text)
 
 
-def expected(results: Path, document: Path, plot_dir: Path) -> dict[Path, str]:
-    """Every generated file and what it should hold, from the runs in `results`."""
+def expected(results: Path, document: Path, plot_dir: Path, readme: Path = cost_report.README) -> dict[Path, str]:
+    """Every generated file and what it should hold, from the runs in `results` (the README's bill included)."""
     history = load(results)
     files = {plot_dir / f"{suite}.svg": plots.chart(history, suite) for suite in plots.SUITES}
     files[document] = splice(document.read_text(), blocks(history))
+    files[readme] = cost_report.spliced(readme.read_text(), history)
     return files
 
 

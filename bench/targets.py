@@ -25,13 +25,16 @@ FANOUT_PUSH_MS = 2000.0
 FANOUT_MB_PER_STREAM = 0.5
 COLDSTART_MS = 300.0
 PACKAGE_MB = 10.0
+IDLE_MONTH_USD = 5.0  # an idle 1,000-node mesh, a month, without the ADS service
+ENDPOINT_REQUESTS_PER_PROXY = 10.0  # billed requests of one endpoint change, per affected proxy
+COST_SIZES = (100, 1000)
 FUNCTIONS = ("api", "cloudmap_events", "ecs_events", "recompute", "reconcile")
 PEER_SIZES = (1000, 10000)
+STATUS_WRITES_PER_S = 25.0  # proxy status items one ADS server writes a second (delivery.status.coalescer.WriteBounds)
+STATUS_NACK_MS = 2000.0  # a NACK in the table within seconds, behind any backlog
 HOT_LOCAL_S = 10.0  # 10,000 dependents of a hot change published, locally on 2 cores
 HOT_AWS_S = 2.0  # the same on paper in AWS, with the template's shard concurrency
 HOT_SIZES = (1000, 5000, 10000)
-STATUS_WRITES_PER_S = 25.0  # proxy status items one ADS server writes a second (delivery.status.coalescer.WriteBounds)
-STATUS_NACK_MS = 2000.0  # a NACK in the table within seconds, behind any backlog
 
 
 class MissingReading(LookupError):
@@ -204,13 +207,15 @@ TARGETS: tuple[Target, ...] = (
            PACKAGE_MB, "MB", meaning="the function folders and the layer as `sam build` makes them, boto3 excluded"),
     Target("coldstart", "package, our code + layer, unzipped", metric("package: our code + layer, unzipped"),
            PACKAGE_MB, "MB", meaning="the same, unzipped"),
-    Target("status", "proxy status items written per second, 1,000 Envoys churning",
-           metric("items written per second, steady state"), STATUS_WRITES_PER_S, "items/s",
-           meaning="one ADS server's status writes while 1,000 Envoys each take a new config every 2 s on average "
-                   "(four ACKs each), 1 % reconnect a second and one NACKs a second: coalesced per Envoy, bounded "
-                   "per server"),
-    Target("status", "proxy status: NACK reported → in the table, p99", metric("NACK reported → written, p99"),
-           STATUS_NACK_MS, "ms", meaning="the same churn: a NACK goes ahead of the backlog of ACK states"),
+    Target("cost", "idle 1,000-node mesh, a month without ADS", metric("N=1,000: idle month without ADS"),
+           IDLE_MONTH_USD, "USD/month",
+           meaning="the template's schedule with nothing changing (a reconcile a minute, Lambda's SQS pollers), "
+                   "every call counted against the emulator, us-east-1 prices"),
+    *(Target("cost", f"endpoint change, billed requests per affected proxy, {n:,} nodes",
+             metric(f"N={n:,}: endpoint change, billed requests per affected proxy"), ENDPOINT_REQUESTS_PER_PROXY,
+             "requests", meaning="one new Cloud Map instance: every billed request of the event handler and the "
+                                 "recompute (and EventBridge's SQS delivery) over the proxies republished")
+      for n in COST_SIZES),
     Target("hot", "10,000 dependents published, locally", metric("N=10,000: change → last pointer published"),
            HOT_LOCAL_S * 1000, "ms",
            meaning="a route used by all 10,000 nodes changes: planned, cut into shards of 100 and rebuilt by the "
@@ -219,6 +224,13 @@ TARGETS: tuple[Target, ...] = (
            HOT_AWS_S * 1000, "ms",
            meaning="the same on paper: measured CPU and store calls per shard at published AWS latencies, the "
                    "template's ShardConcurrency (100) running every shard at once"),
+    Target("status", "proxy status items written per second, 1,000 Envoys churning",
+           metric("items written per second, steady state"), STATUS_WRITES_PER_S, "items/s",
+           meaning="one ADS server's status writes while 1,000 Envoys each take a new config every 2 s on average "
+                   "(four ACKs each), 1 % reconnect a second and one NACKs a second: coalesced per Envoy, bounded "
+                   "per server"),
+    Target("status", "proxy status: NACK reported → in the table, p99", metric("NACK reported → written, p99"),
+           STATUS_NACK_MS, "ms", meaning="the same churn: a NACK goes ahead of the backlog of ACK states"),
 )
 
 
