@@ -21,6 +21,9 @@ Third-party trimming, all of it for code no handler loads:
   wrapt's C accelerator, X-Ray patchers of libraries Lambda lacks), and what nothing reads at
   run time (type stubs, C sources, install records, the long descriptions in METADATA).
 
+Our own modules lose their docstrings and comments (`without_documentation`), every line kept in
+place so tracebacks still name the repository's lines: nothing in a handler reads them.
+
 `BLOCKED` names every module the layer lacks: tests/template/test_layer_pruning.py runs every
 handler with its sample event while an import hook refuses them, and
 `check_nothing_kept_imports_pruned` fails the build if a kept module imports one anywhere,
@@ -30,8 +33,10 @@ even lazily inside a function, unless `UNREACHED_IMPORTS` says why that import n
 from __future__ import annotations
 
 import ast
+import io
 import shutil
 import sys
+import tokenize
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -308,6 +313,51 @@ def remove_junk(site: Path) -> None:
             path.unlink()
 
 
+def _documentation_spans(source: str) -> list[tuple[int, int, int, int, str]]:
+    """(start line, start column, end line, end column, filler) of each docstring and comment; lines 1-based."""
+    lines = source.splitlines(keepends=True)
+
+    def column(line: int, byte_offset: int) -> int:  # ast counts UTF-8 bytes, tokenize characters
+        return len(lines[line - 1].encode()[:byte_offset].decode())
+
+    spans = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(
+                first.value.value, str
+            )
+            if docstring and first.end_lineno and first.end_col_offset is not None:
+                spans.append((first.lineno, column(first.lineno, first.col_offset), first.end_lineno,
+                              column(first.end_lineno, first.end_col_offset), '""'))
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT:
+            spans.append((*token.start, *token.end, ""))
+    return spans
+
+
+def without_documentation(source: str) -> str:
+    """`source` with its docstrings emptied and its comments cut, every line kept where it was.
+
+    Lines stay put so that a traceback from Lambda still names the line of the repository's file."""
+    lines = source.splitlines(keepends=True)
+    for start, start_col, end, end_col, filler in sorted(_documentation_spans(source), reverse=True):
+        prefix, suffix = lines[start - 1][:start_col], lines[end - 1][end_col:]
+        if end > start and suffix.strip():
+            continue  # code after a multi-line docstring on its closing line: left as it is
+        if end == start:
+            lines[start - 1] = prefix.rstrip() + filler + suffix if not filler else prefix + filler + suffix
+        else:
+            lines[start - 1 : end] = [prefix + filler + "\n", *["\n"] * (end - start - 1), suffix]
+    return "".join(lines)
+
+
+def strip_documentation(package: Path) -> None:
+    """Our own modules' docstrings and comments: nothing in a handler reads them, and they are a fifth of our bytes."""
+    for path in package.rglob("*.py"):
+        path.write_text(without_documentation(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
 def prune(site: Path) -> None:
     ours = site / OUR_PACKAGE
     remove_distributions(site, RUNTIME_PROVIDED + tuple(NEVER_IMPORTED))
@@ -316,6 +366,7 @@ def prune(site: Path) -> None:
     prune_protos(site, ours)
     remove_junk(site)  # last but one: the steps above read the RECORD files
     trim_metadata(site)
+    strip_documentation(ours)
     for directory in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
         if not any(directory.iterdir()):
             directory.rmdir()

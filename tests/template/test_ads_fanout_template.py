@@ -20,7 +20,8 @@ PSEUDO = {"AWS::StackName": "shop-mesh", "AWS::Region": "eu-west-1", "AWS::Accou
           "ConfigPublishedTopic": "arn:aws:sns:eu-west-1:111122223333:shop-mesh-config-published",
           "AdsCaSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:ca-AbCdEf",
           "AdsLoadBalancer.DNSName": "ads-123.elb.eu-west-1.amazonaws.com", "AdsIdentityPort": "18001",
-          "SnapshotBucket.Arn": "arn:aws:s3:::b", "StateTable.Arn": "arn:aws:dynamodb:eu-west-1:111122223333:table/t"}  # fmt: skip
+          "SnapshotBucket.Arn": "arn:aws:s3:::b",
+          "StateTable.Arn": "arn:aws:dynamodb:eu-west-1:111122223333:table/t"}  # fmt: skip
 
 
 def resources() -> dict[str, Any]:
