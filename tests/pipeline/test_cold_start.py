@@ -35,7 +35,9 @@ BUDGETS = {
     "cloudmap_events": PIPELINE,
     "ecs_events": PIPELINE,
     "recompute": PIPELINE,
+    "recompute_shard": PIPELINE,
     "reconcile": PIPELINE,
+    "rollout": Budget(frozenset({"meshplane.pipeline", "meshplane.envvars"})),  # envvars: names only, no import
 }
 
 

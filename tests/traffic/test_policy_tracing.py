@@ -42,6 +42,14 @@ FRONT_SERVICE = "checkout-frontend"
 REQUESTS = 5  # tracing.opentelemetry.min_flush_spans: one batch per proxy, sent at once
 
 
+
+def _scope_spans(resource_spans: Any) -> Any:
+    """Field 2 of ResourceSpans. xds-protos and opentelemetry-proto both install `opentelemetry/proto/...`, and
+    whichever is installed last wins: xds-protos' older OTLP names the field `instrumentation_library_spans`."""
+    if hasattr(resource_spans, "scope_spans"):
+        return resource_spans.scope_spans
+    return resource_spans.instrumentation_library_spans
+
 class OtlpCollector(trace_service_pb2_grpc.TraceServiceServicer):
     """Keeps every span it is sent, with the `service.name` of its resource."""
 
@@ -59,7 +67,7 @@ class OtlpCollector(trace_service_pb2_grpc.TraceServiceServicer):
         with self._lock:
             for resource_spans in request.resource_spans:
                 attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope in resource_spans.scope_spans:
+                for scope in _scope_spans(resource_spans):
                     self.spans += [(attributes.get("service.name", ""), span) for span in scope.spans]
         return trace_service_pb2.ExportTraceServiceResponse()
 
