@@ -139,7 +139,7 @@ def by_access_key(access_key: str, session_token: str | None, now: datetime | No
         try:
             role = backend.get_role_by_arn(role_arn)
         except _not_found():
-            raise InvalidCredentials(f"the role {role_arn} of this session does not exist") from None
+            raise InvalidCredentials(f"the role {role_arn} of these credentials does not exist") from None
         principal = _role(backend, role, session.arn, session.session_name)
         return Credentials(access_key, session.secret_access_key, session.session_token, principal)
     raise InvalidCredentials("the security token included in the request is invalid")
