@@ -90,18 +90,23 @@ def run(args: argparse.Namespace) -> int:
 
 def _request(args: argparse.Namespace) -> dict[str, Any]:
     """`--cli-input-json`, overridden by each flag given."""
-    request: dict[str, Any] = {}
-    if args.cli_input_json:
-        document = _json("--cli-input-json", args.cli_input_json)
-        if not isinstance(document, dict):
-            raise UsageError("--cli-input-json: must be a JSON object")
-        request.update(document)
+    request = cli_input(args)
     for member, attr in _FLAGS.items():
         value = getattr(args, attr, None)
         if value is None:
             continue
         request[member] = _json(f"--{attr.replace('_', '-')}", value) if member in ("spec", "tags") else value
     return request
+
+
+def cli_input(args: argparse.Namespace) -> dict[str, Any]:
+    """The request `--cli-input-json` gives (an object, inline or `file://`), empty without it."""
+    if not args.cli_input_json:
+        return {}
+    document = _json("--cli-input-json", args.cli_input_json)
+    if not isinstance(document, dict):
+        raise UsageError("--cli-input-json: must be a JSON object")
+    return document
 
 
 def _json(flag: str, value: str) -> Any:

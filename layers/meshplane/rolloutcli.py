@@ -17,7 +17,7 @@ from urllib.parse import quote, urlencode
 
 from meshplane import envvars
 from meshplane.cliargs import HelpFormatter, UsageError, add_command, env_option
-from meshplane.policycli import _json, call
+from meshplane.policycli import _json, call, cli_input
 
 COMMANDS = ("start", "pause", "resume", "abort", "promote")
 VERBS = ("create", "list", "describe", "status", "delete", *COMMANDS)
@@ -63,12 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    request: dict[str, Any] = {}
-    if args.cli_input_json:
-        document = _json("--cli-input-json", args.cli_input_json)
-        if not isinstance(document, dict):
-            raise UsageError("--cli-input-json: must be a JSON object")
-        request.update(document)
+    request = cli_input(args)
     for member, value in (("meshName", args.mesh_name), ("rolloutName", args.rollout_name),
                           ("clientToken", args.client_token)):
         if value is not None:
