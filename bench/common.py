@@ -243,3 +243,21 @@ def _envoy_version() -> str:
         return "absent"
     out = subprocess.run([str(envoy), "--version"], capture_output=True, text=True, timeout=30).stdout
     return out.strip().split("version:")[-1].strip() or "unknown"
+
+
+class StderrView:
+    """The demo's View protocol, printing progress to stderr (stdout carries the result)."""
+
+    def title(self, text: str) -> None:
+        print(f"== {text}", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def step(self, text: str) -> Iterator[None]:
+        print(f"-> {text}", file=sys.stderr, flush=True)
+        yield
+
+    def info(self, text: str) -> None:
+        print(f"   {text}", file=sys.stderr, flush=True)
+
+    def table(self, title: str, columns: object, rows: object) -> None:
+        print(f"   [{title}]", file=sys.stderr, flush=True)

@@ -18,40 +18,19 @@ no time of an EDS update: `last_updated` of endpoint configs is not implemented)
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import Profile, Suite, median, percentile, require
+from common import Profile, StderrView, Suite, median, percentile, require
 from targets import CONVERGENCE_P50_MS, CONVERGENCE_P99_MS
 
 TIMEOUT_S = 30.0
-
-
-class _StderrView:
-    """The demo's View protocol, printing progress to stderr (stdout carries the result)."""
-
-    def title(self, text: str) -> None:
-        print(f"== {text}", file=sys.stderr, flush=True)
-
-    @contextlib.contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        print(f"-> {text}", file=sys.stderr, flush=True)
-        yield
-
-    def info(self, text: str) -> None:
-        print(f"   {text}", file=sys.stderr, flush=True)
-
-    def table(self, title: str, columns: object, rows: object) -> None:
-        print(f"   [{title}]", file=sys.stderr, flush=True)
 
 
 def _clusters(sidecar: object) -> str:
@@ -187,7 +166,7 @@ def run(profile: Profile) -> Suite:
     built = None
     try:
         started = time.monotonic()
-        built = stack_mod.bring_up(supervisor, workdir, "us-east-1", _StderrView())
+        built = stack_mod.bring_up(supervisor, workdir, "us-east-1", StderrView())
         front = built.running["front-1"].sidecar
         blue = built.running["blue-2"].instance
         needle = f"::{blue.address}:{INGRESS_PORT}::"

@@ -14,34 +14,14 @@ The target (issue 17): the p50 within one step interval plus the propagation.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from common import Profile, Suite, median, percentile, require
-
-
-class _StderrView:
-    """The demo's View protocol, printing progress to stderr (stdout carries the result)."""
-
-    def title(self, text: str) -> None:
-        print(f"== {text}", file=sys.stderr, flush=True)
-
-    @contextlib.contextmanager
-    def step(self, text: str) -> Iterator[None]:
-        print(f"-> {text}", file=sys.stderr, flush=True)
-        yield
-
-    def info(self, text: str) -> None:
-        print(f"   {text}", file=sys.stderr, flush=True)
-
-    def table(self, title: str, columns: object, rows: object) -> None:
-        print(f"   [{title}]", file=sys.stderr, flush=True)
+from common import Profile, StderrView, Suite, median, percentile, require
 
 
 def _measure(built: Any, repeats: int) -> list[Any]:
@@ -84,7 +64,7 @@ def run(profile: Profile) -> Suite:
     supervisor = processes.Supervisor(workdir / "logs")
     built = None
     try:
-        built = stack_mod.bring_up(supervisor, workdir, "us-east-1", _StderrView())
+        built = stack_mod.bring_up(supervisor, workdir, "us-east-1", StderrView())
         results = _measure(built, repeats)
     finally:
         supervisor.stop_all()
