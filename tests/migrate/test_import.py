@@ -19,7 +19,7 @@ from meshplane.migrate.sources import cfn_yaml
 
 from .conftest import CFN, CRD_MESH, CRDS, EXPORT, EXPORT_MESH, IMPORTS, Calls, mesh_contents
 
-pytestmark = pytest.mark.emulator
+pytestmark = [pytest.mark.emulator, pytest.mark.xdist_group("migrate-import")]  # one import of the three sources
 KINDS = {"mesh", "virtualNode", "virtualService", "virtualRouter", "route", "virtualGateway", "gatewayRoute"}
 
 

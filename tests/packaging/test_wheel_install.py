@@ -20,6 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules", "*.egg-info")
 PIP = ("-m", "pip", "--disable-pip-version-check")
+pytestmark = pytest.mark.xdist_group("wheel-install")  # one build and install for the module
 
 
 def _run(argv: list[str], *, cwd: Path, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
