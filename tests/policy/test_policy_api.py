@@ -243,3 +243,21 @@ def test_the_cli_creates_from_cli_input_json_and_reports_errors_as_the_aws_cli_d
         f"policy 'cli' already gives authorization to virtualNode 'front' in mesh '{mesh}'")
     assert main(["policy", "delete", *api, "--mesh-name", mesh, "--policy-name", "cli"]) == 0
     assert json.loads(capsys.readouterr().out)["policy"]["status"] == {"status": "DELETED"}
+
+
+def test_a_mirrors_shadow_node_is_in_use_while_a_policy_names_it(stack: Stack, mesh: str) -> None:
+    appmesh = stack.appmesh()
+    base = f"/meshplane/v1/meshes/{mesh}/policies"
+    route = {"route": {"virtualRouterName": "router", "routeName": "r"}}
+    mirror = {"virtualNodeName": "front", "percent": 5}
+    assert _create(stack, mesh, "shadowing", targets=[route], mirror=mirror)[0] == 200
+    with pytest.raises(appmesh.exceptions.ResourceInUseException, match="policy 'shadowing' targets it"):
+        appmesh.delete_virtual_node(meshName=mesh, virtualNodeName="front")
+    appmesh.create_virtual_node(meshName=mesh, virtualNodeName="spare", spec={})
+    moved = {"spec": {"targets": [route], "mirror": {"virtualNodeName": "spare", "percent": 5}}}
+    assert _call(stack, "PUT", f"{base}/shadowing", moved)[0] == 200
+    appmesh.delete_virtual_node(meshName=mesh, virtualNodeName="front")  # no longer named: free to go
+    with pytest.raises(appmesh.exceptions.ResourceInUseException, match="policy 'shadowing' targets it"):
+        appmesh.delete_virtual_node(meshName=mesh, virtualNodeName="spare")
+    assert _call(stack, "DELETE", f"{base}/shadowing")[0] == 200
+    appmesh.delete_virtual_node(meshName=mesh, virtualNodeName="spare")

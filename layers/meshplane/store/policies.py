@@ -5,14 +5,16 @@ Items, in the mesh's partition `MESH#<mesh>`:
 | sk | item |
 |---|---|
 | `policy#<name>` | a policy: `extension` = `policy`, `mesh`, `name`, a resource's metadata, `spec`, `tags`, `tokens` |
-| `POLICYON#<resource sk>` | the claims on one target: `claims` (section wire name -> policy name), `revision` |
+| `POLICYON#<resource sk>` | the claims on one resource: `claims` (section -> policy), `revision` |
 
 Policy items carry no `kind`, so every App Mesh reader (`schema.key_of_item`) passes them by.
-The claim item of a target exists exactly while a policy targets it: a second policy giving the
-same section to it is a Conflict, and deleting the target (its ConditionCheck in
-`ResourceStore.delete`) is ResourceInUse.  The mesh counts its policies (`COUNT#MESH`, `policy`)
-for the quota and so that a mesh with policies cannot be deleted.  Every write is one
-transaction conditioned on what it read, as for the App Mesh kinds.
+The claim item of a resource exists exactly while a policy targets it or names it (a mirror's
+shadow node): a second policy giving the same section to a target is a Conflict, and deleting
+the resource (its ConditionCheck in `ResourceStore.delete`) is ResourceInUse.  A named resource
+is claimed once per policy (`REFERENCE` + its name -> its name), so any number of policies may
+name it.  The mesh counts its policies (`COUNT#MESH`, `policy`) for the quota and so that a mesh
+with policies cannot be deleted.  Every write is one transaction conditioned on what it read, as
+for the App Mesh kinds.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ SERVICE = extension.SERVICE  # the ARN service and the IAM action namespace of t
 EXTENSION = "policy"
 POLICY_PREFIX = "policy#"
 CLAIM_PREFIX = "POLICYON#"
+REFERENCE = "names/"  # the claim of a resource a section names (not a target): `names/<policy>` -> policy
 COUNT_ATTRIBUTE = "policy"  # on COUNT#MESH, beside the App Mesh kinds' counts
 MAX_TOKENS = extension.MAX_TOKENS
 
@@ -73,10 +76,14 @@ def data_of_item(item: Mapping[str, Any]) -> PolicyData:
     )
 
 
-def claims_of(spec: PolicySpec, mesh: str) -> dict[ResourceKey, set[str]]:
-    """The sections (wire names) `spec` gives to each of its targets."""
+def claims_of(spec: PolicySpec, mesh: str, policy: str) -> dict[ResourceKey, set[str]]:
+    """The sections (wire names) `spec` of `policy` gives to each of its targets, and the claim of
+    each resource its sections name, so that neither can be deleted while the policy holds it."""
     sections = set(spec.sections())
-    return {target: set(sections) for target in spec.target_keys(mesh)}
+    claims = {target: set(sections) for target in spec.target_keys(mesh)}
+    for _, named in spec.references(mesh):
+        claims.setdefault(named, set()).add(REFERENCE + policy)
+    return claims
 
 
 class PolicyStore:
@@ -109,7 +116,7 @@ class PolicyStore:
         return {i["sk"]: i for i in self.resources._query_all(schema.mesh_pk(mesh), CLAIM_PREFIX)}
 
     def holders(self, target: ResourceKey) -> list[str]:
-        """The policies that target `target`, by name."""
+        """The policies that target `target` or name it, by name."""
         item = self.resources._get(schema.mesh_pk(target.mesh), claim_sk(target))
         return sorted(set((item or {}).get("claims", {}).values()))
 
@@ -133,7 +140,7 @@ class PolicyStore:
         }
         put = {"Put": {"TableName": self.table, "Item": attrs(item), "ConditionExpression": "attribute_not_exists(pk)"}}
         writes = [Write(put, lambda: Conflict(f"{describe_policy(key)} already exists")), self._count(key, +1)]
-        writes += self._claim_writes(key, {}, claims_of(spec, key.mesh), spec)
+        writes += self._claim_writes(key, {}, claims_of(spec, key.mesh, key.name), spec)
         transact(self.client, writes)
         return data_of_item(item)
 
@@ -145,7 +152,7 @@ class PolicyStore:
         replay = _replay(current, token, request_hash)
         if replay is not None:
             return replay
-        old = claims_of(Spec.model_validate_json(current["spec"]), key.mesh)
+        old = claims_of(Spec.model_validate_json(current["spec"]), key.mesh, key.name)
         version = int(current["version"])
         tokens = list(current.get("tokens") or [])
         if token:
@@ -160,7 +167,7 @@ class PolicyStore:
             "ExpressionAttributeValues": {**{f":{n}": attr(v) for n, v in changes.items()}, ":expected": attr(version)},
         }
         writes = [Write({"Update": update}, lambda: self._lost_race(key, version))]
-        writes += self._claim_writes(key, old, claims_of(spec, key.mesh), spec)
+        writes += self._claim_writes(key, old, claims_of(spec, key.mesh, key.name), spec)
         transact(self.client, writes)
         return data_of_item({**current, **changes})
 
@@ -169,7 +176,7 @@ class PolicyStore:
 
         current = self._require(key)
         version = int(current["version"])
-        old = claims_of(Spec.model_validate_json(current["spec"]), key.mesh)
+        old = claims_of(Spec.model_validate_json(current["spec"]), key.mesh, key.name)
         delete = {"TableName": self.table, "Key": attrs({"pk": current["pk"], "sk": current["sk"]}),
                   "ConditionExpression": "version = :expected",
                   "ExpressionAttributeValues": {":expected": attr(version)}}
