@@ -261,3 +261,35 @@ def test_a_mirrors_shadow_node_is_in_use_while_a_policy_names_it(stack: Stack, m
         appmesh.delete_virtual_node(meshName=mesh, virtualNodeName="spare")
     assert _call(stack, "DELETE", f"{base}/shadowing")[0] == 200
     appmesh.delete_virtual_node(meshName=mesh, virtualNodeName="spare")
+
+
+def test_app_mesh_tag_operations_work_on_a_policys_arn(stack: Stack, mesh: str) -> None:
+    appmesh = stack.appmesh()  # the unmodified boto3 client
+    tagged = {"policyName": "tagged", "spec": {"targets": [_node("back")], "authorization": AUTHZ},
+              "tags": [{"key": "team", "value": "shop"}]}
+    arn = _call(stack, "PUT", f"/meshplane/v1/meshes/{mesh}/policies", tagged)[1]["policy"]["metadata"]["arn"]
+    assert arn.split(":")[2] == "meshplane" and arn.endswith(f":mesh/{mesh}/policy/tagged")
+    appmesh.tag_resource(resourceArn=arn, tags=[{"key": "tier", "value": "gold"}, {"key": "team", "value": "pay"}])
+    assert appmesh.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "team", "value": "pay"},
+                                                                       {"key": "tier", "value": "gold"}]
+    first = appmesh.list_tags_for_resource(resourceArn=arn, limit=1)
+    assert first["tags"] == [{"key": "team", "value": "pay"}] and first["nextToken"]
+    appmesh.untag_resource(resourceArn=arn, tagKeys=["team"])
+    assert appmesh.list_tags_for_resource(resourceArn=arn)["tags"] == [{"key": "tier", "value": "gold"}]
+    described = _call(stack, "GET", f"/meshplane/v1/meshes/{mesh}/policies/tagged")[1]["policy"]
+    assert described["metadata"]["version"] == 1  # tags are not a change of the policy
+
+
+def test_tag_operations_on_a_missing_or_foreign_policy_are_refused(stack: Stack, unchanged_mesh: str) -> None:
+    appmesh = stack.appmesh()
+    arn = f"arn:aws:meshplane:{stack.store.region}:{stack.store.account}:mesh/{unchanged_mesh}/policy/absent"
+    foreign = arn.replace(f":{stack.store.account}:", ":999999999999:")
+    for call in (lambda a: appmesh.list_tags_for_resource(resourceArn=a),
+                 lambda a: appmesh.tag_resource(resourceArn=a, tags=[{"key": "k", "value": "v"}]),
+                 lambda a: appmesh.untag_resource(resourceArn=a, tagKeys=["k"])):
+        with pytest.raises(appmesh.exceptions.NotFoundException, match=r"policy 'absent' .* does not exist"):
+            call(arn)
+        with pytest.raises(appmesh.exceptions.NotFoundException, match="not a resource of this account"):
+            call(foreign)
+    with pytest.raises(appmesh.exceptions.BadRequestException, match="resourceArn"):
+        appmesh.list_tags_for_resource(resourceArn=arn.replace("/policy/", "/rollout/"))

@@ -78,3 +78,24 @@ def test_tags_need_tag_resource_and_a_listing_is_authorized_on_the_mesh() -> Non
         _authorize(iam, "CreatePolicy", tagged)
     mesh_arn = f"arn:aws:appmesh:{REGION}:{ACCOUNT}:mesh/m"
     _authorize(Iam(("meshplane:ListPolicies", mesh_arn)), "ListPolicies", {"meshName": "m"})
+
+
+def test_app_mesh_tag_operations_on_a_policy_are_meshplane_actions_on_its_arn() -> None:
+    from meshplane.api.routes import operations
+
+    def authorize(iam: Iam, operation: str, values: dict[str, Any]) -> None:
+        event = {"requestContext": {"identity": {"userArn": USER, "accountId": ACCOUNT}}}
+        model = next(op.input_model for op in operations() if op.name == operation)
+        Authorizer(iam, Store()).authorize(event, operation, model.model_validate(values))
+
+    tags = {"resourceArn": POLICY_ARN, "tags": [{"key": "team", "value": "a"}]}
+    with pytest.raises(Forbidden, match=f"meshplane:TagResource on resource: {POLICY_ARN} "):
+        authorize(Iam(("appmesh:TagResource", POLICY_ARN)), "TagResource", tags)
+    iam = Iam(("meshplane:TagResource", POLICY_ARN), ("meshplane:UntagResource", POLICY_ARN),
+              ("meshplane:ListTagsForResource", POLICY_ARN))
+    authorize(iam, "TagResource", tags)
+    authorize(iam, "UntagResource", {"resourceArn": POLICY_ARN, "tagKeys": ["team"]})
+    authorize(iam, "ListTagsForResource", {"resourceArn": POLICY_ARN})
+    assert iam.asked == [(f"meshplane:{op}", POLICY_ARN) for op in ("TagResource", "UntagResource",
+                                                                     "ListTagsForResource")]
+    authorize(Iam(("appmesh:TagResource", NODE_ARN)), "TagResource", {**tags, "resourceArn": NODE_ARN})

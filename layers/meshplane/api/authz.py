@@ -96,8 +96,11 @@ class Authorizer:
         self.principals: TtlCache[str, Principal] = TtlCache(seconds, size, clock)
 
     def authorize(self, event: Mapping[str, Any], operation: str, inp: Any) -> None:
+        from meshplane.api import policy_permissions
+
         caller = self._caller(event)
-        for check in permissions.checks(operation, inp, self._arn):
+        on_policy = policy_permissions.tag_checks(operation, inp, self._policy_arn)
+        for check in on_policy if on_policy is not None else permissions.checks(operation, inp, self._arn):
             self._allow(caller, check.action, check.resource, self._condition_keys(check))
         if operation in _ACM_FIELDS_OF and getattr(inp, "spec", None) is not None:
             for ref in acm_refs(inp.spec):
@@ -107,13 +110,9 @@ class Authorizer:
     def authorize_policy(self, event: Mapping[str, Any], operation: str, inp: Any) -> None:
         """A Policy extension call (`api.policy_permissions`), decided the same way."""
         from meshplane.api import policy_permissions
-        from meshplane.store.policies import policy_arn
 
         caller = self._caller(event)
-        store = self.store
-        for check in policy_permissions.checks(
-            operation, inp, self._arn, lambda key: policy_arn(key, store.region, store.account, store.partition)
-        ):
+        for check in policy_permissions.checks(operation, inp, self._arn, self._policy_arn):
             self._allow(caller, check.action, check.resource, self._condition_keys(check))
 
     def authorize_checks(self, event: Mapping[str, Any], found: Iterable[permissions.Check]) -> None:
@@ -213,6 +212,11 @@ class Authorizer:
 
     def _arn(self, key: ResourceKey) -> str:
         return key.arn(self.store.region, self.store.account, partition=self.store.partition)
+
+    def _policy_arn(self, key: PolicyKey) -> str:
+        from meshplane.store.policies import policy_arn
+
+        return policy_arn(key, self.store.region, self.store.account, self.store.partition)
 
     def _condition_keys(self, check: permissions.Check) -> dict[str, tuple[str, ...]]:
         keys: dict[str, tuple[str, ...]] = {}

@@ -19,6 +19,7 @@ from meshplane.model import rules, shapes
 from meshplane.model.acm_arns import Home, acm_refs
 from meshplane.model.base import AppMeshModel
 from meshplane.model.ids import Kind, ResourceKey
+from meshplane.model.policy.keys import ARN_SERVICE as POLICY_ARN_SERVICE
 from meshplane.store.errors import BadRequest, Forbidden, LimitExceeded, NotFound
 from meshplane.store.kinds import BY_TYPE_NAME, KindInfo
 from meshplane.store.resources import ResourceStore, describe_key
@@ -95,17 +96,20 @@ class Operations:
     # --- tags ------------------------------------------------------------------------------
 
     def tag_resource(self, op: Operation, inp: Any) -> AppMeshModel:
-        self.store.tag(self._key_of_arn(inp.resource_arn), {t.key: t.value for t in inp.tags})
+        store, key = self._tagged(inp.resource_arn)
+        store.tag(key, {t.key: t.value for t in inp.tags})
         return op.output_model()
 
     def untag_resource(self, op: Operation, inp: Any) -> AppMeshModel:
-        self.store.untag(self._key_of_arn(inp.resource_arn), list(inp.tag_keys))
+        store, key = self._tagged(inp.resource_arn)
+        store.untag(key, list(inp.tag_keys))
         return op.output_model()
 
     def list_tags_for_resource(self, op: Operation, inp: Any) -> AppMeshModel:
         scope = f"{op.name}/{inp.resource_arn}"
         after = pagination.decode(inp.next_token, scope)
-        tags = sorted(self.store.tags(self._key_of_arn(inp.resource_arn)).items())
+        store, key = self._tagged(inp.resource_arn)
+        tags = sorted(store.tags(key).items())
         remaining = [(k, v) for k, v in tags if after is None or k > after]
         page = remaining[: inp.limit or DEFAULT_TAG_PAGE]
         more = len(remaining) > len(page)
@@ -121,6 +125,15 @@ class Operations:
     def _check_owner(self, owner: str | None) -> None:
         if owner is not None and owner != self.store.account:
             raise Forbidden(f"meshOwner {owner}: meshes shared from other accounts are not supported")
+
+    def _tagged(self, arn: str) -> tuple[Any, Any]:
+        """The store holding the tags of `arn`, and its key there: an App Mesh resource's, or a meshplane policy's."""
+        if arn.split(":", 3)[2:3] == [POLICY_ARN_SERVICE]:
+            from meshplane.store.policies import PolicyStore
+
+            policies = PolicyStore(self.store)
+            return policies, policies.key_of_arn(arn)
+        return self.store, self._key_of_arn(arn)
 
     def _key_of_arn(self, arn: str) -> ResourceKey:
         try:

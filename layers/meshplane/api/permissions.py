@@ -99,8 +99,12 @@ def resource_key(resource_arn: str, arn: ArnOf) -> ResourceKey | None:
 
 
 def _tagging(operation: str, inp: Any, arn: ArnOf) -> Check:
-    action, resource = f"{SERVICE}:{operation}", inp.resource_arn
-    key = resource_key(resource, arn)
+    return tag_check(SERVICE, operation, inp, resource_key(inp.resource_arn, arn))
+
+
+def tag_check(service: str, operation: str, inp: Any, key: DependencyKey | None) -> Check:
+    """`<service>:<operation>` on the ARN a tag operation names; `key`: the stored resource it is, if any."""
+    action, resource = f"{service}:{operation}", inp.resource_arn
     if operation == "TagResource":
         tags = {t.key: t.value for t in inp.tags}
         return Check(action, resource, key, tags, tuple(tags))

@@ -8,7 +8,9 @@ As for App Mesh's writes:
   ListPolicies on the mesh's App Mesh ARN;
 - a create or update is also authorized on the App Mesh ARN of every target it names, so an
   operator can limit who attaches policies to which resources (`aws:ResourceTag/*` of the target);
-- a create that carries tags also needs `meshplane:TagResource` on the new policy.
+- a create that carries tags also needs `meshplane:TagResource` on the new policy;
+- App Mesh's TagResource, UntagResource and ListTagsForResource on a policy's ARN are
+  `meshplane:<Operation>` on it, with the policy's tags as `aws:ResourceTag/*`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from meshplane.api.permissions import ArnOf, Check
+from meshplane.api.permissions import TAG_OPERATIONS, ArnOf, Check, tag_check
 from meshplane.model.ids import Kind, ResourceKey
 from meshplane.model.policy.keys import PolicyKey
 from meshplane.store.policies import SERVICE
@@ -40,3 +42,15 @@ def checks(operation: str, inp: Any, arn: ArnOf, policy_arn: PolicyArnOf) -> lis
     if operation == "CreatePolicy" and tags:
         found.append(Check(f"{SERVICE}:TagResource", policy_arn(key), key, tags, tag_keys))
     return found
+
+
+def tag_checks(operation: str, inp: Any, policy_arn: PolicyArnOf) -> list[Check] | None:
+    """The check of an App Mesh tag operation on a policy's ARN; None for any other call (App Mesh's own apply)."""
+    if operation not in TAG_OPERATIONS:
+        return None
+    try:
+        key = PolicyKey.from_arn(inp.resource_arn)
+    except ValueError:
+        return None
+    stored = key if policy_arn(key) == inp.resource_arn else None  # another account's policy has no tags here
+    return [tag_check(SERVICE, operation, inp, stored)]

@@ -62,12 +62,18 @@ def check_name(value: str) -> str:
 
 
 def check_resource_arn(value: str) -> str:
-    """The pydantic validator of the ARN an operation acts on: an App Mesh ARN whose names follow the rule."""
+    """The pydantic validator of the ARN an operation acts on: an App Mesh ARN (or a meshplane policy's, which
+    the tag operations take too) whose names follow the rule."""
+    from meshplane.model.policy.keys import PolicyKey
+
     try:
-        key = ResourceKey.from_arn(value)
+        key: ResourceKey | PolicyKey = ResourceKey.from_arn(value)
     except ValueError:
-        raise PydanticCustomError("appmesh_arn", "not an App Mesh resource ARN") from None
-    parts = (("mesh name", key.mesh), ("parent name", key.parent), ("resource name", key.name))
+        try:
+            key = PolicyKey.from_arn(value)
+        except ValueError:
+            raise PydanticCustomError("appmesh_arn", "not an App Mesh resource ARN") from None
+    parts = (("mesh name", key.mesh), ("parent name", getattr(key, "parent", None)), ("resource name", key.name))
     for label, name in parts:
         reason = None if name is None else problem(name)
         if reason is not None:

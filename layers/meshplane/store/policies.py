@@ -185,6 +185,25 @@ class PolicyStore:
         transact(self.client, writes)
         return data_of_item({**current, "status": "DELETED"})
 
+    def tag(self, key: PolicyKey, tags: Mapping[str, str]) -> None:
+        """Add or overwrite tags (App Mesh's TagResource on the policy's ARN); beyond the quota is TooManyTags."""
+        self.resources.change_item_tags(self._require(key), lambda old: {**old, **tags})
+
+    def untag(self, key: PolicyKey, tag_keys: list[str]) -> None:
+        self.resources.change_item_tags(self._require(key),
+                                        lambda old: {k: v for k, v in old.items() if k not in set(tag_keys)})
+
+    def key_of_arn(self, arn: str) -> PolicyKey:
+        """The policy `arn` names; NotFound unless it is a policy ARN of this account, region and partition."""
+        resources = self.resources
+        try:
+            key = PolicyKey.from_arn(arn)
+        except ValueError:
+            raise NotFound(f"resourceArn: {arn} is not a policy's ARN") from None
+        if policy_arn(key, resources.region, resources.account, resources.partition) != arn:
+            raise NotFound(f"resourceArn: {arn} is not a resource of this account and region")
+        return key
+
     # --- write helpers ---------------------------------------------------------------------
 
     def _count(self, key: PolicyKey, delta: int) -> Write:

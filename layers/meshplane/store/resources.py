@@ -272,15 +272,18 @@ class ResourceStore:
     # --- write helpers ---------------------------------------------------------------------
 
     def _change_tags(self, key: ResourceKey, change: Callable[[dict[str, str]], dict[str, str]]) -> None:
-        """Read-modify-write of the tag map, guarded by its own revision so tags never touch `version`."""
-        current = self._require(key)
+        self.change_item_tags(self._require(key), change)
+
+    def change_item_tags(self, current: Mapping[str, Any], change: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        """Read-modify-write of an item's tag map (a resource's or a policy's), guarded by its own revision so
+        tags never touch `version`."""
         tags = change(schema.tags_of_item(current))
         if len(tags) > self.limits.tags_per_resource:
             raise TooManyTags(f"a resource holds at most {self.limits.tags_per_resource} tags")
         revision = int(current.get("tagRevision", 0))
         update = {
             **self._at(),
-            "Key": attrs(schema.item_key(key)),
+            "Key": attrs({"pk": current["pk"], "sk": current["sk"]}),
             "UpdateExpression": "SET tags = :tags, tagRevision = :next",
             "ConditionExpression": "attribute_exists(pk) AND "
             "(attribute_not_exists(tagRevision) OR tagRevision = :revision)",

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from meshplane.model.ids import ResourceKey
+from meshplane.model.ids import PARTITION, ResourceKey
 
 POLICY_SEGMENT = "policy"
+ARN_SERVICE = "meshplane"  # a policy's ARN: `arn:<partition>:meshplane:<region>:<account>:mesh/<m>/policy/<n>`
 
 
 @dataclass(frozen=True, order=True)
@@ -28,6 +29,17 @@ class PolicyKey:
 
     def __str__(self) -> str:
         return self.path
+
+    @classmethod
+    def from_arn(cls, arn: str) -> PolicyKey:
+        """Parse a policy's ARN of any partition, region and account; raises ValueError for anything else."""
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or parts[0] != "arn" or not PARTITION.fullmatch(parts[1]) or parts[2] != ARN_SERVICE:
+            raise ValueError(f"not a meshplane ARN: {arn!r}")
+        segments = parts[5].split("/")
+        if len(segments) != 4 or segments[0] != "mesh" or segments[2] != POLICY_SEGMENT or "" in segments:
+            raise ValueError(f"not a meshplane policy path: {parts[5]!r}")
+        return cls(segments[1], segments[3])
 
 
 DependencyKey: TypeAlias = "ResourceKey | PolicyKey"
