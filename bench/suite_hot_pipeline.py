@@ -24,6 +24,7 @@ import json
 import multiprocessing
 import os
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -41,21 +42,29 @@ from meshplane.model.state import MeshState
 from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator, consistency_validator
 from meshplane.pipeline.publish import Publisher
 from meshplane.pipeline.recompute import Plan, Recomputer
-from meshplane.pipeline.shards import ShardMessage, ShardPolicy, ShardWorker, messages
+from meshplane.pipeline.shard_io import BatchedIndex, EventBatch
+from meshplane.pipeline.shards import IO_THREADS, ShardMessage, ShardPolicy, ShardWorker, messages
 from meshplane.pipeline.telemetry import Telemetry
 from meshplane.publication.pointer import Pointer
+from meshplane.store import schema
 from meshplane.store.index import IndexEntry
+from meshplane.store.item_cache import ParsedItems
 from meshplane.store.pointers import PointerConflict
 
 HOT_ROUTER, HOT_SERVICE, CANARY = "hot-router", "hot.local", "hot-canary"
 CALLS = Counter[str]()  # store calls by "service:Operation", in this process
+POOLED = Counter[str]()  # the part of CALLS made on the shard's publishing threads, overlapping each other
 WRITTEN = Counter[str]()  # bytes by "service:Operation"
 PUBLISHED: list[float] = []  # monotonic times of this process's pointer writes
+LOCK = threading.Lock()
 
 
 def count(call: str, size: int = 0) -> None:
-    CALLS[call] += 1
-    WRITTEN[call] += size
+    with LOCK:
+        CALLS[call] += 1
+        WRITTEN[call] += size
+        if threading.current_thread() is not threading.main_thread():
+            POOLED[call] += 1
 
 
 # ---- the mesh ---------------------------------------------------------------------------------------------------
@@ -90,35 +99,72 @@ def hot_states(nodes: int) -> tuple[MeshState, MeshState]:
 
 
 # ---- the stores ---------------------------------------------------------------------------------------------------
-STATE_FIELDS = ("virtual_nodes", "virtual_services", "virtual_routers", "routes", "virtual_gateways",
-                "gateway_routes")
 MB = 1024 * 1024
+
+
+def stored_item(key: ResourceKey, data: Any) -> dict[str, Any]:
+    """A resource as `ResourceStore` stores it and `_query_all` hands it back (plain values)."""
+    meta = data.metadata
+    return {**schema.item_key(key), "kind": key.kind.value, "mesh": key.mesh, "name": key.name,
+            **({"parent": key.parent} if key.parent else {}), "arn": meta.arn, "uid": meta.uid,
+            "version": meta.version, "createdAt": schema.epoch(meta.created_at),
+            "lastUpdatedAt": schema.epoch(meta.last_updated_at), "meshOwner": meta.mesh_owner,
+            "resourceOwner": meta.resource_owner, "status": "ACTIVE", "spec": schema.spec_json(data.spec)}
+
+
+FIELD_KINDS = {"virtual_nodes": Kind.VIRTUAL_NODE, "virtual_services": Kind.VIRTUAL_SERVICE,
+               "virtual_routers": Kind.VIRTUAL_ROUTER, "routes": Kind.ROUTE,
+               "virtual_gateways": Kind.VIRTUAL_GATEWAY, "gateway_routes": Kind.GATEWAY_ROUTE}
+
+
+def stored_items(state: MeshState) -> list[dict[str, Any]]:
+    items = []
+    for field, kind in FIELD_KINDS.items():
+        for name, data in getattr(state, field).items():
+            parent, name = name if isinstance(name, tuple) else (None, name)
+            items.append(stored_item(ResourceKey(kind, state.name, name, parent), data))
+    return items
 
 
 class Loader:
     """The resource store: the mesh of the generation this process is at, without endpoints.
 
-    Each resource is kept as its JSON and validated again on every load, as the store
-    validates every item it reads (DynamoDB's own item decoding is not reproduced).
+    Each load reads every item afresh and parses it with the store's own `ParsedItems`,
+    as `ResourceStore.load_mesh_state` does: a warm process parses only the items whose
+    stored fields changed (botocore's decoding of the Query pages is not reproduced).
     """
 
     def __init__(self, states: tuple[MeshState, ...]) -> None:
         self.states, self.generation = states, 0
-        self.stored = [{f: {k: (type(v), v.model_dump_json(by_alias=True)) for k, v in getattr(s, f).items()}
-                        for f in STATE_FIELDS} for s in states]
-        self.pages = [sum(len(text) for f in stored.values() for _, text in f.values()) // MB + 1
-                      for stored in self.stored]
+        self.stored = [stored_items(s) for s in states]
+        self.pages = [len(json.dumps(items, default=str)) // MB + 1 for items in self.stored]
+        self.parsed = ParsedItems()
 
     def load_mesh_state(self, mesh: str) -> MeshState:
         for _ in range(self.pages[self.generation]):  # one Query page per MB, as DynamoDB pages it
             count("dynamodb:Query")
-        parsed = {f: {k: cls.model_validate_json(text) for k, (cls, text) in items.items()}
-                  for f, items in self.stored[self.generation].items()}
+        found: dict[str, dict[Any, Any]] = {field: {} for field in FIELD_KINDS}
+        for item in self.stored[self.generation]:
+            field = STATE_FIELD[item["kind"]]
+            found[field][(item["parent"], item["name"]) if "parent" in item else item["name"]] = self.parsed.data(item)
         state = self.states[self.generation]
-        return MeshState(mesh=state.mesh, tags=state.tags, **parsed)
+        return MeshState(mesh=state.mesh, tags=state.tags, **found)
+
+    def cold_load_seconds(self) -> float:
+        """One load's parse with nothing parsed before: what a cold container pays."""
+        parsed, self.parsed = self.parsed, ParsedItems()
+        started = time.process_time()
+        try:
+            self.load_mesh_state("bench")
+        finally:
+            self.parsed = parsed
+        return time.process_time() - started
 
     def list_mesh_names(self) -> list[str]:
         return ["bench"]
+
+
+STATE_FIELD = {kind.value: field for field, kind in FIELD_KINDS.items()}
 
 
 class Endpoints:
@@ -146,6 +192,11 @@ class Pointers:
         count("dynamodb:GetItem")
         return self.items.get(path)
 
+    def get_many(self, paths: list[str]) -> dict[str, Pointer | None]:
+        for _ in range(0, len(paths), 100):  # BatchGetItem's 100 keys a call
+            count("dynamodb:BatchGetItem")
+        return {path: self.items.get(path) for path in paths}
+
     def advance(self, previous: Pointer | None, path: str, pointer: Pointer) -> Pointer:
         count("dynamodb:PutItem", len(json.dumps(dict(pointer.versions))) + len(pointer.key) + 100)
         current = self.items.get(path)
@@ -153,7 +204,8 @@ class Pointers:
             raise PointerConflict(path)
         stored = dataclasses.replace(pointer, seq=(previous.seq if previous else 0) + 1)
         self.items[path] = stored
-        PUBLISHED.append(time.monotonic())
+        with LOCK:
+            PUBLISHED.append(time.monotonic())
         return stored
 
 
@@ -172,6 +224,23 @@ class Index:
     def delete(self, mesh: str, path: str) -> None:
         count("dynamodb:DeleteItem")
         self.items.pop(path, None)
+
+
+class IndexClient:
+    """The BatchWriteItem the shards' `BatchedIndex` makes, into the same index items."""
+
+    def __init__(self, index: Index) -> None:
+        self.index = index
+
+    def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        for requests in RequestItems.values():
+            count("dynamodb:BatchWriteItem", len(json.dumps(requests)))
+            for request in requests:
+                item = request["PutRequest"]["Item"]
+                path = item["sk"]["S"]
+                self.index.items[path] = IndexEntry(path, frozenset(d["S"] for d in item["deps"]["L"]),
+                                                    frozenset(n["S"] for n in item["endpointDeps"]["L"]))
+        return {"UnprocessedItems": {}}
 
 
 class DirBucket:
@@ -228,14 +297,21 @@ def world(states: tuple[MeshState, ...], root: Path, fifo: str, shard_size: int)
     sink = io.StringIO()
     telemetry = Telemetry(Logger(service="bench-hot", stream=sink, level="WARNING"), Tracer(disabled=True),
                           EphemeralMetrics(namespace="Bench"))
-    loader, pointers, index = Loader(states), Pointers(), Index()
-    publisher = Publisher(bucket="bench", bus="bench", s3=DirBucket(root), events=Bus(fifo), pointers=pointers,
-                          index=index, validators=[consistency_validator], telemetry=telemetry)
-    graph = ModuleGraph()
-    recomputer = Recomputer(loader=loader, endpoints=Endpoints(loader), graph=graph, translator=ModuleTranslator(),
-                            pointers=pointers, index=index, publisher=publisher, telemetry=telemetry)
-    worker = ShardWorker(recomputer=recomputer, loader=loader, graph=graph, pointers=pointers, telemetry=telemetry)
-    return World(loader, recomputer, worker, ShardPolicy(threshold=1, size=shard_size))
+    loader, pointers, index, bus, bucket = Loader(states), Pointers(), Index(), Bus(fifo), DirBucket(root)
+    graph, endpoints, translator = ModuleGraph(), Endpoints(loader), ModuleTranslator()
+
+    def recomputer(events: Any, index: Any) -> Recomputer:
+        publisher = Publisher(bucket="bench", bus="bench", s3=bucket, events=events, pointers=pointers, index=index,
+                              validators=[consistency_validator], telemetry=telemetry)
+        return Recomputer(loader=loader, endpoints=endpoints, graph=graph, translator=translator,  # type: ignore[arg-type]
+                          pointers=pointers, index=index, publisher=publisher, telemetry=telemetry)  # type: ignore[arg-type]
+
+    # the shard function's wiring (`Pipeline.shard_worker`): events and index entries in batches
+    shard_events, shard_index = EventBatch(bus, telemetry), BatchedIndex("bench", IndexClient(index))
+    worker = ShardWorker(recomputer=recomputer(shard_events, shard_index), loader=loader, graph=graph,
+                         pointers=pointers, telemetry=telemetry, batches=(shard_index, shard_events),  # type: ignore[arg-type]
+                         threads=IO_THREADS)
+    return World(loader, recomputer(bus, index), worker, ShardPolicy(threshold=1, size=shard_size))
 
 
 def run_shard(body: str) -> dict[str, Any]:
@@ -243,13 +319,14 @@ def run_shard(body: str) -> dict[str, Any]:
     assert WORLD is not None
     WORLD.loader.generation = 1
     CALLS.clear()
+    POOLED.clear()
     WRITTEN.clear()
     PUBLISHED.clear()
     started, cpu = time.monotonic(), time.process_time()
     results = WORLD.worker.run(ShardMessage.model_validate_json(body))
     return {"pid": os.getpid(), "started": started, "finished": time.monotonic(), "cpu": time.process_time() - cpu,
-            "proxies": len(results), "published": list(PUBLISHED), "calls": dict(CALLS), "bytes": dict(WRITTEN),
-            "statuses": dict(Counter(r.status.value for r in results))}
+            "proxies": len(results), "published": list(PUBLISHED), "calls": dict(CALLS), "pooled": dict(POOLED),
+            "bytes": dict(WRITTEN), "statuses": dict(Counter(r.status.value for r in results))}
 
 
 def plan_change(w: World) -> tuple[Plan, list[ShardMessage], dict[str, Any]]:
@@ -283,6 +360,9 @@ def main(nodes: int, root: Path, fifo: str, workers: int, shard_size: int) -> No
     initial = WORLD.recomputer.recompute("bench", full=True)
     proxies = len(initial.published)
     seconds = time.perf_counter() - started
+    WORLD.loader.generation = 1
+    cold_load_s = WORLD.loader.cold_load_seconds()
+    WORLD.loader.generation = 0
     pool = multiprocessing.get_context("fork").Pool(workers)
     pool.map(time.sleep, [0.2] * workers, chunksize=1)  # every worker forked and warm before the change
     print(f"ready {proxies} {seconds:.3f}", file=out)
@@ -296,7 +376,8 @@ def main(nodes: int, root: Path, fifo: str, workers: int, shard_size: int) -> No
     pool.close()
     print(json.dumps({"t0": t0, "dispatched": dispatched, "done": done, "dispatch": dispatch,
                       "targets": len(plan.full | plan.endpoints_only), "shards": len(shards), "runs": runs,
-                      "initial_publish_s": seconds, "proxies": proxies}), file=out)
+                      "initial_publish_s": seconds, "proxies": proxies, "cold_load_s": cold_load_s,
+                      "threads": IO_THREADS}), file=out)
 
 
 if __name__ == "__main__":

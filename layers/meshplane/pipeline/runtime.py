@@ -140,10 +140,21 @@ class Pipeline:
 
     @cached_property
     def shard_worker(self) -> ShardWorker:
+        """The shard function's worker: its own publisher, whose events and index entries go out in batches."""
+        from meshplane.pipeline.publish import Publisher
+        from meshplane.pipeline.recompute import Recomputer
+        from meshplane.pipeline.shard_io import BatchedIndex, EventBatch
         from meshplane.pipeline.shards import ShardWorker
 
-        return ShardWorker(recomputer=self.recomputer, loader=self.parts.loader, graph=self.parts.graph,
-                           pointers=self.pointers, telemetry=self.telemetry, secrets=self.acm_secrets)
+        s, parts = self.settings, self.parts
+        events, index = EventBatch(self.clients.events, self.telemetry), BatchedIndex(s.table, self.clients.dynamodb)
+        publisher = Publisher(bucket=s.bucket, bus=s.bus, s3=self.clients.s3, events=events, pointers=self.pointers,
+                              index=index, validators=parts.validators, telemetry=self.telemetry)
+        recomputer = Recomputer(loader=parts.loader, endpoints=self.endpoints, graph=parts.graph,
+                                translator=parts.translator, pointers=self.pointers, index=index,
+                                publisher=publisher, telemetry=self.telemetry, secrets=self.acm_secrets)
+        return ShardWorker(recomputer=recomputer, loader=parts.loader, graph=parts.graph, pointers=self.pointers,
+                           telemetry=self.telemetry, secrets=self.acm_secrets, batches=(index, events))
 
     def acm_secrets(self) -> AcmSecrets:
         """A fresh ACM resolver for one recompute (it remembers answers for that batch only)."""

@@ -22,8 +22,10 @@ an unchanged snapshot is not published again, and the pointer condition keeps th
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,12 +41,14 @@ if TYPE_CHECKING:
     from meshplane.pipeline.ports import Graph, StateLoader
     from meshplane.pipeline.publish import Result
     from meshplane.pipeline.recompute import Plan, Recomputer
+    from meshplane.pipeline.shard_io import Flushable
     from meshplane.pipeline.telemetry import Telemetry
     from meshplane.publication.pointer import Pointer
     from meshplane.store.pointers import PointerStore
 
 MAX_ROUNDS = 3  # as `recompute.MAX_ROUNDS`: a shard raced three times in a row is retried by SQS
 SQS_BATCH = 10  # entries per SendMessageBatch
+IO_THREADS = 10  # proxies published at once: botocore's default connection pool per client (max_pool_connections)
 
 
 class ShardMessage(BaseModel):
@@ -142,13 +146,18 @@ class ShardWorker:
     """Rebuilds and publishes one shard's proxies, pointers read before the state (see the module docstring)."""
 
     def __init__(self, *, recomputer: Recomputer, loader: StateLoader, graph: Graph, pointers: PointerStore,
-                 telemetry: Telemetry, secrets: Callable[[], AcmSecrets] | None = None) -> None:
+                 telemetry: Telemetry, secrets: Callable[[], AcmSecrets] | None = None,
+                 batches: Sequence[Flushable] = (), threads: int = IO_THREADS) -> None:
+        """`batches` hold writes back (`shard_io`) and are flushed at the end of every round; `threads` rebuild
+        and publish proxies at once, so their store calls overlap."""
         self._recomputer = recomputer
         self._loader = loader
         self._graph = graph
         self._pointers = pointers
         self._t = telemetry
         self._secrets = secrets
+        self._batches = tuple(batches)
+        self._threads = max(1, threads)
 
     def handle(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """One SQS message body; raises on a malformed one (SQS redelivers it, then dead-letters it)."""
@@ -165,35 +174,61 @@ class ShardWorker:
         pending = full | eds
         secrets = self._secrets() if self._secrets is not None else None
         results: list[Result] = []
-        with self._t.timed("ShardLatency", "recompute_shard"):
+        with self._t.timed("ShardLatency", "recompute_shard"), ThreadPoolExecutor(self._threads) as pool:
             for _ in range(MAX_ROUNDS):
                 previous = self._read_pointers(pending)  # before the state: the ordering guarantee rests on it
                 try:
-                    state, present = self._load(shard.mesh, pending)
+                    state, present = self._load(shard.mesh, pending, pool)
                 except NotFound:  # the mesh is gone: the next recompute of the stream forgets its proxies
                     return results
-                raced: set[ProxyId] = set()
-                for proxy in sorted(pending & present):
-                    try:
-                        results.append(self._recomputer.rebuild(state, proxy, previous[proxy],
-                                                                eds_only=proxy not in full, secrets=secrets))
-                    except PointerConflict:
-                        raced.add(proxy)
+                try:
+                    done, raced = self._rebuild(pool, state, sorted(pending & present), previous, full, secrets)
+                finally:
+                    self._flush()
+                results += done
                 if not raced:
                     return results
                 pending = frozenset(raced)
         raise PointerConflict(", ".join(p.path for p in sorted(pending)))
 
-    def _read_pointers(self, proxies: Iterable[ProxyId]) -> dict[ProxyId, Pointer | None]:
-        with self._t.traced("dynamodb.read_pointers"):
-            return {proxy: self._pointers.get(proxy.path) for proxy in sorted(proxies)}
+    def _rebuild(self, pool: ThreadPoolExecutor, state: MeshState, proxies: list[ProxyId],
+                 previous: Mapping[ProxyId, Pointer | None], full: frozenset[ProxyId], secrets: AcmSecrets | None,
+                 ) -> tuple[list[Result], set[ProxyId]]:
+        """Each proxy built and published on the pool; the results in proxy order, and the proxies raced."""
+        def one(proxy: ProxyId) -> Result | None:
+            try:
+                return self._recomputer.rebuild(state, proxy, previous[proxy], eds_only=proxy not in full,
+                                                secrets=secrets)
+            except PointerConflict:
+                return None
 
-    def _load(self, mesh: str, proxies: Iterable[ProxyId]) -> tuple[MeshState, frozenset[ProxyId]]:
-        """The mesh's resources with the endpoints of only the nodes these proxies' EDS carries, and the
-        proxies the mesh still defines (one deleted since the plan is left to the index's retirement)."""
+        outcomes = list(pool.map(one, proxies))
+        return ([r for r in outcomes if r is not None],
+                {proxy for proxy, r in zip(proxies, outcomes, strict=True) if r is None})
+
+    def _flush(self) -> None:
+        for batch in self._batches:
+            batch.flush()
+
+    def _read_pointers(self, proxies: Iterable[ProxyId]) -> dict[ProxyId, Pointer | None]:
+        """Every pointer in BatchGetItem calls of 100 (strongly consistent, as `PointerStore.get`)."""
+        ordered = sorted(proxies)
+        with self._t.traced("dynamodb.read_pointers"):
+            found = self._pointers.get_many([proxy.path for proxy in ordered])
+        return {proxy: found[proxy.path] for proxy in ordered}
+
+    def _load(self, mesh: str, proxies: Iterable[ProxyId], pool: ThreadPoolExecutor
+              ) -> tuple[MeshState, frozenset[ProxyId]]:
+        """The mesh's resources with the endpoints of only the nodes these proxies' EDS carries (read on the
+        pool, a share of the nodes each), and the proxies the mesh still defines (one deleted since the plan
+        is left to the index's retirement)."""
         with self._t.traced("dynamodb.load_state"):
             state = self._loader.load_mesh_state(mesh)
             present = frozenset(self._graph.proxies(state))
-            nodes = {node for proxy in proxies if proxy in present
-                     for node in self._graph.endpoint_dependencies(state, proxy)}
-            return self._recomputer.with_endpoints(state, sorted(nodes)), present
+            nodes = sorted({node for proxy in proxies if proxy in present
+                            for node in self._graph.endpoint_dependencies(state, proxy)})
+            shares = [nodes[i::self._threads] for i in range(min(self._threads, len(nodes)))]
+            endpoints: dict[str, Any] = {}
+            for found in pool.map(lambda share: dict(self._recomputer.with_endpoints(state, share).endpoints), shares):
+                endpoints.update(found)  # read in full on the pool: these proxies' EDS looks every one of them up
+            return dataclasses.replace(state, endpoints=endpoints), present

@@ -11,13 +11,18 @@ Item: `pk = IDX#<mesh>`, `sk = <nodePath>`, `deps` (resource paths), `endpointDe
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from random import random
+from time import sleep
 from typing import Any
 
 from meshplane.model.ids import Kind
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
-from meshplane.store.reads import query_items
+from meshplane.store.errors import TooManyRequests
+from meshplane.store.reads import MAX_BATCH_ATTEMPTS, backoff_ceiling, query_items
+
+BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem call, DynamoDB's maximum
 
 
 def resource_path(key: DependencyKey) -> str:
@@ -30,6 +35,27 @@ def resource_path(key: DependencyKey) -> str:
     if key.kind.parent_kind is not None:
         path += f"/{key.kind.parent_kind.value}/{key.parent}"
     return f"{path}/{key.kind.value}/{key.name}"
+
+
+def _item(mesh: str, entry: IndexEntry) -> dict[str, Any]:
+    return {
+        "pk": {"S": partition(mesh)},
+        "sk": {"S": entry.node_path},
+        "deps": {"L": [{"S": d} for d in sorted(entry.deps)]},
+        "endpointDeps": {"L": [{"S": n} for n in sorted(entry.endpoint_deps)]},
+    }
+
+
+def _write_to_completion(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    pending: dict[str, Any] = {table: requests}
+    for attempt in range(MAX_BATCH_ATTEMPTS):
+        if attempt:
+            sleep(random() * backoff_ceiling(attempt - 1))  # full jitter, as `reads` does for BatchGetItem
+        pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        if not pending:
+            return
+    raise TooManyRequests(f"{len(pending.get(table, []))} index items still unprocessed after {MAX_BATCH_ATTEMPTS} "
+                          "writes; retry with backoff")
 
 
 def partition(mesh: str) -> str:
@@ -82,17 +108,23 @@ class DependencyIndex:
         known = self._read.setdefault(mesh, {})
         if known.get(node_path) == entry:
             return False
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": partition(mesh)},
-                "sk": {"S": node_path},
-                "deps": {"L": [{"S": d} for d in sorted(entry.deps)]},
-                "endpointDeps": {"L": [{"S": n} for n in sorted(entry.endpoint_deps)]},
-            },
-        )
+        self._client.put_item(TableName=self._table, Item=_item(mesh, entry))
         known.pop(node_path, None)  # what was read is older than this write now
         return True
+
+    def put_many(self, mesh: str, entries: Sequence[IndexEntry]) -> None:
+        """Store several proxies' dependencies in BatchWriteItem calls of 25: one request where `put` makes 25.
+
+        Items DynamoDB hands back unprocessed (throttling) are sent again after a jittered
+        backoff; TooManyRequests when some are still left after `MAX_BATCH_ATTEMPTS` calls.
+        """
+        known = self._read.setdefault(mesh, {})
+        latest = {entry.node_path: entry for entry in entries}  # one request may not name an item twice
+        requests = [{"PutRequest": {"Item": _item(mesh, entry)}} for entry in latest.values()]
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            _write_to_completion(self._client, self._table, requests[start:start + BATCH_WRITE_LIMIT])
+        for path in latest:
+            known.pop(path, None)
 
     def delete(self, mesh: str, node_path: str) -> None:
         self._client.delete_item(TableName=self._table, Key={"pk": {"S": partition(mesh)}, "sk": {"S": node_path}})

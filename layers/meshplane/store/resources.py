@@ -29,6 +29,7 @@ from meshplane.store.errors import (
     ResourceInUse,
     TooManyTags,
 )
+from meshplane.store.item_cache import ParsedItems
 from meshplane.store.kinds import KINDS, references
 from meshplane.store.limits import Limits
 from meshplane.store.transact import Write, attr, attrs, dynamo_errors, transact
@@ -78,6 +79,7 @@ class ResourceStore:
         self.partition = partition
         self.limits = limits or Limits()
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._parsed = ParsedItems()  # a warm container parses an unchanged item once (`store.item_cache`)
 
     # --- reads -----------------------------------------------------------------------------
 
@@ -128,7 +130,7 @@ class ResourceStore:
                 if policy_store.is_policy_item(item):
                     policies[item["name"]] = policy_store.data_of_item(item)
                 continue
-            data = schema.data_of_item(item)
+            data = self._parsed.data(item)
             chosen = {k: v for k, v in schema.tags_of_item(item).items() if k.startswith(EXTENSION_TAG_PREFIX)}
             if chosen:
                 extension_tags[key] = chosen
