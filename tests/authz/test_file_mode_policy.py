@@ -150,4 +150,4 @@ def test_the_stacks_managed_policy_is_the_abac_policy_the_code_writes() -> None:
     resources = yaml_parse(TEMPLATE.read_text())["Resources"]
     statements = resources["FileModeProxyPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     rendered = [{**s, "Resource": [r["Fn::Sub"].replace("${!", "${") for r in s["Resource"]]} for s in statements]
-    assert rendered == iam_policy.abac_statements("${SnapshotBucket.Arn}")
+    assert rendered == iam_policy.abac_statements("${SnapshotBucket.Arn}", "${StateTable.Arn}")

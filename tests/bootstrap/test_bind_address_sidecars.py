@@ -19,7 +19,7 @@ from support.ports import loopback_pool
 
 ADMIN_PORT = 9901  # App Mesh's default: every sidecar of the host keeps it, on its own address
 TASK_ARGS = ("--image", "meshplane-envoy:test", "--task-role-arn", "arn:aws:iam::123456789012:role/web",
-             "--bucket", "snapshots", "--mode", "file")  # fmt: skip
+             "--bucket", "snapshots", "--table", "state", "--mode", "file")  # fmt: skip
 
 
 def emitted_envoy(node: str, bind: str, file_dir: Path) -> dict[str, object]:

@@ -25,9 +25,10 @@ ADS_HOST = "meshplane-ads-0123456789abcdef.elb.us-east-1.amazonaws.com"
 ADS = f"{ADS_HOST}:18000"
 EXCHANGE = f"{ADS_HOST}:18001"
 BUCKET = "meshplane-snapshotbucket-1a2b3c4d5e6f"
+TABLE = "meshplane-StateTable-1A2B3C4D5E6F"
 COMMON = ("--node-id", NODE, "--image", IMAGE, "--task-role-arn", ROLE, "--bucket", BUCKET)
 ADS_ARGS = (*COMMON, "--ads-address", ADS)
-FILE_ARGS = (*COMMON, "--mode", "file")
+FILE_ARGS = (*COMMON, "--mode", "file", "--table", TABLE)
 
 
 def emitted(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -75,7 +76,7 @@ def test_file_mode_runs_envoy_after_the_agent_on_a_shared_volume_under_the_task_
     assert agent["image"] == IMAGE and agent["user"] == "1337" and agent["essential"] is True
     assert [*agent["entryPoint"], *agent["command"]] == ["meshplane", "agent", "--node-id", NODE, "--dir",
                                                          "/etc/envoy/xds"]  # fmt: skip
-    assert env_of(agent) == {"MESHPLANE_BUCKET": BUCKET}
+    assert env_of(agent) == {"MESHPLANE_BUCKET": BUCKET, "MESHPLANE_TABLE": TABLE}
     assert agent["healthCheck"]["command"] == ["CMD-SHELL", "test -f /etc/envoy/xds/lds/lds.pb"]
     assert envoy["dependsOn"] == [{"containerName": "meshplane-agent", "condition": "HEALTHY"}]
     (volume,) = doc["volumes"]
@@ -83,6 +84,14 @@ def test_file_mode_runs_envoy_after_the_agent_on_a_shared_volume_under_the_task_
                                      "readOnly": True}]  # fmt: skip
     assert agent["mountPoints"] == [{"sourceVolume": volume["name"], "containerPath": "/etc/envoy/xds"}]
     assert envoy["command"][:2] == ["--mode", "file"] and "meshplane-identity" not in containers(doc)
+
+
+def test_the_file_agent_reads_the_table_from_its_environment_and_records_its_status_there() -> None:
+    """The agent container's command and environment, parsed as `meshplane agent` parses them in the task, name
+    the table: the agent then records each apply as its Envoy's status (`delivery.cli._agent_status`)."""
+    agent = containers(emitted(*FILE_ARGS))["meshplane-agent"]
+    args = build_parser(env_of(agent)).parse_args(agent["command"])
+    assert (args.table, args.bucket, args.once) == (TABLE, BUCKET, False)
 
 
 def test_own_certificates_replace_the_identity_agent() -> None:
@@ -98,7 +107,7 @@ FLAG_SETS = {
     "ads-identity": ("--ads-delta", "--ads-identity-dir", "/var/run/identity", "--ads-server-name", "ads.internal",
                      "--ads-tls-ca", "/certs/ca.pem", "--bind-address", "10.1.2.3", "--admin-port", "9902"),
     "ads-default-identity": ("--platform", "ecs-ec2", "--cluster", "web-cluster", "--initial-fetch-timeout", "2.5"),
-    "file": ("--mode", "file", "--file-dir", "/srv/xds", "--bind-address", "10.1.2.3",
+    "file": ("--mode", "file", "--table", TABLE, "--file-dir", "/srv/xds", "--bind-address", "10.1.2.3",
              "--sds-socket", "/run/spire/agent.sock"),
     "tracing-and-stats": ("--xray", "--xray-port", "2001", "--xray-sampling-rate", "0.2", "--stats-tags",
                           "--dogstatsd", "--statsd-address", "10.0.0.5", "--statsd-port", "8126"),
@@ -173,7 +182,8 @@ MISTAKES = {
     "no role": ((*ADS_ARGS[:4], *ADS_ARGS[6:]), "--task-role-arn"),
     "no ADS address": (COMMON, "AdsEndpoint"),
     "ADS without bucket": ((*ADS_ARGS[:6], *ADS_ARGS[8:]), "node CA"),
-    "file mode without bucket": ((*COMMON[:6], "--mode", "file"), "SnapshotBucketName"),
+    "file mode without bucket": ((*COMMON[:6], "--mode", "file", "--table", TABLE), "SnapshotBucketName"),
+    "file mode without table": ((*COMMON, "--mode", "file"), "--table or MESHPLANE_TABLE (the stack's StateTableName"),
     "a user ARN": ((*ADS_ARGS, "--task-role-arn", "arn:aws:iam::123456789012:user/bob"), "not an IAM role ARN"),
     "a short account": ((*ADS_ARGS, "--execution-role-arn", "arn:aws:iam::1234:role/x"), "--execution-role-arn"),
     "an image with a space": ((*ADS_ARGS, "--image", "meshplane envoy"), "--image"),
@@ -201,7 +211,8 @@ EXAMPLES = {
                                      "my-stack-ads-0123456789.elb.us-east-1.amazonaws.com:18000"),
     "ec2-task-definition.json": ("--platform", "ecs-ec2", "--ads-address",
                                  "my-stack-ads-0123456789.elb.us-east-1.amazonaws.com:18000"),
-    "fargate-file-task-definition.json": ("--platform", "fargate", "--mode", "file"),
+    "fargate-file-task-definition.json": ("--platform", "fargate", "--mode", "file", "--table",
+                                          "my-stack-StateTable-example"),
 }  # fmt: skip
 
 

@@ -81,7 +81,7 @@ class TestStreamReport:
         status = sink.last
         assert (status.connected, status.instance, status.peer, status.delivery) == (True, "127.0.0.9",
                                                                                     "ipv4:127.0.0.9:5000", "ads")
-        assert status.key == ("STATUS#m", "virtualNode/a#127.0.0.9")
+        assert status.key == ("STATUS#m/virtualNode/a", "127.0.0.9")
 
     def test_acks_of_every_type_make_the_published_version_applied_and_give_each_type_its_version(self) -> None:
         sink, v = Sink(), view()

@@ -2,7 +2,8 @@
 the way ECS runs them from the sidecar image: the feeder first until its health check passes, then Envoy through the
 image's entrypoint until its own health check passes, then real traffic through it.
 
-- file mode: `meshplane agent` reads the published snapshot from S3 (moto) and writes the files Envoy watches;
+- file mode: `meshplane agent` reads the published snapshot from S3 (moto), writes the files Envoy watches and
+  records its Envoy's status in the table the task definition names;
 - ADS mode: `meshplane identity` proves the task role to the stack's secure ADS (node identity, the emulator's IAM),
   installs a node certificate, and Envoy gets its config over TLS with it.
 """
@@ -20,6 +21,8 @@ from delivery.secure import SERVER, lab_aws, node_identity, role_for
 from delivery.test_ads_traffic import answered_by
 from meshplane.identity.store import publish_ca
 from meshplane.localnet.waiting import wait_until
+from meshplane.store import create_table
+from meshplane.store.proxy_status import ProxyStatusStore
 from support import Lab
 
 from .native import NativeContainer, container, emit
@@ -53,12 +56,18 @@ def test_the_file_mode_task_runs_the_agent_then_envoy_and_carries_traffic(
 ) -> None:
     scenario = Scenario.two_versions(lab)
     publisher.publish(scenario.snapshot(), notify=False)
+    table = f"state-{tmp_path.name}"[:255]
+    create_table(aws.client("dynamodb"), table)
     document = emit("--node-id", scenario.front.path, "--mode", "file", "--platform", "fargate",
                     "--file-dir", str(tmp_path / "xds"), "--bind-address", address, "--bucket", aws.bucket,
-                    "--image", IMAGE, "--task-role-arn", "arn:aws:iam::123456789012:role/front")  # fmt: skip
+                    "--table", table, "--image", IMAGE,
+                    "--task-role-arn", "arn:aws:iam::123456789012:role/front")  # fmt: skip
     running = run_task(document, "meshplane-agent", tmp_path, aws.env())
     try:
         assert [answered_by(address)() for _ in range(3)] == ["back-v1"] * 3
+        statuses = ProxyStatusStore(table, aws.client("dynamodb"))
+        applied = lambda: [(e.delivery, bool(e.applied)) for e in statuses.envoys([scenario.front])]  # noqa: E731
+        wait_until(lambda: applied() == [("file", True)], 15, what="the agent's status in the task's table")
     finally:
         for process in reversed(running):
             process.stop()

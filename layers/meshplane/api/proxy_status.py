@@ -37,7 +37,7 @@ LIST_ACTION = "meshplane:ListProxies"
 CONFIG_ACTION = "meshplane:DescribeProxyConfig"
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
-PROXY_KINDS = (Kind.VIRTUAL_GATEWAY, Kind.VIRTUAL_NODE)  # the status items' order: by kind name, then name
+PROXY_KINDS = (Kind.VIRTUAL_GATEWAY, Kind.VIRTUAL_NODE)  # the page order: by kind name, then name
 REDACTED = "[redacted by meshplane]"
 SECRET_FIELDS = frozenset({"privateKey", "password", "sessionTicketKeys", "genericSecret", "secret"})
 Authorize = Callable[[Sequence[Check]], None]
@@ -153,9 +153,8 @@ class ProxyReads:
         limit, after = _limit(query), _after(query, mesh)
         page, more = self._page(mesh, limit, None if after is None else ProxyId.parse(after))
         envoys: dict[str, list[EnvoyStatus]] = {p.path: [] for p in page}
-        if page:
-            for envoy in self._statuses.envoys(mesh, page[0], page[-1]):
-                envoys.setdefault(envoy.proxy.path, []).append(envoy)
+        for envoy in self._statuses.envoys(page):
+            envoys[envoy.proxy.path].append(envoy)
         latest = self._pointers.versions([p.path for p in page])
         return {
             "meshName": mesh,

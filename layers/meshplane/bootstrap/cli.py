@@ -91,6 +91,10 @@ def _emit_arguments(group: Any, env: Mapping[str, str]) -> None:
     env_option(group, "--bucket", env=env, names=envvars.BUCKET, help="--emit iam-policy, task-definition: the "
                "snapshot bucket, the stack's SnapshotBucketName")  # fmt: skip
     flag("--partition", help="--emit iam-policy: the AWS partition (default: the node ARN's, else aws)")
+    flag("--table-arn", help="--emit iam-policy: the state table's ARN, to let the proxy record its own status "
+         "there too (default: read access only)")  # fmt: skip
+    env_option(group, "--table", env=env, names=envvars.TABLE, help="--emit task-definition, file mode: the state "
+               "table, the stack's StateTableName, where the agent records its Envoy's status")  # fmt: skip
     env_option(group, "--image", env=env, names=envvars.ENVOY_IMAGE, help="--emit task-definition: the sidecar "
                "image `make images` builds, e.g. <account>.dkr.ecr.<region>.amazonaws.com/meshplane-envoy:<version>")
     flag("--task-role-arn", help="--emit task-definition: the task role, tagged as --emit iam-role-tags prints, with "
@@ -136,7 +140,7 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         if args.emit == "task-definition":
             document: Any = _task_definition(args, options, environ)
         elif args.emit in ("iam-policy", "iam-role-tags"):
-            document = _iam(args.emit, options.node_id, args.bucket, args.partition)
+            document = _iam(args.emit, options.node_id, args.bucket, args.partition, args.table_arn)
         else:
             document = json_format.MessageToDict(build(options), preserving_proto_field_name=True)
     except ValueError as exc:
@@ -175,12 +179,12 @@ def _task_definition(args: argparse.Namespace, options: BootstrapOptions, enviro
         raise ValueError(f"--app-ports {args.app_ports!r}: comma-separated port numbers") from None
     settings = TaskSettings(
         image=image, task_role_arn=args.task_role_arn, app_ports=ports, execution_role_arn=args.execution_role_arn,
-        bucket=args.bucket or None, identity_address=args.identity_address or None,
+        bucket=args.bucket or None, identity_address=args.identity_address or None, table=args.table or None,
     )  # fmt: skip
     return task_definition(options, settings)
 
 
-def _iam(emit: str, node_id: str, bucket: str | None, partition: str | None) -> Any:
+def _iam(emit: str, node_id: str, bucket: str | None, partition: str | None, table_arn: str | None) -> Any:
     from meshplane.bootstrap import iam_policy
     from meshplane.model.ids import ProxyId
 
@@ -190,4 +194,4 @@ def _iam(emit: str, node_id: str, bucket: str | None, partition: str | None) -> 
     if not bucket:
         raise ValueError(f"--emit iam-policy needs --bucket or {envvars.BUCKET}")
     partition = partition or (node_id.split(":")[1] if node_id.startswith("arn:") else "aws")
-    return iam_policy.node_policy(proxy, bucket, partition)
+    return iam_policy.node_policy(proxy, bucket, partition, table_arn)

@@ -5,7 +5,8 @@
   `AdsProxyPolicyArn` and the tags `meshplane:mesh` / `meshplane:virtualNode` (or `meshplane:virtualGateway`).
   Certificates of your own PKI (`--ads-tls-cert/--ads-tls-key`) replace the identity container.
 - **File mode**: `meshplane agent` writes the proxy's xDS files from the snapshot bucket into a task volume Envoy
-  watches; the role needs the stack's `FileModeProxyPolicyArn` and the same tags.
+  watches, and records each apply as its Envoy's status in the state table (what the console's Proxies panel and
+  the status read show); the role needs the stack's `FileModeProxyPolicyArn` and the same tags.
 
 Envoy starts once its feeder is HEALTHY, so its first config or certificate is already there. Both run as UID 1337,
 the IgnoredUID of the APPMESH proxy configuration, so their own traffic is never redirected and Envoy can read the
@@ -55,6 +56,7 @@ class TaskSettings:
     app_ports: tuple[int, ...] = (8080,)
     execution_role_arn: str | None = None  # pulls the image from ECR and writes logs (Fargate needs one for ECR)
     bucket: str | None = None  # the stack's SnapshotBucketName: snapshots (file mode) and the node CA (ADS)
+    table: str | None = None  # the stack's StateTableName: where the file agent records its Envoy's status
     identity_address: str | None = None  # the stack's AdsIdentityEndpoint (default: the ADS port + 1)
 
     def __post_init__(self) -> None:
@@ -129,7 +131,11 @@ def _feeder(options: BootstrapOptions, settings: TaskSettings) -> tuple[dict[str
             raise ValueError("a file-mode task definition needs --bucket or MESHPLANE_BUCKET (the stack's "
                              "SnapshotBucketName output): meshplane agent reads the proxy's snapshots "
                              "there")  # fmt: skip
-        return _agent(options, settings, settings.bucket), XDS_VOLUME, options.file_dir
+        if not settings.table:
+            raise ValueError("a file-mode task definition needs --table or MESHPLANE_TABLE (the stack's "
+                             "StateTableName output): meshplane agent records its Envoy's config status "
+                             "there")  # fmt: skip
+        return _agent(options, settings, settings.bucket, settings.table), XDS_VOLUME, options.file_dir
     if not options.ads_identity_dir:
         return None
     return _identity(options, settings), IDENTITY_VOLUME, options.ads_identity_dir
@@ -156,8 +162,9 @@ def _identity(options: BootstrapOptions, settings: TaskSettings) -> dict[str, An
     return _side_container(IDENTITY_CONTAINER, settings.image, command, env, IDENTITY_VOLUME, directory, ready)
 
 
-def _agent(options: BootstrapOptions, settings: TaskSettings, bucket: str) -> dict[str, Any]:
-    """`meshplane agent`: the proxy's xDS files from S3, listeners last, so their file means the rest is there."""
+def _agent(options: BootstrapOptions, settings: TaskSettings, bucket: str, table: str) -> dict[str, Any]:
+    """`meshplane agent`: the proxy's xDS files from S3, listeners last, so their file means the rest is there;
+    each apply recorded in the table as the Envoy's status (its instance: the task, from `ECS_TASK_ARN`)."""
     from meshplane.delivery.files import file_path
     from meshplane.snapshot.types import XdsType
 
@@ -165,8 +172,8 @@ def _agent(options: BootstrapOptions, settings: TaskSettings, bucket: str) -> di
     if options.bind_address:
         command += ["--bind-address", options.bind_address]
     ready = file_path(Path(options.file_dir), XdsType.LISTENERS)
-    return _side_container(AGENT_CONTAINER, settings.image, command, {envvars.BUCKET: bucket}, XDS_VOLUME,
-                           options.file_dir, ready)  # fmt: skip
+    env = {envvars.BUCKET: bucket, envvars.TABLE: table}
+    return _side_container(AGENT_CONTAINER, settings.image, command, env, XDS_VOLUME, options.file_dir, ready)
 
 
 def _side_container(name: str, image: str, command: list[str], env: dict[str, str], volume: str, path: str,

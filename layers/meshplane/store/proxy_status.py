@@ -1,11 +1,15 @@
-"""Per-Envoy config status in the state table: partition `STATUS#<mesh>`, one item per Envoy.
+"""Per-Envoy config status in the state table: one partition per proxy, `STATUS#<mesh>/<kind>/<name>`.
 
 An item is what one Envoy (one ADS stream, or one file agent) last told its server:
 the versions it acknowledged per xDS type, the snapshot version it fully applied, its
 last rejection (Envoy's own message), when it was last seen and whether it is connected.
-Several Envoys serve one virtual node, so the sort key is `<kind>/<name>#<instance>`:
-a Query on the mesh's partition reads every Envoy in node order, and a range of it the
-Envoys of a run of nodes (the status read pages by node).
+Several Envoys serve one virtual node, so the sort key is the instance (its ECS task,
+bind address or peer).  A partition per proxy, not per mesh, because IAM can bound a
+write by its partition key alone (`dynamodb:LeadingKeys`): a file agent's role, tagged
+with its mesh and node, may then write its own proxy's items and no other's
+(`bootstrap.iam_policy`).  The status read pages by node, so it queries each node of a
+page's partition, a few at a time, consistently; no index is kept (an index would double
+every status write to serve an occasional read).
 
 Items expire (`expiresAt`, the table's TTL attribute): a connected Envoy's item is
 rewritten at least every `HEARTBEAT_SECONDS` by its server, so one whose server died
@@ -14,7 +18,10 @@ connected is kept `DISCONNECTED_KEEP_SECONDS`, then expires. DynamoDB deletes ex
 late, so reads skip them themselves.
 
 A disconnect is written only over the item of the same connection (a condition), so an
-Envoy that already reconnected elsewhere is not marked gone by its old server.
+Envoy that already reconnected elsewhere is not marked gone by its old server.  A single
+item is written with PutItem rather than a batch: a file agent has one Envoy, and its
+role is granted PutItem alone.  An item whose `nodeId` names another proxy than its
+partition (a role may choose its item's attributes, not their values) is not read.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from random import random
@@ -39,13 +47,20 @@ BACKOFF_CAP_SECONDS = 1.0
 MAX_MESSAGE_CHARS = 4096  # of Envoy's error detail kept; the rest is cut, marked with "…"
 
 
-def partition(mesh: str) -> str:
-    return f"{PK_PREFIX}{mesh}"
+READ_CONCURRENCY = 8  # partitions the status read queries at once
+# Every attribute an item may carry: a file agent's role may write these and no other (`bootstrap.iam_policy`).
+ATTRIBUTES = ("pk", "sk", "nodeId", "instance", "connection", "delivery", "connected", "connectedAt", "seen",
+              "expiresAt", "acked", "peer", "applied", "nack")  # fmt: skip
 
 
-def node_prefix(proxy: ProxyId) -> str:
-    """The sort-key prefix of every Envoy item of one proxy."""
-    return f"{proxy.kind.value}/{proxy.name}#"
+def partition(proxy: ProxyId) -> str:
+    """The partition of every Envoy item of one proxy."""
+    return partition_of(proxy.mesh, proxy.kind.value, proxy.name)
+
+
+def partition_of(mesh: str, kind: str, name: str) -> str:
+    """`partition` from its parts: IAM policy variables stand in for them in `bootstrap.iam_policy`."""
+    return f"{PK_PREFIX}{mesh}/{kind}/{name}"
 
 
 @dataclass(frozen=True)
@@ -90,7 +105,7 @@ class EnvoyStatus:
 
     @cached_property
     def key(self) -> tuple[str, str]:
-        return partition(self.proxy.mesh), f"{node_prefix(self.proxy)}{self.instance}"
+        return partition(self.proxy), self.instance
 
     def expires_at(self) -> float:
         """A disconnected Envoy is kept for a while; one whose server went silent, as long after it went stale."""
@@ -130,6 +145,15 @@ def from_item(item: Mapping[str, Any]) -> EnvoyStatus:
     )  # fmt: skip
 
 
+def readable(item: Mapping[str, Any], proxy: ProxyId) -> EnvoyStatus | None:
+    """The item as a status when it is one of `proxy`'s; None for an item a writer shaped otherwise."""
+    try:
+        status = from_item(item)
+    except (KeyError, ValueError, TypeError):
+        return None
+    return status if status.proxy == proxy else None
+
+
 def clipped(message: str) -> str:
     return message if len(message) <= MAX_MESSAGE_CHARS else message[: MAX_MESSAGE_CHARS - 1] + "…"
 
@@ -145,10 +169,14 @@ class ProxyStatusStore:
         self._sleep = sleep
 
     def put(self, statuses: Sequence[EnvoyStatus]) -> int:
-        """Write connected and newly seen Envoys' items, 25 per BatchWriteItem; returns the calls made.
+        """Write connected and newly seen Envoys' items, 25 per BatchWriteItem (one alone with PutItem); returns
+        the calls made.
 
         DynamoDB may hand part of a batch back (`UnprocessedItems`) under throttling: those
         are sent again after a capped, fully jittered backoff; what is still left then raises."""
+        if len(statuses) == 1:
+            self._client.put_item(TableName=self._table, Item=to_item(statuses[0]))
+            return 1
         calls = 0
         for start in range(0, len(statuses), BATCH_WRITE_LIMIT):
             chunk = [{"PutRequest": {"Item": to_item(s)}} for s in statuses[start : start + BATCH_WRITE_LIMIT]]
@@ -177,16 +205,18 @@ class ProxyStatusStore:
             return False
         return True
 
-    def envoys(self, mesh: str, first: ProxyId, last: ProxyId) -> Iterator[EnvoyStatus]:
-        """The unexpired Envoys of the mesh's proxies from `first` to `last` (node order), consistently read."""
+    def envoys(self, proxies: Sequence[ProxyId]) -> Iterator[EnvoyStatus]:
+        """The unexpired Envoys of `proxies`, proxy by proxy in the order given, each partition consistently read
+        (`READ_CONCURRENCY` at a time)."""
         now = self._clock()
-        request = {
-            "TableName": self._table, "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
-            "ExpressionAttributeValues": {":pk": {"S": partition(mesh)}, ":first": {"S": node_prefix(first)},
-                                          ":last": {"S": node_prefix(last) + "\U0010ffff"}},
-        }  # fmt: skip
-        for page in self._client.get_paginator("query").paginate(**request):
-            for item in page.get("Items", []):
-                if float(item.get("expiresAt", {}).get("N", "inf")) > now:
-                    yield from_item(item)
+        with ThreadPoolExecutor(max_workers=max(1, min(READ_CONCURRENCY, len(proxies)))) as pool:
+            for proxy, items in zip(proxies, pool.map(self._partition_items, proxies), strict=True):
+                for item in items:
+                    status = readable(item, proxy)
+                    if status is not None and float(item.get("expiresAt", {}).get("N", "inf")) > now:
+                        yield status
+
+    def _partition_items(self, proxy: ProxyId) -> list[dict[str, Any]]:
+        request = {"TableName": self._table, "ConsistentRead": True, "KeyConditionExpression": "pk = :pk",
+                   "ExpressionAttributeValues": {":pk": {"S": partition(proxy)}}}  # fmt: skip
+        return [item for page in self._client.get_paginator("query").paginate(**request) for item in page["Items"]]
