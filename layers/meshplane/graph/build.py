@@ -7,7 +7,7 @@ answers "what does this proxy depend on" for the incremental dependency index.
 from __future__ import annotations
 
 from meshplane.graph import extensions, mirror, names, policies
-from meshplane.graph.memo import per_state
+from meshplane.graph.memo import ContentKeys, per_state
 from meshplane.graph.order import route_sort_key
 from meshplane.graph.policy_gaps import http_only_gaps
 from meshplane.graph.route_fit import ROUTE_TYPES
@@ -64,6 +64,7 @@ class Resolver:
         mesh_sd = state.mesh.spec.service_discovery
         self._mesh_ip_preference = mesh_sd.ip_preference if mesh_sd is not None else None
         self._ip_preferences: dict[str, str | None] = {}
+        self._shared = per_state(state, "graph.upstreams", _shared_upstreams)
 
     @property
     def keys(self) -> set[DependencyKey]:
@@ -219,31 +220,28 @@ class Resolver:
         return tuple(Target(c, w) for c, w in weights.items())
 
     def upstream(self, node: shapes.VirtualNodeData, listener: shapes.Listener, tls: ClientTls | None) -> Upstream:
+        """The node's listener as this proxy reaches it: the first TLS policy that reaches it wins.
+
+        Every caller of one state that reaches it with the same TLS policy gets the same
+        upstream, so it is built once per state (`SharedUpstreams`); each caller still records
+        what building it reads and reports."""
         pm = listener.port_mapping
         name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
         existing = self.upstreams.get(name)
         if existing is not None:
             return existing
-        sd = node.spec.service_discovery
-        node_key = ResourceKey(Kind.VIRTUAL_NODE, self.mesh, node.virtual_node_name)
         applies = tls is not None and (not tls.ports or pm.port in tls.ports) and tls.enforce is not False
-        upstream = Upstream(
-            cluster=name,
-            node=node.virtual_node_name,
-            port=pm.port,
-            protocol=pm.protocol,
-            discovery=sd,
-            ip_preference=self.node_ip_preference(node),
-            health_check=listener.health_check,
-            outlier_detection=listener.outlier_detection,
-            tls=tls if applies else None,
-            balancing=extensions.balancing(
-                self.tags(node_key),
-                f"virtual node {node.virtual_node_name!r}",
-                self.problems.append,
-            ),
-            policies=self.policies(node_key, policies.UPSTREAM),
-        )
+        chosen = tls if applies else None
+        key = (name, self._shared.keys.of(chosen))
+        built = self._shared.built.get(key)
+        if built is None:
+            built = self._shared.built[key] = _build_upstream(self, node, listener, chosen, name)
+        upstream, reported, sources, conflicts = built
+        self.problems.extend(reported)
+        self._policies.update(sources)
+        for conflict in conflicts:
+            self._problem(conflict)
+        sd = upstream.discovery
         if sd is None or sd.dns is None:
             self.endpoint_nodes.add(node.virtual_node_name)
         self.upstreams[name] = upstream
@@ -265,6 +263,48 @@ class Resolver:
         except KeyError:
             found = self._ip_preferences[name] = self.ip_preference(node.spec.service_discovery)
             return found
+
+
+# An upstream as built once per state: it, the problems building it reported (in order), the
+# policies whose sections it uses, and the policy conflicts found on its node.
+BuiltUpstream = tuple[Upstream, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
+
+
+class SharedUpstreams:
+    """The upstreams of one state, by cluster name and TLS policy content (`graph.memo.per_state`)."""
+
+    def __init__(self) -> None:
+        self.built: dict[tuple[str, str | None], BuiltUpstream] = {}
+        self.keys = ContentKeys()
+
+
+def _build_upstream(resolver: Resolver, node: shapes.VirtualNodeData, listener: shapes.Listener,
+                    tls: ClientTls | None, name: str) -> BuiltUpstream:
+    """What `Resolver.upstream` shares: nothing in it depends on the calling proxy."""
+    pm = listener.port_mapping
+    node_key = ResourceKey(Kind.VIRTUAL_NODE, resolver.mesh, node.virtual_node_name)
+    reported: list[str] = []
+    balancing = extensions.balancing(resolver.tags(node_key), f"virtual node {node.virtual_node_name!r}",
+                                     reported.append)
+    found, conflicts = policies.sections(resolver.state, node_key, policies.UPSTREAM)
+    upstream = Upstream(
+        cluster=name,
+        node=node.virtual_node_name,
+        port=pm.port,
+        protocol=pm.protocol,
+        discovery=node.spec.service_discovery,
+        ip_preference=resolver.node_ip_preference(node),
+        health_check=listener.health_check,
+        outlier_detection=listener.outlier_detection,
+        tls=tls,
+        balancing=balancing,
+        policies=found,
+    )
+    return upstream, tuple(reported), tuple(found.sources), tuple(conflicts)
+
+
+def _shared_upstreams(state: MeshState) -> SharedUpstreams:
+    return SharedUpstreams()
 
 
 def _routes_by_router(state: MeshState) -> dict[str, list[shapes.RouteData]]:

@@ -43,3 +43,23 @@ def per_state(state: MeshState, name: str, build: Callable[[MeshState], T]) -> T
     except KeyError:
         value = slots[name] = build(state)
     return value
+
+
+class ContentKeys:
+    """Hashable stand-ins for unhashable shapes (pydantic models): equal content, equal key.
+
+    Each object's key is computed once; the object is held beside its key, so its `id` cannot be
+    reused by another object while this lives (it lives as long as the state it is kept for).
+    """
+
+    def __init__(self) -> None:
+        self._keys: dict[int, tuple[object, str]] = {}
+
+    def of(self, value: Any) -> str | None:
+        """None for None, else the value's canonical JSON."""
+        if value is None:
+            return None
+        found = self._keys.get(id(value))
+        if found is None:
+            found = self._keys[id(value)] = (value, value.model_dump_json())
+        return found[1]

@@ -19,9 +19,11 @@ from typing import Any
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
+from meshplane.snapshot.packing import value_of, wrap
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 Resources = Mapping[str, Message]
+_NUL = b"\0"
 Packed = Mapping[str, bytes]  # name -> the resource's deterministic serialised `Any`
 
 # The document key that says every stored `Any` was packed and serialised deterministically,
@@ -30,15 +32,13 @@ PACKING_KEY, DETERMINISTIC = "packing", "deterministic"
 BINARY_MAGIC = b"MPSNAP1\n"  # the first bytes of `Snapshot.to_bytes`; a JSON document starts with "{"
 
 
-def _digest_serialised(items: Iterable[tuple[str, bytes]]) -> str:
-    """The per-type version over (name, deterministic message bytes) pairs, in name order."""
-    hasher = hashlib.sha256()
+def _digest_serialised(items: Iterable[tuple[str, bytes | memoryview]]) -> str:
+    """The per-type version over (name, deterministic message bytes) pairs, in name order:
+    SHA-256 of each name and body, each followed by a NUL byte."""
+    parts: list[bytes | memoryview] = []
     for name, body in items:
-        hasher.update(name.encode())
-        hasher.update(b"\0")
-        hasher.update(body)
-        hasher.update(b"\0")
-    return hasher.hexdigest()[:16]
+        parts += (name.encode(), _NUL, body, _NUL)
+    return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
 
 
 def _digest(resources: Resources) -> str:
@@ -50,6 +50,21 @@ def pack(message: Message) -> bytes:
     wrapper = any_pb2.Any()
     wrapper.Pack(message, deterministic=True)
     return wrapper.SerializeToString(deterministic=True)
+
+
+def _packed_type(kind: XdsType, resources: Resources, serialised: Mapping[str, bytes]) -> tuple[PackedResources, str]:
+    """One type's resources with their `pack` bytes and version, every message serialised once.
+
+    Resources already held as stored bytes keep them; `serialised` supplies the deterministic
+    bytes of messages a render cache has serialised before.
+    """
+    if isinstance(resources, PackedResources):
+        raw = resources.raw
+        return resources, _digest_serialised((n, value_of(kind, raw[n])) for n in sorted(raw))
+    values = {name: serialised.get(name) or message.SerializeToString(deterministic=True)
+              for name, message in resources.items()}
+    packed = PackedResources(kind, {name: wrap(kind, value) for name, value in values.items()}, resources)
+    return packed, _digest_serialised((n, values[n]) for n in sorted(values))
 
 
 def _unpack(kind: XdsType, raw: bytes) -> Message:
@@ -90,10 +105,11 @@ class PackedResources(Mapping[str, Message]):
     materialises typed messages at all.
     """
 
-    def __init__(self, kind: XdsType, raw: Packed) -> None:
+    def __init__(self, kind: XdsType, raw: Packed, typed: Mapping[str, Message] | None = None) -> None:
+        """`typed`, when given, holds the messages `raw` was packed from (they are not unpacked again)."""
         self._kind = kind
         self.raw = raw
-        self._typed: dict[str, Message] = {}
+        self._typed: dict[str, Message] = dict(typed) if typed is not None else {}
 
     def __getitem__(self, name: str) -> Message:
         message = self._typed.get(name)
@@ -120,9 +136,19 @@ class Snapshot:
     versions: Mapping[XdsType, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, node_id: str, resources: Mapping[XdsType, Resources]) -> Snapshot:
-        full = {kind: MappingProxyType(dict(resources.get(kind, {}))) for kind in XdsType}
-        return cls(node_id, MappingProxyType(full), MappingProxyType({k: _digest(v) for k, v in full.items()}))
+    def build(cls, node_id: str, resources: Mapping[XdsType, Resources],
+              serialised: Mapping[XdsType, Mapping[str, bytes]] | None = None) -> Snapshot:
+        """The snapshot of `resources`, packed and versioned now (publishing then writes the packed bytes).
+
+        `serialised[kind][name]`, where given, must be the deterministic serialisation of
+        `resources[kind][name]` (the translator's render cache keeps both).
+        """
+        full: dict[XdsType, Resources] = {}
+        versions: dict[XdsType, str] = {}
+        for kind in XdsType:
+            given = (serialised or {}).get(kind, {})
+            full[kind], versions[kind] = _packed_type(kind, resources.get(kind, {}), given)
+        return cls(node_id, MappingProxyType(full), MappingProxyType(versions))
 
     @property
     def version(self) -> str:

@@ -15,6 +15,7 @@ from meshplane.model.state import MeshState
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import clusters, endpoints, listeners, routes
+from meshplane.translate.cache import for_state
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +51,21 @@ def _translate(state: MeshState, proxy: ProxyId) -> Snapshot:
             "; ".join(view.problems),
             extra={"nodeId": proxy.path, "problems": list(view.problems)},
         )
-    return Snapshot.build(
-        proxy.path,
-        {
-            XdsType.CLUSTERS: clusters.clusters(view),
-            XdsType.ENDPOINTS: endpoints.endpoints(view, state.endpoints),
-            XdsType.LISTENERS: listeners.listeners(view),
-            XdsType.ROUTES: routes.routes(view),
-        },
-    )
+    cache = for_state(state)
+    resources: dict[XdsType, Mapping[str, Message]] = {
+        XdsType.CLUSTERS: clusters.clusters(view, cache),
+        XdsType.ENDPOINTS: endpoints.endpoints(view, state.endpoints, cache),
+        XdsType.LISTENERS: listeners.listeners(view),
+        XdsType.ROUTES: routes.routes(view, cache),
+    }
+    serialised = {kind: cache.serialised(resources[kind]) for kind in (XdsType.CLUSTERS, XdsType.ENDPOINTS)}
+    return Snapshot.build(proxy.path, resources, serialised)
 
 
 def translate_endpoints(state: MeshState, proxy: ProxyId) -> Mapping[str, Message]:
     """Only the EDS part: the short path when nothing but discovered endpoints changed."""
     view, _ = resolve(state, proxy)
-    return endpoints.endpoints(view, state.endpoints)
+    return endpoints.endpoints(view, state.endpoints, for_state(state))
 
 
 def problems(state: MeshState, proxy: ProxyId) -> tuple[str, ...]:

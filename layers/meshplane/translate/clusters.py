@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterator
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, outlier_detection_pb2
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
@@ -15,6 +16,7 @@ from meshplane.graph import names
 from meshplane.graph.view import ConnectionPool, ProxyView, Upstream
 from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
+from meshplane.translate.cache import RenderCache
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
 from meshplane.translate.policy import ejection as policy_ejection
 from meshplane.translate.policy import jwt as policy_jwt
@@ -194,13 +196,25 @@ def original_dst_cluster(name: str, *, use_http_header: bool) -> Cluster:
     return cluster
 
 
-def clusters(view: ProxyView) -> dict[str, Cluster]:
-    """The local app (or gateway self-redirect) clusters, one per backend listener, and passthroughs."""
+def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tuple[str, Cluster]]:
+    """One cluster per upstream; shared through `cache` unless this proxy's zone-aware settings
+    (`policy_zone_aware.apply`, which edits them in place) make them its own."""
+    if cache is None or policy_zone_aware.wants_local(view):
+        return ((u.cluster, egress_cluster(u)) for u in view.upstreams)
+    key = cache.keys.of
+    return ((u.cluster, cache.get(("cds", u.cluster, key(u.tls)), functools.partial(egress_cluster, u)))
+            for u in view.upstreams)
+
+
+def clusters(view: ProxyView, cache: RenderCache | None = None) -> dict[str, Cluster]:
+    """The local app (or gateway self-redirect) clusters, one per backend listener, and passthroughs.
+
+    `cache` must be the render cache of the state `view` was resolved from."""
     out = {
         li.cluster: local_cluster(li.cluster, li.port, li.protocol, li.connection_pool, li.app_address)
         for li in view.listeners
     }
-    out.update((u.cluster, egress_cluster(u)) for u in view.upstreams)
+    out.update(_egress_clusters(view, cache))
     policy_zone_aware.apply(out, view)
     out.update(policy_tracing.clusters(view))
     if view.is_gateway and (view.policies.jwt is not None or view.policies.authorization is not None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 from envoy.config.core.v3 import health_check_pb2
@@ -9,6 +10,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshplane.graph.view import ProxyView, Upstream
 from meshplane.model.state import Endpoint
+from meshplane.translate.cache import RenderCache
 from meshplane.translate.policy import zone_aware as policy_zone_aware
 
 _HEALTH = {True: health_check_pb2.HEALTHY, False: health_check_pb2.UNHEALTHY}
@@ -56,12 +58,15 @@ def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_
 
 
 def endpoints(
-    view: ProxyView, discovered: Mapping[str, tuple[Endpoint, ...]]
+    view: ProxyView, discovered: Mapping[str, tuple[Endpoint, ...]], cache: RenderCache | None = None
 ) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
-    out = {
-        u.cluster: assignment(u, discovered.get(u.node, ()))
-        for u in view.upstreams
-        if u.discovery is None or u.discovery.dns is None
-    }
+    """One assignment per EDS upstream.  With `cache` (the render cache of the state `view` was
+    resolved from, whose endpoints `discovered` must be) callers of one node share its assignment."""
+    eds = [u for u in view.upstreams if u.discovery is None or u.discovery.dns is None]
+    if cache is None:
+        out = {u.cluster: assignment(u, discovered.get(u.node, ())) for u in eds}
+    else:
+        out = {u.cluster: cache.get(("eds", u.cluster), functools.partial(assignment, u, discovered.get(u.node, ())))
+               for u in eds}
     out.update(policy_zone_aware.local_endpoints(view, discovered))
     return out

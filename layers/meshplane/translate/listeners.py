@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from envoy.config.accesslog.v3 import accesslog_pb2
@@ -53,6 +54,12 @@ def access_logs(view: ProxyView) -> list[accesslog_pb2.AccessLog]:
     return [accesslog_pb2.AccessLog(name="envoy.access_loggers.file", typed_config=typed(config))]
 
 
+@functools.cache
+def _router_filter() -> hcm.HttpFilter:
+    """Packed once: every HTTP connection manager ends with the same router (copied in, never mutated)."""
+    return hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router()))
+
+
 def http_filter(
     view: ProxyView,
     stat_prefix: str,
@@ -70,7 +77,7 @@ def http_filter(
         http_filters=[
             *before_router,
             *([extensions.fault_filter()] if extensions.has_faults(view) else []),
-            hcm.HttpFilter(name="envoy.filters.http.router", typed_config=typed(router_pb2.Router())),
+            _router_filter(),
         ],
         access_log=access_logs(view),
         tracing=observability.hcm_tracing(view),

@@ -13,6 +13,7 @@ from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, GatewayRouteView, IngressListener, ProxyView, RouteView, ServicePort
 from meshplane.model import shapes
 from meshplane.translate import extensions, matches
+from meshplane.translate.cache import RenderCache
 from meshplane.translate.core import EGRESS_DIRECT_PORT, duration, seconds, typed
 from meshplane.translate.policy import headers as policy_headers
 from meshplane.translate.policy import mirror as policy_mirror
@@ -130,11 +131,21 @@ def _add_host(config: RouteConfiguration, host: rc.VirtualHost, domains: list[st
     added.domains.extend(domains)
 
 
-def _egress(view: ProxyView) -> dict[str, RouteConfiguration]:
+def _hosts(groups: dict[int, list[ServicePort]], cache: RenderCache | None) -> dict[tuple[str, int], rc.VirtualHost]:
+    """Each service's virtual host, without domains, to be copied into every config naming it.
+
+    A service port resolves the same for every caller of one state, so `cache` shares its host."""
+    if cache is None:
+        return {(s.service, s.port): _vhost(s, []) for ss in groups.values() for s in ss}
+    return {(s.service, s.port): cache.get(("vhost", s.service, s.port, s.protocol), functools.partial(_vhost, s, []),
+                                           serialise=False)
+            for ss in groups.values() for s in ss}
+
+
+def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, RouteConfiguration]:
     out: dict[str, RouteConfiguration] = {}
     groups = egress_groups(view)
-    # Each service's virtual host is built once, without domains, and copied into every config naming it.
-    hosts = {(s.service, s.port): _vhost(s, []) for ss in groups.values() for s in ss}
+    hosts = _hosts(groups, cache)
     for port, services in groups.items():
         name = names.egress_routes(group_protocol(services), port)
         config = out[name] = RouteConfiguration(name=name)
@@ -267,11 +278,12 @@ def _own_policies(config: RouteConfiguration, view: ProxyView) -> RouteConfigura
     return config
 
 
-def routes(view: ProxyView) -> dict[str, RouteConfiguration]:
+def routes(view: ProxyView, cache: RenderCache | None = None) -> dict[str, RouteConfiguration]:
+    """Every route config of the proxy; `cache` is the render cache of the state `view` was resolved from."""
     if view.is_gateway:
         configs = [_own_policies(_gateway(view, li), view) for li in view.listeners]
         return {c.name: c for c in configs}
     ingress = (_ingress(li) for li in view.listeners if li.protocol in HTTP_FAMILY)
     out = {c.name: _own_policies(c, view) for c in ingress}
-    out.update(_egress(view))
+    out.update(_egress(view, cache))
     return out

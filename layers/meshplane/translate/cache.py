@@ -1,0 +1,53 @@
+"""Resources that many proxies of one mesh state share, rendered and serialised once per state.
+
+Most proxies of a mesh share most of their clusters: every caller of a node gets the same
+egress cluster and the same endpoints for it.  Within one `MeshState` (frozen) such a resource
+is a function of its key alone, so it is built once, its deterministic bytes computed once, and
+the same (never mutated) message goes into every snapshot that names it.  The cache lives and
+dies with its state (`graph.memo.per_state`): a recompute that loads a new state starts empty, so
+nothing stale is ever served, and its size is bounded by the resources that state can produce.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping
+from typing import TypeVar, cast
+
+from google.protobuf.message import Message
+
+from meshplane.graph.memo import ContentKeys, per_state
+from meshplane.model.state import MeshState
+
+M = TypeVar("M", bound=Message)
+
+
+class RenderCache:
+    """Messages by key, and the deterministic serialisation of each, for one state."""
+
+    def __init__(self) -> None:
+        self._messages: dict[Hashable, Message] = {}
+        self._serialised: dict[int, bytes] = {}  # by the id of a message held in `_messages`
+        self.keys = ContentKeys()
+
+    def get(self, key: Hashable, build: Callable[[], M], *, serialise: bool = True) -> M:
+        """The message for `key`, built by `build` the first time (callers must not mutate it).
+
+        `serialise` keeps its bytes for `serialised`; a part that is only copied into larger
+        messages needs none.
+        """
+        found = self._messages.get(key)
+        if found is None:
+            found = self._messages[key] = build()
+            if serialise:
+                self._serialised[id(found)] = found.SerializeToString(deterministic=True)
+        return cast(M, found)  # `build` made it for this key
+
+    def serialised(self, resources: Mapping[str, Message]) -> dict[str, bytes]:
+        """The known serialisations of those `resources` that came from this cache."""
+        known = self._serialised
+        return {name: body for name, message in resources.items() if (body := known.get(id(message))) is not None}
+
+
+def for_state(state: MeshState) -> RenderCache:
+    """The render cache of `state`, created on first use."""
+    return per_state(state, "translate.render", lambda _: RenderCache())

@@ -1,0 +1,81 @@
+"""Resources shared across the proxies of one state are exactly what each proxy would get on its own.
+
+The translator builds a backend's egress cluster, endpoints and virtual host once per state
+(`translate.cache`) and the resolver its upstream (`graph.build.SharedUpstreams`).  Every proxy of
+a state translated after the others (the caches warm) must be byte for byte what a fresh copy of
+the state gives it (the caches empty): the mesh below is made of the cases where a shared entry
+would differ between callers (client TLS on some callers only, a zone-aware caller whose clusters
+are edited in place, a gateway).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from meshplane.graph import proxies
+from meshplane.model.ids import Kind, ProxyId
+from meshplane.model.state import MeshState
+from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.types import XdsType
+from meshplane.translate import translate
+from support import MeshBuilder, listener
+from support.policies import policy
+
+MESH = "shared"
+TLS = {"clientPolicy": {"tls": {"validation": {"trust": {"file": {"certificateChain": "/ca.pem"}}}}}}
+
+
+def _state() -> MeshState:
+    mesh = MeshBuilder(MESH)
+    # Sorted proxy order puts the TLS caller before the plain one, so a cache keyed without
+    # the TLS policy would hand the plain caller a TLS cluster.
+    mesh.node("a-tls-caller", listener(8080), backends=("server.local",), backendDefaults=TLS)
+    mesh.node("b-plain-caller", listener(8080), backends=("server.local", "other.local"))
+    mesh.node("c-zoned-caller", listener(8080), backends=("zoned.local", "other.local"))
+    mesh.node("d-plain-caller", listener(8080), backends=("other.local",))
+    for node in ("server", "zoned", "other"):
+        mesh.node(node, listener(8080)).service(f"{node}.local", node=node)
+        mesh.endpoint(node, f"10.0.0.{len(node)}", zone="a").endpoint(node, f"10.0.1.{len(node)}", zone="b")
+    mesh.endpoint("c-zoned-caller", "10.0.2.1", zone="a")
+    mesh.gateway("edge", {"listeners": [{"portMapping": {"port": 8088, "protocol": "http"}}]})
+    mesh.gateway_route("edge", "to-other", {"httpRoute": {"match": {"prefix": "/"}, "action": {
+        "target": {"virtualService": {"virtualServiceName": "other.local"}}}}})
+    zones = policy(MESH, "zones", {"targets": [{"virtualNode": {"virtualNodeName": "zoned"}}],
+                                   "zoneAware": {"minClusterSize": 1}})
+    return dataclasses.replace(mesh.build(), policies={"zones": zones})
+
+
+def _wire(snapshot: Snapshot) -> dict[str, Any]:
+    return {kind: (snapshot.versions[kind], dict(snapshot.packed(kind))) for kind in XdsType}
+
+
+@pytest.fixture(scope="module")
+def state() -> MeshState:
+    return _state()
+
+
+def test_every_proxy_gets_from_a_shared_state_what_a_fresh_state_gives_it(state: MeshState) -> None:
+    everyone = sorted(proxies(state))
+    shared = {p: _wire(translate(state, p)) for p in everyone}
+    alone = {p: _wire(translate(dataclasses.replace(state), p)) for p in everyone}
+    assert shared == alone
+
+
+def _server_cluster(state: MeshState, caller: str) -> Cluster:
+    cluster = translate(state, ProxyId(MESH, Kind.VIRTUAL_NODE, caller)).of(XdsType.CLUSTERS)[
+        f"cds_egress_{MESH}_server_http_8080"]  # fmt: skip
+    assert isinstance(cluster, Cluster)
+    return cluster
+
+
+def test_the_mesh_holds_the_cases_a_shared_entry_could_get_wrong(state: MeshState) -> None:
+    """Guards the test above: the callers really do differ where the caches could confuse them."""
+    assert _server_cluster(state, "a-tls-caller").HasField("transport_socket")
+    assert not _server_cluster(state, "b-plain-caller").HasField("transport_socket")
+    zoned = translate(state, ProxyId(MESH, Kind.VIRTUAL_NODE, "c-zoned-caller")).of(XdsType.CLUSTERS)
+    plain = translate(state, ProxyId(MESH, Kind.VIRTUAL_NODE, "d-plain-caller")).of(XdsType.CLUSTERS)
+    other = f"cds_egress_{MESH}_other_http_8080"
+    assert zoned[other] != plain[other]  # the zone-aware caller turns zone routing off on its other clusters
