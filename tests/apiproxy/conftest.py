@@ -10,7 +10,7 @@ from authz.iamlab import IamLab, Keys, iam_lab
 
 from apiproxy.harness import Upstream, api_proxy, upstream
 
-ALL_APPMESH = {"Effect": "Allow", "Action": "appmesh:*", "Resource": "*"}
+ALL_APPMESH = {"Effect": "Allow", "Action": ["appmesh:*", "meshplane:*"], "Resource": "*"}
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +27,7 @@ def target(lab: IamLab) -> Iterator[Upstream]:
 
 @pytest.fixture(scope="module")
 def operator(lab: IamLab) -> Keys:
-    """The person running the proxy: may do anything in App Mesh."""
+    """The person running the proxy: may do anything in App Mesh and meshplane's own APIs."""
     return lab.user(ALL_APPMESH)
 
 

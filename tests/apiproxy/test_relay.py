@@ -152,3 +152,34 @@ def test_allow_remote_takes_only_the_proxys_own_signature(target: Upstream, lab:
                 appmesh(url, keys).list_meshes()  # type: ignore[attr-defined]
             assert refused.value.response["Error"]["Code"] == code
             assert len(target.stage.events) == before
+
+
+def test_meshplanes_own_operations_are_forwarded_and_other_meshplane_paths_are_not(proxy: str,
+                                                                                   target: Upstream) -> None:
+    """The Policy and Rollout APIs and the proxy reads pass as App Mesh's operations do; a path or method none of
+    them serves is the proxy's own 404, never forwarded."""
+    assert requests.put(f"{proxy}/v20190125/meshes", json={"meshName": "ext"}, timeout=10).status_code == 200
+    assert requests.put(f"{proxy}/v20190125/meshes/ext/virtualNodes", timeout=10, json={
+        "virtualNodeName": "front", "spec": {}}).status_code == 200
+    policy = {"policyName": "via", "spec": {"targets": [{"virtualNode": {"virtualNodeName": "front"}}],
+              "headers": {"request": {"add": [{"name": "x-via", "value": "mesh"}]}}}}  # fmt: skip
+    created = requests.put(f"{proxy}/meshplane/v1/meshes/ext/policies", json=policy, timeout=10)
+    assert created.status_code == 200, created.text
+    assert created.content == target.stage.answers[-1]["body"].encode()
+    assert target.stage.events[-1]["path"] == "/v1/meshplane/v1/meshes/ext/policies"
+    assert [p["policyName"] for p in requests.get(f"{proxy}/meshplane/v1/meshes/ext/policies", timeout=10)
+            .json()["policies"]] == ["via"]  # fmt: skip
+    assert requests.get(f"{proxy}/meshplane/v1/meshes/ext/rollouts", timeout=10).json()["rollouts"] == []
+    missing = requests.post(f"{proxy}/meshplane/v1/meshes/ext/rollouts/none/start", timeout=10)
+    assert _error(missing)[:2] == (404, "NotFoundException") and "none" in _error(missing)[2]
+    assert target.stage.events[-1]["path"] == "/v1/meshplane/v1/meshes/ext/rollouts/none/start"
+    proxies = requests.get(f"{proxy}/meshplane/v1/meshes/ext/proxies", timeout=10).json()
+    assert [n["name"] for n in proxies["nodes"]] == ["front"]
+    before = len(target.stage.events)
+    for method, path in (("PATCH", "/meshplane/v1/meshes/ext/policies"),
+                         ("POST", "/meshplane/v1/meshes/ext/rollouts/none/explode"),
+                         ("GET", "/meshplane/v1/meshes/ext/secrets"),
+                         ("PUT", "/meshplane/v1/meshes/ext/proxies")):  # fmt: skip
+        answer = requests.request(method, f"{proxy}{path}", timeout=10)
+        assert _error(answer)[:2] == (404, "NotFoundException"), (method, path)
+    assert len(target.stage.events) == before

@@ -157,3 +157,42 @@ def test_a_non_loopback_bind_and_a_missing_api_are_usage_errors(tmp_path: Path) 
     assert wide.returncode == 2 and "not a loopback address" in wide.stderr
     nothing = console("--local-state-dir", str(tmp_path / "no-local-up"))
     assert nothing.returncode == 2 and "pass --api-url" in nothing.stderr
+
+
+def api_call(local_stack: LocalStack, method: str, path: str, body: dict[str, object] | None = None) -> object:
+    """A call straight to local up's API (unsigned: it checks none), for what the relay must not do itself."""
+    request = urllib.request.Request(f"{local_stack.api_url}{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def test_policy_and_rollout_reads_are_relayed_and_their_writes_and_commands_refused(
+    console: RunningConsole, local_stack: LocalStack, mesh: str
+) -> None:
+    policies, rollouts = f"/meshplane/v1/meshes/{mesh}/policies", f"/meshplane/v1/meshes/{mesh}/rollouts"
+    spec = {"targets": [{"virtualNode": {"virtualNodeName": "front"}}],
+            "headers": {"request": {"add": [{"name": "x-via", "value": "mesh"}]}}}
+    api_call(local_stack, "PUT", policies, {"policyName": "via", "spec": spec})
+    api_call(local_stack, "PUT", rollouts, {"rolloutName": "green", "spec": {
+        "route": {"virtualRouterName": "color-router", "routeName": "split"}, "stable": {"virtualNode": "blue"},
+        "canary": {"virtualNode": "green"}, "steps": [50], "stepIntervalSeconds": 3600,
+        "successCriteria": {"maxErrorRatePercent": 1}}})
+    listed = relayed(console, "GET", policies)
+    assert listed.status == 200 and [p["policyName"] for p in listed.json["policies"]] == ["via"], listed.body
+    assert relayed(console, "GET", f"{policies}/via").json["policy"]["spec"]["headers"] == spec["headers"]
+    assert [r["rolloutName"] for r in relayed(console, "GET", rollouts).json["rollouts"]] == ["green"]
+    described = relayed(console, "GET", f"{rollouts}/green").json["rollout"]
+    assert (described["status"]["phase"], described["status"]["history"]) == ("PENDING", [])
+    refused = [relayed(console, "PUT", policies, {"Content-Type": "application/json"},
+                       json.dumps({"policyName": "more", "spec": spec}).encode()),
+               relayed(console, "DELETE", f"{policies}/via"),
+               relayed(console, "POST", f"{rollouts}/green/start"),
+               relayed(console, "DELETE", f"{rollouts}/green")]  # fmt: skip
+    assert [(a.status, a.error_type) for a in refused] == [(403, "ForbiddenException")] * 4
+    assert "CreatePolicy" in refused[0].json["message"] and "StartRollout" in refused[2].json["message"]
+    assert relayed(console, "GET", f"{rollouts}/green").json["rollout"]["status"]["phase"] == "PENDING"
+    assert [p["policyName"] for p in relayed(console, "GET", policies).json["policies"]] == ["via"]
+    for path in (f"/meshplane/v1/meshes/{mesh}/other", f"{rollouts}/green/history", "/meshplane/v1/meshes"):
+        assert relayed(console, "GET", path).status == 404, path

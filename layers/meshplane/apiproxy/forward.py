@@ -2,8 +2,9 @@
 
 The request arrives as the API Gateway proxy event `meshplane.api.http` builds, so the
 local server's framing rules (Content-Length, body bound, timeouts, App Mesh-shaped
-refusals) apply to the proxy as they do to the local API.  Only the App Mesh routes go
-out, with only the headers a rest-json call needs; the client's signature never does.
+refusals) apply to the proxy as they do to the local API.  Only the API's operations go
+out (App Mesh's, and meshplane's policies, rollouts and proxy reads: `apiproxy.operations`),
+with only the headers a rest-json call needs; the client's signature never does.
 The upstream's answer comes back byte for byte, with its status and error headers.
 """
 
@@ -22,8 +23,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from meshplane.api import responses
-from meshplane.api.routes import match
 from meshplane.apiproxy.defaults import CONNECT_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS
+from meshplane.apiproxy.operations import operation_name
 from meshplane.apiproxy.target import Target
 from meshplane.store.errors import MeshplaneError, NotFound
 
@@ -89,7 +90,7 @@ class Forwarder:
     def handle(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         method, path = str(event.get("httpMethod") or "GET").upper(), str(event.get("path") or "/")
         try:
-            match(method, path)
+            operation_name(method, path)
         except NotFound as refused:
             return responses.error(refused)
         return self.forward(method, path, event)

@@ -1,18 +1,17 @@
-"""What the console relays: the App Mesh operations the page uses and the proxy reads; nothing else.
+"""What the console relays: the operations the page uses, all reads but one; nothing else.
 
-The page reads every resource, changes a route's weighted targets with `UpdateRoute`, and reads
-per-proxy status and a proxy's published config (meshplane's proxy reads, `api.proxy_status`).
-A narrower relay than `meshplane api-proxy` (which passes every App Mesh route) keeps a stolen
-page token from deleting or creating anything: only a route's spec can change through it, and
-only as the operator's own IAM policy allows.
+The page reads every App Mesh resource, changes a route's weighted targets with `UpdateRoute`,
+and reads meshplane's own policies, rollouts (with their step history), per-proxy status and a
+proxy's published config (`apiproxy.operations.MESHPLANE_READS`).  A narrower relay than
+`meshplane api-proxy` (which passes every operation of the API) keeps a stolen page token from
+deleting, creating or commanding anything: only a route's spec can change through it, and only
+as the operator's own IAM policy allows.
 """
 
 from __future__ import annotations
 
-import re
-
-from meshplane.api.routes import match
-from meshplane.store.errors import BadRequest, Forbidden, NotFound
+from meshplane.apiproxy.operations import MESHPLANE_READS, operation_name
+from meshplane.store.errors import BadRequest, Forbidden
 
 PREFIX = "/api"  # the page calls /api/<path>, relayed to <API URL>/<path>
 READS = frozenset({
@@ -26,11 +25,7 @@ READS = frozenset({
     "ListTagsForResource",
 })  # fmt: skip
 WRITES = frozenset({"UpdateRoute"})
-# The proxy reads the page's status client (web/src/status.ts) calls; see README "Console" for their answers.
-PROXY_READS = (
-    re.compile(r"^/meshplane/v1/meshes/[^/]+/proxies$"),
-    re.compile(r"^/meshplane/v1/meshes/[^/]+/(virtualNodes|virtualGateways)/[^/]+/config$"),
-)
+RELAYED = READS | WRITES | MESHPLANE_READS
 
 
 def relayed_path(path: str) -> str | None:
@@ -44,10 +39,6 @@ def check(method: str, path: str) -> None:
     """Raises the App Mesh-shaped refusal for a request the console does not relay; returns when it does."""
     if any(segment in (".", "..") for segment in path.split("/")):
         raise BadRequest("path: '.' and '..' segments are never relayed (no App Mesh name is one)")
-    if any(read.match(path) for read in PROXY_READS):
-        if method != "GET":
-            raise NotFound(f"{method} is not supported on the proxy reads")
-        return
-    operation, _ = match(method, path)  # NotFound for anything that is not an App Mesh route
-    if operation.name not in READS | WRITES:
-        raise Forbidden(f"the console relays App Mesh reads and UpdateRoute only, not {operation.name}")
+    operation = operation_name(method, path)  # NotFound for anything that is not an operation of the API
+    if operation not in RELAYED:
+        raise Forbidden(f"the console relays reads and UpdateRoute only, not {operation}")
