@@ -40,7 +40,7 @@ class Settings:
     partition: str = DEFAULT_PARTITION
     api_authz: str = "off"
     aws_max_attempts: int = 5  # botocore's standard retry mode: attempts per AWS call, the first included
-    full_discovery_seconds: float = 300.0  # Cloud Map: a full re-discovery at least this often
+    reconcile_sweep_seconds: float = 3600.0  # the reconcile re-reads everything at least this often
     ecs_clusters: tuple[str, ...] = ()  # the reconcile's ECS clusters; none: those stored endpoints name
     provider_arn: str = ""  # the CloudFormation macro's custom resource provider
     limits: Limits = field(default_factory=Limits)  # quotas, each `MESHPLANE_LIMIT_<FIELD>`
@@ -61,7 +61,8 @@ class Settings:
             partition=env.get(envvars.PARTITION) or cls.partition,
             api_authz=_api_authz(env.get(envvars.API_AUTHZ) or cls.api_authz),
             aws_max_attempts=_number(env, envvars.AWS_MAX_ATTEMPTS, int, cls.aws_max_attempts),
-            full_discovery_seconds=_number(env, envvars.FULL_DISCOVERY_SECONDS, float, cls.full_discovery_seconds),
+            reconcile_sweep_seconds=_number(env, envvars.RECONCILE_SWEEP_SECONDS, float,
+                                            cls.reconcile_sweep_seconds),
             ecs_clusters=tuple(part.strip() for part in env.get(envvars.ECS_CLUSTERS, "").split(",") if part.strip()),
             provider_arn=env.get(envvars.PROVIDER_ARN, cls.provider_arn),
             limits=Limits.from_env(env),

@@ -119,7 +119,8 @@ def _longest_keys() -> list[tuple[str, str]]:
         keys += [tuple(schema.item_key(key).values()), (schema.mesh_pk(key.mesh), schema.counter_sk(key))]
         node_path = index.resource_path(key)
         keys += [(index.partition(key.mesh), node_path), (pointers.partition(node_path), pointers.POINTER_SK)]
-    keys += [(schema.MESH_LIST_PK, longest), (endpoints.partition(longest, longest), endpoints.REVISION_SK)]
+    keys += [(schema.MESH_LIST_PK, longest),
+             (endpoints.partition(longest, longest), f"{endpoints.ITEM_PREFIX}cloudmap#" + "x" * 64)]
     return keys  # type: ignore[return-value]
 
 

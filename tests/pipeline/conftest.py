@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 from meshplane.config import Settings
+from meshplane.local import moto_cloudmap_operations
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.pipeline.runtime import Pipeline
 from meshplane.pipeline.telemetry import Telemetry
@@ -182,6 +183,7 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
                collaborators: Any = None, production_clients: bool = False) -> World:
     """`production_clients` uses `Clients.create` (standard retry mode) instead of plain clients."""
     settings = Settings(table="meshplane-state", bucket="meshplane-snapshots", bus="meshplane", region=REGION)
+    moto_cloudmap_operations.install()  # ListOperations as AWS answers it, as local up's emulator has it
     session = boto3.session.Session(region_name=REGION)
     dynamodb = session.client("dynamodb")
     schema.create_table(dynamodb, settings.table)
@@ -207,7 +209,7 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
     if validators is not None:
         parts = Collaborators(parts.loader, parts.graph, parts.translator, list(validators))
     log_stream = io.StringIO()
-    pipeline = Pipeline(settings, clients, parts, Telemetry.from_env(log_stream), full_discovery_seconds=3600)
+    pipeline = Pipeline(settings, clients, parts, Telemetry.from_env(log_stream))
     store = ResourceStore(settings.table, dynamodb, region=REGION)
     return World(settings, clients, pipeline, store, Stream(dynamodb, session.client("dynamodbstreams"),
                                                             settings.table), queue, sqs, log_stream)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
+import time
 from typing import Any
 
 from meshplane.model.ids import Kind, ProxyId
+from meshplane.pipeline.reconcile import MARGIN_SECONDS, MarkStore
 from meshplane.snapshot.types import XdsType
 
 from .conftest import World, sample
@@ -77,20 +80,49 @@ def test_reconcile_honours_the_nodes_attribute_filter(world: World) -> None:
     assert [e.instance_id for e in world.endpoints(MESH, "cart")] == ["i-prod"]
 
 
-def test_an_unchanged_service_costs_one_revision_call_and_a_changed_one_is_rediscovered(world: World) -> None:
+def quiet_since_now(world: World) -> None:
+    """Make the last pass look as if it ran a margin from now, so what happened until now is behind the reconcile
+    (`pipeline.reconcile`: each pass looks back `MARGIN_SECONDS` before the last one)."""
+    store = MarkStore(world.clients.dynamodb, world.settings.table)
+    marks = store.get()
+    assert marks is not None
+    store.put(dataclasses.replace(marks, passed_at=time.time() + MARGIN_SECONDS + 1))
+
+
+def test_a_pass_between_sweeps_makes_no_discovery_call_unless_cloud_map_operations_name_the_service(
+        world: World) -> None:
     service_id = cloud_map_mesh(world)
     register(world, service_id, "i-1", "10.1.0.1")
-    world.reconcile()
+    assert world.reconcile()["sweep"] is True  # the first pass sweeps
+    quiet_since_now(world)
     calls = count_calls(world)
 
-    world.reconcile()
-    assert calls == {"DiscoverInstancesRevision": 1}
+    assert world.reconcile()["sweep"] is False
+    assert calls == {"ListOperations": 1}  # not billed: nothing registered, nothing discovered
 
     register(world, service_id, "i-2", "10.1.0.2")
     calls.clear()
-    world.reconcile()
-    assert calls == {"DiscoverInstancesRevision": 1, "DiscoverInstances": 1}
+    summary = world.reconcile()
+    assert calls["DiscoverInstances"] == 1 and "DiscoverInstancesRevision" not in calls
+    assert summary["refreshed"] == [f"{MESH}/cart"]
     assert [e.instance_id for e in world.endpoints(MESH, "cart")] == ["i-1", "i-2"]
+
+
+def test_a_node_created_for_a_service_registered_before_it_is_discovered_between_sweeps(world: World) -> None:
+    """No operation names the service (its instances predate the node); the node's new item does."""
+    service_id = cloud_map_mesh(world)
+    register(world, service_id, "i-1", "10.1.0.1")
+    world.reconcile()
+    quiet_since_now(world)
+    assert world.reconcile()["refreshed"] == []  # a quiet pass, which the node's creation follows
+    world.put(Kind.VIRTUAL_NODE, MESH, "cart-v2", {
+        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+        "serviceDiscovery": {"awsCloudMap": {"namespaceName": "shop.svc", "serviceName": "cart"}}})
+
+    summary = world.reconcile()
+
+    assert summary["sweep"] is False and summary["refreshed"] == [f"{MESH}/cart-v2"]
+    assert [e.instance_id for e in world.endpoints(MESH, "cart-v2")] == ["i-1"]
 
 
 def test_reconcile_removes_deregistered_instances_and_republishes_callers(world: World) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from meshplane.local import (
     iam_emulation,
+    moto_cloudmap_operations,
     moto_cloudtrail,
     moto_cloudwatch,
     moto_dynamodb,
@@ -24,6 +25,7 @@ PATCHES: list[Callable[[], None]] = [
     moto_item_size.install,  # the 400 KB item limit as DynamoDB counts it (a replaced value does not count)
     moto_streams.install,  # shard iterators expire after 15 minutes instead of piling up
     moto_cloudtrail.install,  # Cloud Map instance calls put their CloudTrail event on the default bus
+    moto_cloudmap_operations.install,  # ListOperations filtered, instance operations listed with their service
     moto_cloudwatch.install,  # GetMetricData answers percentile statistics (p99) as CloudWatch does
     iam_emulation.install,  # IAM policy simulator, policy-aware access checks, SigV4 authentication endpoint
 ]

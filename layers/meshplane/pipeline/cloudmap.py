@@ -1,8 +1,8 @@
-"""Cloud Map discovery: a node's instances from `DiscoverInstances`, re-read only when the service changed.
+"""Cloud Map discovery: a node's instances from `DiscoverInstances`, written where they differ.
 
-Why the revision: `DiscoverInstancesRevision` is one cheap call per service; the
-last revision seen (and a fingerprint of the node's filter) is kept beside the
-node's endpoints, and `DiscoverInstances` runs only when either differs.
+Which services to re-read is the caller's choice: a CloudTrail event names one, and the
+reconcile asks Cloud Map which services had instance operations since its last pass
+(`cloudmap_operations`), so no billed call is made for a service nothing touched.
 
 The node's `awsCloudMap.attributes` become `QueryParameters` (every one must
 match, as in App Mesh).  `HealthStatus` is `ALL`: UNHEALTHY instances are kept as
@@ -15,23 +15,14 @@ address of its family, whose port is not a port, or whose id is longer than Clou
 allows is left out and logged (`EndpointsRejected`); the others are discovered as usual.
 
 Emulators: the data-plane calls need `inject_host_prefix=False` (or
-`AWS_DISABLE_HOST_PREFIX_INJECTION=true`).  moto implements
-`DiscoverInstancesRevision`, but derives it from the instances still registered
-and ignores health changes, so two different instance sets can share a revision.
-The fallback is `full_after_seconds`: a service whose revision was last checked
-longer ago than that is discovered in full anyway (set it to 0 to always do so).
+`AWS_DISABLE_HOST_PREFIX_INJECTION=true`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from meshplane.model import shapes
 from meshplane.model.addresses import Family, InvalidAddress, ip_address, port, shown
 from meshplane.model.state import Endpoint
 from meshplane.pipeline.directory import NodeInfo
@@ -43,13 +34,6 @@ if TYPE_CHECKING:
 MAX_RESULTS = 1000
 MAX_INSTANCE_ID = 64  # Cloud Map's own limit; the id keys the endpoint's item
 FAMILIES: dict[str, Family] = {"AWS_INSTANCE_IPV4": 4, "AWS_INSTANCE_IPV6": 6}
-
-
-def fingerprint(cloud_map: shapes.AwsCloudMapServiceDiscovery, mesh_ip_preference: str | None) -> str:
-    """Changes whenever the node's discovery settings change, forcing a fresh discovery."""
-    return hashlib.sha256(
-        json.dumps([cloud_map.wire(), mesh_ip_preference], sort_keys=True).encode()
-    ).hexdigest()[:16]
 
 
 def _address(attributes: dict[str, str], preference: str) -> str | None:
@@ -93,37 +77,27 @@ def endpoint_of(instance: dict[str, Any], preference: str) -> Endpoint | None:
 class CloudMapDiscovery:
     """Refreshes the endpoints of Cloud Map-discovered nodes; clients and store injected."""
 
-    def __init__(self, servicediscovery: Any, endpoints: EndpointStore, *, full_after_seconds: float = 300,
-                 clock: Callable[[], float] = time.time, telemetry: Telemetry | None = None) -> None:
+    def __init__(self, servicediscovery: Any, endpoints: EndpointStore, *,
+                 telemetry: Telemetry | None = None) -> None:
         """Without `telemetry`, refused instances are logged to this module's logger and not counted."""
         self._sd = servicediscovery
         self._endpoints = endpoints
-        self._full_after = full_after_seconds
-        self._clock = clock
         self._telemetry = telemetry
 
-    def refresh(self, node: NodeInfo, *, force: bool = False) -> bool:
-        """Bring the node's Cloud Map endpoints up to date; True if they changed."""
+    def refresh(self, node: NodeInfo) -> bool:
+        """Bring the node's Cloud Map endpoints to what Cloud Map holds now; True if they changed."""
         cloud_map = node.cloud_map
         if cloud_map is None:
             return False
         namespace = {"NamespaceName": cloud_map.namespace_name, "ServiceName": cloud_map.service_name}
-        marker = fingerprint(cloud_map, node.mesh_ip_preference)
+        query = {"QueryParameters": {a.key: a.value for a in cloud_map.attributes}} if cloud_map.attributes else {}
         try:
-            revision = int(self._sd.discover_instances_revision(**namespace)["InstancesRevision"])
+            found = self._sd.discover_instances(**namespace, **query, HealthStatus="ALL", MaxResults=MAX_RESULTS)
         except (self._sd.exceptions.NamespaceNotFound, self._sd.exceptions.ServiceNotFound):
             return self._endpoints.replace_cloudmap(node.ref, ())
-        stored = self._endpoints.cloudmap_revision(node.ref)
-        fresh = stored is not None and self._clock() - stored.checked_at < self._full_after
-        if not force and fresh and stored is not None and (stored.revision, stored.fingerprint) == (revision, marker):
-            return False
-        query = {"QueryParameters": {a.key: a.value for a in cloud_map.attributes}} if cloud_map.attributes else {}
-        found = self._sd.discover_instances(**namespace, **query, HealthStatus="ALL", MaxResults=MAX_RESULTS)
         preference = cloud_map.ip_preference or node.mesh_ip_preference or "IPv4_PREFERRED"
         endpoints = [e for e in (self._endpoint(node, i, preference) for i in found.get("Instances", [])) if e]
-        changed = self._endpoints.replace_cloudmap(node.ref, endpoints)
-        self._endpoints.remember_cloudmap_revision(node.ref, revision, marker)
-        return changed
+        return self._endpoints.replace_cloudmap(node.ref, endpoints)
 
     def _endpoint(self, node: NodeInfo, instance: dict[str, Any], preference: str) -> Endpoint | None:
         try:

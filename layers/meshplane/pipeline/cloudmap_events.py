@@ -45,6 +45,6 @@ def refresh_for_call(raw: Mapping[str, Any], directory: Directory, names: Any, d
         return summary
     for node in directory.by_cloud_map(*named):
         with telemetry.traced("cloudmap.refresh"):
-            if discovery.refresh(node, force=True):
+            if discovery.refresh(node):
                 summary["changed"].append(f"{node.ref.mesh}/{node.ref.node}")
     return summary

@@ -1,6 +1,6 @@
 """Every virtual node of every mesh, looked up the ways discovery events name them.
 
-Built once per invocation from the resource store: events name a Cloud Map
+Built once per invocation from the virtual nodes (`node_directory`): events name a Cloud Map
 service or an ECS service, never a mesh, so discovery needs the reverse lookups.
 """
 
@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from meshplane.model import shapes
-from meshplane.model.state import MeshState
 from meshplane.store.endpoints import NodeRef
 
 
@@ -38,17 +37,13 @@ class Directory:
     _by_name: dict[str, list[NodeInfo]] = field(default_factory=lambda: defaultdict(list))
 
     @classmethod
-    def of(cls, states: Iterable[MeshState]) -> Directory:
+    def of_nodes(cls, entries: Iterable[NodeInfo]) -> Directory:
         directory = cls()
-        for state in states:
-            mesh_discovery = state.mesh.spec.service_discovery
-            mesh_pref = mesh_discovery.ip_preference if mesh_discovery is not None else None
-            for name, data in sorted(state.virtual_nodes.items()):
-                info = NodeInfo(NodeRef(state.name, name), data.spec, mesh_pref)
-                directory.nodes[info.ref] = info
-                directory._by_name[name].append(info)
-                if info.cloud_map is not None:
-                    directory._by_cloud_map[(info.cloud_map.namespace_name, info.cloud_map.service_name)].append(info)
+        for info in entries:
+            directory.nodes[info.ref] = info
+            directory._by_name[info.ref.node].append(info)
+            if info.cloud_map is not None:
+                directory._by_cloud_map[(info.cloud_map.namespace_name, info.cloud_map.service_name)].append(info)
         return directory
 
     def by_cloud_map(self, namespace: str, service: str) -> list[NodeInfo]:

@@ -48,6 +48,7 @@ class EcsReconcile:
     ecs: Any
     telemetry: Telemetry
     summary: dict[str, list[str]] = field(default_factory=lambda: {"upserted": [], "tombstoned": []})
+    running: dict[str, list[str]] = field(default_factory=dict)  # cluster -> the RUNNING task ARNs listed
 
     def run(self, configured: Sequence[str]) -> dict[str, list[str]]:
         stored = {ref: self.endpoints.ecs_items(ref) for ref in self.directory.nodes}
@@ -62,7 +63,8 @@ class EcsReconcile:
     def _reconcile_cluster(
         self, cluster: str, stored: Mapping[NodeRef, list[EcsItem]], present: Mapping[tuple[NodeRef, str], EcsItem]
     ) -> None:
-        running, _ = self._describe(cluster, self._running(cluster))
+        self.running[cluster] = running_tasks(self.ecs, cluster, self.telemetry)
+        running, _ = self._describe(cluster, self.running[cluster])
         for task in running:
             self._apply(task, stored)
         alive = {task.task_id for task in running}
@@ -99,17 +101,6 @@ class EcsReconcile:
             self.summary["tombstoned"].append(f"{ref.mesh}/{ref.node}/{instance_id}")
 
     # ---- ECS reads ------------------------------------------------------------------
-    def _running(self, cluster: str) -> list[str]:
-        arns: list[str] = []
-        try:
-            for page in self.ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING"):
-                arns += page.get("taskArns", [])
-        except self.ecs.exceptions.ClusterNotFoundException:
-            self.telemetry.logger.warning(
-                "ECS cluster does not exist: its endpoints are left as they are", extra={"cluster": cluster}
-            )
-        return arns
-
     def _describe(self, cluster: str, tasks: Sequence[str]) -> tuple[list[TaskDetail], set[str]]:
         """The tasks ECS describes, and the ids it reports MISSING."""
         found: list[TaskDetail] = []
@@ -136,6 +127,19 @@ class EcsReconcile:
             self.telemetry.logger.warning("described task skipped", extra={
                 "task": str(task.get("taskArn"))[:MAX_ARN_LENGTH], "reason": str(invalid)[:500]})
             return None
+
+
+def running_tasks(ecs: Any, cluster: str, telemetry: Telemetry) -> list[str]:
+    """The ARNs of the cluster's RUNNING tasks (ListTasks, which ECS does not bill); none for a cluster ECS
+    does not know, which is logged."""
+    arns: list[str] = []
+    try:
+        for page in ecs.get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING"):
+            arns += page.get("taskArns", [])
+    except ecs.exceptions.ClusterNotFoundException:
+        telemetry.logger.warning("ECS cluster does not exist: its endpoints are left as they are",
+                                 extra={"cluster": cluster})
+    return arns
 
 
 def _cluster_of(endpoint: Endpoint | None) -> str | None:

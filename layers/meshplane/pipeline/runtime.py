@@ -16,14 +16,12 @@ Failure semantics:
   reports its earliest sequence number, so Lambda retries from there.
   A plan with more proxies than the shard threshold is sent to the shard queue
   instead (`pipeline.shards`), where `recompute_shard` rebuilds it in parallel.
-- The reconcile refreshes every Cloud Map node, repairs ECS endpoints from the
-  running tasks (`ecs_reconcile`), and recomputes every proxy of every mesh,
-  publishing only what differs from the pointers.
+- The reconcile (`pipeline.reconcile`) repairs what its change markers name each pass,
+  and sweeps everything (Cloud Map, ECS, every proxy) every `reconcile_sweep_seconds`.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -57,14 +55,14 @@ class Pipeline:
         collaborators: Collaborators,
         telemetry: Telemetry,
         *,
-        full_discovery_seconds: float = 300,
+        sweep_seconds: float = 3600,
         ecs_clusters: tuple[str, ...] = (),
     ) -> None:
         self.settings = settings
         self.clients = clients
         self.parts = collaborators
         self.telemetry = telemetry
-        self.full_discovery_seconds = full_discovery_seconds
+        self.sweep_seconds = sweep_seconds
         self.ecs_clusters = ecs_clusters
 
     @cached_property
@@ -89,10 +87,7 @@ class Pipeline:
     def discovery(self) -> CloudMapDiscovery:
         from meshplane.pipeline.cloudmap import CloudMapDiscovery
 
-        return CloudMapDiscovery(
-            self.clients.servicediscovery, self.endpoints, full_after_seconds=self.full_discovery_seconds,
-            telemetry=self.telemetry,
-        )
+        return CloudMapDiscovery(self.clients.servicediscovery, self.endpoints, telemetry=self.telemetry)
 
     @cached_property
     def publisher(self) -> Publisher:
@@ -182,23 +177,17 @@ class Pipeline:
             clients,
             Collaborators.default(settings, clients),
             Telemetry.from_env(),
-            full_discovery_seconds=settings.full_discovery_seconds,
+            sweep_seconds=settings.reconcile_sweep_seconds,
             ecs_clusters=settings.ecs_clusters,
         )
 
     # ---- shared -----------------------------------------------------------------------
     def directory(self) -> Directory:
-        from meshplane.pipeline.directory import Directory
-        from meshplane.store.errors import NotFound
+        """Every virtual node, read without the rest of the meshes (`node_directory`)."""
+        from meshplane.pipeline.node_directory import NodeReader
 
-        loader = self.parts.loader
-        states = []
-        for mesh in loader.list_mesh_names():
-            try:
-                states.append(loader.load_mesh_state(mesh))
-            except NotFound:  # deleted between list and load
-                continue
-        return Directory.of(states)
+        reader = NodeReader(self.clients.dynamodb, self.settings.table)
+        return reader.read(self.parts.loader.list_mesh_names()).directory
 
     def mapper(self, directory: Directory) -> TaskMapper:
         from meshplane.pipeline.ecs_mapping import TaskMapper
@@ -356,42 +345,14 @@ class Pipeline:
         return self._wrap(run, "recompute_shard")(event, context)
 
     def reconcile(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        from meshplane.pipeline.ecs_reconcile import EcsReconcile
+        from meshplane.pipeline.reconcile import Reconciler
 
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            t = self.telemetry
-            started = time.time()
-            directory = self.directory()
-            refreshed = []
-            for node in directory.cloud_map_nodes():
-                with t.traced("cloudmap.refresh"):
-                    if self.discovery.refresh(node):
-                        refreshed.append(f"{node.ref.mesh}/{node.ref.node}")
-            with t.traced("ecs.reconcile"):
-                ecs = EcsReconcile(directory, self.mapper(directory), self.endpoints, self.clients.ecs, t).run(
-                    self.ecs_clusters
-                )
-            published, rejected, failed = [], [], []
-            for mesh in sorted({ref.mesh for ref in directory.nodes} | set(self.parts.loader.list_mesh_names())):
-                try:
-                    outcome = self.recomputer.recompute(mesh, full=True)
-                except Exception as exc:
-                    failed.append(mesh)
-                    t.logger.exception("reconcile of a mesh failed", extra={"mesh": mesh, "reason": str(exc)})
-                    continue
-                published += [r.proxy.path for r in outcome.published]
-                rejected += [r.proxy.path for r in outcome.rejected]
-            summary = {
-                "refreshed": refreshed,
-                "ecs": ecs,
-                "published": published,
-                "rejected": rejected,
-                "failed": failed,
-                "seconds": round(time.time() - started, 3),
-            }
-            t.count("DriftRepaired", len(published))
-            t.logger.info("reconcile done", extra=summary)
-            return summary
+            return Reconciler(
+                clients=self.clients, table=self.settings.table, list_meshes=self.parts.loader.list_mesh_names,
+                discovery=self.discovery, endpoints=self.endpoints, recomputer=self.recomputer, mapper=self.mapper,
+                telemetry=self.telemetry, sweep_seconds=self.sweep_seconds, ecs_clusters=self.ecs_clusters,
+            ).run()
 
         return self._wrap(run, "reconcile")(event, context)
 

@@ -14,8 +14,7 @@ RUNNING event can never resurrect it.
 Cloud Map endpoints are owned by discovery, which sees the whole instance set of a
 service at once: `replace_cloudmap` writes that set and deletes what left it.
 
-Item layout: `sk = I#<source>#<instanceId>`; the Cloud Map revision of a node's
-service lives beside them at `sk = REV#cloudmap`.
+Item layout: `sk = I#<source>#<instanceId>`.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from meshplane.store.reads import query_items
 
 TOMBSTONE_TTL_SECONDS = 3 * 24 * 3600
 ITEM_PREFIX = "I#"
-REVISION_SK = "REV#cloudmap"
 
 
 def partition(mesh: str, node: str) -> str:
@@ -91,13 +89,6 @@ _NEWER = (
 class Outcome(StrEnum):
     APPLIED = "applied"
     STALE = "stale"  # a newer or identical event was already applied
-
-
-@dataclass(frozen=True)
-class Revision:
-    revision: int
-    fingerprint: str
-    checked_at: float
 
 
 @dataclass(frozen=True)
@@ -208,33 +199,6 @@ class EndpointStore:
             )
             changed = True
         return changed
-
-    def cloudmap_revision(self, ref: NodeRef) -> Revision | None:
-        """The InstancesRevision and filter fingerprint last discovered for the node, if any.
-
-        An eventually consistent read (half a strongly consistent one's price, and the
-        reconcile reads it for every Cloud Map node every pass): a stale answer is an older
-        revision or check time, which only makes discovery read the service again.
-        """
-        item = self._client.get_item(
-            TableName=self._table,
-            Key={"pk": {"S": partition(ref.mesh, ref.node)}, "sk": {"S": REVISION_SK}},
-        ).get("Item")
-        if not item:
-            return None
-        return Revision(int(item["revision"]["N"]), item["fingerprint"]["S"], float(item["checkedAt"]["N"]))
-
-    def remember_cloudmap_revision(self, ref: NodeRef, revision: int, fingerprint: str) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                "pk": {"S": partition(ref.mesh, ref.node)},
-                "sk": {"S": REVISION_SK},
-                "revision": {"N": str(revision)},
-                "fingerprint": {"S": fingerprint},
-                "checkedAt": {"N": str(int(self._clock()))},
-            },
-        )
 
     # ---- reads ---------------------------------------------------------------------
     def endpoints(self, ref: NodeRef) -> tuple[Endpoint, ...]:
