@@ -8,9 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from meshplane.model.rollout import controller
 from meshplane.model.rollout.spec import RolloutSpec
-from meshplane.model.rollout.state import CANARY, STABLE, Measurement, RolloutProgress, Weights
+from meshplane.model.rollout.state import CANARY, STABLE, CallerSync, Measurement, RolloutProgress, Weights
 
 T0 = 1_000_000.0
+SYNCED = CallerSync(confirmed=True, detail="1 caller(s) applied the step's snapshot")
+BEHIND = CallerSync(confirmed=False, detail="front: 1 of 2 Envoys not on it yet")
 
 
 def spec(**changes: object) -> RolloutSpec:
@@ -30,19 +32,31 @@ def measured(requests: int = 100, errors: int = 0, p99: float | None = 50.0, ala
                        alarms={"slo": alarm})
 
 
-def started(s: RolloutSpec) -> RolloutProgress:
-    return controller.command(s, RolloutProgress(), "start", T0)
+def started(s: RolloutSpec, at: float = T0) -> RolloutProgress:
+    """A started rollout whose callers confirmed the first step's weights at once."""
+    p = controller.command(s, RolloutProgress(), "start", at)
+    return look(s, p, measured(requests=0), at)
+
+
+def look(s: RolloutSpec, p: RolloutProgress, reading: Measurement | None, now: float,
+         callers: CallerSync | None = SYNCED) -> RolloutProgress:
+    """One tick as the runtime makes it: the callers read while the window is closed, the window once it is due."""
+    due = controller.window_due(s, p, now)
+    return controller.tick(s, p, reading, now, callers=callers if p.window_started_at is None else None,
+                           window=reading if due else None)
 
 
 def test_healthy_steps_advance_at_each_interval_then_promote() -> None:
     s = spec()
     p = started(s)
-    assert p.weights == Weights.at(5)
-    assert controller.tick(s, p, measured(), T0 + 9.9) is p  # the window is not over
+    assert (p.weights, p.window_started_at) == (Weights.at(5), T0)
+    assert look(s, p, measured(), T0 + 9.9) is p  # the window is not over
     for now, percent in ((T0 + 10, 25), (T0 + 20, 50)):
-        p = controller.tick(s, p, measured(), now)
-        assert (p.phase, p.weights) == ("PROGRESSING", Weights.at(percent))
-    p = controller.tick(s, p, measured(), T0 + 30)
+        p = look(s, p, measured(), now)
+        assert (p.phase, p.weights, p.window_started_at) == ("PROGRESSING", Weights.at(percent), None)
+        p = look(s, p, measured(), now)
+        assert p.window_started_at == now
+    p = look(s, p, measured(), T0 + 30)
     assert (p.phase, p.weights) == ("PROMOTED", CANARY)
     assert [h.decision for h in p.history] == ["STARTED", "ADVANCED", "ADVANCED", "PROMOTED"]
     assert all(h.measured is not None and h.measured.requests == 100 for h in p.history[1:])
@@ -50,10 +64,46 @@ def test_healthy_steps_advance_at_each_interval_then_promote() -> None:
 
 def test_a_step_without_traffic_is_not_healthy() -> None:
     s = spec(maxFailedChecks=0)
-    p = controller.tick(s, started(s), measured(requests=19), T0 + 10)
+    p = look(s, started(s), measured(requests=19), T0 + 10)
     assert (p.phase, p.weights) == ("ROLLED_BACK", STABLE)
     assert "no traffic measured: 19 requests" in (p.reason or "")
-    assert controller.tick(s, started(s), None, T0 + 3600).phase == "PROGRESSING"  # no reading: hold, never advance
+    assert look(s, started(s), None, T0 + 3600).phase == "PROGRESSING"  # no reading: hold, never advance
+
+
+def test_the_window_opens_when_the_callers_run_the_weights_and_decides_on_its_own_traffic() -> None:
+    s = spec()
+    p = controller.command(s, RolloutProgress(), "start", T0)
+    assert look(s, p, measured(), T0 + 4, BEHIND) is p  # stored, not yet on the callers' Envoys: wait
+    p = look(s, p, measured(), T0 + 6, SYNCED)
+    assert (p.window_started_at, len(p.history), p.weights) == (T0 + 6, 1, Weights.at(5))  # no decision
+    assert look(s, p, measured(), T0 + 15.9) is p  # one interval from the window's opening, not the step's
+    held = controller.tick(s, p, measured(), T0 + 16, window=None)
+    assert held is p  # the step's traffic alone never advances it: the window's reading decides
+    window = measured(requests=40)
+    p = controller.tick(s, p, measured(), T0 + 16, window=window)
+    assert (p.weights, p.history[-1].decision, p.history[-1].measured) == (Weights.at(25), "ADVANCED", window)
+    assert p.window_started_at is None  # the next step waits for its own weights on the callers
+
+
+@pytest.mark.parametrize("callers", [BEHIND, None])
+def test_a_window_never_confirmed_opens_after_one_interval_and_says_why(callers: CallerSync | None) -> None:
+    s = spec()
+    p = controller.command(s, RolloutProgress(), "start", T0)
+    assert look(s, p, measured(), T0 + 9.9, callers) is p
+    p = look(s, p, measured(), T0 + 10, callers)
+    entry = p.history[-1]
+    assert (entry.decision, entry.weights, p.window_started_at) == ("WINDOW_UNCONFIRMED", Weights.at(5), T0 + 10)
+    why = BEHIND.detail if callers is not None else "their state could not be read"
+    assert f"had not confirmed step 0's weights after 10.0 s ({why})" in entry.reason
+    assert look(s, p, measured(), T0 + 20).history[-1].decision == "ADVANCED"
+
+
+def test_a_failing_canary_rolls_back_before_its_callers_confirm_the_weights() -> None:
+    s = spec(maxFailedChecks=0)
+    p = controller.command(s, RolloutProgress(), "start", T0)
+    p = look(s, p, measured(requests=30, errors=12), T0 + 1, BEHIND)
+    assert (p.phase, p.weights, p.history[-1].decision) == ("ROLLED_BACK", STABLE, "ROLLED_BACK")
+    assert "5xx rate 40.00% over 30 requests" in (p.reason or "")
 
 
 @pytest.mark.parametrize(("reading", "why"), [
@@ -65,10 +115,11 @@ def test_a_step_without_traffic_is_not_healthy() -> None:
 ])
 def test_a_violation_fails_the_check_at_once_and_the_next_rolls_back(reading: Measurement, why: str) -> None:
     s = spec()
-    p = controller.tick(s, started(s), reading, T0 + 1)  # before the interval ends
+    p = look(s, started(s), reading, T0 + 1)  # before the interval ends
     assert (p.phase, p.weights, p.failed_checks, p.step_started_at) == ("PROGRESSING", Weights.at(5), 1, T0 + 1)
+    assert p.window_started_at == T0 + 1  # measured again at the same weights: the callers have them
     assert why in (p.reason or "")
-    p = controller.tick(s, p, reading, T0 + 2)
+    p = look(s, p, reading, T0 + 2)
     assert (p.phase, p.weights, p.history[-1].decision) == ("ROLLED_BACK", STABLE, "ROLLED_BACK")
     assert p.history[-1].measured == reading
 
@@ -76,16 +127,16 @@ def test_a_violation_fails_the_check_at_once_and_the_next_rolls_back(reading: Me
 def test_errors_on_too_few_requests_wait_for_the_minimum() -> None:
     s = spec()
     p = started(s)
-    assert controller.tick(s, p, measured(requests=10, errors=5), T0 + 1) is p
+    assert look(s, p, measured(requests=10, errors=5), T0 + 1) is p
 
 
 def test_commands_follow_the_phases() -> None:
     s = spec()
     p = started(s)
     paused = controller.command(s, p, "pause", T0 + 1)
-    assert controller.tick(s, paused, measured(errors=100), T0 + 50) is paused  # a paused rollout decides nothing
+    assert look(s, paused, measured(errors=100), T0 + 50) is paused  # a paused rollout decides nothing
     resumed = controller.command(s, paused, "resume", T0 + 60)
-    assert (resumed.step_started_at, resumed.weights) == (T0 + 60, Weights.at(5))
+    assert (resumed.step_started_at, resumed.window_started_at, resumed.weights) == (T0 + 60, T0 + 60, Weights.at(5))
     assert controller.command(s, resumed, "promote", T0 + 61).weights == CANARY
     aborted = controller.command(s, resumed, "abort", T0 + 61)
     assert (aborted.phase, aborted.weights) == ("ABORTED", STABLE)
@@ -100,28 +151,39 @@ readings = st.one_of(st.none(), st.builds(
     st.sampled_from(["OK", "OK", "OK", "ALARM", "INSUFFICIENT_DATA"])))
 
 
+syncs = st.one_of(st.none(), st.sampled_from([SYNCED, BEHIND]))
+
+
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.tuples(st.floats(0, 30), readings), max_size=40), st.integers(0, 3))
-def test_every_run_keeps_the_invariants(ticks: list[tuple[float, Measurement | None]], max_failed: int) -> None:
-    """Whatever the readings: weights are always a step, all-stable or all-canary; each advance or promotion
-    follows a full interval with at least minimumRequests healthy requests; more than maxFailedChecks failed
-    checks always end on the stable target; a finished rollout never changes."""
+@given(st.lists(st.tuples(st.floats(0, 30), readings, syncs), max_size=40), st.integers(0, 3))
+def test_every_run_keeps_the_invariants(ticks: list[tuple[float, Measurement | None, CallerSync | None]],
+                                        max_failed: int) -> None:
+    """Whatever the readings and the callers: weights are always a step, all-stable or all-canary; each advance
+    or promotion follows a full interval of an open window with at least minimumRequests healthy requests; more
+    than maxFailedChecks failed checks always end on the stable target; a finished rollout never changes."""
     s = spec(maxFailedChecks=max_failed)
-    p, now = started(s), T0
-    for gap, reading in ticks:
+    p, now = controller.command(s, RolloutProgress(), "start", T0), T0
+    for gap, reading, callers in ticks:
         now += gap
         before = p
-        p = controller.tick(s, p, reading, now)
+        p = look(s, p, reading, now, callers)
         assert p.weights in {*(Weights.at(x) for x in s.steps), STABLE, CANARY}
         if before.phase != "PROGRESSING":
             assert p is before
             continue
         if p is before:
             continue
-        decision = p.history[-1].decision
         assert reading is not None
-        if decision in ("ADVANCED", "PROMOTED"):
+        if p.history == before.history:  # the window opened on the callers' word
+            assert callers == SYNCED and p.weights == before.weights and p.window_started_at == now
+            continue
+        decision = p.history[-1].decision
+        if decision == "WINDOW_UNCONFIRMED":
             assert before.step_started_at is not None and now - before.step_started_at >= s.step_interval_seconds
+            continue
+        if decision in ("ADVANCED", "PROMOTED"):
+            assert before.window_started_at is not None
+            assert now - before.window_started_at >= s.step_interval_seconds
             assert reading.requests >= s.success_criteria.minimum_requests
             assert controller.violations(s, reading) == []
         else:

@@ -3,10 +3,10 @@
 Beside each Envoy (as the CloudWatch agent would run), it reads the admin's `/clusters` for the
 cluster names and `/stats` (JSON, Envoy's detailed histogram buckets) every period, and puts
 what changed since the previous read as the metrics of `model.rollout.metrics`: each response
-class's count, and each request time bucket as a value (its midpoint) with its count, so
-CloudWatch computes percentiles over any window.  Metrics are high resolution (one second).
-A counter that went down (Envoy restarted) counts from zero.  Envoy updates histograms when it
-flushes stats (`stats_flush_interval`, 5 s by default; `ENVOY_STATS_FLUSH_INTERVAL` for
+class's count, that of the retried attempts apart, and each request time bucket as a value
+(its midpoint) with its count, so CloudWatch computes percentiles over any window.  Metrics are
+high resolution (one second).  A counter that went down (Envoy restarted) counts from zero.
+Envoy updates histograms when it flushes stats (`stats_flush_interval`, 5 s by default; `ENVOY_STATS_FLUSH_INTERVAL` for
 `meshplane bootstrap`), so request times trail the counts by up to that much.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from meshplane.model.rollout.metrics import CLASSES, CLUSTER, CODE_CLASS, REQUEST_TIME, RESPONSES
+from meshplane.model.rollout.metrics import CLASSES, CLUSTER, CODE_CLASS, REQUEST_TIME, RESPONSES, RETRIED
 
 log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "cds_egress_"
@@ -32,9 +32,10 @@ Bucket = tuple[float, float]  # (lower bound, width) in milliseconds
 
 @dataclass
 class Reading:
-    """Cumulative counts since Envoy started: responses per (cluster, class) and request time buckets per cluster."""
+    """Cumulative counts since Envoy started: responses per (metric, cluster, class), where the metric is
+    `RESPONSES` or `RETRIED`, and request time buckets per cluster."""
 
-    responses: dict[tuple[str, str], int] = field(default_factory=dict)
+    responses: dict[tuple[str, str, str], int] = field(default_factory=dict)
     times: dict[str, dict[Bucket, int]] = field(default_factory=dict)
 
     def since(self, before: Reading) -> Reading:
@@ -52,7 +53,8 @@ def _grown(now: int, before: int) -> int:
 
 def parse(clusters: list[str], stats: dict[str, Any]) -> Reading:
     """The reading of `clusters` in one `/stats?format=json&histogram_buckets=detailed` answer."""
-    wanted = {f"cluster.{c}.upstream_rq_{k}xx": (c, k) for c in clusters for k in CLASSES}
+    wanted = {f"cluster.{c}.{stat}upstream_rq_{k}xx": (metric, c, k) for c in clusters for k in CLASSES
+              for stat, metric in (("", RESPONSES), ("retry.", RETRIED))}
     histograms = {f"cluster.{c}.upstream_rq_time": c for c in clusters}
     reading = Reading()
     for stat in stats.get("stats", []):
@@ -69,8 +71,8 @@ def parse(clusters: list[str], stats: dict[str, Any]) -> Reading:
 def metric_data(delta: Reading, at: datetime) -> list[dict[str, Any]]:
     """The PutMetricData entries of one period's changes."""
     data: list[dict[str, Any]] = []
-    for (cluster, code), count in sorted(delta.responses.items()):
-        data.append({"MetricName": RESPONSES, "Timestamp": at, "Value": float(count), "Unit": "Count",
+    for (metric, cluster, code), count in sorted(delta.responses.items()):
+        data.append({"MetricName": metric, "Timestamp": at, "Value": float(count), "Unit": "Count",
                      "StorageResolution": 1,
                      "Dimensions": [{"Name": CLUSTER, "Value": cluster}, {"Name": CODE_CLASS, "Value": code}]})
     for cluster, buckets in sorted(delta.times.items()):

@@ -1,10 +1,16 @@
-"""The rollout controller as a pure function: (spec, progress, measurement, now) -> next progress.
+"""The rollout controller as a pure function: (spec, progress, measurements, callers, now) -> next progress.
 
-No clock, no I/O: the scheduled handler reads the metrics and the time, calls `tick`, and
-stores what it returns (conditioned on the version it read).  Decisions rest on measured
-traffic, never on time alone: a step whose window ends with fewer than `minimumRequests`
-requests to the canary is a failed check, not a healthy one.  A failed check beyond
-`maxFailedChecks` returns every request to the stable target.
+No clock, no I/O: the scheduled handler reads the metrics, the callers' sync and the time, calls
+`tick`, and stores what it returns (conditioned on the version it read).  Decisions rest on measured
+traffic, never on time alone: a step whose window ends with fewer than `minimumRequests` attempts on
+the canary is a failed check, not a healthy one.  A failed check beyond `maxFailedChecks` returns
+every request to the stable target.
+
+A step is watched from the moment its weights are stored: every look checks the canary's traffic
+since then against the criteria, so a failing canary is rolled back however far the new weights have
+spread.  The step's window, the traffic that can make it healthy, opens only once the callers' Envoys
+run its weights (`CallerSync`), or after one step interval without that confirmation, recorded as
+`WINDOW_UNCONFIRMED`; it is then held one step interval.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from meshplane.model.rollout.state import (
     CANARY,
     FINAL,
     STABLE,
+    CallerSync,
     HistoryEntry,
     Measurement,
     RolloutProgress,
@@ -29,12 +36,24 @@ class CommandRefused(ValueError):
 
 
 def window_start(progress: RolloutProgress) -> float | None:
-    """Where the current check's measurement window starts; None when nothing is to be measured."""
+    """Where the current step's watch starts (its weights stored); None when nothing is to be measured."""
     return progress.step_started_at if progress.phase == "PROGRESSING" else None
 
 
-def tick(spec: RolloutSpec, progress: RolloutProgress, measured: Measurement | None, now: float) -> RolloutProgress:
-    """The progress after one look at the canary's traffic; `progress` itself when nothing is decided."""
+def window_due(spec: RolloutSpec, progress: RolloutProgress, now: float) -> bool:
+    """Whether the step's window has been open one step interval: its traffic decides the step."""
+    opened = progress.window_started_at
+    return progress.phase == "PROGRESSING" and opened is not None and now - opened >= spec.step_interval_seconds
+
+
+def tick(spec: RolloutSpec, progress: RolloutProgress, measured: Measurement | None, now: float, *,
+         callers: CallerSync | None = None, window: Measurement | None = None) -> RolloutProgress:
+    """The progress after one look; `progress` itself when nothing is decided.
+
+    `measured` is the canary's traffic since the step's weights were stored; `window` its traffic since the
+    step's window opened, read once `window_due`; `callers` whether the callers run the weights, read while
+    the window is not open.
+    """
     if progress.phase != "PROGRESSING" or progress.step_started_at is None:
         return progress
     if measured is None:
@@ -42,13 +61,34 @@ def tick(spec: RolloutSpec, progress: RolloutProgress, measured: Measurement | N
     problems = violations(spec, measured)
     if problems:
         return _failed(spec, progress, measured, now, "; ".join(problems))
-    if now - progress.step_started_at < spec.step_interval_seconds:
+    if progress.window_started_at is None:
+        return _opened(spec, progress, callers, now)
+    if not window_due(spec, progress, now) or window is None:
         return progress
+    problems = violations(spec, window)
+    if problems:
+        return _failed(spec, progress, window, now, "; ".join(problems))
     minimum = spec.success_criteria.minimum_requests
-    if measured.requests < minimum:
-        return _failed(spec, progress, measured, now,
-                       f"no traffic measured: {measured.requests} requests to the canary, fewer than {minimum}")
-    return _advanced(spec, progress, measured, now)
+    if window.requests < minimum:
+        return _failed(spec, progress, window, now,
+                       f"no traffic measured: {window.requests} requests to the canary, fewer than {minimum}")
+    return _advanced(spec, progress, window, now)
+
+
+def _opened(spec: RolloutSpec, progress: RolloutProgress, callers: CallerSync | None,
+            now: float) -> RolloutProgress:
+    """The progress with the step's window open once the callers run its weights, or one interval without them."""
+    assert progress.step_started_at is not None
+    if callers is not None and callers.confirmed:
+        return progress.model_copy(update={"window_started_at": now})
+    waited = now - progress.step_started_at
+    if waited < spec.step_interval_seconds:
+        return progress
+    seen = callers.detail if callers is not None else "their state could not be read"
+    entry = _entry(now, progress.step, progress.weights, "WINDOW_UNCONFIRMED",
+                   f"the callers had not confirmed step {progress.step}'s weights after {waited:.1f} s ({seen}); "
+                   "its window opens without them")
+    return progress.recorded(entry, window_started_at=now)
 
 
 def violations(spec: RolloutSpec, measured: Measurement) -> list[str]:
@@ -80,18 +120,19 @@ def command(spec: RolloutSpec, progress: RolloutProgress, name: str, now: float)
         raise CommandRefused(f"cannot {name} a rollout that is {progress.phase}")
     if name == "start":
         entry = _entry(now, 0, Weights.at(spec.steps[0]), "STARTED", f"step 0: {spec.steps[0]}% to canary")
-        return progress.recorded(entry, phase="PROGRESSING", step=0, step_started_at=now, failed_checks=0)
+        return progress.recorded(entry, phase="PROGRESSING", step=0, step_started_at=now, window_started_at=None,
+                                 failed_checks=0)
     if name == "pause":
         entry = _entry(now, progress.step, progress.weights, "PAUSED", "paused by the operator")
         return progress.recorded(entry, phase="PAUSED")
     if name == "resume":
         entry = _entry(now, progress.step, progress.weights, "RESUMED", "resumed: the step's window restarts")
-        return progress.recorded(entry, phase="PROGRESSING", step_started_at=now)
+        return progress.recorded(entry, phase="PROGRESSING", step_started_at=now, window_started_at=now)
     if name == "abort":
         entry = _entry(now, progress.step, STABLE, "ABORTED", "aborted by the operator")
-        return progress.recorded(entry, phase="ABORTED", step_started_at=None)
+        return progress.recorded(entry, phase="ABORTED", step_started_at=None, window_started_at=None)
     entry = _entry(now, progress.step, CANARY, "PROMOTED", "promoted by the operator")
-    return progress.recorded(entry, phase="PROMOTED", step_started_at=None)
+    return progress.recorded(entry, phase="PROMOTED", step_started_at=None, window_started_at=None)
 
 
 def owns_route(progress: RolloutProgress) -> bool:
@@ -109,11 +150,12 @@ def _failed(spec: RolloutSpec, progress: RolloutProgress, measured: Measurement,
     if failed > spec.max_failed_checks:
         entry = _entry(now, progress.step, STABLE, "ROLLED_BACK",
                        f"check {failed} failed (at most {spec.max_failed_checks} allowed): {why}", measured)
-        return progress.recorded(entry, phase="ROLLED_BACK", failed_checks=failed, step_started_at=None)
+        return progress.recorded(entry, phase="ROLLED_BACK", failed_checks=failed, step_started_at=None,
+                                 window_started_at=None)
     entry = _entry(now, progress.step, progress.weights, "FAILED_CHECK",
                    f"check {failed} of at most {spec.max_failed_checks} failed: {why}; the step is measured again",
                    measured)
-    return progress.recorded(entry, failed_checks=failed, step_started_at=now)
+    return progress.recorded(entry, failed_checks=failed, step_started_at=now, window_started_at=now)
 
 
 def _advanced(spec: RolloutSpec, progress: RolloutProgress, measured: Measurement, now: float) -> RolloutProgress:
@@ -121,10 +163,10 @@ def _advanced(spec: RolloutSpec, progress: RolloutProgress, measured: Measuremen
     if step >= len(spec.steps):
         entry = _entry(now, progress.step, CANARY, "PROMOTED",
                        "every step healthy: all traffic to canary", measured)
-        return progress.recorded(entry, phase="PROMOTED", step_started_at=None)
+        return progress.recorded(entry, phase="PROMOTED", step_started_at=None, window_started_at=None)
     entry = _entry(now, step, Weights.at(spec.steps[step]), "ADVANCED",
                    f"step {progress.step} healthy: step {step}, {spec.steps[step]}% to canary", measured)
-    return progress.recorded(entry, step=step, step_started_at=now)
+    return progress.recorded(entry, step=step, step_started_at=now, window_started_at=None)
 
 
 def _entry(now: float, step: int, weights: Weights | None, decision: str, reason: str,

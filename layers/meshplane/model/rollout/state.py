@@ -22,7 +22,7 @@ ACTIVE: frozenset[str] = frozenset({"PROGRESSING", "PAUSED"})
 """Phases in which the rollout owns the route's weights (and the controller watches it)."""
 FINAL: frozenset[str] = frozenset({"PROMOTED", "ROLLED_BACK", "ABORTED"})
 Decision = Literal["STARTED", "ADVANCED", "FAILED_CHECK", "ROLLED_BACK", "PROMOTED", "PAUSED", "RESUMED",
-                   "ABORTED", "WEIGHTS_RESTORED"]
+                   "ABORTED", "WEIGHTS_RESTORED", "WINDOW_UNCONFIRMED"]
 MAX_HISTORY = 100
 
 
@@ -46,18 +46,31 @@ CANARY = Weights.at(100)
 
 
 class Measurement(_Model):
-    """What the canary's traffic showed over one window; `p99Millis` is None when no latency was measured."""
+    """What the canary's traffic showed over one window; `p99Millis` is None when no latency was measured.
+
+    `requests` and `errors` count upstream attempts, not what callers finally got: behind a retry policy a
+    canary failing 40 % of its attempts hands its callers few errors, yet it is failing.  `retried` is how
+    many of the attempts Envoy retried.
+    """
 
     window_start: float = Field(alias="windowStart")
     window_end: float = Field(alias="windowEnd")
     requests: Annotated[int, Field(ge=0)]
     errors: Annotated[int, Field(ge=0)]
+    retried: Annotated[int, Field(ge=0)] = 0
     p99_millis: float | None = Field(default=None, alias="p99Millis")
     alarms: dict[str, str] = Field(default_factory=dict)  # alarm name -> state value (OK, ALARM, ...; MISSING)
 
     @property
     def error_rate_percent(self) -> float | None:
         return 100.0 * self.errors / self.requests if self.requests else None
+
+
+class CallerSync(_Model):
+    """Whether every caller's Envoy runs the weights the route carries now, and what was seen (for the record)."""
+
+    confirmed: bool
+    detail: str
 
 
 class HistoryEntry(_Model):
@@ -75,6 +88,8 @@ class RolloutProgress(_Model):
     phase: Phase = "PENDING"
     step: int = -1
     step_started_at: float | None = Field(default=None, alias="stepStartedAt")
+    # when the step's measured window opened: once the callers' Envoys ran its weights (or the wait for them ended)
+    window_started_at: float | None = Field(default=None, alias="windowStartedAt")
     failed_checks: int = Field(default=0, alias="failedChecks")
     weights: Weights | None = None
     reason: str | None = None
