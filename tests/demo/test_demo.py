@@ -193,6 +193,72 @@ def test_an_authorization_policy_lets_only_the_allowed_caller_through(demo_run: 
     assert (check["refused_caller"], check["refused_status"]) == ("gateway", 403), check
 
 
+def _policies(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    checks = {check["section"]: check for check in _section(report, "policies")}
+    assert set(checks) == {"headers", "jwt", "mirror", "tracing", "outlierDetection+retryBudget", "rateLimit"}, checks
+    return checks
+
+
+def test_a_mirror_copies_its_share_to_the_shadow_and_every_answer_comes_from_the_primary(
+    demo_run: tuple[Run, dict[str, Any]],
+) -> None:
+    (completed, report, _), _ = demo_run
+    mirror = _policies(report)["mirror"]
+    measured = mirror["measured"]  # 100 requests at 50 %: 50 ± 20 is 4 standard deviations
+    assert abs(measured["shadow_received"] - 50) <= measured["tolerance"] == 20, mirror
+    assert measured["shadow_received"] == measured["copies_sent"], mirror  # every copy front's Envoy sent arrived
+    assert measured["answered_by"] == {"blue": measured["requests"]}, mirror
+    assert f"mirror: {mirror['evidence']}" in completed.stdout
+
+
+def test_headers_are_set_and_removed_before_the_app_and_added_to_the_response(
+    demo_run: tuple[Run, dict[str, Any]],
+) -> None:
+    (completed, report, _), _ = demo_run
+    headers = _policies(report)["headers"]
+    assert headers["measured"]["seen_at_front"] == {"x-demo-tenant": "blue-team"}, headers  # x-demo-secret removed
+    assert headers["measured"]["response_header"] == "edge-headers", headers
+    assert f"headers: {headers['evidence']}" in completed.stdout
+
+
+def test_jwt_at_the_gateway_passes_a_valid_token_and_refuses_expired_and_missing_ones(
+    demo_run: tuple[Run, dict[str, Any]],
+) -> None:
+    (completed, report, _), _ = demo_run
+    jwt = _policies(report)["jwt"]
+    assert jwt["measured"] == {"valid": 200, "expired": 401, "missing": 401, "public_without_token": 200}, jwt
+    assert f"jwt: {jwt['evidence']}" in completed.stdout
+
+
+def test_spans_of_every_proxy_on_the_path_reach_the_otlp_stand_in(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (_, report, _), _ = demo_run
+    tracing = _policies(report)["tracing"]
+    spans = tracing["measured"]["spans"]
+    assert {f"{report['mesh']}/{name}" for name in ("gateway", "front", "blue")} <= set(spans), tracing
+    assert tracing["measured"]["ok"] == tracing["measured"]["requests"], tracing
+
+
+def test_a_host_failing_every_other_request_is_ejected_by_failure_percentage_alone(
+    demo_run: tuple[Run, dict[str, Any]],
+) -> None:
+    (_, report, _), _ = demo_run
+    check = _policies(report)["outlierDetection+retryBudget"]
+    measured = check["measured"]
+    assert measured["ejections_enforced_failure_percentage"] >= 1, check
+    assert measured["ejections_enforced_consecutive_5xx"] == 0, check  # App Mesh's own rule could not see it
+    assert measured["upstream_rq_retry"] > 0, check  # the retries absorbed blue-2's 500s
+    assert measured["client_errors"] <= measured["upstream_rq_retry_overflow"], check
+
+
+def test_the_rate_limit_admits_its_budget_and_answers_429_beyond_it(demo_run: tuple[Run, dict[str, Any]]) -> None:
+    (completed, report, _), _ = demo_run
+    limit = _policies(report)["rateLimit"]
+    statuses = {int(k): v for k, v in limit["measured"]["statuses"].items()}
+    assert 5 <= statuses.get(200, 0) <= 6 and statuses.get(200, 0) + statuses.get(429, 0) == 10, limit
+    assert f"rateLimit: {limit['evidence']}" in completed.stdout
+    assert all(check["ok"] for check in report["policies"]), report["policies"]
+
+
 def test_a_healthy_rollout_is_promoted_and_a_failing_one_rolled_back_on_its_measured_5xx(
     demo_run: tuple[Run, dict[str, Any]],
 ) -> None:

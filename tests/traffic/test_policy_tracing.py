@@ -15,20 +15,17 @@ proxy send at once.
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Iterator
-from concurrent import futures
 from typing import Any
 
-import grpc
 import pytest
 from envoy.config.trace.v3.zipkin_pb2 import ZipkinConfig
 from meshplane.bootstrap.tracing import JAEGER_CLUSTER, ZIPKIN_V2_SPANS, collector_cluster
+from meshplane.demo.otlp import OtlpCollector
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.model.policy.spec import PolicyData
 from meshplane.translate import translate
 from meshplane.translate.static import inline_bootstrap
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from support import Lab, MeshBuilder, Sidecar, http_request, listener, wait_until
 from support.policies import policy
 
@@ -41,40 +38,6 @@ BACK = "back.otel.local"
 FRONT_SERVICE = "checkout-frontend"
 REQUESTS = 5  # tracing.opentelemetry.min_flush_spans: one batch per proxy, sent at once
 
-
-
-def _scope_spans(resource_spans: Any) -> Any:
-    """Field 2 of ResourceSpans. xds-protos and opentelemetry-proto both install `opentelemetry/proto/...`, and
-    whichever is installed last wins: xds-protos' older OTLP names the field `instrumentation_library_spans`."""
-    if hasattr(resource_spans, "scope_spans"):
-        return resource_spans.scope_spans
-    return resource_spans.instrumentation_library_spans
-
-class OtlpCollector(trace_service_pb2_grpc.TraceServiceServicer):
-    """Keeps every span it is sent, with the `service.name` of its resource."""
-
-    def __init__(self, host: str) -> None:
-        self.spans: list[tuple[str, Any]] = []
-        self._lock = threading.Lock()
-        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port(f"{host}:0")
-        self.server.start()
-
-    def Export(
-        self, request: trace_service_pb2.ExportTraceServiceRequest, context: grpc.ServicerContext
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        with self._lock:
-            for resource_spans in request.resource_spans:
-                attributes = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
-                for scope in _scope_spans(resource_spans):
-                    self.spans += [(attributes.get("service.name", ""), span) for span in scope.spans]
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-    def services(self) -> dict[str, int]:
-        with self._lock:
-            names = [name for name, _ in self.spans]
-        return {name: names.count(name) for name in set(names)}
 
 
 def _policy(name: str, target: dict[str, Any], tracing: dict[str, Any]) -> PolicyData:

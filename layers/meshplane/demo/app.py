@@ -3,7 +3,9 @@
 `front` also calls its backend (the `color` virtual service) through its own sidecar's
 egress listener, the way an app inside App Mesh does, and wraps the answer.  `POST /fault?share=`
 on an app's own address makes it answer 500 to that share of requests (a bad release, for the
-rollouts and the rollback bench).
+rollouts and the rollback bench).  For the policy checks (`demo.beyond`) an answer echoes the
+`x-demo-*` request headers the app received, and `GET /_demo/shadowed` on the app's own address
+counts the mirrored copies it was sent (Envoy sends them with `-shadow` after the Host).
 Run as `python -m meshplane.demo.app --name blue --version v1 --instance blue-1 --listen 127.x.y.z:8080`.
 """
 
@@ -20,14 +22,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+SHADOWED_PATH = "/_demo/shadowed"
+ECHOED_PREFIX = "x-demo-"
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _AppServer
 
     def do_GET(self) -> None:
+        if self.path == SHADOWED_PATH:
+            self._reply(200, {"shadowed": self.server.shadowed})
+            return
+        if self.headers.get("host", "").endswith("-shadow"):
+            self.server.count_shadow()
         body: dict[str, Any] = {"service": self.server.name, "version": self.server.version,
                                 "instance": self.server.instance}  # fmt: skip
+        echoed = {k.lower(): v for k, v in self.headers.items() if k.lower().startswith(ECHOED_PREFIX)}
+        if echoed:
+            body["headers"] = echoed
         status = 500 if self.server.faulty() else 200
         if self.server.backend is not None:
             status, upstream = self.server.call_backend(self.path)
@@ -70,8 +83,12 @@ class _AppServer(ThreadingHTTPServer):
         self.instance: str = args.instance
         self.backend: tuple[str, int] | None = _split(args.egress) if args.egress else None
         self.backend_host: str = args.backend_host
-        self.fault_share, self.answered = 0.0, 0
+        self.fault_share, self.answered, self.shadowed = 0.0, 0, 0
         self._count = threading.Lock()
+
+    def count_shadow(self) -> None:
+        with self._count:
+            self.shadowed += 1
 
     def faulty(self) -> bool:
         """Whether this answer is one of the `fault_share` that fail: exactly that share, spread evenly."""

@@ -25,16 +25,22 @@ def check(stack: Stack) -> AuthorizationCheck:
 
 
 def _status(stack: Stack, caller: str) -> int:
-    """The HTTP status blue's sidecar answers `caller` with; 0 when the connection fails."""
+    return status_as(stack, caller, TARGET)
+
+
+def status_as(stack: Stack, caller: str, target: str) -> int:
+    """The HTTP status `target`'s sidecar answers `caller` with, who calls it with its own certificate as a
+    caller's Envoy would; 0 when the connection fails."""
     plan = stack.plan
-    host, port = stack.running[TARGET].instance.ingress.rsplit(":", 1)
+    running = stack.running[target]
+    host, port = running.instance.ingress.rsplit(":", 1)
     leaf = plan.certs[caller]
     context = ssl.create_default_context(cafile=plan.ca)
     context.load_cert_chain(str(leaf.chain), str(leaf.key))
     request = f"GET / HTTP/1.1\r\nHost: {plan.service('color')}\r\nConnection: close\r\n\r\n".encode()
     try:
         with socket.create_connection((host, int(port)), timeout=5) as raw, \
-                context.wrap_socket(raw, server_hostname=plan.service("blue")) as tls:
+                context.wrap_socket(raw, server_hostname=plan.service(running.instance.node)) as tls:
             tls.sendall(request)
             response = http.client.HTTPResponse(tls)
             response.begin()

@@ -138,14 +138,20 @@ CALLERS = {"front": {"virtualGateway": "gateway"}, "blue": {"virtualNode": "fron
 
 def authorize(appmesh: Any, plan: Plan) -> None:
     """One authorization policy per node, through the Policy API beside App Mesh's (same endpoint and keys)."""
-    from meshplane.policycli import call
-
     for node, caller in CALLERS.items():
         spec = {"targets": [{"virtualNode": {"virtualNodeName": node}}],
                 "authorization": {"rules": [{"action": "ALLOW", "from": [caller]}]}}
-        body = json.dumps({"policyName": f"{node}-callers", "spec": spec}).encode()
-        call(appmesh.meta.endpoint_url, "PUT", f"/meshplane/v1/meshes/{plan.mesh}/policies", body, "CreatePolicy",
-             region=appmesh.meta.region_name)
+        create_policy(appmesh, plan, f"{node}-callers", spec)
+
+
+def create_policy(appmesh: Any, plan: Plan, name: str, spec: dict[str, Any]) -> int:
+    """CreatePolicy as boto3-style JSON over HTTP to the App Mesh API's endpoint; returns the policy's version."""
+    from meshplane.policycli import call
+
+    body = json.dumps({"policyName": name, "spec": spec}).encode()
+    created = call(appmesh.meta.endpoint_url, "PUT", f"/meshplane/v1/meshes/{plan.mesh}/policies", body,
+                   "CreatePolicy", region=appmesh.meta.region_name)
+    return int(created["policy"]["metadata"]["version"])
 
 
 def set_weights(appmesh: Any, plan: Plan, blue: int, green: int) -> int:

@@ -53,10 +53,13 @@ def weights_match(seen: dict[str, float] | None, blue: int, green: int) -> bool:
     return all(abs(seen[c] - w / total) < 1e-6 for c, w in zip(COLORS, (blue, green), strict=True))
 
 
-def color_stats(sidecar: Sidecar, color: str) -> dict[str, int]:
-    """Retry and outlier counters of the egress clusters of `color`, summed."""
-    totals = {"upstream_rq_retry": 0, "outlier_detection.ejections_enforced_total": 0, "upstream_cx_connect_fail": 0,
-              "upstream_rq_5xx": 0}  # fmt: skip
+RESILIENCE_STATS = ("upstream_rq_retry", "outlier_detection.ejections_enforced_total", "upstream_cx_connect_fail",
+                    "upstream_rq_5xx")  # fmt: skip
+
+
+def color_stats(sidecar: Sidecar, color: str, names: tuple[str, ...] = RESILIENCE_STATS) -> dict[str, int]:
+    """Counters `names` (retry and outlier ones by default) of the egress clusters of `color`, summed."""
+    totals = dict.fromkeys(names, 0)
     for name, value in sidecar.stats("cluster.").items():
         cluster, _, stat = name.removeprefix("cluster.").partition(".")
         if color_of(cluster + "_") == color and stat in totals:

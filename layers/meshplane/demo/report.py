@@ -6,6 +6,7 @@ The test reads this file, so its field names are a contract: add fields, do not 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -71,6 +72,16 @@ class AuthorizationCheck(BaseModel):
     refused_status: int = Field(description="a caller with a valid certificate the policy does not allow: 403")
 
 
+class PolicyCheck(BaseModel):
+    """One policy written through the Policy API (`demo.beyond`) and what real traffic showed of it."""
+
+    section: str
+    policy: str
+    evidence: str = Field(description="the line the demo prints")
+    measured: dict[str, Any] = Field(description="the counts and statuses the line is made of")
+    ok: bool
+
+
 class RolloutResult(BaseModel):
     """One canary rollout the controller drove (`demo.rollouts`): every number measured on that run."""
 
@@ -100,6 +111,7 @@ class Report(BaseModel):
     ads_restart: AdsRestart | None = None
     authorization: AuthorizationCheck | None = None
     rollouts: list[RolloutResult] = Field(default_factory=list)
+    policies: list[PolicyCheck] = Field(default_factory=list)
     total_requests: int = 0
     total_failed: int = 0
     leftover_pids: list[int] = Field(default_factory=list)

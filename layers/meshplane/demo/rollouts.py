@@ -42,10 +42,11 @@ def wait(condition: Callable[[], T | None], what: str, timeout: float = TIMEOUT_
     raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
 
 
-def fault(stack: Stack, node: str, share: float) -> None:
-    """Make every app of `node` answer 500 to `share` of its requests (0 heals it)."""
+def fault(stack: Stack, node: str, share: float, instance: str | None = None) -> None:
+    """Make every app of `node` (or only `instance`) answer 500 to `share` of its requests (0 heals it)."""
     for running in stack.running.values():
-        if running.instance.node == node and running.app is not None and running.app.running:
+        chosen = running.instance.node == node and instance in (None, running.instance.name)
+        if chosen and running.app is not None and running.app.running:
             url = f"http://{running.instance.address}:{APP_PORT}/fault?share={share}"
             with urllib.request.urlopen(urllib.request.Request(url, method="POST"), timeout=5) as answer:
                 answer.read()

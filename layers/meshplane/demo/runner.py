@@ -14,7 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
-from meshplane.demo import authorization, rollouts, scenario, stack
+from meshplane.demo import authorization, beyond, rollouts, scenario, stack
 from meshplane.demo.report import ProcessInfo, Report
 from meshplane.demo.traffic import Split, TrafficGenerator
 from meshplane.demo.view import View
@@ -82,6 +82,7 @@ def _run(view: View, *, keep: bool, report_path: Path | None, region: str) -> in
         traffic.stop()
         everything = Split.of(traffic.samples())
         report.total_requests, report.total_failed = everything.total, everything.failed
+        _policies(built, report, view)
         _summary(report, view)
         report.ok = True
         if keep:
@@ -185,6 +186,16 @@ def _rollouts(built: stack.Stack, traffic: TrafficGenerator, report: Report, vie
                   f"{timing}: {result.reason}")
 
 
+def _policies(built: stack.Stack, report: Report, view: View) -> None:
+    """Every other policy section, each shown on its own requests once the steady traffic has stopped."""
+    view.title("Beyond App Mesh: meshplane policies on real traffic")
+    started = time.monotonic()
+    report.policies = beyond.run(built, view.step)
+    report.timings["policies"] = round(time.monotonic() - started, 3)
+    for check in report.policies:
+        view.info(f"{check.section}: {check.evidence}")
+
+
 def _summary(report: Report, view: View) -> None:
     kill, ads = report.kill, report.ads_restart
     assert kill is not None and ads is not None
@@ -204,6 +215,7 @@ def _summary(report: Report, view: View) -> None:
         rollback = f", back in {result.rollback_seconds:.2f}s" if result.rollback_seconds is not None else ""
         rows.append([f"rollout {result.name}", f"{result.phase}{rollback}",
                      "ok" if result.phase == expected else "UNEXPECTED"])
+    rows += [[f"policy {c.section}", c.policy, "ok" if c.ok else "NOT SHOWN"] for c in report.policies]
     rows.append(["all traffic", f"{report.total_failed} failed / {report.total_requests}", ""])
     rows += [[f"time: {k}", f"{v:.2f}s", ""] for k, v in report.timings.items()]
     view.table("Summary", ["what", "measured", "verdict"], rows)

@@ -163,6 +163,14 @@ def _start_instances(stack: Stack) -> None:
         stack.running[name] = Running(instance, app, _sidecar(stack, instance, "virtualNode"))
 
 
+def restart(stack: Stack, name: str) -> Running:
+    """Start a stopped instance's app and sidecar again at its address, as ECS replaces a task; its
+    registration still stands, so the mesh sends it traffic once its Envoy has its config."""
+    instance = stack.running[name].instance
+    stack.running[name] = Running(instance, start_app(stack, instance), _sidecar(stack, instance, "virtualNode"))
+    return stack.running[name]
+
+
 def start_app(stack: Stack, instance: Instance) -> Child:
     command = [sys.executable, "-m", "meshplane.demo.app", "--name", instance.node, "--version", instance.version,
                "--instance", instance.name, "--listen", f"{instance.address}:{APP_PORT}"]  # fmt: skip
