@@ -13,8 +13,8 @@ It prints `ready <port> <rss-bytes>` and then obeys stdin lines:
     push       -> swaps in the next generation of the hot node's endpoints, asks the cache to
                   refresh every proxy (what a ConfigPublished event does) and prints
                   `pushed <monotonic-seconds-at-start>`
-The source keeps snapshots as `Snapshot.to_bytes()` (what the pipeline stores in S3), so every load pays the
-same parse an S3 fetch would (minus the network).
+The source keeps snapshots as `Snapshot.to_bytes()` (what the pipeline stores in S3) and hands out those bytes
+as the bucket does (`fetch_stored`), so every load pays the same read an S3 fetch would (minus the network).
 """
 
 from __future__ import annotations
@@ -52,7 +52,10 @@ class MemorySource:
         return None if entry is None else Pointer(entry[0], proxy.path)
 
     def fetch(self, pointer: Pointer) -> Snapshot:
-        return Snapshot.loads(self.blobs[pointer.key][1])
+        return Snapshot.loads(self.fetch_stored(pointer))
+
+    def fetch_stored(self, pointer: Pointer) -> bytes:
+        return self.blobs[pointer.key][1]
 
     def recent_proxies(self, limit: int) -> list[ProxyId]:
         return [ProxyId.parse(path) for path in list(self.blobs)[-limit:]]

@@ -2,9 +2,11 @@
 
 The first stream of a node starts its load (pointer, snapshot and prepared view in one
 trip to a worker thread, so a cold first stream waits once); streams of the same node
-arriving meanwhile await that same load.  A node with nothing published is remembered
-as such (`Unknown`) for a few seconds, so streams that keep asking for it cost no read
-of the source each; its ConfigPublished event forgets it at once.
+arriving meanwhile await that same load.  A source that hands out the stored bytes
+(`fetch_stored`) has them read by `stored.loads`, which leaves each type in place.
+A node with nothing published is remembered as such (`Unknown`) for a few seconds, so
+streams that keep asking for it cost no read of the source each; its ConfigPublished
+event forgets it at once.
 """
 
 from __future__ import annotations
@@ -15,15 +17,29 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from meshplane.delivery import stored
 from meshplane.delivery.limits_defaults import UNKNOWN_MAX, UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.model.ids import ProxyId
-from meshplane.publication.bucket import SnapshotSource
+from meshplane.publication.bucket import SnapshotSource, SourceUnavailable
 from meshplane.publication.pointer import Pointer
 from meshplane.snapshot.snapshot import Snapshot
 
 N = TypeVar("N")
 RunBlocking = Callable[..., Awaitable[Any]]
+
+
+def read(source: SnapshotSource, pointer: Pointer) -> Snapshot:
+    """The snapshot `pointer` names: from its stored bytes where the source gives them (`stored.loads`),
+    else the source's own `fetch`; an unreadable body is `SourceUnavailable`, as the source's own is."""
+    fetch_stored = getattr(source, "fetch_stored", None)
+    if fetch_stored is None:
+        return source.fetch(pointer)
+    data: bytes = fetch_stored(pointer)
+    try:
+        return stored.loads(data)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SourceUnavailable(f"reading snapshot {pointer.key}: {type(exc).__name__}") from exc
 
 
 class UnknownNode(LookupError):
@@ -102,7 +118,7 @@ class Loader(Generic[N]):
     async def _load(self, proxy: ProxyId) -> N:
         def load() -> N | None:
             pointer = self._source.pointer(proxy)
-            return None if pointer is None else self._prepare(self._source.fetch(pointer), pointer)
+            return None if pointer is None else self._prepare(read(self._source, pointer), pointer)
 
         node = await self._run(load)
         if node is None:
@@ -113,7 +129,7 @@ class Loader(Generic[N]):
 
     async def load_at(self, pointer: Pointer) -> N:
         """Fetch and prepare the snapshot `pointer` names, off the event loop: a stream's CPU work, done ahead."""
-        node = await self._run(lambda: self._prepare(self._source.fetch(pointer), pointer))
+        node = await self._run(lambda: self._prepare(read(self._source, pointer), pointer))
         self._metrics.snapshot_loads += 1
         return node  # type: ignore[no-any-return]
 
@@ -121,6 +137,6 @@ class Loader(Generic[N]):
         return await self._run(self._source.pointer, proxy)  # type: ignore[no-any-return]
 
     async def fetch(self, pointer: Pointer) -> Snapshot:
-        snapshot = await self._run(self._source.fetch, pointer)
+        snapshot = await self._run(read, self._source, pointer)
         self._metrics.snapshot_loads += 1
         return snapshot  # type: ignore[no-any-return]

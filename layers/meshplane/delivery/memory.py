@@ -25,7 +25,7 @@ def packed_bytes(view: PreparedSnapshot) -> int:
     """The packed resources of a view: fixed once it is prepared."""
     total = 0
     for prepared in view.types.values():
-        total += sum(map(len, prepared.packed.values())) + len(prepared.packed) * BLOB_OVERHEAD
+        total += prepared.packed_bytes() + len(prepared.packed) * BLOB_OVERHEAD
     return total
 
 

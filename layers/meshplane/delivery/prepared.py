@@ -9,7 +9,9 @@ to thousands of streams then costs a bytes join, not a re-serialisation per stre
 A resource is held as its packed `Any` bytes (`Snapshot.packed`): for a snapshot loaded
 from S3 those are the stored bytes, so a cold load never unpacks or repacks a message.
 The chunks are framed around those bytes by hand; per-resource versions (Delta only)
-are hashed on first use.
+are hashed on first use.  A type read by `stored.loads` stays its region of the stored
+body, which is already framed: its whole SotW body is that region behind a header, and a
+subscription naming every resource gets that same body.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from envoy.service.discovery.v3.discovery_pb2 import (
 )
 from google.protobuf.message import Message
 
+from meshplane.delivery.stored import StoredResources
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 
@@ -58,6 +61,20 @@ def _text(tag: bytes, value: str) -> bytes:
 _SOTW_RESOURCES = _tag(DiscoveryResponse, "resources")
 _DELTA_RESOURCES = _tag(DeltaDiscoveryResponse, "resources")
 _RESOURCE_VERSION, _RESOURCE_BODY, _RESOURCE_NAME = (_tag(Resource, n) for n in ("version", "resource", "name"))
+
+
+@lru_cache(maxsize=8192)
+def _sotw_framing(length: int) -> bytes:
+    """The `DiscoveryResponse.resources` key and length that go before a body of `length` bytes."""
+    return _SOTW_RESOURCES + _varint(length)
+
+
+def _sotw_joined(header: bytes, sizes: Iterable[int], bodies: list[bytes]) -> bytes:
+    """`header` then each body behind its framing, joined: built by slice assignment, no Python-level loop."""
+    parts = [header] * (2 * len(bodies) + 1)
+    parts[1::2] = map(_sotw_framing, sizes)
+    parts[2::2] = bodies
+    return b"".join(parts)
 
 
 def _sotw_parts(parts: list[bytes], bodies: Iterable[bytes]) -> list[bytes]:
@@ -111,23 +128,38 @@ class PreparedType:
         and how many per-resource Delta objects exist: the part of the cache's memory estimate that
         grows after a snapshot is prepared (`packed` is the fixed part)."""
         blobs = [body for body, _count in self._joined.values()]
+        if isinstance(self.packed, StoredResources):
+            blobs += self.packed.copies()  # a stored type sliced apart on a first ask by name
         built: Mapping[str, PreparedResource] = vars(self).get("resources", {})  # only once a Delta stream asked
         blobs += [chunk for r in built.values() if (chunk := vars(r).get("delta_chunk")) is not None]
         return blobs, len(built)
 
+    def packed_bytes(self) -> int:
+        """The bytes of every packed resource, summed without slicing a stored type apart."""
+        packed = self.packed
+        return packed.total_bytes if isinstance(packed, StoredResources) else sum(map(len, packed.values()))
+
     def sotw_body(self, names: frozenset[str] | None) -> tuple[bytes, int]:
         """The shared part of a SotW response for `names` (None = all) and its resource count."""
+        if names is not None and len(names) >= len(self.packed) and names.issuperset(self.packed):
+            names = None  # every resource asked for: the same response as the wildcard's, shared with it
         cached = self._joined.get(names)
         if cached is None:
-            packed = self.packed
-            ordered = sorted(packed) if names is None else sorted(n for n in names if n in packed)
-            header = DiscoveryResponse(version_info=self.version, type_url=self.kind.type_url).SerializeToString()
-            parts = _sotw_parts([header], (packed[n] for n in ordered))
-            cached = (b"".join(parts), len(ordered))
+            cached = self._sotw_join(names)
             if len(self._joined) > 64:  # bounded: name sets differ only between proxies' RDS/EDS subsets
                 self._joined.clear()
             self._joined[names] = cached
         return cached
+
+    def _sotw_join(self, names: frozenset[str] | None) -> tuple[bytes, int]:
+        header = DiscoveryResponse(version_info=self.version, type_url=self.kind.type_url).SerializeToString()
+        packed = self.packed
+        region = packed.sotw_resources() if names is None and isinstance(packed, StoredResources) else None
+        if region is not None:
+            return b"".join((header, region)), len(packed)
+        ordered = sorted(packed) if names is None else sorted(n for n in names if n in packed)
+        bodies = [packed[n] for n in ordered]
+        return _sotw_joined(header, map(len, bodies), bodies), len(bodies)
 
     def sotw_body_holding(self, held: Mapping[str, bytes], version: str) -> tuple[bytes, int]:
         """The full (wildcard) body plus the `held` resources this version lacks, as `version`:
@@ -138,7 +170,9 @@ class PreparedType:
 
 
 def _prepare_type(kind: XdsType, snapshot: Snapshot) -> PreparedType:
-    return PreparedType(kind, snapshot.versions[kind], MappingProxyType(snapshot.packed(kind)))
+    packed = snapshot.packed(kind)
+    held = packed if isinstance(packed, StoredResources) else MappingProxyType(packed)  # both read-only
+    return PreparedType(kind, snapshot.versions[kind], held)
 
 
 @dataclass(frozen=True)

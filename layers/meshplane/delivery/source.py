@@ -46,5 +46,8 @@ class DynamoDbPointers:
     def fetch(self, pointer: Pointer) -> Snapshot:
         return self._snapshots.fetch(pointer)
 
+    def fetch_stored(self, pointer: Pointer) -> bytes:
+        return self._snapshots.fetch_stored(pointer)
+
     def recent_proxies(self, limit: int) -> list[ProxyId]:
         return self._snapshots.recent_proxies(limit)

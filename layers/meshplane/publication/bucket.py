@@ -137,10 +137,15 @@ class SnapshotBucket:
     def fetch(self, pointer: Pointer) -> Snapshot:
         """The snapshot a pointer names, checked whole (`Snapshot.loads`); raises `SourceUnavailable` if it
         cannot be read or parsed.  A missing body is unavailable, not absent: a pointer names what was written."""
+        body = self.fetch_stored(pointer)
+        return _parsed(f"snapshot {pointer.key}", lambda: Snapshot.loads(body))
+
+    def fetch_stored(self, pointer: Pointer) -> bytes:
+        """The stored bytes of the snapshot a pointer names, unparsed (the ADS server reads them in place)."""
         stored = self._objects.get(pointer.key)
         if stored is None:
             raise SourceUnavailable(f"reading snapshot {pointer.key}: missing")
-        return _parsed(f"snapshot {pointer.key}", lambda: Snapshot.loads(stored.body))
+        return stored.body
 
     def recent_proxies(self, limit: int) -> list[ProxyId]:
         """The `limit` proxies whose pointers changed last, oldest first: what a starting server preloads."""

@@ -8,9 +8,11 @@ recomputes and delivery sends only the types that changed.
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import itertools
 import json
+import operator
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -19,7 +21,7 @@ from typing import Any
 from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-from meshplane.snapshot.packing import value_of, wrap
+from meshplane.snapshot.packing import value_of, varint, wrap
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 Resources = Mapping[str, Message]
@@ -29,7 +31,38 @@ Packed = Mapping[str, bytes]  # name -> the resource's deterministic serialised 
 # The document key that says every stored `Any` was packed and serialised deterministically,
 # so its bytes are exactly what delivery would produce from the typed message.
 PACKING_KEY, DETERMINISTIC = "packing", "deterministic"
-BINARY_MAGIC = b"MPSNAP1\n"  # the first bytes of `Snapshot.to_bytes`; a JSON document starts with "{"
+BINARY_MAGIC = b"MPSNAP2\n"  # the first bytes of `Snapshot.to_bytes`; a JSON document starts with "{"
+UNFRAMED_MAGIC = b"MPSNAP1\n"  # the earlier binary form, still read: the same header, each `Any` stored bare
+# Each stored `Any` is framed as a `DiscoveryResponse.resources` item (field 2, length-delimited), so a
+# type's stored region is, byte for byte, the resources of its whole SotW response.
+RESOURCE_TAG = b"\x12"
+_LENGTH_BYTES = 4  # the header's length, big-endian, after the magic
+
+
+@functools.lru_cache(maxsize=4096)
+def _framing(size: int) -> bytes:
+    return RESOURCE_TAG + varint(size)
+
+
+def binary_header(data: bytes) -> tuple[dict[str, Any], int]:
+    """The JSON header of a `to_bytes` form (either magic) and the offset where its first type's region starts."""
+    start = len(BINARY_MAGIC) + _LENGTH_BYTES
+    end = start + int.from_bytes(data[len(BINARY_MAGIC) : start], "big")
+    return json.loads(data[start:end]), end
+
+
+def resource_bounds(sizes: list[int], offset: int, framed: bool) -> tuple[list[int], list[int]]:
+    """Where each stored `Any` of a type whose region starts at `offset` starts and ends (the last end
+    is where the region ends); `framed`: each is preceded by its `RESOURCE_TAG` framing."""
+    heads = list(map(len, map(_framing, sizes))) if framed else [0] * len(sizes)
+    edges = list(itertools.accumulate(map(operator.add, heads, sizes), initial=offset))
+    return list(map(operator.add, edges, heads)), edges[1:] or [offset]
+
+
+def framing_intact(data: bytes, sizes: list[int], starts: list[int]) -> bool:
+    """Whether each framed `Any` (of `sizes`, starting at `starts`) is preceded by exactly its framing."""
+    framings = list(map(_framing, sizes))
+    return all(map(data.startswith, framings, map(operator.sub, starts, map(len, framings))))
 
 
 def _digest_serialised(items: Iterable[tuple[str, bytes | memoryview]]) -> str:
@@ -191,41 +224,46 @@ class Snapshot:
 
     def to_bytes(self) -> bytes:
         """The stored form: `BINARY_MAGIC`, a length-prefixed JSON header (node, versions, and per
-        type the resource names and sizes in name order), then every packed `Any` back to back.
+        type the resource names and sizes in name order, and its region's bytes), then per type its
+        region: every packed `Any` in name order, each behind its `RESOURCE_TAG` framing.
 
-        The bytes are never base64-encoded or wrapped in JSON, so loading is slicing: the
-        first Envoy of a node the ADS server does not hold waits for a copy, not a decode.
+        The bytes are never base64-encoded or wrapped in JSON, so loading is slicing; and a
+        type's region is already the resources of its SotW response, so the first Envoy of a
+        node the ADS server does not hold waits for one copy of it, not a framing per resource.
         """
         header: dict[str, Any] = {"nodeId": self.node_id, "version": self.version, "versions": dict(self.versions),
                                   PACKING_KEY: DETERMINISTIC}  # fmt: skip
-        bodies: list[bytes] = []
+        regions: list[bytes] = []
         for kind in XdsType:
             packed = self.packed(kind)
             names = sorted(packed)
-            header[kind.value] = {"names": names, "sizes": [len(packed[n]) for n in names]}
-            bodies += (packed[n] for n in names)
+            bodies = [packed[n] for n in names]
+            sizes = list(map(len, bodies))
+            region = b"".join(itertools.chain.from_iterable(zip(map(_framing, sizes), bodies, strict=True)))
+            header[kind.value] = {"names": names, "sizes": sizes, "bytes": len(region)}
+            regions.append(region)
         encoded = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-        return b"".join([BINARY_MAGIC, len(encoded).to_bytes(4, "big"), encoded, *bodies])
+        return b"".join([BINARY_MAGIC, len(encoded).to_bytes(_LENGTH_BYTES, "big"), encoded, *regions])
 
     @classmethod
     def loads(cls, data: bytes) -> Snapshot:
         """A stored snapshot in either form: `to_bytes` (what the pipeline writes) or `to_json`."""
-        if data.startswith(BINARY_MAGIC):
+        if data.startswith((BINARY_MAGIC, UNFRAMED_MAGIC)):
             return cls._from_binary(data)
         return cls.from_json(data)
 
     @classmethod
     def _from_binary(cls, data: bytes) -> Snapshot:
-        start = len(BINARY_MAGIC) + 4
-        end = start + int.from_bytes(data[len(BINARY_MAGIC) : start], "big")
-        header = json.loads(data[start:end])
+        header, offset = binary_header(data)
+        framed = data.startswith(BINARY_MAGIC)
         raws: dict[XdsType, Packed] = {}
-        offset = end
         for kind in XdsType:
             entry = header.get(kind.value) or {"names": [], "sizes": []}
-            bounds = list(itertools.accumulate(entry["sizes"], initial=offset))  # slicing stays in C from here
-            raws[kind] = dict(zip(entry["names"], map(data.__getitem__, map(slice, bounds, bounds[1:])), strict=True))
-            offset = bounds[-1]
+            starts, ends = resource_bounds(entry["sizes"], offset, framed)  # slicing stays in C from here
+            if framed and not framing_intact(data, entry["sizes"], starts):
+                raise ValueError(f"snapshot of {header.get('nodeId')!r}: {kind.value} framing does not match its sizes")
+            raws[kind] = dict(zip(entry["names"], map(data.__getitem__, map(slice, starts, ends)), strict=True))
+            offset = ends[-1]
         if offset != len(data):
             extra = len(data) - offset
             raise ValueError(f"snapshot of {header.get('nodeId')!r}: {extra} bytes the header does not account for")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
@@ -46,12 +46,13 @@ class _TypeState:
     deferred: bool = False  # owed a response once the gate opens (listeners and routes)
 
 
-def _subscription(kind: XdsType, names: list[str], state: _TypeState | None) -> frozenset[str] | None:
-    if WILDCARD in names:
+def _subscription(kind: XdsType, names: Iterable[str], state: _TypeState | None) -> frozenset[str] | None:
+    asked = frozenset(names)  # straight from the request: an EDS request may name 10,000
+    if WILDCARD in asked:
         return None
-    if kind in WILDCARD_TYPES and not names and (state is None or state.names is None):
+    if kind in WILDCARD_TYPES and not asked and (state is None or state.names is None):
         return None  # legacy wildcard: an empty list on CDS/LDS means "everything"
-    return frozenset(names)
+    return asked
 
 
 class SotwProtocol:
@@ -78,7 +79,7 @@ class SotwProtocol:
         if kind is None:
             return self._unserved_answer(request)
         state = self._types.get(kind)
-        names = _subscription(kind, list(request.resource_names), state)
+        names = _subscription(kind, request.resource_names, state)
         if names is not None:
             check_absent(request.type_url, names, view.types[kind].packed)
         if state is None:
