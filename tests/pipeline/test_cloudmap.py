@@ -89,6 +89,15 @@ def quiet_since_now(world: World) -> None:
     store.put(dataclasses.replace(marks, passed_at=time.time() + MARGIN_SECONDS + 1))
 
 
+def age_operations(by_seconds: float) -> None:
+    """Move every Cloud Map operation the emulator recorded that far into the past."""
+    from moto.servicediscovery.models import servicediscovery_backends
+
+    for backend in (b for regions in servicediscovery_backends.values() for b in regions.values()):
+        for operation in backend.operations.values():
+            operation.updated -= by_seconds
+
+
 def test_a_pass_between_sweeps_makes_no_discovery_call_unless_cloud_map_operations_name_the_service(
         world: World) -> None:
     service_id = cloud_map_mesh(world)
@@ -113,8 +122,7 @@ def test_a_node_created_for_a_service_registered_before_it_is_discovered_between
     service_id = cloud_map_mesh(world)
     register(world, service_id, "i-1", "10.1.0.1")
     world.reconcile()
-    quiet_since_now(world)
-    assert world.reconcile()["refreshed"] == []  # a quiet pass, which the node's creation follows
+    age_operations(by_seconds=3600)
     world.put(Kind.VIRTUAL_NODE, MESH, "cart-v2", {
         "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
         "serviceDiscovery": {"awsCloudMap": {"namespaceName": "shop.svc", "serviceName": "cart"}}})
@@ -170,3 +178,21 @@ def test_the_sqs_batch_sample_of_cloudtrail_events_is_accepted(world: World) -> 
     result = world.pipeline.cloudmap_events(batch, None)
     # The sample names a service id this account does not have: nothing to refresh, nothing failed.
     assert result == {"batchItemFailures": []}
+
+
+def test_a_cloudtrail_event_writes_no_idempotency_record_and_a_redelivery_reads_cloud_map_again(world: World) -> None:
+    """The event only names a service, so handling it twice is as right as once: no record is worth two writes."""
+    service_id = cloud_map_mesh(world)
+    register(world, service_id, "i-1", "10.1.0.1")
+    event = copy.deepcopy(sample("cloudmap_register_instance.json"))
+    event["detail"]["requestParameters"]["serviceId"] = service_id
+    world.cloudmap([event])
+    register(world, service_id, "i-2", "10.1.0.2")
+
+    world.cloudmap([event])  # the same event id, redelivered after Cloud Map changed
+
+    assert [e.instance_id for e in world.endpoints(MESH, "cart")] == ["i-1", "i-2"]
+    records = world.clients.dynamodb.query(
+        TableName=world.settings.table, KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "EVT#cloudmap_events"}})["Items"]
+    assert records == []

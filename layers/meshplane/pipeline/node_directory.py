@@ -2,15 +2,17 @@
 
 Discovery (the Cloud Map and ECS event handlers, the reconcile) needs every virtual node
 and its mesh's IP preference, never the routes, services or policies around them, so it
-reads each mesh's item and its `virtualNode#` items rather than the whole partition: at
-1,000 nodes that is a fraction of the mesh's pages.  `lastUpdatedAt` of each item comes
-along, so the reconcile can tell which nodes (or meshes) changed since its last pass.
+reads each mesh's item and its `virtualNode#` items rather than the whole partition.
+`lastUpdatedAt` of each item comes along, so the reconcile can tell which nodes (or meshes)
+changed since its last pass.  Specs are parsed when first needed: a reconcile pass in which
+nothing changed parses none.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from meshplane.model import shapes
@@ -20,18 +22,34 @@ from meshplane.store import reads, schema
 from meshplane.store.endpoints import NodeRef
 
 
+@dataclass(frozen=True)
+class StoredNode:
+    """A virtual node's item as read: its spec still JSON."""
+
+    ref: NodeRef
+    spec_json: str
+    updated: float
+    mesh_ip_preference: str | None
+
+    def info(self) -> NodeInfo:
+        return NodeInfo(self.ref, shapes.VirtualNodeSpec.model_validate_json(self.spec_json), self.mesh_ip_preference)
+
+
 @dataclass
 class Nodes:
-    """Every virtual node as a `Directory`, and when each node and mesh item was last written (epoch seconds)."""
+    """Every virtual node, and when each node and mesh item was last written (epoch seconds)."""
 
-    directory: Directory = field(default_factory=Directory)
-    node_updated: dict[NodeRef, float] = field(default_factory=dict)
+    stored: list[StoredNode] = field(default_factory=list)
     mesh_updated: dict[str, float] = field(default_factory=dict)
+
+    @cached_property
+    def directory(self) -> Directory:
+        return Directory.of_nodes(node.info() for node in self.stored)
 
     def changed_since(self, moment: float) -> list[NodeInfo]:
         """Nodes written at or after `moment`, or whose mesh was (its IP preference applies to them)."""
-        return [info for ref, info in self.directory.nodes.items()
-                if self.node_updated.get(ref, moment) >= moment or self.mesh_updated.get(ref.mesh, moment) >= moment]
+        return [node.info() for node in self.stored
+                if node.updated >= moment or self.mesh_updated.get(node.ref.mesh, moment) >= moment]
 
 
 class NodeReader:
@@ -44,42 +62,23 @@ class NodeReader:
 
     def read(self, meshes: Iterable[str]) -> Nodes:
         nodes = Nodes()
-        entries = []
         for mesh in meshes:
-            found = self._mesh(mesh)
-            if found is None:  # deleted between list and read
+            pk = schema.mesh_pk(mesh)
+            key = {"pk": {"S": pk}, "sk": {"S": schema.MESH_SK}}
+            mesh_item = self._dynamodb.get_item(TableName=self._table, Key=key,
+                                                ConsistentRead=self._consistent).get("Item")
+            if mesh_item is None:  # deleted between list and read
                 continue
-            mesh_item, node_items = found
-            mesh_data = schema.data_of_item(mesh_item)
-            assert isinstance(mesh_data, shapes.MeshData)
-            discovery = mesh_data.spec.service_discovery
-            preference = discovery.ip_preference if discovery is not None else None
-            nodes.mesh_updated[mesh] = float(mesh_item["lastUpdatedAt"])
-            for item in node_items:
-                ref = NodeRef(mesh, str(item["name"]))
-                data = schema.data_of_item(item)
-                assert isinstance(data, shapes.VirtualNodeData)
-                entries.append(NodeInfo(ref, data.spec, preference))
-                nodes.node_updated[ref] = float(item["lastUpdatedAt"])
-        nodes.directory = Directory.of_nodes(entries)
+            spec = shapes.MeshSpec.model_validate_json(mesh_item["spec"]["S"])
+            preference = spec.service_discovery.ip_preference if spec.service_discovery is not None else None
+            nodes.mesh_updated[mesh] = float(mesh_item["lastUpdatedAt"]["N"])
+            nodes.stored += [StoredNode(NodeRef(mesh, item["name"]["S"]), item["spec"]["S"],
+                                        float(item["lastUpdatedAt"]["N"]), preference)
+                             for item in self._node_items(pk)]
         return nodes
 
-    def _mesh(self, mesh: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        pk = schema.mesh_pk(mesh)
-        response = self._dynamodb.get_item(TableName=self._table, Key=_key(pk, schema.MESH_SK),
-                                            ConsistentRead=self._consistent)
-        if "Item" not in response:
-            return None
+    def _node_items(self, pk: str) -> Iterable[dict[str, Any]]:
         values = {":pk": {"S": pk}, ":prefix": {"S": schema.kind_prefix(Kind.VIRTUAL_NODE)}}
-        request = {"TableName": self._table, "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-                   "ExpressionAttributeValues": values, "ConsistentRead": self._consistent}
-        return _plain(response["Item"]), [_plain(i) for i in reads.query_items(self._dynamodb, **request)]
-
-
-def _key(pk: str, sk: str) -> dict[str, Any]:
-    return {"pk": {"S": pk}, "sk": {"S": sk}}
-
-
-def _plain(item: dict[str, Any]) -> dict[str, Any]:
-    deserialize = schema.deserializer().deserialize
-    return {name: deserialize(value) for name, value in item.items()}
+        return reads.query_items(self._dynamodb, TableName=self._table, ExpressionAttributeValues=values,
+                                 KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+                                 ConsistentRead=self._consistent)

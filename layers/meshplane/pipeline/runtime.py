@@ -207,8 +207,11 @@ class Pipeline:
         return invoke
 
     def _sqs_batch(
-        self, event: dict[str, Any], context: Any, function: str, process: Callable[[dict[str, Any]], dict[str, Any]]
+        self, event: dict[str, Any], context: Any, function: str, process: Callable[[dict[str, Any]], dict[str, Any]],
+        *, idempotent: bool = True,
     ) -> dict[str, Any]:
+        """`idempotent=False` for a handler whose effect depends on the current state alone, never on the event
+        (re-running it is its own idempotency), which saves the two writes of an idempotency record."""
         import json
 
         from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -247,7 +250,7 @@ class Pipeline:
                 if not isinstance(body, dict):
                     raise ValueError("the message body is not an EventBridge event object")
                 t.logger.set_correlation_id(str(body.get("id") or record.message_id))
-                result = applied_once(body=body)
+                result = applied_once(body=body) if idempotent else process(body)
             except Exception as exc:
                 t.count("EventsFailed")
                 t.logger.exception(
@@ -295,6 +298,7 @@ class Pipeline:
                 lambda body: refresh_for_call(
                     body, directory, mapper.cloud_map_service, self.discovery, self.telemetry
                 ),
+                idempotent=False,  # the event only names a service, which is read again from Cloud Map
             )
 
         return self._wrap(run, "cloudmap_events")(event, context)
