@@ -74,8 +74,9 @@ def test_the_window_opens_when_the_callers_run_the_weights_and_decides_on_its_ow
     s = spec()
     p = controller.command(s, RolloutProgress(), "start", T0)
     assert look(s, p, measured(), T0 + 4, BEHIND) is p  # stored, not yet on the callers' Envoys: wait
-    p = look(s, p, measured(), T0 + 6, SYNCED)
-    assert (p.window_started_at, len(p.history), p.weights) == (T0 + 6, 1, Weights.at(5))  # no decision
+    p = look(s, p, measured(), T0 + 5.2, SYNCED)
+    # no decision; the window holds whole seconds (the metrics' resolution), from the next one
+    assert (p.window_started_at, len(p.history), p.weights) == (T0 + 6, 1, Weights.at(5))
     assert look(s, p, measured(), T0 + 15.9) is p  # one interval from the window's opening, not the step's
     held = controller.tick(s, p, measured(), T0 + 16, window=None)
     assert held is p  # the step's traffic alone never advances it: the window's reading decides
@@ -175,7 +176,8 @@ def test_every_run_keeps_the_invariants(ticks: list[tuple[float, Measurement | N
             continue
         assert reading is not None
         if p.history == before.history:  # the window opened on the callers' word
-            assert callers == SYNCED and p.weights == before.weights and p.window_started_at == now
+            assert callers == SYNCED and p.weights == before.weights
+            assert p.window_started_at == controller.window_opening(now) >= now
             continue
         decision = p.history[-1].decision
         if decision == "WINDOW_UNCONFIRMED":

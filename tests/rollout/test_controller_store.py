@@ -4,6 +4,7 @@ decision and applying it repaired by the next tick."""
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -100,16 +101,18 @@ def test_healthy_steps_advance_the_route_then_a_5xx_burst_rolls_it_back(stack: S
     ctl = RolloutController(stack.store, CloudWatchReader(cloudwatch), clock)
     t0 = RolloutStore(stack.store).describe(mesh, "green").status.step_started_at
     assert t0 is not None
-    put(cloudwatch, mesh, t0 + 2, 50, 0, 10.0)
     clock.now = t0 + 0.5
     assert ctl.tick_one(mesh, "green").decision is None  # no proxy calls the route yet: the window opens
-    clock.now = t0 + 5
+    opened = RolloutStore(stack.store).describe(mesh, "green").status.window_started_at
+    assert opened is not None
+    put(cloudwatch, mesh, opened + 1, 50, 0, 10.0)
+    clock.now = opened + 5
     assert ctl.tick_one(mesh, "green").decision is None  # healthy so far, the window is not over
-    clock.now = t0 + 10.5
+    clock.now = opened + 10
     assert ctl.tick_one(mesh, "green").decision == "ADVANCED"
     assert weights(stack, mesh) == {"blue": 50, "green": 50}
-    put(cloudwatch, mesh, t0 + 12, 40, 20, 10.0)
-    clock.now = t0 + 13
+    put(cloudwatch, mesh, opened + 12, 40, 20, 10.0)
+    clock.now = opened + 13
     outcome = ctl.tick_one(mesh, "green")
     assert (outcome.decision, outcome.phase) == ("ROLLED_BACK", "ROLLED_BACK")
     assert weights(stack, mesh) == {"blue": 100, "green": 0}
@@ -145,7 +148,9 @@ def test_a_step_without_metrics_rolls_back_instead_of_advancing(stack: Stack, cl
     ctl = RolloutController(stack.store, CloudWatchReader(cloudwatch), clock)
     clock.now = t0 + 0.5
     assert ctl.tick_one(mesh, "green").decision is None  # the window opens
-    clock.now = t0 + 1.5
+    opened = RolloutStore(stack.store).describe(mesh, "green").status.window_started_at
+    assert opened is not None
+    clock.now = opened + 1
     outcome = ctl.tick_one(mesh, "green")
     assert outcome.decision == "ROLLED_BACK"
     assert weights(stack, mesh) == {"blue": 100, "green": 0}
@@ -207,7 +212,7 @@ def test_a_steps_window_opens_once_the_callers_envoys_applied_a_snapshot_publish
     statuses.put([envoy, replace(envoy, instance="task-2", connection="conn-2", applied="v2")])
     assert opened_at(t0 + 3) is None  # one of two Envoys is still on the old snapshot
     statuses.put([replace(envoy, applied="v2")])
-    assert opened_at(t0 + 4) == t0 + 4
+    assert opened_at(t0 + 4) == math.ceil(t0 + 4)  # from the next whole second: the metrics' resolution
 
 
 def test_a_window_the_callers_never_confirm_opens_after_one_interval_with_the_reason(
@@ -219,5 +224,5 @@ def test_a_window_the_callers_never_confirm_opens_after_one_interval_with_the_re
     outcome = RolloutController(stack.store, CloudWatchReader(cloudwatch), clock).tick_one(mesh, "green")
     status = RolloutStore(stack.store).describe(mesh, "green").status
     assert (outcome.decision, status.window_started_at, weights(stack, mesh)) == (
-        "WINDOW_UNCONFIRMED", t0 + 2, {"blue": 90, "green": 10})
+        "WINDOW_UNCONFIRMED", math.ceil(t0 + 2), {"blue": 90, "green": 10})
     assert "(front: not republished since the step began); its window opens without them" in (status.reason or "")

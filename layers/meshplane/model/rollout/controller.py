@@ -15,6 +15,8 @@ run its weights (`CallerSync`), or after one step interval without that confirma
 
 from __future__ import annotations
 
+import math
+
 from meshplane.model.rollout.spec import RolloutSpec
 from meshplane.model.rollout.state import (
     ACTIVE,
@@ -38,6 +40,12 @@ class CommandRefused(ValueError):
 def window_start(progress: RolloutProgress) -> float | None:
     """Where the current step's watch starts (its weights stored); None when nothing is to be measured."""
     return progress.step_started_at if progress.phase == "PROGRESSING" else None
+
+
+def window_opening(now: float) -> float:
+    """When a window opened at `now` starts: the next whole second.  The metrics have one-second resolution,
+    so a window holds whole seconds, and its interval is counted from the first of them."""
+    return float(math.ceil(now))
 
 
 def window_due(spec: RolloutSpec, progress: RolloutProgress, now: float) -> bool:
@@ -80,7 +88,7 @@ def _opened(spec: RolloutSpec, progress: RolloutProgress, callers: CallerSync | 
     """The progress with the step's window open once the callers run its weights, or one interval without them."""
     assert progress.step_started_at is not None
     if callers is not None and callers.confirmed:
-        return progress.model_copy(update={"window_started_at": now})
+        return progress.model_copy(update={"window_started_at": window_opening(now)})
     waited = now - progress.step_started_at
     if waited < spec.step_interval_seconds:
         return progress
@@ -88,7 +96,7 @@ def _opened(spec: RolloutSpec, progress: RolloutProgress, callers: CallerSync | 
     entry = _entry(now, progress.step, progress.weights, "WINDOW_UNCONFIRMED",
                    f"the callers had not confirmed step {progress.step}'s weights after {waited:.1f} s ({seen}); "
                    "its window opens without them")
-    return progress.recorded(entry, window_started_at=now)
+    return progress.recorded(entry, window_started_at=window_opening(now))
 
 
 def violations(spec: RolloutSpec, measured: Measurement) -> list[str]:
@@ -127,7 +135,7 @@ def command(spec: RolloutSpec, progress: RolloutProgress, name: str, now: float)
         return progress.recorded(entry, phase="PAUSED")
     if name == "resume":
         entry = _entry(now, progress.step, progress.weights, "RESUMED", "resumed: the step's window restarts")
-        return progress.recorded(entry, phase="PROGRESSING", step_started_at=now, window_started_at=now)
+        return progress.recorded(entry, phase="PROGRESSING", step_started_at=now, window_started_at=window_opening(now))
     if name == "abort":
         entry = _entry(now, progress.step, STABLE, "ABORTED", "aborted by the operator")
         return progress.recorded(entry, phase="ABORTED", step_started_at=None, window_started_at=None)
@@ -155,7 +163,7 @@ def _failed(spec: RolloutSpec, progress: RolloutProgress, measured: Measurement,
     entry = _entry(now, progress.step, progress.weights, "FAILED_CHECK",
                    f"check {failed} of at most {spec.max_failed_checks} failed: {why}; the step is measured again",
                    measured)
-    return progress.recorded(entry, failed_checks=failed, step_started_at=now, window_started_at=now)
+    return progress.recorded(entry, failed_checks=failed, step_started_at=now, window_started_at=window_opening(now))
 
 
 def _advanced(spec: RolloutSpec, progress: RolloutProgress, measured: Measurement, now: float) -> RolloutProgress:
