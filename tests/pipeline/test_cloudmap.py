@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
-import time
 from typing import Any
 
 from meshplane.model.ids import Kind, ProxyId
-from meshplane.pipeline.reconcile import MARGIN_SECONDS, MarkStore
 from meshplane.snapshot.types import XdsType
 
 from .conftest import World, sample
+from .reconcile_marks import age_operations, quiet_since_now
 
 MESH = "shop"
 
@@ -78,24 +76,6 @@ def test_reconcile_honours_the_nodes_attribute_filter(world: World) -> None:
     register(world, service_id, "i-dev", "10.1.0.2", stage="dev")
     world.reconcile()
     assert [e.instance_id for e in world.endpoints(MESH, "cart")] == ["i-prod"]
-
-
-def quiet_since_now(world: World) -> None:
-    """Make the last pass look as if it ran a margin from now, so what happened until now is behind the reconcile
-    (`pipeline.reconcile`: each pass looks back `MARGIN_SECONDS` before the last one)."""
-    store = MarkStore(world.clients.dynamodb, world.settings.table)
-    marks = store.get()
-    assert marks is not None
-    store.put(dataclasses.replace(marks, passed_at=time.time() + MARGIN_SECONDS + 1))
-
-
-def age_operations(by_seconds: float) -> None:
-    """Move every Cloud Map operation the emulator recorded that far into the past."""
-    from moto.servicediscovery.models import servicediscovery_backends
-
-    for backend in (b for regions in servicediscovery_backends.values() for b in regions.values()):
-        for operation in backend.operations.values():
-            operation.updated -= by_seconds
 
 
 def test_a_pass_between_sweeps_makes_no_discovery_call_unless_cloud_map_operations_name_the_service(

@@ -11,6 +11,7 @@ import pytest
 from . import meshes
 from .conftest import World, sample
 from .ecs_tasks import Cluster, eni_address, tasks_stay_running
+from .reconcile_marks import quiet_since_now
 
 
 @contextmanager
@@ -66,6 +67,24 @@ def test_an_endpoint_whose_task_stopped_without_an_event_is_removed_by_the_recon
     summary = world.reconcile()  # no MESHPLANE_ECS_CLUSTERS: the endpoint names its cluster
 
     assert world.endpoints("colors", "colors-blue") == ()
+    assert summary["ecs"]["tombstoned"] == [f"colors/colors-blue/{task['taskArn'].rsplit('/', 1)[-1]}"]
+
+
+def test_between_sweeps_a_changed_set_of_running_tasks_runs_the_ecs_pass(world: World, cluster: Cluster) -> None:
+    """Nothing else changed (the nodes are behind the look-back): the tasks ListTasks lists differ from the last
+    pass's, so the pass repairs the lost STOPPED event without waiting for the sweep."""
+    meshes.colors(world)
+    task = cluster.run()
+    world.ecs([cluster.event(task, version=2)])
+    assert world.reconcile()["sweep"] is True
+    quiet_since_now(world)
+    assert world.reconcile()["ecs"] == {"upserted": [], "tombstoned": []}  # the same tasks: no ECS pass
+    cluster.stop(task)  # the STOPPED event is lost
+    quiet_since_now(world)
+
+    summary = world.reconcile()
+
+    assert summary["sweep"] is False and world.endpoints("colors", "colors-blue") == ()
     assert summary["ecs"]["tombstoned"] == [f"colors/colors-blue/{task['taskArn'].rsplit('/', 1)[-1]}"]
 
 
