@@ -10,6 +10,7 @@ FileModeProxyPolicy as the template has it, and the per-node policy `--emit iam-
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator, Mapping
 from functools import cache
@@ -19,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from meshplane.bootstrap import iam_policy
+from meshplane.cli import main
 from meshplane.delivery.status.agent import AgentReport
 from meshplane.local.iam_evaluator import Decision, Policy, Request, evaluate, normalize_context
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
@@ -186,3 +188,11 @@ def test_the_per_node_form_refuses_a_table_that_is_not_a_table_arn() -> None:
     for bad in ("*", f"{TABLE_ARN}/*", "arn:aws:dynamodb:us-east-1:123456789012:table/*", TABLE):
         with pytest.raises(ValueError, match="table ARN"):
             iam_policy.node_policy(FRONT, BUCKET, table_arn=bad)
+
+
+def test_the_cli_prints_the_per_node_policy_with_the_status_grant(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["bootstrap", "--mode", "file", "--node-id", FRONT.path, "--emit", "iam-policy", "--bucket", BUCKET]
+    assert main([*args, "--table-arn", TABLE_ARN]) == 0
+    assert json.loads(capsys.readouterr().out) == iam_policy.node_policy(FRONT, BUCKET, table_arn=TABLE_ARN)
+    assert main([*args, "--table-arn", "*"]) == 2
+    assert "not a DynamoDB table ARN" in capsys.readouterr().err

@@ -32,12 +32,13 @@ def new_mesh(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def test_the_page_shows_the_mesh_its_route_weights_and_each_resource(
+def test_the_page_shows_the_mesh_its_route_weights_each_resource_and_its_rollouts(
     page: Any, console: RunningConsole, local_stack: LocalStack, tmp_path: Path
 ) -> None:
     mesh = new_mesh("shown")
     made = create_color_mesh(local_stack.appmesh(), mesh, {"blue": "127.0.0.2", "green": "127.0.0.3"},
                              {"blue": 75, "green": 25})  # fmt: skip
+    record_rollout(local_stack, made)
     problems = open_mesh(page, console, mesh)
     shot(page, tmp_path / "topology.png")
 
@@ -60,6 +61,8 @@ def test_the_page_shows_the_mesh_its_route_weights_and_each_resource(
     assert page.inner_text("#no-envoy") == "No Envoy of this mesh has reported."
     assert page.evaluate("() => window.meshplaneConsole.cy.nodes('[sync != \"\"]').length") == 0, \
         "a node without Envoys carries no sync state"
+    assert_rollout_shown(page)
+    shot(page, tmp_path / "rollouts.png")
     assert problems.seen == []
 
 
@@ -204,13 +207,16 @@ def translated(local_stack: LocalStack, node_path: str) -> Any:
     return translate(store.load_mesh_state(proxy.mesh), proxy)
 
 
-def api_read(local_stack: LocalStack, path: str) -> tuple[int, Any]:
-    """A meshplane read of local up's API (which checks no signature): its status and JSON."""
+def api_read(local_stack: LocalStack, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    """A meshplane call of local up's API (which checks no signature): its status and JSON."""
     import urllib.error
     import urllib.request
 
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{local_stack.api_url}{path}", data, method=method,
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
     try:
-        with urllib.request.urlopen(f"{local_stack.api_url}{path}", timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=10) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
@@ -269,3 +275,58 @@ def test_a_nack_forced_through_an_invalid_snapshot_shows_on_the_right_node(
         published = json.loads(shown.inner_text())  # the pipeline's, as the API reads it
         assert sorted(published["clusters"]) == sorted(good.of(XdsType.CLUSTERS))
         assert "[redacted by meshplane]" in shown.inner_text() or not good.of(XdsType.SECRETS)
+
+
+def recorded_rollout(local_stack: LocalStack, mesh: str, name: str, history: list[dict[str, Any]],
+                     **status: Any) -> None:
+    """Store `history` and `status` on the rollout as its controller stores its decisions (`RolloutStore.save`).
+
+    The controller's own run to a measured decision takes local up's schedule, the step interval and the
+    callers' confirmation (over 20 s here), and its measurements depend on live traffic; the panel is checked
+    against stored decisions of known values instead, read back through the API and the relay."""
+    from meshplane.model.rollout.state import RolloutProgress
+    from meshplane.store import ResourceStore
+    from meshplane.store.rollouts import RolloutStore
+
+    store = RolloutStore(ResourceStore(local_stack.table, local_stack.client("dynamodb"), region="us-east-1"))
+    progress = RolloutProgress.model_validate({**status, "history": history})
+    store.save(store.describe(mesh, name), progress)
+
+
+def record_rollout(local_stack: LocalStack, made: ColorMesh) -> None:
+    """A rollout of `made`'s route, created through the API, with three decisions of known values recorded."""
+    spec = {"route": {"virtualRouterName": made.router, "routeName": made.route}, "stable": {"virtualNode": "blue"},
+            "canary": {"virtualNode": "green"}, "steps": [20, 60], "stepIntervalSeconds": 60, "maxFailedChecks": 0,
+            "successCriteria": {"maxErrorRatePercent": 1, "maxP99Millis": 300, "alarmNames": ["green-slo"]}}
+    created = api_read(local_stack, f"/meshplane/v1/meshes/{made.mesh}/rollouts", "PUT",
+                       {"rolloutName": "green", "spec": spec})  # fmt: skip
+    assert created[0] == 200, created
+    at = 1_764_000_000.0  # 2025-11-24 16:00:00 UTC
+    recorded_rollout(local_stack, made.mesh, "green", [
+        {"at": at, "step": 0, "weights": {"stable": 80, "canary": 20}, "decision": "STARTED",
+         "reason": "step 0: 20% to canary"},
+        {"at": at + 60, "step": 1, "weights": {"stable": 40, "canary": 60}, "decision": "ADVANCED",
+         "reason": "step 0 healthy", "measured": {"windowStart": at, "windowEnd": at + 60, "requests": 812,
+                                                  "errors": 1, "p99Millis": 84.0, "alarms": {"green-slo": "OK"}}},
+        {"at": at + 120, "step": 1, "weights": {"stable": 100, "canary": 0}, "decision": "ROLLED_BACK",
+         "reason": "5xx 15.00% over 1%", "measured": {"windowStart": at + 60, "windowEnd": at + 120,
+                                                      "requests": 640, "errors": 96, "p99Millis": 310.5}},
+    ], phase="ROLLED_BACK", step=1, failedChecks=1, weights={"stable": 100, "canary": 0}, reason="5xx 15.00% over 1%")
+
+
+def assert_rollout_shown(page: Any) -> None:
+    """The Rollouts panel shows `record_rollout`'s rollout: its state, step and weights, and each decision with
+    its time, step, weights, what was measured over its window, the decision and why."""
+    page.click('#tabs button[data-tab="rollouts"]')
+    card = page.locator('section.rollout[data-rollout="green"]')
+    assert card.locator(".phase").inner_text() == "ROLLED_BACK"
+    assert card.locator("dd.step").inner_text() == "step 1 (60%) of 20 → 60%"
+    assert card.locator("dd.weights").inner_text() == "stable 100 / canary 0"
+    rows = card.locator("table.rollout-history tbody tr")
+    assert rows.evaluate_all("rows => rows.map(r => [...r.cells].map(c => c.innerText))") == [
+        ["2025-11-24 16:00:00.000 UTC", "0", "stable 80 / canary 20", "-", "STARTED", "step 0: 20% to canary"],
+        ["2025-11-24 16:01:00.000 UTC", "1", "stable 40 / canary 60",
+         "812 req, 5xx 0.12%, p99 84.0 ms, green-slo OK over 60 s", "ADVANCED", "step 0 healthy"],
+        ["2025-11-24 16:02:00.000 UTC", "1", "stable 100 / canary 0", "640 req, 5xx 15.00%, p99 310.5 ms over 60 s",
+         "ROLLED_BACK", "5xx 15.00% over 1%"],
+    ]  # fmt: skip

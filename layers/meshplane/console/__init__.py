@@ -12,8 +12,9 @@ How it is reached, and why so:
   Against `meshplane local up` on loopback, which checks no signature, calls go unsigned
   when no credentials are configured, as `meshplane import` does.
 - Only what the page needs is relayed (`routes`): the App Mesh reads, `UpdateRoute`, and
-  the proxy status read.  Any other path, and any other App Mesh operation (a delete, say),
-  is refused here and never reaches the API.
+  meshplane's own reads (policies, rollouts, proxy status and published config).  Any other
+  path, and any other operation (a delete, a policy write, a rollout command), is refused
+  here and never reaches the API.
 - Other web pages open in the same browser must not drive the relay with the operator's
   credentials (cross-site request forgery), and a name that an attacker rebinds to
   127.0.0.1 must not make the page same-origin with theirs (DNS rebinding).  So (`guard`)

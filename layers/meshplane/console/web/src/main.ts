@@ -1,4 +1,5 @@
-// The console page: a mesh picker, the topology, the resource browser, the route weight editor and the proxy panel.
+// The console page: a mesh picker, the topology, the resource browser, the route weight editor, the proxy panel and
+// the rollouts' progress.
 // It starts from the token in the URL's fragment (printed by `meshplane console`), kept for this tab only.
 
 import { ApiError, Relay } from "./api";
@@ -6,6 +7,7 @@ import { type MeshModel, type Resource, idOf, listMeshes, loadMesh } from "./app
 import { ResourceBrowser, legend } from "./browser";
 import { byId, h, replace } from "./dom";
 import { showProxies } from "./proxies";
+import { anyActive, listRollouts, showRollouts } from "./rollouts";
 import { type Sync, proxyStatus, publishedConfig, syncByResource } from "./status";
 import { Topology } from "./topology";
 import { WeightEditor } from "./weights";
@@ -41,6 +43,7 @@ class Console {
   private sync = new Map<string, Sync>();
   private loads = 0;
   private poll: number | undefined;
+  private rolloutPoll: number | undefined;
   readonly topology: Topology;
   private readonly browser: ResourceBrowser;
   private readonly weights: WeightEditor;
@@ -89,7 +92,7 @@ class Console {
       this.browser.show(model, chosen);
       this.weights.show(model, chosen, message);
       say(`${mesh}: ${model.resources.length} resources`);
-      await this.refreshStatus();
+      await Promise.all([this.refreshStatus(), this.refreshRollouts()]);
     } catch (error) {
       say(describe(error), true);
     } finally {
@@ -111,6 +114,17 @@ class Console {
     this.sync = answer.available ? syncByResource(answer.proxies) : new Map();
     this.topology.markSync(this.sync);
     if (answer.available) this.poll = window.setTimeout(() => void this.refreshStatus(), STATUS_POLL_MS);
+  }
+
+  // Every rollout of the mesh, read again every few seconds while one is in progress (the controller moves it).
+  private async refreshRollouts(): Promise<void> {
+    window.clearTimeout(this.rolloutPoll);
+    const mesh = this.model?.mesh.name;
+    if (mesh === undefined) return;
+    const answer = await listRollouts(this.relay, mesh);
+    if (this.model?.mesh.name !== mesh) return; // another mesh was picked meanwhile
+    showRollouts(byId("panel-rollouts"), answer);
+    if (anyActive(answer)) this.rolloutPoll = window.setTimeout(() => void this.refreshRollouts(), STATUS_POLL_MS);
   }
 
   // A proxy's Envoy config as meshplane published it, as JSON (the API redacts key material).
