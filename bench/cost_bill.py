@@ -90,14 +90,14 @@ def row(nodes: int, scenario: Scenario, affected: int | None) -> dict[str, Any]:
     }
 
 
-def idle_hour(revision_pass: dict[str, Any], full_pass: dict[str, Any], full_discovery_seconds: float,
+def idle_hour(quiet_pass: dict[str, Any], sweep: dict[str, Any], sweep_seconds: float,
               per_hour: float | None = None) -> dict[str, float]:
-    """The template's schedule for an hour without changes: reconcile passes (a full Cloud Map discovery
-    every `full_discovery_seconds`, revision checks otherwise) and Lambda's pollers on its SQS sources.
-    `per_hour` replaces the template's reconcile rate (what another `ReconcileSchedule` would cost)."""
+    """The template's schedule for an hour without changes: reconcile passes (a sweep every `sweep_seconds`,
+    quiet passes otherwise) and Lambda's pollers on its SQS sources.  `per_hour` replaces the template's
+    reconcile rate (what another `ReconcileSchedule` would cost)."""
     per_hour = m.template_facts().reconcile_per_hour if per_hour is None else per_hour
-    full = min(per_hour, 3600 / full_discovery_seconds)
-    hour = {name: (per_hour - full) * float(revision_pass[name]) + full * float(full_pass[name]) for name, _ in LINES}
+    sweeps = min(per_hour, 3600 / sweep_seconds) if sweep_seconds > 0 else per_hour
+    hour = {name: (per_hour - sweeps) * float(quiet_pass[name]) + sweeps * float(sweep[name]) for name, _ in LINES}
     hour["sqs_requests"] += m.lambda_sqs_polls_per_hour()
     return hour
 

@@ -69,6 +69,7 @@ class TemplateFacts:
 
     memory_mb: dict[str, int]  # function folder -> MemorySize
     reconcile_per_hour: float
+    sweep_seconds: float  # the reconcile's full sweep, at least this often (ReconcileSweepSeconds)
     sqs_polled_functions: tuple[str, ...]
     ads_vcpu: float
     ads_memory_gb: float
@@ -106,6 +107,7 @@ def template_facts() -> TemplateFacts:
     return TemplateFacts(
         memory_mb=memory,
         reconcile_per_hour=_per_hour(parameters["ReconcileSchedule"]["Default"]),
+        sweep_seconds=float(parameters["ReconcileSweepSeconds"]["Default"]),
         sqs_polled_functions=tuple(sorted(polled)),
         ads_vcpu=int(task["Cpu"]) / 1024,
         ads_memory_gb=int(task["Memory"]) / 1024,

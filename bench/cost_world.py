@@ -167,7 +167,7 @@ class World:
         self.state = _hot_mesh(nodes)
         self.service_ids: dict[str, str] = {}
         self.log = io.StringIO()
-        self.pipeline = self._pipeline(self.settings.full_discovery_seconds)
+        self.pipeline = self._pipeline(self.settings.reconcile_sweep_seconds)
         self._flips: dict[str, bool] = {}
 
     def _bus_and_queue(self) -> None:
@@ -182,7 +182,7 @@ class World:
         events.put_targets(Rule="config-published", EventBusName=self.settings.bus,
                            Targets=[{"Id": "ads-queue", "Arn": arn}])
 
-    def _pipeline(self, full_discovery_seconds: float) -> Any:
+    def _pipeline(self, sweep_seconds: float) -> Any:
         """The production pipeline on counted clients, configured as the template's functions are."""
         from botocore.config import Config
         from meshplane.pipeline.runtime import Pipeline
@@ -205,7 +205,7 @@ class World:
         validators = default_validators(has_envoy=lambda: False)
         parts = Collaborators(parts.loader, parts.graph, parts.translator, validators)
         return Pipeline(self.settings, clients, parts, Telemetry.from_env(self.log),
-                        full_discovery_seconds=full_discovery_seconds)
+                        sweep_seconds=sweep_seconds)
 
     # ---- setup (uncounted) ------------------------------------------------------------------
     def seed(self) -> None:
@@ -255,17 +255,32 @@ class World:
         scenario.invocations.append(Invocation(function, seconds, tally))
         return result
 
-    def reconcile(self, name: str, *, full_discovery: bool = False, deliver: bool = True) -> Scenario:
-        """One scheduled reconcile and the recompute of the stream records it wrote; `full_discovery` is the
-        pass in which every Cloud Map node is re-read; without `deliver` those records are dropped (the first
-        publish: each would only find its proxies published already)."""
+    def reconcile(self, name: str, *, sweep: bool = False, deliver: bool = True) -> Scenario:
+        """One scheduled reconcile and the recompute of the stream records it wrote; `sweep` is the pass that
+        re-reads everything (every `MESHPLANE_RECONCILE_SWEEP_SECONDS`); without `deliver` those records are
+        dropped (the first publish: each would only find its proxies published already)."""
         scenario = Scenario(name)
-        # a pass between full discoveries: every node's last one recent, however long this machine took since
-        pipeline = self._pipeline(0 if full_discovery else float("inf"))
+        pipeline = self._pipeline(0 if sweep else float("inf"))
         self.invoke(scenario, "reconcile", pipeline.reconcile, self._scheduled())
         self.drain(scenario if deliver else None)
         scenario.published = scenario.tally.events_entries
         return scenario
+
+    def quiet(self) -> None:
+        """Put everything written so far behind the reconcile's look-back, as a minute without changes does.
+
+        A pass looks back `MARGIN_SECONDS` before the last one, so the seeding's Cloud Map
+        registrations would be re-examined by the first pass after them; rather than wait a
+        minute, the last pass's mark is moved that far forward (uncounted: it is the harness).
+        """
+        import dataclasses as dc
+
+        from meshplane.pipeline.reconcile import MARGIN_SECONDS, MarkStore
+
+        store = MarkStore(self.plain.client("dynamodb"), self.settings.table)
+        marks = store.get()
+        if marks is not None:
+            store.put(dc.replace(marks, passed_at=time.time() + MARGIN_SECONDS + 1))
 
     def _stream_poller(self) -> Any:
         """The local runtime's stream poller (the Lambda service's part), handing batches to `_deliver`."""

@@ -4,8 +4,9 @@ For each mesh size the suite starts its own emulator (`python -m meshplane.local
 as `meshplane local up` runs it), writes the mesh and registers its Cloud Map instances
 (uncounted: the user and ECS do that), lets a first reconcile publish every proxy, then
 counts (`bench/cost_world.py` says what a node is and what is counted):
-- one reconcile pass as the schedule runs it when nothing changed, and the pass in which
-  every Cloud Map service is discovered again (every `MESHPLANE_FULL_DISCOVERY_SECONDS`);
+- one reconcile pass as the schedule runs it when nothing changed (its change markers read,
+  nothing repaired; `World.quiet` puts the seeding behind the pass's look-back first), and
+  the sweep that re-reads everything (every `MESHPLANE_RECONCILE_SWEEP_SECONDS`);
 - one endpoint change: a new Cloud Map instance of node 3, its CloudTrail event through
   `cloudmap_events`, and the recompute of the stream records it wrote;
 - one route change with 10 and with min(1,000, N) dependents: UpdateRoute's write, then
@@ -45,12 +46,13 @@ def _size(nodes: int, suite: Suite) -> None:
         world = World(url, nodes)
         print(f"   N={nodes:,}: seeding", file=sys.stderr, flush=True)
         world.seed()
-        first = world.reconcile("first publish (the first reconcile alone)", full_discovery=True, deliver=False)
+        first = world.reconcile("first publish (the first reconcile alone)", sweep=True, deliver=False)
         rows = [bill.row(nodes, first, nodes)]
         print(f"   N={nodes:,}: first publish done, {first.published} proxies", file=sys.stderr, flush=True)
-        revision = world.reconcile("one reconcile pass")
-        full = world.reconcile("one reconcile pass, full Cloud Map discovery", full_discovery=True)
-        rows += [bill.row(nodes, revision, None), bill.row(nodes, full, None)]
+        world.quiet()
+        quiet = world.reconcile("one reconcile pass")
+        sweep = world.reconcile("one reconcile sweep", sweep=True)
+        rows += [bill.row(nodes, quiet, None), bill.row(nodes, sweep, None)]
         endpoint = world.endpoint_change(ENDPOINT_NODE)
         dependents = _dependents(world, meshgen.node_name(ENDPOINT_NODE))
         rows.append(bill.row(nodes, endpoint, dependents))
@@ -59,7 +61,7 @@ def _size(nodes: int, suite: Suite) -> None:
             rows.append(bill.row(nodes, change, min(nodes, 10 if router == "hot10" else 1000)))
         print(f"   N={nodes:,}: scenarios done", file=sys.stderr, flush=True)
     suite.tables.setdefault("scenarios", []).extend(rows)
-    hour = bill.idle_hour(rows[1], rows[2], world.settings.full_discovery_seconds)
+    hour = bill.idle_hour(rows[1], rows[2], m.template_facts().sweep_seconds)
     month = bill.month_lines(hour)
     idle = sum(month.values())
     suite.tables.setdefault("idle month by line (USD, without ADS)", []).append(
@@ -67,7 +69,8 @@ def _size(nodes: int, suite: Suite) -> None:
     label = f"N={nodes:,}"
     suite.add(f"{label}: idle month without ADS", idle, "USD/month",
               target=IDLE_MONTH_USD if nodes == 1000 else None,
-              note=f"{m.template_facts().reconcile_per_hour:g} reconcile passes an hour, Lambda's SQS pollers")
+              note=f"{m.template_facts().reconcile_per_hour:g} reconcile passes an hour, a sweep every "
+                   f"{m.template_facts().sweep_seconds:g} s, Lambda's SQS pollers")
     per_proxy = rows[3]["per_affected_proxy"]
     suite.add(f"{label}: endpoint change, billed requests per affected proxy", float(per_proxy or 0), "requests",
               target=ENDPOINT_REQUESTS_PER_PROXY,

@@ -3,7 +3,8 @@
 The counting hook (`bench/callcount.py`) is checked against DynamoDB's published
 capacity rules, then attached to the session of a pipeline running against moto in
 process, which pins how many calls an idle reconcile pass and a route change make:
-- an idle pass rewrites no dependency-index entry (before, one PutItem per proxy per pass);
+- an idle full recompute (the reconcile's sweep) rewrites no dependency-index entry;
+- a reconcile pass between sweeps reads its change markers only, never a node's items;
 - a route change reads the endpoints of the nodes its dependents' EDS names, not of
   every node of the mesh (before, one Query per node of the mesh per change).
 The mesh is small (a caller of each service, plus idle nodes nobody calls) so the counts
@@ -165,15 +166,30 @@ def test_a_route_change_reads_only_the_endpoints_its_dependents_use(world: dict[
     assert tally.s3["PUT"] == 2 and tally.events_entries == 1
 
 
-def test_the_cloud_map_revision_check_is_an_eventually_consistent_read(world: dict[str, Any]) -> None:
-    """The reconcile reads it for every Cloud Map node every pass: half a unit each, not one."""
-    from meshplane.store.endpoints import NodeRef
+def test_a_reconcile_pass_between_sweeps_costs_six_requests_whatever_the_meshs_size(
+        world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its change markers only: the reconcile's mark (read and written), the mesh list, the mesh item and one page of
+    its virtual nodes (eventually consistent), one ListOperations; no discovery call, no per-node read."""
+    import dataclasses
+    import json
+    import time
 
-    endpoints = world["pipeline"].endpoints
-    endpoints.remember_cloudmap_revision(NodeRef("m", "blue"), 7, "f")
+    from meshplane.local import moto_cloudmap_operations
+    from meshplane.pipeline.reconcile import MARGIN_SECONDS, MarkStore
+
+    moto_cloudmap_operations.install()
+    pipeline = world["pipeline"]
+    monkeypatch.setattr(pipeline.telemetry.metrics, "namespace", "MeshplaneTest")  # the entry point flushes them
+    scheduled = json.loads((ROOT / "events" / "scheduled_event.json").read_text())
+    assert pipeline.reconcile(scheduled, None)["sweep"] is True
+    marks = MarkStore(pipeline.clients.dynamodb, pipeline.settings.table)
+    marks.put(dataclasses.replace(marks.get(), passed_at=time.time() + MARGIN_SECONDS + 1))  # a quiet minute
     with world["counter"].counting() as tally:
-        assert endpoints.cloudmap_revision(NodeRef("m", "blue")).revision == 7
-    assert tally.calls["dynamodb:GetItem"] == 1 and tally.read_units == 0.5
+        summary = pipeline.reconcile(scheduled, None)
+    assert summary["sweep"] is False and summary["published"] == []
+    assert dict(tally.calls) == {"dynamodb:GetItem": 2, "dynamodb:Query": 2, "dynamodb:PutItem": 1,
+                                 "servicediscovery:ListOperations": 1}
+    assert tally.read_units < 1 + 0.5 + 1 + 3  # the mark, the mesh item, the list, a page of 11 small nodes
 
 
 def test_an_idle_hour_is_the_templates_schedule_over_the_two_measured_passes(callcount: ModuleType) -> None:
