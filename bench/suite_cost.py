@@ -99,6 +99,7 @@ def _standing(suite: Suite) -> None:
                               for k, p in m.PRICES.items()]
     suite.tables["template facts"] = [{
         "reconcile passes an hour": facts.reconcile_per_hour,
+        "sweep seconds": facts.sweep_seconds,
         "SQS-polled functions": ", ".join(facts.sqs_polled_functions),
         "memory MB": ", ".join(f"{k} {v}" for k, v in sorted(facts.memory_mb.items())),
         "prices checked": m.PRICES_CHECKED, "region": m.REGION}]
