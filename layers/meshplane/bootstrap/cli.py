@@ -16,7 +16,7 @@ from meshplane.cliargs import add_command, document_env, env_option
 if TYPE_CHECKING:
     from meshplane.bootstrap.options import BootstrapOptions
 
-EMITS = ("bootstrap", "task-definition", "systemd", "iam-policy", "iam-role-tags")
+EMITS = ("bootstrap", "task-definition", "systemd", "systemd-agent", "iam-policy", "iam-role-tags")
 
 
 def register(subparsers: Any, env: Mapping[str, str]) -> None:
@@ -86,15 +86,17 @@ def _telemetry_arguments(group: Any) -> None:
 
 def _emit_arguments(group: Any, env: Mapping[str, str]) -> None:
     flag = group.add_argument
-    flag("--emit", choices=EMITS, default="bootstrap", help="iam-policy: the S3 read policy of this file-mode proxy "
-         "alone; iam-role-tags: the role tags the stack's FileModeProxyPolicy reads")  # fmt: skip
-    env_option(group, "--bucket", env=env, names=envvars.BUCKET, help="--emit iam-policy, task-definition: the "
-               "snapshot bucket, the stack's SnapshotBucketName")  # fmt: skip
+    flag("--emit", choices=EMITS, default="bootstrap", help="systemd: Envoy's unit on a host; systemd-agent: the "
+         "file agent's unit beside it (file mode); iam-policy: the S3 read policy of this file-mode proxy alone; "
+         "iam-role-tags: the role tags the stack's FileModeProxyPolicy reads")  # fmt: skip
+    env_option(group, "--bucket", env=env, names=envvars.BUCKET, help="--emit iam-policy, task-definition, "
+               "systemd-agent: the snapshot bucket, the stack's SnapshotBucketName")  # fmt: skip
     flag("--partition", help="--emit iam-policy: the AWS partition (default: the node ARN's, else aws)")
     flag("--table-arn", help="--emit iam-policy: the state table's ARN, to let the proxy record its own status "
          "there too (default: read access only)")  # fmt: skip
-    env_option(group, "--table", env=env, names=envvars.TABLE, help="--emit task-definition, file mode: the state "
-               "table, the stack's StateTableName, where the agent records its Envoy's status")  # fmt: skip
+    env_option(group, "--table", env=env, names=envvars.TABLE, help="--emit task-definition (file mode), "
+               "systemd-agent: the state table, the stack's StateTableName, where the agent records its Envoy's "
+               "status")  # fmt: skip
     env_option(group, "--image", env=env, names=envvars.ENVOY_IMAGE, help="--emit task-definition: the sidecar "
                "image `make images` builds, e.g. <account>.dkr.ecr.<region>.amazonaws.com/meshplane-envoy:<version>")
     flag("--task-role-arn", help="--emit task-definition: the task role, tagged as --emit iam-role-tags prints, with "
@@ -136,6 +138,9 @@ def run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             options = options.with_overrides(availability_zone=zone.ecs_zone(environ))
         if args.emit == "systemd":
             sys.stdout.write(platforms.systemd_unit(options))
+            return 0
+        if args.emit == "systemd-agent":
+            sys.stdout.write(platforms.agent_systemd_unit(options, args.bucket or "", args.table or ""))
             return 0
         if args.emit == "task-definition":
             document: Any = _task_definition(args, options, environ)
