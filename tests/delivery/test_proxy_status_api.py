@@ -17,7 +17,7 @@ from meshplane.publication.pointer import Pointer
 from meshplane.store import ResourceStore, create_table
 from meshplane.store.errors import Forbidden
 from meshplane.store.pointers import PointerStore
-from meshplane.store.proxy_status import STALE_SECONDS, EnvoyStatus, Nack, ProxyStatusStore
+from meshplane.store.proxy_status import STALE_SECONDS, EnvoyStatus, Nack, ProxyStatusStore, partition, to_item
 from meshplane.store.s3objects import snapshot_bucket
 
 from .harness import Aws
@@ -52,6 +52,7 @@ class Stack:
         self.bucket = snapshot_bucket(aws.client("s3"), aws.bucket)
         self.api = Api(ResourceStore(self.table, dynamodb, region="us-east-1"), authorizer=self.authorizer,  # type: ignore[arg-type]
                        snapshots=lambda: self.bucket)  # fmt: skip
+        self.dynamodb = dynamodb
         self.statuses = ProxyStatusStore(self.table, dynamodb)
         self.pointers = PointerStore(self.table, dynamodb)
 
@@ -126,6 +127,22 @@ def test_pages_follow_the_node_order_and_expired_items_are_skipped(stack: Stack)
                            query={"limit": "2", "nextToken": first["nextToken"]})  # fmt: skip
     assert [n["name"] for n in second["nodes"]] == ["c"] and second["nextToken"] is None
     assert second["proxies"] == [], "an item past its expiresAt counts as deleted"
+
+
+def test_an_item_in_a_proxys_partition_counts_only_as_that_proxys_own_envoy(stack: Stack) -> None:
+    """A file agent's role may write any values into its own proxy's partition (`bootstrap.iam_policy`): an item
+    there naming another proxy does not make that proxy's Envoy, and a malformed one is skipped, not a 500."""
+    mesh = stack.mesh("a", "b")
+    posing = to_item(envoy(mesh, "b", "b-1"))
+    posing["pk"] = {"S": partition(ProxyId.parse(f"mesh/{mesh}/virtualNode/a"))}
+    broken = {"pk": posing["pk"], "sk": {"S": "broken"}, "nodeId": {"S": f"mesh/{mesh}/virtualNode/a"}}
+    for item in (posing, broken):
+        stack.dynamodb.put_item(TableName=stack.table, Item=item)
+    stack.statuses.put([envoy(mesh, "a", "a-1")])
+    status, body = stack.call("GET", f"/meshplane/v1/meshes/{mesh}/proxies")
+    assert status == 200, body
+    assert [(r["nodeId"], r["instance"]) for r in body["proxies"]] == [(f"mesh/{mesh}/virtualNode/a", "a-1")]
+    assert [(n["name"], n["envoys"]) for n in body["nodes"]] == [("a", 1), ("b", 0)]
 
 
 def test_a_page_can_end_on_a_gateway_and_the_next_start_with_the_nodes(stack: Stack) -> None:
