@@ -5,18 +5,24 @@ on first use; sovereign never enters meshplane's own dependencies.  Its source
 holds one instance per cluster carrying that cluster and its ClusterLoadAssignment
 as JSON (converted from the very protos meshplane serves), and two Python
 templates yield them: sovereign's cheapest rendering path, with node matching
-and access logs off and one worker, as meshplane's ADS is one process.
+and access logs off.  It runs either with one worker, as meshplane's ADS is one
+process, or with the worker count of its default deployment: sovereign 0.32's
+`SovereignAsgiConfig.workers` defaults to `multiprocessing.cpu_count() * 2 + 1`
+gunicorn workers (`sovereign/schemas.py`), which `running(workers=None)` leaves
+to sovereign itself and counts once they are up.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from common import BENCH, ROOT, free_port, process_group, wait_for_port
@@ -69,9 +75,37 @@ def _config(workdir: Path, source: Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class Sovereign:
+    port: int
+    pid: int  # gunicorn's arbiter
+
+    def workers(self) -> int:
+        """The gunicorn worker processes running now."""
+        return _children(self.pid)
+
+
+def default_workers() -> int:
+    """What sovereign's default deployment runs here: `multiprocessing.cpu_count() * 2 + 1`."""
+    return (os.cpu_count() or 1) * 2 + 1
+
+
+def _children(pid: int) -> int:
+    """How many processes have `pid` as their parent (gunicorn's workers under its arbiter)."""
+    count = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        count += fields[1] == str(pid)
+    return count
+
+
 @contextmanager
-def running(workdir: Path, data: list[dict[str, object]], workers: int = 1) -> Iterator[int]:
-    """A sovereign server on 127.0.0.1 serving `data`; yields its port and stops it afterwards."""
+def running(workdir: Path, data: list[dict[str, object]], workers: int | None = 1) -> Iterator[Sovereign]:
+    """A sovereign server on 127.0.0.1 serving `data` with `workers` (None: sovereign's default);
+    yields where it runs, and stops it afterwards."""
     executable = ensure_venv()
     source = workdir / "instances.json"
     source.write_text(json.dumps(data))
@@ -82,15 +116,15 @@ def running(workdir: Path, data: list[dict[str, object]], workers: int = 1) -> I
         "SOVEREIGN_CONFIG": f"file+json://{config}",
         "SOVEREIGN_HOST": "127.0.0.1",
         "SOVEREIGN_PORT": str(port),
-        "SOVEREIGN_WORKERS": str(workers),
         "SOVEREIGN_ENABLE_ACCESS_LOGS": "false",
         "SOVEREIGN_SOURCES_REFRESH_RATE": "3600",
+        **({} if workers is None else {"SOVEREIGN_WORKERS": str(workers)}),
     }
     log = (workdir / "sovereign.log").open("w")
     with process_group([str(executable)], env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT) as proc:
         wait_for_port("127.0.0.1", port, 120, proc)
         _wait_healthy(port, proc)
-        yield port
+        yield Sovereign(port, proc.pid)
     log.close()
 
 

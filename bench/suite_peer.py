@@ -1,18 +1,27 @@
 """Side by side with sovereign: the same N clusters with endpoints, served by both, in one run.
 
 meshplane: its real ADS server (bench/ads_server.py, own process) over gRPC, SotW.
-sovereign: its REST discovery endpoint (own process, one worker).
+sovereign: its REST discovery endpoint (own process group), run twice: with one
+worker, as meshplane's ADS is one process, and with the worker count of its default
+deployment (`peer_sovereign.default_workers`).
 Both measured by the same client code (bench/xds_client.py): time to the first
-complete CDS+EDS response on a fresh connection, then steady throughput of
-complete CDS+EDS fetches with concurrent clients.  meshplane's first response is
-measured three ways: another Envoy of the node connected; the first Envoy of the
-node with the default warm cache (preloaded, kept after streams close); and a cold
-load with the cache off (`--cache-nodes 0`).
+complete CDS+EDS response on a fresh connection, and steady throughput of complete
+CDS+EDS fetches with concurrent clients.  meshplane's first response is measured
+three ways: another Envoy of the node connected; the first Envoy of the node with
+the default warm cache (preloaded, kept after streams close); and a cold load with
+the cache off (`--cache-nodes 0`).
+
+Every server is up at once, and the first responses take turns across them, so a
+load that drifts during the run (the machine is shared) weighs on all alike; each
+sovereign has answered twice per worker before that, so no worker's first request
+is timed.  Throughputs follow, one server at a time.
 """
 
 from __future__ import annotations
 
 import tempfile
+import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import meshgen
@@ -21,40 +30,114 @@ import xds_client
 from common import Profile, Suite, ads_server, median, require
 from targets import PEER_RATIO
 
+# (label in metric names, workers: None is sovereign's own default)
+SOVEREIGN_SETTINGS: tuple[tuple[str, int | None], ...] = (("1 worker", 1), ("default workers", None))
+WAYS = (("node connected", "node already connected"), ("first Envoy of node, warm", "first Envoy of the node"),
+        ("cold load", "cold load (--cache-nodes 0)"))  # (way, as meshplane's time names it)
+# One ADS server per way: cold (`--cache-nodes 0`), warm (preloaded, no stream of the node), and one whose node
+# another Envoy holds open (`xds_client.held_stream`).
+MESHPLANE_CACHES = (("cold load", "cold"), ("first Envoy of node, warm", "preload"), ("node connected", "preload"))
 
-def _first(client_cls: type, args: tuple, node: str, names: list[str], profile: Profile) -> float:
-    firsts = []
-    for _ in range(profile.pick(5, 3, 2)):
-        client = client_cls(*args)
+
+Target = tuple[type, tuple]  # a client class and its arguments
+
+
+def _fetch(target: Target, node: str, names: list[str]) -> xds_client.Fetch:
+    client_cls, args = target
+    client = client_cls(*args)
+    try:
+        return client.fetch(node, names)  # type: ignore[no-any-return]
+    finally:
+        client.close()
+
+
+def _ready(target: Target, node: str, names: list[str], fetches: int) -> None:
+    """`fetches` complete fetches in a row, each on a fresh connection (so every worker answers some)."""
+    deadline = time.monotonic() + 180
+    done = 0
+    while done < fetches:
         try:
-            firsts.append(client.fetch(node, names).seconds)
-        finally:
-            client.close()
-    return median(firsts) * 1000
+            _fetch(target, node, names)
+            done += 1
+        except (RuntimeError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            done = 0
+            time.sleep(0.5)
 
 
-def _first_and_throughput(client_cls: type, args: tuple, node: str, names: list[str], verify: object,
-                          profile: Profile, expect: int) -> dict[str, float]:
-    firsts = []
-    for _ in range(profile.pick(5, 3, 2)):
-        client = client_cls(*args)
-        try:
-            fetch = client.fetch(node, names)
-        finally:
-            client.close()
-        firsts.append(fetch.seconds)
+def _firsts(targets: dict[str, Target], node: str, names: list[str], rounds: int) -> dict[str, list[float]]:
+    """Each target's time to a complete CDS+EDS on a fresh connection, the targets taking turns (rotated
+    each round), so the machine's load drifting during a run weighs on every server alike."""
+    times: dict[str, list[float]] = {label: [] for label in targets}
+    order = list(targets)
+    for turn in range(rounds):
+        for label in order[turn % len(order):] + order[: turn % len(order)]:
+            times[label].append(_fetch(targets[label], node, names).seconds * 1000)
+    return times
+
+
+def _throughput(target: Target, node: str, names: list[str], verify: object, expect: int,
+                profile: Profile) -> dict[str, float]:
+    fetch = _fetch(target, node, names)
     clusters, assignments, _endpoints = verify(fetch)  # type: ignore[operator]
     if assignments != expect or clusters < expect:
         raise RuntimeError(f"incomplete response: {clusters} clusters, {assignments} assignments, want {expect}")
-    rate, count = xds_client.throughput(client_cls, args, node, names, workers=4,
+    rate, count = xds_client.throughput(target[0], target[1], node, names, workers=4,
                                         seconds=profile.pick(10.0, 3.0, 1.0))
-    return {"first ms": median(firsts) * 1000, "fetches/s": rate, "fetches": count,
-            "CDS bytes": len(fetch.cds), "EDS bytes": len(fetch.eds)}
+    return {"fetches/s": rate, "fetches": count, "CDS bytes": len(fetch.cds), "EDS bytes": len(fetch.eds)}
 
 
 def _quit(server: object) -> None:
     server.stdin.write("quit\n")  # type: ignore[attr-defined]
     server.stdin.flush()  # type: ignore[attr-defined]
+
+
+def _measure(size: int, data: list[dict[str, object]], node: str, profile: Profile) -> dict[str, dict[str, float]]:
+    """Every server up at once: sovereign at each setting, meshplane cold, warm, and with the node connected."""
+    names = [str(d["name"]) for d in data]
+    with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp, ExitStack() as stack:
+        targets: dict[str, Target] = {}
+        sovereigns = {}
+        for setting, workers in SOVEREIGN_SETTINGS:
+            workdir = Path(tmp) / setting.replace(" ", "-")
+            workdir.mkdir()
+            sovereigns[setting] = stack.enter_context(peer_sovereign.running(workdir, data, workers))
+            targets[setting] = (xds_client.SovereignClient, ("127.0.0.1", sovereigns[setting].port))
+            _ready(targets[setting], node, names, 2 * (workers or peer_sovereign.default_workers()))
+        servers = {}
+        for way, cache in MESHPLANE_CACHES:
+            servers[way], port = stack.enter_context(ads_server("fat", size, cache))
+            targets[way] = (xds_client.AdsClient, (f"127.0.0.1:{port}",))
+        stack.enter_context(xds_client.held_stream(targets["node connected"][1][0], node))
+        firsts = _firsts(targets, node, names, profile.pick(5, 3, 2))
+        out = {label: {"first ms": median(times)} for label, times in firsts.items()}
+        out["node connected"] |= _throughput(targets["node connected"], node, names, xds_client.verify_ads,
+                                             len(names), profile)
+        for setting, sov in sovereigns.items():
+            out[setting] |= {**_throughput(targets[setting], node, names, xds_client.verify_sovereign, len(names),
+                                           profile), "workers": sov.workers()}
+        for server in servers.values():
+            _quit(server)
+    return out
+
+
+def _add(suite: Suite, size: int, measured: dict[str, dict[str, float]]) -> None:
+    n = f"N={size:,}"
+    times = {way: measured[way]["first ms"] for way, _label in WAYS}
+    for way, label in WAYS:
+        suite.add(f"{n}: first complete CDS+EDS, meshplane ADS, {label}", times[way], "ms")
+    mp = measured["node connected"]
+    for setting, _workers in SOVEREIGN_SETTINGS:
+        sov = measured[setting]
+        workers = f"{sov['workers']:.0f} gunicorn worker(s)"
+        suite.add(f"{n}: first complete CDS+EDS, sovereign REST, {setting}", sov["first ms"], "ms", note=workers)
+        for way, value in times.items():
+            suite.add(f"{n}: first-response speed-up, {way} (sovereign {setting} / meshplane)",
+                      sov["first ms"] / value, "x", target=PEER_RATIO, better="higher")
+        suite.add(f"{n}: throughput speed-up (meshplane / sovereign {setting})", mp["fetches/s"] / sov["fetches/s"],
+                  "x", target=PEER_RATIO, better="higher",
+                  note=f"{mp['fetches/s']:.1f} vs {sov['fetches/s']:.2f} complete fetches/s, 4 clients, {workers}")
 
 
 def run(profile: Profile) -> Suite:
@@ -67,45 +150,10 @@ def run(profile: Profile) -> Suite:
     for size in profile.pick([1000, 10000], [1000], [20]):
         state, client = meshgen.fat_proxy_mesh(size)
         proxy = ProxyId(state.name, Kind.VIRTUAL_NODE, client)
-        snapshot = translate(state, proxy)
-        data = peer_sovereign.instances(snapshot)
-        names = [d["name"] for d in data]
-        expect = len(names)
-        with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
-            with peer_sovereign.running(Path(tmp), data) as port:
-                sov = _first_and_throughput(xds_client.SovereignClient, ("127.0.0.1", port), proxy.path, names,
-                                            xds_client.verify_sovereign, profile, expect)
-            with ads_server("fat", size, "cold") as (server, port):  # --cache-nodes 0: every first stream loads
-                cold = _first(xds_client.AdsClient, (f"127.0.0.1:{port}",), proxy.path, names, profile)
-                _quit(server)
-            with ads_server("fat", size, "preload") as (server, port):  # production default: warm cache
-                target = f"127.0.0.1:{port}"
-                warm = _first(xds_client.AdsClient, (target,), proxy.path, names, profile)
-                with xds_client.held_stream(target, proxy.path):
-                    mp = _first_and_throughput(xds_client.AdsClient, (target,), proxy.path, names,
-                                               xds_client.verify_ads, profile, expect)
-                _quit(server)
-        rate_ratio = mp["fetches/s"] / sov["fetches/s"]
-        suite.add(f"N={size:,}: first complete CDS+EDS, sovereign REST", sov["first ms"], "ms")
-        suite.add(f"N={size:,}: first complete CDS+EDS, meshplane ADS, node already connected", mp["first ms"], "ms",
-                  note="another Envoy of the node holds a stream: snapshot in memory")
-        suite.add(f"N={size:,}: first complete CDS+EDS, meshplane ADS, first Envoy of the node", warm, "ms",
-                  note="warm cache (default): no stream of the node open; snapshot preloaded at startup, "
-                       "then kept prepared after each stream closed")
-        suite.add(f"N={size:,}: first complete CDS+EDS, meshplane ADS, cold load (--cache-nodes 0)", cold, "ms",
-                  note="cache off: includes loading + parsing + preparing the snapshot from the source")
-        suite.add(f"N={size:,}: first-response speed-up, node connected (sovereign / meshplane)",
-                  sov["first ms"] / mp["first ms"], "x", target=PEER_RATIO, better="higher")
-        suite.add(f"N={size:,}: first-response speed-up, first Envoy of node, warm (sovereign / meshplane)",
-                  sov["first ms"] / warm, "x", target=PEER_RATIO, better="higher")
-        suite.add(f"N={size:,}: first-response speed-up, cold load (sovereign / meshplane)",
-                  sov["first ms"] / cold, "x", target=PEER_RATIO, better="higher")
-        suite.add(f"N={size:,}: throughput speed-up (meshplane / sovereign)", rate_ratio, "x",
-                  target=PEER_RATIO, better="higher",
-                  note=f"{mp['fetches/s']:.1f} vs {sov['fetches/s']:.2f} complete fetches/s, 4 clients, node connected")
-        for who, r in (("meshplane ADS", mp), ("sovereign REST", sov)):
-            rows.append({"N": size, "server": who, **r,
-                         "first ms, first Envoy of node (warm)": warm if r is mp else "",
-                         "first ms, cold load": cold if r is mp else ""})
+        measured = _measure(size, peer_sovereign.instances(translate(state, proxy)), proxy.path, profile)
+        _add(suite, size, measured)
+        rows += [{"N": size, "server": f"meshplane ADS, {way}", **measured[way], "workers": 1} for way, _label in WAYS]
+        rows += [{"N": size, "server": f"sovereign REST, {setting}", **measured[setting]}
+                 for setting, _workers in SOVEREIGN_SETTINGS]
     suite.tables["same clusters and endpoints, same client, same run"] = rows
     return suite
