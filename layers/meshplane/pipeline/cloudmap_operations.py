@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 INSTANCE_OPERATIONS = ("REGISTER_INSTANCE", "DEREGISTER_INSTANCE")
+PAGE_SIZE = 100  # ListOperations' largest MaxResults
 
 
 def changed_services(servicediscovery: Any, since: float, until: float) -> set[str]:
@@ -25,7 +26,11 @@ def changed_services(servicediscovery: Any, since: float, until: float) -> set[s
         {"Name": "TYPE", "Values": list(INSTANCE_OPERATIONS), "Condition": "IN"},
     ]
     services: set[str] = set()
-    for page in servicediscovery.get_paginator("list_operations").paginate(Filters=filters):
+    # Cloud Map filters each page of MaxResults operations after reading it, so a page can come back empty with
+    # more to follow: the paginator follows NextToken to the end (these calls are not billed)
+    pages = servicediscovery.get_paginator("list_operations").paginate(Filters=filters,
+                                                                       PaginationConfig={"PageSize": PAGE_SIZE})
+    for page in pages:
         for summary in page.get("Operations", []):
             operation = servicediscovery.get_operation(OperationId=summary["Id"])["Operation"]
             service = operation.get("Targets", {}).get("SERVICE")
