@@ -82,7 +82,11 @@ class Sovereign:
 
     def workers(self) -> int:
         """The gunicorn worker processes running now."""
-        return _children(self.pid)
+        return len(_children(self.pid))
+
+    def pids(self) -> list[int]:
+        """The arbiter and its workers."""
+        return [self.pid, *_children(self.pid)]
 
 
 def default_workers() -> int:
@@ -90,16 +94,17 @@ def default_workers() -> int:
     return (os.cpu_count() or 1) * 2 + 1
 
 
-def _children(pid: int) -> int:
-    """How many processes have `pid` as their parent (gunicorn's workers under its arbiter)."""
-    count = 0
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's workers under its arbiter)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue  # gone meanwhile
-        count += fields[1] == str(pid)
-    return count
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
 
 
 @contextmanager

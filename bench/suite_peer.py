@@ -14,13 +14,18 @@ the cache off (`--cache-nodes 0`).
 Every server is up at once, and the first responses take turns across them, so a
 load that drifts during the run (the machine is shared) weighs on all alike; each
 sovereign has answered twice per worker before that, so no worker's first request
-is timed.  Throughputs follow, one server at a time.
+is timed.  Beside each time, the server CPU it took (every process and thread of
+that server, from /proc's scheduler account): under a heavy load a long request is
+preempted more often than a short one, which CPU time does not see.  Throughputs
+follow, one server at a time.
 """
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -66,15 +71,32 @@ def _ready(target: Target, node: str, names: list[str], fetches: int) -> None:
             time.sleep(0.5)
 
 
-def _firsts(targets: dict[str, Target], node: str, names: list[str], rounds: int) -> dict[str, list[float]]:
-    """Each target's time to a complete CDS+EDS on a fresh connection, the targets taking turns (rotated
-    each round), so the machine's load drifting during a run weighs on every server alike."""
-    times: dict[str, list[float]] = {label: [] for label in targets}
+def _cpu_ms(pids: list[int]) -> float:
+    """CPU time the processes have run so far, every thread, from the scheduler's nanosecond account."""
+    total = 0
+    for pid in pids:
+        for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+            try:
+                total += int(stat.read_text().split()[0])
+            except (OSError, IndexError, ValueError):
+                continue  # a thread that ended meanwhile
+    return total / 1e6
+
+
+def _firsts(targets: dict[str, Target], pids: dict[str, Callable[[], list[int]]], node: str, names: list[str],
+            rounds: int) -> dict[str, dict[str, list[float]]]:
+    """Each target's time to a complete CDS+EDS on a fresh connection and the server CPU it took (the
+    others are idle meanwhile), the targets taking turns (rotated each round), so the machine's load
+    drifting during a run weighs on every server alike."""
+    out: dict[str, dict[str, list[float]]] = {label: {"ms": [], "cpu": []} for label in targets}
     order = list(targets)
     for turn in range(rounds):
         for label in order[turn % len(order):] + order[: turn % len(order)]:
-            times[label].append(_fetch(targets[label], node, names).seconds * 1000)
-    return times
+            processes = pids[label]()
+            before = _cpu_ms(processes)
+            out[label]["ms"].append(_fetch(targets[label], node, names).seconds * 1000)
+            out[label]["cpu"].append(_cpu_ms(processes) - before)
+    return out
 
 
 def _throughput(target: Target, node: str, names: list[str], verify: object, expect: int,
@@ -98,20 +120,24 @@ def _measure(size: int, data: list[dict[str, object]], node: str, profile: Profi
     names = [str(d["name"]) for d in data]
     with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp, ExitStack() as stack:
         targets: dict[str, Target] = {}
+        pids: dict[str, Callable[[], list[int]]] = {}
         sovereigns = {}
         for setting, workers in SOVEREIGN_SETTINGS:
             workdir = Path(tmp) / setting.replace(" ", "-")
             workdir.mkdir()
             sovereigns[setting] = stack.enter_context(peer_sovereign.running(workdir, data, workers))
             targets[setting] = (xds_client.SovereignClient, ("127.0.0.1", sovereigns[setting].port))
+            pids[setting] = sovereigns[setting].pids
             _ready(targets[setting], node, names, 2 * (workers or peer_sovereign.default_workers()))
         servers = {}
         for way, cache in MESHPLANE_CACHES:
             servers[way], port = stack.enter_context(ads_server("fat", size, cache))
             targets[way] = (xds_client.AdsClient, (f"127.0.0.1:{port}",))
+            pids[way] = functools.partial(list, (servers[way].pid,))
         stack.enter_context(xds_client.held_stream(targets["node connected"][1][0], node))
-        firsts = _firsts(targets, node, names, profile.pick(5, 3, 2))
-        out = {label: {"first ms": median(times)} for label, times in firsts.items()}
+        firsts = _firsts(targets, pids, node, names, profile.pick(5, 3, 2))
+        out = {label: {"first ms": median(got["ms"]), "server CPU ms": median(got["cpu"])}
+               for label, got in firsts.items()}
         out["node connected"] |= _throughput(targets["node connected"], node, names, xds_client.verify_ads,
                                              len(names), profile)
         for setting, sov in sovereigns.items():
@@ -127,11 +153,15 @@ def _add(suite: Suite, size: int, measured: dict[str, dict[str, float]]) -> None
     times = {way: measured[way]["first ms"] for way, _label in WAYS}
     for way, label in WAYS:
         suite.add(f"{n}: first complete CDS+EDS, meshplane ADS, {label}", times[way], "ms")
+        suite.add(f"{n}: server CPU for it, meshplane ADS, {label}", measured[way]["server CPU ms"], "ms",
+                  note="the server process's every thread, while the other servers idled")
     mp = measured["node connected"]
     for setting, _workers in SOVEREIGN_SETTINGS:
         sov = measured[setting]
         workers = f"{sov['workers']:.0f} gunicorn worker(s)"
         suite.add(f"{n}: first complete CDS+EDS, sovereign REST, {setting}", sov["first ms"], "ms", note=workers)
+        suite.add(f"{n}: server CPU for it, sovereign REST, {setting}", sov["server CPU ms"], "ms",
+                  note="the arbiter and every worker, while the other servers idled")
         for way, value in times.items():
             suite.add(f"{n}: first-response speed-up, {way} (sovereign {setting} / meshplane)",
                       sov["first ms"] / value, "x", target=PEER_RATIO, better="higher")
