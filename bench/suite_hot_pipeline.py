@@ -47,6 +47,7 @@ from meshplane.pipeline.shards import IO_THREADS, ShardMessage, ShardPolicy, Sha
 from meshplane.pipeline.telemetry import Telemetry
 from meshplane.publication.pointer import Pointer
 from meshplane.store import schema
+from meshplane.store.endpoints import NodeEndpoints
 from meshplane.store.index import IndexEntry
 from meshplane.store.item_cache import ParsedItems
 from meshplane.store.pointers import PointerConflict
@@ -168,18 +169,19 @@ STATE_FIELD = {kind.value: field for field, kind in FIELD_KINDS.items()}
 
 
 class Endpoints:
-    """The endpoint store: one Query per node, as `EndpointStore.endpoints_for` makes."""
+    """The endpoint store: the store's own lazy mapping, one Query per node on its first lookup."""
 
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
 
-    def endpoints_for(self, mesh: str, nodes: Any) -> dict[str, Any]:
+    def endpoints_for(self, mesh: str, nodes: Any) -> NodeEndpoints:
         state = self.loader.states[self.loader.generation]
-        found = {}
-        for node in nodes:
+
+        def read(node: str) -> tuple[Any, ...]:
             count("dynamodb:Query")
-            found[node] = state.endpoints.get(node, ())
-        return found
+            return tuple(state.endpoints.get(node, ()))
+
+        return NodeEndpoints(frozenset(nodes), read)
 
 
 class Pointers:

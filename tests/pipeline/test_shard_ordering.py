@@ -1,15 +1,19 @@
 """Property: shards of overlapping hot changes, run in any interleaving, never leave a proxy on an older version.
 
 A deterministic scheduler plays Lambda: every shard runs on its own thread (its own
-pipeline container), but only one thread runs at a time, and each pauses right after
-it loads the mesh state, the point where a slow invocation falls behind a newer change.
-Hypothesis picks every step: apply the next route change (its recompute sends the
-shards, which start at once and pause after their load), let a paused shard go on,
-crash a paused shard (SQS redelivers it), deliver a shard twice, or start a redelivered
-one.  Then everything left runs to its end.
+pipeline container, publishing on one thread of its own so the order stays the
+scheduler's), but only one thread runs at a time, and each pauses right after it loads
+the mesh state, the point where a slow invocation falls behind a newer change, and
+right after each pointer write, where it has published part of its proxies and holds
+their index entries and events unsent.  Hypothesis picks every step: apply the next
+route change (its recompute sends the shards, which start at once and pause after their
+load), let a paused shard go on, crash a paused shard (the process dies: what it held
+is lost, and SQS redelivers it), deliver a shard twice, or start a redelivered one.
+Then everything left runs to its end.
 
 Checked on every pointer write the table accepted: per proxy, the generations of the
-route it was built from never go down; at the end every proxy has the last one.
+route it was built from never go down; at the end every proxy has the last one, and
+its index entry (written in batches) names the route.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -25,12 +30,13 @@ from aws_lambda_powertools.metrics import EphemeralMetrics
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from meshplane.model.ids import ProxyId
+from meshplane.pipeline import shards
 from meshplane.pipeline.ports import consistency_validator
 from meshplane.pipeline.runtime import Pipeline
 from meshplane.pipeline.telemetry import Telemetry
 
 from .conftest import LambdaContext, World, make_world, sqs_batch
-from .test_shards import generation_of, hot_mesh, published_generation, receive_all, route_change, sharding
+from .test_shards import ROUTER, generation_of, hot_mesh, published_generation, receive_all, route_change, sharding
 
 MESH = "ordering"
 CALLERS = 3  # threshold 1, shards of 2: every change is two shards, one with two proxies
@@ -63,10 +69,14 @@ class Shard:
             self.yielded.release()
 
     def checkpoint(self) -> None:
-        """In the shard's thread, right after a state load: hand the turn back and wait for the next."""
+        """In the shard's thread (or its publishing thread), after a state load or a pointer write: hand the turn
+        back and wait for the next.  A crash loses what the container held unsent, as a dead process would."""
         self.yielded.release()
         self.turn.acquire()
         if self.crash:
+            worker = self.pipeline.shard_worker
+            for batch in worker._batches:  # the held index entries and events die with the process
+                batch._held.clear()
             raise Crash("the invocation died")
 
     def step(self) -> None:
@@ -114,6 +124,9 @@ class Writes:
         item = kwargs["Item"]
         if item["sk"]["S"] == "POINTER":
             self.pointers.append((item["pk"]["S"].removeprefix("PROXY#"), item["key"]["S"]))
+            shard = getattr(CURRENT, "shard", None)
+            if shard is not None:
+                shard.checkpoint()
         return response
 
 
@@ -124,8 +137,21 @@ def container(dispatcher: Pipeline, writes: Writes, loader: PausingLoader) -> Pi
     """A fresh shard-function container: its own pipeline and Powertools, sharing the account."""
     telemetry = Telemetry(Logger(service="shard-prop", stream=SINK), Tracer(disabled=True),
                           EphemeralMetrics(namespace="MeshplaneTest"))
-    return Pipeline(dispatcher.settings, dataclasses.replace(dispatcher.clients, dynamodb=writes),
-                    dataclasses.replace(dispatcher.parts, loader=loader), telemetry)
+    pipeline = Pipeline(dispatcher.settings, dataclasses.replace(dispatcher.clients, dynamodb=writes),
+                        dataclasses.replace(dispatcher.parts, loader=loader), telemetry)
+    pipeline.shard_worker._threads = 1  # one publishing thread: it pauses where the scheduler says
+    return pipeline
+
+
+class AdoptingPool(ThreadPoolExecutor):
+    """The shard's publishing pool; its thread is the scheduled shard the thread that made it is."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(workers, initializer=_adopt, initargs=(getattr(CURRENT, "shard", None),))
+
+
+def _adopt(shard: Shard | None) -> None:
+    CURRENT.shard = shard
 
 
 class Scheduler:
@@ -209,6 +235,7 @@ def ordering_world() -> Any:
     from moto import mock_aws
 
     mp = pytest.MonkeyPatch()
+    mp.setattr(shards, "ThreadPoolExecutor", AdoptingPool)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
                        "POWERTOOLS_SERVICE_NAME": "meshplane-pipeline-test-shard-ordering",
@@ -233,6 +260,10 @@ def check(world: World, writes: Writes, callers: list[ProxyId], last: int) -> No
     for path, seen in history.items():
         assert seen == sorted(seen), f"{path} went back to an older route: {seen}"
     assert {c.path: published_generation(world, c) for c in callers} == {c.path: last for c in callers}
+    index = world.pipeline.index.entries(callers[0].mesh)
+    route = f"mesh/{callers[0].mesh}/virtualRouter/{ROUTER}/route/hot-route"
+    written = {c.path for c in callers if c.path in index and route in index[c.path].deps}
+    assert written == paths, "an index entry was never written"
 
 
 def test_a_shard_that_loaded_before_a_newer_change_never_publishes_over_it(ordering_world: World) -> None:
@@ -249,8 +280,8 @@ def test_a_shard_that_loaded_before_a_newer_change_never_publishes_over_it(order
         scheduler.change()
         older, newer = scheduler.running[0], scheduler.running[len(scheduler.running) // 2]
         assert (older.body["index"], newer.body["index"]) == (0, 0)
-        scheduler.go_on(newer)
-        assert newer.finished
+        while not newer.finished:  # it pauses after each of its pointer writes too
+            scheduler.go_on(newer)
         scheduler.go_on(older)
         scheduler.finish()
     finally:

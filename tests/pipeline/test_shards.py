@@ -227,3 +227,43 @@ def test_a_malformed_shard_is_a_batch_item_failure(hot: tuple[World, list[ProxyI
     pipeline, _ = sharding(world, threshold=2, size=2)
     event = sqs_batch([{"id": "x-0", "mesh": mesh, "index": 0, "count": 1, "full": ["not a node path"]}])
     assert len(pipeline.recompute_shard(event, LambdaContext())["batchItemFailures"]) == 1
+
+
+def test_a_shard_reads_its_pointers_in_one_call_and_batches_its_events_and_index_entries(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """Five proxies in one shard: one BatchGetItem for the pointers (no GetItem), one PutEvents of five entries,
+    one BatchWriteItem of five index entries, and a PutItem only for each pointer's conditional advance."""
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=2, size=len(callers))
+    route_change(world, mesh, 4)
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    (body,) = receive_all(world, url)
+    world.announcements()
+    calls: list[tuple[str, int]] = []
+
+    def counted(model: Any, params: dict[str, Any], **_: Any) -> None:
+        """(operation, entries) of each call on pointers, index entries and events (idempotency records aside)."""
+        if model.name in ("GetItem", "PutItem") and params.get("Key", params.get("Item", {}))["sk"]["S"] != "POINTER":
+            return
+        if "Entries" in params:
+            calls.append((model.name, len(params["Entries"])))
+            return
+        (requests,) = (params.get("RequestItems") or {"": []}).values()
+        calls.append((model.name, len(requests["Keys"] if isinstance(requests, dict) else requests)))
+
+    hooks = [(client, "before-parameter-build.*.*") for client in (world.clients.dynamodb, world.clients.events)]
+    for client, event in hooks:
+        client.meta.events.register(event, counted)
+    try:
+        assert pipeline.recompute_shard(sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
+    finally:
+        for client, event in hooks:
+            client.meta.events.unregister(event, counted)
+    writes = [c for c in calls if c[0] in ("GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "PutEvents")]
+    assert sorted(writes) == sorted([("BatchGetItem", len(callers)), ("BatchWriteItem", len(callers)),
+                                     ("PutEvents", len(callers)), *[("PutItem", 0)] * len(callers)])
+    assert {published_generation(world, c) for c in callers} == {4}
+    assert sorted(a["nodeId"] for a in world.announcements()) == sorted(c.path for c in callers)
+    index = world.pipeline.index.entries(mesh)
+    route = f"mesh/{mesh}/virtualRouter/{ROUTER}/route/hot-route"
+    assert all(route in index[c.path].deps for c in callers)

@@ -1,10 +1,17 @@
 """Hot changes in shards: a plan with many proxies is rebuilt by several invocations at once.
 
-Why: one invocation rebuilds a proxy in about 0.4 ms of CPU plus five or six sequential
-AWS calls (pointer read and write, two S3 PUTs, the index, the event), so a route used by
+Why: one invocation rebuilds a proxy in a few ms of CPU plus a pointer write, two S3 PUTs,
+the endpoint reads of its upstream nodes, an index entry and an event, so a route used by
 10,000 callers would take minutes in one invocation.  A plan with more than `threshold`
 proxies is cut into shards of at most `size` proxies; each shard is one SQS message, and
 the `recompute_shard` function runs up to the queue's concurrency of them at once.
+
+Within a shard the store calls are few and overlap: every pointer comes from one
+BatchGetItem of up to 100 keys, the proxies are rebuilt and published on `IO_THREADS`
+threads (so their S3 PUTs, conditional pointer writes and endpoint reads are in flight
+together), and events and index entries go out in batches (`shard_io`).  The mesh is read
+whole by every shard, as the ordering below needs, but a warm container parses only the
+items that changed since its last read (`store.item_cache`).
 
 Ordering: a shard reads its proxies' pointers *before* it loads the mesh state, then
 publishes each one conditionally on the pointer it read (`PointerStore.advance`).  Any
@@ -22,7 +29,6 @@ an unchanged snapshot is not published again, and the pointer condition keeps th
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.model.ids import ProxyId
+from meshplane.pipeline.wiring import MAX_POOL_CONNECTIONS
 from meshplane.store.errors import NotFound
 from meshplane.store.pointers import PointerConflict
 
@@ -48,7 +55,7 @@ if TYPE_CHECKING:
 
 MAX_ROUNDS = 3  # as `recompute.MAX_ROUNDS`: a shard raced three times in a row is retried by SQS
 SQS_BATCH = 10  # entries per SendMessageBatch
-IO_THREADS = 10  # proxies published at once: botocore's default connection pool per client (max_pool_connections)
+IO_THREADS = MAX_POOL_CONNECTIONS  # proxies published at once, each thread with a connection of its own
 
 
 class ShardMessage(BaseModel):
@@ -219,16 +226,18 @@ class ShardWorker:
 
     def _load(self, mesh: str, proxies: Iterable[ProxyId], pool: ThreadPoolExecutor
               ) -> tuple[MeshState, frozenset[ProxyId]]:
-        """The mesh's resources with the endpoints of only the nodes these proxies' EDS carries (read on the
-        pool, a share of the nodes each), and the proxies the mesh still defines (one deleted since the plan
-        is left to the index's retirement)."""
+        """The mesh's resources with its endpoints, and the proxies the mesh still defines (one deleted since the
+        plan is left to the index's retirement).
+
+        Endpoints are read per node on first lookup (`store.endpoints.NodeEndpoints`); those of the nodes these
+        proxies' EDS carries are looked up here, on the pool, so their reads overlap.  The graph resolves the
+        proxies on this one state object, which the translation then reuses (`graph.memo`).
+        """
         with self._t.traced("dynamodb.load_state"):
             state = self._loader.load_mesh_state(mesh)
+            state = self._recomputer.with_endpoints(state, state.virtual_nodes)
             present = frozenset(self._graph.proxies(state))
             nodes = sorted({node for proxy in proxies if proxy in present
                             for node in self._graph.endpoint_dependencies(state, proxy)})
-            shares = [nodes[i::self._threads] for i in range(min(self._threads, len(nodes)))]
-            endpoints: dict[str, Any] = {}
-            for found in pool.map(lambda share: dict(self._recomputer.with_endpoints(state, share).endpoints), shares):
-                endpoints.update(found)  # read in full on the pool: these proxies' EDS looks every one of them up
-            return dataclasses.replace(state, endpoints=endpoints), present
+            list(pool.map(state.endpoints.get, nodes))
+            return state, present

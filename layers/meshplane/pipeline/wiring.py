@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any, Protocol, overload
 
 from meshplane.config import Settings
 
+MAX_POOL_CONNECTIONS = 25  # per client: the shard function publishes this many proxies at once (`shards.IO_THREADS`)
+
 if TYPE_CHECKING:
     from meshplane.pipeline.ports import Graph, StateLoader, Translator, Validator
 
@@ -86,6 +88,7 @@ class SessionClients:
         return Config(
             region_name=self._settings.region,
             retries={"mode": "standard", "max_attempts": self._settings.aws_max_attempts},
+            max_pool_connections=MAX_POOL_CONNECTIONS,
         )
 
     @cached_property
