@@ -17,7 +17,8 @@ over the proxies they rebuilt; I/O per proxy is the store calls and bytes they m
 The AWS projection is arithmetic on those measurements, every input named in the table:
 a shard's time is its measured CPU plus its store calls at published latencies, those
 the shard makes on its own thread one after another, and those its publishing threads
-make (`shards.IO_THREADS` at once) divided among them; the shards start together when
+make (`shards.IO_THREADS` at once) divided among them, and the dispatch's measured CPU
+stretched to the recompute function's share of a vCPU; the shards start together when
 the shard queue's MaximumConcurrency (the template's ShardConcurrency) covers them, and
 otherwise, or under SQS's standard scaling, as that scaling allows.  The measured
 workers are warm (the process that published the mesh before forked them, so their
@@ -44,6 +45,9 @@ from targets import HOT_AWS_S, HOT_LOCAL_S
 STREAMS = 1000
 SHARD_SIZE = 100  # template.yaml ShardSize's default
 SHARD_CONCURRENCY = 100  # template.yaml ShardConcurrency's default
+# Lambda's CPU share grows with memory, one vCPU at 1,769 MB: the shard function has 1,769 MB (a whole vCPU, taken
+# as one core here) and the recompute function that plans and dispatches 1,024 MB, so its CPU time stretches.
+DISPATCH_CPU_SHARE = 1024 / 1769
 WORKERS = os.cpu_count() or 1  # the local runtime's concurrency for the shard queue: one per core
 # Published latencies (ms) a call is projected at; sources in the table "AWS latencies used".
 LATENCY_MS = {"dynamodb": 5.0, "s3": 30.0, "events": 20.0, "sqs": 10.0}
@@ -162,7 +166,7 @@ def _makespan(durations: list[float], concurrency: int, ramp: bool) -> float:
 
 def _projection(result: dict[str, Any]) -> dict[str, float]:
     dispatch = result["dispatch"]
-    dispatch_ms = dispatch["cpu"] * 1000 + _calls_ms(dispatch["calls"])
+    dispatch_ms = dispatch["cpu"] * 1000 / DISPATCH_CPU_SHARE + _calls_ms(dispatch["calls"])
     dispatch_ms += math.ceil(result["shards"] / 10) * LATENCY_MS["sqs"]
     shards = [_shard_ms(run, result.get("threads", 1)) for run in result["runs"]]
     cold = [ms + result.get("cold_load_s", 0.0) * 1000 for ms in shards]
