@@ -206,22 +206,16 @@ class Pipeline:
 
         return invoke
 
-    def _sqs_batch(
-        self, event: dict[str, Any], context: Any, function: str, process: Callable[[dict[str, Any]], dict[str, Any]],
-        *, idempotent: bool = True,
-    ) -> dict[str, Any]:
-        """`idempotent=False` for a handler whose effect depends on the current state alone, never on the event
-        (re-running it is its own idempotency), which saves the two writes of an idempotency record."""
-        import json
-
-        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    def _applied_once(
+        self, context: Any, function: str, process: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Callable[..., dict[str, Any]]:
+        """`process(body=...)` behind Powertools Idempotency: records in this table, partition `EVT#<function>`."""
         from aws_lambda_powertools.utilities.idempotency import (
             DynamoDBPersistenceLayer,
             IdempotencyConfig,
             idempotent_function,
         )
 
-        t = self.telemetry
         persistence = DynamoDBPersistenceLayer(
             table_name=self.settings.table,
             key_attr="pk",
@@ -239,9 +233,22 @@ class Pipeline:
         def once(body: dict[str, Any]) -> dict[str, Any]:
             return process(body)
 
-        applied_once: Callable[..., dict[str, Any]] = idempotent_function(
+        applied: Callable[..., dict[str, Any]] = idempotent_function(
             data_keyword_argument="body", persistence_store=persistence, config=config, key_prefix=function
         )(once)
+        return applied
+
+    def _sqs_batch(
+        self, event: dict[str, Any], context: Any, function: str, process: Callable[[dict[str, Any]], dict[str, Any]],
+        *, idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """`idempotent=False`: the handler's effect depends on current state only; no idempotency record to write."""
+        import json
+
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+        t = self.telemetry
+        applied_once = self._applied_once(context, function, process) if idempotent else None
 
         def record_handler(record: Any) -> dict[str, Any]:
             t.count("EventsReceived")
@@ -250,7 +257,7 @@ class Pipeline:
                 if not isinstance(body, dict):
                     raise ValueError("the message body is not an EventBridge event object")
                 t.logger.set_correlation_id(str(body.get("id") or record.message_id))
-                result = applied_once(body=body) if idempotent else process(body)
+                result = applied_once(body=body) if applied_once is not None else process(body)
             except Exception as exc:
                 t.count("EventsFailed")
                 t.logger.exception(
