@@ -189,7 +189,8 @@ class Outcome:
 
 @pytest.fixture(scope="module")
 def outcome(world: World) -> Outcome:
-    """Six rollouts started together; the controller's worker is killed once `crash` advanced to its second step."""
+    """Six rollouts started together; the controller's worker is killed once it recorded a decision on `crash`,
+    while every rollout is in flight."""
     alarms = {route: f"{world.mesh}-{route}" for route in CANARIES}
     for counter in world.answers.values():
         counter.clear()
@@ -200,10 +201,10 @@ def outcome(world: World) -> Outcome:
             "alarmNames": [alarms[route]]})
         world.api("PUT", "/rollouts", {"rolloutName": route, "spec": spec})
         world.api("POST", f"/rollouts/{route}/start")
-    spec = _spec("crash", "green", steps=[20, 60], maxFailedChecks=1)
+    spec = _spec("crash", "green", steps=[50, 80], maxFailedChecks=1)
     world.api("PUT", "/rollouts", {"rolloutName": "crash", "spec": spec})
     world.api("POST", "/rollouts/crash/start")
-    wait_until(lambda: world.status("crash")["step"] >= 1, DECIDE_SECONDS, 0.2, "crash's second step")
+    wait_until(lambda: len(world.status("crash")["history"]) >= 2, DECIDE_SECONDS, 0.2, "crash's first decision")
     pid = wait_until(lambda: _rollout_worker(world.stack), 30, 0.2, "the controller's worker")
     os.kill(pid, signal.SIGKILL)  # the controller dies mid-invocation, between two ticks or inside one
     final = {route: _final(world, route) for route in ROUTES}

@@ -25,8 +25,8 @@ from meshplane.demo.traffic import Sample, TrafficGenerator
 
 STEP_SECONDS = 2
 BAD_SHARE = 0.6
-"""The demo's broken canary fails this share of its answers.  front's route retries a 5xx up to 3 times, and
-the rollout judges the 5xx rate its callers got, so 0.6 ** 4 = 13% of requests still fail: above the 5% bound."""
+"""The demo's broken canary fails this share of its answers.  front's route retries a 5xx up to 3 times, so its
+callers see 0.6 ** 4 = 13% of requests fail; the rollout judges the canary per attempt, which shows the 60%."""
 QUIET_SECONDS = 2.0
 TIMEOUT_SECONDS = 90.0
 T = TypeVar("T")

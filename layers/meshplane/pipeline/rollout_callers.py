@@ -28,6 +28,8 @@ from meshplane.store.pointers import partition as pointer_partition
 from meshplane.store.proxy_status import ProxyStatusStore
 from meshplane.store.resources import ResourceStore
 
+MAX_STEPS_KEPT = 256  # steps whose callers are remembered: every active rollout's current one
+
 
 @dataclass(frozen=True)
 class Published:
@@ -54,9 +56,12 @@ class CallerWatch:
         return CallerSync(confirmed=True, detail=f"{len(callers)} caller(s) applied the step's snapshot")
 
     def callers(self, mesh: str, spec: RolloutSpec, since: float) -> list[ProxyId]:
+        """The proxies calling the route, looked up once per step (`since`: when the step began)."""
         key = (mesh, spec.route.key(mesh).path, since)
         if key not in self._callers:
-            self._callers = {key: self._lookup(mesh, key[1])}  # one step's at a time: the older ones are done
+            if len(self._callers) >= MAX_STEPS_KEPT:
+                self._callers.pop(next(iter(self._callers)))  # the oldest step's: long done
+            self._callers[key] = self._lookup(mesh, key[1])
         return self._callers[key]
 
     def _lookup(self, mesh: str, route_path: str) -> list[ProxyId]:

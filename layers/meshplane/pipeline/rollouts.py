@@ -72,7 +72,7 @@ class RolloutController:
         now = self.clock()
         start = controller.window_start(progress)
         measured = self.measure(data, start, now, whole_seconds=False) if start is not None else None
-        window = self.window(data, now)
+        window = self.window(data, measured, now)
         callers = self.caller_sync(data, start) if start is not None and progress.window_started_at is None else None
         decided = controller.tick(data.spec, progress, measured, now, callers=callers, window=window)
         if decided is progress:
@@ -92,12 +92,14 @@ class RolloutController:
             self.rollouts.release(saved)
         return Outcome(mesh, name, decided.phase, interval, decision.decision, repaired)
 
-    def window(self, data: RolloutData, now: float) -> Measurement | None:
+    def window(self, data: RolloutData, measured: Measurement | None, now: float) -> Measurement | None:
         """The canary's traffic since the step's window opened (none from before it), once the window is due."""
         opened = data.status.window_started_at
-        if opened is None or not controller.window_due(data.spec, data.status, now):
+        if measured is None or opened is None or not controller.window_due(data.spec, data.status, now):
             return None
-        return self.measure(data, opened, now)
+        cluster = rollout_route.target_cluster(self.resources, data.mesh_name, data.spec.canary)
+        traffic = self.reader.measure(cluster, [], opened, now)
+        return traffic.model_copy(update={"alarms": measured.alarms})  # the alarms as this tick read them
 
     def caller_sync(self, data: RolloutData, since: float) -> CallerSync | None:
         """The callers' sync; None when it cannot be read (the step stays watched, its window waits at most an
