@@ -148,6 +148,30 @@ def _status(history: History) -> list[tuple[str, list[Spec]]]:
             ("A NACK into the table: ms", [Spec("p99", nack.read, nack.unit, nack)])]
 
 
+def _recorded_target(name: str) -> Reader:
+    """The target a run recorded beside the metric `name` (one that each run computes for itself)."""
+
+    def read(suite: t.SuiteDoc) -> Reading:
+        found = next((m for m in suite.get("metrics", []) if m["name"] == name), None)
+        if found is None or found.get("target") is None:
+            raise t.MissingReading(f"{suite.get('name')}: no target recorded for {name!r}")
+        return Reading(float(found["target"]))
+
+    return read
+
+
+def _rollout(history: History) -> list[tuple[str, list[Spec]]]:
+    return [("A failing canary's rollback under steady traffic: ms from the failure", [
+                Spec("traffic back on stable, p50", t.metric(t.ROLLBACK_P50), "ms"),
+                Spec("its target: one step interval + propagation p50", _recorded_target(t.ROLLBACK_P50), "ms"),
+                Spec("traffic back on stable, slowest repeat",
+                     t.metric("failure injected → traffic back on stable, max"), "ms")]),
+            ("Its two parts, p50: ms", [
+                Spec("failure → ROLLED_BACK decision", t.metric("failure injected → ROLLED_BACK decision, p50"), "ms"),
+                Spec("decision → last request on the canary", t.metric("decision → last request on the canary, p50"),
+                     "ms")])]
+
+
 Panels = Callable[[History], list[tuple[str, list[Spec]]]]
 SUITES: dict[str, tuple[str, Panels, str]] = {
     "translation": ("Translation speed", _translation,
@@ -181,6 +205,11 @@ SUITES: dict[str, tuple[str, Panels, str]] = {
     "status": ("Proxy status writes", _status,
                "One ADS server's status path (coalescer and store edge, DynamoDB in moto) while 1,000 Envoys churn "
                "for a minute: items written per second against the bound, and how long a NACK waits."),
+    "rollout": ("Canary rollback", _rollout,
+                "The demo's stack (local up, real Envoys, steady traffic through gateway → front → color): a rollout "
+                "of color from blue to green (20 %, 50 %; 2 s steps; at most 5 % 5xx) whose green apps answer 500 "
+                "from its second step. Top: the failure until the last request green served, against one step "
+                "interval plus that run's propagation. Bottom: detection and propagation."),
 }
 
 

@@ -123,6 +123,21 @@ def slowest_column(table_prefix: str, column: str) -> Reader:
     return read
 
 
+def within_recorded_target(name: str) -> Reader:
+    """The metric `name`, holding when it is within the target its run recorded beside it (a per-run target)."""
+
+    def read(suite: SuiteDoc) -> Reading:
+        found = _metrics(suite).get(name)
+        if found is None or found.get("target") is None:
+            raise MissingReading(f"{suite.get('name')}: no metric {name!r} with a target")
+        return Reading(float(found["value"]), holds=float(found["value"]) <= float(found["target"]))
+
+    return read
+
+
+ROLLBACK_P50 = "failure injected → traffic back on stable, p50"
+
+
 def only_dependents(suite: SuiteDoc) -> Reading:
     """Proxies recomputed, and whether they were exactly the dependents of the changed node."""
     found = _metrics(suite).get("proxies recomputed")
@@ -223,7 +238,7 @@ TARGETS: tuple[Target, ...] = (
     Target("hot", "10,000 dependents published, AWS", metric("N=10,000: AWS projection, all shards at once"),
            HOT_AWS_S * 1000, "ms",
            meaning="the same on paper: measured CPU and store calls per shard at published AWS latencies (the "
-                   "calls of its publishing threads shared among them), warm containers, the template's "
+                   "calls of its 10 publishing threads shared among them), warm containers, the template's "
                    "ShardConcurrency (100) running every shard at once"),
     Target("status", "proxy status items written per second, 1,000 Envoys churning",
            metric("items written per second, steady state"), STATUS_WRITES_PER_S, "items/s",
@@ -232,6 +247,14 @@ TARGETS: tuple[Target, ...] = (
                    "per server"),
     Target("status", "proxy status: NACK reported → in the table, p99", metric("NACK reported → written, p99"),
            STATUS_NACK_MS, "ms", meaning="the same churn: a NACK goes ahead of the backlog of ACK states"),
+    Target("rollout", "canary failure injected → traffic back on stable, p50", within_recorded_target(ROLLBACK_P50),
+           None, "ms", condition="≤ one step interval + the run's propagation p50, in every run",
+           meaning="the demo's stack under steady traffic: a canary answering 500 from its second step (2 s "
+                   "steps) until the last request it served, once only the stable target answers; "
+                   "propagation is the ROLLED_BACK decision → that last request"),
+    Target("rollout", "rollouts rolled back before the failure", metric("rollouts rolled back before the failure"),
+           0.0, "count", meaning="of the run's 10 rollouts, those rolled back on their first step, before the failure "
+                                 "was injected: a 2 s window short of 10 attempts, with no failed check allowed"),
 )
 
 
