@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from meshplane.publication.pointer import Pointer
 
 MAX_ROUNDS = 3
+READ_THREADS = 8  # concurrent store reads of one recompute (boto3 clients are thread-safe)
 
 
 @dataclass(frozen=True)
@@ -111,12 +113,39 @@ class Recomputer:
         self._publisher = publisher
         self._t = telemetry
         self._fanout = fanout
+        self._pool: ThreadPoolExecutor | None = None  # started on first use, kept by a warm container
 
     def load(self, mesh: str, *, endpoints: bool = True) -> MeshState:
         """The mesh's resources and, unless `endpoints` is false (planning needs none), its nodes' endpoints."""
         with self._t.traced("dynamodb.load_state"):
             state = self._loader.load_mesh_state(mesh)
             return self.with_endpoints(state, state.virtual_nodes) if endpoints else state
+
+    def _load_with_index(self, mesh: str, *, endpoints: bool) -> tuple[MeshState, dict[str, IndexEntry]]:
+        """`load` and the mesh's dependency index, read at the same time: neither waits for the other.
+
+        Planning compares the two, and each is read after the change that triggered this
+        recompute was written, whichever returns first; NotFound from `load` as before."""
+        index = self._threads().submit(self._index.entries, mesh)
+        try:
+            state = self.load(mesh, endpoints=endpoints)
+        finally:
+            entries = index.result()
+        return state, entries
+
+    def _prefetch(self, state: MeshState, targets: Iterable[ProxyId], index: dict[str, IndexEntry]) -> None:
+        """Read the endpoints the targets used last time, together, instead of one node after the
+        other as translation looks them up (each is one Query).  A hint only: whatever else a
+        target needs now is still read on first lookup."""
+        nodes = {node for p in targets if (entry := index.get(p.path)) is not None for node in entry.endpoint_deps}
+        wanted = sorted(nodes & state.virtual_nodes.keys())  # never `in state.endpoints`: that would read it
+        if len(wanted) > 1:
+            list(self._threads().map(state.endpoints.__getitem__, wanted))
+
+    def _threads(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="recompute-read")
+        return self._pool
 
     def with_endpoints(self, state: MeshState, nodes: Iterable[str]) -> MeshState:
         """`state` with the discovered endpoints of `nodes` (one read per node)."""
@@ -152,12 +181,12 @@ class Recomputer:
         with self._t.timed("RecomputeLatency", "recompute"):
             for _ in range(MAX_ROUNDS):
                 try:
-                    state = self.load(mesh, endpoints=self._fanout is None or pending is not None)
+                    state, entries = self._load_with_index(mesh, endpoints=self._fanout is None or pending is not None)
                 except NotFound:  # the mesh is gone: forget its proxies' dependencies
                     for path in self._index.entries(mesh):
                         self._index.delete(mesh, path)
                     break
-                plan = self.plan(state, self._index.entries(mesh), resources, endpoint_nodes, full=full)
+                plan = self.plan(state, entries, resources, endpoint_nodes, full=full)
                 for path in plan.retired:
                     self._index.delete(mesh, path)
                 targets = plan.full | plan.endpoints_only
@@ -168,6 +197,7 @@ class Recomputer:
                     state = self.with_endpoints(state, state.virtual_nodes)
                 if pending is not None:
                     targets &= pending
+                self._prefetch(state, targets, entries)
                 raced: set[ProxyId] = set()
                 for proxy in sorted(targets):
                     try:

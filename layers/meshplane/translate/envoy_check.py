@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,6 +11,7 @@ from envoy.config.bootstrap.v3 import bootstrap_pb2
 from google.protobuf import json_format
 
 from meshplane.envoy_binary import find as envoy_binary
+from meshplane.translate import envoy_spare
 
 
 class EnvoyRejected(ValueError):
@@ -41,23 +40,12 @@ def executable(found: str) -> str:
 
 
 def validate(bootstrap: bootstrap_pb2.Bootstrap, *, timeout: float = 60.0) -> None:
-    """Raise EnvoyRejected with Envoy's message when the config is invalid."""
-    body = json_format.MessageToJson(bootstrap)
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-        handle.write(body)
-        path = handle.name
-    try:
-        result = subprocess.run(
-            [executable(envoy_binary()), "--mode", "validate", "-c", path, "--disable-hot-restart", "-l", "error"],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-    finally:
-        os.unlink(path)
-    if result.returncode != 0:
-        raise EnvoyRejected((result.stderr or result.stdout).strip()[-4000:])
+    """Raise EnvoyRejected with Envoy's message when the config is invalid (on a spare Envoy,
+    started ahead of the call: `envoy_spare`)."""
+    command = (executable(envoy_binary()), "--mode", "validate", "--disable-hot-restart", "-l", "error")
+    code, output = envoy_spare.validate(command, json_format.MessageToJson(bootstrap), timeout)
+    if code != 0:
+        raise EnvoyRejected(output.strip()[-4000:])
 
 
 def rejections(bootstraps: Mapping[str, bootstrap_pb2.Bootstrap], *, workers: int = 4) -> dict[str, str]:
