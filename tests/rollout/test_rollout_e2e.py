@@ -29,6 +29,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -194,16 +195,19 @@ def outcome(world: World) -> Outcome:
     alarms = {route: f"{world.mesh}-{route}" for route in CANARIES}
     for counter in world.answers.values():
         counter.clear()
+    specs = {"crash": _spec("crash", "green", steps=[50, 80], maxFailedChecks=1)}
     for route in CANARIES:
         _alarm(world.cloudwatch, alarms[route], "ALARM" if route == "alarmed" else "OK")
-        spec = _spec(route, CANARIES[route], maxFailedChecks=1, successCriteria={
+        specs[route] = _spec(route, CANARIES[route], maxFailedChecks=1, successCriteria={
             "maxErrorRatePercent": 5, "maxP99Millis": P99_MILLIS.get(route, P99_MILLIS["ok"]), "minimumRequests": 10,
             "alarmNames": [alarms[route]]})
-        world.api("PUT", "/rollouts", {"rolloutName": route, "spec": spec})
+
+    def start(route: str) -> None:
+        world.api("PUT", "/rollouts", {"rolloutName": route, "spec": specs[route]})
         world.api("POST", f"/rollouts/{route}/start")
-    spec = _spec("crash", "green", steps=[50, 80], maxFailedChecks=1)
-    world.api("PUT", "/rollouts", {"rolloutName": "crash", "spec": spec})
-    world.api("POST", "/rollouts/crash/start")
+
+    with ThreadPoolExecutor(len(specs)) as pool:  # the API serves them at once, as it would six operators
+        list(pool.map(start, specs))
     wait_until(lambda: len(world.status("crash")["history"]) >= 2, DECIDE_SECONDS, 0.2, "crash's first decision")
     pid = wait_until(lambda: _rollout_worker(world.stack), 30, 0.2, "the controller's worker")
     os.kill(pid, signal.SIGKILL)  # the controller dies mid-invocation, between two ticks or inside one
