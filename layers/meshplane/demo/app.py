@@ -5,7 +5,8 @@ egress listener, the way an app inside App Mesh does, and wraps the answer.  `PO
 on an app's own address makes it answer 500 to that share of requests (a bad release, for the
 rollouts and the rollback bench).  For the policy checks (`demo.beyond`) an answer echoes the
 `x-demo-*` request headers the app received, and `GET /_demo/shadowed` on the app's own address
-counts the mirrored copies it was sent (Envoy sends them with `-shadow` after the Host).
+counts the mirrored copies it was sent (Envoy sends them with `-shadow` after the Host) by the first
+segment of their path.
 Run as `python -m meshplane.demo.app --name blue --version v1 --instance blue-1 --listen 127.x.y.z:8080`.
 """
 
@@ -17,6 +18,7 @@ import json
 import signal
 import sys
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -32,10 +34,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == SHADOWED_PATH:
-            self._reply(200, {"shadowed": self.server.shadowed})
+            self._reply(200, {"shadowed": dict(self.server.shadowed)})
             return
         if self.headers.get("host", "").endswith("-shadow"):
-            self.server.count_shadow()
+            self.server.count_shadow(self.path)
         body: dict[str, Any] = {"service": self.server.name, "version": self.server.version,
                                 "instance": self.server.instance}  # fmt: skip
         echoed = {k.lower(): v for k, v in self.headers.items() if k.lower().startswith(ECHOED_PREFIX)}
@@ -83,12 +85,13 @@ class _AppServer(ThreadingHTTPServer):
         self.instance: str = args.instance
         self.backend: tuple[str, int] | None = _split(args.egress) if args.egress else None
         self.backend_host: str = args.backend_host
-        self.fault_share, self.answered, self.shadowed = 0.0, 0, 0
+        self.fault_share, self.answered = 0.0, 0
+        self.shadowed: Counter[str] = Counter()  # mirrored copies by the first segment of their path
         self._count = threading.Lock()
 
-    def count_shadow(self) -> None:
+    def count_shadow(self, path: str) -> None:
         with self._count:
-            self.shadowed += 1
+            self.shadowed[path.lstrip("/").split("/", 1)[0]] += 1
 
     def faulty(self) -> bool:
         """Whether this answer is one of the `fault_share` that fail: exactly that share, spread evenly."""

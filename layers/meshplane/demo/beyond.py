@@ -11,9 +11,11 @@ Request counts are kept small, with the tolerance stated where chance plays a pa
   it with probability below 1e-4);
 - rate limit: a bucket of RATE_PER_MINUTE tokens refilled one token every 60 / 5 = 12 s, so a
   burst of RATE_REQUESTS taking well under a second admits 5 (6 if a refill falls inside it);
-- ejection: blue-2 answers 500 to every other request, never two in a row, so App Mesh's
-  consecutive-5xx rule (maxServerErrors 2) cannot eject it, and only the failure-percentage rule
-  (50 % >= EJECT_THRESHOLD) can; rounds of requests go until front's Envoy counts the ejection.
+- ejection: blue-2 answers 500 to every other request, never two in a row (the requests go one at a
+  time, so no two answers swap places on the way), so App Mesh's consecutive-5xx rule (maxServerErrors 2)
+  cannot eject it, and only the failure-percentage rule
+  (50 % >= its threshold, `mesh.EJECTION`) can; rounds of requests go until front's Envoy counts the
+  ejection.  That policy is written with the mesh (`mesh.resilience`), before any Envoy starts.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from meshplane.localnet.waiting import poll
 MIRROR_REQUESTS, MIRROR_PERCENT, MIRROR_TOLERANCE = 100, 50, 20
 RATE_PER_MINUTE, RATE_REQUESTS = 5, 10
 TRACE_REQUESTS = 10  # two batches of Envoy's 5-span flush at every proxy on the path
-EJECT_THRESHOLD, EJECT_VOLUME, EJECT_ROUND = 40, 5, 10
+EJECT_ROUND = 10
 SETTLE_SECONDS = 20.0
 SHADOW = "green"
 FAILING = "blue-2"
@@ -86,13 +88,15 @@ def many(address: tuple[str, int], paths: list[str]) -> list[Answer]:
 # -- the policies, as a user writes them -------------------------------------------------------------
 
 
-def specs(stack: Stack, issuer: Issuer, collector: OtlpCollector) -> dict[str, dict[str, Any]]:
+def tracing_spec(collector: OtlpCollector) -> dict[str, Any]:
+    return {"targets": [{"mesh": {}}], "tracing": {"collector": {"hostname": "127.0.0.1", "port": collector.port},
+                                                   "samplingPercent": 100}}
+
+
+def specs(stack: Stack, issuer: Issuer) -> dict[str, dict[str, Any]]:
     plan = stack.plan
     gateway = {"virtualGateway": {"virtualGatewayName": plan.gateway}}
     provider = {"name": "demo-idp", "issuer": ISSUER, "audiences": [AUDIENCE], "jwks": {"inline": issuer.jwks()}}
-    ejection = {"failurePercentage": {"threshold": EJECT_THRESHOLD, "minimumHosts": 2, "requestVolume": EJECT_VOLUME},
-                "interval": {"value": 1, "unit": "s"}, "baseEjectionDuration": {"value": 30, "unit": "s"},
-                "maxEjectionPercent": 50}  # fmt: skip
     return {
         "color-mirror": {"targets": [{"route": {"virtualRouterName": plan.router, "routeName": plan.route}}],
                          "mirror": {"virtualNodeName": SHADOW, "percent": MIRROR_PERCENT}},
@@ -104,10 +108,6 @@ def specs(stack: Stack, issuer: Issuer, collector: OtlpCollector) -> dict[str, d
         "edge-jwt": {"targets": [gateway], "jwt": {"providers": [provider], "rules": [
             {"match": {"prefix": "/"}, "allowMissing": True}, {"match": {"prefix": "/account"},
                                                                "providers": ["demo-idp"]}]}},
-        "blue-resilience": {"targets": [{"virtualNode": {"virtualNodeName": "blue"}}], "outlierDetection": ejection,
-                            "retryBudget": {"budgetPercent": 20.0, "minRetryConcurrency": 3}},
-        "mesh-tracing": {"targets": [{"mesh": {}}], "tracing": {
-            "collector": {"hostname": "127.0.0.1", "port": collector.port}, "samplingPercent": 100}},
     }  # fmt: skip
 
 
@@ -115,7 +115,7 @@ RATE_LIMIT = {"targets": [{"virtualNode": {"virtualNodeName": SHADOW}}],
               "rateLimit": {"requestsPerUnit": RATE_PER_MINUTE, "unit": "MINUTE"}}
 # what each Envoy's config dump holds once it has the policies above
 MARKERS = {"gateway": ("envoy.filters.http.jwt_authn", "x-demo-tenant", "opentelemetry"),
-           "front-1": ("request_mirror_policies", "failure_percentage_threshold", "retry_budget", "opentelemetry"),
+           "front-1": ("request_mirror_policies", "opentelemetry"),
            "blue-1": ("opentelemetry",), "blue-2": ("opentelemetry",), "green-1": ("opentelemetry",),
            "green-2": ("opentelemetry",)}  # fmt: skip
 
@@ -132,21 +132,25 @@ def in_use(node: Any) -> Any:
     return node
 
 
-def applied(stack: Stack, markers: dict[str, tuple[str, ...]]) -> float:
-    """Seconds until every named sidecar serves config showing all its markers."""
+def applied(stack: Stack, markers: dict[str, tuple[str, ...]]) -> dict[str, float]:
+    """Seconds until each named sidecar serves config showing all its markers."""
     started = time.monotonic()
+    reached: dict[str, float] = {}
 
     def holds(name: str) -> bool:
-        try:
-            dump = json.dumps(in_use(stack.running[name].sidecar.config_dump()))
-        except (OSError, ValueError):
-            return False
-        return all(marker in dump for marker in markers[name])
+        if name not in reached:
+            try:
+                dump = json.dumps(in_use(stack.running[name].sidecar.config_dump()))
+            except (OSError, ValueError):
+                return False
+            if all(marker in dump for marker in markers[name]):
+                reached[name] = round(time.monotonic() - started, 3)
+        return name in reached
 
-    if not poll(lambda: all(holds(name) for name in markers), SETTLE_SECONDS, interval=0.1):
+    if not poll(lambda: all([holds(name) for name in markers]), SETTLE_SECONDS, interval=0.1):
         late = [name for name in markers if not holds(name)]
         raise DemoError(f"the policies did not reach the Envoys of {late} within {SETTLE_SECONDS:.0f}s")
-    return time.monotonic() - started
+    return reached
 
 
 # -- the checks ----------------------------------------------------------------------------------------
@@ -175,13 +179,13 @@ def jwt(stack: Stack, issuer: Issuer) -> PolicyCheck:
     return PolicyCheck(section="jwt", policy="edge-jwt", evidence=line, measured=measured, ok=ok)
 
 
-def _shadowed(stack: Stack) -> int:
-    """Mirrored copies the shadow node's apps received (each counts its own)."""
+def _shadowed(stack: Stack, segment: str = "mirror") -> int:
+    """Mirrored copies of `/<segment>/...` requests the shadow node's apps received (each counts its own)."""
     total = 0
     for running in stack.running.values():
         if running.instance.node == SHADOW:
             answer = get((running.instance.address, APP_PORT), "/_demo/shadowed")
-            total += int(answer.body.get("shadowed", 0))
+            total += int(answer.body.get("shadowed", {}).get(segment, 0))
     return total
 
 
@@ -191,14 +195,19 @@ def mirror(stack: Stack) -> PolicyCheck:
     before, received_before = observe.color_stats(front, SHADOW, names), _shadowed(stack)
     answers = many(stack.gateway_address, [f"/mirror/{i}" for i in range(MIRROR_REQUESTS)])
 
-    def settled() -> tuple[int, int] | None:  # copies are fire and forget: count once none is in flight
-        now, received = observe.color_stats(front, SHADOW, names), _shadowed(stack) - received_before
-        sent = now["upstream_rq_total"] - before["upstream_rq_total"]
-        return (sent, received) if now["upstream_rq_active"] == 0 and received == sent else None
+    last: list[int] = []
 
-    sent, received = poll(settled, 5.0) or (-1, _shadowed(stack) - received_before)
+    def settled() -> tuple[int, int] | None:
+        """Copies are fire and forget: count once none is in flight and the shadows' count held for a poll."""
+        now, received = observe.color_stats(front, SHADOW, names), _shadowed(stack) - received_before
+        held = last[-1:] == [received]
+        last.append(received)
+        attempts = now["upstream_rq_total"] - before["upstream_rq_total"]
+        return (attempts, received) if now["upstream_rq_active"] == 0 and held else None
+
+    attempts, received = poll(settled, 5.0, interval=0.2) or (-1, _shadowed(stack) - received_before)
     answered = Counter(a.color if a.status == 200 else str(a.status) for a in answers)
-    measured = {"requests": MIRROR_REQUESTS, "percent": MIRROR_PERCENT, "copies_sent": sent,
+    measured = {"requests": MIRROR_REQUESTS, "percent": MIRROR_PERCENT, "copy_attempts": attempts,
                 "shadow_received": received, "tolerance": MIRROR_TOLERANCE, "answered_by": dict(answered)}
     ok = abs(received - MIRROR_REQUESTS * MIRROR_PERCENT / 100) <= MIRROR_TOLERANCE and answered == Counter(
         {"blue": MIRROR_REQUESTS})
@@ -208,13 +217,20 @@ def mirror(stack: Stack) -> PolicyCheck:
 
 
 def tracing(stack: Stack, collector: OtlpCollector) -> PolicyCheck:
+    """Spans the stand-in receives while TRACE_REQUESTS go through gateway → front → blue."""
+    before = collector.services()
     answers = many(stack.gateway_address, [f"/traced/{i}" for i in range(TRACE_REQUESTS)])
     wanted = {f"{stack.plan.mesh}/{name}" for name in (stack.plan.gateway, "front", "blue")}
-    poll(lambda: wanted <= set(collector.services()), 10.0, interval=0.1)
-    services = collector.services()
+
+    def new_spans() -> dict[str, int]:
+        return {name: count - before.get(name, 0) for name, count in collector.services().items()
+                if count > before.get(name, 0)}  # fmt: skip
+
+    poll(lambda: wanted <= set(new_spans()), 10.0, interval=0.1)
+    services = new_spans()
     measured = {"requests": TRACE_REQUESTS, "ok": sum(a.status == 200 for a in answers), "spans": services}
-    line = f"{TRACE_REQUESTS} requests → spans at the OTLP stand-in: " + ", ".join(
-        f"{name} {count}" for name, count in sorted(services.items()))
+    line = f"{TRACE_REQUESTS} requests → new spans at the OTLP stand-in: " + ", ".join(
+        f"{name.rsplit('/', 1)[-1]} {count}" for name, count in sorted(services.items()))
     return PolicyCheck(section="tracing", policy="mesh-tracing", evidence=line, measured=measured,
                        ok=wanted <= set(services))
 
@@ -231,8 +247,8 @@ def ejection(stack: Stack) -> PolicyCheck:
     answers: list[Answer] = []
     started = time.monotonic()
 
-    def ejected() -> dict[str, int] | None:
-        answers.extend(many(stack.gateway_address, ["/"] * EJECT_ROUND))
+    def ejected() -> dict[str, int] | None:  # one at a time: answers reordered in flight could look like 2 in a row
+        answers.extend(get(stack.gateway_address, "/") for _ in range(EJECT_ROUND))
         now = observe.color_stats(front, "blue", EJECTION_STATS)
         return now if now[EJECTION_STATS[0]] > before[EJECTION_STATS[0]] else None
 
@@ -262,21 +278,40 @@ def rate_limit(stack: Stack) -> PolicyCheck:
     return PolicyCheck(section="rateLimit", policy=f"{SHADOW}-limit", evidence=line, measured=measured, ok=ok)
 
 
-def run(stack: Stack, step: Callable[[str], Any]) -> list[PolicyCheck]:
-    """Write the policies, wait for the Envoys, then show each; `step(text)` frames each part for the view."""
+def run(stack: Stack, step: Callable[[str], Any], timings: dict[str, float]) -> list[PolicyCheck]:
+    """Write the policies, wait for the Envoys, then show each; `step(text)` frames each part for the view,
+    and `timings` gets the seconds of each part."""
+    clock, issuer = _Clock(timings), Issuer()
     if not stack.running[f"{SHADOW}-2"].sidecar.child.running:
-        with step(f"Restarting {SHADOW}-2, killed above (its registration stands), so both shadows are up"):
+        with step(f"Starting {SHADOW}-2 again (killed above; its registration stands), so both shadows are up"):
             stacks.restart(stack, f"{SHADOW}-2")
-    issuer, collector = Issuer(), OtlpCollector("127.0.0.1")  # gRPC's threads from here on: no more forks
+        clock.lap("policy_shadow_restart")
+    collector = OtlpCollector("127.0.0.1")  # gRPC's threads from here on: no more forks
     try:
-        with step("Writing 5 policies through the Policy API and waiting for the Envoys to hold them"):
-            for name, spec in specs(stack, issuer, collector).items():
+        with step("Writing 4 policies through the Policy API and waiting for the Envoys to hold them"):
+            for name, spec in {**specs(stack, issuer), "mesh-tracing": tracing_spec(collector)}.items():
                 mesh.create_policy(stack.clients.appmesh, stack.plan, name, spec)
-            applied(stack, MARKERS)
+            clock.lap("policy_writes")
+            reached = applied(stack, MARKERS)
+            clock.lap("policy_writes_to_envoys")
+            timings.update({f"policy_writes_to_{name}": seconds for name, seconds in reached.items()})
         checks = [headers(stack), jwt(stack, issuer), mirror(stack), tracing(stack, collector), ejection(stack)]
+        clock.lap("policy_checks")
         with step(f"Writing {SHADOW}-limit (rateLimit) through the Policy API"):
             mesh.create_policy(stack.clients.appmesh, stack.plan, f"{SHADOW}-limit", RATE_LIMIT)
             applied(stack, {f"{SHADOW}-1": ("DRAFT_VERSION_03",)})  # the bucket, on the route configuration
+        clock.lap("policy_rate_limit_to_envoy")
         return [*checks, rate_limit(stack)]
     finally:
         collector.close()
+
+
+class _Clock:
+    """Seconds since the previous lap, into `timings` by name."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings, self.last = timings, time.monotonic()
+
+    def lap(self, name: str) -> None:
+        now = time.monotonic()
+        self.timings[name], self.last = round(now - self.last, 3), now

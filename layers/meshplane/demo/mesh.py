@@ -144,6 +144,24 @@ def authorize(appmesh: Any, plan: Plan) -> None:
         create_policy(appmesh, plan, f"{node}-callers", spec)
 
 
+# failure-percentage ejection beyond App Mesh's consecutive 5xx: a host failing 40 % of at least 5 requests in a
+# second, with another host to compare, is ejected (`demo.beyond` shows it on blue-2)
+EJECTION: dict[str, Any] = {
+    "failurePercentage": {"threshold": 40, "minimumHosts": 2, "requestVolume": 5},
+    "interval": {"value": 1, "unit": "s"}, "baseEjectionDuration": {"value": 30, "unit": "s"}, "maxEjectionPercent": 50,
+}  # fmt: skip
+RETRY_BUDGET: dict[str, Any] = {"budgetPercent": 20.0, "minRetryConcurrency": 3}
+
+
+def resilience(appmesh: Any, plan: Plan) -> None:
+    """blue's ejection rules and retry budget, written before any Envoy starts: a policy that changes an EDS
+    cluster of a running Envoy holds that Envoy's next configuration until the cluster's endpoints are sent
+    again, which the ADS server leaves to Envoy's 15 s initial fetch timeout."""
+    spec = {"targets": [{"virtualNode": {"virtualNodeName": "blue"}}], "outlierDetection": EJECTION,
+            "retryBudget": RETRY_BUDGET}
+    create_policy(appmesh, plan, "blue-resilience", spec)
+
+
 def create_policy(appmesh: Any, plan: Plan, name: str, spec: dict[str, Any]) -> int:
     """CreatePolicy as boto3-style JSON over HTTP to the App Mesh API's endpoint; returns the policy's version."""
     from meshplane.policycli import call

@@ -190,7 +190,7 @@ def _policies(built: stack.Stack, report: Report, view: View) -> None:
     """Every other policy section, each shown on its own requests once the steady traffic has stopped."""
     view.title("Beyond App Mesh: meshplane policies on real traffic")
     started = time.monotonic()
-    report.policies = beyond.run(built, view.step)
+    report.policies = beyond.run(built, view.step, report.timings)
     report.timings["policies"] = round(time.monotonic() - started, 3)
     for check in report.policies:
         view.info(f"{check.section}: {check.evidence}")

@@ -135,6 +135,8 @@ def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> S
               "outlier detection, mTLS, Cloud Map discovery")  # fmt: skip
     with view.step("Writing authorization policies (meshplane's Policy API): each node accepts only its callers"):
         mesh.authorize(clients.appmesh, plan)
+    with view.step("Writing blue's failure-percentage ejection and retry budget (Policy API)"):
+        mesh.resilience(clients.appmesh, plan)
     _timed(timings, "define_mesh", started)
 
     stack = Stack(plan, supervisor, local, clients, cloud_map, ecs, workdir, LoopbackAddresses(), timings=timings)
