@@ -56,17 +56,20 @@ def _translation(history: History) -> list[tuple[str, list[Spec]]]:
 
 
 def _peer(history: History) -> list[tuple[str, list[Spec]]]:
-    times = []
+    servers = []  # (label, server as the suite names its time)
     for n in t.PEER_SIZES:
         size = f"N={n:,}"
-        times += [Spec(f"sovereign REST, {size}", t.metric(f"{size}: first complete CDS+EDS, sovereign REST"), "ms")]
-        times += [Spec(f"meshplane, {how}, {size}", t.metric(f"{size}: first complete CDS+EDS, meshplane ADS, {name}"),
-                       "ms")
-                  for how, name in (("node connected", "node already connected"),
-                                    ("first Envoy, warm", "first Envoy of the node"),
-                                    ("cold load", "cold load (--cache-nodes 0)"))]
+        servers += [(f"sovereign REST, {setting}, {size}", f"{size}: ", f"sovereign REST, {setting}")
+                    for setting, _which in t.PEER_SOVEREIGN]
+        servers += [(f"meshplane, {how}, {size}", f"{size}: ", f"meshplane ADS, {name}")
+                    for how, name in (("node connected", "node already connected"),
+                                      ("first Envoy, warm", "first Envoy of the node"),
+                                      ("cold load", "cold load (--cache-nodes 0)"))]
+    times = [Spec(label, t.metric(f"{size}first complete CDS+EDS, {who}"), "ms") for label, size, who in servers]
+    cpu = [Spec(label, t.metric(f"{size}server CPU for it, {who}"), "ms") for label, size, who in servers]
     return [(f"Speed-up over sovereign, same run: {TIMES}, higher is better", _targets("peer")),
-            ("Time to the first complete CDS+EDS: ms", times)]
+            ("Time to the first complete CDS+EDS: ms", times),
+            ("Server CPU for it, every process and thread of that server: ms", cpu)]
 
 
 def _incremental(history: History) -> list[tuple[str, list[Spec]]]:
@@ -178,8 +181,10 @@ SUITES: dict[str, tuple[str, Panels, str]] = {
                     "Top: the two cluster targets, on one proxy. Bottom: the scaling curve, every proxy of a "
                     "synthetic mesh of 100, 1,000 and 5,000 virtual nodes translated in one process."),
     "peer": ("Side by side with sovereign", _peer,
-             "Top: sovereign's time over meshplane's (and meshplane's throughput over sovereign's), measured back "
-             "to back in each run, for each way an Envoy can meet meshplane's cache. Bottom: the times behind them."),
+             "Top: sovereign's time over meshplane's (and meshplane's throughput over sovereign's), every server up "
+             "in the same run, for each way an Envoy can meet meshplane's cache, against sovereign with one worker "
+             "and with its default workers. Middle: the times behind them. Bottom: the server CPU each of those "
+             "first responses took, which a loaded machine does not inflate."),
     "incremental": ("Incremental work", _incremental,
                     "One endpoint added to one node of a 1,000-node mesh: planning from the dependency index, EDS "
                     "for the affected proxies, and the bytes each of them receives."),
