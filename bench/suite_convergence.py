@@ -8,6 +8,11 @@ returns (the event is accepted) and stops when the `front` Envoy's admin
 `/clusters` shows the instance added to (or removed from) the blue cluster it
 routes with, polled every 5 ms.  Both directions count as changes.
 
+Route changes: the demo's canary route is set to 60/40 and back to 40/60 by `update_route`
+(the API a user calls), and the clock runs from the call until front's Envoy holds the new
+weights in its route config (admin `/config_dump?resource=dynamic_route_configs`, polled every
+5 ms): from then on every request it routes is split by them.  The call's own time is included.
+
 Per-hop breakdown: every change is placed on one wall clock from the runtime's invocation
 trace (`invocations.jsonl`: poller hand-over, handler start/finish measured in the worker,
 return, the records' SQS SentTimestamp / stream ApproximateCreationDateTime), the functions'
@@ -28,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from common import Profile, StderrView, Suite, median, percentile, require
-from targets import CONVERGENCE_P50_MS, CONVERGENCE_P99_MS
+from targets import CONVERGENCE_P50_MS, CONVERGENCE_P99_MS, ROUTE_CHANGE_P50_MS, ROUTE_CHANGE_P99_MS
 
 TIMEOUT_S = 30.0
 
@@ -113,19 +118,102 @@ def _hops(change: Change, trace: list[dict[str, Any]], published: list[float]) -
     return times
 
 
-def breakdown(changes: list[Change], state_dir: Path) -> list[dict[str, Any]]:
-    """p50 / p90 / max of every hop over the changes whose chain was found whole."""
-    from meshplane.local.trace import TRACE_FILE, read
-
-    trace = read(state_dir / TRACE_FILE)
-    published = sorted(_log_times(state_dir / "RecomputeFunction.log", "snapshot published", "/front"))
-    chains = [_hops(c, trace, published) for c in changes]
+def _rows(chains: list[dict[str, float]], hops: tuple[tuple[str, str, str], ...]) -> list[dict[str, Any]]:
+    """p50 / p90 / max of every hop over the chains where both of its ends were placed."""
     rows = []
-    for name, start, end in HOPS:
+    for name, start, end in hops:
         xs = sorted((h[end] - h[start]) * 1000 for h in chains if start in h and end in h)
         if xs:
             rows.append({"hop": name, "n": len(xs), "p50": median(xs), "p90": percentile(xs, 90), "max": xs[-1]})
     return rows
+
+
+def _timelines(state_dir: Path) -> tuple[list[dict[str, Any]], list[float]]:
+    """The runtime's invocation trace and the times front's snapshots were published."""
+    from meshplane.local.trace import TRACE_FILE, read
+
+    published = sorted(_log_times(state_dir / "RecomputeFunction.log", "snapshot published", "/front"))
+    return read(state_dir / TRACE_FILE), published
+
+
+def breakdown(changes: list[Change], state_dir: Path) -> list[dict[str, Any]]:
+    """p50 / p90 / max of every hop over the changes whose chain was found whole."""
+    trace, published = _timelines(state_dir)
+    return _rows([_hops(c, trace, published) for c in changes], HOPS)
+
+
+ROUTE_WEIGHTS = ((60, 40), (40, 60))  # both targets keep a share, so the route stays a weighted one
+
+ROUTE_HOPS = (
+    ("UpdateRoute call (API: validation + DynamoDB write)", "called", "returned"),
+    ("API returned → Recompute handed the batch (stream poll)", "returned", "rc_called"),
+    ("→ Recompute handler starts (worker pipe)", "rc_called", "rc_started"),
+    ("Recompute: start → front published (load, plan, translate, validate, S3 put + ConfigPublished)",
+     "rc_started", "published"),
+    ("Recompute: start → finish", "rc_started", "rc_finished"),
+    ("published → front's Envoy holds the weights (SQS → ADS → S3 read → push → Envoy; 5 ms poll)",
+     "published", "seen"),
+)
+
+
+@dataclass(frozen=True)
+class RouteChange:
+    """One weight change on the wall clock (epoch seconds)."""
+
+    called: float  # update_route called
+    returned: float  # update_route returned
+    seen: float  # front's Envoy holds the new weights
+
+
+def _route_hops(change: RouteChange, trace: list[dict[str, Any]], published: list[float]) -> dict[str, float]:
+    times = {"called": change.called, "returned": change.returned, "seen": change.seen}
+    rc = next((t for t in trace if t["function"] == "RecomputeFunction" and t.get("started")
+               and t["called"] >= change.called), None)
+    if rc is None:
+        return times
+    times.update(rc_called=rc["called"], rc_started=rc["started"], rc_finished=rc["finished"])
+    pub = next((p for p in published if p >= rc["started"]), None)
+    if pub is not None and pub <= change.seen:
+        times["published"] = pub
+    return times
+
+
+def _holds(sidecar: object, blue: int, green: int) -> bool:
+    from meshplane.demo import observe
+
+    dump = sidecar.config_dump("dynamic_route_configs")  # type: ignore[attr-defined]
+    return observe.weights_match(observe.route_weights(dump), blue, green)
+
+
+def route_changes(built: Any, count: int) -> list[RouteChange]:
+    """`count` weight changes by `update_route`, each waited for in front's Envoy (5 ms poll)."""
+    from meshplane.demo import mesh
+
+    front = built.running["front-1"].sidecar
+    out = []
+    for i in range(count):
+        blue, green = ROUTE_WEIGHTS[i % 2]
+        called, started = time.time(), time.monotonic()
+        mesh.set_weights(built.clients.appmesh, built.plan, blue, green)
+        returned = called + time.monotonic() - started
+        while not _holds(front, blue, green):
+            if time.monotonic() - started > TIMEOUT_S:
+                raise TimeoutError(f"front's Envoy never held weights {blue}/{green} within {TIMEOUT_S}s")
+            time.sleep(0.005)
+        out.append(RouteChange(called, returned, called + time.monotonic() - started))
+    return out
+
+
+def _route_metrics(suite: Suite, changes: list[RouteChange], state_dir: Path) -> None:
+    samples = [c.seen - c.called for c in changes]
+    suite.add("update_route → Envoy routing with it, p50", median(samples) * 1000, "ms",
+              target=ROUTE_CHANGE_P50_MS, note=f"{len(samples)} weight changes, 60/40 ↔ 40/60")
+    suite.add("update_route → Envoy routing with it, p99", percentile(samples, 99) * 1000, "ms",
+              target=ROUTE_CHANGE_P99_MS)
+    suite.add("update_route → Envoy routing with it, max", max(samples) * 1000, "ms")
+    trace, published = _timelines(state_dir)
+    suite.tables["route change per hop, wall clock (ms)"] = _rows(
+        [_route_hops(c, trace, published) for c in changes], ROUTE_HOPS)
 
 
 def _toggle(sd: object, events: object, service_id: str, instance: object, present: bool) -> tuple[float, float]:
@@ -183,6 +271,7 @@ def run(profile: Profile) -> Suite:
             timeline.append(Change(put, wall, wall + seen - accepted))
         samples = added + removed
         hops = breakdown(timeline, built.local.state_dir)
+        weights = route_changes(built, profile.pick(40, 10, 2))
     finally:
         supervisor.stop_all()
         if built is not None:
@@ -191,6 +280,7 @@ def run(profile: Profile) -> Suite:
               note=f"{len(samples)} changes ({len(added)} added, {len(removed)} removed)")
     suite.add("event accepted → Envoy routing, p99", percentile(samples, 99) * 1000, "ms", target=CONVERGENCE_P99_MS)
     suite.add("event accepted → Envoy routing, max", max(samples) * 1000, "ms")
+    _route_metrics(suite, weights, built.local.state_dir)
     suite.add("stack bring-up (not part of the latency)", setup_s, "s")
     suite.tables["per hop, wall clock (ms)"] = hops
     suite.tables["per direction (ms)"] = [

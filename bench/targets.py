@@ -15,12 +15,15 @@ from typing import Any, Literal
 SuiteDoc = dict[str, Any]
 Better = Literal["lower", "higher"]
 
-TRANSLATION_MS = {1000: 75.0, 10000: 750.0}
+TRANSLATION_MS = {1000: 30.0, 10000: 300.0}  # one proxy with N egress clusters, first of its state
+TRANSLATION_MESH_MS = {5000: 1000.0}  # every proxy of a mesh of N virtual nodes, one core
 PEER_RATIO = 10.0
 INCREMENTAL_COMPUTE_MS = 5.0
 INCREMENTAL_BYTES = 5 * 1024
 CONVERGENCE_P50_MS = 200.0
 CONVERGENCE_P99_MS = 500.0
+ROUTE_CHANGE_P50_MS = 200.0  # update_route → a real Envoy routing with it, locally
+ROUTE_CHANGE_P99_MS = 500.0
 FANOUT_PUSH_MS = 2000.0
 FANOUT_MB_PER_STREAM = 0.5
 COLDSTART_MS = 300.0
@@ -149,45 +152,41 @@ def only_dependents(suite: SuiteDoc) -> Reading:
 FIRST_CALL_TABLE = "import + first invocation against in-process moto"
 
 
-PEER_SOVEREIGN = (("1 worker", "one worker, as meshplane's ADS is one process"),
-                  ("default workers", "the workers of its default deployment, 2 per core + 1"))
-
-
 def _peer_rows() -> list[Target]:
     rows = []
     for n in PEER_SIZES:
         size = f"N={n:,}"
-        for setting, which in PEER_SOVEREIGN:
-            vs = f"sovereign {setting}"
-            rows += [
-                Target("peer", f"throughput over {vs}, {size}",
-                       metric(f"{size}: throughput speed-up (meshplane / {vs})"), PEER_RATIO, "x", "higher",
-                       f"complete CDS+EDS fetches per second by 4 clients, meshplane's ADS over sovereign's REST with "
-                       f"{which}"),
-                Target("peer", f"first response over {vs}, node already connected, {size}",
-                       metric(f"{size}: first-response speed-up, node connected ({vs} / meshplane)"),
-                       PEER_RATIO, "x", "higher",
-                       f"sovereign's time ({which}) to a complete CDS+EDS over meshplane's, for an Envoy whose node "
-                       "another Envoy already holds open"),
-                Target("peer", f"first response over {vs}, first Envoy of a node (warm cache), {size}",
-                       metric(f"{size}: first-response speed-up, first Envoy of node, warm ({vs} / meshplane)"),
-                       PEER_RATIO, "x", "higher",
-                       "the same for a node with no open stream, its snapshot preloaded (the default cache)"),
-                Target("peer", f"first response over {vs}, cold load (`--cache-nodes 0`), {size}",
-                       metric(f"{size}: first-response speed-up, cold load ({vs} / meshplane)"),
-                       PEER_RATIO, "x", "higher",
-                       "the same with the cache off: the snapshot is read from the stored form on connect"),
-            ]
+        rows += [
+            Target("peer", f"throughput over sovereign, {size}",
+                   metric(f"{size}: throughput speed-up (meshplane / sovereign)"), PEER_RATIO, "x", "higher",
+                   "complete CDS+EDS fetches per second by 4 clients, meshplane's ADS over sovereign's REST"),
+            Target("peer", f"first response, node already connected, {size}",
+                   metric(f"{size}: first-response speed-up, node connected (sovereign / meshplane)"),
+                   PEER_RATIO, "x", "higher",
+                   "sovereign's time to a complete CDS+EDS over meshplane's, for an Envoy whose node another Envoy "
+                   "already holds open"),
+            Target("peer", f"first response, first Envoy of a node (warm cache), {size}",
+                   metric(f"{size}: first-response speed-up, first Envoy of node, warm (sovereign / meshplane)"),
+                   PEER_RATIO, "x", "higher",
+                   "the same for a node with no open stream, its snapshot preloaded (the default cache)"),
+            Target("peer", f"first response, cold load (`--cache-nodes 0`), {size}",
+                   metric(f"{size}: first-response speed-up, cold load (sovereign / meshplane)"),
+                   PEER_RATIO, "x", "higher",
+                   "the same with the cache off: the snapshot is read and prepared from the stored form on connect"),
+        ]
     return rows
 
 
 TARGETS: tuple[Target, ...] = (
     Target("translation", "one proxy, 1,000 egress clusters",
            metric("one proxy with 1,000 egress clusters (+EDS, LDS, RDS)"), TRANSLATION_MS[1000], "ms",
-           meaning="a complete CDS+EDS+LDS+RDS snapshot for one Envoy with 1,000 upstream services, one core"),
+           meaning="a complete CDS+EDS+LDS+RDS snapshot for one Envoy with 1,000 upstream services, the first "
+                   "proxy translated from its mesh state (nothing shared yet), one core"),
     Target("translation", "one proxy, 10,000 egress clusters",
            metric("one proxy with 10,000 egress clusters (+EDS, LDS, RDS)"), TRANSLATION_MS[10000], "ms",
            meaning="the same with 10,000 upstream services"),
+    Target("translation", "whole mesh, 5,000 nodes", metric("whole mesh, 5,000 nodes"), TRANSLATION_MESH_MS[5000],
+           "ms", meaning="every proxy of a synthetic 5,000-node mesh (5 backends each), one core, in one process"),
     *_peer_rows(),
     Target("incremental", "proxies recomputed for one endpoint change", only_dependents, None, "proxies",
            meaning="in a 1,000-node mesh, the proxies rebuilt are exactly those that depend on the changed node",
@@ -207,6 +206,13 @@ TARGETS: tuple[Target, ...] = (
     Target("convergence", "event accepted → Envoy routing, p99",
            metric("event accepted → Envoy routing, p99"), CONVERGENCE_P99_MS, "ms",
            meaning="the same, 99th percentile (the slowest of the 100)"),
+    Target("convergence", "update_route → Envoy routing with it, p50",
+           metric("update_route → Envoy routing with it, p50"), ROUTE_CHANGE_P50_MS, "ms",
+           meaning="from the UpdateRoute call (the local API) to front's real Envoy holding the new weights, "
+                   "40 weight changes"),
+    Target("convergence", "update_route → Envoy routing with it, p99",
+           metric("update_route → Envoy routing with it, p99"), ROUTE_CHANGE_P99_MS, "ms",
+           meaning="the same, 99th percentile"),
     Target("fanout", "push to the last of 1,000 streams", metric("1,000 streams: push to the last stream"),
            FANOUT_PUSH_MS, "ms",
            meaning="one endpoint change published to 100 proxies until all 1,000 streams hold it"),
