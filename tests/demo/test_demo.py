@@ -230,23 +230,25 @@ def test_jwt_at_the_gateway_passes_a_valid_token_and_refuses_expired_and_missing
 
 
 def test_spans_of_every_proxy_on_the_path_reach_the_otlp_stand_in(demo_run: tuple[Run, dict[str, Any]]) -> None:
-    (_, report, _), _ = demo_run
+    (completed, report, _), _ = demo_run
     tracing = _policies(report)["tracing"]
     spans = tracing["measured"]["spans"]
     assert {f"{report['mesh']}/{name}" for name in ("gateway", "front", "blue")} <= set(spans), tracing
     assert tracing["measured"]["ok"] == tracing["measured"]["requests"], tracing
+    assert f"tracing: {tracing['evidence']}" in completed.stdout
 
 
 def test_a_host_failing_every_other_request_is_ejected_by_failure_percentage_alone(
     demo_run: tuple[Run, dict[str, Any]],
 ) -> None:
-    (_, report, _), _ = demo_run
+    (completed, report, _), _ = demo_run
     check = _policies(report)["outlierDetection+retryBudget"]
     measured = check["measured"]
     assert measured["ejections_enforced_failure_percentage"] >= 1, check
     assert measured["ejections_enforced_consecutive_5xx"] == 0, check  # App Mesh's own rule could not see it
     assert measured["upstream_rq_retry"] > 0, check  # the retries absorbed blue-2's 500s
     assert measured["client_errors"] <= measured["upstream_rq_retry_overflow"], check
+    assert f"outlierDetection+retryBudget: {check['evidence']}" in completed.stdout
 
 
 def test_the_rate_limit_admits_its_budget_and_answers_429_beyond_it(demo_run: tuple[Run, dict[str, Any]]) -> None:
