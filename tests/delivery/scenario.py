@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.snapshot.snapshot import Snapshot
@@ -24,6 +25,7 @@ class Scenario:
     mesh: str = field(default_factory=lambda: f"deliv-{uuid.uuid4().hex[:8]}")
     backends: dict[str, list[str]] = field(default_factory=dict)  # node -> app addresses
     route_to: str = "back-v1"
+    listener_extra: dict[str, Any] = field(default_factory=dict)  # camelCase listener members of back-v1 and back-v2
 
     @property
     def front(self) -> ProxyId:
@@ -47,7 +49,7 @@ class Scenario:
     def snapshot(self) -> Snapshot:
         mesh = MeshBuilder(self.mesh).node("front", backends=(SERVICE,))
         for node in ("back-v1", "back-v2"):
-            mesh.node(node, listener(APP_PORT))
+            mesh.node(node, listener(APP_PORT, **self.listener_extra))
             for address in self.backends.get(node, []):
                 mesh.endpoint(node, address, port=APP_PORT)
         mesh.router("back-router", APP_PORT)

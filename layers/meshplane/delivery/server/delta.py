@@ -177,6 +177,7 @@ class DeltaProtocol:
             state.owed_names |= new_names
             state.owed_always |= always
             return []
+        redefined = [r.name for r in send if r.name in state.known] if kind is XdsType.CLUSTERS else []
         for resource in send:
             state.known[resource.name] = resource.version
         for name in removed:
@@ -184,7 +185,19 @@ class DeltaProtocol:
         self._metrics.sent(kind, len(send))
         nonce = state.nonce = self._next_nonce()
         state.awaiting, state.sent_version = True, prepared.version
-        return [delta_response(kind, prepared.version, (r.delta_chunk for r in send), removed, nonce)]
+        out = [delta_response(kind, prepared.version, (r.delta_chunk for r in send), removed, nonce)]
+        return out + self._endpoints_again(redefined, view) if redefined else out
+
+    def _endpoints_again(self, clusters: list[str], view: PreparedSnapshot) -> list[bytes]:
+        """The endpoints of redefined clusters once more, right behind them: Envoy warms a redefined
+        EDS cluster until its assignment arrives, and a Delta client does not ask again for a
+        resource it is subscribed to, so an unchanged one would wait out the initial fetch timeout."""
+        state = self._types.get(XdsType.ENDPOINTS)
+        if state is None:
+            return []
+        for name in clusters:  # an EDS cluster's assignment is named as the cluster (translate.clusters)
+            state.known.pop(name, None)
+        return self._respond(XdsType.ENDPOINTS, state, view, set(), always=False)
 
     def _drained(self, view: PreparedSnapshot) -> list[bytes]:
         """Once the new version is in everywhere, remove the stale clusters, then their endpoints."""

@@ -9,7 +9,9 @@ open where requests fail with 503 (no cluster):
 The xDS protocol's answer ("eventual consistency considerations") is the rule this
 module holds: listeners and routes wait until every secret, cluster and endpoint
 response is acknowledged (`Gate`), and the clusters (and, for Delta, endpoints)
-a version drops leave only after all of it is in (`settled`).
+a version drops leave only after all of it is in (`settled`).  A cluster redefined
+while its endpoints stay the same is warmed anew, so its endpoints are sent again
+right behind it (`redefined`).
 """
 
 from __future__ import annotations
@@ -94,3 +96,9 @@ def settled(
 def stripped(version: str) -> str:
     """The snapshot version a (possibly draining) CDS version names."""
     return version.removesuffix(DRAINING)
+
+
+def redefined(held: Mapping[str, bytes], current: Mapping[str, bytes]) -> list[str]:
+    """The clusters of `held` that `current` defines differently: Envoy warms each anew, and an EDS
+    cluster stays warming until its endpoints arrive, even when they did not change."""
+    return [name for name, body in current.items() if name in held and held[name] != body]

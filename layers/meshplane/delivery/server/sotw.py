@@ -24,7 +24,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.prepared import PreparedSnapshot, sotw_response
 from meshplane.delivery.server.requests import Unserved, check_absent, empty_sotw, served_type
-from meshplane.delivery.server.sequencing import DRAINING, GATED, Gate, settled, stripped
+from meshplane.delivery.server.sequencing import DRAINING, GATED, Gate, redefined, settled, stripped
 from meshplane.delivery.status.report import NO_STATUS, StatusEvents, named_in
 from meshplane.model.addresses import shown
 from meshplane.snapshot.types import SEND_ORDER, XdsType
@@ -185,6 +185,7 @@ class SotwProtocol:
             state.deferred = True
             return []
         prepared = view.types[kind]
+        rewarmed = False
         if kind is XdsType.CLUSTERS and state.names is None:
             stale = {name: body for name, body in self._held.items() if name not in prepared.packed}
             if stale:  # only the previous version's: a change while draining drops the older ones
@@ -192,6 +193,7 @@ class SotwProtocol:
             else:
                 body, count = prepared.sotw_body(state.names)
             self._draining = bool(stale)
+            rewarmed = bool(redefined(self._sent, prepared.packed))
             self._sent = prepared.packed
         else:
             body, count = prepared.sotw_body(state.names)
@@ -199,4 +201,19 @@ class SotwProtocol:
         state.sent_version = prepared.version
         state.awaiting = True
         self._metrics.sent(kind, count)
-        return [sotw_response(body, state.nonce)]
+        out = [sotw_response(body, state.nonce)]
+        return out + self._endpoints_again(view) if rewarmed else out
+
+    def _endpoints_again(self, view: PreparedSnapshot) -> list[bytes]:
+        """The current endpoints once more, after clusters Envoy already had were redefined.
+
+        Envoy warms a redefined EDS cluster until it receives its ClusterLoadAssignment; an
+        unchanged assignment would otherwise never be sent, and the cluster, with every
+        listener and route update behind it, would wait out Envoy's initial fetch timeout.
+        Sent right behind the clusters, it reaches the new clusters' subscriptions; the EDS
+        request Envoy sends on creating them then carries an older nonce and is ignored."""
+        state = self._types.get(XdsType.ENDPOINTS)
+        current = view.types[XdsType.ENDPOINTS].version
+        if state is None or state.nacked_version == current or state.sent_version != current:
+            return []  # not subscribed yet, refused, or a newer assignment is on its way anyway
+        return self._respond(XdsType.ENDPOINTS, state, view)
