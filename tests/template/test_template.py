@@ -32,7 +32,8 @@ STAR_RESOURCE_ACTIONS = {
     "xray:PutTelemetryRecords",
     "cloudwatch:PutMetricData",  # only with a cloudwatch:namespace condition
     "servicediscovery:DiscoverInstances",
-    "servicediscovery:DiscoverInstancesRevision",
+    "servicediscovery:ListOperations",  # the reconcile: which services changed since its last pass
+    "servicediscovery:GetOperation",
     "ecs:DescribeTaskDefinition",
     "ec2:DescribeInstances",
     "ecs:ListTasks",  # authorised on container instances; scoped by an ecs:cluster condition when the cluster is set
