@@ -49,8 +49,10 @@ def copy(tmp_path: Path) -> tuple[Path, Path, Path]:
     return results, document, tmp_path / "plots"
 
 
-def _latest_full_run(results: Path) -> Path:
-    return sorted(results.glob("*-full-all.json"))[-1]
+def _latest_full_run(results: Path, suite: str) -> Path:
+    """The newest full run that measured `suite`: the report always reads it."""
+    return [p for p in sorted(results.glob("*-full-*.json"))
+            if any(s["name"] == suite for s in json.loads(p.read_text()).get("suites", []))][-1]
 
 
 def _edit_suite(path: Path, suite: str, change: Any) -> None:
@@ -84,7 +86,7 @@ def test_every_target_is_a_row_of_the_table_and_every_suite_has_an_embedded_plot
 def test_a_target_missing_from_a_current_run_stops_the_report(
         bench: dict[str, ModuleType], copy: tuple[Path, Path, Path]) -> None:
     results, document, plot_dir = copy
-    latest = _latest_full_run(results)
+    latest = _latest_full_run(results, "translation")
     name = "one proxy with 10,000 egress clusters (+EDS, LDS, RDS)"
     _edit_suite(latest, "translation", lambda s: s.update(metrics=[m for m in s["metrics"] if m["name"] != name]))
     with pytest.raises(LookupError, match=re.escape(f"{latest.name}: translation: no metric '{name}'")):
@@ -109,7 +111,7 @@ def test_a_recorded_threshold_that_differs_from_the_targets_stops_the_report(
             if metric["name"] == "event accepted → Envoy routing, p50":
                 metric["target"] = 400.0
 
-    _edit_suite(_latest_full_run(results), "convergence", loosen)
+    _edit_suite(_latest_full_run(results, "convergence"), "convergence", loosen)
     with pytest.raises(ValueError, match=re.escape("recorded target 400.0, the report holds 200.0")):
         bench["report"].expected(results, document, plot_dir)
 
