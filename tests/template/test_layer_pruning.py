@@ -41,9 +41,8 @@ RELIED_ON = {  # only recompute translates with these events (moto holds no mesh
         "aws_lambda_powertools.utilities.idempotency",
         "meshplane.pipeline.ecs",
     ),
-    "cloudmap_events": (
+    "cloudmap_events": (  # no idempotency: an event only names a service, which is read again
         "aws_lambda_powertools.utilities.batch",
-        "aws_lambda_powertools.utilities.idempotency",
         "meshplane.pipeline.cloudmap_events",
     ),
     "recompute": (
