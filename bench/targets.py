@@ -258,7 +258,7 @@ TARGETS: tuple[Target, ...] = (
     Target("hot", "10,000 dependents published, AWS", metric("N=10,000: AWS projection, all shards at once"),
            HOT_AWS_S * 1000, "ms",
            meaning="the same on paper: measured CPU and store calls per shard at published AWS latencies (the "
-                   "calls of its 10 publishing threads shared among them), warm containers, the template's "
+                   "calls of its publishing threads shared among them), warm containers, the template's "
                    "ShardConcurrency (100) running every shard at once"),
     Target("status", "proxy status items written per second, 1,000 Envoys churning",
            metric("items written per second, steady state"), STATUS_WRITES_PER_S, "items/s",
