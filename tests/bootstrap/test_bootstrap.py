@@ -76,7 +76,8 @@ def test_app_mesh_task_definition_variables_are_honoured() -> None:
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
     assert doc["node"]["id"] == ARN and doc["node"]["cluster"] == "edge-cluster"
-    assert doc["node"]["locality"] == {"region": "eu-west-1", "zone": "eu-west-1a"}
+    # the zone alone, as discovery's endpoint localities name it: Envoy matches localities field by field
+    assert doc["node"]["locality"] == {"zone": "eu-west-1a"} and doc["node"]["metadata"]["AWS_REGION"] == "eu-west-1"
     assert doc["admin"]["address"]["socket_address"]["port_value"] == 9902
     xray = doc["tracing"]["http"]["typed_config"]
     assert xray["daemon_endpoint"] == {"protocol": "UDP", "address": "127.0.0.1", "port_value": 2001}

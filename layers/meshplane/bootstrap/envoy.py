@@ -170,11 +170,14 @@ def _node(boot: Bootstrap, options: BootstrapOptions) -> None:
     node = boot.node
     node.id = options.node_id
     node.cluster = options.cluster or options.node_id
-    if options.region:
-        node.locality.region = options.region
+    # Only the zone goes in the locality: Envoy finds the caller's own zone among endpoint localities by
+    # comparing region, zone and sub-zone, and discovery's endpoints name their zone alone, so a region
+    # here would match no endpoint and turn zone-aware routing off.  The region stays in the metadata.
     if options.availability_zone:
         node.locality.zone = options.availability_zone
     metadata = {"platform": options.platform, "mode": options.mode, **options.metadata}
+    if options.region:
+        metadata["AWS_REGION"] = options.region
     if options.availability_zone:
         metadata["AWS_AVAILABILITY_ZONE"] = options.availability_zone
     if options.bind_address:
