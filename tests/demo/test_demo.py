@@ -27,6 +27,7 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from meshplane.demo.zones import local_at_least
 from meshplane.localnet.processes import alive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -195,7 +196,8 @@ def test_an_authorization_policy_lets_only_the_allowed_caller_through(demo_run: 
 
 def _policies(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     checks = {check["section"]: check for check in _section(report, "policies")}
-    assert set(checks) == {"headers", "jwt", "mirror", "tracing", "outlierDetection+retryBudget", "rateLimit"}, checks
+    assert set(checks) == {"headers", "jwt", "mirror", "tracing", "outlierDetection+retryBudget", "rateLimit",
+                           "zoneAware"}, checks
     return checks
 
 
@@ -249,6 +251,25 @@ def test_a_host_failing_every_other_request_is_ejected_by_failure_percentage_alo
     assert measured["upstream_rq_retry"] > 0, check  # the retries absorbed blue-2's 500s
     assert measured["client_errors"] <= measured["upstream_rq_retry_overflow"], check
     assert f"outlierDetection+retryBudget: {check['evidence']}" in completed.stdout
+
+
+def test_a_caller_keeps_its_requests_in_its_zone_and_spills_over_when_its_zone_fails(
+    demo_run: tuple[Run, dict[str, Any]],
+) -> None:
+    """front-2 joins in the second zone, opposite front-1; blue has one instance per zone.  The bar (18 of 20)
+    is what a caller balancing across both zones clears with probability 2e-4 (`meshplane.demo.zones`)."""
+    (completed, report, _), _ = demo_run
+    check = _policies(report)["zoneAware"]
+    measured = check["measured"]
+    caller = measured["caller"]
+    assert caller["name"] == "front-2" and caller["ok_answers"] == measured["requests"] == 20, check
+    assert caller["kept"] >= local_at_least(20) == 18, check
+    assert caller["routed_directly"] >= 20, check  # Envoy's zone-aware balancer made each choice
+    spill = measured["spill"]
+    assert spill["ejections_enforced_total"] >= 1, check
+    other_zone = next(zone for zone in spill["answered_from"] if zone != caller["zone"])
+    assert spill["answered_from"][other_zone] >= spill["requests"] - 1, check
+    assert check["ok"] and f"zoneAware: {check['evidence']}" in completed.stdout, check
 
 
 def test_the_rate_limit_admits_its_budget_and_answers_429_beyond_it(demo_run: tuple[Run, dict[str, Any]]) -> None:

@@ -20,18 +20,16 @@ Request counts are kept small, with the tolerance stated where chance plays a pa
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from meshplane.demo import mesh, observe, rollouts
 from meshplane.demo import stack as stacks
 from meshplane.demo.authorization import status_as
+from meshplane.demo.calls import Answer, get, many
 from meshplane.demo.envoy import DemoError
 from meshplane.demo.otlp import OtlpCollector
 from meshplane.demo.plan import APP_PORT
@@ -47,42 +45,6 @@ EJECT_ROUND = 10
 SETTLE_SECONDS = 20.0
 SHADOW = "green"
 FAILING = "blue-2"
-CONCURRENCY = 4
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any]
-
-    @property
-    def color(self) -> str:
-        return str(self.body.get("backend", {}).get("service", ""))
-
-
-def get(address: tuple[str, int], path: str, headers: dict[str, str] | None = None) -> Answer:
-    """One GET; status 0 when no answer came."""
-    connection = http.client.HTTPConnection(*address, timeout=10)
-    try:
-        connection.request("GET", path, headers=headers or {})
-        response = connection.getresponse()
-        raw = response.read()
-    except (OSError, http.client.HTTPException):
-        return Answer(0, {}, {})
-    finally:
-        connection.close()
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        body = {}
-    return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, body if isinstance(body, dict)
-                  else {})  # fmt: skip
-
-
-def many(address: tuple[str, int], paths: list[str]) -> list[Answer]:
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        return list(pool.map(lambda path: get(address, path), paths))
 
 
 # -- the policies, as a user writes them -------------------------------------------------------------

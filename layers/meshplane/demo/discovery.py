@@ -21,7 +21,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from meshplane.demo.plan import APP_PORT, INGRESS_PORT, Instance, Plan
+from meshplane.demo.plan import APP_PORT, INGRESS_PORT, ZONES, Instance, Plan
 
 
 @dataclass
@@ -47,7 +47,8 @@ class CloudMap:
         parameters = {
             "ServiceId": self.service_ids[instance.node],
             "InstanceId": instance.name,
-            "Attributes": {"AWS_INSTANCE_IPV4": instance.address, "AWS_INSTANCE_PORT": str(INGRESS_PORT)},
+            "Attributes": {"AWS_INSTANCE_IPV4": instance.address, "AWS_INSTANCE_PORT": str(INGRESS_PORT),
+                           **({"AVAILABILITY_ZONE": instance.zone} if instance.zone else {})},
         }
         sd.register_instance(**parameters)
         _put(events, cloudtrail_record("RegisterInstance", parameters, sd.meta.region_name))
@@ -155,7 +156,7 @@ def task_state_change(cluster: EcsCluster, instance: Instance, task: dict[str, A
     ]  # fmt: skip
     detail: dict[str, Any] = {
         "attachments": [],
-        "availabilityZone": "us-east-1a",
+        "availabilityZone": instance.zone or ZONES[0],
         "clusterArn": cluster.cluster_arn,
         "containerInstanceArn": task["containerInstanceArn"],
         "containers": containers,

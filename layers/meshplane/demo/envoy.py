@@ -20,11 +20,12 @@ class DemoError(RuntimeError):
     """A step of the demo could not complete; the message says which and why."""
 
 
-def bootstrap(node_id: str, ads: str, admin_port: int, bind_address: str, workdir: Path) -> Path:
+def bootstrap(node_id: str, ads: str, admin_port: int, bind_address: str, workdir: Path, zone: str | None = None
+              ) -> Path:  # fmt: skip
     """Run `meshplane bootstrap` for one proxy and store what it prints."""
     command = [sys.executable, "-m", "meshplane.cli", "bootstrap", "--node-id", node_id, "--mode", "ads",
                "--ads-address", ads, "--admin-port", str(admin_port), "--bind-address", bind_address,
-               "--format", "json"]  # fmt: skip
+               "--format", "json", *(("--availability-zone", zone) if zone else ())]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if result.returncode != 0:
         raise DemoError(f"`meshplane bootstrap` failed for {node_id}:\n{result.stderr[-2000:]}")
@@ -49,11 +50,12 @@ class Sidecar(AdminApi):
 
 
 def start_sidecar(
-    supervisor: Supervisor, name: str, node_id: str, ads: str, bind_address: str, workdir: Path
+    supervisor: Supervisor, name: str, node_id: str, ads: str, bind_address: str, workdir: Path,
+    zone: str | None = None,
 ) -> Sidecar:
-    """Bootstrap and start one Envoy; returns once its admin API answers."""
+    """Bootstrap and start one Envoy (in `zone` when given); returns once its admin API answers."""
     admin_port = free_port(bind_address)
-    config = bootstrap(node_id, ads, admin_port, bind_address, workdir)
+    config = bootstrap(node_id, ads, admin_port, bind_address, workdir, zone)
     address_file = workdir / "admin-address"
     address_file.unlink(missing_ok=True)
     command = envoy_command(config, address_file, log_level="warning")

@@ -151,15 +151,18 @@ EJECTION: dict[str, Any] = {
     "interval": {"value": 1, "unit": "s"}, "baseEjectionDuration": {"value": 30, "unit": "s"}, "maxEjectionPercent": 50,
 }  # fmt: skip
 RETRY_BUDGET: dict[str, Any] = {"budgetPercent": 20.0, "minRetryConcurrency": 3}
+# blue's two instances are one per zone, so Envoy's default floor of 6 endpoints would leave zones unused
+ZONE_AWARE: dict[str, Any] = {"minClusterSize": 2}
+ZONE_POLICY = "blue-zones"
 
 
 def resilience(appmesh: Any, plan: Plan) -> None:
-    """blue's ejection rules and retry budget, written before any Envoy starts: a policy that changes an EDS
-    cluster of a running Envoy holds that Envoy's next configuration until the cluster's endpoints are sent
-    again, which the ADS server leaves to Envoy's 15 s initial fetch timeout."""
-    spec = {"targets": [{"virtualNode": {"virtualNodeName": "blue"}}], "outlierDetection": EJECTION,
-            "retryBudget": RETRY_BUDGET}
-    create_policy(appmesh, plan, "blue-resilience", spec)
+    """blue's ejection rules, retry budget and zone-aware routing, written before any Envoy starts: a policy that
+    changes an EDS cluster of a running Envoy holds that Envoy's next configuration until the cluster's endpoints
+    are sent again, which the ADS server leaves to Envoy's 15 s initial fetch timeout."""
+    blue = {"targets": [{"virtualNode": {"virtualNodeName": "blue"}}]}
+    create_policy(appmesh, plan, "blue-resilience", {**blue, "outlierDetection": EJECTION, "retryBudget": RETRY_BUDGET})
+    create_policy(appmesh, plan, ZONE_POLICY, {**blue, "zoneAware": ZONE_AWARE})
 
 
 def create_policy(appmesh: Any, plan: Plan, name: str, spec: dict[str, Any]) -> int:

@@ -12,6 +12,7 @@ APP_PORT = 8080
 INGRESS_PORT = 15000  # callers reach an instance at <ip>:15000 (App Mesh ProxyIngressPort)
 EGRESS_PORT = 15001  # an app reaches its backends at <own ip>:15001 (App Mesh ProxyEgressPort)
 GATEWAY_PORT = 8080
+ZONES = ("us-east-1a", "us-east-1b")  # the instances' availability zones (the gateway has none)
 
 Registration = Literal["ecs", "cloudmap"]
 
@@ -25,6 +26,7 @@ class Instance:
     version: str
     address: str
     registration: Registration | None  # how the control plane learns about it; None for the gateway
+    zone: str | None = None  # its availability zone: the bootstrap's locality and the registration's zone
 
     @property
     def ingress(self) -> str:

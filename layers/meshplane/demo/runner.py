@@ -14,7 +14,8 @@ import time
 import traceback
 from pathlib import Path
 
-from meshplane.demo import authorization, beyond, rollouts, scenario, stack
+from meshplane.demo import authorization, beyond, rollouts, scenario, stack, zoned
+from meshplane.demo.plan import ZONES
 from meshplane.demo.report import ProcessInfo, Report
 from meshplane.demo.traffic import Split, TrafficGenerator
 from meshplane.demo.view import View
@@ -187,10 +188,19 @@ def _rollouts(built: stack.Stack, traffic: TrafficGenerator, report: Report, vie
 
 
 def _policies(built: stack.Stack, report: Report, view: View) -> None:
-    """Every other policy section, each shown on its own requests once the steady traffic has stopped."""
+    """Every other policy section, each shown on its own requests once the steady traffic has stopped; zone-aware
+    routing last, since the caller it adds in the second zone keeps blue-2 from front-1, whose ejection
+    `beyond` shows."""
     view.title("Beyond App Mesh: meshplane policies on real traffic")
     started = time.monotonic()
+    with view.step(f"Starting {zoned.JOINING} in {ZONES[1]} (front-1 is in {ZONES[0]}), not registered yet"):
+        zoned.start_caller(built)
+    report.timings["policy_zone_caller_start"] = round(time.monotonic() - started, 3)
     report.policies = beyond.run(built, view.step, report.timings)
+    zone_started = time.monotonic()
+    with view.step(f"Registering {zoned.JOINING}: blue's zoneAware policy keeps each front in its zone"):
+        report.policies.append(zoned.check(built))
+    report.timings["policy_zone_aware"] = round(time.monotonic() - zone_started, 3)
     report.timings["policies"] = round(time.monotonic() - started, 3)
     for check in report.policies:
         view.info(f"{check.section}: {check.evidence}")

@@ -13,18 +13,19 @@ from meshplane.demo.discovery import CloudMap, EcsCluster
 from meshplane.demo.envoy import DemoError, Sidecar
 from meshplane.demo.network import LoopbackAddresses
 from meshplane.demo.pki import LocalCA
-from meshplane.demo.plan import APP_PORT, EGRESS_PORT, GATEWAY_PORT, INGRESS_PORT, Instance, Plan, Registration
+from meshplane.demo.plan import APP_PORT, EGRESS_PORT, GATEWAY_PORT, INGRESS_PORT, ZONES, Instance, Plan, Registration
 from meshplane.local.harness import LocalStack, start_local_up
 from meshplane.localnet.processes import Child, Supervisor
 from meshplane.localnet.waiting import poll
 
-# (node, instance, version, how it is registered): two blue and two green, each way once.
-INSTANCES: tuple[tuple[str, str, str, Registration], ...] = (
-    ("front", "front-1", "v1", "cloudmap"),
-    ("blue", "blue-1", "v1", "ecs"),
-    ("blue", "blue-2", "v1", "cloudmap"),
-    ("green", "green-1", "v2", "ecs"),
-    ("green", "green-2", "v2", "cloudmap"),
+# (node, instance, version, how it is registered, zone): two blue and two green, each way once, one of each
+# color per zone.  A second front instance, in the other zone, joins for the zone-aware check (`demo.zoned`).
+INSTANCES: tuple[tuple[str, str, str, Registration, str], ...] = (
+    ("front", "front-1", "v1", "cloudmap", ZONES[0]),
+    ("blue", "blue-1", "v1", "ecs", ZONES[0]),
+    ("blue", "blue-2", "v1", "cloudmap", ZONES[1]),
+    ("green", "green-1", "v2", "ecs", ZONES[0]),
+    ("green", "green-2", "v2", "cloudmap", ZONES[1]),
 )
 ECS_EVENT_BUS = "default"  # ECS delivers task state changes to the account's default bus
 RECONCILE_SECONDS = 10.0
@@ -135,7 +136,7 @@ def bring_up(supervisor: Supervisor, workdir: Path, region: str, view: Any) -> S
               "outlier detection, mTLS, Cloud Map discovery")  # fmt: skip
     with view.step("Writing authorization policies (meshplane's Policy API): each node accepts only its callers"):
         mesh.authorize(clients.appmesh, plan)
-    with view.step("Writing blue's failure-percentage ejection and retry budget (Policy API)"):
+    with view.step("Writing blue's failure-percentage ejection, retry budget and zone-aware routing (Policy API)"):
         mesh.resilience(clients.appmesh, plan)
     _timed(timings, "define_mesh", started)
 
@@ -158,11 +159,17 @@ def _start_instances(stack: Stack) -> None:
     gateway_ip = stack.addresses.claim((GATEWAY_PORT,))
     gateway = Instance(plan.gateway, plan.gateway, "v1", gateway_ip, None)
     stack.running["gateway"] = Running(gateway, None, _sidecar(stack, gateway, "virtualGateway"))
-    for node, name, version, registration in INSTANCES:
-        address = stack.addresses.claim((APP_PORT, INGRESS_PORT, EGRESS_PORT))
-        instance = Instance(node, name, version, address, registration)
-        app = start_app(stack, instance)
-        stack.running[name] = Running(instance, app, _sidecar(stack, instance, "virtualNode"))
+    for node, name, version, registration, zone in INSTANCES:
+        start_instance(stack, node, name, version, registration, zone)
+
+
+def start_instance(stack: Stack, node: str, name: str, version: str, registration: Registration, zone: str
+                   ) -> Running:  # fmt: skip
+    """An app and its sidecar at a loopback address of their own (not registered yet)."""
+    address = stack.addresses.claim((APP_PORT, INGRESS_PORT, EGRESS_PORT))
+    instance = Instance(node, name, version, address, registration, zone)
+    stack.running[name] = Running(instance, start_app(stack, instance), _sidecar(stack, instance, "virtualNode"))
+    return stack.running[name]
 
 
 def restart(stack: Stack, name: str) -> Running:
@@ -185,7 +192,7 @@ def _sidecar(stack: Stack, instance: Instance, kind: str) -> Sidecar:
     node_id = f"mesh/{stack.plan.mesh}/{kind}/{instance.node}"
     workdir = stack.workdir / "envoy" / instance.name
     return envoy.start_sidecar(stack.supervisor, instance.name, node_id, stack.local.ads_address, instance.address,
-                               workdir)  # fmt: skip
+                               workdir, instance.zone)  # fmt: skip
 
 
 def register(stack: Stack, instance: Instance) -> None:
