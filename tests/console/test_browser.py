@@ -196,8 +196,8 @@ def with_rejected_cluster(good: Any) -> Any:
 
 
 def translated(local_stack: LocalStack, node_path: str) -> Any:
-    """`node_path`'s snapshot as the pipeline computes it, from the mesh as stored (without waiting for the
-    pipeline, which may still be busy with the meshes of earlier tests)."""
+    """`node_path`'s snapshot as the pipeline computes it, from the mesh as stored (the mesh's endpoints
+    included as far as the pipeline has stored them)."""
     from meshplane.model.ids import ProxyId
     from meshplane.store import ResourceStore
     from meshplane.translate import translate
@@ -205,6 +205,19 @@ def translated(local_stack: LocalStack, node_path: str) -> Any:
     proxy = ProxyId.parse(node_path)
     store = ResourceStore(local_stack.table, local_stack.client("dynamodb"), region="us-east-1")
     return translate(store.load_mesh_state(proxy.mesh), proxy)
+
+
+def pipeline_snapshot(local_stack: LocalStack, mesh: str, node: str) -> Any:
+    """`node`'s snapshot once the pipeline has published it from everything stored (its Cloud Map endpoints
+    included), so the version an Envoy applies can match the latest the status read compares it with."""
+
+    def caught_up() -> Any:
+        snapshot = translated(local_stack, f"mesh/{mesh}/virtualNode/{node}")
+        status, answer = api_read(local_stack, f"/meshplane/v1/meshes/{mesh}/proxies")
+        latest = next((n["latestVersion"] for n in answer.get("nodes", []) if n["name"] == node), None)
+        return snapshot if status == 200 and latest == snapshot.version else None
+
+    return wait_until(caught_up, 60, interval=0.2, what=f"{node}'s published snapshot to hold what is stored")
 
 
 def api_read(local_stack: LocalStack, path: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
@@ -241,7 +254,7 @@ def test_a_nack_forced_through_an_invalid_snapshot_shows_on_the_right_node(
 
     made = create_color_mesh(local_stack.appmesh(), new_mesh("nack"), {"blue": "127.0.0.2", "green": "127.0.0.3"},
                              {"blue": 50, "green": 50})  # fmt: skip
-    good = translated(local_stack, f"mesh/{made.mesh}/virtualNode/front")
+    good = pipeline_snapshot(local_stack, made.mesh, "front")
     with status_ads(local_stack) as (ads, publisher):
         publisher.publish(good)
         address = lab.address()

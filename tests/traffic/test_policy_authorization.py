@@ -137,7 +137,7 @@ def test_generated_rbac_config_passes_envoy_validate(world: World, tmp_path: Any
     # on the TLS and the plaintext chain each: guarded a DENY then an ALLOW filter, vault (no DENY rule) an ALLOW one
     for node, rbac, count in (("guarded", "envoy.filters.http.rbac", 4), ("vault", "envoy.filters.network.rbac", 2)):
         proxy = ProxyId(MESH, Kind.VIRTUAL_NODE, node)
-        listener_config = str(translate(world.state, proxy).resources[XdsType.LISTENERS])
+        listener_config = "".join(str(m) for m in translate(world.state, proxy).of(XdsType.LISTENERS).values())
         assert listener_config.count(rbac) == count, node
         validate_sidecar(world.state, proxy, tmp_path)
 
