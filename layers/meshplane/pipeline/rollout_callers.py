@@ -17,24 +17,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from meshplane.model.ids import ProxyId
 from meshplane.model.rollout.spec import RolloutSpec
 from meshplane.model.rollout.state import CallerSync
 from meshplane.store.index import DependencyIndex
-from meshplane.store.pointers import POINTER_SK
-from meshplane.store.pointers import partition as pointer_partition
+from meshplane.store.pointers import PointerStore
 from meshplane.store.proxy_status import ProxyStatusStore
 from meshplane.store.resources import ResourceStore
 
 MAX_STEPS_KEPT = 256  # steps whose callers are remembered: every active rollout's current one
-
-
-@dataclass(frozen=True)
-class Published:
-    version: str
-    at: float  # epoch seconds, whole
 
 
 class CallerWatch:
@@ -43,6 +35,7 @@ class CallerWatch:
     def __init__(self, store: ResourceStore, clock: Callable[[], float]) -> None:
         self.store, self.clock = store, clock
         self.statuses = ProxyStatusStore(store.table, store.client, clock=clock)
+        self.pointers = PointerStore(store.table, store.client)
         self._callers: dict[tuple[str, str, float], list[ProxyId]] = {}
 
     def sync(self, mesh: str, spec: RolloutSpec, since: float) -> CallerSync:
@@ -70,20 +63,12 @@ class CallerWatch:
 
     def _behind(self, proxy: ProxyId, since: float) -> str | None:
         """Why `proxy` is not yet running a snapshot published since `since`; None when it is."""
-        published = self.published(proxy)
-        if published is None or published.at < math.floor(since):
+        published = self.pointers.get(proxy.path)
+        if published is None or published.published_at < math.floor(since):
             return f"{proxy.name}: not republished since the step began"
         live = [e for e in self.statuses.envoys([proxy]) if e.live(self.clock())]
         if not live:
             return f"{proxy.name}: no Envoy reporting"
         late = [e for e in live if e.applied != published.version]
         return f"{proxy.name}: {len(late)} of {len(live)} Envoys not on it yet" if late else None
-
-    def published(self, proxy: ProxyId) -> Published | None:
-        item = self.store.client.get_item(
-            TableName=self.store.table, ConsistentRead=True, ProjectionExpression="version, publishedAt",
-            Key={"pk": {"S": pointer_partition(proxy.path)}, "sk": {"S": POINTER_SK}}).get("Item")
-        if not item:
-            return None
-        return Published(item["version"]["S"], float(item.get("publishedAt", {}).get("N", "0")))
 

@@ -13,9 +13,10 @@ from meshplane.snapshot.types import SEND_ORDER, XdsType
 class Pointer:
     """The current snapshot of one proxy.
 
-    `etag` is set when read from the bucket (for the next If-None-Match), `seq` and
-    `certificates` when read from the table (for the next conditional advance and
-    the ACM renewal check); each is empty where it was not read from.
+    `etag` is set when read from the bucket (for the next If-None-Match), `seq`,
+    `certificates` and `published_at` when read from the table (for the next conditional
+    advance, the ACM renewal check and a rollout's caller check); each is empty where it
+    was not read from.
     """
 
     version: str
@@ -26,6 +27,7 @@ class Pointer:
     etag: str = ""
     seq: int = 0
     certificates: Mapping[str, str] = field(default_factory=dict)  # ACM ARN -> stamp of the exported copy
+    published_at: float = field(default=0.0, compare=False)  # epoch seconds, whole: when the table's item was written
 
 
 def previous_key_after(previous: Pointer | None, versions: Mapping[str, str]) -> str:

@@ -44,6 +44,7 @@ def _pointer(item: Mapping[str, Any]) -> Pointer:
         seq=int(item["seq"]["N"]),
         certificates=_strings(item.get("certificates")),
         previous_key=item.get("previousKey", {}).get("S", ""),
+        published_at=float(item.get("publishedAt", {}).get("N", "0")),
     )
 
 
