@@ -43,6 +43,7 @@ RATE_PER_MINUTE, RATE_REQUESTS = 5, 10
 TRACE_REQUESTS = 10  # two batches of Envoy's 5-span flush at every proxy on the path
 EJECT_ROUND = 10
 SETTLE_SECONDS = 20.0
+HEADERS_PATIENCE_S = 5.0  # the first answer of a listener the policy batch replaced may be a 503
 SHADOW = "green"
 FAILING = "blue-2"
 
@@ -120,7 +121,12 @@ def applied(stack: Stack, markers: dict[str, tuple[str, ...]]) -> dict[str, floa
 
 def headers(stack: Stack) -> PolicyCheck:
     sent = {"x-demo-tenant": "forged", "x-demo-secret": "s3cr3t"}
-    answer = get(stack.gateway_address, "/", sent)
+
+    def answered() -> Answer | None:  # a listener the batch replaced may refuse the first connection (503)
+        reply = get(stack.gateway_address, "/", sent)
+        return reply if 0 < reply.status < 500 else None
+
+    answer = poll(answered, HEADERS_PATIENCE_S, interval=0.2) or get(stack.gateway_address, "/", sent)
     seen = answer.body.get("headers", {})
     measured = {"status": answer.status, "seen_at_front": seen, "response_header": answer.headers.get("x-demo-policy")}
     ok = seen == {"x-demo-tenant": "blue-team"} and measured["response_header"] == "edge-headers"
