@@ -4,7 +4,14 @@ Affected proxies: a proxy is recomputed when a changed resource is among its
 dependencies *now* (from `graph.dependencies` on the freshly loaded state) or was
 among them when it was last published (the `IDX#` index), so a proxy that used
 to depend on something gets the push that removes it.  A proxy never published is
-always computed.
+always computed.  Planning resolves almost none of them: a translation is a pure
+function of what the graph read, and the index entry records every read (absent
+resources included), so a proxy whose entry meets the change is rebuilt as it is,
+and one whose entry misses it reads now what it read then, unless it enumerated a
+place the change touched (`resources_reach`); only those are resolved.  A hot
+change to a route 10,000 proxies use plans without resolving any of them
+(`bench/suite_hot.py`; `tests/pipeline/test_plan_from_index.py` holds the two ways
+of planning equal).
 
 Endpoint-only changes take the short path: only the EDS part is translated and
 the other types are carried over from the last published snapshot, so their
@@ -27,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
-from meshplane.model.policy.keys import DependencyKey
+from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.model.state import MeshState
 from meshplane.pipeline.ports import Graph, StateLoader, Translator
 from meshplane.pipeline.publish import Publisher, Result, Status
@@ -97,6 +104,35 @@ def _endpoint_plan(paths: dict[str, ProxyId], index: dict[str, IndexEntry], node
     return Plan(frozenset(unpublished), frozenset(eds), retired)
 
 
+@dataclass(frozen=True)
+class Reach:
+    """A resource change as planning sees it: the changed keys' paths, and the paths of the places a proxy
+    enumerates (and so may newly read a changed key through) that the change touches."""
+
+    changed: frozenset[str]
+    listed: frozenset[str]
+
+
+def resources_reach(state: MeshState, resources: Iterable[DependencyKey]) -> Reach:
+    """A route is found by listing its router's routes, a gateway route by listing its gateway's, and a policy's
+    sections by looking up what is given to each of its targets (in `state`: where it was given before, it was
+    read, so its key is already among the readers' dependencies).  Each of those places is itself recorded as
+    a dependency of every proxy that enumerates it (`graph.build.Resolver`)."""
+    changed: set[str] = set()
+    listed: set[str] = set()
+    for key in resources:
+        changed.add(resource_path(key))
+        if isinstance(key, PolicyKey):
+            found = state.policies.get(key.name)
+            targets = found.spec.targets if found is not None else ()
+            listed.update(resource_path(t.key(state.name)) for t in targets)
+        elif key.kind is Kind.ROUTE and key.parent is not None:
+            listed.add(resource_path(ResourceKey(Kind.VIRTUAL_ROUTER, key.mesh, key.parent)))
+        elif key.kind is Kind.GATEWAY_ROUTE and key.parent is not None:
+            listed.add(resource_path(ResourceKey(Kind.VIRTUAL_GATEWAY, key.mesh, key.parent)))
+    return Reach(frozenset(changed), frozenset(listed))
+
+
 class Recomputer:
     def __init__(self, *, loader: StateLoader, endpoints: EndpointStore, graph: Graph, translator: Translator,
                  pointers: PointerStore, index: DependencyIndex, publisher: Publisher, telemetry: Telemetry,
@@ -153,21 +189,39 @@ class Recomputer:
 
     def plan(self, state: MeshState, index: dict[str, IndexEntry], resources: Iterable[DependencyKey],
              endpoint_nodes: Iterable[str], *, full: bool = False) -> Plan:
+        """Which proxies the change reaches; only those the index cannot settle are resolved (`_resource_plan`)."""
+        resources = list(resources)
         changed = {resource_path(k) for k in resources}
-        nodes = set(endpoint_nodes)
-        rebuild: set[ProxyId] = set()
-        eds: set[ProxyId] = set()
         paths = {p.path: p for p in self._graph.proxies(state)}
         retired = frozenset(index.keys() - paths.keys())
-        if not full and not changed:
-            return _endpoint_plan(paths, index, nodes, retired)
-        proxies = set(paths.values())
-        for proxy in proxies:
-            old = index.get(proxy.path)
-            deps = {resource_path(k) for k in self._graph.dependencies(state, proxy)} | _own_keys(proxy)
-            if full or old is None or changed & (deps | old.deps):
+        if full:
+            return Plan(frozenset(paths.values()), frozenset(), retired)
+        if not changed:
+            return _endpoint_plan(paths, index, set(endpoint_nodes), retired)
+        return self._resource_plan(state, paths, index, resources_reach(state, resources), set(endpoint_nodes),
+                                   retired)
+
+    def _resource_plan(self, state: MeshState, paths: dict[str, ProxyId], index: dict[str, IndexEntry],
+                       reach: Reach, nodes: set[str], retired: frozenset[str]) -> Plan:
+        """A proxy whose last-published dependencies meet the changed keys is rebuilt without resolving it; one
+        that read only what the change left alone can differ only where it enumerated (a router's routes, a
+        gateway's routes, the policies given to a target), so only a proxy that read such a place is resolved.
+        Every other proxy reads now exactly what it read then: its index entry is its dependencies."""
+        rebuild: set[ProxyId] = set()
+        eds: set[ProxyId] = set()
+        for path, proxy in paths.items():
+            old = index.get(path)
+            if old is None or not reach.changed.isdisjoint(old.deps):
                 rebuild.add(proxy)
-            elif nodes & (self._graph.endpoint_dependencies(state, proxy) | old.endpoint_deps):
+                continue
+            endpoint_deps = old.endpoint_deps
+            if not reach.listed.isdisjoint(old.deps):
+                keys, endpoint_deps = self._graph.dependency_sets(state, proxy)
+                if not reach.changed.isdisjoint(resource_path(k) for k in keys):
+                    rebuild.add(proxy)
+                    continue
+                endpoint_deps = endpoint_deps | old.endpoint_deps
+            if not nodes.isdisjoint(endpoint_deps):
                 eds.add(proxy)
         return Plan(frozenset(rebuild), frozenset(eds), retired)
 
