@@ -18,12 +18,23 @@ _VALUE_TAG = b"\x12"  # field 2, length-delimited
 
 def varint(value: int) -> bytes:
     """Protobuf's base-128 varint of a non-negative integer."""
+    if value < 0x80:
+        return _ONE_BYTE[value]
     out = bytearray()
     while value > 0x7F:
         out.append((value & 0x7F) | 0x80)
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_ONE_BYTE = tuple(bytes((value,)) for value in range(0x80))  # the varints of one byte, made once
+
+
+def delimited(tag: bytes, body: bytes) -> bytes:
+    """A length-delimited field (`tag` already holds its number and wire type) as protobuf writes it."""
+    size = len(body)
+    return tag + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + body
 
 
 @functools.cache

@@ -144,6 +144,14 @@ class PackedResources(Mapping[str, Message]):
         self.raw = raw
         self._typed: dict[str, Message] = dict(typed) if typed is not None else {}
 
+    @classmethod
+    def assemble(cls, kind: XdsType, messages: Mapping[str, Message], bodies: Mapping[str, bytes]) -> PackedResources:
+        """One type's resources from built `messages` and from `bodies` (name -> deterministic message
+        bytes) written without building a message; a body's message is parsed only if someone reads it."""
+        raw = {name: wrap(kind, message.SerializeToString(deterministic=True)) for name, message in messages.items()}
+        raw.update((name, wrap(kind, body)) for name, body in bodies.items())
+        return cls(kind, raw, messages)
+
     def __getitem__(self, name: str) -> Message:
         message = self._typed.get(name)
         if message is None:

@@ -19,6 +19,7 @@ from meshplane.graph.memo import ContentKeys, per_state
 from meshplane.model.state import MeshState
 
 M = TypeVar("M", bound=Message)
+T = TypeVar("T")
 
 
 class RenderCache:
@@ -27,6 +28,7 @@ class RenderCache:
     def __init__(self) -> None:
         self._messages: dict[Hashable, Message] = {}
         self._serialised: dict[int, bytes] = {}  # by the id of a message held in `_messages`
+        self._values: dict[Hashable, object] = {}
         self.keys = ContentKeys()
 
     def get(self, key: Hashable, build: Callable[[], M], *, serialise: bool = True) -> M:
@@ -41,6 +43,14 @@ class RenderCache:
             if serialise:
                 self._serialised[id(found)] = found.SerializeToString(deterministic=True)
         return cast(M, found)  # `build` made it for this key
+
+    def value(self, key: Hashable, build: Callable[[], T]) -> T:
+        """Anything else derived for `key` (bytes, tuples of them), built by `build` the first time."""
+        try:
+            return cast(T, self._values[key])  # `build` made it for this key
+        except KeyError:
+            found = self._values[key] = build()
+            return found
 
     def serialised(self, resources: Mapping[str, Message]) -> dict[str, bytes]:
         """The known serialisations of those `resources` that came from this cache."""

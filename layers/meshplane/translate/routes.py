@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from google.protobuf import duration_pb2
+from google.protobuf.message import Message
 
 from meshplane.graph import names
 from meshplane.graph.view import HTTP_FAMILY, GatewayRouteView, IngressListener, ProxyView, RouteView, ServicePort
 from meshplane.model import shapes
-from meshplane.translate import extensions, matches
+from meshplane.snapshot.snapshot import PackedResources
+from meshplane.snapshot.types import XdsType
+from meshplane.translate import extensions, matches, route_wire
 from meshplane.translate.cache import RenderCache
 from meshplane.translate.core import EGRESS_DIRECT_PORT, duration, seconds, typed
 from meshplane.translate.policy import headers as policy_headers
 from meshplane.translate.policy import mirror as policy_mirror
 from meshplane.translate.policy import rate_limit as policy_rate_limit
 from meshplane.translate.retry import retry_policy
+from meshplane.translate.route_wire import HostWire, RouteTemplate
 
 DEFAULT_PER_REQUEST_S = 15.0
 TARGET_HEADER = "x-meshplane-gateway-target"
@@ -49,8 +54,13 @@ def _action(route: RouteView) -> rc.RouteAction:
     return action
 
 
+def _is_catch_all(route: RouteView) -> bool:
+    """A provider node's implicit route: one target, nothing of App Mesh's route spec."""
+    return route.spec is None and route.fault is None and not route.hash_headers and len(route.targets) == 1
+
+
 def _route(route: RouteView) -> rc.Route:
-    if route.spec is None and route.fault is None and not route.hash_headers and len(route.targets) == 1:
+    if _is_catch_all(route):
         return _catch_all(route.name, route.protocol == "grpc", route.targets[0].cluster)
     spec = route.spec  # the build pairs a grpc listener with grpc routes, http and http2 with http routes
     if route.protocol == "grpc":
@@ -77,12 +87,6 @@ def _catch_all(name: str, grpc: bool, cluster: str) -> rc.Route:
     built.CopyFrom(_catch_all_template(name, grpc))
     built.route.cluster = cluster
     return built
-
-
-def _vhost(service: ServicePort, domains: list[str]) -> rc.VirtualHost:
-    host = rc.VirtualHost(name=f"{service.service}:{service.port}", domains=domains)
-    host.routes.extend(_route(r) for r in service.routes)
-    return host
 
 
 def _passthrough(view: ProxyView) -> rc.VirtualHost:
@@ -124,49 +128,61 @@ def group_protocol(services: list[ServicePort]) -> str:
     return protocols.pop() if len(protocols) == 1 else "http"
 
 
-def _add_host(config: RouteConfiguration, host: rc.VirtualHost, domains: list[str]) -> None:
-    """A copy of the service's prebuilt virtual host, under this config's domains."""
-    added = config.virtual_hosts.add()
-    added.CopyFrom(host)
-    added.domains.extend(domains)
+@functools.cache
+def _catch_all_wire(name: str, grpc: bool) -> RouteTemplate:
+    return RouteTemplate.of(_catch_all_template(name, grpc))
 
 
-def _hosts(groups: dict[int, list[ServicePort]], cache: RenderCache | None) -> dict[tuple[str, int], rc.VirtualHost]:
-    """Each service's virtual host, without domains, to be copied into every config naming it.
+def _route_bytes(route: RouteView) -> bytes:
+    if _is_catch_all(route):
+        return _catch_all_wire(route.name, route.protocol == "grpc").to(route.targets[0].cluster)
+    built: bytes = _route(route).SerializeToString(deterministic=True)
+    return built
+
+
+def _host_wire(service: ServicePort) -> HostWire:
+    return HostWire.of(service.service, service.port, map(_route_bytes, service.routes))
+
+
+def _hosts(groups: dict[int, list[ServicePort]], cache: RenderCache | None) -> dict[tuple[str, int], HostWire]:
+    """Each service's serialised virtual host, to be written into every config naming it.
 
     A service port resolves the same for every caller of one state, so `cache` shares its host."""
     if cache is None:
-        return {(s.service, s.port): _vhost(s, []) for ss in groups.values() for s in ss}
-    return {(s.service, s.port): cache.get(("vhost", s.service, s.port, s.protocol), functools.partial(_vhost, s, []),
-                                           serialise=False)
+        return {(s.service, s.port): _host_wire(s) for ss in groups.values() for s in ss}
+    return {(s.service, s.port): cache.value(("vhost", s.service, s.port, s.protocol), functools.partial(_host_wire, s))
             for ss in groups.values() for s in ss}
 
 
-def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, RouteConfiguration]:
-    out: dict[str, RouteConfiguration] = {}
+def _config(name: str, hosts: list[bytes], view: ProxyView) -> bytes:
+    if view.allow_all:
+        hosts.append(route_wire.host_field(_passthrough(view)))
+    return route_wire.config(name, hosts)
+
+
+def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, bytes]:
+    """The egress route configs, each as its deterministic serialisation."""
+    out: dict[str, bytes] = {}
     groups = egress_groups(view)
     hosts = _hosts(groups, cache)
     for port, services in groups.items():
         name = names.egress_routes(group_protocol(services), port)
-        config = out[name] = RouteConfiguration(name=name)
-        for s in services:
-            _add_host(config, hosts[s.service, port], [s.service, f"{s.service}:{s.port}"])
-        if view.allow_all:
-            config.virtual_hosts.append(_passthrough(view))
+        own = [hosts[s.service, port] for s in services]
+        out[name] = _config(name, [host.under(host.service, host.service_port) for host in own], view)
     if not serves_direct(view):
         return out
     # The direct config serves apps that call the egress listener without iptables:
     # `name:port` for every port, and the bare `name` for the service's first port.
     direct = names.egress_routes("http", EGRESS_DIRECT_PORT)
-    config = out[direct] = RouteConfiguration(name=direct)
     bare: set[str] = set()
+    written = []
     for port in sorted(groups):
         for s in groups[port]:
-            domains = [f"{s.service}:{port}"] + ([s.service] if s.service not in bare else [])
+            host = hosts[s.service, port]
+            domains = (host.service_port,) if s.service in bare else (host.service_port, host.service)
+            written.append(host.under(*domains))
             bare.add(s.service)
-            _add_host(config, hosts[s.service, port], domains)
-    if view.allow_all:
-        config.virtual_hosts.append(_passthrough(view))
+    out[direct] = _config(direct, written, view)
     return out
 
 
@@ -278,12 +294,14 @@ def _own_policies(config: RouteConfiguration, view: ProxyView) -> RouteConfigura
     return config
 
 
-def routes(view: ProxyView, cache: RenderCache | None = None) -> dict[str, RouteConfiguration]:
-    """Every route config of the proxy; `cache` is the render cache of the state `view` was resolved from."""
+def routes(view: ProxyView, cache: RenderCache | None = None) -> Mapping[str, Message]:
+    """Every route config of the proxy; `cache` is the render cache of the state `view` was resolved from.
+
+    The egress configs (a virtual host per backend, often thousands) are written as bytes from each
+    service's serialised host and parsed into messages only if someone reads them."""
     if view.is_gateway:
         configs = [_own_policies(_gateway(view, li), view) for li in view.listeners]
         return {c.name: c for c in configs}
     ingress = (_ingress(li) for li in view.listeners if li.protocol in HTTP_FAMILY)
-    out = {c.name: _own_policies(c, view) for c in ingress}
-    out.update(_egress(view, cache))
-    return out
+    built = {c.name: _own_policies(c, view) for c in ingress}
+    return PackedResources.assemble(XdsType.ROUTES, built, _egress(view, cache))

@@ -1,0 +1,91 @@
+"""Egress route configs written as bytes: one virtual host per backend service, thousands on a large proxy.
+
+Deterministic serialisation writes a message's fields in field-number order, each behind its tag
+(and, for messages and strings, its length), and a sub-message exactly as it serialises on its own.
+So a config is its name field followed by its virtual host fields; a host is its name, its domains,
+then its route fields; and a route built once without its cluster (field 1 of its action, written
+first) is completed for any cluster by joining bytes.  Each is what protobuf writes for the same
+message (`tests/translate/test_route_wire.py` holds them equal), without building one message per
+host and per config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from envoy.config.route.v3 import route_components_pb2 as rc
+
+from meshplane.snapshot.packing import delimited
+
+# Tags (field number << 3 | length-delimited) of the fields written here.
+_CONFIG_NAME = b"\x0a"  # RouteConfiguration.name = 1
+_CONFIG_HOST = b"\x12"  # RouteConfiguration.virtual_hosts = 2
+_HOST_NAME = b"\x0a"  # VirtualHost.name = 1
+_HOST_DOMAIN = b"\x12"  # VirtualHost.domains = 2
+_HOST_ROUTE = b"\x1a"  # VirtualHost.routes = 3
+_ROUTE_ACTION = b"\x12"  # Route.route = 2
+_ACTION_CLUSTER = b"\x0a"  # RouteAction.cluster = 1
+
+
+@dataclass(frozen=True)
+class RouteTemplate:
+    """A route whose action names no cluster yet, serialised around where the cluster goes."""
+
+    before: bytes  # the route's fields before its action (the match)
+    action: bytes  # the action's own fields, all after the cluster
+    after: bytes  # the route's fields after its action (the name)
+
+    @classmethod
+    def of(cls, route: rc.Route) -> RouteTemplate:
+        """Split `route` (a match, an action without a cluster, a name, nothing else)."""
+        template = cls(
+            rc.Route(match=route.match).SerializeToString(deterministic=True),
+            route.route.SerializeToString(deterministic=True),
+            rc.Route(name=route.name).SerializeToString(deterministic=True),
+        )
+        whole = route.SerializeToString(deterministic=True)
+        if route.route.cluster or template.with_action(template.action) != whole:
+            raise ValueError(f"route {route.name!r} holds more than a match, a cluster-less action and a name")
+        return template
+
+    def with_action(self, action: bytes) -> bytes:
+        return b"".join((self.before, delimited(_ROUTE_ACTION, action), self.after))
+
+    def to(self, cluster: str) -> bytes:
+        """The route's deterministic bytes with its action sending to `cluster`."""
+        return self.with_action(delimited(_ACTION_CLUSTER, cluster.encode()) + self.action)
+
+
+@dataclass(frozen=True)
+class HostWire:
+    """A service's virtual host serialised around its domains: `service` and `service:port`."""
+
+    head: bytes  # the name field
+    tail: bytes  # the route fields
+    service: bytes  # the domain field of the bare service name
+    service_port: bytes  # the domain field of `service:port`
+
+    @classmethod
+    def of(cls, service: str, port: int, routes: Iterable[bytes]) -> HostWire:
+        """The host `service:port` holding `routes` (each a route's deterministic bytes), in order."""
+        return cls(
+            delimited(_HOST_NAME, f"{service}:{port}".encode()),
+            b"".join([delimited(_HOST_ROUTE, route) for route in routes]),
+            delimited(_HOST_DOMAIN, service.encode()),
+            delimited(_HOST_DOMAIN, f"{service}:{port}".encode()),
+        )
+
+    def under(self, *domains: bytes) -> bytes:
+        """The config's `virtual_hosts` field of this host under `domains` (some of its own domain fields)."""
+        return delimited(_CONFIG_HOST, b"".join((self.head, *domains, self.tail)))
+
+
+def host_field(host: rc.VirtualHost) -> bytes:
+    """A built virtual host as a config's `virtual_hosts` field."""
+    return delimited(_CONFIG_HOST, host.SerializeToString(deterministic=True))
+
+
+def config(name: str, hosts: list[bytes]) -> bytes:
+    """A RouteConfiguration holding only its name and `hosts` (`virtual_hosts` fields), in order."""
+    return b"".join([delimited(_CONFIG_NAME, name.encode()), *hosts])
