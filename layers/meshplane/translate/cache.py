@@ -44,6 +44,15 @@ class RenderCache:
                 self._serialised[id(found)] = found.SerializeToString(deterministic=True)
         return cast(M, found)  # `build` made it for this key
 
+    def parsed(self, key: Hashable, write: Callable[[], bytes], parse: Callable[[bytes], M]) -> M:
+        """`get` for a message written as its deterministic bytes by `write` and parsed by `parse`."""
+        found = self._messages.get(key)
+        if found is None:
+            body = write()
+            found = self._messages[key] = parse(body)
+            self._serialised[id(found)] = body
+        return cast(M, found)  # `parse` made it for this key
+
     def value(self, key: Hashable, build: Callable[[], T]) -> T:
         """Anything else derived for `key` (bytes, tuples of them), built by `build` the first time."""
         try:

@@ -1,0 +1,76 @@
+"""A ClusterLoadAssignment written as bytes: EDS holds one per backend, each with every instance of it.
+
+The assignment is a handful of nested messages per endpoint (LbEndpoint > Endpoint > Address >
+SocketAddress), which cost more to build field by field through the protobuf runtime than to write.
+Deterministic serialisation writes fields in field-number order, each behind its tag and, for
+messages and strings, its length, a sub-message exactly as it serialises on its own; what is written
+here is byte for byte what protobuf writes for the same message (`tests/translate/test_eds_wire.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from meshplane.snapshot.packing import delimited, varint
+
+# Tags (field number << 3 | wire type) of the fields written here.
+_CLUSTER_NAME = b"\x0a"  # ClusterLoadAssignment.cluster_name = 1
+_LOCALITY_ENDPOINTS = b"\x12"  # ClusterLoadAssignment.endpoints = 2
+_LOCALITY = b"\x0a"  # LocalityLbEndpoints.locality = 1
+_ZONE = b"\x12"  # Locality.zone = 2
+_LB_ENDPOINT = b"\x12"  # LocalityLbEndpoints.lb_endpoints = 2
+_ENDPOINT = b"\x0a"  # LbEndpoint.endpoint = 1
+_ADDRESS = b"\x0a"  # Endpoint.address = 1; Address.socket_address = 1
+_HEALTH_CHECK_CONFIG = b"\x12"  # Endpoint.health_check_config = 2
+_PORT = b"\x08"  # HealthCheckConfig.port_value = 1 (varint)
+_SOCKET_ADDRESS = b"\x12"  # SocketAddress.address = 2
+_SOCKET_PORT = b"\x18"  # SocketAddress.port_value = 3 (varint)
+# LbEndpoint.health_status = 2 (varint): HEALTHY = 1, UNHEALTHY = 2
+_HEALTH = {True: b"\x10\x01", False: b"\x10\x02"}
+
+# An instance's `lb_endpoints` field when every length in it is one byte: the field's own length,
+# the endpoint's, the address's, the socket address's, the IP's, the IP, the port's varint, the health.
+_SHORT_FORM = (_LB_ENDPOINT + b"%c" + _ENDPOINT + b"%c" + _ADDRESS + b"%c" + _ADDRESS + b"%c"
+               + _SOCKET_ADDRESS + b"%c%s" + _SOCKET_PORT + b"%s%s")
+_SHORT = 0x80 - 14  # an address shorter than this keeps the outermost length (its own + 14 at most) in one byte
+
+# One endpoint: (zone or "", address, port, healthy, the health check port or None)
+Instance = tuple[str, str, int, bool, int | None]
+
+
+def lb_endpoint(address: str, port: int, healthy: bool, health_check_port: int | None) -> bytes:
+    """The `lb_endpoints` field of one instance."""
+    raw = address.encode()
+    if health_check_port is None and 0 < len(raw) < _SHORT:
+        # The usual instance: every length below fits one varint byte, so one format writes it.
+        number = varint(port)
+        sock = 3 + len(raw) + len(number)
+        return _SHORT_FORM % (sock + 8, sock + 4, sock + 2, sock, len(raw), raw, number, _HEALTH[healthy])
+    # The port is one of a oneof: written even when 0.
+    sock = (delimited(_SOCKET_ADDRESS, raw) if raw else b"") + _SOCKET_PORT + varint(port)
+    endpoint = delimited(_ADDRESS, delimited(_ADDRESS, sock))
+    if health_check_port is not None:
+        endpoint += delimited(_HEALTH_CHECK_CONFIG, _PORT + varint(health_check_port) if health_check_port else b"")
+    return delimited(_LB_ENDPOINT, delimited(_ENDPOINT, endpoint) + _HEALTH[healthy])
+
+
+def assignment(cluster: str, instances: Iterable[Instance]) -> bytes:
+    """The assignment of `cluster`: one locality per run of `instances` in one zone, in their order."""
+    parts = [delimited(_CLUSTER_NAME, cluster.encode())] if cluster else []
+    zone: str | None = None
+    run: list[bytes] = []
+    for where, address, port, healthy, health_check_port in instances:
+        if where != zone:
+            parts.append(_locality(zone, run))
+            zone, run = where, []
+        run.append(lb_endpoint(address, port, healthy, health_check_port))
+    parts.append(_locality(zone, run))
+    return b"".join(parts)
+
+
+def _locality(zone: str | None, run: list[bytes]) -> bytes:
+    """A zone's `endpoints` field (nothing before the first zone starts)."""
+    if zone is None:
+        return b""
+    locality = delimited(_LOCALITY, delimited(_ZONE, zone.encode())) if zone else b""
+    return delimited(_LOCALITY_ENDPOINTS, b"".join([locality, *run]))
