@@ -44,8 +44,8 @@ def lb_endpoint(address: str, port: int, healthy: bool, health_check_port: int |
     if health_check_port is None and 0 < len(raw) < _SHORT:
         # The usual instance: every length below fits one varint byte, so one format writes it.
         number = varint(port)
-        sock = 3 + len(raw) + len(number)
-        return _SHORT_FORM % (sock + 8, sock + 4, sock + 2, sock, len(raw), raw, number, _HEALTH[healthy])
+        size = 3 + len(raw) + len(number)  # the socket address's
+        return _SHORT_FORM % (size + 8, size + 4, size + 2, size, len(raw), raw, number, _HEALTH[healthy])
     # The port is one of a oneof: written even when 0.
     sock = (delimited(_SOCKET_ADDRESS, raw) if raw else b"") + _SOCKET_PORT + varint(port)
     endpoint = delimited(_ADDRESS, delimited(_ADDRESS, sock))
