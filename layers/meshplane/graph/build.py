@@ -6,6 +6,8 @@ answers "what does this proxy depend on" for the incremental dependency index.
 
 from __future__ import annotations
 
+import operator
+
 from meshplane.graph import extensions, mirror, names, policies
 from meshplane.graph.memo import ContentKeys, per_state
 from meshplane.graph.order import route_sort_key
@@ -134,10 +136,10 @@ class Resolver:
         if provider is None:
             self.problems.append(f"virtual service {service!r} has no provider")
             return []
-        kind, value = provider.member
-        if kind == "virtual_node":
-            return self._node_provided(service, value.virtual_node_name, tls)
-        return self._router_provided(service, value.virtual_router_name, tls)
+        if provider.virtual_node is not None:  # a union: exactly one member is set
+            return self._node_provided(service, provider.virtual_node.virtual_node_name, tls)
+        assert provider.virtual_router is not None
+        return self._router_provided(service, provider.virtual_router.virtual_router_name, tls)
 
     def _node_provided(self, service: str, node_name: str, tls: ClientTls | None) -> list[ServicePort]:
         node = self.node(node_name)
@@ -284,8 +286,10 @@ def _build_upstream(resolver: Resolver, node: shapes.VirtualNodeData, listener: 
     pm = listener.port_mapping
     node_key = ResourceKey(Kind.VIRTUAL_NODE, resolver.mesh, node.virtual_node_name)
     reported: list[str] = []
-    balancing = extensions.balancing(resolver.tags(node_key), f"virtual node {node.virtual_node_name!r}",
-                                     reported.append)
+    tags = resolver.tags(node_key)
+    balancing = None
+    if tags:  # untagged (most nodes): nothing to read, nothing to name
+        balancing = extensions.balancing(tags, f"virtual node {node.virtual_node_name!r}", reported.append)
     found, conflicts = policies.sections(resolver.state, node_key, policies.UPSTREAM)
     upstream = Upstream(
         cluster=name,
@@ -328,6 +332,10 @@ def _backend_tls(backend: shapes.VirtualServiceBackend, defaults: shapes.Backend
     if defaults is not None and defaults.client_policy is not None:
         return defaults.client_policy.tls
     return None
+
+
+_by_cluster = operator.attrgetter("cluster")
+_by_port_and_service = operator.attrgetter("port", "service")
 
 
 def _allow_all(state: MeshState) -> bool:
@@ -375,7 +383,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
         proxy=proxy,
         listeners=listeners,
         services=deduped,
-        upstreams=tuple(sorted(resolver.upstreams.values(), key=lambda u: u.cluster)),
+        upstreams=tuple(sorted(resolver.upstreams.values(), key=_by_cluster)),
         allow_all=_allow_all(state),
         access_log=access_log,
         problems=tuple(resolver.problems),
@@ -422,7 +430,7 @@ def _gateway_view(state: MeshState, proxy: ProxyId, resolver: Resolver) -> Proxy
         proxy=proxy,
         listeners=listeners,
         services=_dedupe(services),
-        upstreams=tuple(sorted(resolver.upstreams.values(), key=lambda u: u.cluster)),
+        upstreams=tuple(sorted(resolver.upstreams.values(), key=_by_cluster)),
         allow_all=False,
         access_log=access_log,
         gateway_routes=tuple(routes),
@@ -485,7 +493,7 @@ def _dedupe(services: list[ServicePort]) -> tuple[ServicePort, ...]:
     seen: dict[tuple[str, int], ServicePort] = {}
     for sp in services:
         seen.setdefault((sp.service, sp.port), sp)
-    return tuple(sorted(seen.values(), key=lambda s: (s.port, s.service)))
+    return tuple(sorted(seen.values(), key=_by_port_and_service))
 
 
 def port_clashes(services: tuple[ServicePort, ...]) -> list[str]:
