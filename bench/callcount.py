@@ -19,13 +19,21 @@ fixed numbers whatever the size:
   delete one unit (the deleted item is not in the request; the items deleted here are
   under 1 KB); transactions cost twice.
 A write's size is that of the new item: the replaced item is not in the request, and the
-items the pipeline rewrites keep their shape.
+items the pipeline rewrites keep their shape.  A read with a `ProjectionExpression` is billed
+by the whole items DynamoDB read, not the attributes it returned, so the counter asks the
+same read again without the projection on its own uncounted client (`sizer`) and sizes that.
+
+For the AWS projection of each invocation's duration (`cost_bill.projected_seconds`) every
+call is also kept with the thread that made it and the time it took here, and the time the
+counter's own handlers spent (sizing, the unprojected reads) is kept apart so the caller can
+take it out of what it measured.
 """
 
 from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -33,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 PARAMS_KEY = "bench.callcount.params"
+STARTED_KEY = "bench.callcount.started"
+PROJECTED_READS = {"GetItem", "Query", "Scan", "BatchGetItem"}
 
 # S3 bills by request class: PUT/COPY/POST/LIST one price, GET/HEAD/SELECT another; DELETE is free.
 S3_CLASS = {"PutObject": "PUT", "CopyObject": "PUT", "CompleteMultipartUpload": "PUT", "ListObjectsV2": "LIST",
@@ -134,6 +144,11 @@ class Tally:
     s3: Counter[str] = field(default_factory=Counter)  # request class -> requests
     events_entries: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    received_bytes: int = 0  # response bodies, as the function would receive them
+    # thread name -> the calls it made, as (service, seconds it took here)
+    threads: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    hook_seconds: float = 0.0  # wall time the counter's handlers took on the main thread (not the pipeline's)
+    hook_cpu: float = 0.0  # CPU time the same
 
     def add(self, other: Tally) -> None:
         self.calls.update(other.calls)
@@ -143,6 +158,11 @@ class Tally:
         self.s3.update(other.s3)
         self.events_entries += other.events_entries
         self.errors.update(other.errors)
+        self.received_bytes += other.received_bytes
+        for thread, calls in other.threads.items():
+            self.threads.setdefault(thread, []).extend(calls)
+        self.hook_seconds += other.hook_seconds
+        self.hook_cpu += other.hook_cpu
 
     def service_calls(self, service: str) -> int:
         return sum(n for name, n in self.calls.items() if name.split(":", 1)[0] == service)
@@ -151,20 +171,26 @@ class Tally:
         return {"calls": dict(sorted(self.calls.items())), "attempts": self.attempts,
                 "dynamodb_read_units": self.read_units, "dynamodb_write_units": self.write_units,
                 "s3": dict(sorted(self.s3.items())), "eventbridge_entries": self.events_entries,
-                "errors": dict(sorted(self.errors.items()))}
+                "errors": dict(sorted(self.errors.items())), "received_bytes": self.received_bytes}
 
 
 class CallCounter:
-    """Counts calls of every client made from the sessions it is attached to (thread-safe)."""
+    """Counts calls of every client made from the sessions it is attached to (thread-safe).
 
-    def __init__(self) -> None:
+    `sizer` is an uncounted DynamoDB client that re-reads projected reads whole, to bill them
+    as DynamoDB does; without one, a projected read is refused rather than undercounted.
+    """
+
+    def __init__(self, sizer: Any = None) -> None:
         self._lock = threading.Lock()
         self.tally = Tally()
+        self._sizer = sizer
 
     def attach(self, session: Any) -> None:
         """Register on a boto3 (or botocore) session's event system; clients made from it are counted."""
         events = session.events if hasattr(session, "events") else session.get_component("event_emitter")
         events.register("before-parameter-build", self._keep_params)
+        events.register("before-call", self._start)
         events.register("after-call", self._record)
 
     @contextmanager
@@ -184,24 +210,78 @@ class CallCounter:
         if context is not None:
             context[PARAMS_KEY] = params
 
+    @staticmethod
+    def _start(context: dict[str, Any] | None = None, **_: Any) -> None:
+        if context is not None:
+            context[STARTED_KEY] = time.perf_counter()
+
     def _record(self, http_response: Any, parsed: Mapping[str, Any], model: Any,
                 context: Mapping[str, Any] | None = None, **_: Any) -> None:
+        hook_started, hook_cpu = time.perf_counter(), time.thread_time()
         service = model.service_model.endpoint_prefix
         operation = model.name
+        took = hook_started - (context or {}).get(STARTED_KEY, hook_started)
         params = (context or {}).get(PARAMS_KEY, {})
         metadata = parsed.get("ResponseMetadata", {})
         error = parsed.get("Error", {}).get("Code")
+        sized = parsed
+        if service == "dynamodb" and operation in PROJECTED_READS and not error and _projected(params):
+            sized = self._unprojected(operation, params)
         with self._lock:
             tally = self.tally
+            tally.threads.setdefault(threading.current_thread().name, []).append((service, took))
+            tally.received_bytes += _length(http_response)
             tally.calls[f"{service}:{operation}"] += 1
             tally.attempts += 1 + int(metadata.get("RetryAttempts", 0))
             if error:
                 tally.errors[f"{service}:{operation}:{error}"] += 1
             if service == "dynamodb" and (operation in DYNAMODB_READS or operation in DYNAMODB_WRITES):
-                reads, writes = dynamodb_units(operation, params, parsed if not error else {})
+                reads, writes = dynamodb_units(operation, params, sized if not error else {})
                 tally.read_units += reads
                 tally.write_units += writes
             elif service == "s3":
                 tally.s3[S3_CLASS.get(operation, "other")] += 1
             elif service == "events" and operation == "PutEvents":
                 tally.events_entries += len(params.get("Entries", []))
+            if threading.current_thread() is threading.main_thread():  # a worker's handler overlaps others
+                tally.hook_seconds += time.perf_counter() - hook_started
+            tally.hook_cpu += time.thread_time() - hook_cpu
+
+    def _unprojected(self, operation: str, params: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The same read without its projection, on the uncounted sizer: what DynamoDB read and bills."""
+        if self._sizer is None:
+            raise ValueError(f"a projected {operation} is billed by whole items: give CallCounter a sizer")
+        whole = _without_projection(params)
+        method = {"GetItem": "get_item", "Query": "query", "Scan": "scan", "BatchGetItem": "batch_get_item"}
+        result: Mapping[str, Any] = getattr(self._sizer, method[operation])(**whole)
+        return result
+
+
+def _length(http_response: Any) -> int:
+    """The response body's length from its header: reading `content` would drain a streamed body (GetObject)."""
+    headers = getattr(http_response, "headers", None) or {}
+    return int(headers.get("content-length") or headers.get("Content-Length") or 0)
+
+
+def _projected(params: Mapping[str, Any]) -> bool:
+    if "ProjectionExpression" in params or "AttributesToGet" in params:
+        return True
+    return any("ProjectionExpression" in r or "AttributesToGet" in r
+               for r in params.get("RequestItems", {}).values())
+
+
+def _without_projection(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with projections (and the attribute names only they used) left out."""
+    def strip(request: Mapping[str, Any]) -> dict[str, Any]:
+        kept = {k: v for k, v in request.items() if k not in ("ProjectionExpression", "AttributesToGet")}
+        names = kept.get("ExpressionAttributeNames")
+        if names:
+            used = " ".join(str(kept.get(k, "")) for k in ("KeyConditionExpression", "FilterExpression"))
+            kept["ExpressionAttributeNames"] = {k: v for k, v in names.items() if k in used}
+            if not kept["ExpressionAttributeNames"]:
+                kept.pop("ExpressionAttributeNames")
+        return kept
+
+    if "RequestItems" in params:
+        return {**params, "RequestItems": {t: strip(r) for t, r in params["RequestItems"].items()}}
+    return strip(params)

@@ -1,13 +1,32 @@
-"""A counted scenario as billed quantities and dollars, and the idle month built from the measured passes."""
+"""A counted scenario as billed quantities and dollars, and the idle month built from the measured passes.
+
+Lambda's GB-seconds are priced from each invocation's duration projected for AWS
+(`projected_seconds`), not from its wall time here: against moto on this shared 2-core
+machine a DynamoDB call takes tens of milliseconds and moto's own CPU competes with the
+function's, so the wall clock mostly measures the emulator.  The projection is the hot
+suite's (`bench/suite_hot.py`, whose published latency table it imports):
+- the invocation's own CPU time, measured (this process's threads; moto runs in another),
+  stretched to the function's share of a vCPU (Lambda gives one vCPU at 1,769 MB);
+- plus each call at its service's published latency; a service that table has no figure
+  for (Cloud Map, ECS) at the time the call took here, so it is overstated, not guessed;
+- calls made on the invoking thread one after another; those of a thread pool as the pool
+  ran them: per pool, its busiest thread's calls (the pools of one invocation one after
+  another).
+The measured wall time stays beside it in every row (`lambda_seconds`).
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 import cost_model as m
+from suite_hot import LATENCY_MS
 
 if TYPE_CHECKING:
-    from cost_world import Scenario
+    from cost_world import Invocation, Scenario
+
+FULL_VCPU_MB = 1769  # Lambda's memory at which a function has one whole vCPU (see suite_hot.DISPATCH_CPU_SHARE)
+MAIN_THREAD = "MainThread"
 
 DISCOVERY = ("servicediscovery:DiscoverInstances", "servicediscovery:DiscoverInstancesRevision")
 # priced quantity -> (price key, the row's column); the order is the bill's
@@ -25,11 +44,31 @@ LINES: tuple[tuple[str, str], ...] = (
 )
 
 
+def call_seconds(calls: list[tuple[str, float]]) -> float:
+    """Calls one after another: each at its service's published latency, or at its measured time without one."""
+    return sum(LATENCY_MS[service] / 1000 if service in LATENCY_MS else took for service, took in calls)
+
+
+def projected_seconds(invocation: Invocation) -> float:
+    """The invocation's duration projected for AWS: CPU at its function's vCPU share, plus its calls."""
+    memory = m.template_facts().memory_mb[invocation.function]
+    cpu = invocation.cpu_seconds * max(1.0, FULL_VCPU_MB / memory)
+    pools: dict[str, float] = {}
+    serial = 0.0
+    for thread, calls in invocation.tally.threads.items():
+        if thread == MAIN_THREAD:
+            serial += call_seconds(calls)
+        else:  # ThreadPoolExecutor names its threads <pool>_<n>
+            pool = thread.rsplit("_", 1)[0]
+            pools[pool] = max(pools.get(pool, 0.0), call_seconds(calls))
+    return cpu + serial + sum(pools.values())
+
+
 def quantities(scenario: Scenario) -> dict[str, float]:
     """What one scenario bills, by priced quantity (counted, plus the deliveries AWS makes for it)."""
     memory = m.template_facts().memory_mb
     tally = scenario.tally
-    gb_seconds = sum(memory[i.function] / 1024 * i.seconds for i in scenario.invocations)
+    gb_seconds = sum(memory[i.function] / 1024 * projected_seconds(i) for i in scenario.invocations)
     return {
         "lambda_requests": float(len(scenario.invocations)),
         "lambda_gb_seconds": gb_seconds,
@@ -78,6 +117,8 @@ def row(nodes: int, scenario: Scenario, affected: int | None) -> dict[str, Any]:
         "scenario": scenario.name,
         "invocations": ", ".join(f"{f} {n}" for f, n in sorted(functions.items())),
         "lambda_seconds": round(sum(i.seconds for i in scenario.invocations), 3),
+        "lambda_cpu_seconds": round(sum(i.cpu_seconds for i in scenario.invocations), 3),
+        "lambda_projected_seconds": round(sum(projected_seconds(i) for i in scenario.invocations), 3),
         **{k: round(v, 4) for k, v in quantity.items()},
         "published": scenario.published,
         "affected": affected if affected is not None else "",

@@ -24,6 +24,7 @@ import dataclasses
 import io
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,15 +41,18 @@ MESH = "bench"
 NAMESPACE = f"{MESH}.local"
 HOT = {"hot10": 10, "hot1000": 1000}
 ENDPOINTS_PER_NODE = 2
+MARGIN_SECONDS_AHEAD = 61  # the marks' last pass put past the reconcile's look-back (`World.quiet`)
 
 
 @dataclass
 class Invocation:
-    """One Lambda invocation: which function, how long its handler ran, what it called."""
+    """One Lambda invocation: which function, how long its handler ran here (wall clock, and the CPU time of this
+    process's threads, the call counter's own handlers taken out), what it called."""
 
     function: str
     seconds: float
     tally: Tally
+    cpu_seconds: float = 0.0
 
 
 @dataclass
@@ -156,7 +160,7 @@ class World:
             os.environ[name] = value
         self.settings = Settings(table="bench-state", bucket="bench-snapshots", bus="bench-config", region=REGION)
         self.plain = boto3.session.Session(region_name=REGION)  # plays AWS and the user: not counted
-        self.counter = CallCounter()
+        self.counter = CallCounter(sizer=self.plain.client("dynamodb"))
         self.counted = boto3.session.Session(region_name=REGION)
         self.counter.attach(self.counted)
         schema.create_table(self.plain.client("dynamodb"), self.settings.table)
@@ -182,24 +186,31 @@ class World:
         events.put_targets(Rule="config-published", EventBusName=self.settings.bus,
                            Targets=[{"Id": "ads-queue", "Arn": arn}])
 
-    def _pipeline(self, sweep_seconds: float) -> Any:
-        """The production pipeline on counted clients, configured as the template's functions are."""
+    def _clients(self, session: Any) -> Any:
+        """Clients of `session` configured as the template's functions have them (`pipeline.wiring`)."""
         from botocore.config import Config
-        from meshplane.pipeline.runtime import Pipeline
-        from meshplane.pipeline.telemetry import Telemetry
-        from meshplane.pipeline.validate import default_validators
-        from meshplane.pipeline.wiring import Clients, Collaborators
+        from meshplane.pipeline.wiring import MAX_POOL_CONNECTIONS, Clients
 
-        config = Config(region_name=REGION, retries={"mode": "standard",
-                                                     "max_attempts": self.settings.aws_max_attempts})
+        config = Config(region_name=REGION, max_pool_connections=MAX_POOL_CONNECTIONS,
+                        retries={"mode": "standard", "max_attempts": self.settings.aws_max_attempts})
         sd_config = config.merge(Config(inject_host_prefix=False))
 
         def client(name: str, conf: Any = config) -> Any:
-            return self.counted.client(name, config=conf)
+            return session.client(name, config=conf)
 
-        clients = Clients(dynamodb=client("dynamodb"), s3=client("s3"), events=client("events"), ecs=client("ecs"),
-                          servicediscovery=client("servicediscovery", sd_config), ec2=client("ec2"),
-                          acm=client("acm"), acm_pca=client("acm-pca"))
+        return Clients(dynamodb=client("dynamodb"), s3=client("s3"), events=client("events"), ecs=client("ecs"),
+                       servicediscovery=client("servicediscovery", sd_config), ec2=client("ec2"),
+                       acm=client("acm"), acm_pca=client("acm-pca"))
+
+    def _pipeline(self, sweep_seconds: float, clients: Any = None) -> Any:
+        """The production pipeline (on counted clients unless given others), configured as the template's functions
+        are."""
+        from meshplane.pipeline.runtime import Pipeline
+        from meshplane.pipeline.telemetry import Telemetry
+        from meshplane.pipeline.validate import default_validators
+        from meshplane.pipeline.wiring import Collaborators
+
+        clients = clients or self._clients(self.counted)
         parts = Collaborators.default(self.settings, clients)
         # Lambda has no Envoy binary, so its functions validate with the consistency check alone
         validators = default_validators(has_envoy=lambda: False)
@@ -245,14 +256,48 @@ class World:
                                      Attributes={"AWS_INSTANCE_IPV4": endpoint.address,
                                                  "AWS_INSTANCE_PORT": str(meshgen.LISTENER_PORT)})
 
+    def publish(self) -> int:
+        """The state the first reconcile leaves, written by the pipeline's own code without counting or waiting on
+        one call per item: every node's Cloud Map endpoints (`CloudMapDiscovery.refresh`, on threads), then every
+        proxy published (`Recomputer.recompute(full=True)`), their DynamoDB single writes gathered into
+        BatchWriteItem calls (the table starts empty, so their conditions hold), their ConfigPublished events
+        dropped (nothing was running to hear them), and the reconcile's marks of a sweep just done.  The counted
+        sweep that follows finding nothing to publish is the check that this is what the pipeline writes.
+        Returns the proxies published."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from meshplane.pipeline.cloudmap import CloudMapDiscovery
+        from meshplane.pipeline.node_directory import NodeReader
+        from meshplane.pipeline.reconcile import SWEEP_THREADS, Marks, MarkStore, task_digest
+        from meshplane.store.endpoints import EndpointStore
+
+        started = time.time()
+        clients = self._clients(self.plain)
+        batched = BatchedWrites(clients.dynamodb, self.settings.table)
+        clients = dataclasses.replace(clients, dynamodb=batched, events=DroppedEvents())
+        pipeline = self._pipeline(float("inf"), clients)
+        nodes = NodeReader(clients.dynamodb, self.settings.table).read([MESH]).directory.cloud_map_nodes()
+        discovery = CloudMapDiscovery(clients.servicediscovery, EndpointStore(self.settings.table, batched))
+        with ThreadPoolExecutor(SWEEP_THREADS) as pool:
+            list(pool.map(discovery.refresh, nodes))
+        batched.flush()
+        outcome = pipeline.recomputer.recompute(MESH, full=True)
+        batched.flush()
+        MarkStore(self.plain.client("dynamodb"), self.settings.table).put(
+            Marks(started + MARGIN_SECONDS_AHEAD, started, task_digest({}), ()))
+        self.drain(None)
+        return len(outcome.published)
+
     # ---- invocations (counted) --------------------------------------------------------------
     def invoke(self, scenario: Scenario, function: str, run: Any, *args: Any) -> dict[str, Any]:
-        """Run one entry point as one Lambda invocation: timed, its calls counted, its stdout (EMF) kept out."""
+        """Run one entry point as one Lambda invocation: timed (wall clock and this process's CPU time; moto runs in
+        its own process), its calls counted, its stdout (EMF) kept out."""
         with self.counter.counting() as tally, contextlib.redirect_stdout(io.StringIO()):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result: dict[str, Any] = run(*args, Context(function))
-            seconds = time.perf_counter() - started
-        scenario.invocations.append(Invocation(function, seconds, tally))
+            seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
+        scenario.invocations.append(Invocation(function, seconds - tally.hook_seconds, tally,
+                                               max(0.0, cpu_seconds - tally.hook_cpu)))
         return result
 
     def reconcile(self, name: str, *, sweep: bool = False, deliver: bool = True) -> Scenario:
@@ -355,6 +400,46 @@ class World:
         event: dict[str, Any] = json.loads((ROOT / "events" / "scheduled_event.json").read_text())
         event["id"] = str(uuid.uuid4())
         return event
+
+
+class BatchedWrites:
+    """A DynamoDB client whose PutItem and DeleteItem calls are gathered and sent as BatchWriteItem (`flush`);
+    everything else goes to the client itself.  For seeding an empty table only: conditions are not checked."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self._client = client
+        self._table = table
+        self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def put_item(self, *, Item: dict[str, Any], **_: Any) -> dict[str, Any]:
+        with self._lock:
+            self._pending[(Item["pk"]["S"], Item["sk"]["S"])] = {"PutRequest": {"Item": Item}}
+        return {}
+
+    def delete_item(self, *, Key: dict[str, Any], **_: Any) -> dict[str, Any]:
+        with self._lock:
+            self._pending[(Key["pk"]["S"], Key["sk"]["S"])] = {"DeleteRequest": {"Key": Key}}
+        return {}
+
+    def flush(self) -> None:
+        with self._lock:
+            requests, self._pending = list(self._pending.values()), {}
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self._table: requests[start:start + 25]}
+            while pending:
+                pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class DroppedEvents:
+    """An EventBridge client whose PutEvents are accepted and dropped."""
+
+    @staticmethod
+    def put_events(*, Entries: list[dict[str, Any]], **_: Any) -> dict[str, Any]:
+        return {"FailedEntryCount": 0, "Entries": [{"EventId": str(uuid.uuid4())} for _ in Entries]}
 
 
 def _resource_item(key: Any, spec: Any) -> dict[str, Any]:

@@ -87,9 +87,9 @@ def world(callcount: ModuleType) -> Iterator[dict[str, Any]]:
     with mock_aws():
         settings = Settings(table=f"t-{uuid.uuid4().hex[:6]}", bucket="cost-bucket", bus="cost-bus", region=REGION)
         session = boto3.session.Session(region_name=REGION)
-        counter = callcount.CallCounter()
-        counter.attach(session)
         plain = boto3.session.Session(region_name=REGION)
+        counter = callcount.CallCounter(sizer=plain.client("dynamodb"))
+        counter.attach(session)
         schema.create_table(plain.client("dynamodb"), settings.table)
         plain.client("s3").create_bucket(Bucket=settings.bucket)
         plain.client("events").create_event_bus(Name=settings.bus)
@@ -124,7 +124,7 @@ def world(callcount: ModuleType) -> Iterator[dict[str, Any]]:
                      shapes.VirtualServiceSpec.model_validate(provider))
         pipeline.recomputer.recompute("m", full=True)  # the first publish
         try:
-            yield {"pipeline": pipeline, "counter": counter, "store": store}
+            yield {"pipeline": pipeline, "counter": counter, "store": store, "plain": plain.client("dynamodb")}
         finally:
             for name, value in saved.items():
                 if value is None:
@@ -190,6 +190,54 @@ def test_a_reconcile_pass_between_sweeps_costs_six_requests_whatever_the_meshs_s
     assert dict(tally.calls) == {"dynamodb:GetItem": 2, "dynamodb:Query": 2, "dynamodb:PutItem": 1,
                                  "servicediscovery:ListOperations": 1}
     assert tally.read_units < 1 + 0.5 + 1 + 3  # the mark, the mesh item, the list, a page of 11 small nodes
+    # the nodes' stamps alone reach the function: their specs (most of what it would parse) stay in the table
+    specs = sum(len(item["spec"]["S"]) for item in world["plain"].scan(TableName=pipeline.settings.table)["Items"]
+                if item["sk"]["S"].startswith("virtualNode#") or item["sk"]["S"] == "MESH")
+    assert tally.received_bytes < specs
+
+
+def test_a_projected_read_is_billed_by_the_whole_items_it_read(callcount: ModuleType) -> None:
+    """DynamoDB bills a projected read by the items it read, not the attributes it returned."""
+    whole = {"pk": {"S": "p"}, "spec": {"S": "x" * 9000}}
+
+    class Sizer:
+        def get_item(self, **params: object) -> dict[str, object]:
+            assert "ProjectionExpression" not in params and "ExpressionAttributeNames" not in params
+            return {"Item": whole}
+
+    class Model:
+        name = "GetItem"
+
+        class service_model:  # noqa: N801 (botocore's attribute)
+            endpoint_prefix = "dynamodb"
+
+    counter = callcount.CallCounter(sizer=Sizer())
+    params = {"TableName": "t", "Key": {}, "ConsistentRead": True, "ProjectionExpression": "#n",
+              "ExpressionAttributeNames": {"#n": "name"}}
+    with counter.counting() as tally:
+        counter._record(None, {"Item": {"pk": {"S": "p"}}}, Model, {callcount.PARAMS_KEY: params})
+    assert tally.read_units == 3.0  # 9 KB read, whatever came back
+    with pytest.raises(ValueError, match="sizer"):
+        callcount.CallCounter()._record(None, {"Item": {}}, Model, {callcount.PARAMS_KEY: params})
+
+
+def test_lambda_time_is_projected_from_cpu_and_calls_at_published_latencies(callcount: ModuleType) -> None:
+    """CPU stretched to the function's vCPU share, calls on the invoking thread summed, a pool's busiest thread."""
+    import importlib
+
+    bill, world = importlib.import_module("cost_bill"), importlib.import_module("cost_world")
+    try:
+        tally = callcount.Tally(threads={
+            "MainThread": [("dynamodb", 0.4), ("servicediscovery", 0.25)],  # 5 ms published; Cloud Map as measured
+            "ThreadPoolExecutor-0_0": [("dynamodb", 1.0)] * 3, "ThreadPoolExecutor-0_1": [("dynamodb", 1.0)],
+            "ThreadPoolExecutor-1_0": [("s3", 1.0)]})
+        invocation = world.Invocation("reconcile", seconds=9.0, tally=tally, cpu_seconds=0.1)
+        memory = importlib.import_module("cost_model").template_facts().memory_mb["reconcile"]
+        expected = 0.1 * max(1.0, 1769 / memory) + 0.005 + 0.25 + 3 * 0.005 + 0.030
+        assert bill.projected_seconds(invocation) == pytest.approx(expected)
+    finally:
+        for name in ("cost_bill", "cost_world", "cost_model", "suite_hot", "common", "targets", "meshgen"):
+            sys.modules.pop(name, None)
 
 
 def test_an_idle_hour_is_the_templates_schedule_over_the_two_measured_passes(callcount: ModuleType) -> None:

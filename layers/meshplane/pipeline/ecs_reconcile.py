@@ -21,6 +21,7 @@ their `ECS_CLUSTER_NAME` attribute.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,10 +33,12 @@ from meshplane.pipeline.ecs import CLUSTER_ATTRIBUTE, MAX_ARN_LENGTH, OBSERVED, 
 from meshplane.pipeline.ecs_discovery import apply_task
 from meshplane.pipeline.ecs_mapping import TaskMapper
 from meshplane.pipeline.telemetry import Telemetry
+from meshplane.pipeline.wiring import MAX_POOL_CONNECTIONS
 from meshplane.store.endpoints import MAX_VERSION, EcsItem, EcsOrder, EndpointStore, NodeRef, Outcome
 
 FINAL = EcsOrder(MAX_VERSION, "gone")
 DESCRIBE_LIMIT = 100  # DescribeTasks takes at most 100 tasks per call
+READ_THREADS = MAX_POOL_CONNECTIONS  # nodes' stored ECS items read at once (independent Queries)
 
 
 @dataclass
@@ -51,7 +54,9 @@ class EcsReconcile:
     running: dict[str, list[str]] = field(default_factory=dict)  # cluster -> the RUNNING task ARNs listed
 
     def run(self, configured: Sequence[str]) -> dict[str, list[str]]:
-        stored = {ref: self.endpoints.ecs_items(ref) for ref in self.directory.nodes}
+        refs = list(self.directory.nodes)
+        with ThreadPoolExecutor(max(1, min(READ_THREADS, len(refs)))) as pool:
+            stored = dict(zip(refs, pool.map(self.endpoints.ecs_items, refs), strict=True))
         present = {(ref, item.instance_id): item for ref, items in stored.items() for item in items if item.endpoint}
         clusters = list(configured) or sorted(
             {cluster for item in present.values() if (cluster := _cluster_of(item.endpoint)) is not None}

@@ -8,21 +8,23 @@ at cheap change markers first and repairs only what they name:
 - Cloud Map: one `ListOperations` since the last pass (`cloudmap_operations`, not billed)
   names the services whose instances were registered or deregistered; they are discovered
   again;
-- virtual nodes and meshes: their items' `lastUpdatedAt`, read with the nodes themselves
-  (`node_directory`, eventually consistent), names a node that is new or changed (a new node
-  of a Cloud Map service registered before it existed is discovered this way);
+- virtual nodes and meshes: their items' `lastUpdatedAt`, read alone (`NodeReader.stamps`,
+  eventually consistent), names a node that is new or changed (a new node of a Cloud Map
+  service registered before it existed is discovered this way); the nodes' specs are read
+  only when a marker moved;
 - ECS: `ListTasks` of the clusters (not billed) against a digest of the running tasks the
   last ECS pass saw; a different set, or a changed node, runs the ECS pass
   (`ecs_reconcile`).
 The windows overlap by `MARGIN_SECONDS`, for clock skew between writers and the eventual
 consistency of the reads.
 
-The sweep (every `reconcile_sweep_seconds`, and on the first pass) does everything as
-before: every Cloud Map service discovered, the ECS pass, and every proxy of every mesh
-rebuilt and compared with its pointer.  It repairs what no marker shows: health changes
-whose CloudTrail event was lost, stream batches that failed for good (RecomputeDeadLetterQueue),
-hot-change shards that gave up, certificates ACM renewed, and the rare interleavings
-`pipeline.recompute` leaves to it.  Those wait at most one sweep interval.
+The sweep (every `reconcile_sweep_seconds`, and on the first pass) does everything: every
+Cloud Map service discovered and every node's ECS endpoints read (`SWEEP_THREADS` at once),
+the ECS pass, and every proxy of every mesh rebuilt and compared with its pointer.  It
+repairs what no marker shows: health changes whose CloudTrail event was lost, stream
+batches that failed for good (RecomputeDeadLetterQueue), hot-change shards that gave up,
+certificates ACM renewed, and the rare interleavings `pipeline.recompute` leaves to it.
+Those wait at most one sweep interval.
 
 Where the reconcile keeps its marks: one item, `pk = RECONCILE`, `sk = STATE`, outside the
 partitions the recompute's stream filter passes.
@@ -33,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,7 @@ from meshplane.pipeline.cloudmap_operations import changed_services
 from meshplane.pipeline.directory import NodeInfo
 from meshplane.pipeline.ecs_reconcile import EcsReconcile, running_tasks
 from meshplane.pipeline.node_directory import NodeReader, Nodes
+from meshplane.pipeline.wiring import MAX_POOL_CONNECTIONS
 
 if TYPE_CHECKING:
     from meshplane.pipeline.cloudmap import CloudMapDiscovery
@@ -53,6 +57,9 @@ if TYPE_CHECKING:
 STATE_PK = "RECONCILE"
 STATE_SK = "STATE"
 MARGIN_SECONDS = 60
+# Cloud Map services re-read at once (and ECS endpoint partitions, `ecs_reconcile`), each thread with a connection
+# of its own: a sweep's reads are independent, so its duration is the calls' latency over the threads, not the sum
+SWEEP_THREADS = MAX_POOL_CONNECTIONS
 
 
 @dataclass(frozen=True)
@@ -116,13 +123,12 @@ class Reconciler:
         marks_store = MarkStore(self.clients.dynamodb, self.table)
         marks = marks_store.get()
         meshes = self.list_meshes()
-        nodes = NodeReader(self.clients.dynamodb, self.table, consistent=False).read(meshes)
         sweep = marks is None or started - marks.swept_at >= self.sweep_seconds
         if marks is None or sweep:
-            summary, ecs = self._sweep(nodes, meshes)
+            summary, ecs = self._sweep(self._reader().read(meshes), meshes)
             swept_at = started
         else:
-            summary, found = self._pass(nodes, marks, started)
+            summary, found = self._pass(meshes, marks, started)
             ecs, swept_at = found or (marks.ecs_digest, marks.ecs_clusters), marks.swept_at
         marks_store.put(Marks(started, swept_at, *ecs))
         summary["sweep"] = sweep
@@ -130,6 +136,9 @@ class Reconciler:
         self.telemetry.count("DriftRepaired", len(summary["published"]))
         self.telemetry.logger.info("reconcile done", extra=summary)
         return summary
+
+    def _reader(self) -> NodeReader:
+        return NodeReader(self.clients.dynamodb, self.table, consistent=False)
 
     # ---- the sweep ------------------------------------------------------------------
     def _sweep(self, nodes: Nodes, meshes: list[str]) -> tuple[dict[str, Any], tuple[str, tuple[str, ...]]]:
@@ -140,20 +149,25 @@ class Reconciler:
         return summary, (task_digest(ecs_pass.running), tuple(sorted(ecs_pass.running)))
 
     # ---- a pass between sweeps ------------------------------------------------------
-    def _pass(self, nodes: Nodes, marks: Marks, started: float
+    def _pass(self, meshes: list[str], marks: Marks, started: float
               ) -> tuple[dict[str, Any], tuple[str, tuple[str, ...]] | None]:
+        """The markers first (stamps, Cloud Map operations, ECS tasks); the nodes themselves only if one moved."""
         since = marks.passed_at - MARGIN_SECONDS
+        stamped = self._reader().stamps(meshes).changed_since(since)
+        services = changed_services(self.clients.servicediscovery, since, started)
+        clusters = self.ecs_clusters or marks.ecs_clusters
+        running = {cluster: running_tasks(self.clients.ecs, cluster, self.telemetry) for cluster in clusters}
+        if not stamped and not services and task_digest(running) == marks.ecs_digest:
+            return {"refreshed": [], "ecs": {"upserted": [], "tombstoned": []}, **self._recompute({})}, None
+        nodes = self._reader().read(meshes)
         changed = nodes.changed_since(since)
         candidates = {info.ref: info for info in changed if info.cloud_map is not None}
-        services = changed_services(self.clients.servicediscovery, since, started)
         if services:
             mapper = self.mapper(nodes.directory)
             for service_id in sorted(services):
                 named = mapper.cloud_map_service(service_id)
                 candidates.update((i.ref, i) for i in (nodes.directory.by_cloud_map(*named) if named else ()))
         refreshed = self._refresh(candidates.values())
-        clusters = self.ecs_clusters or marks.ecs_clusters
-        running = {cluster: running_tasks(self.clients.ecs, cluster, self.telemetry) for cluster in clusters}
         ecs_summary: dict[str, list[str]] = {"upserted": [], "tombstoned": []}
         ecs: tuple[str, tuple[str, ...]] | None = None
         if changed or task_digest(running) != marks.ecs_digest:
@@ -168,12 +182,13 @@ class Reconciler:
 
     # ---- shared ---------------------------------------------------------------------
     def _refresh(self, nodes: Iterable[NodeInfo]) -> list[str]:
-        refreshed = []
-        for node in nodes:
-            with self.telemetry.traced("cloudmap.refresh"):
-                if self.discovery.refresh(node):
-                    refreshed.append(f"{node.ref.mesh}/{node.ref.node}")
-        return refreshed
+        """Each node's Cloud Map endpoints re-read, `SWEEP_THREADS` at once; the nodes whose endpoints changed."""
+        listed = list(nodes)
+        if not listed:
+            return []
+        with self.telemetry.traced("cloudmap.refresh"), ThreadPoolExecutor(min(SWEEP_THREADS, len(listed))) as pool:
+            changed = list(pool.map(self.discovery.refresh, listed))
+        return [f"{node.ref.mesh}/{node.ref.node}" for node, moved in zip(listed, changed, strict=True) if moved]
 
     def _ecs(self, directory: Directory) -> EcsReconcile:
         with self.telemetry.traced("ecs.reconcile"):
