@@ -83,10 +83,10 @@ def test_an_endpoints_only_snapshot_the_consistency_check_refuses_is_not_publish
     class OrphanAssignment(ModuleTranslator):
         """EDS for a cluster the carried-over CDS does not have."""
 
-        def endpoints(self, state: Any, proxy: ProxyId) -> Any:
+        def endpoints(self, state: Any, proxy: ProxyId, *rest: Any) -> Any:
             from envoy.config.endpoint.v3 import endpoint_pb2
 
-            out = dict(super().endpoints(state, proxy))
+            out = dict(super().endpoints(state, proxy, *rest))
             out["no-such-cluster"] = endpoint_pb2.ClusterLoadAssignment(cluster_name="no-such-cluster")
             return out
 

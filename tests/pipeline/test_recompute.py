@@ -29,9 +29,9 @@ class CountingTranslator(ModuleTranslator):
         self.full.append(proxy.path)
         return super().translate(state, proxy)
 
-    def endpoints(self, state: Any, proxy: ProxyId) -> Any:
+    def endpoints(self, state: Any, proxy: ProxyId, *rest: Any) -> Any:
         self.eds_only.append(proxy.path)
-        return super().endpoints(state, proxy)
+        return super().endpoints(state, proxy, *rest)
 
 
 def _world(translator: CountingTranslator) -> World:

@@ -7,7 +7,7 @@ handler's cold start pays only for what it uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:  # annotations only: the endpoint handlers never load protobuf or the snapshot types
@@ -48,7 +48,11 @@ class Translator(Protocol):
 
     def translate(self, state: MeshState, proxy: ProxyId) -> Snapshot: ...
 
-    def endpoints(self, state: MeshState, proxy: ProxyId) -> Mapping[str, Message]: ...
+    def endpoints(self, state: MeshState, proxy: ProxyId, last: Mapping[str, Message] | None = None,
+                  changed: Collection[str] | None = None) -> Mapping[str, Message]:
+        """The proxy's ClusterLoadAssignments; with `last` and `changed`, those of unchanged nodes are
+        `last`'s (`translate.translate_endpoints`)."""
+        ...
 
 
 class ModuleGraph:
@@ -88,10 +92,11 @@ class ModuleTranslator:
 
         return translate.translate(state, proxy)
 
-    def endpoints(self, state: MeshState, proxy: ProxyId) -> Mapping[str, Message]:
+    def endpoints(self, state: MeshState, proxy: ProxyId, last: Mapping[str, Message] | None = None,
+                  changed: Collection[str] | None = None) -> Mapping[str, Message]:
         from meshplane import translate
 
-        return translate.translate_endpoints(state, proxy)
+        return translate.translate_endpoints(state, proxy, last, changed)
 
 
 def consistency_validator(snapshot: Snapshot) -> list[str]:

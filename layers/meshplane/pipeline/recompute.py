@@ -28,7 +28,7 @@ cost a graph resolve of every proxy in the mesh (`bench/suite_incremental.py`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -39,6 +39,7 @@ from meshplane.model.state import MeshState
 from meshplane.pipeline.ports import Graph, StateLoader, Translator
 from meshplane.pipeline.publish import Publisher, Result, Status
 from meshplane.pipeline.telemetry import Telemetry
+from meshplane.publication.bucket import SourceUnavailable
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.store.endpoints import EndpointStore
@@ -169,14 +170,27 @@ class Recomputer:
             entries = index.result()
         return state, entries
 
-    def _prefetch(self, state: MeshState, targets: Iterable[ProxyId], index: dict[str, IndexEntry]) -> None:
-        """Read the endpoints the targets used last time, together, instead of one node after the
-        other as translation looks them up (each is one Query).  A hint only: whatever else a
-        target needs now is still read on first lookup."""
-        nodes = {node for p in targets if (entry := index.get(p.path)) is not None for node in entry.endpoint_deps}
+    def _prefetch(self, state: MeshState, targets: Collection[ProxyId], index: dict[str, IndexEntry], *,
+                  full: frozenset[ProxyId], changed: frozenset[str]) -> dict[str, Pointer | None]:
+        """The targets' pointers by path (`PointerStore.get_many`: one call per 100) and, at the same time, the
+        endpoints their rebuilds will look up, instead of one Query after the other as translation asks.
+
+        A full rebuild reads every node it used last time; an EDS-only one only the `changed` nodes it uses,
+        because it keeps the other nodes' assignments from its last snapshot (`translate_endpoints`).  The
+        endpoints are a hint: whatever else a target needs now is still read on first lookup.  The pointers
+        are read after the state, as `_rebuild` read each before; a publish that moved one since makes that
+        target's conditional write fail and the target is rebuilt from a fresh read."""
+        pointers = self._threads().submit(self._pointers.get_many, [p.path for p in sorted(targets)])
+        nodes: set[str] = set()
+        for proxy in targets:
+            if (entry := index.get(proxy.path)) is not None:
+                nodes |= entry.endpoint_deps if proxy in full else entry.endpoint_deps & changed
         wanted = sorted(nodes & state.virtual_nodes.keys())  # never `in state.endpoints`: that would read it
-        if len(wanted) > 1:
+        try:
             list(self._threads().map(state.endpoints.__getitem__, wanted))
+        finally:
+            found = pointers.result()
+        return found
 
     def _threads(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -251,12 +265,13 @@ class Recomputer:
                     state = self.with_endpoints(state, state.virtual_nodes)
                 if pending is not None:
                     targets &= pending
-                self._prefetch(state, targets, entries)
+                changed = frozenset(endpoint_nodes)
+                previous = self._prefetch(state, targets, entries, full=plan.full, changed=changed)
                 raced: set[ProxyId] = set()
                 for proxy in sorted(targets):
                     try:
-                        outcome.results.append(
-                            self._rebuild(state, proxy, eds_only=proxy not in plan.full, secrets=secrets))
+                        outcome.results.append(self._rebuild(state, proxy, previous[proxy.path], changed,
+                                                             eds_only=proxy not in plan.full, secrets=secrets))
                     except PointerConflict:
                         raced.add(proxy)
                 if not raced:
@@ -267,25 +282,23 @@ class Recomputer:
         self._t.count("ProxiesRecomputed", len(outcome.results))
         return outcome
 
-    def _rebuild(self, state: MeshState, proxy: ProxyId, *, eds_only: bool, secrets: AcmSecrets | None) -> Result:
-        return self.rebuild(state, proxy, self._pointers.get(proxy.path), eds_only=eds_only, secrets=secrets)
+    def _rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, changed: frozenset[str], *,
+                 eds_only: bool, secrets: AcmSecrets | None) -> Result:
+        return self.rebuild(state, proxy, previous, eds_only=eds_only, secrets=secrets, changed=changed)
 
     def rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, *, eds_only: bool,
-                secrets: AcmSecrets | None) -> Result:
+                secrets: AcmSecrets | None, changed: Collection[str] | None = None) -> Result:
         """Build one proxy from `state` and publish it over `previous`; PointerConflict if that moved since.
 
         A caller that reads `previous` before loading `state` (the shards do) can never
         overwrite a publish built from a newer state: that publish would have moved it.
+        `changed` names the nodes whose endpoints changed for an `eds_only` rebuild (None: any).
         """
         snapshot: Snapshot | None = None
         problems: tuple[str, ...] = ()
         certificates = dict(previous.certificates) if previous is not None else {}
         if eds_only:  # the secrets ride along with the other carried-over types: no ACM call
-            last = self._publisher.previous_snapshot(previous)
-            if last is not None:
-                with self._t.traced("translate.endpoints"):
-                    eds = self._translator.endpoints(state, proxy)
-                snapshot = Snapshot.build(proxy.path, {**last.resources, XdsType.ENDPOINTS: eds})
+            snapshot = self._endpoints_over(state, proxy, previous, changed)
         if snapshot is None:
             with self._t.traced("translate.full"):
                 snapshot = self._translator.translate(state, proxy)
@@ -298,3 +311,19 @@ class Recomputer:
         deps = {resource_path(k) for k in keys} | _own_keys(proxy)
         return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps, problems=problems,
                                        certificates=certificates)
+
+    def _endpoints_over(self, state: MeshState, proxy: ProxyId, previous: Pointer | None,
+                        changed: Collection[str] | None) -> Snapshot | None:
+        """The last published snapshot with its EDS rendered again, the `changed` nodes' assignments only (all
+        when None); None, for a full build instead, when there is no last snapshot or it cannot be read."""
+        try:
+            last = self._publisher.previous_snapshot(previous)
+        except SourceUnavailable as exc:
+            self._t.logger.warning("last snapshot unreadable; building in full",
+                                   extra={"nodeId": proxy.path, "reason": str(exc)})
+            return None
+        if last is None:
+            return None
+        with self._t.traced("translate.endpoints"):
+            eds = self._translator.endpoints(state, proxy, last.of(XdsType.ENDPOINTS), changed)
+        return Snapshot.build(proxy.path, {**last.resources, XdsType.ENDPOINTS: eds})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 
 from google.protobuf.message import Message
@@ -62,10 +62,23 @@ def _translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     return Snapshot.build(proxy.path, resources, serialised)
 
 
-def translate_endpoints(state: MeshState, proxy: ProxyId) -> Mapping[str, Message]:
-    """Only the EDS part: the short path when nothing but discovered endpoints changed."""
+def translate_endpoints(state: MeshState, proxy: ProxyId, last: Mapping[str, Message] | None = None,
+                        changed: Collection[str] | None = None) -> Mapping[str, Message]:
+    """Only the EDS part: the short path when nothing but discovered endpoints changed.
+
+    With `last` (the assignments last published for `proxy`) and `changed` (the nodes whose
+    endpoints changed since), only the assignments of changed nodes, and those `last` lacks,
+    are rendered; the others are `last`'s, and their nodes' endpoints are never read.  That
+    equals the full render when `last` holds every other node's current endpoints, which the
+    pointer's conditional advance keeps true: each endpoint change re-renders its node on top
+    of the latest publish."""
     view, _ = resolve(state, proxy)
-    return endpoints.endpoints(view, state.endpoints, for_state(state))
+    if last is None or changed is None:
+        return endpoints.endpoints(view, state.endpoints, for_state(state))
+    sources = endpoints.sources(view)
+    stale = {node for cluster, node in sources.items() if node in changed or cluster not in last}
+    fresh = endpoints.endpoints(view, state.endpoints, for_state(state), stale)
+    return {cluster: fresh[cluster] if cluster in fresh else last[cluster] for cluster in sources}
 
 
 def problems(state: MeshState, proxy: ProxyId) -> tuple[str, ...]:

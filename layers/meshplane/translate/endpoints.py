@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshplane.graph.view import ProxyView, Upstream
+from meshplane.model.policy.zone_aware import LOCAL_CLUSTER
 from meshplane.model.state import Endpoint
 from meshplane.translate.cache import RenderCache
 from meshplane.translate.policy import zone_aware as policy_zone_aware
@@ -57,16 +58,32 @@ def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_
     return out
 
 
+def _eds(view: ProxyView) -> list[Upstream]:
+    return [u for u in view.upstreams if u.discovery is None or u.discovery.dns is None]
+
+
+def sources(view: ProxyView) -> dict[str, str]:
+    """Each assignment `endpoints` renders, by cluster: the node whose endpoints it carries."""
+    out = {u.cluster: u.node for u in _eds(view)}
+    if policy_zone_aware.wants_local(view):
+        out[LOCAL_CLUSTER] = view.proxy.name
+    return out
+
+
 def endpoints(
-    view: ProxyView, discovered: Mapping[str, tuple[Endpoint, ...]], cache: RenderCache | None = None
+    view: ProxyView, discovered: Mapping[str, tuple[Endpoint, ...]], cache: RenderCache | None = None,
+    nodes: Collection[str] | None = None,
 ) -> dict[str, endpoint_pb2.ClusterLoadAssignment]:
     """One assignment per EDS upstream.  With `cache` (the render cache of the state `view` was
-    resolved from, whose endpoints `discovered` must be) callers of one node share its assignment."""
-    eds = [u for u in view.upstreams if u.discovery is None or u.discovery.dns is None]
+    resolved from, whose endpoints `discovered` must be) callers of one node share its assignment.
+    With `nodes`, only the assignments that carry those nodes' endpoints (`sources`): no other
+    node's endpoints are looked up."""
+    eds = [u for u in _eds(view) if nodes is None or u.node in nodes]
     if cache is None:
         out = {u.cluster: assignment(u, discovered.get(u.node, ())) for u in eds}
     else:
         out = {u.cluster: cache.get(("eds", u.cluster), functools.partial(assignment, u, discovered.get(u.node, ())))
                for u in eds}
-    out.update(policy_zone_aware.local_endpoints(view, discovered))
+    if nodes is None or view.proxy.name in nodes:
+        out.update(policy_zone_aware.local_endpoints(view, discovered))
     return out
