@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 from envoy.config.accesslog.v3 import accesslog_pb2
 from envoy.config.core.v3 import base_pb2, substitution_format_string_pb2
@@ -22,10 +22,12 @@ from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
 from meshplane.graph import names
+from meshplane.graph.memo import ContentKeys
 from meshplane.graph.view import HTTP_FAMILY, IngressListener, ProxyView, ServicePort
 from meshplane.model import shapes
 from meshplane.translate import extensions, observability
 from meshplane.translate import tls as tls_
+from meshplane.translate.cache import RenderCache
 from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration, millis, typed
 from meshplane.translate.policy import authorization as policy_authorization
 from meshplane.translate.policy import jwt as policy_jwt
@@ -212,6 +214,23 @@ def _tcp_weights(service: ServicePort) -> list[tuple[str, int]]:
     return [(t.cluster, t.weight) for t in route.targets]
 
 
+def _tcp_idle(service: ServicePort) -> shapes.Duration | None:
+    spec = service.routes[0].spec
+    timeout = spec.timeout if spec is not None else None
+    return timeout.idle if timeout is not None else None
+
+
+def _egress_key(view: ProxyView, keys: ContentKeys) -> Hashable | None:
+    """Everything `egress` reads from `view`; None when that includes the proxy's own name
+    (a tracing section's service name), so the listener is the proxy's alone."""
+    if view.policies.tracing is not None:
+        return None
+    groups = tuple((port, group_protocol(services)) for port, services in sorted(egress_groups(view).items()))
+    tcp = tuple((s.port, tuple(_tcp_weights(s)), keys.of(_tcp_idle(s))) for s in tcp_chains(view))
+    faults = extensions.has_faults(view)
+    return "lds-egress", view.proxy.mesh, groups, tcp, keys.of(view.access_log), faults, view.allow_all
+
+
 def egress(view: ProxyView) -> Listener:
     """Per-port chains for the declared backends, an SNI chain for `*.amazonaws.com`, the direct
     chain for apps that call the listener itself, and what happens to everything else.
@@ -231,15 +250,12 @@ def egress(view: ProxyView) -> Listener:
             lc.FilterChain(name=config, filter_chain_match=match, filters=[http_filter(view, "egress", config)])
         )
     for service in tcp_chains(view):
-        spec = service.routes[0].spec
-        timeout = spec.timeout if spec is not None else None
-        idle = timeout.idle if timeout is not None else None
         match = lc.FilterChainMatch(destination_port={"value": service.port})
         chains.append(
             lc.FilterChain(
                 name=f"tcp_{service.port}",
                 filter_chain_match=match,
-                filters=[tcp_filter(view, "egress", _tcp_weights(service), idle)],
+                filters=[tcp_filter(view, "egress", _tcp_weights(service), _tcp_idle(service))],
             )
         )
     aws = lc.FilterChainMatch(server_names=["*.amazonaws.com"], transport_protocol="tls")
@@ -302,8 +318,17 @@ def gateway(view: ProxyView) -> list[Listener]:
     return out
 
 
-def listeners(view: ProxyView) -> dict[str, Listener]:
+def _shared_egress(view: ProxyView, cache: RenderCache | None) -> Listener:
+    """The egress listener, shared through `cache` by the proxies whose `_egress_key` is equal."""
+    key = _egress_key(view, cache.keys) if cache is not None else None
+    if cache is None or key is None:
+        return egress(view)
+    return cache.get(key, functools.partial(egress, view))
+
+
+def listeners(view: ProxyView, cache: RenderCache | None = None) -> dict[str, Listener]:
+    """The proxy's listeners; `cache` is the render cache of the state `view` was resolved from."""
     if view.is_gateway:
         return {li.name: li for li in gateway(view)}
-    found = [ingress(view), egress(view)]
+    found = [ingress(view), _shared_egress(view, cache)]
     return {li.name: li for li in found if li is not None}
