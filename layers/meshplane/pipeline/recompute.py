@@ -13,8 +13,9 @@ change to a route 10,000 proxies use plans without resolving any of them
 (`bench/suite_hot.py`; `tests/pipeline/test_plan_from_index.py` holds the two ways
 of planning equal).
 
-Endpoint-only changes take the short path: only the EDS part is translated and
-the other types are carried over from the last published snapshot, so their
+Endpoint-only changes take the short path: only the assignments of the nodes whose
+endpoints changed are translated (so only their endpoints are read) and the rest of
+EDS and the other types are carried over from the last published snapshot, so their
 versions (and delivery's work) stay the same.  Planning them resolves nothing:
 the affected proxies come straight from the index (`endpoint_deps`), because
 without a resource change a proxy's new dependencies are its old ones.  A proxy
