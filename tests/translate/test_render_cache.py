@@ -5,7 +5,7 @@ The translator builds a backend's egress cluster, endpoints and virtual host onc
 a state translated after the others (the caches warm) must be byte for byte what a fresh copy of
 the state gives it (the caches empty): the mesh below is made of the cases where a shared entry
 would differ between callers (client TLS on some callers only, a zone-aware caller whose clusters
-are edited in place, a gateway).
+are edited in place, callers whose egress listeners differ only in their access log, a gateway).
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ def _state() -> MeshState:
     mesh.node("b-plain-caller", listener(8080), backends=("server.local", "other.local"))
     mesh.node("c-zoned-caller", listener(8080), backends=("zoned.local", "other.local"))
     mesh.node("d-plain-caller", listener(8080), backends=("other.local",))
+    # Same backends, different access logs: a shared egress listener keyed without the log would
+    # hand the second the first one's path.
+    for caller, path in (("e-logged-caller", "/dev/stdout"), ("f-logged-elsewhere", "/var/log/envoy.log")):
+        mesh.node(caller, listener(8080), backends=("other.local",),
+                  logging={"accessLog": {"file": {"path": path}}})
     for node in ("server", "zoned", "other"):
         mesh.node(node, listener(8080)).service(f"{node}.local", node=node)
         mesh.endpoint(node, f"10.0.0.{len(node)}", zone="a").endpoint(node, f"10.0.1.{len(node)}", zone="b")
@@ -79,3 +84,6 @@ def test_the_mesh_holds_the_cases_a_shared_entry_could_get_wrong(state: MeshStat
     plain = translate(state, ProxyId(MESH, Kind.VIRTUAL_NODE, "d-plain-caller")).of(XdsType.CLUSTERS)
     other = f"cds_egress_{MESH}_other_http_8080"
     assert zoned[other] != plain[other]  # the zone-aware caller turns zone routing off on its other clusters
+    egress = [translate(state, ProxyId(MESH, Kind.VIRTUAL_NODE, caller)).of(XdsType.LISTENERS)
+              ["lds_egress_0.0.0.0_15001"] for caller in ("e-logged-caller", "f-logged-elsewhere")]
+    assert egress[0] != egress[1]
