@@ -223,9 +223,13 @@ def clusters(view: ProxyView, cache: RenderCache | None = None) -> dict[str, Clu
     out.update(policy_jwt.clusters(view.policies.jwt, view.proxy.mesh))
     if not view.is_gateway:
         mesh = view.proxy.mesh
-        out[names.amazonaws_cluster(mesh)] = original_dst_cluster(names.amazonaws_cluster(mesh), use_http_header=False)
+        out[names.amazonaws_cluster(mesh)] = _passthrough(names.amazonaws_cluster(mesh), False, cache)
         if view.allow_all:
-            out[names.passthrough_cluster(mesh)] = original_dst_cluster(
-                names.passthrough_cluster(mesh), use_http_header=True
-            )
+            out[names.passthrough_cluster(mesh)] = _passthrough(names.passthrough_cluster(mesh), True, cache)
     return out
+
+
+def _passthrough(name: str, use_http_header: bool, cache: RenderCache | None) -> Cluster:
+    """An original-destination cluster, the same for every proxy of a mesh: shared through `cache`."""
+    build = functools.partial(original_dst_cluster, name, use_http_header=use_http_header)
+    return build() if cache is None else cache.get(("cds-original-dst", name, use_http_header), build)
