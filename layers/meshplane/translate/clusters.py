@@ -13,10 +13,11 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2
 
 from meshplane.graph import names
-from meshplane.graph.view import ConnectionPool, ProxyView, Upstream
+from meshplane.graph.view import ConnectionPool, Protocol, ProxyView, Upstream
 from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
 from meshplane.translate.cache import RenderCache
+from meshplane.translate.cds_wire import EdsTemplate
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
 from meshplane.translate.policy import ejection as policy_ejection
 from meshplane.translate.policy import jwt as policy_jwt
@@ -201,9 +202,35 @@ def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tup
     (`policy_zone_aware.apply`, which edits them in place) make them its own."""
     if cache is None or policy_zone_aware.wants_local(view):
         return ((u.cluster, egress_cluster(u)) for u in view.upstreams)
-    key = cache.keys.of
-    return ((u.cluster, cache.get(("cds", u.cluster, key(u.tls)), functools.partial(egress_cluster, u)))
-            for u in view.upstreams)
+    return ((u.cluster, _shared_egress(u, cache)) for u in view.upstreams)
+
+
+def _shared_egress(upstream: Upstream, cache: RenderCache) -> Cluster:
+    """`egress_cluster(upstream)` through `cache`; a plain one written from its protocol's template."""
+    if _plain(upstream):
+        write = functools.partial(_eds_template(upstream.protocol).named, upstream.cluster)
+        return cache.parsed(("cds", upstream.cluster, None), write, Cluster.FromString)
+    key = ("cds", upstream.cluster, cache.keys.of(upstream.tls))
+    return cache.get(key, functools.partial(egress_cluster, upstream))
+
+
+def _plain(upstream: Upstream) -> bool:
+    """An EDS upstream whose cluster holds nothing of its own but its name and protocol."""
+    sd = upstream.discovery
+    sections = upstream.policies
+    return (
+        (sd is None or sd.dns is None) and upstream.health_check is None and upstream.outlier_detection is None
+        and upstream.tls is None and upstream.balancing is None
+        and sections.outlier_detection is None and sections.retry_budget is None
+    )
+
+
+@functools.cache
+def _eds_template(protocol: Protocol) -> EdsTemplate:
+    """The egress cluster of a plain upstream of `protocol`, without its names."""
+    nameless = Upstream(cluster="", node="", port=0, protocol=protocol, discovery=None, ip_preference=None,
+                        health_check=None, outlier_detection=None, tls=None)
+    return EdsTemplate.of(egress_cluster(nameless))
 
 
 def clusters(view: ProxyView, cache: RenderCache | None = None) -> dict[str, Cluster]:
