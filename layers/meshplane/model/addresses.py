@@ -12,6 +12,7 @@ Only the standard library is imported: the event handlers load this on a cold st
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from typing import Literal
@@ -45,6 +46,14 @@ def ip_address(value: object, family: Family | None = None) -> str:
     """
     if not isinstance(value, str) or not value or len(value) > MAX_ADDRESS_LENGTH:
         raise InvalidAddress(f"{shown(value)} is not an IP address")
+    return _checked_ip(value, family)
+
+
+@functools.lru_cache(maxsize=65536)
+def _checked_ip(value: str, family: Family | None) -> str:
+    """`ip_address` past its type and length check, kept per value: a shard publishes a hundred proxies
+    whose snapshots carry mostly the same endpoints, each checked at publish (`snapshot.consistency`).
+    Refusals raise, and so are never kept."""
     try:
         parsed = ipaddress.ip_address(value)
     except ValueError:

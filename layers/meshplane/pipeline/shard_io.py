@@ -1,4 +1,5 @@
-"""The shard function's batched writes: ConfigPublished in PutEvents of 10, index entries in BatchWriteItem of 25.
+"""The shard function's batched writes (ConfigPublished in PutEvents of 10, index entries in BatchWriteItem of
+25) and its shared endpoint reads.
 
 Why: a shard publishes up to a hundred proxies, and one PutEvents and one PutItem per
 proxy are two of the calls (and much of the time) each proxy cost.  Neither write is
@@ -17,13 +18,14 @@ Both are safe to share between the shard's publishing threads.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from typing import Any, Protocol
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol, TypeVar
 
 from meshplane.pipeline.telemetry import Telemetry
 from meshplane.store.index import BATCH_WRITE_LIMIT, DependencyIndex, IndexEntry
 
 PUT_EVENTS_LIMIT = 10  # entries per PutEvents call, EventBridge's maximum
+V = TypeVar("V")
 
 
 class Flushable(Protocol):
@@ -100,3 +102,37 @@ class BatchedIndex(DependencyIndex):
             held, self._held = self._held, {}
         for mesh, entries in held.items():
             self.put_many(mesh, entries)
+
+
+class OnceEach(Mapping[str, V]):
+    """A lazily read mapping shared by a shard's publishing threads: each key is read once, however many ask.
+
+    Why: every caller of a hot route needs the endpoints of its targets, and a shard's threads
+    start together, so without this each thread would send its own Query for the same node.
+    A key's askers wait for its one read; a read that raises (KeyError for an unknown node) is
+    not kept, so the next asker reads again.
+    """
+
+    def __init__(self, inner: Mapping[str, V]) -> None:
+        self._inner = inner
+        self._known: dict[str, V] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __getitem__(self, key: str) -> V:
+        try:
+            return self._known[key]
+        except KeyError:
+            pass
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._known:
+                self._known[key] = self._inner[key]
+            return self._known[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._inner)
+
+    def __len__(self) -> int:
+        return len(self._inner)

@@ -29,6 +29,7 @@ an unchanged snapshot is not published again, and the pointer condition keeps th
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.model.ids import ProxyId
+from meshplane.pipeline.shard_io import OnceEach
 from meshplane.pipeline.wiring import MAX_POOL_CONNECTIONS
 from meshplane.store.errors import NotFound
 from meshplane.store.pointers import PointerConflict
@@ -98,7 +100,7 @@ class ShardPolicy:
         """
         rebuild = frozenset(full)
         eds = frozenset(endpoints_only) - rebuild
-        targets = sorted(rebuild | eds)
+        targets = sorted(rebuild | eds, key=_order)
         if not targets:
             return []
         count = -(-len(targets) // self.size)
@@ -109,6 +111,11 @@ class ShardPolicy:
             start += len(chunk)
             shards.append((frozenset(p for p in chunk if p in rebuild), frozenset(p for p in chunk if p in eds)))
         return shards
+
+
+def _order(proxy: ProxyId) -> tuple[str, str, str]:
+    """`ProxyId`'s own order as a tuple of strings: 10,000 proxies sort in milliseconds, not a third of a second."""
+    return proxy.mesh, proxy.kind.value, proxy.name
 
 
 def messages(mesh: str, plan: Plan, policy: ShardPolicy, change: str | None = None) -> list[ShardMessage]:
@@ -185,7 +192,7 @@ class ShardWorker:
             for _ in range(MAX_ROUNDS):
                 previous = self._read_pointers(pending)  # before the state: the ordering guarantee rests on it
                 try:
-                    state, present = self._load(shard.mesh, pending, pool)
+                    state, present = self._load(shard.mesh, pending)
                 except NotFound:  # the mesh is gone: the next recompute of the stream forgets its proxies
                     return results
                 try:
@@ -224,20 +231,24 @@ class ShardWorker:
             found = self._pointers.get_many([proxy.path for proxy in ordered])
         return {proxy: found[proxy.path] for proxy in ordered}
 
-    def _load(self, mesh: str, proxies: Iterable[ProxyId], pool: ThreadPoolExecutor
-              ) -> tuple[MeshState, frozenset[ProxyId]]:
+    def _load(self, mesh: str, proxies: Iterable[ProxyId]) -> tuple[MeshState, frozenset[ProxyId]]:
         """The mesh's resources with its endpoints, and the proxies the mesh still defines (one deleted since the
         plan is left to the index's retirement).
 
-        Endpoints are read per node on first lookup (`store.endpoints.NodeEndpoints`); those of the nodes these
-        proxies' EDS carries are looked up here, on the pool, so their reads overlap.  The graph resolves the
-        proxies on this one state object, which the translation then reuses (`graph.memo`).
+        Endpoints are read per node on first lookup (`store.endpoints.NodeEndpoints`), by the publishing
+        threads as their translations ask, so the reads overlap; `OnceEach` makes the threads that ask for
+        one node together share its one read.  Nothing is resolved here to find the nodes beforehand: that
+        was a third resolution of every proxy, beside its translation's and its dependencies'.
         """
         with self._t.traced("dynamodb.load_state"):
             state = self._loader.load_mesh_state(mesh)
             state = self._recomputer.with_endpoints(state, state.virtual_nodes)
-            present = frozenset(self._graph.proxies(state))
-            nodes = sorted({node for proxy in proxies if proxy in present
-                            for node in self._graph.endpoint_dependencies(state, proxy)})
-            list(pool.map(state.endpoints.get, nodes))
+            state = dataclasses.replace(state, endpoints=OnceEach(state.endpoints))
+            present = frozenset(p for p in proxies if _defined(state, p))  # not `graph.proxies`: it sorts them all
             return state, present
+
+
+def _defined(state: MeshState, proxy: ProxyId) -> bool:
+    """Whether `state` still defines the node or gateway `proxy` is."""
+    found = state.virtual_gateways if proxy.is_gateway else state.virtual_nodes
+    return proxy.name in found
