@@ -27,7 +27,7 @@ from meshplane.graph.view import (
 )
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
-from meshplane.model.policy.applied import Sections
+from meshplane.model.policy.applied import NO_SECTIONS, Sections
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.model.state import MeshState
 
@@ -234,7 +234,7 @@ class Resolver:
             return existing
         applies = tls is not None and (not tls.ports or pm.port in tls.ports) and tls.enforce is not False
         chosen = tls if applies else None
-        key = (name, self._shared.keys.of(chosen))
+        key = (name, None if chosen is None else self._shared.keys.of(chosen))
         built = self._shared.built.get(key)
         if built is None:
             built = self._shared.built[key] = _build_upstream(self, node, listener, chosen, name)
@@ -284,13 +284,16 @@ def _build_upstream(resolver: Resolver, node: shapes.VirtualNodeData, listener: 
                     tls: ClientTls | None, name: str) -> BuiltUpstream:
     """What `Resolver.upstream` shares: nothing in it depends on the calling proxy."""
     pm = listener.port_mapping
-    node_key = ResourceKey(Kind.VIRTUAL_NODE, resolver.mesh, node.virtual_node_name)
     reported: list[str] = []
-    tags = resolver.tags(node_key)
     balancing = None
-    if tags:  # untagged (most nodes): nothing to read, nothing to name
-        balancing = extensions.balancing(tags, f"virtual node {node.virtual_node_name!r}", reported.append)
-    found, conflicts = policies.sections(resolver.state, node_key, policies.UPSTREAM)
+    found: Sections = NO_SECTIONS
+    conflicts: tuple[str, ...] = ()
+    if resolver.state.tags or resolver.state.policies:  # else nothing is tagged, no policy applies
+        node_key = ResourceKey(Kind.VIRTUAL_NODE, resolver.mesh, node.virtual_node_name)
+        tags = resolver.tags(node_key)
+        if tags:
+            balancing = extensions.balancing(tags, f"virtual node {node.virtual_node_name!r}", reported.append)
+        found, conflicts = policies.sections(resolver.state, node_key, policies.UPSTREAM)
     upstream = Upstream(
         cluster=name,
         node=node.virtual_node_name,

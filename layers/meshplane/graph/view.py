@@ -6,8 +6,9 @@ dependency index reads it, and nothing here knows about Envoy types.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from meshplane.graph.extensions import Balancing, Fault
 from meshplane.model import shapes
@@ -24,6 +25,32 @@ HealthCheck: TypeAlias = "shapes.HealthCheckPolicy | shapes.VirtualGatewayHealth
 ConnectionPool: TypeAlias = "shapes.VirtualNodeConnectionPool | shapes.VirtualGatewayConnectionPool"
 
 
+T = TypeVar("T")
+
+
+def _filled_directly(cls: type[T]) -> type[T]:
+    """Give a frozen dataclass an `__init__` that fills the instance's dict itself.
+
+    The generated one sets each field through `object.__setattr__` (frozen forbids plain
+    assignment), which costs about twice as much; the resolver makes several of these per
+    backend of every proxy.  Same signature and defaults; equality, hashing, `replace` and
+    `fields` are the dataclass's own."""
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]  # applied to dataclasses only
+    defaults = {f"_default_{f.name}": f.default for f in fields if f.default is not dataclasses.MISSING}
+    if any(f.default_factory is not dataclasses.MISSING or not f.init for f in fields):
+        raise TypeError(f"{cls.__name__}: only plain fields with plain defaults are filled directly")
+    params = ", ".join(f.name + (f"=_default_{f.name}" if f"_default_{f.name}" in defaults else "") for f in fields)
+    lines = [f"def __init__(self, {params}):", "    filled = self.__dict__"]
+    lines += [f"    filled[{f.name!r}] = {f.name}" for f in fields]
+    namespace: dict[str, Any] = dict(defaults)
+    exec("\n".join(lines), namespace)  # code built above from the class's own field names
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]  # the same signature as the generated one
+    return cls
+
+
+@_filled_directly
 @dataclass(frozen=True)
 class Upstream:
     """One listener of a backend virtual node, as the calling proxy reaches it."""
@@ -42,6 +69,7 @@ class Upstream:
     policies: Sections = NO_SECTIONS
 
 
+@_filled_directly
 @dataclass(frozen=True)
 class Target:
     """A weighted share of a route's traffic."""
@@ -50,6 +78,7 @@ class Target:
     weight: int
 
 
+@_filled_directly
 @dataclass(frozen=True)
 class RouteView:
     """One App Mesh route (or a provider node's implicit catch-all) with resolved targets."""
@@ -66,6 +95,7 @@ class RouteView:
     mirror_cluster: str | None = None
 
 
+@_filled_directly
 @dataclass(frozen=True)
 class ServicePort:
     """A backend virtual service on one port: the unit an egress virtual host is built from."""
