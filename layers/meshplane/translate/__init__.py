@@ -55,10 +55,11 @@ def _translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     resources: dict[XdsType, Mapping[str, Message]] = {
         XdsType.CLUSTERS: clusters.clusters(view, cache),
         XdsType.ENDPOINTS: endpoints.endpoints(view, state.endpoints, cache),
-        XdsType.LISTENERS: listeners.listeners(view),
+        XdsType.LISTENERS: listeners.listeners(view, cache),
         XdsType.ROUTES: routes.routes(view, cache),
     }
-    serialised = {kind: cache.serialised(resources[kind]) for kind in (XdsType.CLUSTERS, XdsType.ENDPOINTS)}
+    shared = (XdsType.CLUSTERS, XdsType.ENDPOINTS, XdsType.LISTENERS)  # the types whose messages `cache` holds
+    serialised = {kind: cache.serialised(resources[kind]) for kind in shared}
     return Snapshot.build(proxy.path, resources, serialised)
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Mapping
 
-from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from meshplane.graph.view import ProxyView, Upstream
 from meshplane.model.policy.zone_aware import LOCAL_CLUSTER
 from meshplane.model.state import Endpoint
+from meshplane.translate import eds_wire
 from meshplane.translate.cache import RenderCache
 from meshplane.translate.policy import zone_aware as policy_zone_aware
-
-_HEALTH = {True: health_check_pb2.HEALTHY, False: health_check_pb2.UNHEALTHY}
 
 
 def _wanted(upstream: Upstream) -> list[tuple[str, str]]:
@@ -31,31 +29,21 @@ def _order(endpoint: Endpoint) -> tuple[str, str, int, str]:
 
 def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_pb2.ClusterLoadAssignment:
     """Endpoints grouped by zone; each carries its address, port (or the listener's) and health."""
-    out = endpoint_pb2.ClusterLoadAssignment(cluster_name=upstream.cluster)
-    if not endpoints:
-        return out
+    return endpoint_pb2.ClusterLoadAssignment.FromString(assignment_bytes(upstream, endpoints))
+
+
+def assignment_bytes(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> bytes:
+    """`assignment`'s deterministic serialisation, written without building the message (`eds_wire`)."""
     hc_port = upstream.health_check.port if upstream.health_check is not None else None
     wanted = _wanted(upstream)
     if wanted:
         endpoints = tuple(e for e in endpoints if all(e.attributes.get(k) == v for k, v in wanted))
     default_port = upstream.port
-    zone: str | None = None
-    add = None
     # Sorted by zone first, so each zone's endpoints are contiguous: one locality per run.
-    for ep in sorted(endpoints, key=_order):
-        if add is None or (ep.zone or "") != zone:
-            zone = ep.zone or ""
-            locality = out.endpoints.add()
-            if zone:
-                locality.locality.zone = zone
-            add = locality.lb_endpoints.add
-        lb = add(health_status=_HEALTH[ep.healthy])
-        sock = lb.endpoint.address.socket_address
-        sock.address = ep.address
-        sock.port_value = ep.port or default_port
-        if hc_port is not None and ep.port is None:
-            lb.endpoint.health_check_config.port_value = hc_port
-    return out
+    return eds_wire.assignment(upstream.cluster, [
+        (ep.zone or "", ep.address, ep.port or default_port, ep.healthy, hc_port if ep.port is None else None)
+        for ep in sorted(endpoints, key=_order)
+    ])
 
 
 def _eds(view: ProxyView) -> list[Upstream]:
@@ -82,7 +70,9 @@ def endpoints(
     if cache is None:
         out = {u.cluster: assignment(u, discovered.get(u.node, ())) for u in eds}
     else:
-        out = {u.cluster: cache.get(("eds", u.cluster), functools.partial(assignment, u, discovered.get(u.node, ())))
+        parse = endpoint_pb2.ClusterLoadAssignment.FromString
+        out = {u.cluster: cache.parsed(("eds", u.cluster),
+                                       functools.partial(assignment_bytes, u, discovered.get(u.node, ())), parse)
                for u in eds}
     if nodes is None or view.proxy.name in nodes:
         out.update(policy_zone_aware.local_endpoints(view, discovered))
