@@ -69,6 +69,19 @@ def _verdicts(suite: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _durations(suite: dict[str, Any]) -> list[str]:
+    """What the passes' Lambda time is priced at (projected for AWS) beside what it took here (runs that predate
+    the projection price the wall time and show nothing)."""
+    lines = []
+    for row in suite["tables"]["scenarios"]:
+        if "lambda_projected_seconds" in row and row["scenario"] in ("one reconcile pass", "one reconcile sweep"):
+            lines.append(f"- {row['nodes']:,} nodes, {row['scenario']}: Lambda time priced at "
+                         f"{row['lambda_projected_seconds']:,.2f} s (projected for AWS: its CPU time here, "
+                         f"{row['lambda_cpu_seconds']:,.2f} s, at the function's vCPU share plus its calls at "
+                         f"published latencies); wall time here {row['lambda_seconds']:,.2f} s.")
+    return lines
+
+
 def sweep_seconds(suite: dict[str, Any]) -> float:
     """The sweep interval the run measured (runs that predate the fact: the template's)."""
     import cost_model
@@ -91,6 +104,8 @@ def _schedules(suite: dict[str, Any]) -> list[str]:
         by_nodes.setdefault(row["nodes"], []).append(row)
     for nodes, rows in by_nodes.items():
         passes = {r["scenario"]: r for r in rows}
+        if "one reconcile sweep" not in passes:  # a size measured by its quiet pass alone
+            continue
         quiet, sweep = passes["one reconcile pass"], passes["one reconcile sweep"]
         cells = [_usd(sum(bill.month_lines(bill.idle_hour(quiet, sweep, every, per_hour)).values()))
                  for _, per_hour, every in SCHEDULES]
@@ -134,6 +149,7 @@ def block(history: History) -> str:
         *_bill(suite),
         "",
         *_verdicts(suite),
+        *_durations(suite),
         "",
         "**The same month with another schedule** (`ReconcileSchedule` and `ReconcileSweepSeconds`; computed "
         "from the two measured passes, since a pass costs the same whatever the rate). A registration CloudTrail "

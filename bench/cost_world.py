@@ -41,6 +41,7 @@ MESH = "bench"
 NAMESPACE = f"{MESH}.local"
 HOT = {"hot10": 10, "hot1000": 1000}
 ENDPOINTS_PER_NODE = 2
+REGISTER_THREADS = 8
 MARGIN_SECONDS_AHEAD = 61  # the marks' last pass put past the reconcile's look-back (`World.quiet`)
 
 
@@ -219,9 +220,9 @@ class World:
                         sweep_seconds=sweep_seconds)
 
     # ---- setup (uncounted) ------------------------------------------------------------------
-    def seed(self) -> None:
+    def seed(self, *, register: bool = True) -> None:
         """The mesh through the resource store, its resources as the store writes them, each node's Cloud Map
-        service and instances."""
+        service and instances (unless not `register`)."""
         from meshplane.model.ids import Kind, ResourceKey
         from meshplane.store.resources import ResourceStore
 
@@ -240,21 +241,30 @@ class World:
             pending = {self.settings.table: items[start:start + 25]}
             while pending:
                 pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        self._register()
+        if register:
+            self._register()
         self.drain(None)  # the seeding's records are not delivered: the first reconcile publishes everything
 
     def _register(self) -> None:
-        """Each node's Cloud Map service with its instances, as ECS registers them."""
-        sd = self.plain.client("servicediscovery")
+        """Each node's Cloud Map service with its instances, as ECS registers them (on threads: the harness)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from botocore.config import Config
+
+        sd = self.plain.client("servicediscovery", config=Config(max_pool_connections=REGISTER_THREADS))
         sd.create_http_namespace(Name=NAMESPACE)
         namespace = next(n["Id"] for n in sd.list_namespaces()["Namespaces"] if n["Name"] == NAMESPACE)
-        for i, name in enumerate(self.state.virtual_nodes):
+
+        def register(i: int, name: str) -> None:
             service_id = sd.create_service(Name=name, NamespaceId=namespace)["Service"]["Id"]
             self.service_ids[name] = service_id
             for endpoint in meshgen.endpoints_for(i, ENDPOINTS_PER_NODE):
                 sd.register_instance(ServiceId=service_id, InstanceId=endpoint.instance_id,
                                      Attributes={"AWS_INSTANCE_IPV4": endpoint.address,
                                                  "AWS_INSTANCE_PORT": str(meshgen.LISTENER_PORT)})
+
+        with ThreadPoolExecutor(REGISTER_THREADS) as pool:
+            list(pool.map(register, range(len(self.state.virtual_nodes)), self.state.virtual_nodes))
 
     def publish(self) -> int:
         """The state the first reconcile leaves, written by the pipeline's own code without counting or waiting on
@@ -268,7 +278,7 @@ class World:
 
         from meshplane.pipeline.cloudmap import CloudMapDiscovery
         from meshplane.pipeline.node_directory import NodeReader
-        from meshplane.pipeline.reconcile import SWEEP_THREADS, Marks, MarkStore, task_digest
+        from meshplane.pipeline.reconcile import SWEEP_THREADS
         from meshplane.store.endpoints import EndpointStore
 
         started = time.time()
@@ -283,10 +293,17 @@ class World:
         batched.flush()
         outcome = pipeline.recomputer.recompute(MESH, full=True)
         batched.flush()
+        self.mark_swept(started)
+        return len(outcome.published)
+
+    def mark_swept(self, started: float) -> None:
+        """The reconcile's marks as a sweep started at `started` leaves them (no ECS tasks), its last pass put past
+        the look-back (`World.quiet`); the stream's records so far dropped (uncounted: the harness)."""
+        from meshplane.pipeline.reconcile import Marks, MarkStore, task_digest
+
         MarkStore(self.plain.client("dynamodb"), self.settings.table).put(
             Marks(started + MARGIN_SECONDS_AHEAD, started, task_digest({}), ()))
         self.drain(None)
-        return len(outcome.published)
 
     # ---- invocations (counted) --------------------------------------------------------------
     def invoke(self, scenario: Scenario, function: str, run: Any, *args: Any) -> dict[str, Any]:
