@@ -310,7 +310,7 @@ def world(states: tuple[MeshState, ...], root: Path, fifo: str, shard_size: int)
 
     # the shard function's wiring (`Pipeline.shard_worker`): events and index entries in batches
     shard_events, shard_index = EventBatch(bus, telemetry), BatchedIndex("bench", IndexClient(index))
-    worker = ShardWorker(recomputer=recomputer(shard_events, shard_index), loader=loader, graph=graph,
+    worker = ShardWorker(recomputer=recomputer(shard_events, shard_index), loader=loader,
                          pointers=pointers, telemetry=telemetry, batches=(shard_index, shard_events),  # type: ignore[arg-type]
                          threads=IO_THREADS)
     return World(loader, recomputer(bus, index), worker, ShardPolicy(threshold=1, size=shard_size))

@@ -148,7 +148,7 @@ class Pipeline:
         recomputer = Recomputer(loader=parts.loader, endpoints=self.endpoints, graph=parts.graph,
                                 translator=parts.translator, pointers=self.pointers, index=index,
                                 publisher=publisher, telemetry=self.telemetry, secrets=self.acm_secrets)
-        return ShardWorker(recomputer=recomputer, loader=parts.loader, graph=parts.graph, pointers=self.pointers,
+        return ShardWorker(recomputer=recomputer, loader=parts.loader, pointers=self.pointers,
                            telemetry=self.telemetry, secrets=self.acm_secrets, batches=(index, events))
 
     def acm_secrets(self) -> AcmSecrets:

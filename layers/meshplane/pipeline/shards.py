@@ -47,7 +47,7 @@ from meshplane.store.pointers import PointerConflict
 if TYPE_CHECKING:
     from meshplane.model.state import MeshState
     from meshplane.pipeline.acm import AcmSecrets
-    from meshplane.pipeline.ports import Graph, StateLoader
+    from meshplane.pipeline.ports import StateLoader
     from meshplane.pipeline.publish import Result
     from meshplane.pipeline.recompute import Plan, Recomputer
     from meshplane.pipeline.shard_io import Flushable
@@ -159,14 +159,13 @@ class QueueFanout:
 class ShardWorker:
     """Rebuilds and publishes one shard's proxies, pointers read before the state (see the module docstring)."""
 
-    def __init__(self, *, recomputer: Recomputer, loader: StateLoader, graph: Graph, pointers: PointerStore,
+    def __init__(self, *, recomputer: Recomputer, loader: StateLoader, pointers: PointerStore,
                  telemetry: Telemetry, secrets: Callable[[], AcmSecrets] | None = None,
                  batches: Sequence[Flushable] = (), threads: int = IO_THREADS) -> None:
         """`batches` hold writes back (`shard_io`) and are flushed at the end of every round; `threads` rebuild
         and publish proxies at once, so their store calls overlap."""
         self._recomputer = recomputer
         self._loader = loader
-        self._graph = graph
         self._pointers = pointers
         self._t = telemetry
         self._secrets = secrets
@@ -237,8 +236,8 @@ class ShardWorker:
 
         Endpoints are read per node on first lookup (`store.endpoints.NodeEndpoints`), by the publishing
         threads as their translations ask, so the reads overlap; `OnceEach` makes the threads that ask for
-        one node together share its one read.  Nothing is resolved here to find the nodes beforehand: that
-        was a third resolution of every proxy, beside its translation's and its dependencies'.
+        one node together share its one read.  Nothing is resolved here to find those nodes beforehand: that
+        would be a third resolution of every proxy, beside its translation's and its dependencies'.
         """
         with self._t.traced("dynamodb.load_state"):
             state = self._loader.load_mesh_state(mesh)
