@@ -97,11 +97,12 @@ def _size(nodes: int, suite: Suite) -> None:
 
 
 def _quiet_only(nodes: int, suite: Suite) -> None:
-    """The quiet pass alone over a mesh written and registered but not published (it reads no published state)."""
+    """The quiet pass alone over a mesh written but not published (it reads no published state), the stream left
+    unread (its only write is the reconcile's mark, outside the recompute's filter)."""
     import time
 
     with emulator() as url:
-        world = World(url, nodes)
+        world = World(url, nodes, stream=False)
         print(f"   N={nodes:,}: seeding (quiet pass only)", file=sys.stderr, flush=True)
         world.seed(register=False)
         world.mark_swept(time.time())
