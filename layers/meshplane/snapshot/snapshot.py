@@ -74,6 +74,9 @@ def _digest_serialised(items: Iterable[tuple[str, bytes | memoryview]]) -> str:
     return hashlib.sha256(b"".join(parts)).hexdigest()[:16]
 
 
+_EMPTY_DIGEST = _digest_serialised(())
+
+
 def _digest(resources: Resources) -> str:
     return _digest_serialised((n, resources[n].SerializeToString(deterministic=True)) for n in sorted(resources))
 
@@ -91,12 +94,17 @@ def _packed_type(kind: XdsType, resources: Resources, serialised: Mapping[str, b
     Resources already held as stored bytes keep them; `serialised` supplies the deterministic
     bytes of messages a render cache has serialised before.
     """
+    if not resources:
+        return PackedResources(kind, {}), _EMPTY_DIGEST
     if isinstance(resources, PackedResources):
-        raw = resources.raw
+        raw, known = resources.raw, resources.bodies
+        if known is not None:
+            return resources, _digest_serialised((n, known[n]) for n in sorted(known))
         return resources, _digest_serialised((n, value_of(kind, raw[n])) for n in sorted(raw))
     values = {name: serialised.get(name) or message.SerializeToString(deterministic=True)
               for name, message in resources.items()}
     packed = PackedResources(kind, {name: wrap(kind, value) for name, value in values.items()}, resources)
+    packed.bodies = values
     return packed, _digest_serialised((n, values[n]) for n in sorted(values))
 
 
@@ -143,14 +151,18 @@ class PackedResources(Mapping[str, Message]):
         self._kind = kind
         self.raw = raw
         self._typed: dict[str, Message] = dict(typed) if typed is not None else {}
+        # Each resource's deterministic message bytes, where they were at hand when packing (`assemble`).
+        self.bodies: Mapping[str, bytes] | None = None
 
     @classmethod
     def assemble(cls, kind: XdsType, messages: Mapping[str, Message], bodies: Mapping[str, bytes]) -> PackedResources:
         """One type's resources from built `messages` and from `bodies` (name -> deterministic message
         bytes) written without building a message; a body's message is parsed only if someone reads it."""
-        raw = {name: wrap(kind, message.SerializeToString(deterministic=True)) for name, message in messages.items()}
-        raw.update((name, wrap(kind, body)) for name, body in bodies.items())
-        return cls(kind, raw, messages)
+        values = {name: message.SerializeToString(deterministic=True) for name, message in messages.items()}
+        values.update(bodies)
+        packed = cls(kind, {name: wrap(kind, value) for name, value in values.items()}, messages)
+        packed.bodies = values
+        return packed
 
     def __getitem__(self, name: str) -> Message:
         message = self._typed.get(name)
