@@ -38,22 +38,6 @@ _SHORT = 0x80 - 14  # an address shorter than this keeps the outermost length (i
 Instance = tuple[str, str, int, bool, int | None]
 
 
-def lb_endpoint(address: str, port: int, healthy: bool, health_check_port: int | None) -> bytes:
-    """The `lb_endpoints` field of one instance."""
-    raw = address.encode()
-    if health_check_port is None and 0 < len(raw) < _SHORT:
-        # The usual instance: every length below fits one varint byte, so one format writes it.
-        number = varint(port)
-        size = 3 + len(raw) + len(number)  # the socket address's
-        return _SHORT_FORM % (size + 8, size + 4, size + 2, size, len(raw), raw, number, _HEALTH[healthy])
-    # The port is one of a oneof: written even when 0.
-    sock = (delimited(_SOCKET_ADDRESS, raw) if raw else b"") + _SOCKET_PORT + varint(port)
-    endpoint = delimited(_ADDRESS, delimited(_ADDRESS, sock))
-    if health_check_port is not None:
-        endpoint += delimited(_HEALTH_CHECK_CONFIG, _PORT + varint(health_check_port) if health_check_port else b"")
-    return delimited(_LB_ENDPOINT, delimited(_ENDPOINT, endpoint) + _HEALTH[healthy])
-
-
 def assignment(cluster: str, instances: Iterable[Instance]) -> bytes:
     """The assignment of `cluster`: one locality per run of `instances` in one zone, in their order."""
     parts = [delimited(_CLUSTER_NAME, cluster.encode())] if cluster else []
@@ -61,16 +45,33 @@ def assignment(cluster: str, instances: Iterable[Instance]) -> bytes:
     run: list[bytes] = []
     for where, address, port, healthy, health_check_port in instances:
         if where != zone:
-            parts.append(_locality(zone, run))
+            if zone is not None:
+                parts.append(_locality(zone, run))
             zone, run = where, []
-        run.append(lb_endpoint(address, port, healthy, health_check_port))
-    parts.append(_locality(zone, run))
+        raw = address.encode()
+        if health_check_port is None and 0 < len(raw) < _SHORT:
+            # The usual instance: every length in it fits one varint byte, so one format writes it.
+            number = varint(port)
+            size = 3 + len(raw) + len(number)  # the socket address's
+            run.append(_SHORT_FORM % (size + 8, size + 4, size + 2, size, len(raw), raw, number, _HEALTH[healthy]))
+        else:
+            run.append(_lb_endpoint(raw, port, healthy, health_check_port))
+    if zone is not None:
+        parts.append(_locality(zone, run))
     return b"".join(parts)
 
 
-def _locality(zone: str | None, run: list[bytes]) -> bytes:
-    """A zone's `endpoints` field (nothing before the first zone starts)."""
-    if zone is None:
-        return b""
+def _lb_endpoint(address: bytes, port: int, healthy: bool, health_check_port: int | None) -> bytes:
+    """The `lb_endpoints` field of any instance."""
+    # The port is one of a oneof: written even when 0.
+    sock = (delimited(_SOCKET_ADDRESS, address) if address else b"") + _SOCKET_PORT + varint(port)
+    endpoint = delimited(_ADDRESS, delimited(_ADDRESS, sock))
+    if health_check_port is not None:
+        endpoint += delimited(_HEALTH_CHECK_CONFIG, _PORT + varint(health_check_port) if health_check_port else b"")
+    return delimited(_LB_ENDPOINT, delimited(_ENDPOINT, endpoint) + _HEALTH[healthy])
+
+
+def _locality(zone: str, run: list[bytes]) -> bytes:
+    """A zone's `endpoints` field."""
     locality = delimited(_LOCALITY, delimited(_ZONE, zone.encode())) if zone else b""
     return delimited(_LOCALITY_ENDPOINTS, b"".join([locality, *run]))

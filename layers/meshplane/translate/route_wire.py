@@ -69,11 +69,12 @@ class HostWire:
     @classmethod
     def of(cls, service: str, port: int, routes: Iterable[bytes]) -> HostWire:
         """The host `service:port` holding `routes` (each a route's deterministic bytes), in order."""
+        qualified = f"{service}:{port}".encode()
         return cls(
-            delimited(_HOST_NAME, f"{service}:{port}".encode()),
+            delimited(_HOST_NAME, qualified),
             b"".join([delimited(_HOST_ROUTE, route) for route in routes]),
             delimited(_HOST_DOMAIN, service.encode()),
-            delimited(_HOST_DOMAIN, f"{service}:{port}".encode()),
+            delimited(_HOST_DOMAIN, qualified),
         )
 
     def under(self, *domains: bytes) -> bytes:
