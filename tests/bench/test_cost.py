@@ -149,7 +149,8 @@ def test_an_idle_full_recompute_writes_nothing(world: dict[str, Any]) -> None:
     assert not outcome.published
     assert tally.calls["dynamodb:PutItem"] == 0  # no index entry rewritten as it was
     assert tally.write_units == 0
-    assert tally.calls["dynamodb:GetItem"] == proxies  # one pointer read per proxy
+    # every proxy's pointer read, in BatchGetItem calls of up to 100 keys
+    assert tally.calls["dynamodb:GetItem"] == 0 and tally.calls["dynamodb:BatchGetItem"] == -(-proxies // 100)
     assert sum(tally.s3.values()) == 0 and tally.events_entries == 0
 
 
@@ -162,7 +163,8 @@ def test_a_route_change_reads_only_the_endpoints_its_dependents_use(world: dict[
     assert [r.proxy.name for r in outcome.published] == ["front"]
     # the mesh's items, the index, and the endpoints of blue and green (front's clusters): not the idle nodes'
     assert tally.calls["dynamodb:Query"] == 1 + 1 + 2
-    assert tally.calls["dynamodb:GetItem"] == 1 and tally.calls["dynamodb:PutItem"] == 1  # pointer; index unchanged
+    # front's pointer read (a batch of one) and written; its index entries unchanged
+    assert tally.calls["dynamodb:BatchGetItem"] == 1 and tally.calls["dynamodb:PutItem"] == 1
     assert tally.s3["PUT"] == 2 and tally.events_entries == 1
 
 
@@ -208,7 +210,7 @@ def test_a_projected_read_is_billed_by_the_whole_items_it_read(callcount: Module
     class Model:
         name = "GetItem"
 
-        class service_model:  # noqa: N801 (botocore's attribute)
+        class service_model:
             endpoint_prefix = "dynamodb"
 
     counter = callcount.CallCounter(sizer=Sizer())
