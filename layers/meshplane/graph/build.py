@@ -192,8 +192,9 @@ class Resolver:
             priority = spec.priority if spec.priority is not None else 1001
             fault = None
             key = ResourceKey(Kind.ROUTE, self.mesh, route.route_name, route.virtual_router_name)
-            if kind != "tcp":
-                fault = extensions.fault(self.tags(key), f"route {route.route_name!r}", self.problems.append)
+            tags = self.tags(key) if kind != "tcp" else None
+            if tags:  # untagged (most routes): no fault to read
+                fault = extensions.fault(tags, f"route {route.route_name!r}", self.problems.append)
             sections = self.policies(key, policies.ROUTE)
             shadow = mirror.shadow_cluster(self, sections.mirror, route.route_name, kind, targets, tls)
             return RouteView(
