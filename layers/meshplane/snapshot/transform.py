@@ -188,10 +188,21 @@ def _secret_refs(resource: Message, where: str) -> list[SecretRef]:
 def ads_secret_refs(snapshot: Snapshot) -> Iterator[SecretRef]:
     """Every ADS secret reference of the snapshot's clusters, then its listeners, in name order."""
     for name, cluster in sorted(snapshot.of(XdsType.CLUSTERS).items()):
-        if cluster.HasField("transport_socket"):  # a cluster's TLS: the one place worth walking in thousands
-            yield from _secret_refs(cluster.transport_socket, f"cluster {name}")  # type: ignore[attr-defined]
+        yield from cluster_secret_refs(name, cluster)
     for name, listener in sorted(snapshot.of(XdsType.LISTENERS).items()):
-        yield from _secret_refs(listener, f"listener {name}")
+        yield from listener_secret_refs(name, listener)
+
+
+def cluster_secret_refs(name: str, cluster: Cluster) -> list[SecretRef]:
+    """One cluster's ADS secret references, as `ads_secret_refs` yields them."""
+    if not cluster.HasField("transport_socket"):  # a cluster's TLS: the one place worth walking in thousands
+        return []
+    return _secret_refs(cluster.transport_socket, f"cluster {name}")
+
+
+def listener_secret_refs(name: str, listener: Listener) -> list[SecretRef]:
+    """One listener's ADS secret references, as `ads_secret_refs` yields them."""
+    return _secret_refs(listener, f"listener {name}")
 
 
 def route_names(listener: Listener) -> list[str]:
