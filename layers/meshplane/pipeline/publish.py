@@ -98,17 +98,18 @@ class Publisher:
         `problems` found while building it (an ACM refusal) reject it like a validator's;
         `certificates` (ACM ARN -> stamp) are stored with the pointer.
         """
-        if not problems and previous is not None and previous.version == snapshot.version:  # validated before
+        version = snapshot.version  # a hash over the types' versions: worked out once per publish
+        if not problems and previous is not None and previous.version == version:  # validated before
             self._index.put(proxy.mesh, proxy.path, deps, endpoint_deps)
-            return Result(proxy, Status.UNCHANGED, snapshot.version)
+            return Result(proxy, Status.UNCHANGED, version)
         problems = [*problems, *self._problems(snapshot, endpoints_only=_endpoints_only(previous, snapshot))]
         if problems:
             self._t.count("SnapshotsRejected")
             self._t.logger.error(
                 "snapshot rejected; the last good one stays",
-                extra={"nodeId": proxy.path, "problems": problems, "version": snapshot.version},
+                extra={"nodeId": proxy.path, "problems": problems, "version": version},
             )
-            return Result(proxy, Status.REJECTED, snapshot.version, problems=tuple(problems))
+            return Result(proxy, Status.REJECTED, version, problems=tuple(problems))
 
         def advance(pointer: Pointer) -> Pointer:
             stored = self._pointers.advance(previous, proxy.path, pointer)
@@ -123,10 +124,10 @@ class Publisher:
         self._t.count("SnapshotsPublished")
         self._t.logger.info(
             "snapshot published",
-            extra={"nodeId": proxy.path, "version": snapshot.version, "key": published.pointer.key,
+            extra={"nodeId": proxy.path, "version": version, "key": published.pointer.key,
                    "changedTypes": list(changed)},
         )  # fmt: skip
-        return Result(proxy, Status.PUBLISHED, snapshot.version, changed)
+        return Result(proxy, Status.PUBLISHED, version, changed)
 
     def _problems(self, snapshot: Snapshot, *, endpoints_only: bool) -> list[str]:
         """Every validator's findings; those that skip EDS-only changes (Envoy) are left out for them."""

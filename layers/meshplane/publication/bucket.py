@@ -106,17 +106,18 @@ class SnapshotBucket:
         only an unreferenced body behind, which the lifecycle rule expires.  `traced` names
         each step for tracing.
         """
-        key, body = snapshot_key(proxy, snapshot.version), snapshot.to_bytes()
+        version = snapshot.version
+        key, body = snapshot_key(proxy, version), snapshot.to_bytes()
         with traced("s3.put_snapshot"):
             self._objects.put(key, body, "application/octet-stream")
         versions = {kind.value: version for kind, version in snapshot.versions.items()}
-        pointer = Pointer(snapshot.version, key, versions=versions, certificates=dict(certificates or {}),
+        pointer = Pointer(version, key, versions=versions, certificates=dict(certificates or {}),
                           previous_key=previous_key_after(previous, versions))  # fmt: skip
         with traced("dynamodb.advance_pointer"):
             pointer = advance(pointer)
         with traced("s3.put_pointer"):
             self._objects.put(pointer_key(proxy), pointer_document(pointer), "application/json")
-        event = ConfigPublished(node_id=proxy.path, mesh=proxy.mesh, version=snapshot.version, bucket=self.name,
+        event = ConfigPublished(node_id=proxy.path, mesh=proxy.mesh, version=version, bucket=self.name,
                                 key=key, versions=versions,
                                 changed_types=changed_types(previous, versions))  # fmt: skip
         announce(event)
