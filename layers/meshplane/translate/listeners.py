@@ -326,9 +326,42 @@ def _shared_egress(view: ProxyView, cache: RenderCache | None) -> Listener:
     return cache.get(key, functools.partial(egress, view))
 
 
+def _ingress_key(view: ProxyView, keys: ContentKeys) -> Hashable | None:
+    """Everything `ingress` reads from a sidecar's `view`; None when that includes a policy section of
+    the proxy's own (held by few proxies; a tracing section names the proxy), so it is built alone.
+
+    An HTTP listener's chains name its route config, not its cluster: sidecars whose listeners have
+    the same ports, protocols, TLS, timeouts and access log share one ingress listener.  A TCP
+    listener's chain names the proxy's own cluster, which the key then holds."""
+    own = view.policies
+    if own.tracing is not None or own.rate_limit is not None or own.jwt is not None or own.authorization is not None:
+        return None
+    shape = tuple(
+        (li.port, li.protocol, None if li.protocol in HTTP_FAMILY else li.cluster, keys.of(li.tls),
+         keys.of(li.timeout), keys.of(li.health_check))
+        for li in view.listeners
+    )
+    return "lds-ingress", view.proxy.mesh, shape, keys.of(view.access_log), extensions.has_faults(view)
+
+
+def _shared_ingress(view: ProxyView, cache: RenderCache | None) -> Listener | None:
+    """The sidecar's ingress listener, shared through `cache` by the sidecars whose `_ingress_key` is equal."""
+    key = _ingress_key(view, cache.keys) if cache is not None else None
+    if cache is None or key is None or not view.listeners:
+        return ingress(view)
+    return cache.get(key, functools.partial(_ingress_of, view))
+
+
+def _ingress_of(view: ProxyView) -> Listener:
+    """`ingress` of a view that has listeners."""
+    built = ingress(view)
+    assert built is not None  # the caller checked `view.listeners`
+    return built
+
+
 def listeners(view: ProxyView, cache: RenderCache | None = None) -> dict[str, Listener]:
     """The proxy's listeners; `cache` is the render cache of the state `view` was resolved from."""
     if view.is_gateway:
         return {li.name: li for li in gateway(view)}
-    found = [ingress(view), _shared_egress(view, cache)]
+    found = [_shared_ingress(view, cache), _shared_egress(view, cache)]
     return {li.name: li for li in found if li is not None}
