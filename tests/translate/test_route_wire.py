@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 from google.protobuf import duration_pb2
-from meshplane.translate.route_wire import HostWire, RouteTemplate, config, host_field
+from meshplane.graph.view import IngressListener, Protocol
+from meshplane.model import shapes
+from meshplane.translate import routes as ingress_routes
+from meshplane.translate.route_wire import CatchAllTemplate, HostWire, RouteTemplate, config, host_field
 
 LONG = "svc-" + "x" * 200  # lengths past one varint byte
 
@@ -46,3 +51,31 @@ def test_hosts_and_configs_written_as_bytes_are_the_built_messages(service: str)
         other,
     ])
     assert written == expected.SerializeToString(deterministic=True)
+
+
+def _timeout(**members: Any) -> shapes.ListenerTimeout | None:
+    return shapes.ListenerTimeout.model_validate(members) if members else None
+
+
+MS, S = {"unit": "ms", "value": 250}, {"unit": "s", "value": 3600}
+
+
+@pytest.mark.parametrize("protocol", ["http", "http2", "grpc"])
+@pytest.mark.parametrize("timeout", [{}, {"http": {"perRequest": MS}}, {"http2": {"idle": S}},
+                                     {"grpc": {"perRequest": S, "idle": MS}}, {"http": {}}])
+@pytest.mark.parametrize(("port", "cluster"), [(8080, "cds_ingress_m_a_http_8080"), (65535, LONG), (1, "c")])
+def test_an_ingress_config_joined_from_its_template_is_the_built_config(
+    protocol: Protocol, timeout: dict[str, Any], port: int, cluster: str
+) -> None:
+    listener = IngressListener(port, protocol, cluster, None, _timeout(**timeout), None)
+    template = CatchAllTemplate.of(ingress_routes._ingress(listener, to_cluster=False))
+    assert template.to(cluster) == ingress_routes._ingress(listener).SerializeToString(deterministic=True)
+
+
+def test_a_config_with_more_than_a_catch_all_template_holds_is_refused() -> None:
+    listener = IngressListener(8080, "http", "c", None, None, None)
+    with_cluster, with_domain = ingress_routes._ingress(listener), ingress_routes._ingress(listener, to_cluster=False)
+    with_domain.virtual_hosts[0].domains.append("other")
+    for built in (with_cluster, with_domain):
+        with pytest.raises(ValueError, match="more than"):
+            CatchAllTemplate.of(built)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3.route_pb2 import RouteConfiguration
 
 from meshplane.snapshot.packing import delimited
 
@@ -80,6 +81,35 @@ class HostWire:
     def under(self, *domains: bytes) -> bytes:
         """The config's `virtual_hosts` field of this host under `domains` (some of its own domain fields)."""
         return delimited(_CONFIG_HOST, b"".join((self.head, *domains, self.tail)))
+
+
+@dataclass(frozen=True)
+class CatchAllTemplate:
+    """A config whose one virtual host, named as the config, takes every domain (`*`) to one route whose
+    action names no cluster yet: a sidecar's ingress config, alike for every sidecar but for its cluster."""
+
+    name: bytes  # the config's name field
+    head: bytes  # the host's name and domain fields
+    route: RouteTemplate
+
+    @classmethod
+    def of(cls, built: RouteConfiguration) -> CatchAllTemplate:
+        """Split `built` (a name, one such host with one template route, nothing else)."""
+        hosts = built.virtual_hosts
+        route = hosts[0].routes[0] if len(hosts) == 1 and len(hosts[0].routes) == 1 else rc.Route()
+        expected = RouteConfiguration(
+            name=built.name, virtual_hosts=[rc.VirtualHost(name=built.name, domains=["*"], routes=[route])]
+        )
+        if built != expected or route.route.WhichOneof("cluster_specifier") is not None:
+            raise ValueError(f"route config {built.name!r} holds more than a catch-all host with a cluster-less route")
+        name = built.name.encode()
+        head = delimited(_HOST_NAME, name) + delimited(_HOST_DOMAIN, b"*")
+        return cls(delimited(_CONFIG_NAME, name), head, RouteTemplate.of(route))
+
+    def to(self, cluster: str) -> bytes:
+        """The config's deterministic bytes with its route sending to `cluster`."""
+        host = self.head + delimited(_HOST_ROUTE, self.route.to(cluster))
+        return self.name + delimited(_CONFIG_HOST, host)
 
 
 def host_field(host: rc.VirtualHost) -> bytes:

@@ -186,9 +186,10 @@ def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, bytes]:
     return out
 
 
-def _ingress(listener: IngressListener) -> RouteConfiguration:
-    """All traffic for a listener goes to the local app, with the listener's timeouts."""
-    action = rc.RouteAction(cluster=listener.cluster)
+def _ingress(listener: IngressListener, *, to_cluster: bool = True) -> RouteConfiguration:
+    """All traffic for a listener goes to the local app, with the listener's timeouts (without
+    `to_cluster`, the action names no cluster: a template)."""
+    action = rc.RouteAction(cluster=listener.cluster) if to_cluster else rc.RouteAction()
     timeout = listener.timeout.member[1] if listener.timeout is not None else None
     per_request = getattr(timeout, "per_request", None)
     action.timeout.CopyFrom(duration(per_request) if per_request is not None else _default_timeout())
@@ -198,6 +199,15 @@ def _ingress(listener: IngressListener) -> RouteConfiguration:
     name = names.ingress_routes(listener.protocol, listener.port)
     vhost = rc.VirtualHost(name=name, domains=["*"], routes=[rc.Route(match=match, route=action)])
     return RouteConfiguration(name=name, virtual_hosts=[vhost])
+
+
+def _ingress_bytes(listener: IngressListener, cache: RenderCache) -> bytes:
+    """`_ingress(listener)`'s deterministic bytes: the config is alike for every sidecar listener of one
+    protocol, port and timeout but for its cluster, so it is built once per state (without a cluster)
+    and each sidecar's cluster is joined in (`route_wire.CatchAllTemplate`)."""
+    key = ("ingress-routes", listener.protocol, listener.port, cache.keys.of(listener.timeout))
+    template = cache.value(key, lambda: route_wire.CatchAllTemplate.of(_ingress(listener, to_cluster=False)))
+    return template.to(listener.cluster)
 
 
 def _gateway_route(route: GatewayRouteView, listener: IngressListener) -> rc.Route:
@@ -302,6 +312,10 @@ def routes(view: ProxyView, cache: RenderCache | None = None) -> Mapping[str, Me
     if view.is_gateway:
         configs = [_own_policies(_gateway(view, li), view) for li in view.listeners]
         return {c.name: c for c in configs}
-    ingress = (_ingress(li) for li in view.listeners if li.protocol in HTTP_FAMILY)
-    built = {c.name: _own_policies(c, view) for c in ingress}
+    ingress = [li for li in view.listeners if li.protocol in HTTP_FAMILY]
+    if cache is not None and view.policies.headers is None and view.policies.rate_limit is None:
+        bodies = {names.ingress_routes(li.protocol, li.port): _ingress_bytes(li, cache) for li in ingress}
+        bodies.update(_egress(view, cache))
+        return PackedResources.assemble(XdsType.ROUTES, {}, bodies)
+    built = {c.name: _own_policies(c, view) for c in map(_ingress, ingress)}
     return PackedResources.assemble(XdsType.ROUTES, built, _egress(view, cache))
