@@ -49,11 +49,14 @@ class Telemetry:
 
     @contextlib.contextmanager
     def traced(self, subsegment: str) -> Iterator[Any]:
-        """An X-Ray subsegment around a block; none (None) while the Tracer is disabled.
+        """An X-Ray subsegment around a block; none (None) while the X-Ray SDK is disabled.
 
         Why not the disabled recorder's own dummy subsegments: they are never sent, yet cost
-        tens of microseconds each, and a shard opens several per proxy it publishes."""
-        if self.tracer.disabled:
+        tens of microseconds each, and a shard opens several per proxy it publishes.  The
+        SDK's switch is the one the recorder itself obeys (a disabled Tracer turns it off)."""
+        from aws_xray_sdk import global_sdk_config  # imported with the Tracer; not at module import
+
+        if not global_sdk_config.sdk_enabled():
             yield None
             return
         with self.tracer.provider.in_subsegment(subsegment) as segment:
