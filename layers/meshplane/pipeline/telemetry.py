@@ -54,7 +54,7 @@ class Telemetry:
         Why not the disabled recorder's own dummy subsegments: they are never sent, yet cost
         tens of microseconds each, and a shard opens several per proxy it publishes.  The
         SDK's switch is the one the recorder itself obeys (a disabled Tracer turns it off)."""
-        from aws_xray_sdk import global_sdk_config  # type: ignore[import-untyped]  # ships no types; loaded by the Tracer
+        from aws_xray_sdk import global_sdk_config  # type: ignore[import-untyped]  # no types; loaded by Tracer
 
         if not global_sdk_config.sdk_enabled():
             yield None

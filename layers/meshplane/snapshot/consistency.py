@@ -36,6 +36,7 @@ from meshplane.snapshot.types import XdsType
 
 _DNS_TYPES = frozenset({cluster_pb2.Cluster.STRICT_DNS, cluster_pb2.Cluster.LOGICAL_DNS})
 CACHE_BYTES = 32 * 1024 * 1024  # packed bytes a warm container keeps facts for; cleared whole beyond it
+_ENTRY_BYTES = 512  # what an entry holds beside its name and bytes (key tuple, facts, dict slot), about
 
 
 class Facts(NamedTuple):
@@ -111,7 +112,8 @@ class FactsCache:
     """Facts by (type, name, packed bytes), shared by the threads of a warm container.
 
     The key holds the bytes themselves, so a hit is a resource exactly like one checked
-    before (its facts are a function of name and bytes); bounded by the bytes it holds.
+    before (its facts are a function of name and bytes); bounded by the bytes it holds, each
+    entry's own upkeep counted.
     """
 
     def __init__(self, limit: int = CACHE_BYTES) -> None:
@@ -138,7 +140,7 @@ class FactsCache:
         return out
 
     def _keep(self, key: tuple[XdsType, str, bytes], facts: Facts) -> None:
-        size = len(key[2]) + len(key[1])
+        size = len(key[2]) + len(key[1]) + _ENTRY_BYTES
         with self._lock:
             if self._held + size > self._limit:
                 self._facts.clear()
