@@ -87,8 +87,10 @@ PRUNED_MODULES = (
     "pydantic.mypy",
     "pydantic.experimental",
     "pydantic.networks",
-    # the X-Ray SDK's middleware for web frameworks
-    *(f"aws_xray_sdk.ext.{name}" for name in ("bottle", "django", "flask", "flask_sqlalchemy", "sqlalchemy")),
+    "pydantic.color",  # the deprecated Color type, which nothing imports but a model that uses it
+    # the X-Ray SDK's middleware for web frameworks and its aiohttp extension (patch_all does not patch aiohttp)
+    *(f"aws_xray_sdk.ext.{name}" for name in ("aiohttp", "bottle", "django", "flask", "flask_sqlalchemy",
+                                              "sqlalchemy")),
     # test helpers shipped inside packages
     "annotated_types.test_cases",
     "google.protobuf.internal.json_format_benchmark",
@@ -115,6 +117,8 @@ UNREACHED_IMPORTS = (
     ("pydantic", "pydantic.deprecated", "only when a v1 name (validator, BaseConfig ...) is looked up on pydantic"),
     ("pydantic.main", "pydantic.deprecated", "only from the v1 methods (dict(), json(), parse_obj(), copy() ...)"),
     ("pydantic._internal._generate_schema", "pydantic.v1", "only for a type with v1's __get_validators__"),
+    ("aws_lambda_powertools.tracing.extensions", "aws_xray_sdk.ext.aiohttp",
+     "only from aiohttp_trace_config, for aiohttp clients, which no handler has"),
     ("aws_lambda_powertools.shared.functions", "aws_lambda_powertools.event_handler",
      "only to serialise a pydantic model into an idempotency record; meshplane's records are dicts"),
     # The SQS handlers import the batch utility while pydantic is not loaded yet (otherwise the probe's
