@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from meshplane.localnet.waiting import wait_until
 from support import HttpUpstream, Lab, MeshBuilder, Sidecar, http_request, listener, tally
 
 pytestmark = pytest.mark.envoy
@@ -36,6 +37,9 @@ def test_failing_endpoint_is_ejected_and_traffic_goes_to_the_healthy_one(
     before = [http_request(client.egress, f"{SERVICE}:8080", f"/warm/{i}") for i in range(4 * MAX_SERVER_ERRORS)]
     assert bad.hits() >= MAX_SERVER_ERRORS, "round robin should have sent the bad endpoint its share"
     assert sum(r.status == 500 for r in before) >= MAX_SERVER_ERRORS
+    # Envoy ejects on its main thread and tells the workers afterwards: wait for the ejection to be in force.
+    wait_until(lambda: any(v >= 1 for v in client.envoy.stats(r"outlier_detection\.ejections_active$").values()),
+               10, 0.05, "the bad endpoint's ejection")
     hits_at_ejection = bad.hits()
     after = [http_request(client.egress, f"{SERVICE}:8080", f"/after/{i}") for i in range(30)]
     assert tally(after) == {"good": 30}
