@@ -120,35 +120,6 @@ def test_a_weight_edited_in_the_page_reaches_a_real_envoy(
     assert [(r["instance"], r["delivery"], r["connected"]) for r in answer["proxies"]] == [(front, "ads", True)]
 
 
-def test_a_200_resource_mesh_is_laid_out_without_overlap_inside_the_viewport(
-    page: Any, console: RunningConsole, local_stack: LocalStack, tmp_path: Path
-) -> None:
-    mesh = new_mesh("large")
-    assert create_layered_mesh(local_stack.appmesh(), mesh) == 200
-    problems = open_mesh(page, console, mesh)
-    shot(page, tmp_path / "large.png")
-    layout = page.evaluate("""() => {
-        const cy = window.meshplaneConsole.cy;
-        const boxes = cy.nodes().map(n => n.renderedBoundingBox({includeLabels: true, includeOverlays: false}));
-        const backwards = cy.edges().filter(e => e.source().position('x') >= e.target().position('x'));
-        return {count: cy.nodes().length, width: cy.width(), height: cy.height(), zoom: cy.zoom(), boxes,
-                positions: cy.nodes().map(n => [n.position('x'), n.position('y')]),
-                backwards: backwards.map(e => e.id())};
-    }""")
-    assert layout["count"] == 200
-    assert len({tuple(p) for p in layout["positions"]}) == 200
-    boxes = layout["boxes"]
-    width, height = layout["width"], layout["height"]
-    outside = [b for b in boxes if b["x1"] < 0 or b["y1"] < 0 or b["x2"] > width or b["y2"] > height]
-    assert outside == []
-    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
-                   if a["x1"] < b["x2"] and b["x1"] < a["x2"] and a["y1"] < b["y2"] and b["y1"] < a["y2"]]
-    assert overlapping == []
-    assert layout["backwards"] == []  # layered left to right: gateways first, the nodes routes lead to last
-    assert layout["zoom"] * NODE_FONT_PX >= MIN_FONT_PX, f"labels are not drawn at zoom {layout['zoom']:.2f}"
-    assert problems.seen == []
-
-
 STATUS_SAMPLE = {"meshName": "", "nextToken": None, "proxies": [
     {"nodeId": "", "instance": "blue-1", "delivery": "ads", "connected": True, "lastSeen": 1764000000.5,
      "latestVersion": "a1", "appliedVersion": "a1", "nack": None},
@@ -343,3 +314,34 @@ def assert_rollout_shown(page: Any) -> None:
         ["2025-11-24 16:02:00.000 UTC", "1", "stable 100 / canary 0", "640 req, 5xx 15.00%, p99 310.5 ms over 60 s",
          "ROLLED_BACK", "5xx 15.00% over 1%"],
     ]  # fmt: skip
+
+
+# last of the module: its 200 resources keep local up's pipeline busy for a while, and every test above
+# waits on that pipeline (the group runs in file order on one worker)
+def test_a_200_resource_mesh_is_laid_out_without_overlap_inside_the_viewport(
+    page: Any, console: RunningConsole, local_stack: LocalStack, tmp_path: Path
+) -> None:
+    mesh = new_mesh("large")
+    assert create_layered_mesh(local_stack.appmesh(), mesh) == 200
+    problems = open_mesh(page, console, mesh)
+    shot(page, tmp_path / "large.png")
+    layout = page.evaluate("""() => {
+        const cy = window.meshplaneConsole.cy;
+        const boxes = cy.nodes().map(n => n.renderedBoundingBox({includeLabels: true, includeOverlays: false}));
+        const backwards = cy.edges().filter(e => e.source().position('x') >= e.target().position('x'));
+        return {count: cy.nodes().length, width: cy.width(), height: cy.height(), zoom: cy.zoom(), boxes,
+                positions: cy.nodes().map(n => [n.position('x'), n.position('y')]),
+                backwards: backwards.map(e => e.id())};
+    }""")
+    assert layout["count"] == 200
+    assert len({tuple(p) for p in layout["positions"]}) == 200
+    boxes = layout["boxes"]
+    width, height = layout["width"], layout["height"]
+    outside = [b for b in boxes if b["x1"] < 0 or b["y1"] < 0 or b["x2"] > width or b["y2"] > height]
+    assert outside == []
+    overlapping = [(a, b) for i, a in enumerate(boxes) for b in boxes[i + 1:]
+                   if a["x1"] < b["x2"] and b["x1"] < a["x2"] and a["y1"] < b["y2"] and b["y1"] < a["y2"]]
+    assert overlapping == []
+    assert layout["backwards"] == []  # layered left to right: gateways first, the nodes routes lead to last
+    assert layout["zoom"] * NODE_FONT_PX >= MIN_FONT_PX, f"labels are not drawn at zoom {layout['zoom']:.2f}"
+    assert problems.seen == []

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Stack, moto_endpoint, stack
+from api.conftest import REGION, Stack, moto_endpoint, stack
 from api.specs import http_route, node_spec, router_spec
 
 from rollout.support import call, rollout_spec
@@ -130,7 +130,7 @@ def test_the_cli_creates_starts_and_shows_the_history(stack: Stack, mesh: str, t
 
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps(rollout_spec()))
-    common = ["--api-url", stack.api_endpoint, "--mesh-name", mesh, "--rollout-name", "cli"]
+    common = ["--api-url", stack.api_endpoint, "--region", REGION, "--mesh-name", mesh, "--rollout-name", "cli"]
     assert main(["rollout", "create", *common, "--spec", f"file://{spec_file}"]) == 0
     assert json.loads(capsys.readouterr().out)["rollout"]["status"]["phase"] == "PENDING"
     assert main(["rollout", "start", *common]) == 0
