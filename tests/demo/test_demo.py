@@ -208,7 +208,8 @@ def test_a_mirror_copies_its_share_to_the_shadow_and_every_answer_comes_from_the
     mirror = _policies(report)["mirror"]
     measured = mirror["measured"]  # 100 requests at 50 %: 50 ± 20 is 4 standard deviations
     assert abs(measured["shadow_received"] - 50) <= measured["tolerance"] == 20, mirror
-    assert measured["answered_by"] == {"blue": measured["requests"]}, mirror
+    assert measured["answered_by"] == {"blue": measured["requests"]}, mirror["evidence"]
+    assert measured["failures"] == []
     assert f"mirror: {mirror['evidence']}" in completed.stdout
 
 

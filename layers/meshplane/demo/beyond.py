@@ -113,7 +113,32 @@ def applied(stack: Stack, markers: dict[str, tuple[str, ...]]) -> dict[str, floa
     if not poll(lambda: all([holds(name) for name in markers]), SETTLE_SECONDS, interval=0.1):
         late = [name for name in markers if not holds(name)]
         raise DemoError(f"the policies did not reach the Envoys of {late} within {SETTLE_SECONDS:.0f}s")
+    settled(stack, list(markers))
     return reached
+
+
+# what a config update moves in Envoy's stats; the checks' traffic starts once none moved for QUIET_SECONDS
+UPDATES = r"^listener_manager\.(lds\.update_success|total_listeners_(warming|draining)|listener_(added|modified))$"
+QUIET_SECONDS = 1.0
+
+
+def settled(stack: Stack, names: list[str]) -> None:
+    """Wait until the named Envoys took no config update for QUIET_SECONDS and none drains or warms a listener.
+
+    A batch of policies reaches an Envoy as one or more pushes; a listener replaced while a check's request
+    rides on it closes that connection (local Envoys drain in 0 s), so the checks start on settled listeners."""
+    last: list[dict[str, dict[str, int]]] = []
+
+    def quiet() -> bool:
+        now = {name: stack.running[name].sidecar.stats(UPDATES) for name in names}
+        still = bool(last) and now == last[-1] and all(
+            not stats.get(f"listener_manager.total_listeners_{state}") for stats in now.values()
+            for state in ("warming", "draining"))  # fmt: skip
+        last.append(now)
+        return still
+
+    if not poll(quiet, SETTLE_SECONDS, interval=QUIET_SECONDS):
+        raise DemoError(f"the Envoys of {names} kept taking listener updates for {SETTLE_SECONDS:.0f}s")
 
 
 # -- the checks ----------------------------------------------------------------------------------------
@@ -176,11 +201,13 @@ def mirror(stack: Stack) -> PolicyCheck:
     attempts, received = poll(settled, 5.0, interval=0.2) or (-1, _shadowed(stack) - received_before)
     answered = Counter(a.color if a.status == 200 else str(a.status) for a in answers)
     measured = {"requests": MIRROR_REQUESTS, "percent": MIRROR_PERCENT, "copy_attempts": attempts,
-                "shadow_received": received, "tolerance": MIRROR_TOLERANCE, "answered_by": dict(answered)}
+                "shadow_received": received, "tolerance": MIRROR_TOLERANCE, "answered_by": dict(answered),
+                "failures": sorted({f"{a.status} {a.text}".strip() for a in answers if a.status != 200})}
     ok = abs(received - MIRROR_REQUESTS * MIRROR_PERCENT / 100) <= MIRROR_TOLERANCE and answered == Counter(
         {"blue": MIRROR_REQUESTS})
     line = (f"{SHADOW} (shadow) received {received} of {MIRROR_REQUESTS} requests' copies at {MIRROR_PERCENT} % "
-            f"(50 ± {MIRROR_TOLERANCE}); answers: {dict(answered)}")
+            f"(50 ± {MIRROR_TOLERANCE}); answers: {dict(answered)}"
+            + (f"; failed: {measured['failures']}" if measured["failures"] else ""))
     return PolicyCheck(section="mirror", policy="color-mirror", evidence=line, measured=measured, ok=ok)
 
 

@@ -16,6 +16,7 @@ class Answer:
     status: int
     headers: dict[str, str]
     body: dict[str, Any]
+    text: str = ""  # a body that is not the apps' JSON, such as Envoy's own reply or why no answer came
 
     @property
     def color(self) -> str:
@@ -29,16 +30,18 @@ def get(address: tuple[str, int], path: str, headers: dict[str, str] | None = No
         connection.request("GET", path, headers=headers or {})
         response = connection.getresponse()
         raw = response.read()
-    except (OSError, http.client.HTTPException):
-        return Answer(0, {}, {})
+    except (OSError, http.client.HTTPException) as error:
+        return Answer(0, {}, {}, text=f"{type(error).__name__}: {error}")
     finally:
         connection.close()
     try:
         body = json.loads(raw)
     except ValueError:
-        body = {}
-    return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, body if isinstance(body, dict)
-                  else {})  # fmt: skip
+        body = None
+    headers = {k.lower(): v for k, v in response.getheaders()}
+    if isinstance(body, dict):
+        return Answer(response.status, headers, body)
+    return Answer(response.status, headers, {}, text=raw[:200].decode(errors="replace"))
 
 
 def many(address: tuple[str, int], paths: list[str]) -> list[Answer]:
