@@ -118,3 +118,38 @@ def test_an_iterator_the_emulator_no_longer_honours_is_replaced_at_the_last_reco
     ddb.put_item(TableName=table, Item={"pk": {"S": "after"}})
     own_poller.wait_for("after", BOUND)
     assert own_poller.delivered_keys() == ["before", "after"]
+
+
+class IdleStream:
+    """A stream client with one shard that never gets a record; counts the reads."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def describe_stream(self, **_: Any) -> dict[str, Any]:
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-0"}]}}
+
+    def get_shard_iterator(self, **_: Any) -> dict[str, Any]:
+        return {"ShardIterator": "iterator"}
+
+    def get_records(self, **_: Any) -> dict[str, Any]:
+        self.reads += 1
+        return {"Records": [], "NextShardIterator": "iterator"}
+
+
+def test_an_idle_stream_is_read_at_lambdas_rate_not_at_the_busy_interval() -> None:
+    """With nothing on the stream, reads slow from the 0.05 s busy interval to Lambda's four a second."""
+    streams = IdleStream()
+    source = StreamSource(logical_id="Recompute", function="Recompute", stream_arn="arn:stream", batch_size=100,
+                          starting_position="LATEST", report_failures=False, bisect=False, max_retries=-1,
+                          on_failure_arn=None, filters=())  # fmt: skip
+    poller = StreamPoller(source, streams, None, lambda event: Invocation(result=None), "us-east-1", interval=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stop,), daemon=True)
+    thread.start()
+    time.sleep(2.0)
+    stop.set()
+    poller.wake.set()
+    thread.join(timeout=5)
+    # 2 s at four a second, the ramp from 0.05 s and a resync each second: at most 16 (at 0.05 s: 40 and more)
+    assert 0 < streams.reads <= 16

@@ -54,7 +54,8 @@ def _runtime_arguments(up: argparse.ArgumentParser, env: Mapping[str, str]) -> N
     up.add_argument("--schedule-interval", type=float,
                     help="seconds between scheduled invocations (default: the template's rate)")
     up.add_argument("--stream-poll-interval", type=float, default=0.05,
-                    help="seconds between reads of the DynamoDB stream")
+                    help="seconds between reads of the DynamoDB stream while it is busy (idle, the "
+                         "reads slow to Lambda's four a second; a function's write wakes them)")
     up.add_argument("--retry-delay", type=int, default=1, help="seconds before a failed SQS message is retried")
     up.add_argument("--api-concurrency", type=int, default=4, help="ApiFunction workers at most")
     up.add_argument("--api-authz", action="store_true",

@@ -121,6 +121,7 @@ class StreamPoller:
 
     RESYNC_SECONDS = 1.0
     DISCOVER_SECONDS = 5.0
+    IDLE_SECONDS = 0.25  # Lambda reads a DynamoDB stream's shard four times a second
 
     def __init__(
         self, source: StreamSource, streams: Any, sqs: Any, invoke: Invoke, region: str, interval: float
@@ -147,20 +148,26 @@ class StreamPoller:
                 self.shards[shard["ShardId"]] = ShardCursor(self._iterator(shard["ShardId"], position))
 
     def run(self, stop: threading.Event) -> None:
+        """Read while records come; with none, wait `interval`, doubled after each empty read up to IDLE_SECONDS
+        (an idle emulator is not read twenty times a second); a function's return wakes it at once."""
         last_discovery = last_resync = time.monotonic()
+        wait = self.interval
         while not stop.is_set():
             try:
                 if time.monotonic() - last_discovery > self.DISCOVER_SECONDS:
                     self._discover("TRIM_HORIZON")  # shards that appeared since start are read whole
                     last_discovery = time.monotonic()
                 if self.poll_once():
+                    wait = self.interval
                     continue
                 if time.monotonic() - last_resync > self.RESYNC_SECONDS:
                     last_resync = time.monotonic()
                     if self.resync():
+                        wait = self.interval
                         continue
-                self.wake.wait(self.interval)
+                woken = self.wake.wait(wait)
                 self.wake.clear()
+                wait = self.interval if woken else min(wait * 2, max(self.interval, self.IDLE_SECONDS))
             except Exception:
                 log.exception("polling %s failed", self.name)
                 stop.wait(1)
