@@ -2,15 +2,18 @@
 
 The built layer is aarch64 and cannot be imported here, so tests/support/pruned_layer_probe.py
 runs each `functions/<name>/app.py` from the source tree, first invocation against
-in-process moto, in a fresh interpreter whose import system refuses every module
-`prune_layer.BLOCKED` names (our products other than core and aws, and the third-party
-code trimmed) and every proto module the prune deletes.
+in-process moto, in a forked child of one probe process whose import system refuses every
+module `prune_layer.BLOCKED` names (our products other than core and aws, and the
+third-party code trimmed) and every proto module the prune deletes.  The parent has
+loaded moto and nothing the reports look at, so each child stands where a fresh
+interpreter would.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -64,33 +67,51 @@ RELIED_ON = {  # only recompute translates with these events (moto holds no mesh
 }
 
 
-def probe(function: str, also_block: str = "") -> dict[str, Any]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LOG_LEVEL": "WARNING",
-        "PRUNE_PROBE_ALSO_BLOCK": also_block,
-    }
-    proc = subprocess.run(
-        [sys.executable, str(PROBE), function],
-        cwd=REPO / "functions" / function,
+NEEDED = "aws_lambda_powertools.utilities.batch"
+REFUSING_A_NEEDED_MODULE = f"ecs_events:{NEEDED}"  # a probe run: the function, then more modules to refuse
+
+
+@pytest.fixture(scope="module")
+def probe_runs() -> dict[str, Any]:
+    """Every run's report from one probe process, which loads moto once and forks a child per run."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LOG_LEVEL": "WARNING"}
+    with subprocess.Popen(
+        [sys.executable, str(PROBE), *FUNCTIONS, REFUSING_A_NEEDED_MODULE],
+        cwd=REPO,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=180,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # its forked children too, which hold the pipes
+            raise
+    lines = out.strip().splitlines()
+    assert lines and lines[-1].startswith("{"), f"exit {proc.returncode}: {err[-3000:]}"
+    return {**json.loads(lines[-1]), "stderr": err}
+
+
+def probe(probe_runs: dict[str, Any], run: str) -> dict[str, Any]:
+    """One run's report, if its child did not crash."""
+    status = probe_runs["exit_statuses"][run]
+    assert status == 0, f"the child of {run} ended with {status}: {probe_runs['stderr'][-3000:]}"
+    report: dict[str, Any] = probe_runs["reports"][run]
+    return report
 
 
 def test_every_function_is_probed() -> None:
     assert sorted(RELIED_ON) == FUNCTIONS
 
 
+@pytest.mark.xdist_group("layer-pruning-probe")  # one worker runs the probe process for all of them
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_the_handler_serves_its_sample_event_with_the_pruned_modules_refused(
-    function: str, prune_layer: ModuleType
+    function: str, prune_layer: ModuleType, probe_runs: dict[str, Any]
 ) -> None:
-    run = probe(function)
+    run = probe(probe_runs, function)
     assert run["error"] is None, run["error"]
     result = run["result"]
     assert not result.get("batchItemFailures") and not result.get("failed")
@@ -102,11 +123,12 @@ def test_the_handler_serves_its_sample_event_with_the_pruned_modules_refused(
     assert missing == []
 
 
-def test_the_probe_fails_when_a_needed_module_is_refused() -> None:
+@pytest.mark.xdist_group("layer-pruning-probe")
+def test_the_probe_fails_when_a_needed_module_is_refused(probe_runs: dict[str, Any]) -> None:
     """The blocker really bites: refusing one module the SQS handlers need breaks the invocation."""
-    run = probe("ecs_events", also_block="aws_lambda_powertools.utilities.batch")
+    run = probe(probe_runs, REFUSING_A_NEEDED_MODULE)
     assert run["error"] and "pruned from the Lambda layer" in run["error"]
-    assert "aws_lambda_powertools.utilities.batch" in run["refused"]
+    assert NEEDED in run["refused"]
 
 
 def test_every_pruned_module_exists_so_the_list_is_not_stale(prune_layer: ModuleType) -> None:
