@@ -31,7 +31,7 @@ from support.fixtures import envoy_runner, lab
 from support.ports import free_port
 
 __all__ = ["envoy_runner", "lab"]
-pytestmark = pytest.mark.envoy
+pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("identity-envoy")]  # one IAM lab for the module
 MESHPLANE = str(Path(sys.executable).with_name("meshplane"))
 RECONNECT_TIMEOUT_S = 40.0  # what the tests prove is that traffic never fails and recovers, not how fast
 

@@ -30,7 +30,7 @@ from support.fixtures import envoy_runner, lab
 from support.ports import free_port
 
 __all__ = ["envoy_runner", "lab"]
-pytestmark = pytest.mark.envoy
+pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("local-secure")]  # one secure local up for the module
 MESHPLANE = str(Path(sys.executable).with_name("meshplane"))
 STREAM = "appmesh:StreamAggregatedResources"
 REGION, ACCOUNT = "us-east-1", "123456789012"

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from meshplane.local.harness import LocalStack, start_local_up, stop_local_up
 
+pytestmark = pytest.mark.xdist_group("local-runtime")  # one recorder stack for the module
 APP = Path(__file__).parent / "recorder_app" / "template.yaml"
 
 

@@ -46,7 +46,7 @@ from support.fixtures import lab
 from support.upstreams import Behaviour, HttpUpstream
 
 __all__ = ["lab"]
-pytestmark = [pytest.mark.emulator, pytest.mark.envoy]
+pytestmark = [pytest.mark.emulator, pytest.mark.envoy, pytest.mark.xdist_group("rollout-e2e")]  # one world, one outcome
 
 PORT = 8080
 DECIDE_SECONDS = 120  # local up's 5 s schedule, the ADS push and the windows, on a loaded machine; polled
