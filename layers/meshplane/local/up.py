@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ from meshplane.local.sources import QueuePoller, ScheduleTimer, Source, StreamPo
 from meshplane.local.template import translate
 from meshplane.local.trace import TRACE_FILE, InvocationTrace
 from meshplane.localnet.processes import Restarting, Supervisor
+from meshplane.localnet.waiting import wait_until
 
 log = logging.getLogger("meshplane.local")
 API_FUNCTION = "ApiFunction"
@@ -34,6 +36,16 @@ STATE_FILE = "state.json"
 # A queue's MaximumConcurrency is played with at most this many pollers and warm workers: more processes
 # than cores would only share them.
 LOCAL_CONCURRENCY = os.cpu_count() or 1
+ADS_READY_SECONDS = 60.0  # the ADS process imports the xDS protos and grpc before it listens
+
+
+def _accepts(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on host:port now."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,7 @@ class LocalUp:
         for pool in self.pools.values():
             pool.wait_ready()
         self._mark("functions")
+        self._wait_ads_listening()
         self.ready.set()
         self.write_state()
 
@@ -224,6 +237,18 @@ class LocalUp:
                envvars.TABLE: out["StateTableName"], envvars.BUCKET: out["SnapshotBucketName"],
                envvars.BUS: out["ConfigBusName"]}
         self.ads = Supervisor(o.state_dir).keep("ads", argv, env=env)
+
+    def _wait_ads_listening(self) -> None:
+        """Ready means a proxy can connect: the ADS port and, with --secure, the credential exchange accept."""
+        if self.ads is None:
+            return
+        o = self.options
+        ports = [o.ads_port]
+        if o.secure:
+            ports.append(int(local_identity.state(o.state_dir, o.ads_port, o.identity_port)["identityPort"]))
+        wait_until(lambda: all(_accepts(o.host, port) for port in ports), ADS_READY_SECONDS, interval=0.1,
+                   what=f"the ADS server to listen on {ports}")  # fmt: skip
+        self._mark("ads")
 
     # ------------------------------------------------------------------ state
     def function_stats(self) -> dict[str, Any]:
