@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api.conftest import Stack, moto_endpoint, stack, unique
+from api.conftest import REGION, Stack, moto_endpoint, stack, unique
 from meshplane.cli import main
 from meshplane.model.policy.keys import PolicyKey
 from meshplane.model.policy.spec import PolicySpec
@@ -226,7 +226,7 @@ def test_the_cli_creates_from_cli_input_json_and_reports_errors_as_the_aws_cli_d
 ) -> None:
     request = {"meshName": mesh, "policyName": "cli", "spec": {"targets": [_node("back")], "authorization": AUTHZ}}
     (tmp_path / "policy.json").write_text(json.dumps(request))
-    api = ["--api-url", stack.api_endpoint]
+    api = ["--api-url", stack.api_endpoint, "--region", REGION]
     assert main(["policy", "create", *api, "--cli-input-json", f"file://{tmp_path / 'policy.json'}"]) == 0
     assert json.loads(capsys.readouterr().out)["policy"]["spec"]["authorization"]["rules"] == AUTHZ["rules"]
 
