@@ -10,9 +10,12 @@ from meshplane.local.harness import LocalStack, start_local_up, stop_local_up
 
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """One `meshplane local up` of the repository's template per xdist worker."""
+    """One `meshplane local up` of the repository's template per xdist worker.
+
+    Its scheduled functions run once a minute: each reconcile pass reads every mesh the session's tests left
+    behind, and none of those tests waits on a schedule (the rollout end-to-end test starts its own stack)."""
     stack = start_local_up(
-        tmp_path_factory.mktemp("local-up"), "--schedule-interval", "5", "--parameter", "MeshQuota=1000"
+        tmp_path_factory.mktemp("local-up"), "--schedule-interval", "60", "--parameter", "MeshQuota=1000"
     )
     try:
         yield stack

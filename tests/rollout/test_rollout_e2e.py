@@ -39,7 +39,7 @@ from google.protobuf import json_format
 from meshplane.bootstrap.envoy import build
 from meshplane.bootstrap.options import BootstrapOptions
 from meshplane.delivery.stats_collector import Collector
-from meshplane.local.harness import LocalStack
+from meshplane.local.harness import LocalStack, start_local_up, stop_local_up
 from meshplane.policycli import call
 from support import Lab, http_request, wait_until
 from support.fixtures import lab
@@ -56,6 +56,7 @@ RETRIES = 3  # `retried`'s route retries a 5xx this many times
 # `slow` answers after 250 ms, above its bound; the others' bound leaves room for a loaded machine's latency
 P99_MILLIS = {"slow": 150, "ok": 1000}
 STEP_SECONDS = 2
+SCHEDULE_SECONDS = 5
 
 
 class Flaky(HttpUpstream):
@@ -120,6 +121,16 @@ def _define(stack: LocalStack, lab: Lab, mesh: str) -> dict[str, Any]:
     appmesh.create_virtual_node(meshName=mesh, virtualNodeName="front", spec={
         "listeners": [{"portMapping": {"port": 9000, "protocol": "http"}}], "backends": backends})
     return apps
+
+
+@pytest.fixture(scope="module")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    """This module's own local up, its scheduled functions (the rollout controller) invoked every 5 s."""
+    stack = start_local_up(tmp_path_factory.mktemp("rollout-up"), "--schedule-interval", str(SCHEDULE_SECONDS))
+    try:
+        yield stack
+    finally:
+        stop_local_up(stack)
 
 
 @pytest.fixture(scope="module")
