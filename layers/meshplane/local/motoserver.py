@@ -17,6 +17,7 @@ from meshplane.local import (
     moto_cloudwatch,
     moto_dynamodb,
     moto_item_size,
+    moto_overhead,
     moto_query,
     moto_streams,
 )
@@ -25,6 +26,7 @@ PATCHES: list[Callable[[], None]] = [
     moto_dynamodb.install,  # serialisable DynamoDB; cancelled transactions undone in place
     moto_item_size.install,  # the 400 KB item limit as DynamoDB counts it (a replaced value does not count)
     moto_query.install,  # a base-table Query reads its partition, not a sort of the whole table
+    moto_overhead.install,  # moto's package listed once, not on every request; no log line per request
     moto_streams.install,  # shard iterators expire after 15 minutes instead of piling up
     moto_cloudtrail.install,  # Cloud Map instance calls put their CloudTrail event on the default bus
     moto_cloudmap_operations.install,  # ListOperations filtered, instance operations listed with their service
