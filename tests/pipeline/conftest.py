@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from meshplane.config import Settings
 from meshplane.local import moto_cloudmap_operations
@@ -179,12 +181,23 @@ class World:
         return self.pipeline.endpoints.endpoints(NodeRef(mesh, node))
 
 
+_MODELS = botocore.loaders.create_loader()  # the service models read from disk once for every world
+
+
+def shared_model_session() -> boto3.session.Session:
+    """A fresh session (credentials and region read from the environment now) that shares the loaded service
+    models, so a world's ten clients cost no JSON parsing after the first world."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _MODELS)
+    return boto3.session.Session(botocore_session=core, region_name=REGION)
+
+
 def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
                collaborators: Any = None, production_clients: bool = False) -> World:
     """`production_clients` uses `Clients.create` (standard retry mode) instead of plain clients."""
     settings = Settings(table="meshplane-state", bucket="meshplane-snapshots", bus="meshplane", region=REGION)
     moto_cloudmap_operations.install()  # ListOperations as AWS answers it, as local up's emulator has it
-    session = boto3.session.Session(region_name=REGION)
+    session = shared_model_session()
     dynamodb = session.client("dynamodb")
     schema.create_table(dynamodb, settings.table)
     s3 = session.client("s3")
