@@ -113,7 +113,7 @@ def applied(stack: Stack, markers: dict[str, tuple[str, ...]]) -> dict[str, floa
     if not poll(lambda: all([holds(name) for name in markers]), SETTLE_SECONDS, interval=0.1):
         late = [name for name in markers if not holds(name)]
         raise DemoError(f"the policies did not reach the Envoys of {late} within {SETTLE_SECONDS:.0f}s")
-    settled(stack, list(markers))
+    listeners_settled(stack, list(markers))
     return reached
 
 
@@ -122,7 +122,7 @@ UPDATES = r"^listener_manager\.(lds\.update_success|total_listeners_(warming|dra
 QUIET_SECONDS = 1.0
 
 
-def settled(stack: Stack, names: list[str]) -> None:
+def listeners_settled(stack: Stack, names: list[str]) -> None:
     """Wait until the named Envoys took no config update for QUIET_SECONDS and none drains or warms a listener.
 
     A batch of policies reaches an Envoy as one or more pushes; a listener replaced while a check's request
@@ -130,7 +130,10 @@ def settled(stack: Stack, names: list[str]) -> None:
     last: list[dict[str, dict[str, int]]] = []
 
     def quiet() -> bool:
-        now = {name: stack.running[name].sidecar.stats(UPDATES) for name in names}
+        try:
+            now = {name: stack.running[name].sidecar.stats(UPDATES) for name in names}
+        except (OSError, ValueError):  # an admin port that did not answer this time
+            return False
         still = bool(last) and now == last[-1] and all(
             not stats.get(f"listener_manager.total_listeners_{state}") for stats in now.values()
             for state in ("warming", "draining"))  # fmt: skip
