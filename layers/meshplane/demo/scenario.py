@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 
@@ -19,6 +18,7 @@ from meshplane.demo.report import AdsRestart, CanaryStep, KillResult
 from meshplane.demo.stack import Stack
 from meshplane.demo.traffic import Sample, Split, TrafficGenerator
 from meshplane.demo.view import Advance
+from meshplane.localnet.loopback import accepts
 from meshplane.localnet.processes import alive
 from meshplane.localnet.waiting import poll
 
@@ -106,15 +106,6 @@ def kill_instance(stack: Stack, traffic: TrafficGenerator, front: Sidecar, name:
     )  # fmt: skip
 
 
-def _accepts(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
 def restart_ads(stack: Stack, traffic: TrafficGenerator, settle: float = 2.0, timeout: float = 60.0) -> AdsRestart:
     """SIGKILL local up's ADS child; local up starts a new one and every Envoy reconnects.
 
@@ -137,7 +128,8 @@ def restart_ads(stack: Stack, traffic: TrafficGenerator, settle: float = 2.0, ti
         nonlocal restarted, port_down
         now = time.monotonic() - killed_at
         if restarted is None:
-            accepting = _accepts(stack.local.ads_address)
+            host, _, port = stack.local.ads_address.rpartition(":")
+            accepting = accepts(host, int(port))
             port_down = port_down or not accepting
             if port_down and accepting:
                 restarted = now

@@ -6,7 +6,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -27,6 +26,7 @@ from meshplane.local.plan import make_plan
 from meshplane.local.sources import QueuePoller, ScheduleTimer, Source, StreamPoller
 from meshplane.local.template import translate
 from meshplane.local.trace import TRACE_FILE, InvocationTrace
+from meshplane.localnet.loopback import accepts
 from meshplane.localnet.processes import Restarting, Supervisor
 from meshplane.localnet.waiting import wait_until
 
@@ -37,15 +37,6 @@ STATE_FILE = "state.json"
 # than cores would only share them.
 LOCAL_CONCURRENCY = os.cpu_count() or 1
 ADS_READY_SECONDS = 60.0  # the ADS process imports the xDS protos and grpc before it listens
-
-
-def _accepts(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections on host:port now."""
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -246,7 +237,7 @@ class LocalUp:
         ports = [o.ads_port]
         if o.secure:
             ports.append(int(local_identity.state(o.state_dir, o.ads_port, o.identity_port)["identityPort"]))
-        wait_until(lambda: all(_accepts(o.host, port) for port in ports), ADS_READY_SECONDS, interval=0.1,
+        wait_until(lambda: all(accepts(o.host, port, timeout=1) for port in ports), ADS_READY_SECONDS, interval=0.1,
                    what=f"the ADS server to listen on {ports}")  # fmt: skip
         self._mark("ads")
 

@@ -50,6 +50,15 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
+def accepts(host: str, port: int, timeout: float = 0.2) -> bool:
+    """Whether something accepts TCP connections on host:port now."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 class LoopbackPool:
     """Hands out unique addresses in 127.`first_octet`.0.0 onwards (`blocks` /16s); `release` gives them back."""
 
