@@ -12,13 +12,17 @@ from collections.abc import Callable
 
 from meshplane.local import (
     iam_emulation,
+    moto_attribute_values,
     moto_cloudmap_operations,
     moto_cloudtrail,
     moto_cloudwatch,
+    moto_discover,
     moto_dynamodb,
+    moto_event_paths,
     moto_item_size,
     moto_overhead,
     moto_query,
+    moto_sqs_send,
     moto_streams,
 )
 
@@ -31,6 +35,10 @@ PATCHES: list[Callable[[], None]] = [
     moto_cloudtrail.install,  # Cloud Map instance calls put their CloudTrail event on the default bus
     moto_cloudmap_operations.install,  # ListOperations filtered, instance operations listed with their service
     moto_cloudwatch.install,  # GetMetricData answers percentile statistics (p99) as CloudWatch does
+    moto_attribute_values.install,  # DynamoDB attribute values written as they are held, not member by member
+    moto_sqs_send.install,  # an SQS send computes the one queue attribute it reads, not the message counts
+    moto_event_paths.install,  # EventBridge's input paths parsed once each, not per event
+    moto_discover.install,  # DiscoverInstances finds its service by name, not by reading every service
     iam_emulation.install,  # IAM policy simulator, policy-aware access checks, SigV4 authentication endpoint
 ]
 
