@@ -151,9 +151,7 @@ def _hot_mesh(nodes: int) -> Any:
 class World:
     """The stack on the emulator, the mesh in it, and the counted pipeline."""
 
-    def __init__(self, endpoint_url: str, nodes: int, *, stream: bool = True) -> None:
-        """`stream=False` leaves the table's stream unread (the recompute never runs): for a quiet pass alone, where
-        reading the seeding's records through moto would cost more than the pass measured."""
+    def __init__(self, endpoint_url: str, nodes: int) -> None:
         import boto3
         from meshplane.config import Settings
         from meshplane.store import schema
@@ -170,7 +168,7 @@ class World:
         self.plain.client("s3").create_bucket(Bucket=self.settings.bucket)
         self._bus_and_queue()
         self._scenario: Scenario | None = None  # where the stream's invocations are counted; None: not counted
-        self.stream = self._stream_poller() if stream else None
+        self.stream = self._stream_poller()
         self.state = _hot_mesh(nodes)
         self.service_ids: dict[str, str] = {}
         self.log = io.StringIO()
@@ -222,9 +220,9 @@ class World:
                         sweep_seconds=sweep_seconds)
 
     # ---- setup (uncounted) ------------------------------------------------------------------
-    def seed(self, *, register: bool = True) -> None:
+    def seed(self) -> None:
         """The mesh through the resource store, its resources as the store writes them, each node's Cloud Map
-        service and instances (unless not `register`)."""
+        service and instances."""
         from meshplane.model.ids import Kind, ResourceKey
         from meshplane.store.resources import ResourceStore
 
@@ -243,9 +241,8 @@ class World:
             pending = {self.settings.table: items[start:start + 25]}
             while pending:
                 pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        if register:
-            self._register()
-        self.drain(None)  # the seeding's records are not delivered: the first reconcile publishes everything
+        self._register()
+        self.skip_stream()  # the seeding's records are not delivered: the first reconcile publishes everything
 
     def _register(self) -> None:
         """Each node's Cloud Map service with its instances, as ECS registers them (on threads: the harness)."""
@@ -272,8 +269,9 @@ class World:
         """The state the first reconcile leaves, written by the pipeline's own code without counting or waiting on
         one call per item: every node's Cloud Map endpoints (`CloudMapDiscovery.refresh`, on threads), then every
         proxy published (`Recomputer.recompute(full=True)`), their DynamoDB single writes gathered into
-        BatchWriteItem calls (the table starts empty, so their conditions hold), their ConfigPublished events
-        dropped (nothing was running to hear them), and the reconcile's marks of a sweep just done.  The counted
+        BatchWriteItem calls (the table starts empty, so their conditions hold), their S3 PUTs sent on threads while
+        the next proxies are built (`ThreadedPuts`), their ConfigPublished events dropped (nothing was running to
+        hear them), and the reconcile's marks of a sweep just done.  The counted
         sweep that follows finding nothing to publish is the check that this is what the pipeline writes.
         Returns the proxies published."""
         from concurrent.futures import ThreadPoolExecutor
@@ -286,14 +284,18 @@ class World:
         started = time.time()
         clients = self._clients(self.plain)
         batched = BatchedWrites(clients.dynamodb, self.settings.table)
-        clients = dataclasses.replace(clients, dynamodb=batched, events=DroppedEvents())
+        puts = ThreadedPuts(clients.s3)
+        clients = dataclasses.replace(clients, dynamodb=batched, s3=puts, events=DroppedEvents())
         pipeline = self._pipeline(float("inf"), clients)
         nodes = NodeReader(clients.dynamodb, self.settings.table).read([MESH]).directory.cloud_map_nodes()
         discovery = CloudMapDiscovery(clients.servicediscovery, EndpointStore(self.settings.table, batched))
         with ThreadPoolExecutor(SWEEP_THREADS) as pool:
             list(pool.map(discovery.refresh, nodes))
         batched.flush()
-        outcome = pipeline.recomputer.recompute(MESH, full=True)
+        try:
+            outcome = pipeline.recomputer.recompute(MESH, full=True)
+        finally:
+            puts.flush()
         batched.flush()
         self.mark_swept(started)
         return len(outcome.published)
@@ -305,7 +307,12 @@ class World:
 
         MarkStore(self.plain.client("dynamodb"), self.settings.table).put(
             Marks(started + MARGIN_SECONDS_AHEAD, started, task_digest({}), ()))
-        self.drain(None)
+        self.skip_stream()
+
+    def skip_stream(self) -> None:
+        """Drop the stream's records so far unread: the poller starts again at the stream's end (LATEST), so the
+        seeding's tens of thousands of records are not read back through the emulator to be dropped."""
+        self.stream = self._stream_poller("LATEST")
 
     # ---- invocations (counted) --------------------------------------------------------------
     def invoke(self, scenario: Scenario, function: str, run: Any, *args: Any) -> dict[str, Any]:
@@ -346,12 +353,14 @@ class World:
         if marks is not None:
             store.put(dc.replace(marks, passed_at=time.time() + MARGIN_SECONDS + 1))
 
-    def _stream_poller(self) -> Any:
-        """The local runtime's stream poller (the Lambda service's part), handing batches to `_deliver`."""
+    def _stream_poller(self, position: str = "TRIM_HORIZON") -> Any:
+        """The local runtime's stream poller (the Lambda service's part) reading from `position`, handing batches to
+        `_deliver`."""
         from meshplane.local.sources import StreamPoller
 
         arn = self.plain.client("dynamodb").describe_table(TableName=self.settings.table)["Table"]["LatestStreamArn"]
-        return StreamPoller(recompute_source(arn), self.plain.client("dynamodbstreams"), self.plain.client("sqs"),
+        source = dataclasses.replace(recompute_source(arn), starting_position=position)
+        return StreamPoller(source, self.plain.client("dynamodbstreams"), self.plain.client("sqs"),
                             self._deliver, REGION, interval=0)
 
     def _deliver(self, batch: dict[str, Any]) -> Any:
@@ -363,8 +372,6 @@ class World:
 
     def drain(self, scenario: Scenario | None) -> None:
         """Everything new on the stream, through the template's filter, to the recompute function (or dropped)."""
-        if self.stream is None:
-            return
         self._scenario = scenario
         try:
             while self.stream.poll_once():
@@ -450,6 +457,36 @@ class BatchedWrites:
             pending: dict[str, Any] = {self._table: requests[start:start + 25]}
             while pending:
                 pending = self._client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+class ThreadedPuts:
+    """An S3 client whose PutObject calls are sent on threads and answered at once (`flush` waits for them and
+    raises the first failure); everything else goes to the client itself.  For seeding only: the caller must not
+    read back what it put before `flush`, nor use PutObject's answer."""
+
+    THREADS = 4
+
+    def __init__(self, client: Any) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._client = client
+        self._pool = ThreadPoolExecutor(self.THREADS)
+        self._sent: list[Any] = []
+
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        self._sent.append(self._pool.submit(self._client.put_object, **kwargs))
+        return {}
+
+    def flush(self) -> None:
+        sent, self._sent = self._sent, []
+        try:
+            for future in sent:
+                future.result()
+        finally:
+            self._pool.shutdown()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._client, name)
