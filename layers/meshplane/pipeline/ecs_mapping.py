@@ -16,6 +16,10 @@ A task that matches nothing is ignored (and counted).  Every lookup goes through
 the injected ECS, Cloud Map and EC2 clients and is cached for the invocation.  The
 clients are read from `clients` when a lookup first needs them: most tasks never
 need EC2, whose client alone costs a few hundred ms of a cold start to build.
+
+A Cloud Map service id's names are also kept for the container (`CloudMapNames`): neither a
+service's name nor its namespace can change, and an id is never given to another service, so
+a warm container answers a Cloud Map event without those two calls.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from botocore.exceptions import ClientError
 
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.pipeline.directory import Directory, NodeInfo
+from meshplane.ttlcache import TtlCache
 
 if TYPE_CHECKING:  # the Cloud Map handler maps service ids too, and never parses an ECS event
     from meshplane.pipeline.ecs import TaskDetail
@@ -60,10 +65,23 @@ def _unless_missing(call: Callable[[], T], default: T) -> T:
         raise
 
 
+class CloudMapNames(TtlCache[str, tuple[str, str]]):
+    """(namespace name, service name) by Cloud Map service id, for as long as a container lives.
+
+    Only found names are kept: an id that names nothing is asked again.  The expiry bounds how
+    long a deleted service's names are kept, which is harmless: its nodes are then refreshed
+    from a service Cloud Map no longer has, as the reconcile would."""
+
+    def __init__(self, ttl: float = 3600.0, max_entries: int = 10_000) -> None:
+        super().__init__(ttl, max_entries)
+
+
 class TaskMapper:
-    def __init__(self, directory: Directory, clients: AwsClients) -> None:
+    def __init__(self, directory: Directory, clients: AwsClients, names: CloudMapNames | None = None) -> None:
+        """`names` keeps the Cloud Map names found beyond this mapper (the container's `CloudMapNames`)."""
         self._directory = directory
         self._clients = clients
+        self._names = names
         self._registries = cache(self._registries_uncached)
         self._cloud_map_service = cache(self._cloud_map_service_uncached)
         self._task_definition = cache(self._task_definition_uncached)
@@ -102,6 +120,9 @@ class TaskMapper:
         )
 
     def _cloud_map_service_uncached(self, service_id: str) -> tuple[str, str] | None:
+        known = self._names.get(service_id) if self._names is not None else None
+        if known is not None:
+            return known
         sd = self._clients.servicediscovery
         try:
             service = sd.get_service(Id=service_id)["Service"]
@@ -110,7 +131,10 @@ class TaskMapper:
             return None
         except sd.exceptions.NamespaceNotFound:
             return None
-        return namespace["Name"], service["Name"]
+        found = namespace["Name"], service["Name"]
+        if self._names is not None:
+            self._names.put(service_id, found)
+        return found
 
     def cloud_map_service(self, service_id: str) -> tuple[str, str] | None:
         """(namespace name, service name) of a Cloud Map service id, cached."""

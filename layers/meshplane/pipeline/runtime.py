@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold s
     from meshplane.pipeline.acm import AcmSecrets
     from meshplane.pipeline.cloudmap import CloudMapDiscovery
     from meshplane.pipeline.directory import Directory
-    from meshplane.pipeline.ecs_mapping import TaskMapper
+    from meshplane.pipeline.ecs_mapping import CloudMapNames, TaskMapper
     from meshplane.pipeline.publish import Publisher
     from meshplane.pipeline.recompute import Recomputer
     from meshplane.pipeline.shards import QueueFanout, ShardWorker
@@ -189,10 +189,17 @@ class Pipeline:
         reader = NodeReader(self.clients.dynamodb, self.settings.table)
         return reader.read(self.parts.loader.list_mesh_names()).directory
 
+    @cached_property
+    def cloud_map_names(self) -> CloudMapNames:
+        """The Cloud Map service names this container has looked up, kept across invocations."""
+        from meshplane.pipeline.ecs_mapping import CloudMapNames
+
+        return CloudMapNames()
+
     def mapper(self, directory: Directory) -> TaskMapper:
         from meshplane.pipeline.ecs_mapping import TaskMapper
 
-        return TaskMapper(directory, self.clients)
+        return TaskMapper(directory, self.clients, self.cloud_map_names)
 
     def _wrap(self, run: Handler, name: str) -> Handler:
         """Powertools around an entry point; a caller without a Lambda context still gets logs and metrics."""
