@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
@@ -150,16 +150,14 @@ class Operations:
         if key.kind is Kind.VIRTUAL_NODE and len(spec.backends or ()) > self.store.limits.backends_per_node:
             raise LimitExceeded(f"spec.backends: at most {self.store.limits.backends_per_node} backends per node")
         if key.kind is Kind.ROUTE:
-            self._check_match_port(key, spec)
-            self._check_targets(key, spec)
+            specs = _SpecsAtHand(self.store, [_parent_key(key), *_target_keys(key, spec)])
+            self._check_match_port(key, spec, specs)
+            self._check_targets(key, spec, specs)
+            _refuse_misfit(specs, key, spec)
         if key.kind is Kind.GATEWAY_ROUTE:
-            self._check_match_port(key, spec)
-        if key.kind in (Kind.ROUTE, Kind.VIRTUAL_ROUTER):
-            from meshplane.graph import route_fit  # routes must fit their router's listeners, both ways
-
-            refusal = route_fit.refusal(self.store, key, spec)
-            if refusal is not None:
-                raise BadRequest(refusal)
+            self._check_match_port(key, spec, _SpecsAtHand(self.store, [_parent_key(key)]))
+        if key.kind is Kind.VIRTUAL_ROUTER:
+            _refuse_misfit(self.store, key, spec)
 
     def _check_acm(self, spec: Any) -> None:
         """ACM certificates and PCA authorities of this stack's partition, region and account only."""
@@ -169,11 +167,11 @@ class Operations:
             if reason is not None:
                 raise BadRequest(f"spec.{ref.field}: {reason}")
 
-    def _check_match_port(self, key: ResourceKey, spec: Any) -> None:
+    def _check_match_port(self, key: ResourceKey, spec: Any, specs: _SpecsAtHand) -> None:
         """As App Mesh: under a parent with several listeners, each (gateway) route matches one of its ports."""
         parent_kind = key.kind.parent_kind
         assert parent_kind is not None
-        parent_spec = self.store.spec(ResourceKey(parent_kind, key.mesh, key.parent or ""))
+        parent_spec = specs.spec(_parent_key(key))
         if not isinstance(parent_spec, (shapes.VirtualRouterSpec, shapes.VirtualGatewaySpec)):
             return  # None: the missing parent is reported as NotFound by the write itself
         ports = [listener.port_mapping.port for listener in parent_spec.listeners or ()]
@@ -186,12 +184,12 @@ class Operations:
         if port is not None and port not in ports:
             raise BadRequest(f"match.port: {port} is not a listener port of {parent} {ports}")
 
-    def _check_targets(self, key: ResourceKey, spec: shapes.RouteSpec) -> None:
+    def _check_targets(self, key: ResourceKey, spec: shapes.RouteSpec, specs: _SpecsAtHand) -> None:
         """A target node with several listeners needs a port, and a given port must be one of them."""
         route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
         for i, target in enumerate(route.action.weighted_targets):
             node_key = ResourceKey(Kind.VIRTUAL_NODE, key.mesh, target.virtual_node)
-            node = self.store.spec(node_key)
+            node = specs.spec(node_key)
             if not isinstance(node, shapes.VirtualNodeSpec):  # None: no such node
                 raise NotFound(f"weightedTargets[{i}]: {describe_key(node_key)} does not exist")
             ports = [listener.port_mapping.port for listener in node.listeners or ()]
@@ -203,6 +201,43 @@ class Operations:
 
 
 _ROUTE_ATTRS = ("http_route", "http2_route", "grpc_route", "tcp_route")
+
+
+class _SpecsAtHand:
+    """The store as a write's reference checks read it: the specs they will ask for are read together first
+    (one BatchGetItem, strongly consistent as each GetItem was), so a route write waits on one read, not one
+    per router and target.  Anything else is read from the store when asked."""
+
+    def __init__(self, store: ResourceStore, keys: Sequence[ResourceKey]) -> None:
+        self._store = store
+        self._specs = store.specs(keys)
+
+    def spec(self, key: ResourceKey) -> Any | None:
+        return self._specs[key] if key in self._specs else self._store.spec(key)
+
+    def list_page(self, kind: Kind, mesh: str, parent: str | None, limit: int,
+                  start_after: str | None) -> tuple[list[Any], str | None]:
+        return self._store.list_page(kind, mesh, parent, limit, start_after)
+
+
+def _parent_key(key: ResourceKey) -> ResourceKey:
+    parent_kind = key.kind.parent_kind
+    assert parent_kind is not None  # routes and gateway routes have one
+    return ResourceKey(parent_kind, key.mesh, key.parent or "")
+
+
+def _target_keys(key: ResourceKey, spec: shapes.RouteSpec) -> list[ResourceKey]:
+    route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
+    return [ResourceKey(Kind.VIRTUAL_NODE, key.mesh, t.virtual_node) for t in route.action.weighted_targets]
+
+
+def _refuse_misfit(store: Any, key: ResourceKey, spec: Any) -> None:
+    """Routes must fit their router's listeners, both ways (`graph.route_fit`)."""
+    from meshplane.graph import route_fit
+
+    refusal = route_fit.refusal(store, key, spec)
+    if refusal is not None:
+        raise BadRequest(refusal)
 
 
 def _rule(check: Callable[[], None]) -> None:

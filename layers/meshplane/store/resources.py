@@ -10,7 +10,7 @@ never a silent overwrite.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -91,6 +91,17 @@ class ResourceStore:
         """The spec of `key` (strongly consistent), or None when there is no such resource."""
         item = self.get_item(key)
         return None if item is None else schema.spec_of_item(item)
+
+    def specs(self, keys: Sequence[ResourceKey]) -> dict[ResourceKey, shapes.AppMeshModel | None]:
+        """`spec` of each of `keys` (strongly consistent), read together in BatchGetItem calls."""
+        wanted = {(schema.mesh_pk(key.mesh), schema.resource_sk(key)): key for key in dict.fromkeys(keys)}
+        found: dict[ResourceKey, shapes.AppMeshModel | None] = dict.fromkeys(wanted.values())
+        with dynamo_errors():
+            items = reads.batch_get(self.client, self.table, [attrs({"pk": pk, "sk": sk}) for pk, sk in wanted])
+        for raw in items:
+            item = _plain(raw)
+            found[wanted[(item["pk"], item["sk"])]] = schema.spec_of_item(item)
+        return found
 
     def describe(self, key: ResourceKey) -> shapes.AppMeshModel:
         return schema.data_of_item(self._require(key))
