@@ -1,8 +1,8 @@
 """`meshplane local up` reacts to every change within seconds, not at the next reconcile.
 
-The stacks here keep the template's one-minute reconcile, so a change published within
-`BOUND` seconds was carried by the event path (stream, CloudTrail event), never by the
-reconcile.
+The stacks here reconcile once a minute (the session's `local_stack`, which starts its own
+emulator, and a stack against plain moto), so a change published within `BOUND` seconds was
+carried by the event path (stream, CloudTrail event), never by the reconcile.
 """
 
 from __future__ import annotations
@@ -24,16 +24,6 @@ LISTENER = {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}
 
 
 @pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    """`local up` with the emulator it starts itself."""
-    stack = start_local_up(tmp_path_factory.mktemp("reactions-own"), "--no-ads")
-    try:
-        yield stack
-    finally:
-        stop_local_up(stack)
-
-
-@pytest.fixture(scope="module")
 def external_stack(tmp_path_factory: pytest.TempPathFactory, plain_moto: str) -> Iterator[LocalStack]:
     """`local up` against plain moto at AWS_ENDPOINT_URL, whose cancelled transactions rewrite the stream."""
     stack = start_local_up(tmp_path_factory.mktemp("reactions-external"), "--no-ads", endpoint_url=plain_moto)
@@ -52,7 +42,7 @@ def _published_within(probe: Callable[[], bool], bound: float, what: str) -> flo
     return time.monotonic() - started
 
 
-@pytest.mark.parametrize("which", ["own_stack", "external_stack"])
+@pytest.mark.parametrize("which", ["local_stack", "external_stack"])
 def test_after_a_refused_delete_a_new_node_is_published_within_seconds(
     which: str, request: pytest.FixtureRequest
 ) -> None:
@@ -70,8 +60,8 @@ def test_after_a_refused_delete_a_new_node_is_published_within_seconds(
         print(f"{which}: {node} published {took:.2f}s after create_virtual_node")
 
 
-def test_register_instance_alone_reaches_the_callers_snapshot_within_seconds(own_stack: LocalStack) -> None:
-    sd, appmesh = own_stack.client("servicediscovery"), own_stack.appmesh()
+def test_register_instance_alone_reaches_the_callers_snapshot_within_seconds(local_stack: LocalStack) -> None:
+    sd, appmesh = local_stack.client("servicediscovery"), local_stack.appmesh()
     namespace_name = f"ns-{uuid.uuid4().hex[:8]}.local"
     sd.create_http_namespace(Name=namespace_name)
     namespace = next(n["Id"] for n in sd.list_namespaces()["Namespaces"] if n["Name"] == namespace_name)
@@ -86,12 +76,12 @@ def test_register_instance_alone_reaches_the_callers_snapshot_within_seconds(own
         "listeners": [{"portMapping": {"port": 9000, "protocol": "http"}}],
         "backends": [{"virtualService": {"virtualServiceName": "back.svc"}}]})
     cluster = f"cds_egress_{mesh}_back_http_8080"
-    _published_within(lambda: snapshot_of(own_stack, mesh, "front") is not None, 10, "front's first snapshot")
+    _published_within(lambda: snapshot_of(local_stack, mesh, "front") is not None, 10, "front's first snapshot")
 
     def front_calls(expected: list[str]) -> Callable[[], bool]:
-        return lambda: addresses(snapshot_of(own_stack, mesh, "front"), cluster) == expected
+        return lambda: addresses(snapshot_of(local_stack, mesh, "front"), cluster) == expected
 
-    _warm_cloud_map_events(own_stack, service)
+    _warm_cloud_map_events(local_stack, service)
 
     sd.register_instance(ServiceId=service, InstanceId="i-1", Attributes={"AWS_INSTANCE_IPV4": "10.3.0.1"})
     took = _published_within(front_calls(["10.3.0.1"]), BOUND, "the registered instance")
