@@ -26,6 +26,13 @@ $(CHECKOV):
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
 
+# sovereign, the peer control plane the benchmarks compare against, in a venv of its own: made here so the bench
+# smoke test does not wait on pip (bench/peer_sovereign.py makes it, and remakes it when bench/requirements.txt changes)
+BENCH_STAMP := .venv-bench/.bench-installed
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(BIN)/python bench/peer_sovereign.py
+	touch $@
+
 # tests/console drive Debian's Chromium with Playwright (no browser download); apt-get installs it when missing.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -39,7 +46,7 @@ CONSOLE_WEB := layers/meshplane/console/web
 console:
 	cd $(CONSOLE_WEB) && npm ci && npm run typecheck && npm run build
 
-test: $(STAMP) $(CHECKOV) $(CHROMIUM)
+test: $(STAMP) $(CHECKOV) $(CHROMIUM) $(BENCH_STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=25 tests
 
 lint: $(STAMP) $(CHECKOV)

@@ -10,6 +10,9 @@ process, or with the worker count of its default deployment: sovereign 0.32's
 `SovereignAsgiConfig.workers` defaults to `multiprocessing.cpu_count() * 2 + 1`
 gunicorn workers (`sovereign/schemas.py`), which `running(workers=None)` leaves
 to sovereign itself and counts once they are up.
+
+`python bench/peer_sovereign.py` makes the environment up front: `make test` runs
+it, so the bench smoke test does not wait on pip.
 """
 
 from __future__ import annotations
@@ -145,3 +148,7 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> None:
         except OSError:
             time.sleep(0.2)
     raise TimeoutError("sovereign never became healthy")
+
+
+if __name__ == "__main__":
+    print(ensure_venv())
