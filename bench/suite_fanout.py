@@ -91,7 +91,7 @@ def _command(server: subprocess.Popen[str], line: str) -> list[str]:
     return server.stdout.readline().split()  # type: ignore[union-attr]
 
 
-async def _fan(port: int, server: subprocess.Popen[str], streams: int) -> dict[str, float]:
+async def _fan(port: int, server: subprocess.Popen[str], streams: int, settle: float) -> dict[str, float]:
     import grpc
     from meshplane.model.ids import Kind, ProxyId
 
@@ -106,7 +106,7 @@ async def _fan(port: int, server: subprocess.Popen[str], streams: int) -> dict[s
     connect_started = time.monotonic()
     await asyncio.wait_for(asyncio.gather(*(e.ready.wait() for e in envoys)), timeout=300)
     connect_s = time.monotonic() - connect_started
-    await asyncio.sleep(0.5)  # let the last ACKs land before sampling memory
+    await asyncio.sleep(settle)  # let the last ACKs land before sampling memory
     rss_after = int((await asyncio.to_thread(_command, server, "rss"))[1])
     pushed = await asyncio.to_thread(_command, server, "push")
     started = float(pushed[1])
@@ -132,7 +132,7 @@ def run(profile: Profile) -> Suite:
     for streams in profile.pick([1000, 2000], [1000], [20]):
         nodes = max(1, streams // STREAMS_PER_NODE)
         with ads_server("fanout", nodes) as (server, port):
-            row = asyncio.run(_fan(port, server, streams))
+            row = asyncio.run(_fan(port, server, streams, settle=profile.pick(0.5, 0.5, 0.1)))
             _command(server, "quit")
         rows.append(row)
         suite.add(f"{streams:,} streams: push to the last stream", row["push to last stream s"] * 1000, "ms",

@@ -3,7 +3,8 @@
 meshplane: its real ADS server (bench/ads_server.py, own process) over gRPC, SotW.
 sovereign: its REST discovery endpoint (own process group), run twice: with one
 worker, as meshplane's ADS is one process, and with the worker count of its default
-deployment (`peer_sovereign.default_workers`).
+deployment (`peer_sovereign.default_workers`); the smoke test's tiny run starts only
+the latter.
 Both measured by the same client code (bench/xds_client.py): time to the first
 complete CDS+EDS response on a fresh connection, and steady throughput of complete
 CDS+EDS fetches with concurrent clients.  meshplane's first response is measured
@@ -17,7 +18,8 @@ sovereign has answered twice per worker before that, so no worker's first reques
 is timed.  Beside each time, the server CPU it took (every process and thread of
 that server, from /proc's scheduler account): under a heavy load a long request is
 preempted more often than a short one, which CPU time does not see.  Throughputs
-follow, one server at a time.
+follow, one server at a time.  The servers start side by side and stop side by side
+(nothing is timed then), so the run does not wait on their start-ups one after another.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from __future__ import annotations
 import functools
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import meshgen
 import peer_sovereign
@@ -36,7 +40,11 @@ from common import Profile, Suite, ads_server, median, require
 from targets import PEER_RATIO
 
 # (label in metric names, workers: None is sovereign's own default)
-SOVEREIGN_SETTINGS: tuple[tuple[str, int | None], ...] = (("1 worker", 1), ("default workers", None))
+Settings = tuple[tuple[str, int | None], ...]
+SOVEREIGN_SETTINGS: Settings = (("1 worker", 1), ("default workers", None))
+# The smoke test's (tiny) one sovereign: its default deployment, the setting that leaves the worker count to
+# sovereign and counts them; a second arbiter would cost as much again for a row nobody reads.
+TINY_SOVEREIGN_SETTINGS: Settings = SOVEREIGN_SETTINGS[1:]
 WAYS = (("node connected", "node already connected"), ("first Envoy of node, warm", "first Envoy of the node"),
         ("cold load", "cold load (--cache-nodes 0)"))  # (way, as meshplane's time names it)
 # One ADS server per way: cold (`--cache-nodes 0`), warm (preloaded, no stream of the node), and one whose node
@@ -69,6 +77,28 @@ def _ready(target: Target, node: str, names: list[str], fetches: int) -> None:
                 raise
             done = 0
             time.sleep(0.5)
+
+
+@contextmanager
+def _side_by_side(managers: dict[str, AbstractContextManager[Any]]) -> Iterator[dict[str, Any]]:
+    """Enter every manager at once, one thread each, and exit them all at once afterwards: servers that start
+    (and stop) side by side rather than one after another.  Each one that entered is exited, even when another
+    failed to start or the run was interrupted meanwhile."""
+    pool = ThreadPoolExecutor(len(managers))
+    futures = {label: pool.submit(manager.__enter__) for label, manager in managers.items()}
+    entered: list[str] = []
+    try:
+        try:
+            wait(futures.values())
+        finally:
+            pool.shutdown(wait=True)
+            entered = [label for label, future in futures.items() if future.exception() is None]
+        yield {label: future.result() for label, future in futures.items()}  # the first failure, if any, raises
+    finally:
+        with ThreadPoolExecutor(max(1, len(entered))) as stopping:
+            exits = [stopping.submit(managers[label].__exit__, None, None, None) for label in entered]
+        for done in exits:
+            done.result()
 
 
 def _cpu_ms(pids: list[int]) -> float:
@@ -106,7 +136,7 @@ def _throughput(target: Target, node: str, names: list[str], verify: object, exp
     if assignments != expect or clusters < expect:
         raise RuntimeError(f"incomplete response: {clusters} clusters, {assignments} assignments, want {expect}")
     rate, count = xds_client.throughput(target[0], target[1], node, names, workers=4,
-                                        seconds=profile.pick(10.0, 3.0, 1.0))
+                                        seconds=profile.pick(10.0, 3.0, 0.3))
     return {"fetches/s": rate, "fetches": count, "CDS bytes": len(fetch.cds), "EDS bytes": len(fetch.eds)}
 
 
@@ -115,40 +145,47 @@ def _quit(server: object) -> None:
     server.stdin.flush()  # type: ignore[attr-defined]
 
 
-def _measure(size: int, data: list[dict[str, object]], node: str, profile: Profile) -> dict[str, dict[str, float]]:
+def _measure(size: int, data: list[dict[str, object]], node: str, profile: Profile,
+             settings: Settings) -> dict[str, dict[str, float]]:
     """Every server up at once: sovereign at each setting, meshplane cold, warm, and with the node connected."""
     names = [str(d["name"]) for d in data]
-    with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp, ExitStack() as stack:
-        targets: dict[str, Target] = {}
-        pids: dict[str, Callable[[], list[int]]] = {}
-        sovereigns = {}
-        for setting, workers in SOVEREIGN_SETTINGS:
+    peer_sovereign.ensure_venv()  # once, before the sovereigns start side by side
+    with tempfile.TemporaryDirectory(prefix="bench-peer-") as tmp:
+        starting: dict[str, AbstractContextManager[Any]] = {}
+        for setting, workers in settings:
             workdir = Path(tmp) / setting.replace(" ", "-")
             workdir.mkdir()
-            sovereigns[setting] = stack.enter_context(peer_sovereign.running(workdir, data, workers))
-            targets[setting] = (xds_client.SovereignClient, ("127.0.0.1", sovereigns[setting].port))
-            pids[setting] = sovereigns[setting].pids
-            _ready(targets[setting], node, names, 2 * (workers or peer_sovereign.default_workers()))
-        servers = {}
+            starting[setting] = peer_sovereign.running(workdir, data, workers)
         for way, cache in MESHPLANE_CACHES:
-            servers[way], port = stack.enter_context(ads_server("fat", size, cache))
-            targets[way] = (xds_client.AdsClient, (f"127.0.0.1:{port}",))
-            pids[way] = functools.partial(list, (servers[way].pid,))
-        stack.enter_context(xds_client.held_stream(targets["node connected"][1][0], node))
-        firsts = _firsts(targets, pids, node, names, profile.pick(5, 3, 2))
-        out = {label: {"first ms": median(got["ms"]), "server CPU ms": median(got["cpu"])}
-               for label, got in firsts.items()}
-        out["node connected"] |= _throughput(targets["node connected"], node, names, xds_client.verify_ads,
-                                             len(names), profile)
-        for setting, sov in sovereigns.items():
-            out[setting] |= {**_throughput(targets[setting], node, names, xds_client.verify_sovereign, len(names),
-                                           profile), "workers": sov.workers()}
-        for server in servers.values():
-            _quit(server)
+            starting[way] = ads_server("fat", size, cache)
+        with _side_by_side(starting) as started:
+            targets: dict[str, Target] = {}
+            pids: dict[str, Callable[[], list[int]]] = {}
+            sovereigns = {setting: started[setting] for setting, _workers in settings}
+            for setting, workers in settings:
+                targets[setting] = (xds_client.SovereignClient, ("127.0.0.1", sovereigns[setting].port))
+                pids[setting] = sovereigns[setting].pids
+                _ready(targets[setting], node, names, 2 * (workers or peer_sovereign.default_workers()))
+            servers = {}
+            for way, _cache in MESHPLANE_CACHES:
+                servers[way], port = started[way]
+                targets[way] = (xds_client.AdsClient, (f"127.0.0.1:{port}",))
+                pids[way] = functools.partial(list, (servers[way].pid,))
+            with xds_client.held_stream(targets["node connected"][1][0], node):
+                firsts = _firsts(targets, pids, node, names, profile.pick(5, 3, 2))
+                out = {label: {"first ms": median(got["ms"]), "server CPU ms": median(got["cpu"])}
+                       for label, got in firsts.items()}
+                out["node connected"] |= _throughput(targets["node connected"], node, names, xds_client.verify_ads,
+                                                     len(names), profile)
+                for setting, sov in sovereigns.items():
+                    out[setting] |= {**_throughput(targets[setting], node, names, xds_client.verify_sovereign,
+                                                   len(names), profile), "workers": sov.workers()}
+                for server in servers.values():
+                    _quit(server)
     return out
 
 
-def _add(suite: Suite, size: int, measured: dict[str, dict[str, float]]) -> None:
+def _add(suite: Suite, size: int, measured: dict[str, dict[str, float]], settings: Settings) -> None:
     n = f"N={size:,}"
     times = {way: measured[way]["first ms"] for way, _label in WAYS}
     for way, label in WAYS:
@@ -156,7 +193,7 @@ def _add(suite: Suite, size: int, measured: dict[str, dict[str, float]]) -> None
         suite.add(f"{n}: server CPU for it, meshplane ADS, {label}", measured[way]["server CPU ms"], "ms",
                   note="the server process's every thread, while the other servers idled")
     mp = measured["node connected"]
-    for setting, _workers in SOVEREIGN_SETTINGS:
+    for setting, _workers in settings:
         sov = measured[setting]
         workers = f"{sov['workers']:.0f} gunicorn worker(s)"
         suite.add(f"{n}: first complete CDS+EDS, sovereign REST, {setting}", sov["first ms"], "ms", note=workers)
@@ -176,14 +213,15 @@ def run(profile: Profile) -> Suite:
     from meshplane.model.ids import Kind, ProxyId
 
     suite = Suite("peer")
+    settings = profile.pick(SOVEREIGN_SETTINGS, SOVEREIGN_SETTINGS, TINY_SOVEREIGN_SETTINGS)
     rows = []
     for size in profile.pick([1000, 10000], [1000], [20]):
         state, client = meshgen.fat_proxy_mesh(size)
         proxy = ProxyId(state.name, Kind.VIRTUAL_NODE, client)
-        measured = _measure(size, peer_sovereign.instances(translate(state, proxy)), proxy.path, profile)
-        _add(suite, size, measured)
+        measured = _measure(size, peer_sovereign.instances(translate(state, proxy)), proxy.path, profile, settings)
+        _add(suite, size, measured, settings)
         rows += [{"N": size, "server": f"meshplane ADS, {way}", **measured[way], "workers": 1} for way, _label in WAYS]
         rows += [{"N": size, "server": f"sovereign REST, {setting}", **measured[setting]}
-                 for setting, _workers in SOVEREIGN_SETTINGS]
+                 for setting, _workers in settings]
     suite.tables["same clusters and endpoints, same client, same run"] = rows
     return suite

@@ -155,7 +155,8 @@ def run(profile: Profile) -> Suite:
     from moto import mock_aws
 
     suite = Suite("status")
-    seconds = profile.pick(60.0, 20.0, 4.0)
+    # tiny: two seconds of churn, two NACKs and two rounds of reconnects, all of it before the steady state starts
+    seconds = profile.pick(60.0, 20.0, 2.0)
     envoys = profile.pick(ENVOYS, ENVOYS, 100)
     with mock_aws():
         store, counts, writer, started, churned = asyncio.run(_measure(seconds, envoys))
