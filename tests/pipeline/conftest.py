@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from meshplane.store.kinds import KINDS
 from meshplane.store.resources import ResourceStore
 from meshplane.store.s3objects import snapshot_bucket
 from moto import mock_aws
+from moto.core.models import botocore_stubber
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 REGION = "us-east-1"
@@ -192,19 +195,119 @@ def shared_model_session() -> boto3.session.Session:
     return boto3.session.Session(botocore_session=core, region_name=REGION)
 
 
+class NoMockActive(RuntimeError):
+    """A world's client was about to send a request while no `mock_aws` was active."""
+
+
+def _refuse_unmocked(request: Any, **_: Any) -> None:
+    """A `before-send` handler: with moto's stubber off, the request would go to the network, and a test client must
+    never reach real AWS (botocore runs every `before-send` handler; the stubber answers when on)."""
+    if not botocore_stubber.enabled:
+        raise NoMockActive(f"no mock_aws is active: refusing to send {request.method} {request.url}")
+
+
+_HANDLER_CHANGES = ("register", "register_first", "register_last", "unregister")
+_CLIENT_ENVIRONMENT = ("AWS_", "BOTO", "REQUESTS_CA_BUNDLE")  # what botocore reads when it makes a client (and proxies)
+
+
+@dataclass
+class _Kept:
+    """A client made for a world, and what says whether it can serve the next world as if new."""
+
+    client: Any
+    made_with: dict[str, Any]  # the client's attributes as made: a test that replaces one leaves it unusable
+    handlers_changed: bool = False
+
+    @classmethod
+    def make(cls, session: boto3.session.Session, service: str) -> _Kept:
+        client = session.client(service)
+        client.meta.events.register_last("before-send", _refuse_unmocked)
+        kept = cls(client, dict(vars(client)))
+        emitter = client.meta.events
+        for name in _HANDLER_CHANGES:  # instance attributes: only this client's emitter is watched
+            setattr(emitter, name, kept._noting(getattr(emitter, name)))
+        return kept
+
+    def _noting(self, change: Callable[..., Any]) -> Callable[..., Any]:
+        def noted(*args: Any, **kwargs: Any) -> Any:
+            self.handlers_changed = True
+            return change(*args, **kwargs)
+
+        return noted
+
+    def as_made(self) -> bool:
+        """Whether nothing a test could have done to the client (handlers, attributes) changed it."""
+        now = vars(self.client)  # botocore fills attributes made None (`_exceptions`) on first use
+        return (not self.handlers_changed and now.keys() == self.made_with.keys()
+                and all(now[name] is value for name, value in self.made_with.items() if value is not None))
+
+
+class WorldClients:
+    """Boto3 clients handed from one test's world to the next, since making ten clients costs more than the rest
+    of a world together.
+
+    A world takes its clients out (no two live worlds share one) and `aws_env` gives them back when its test's
+    mock ends.  A client is given back only as it was made: one whose event handlers or attributes a test changed
+    is dropped, and the next world gets a new one.  Clients are kept per value of the environment botocore reads
+    when it makes a client (`AWS_*`: credentials, region, settings; CA bundle, proxies), so a world's clients
+    read the environment as new ones would.  Each refuses to send while no mock is active (`NoMockActive`).
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[tuple[str, str], ...], dict[str, list[_Kept]]] = {}
+        self._scopes: list[list[tuple[tuple[tuple[str, str], ...], str, _Kept]]] = []
+
+    def take(self, services: Sequence[str]) -> dict[str, Any]:
+        if not botocore_stubber.enabled:
+            raise NoMockActive("make_world needs an active mock_aws")
+        environment = tuple(sorted((k, v) for k, v in os.environ.items() if k.upper().startswith(_CLIENT_ENVIRONMENT)
+                                   or k.upper().endswith("_PROXY")))
+        idle = self._idle.setdefault(environment, {})
+        session: boto3.session.Session | None = None
+        taken: dict[str, Any] = {}
+        for service in services:
+            pool = idle.setdefault(service, [])
+            if pool:
+                kept = pool.pop()
+            else:
+                session = session or shared_model_session()
+                kept = _Kept.make(session, service)
+            if self._scopes:
+                self._scopes[-1].append((environment, service, kept))
+            taken[service] = kept.client
+        return taken
+
+    @contextmanager
+    def lent(self) -> Iterator[None]:
+        """Clients taken inside come back to be reused when it ends; taken outside any, they are never reused."""
+        scope: list[tuple[tuple[tuple[str, str], ...], str, _Kept]] = []
+        self._scopes.append(scope)
+        try:
+            yield
+        finally:
+            self._scopes.remove(scope)
+            for environment, service, kept in scope:
+                if kept.as_made():
+                    self._idle[environment][service].append(kept)
+
+
+WORLD_CLIENTS = WorldClients()
+SERVICES = ("dynamodb", "s3", "events", "sqs", "ecs", "servicediscovery", "ec2", "acm", "acm-pca", "dynamodbstreams")
+
+
 def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
                collaborators: Any = None, production_clients: bool = False) -> World:
     """`production_clients` uses `Clients.create` (standard retry mode) instead of plain clients."""
     settings = Settings(table="meshplane-state", bucket="meshplane-snapshots", bus="meshplane", region=REGION)
     moto_cloudmap_operations.install()  # ListOperations as AWS answers it, as local up's emulator has it
-    session = shared_model_session()
-    dynamodb = session.client("dynamodb")
+    made = WORLD_CLIENTS.take(SERVICES)
+    dynamodb = made["dynamodb"]
     schema.create_table(dynamodb, settings.table)
-    s3 = session.client("s3")
+    s3 = made["s3"]
     s3.create_bucket(Bucket=settings.bucket)
-    events = session.client("events")
+    events = made["events"]
     events.create_event_bus(Name=settings.bus)
-    sqs = session.client("sqs")
+    sqs = made["sqs"]
     queue = sqs.create_queue(QueueName="config-published")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     events.put_rule(Name="capture", EventBusName=settings.bus,
@@ -215,8 +318,8 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
     else:
         clients = Clients(
             dynamodb=AtomicWrites(dynamodb) if atomic else dynamodb, s3=s3, events=events,
-            ecs=session.client("ecs"), servicediscovery=session.client("servicediscovery"),
-            ec2=session.client("ec2"), acm=session.client("acm"), acm_pca=session.client("acm-pca"),
+            ecs=made["ecs"], servicediscovery=made["servicediscovery"],
+            ec2=made["ec2"], acm=made["acm"], acm_pca=made["acm-pca"],
         )
     parts = collaborators or Collaborators.default(settings, clients)
     if validators is not None:
@@ -224,8 +327,8 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
     log_stream = io.StringIO()
     pipeline = Pipeline(settings, clients, parts, Telemetry.from_env(log_stream))
     store = ResourceStore(settings.table, dynamodb, region=REGION)
-    return World(settings, clients, pipeline, store, Stream(dynamodb, session.client("dynamodbstreams"),
-                                                            settings.table), queue, sqs, log_stream)
+    return World(settings, clients, pipeline, store, Stream(dynamodb, made["dynamodbstreams"], settings.table),
+                 queue, sqs, log_stream)
 
 
 @pytest.fixture
@@ -245,7 +348,8 @@ def aws_vars(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws_env(aws_vars: None) -> Iterator[None]:
-    with mock_aws():
+    """moto for one test; the clients of the worlds made in it are reused by later tests' worlds once it ends."""
+    with WORLD_CLIENTS.lent(), mock_aws():
         yield
 
 
