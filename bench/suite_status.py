@@ -172,14 +172,15 @@ def run(profile: Profile) -> Suite:
     suite.add("status events offered per second", (counts["acks"] + counts["nacks"] + 2 * counts["reconnects"])
               / seconds, "events/s", note=f"{envoys} Envoys for {seconds:.0f} s: {counts['acks']} ACKs, "
               f"{counts['nacks']} NACKs, {counts['reconnects']} reconnects")  # fmt: skip
-    suite.add("items written per second, steady state", sum(windows.values()) / max(full, 1), "items/s",
-              target=STATUS_WRITES_PER_S,
-              note=f"the server's bound is {bounds.writes_per_second:.0f}/s (burst {bounds.burst}); "
-                   f"{len(store.items)} items in all, {sum(t >= churned for t in store.items)} of them the "
-                   "shutdown's final flush")
-    suite.add("items written in the busiest second", max(windows.values(), default=0), "items",
-              note=f"of the {full} whole seconds of the steady state, counted as each write returns (a write the "
-                   "loaded event loop or DynamoDB delayed lands in the next second with the one after it)")
+    if full > 0:  # a churn too short to settle (the tiny profile) has no steady state to report
+        suite.add("items written per second, steady state", sum(windows.values()) / max(full, 1), "items/s",
+                  target=STATUS_WRITES_PER_S,
+                  note=f"the server's bound is {bounds.writes_per_second:.0f}/s (burst {bounds.burst}); "
+                       f"{len(store.items)} items in all, {sum(t >= churned for t in store.items)} of them the "
+                       "shutdown's final flush")
+        suite.add("items written in the busiest second", max(windows.values(), default=0), "items",
+                  note=f"of the {full} whole seconds of the steady state, counted as each write returns (a write the "
+                       "loaded event loop or DynamoDB delayed lands in the next second with the one after it)")
     suite.add("DynamoDB calls per second", store.calls / seconds, "calls/s",
               note="BatchWriteItem of up to 25 items, and one conditional PutItem per disconnect")
     suite.add("ACKs per item written", counts["acks"] / max(len(store.items), 1), "x", better="higher",
