@@ -27,7 +27,7 @@ def services_named(services: dict[str, Any], index: dict[str, list[Any]], name: 
     if not index:
         for service in services.values():
             index.setdefault(service.name, []).append(service)
-    return [s for s in index.get(name, []) if services.get(s.id) is s and s.name == name]
+    return [s for s in index.get(name, []) if s.name == name and services.get(s.id) is s]
 
 
 def install() -> None:

@@ -18,8 +18,10 @@ CACHED_PATHS = 512
 def install() -> None:
     import jsonpath_ng.ext
 
-    if getattr(jsonpath_ng.ext.parse, _INSTALLED, False):
+    # jsonpath_ng.ext re-exports `parse` without declaring it, which mypy refuses as an attribute
+    parse = getattr(jsonpath_ng.ext, "parse")  # noqa: B009
+    if getattr(parse, _INSTALLED, False):
         return
-    cached = functools.lru_cache(maxsize=CACHED_PATHS)(jsonpath_ng.ext.parse)
+    cached = functools.lru_cache(maxsize=CACHED_PATHS)(parse)
     setattr(cached, _INSTALLED, True)
-    jsonpath_ng.ext.parse = cached
+    setattr(jsonpath_ng.ext, "parse", cached)  # noqa: B010
