@@ -169,15 +169,14 @@ class Operations:
 
     def _check_match_port(self, key: ResourceKey, spec: Any, specs: _SpecsAtHand) -> None:
         """As App Mesh: under a parent with several listeners, each (gateway) route matches one of its ports."""
-        parent_kind = key.kind.parent_kind
-        assert parent_kind is not None
-        parent_spec = specs.spec(_parent_key(key))
+        parent_key = _parent_key(key)
+        parent_spec = specs.spec(parent_key)
         if not isinstance(parent_spec, (shapes.VirtualRouterSpec, shapes.VirtualGatewaySpec)):
             return  # None: the missing parent is reported as NotFound by the write itself
         ports = [listener.port_mapping.port for listener in parent_spec.listeners or ()]
-        route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
+        route = _route_body(spec)
         port = route.match.port if route.match is not None else None
-        parent = f"{parent_kind.value} {key.parent!r}"
+        parent = f"{parent_key.kind.value} {key.parent!r}"
         if port is None and len(ports) > 1:
             raise BadRequest(f"match.port: a route must define a port match criteria if the {parent} has multiple "
                              f"listeners {ports}")  # fmt: skip
@@ -186,7 +185,7 @@ class Operations:
 
     def _check_targets(self, key: ResourceKey, spec: shapes.RouteSpec, specs: _SpecsAtHand) -> None:
         """A target node with several listeners needs a port, and a given port must be one of them."""
-        route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
+        route = _route_body(spec)
         for i, target in enumerate(route.action.weighted_targets):
             node_key = ResourceKey(Kind.VIRTUAL_NODE, key.mesh, target.virtual_node)
             node = specs.spec(node_key)
@@ -226,8 +225,13 @@ def _parent_key(key: ResourceKey) -> ResourceKey:
     return ResourceKey(parent_kind, key.mesh, key.parent or "")
 
 
+def _route_body(spec: Any) -> Any:
+    """The one route type a (gateway) route spec sets: its match and action."""
+    return next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
+
+
 def _target_keys(key: ResourceKey, spec: shapes.RouteSpec) -> list[ResourceKey]:
-    route = next(r for r in (getattr(spec, a, None) for a in _ROUTE_ATTRS) if r)
+    route = _route_body(spec)
     return [ResourceKey(Kind.VIRTUAL_NODE, key.mesh, t.virtual_node) for t in route.action.weighted_targets]
 
 
