@@ -22,13 +22,14 @@ Failure semantics:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold start pays only for its own parts
     from meshplane.config import Settings
-    from meshplane.pipeline.acm import AcmSecrets
+    from meshplane.pipeline.acm import AcmSecrets, Resolution
     from meshplane.pipeline.cloudmap import CloudMapDiscovery
     from meshplane.pipeline.directory import Directory
     from meshplane.pipeline.ecs_mapping import CloudMapNames, TaskMapper
@@ -37,12 +38,41 @@ if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold s
     from meshplane.pipeline.shards import QueueFanout, ShardWorker
     from meshplane.pipeline.telemetry import Telemetry
     from meshplane.pipeline.wiring import AwsClients, Collaborators
+    from meshplane.snapshot.snapshot import Snapshot
     from meshplane.store.endpoints import EndpointStore
     from meshplane.store.index import DependencyIndex
     from meshplane.store.pointers import PointerStore
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 IDEMPOTENCY_SECONDS = 3600
+
+
+class AcmOnFirstUse:
+    """One recompute's ACM resolver, made when a rebuild first asks it for secrets.
+
+    Why: making it imports `pipeline.acm`, and with it the translator's TLS names, the
+    snapshot types and Envoy's secret protos (about 100 ms of a cold start), while a
+    recompute that builds no proxy in full never asks: its mesh is gone, its change
+    reaches no proxy, only endpoints changed, or the plan went to the shard queue.
+    The shard worker's threads share one, hence the lock.
+    """
+
+    def __init__(self, make: Callable[[], AcmSecrets]) -> None:
+        self._make = make
+        self._made: AcmSecrets | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def made(self) -> bool:
+        return self._made is not None
+
+    def resolve(
+        self, snapshot: Snapshot, previous: Callable[[], Snapshot | None], stamps: Mapping[str, str]
+    ) -> Resolution:
+        with self._lock:
+            if self._made is None:
+                self._made = self._make()
+        return self._made.resolve(snapshot, previous, stamps)
 
 
 class Pipeline:
@@ -152,7 +182,11 @@ class Pipeline:
                            telemetry=self.telemetry, secrets=self.acm_secrets, batches=(index, events))
 
     def acm_secrets(self) -> AcmSecrets:
-        """A fresh ACM resolver for one recompute (it remembers answers for that batch only)."""
+        """A fresh ACM resolver for one recompute (it remembers answers for that batch only), made on first use."""
+        # Stands in for an AcmSecrets: `resolve` is the only method a recompute or a shard calls on it.
+        return cast("AcmSecrets", AcmOnFirstUse(self._new_acm_secrets))
+
+    def _new_acm_secrets(self) -> AcmSecrets:
         from meshplane.model.acm_arns import Home
         from meshplane.pipeline.acm import AcmSecrets
         from meshplane.pipeline.acm_boto import BotoAcm
