@@ -1,15 +1,19 @@
-"""An endpoint change reads only the changed node's endpoints and the pointers in one batch, and still
-publishes exactly the full render; without a readable last snapshot the proxy is built in full."""
+"""An endpoint change reads only the changed node's endpoints, its dependents' resources and their pointers
+(never the whole mesh), and still publishes exactly the full render; without a readable last snapshot the
+proxy is built in full, and a dependent that reads beyond what the index recorded is built from the whole mesh."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from meshplane.model.ids import Kind, ProxyId
+import pytest
+from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.state import Endpoint
 from meshplane.pipeline.ports import ModuleTranslator
 from meshplane.snapshot.types import XdsType
 from meshplane.store.endpoints import NodeRef
+from meshplane.store.errors import NotFound
+from meshplane.store.index import resource_path
 
 from . import meshes
 from .conftest import World, make_world, sample
@@ -37,7 +41,8 @@ def _calls(world: World) -> list[tuple[str, dict[str, Any]]]:
     return seen
 
 
-def test_an_endpoint_change_reads_only_that_nodes_endpoints_and_publishes_the_full_render(aws_env: None) -> None:
+def test_an_endpoint_change_reads_that_nodes_endpoints_and_its_dependents_only_and_publishes_the_full_render(
+        aws_env: None) -> None:
     world = make_world(validators=[])
     _published_split(world)
     world.ecs([sample("ecs_task_running_fargate.json")])  # an instance of colors-blue
@@ -48,7 +53,10 @@ def test_an_endpoint_change_reads_only_that_nodes_endpoints_and_publishes_the_fu
     endpoint_reads = [p["ExpressionAttributeValues"][":pk"]["S"] for op, p in calls
                       if op == "Query" and p["ExpressionAttributeValues"][":pk"]["S"].startswith("EP#")]
     assert endpoint_reads == [f"EP#{MESH}#colors-blue"]
-    assert [op for op, _ in calls if op in ("GetItem", "BatchGetItem")] == ["BatchGetItem"]
+    mesh_queries = [p["ExpressionAttributeValues"] for op, p in calls
+                    if op == "Query" and p["ExpressionAttributeValues"][":pk"]["S"] == f"MESH#{MESH}"]
+    assert mesh_queries and all(":prefix" in values for values in mesh_queries)  # a router's routes, the policies
+    assert [op for op, _ in calls if op in ("GetItem", "BatchGetItem")] == ["BatchGetItem", "BatchGetItem"]
     (announced,) = world.announcements()
     assert announced["nodeId"] == FRONT.path and announced["changedTypes"] == ["endpoints"]
     published = world.snapshot(FRONT)
@@ -72,3 +80,60 @@ def test_without_a_readable_last_snapshot_the_proxy_is_built_in_full(aws_env: No
     assert published is not None
     assert published.version == ModuleTranslator().translate(world.pipeline.recomputer.load(MESH), FRONT).version
     assert any(line.get("message") == "last snapshot unreadable; building in full" for line in world.logs())
+
+
+def _whole_mesh_queries(calls: list[tuple[str, dict[str, Any]]]) -> int:
+    """Queries of the mesh's partition with no sort-key prefix: reads of every resource of the mesh."""
+    return sum(1 for op, p in calls if op == "Query" and p["ExpressionAttributeValues"][":pk"]["S"] == f"MESH#{MESH}"
+               and ":prefix" not in p["ExpressionAttributeValues"])
+
+
+def _gain_an_unrecorded_backend(world: World) -> None:
+    """front now also calls extra.local, but the index still holds what front was built from before."""
+    world.put(Kind.VIRTUAL_NODE, MESH, "colors-extra", {"listeners": [meshes.listener(8080)]})
+    world.put(Kind.VIRTUAL_SERVICE, MESH, "extra.local",
+              {"provider": {"virtualNode": {"virtualNodeName": "colors-extra"}}})
+    world.put(Kind.VIRTUAL_NODE, MESH, "front", {
+        "listeners": [meshes.listener(9000)],
+        "backends": [{"virtualService": {"virtualServiceName": "colors.local"}},
+                     {"virtualService": {"virtualServiceName": "extra.local"}}],
+    })
+    world.stream.drain()  # those records are not delivered: only the endpoint change below is
+
+
+def test_a_dependent_that_reads_beyond_its_recorded_dependencies_is_rebuilt_from_the_whole_mesh(
+        aws_env: None) -> None:
+    world = make_world(validators=[])
+    _published_split(world)
+    _gain_an_unrecorded_backend(world)
+    world.ecs([sample("ecs_task_running_fargate.json")])
+    calls = _calls(world)
+
+    assert world.recompute() == {"batchItemFailures": []}
+
+    assert _whole_mesh_queries(calls) == 1
+    published = world.snapshot(FRONT)
+    assert published is not None
+    state = world.pipeline.recomputer.load(MESH)
+    assert dict(published.of(XdsType.ENDPOINTS)) == dict(ModuleTranslator().endpoints(state, FRONT))
+    assert any("colors-extra" in cluster for cluster in published.of(XdsType.ENDPOINTS))
+
+
+def test_the_dependencies_read_hold_every_route_of_a_named_router_and_nothing_unnamed(world: World) -> None:
+    meshes.colors(world, MESH)
+    world.put(Kind.ROUTE, MESH, "late-route", meshes.http_route(("colors-red", 1)), parent="colors-router")
+    named = [resource_path(ResourceKey(Kind.VIRTUAL_NODE, MESH, "front")),
+             resource_path(ResourceKey(Kind.VIRTUAL_ROUTER, MESH, "colors-router")),
+             resource_path(ResourceKey(Kind.VIRTUAL_SERVICE, MESH, "gone.local")),
+             f"mesh/{MESH}/policy/none"]
+
+    part = world.store.load_dependencies(MESH, named)
+    whole = world.store.load_mesh_state(MESH)
+
+    assert part.mesh == whole.mesh
+    assert dict(part.virtual_nodes) == {"front": whole.virtual_nodes["front"]}
+    assert dict(part.virtual_routers) == dict(whole.virtual_routers)
+    assert dict(part.routes) == dict(whole.routes)  # the router's routes are listed, the late one included
+    assert dict(part.virtual_services) == {}
+    with pytest.raises(NotFound):
+        world.store.load_dependencies("no-such-mesh", named)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.model import shapes
-from meshplane.model.ids import ResourceKey
+from meshplane.model.ids import ProxyId, ResourceKey
 
 if TYPE_CHECKING:  # the policy sections load only where a mesh has policies
     from meshplane.model.policy.spec import PolicyData
@@ -69,3 +69,7 @@ class MeshState:
     @property
     def name(self) -> str:
         return self.mesh.mesh_name
+
+    def defines(self, proxy: ProxyId) -> bool:
+        """Whether this state holds the node or gateway `proxy` is."""
+        return proxy.name in (self.virtual_gateways if proxy.is_gateway else self.virtual_nodes)

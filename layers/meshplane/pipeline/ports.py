@@ -8,7 +8,7 @@ handler's cold start pays only for what it uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: the endpoint handlers never load protobuf or the snapshot types
     from google.protobuf.message import Message
@@ -27,6 +27,15 @@ class StateLoader(Protocol):
     def load_mesh_state(self, mesh: str) -> MeshState: ...
 
     def list_mesh_names(self) -> list[str]: ...
+
+
+@runtime_checkable
+class DependencyLoader(Protocol):
+    """A loader that can also read just the part of a mesh some proxies were built from
+    (`ResourceStore.load_dependencies`): an endpoint change then reads its dependents'
+    resources, not the whole mesh."""
+
+    def load_dependencies(self, mesh: str, paths: Iterable[str]) -> MeshState: ...
 
 
 class Graph(Protocol):

@@ -24,6 +24,9 @@ own stream record rebuilds it in full from a state read after that change; the
 scheduled reconcile covers the rare interleaving where that read came before the
 endpoint write.  Resolving every proxy instead would make each endpoint change
 cost a graph resolve of every proxy in the mesh (`bench/suite_incremental.py`).
+Nor do they read the whole mesh: the index also names what each dependent was
+built from, and only that is read (`_dependents_only`), checked before each publish
+to hold everything the rebuild read.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from typing import TYPE_CHECKING, Protocol
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.model.state import MeshState
-from meshplane.pipeline.ports import Graph, StateLoader, Translator
+from meshplane.pipeline.ports import DependencyLoader, Graph, StateLoader, Translator
 from meshplane.pipeline.publish import Publisher, Result, Status
 from meshplane.pipeline.telemetry import Telemetry
 from meshplane.publication.bucket import SourceUnavailable
@@ -91,6 +94,10 @@ def _own_keys(proxy: ProxyId) -> set[str]:
     """A proxy always depends on its mesh and on its own node or gateway."""
     return {resource_path(ResourceKey(Kind.MESH, proxy.mesh, proxy.mesh)),
             resource_path(ResourceKey(proxy.kind, proxy.mesh, proxy.name))}
+
+
+class OutsideDependencies(Exception):
+    """A rebuild from part of a mesh read a resource outside that part (`Recomputer._dependents_only`)."""
 
 
 def _endpoint_plan(paths: dict[str, ProxyId], index: dict[str, IndexEntry], nodes: set[str],
@@ -244,43 +251,93 @@ class Recomputer:
                   *, full: bool = False) -> Outcome:
         """Rebuild and publish the affected proxies of one mesh, retrying those another publisher raced."""
         resources, endpoint_nodes = list(resources), list(endpoint_nodes)
-        outcome = Outcome()
-        pending: set[ProxyId] | None = None
         secrets = self._secrets() if self._secrets is not None else None
         with self._t.timed("RecomputeLatency", "recompute"):
-            for _ in range(MAX_ROUNDS):
-                try:
-                    state, entries = self._load_with_index(mesh, endpoints=self._fanout is None or pending is not None)
-                except NotFound:  # the mesh is gone: forget its proxies' dependencies
-                    for path in self._index.entries(mesh):
-                        self._index.delete(mesh, path)
-                    break
-                plan = self.plan(state, entries, resources, endpoint_nodes, full=full)
-                for path in plan.retired:
-                    self._index.delete(mesh, path)
-                targets = plan.full | plan.endpoints_only
-                if pending is None and self._fanout is not None:
-                    outcome.shards = self._fanout.dispatch(mesh, plan)
-                    if outcome.shards:
-                        break
-                    state = self.with_endpoints(state, state.virtual_nodes)
-                if pending is not None:
-                    targets &= pending
-                changed = frozenset(endpoint_nodes)
-                previous = self._prefetch(state, targets, entries, full=plan.full, changed=changed)
-                raced: set[ProxyId] = set()
-                for proxy in sorted(targets):
-                    try:
-                        outcome.results.append(self._rebuild(state, proxy, previous[proxy.path], changed,
-                                                             eds_only=proxy not in plan.full, secrets=secrets))
-                    except PointerConflict:
-                        raced.add(proxy)
-                if not raced:
-                    break
-                pending = raced
-            else:
-                raise PointerConflict(", ".join(p.path for p in sorted(pending or ())))
+            quick = None if resources or full else self._dependents_only(mesh, endpoint_nodes, secrets)
+            outcome = quick if quick is not None else self._whole_mesh(mesh, resources, endpoint_nodes, secrets,
+                                                                       full=full)
         self._t.count("ProxiesRecomputed", len(outcome.results))
+        return outcome
+
+    def _whole_mesh(self, mesh: str, resources: list[DependencyKey], endpoint_nodes: list[str],
+                    secrets: AcmSecrets | None, *, full: bool) -> Outcome:
+        """The change planned and rebuilt from the whole mesh, in rounds until no publish is raced."""
+        outcome = Outcome()
+        pending: set[ProxyId] | None = None
+        for _ in range(MAX_ROUNDS):
+            try:
+                state, entries = self._load_with_index(mesh, endpoints=self._fanout is None or pending is not None)
+            except NotFound:  # the mesh is gone: forget its proxies' dependencies
+                for path in self._index.entries(mesh):
+                    self._index.delete(mesh, path)
+                break
+            plan = self.plan(state, entries, resources, endpoint_nodes, full=full)
+            for path in plan.retired:
+                self._index.delete(mesh, path)
+            targets = plan.full | plan.endpoints_only
+            if pending is None and self._fanout is not None:
+                outcome.shards = self._fanout.dispatch(mesh, plan)
+                if outcome.shards:
+                    break
+                state = self.with_endpoints(state, state.virtual_nodes)
+            if pending is not None:
+                targets &= pending
+            changed = frozenset(endpoint_nodes)
+            previous = self._prefetch(state, targets, entries, full=plan.full, changed=changed)
+            raced: set[ProxyId] = set()
+            for proxy in sorted(targets):
+                try:
+                    outcome.results.append(self._rebuild(state, proxy, previous[proxy.path], changed,
+                                                         eds_only=proxy not in plan.full, secrets=secrets))
+                except PointerConflict:
+                    raced.add(proxy)
+            if not raced:
+                break
+            pending = raced
+        else:
+            raise PointerConflict(", ".join(p.path for p in sorted(pending or ())))
+        return outcome
+
+    def _dependents_only(self, mesh: str, nodes: Collection[str], secrets: AcmSecrets | None) -> Outcome | None:
+        """An endpoint change rebuilt from its dependents' own resources; None where it takes the whole mesh.
+
+        The index names the dependents and every resource each was last built from, so only
+        those are read (`DependencyLoader.load_dependencies`), not the whole mesh: at 10,000
+        nodes that is a few calls instead of dozens of 1 MB Query pages.  Before a rebuild
+        publishes, its dependencies are checked to lie within what was read; a dependent that
+        reads anything else (it gained a dependency its entry does not show yet), that is gone,
+        or that another publisher raced sends the change down the whole-mesh path, where every
+        dependent is rebuilt and any published here is found unchanged.  A proxy never
+        published is not an endpoint change's to build: its own resource change or the
+        scheduled reconcile builds it."""
+        if not nodes or not isinstance(self._loader, DependencyLoader):
+            return None
+        changed = frozenset(nodes)
+        entries = self._index.entries(mesh)
+        targets = {ProxyId.parse(path): entry for path, entry in entries.items()
+                   if not changed.isdisjoint(entry.endpoint_deps)}
+        if not targets:
+            return Outcome()
+        shards = self._fanout.dispatch(mesh, Plan(endpoints_only=frozenset(targets))) if self._fanout else 0
+        if shards:
+            return Outcome(shards=shards)
+        within = frozenset().union(*(entry.deps for entry in targets.values()))
+        try:
+            with self._t.traced("dynamodb.load_dependencies"):
+                state = self._loader.load_dependencies(mesh, within)
+        except NotFound:
+            return None
+        if not all(state.defines(proxy) for proxy in targets):
+            return None
+        state = self.with_endpoints(state, state.virtual_nodes)
+        previous = self._prefetch(state, targets, entries, full=frozenset(), changed=changed)
+        outcome = Outcome()
+        for proxy in sorted(targets):
+            try:
+                outcome.results.append(self.rebuild(state, proxy, previous[proxy.path], eds_only=True, secrets=secrets,
+                                                    changed=changed, within=within))
+            except (OutsideDependencies, PointerConflict):
+                return None
         return outcome
 
     def _rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, changed: frozenset[str], *,
@@ -288,12 +345,15 @@ class Recomputer:
         return self.rebuild(state, proxy, previous, eds_only=eds_only, secrets=secrets, changed=changed)
 
     def rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, *, eds_only: bool,
-                secrets: AcmSecrets | None, changed: Collection[str] | None = None) -> Result:
+                secrets: AcmSecrets | None, changed: Collection[str] | None = None,
+                within: frozenset[str] | None = None) -> Result:
         """Build one proxy from `state` and publish it over `previous`; PointerConflict if that moved since.
 
         A caller that reads `previous` before loading `state` (the shards do) can never
         overwrite a publish built from a newer state: that publish would have moved it.
         `changed` names the nodes whose endpoints changed for an `eds_only` rebuild (None: any).
+        `within`, for a `state` that holds only those dependency paths, raises OutsideDependencies
+        instead of publishing when the proxy read anything else.
         """
         snapshot: Snapshot | None = None
         problems: tuple[str, ...] = ()
@@ -310,6 +370,8 @@ class Recomputer:
                 snapshot, problems, certificates = resolved.snapshot, resolved.problems, dict(resolved.stamps)
         keys, endpoint_deps = self._graph.dependency_sets(state, proxy)
         deps = {resource_path(k) for k in keys} | _own_keys(proxy)
+        if within is not None and not deps <= within:  # `state` is part of the mesh and lacks what it read
+            raise OutsideDependencies(proxy.path)
         return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps, problems=problems,
                                        certificates=certificates)
 

@@ -243,11 +243,5 @@ class ShardWorker:
             state = self._loader.load_mesh_state(mesh)
             state = self._recomputer.with_endpoints(state, state.virtual_nodes)
             state = dataclasses.replace(state, endpoints=OnceEach(state.endpoints))
-            present = frozenset(p for p in proxies if _defined(state, p))  # not `graph.proxies`: it sorts them all
+            present = frozenset(p for p in proxies if state.defines(p))  # not `graph.proxies`: it sorts them all
             return state, present
-
-
-def _defined(state: MeshState, proxy: ProxyId) -> bool:
-    """Whether `state` still defines the node or gateway `proxy` is."""
-    found = state.virtual_gateways if proxy.is_gateway else state.virtual_nodes
-    return proxy.name in found

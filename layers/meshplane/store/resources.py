@@ -10,7 +10,7 @@ never a silent overwrite.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,11 +131,42 @@ class ResourceStore:
 
     def load_mesh_state(self, mesh_name: str) -> MeshState:
         """All resources of one mesh from consistent reads, without endpoints; NotFound if no such mesh."""
+        return self._state_of(mesh_name, self._query_all(schema.mesh_pk(mesh_name), "", consistent=True))
+
+    def load_dependencies(self, mesh_name: str, paths: Iterable[str]) -> MeshState:
+        """The part of a mesh that resources named by dependency `paths` make up, from consistent reads;
+        NotFound if no such mesh.
+
+        Each named resource is read by its key (BatchGetItem): one that is absent is absent from
+        the mesh too.  A place a proxy enumerates is read whole, so what it lists is complete at
+        the time of the read: every route of each named router, every gateway route of each named
+        gateway, and every policy of the mesh (which ones apply is found by scanning them all).
+        A resolve over the result equals one over the whole mesh as long as it asks for no
+        resource outside `paths` (`pipeline.recompute` checks that before it publishes)."""
+        keys = {ResourceKey(Kind.MESH, mesh_name, mesh_name)}
+        for path in paths:
+            try:
+                key = ResourceKey.from_path(path)
+            except ValueError:  # a policy's path: every policy is read below
+                continue
+            if key.mesh == mesh_name:
+                keys.add(key)
+        pk = schema.mesh_pk(mesh_name)
+        prefixes = [policy_store.POLICY_PREFIX]
+        prefixes += [schema.kind_prefix(Kind.ROUTE, k.name) for k in keys if k.kind is Kind.VIRTUAL_ROUTER]
+        prefixes += [schema.kind_prefix(Kind.GATEWAY_ROUTE, k.name) for k in keys if k.kind is Kind.VIRTUAL_GATEWAY]
+        items = self._batch_get(sorted((pk, schema.resource_sk(k)) for k in keys))
+        for prefix in sorted(prefixes):
+            items += self._query_all(pk, prefix, consistent=True)
+        return self._state_of(mesh_name, items)
+
+    def _state_of(self, mesh_name: str, items: Iterable[Mapping[str, Any]]) -> MeshState:
+        """The `MeshState` the resource and policy `items` of one mesh make; NotFound without its mesh item."""
         found: dict[str, dict[Any, Any]] = {field: {} for field in _STATE_FIELDS.values()}
         extension_tags: dict[ResourceKey, dict[str, str]] = {}
         policies: dict[str, Any] = {}
         mesh_data = None
-        for item in self._query_all(schema.mesh_pk(mesh_name), "", consistent=True):
+        for item in items:
             key = schema.key_of_item(item)
             if key is None:
                 if policy_store.is_policy_item(item):
