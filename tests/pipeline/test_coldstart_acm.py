@@ -1,4 +1,4 @@
-"""A recompute makes its ACM resolver (and imports `pipeline.acm`) only when a rebuild asks it for secrets."""
+"""A recompute makes its ACM resolver (importing `pipeline.acm`), S3 and EventBridge clients only when it uses them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from meshplane.model.ids import Kind
 from meshplane.pipeline.runtime import AcmOnFirstUse, Pipeline
 
-from .conftest import World, sample
+from .conftest import World, make_world, sample
 
 
 class Resolver:
@@ -86,3 +86,10 @@ def test_a_recompute_that_builds_a_proxy_in_full_still_makes_one(world: World,
     world.put(Kind.VIRTUAL_NODE, "m", "n", {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]})
     assert world.recompute() == {"batchItemFailures": []}
     assert made == [1]
+
+
+def test_a_recompute_that_publishes_nothing_makes_no_s3_or_eventbridge_client(aws_env: None) -> None:
+    world = make_world(production_clients=True)
+    assert world.pipeline.recompute(sample("dynamodb_stream_batch.json"), None) == {"batchItemFailures": []}
+    made = set(vars(world.pipeline.clients))
+    assert "dynamodb" in made and not {"s3", "events"} & made

@@ -121,13 +121,17 @@ class Pipeline:
 
     @cached_property
     def publisher(self) -> Publisher:
+        """Its S3 and EventBridge clients are made when it first publishes or reads a snapshot: a recompute
+        that publishes nothing (its mesh is gone, or the plan went to the shard queue) needs neither."""
         from meshplane.pipeline.publish import Publisher
+        from meshplane.pipeline.xray_client import ClientOnFirstUse
 
+        clients = self.clients
         return Publisher(
             bucket=self.settings.bucket,
             bus=self.settings.bus,
-            s3=self.clients.s3,
-            events=self.clients.events,
+            s3=ClientOnFirstUse(lambda: clients.s3),
+            events=ClientOnFirstUse(lambda: clients.events),
             pointers=self.pointers,
             index=self.index,
             validators=self.parts.validators,
