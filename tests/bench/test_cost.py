@@ -6,7 +6,8 @@ process, which pins how many calls an idle reconcile pass and a route change mak
 - an idle full recompute (the reconcile's sweep) rewrites no dependency-index entry;
 - a reconcile pass between sweeps reads its change markers only, never a node's items;
 - a route change reads the endpoints of the nodes its dependents' EDS names, not of
-  every node of the mesh (before, one Query per node of the mesh per change).
+  every node of the mesh (before, one Query per node of the mesh per change);
+- an endpoint change reads its dependents' recorded resources by key, not the mesh.
 The mesh is small (a caller of each service, plus idle nodes nobody calls) so the counts
 are exact and the whole module takes a few seconds.
 """
@@ -166,6 +167,23 @@ def test_a_route_change_reads_only_the_endpoints_its_dependents_use(world: dict[
     # front's pointer read (a batch of one) and written; its index entries unchanged
     assert tally.calls["dynamodb:BatchGetItem"] == 1 and tally.calls["dynamodb:PutItem"] == 1
     assert tally.s3["PUT"] == 2 and tally.events_entries == 1
+
+
+def test_an_endpoint_change_reads_its_dependents_items_by_key_and_never_the_whole_mesh(
+        world: dict[str, Any]) -> None:
+    from meshplane.model.state import Endpoint
+    from meshplane.store.endpoints import EndpointStore, NodeRef
+
+    endpoints = EndpointStore(world["store"].table, world["plain"])
+    endpoints.replace_cloudmap(NodeRef("m", "blue"), [Endpoint(instance_id="b-1", address="10.0.0.9",
+                                                                source="cloudmap")])
+    with world["counter"].counting() as tally:
+        outcome = world["pipeline"].recomputer.recompute("m", endpoint_nodes=["blue"])
+    assert [r.proxy.name for r in outcome.published] == ["front"]
+    # the index, the mesh's policies, the routes of front's router, blue's endpoints: no page of the mesh's items
+    assert tally.calls["dynamodb:Query"] == 1 + 2 + 1
+    # front's recorded dependencies (mesh, front, its service, router, route, blue, green), then its pointer
+    assert tally.calls["dynamodb:BatchGetItem"] == 2 and tally.calls["dynamodb:GetItem"] == 0
 
 
 def test_a_reconcile_pass_between_sweeps_costs_six_requests_whatever_the_meshs_size(
