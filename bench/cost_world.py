@@ -236,7 +236,8 @@ class World:
             *((ResourceKey(Kind.ROUTE, MESH, n, r), d.spec) for (r, n), d in state.routes.items()),
             *((ResourceKey(Kind.VIRTUAL_SERVICE, MESH, n), d.spec) for n, d in state.virtual_services.items()),
         ]
-        items = [{"PutRequest": {"Item": _resource_item(key, spec)}} for key, spec in resources]
+        items = [{"PutRequest": {"Item": item}} for item in
+                 [*(_resource_item(key, spec) for key, spec in resources), *_counter_items(resources)]]
         for start in range(0, len(items), 25):
             pending = {self.settings.table: items[start:start + 25]}
             while pending:
@@ -501,8 +502,8 @@ class DroppedEvents:
 
 
 def _resource_item(key: Any, spec: Any) -> dict[str, Any]:
-    """A resource's item as `ResourceStore.create` writes it (its quota counters left out: the pipeline never
-    reads them), so the mesh of 1,000 nodes is written in batches instead of one transaction per resource."""
+    """A resource's item as `ResourceStore.create` writes it (its counters are `_counter_items`), so the mesh of
+    1,000 nodes is written in batches instead of one transaction per resource."""
     from meshplane.store import schema
     from meshplane.store.transact import attrs
 
@@ -514,6 +515,29 @@ def _resource_item(key: Any, spec: Any) -> dict[str, Any]:
         "lastUpdatedAt": now, "meshOwner": meshgen.ACCOUNT, "resourceOwner": meshgen.ACCOUNT, "status": "ACTIVE",
         "spec": schema.spec_json(spec), "tags": {}, "tokens": [],
     })
+
+
+def _counter_items(resources: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The counters `ResourceStore.create` keeps beside those resources: each node's, service's and router's
+    references and children (a router counts its routes), and the mesh's count of each kind."""
+    from collections import Counter
+
+    from meshplane.model.ids import Kind, ResourceKey
+    from meshplane.store import schema
+    from meshplane.store.kinds import references
+    from meshplane.store.transact import attrs
+
+    counted = (Kind.VIRTUAL_NODE, Kind.VIRTUAL_SERVICE, Kind.VIRTUAL_ROUTER, Kind.VIRTUAL_GATEWAY)
+    counts: dict[Any, Counter[str]] = {key: Counter() for key, _ in resources if key.kind in counted}
+    for key, spec in resources:
+        if key.parent is not None:
+            counts[ResourceKey(key.kind.parent_kind, key.mesh, key.parent)]["children"] += 1
+        for ref in references(key, spec):
+            counts[ref]["refs"] += 1
+    per_kind = Counter(key.kind.value for key in counts)
+    mesh = ResourceKey(Kind.MESH, MESH, MESH)
+    return [attrs({**schema.item_key(mesh), "sk": schema.MESH_COUNTER_SK, **per_kind}),
+            *(attrs({**schema.item_key(key), "sk": schema.counter_sk(key), **count}) for key, count in counts.items())]
 
 
 def _sqs_batch(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -180,9 +180,11 @@ def test_an_endpoint_change_reads_its_dependents_items_by_key_and_never_the_whol
     with world["counter"].counting() as tally:
         outcome = world["pipeline"].recomputer.recompute("m", endpoint_nodes=["blue"])
     assert [r.proxy.name for r in outcome.published] == ["front"]
-    # the index, the mesh's policies, the routes of front's router, blue's endpoints: no page of the mesh's items
-    assert tally.calls["dynamodb:Query"] == 1 + 2 + 1
-    # front's recorded dependencies (mesh, front, its service, router, route, blue, green), then its pointer
+    # the index and blue's endpoints: no page of the mesh's items, and no listing of the router's routes or the
+    # mesh's policies, since the counters read with the dependencies show none that front's entry does not name
+    assert tally.calls["dynamodb:Query"] == 1 + 1
+    # front's recorded dependencies (mesh, front, its service, router, route, blue, green) with the mesh's and the
+    # router's counters, then its pointer
     assert tally.calls["dynamodb:BatchGetItem"] == 2 and tally.calls["dynamodb:GetItem"] == 0
 
 

@@ -48,6 +48,9 @@ _STATE_FIELDS = {
 }
 
 
+_CHILD_KIND = {Kind.VIRTUAL_ROUTER: Kind.ROUTE, Kind.VIRTUAL_GATEWAY: Kind.GATEWAY_ROUTE}  # what a container lists
+
+
 def describe_key(key: ResourceKey) -> str:
     """How messages name a resource: `virtualNode 'n' in mesh 'm'`."""
     where = f"mesh {key.mesh!r}"
@@ -141,22 +144,32 @@ class ResourceStore:
         the mesh too.  A place a proxy enumerates is read whole, so what it lists is complete at
         the time of the read: every route of each named router, every gateway route of each named
         gateway, and every policy of the mesh (which ones apply is found by scanning them all).
-        A resolve over the result equals one over the whole mesh as long as it asks for no
-        resource outside `paths` (`pipeline.recompute` checks that before it publishes)."""
+        The counters read in the same batch say when that needs no Query: a router whose routes
+        named here are all it counts, a mesh that counts no policy.  A resolve over the result
+        equals one over the whole mesh as long as it asks for no resource outside `paths`
+        (`pipeline.recompute` checks that before it publishes)."""
         keys = {ResourceKey(Kind.MESH, mesh_name, mesh_name)}
         for path in paths:
             try:
                 key = ResourceKey.from_path(path)
-            except ValueError:  # a policy's path: every policy is read below
+            except ValueError:  # a policy's path: the policies are read whole below
                 continue
             if key.mesh == mesh_name:
                 keys.add(key)
         pk = schema.mesh_pk(mesh_name)
-        prefixes = [policy_store.POLICY_PREFIX]
-        prefixes += [schema.kind_prefix(Kind.ROUTE, k.name) for k in keys if k.kind is Kind.VIRTUAL_ROUTER]
-        prefixes += [schema.kind_prefix(Kind.GATEWAY_ROUTE, k.name) for k in keys if k.kind is Kind.VIRTUAL_GATEWAY]
-        items = self._batch_get(sorted((pk, schema.resource_sk(k)) for k in keys))
-        for prefix in sorted(prefixes):
+        containers = {k: _CHILD_KIND[k.kind] for k in keys if k.kind in _CHILD_KIND}
+        wanted = {schema.resource_sk(k) for k in keys} | {schema.counter_sk(k) for k in containers}
+        found = self._batch_get(sorted((pk, sk) for sk in wanted | {schema.MESH_COUNTER_SK}))
+        counters = {item["sk"]: item for item in found if item["sk"].startswith(schema.COUNTER_PREFIX)}
+        items = [item for item in found if item["sk"] not in counters]
+        prefixes = [] if not counters.get(schema.MESH_COUNTER_SK, {}).get(policy_store.COUNT_ATTRIBUTE) else [
+            policy_store.POLICY_PREFIX]
+        for container, child in sorted(containers.items()):
+            prefix = schema.kind_prefix(child, container.name)
+            listed = sum(1 for item in items if item["sk"].startswith(prefix))
+            if listed != int(counters.get(schema.counter_sk(container), {}).get("children", 0)):
+                prefixes.append(prefix)  # a child not named here, or one named here that is gone
+        for prefix in prefixes:
             items += self._query_all(pk, prefix, consistent=True)
         return self._state_of(mesh_name, items)
 
