@@ -12,7 +12,9 @@ The rule, first match wins:
 3. **ECS service name.**  `group` `service:<name>` equal to a virtual node's name,
    in every mesh that has one.
 
-A task that matches nothing is ignored (and counted).  Every lookup goes through
+A task that matches nothing is ignored (and counted).  A rule that cannot match is
+not looked up: rule 1 while no virtual node is discovered through Cloud Map, rule 2
+while the directory has no node at all.  Every lookup goes through
 the injected ECS, Cloud Map and EC2 clients and is cached for the invocation.  The
 clients are read from `clients` when a lookup first needs them: most tasks never
 need EC2, whose client alone costs a few hundred ms of a cold start to build.
@@ -86,6 +88,7 @@ class TaskMapper:
         self._cloud_map_service = cache(self._cloud_map_service_uncached)
         self._task_definition = cache(self._task_definition_uncached)
         self._host = cache(self._host_uncached)
+        self._cloud_map_nodes = bool(directory.cloud_map_nodes())
 
     def nodes_of(self, task: TaskDetail) -> list[NodeInfo]:
         return self._by_registry(task) or self._by_explicit_name(task) or self._by_service_name(task)
@@ -98,8 +101,8 @@ class TaskMapper:
 
     # ---- rule 1 ---------------------------------------------------------------------
     def _by_registry(self, task: TaskDetail) -> list[NodeInfo]:
-        if task.service_name is None:
-            return []
+        if task.service_name is None or not self._cloud_map_nodes:
+            return []  # without a node discovered through Cloud Map, no registry can name one: ECS is not asked
         found: list[NodeInfo] = []
         for registry_arn in self._registries(task.cluster_arn, task.service_name):
             named = self._cloud_map_service(registry_arn.rsplit("/", 1)[-1])
@@ -142,6 +145,8 @@ class TaskMapper:
 
     # ---- rule 2 ---------------------------------------------------------------------
     def _by_explicit_name(self, task: TaskDetail) -> list[NodeInfo]:
+        if not self._directory.nodes:
+            return []  # no node for a name to name: neither the task nor its definition is read
         for candidate in self._explicit_names(task):
             try:
                 proxy = ProxyId.parse(candidate)
