@@ -434,6 +434,8 @@ def current(context: Any = None, *, sqs: bool = False) -> Pipeline:
         import aws_lambda_powertools.utilities.batch  # noqa: F401
     if _holder.pipeline is None:
         from meshplane.config import function_owner
+        from meshplane.pipeline.coldstart import settled
 
         _holder.pipeline = Pipeline.from_env(owner=function_owner(context))
+        settled()  # kept for the container's life: the first call's closing collection need not walk it
     return _holder.pipeline
