@@ -18,6 +18,7 @@ happened, monotonic clock times included.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import json
@@ -48,7 +49,7 @@ from meshplane.pipeline.telemetry import Telemetry
 from meshplane.publication.pointer import Pointer
 from meshplane.store import schema
 from meshplane.store.endpoints import NodeEndpoints
-from meshplane.store.index import IndexEntry
+from meshplane.store.index import IndexEntry, entry_of_item
 from meshplane.store.item_cache import ParsedItems
 from meshplane.store.pointers import PointerConflict
 
@@ -228,6 +229,11 @@ class Index:
         self.items.pop(path, None)
 
 
+def _base64(value: bytes) -> str:
+    """A binary attribute value as botocore sends it in the JSON body."""
+    return base64.b64encode(value).decode()
+
+
 class IndexClient:
     """The BatchWriteItem the shards' `BatchedIndex` makes, into the same index items."""
 
@@ -236,12 +242,10 @@ class IndexClient:
 
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         for requests in RequestItems.values():
-            count("dynamodb:BatchWriteItem", len(json.dumps(requests)))
+            count("dynamodb:BatchWriteItem", len(json.dumps(requests, default=_base64)))  # binary as sent
             for request in requests:
-                item = request["PutRequest"]["Item"]
-                path = item["sk"]["S"]
-                self.index.items[path] = IndexEntry(path, frozenset(d["S"] for d in item["deps"]["L"]),
-                                                    frozenset(n["S"] for n in item["endpointDeps"]["L"]))
+                entry = entry_of_item(request["PutRequest"]["Item"])
+                self.index.items[entry.node_path] = entry
         return {"UnprocessedItems": {}}
 
 
