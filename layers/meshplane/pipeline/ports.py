@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # annotations only: the endpoint handlers never load protobuf
     from meshplane.model.ids import ProxyId
     from meshplane.model.policy.keys import DependencyKey
     from meshplane.model.state import MeshState
+    from meshplane.pipeline.acm import Resolution
     from meshplane.snapshot.snapshot import Snapshot
 
 Validator = Callable[["Snapshot"], list[str]]
@@ -36,6 +37,14 @@ class DependencyLoader(Protocol):
     resources, not the whole mesh."""
 
     def load_dependencies(self, mesh: str, paths: Iterable[str]) -> MeshState: ...
+
+
+class Secrets(Protocol):
+    """What a rebuild asks of one recompute's ACM resolver (`pipeline.acm.AcmSecrets`, or a stand-in that makes
+    it on first use): the snapshot with the secrets its references name."""
+
+    def resolve(self, snapshot: Snapshot, previous: Callable[[], Snapshot | None],
+                stamps: Mapping[str, str]) -> Resolution: ...
 
 
 class Graph(Protocol):

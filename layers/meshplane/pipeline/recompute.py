@@ -4,7 +4,9 @@ Affected proxies: a proxy is recomputed when a changed resource is among its
 dependencies *now* (from `graph.dependencies` on the freshly loaded state) or was
 among them when it was last published (the `IDX#` index), so a proxy that used
 to depend on something gets the push that removes it.  A proxy never published is
-always computed.  Planning resolves almost none of them: a translation is a pure
+computed by every change that reads the whole mesh (an endpoint change that reads
+only its dependents' part leaves it to its own resource change or the reconcile).
+Planning resolves almost none of them: a translation is a pure
 function of what the graph read, and the index entry records every read (absent
 resources included), so a proxy whose entry meets the change is rebuilt as it is,
 and one whose entry misses it reads now what it read then, unless it enumerated a
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Protocol
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.model.state import MeshState
-from meshplane.pipeline.ports import DependencyLoader, Graph, StateLoader, Translator
+from meshplane.pipeline.ports import DependencyLoader, Graph, Secrets, StateLoader, Translator
 from meshplane.pipeline.publish import Publisher, Result, Status
 from meshplane.pipeline.telemetry import Telemetry
 from meshplane.publication.bucket import SourceUnavailable
@@ -52,7 +54,6 @@ from meshplane.store.index import DependencyIndex, IndexEntry, resource_path
 from meshplane.store.pointers import PointerConflict, PointerStore
 
 if TYPE_CHECKING:
-    from meshplane.pipeline.acm import AcmSecrets
     from meshplane.publication.pointer import Pointer
 
 MAX_ROUNDS = 3
@@ -145,7 +146,7 @@ def resources_reach(state: MeshState, resources: Iterable[DependencyKey]) -> Rea
 class Recomputer:
     def __init__(self, *, loader: StateLoader, endpoints: EndpointStore, graph: Graph, translator: Translator,
                  pointers: PointerStore, index: DependencyIndex, publisher: Publisher, telemetry: Telemetry,
-                 secrets: Callable[[], AcmSecrets] | None = None, fanout: Fanout | None = None) -> None:
+                 secrets: Callable[[], Secrets] | None = None, fanout: Fanout | None = None) -> None:
         """`secrets` makes one ACM resolver per recompute; without it, ACM references stay unanswered.
         `fanout` takes the plans it deems hot; without it, every plan is rebuilt here."""
         self._loader = loader
@@ -260,7 +261,7 @@ class Recomputer:
         return outcome
 
     def _whole_mesh(self, mesh: str, resources: list[DependencyKey], endpoint_nodes: list[str],
-                    secrets: AcmSecrets | None, *, full: bool) -> Outcome:
+                    secrets: Secrets | None, *, full: bool) -> Outcome:
         """The change planned and rebuilt from the whole mesh, in rounds until no publish is raced."""
         outcome = Outcome()
         pending: set[ProxyId] | None = None
@@ -298,7 +299,7 @@ class Recomputer:
             raise PointerConflict(", ".join(p.path for p in sorted(pending or ())))
         return outcome
 
-    def _dependents_only(self, mesh: str, nodes: Collection[str], secrets: AcmSecrets | None) -> Outcome | None:
+    def _dependents_only(self, mesh: str, nodes: Collection[str], secrets: Secrets | None) -> Outcome | None:
         """An endpoint change rebuilt from its dependents' own resources; None where it takes the whole mesh.
 
         The index names the dependents and every resource each was last built from, so only
@@ -341,11 +342,11 @@ class Recomputer:
         return outcome
 
     def _rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, changed: frozenset[str], *,
-                 eds_only: bool, secrets: AcmSecrets | None) -> Result:
+                 eds_only: bool, secrets: Secrets | None) -> Result:
         return self.rebuild(state, proxy, previous, eds_only=eds_only, secrets=secrets, changed=changed)
 
     def rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, *, eds_only: bool,
-                secrets: AcmSecrets | None, changed: Collection[str] | None = None,
+                secrets: Secrets | None, changed: Collection[str] | None = None,
                 within: frozenset[str] | None = None) -> Result:
         """Build one proxy from `state` and publish it over `previous`; PointerConflict if that moved since.
 

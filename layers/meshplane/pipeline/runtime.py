@@ -25,7 +25,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold start pays only for its own parts
     from meshplane.config import Settings
@@ -185,10 +185,9 @@ class Pipeline:
         return ShardWorker(recomputer=recomputer, loader=parts.loader, pointers=self.pointers,
                            telemetry=self.telemetry, secrets=self.acm_secrets, batches=(index, events))
 
-    def acm_secrets(self) -> AcmSecrets:
+    def acm_secrets(self) -> AcmOnFirstUse:
         """A fresh ACM resolver for one recompute (it remembers answers for that batch only), made on first use."""
-        # Stands in for an AcmSecrets: `resolve` is the only method a recompute or a shard calls on it.
-        return cast("AcmSecrets", AcmOnFirstUse(self._new_acm_secrets))
+        return AcmOnFirstUse(self._new_acm_secrets)
 
     def _new_acm_secrets(self) -> AcmSecrets:
         from meshplane.model.acm_arns import Home

@@ -46,8 +46,7 @@ from meshplane.store.pointers import PointerConflict
 
 if TYPE_CHECKING:
     from meshplane.model.state import MeshState
-    from meshplane.pipeline.acm import AcmSecrets
-    from meshplane.pipeline.ports import StateLoader
+    from meshplane.pipeline.ports import Secrets, StateLoader
     from meshplane.pipeline.publish import Result
     from meshplane.pipeline.recompute import Plan, Recomputer
     from meshplane.pipeline.shard_io import Flushable
@@ -160,7 +159,7 @@ class ShardWorker:
     """Rebuilds and publishes one shard's proxies, pointers read before the state (see the module docstring)."""
 
     def __init__(self, *, recomputer: Recomputer, loader: StateLoader, pointers: PointerStore,
-                 telemetry: Telemetry, secrets: Callable[[], AcmSecrets] | None = None,
+                 telemetry: Telemetry, secrets: Callable[[], Secrets] | None = None,
                  batches: Sequence[Flushable] = (), threads: int = IO_THREADS) -> None:
         """`batches` hold writes back (`shard_io`) and are flushed at the end of every round; `threads` rebuild
         and publish proxies at once, so their store calls overlap."""
@@ -205,7 +204,7 @@ class ShardWorker:
         raise PointerConflict(", ".join(p.path for p in sorted(pending)))
 
     def _rebuild(self, pool: ThreadPoolExecutor, state: MeshState, proxies: list[ProxyId],
-                 previous: Mapping[ProxyId, Pointer | None], full: frozenset[ProxyId], secrets: AcmSecrets | None,
+                 previous: Mapping[ProxyId, Pointer | None], full: frozenset[ProxyId], secrets: Secrets | None,
                  ) -> tuple[list[Result], set[ProxyId]]:
         """Each proxy built and published on the pool; the results in proxy order, and the proxies raced."""
         def one(proxy: ProxyId) -> Result | None:
