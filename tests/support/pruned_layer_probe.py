@@ -95,6 +95,42 @@ def watch_opens(opened: list[str]) -> None:
     sys.addaudithook(hook)
 
 
+COLORS_MESH = {  # (sort key, kind, name, parent, spec): the mesh the sample stream batch's route change is in
+    "MESH": ("mesh", "colors", None, {}),
+    "virtualNode#blue": ("virtualNode", "blue", None, {
+        "listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}],
+        "serviceDiscovery": {"dns": {"hostname": "blue.colors.local"}}}),
+    "virtualNode#front": ("virtualNode", "front", None, {
+        "listeners": [{"portMapping": {"port": 9000, "protocol": "http"}}],
+        "backends": [{"virtualService": {"virtualServiceName": "colors.local"}}]}),
+    "virtualRouter#colors-router": ("virtualRouter", "colors-router", None,
+                                    {"listeners": [{"portMapping": {"port": 8080, "protocol": "http"}}]}),
+    "route#colors-router#colors-route": ("route", "colors-route", "colors-router", {"httpRoute": {
+        "match": {"prefix": "/"}, "action": {"weightedTargets": [{"virtualNode": "blue", "weight": 1}]}}}),
+    "virtualService#colors.local": ("virtualService", "colors.local", None,
+                                    {"provider": {"virtualRouter": {"virtualRouterName": "colors-router"}}}),
+}
+
+
+def seed_colors_mesh(table: str) -> None:
+    """The mesh of the recompute's sample event, written as the store writes it (plain boto3, so that no module of
+    the layer is loaded before the handler): its route change then rebuilds and translates front and blue, as a
+    recompute does, instead of finding no mesh."""
+    import boto3
+
+    client = boto3.client("dynamodb", region_name="us-east-1")
+    for sk, (kind, name, parent, spec) in COLORS_MESH.items():
+        arn = "arn:aws:appmesh:us-east-1:123456789012:mesh/colors" + ("" if kind == "mesh" else (
+            f"/virtualRouter/{parent}/route/{name}" if parent else f"/{kind}/{name}"))
+        item = {"pk": {"S": "MESH#colors"}, "sk": {"S": sk}, "kind": {"S": kind}, "mesh": {"S": "colors"},
+                "name": {"S": name}, "arn": {"S": arn}, "uid": {"S": f"uid-{sk}"}, "version": {"N": "1"},
+                "createdAt": {"N": "1764064000"}, "lastUpdatedAt": {"N": "1764064800"},
+                "meshOwner": {"S": "123456789012"}, "resourceOwner": {"S": "123456789012"},
+                "status": {"S": "ACTIVE"}, "spec": {"S": json.dumps(spec)}, "tags": {"M": {}}, "tokens": {"L": []},
+                **({"parent": {"S": parent}} if parent else {})}
+        client.put_item(TableName=table, Item=item)
+
+
 def main(function: str, also_block: Sequence[str], protos: set[str]) -> dict[str, Any]:
     """Set up moto, refuse the pruned modules, import the handler and run its sample event: the report."""
     event_file = FIRST_CALL_EVENTS[function]
@@ -106,6 +142,8 @@ def main(function: str, also_block: Sequence[str], protos: set[str]) -> dict[str
 
     mock_aws().start()  # never stopped: the child ends with its report, and a stop would rebuild every backend
     first_call.setup(LAMBDA_ENV["MESHPLANE_TABLE"], LAMBDA_ENV["MESHPLANE_BUCKET"], LAMBDA_ENV["MESHPLANE_BUS"])
+    if function == "recompute":
+        seed_colors_mesh(LAMBDA_ENV["MESHPLANE_TABLE"])
     preloaded = sorted(m for m in sys.modules if m in blocker.modules or prune_layer.is_blocked(m, blocker.prefixes))
     for name in preloaded:  # moto imports yaml itself: forget it, so that the handler would have to import it
         del sys.modules[name]

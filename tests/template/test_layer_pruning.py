@@ -37,7 +37,7 @@ EVERY_HANDLER = (
     "pydantic_core._pydantic_core",
 )
 # What each handler must really have loaded, so that a probe that skipped the work cannot pass.
-RELIED_ON = {  # only recompute translates with these events (moto holds no mesh), so only it loads the protos
+RELIED_ON = {  # only recompute translates (the probe gives it its event's mesh), so only it loads the protos
     "api": ("meshplane.api.app", "aws_lambda_powertools.logging.correlation_paths"),
     "ecs_events": (
         "aws_lambda_powertools.utilities.batch",
