@@ -237,7 +237,8 @@ class World:
             *((ResourceKey(Kind.VIRTUAL_SERVICE, MESH, n), d.spec) for n, d in state.virtual_services.items()),
         ]
         items = [{"PutRequest": {"Item": item}} for item in
-                 [*(_resource_item(key, spec) for key, spec in resources), *_counter_items(resources)]]
+                 [*(_resource_item(key, spec) for key, spec in resources), *_counter_items(resources),
+                  *_lookup_items(resources)]]
         for start in range(0, len(items), 25):
             pending = {self.settings.table: items[start:start + 25]}
             while pending:
@@ -538,6 +539,13 @@ def _counter_items(resources: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
     mesh = ResourceKey(Kind.MESH, MESH, MESH)
     return [attrs({**schema.item_key(mesh), "sk": schema.MESH_COUNTER_SK, **per_kind}),
             *(attrs({**schema.item_key(key), "sk": schema.counter_sk(key), **count}) for key, count in counts.items())]
+
+
+def _lookup_items(resources: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    """The Cloud Map lookup item `ResourceStore.create` writes beside each node that uses Cloud Map."""
+    from meshplane.store.cloudmap_lookup import item_of
+
+    return [item for key, spec in resources if (item := item_of(key.mesh, key.name, spec)) is not None]
 
 
 def _sqs_batch(events: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,12 +7,15 @@ Map holds now.  The scheduled reconcile covers events that never arrive.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from meshplane.pipeline.cloudmap import CloudMapDiscovery
-from meshplane.pipeline.directory import Directory
+from meshplane.pipeline.directory import NodeInfo
 from meshplane.pipeline.telemetry import Telemetry
+
+ServiceNames = Callable[[str], "tuple[str, str] | None"]  # Cloud Map service id -> (namespace, service)
+NodesOfService = Callable[[str, str], "list[NodeInfo]"]  # (namespace, service) -> the nodes that discover it
 
 EVENT_NAMES = frozenset({"RegisterInstance", "DeregisterInstance", "UpdateInstanceCustomHealthStatus"})
 
@@ -34,16 +37,17 @@ def service_id_of(raw: Mapping[str, Any]) -> str:
     return service_id
 
 
-def refresh_for_call(raw: Mapping[str, Any], directory: Directory, names: Any, discovery: CloudMapDiscovery,
-                     telemetry: Telemetry) -> dict[str, Any]:
-    """`names(service_id) -> (namespace, service) | None` resolves the id (TaskMapper.cloud_map_service)."""
+def refresh_for_call(raw: Mapping[str, Any], nodes_of: NodesOfService, names: ServiceNames,
+                     discovery: CloudMapDiscovery, telemetry: Telemetry) -> dict[str, Any]:
+    """`names` resolves the event's service id (TaskMapper.cloud_map_service); `nodes_of` reads the
+    nodes that discover that service (`NodeReader.for_cloud_map`)."""
     service_id = service_id_of(raw)
     named = names(service_id)
     summary: dict[str, Any] = {"serviceId": service_id, "event": raw["detail"]["eventName"], "changed": []}
     if named is None:
         telemetry.logger.info("Cloud Map service no longer exists", extra={"serviceId": service_id})
         return summary
-    for node in directory.by_cloud_map(*named):
+    for node in nodes_of(*named):
         with telemetry.traced("cloudmap.refresh"):
             if discovery.refresh(node):
                 summary["changed"].append(f"{node.ref.mesh}/{node.ref.node}")

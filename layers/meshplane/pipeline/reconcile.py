@@ -24,7 +24,8 @@ the ECS pass, and every proxy of every mesh rebuilt and compared with its pointe
 repairs what no marker shows: health changes whose CloudTrail event was lost, stream
 batches that failed for good (RecomputeDeadLetterQueue), hot-change shards that gave up,
 certificates ACM renewed, and the rare interleavings `pipeline.recompute` leaves to it.
-Those wait at most one sweep interval.
+Those wait at most one sweep interval.  The first sweep after an upgrade also writes the
+Cloud Map lookup of meshes stored before it (`store.cloudmap_lookup`), from the nodes it reads.
 
 Where the reconcile keeps its marks: one item, `pk = RECONCILE`, `sk = STATE`, outside the
 partitions the recompute's stream filter passes.
@@ -44,6 +45,7 @@ from meshplane.pipeline.directory import NodeInfo
 from meshplane.pipeline.ecs_reconcile import EcsReconcile, running_tasks
 from meshplane.pipeline.node_directory import NodeReader, Nodes
 from meshplane.pipeline.wiring import MAX_POOL_CONNECTIONS
+from meshplane.store.cloudmap_lookup import CloudMapLookup
 
 if TYPE_CHECKING:
     from meshplane.pipeline.cloudmap import CloudMapDiscovery
@@ -142,11 +144,22 @@ class Reconciler:
 
     # ---- the sweep ------------------------------------------------------------------
     def _sweep(self, nodes: Nodes, meshes: list[str]) -> tuple[dict[str, Any], tuple[str, tuple[str, ...]]]:
+        self._backfill_lookup(nodes)
         refreshed = self._refresh(nodes.directory.cloud_map_nodes())
         ecs_pass = self._ecs(nodes.directory)
         summary = {"refreshed": refreshed, "ecs": ecs_pass.summary, **self._recompute(
             {mesh: None for mesh in meshes})}
         return summary, (task_digest(ecs_pass.running), tuple(sorted(ecs_pass.running)))
+
+    def _backfill_lookup(self, nodes: Nodes) -> None:
+        """Give a mesh stored before the Cloud Map lookup (`store.cloudmap_lookup`) its nodes' items, from the
+        nodes the sweep has read anyway; once, since the resource store keeps them from then on."""
+        lookup = CloudMapLookup(self.clients.dynamodb, self.table, consistent=False)
+        for mesh in lookup.meshes():
+            if not mesh.has_lookup:
+                written = lookup.backfill(mesh.name, [(node.ref.node, node.info().spec) for node in nodes.stored
+                                                      if node.ref.mesh == mesh.name])
+                self.telemetry.logger.info("Cloud Map lookup written", extra={"mesh": mesh.name, "items": written})
 
     # ---- a pass between sweeps ------------------------------------------------------
     def _pass(self, meshes: list[str], marks: Marks, started: float

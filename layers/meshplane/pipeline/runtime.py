@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # imported per entry point at run time, so a handler's cold s
     from meshplane.config import Settings
     from meshplane.pipeline.acm import AcmSecrets, Resolution
     from meshplane.pipeline.cloudmap import CloudMapDiscovery
-    from meshplane.pipeline.directory import Directory
+    from meshplane.pipeline.directory import Directory, NodeInfo
     from meshplane.pipeline.ecs_mapping import CloudMapNames, TaskMapper
     from meshplane.pipeline.publish import Publisher
     from meshplane.pipeline.recompute import Recomputer
@@ -340,15 +340,20 @@ class Pipeline:
         from meshplane.pipeline.cloudmap_events import refresh_for_call
 
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-            directory = self.directory()
-            mapper = self.mapper(directory)
+            from meshplane.pipeline.directory import Directory
+            from meshplane.pipeline.node_directory import NodeReader
+
+            reader = NodeReader(self.clients.dynamodb, self.settings.table)
+            names = self.mapper(Directory()).cloud_map_service  # resolves ids; maps no task
+
+            def nodes_of(namespace: str, service: str) -> list[NodeInfo]:
+                return reader.for_cloud_map(namespace, service).by_cloud_map(namespace, service)
+
             return self._sqs_batch(
                 event,
                 context,
                 "cloudmap_events",
-                lambda body: refresh_for_call(
-                    body, directory, mapper.cloud_map_service, self.discovery, self.telemetry
-                ),
+                lambda body: refresh_for_call(body, nodes_of, names, self.discovery, self.telemetry),
                 idempotent=False,  # the event only names a service, which is read again from Cloud Map
             )
 

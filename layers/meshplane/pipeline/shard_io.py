@@ -22,7 +22,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Protocol, TypeVar
 
 from meshplane.pipeline.telemetry import Telemetry
-from meshplane.store.index import BATCH_WRITE_LIMIT, DependencyIndex, IndexEntry
+from meshplane.store.index import DependencyIndex, IndexEntry
+from meshplane.store.reads import BATCH_WRITE_LIMIT
 
 PUT_EVENTS_LIMIT = 10  # entries per PutEvents call, EventBridge's maximum
 V = TypeVar("V")

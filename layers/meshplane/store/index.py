@@ -18,16 +18,11 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from random import random
-from time import sleep
 from typing import Any
 
 from meshplane.model.ids import Kind
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
-from meshplane.store.errors import TooManyRequests
-from meshplane.store.reads import MAX_BATCH_ATTEMPTS, backoff_ceiling, query_items
-
-BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem call, DynamoDB's maximum
+from meshplane.store.reads import batch_write, query_items
 
 
 def resource_path(key: DependencyKey) -> str:
@@ -68,18 +63,6 @@ def _names(value: Mapping[str, Any] | None) -> frozenset[str]:
 def entry_of_item(item: Mapping[str, Any]) -> IndexEntry:
     """The entry an `IDX#` item holds (DynamoDB's typed attribute values, as the low-level client returns them)."""
     return IndexEntry(item["sk"]["S"], _names(item.get("deps")), _names(item.get("endpointDeps")))
-
-
-def _write_to_completion(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
-    pending: dict[str, Any] = {table: requests}
-    for attempt in range(MAX_BATCH_ATTEMPTS):
-        if attempt:
-            sleep(random() * backoff_ceiling(attempt - 1))  # full jitter, as `reads` does for BatchGetItem
-        pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        if not pending:
-            return
-    raise TooManyRequests(f"{len(pending.get(table, []))} index items still unprocessed after {MAX_BATCH_ATTEMPTS} "
-                          "writes; retry with backoff")
 
 
 def partition(mesh: str) -> str:
@@ -142,8 +125,7 @@ class DependencyIndex:
         known = self._read.setdefault(mesh, {})
         latest = {entry.node_path: entry for entry in entries}  # one request may not name an item twice
         requests = [{"PutRequest": {"Item": _item(mesh, entry)}} for entry in latest.values()]
-        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
-            _write_to_completion(self._client, self._table, requests[start:start + BATCH_WRITE_LIMIT])
+        batch_write(self._client, self._table, requests)
         for path in latest:
             known.pop(path, None)
 

@@ -1,10 +1,11 @@
-"""Reads that span several DynamoDB calls: every page of a Query, and a BatchGetItem to completion.
+"""Calls that span several DynamoDB requests: every page of a Query, BatchGetItem and BatchWriteItem to completion.
 
 Query pages come from boto3's own paginator.  BatchGetItem has none: DynamoDB may
 answer part of a batch and hand the rest back as `UnprocessedKeys` when the table is
 throttled, so those are asked again after a capped, fully jittered exponential backoff
 (AWS's advice for exactly this case), and a batch that still has keys left after
 `MAX_BATCH_ATTEMPTS` calls raises TooManyRequests, like a throttled single read.
+BatchWriteItem's `UnprocessedItems` are written again the same way.
 Errors of the calls themselves reach the caller as botocore raised them.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from meshplane.store.errors import TooManyRequests
 
 BATCH_GET_LIMIT = 100  # keys per BatchGetItem call, DynamoDB's maximum
+BATCH_WRITE_LIMIT = 25  # items per BatchWriteItem call, DynamoDB's maximum
 MAX_BATCH_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 0.05
 BACKOFF_CAP_SECONDS = 1.0
@@ -58,3 +60,21 @@ def _batch_to_completion(client: Any, table: str, request: dict[str, Any]) -> li
             return found
     left = len(pending.get(table, {}).get("Keys", []))
     raise TooManyRequests(f"{left} keys still unprocessed after {MAX_BATCH_ATTEMPTS} reads; retry with backoff")
+
+
+def batch_write(client: Any, table: str, requests: Sequence[dict[str, Any]]) -> None:
+    """`PutRequest`/`DeleteRequest` entries written in calls of up to 25, each to completion."""
+    for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+        _write_to_completion(client, table, list(requests[start : start + BATCH_WRITE_LIMIT]))
+
+
+def _write_to_completion(client: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    pending: dict[str, Any] = {table: requests}
+    for attempt in range(MAX_BATCH_ATTEMPTS):
+        if attempt:
+            sleep(random() * backoff_ceiling(attempt - 1))  # full jitter, as for BatchGetItem
+        pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        if not pending:
+            return
+    raise TooManyRequests(f"{len(pending.get(table, []))} items still unprocessed after {MAX_BATCH_ATTEMPTS} "
+                          "writes; retry with backoff")

@@ -18,8 +18,8 @@ from meshplane.config import DEFAULT_ACCOUNT
 from meshplane.model import shapes
 from meshplane.model.ids import DEFAULT_PARTITION, Kind, ResourceKey
 from meshplane.model.state import EXTENSION_TAG_PREFIX, MeshState
+from meshplane.store import cloudmap_lookup, reads, schema
 from meshplane.store import policies as policy_store
-from meshplane.store import reads, schema
 from meshplane.store import rollouts as rollout_store
 from meshplane.store.errors import (
     Conflict,
@@ -251,6 +251,7 @@ class ResourceStore:
             counter = {"pk": schema.mesh_pk(key.mesh), "sk": schema.counter_sk(key)}
             writes.append(Write({"Put": {**self._at(), "Item": attrs(counter)}}))
         writes += [self._reference_write(ref, +1) for ref in sorted(references(key, spec))]
+        writes += self._lookup_writes(key, None, spec)
         transact(self.client, writes)
         return schema.data_of_item(item)
 
@@ -286,6 +287,7 @@ class ResourceStore:
             Write({"Update": update}, lambda: self._lost_race(key, version)),
             *(self._reference_write(ref, +1) for ref in sorted(new_refs - old_refs)),
             *(self._reference_write(ref, -1) for ref in sorted(old_refs - new_refs)),
+            *self._lookup_writes(key, old_spec, spec),
         ]
         transact(self.client, writes)
         return schema.data_of_item({**current, **changes})
@@ -316,6 +318,7 @@ class ResourceStore:
         if key.kind is Kind.ROUTE:
             writes.append(rollout_store.unrolled(self.table, key))
         writes += [self._reference_write(ref, -1) for ref in sorted(references(key, spec))]
+        writes += self._lookup_writes(key, spec, None)
         transact(self.client, writes)
         return schema.data_of_item({**current, "status": "DELETED"})
 
@@ -374,11 +377,20 @@ class ResourceStore:
         writes = [Write({"Update": update}, lambda: self._container_refused(key, container, pk, sk, limit))]
         if key.kind is Kind.MESH:
             entry = {"pk": schema.MESH_LIST_PK, "sk": key.mesh}
+            listed = {**entry, cloudmap_lookup.MARK: True}  # a new mesh's nodes all get their lookup items
             writes.append(
-                Write({"Put": {**self._at(), "Item": attrs(entry)}} if delta > 0 else
+                Write({"Put": {**self._at(), "Item": attrs(listed)}} if delta > 0 else
                       {"Delete": {**self._at(), "Key": attrs(entry)}})
             )
         return writes
+
+    def _lookup_writes(self, key: ResourceKey, old: shapes.AppMeshModel | None,
+                       new: shapes.AppMeshModel | None) -> list[Write]:
+        """A virtual node's Cloud Map lookup item moved with it (`store.cloudmap_lookup`)."""
+        if key.kind is not Kind.VIRTUAL_NODE:
+            return []
+        entries = cloudmap_lookup.writes(self.table, key.mesh, key.name, old, new)
+        return [Write(entry) for entry in entries]
 
     def _container_refused(
         self, key: ResourceKey, container: ResourceKey | None, pk: str, sk: str, limit: int
