@@ -2,11 +2,14 @@
 
 Brings up the demo's stack (`meshplane local up`: moto, the deployed template,
 the Lambda runtime, API and ADS; real Envoy sidecars over ADS), then toggles one
-`blue` instance in Cloud Map the way AWS would (Register/DeregisterInstance, then
-the CloudTrail record put on EventBridge).  The clock starts when `PutEvents`
-returns (the event is accepted) and stops when the `front` Envoy's admin
+`blue` instance in Cloud Map the way AWS would: Register/DeregisterInstance, whose
+CloudTrail event the emulator puts on the default bus from inside the call
+(`meshplane.local.moto_cloudtrail`), once, as CloudTrail does.  The clock starts when
+that call returns (its event is accepted) and stops when the `front` Envoy's admin
 `/clusters` shows the instance added to (or removed from) the blue cluster it
-routes with, polled every 5 ms.  Both directions count as changes.
+routes with, polled every 5 ms.  Both directions count as changes.  No record is put
+beside the emulator's: a second event per change would run the Cloud Map handler twice,
+which AWS does not.
 
 Route changes: the demo's canary route is set to 60/40 and back to 40/60 by `update_route`
 (the API a user calls), and the clock runs from the call until front's Envoy holds the new
@@ -64,8 +67,8 @@ def _wait(sidecar: object, needle: str, present: bool, timeout: float = TIMEOUT_
 class Change:
     """One toggle on the wall clock (epoch seconds)."""
 
-    put: float  # PutEvents called
-    accepted: float  # PutEvents returned
+    put: float  # Register/DeregisterInstance called
+    accepted: float  # it returned: its CloudTrail event is on the bus
     seen: float  # front's Envoy routes with it: seen in its /clusters (Envoy keeps no time of an EDS update)
 
 
@@ -82,7 +85,7 @@ def _log_times(path: Path, message: str, node_suffix: str = "") -> list[float]:
 
 
 HOPS = (
-    ("PutEvents call (rule match + SQS send)", "put", "accepted"),
+    ("Register/DeregisterInstance call (Cloud Map, CloudTrail event: rule match + SQS send)", "put", "accepted"),
     ("accepted → SQS poller hands the batch over", "accepted", "cm_called"),
     ("→ CloudMapEvents handler starts (worker pipe)", "cm_called", "cm_started"),
     ("CloudMapEvents handler (Cloud Map read + DynamoDB write)", "cm_started", "cm_finished"),
@@ -216,27 +219,21 @@ def _route_metrics(suite: Suite, changes: list[RouteChange], state_dir: Path) ->
         [_route_hops(c, trace, published) for c in changes], ROUTE_HOPS)
 
 
-def _toggle(sd: object, events: object, service_id: str, instance: object, present: bool) -> tuple[float, float]:
-    """Register or deregister `instance` in Cloud Map, then put the CloudTrail record.
+def _toggle(sd: object, service_id: str, instance: object, present: bool) -> tuple[float, float]:
+    """Register or deregister `instance` in Cloud Map; the emulator puts the call's CloudTrail event on the bus.
 
-    Returns (wall clock before PutEvents, monotonic clock when it was accepted)."""
-    from meshplane.demo.discovery import cloudtrail_record
+    Returns (wall clock before the call, monotonic clock when it returned: the event accepted)."""
     from meshplane.demo.plan import INGRESS_PORT
 
     params: dict[str, object] = {"ServiceId": service_id, "InstanceId": instance.name}  # type: ignore[attr-defined]
+    put = time.time()
     if present:
         params["Attributes"] = {"AWS_INSTANCE_IPV4": instance.address,  # type: ignore[attr-defined]
                                 "AWS_INSTANCE_PORT": str(INGRESS_PORT)}
         sd.register_instance(**params)  # type: ignore[attr-defined]
     else:
         sd.deregister_instance(**params)  # type: ignore[attr-defined]
-    name = "RegisterInstance" if present else "DeregisterInstance"
-    put = time.time()
-    result = events.put_events(Entries=[cloudtrail_record(name, params, "us-east-1")])  # type: ignore[attr-defined]
-    accepted = time.monotonic()
-    if result.get("FailedEntryCount"):
-        raise RuntimeError(f"EventBridge refused the event: {result['Entries']}")
-    return put, accepted
+    return put, time.monotonic()
 
 
 def run(profile: Profile) -> Suite:
@@ -260,11 +257,11 @@ def run(profile: Profile) -> Suite:
         needle = f"::{blue.address}:{INGRESS_PORT}::"
         _wait(front, needle, True, timeout=180)  # the initial registration has reached front
         setup_s = time.monotonic() - started
-        sd, events = built.clients.servicediscovery, built.clients.events
+        sd = built.clients.servicediscovery
         added, removed, timeline = [], [], []
         for i in range(changes):
             present = i % 2 == 1
-            put, accepted = _toggle(sd, events, built.cloud_map.service_ids[blue.node], blue, present)
+            put, accepted = _toggle(sd, built.cloud_map.service_ids[blue.node], blue, present)
             seen = _wait(front, needle, present)
             (added if present else removed).append(seen - accepted)
             wall = time.time() - (time.monotonic() - accepted)  # `accepted` on the wall clock
