@@ -27,9 +27,12 @@ from meshplane.snapshot.snapshot import Snapshot
 
 @dataclass(frozen=True)
 class EnvoyValidator:
-    """`envoy --mode validate` on the whole snapshot; not needed when only endpoints changed."""
+    """`envoy --mode validate` on the whole snapshot; not needed when only endpoints changed.
+
+    `slow`: it runs a process, so the publisher writes the body while it runs (`publish.slow`)."""
 
     skip_for_endpoints_only: bool = True
+    slow: bool = True
 
     def __call__(self, snapshot: Snapshot) -> list[str]:
         from meshplane.translate.envoy_check import EnvoyRejected, validate

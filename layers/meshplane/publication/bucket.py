@@ -85,6 +85,14 @@ class Published:
     size: int  # bytes of the snapshot body
 
 
+@dataclass(frozen=True)
+class Body:
+    """A snapshot body in the bucket: its key and its size in bytes."""
+
+    key: str
+    size: int
+
+
 class SnapshotBucket:
     """The published snapshots and pointers of every proxy, in one bucket."""
 
@@ -97,19 +105,33 @@ class SnapshotBucket:
 
     # --- put -------------------------------------------------------------------------------
 
+    def write_body(self, proxy: ProxyId, snapshot: Snapshot, traced: Traced = _untraced) -> Body:
+        """Write the snapshot's body under its content-addressed key: the first step of `put`, which a
+        publisher may take ahead (while its validators run) and hand to `put` as `written`.
+
+        A body nothing points at is not published: no pointer names it, and the lifecycle rule expires it."""
+        key, body = snapshot_key(proxy, snapshot.version), snapshot.to_bytes()
+        with traced("s3.put_snapshot"):
+            self._objects.put(key, body, "application/octet-stream")
+        return Body(key, len(body))
+
     def put(self, proxy: ProxyId, snapshot: Snapshot, previous: Pointer | None, *, advance: Advance,
-            announce: Announce, certificates: Mapping[str, str] | None = None, traced: Traced = _untraced) -> Published:
+            announce: Announce, certificates: Mapping[str, str] | None = None, traced: Traced = _untraced,
+            written: Body | None = None) -> Published:
         """Publish `snapshot` over `previous`: body, then pointer (table, then bucket), then the event.
 
         The body is written before `advance` moves the table's pointer, so no pointer ever
         names a missing body; `advance` raising (another publisher moved it first) leaves
-        only an unreferenced body behind, which the lifecycle rule expires.  `traced` names
-        each step for tracing.
+        only an unreferenced body behind, which the lifecycle rule expires.  `written` is the
+        body `write_body` already wrote for this snapshot (ValueError if it names another).
+        `traced` names each step for tracing.
         """
         version = snapshot.version
-        key, body = snapshot_key(proxy, version), snapshot.to_bytes()
-        with traced("s3.put_snapshot"):
-            self._objects.put(key, body, "application/octet-stream")
+        key = snapshot_key(proxy, version)
+        if written is None:
+            written = self.write_body(proxy, snapshot, traced)
+        elif written.key != key:
+            raise ValueError(f"the body written is {written.key}, not this snapshot's {key}")
         versions = {kind.value: version for kind, version in snapshot.versions.items()}
         pointer = Pointer(version, key, versions=versions, certificates=dict(certificates or {}),
                           previous_key=previous_key_after(previous, versions))  # fmt: skip
@@ -121,7 +143,7 @@ class SnapshotBucket:
                                 key=key, versions=versions,
                                 changed_types=changed_types(previous, versions))  # fmt: skip
         announce(event)
-        return Published(pointer, event, len(body))
+        return Published(pointer, event, written.size)
 
     # --- pointer and fetch -----------------------------------------------------------------
 
