@@ -136,11 +136,14 @@ class SnapshotCache:
             return None
         return PreparedSnapshot.of(snapshot)
 
-    async def refresh(self, proxy: ProxyId) -> list[XdsType]:
+    async def refresh(self, proxy: ProxyId, hint: str = "") -> list[XdsType]:
         """Re-read the node's pointer and push what changed; returns the changed types.
 
         A node not in memory is loaded and kept idle (warm), so its first Envoy is
         served without touching the source.  A node remembered as unpublished is forgotten.
+        `hint`, the snapshot key a ConfigPublished event named, is read at the same time as
+        the pointer and used only if the pointer names it: the pointer stays the truth, so
+        a stale or reordered event costs one read and changes nothing.
         """
         self._loader.forget_unknown(proxy.path)
         node = self._nodes.get(proxy.path)
@@ -148,10 +151,14 @@ class SnapshotCache:
             await self.warm(proxy)
             return []
         async with node.lock:
+            ahead = self._read_ahead(hint) if hint and hint != node.pointer.key else None
             pointer = await self._loader.pointer(proxy)
             if pointer is None or pointer.version == node.pointer.version:
+                await _settled(ahead)
                 return []
-            snapshot = await self._loader.fetch(pointer)
+            snapshot = await _settled(ahead) if ahead is not None and pointer.key == hint else None
+            if snapshot is None:
+                snapshot = await self._loader.fetch(pointer)
             if self._nodes.get(proxy.path) is not node:
                 return []  # evicted while we were loading
             changed = node.renew(snapshot, pointer)
@@ -160,6 +167,9 @@ class SnapshotCache:
                     watcher(changed)
             self._nodes.remeasure(proxy.path)
             return changed
+
+    def _read_ahead(self, key: str) -> asyncio.Future[Snapshot]:
+        return asyncio.ensure_future(self._loader.fetch(Pointer("", key)))
 
     async def warm(self, proxy: ProxyId, pointer: Pointer | None = None) -> bool:
         """Load and prepare a node that has no stream here; False if it has no pointer or keeps no idle nodes."""
@@ -207,3 +217,14 @@ class SnapshotCache:
                 await self.refresh(ProxyId.parse(path))
             except Exception:  # one bad pointer must not stop the others
                 log.exception("resync of %s failed", path)
+
+
+async def _settled(ahead: asyncio.Future[Snapshot] | None) -> Snapshot | None:
+    """The snapshot read ahead; None when none was read or its read failed (the pointer's own read follows)."""
+    if ahead is None:
+        return None
+    try:
+        return await ahead
+    except Exception:  # expired, unreadable, not written: the key the pointer names is read instead
+        log.debug("reading ahead failed", exc_info=True)
+        return None

@@ -1,5 +1,9 @@
 """ConfigPublished events from SQS: each one makes the cache re-read that node's pointer.
 
+The snapshot key an event names is handed on as a hint: the cache reads it while it reads the
+pointer, and keeps it only if the pointer names it (`cache.SnapshotCache.refresh`).  Of several
+events for one node in a batch, the last one's key is the hint.
+
 Fan-out (AWS): every ADS replica needs every event, so each replica owns a queue
 subscribed to the ConfigPublished SNS topic (`replica.py`); a single replica may
 read one fixed queue instead (`--queue-url`).  Bodies are accepted raw (EventBridge → SQS,
@@ -21,14 +25,14 @@ from meshplane.publication.event import ConfigPublished
 log = logging.getLogger(__name__)
 
 
-def node_of(body: str) -> ProxyId | None:
-    """The proxy a ConfigPublished message is about, or None for anything else."""
+def published(body: str) -> tuple[ProxyId, str] | None:
+    """The proxy a ConfigPublished message is about and the snapshot key it names, or None for anything else."""
     try:
         event = ConfigPublished.from_message(body)
         if event is None:
             return None
         log.debug("ConfigPublished received: node %s version %s", event.node_id, event.version)
-        return ProxyId.parse(event.node_id)
+        return ProxyId.parse(event.node_id), event.key
     except (ValueError, TypeError):
         log.warning("ignoring malformed event: %.200s", body)
         return None
@@ -62,9 +66,9 @@ class EventConsumer:
             WaitTimeSeconds=self._wait,
         )
         messages = reply.get("Messages", [])
-        nodes = {p for p in (node_of(m["Body"]) for m in messages) if p is not None}
+        keys = dict(found for found in (published(m["Body"]) for m in messages) if found is not None)
         self._metrics.events_received += len(messages)
-        await asyncio.gather(*(self._cache.refresh(p) for p in nodes))
+        await asyncio.gather(*(self._cache.refresh(p, key) for p, key in keys.items()))
         if messages:
             await asyncio.to_thread(
                 self._sqs.delete_message_batch,
