@@ -8,9 +8,15 @@ what INIT spends on our code and its imports.  Median of N runs.
 Because the handlers defer boto3, Powertools and the shapes to first use, INIT alone
 flatters them: `coldstart_first_call.py` also times import + the FIRST invocation
 with a real-shaped event from `events/` against in-process moto, in a fresh process.
+The account holds the small published mesh those events name (`coldstart_world.py`,
+built once per run by meshplane's own code and loaded with plain boto3 before the
+clock starts), so each first call takes the path it takes in production: the
+recompute translates and publishes, the ECS and Cloud Map handlers map to a node.
 moto's own import (which loads boto3 and botocore) is timed apart and left out, so
 that number lacks the boto3 import a real cold start pays; the fresh-process
-`import boto3` time is measured and reported beside it.
+`import boto3` time is measured and reported beside it.  What moto and the set-up
+leave on the heap is frozen before the clock starts (`--freeze-setup`): Lambda has
+no moto heap for the garbage collector to walk.
 """
 
 from __future__ import annotations
@@ -19,6 +25,9 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import layer
@@ -51,6 +60,7 @@ FIRST_CALL_EVENTS = {  # "-": the script builds an API Gateway ListMeshes event 
     "cfn_provider": "cfn_provider_create.json",
 }
 FIRST_CALL_SCRIPT = Path(__file__).resolve().parent / "coldstart_first_call.py"
+WORLD_SCRIPT = Path(__file__).resolve().parent / "coldstart_world.py"
 
 
 def functions() -> list[Path]:
@@ -76,14 +86,34 @@ def _lambda_env(function_dir: Path) -> dict[str, str]:
             "PYTHONPATH": os.pathsep.join([str(function_dir.resolve()), str(ROOT / "layers")])}
 
 
-def first_call(function_dir: Path) -> dict[str, float]:
-    """Import + first invocation of the handler in a fresh interpreter with in-process moto (ms)."""
+def _first_call_env(function_dir: Path) -> dict[str, str]:
+    return {**_lambda_env(function_dir), "POWERTOOLS_TRACE_DISABLED": "true", "LOG_LEVEL": "WARNING"}
+
+
+@contextmanager
+def built_world() -> Iterator[dict[str, Path]]:
+    """The states `coldstart_world.py` builds (by name), in a folder removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="meshplane-coldstart-world-") as folder:
+        env = _first_call_env(ROOT / "layers")
+        proc = subprocess.run([sys.executable, str(WORLD_SCRIPT), folder], cwd=folder, env=env,
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"building the cold-start world failed: {proc.stderr.strip().splitlines()[-3:]}")
+        yield {state: Path(path) for state, path in json.loads(proc.stdout.strip().splitlines()[-1]).items()}
+
+
+def first_call(function_dir: Path, world: dict[str, Path] | None = None) -> dict[str, float]:
+    """Import + first invocation of the handler in a fresh interpreter with in-process moto (ms), in the account
+    `world` holds (`coldstart_world.WORLDS` says which state each handler's event arrives in)."""
+    from coldstart_world import WORLDS
+
     name = function_dir.name
     event = FIRST_CALL_EVENTS[name]
-    env = {**_lambda_env(function_dir), "POWERTOOLS_TRACE_DISABLED": "true", "LOG_LEVEL": "WARNING"}
+    seeded = ["--world", str(world[WORLDS[name]])] if world is not None else []
     proc = subprocess.run([sys.executable, str(FIRST_CALL_SCRIPT), name,
-                           event if event == "-" else str(ROOT / "events" / event)],
-                          cwd=function_dir, env=env, capture_output=True, text=True, timeout=120)
+                           event if event == "-" else str(ROOT / "events" / event), *seeded, "--freeze-setup"],
+                          cwd=function_dir, env=_first_call_env(function_dir), capture_output=True, text=True,
+                          timeout=120)
     lines = [line for line in proc.stdout.splitlines() if line.startswith('{"function"')]
     if proc.returncode != 0 or not lines:
         raise RuntimeError(f"{name}: first call failed: {proc.stderr.strip().splitlines()[-3:]}")
@@ -154,22 +184,25 @@ def _first_calls(suite: Suite, dirs: list[Path], repeats: int, warm: bool = True
     suite.add(f"import boto3 in a fresh process (median of {repeats})", boto3_ms, "ms",
               note="preloaded by moto in the first-call rows, so not in them")
     rows = []
-    for d in dirs:
-        if warm:
-            first_call(d)  # bytecode compiled, like the import rows
-        samples = [first_call(d) for _ in range(repeats)]
-        total = median([s["total_ms"] for s in samples])
-        suite.add(f"{d.name}: import + first invocation, moto import excluded (median of {repeats})", total, "ms",
-                  note=f"import {median([s['import_ms'] for s in samples]):.0f} + first call "
-                       f"{median([s['first_call_ms'] for s in samples]):.0f}; with boto3 import "
-                       f"~{total + boto3_ms:.0f}")
-        rows.append({"function": d.name, "event": FIRST_CALL_EVENTS[d.name],
-                     "import ms": median([s["import_ms"] for s in samples]),
-                     "first call ms": median([s["first_call_ms"] for s in samples]),
-                     "import + first call ms": total,
-                     "+ boto3 import ms": total + boto3_ms,
-                     "moto import ms (excluded)": median([s["moto_import_ms"] for s in samples])})
+    with built_world() as world:
+        for d in dirs:
+            if warm:
+                first_call(d, world)  # bytecode compiled, like the import rows
+            samples = [first_call(d, world) for _ in range(repeats)]
+            rows.append(_first_call_row(suite, d, samples, repeats, boto3_ms))
     suite.tables[f"import + first invocation against in-process moto (median of {repeats})"] = rows
+
+
+def _first_call_row(suite: Suite, d: Path, samples: list[dict[str, float]], repeats: int,
+                    boto3_ms: float) -> dict[str, object]:
+    """The handler's metric (median of the samples) added to `suite`, and its row of the first-call table."""
+    total = median([s["total_ms"] for s in samples])
+    imported, called = median([s["import_ms"] for s in samples]), median([s["first_call_ms"] for s in samples])
+    suite.add(f"{d.name}: import + first invocation, moto import excluded (median of {repeats})", total, "ms",
+              note=f"import {imported:.0f} + first call {called:.0f}; with boto3 import ~{total + boto3_ms:.0f}")
+    return {"function": d.name, "event": FIRST_CALL_EVENTS[d.name], "import ms": imported, "first call ms": called,
+            "import + first call ms": total, "+ boto3 import ms": total + boto3_ms,
+            "moto import ms (excluded)": median([s["moto_import_ms"] for s in samples])}
 
 
 def _package(suite: Suite, profile: Profile) -> None:
