@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from envoy.config.bootstrap.v3 import bootstrap_pb2
-from google.protobuf import json_format
 
 from meshplane.envoy_binary import find as envoy_binary
 from meshplane.translate import envoy_spare
@@ -43,7 +42,7 @@ def validate(bootstrap: bootstrap_pb2.Bootstrap, *, timeout: float = 60.0) -> No
     """Raise EnvoyRejected with Envoy's message when the config is invalid (on a spare Envoy,
     started ahead of the call: `envoy_spare`)."""
     command = (executable(envoy_binary()), "--mode", "validate", "--disable-hot-restart", "-l", "error")
-    code, output = envoy_spare.validate(command, json_format.MessageToJson(bootstrap), timeout)
+    code, output = envoy_spare.validate(command, bootstrap.SerializeToString(), timeout)
     if code != 0:
         raise EnvoyRejected(output.strip()[-4000:])
 

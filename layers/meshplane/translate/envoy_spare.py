@@ -3,8 +3,10 @@
 Validating a proxy's config is a small part of an Envoy process's life: most of it is the
 start (loading a 100 MB binary, registering every extension).  Starting the next validator
 while nothing waits for it takes that start off the path of a publish.  The spare is told to
-read its config from a FIFO with a `.json` name, which Envoy opens and reads as it would a
-file, and blocks there until a config is written.
+read its config from a FIFO with a `.pb` name, which Envoy opens and reads as it would a
+file of a binary `Bootstrap`, and blocks there until a config is written.  Binary, not JSON:
+serialising the bootstrap is protobuf's own C code where JSON is `json_format`'s Python, and
+Envoy parses it without converting JSON first; what it then validates is the same message.
 
 A spare lives at most `IDLE_S` (coreutils `timeout`), so one whose process died unfed never
 lingers for long, and is taken only while young enough to finish any validation before then.
@@ -34,7 +36,7 @@ class Spare:
         self.command = tuple(command)
         self.started = time.monotonic()
         self._dir = tempfile.mkdtemp(prefix="meshplane-envoy-validate-")
-        self._path = os.path.join(self._dir, "bootstrap.json")
+        self._path = os.path.join(self._dir, "bootstrap.pb")  # the suffix tells Envoy the format
         os.mkfifo(self._path, 0o600)
         argv = [*command, "-c", self._path]
         limiter = shutil.which("timeout")
@@ -49,8 +51,9 @@ class Spare:
         fresh = time.monotonic() - self.started < _FRESH_S
         return fresh and self.command == tuple(command) and self._process.poll() is None
 
-    def run(self, config: str, timeout: float) -> tuple[int, str]:
-        """Hand `config` to the waiting Envoy: its exit code and what it printed (stderr first).
+    def run(self, config: bytes, timeout: float) -> tuple[int, str]:
+        """Hand `config` (a serialised `Bootstrap`) to the waiting Envoy: its exit code and what it printed
+        (stderr first).
         Raises subprocess.TimeoutExpired (the process killed) when it takes longer than `timeout`."""
         feeder = threading.Thread(target=self._feed, args=(config,), daemon=True)
         feeder.start()
@@ -77,8 +80,8 @@ class Spare:
             self._process.communicate()
         shutil.rmtree(self._dir, ignore_errors=True)
 
-    def _feed(self, config: str) -> None:
-        with contextlib.suppress(OSError), open(self._path, "w") as pipe:  # waits for Envoy to open it
+    def _feed(self, config: bytes) -> None:
+        with contextlib.suppress(OSError), open(self._path, "wb") as pipe:  # waits for Envoy to open it
             pipe.write(config)  # an OSError: Envoy went away before reading all of it; its exit code says so
 
     def _release(self, feeder: threading.Thread) -> None:
@@ -113,8 +116,9 @@ def _replenish(command: Sequence[str]) -> None:
         _waiting = Spare(command)
 
 
-def validate(command: Sequence[str], config: str, timeout: float) -> tuple[int, str]:
-    """Run `command -c <config>` on a spare Envoy; one more is started for the next call."""
+def validate(command: Sequence[str], config: bytes, timeout: float) -> tuple[int, str]:
+    """Run `command -c <config>` (a serialised `Bootstrap`) on a spare Envoy; one more is started for the next
+    call."""
     spare = _take(command)
     try:
         return spare.run(config, timeout)
