@@ -49,6 +49,17 @@ def built_layer() -> Iterator[Path]:
         yield Path(artifacts) / "python"
 
 
+def runtime_provided() -> tuple[str, ...]:
+    """The top-level modules the Lambda Python runtime ships, which `layers/prune_layer.py` leaves out of the layer."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("prune_layer", ROOT / "layers" / "prune_layer.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.RUNTIME_PROVIDED)
+
+
 def function_files() -> list[Path]:
     """The function folders' files, as `sam build` copies them (CodeUri: functions/<name>/)."""
     return [p for p in FUNCTION_DIRS.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
