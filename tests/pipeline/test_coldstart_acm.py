@@ -93,3 +93,16 @@ def test_a_recompute_that_publishes_nothing_makes_no_s3_or_eventbridge_client(aw
     assert world.pipeline.recompute(sample("dynamodb_stream_batch.json"), None) == {"batchItemFailures": []}
     made = set(vars(world.pipeline.clients))
     assert "dynamodb" in made and not {"s3", "events"} & made
+
+
+def test_importing_the_acm_resolver_loads_no_part_of_the_translator() -> None:
+    """`translate.tls` runs `translate/__init__`: the resolver reads its names only when a snapshot names a secret."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    layers = Path(__file__).resolve().parents[2] / "layers"
+    probe = "import sys, meshplane.pipeline.acm_boto; print(sorted(m for m in sys.modules if 'translate' in m))"
+    out = subprocess.run([sys.executable, "-c", probe], env={"PYTHONPATH": str(layers)}, capture_output=True,
+                         text=True, check=True, timeout=60).stdout
+    assert out.strip() == "[]"

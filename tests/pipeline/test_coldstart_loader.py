@@ -1,4 +1,5 @@
-"""The pipeline's boto3 session finds each service model in its own folder instead of listing every service first."""
+"""The Lambda entry points' boto3 sessions find each service model in its own folder instead of listing every
+service first: the pipeline's, the API function's and the custom resource provider's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import botocore.loaders
 import botocore.session
 import pytest
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
+from meshplane.api.runtime import lambda_api
 from meshplane.config import Settings
+from meshplane.migrate.handlers import appmesh_client
 from meshplane.pipeline.wiring import SessionClients, one_service_loader
 
 
@@ -27,6 +30,8 @@ def full_listings(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setattr(botocore.loaders.Loader, "list_available_services", listing)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     yield listed
 
 
@@ -54,3 +59,18 @@ def test_the_loader_searches_where_botocore_would(tmp_path: Any) -> None:
     data_path = os.pathsep.join([str(tmp_path / "a"), "~/models"])
     assert one_service_loader(data_path).search_paths == botocore.loaders.create_loader(data_path).search_paths
     assert one_service_loader(None).search_paths == botocore.loaders.create_loader(None).search_paths
+
+
+@pytest.mark.parametrize(("built", "client"), [
+    (lambda_api, lambda api: api.operations.store.client),  # the API function's
+    (appmesh_client, lambda appmesh: appmesh),  # the custom resource provider's in-process App Mesh client
+], ids=["api", "cfn_provider"])
+def test_the_api_and_the_providers_clients_list_no_service_folder(full_listings: list[str], built: Any,
+                                                                   client: Any) -> None:
+    built.cache_clear()
+    try:
+        made = client(built(None))
+    finally:
+        built.cache_clear()
+    assert made.meta.region_name == "us-east-1"
+    assert full_listings == []

@@ -1,4 +1,8 @@
-"""The API's Lambda entry point, kept light: the Api, boto3 and the generated shapes load on first invocation."""
+"""The API's Lambda entry point, kept light: the Api, boto3 and the generated shapes load on first invocation.
+
+Its DynamoDB client comes from the pipeline's session (`wiring.aws_session`), which loads the
+DynamoDB model without listing every service botocore knows.
+"""
 
 from __future__ import annotations
 
@@ -18,14 +22,14 @@ def lambda_api(owner: tuple[str, str] | None = None) -> Api:
     `owner` is the (partition, account) of the invoked function's ARN, the same on every invocation
     of a container; None falls back to the environment the stack sets.
     """
-    import boto3
-
     from meshplane.api.app import Api
     from meshplane.config import Settings
     from meshplane.pipeline.telemetry import Telemetry
+    from meshplane.pipeline.wiring import aws_session
 
     settings = Settings.from_env(owner=owner)
-    return Api.build(settings, boto3.client("dynamodb"), settings.limits, Telemetry.from_env())
+    dynamodb = aws_session(settings.region).client("dynamodb")
+    return Api.build(settings, dynamodb, settings.limits, Telemetry.from_env())
 
 
 @first_call_without_gc

@@ -31,16 +31,19 @@ def telemetry() -> Telemetry:
 
 @lru_cache(maxsize=1)
 def appmesh_client(owner: tuple[str, str] | None) -> Any:
-    """The in-process `appmesh` client of this container: the API on the stack's table."""
-    import boto3
+    """The in-process `appmesh` client of this container: the API on the stack's table.
 
+    Both clients come from one session of the pipeline's (`wiring.aws_session`): each model is loaded
+    without listing every service botocore knows, and the endpoint data they share is read once."""
     from meshplane.api.app import Api
     from meshplane.config import Settings
     from meshplane.migrate import inprocess
+    from meshplane.pipeline.wiring import aws_session
 
     settings = Settings.from_env(owner=owner)
-    api = Api.build(settings, boto3.client("dynamodb"), settings.limits, telemetry())
-    return inprocess.client(api, settings.region)
+    session = aws_session(settings.region)
+    api = Api.build(settings, session.client("dynamodb"), settings.limits, telemetry())
+    return inprocess.client(api, settings.region, session)
 
 
 class Responder:

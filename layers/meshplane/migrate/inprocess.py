@@ -54,14 +54,19 @@ def serve(api: Api, request: Any, **_: Any) -> Any:
     return AWSResponse(request.url, int(response["statusCode"]), reply_headers, _Body(data))
 
 
-def client(api: Api, region: str) -> Any:
-    """An `appmesh` client of `api`: unsigned (nothing leaves the process), App Mesh's retry rules."""
-    import boto3
+def client(api: Api, region: str, session: Any = None) -> Any:
+    """An `appmesh` client of `api`: unsigned (nothing leaves the process), App Mesh's retry rules.
+
+    `session`: the boto3 session to make it from (None: boto3's default session)."""
     from botocore import UNSIGNED
     from botocore.config import Config
 
-    appmesh = boto3.client("appmesh", region_name=region, endpoint_url=ENDPOINT,
-                           config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}))
+    if session is None:
+        import boto3
+
+        session = boto3
+    appmesh = session.client("appmesh", region_name=region, endpoint_url=ENDPOINT,
+                             config=Config(signature_version=UNSIGNED, retries={"mode": "standard"}))
     appmesh.meta.events.register(SEND_EVENT, lambda request, **kw: serve(api, request, **kw),
                                  unique_id="meshplane-in-process")
     return appmesh

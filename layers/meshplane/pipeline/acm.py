@@ -20,6 +20,9 @@ ARN of another account, region or partition is refused here, before ACM is asked
 if a spec holding one got past the API's write-time check.
 
 Pure core: ACM and ACM PCA are behind `AcmSource` (`pipeline/acm_boto.py` for boto3).
+The translator's secret names are read back with `translate.tls` when a snapshot names a
+secret: importing it runs `translate/__init__`, which loads the whole translator, and a
+module that only needs `AcmRefused` (`acm_boto`) or resolves no secret has no use for that.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ from meshplane.model.acm_arns import AUTHORITY, CERTIFICATE, Home
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.transform import ads_secret_refs
 from meshplane.snapshot.types import XdsType
-from meshplane.translate.tls import acm_certificate_arn, acm_trust_arns
 
 T = TypeVar("T")
 
@@ -139,6 +141,7 @@ class AcmSecrets:
         refs = {ref.name: ref for ref in ads_secret_refs(snapshot)}
         if not refs:
             return Resolution(snapshot, {})
+        from meshplane.translate.tls import acm_certificate_arn
         carried = _Lazy(previous)
         found: dict[str, secret_pb2.Secret] = {}
         kept: dict[str, str] = {}
@@ -160,6 +163,8 @@ class AcmSecrets:
         return Resolution(Snapshot.build(snapshot.node_id, resources), kept, tuple(problems))
 
     def _export(self, name: str) -> secret_pb2.Secret:
+        from meshplane.translate.tls import acm_certificate_arn
+
         def export(arn: str) -> secret_pb2.Secret:
             passphrase = self._passphrase()
             return certificate_secret(name, self._source.export_certificate(arn, passphrase), passphrase)
@@ -167,6 +172,8 @@ class AcmSecrets:
         return self._remembered(self._exports, acm_certificate_arn(name), export)
 
     def _trust(self, name: str) -> secret_pb2.Secret:
+        from meshplane.translate.tls import acm_trust_arns
+
         ask = self._source.authority_certificate
         pems = [self._remembered(self._authorities, arn, ask) for arn in acm_trust_arns(name)]
         return trust_secret(name, pems)

@@ -93,12 +93,7 @@ class SessionClients:
 
     @cached_property
     def _session(self) -> Any:
-        import boto3
-        import botocore.session
-
-        core = botocore.session.get_session()
-        core.register_component("data_loader", one_service_loader(core.get_config_variable("data_path")))
-        return boto3.session.Session(region_name=self._settings.region, botocore_session=core)
+        return aws_session(self._settings.region)
 
     def _client(self, service: str, config: Any = None) -> Any:
         return self._session.client(service, config=config or self._config)
@@ -121,6 +116,22 @@ class SessionClients:
         return self._client(
             "servicediscovery", self._config.merge(Config(inject_host_prefix=False)) if emulated else None
         )
+
+
+def aws_session(region: str) -> Any:
+    """A new boto3 session in `region` whose clients find their service models with `one_service_loader`.
+
+    Every Lambda entry point makes its clients from one of these (the pipeline's `SessionClients`,
+    the API's, the custom resource provider's), not from boto3's default session, whose loader lists
+    every service folder before it loads a model.  The clients share the session's loader, so a model
+    or the endpoint data two of them need is read once.
+    """
+    import boto3
+    import botocore.session
+
+    core = botocore.session.get_session()
+    core.register_component("data_loader", one_service_loader(core.get_config_variable("data_path")))
+    return boto3.session.Session(region_name=region, botocore_session=core)
 
 
 def one_service_loader(data_path: str | None) -> Any:
