@@ -79,3 +79,19 @@ def test_an_endpoint_event_maps_to_blue_and_writes_its_endpoint(function: str, w
 def test_the_reconcile_finds_the_published_mesh_unchanged_since_its_last_pass(world: dict[str, Path]) -> None:
     run = first_call("reconcile", world)
     assert run["result"]["sweep"] is False and run["result"]["published"] == []
+
+
+def test_a_first_call_runs_in_its_handlers_world_with_the_set_up_heap_frozen(monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path: Path) -> None:
+    ran: list[list[str]] = []
+
+    def run(argv: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        ran.append(argv)
+        return subprocess.CompletedProcess(argv, 0, '{"function": "recompute", "failed": false}\n', "")
+
+    monkeypatch.setattr(suite_coldstart.subprocess, "run", run)
+    world = {"published": tmp_path / "published.json", "changed": tmp_path / "changed.json"}
+    suite_coldstart.first_call(ROOT / "functions" / "recompute", world)
+    suite_coldstart.first_call(ROOT / "functions" / "ecs_events", world)
+    assert [argv[argv.index("--world") + 1] for argv in ran] == [str(world["changed"]), str(world["published"])]
+    assert all("--freeze-setup" in argv for argv in ran)
