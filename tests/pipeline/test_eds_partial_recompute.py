@@ -10,6 +10,8 @@ import pytest
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.state import Endpoint
 from meshplane.pipeline.ports import ModuleTranslator
+from meshplane.pipeline.runtime import Pipeline
+from meshplane.pipeline.telemetry import Telemetry
 from meshplane.snapshot.types import XdsType
 from meshplane.store.endpoints import NodeRef
 from meshplane.store.errors import NotFound
@@ -72,6 +74,8 @@ def test_without_a_readable_last_snapshot_the_proxy_is_built_in_full(aws_env: No
     pointer = world.pipeline.pointers.get(FRONT.path)
     assert pointer is not None
     world.clients.s3.put_object(Bucket=world.settings.bucket, Key=pointer.key, Body=b"not a snapshot")
+    # a container other than the one that published it reads the bucket (a publisher keeps what it wrote)
+    world.pipeline = Pipeline(world.settings, world.clients, world.pipeline.parts, Telemetry.from_env(world.log_stream))
     world.ecs([sample("ecs_task_running_fargate.json")])
 
     assert world.recompute() == {"batchItemFailures": []}
