@@ -294,6 +294,25 @@ def _toggle(sd: object, service_id: str, instance: object, present: bool) -> tup
     return put, time.monotonic()
 
 
+QUIET_S = 1.5  # no invocation returned for this long: what setup sent has been handled
+SETTLE_TIMEOUT_S = 30.0
+
+
+def _settle(state_dir: Path) -> None:
+    """Wait until the runtime's invocation trace has been quiet for QUIET_S (at most SETTLE_TIMEOUT_S).
+
+    Blue reaching front ends the setup's wait, but the setup's last ECS task events and the recomputes they
+    start can still be running then: the first change measured ran into them (once a run, its worst sample)."""
+    from meshplane.local.trace import TRACE_FILE, read
+
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while time.monotonic() < deadline:
+        last = max((line.get("returned", 0.0) for line in read(state_dir / TRACE_FILE)), default=0.0)
+        if time.time() - last >= QUIET_S:
+            return
+        time.sleep(0.1)
+
+
 def run(profile: Profile) -> Suite:
     stack_mod = require("meshplane.demo.stack", "bring_up")
     stack_mod.RECONCILE_SECONDS = SCHEDULE_SECONDS  # what the demo passes as `local up --schedule-interval`
@@ -315,6 +334,7 @@ def run(profile: Profile) -> Suite:
         blue = built.running["blue-2"].instance
         needle = f"::{blue.address}:{INGRESS_PORT}::"
         _wait(front, needle, True, timeout=180)  # the initial registration has reached front
+        _settle(built.local.state_dir)
         setup_s = time.monotonic() - started
         sd = built.clients.servicediscovery
         added, removed, timeline = [], [], []
