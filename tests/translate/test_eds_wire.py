@@ -53,3 +53,15 @@ def test_written_assignments_are_protobufs_own(seed: int) -> None:
         cluster = rng.choice(("", "cds_egress_m_a_http_8080", "c" * 200))
         instances = _instances(rng)
         assert eds_wire.assignment(cluster, instances) == _reference(cluster, instances), (cluster, instances)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_instances_on_the_listener_port_are_written_as_the_general_form_writes_them(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(200):
+        cluster = rng.choice(("", "cds_egress_m_a_http_8080"))
+        port = rng.choice((1, 127, 128, 8080, 65535))
+        zoned = [(zone or rng.choice(("", None)), address, healthy) for zone, address, _, healthy, _ in
+                 _instances(rng)]  # fmt: skip
+        general: list[Instance] = [(zone or "", address, port, healthy, None) for zone, address, healthy in zoned]
+        assert eds_wire.on_port(cluster, port, zoned) == _reference(cluster, general), (cluster, zoned)

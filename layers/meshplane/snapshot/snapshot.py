@@ -164,6 +164,30 @@ class PackedResources(Mapping[str, Message]):
         packed.bodies = values
         return packed
 
+    @classmethod
+    def of_parts(cls, kind: XdsType, parts: Mapping[str, Message | bytes],
+                 known: Mapping[int, bytes] | None = None) -> PackedResources:
+        """One type's resources from `parts`, each a built message or its deterministic bytes written
+        without building one (parsed only if someone reads it); `known` holds the deterministic bytes of
+        built messages by their `id` (a render cache's), which are then not serialised again."""
+        bodies: dict[str, bytes] = {}
+        typed: dict[str, Message] = {}
+        for name, part in parts.items():
+            if isinstance(part, bytes):
+                bodies[name] = part
+            else:
+                typed[name] = part
+                body = known.get(id(part)) if known is not None else None
+                bodies[name] = body if body is not None else part.SerializeToString(deterministic=True)
+        packed = cls(kind, {name: wrap(kind, body) for name, body in bodies.items()}, typed)
+        packed.bodies = bodies
+        return packed
+
+    def body(self, name: str) -> bytes:
+        """The deterministic bytes of the message `name`, without parsing it."""
+        known = self.bodies.get(name) if self.bodies is not None else None
+        return known if known is not None else bytes(value_of(self._kind, self.raw[name]))
+
     def __getitem__(self, name: str) -> Message:
         message = self._typed.get(name)
         if message is None:

@@ -12,7 +12,7 @@ from google.protobuf.message import Message
 from meshplane.graph import UnknownProxyError, resolve
 from meshplane.model.ids import ProxyId
 from meshplane.model.state import MeshState
-from meshplane.snapshot.snapshot import Snapshot
+from meshplane.snapshot.snapshot import PackedResources, Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import clusters, endpoints, listeners, routes
 from meshplane.translate.cache import for_state
@@ -58,9 +58,7 @@ def _translate(state: MeshState, proxy: ProxyId) -> Snapshot:
         XdsType.LISTENERS: listeners.listeners(view, cache),
         XdsType.ROUTES: routes.routes(view, cache),
     }
-    shared = (XdsType.CLUSTERS, XdsType.ENDPOINTS, XdsType.LISTENERS)  # the types whose messages `cache` holds
-    serialised = {kind: cache.serialised(resources[kind]) for kind in shared}
-    return Snapshot.build(proxy.path, resources, serialised)
+    return Snapshot.build(proxy.path, resources, {XdsType.LISTENERS: cache.serialised(resources[XdsType.LISTENERS])})
 
 
 def translate_endpoints(state: MeshState, proxy: ProxyId, last: Mapping[str, Message] | None = None,
@@ -79,7 +77,16 @@ def translate_endpoints(state: MeshState, proxy: ProxyId, last: Mapping[str, Mes
     sources = endpoints.sources(view)
     stale = {node for cluster, node in sources.items() if node in changed or cluster not in last}
     fresh = endpoints.endpoints(view, state.endpoints, for_state(state), stale)
-    return {cluster: fresh[cluster] if cluster in fresh else last[cluster] for cluster in sources}
+    kept = last if isinstance(last, PackedResources) else None
+    parts: dict[str, Message | bytes] = {}
+    for cluster in sources:
+        if cluster in fresh:
+            parts[cluster] = fresh.body(cluster)
+        elif kept is not None:  # carried as the bytes it was published with, never parsed
+            parts[cluster] = kept.body(cluster)
+        else:
+            parts[cluster] = last[cluster]
+    return PackedResources.of_parts(XdsType.ENDPOINTS, parts)
 
 
 def problems(state: MeshState, proxy: ProxyId) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ nothing stale is ever served, and its size is bounded by the resources that stat
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from google.protobuf.message import Message
 
@@ -20,6 +20,7 @@ from meshplane.model.state import MeshState
 
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
+_MISSING = object()
 
 
 class RenderCache:
@@ -31,35 +32,31 @@ class RenderCache:
         self._values: dict[Hashable, object] = {}
         self.keys = ContentKeys()
 
-    def get(self, key: Hashable, build: Callable[[], M], *, serialise: bool = True) -> M:
-        """The message for `key`, built by `build` the first time (callers must not mutate it).
+    def get(self, key: Hashable, build: Callable[..., M], *args: Any, serialise: bool = True) -> M:
+        """The message for `key`, built by `build(*args)` the first time (callers must not mutate it).
 
         `serialise` keeps its bytes for `serialised`; a part that is only copied into larger
         messages needs none.
         """
         found = self._messages.get(key)
         if found is None:
-            found = self._messages[key] = build()
+            found = self._messages[key] = build(*args)
             if serialise:
                 self._serialised[id(found)] = found.SerializeToString(deterministic=True)
         return cast(M, found)  # `build` made it for this key
 
-    def parsed(self, key: Hashable, write: Callable[[], bytes], parse: Callable[[bytes], M]) -> M:
-        """`get` for a message written as its deterministic bytes by `write` and parsed by `parse`."""
-        found = self._messages.get(key)
-        if found is None:
-            body = write()
-            found = self._messages[key] = parse(body)
-            self._serialised[id(found)] = body
-        return cast(M, found)  # `parse` made it for this key
+    def value(self, key: Hashable, build: Callable[..., T], *args: Any) -> T:
+        """Anything else derived for `key` (a resource's bytes, tuples of them), built by `build(*args)` the first
+        time.  Looked up, not tried: on the first proxy of a state most lookups miss."""
+        found = self._values.get(key, _MISSING)
+        if found is _MISSING:
+            found = self._values[key] = build(*args)
+        return cast(T, found)  # `build` made it for this key
 
-    def value(self, key: Hashable, build: Callable[[], T]) -> T:
-        """Anything else derived for `key` (bytes, tuples of them), built by `build` the first time."""
-        try:
-            return cast(T, self._values[key])  # `build` made it for this key
-        except KeyError:
-            found = self._values[key] = build()
-            return found
+    @property
+    def known(self) -> Mapping[int, bytes]:
+        """The deterministic bytes of every message this cache built and serialised, by the message's `id`."""
+        return self._serialised
 
     def serialised(self, resources: Mapping[str, Message]) -> dict[str, bytes]:
         """The known serialisations of those `resources` that came from this cache."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from typing import cast
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, outlier_detection_pb2
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
@@ -14,6 +15,8 @@ from google.protobuf import any_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import ConnectionPool, Protocol, ProxyView, Upstream
+from meshplane.snapshot.snapshot import PackedResources
+from meshplane.snapshot.types import XdsType
 from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
 from meshplane.translate.cache import RenderCache
@@ -197,7 +200,7 @@ def original_dst_cluster(name: str, *, use_http_header: bool) -> Cluster:
     return cluster
 
 
-def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tuple[str, Cluster]]:
+def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tuple[str, Cluster | bytes]]:
     """One cluster per upstream; shared through `cache` unless this proxy's zone-aware settings
     (`policy_zone_aware.apply`, which edits them in place) make them its own."""
     if cache is None or policy_zone_aware.wants_local(view):
@@ -205,13 +208,11 @@ def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tup
     return ((u.cluster, _shared_egress(u, cache)) for u in view.upstreams)
 
 
-def _shared_egress(upstream: Upstream, cache: RenderCache) -> Cluster:
-    """`egress_cluster(upstream)` through `cache`; a plain one written from its protocol's template."""
+def _shared_egress(upstream: Upstream, cache: RenderCache) -> Cluster | bytes:
+    """`egress_cluster(upstream)` through `cache`; a plain one written as bytes from its protocol's template."""
     if _plain(upstream):
-        write = functools.partial(_eds_template(upstream.protocol).named, upstream.cluster)
-        return cache.parsed(("cds", upstream.cluster, None), write, Cluster.FromString)
-    key = ("cds", upstream.cluster, cache.keys.of(upstream.tls))
-    return cache.get(key, functools.partial(egress_cluster, upstream))
+        return cache.value(("cds", upstream.cluster), _eds_template(upstream.protocol).named, upstream.cluster)
+    return cache.get(("cds", upstream.cluster, cache.keys.of(upstream.tls)), egress_cluster, upstream)
 
 
 def _plain(upstream: Upstream) -> bool:
@@ -233,27 +234,29 @@ def _eds_template(protocol: Protocol) -> EdsTemplate:
     return EdsTemplate.of(egress_cluster(nameless))
 
 
-def clusters(view: ProxyView, cache: RenderCache | None = None) -> dict[str, Cluster]:
+def clusters(view: ProxyView, cache: RenderCache | None = None) -> PackedResources:
     """The local app (or gateway self-redirect) clusters, one per backend listener, and passthroughs.
 
-    `cache` must be the render cache of the state `view` was resolved from."""
-    out = {
+    `cache` must be the render cache of the state `view` was resolved from; the clusters it shares
+    are held as their bytes, parsed only if someone reads them."""
+    out: dict[str, Cluster | bytes] = {
         li.cluster: local_cluster(li.cluster, li.port, li.protocol, li.connection_pool, li.app_address)
         for li in view.listeners
     }
     out.update(_egress_clusters(view, cache))
-    policy_zone_aware.apply(out, view)
+    if policy_zone_aware.wants_local(view):
+        policy_zone_aware.apply(cast(dict[str, Cluster], out), view)  # every egress cluster is built here
     out.update(policy_tracing.clusters(view))
     if view.is_gateway and (view.policies.jwt is not None or view.policies.authorization is not None):
         for li in view.listeners:
-            policy_jwt.bind_loop_back_hop(out[li.cluster])
+            policy_jwt.bind_loop_back_hop(cast(Cluster, out[li.cluster]))  # built above
     out.update(policy_jwt.clusters(view.policies.jwt, view.proxy.mesh))
     if not view.is_gateway:
         mesh = view.proxy.mesh
         out[names.amazonaws_cluster(mesh)] = _passthrough(names.amazonaws_cluster(mesh), False, cache)
         if view.allow_all:
             out[names.passthrough_cluster(mesh)] = _passthrough(names.passthrough_cluster(mesh), True, cache)
-    return out
+    return PackedResources.of_parts(XdsType.CLUSTERS, out, cache.known if cache is not None else None)
 
 
 def _passthrough(name: str, use_http_header: bool, cache: RenderCache | None) -> Cluster:

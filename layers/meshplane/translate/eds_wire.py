@@ -9,6 +9,7 @@ here is byte for byte what protobuf writes for the same message (`tests/translat
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from meshplane.snapshot.packing import delimited, varint
@@ -59,6 +60,40 @@ def assignment(cluster: str, instances: Iterable[Instance]) -> bytes:
     if zone is not None:
         parts.append(_locality(zone, run))
     return b"".join(parts)
+
+
+def on_port(cluster: str, port: int, instances: Iterable[tuple[str | None, str, bool]]) -> bytes:
+    """`assignment` of instances that all take `port` and have no health check port of their own:
+    (zone or None, address, healthy) each, grouped by zone as `assignment` does."""
+    number = varint(port)
+    tails = (_SOCKET_PORT + number + _HEALTH[False], _SOCKET_PORT + number + _HEALTH[True])
+    spare = len(number)
+    parts = [delimited(_CLUSTER_NAME, cluster.encode())] if cluster else []
+    zone: str | None = None
+    run: list[bytes] = []
+    for where, address, healthy in instances:
+        if where is None:
+            where = ""
+        if where != zone:
+            if zone is not None:
+                parts.append(_locality(zone, run))
+            zone, run = where, []
+        raw = address.encode()
+        if 0 < len(raw) < _SHORT:
+            run.append(_short_head(len(raw), spare) + raw + tails[healthy])
+        else:
+            run.append(_lb_endpoint(raw, port, healthy, None))
+    if zone is not None:
+        parts.append(_locality(zone, run))
+    return b"".join(parts)
+
+
+@functools.cache
+def _short_head(length: int, port_length: int) -> bytes:
+    """What `_SHORT_FORM` writes before an IP of `length` bytes, for a port of `port_length` varint bytes."""
+    size = 3 + length + port_length  # the socket address's
+    return (_LB_ENDPOINT + bytes((size + 8,)) + _ENDPOINT + bytes((size + 4,)) + _ADDRESS + bytes((size + 2,))
+            + _ADDRESS + bytes((size,)) + _SOCKET_ADDRESS + bytes((length,)))
 
 
 def _lb_endpoint(address: bytes, port: int, healthy: bool, health_check_port: int | None) -> bytes:

@@ -323,7 +323,7 @@ def _shared_egress(view: ProxyView, cache: RenderCache | None) -> Listener:
     key = _egress_key(view, cache.keys) if cache is not None else None
     if cache is None or key is None:
         return egress(view)
-    return cache.get(key, functools.partial(egress, view))
+    return cache.get(key, egress, view)
 
 
 def _ingress_key(view: ProxyView, keys: ContentKeys) -> Hashable | None:
@@ -349,7 +349,7 @@ def _shared_ingress(view: ProxyView, cache: RenderCache | None) -> Listener | No
     key = _ingress_key(view, cache.keys) if cache is not None else None
     if cache is None or key is None or not view.listeners:
         return ingress(view)
-    return cache.get(key, functools.partial(_ingress_of, view))
+    return cache.get(key, _ingress_of, view)
 
 
 def _ingress_of(view: ProxyView) -> Listener:

@@ -150,7 +150,7 @@ def _hosts(groups: dict[int, list[ServicePort]], cache: RenderCache | None) -> d
     A service port resolves the same for every caller of one state, so `cache` shares its host."""
     if cache is None:
         return {(s.service, s.port): _host_wire(s) for ss in groups.values() for s in ss}
-    return {(s.service, s.port): cache.value(("vhost", s.service, s.port, s.protocol), functools.partial(_host_wire, s))
+    return {(s.service, s.port): cache.value(("vhost", s.service, s.port, s.protocol), _host_wire, s)
             for ss in groups.values() for s in ss}
 
 
