@@ -49,9 +49,10 @@ from meshplane.pipeline.telemetry import Telemetry
 from meshplane.publication.pointer import Pointer
 from meshplane.store import schema
 from meshplane.store.endpoints import NodeEndpoints
-from meshplane.store.index import IndexEntry, entry_of_item
+from meshplane.store.index import IndexEntry, entry_of_item, item_of_entry
 from meshplane.store.item_cache import ParsedItems
 from meshplane.store.pointers import PointerConflict
+from meshplane.store.resources import ResourceStore
 
 HOT_ROUTER, HOT_SERVICE, CANARY = "hot-router", "hot.local", "hot-canary"
 CALLS = Counter[str]()  # store calls by "service:Operation", in this process
@@ -141,6 +142,7 @@ class Loader:
         self.stored = [stored_items(s) for s in states]
         self.pages = [len(json.dumps(items, default=str)) // MB + 1 for items in self.stored]
         self.parsed = ParsedItems()
+        self._keyed: dict[int, dict[tuple[str, str], dict[str, Any]]] = {}
 
     def load_mesh_state(self, mesh: str) -> MeshState:
         for _ in range(self.pages[self.generation]):  # one Query page per MB, as DynamoDB pages it
@@ -151,6 +153,22 @@ class Loader:
             found[field][(item["parent"], item["name"]) if "parent" in item else item["name"]] = self.parsed.data(item)
         state = self.states[self.generation]
         return MeshState(mesh=state.mesh, tags=state.tags, **found)
+
+    def load_dependencies(self, mesh: str, paths: Any) -> MeshState:
+        """`ResourceStore.load_dependencies` itself, over this generation's items (`PartStore`)."""
+        return PartStore(self).load_dependencies(mesh, paths)
+
+    def keyed(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """This generation's items by (pk, sk), with the mesh's item and each router's count of routes."""
+        if self.generation not in self._keyed:
+            state = self.states[self.generation]
+            mesh = ResourceKey(Kind.MESH, state.name, state.name)
+            items = [*self.stored[self.generation], stored_item(mesh, state.mesh)]
+            routes = Counter(router for router, _ in state.routes)
+            items += [{"pk": schema.mesh_pk(state.name), "sk": schema.counter_sk(ResourceKey(
+                Kind.VIRTUAL_ROUTER, state.name, router)), "children": count} for router, count in routes.items()]
+            self._keyed[self.generation] = {(item["pk"], item["sk"]): item for item in items}
+        return self._keyed[self.generation]
 
     def cold_load_seconds(self) -> float:
         """One load's parse with nothing parsed before: what a cold container pays."""
@@ -167,6 +185,26 @@ class Loader:
 
 
 STATE_FIELD = {kind.value: field for field, kind in FIELD_KINDS.items()}
+
+
+class PartStore(ResourceStore):
+    """The resource store's own reads of a part of a mesh, over the loader's items: each BatchGetItem of up to
+    100 keys and each listing counted as the calls they stand for (botocore's decoding is not reproduced)."""
+
+    def __init__(self, loader: Loader) -> None:
+        super().__init__("bench", None)
+        self._loader = loader
+        self._parsed = loader.parsed
+
+    def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        for _ in range(0, len(keys), 100):
+            count("dynamodb:BatchGetItem")
+        items = self._loader.keyed()
+        return [items[key] for key in keys if key in items]
+
+    def _query_all(self, pk: str, prefix: str, *, consistent: bool = True) -> list[dict[str, Any]]:
+        count("dynamodb:Query")
+        return [item for (ipk, sk), item in self._loader.keyed().items() if ipk == pk and sk.startswith(prefix)]
 
 
 class Endpoints:
@@ -247,6 +285,14 @@ class IndexClient:
                 entry = entry_of_item(request["PutRequest"]["Item"])
                 self.index.items[entry.node_path] = entry
         return {"UnprocessedItems": {}}
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        """The shard's reads of its proxies' entries (`DependencyIndex.entries_of`)."""
+        count("dynamodb:BatchGetItem")
+        found = {table: [item_of_entry(key["pk"]["S"].removeprefix("IDX#"), self.index.items[key["sk"]["S"]])
+                         for key in request["Keys"] if key["sk"]["S"] in self.index.items]
+                 for table, request in RequestItems.items()}
+        return {"Responses": found, "UnprocessedKeys": {}}
 
 
 class DirBucket:

@@ -109,6 +109,21 @@ class PausingLoader:
         return list(self.inner.list_mesh_names())
 
 
+class PartPausingLoader(PausingLoader):
+    """The same, able to read the part of a mesh a shard's proxies read (`Recomputer.load_within`), pausing after
+    each such read too: the shards then read the whole mesh only for proxies never published."""
+
+    def load_dependencies(self, mesh: str, paths: Any) -> Any:
+        state = self.inner.load_dependencies(mesh, paths)
+        shard = getattr(CURRENT, "shard", None)
+        if shard is not None:
+            shard.checkpoint()
+        return state
+
+
+LOADERS = pytest.mark.parametrize("loader_kind", [PausingLoader, PartPausingLoader], ids=["whole", "part"])
+
+
 class Writes:
     """The table client, remembering every pointer write it accepted: (node path, snapshot key)."""
 
@@ -266,15 +281,17 @@ def check(world: World, writes: Writes, callers: list[ProxyId], last: int) -> No
     assert written == paths, "an index entry was never written"
 
 
-def test_a_shard_that_loaded_before_a_newer_change_never_publishes_over_it(ordering_world: World) -> None:
+@LOADERS
+def test_a_shard_that_loaded_before_a_newer_change_never_publishes_over_it(
+        ordering_world: World, loader_kind: type[PausingLoader]) -> None:
     """The race itself, once: change 1's first shard loads, change 2's first shard runs to its end, then
     change 1's goes on.  Its pointer read came before change 2's publish, so its write is refused."""
     world = ordering_world
-    callers = hot_mesh(world, f"{MESH}-race", CALLERS)
+    mesh = f"{MESH}-race-{loader_kind.__name__.lower()}"
+    callers = hot_mesh(world, mesh, CALLERS)
     writes = Writes(world.clients.dynamodb)
     dispatcher, url = sharding(world, threshold=1, size=2)
-    scheduler = Scheduler(world, f"{MESH}-race", 2, dispatcher, url, writes,
-                          PausingLoader(world.pipeline.parts.loader))
+    scheduler = Scheduler(world, mesh, 2, dispatcher, url, writes, loader_kind(world.pipeline.parts.loader))
     try:
         scheduler.change()
         scheduler.change()
@@ -289,7 +306,9 @@ def test_a_shard_that_loaded_before_a_newer_change_never_publishes_over_it(order
     check(world, writes, callers, 2)
 
 
-def test_overlapping_sharded_changes_never_leave_a_proxy_on_an_older_route(ordering_world: World) -> None:
+@LOADERS
+def test_overlapping_sharded_changes_never_leave_a_proxy_on_an_older_route(
+        ordering_world: World, loader_kind: type[PausingLoader]) -> None:
     """One account for all examples, a new mesh for each (so a replayed example behaves the same).
 
     The first change publishes every proxy for the first time, through shards too.  No
@@ -298,13 +317,14 @@ def test_overlapping_sharded_changes_never_leave_a_proxy_on_an_older_route(order
     world = ordering_world
     names = itertools.count()
     writes = Writes(world.clients.dynamodb)
-    loader = PausingLoader(world.pipeline.parts.loader)
+    loader = loader_kind(world.pipeline.parts.loader)
     dispatcher, url = sharding(world, threshold=1, size=2)
+    prefix = f"{MESH}-{loader_kind.__name__.lower()}-"
 
     @settings(max_examples=4, deadline=None, phases=(Phase.explicit, Phase.reuse, Phase.generate))
     @given(data=st.data(), changes=st.integers(min_value=2, max_value=3), steps=st.integers(4, 16))
     def example(data: Any, changes: int, steps: int) -> None:
-        mesh = f"{MESH}{next(names)}"
+        mesh = f"{prefix}{next(names)}"
         callers = hot_mesh(world, mesh, CALLERS)
         writes.pointers.clear()
         scheduler = Scheduler(world, mesh, changes, dispatcher, url, writes, loader)

@@ -7,6 +7,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -231,15 +232,16 @@ def test_a_malformed_shard_is_a_batch_item_failure(hot: tuple[World, list[ProxyI
 
 def test_a_shard_reads_its_pointers_in_one_call_and_batches_its_events_and_index_entries(
         hot: tuple[World, list[ProxyId], str]) -> None:
-    """Five proxies in one shard: one BatchGetItem for the pointers (no GetItem), one PutEvents of five entries,
-    one BatchWriteItem of five index entries, and a PutItem only for each pointer's conditional advance."""
+    """Five proxies in one shard: one BatchGetItem for the pointers (no GetItem), one for their index entries and
+    one for what those name, one PutEvents of five entries, one BatchWriteItem of five index entries, and a PutItem
+    only for each pointer's conditional advance."""
     world, callers, mesh = hot
     pipeline, url = sharding(world, threshold=2, size=len(callers))
     route_change(world, mesh, 4)
     pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
     (body,) = receive_all(world, url)
     world.announcements()
-    calls: list[tuple[str, int]] = []
+    calls: list[tuple[str, int | str]] = []
 
     def counted(model: Any, params: dict[str, Any], **_: Any) -> None:
         """(operation, entries) of each call on pointers, index entries and events (idempotency records aside)."""
@@ -247,6 +249,9 @@ def test_a_shard_reads_its_pointers_in_one_call_and_batches_its_events_and_index
             return
         if "Entries" in params:
             calls.append((model.name, len(params["Entries"])))
+            return
+        if model.name == "Query":  # the partition's kind: MESH (the mesh's items), EP (a node's endpoints)
+            calls.append((model.name, params["ExpressionAttributeValues"][":pk"]["S"].split("#")[0]))
             return
         (requests,) = (params.get("RequestItems") or {"": []}).values()
         calls.append((model.name, len(requests["Keys"] if isinstance(requests, dict) else requests)))
@@ -259,11 +264,73 @@ def test_a_shard_reads_its_pointers_in_one_call_and_batches_its_events_and_index
     finally:
         for client, event in hooks:
             client.meta.events.unregister(event, counted)
-    writes = [c for c in calls if c[0] in ("GetItem", "BatchGetItem", "PutItem", "BatchWriteItem", "PutEvents")]
-    assert sorted(writes) == sorted([("BatchGetItem", len(callers)), ("BatchWriteItem", len(callers)),
-                                     ("PutEvents", len(callers)), *[("PutItem", 0)] * len(callers)])
+    writes = [c for c in calls if c[0] in ("GetItem", "PutItem", "BatchWriteItem", "PutEvents")]
+    assert sorted(writes) == sorted([("BatchWriteItem", len(callers)), ("PutEvents", len(callers)),
+                                     *[("PutItem", 0)] * len(callers)])
+    # the pointers, the proxies' index entries, then the 13 keys they were built from (the mesh, its service,
+    # router and route, blue, red, the five callers, the mesh's and the router's counters); the only Queries are
+    # of blue's and red's endpoints, none of the mesh's items
+    reads = [c for c in calls if c[0] in ("BatchGetItem", "Query")]
+    assert reads == [("BatchGetItem", len(callers)), ("BatchGetItem", len(callers)), ("BatchGetItem", 13),
+                     ("Query", "EP"), ("Query", "EP")]
     assert {published_generation(world, c) for c in callers} == {4}
     assert sorted(a["nodeId"] for a in world.announcements()) == sorted(c.path for c in callers)
     index = world.pipeline.index.entries(mesh)
     route = f"mesh/{mesh}/virtualRouter/{ROUTER}/route/hot-route"
     assert all(route in index[c.path].deps for c in callers)
+
+
+@contextmanager
+def mesh_queries(world: World, mesh: str) -> Iterator[list[str]]:
+    """The key conditions of the Queries of the mesh's own partition made inside the block."""
+    listed: list[str] = []
+
+    def seen(params: dict[str, Any], **_: Any) -> None:
+        if params.get("ExpressionAttributeValues", {}).get(":pk", {}).get("S") == f"MESH#{mesh}":
+            listed.append(params.get("KeyConditionExpression", ""))
+
+    world.clients.dynamodb.meta.events.register("provide-client-params.dynamodb.Query", seen)
+    try:
+        yield listed
+    finally:
+        world.clients.dynamodb.meta.events.unregister("provide-client-params.dynamodb.Query", seen)
+
+
+def full_render_version(world: World, proxy: ProxyId) -> str:
+    recomputer = world.pipeline.recomputer
+    return world.pipeline.parts.translator.translate(recomputer.load(proxy.mesh), proxy).version
+
+
+def test_a_shard_reads_what_a_change_adds_beyond_its_proxies_entries_and_publishes_the_full_render(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """The route gains a target no caller was built from: each shard reads it by key, after the entries' part of
+    the mesh, and publishes what a render from the whole mesh makes; the mesh's items are never listed."""
+    world, callers, mesh = hot
+    world.put(Kind.VIRTUAL_NODE, mesh, "green", {"listeners": [meshes.listener(8080)]})
+    world.recompute()
+    pipeline, url = sharding(world, threshold=2, size=2)
+    world.put(Kind.ROUTE, mesh, "hot-route", meshes.http_route(("blue", 1), ("green", 1), prefix="/gen005/"),
+              parent=ROUTER)
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    bodies = receive_all(world, url)
+    with mesh_queries(world, mesh) as listed:
+        assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
+    assert listed == []
+    assert {published_generation(world, c) for c in callers} == {5}
+    for caller in callers:
+        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+        assert f"mesh/{mesh}/virtualNode/green" in world.pipeline.index.entries(mesh)[caller.path].deps
+
+
+def test_a_shard_reads_the_whole_mesh_for_a_proxy_the_index_does_not_know(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=2, size=len(callers))
+    route_change(world, mesh, 6)
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    (body,) = receive_all(world, url)
+    world.pipeline.index.delete(mesh, callers[0].path)
+    with mesh_queries(world, mesh) as listed:
+        assert pipeline.recompute_shard(sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
+    assert listed == ["pk = :pk"]  # the whole partition, once
+    assert {published_generation(world, c) for c in callers} == {6}

@@ -6,6 +6,7 @@ core: everything here is plain immutable data, with no AWS client in sight.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -69,6 +70,21 @@ class MeshState:
     @property
     def name(self) -> str:
         return self.mesh.mesh_name
+
+    def joined(self, newer: MeshState) -> MeshState:
+        """This part of a mesh together with another part of it read later (`newer` wins where both hold a key)."""
+        return dataclasses.replace(
+            newer,
+            virtual_nodes={**self.virtual_nodes, **newer.virtual_nodes},
+            virtual_services={**self.virtual_services, **newer.virtual_services},
+            virtual_routers={**self.virtual_routers, **newer.virtual_routers},
+            routes={**self.routes, **newer.routes},
+            virtual_gateways={**self.virtual_gateways, **newer.virtual_gateways},
+            gateway_routes={**self.gateway_routes, **newer.gateway_routes},
+            endpoints={**self.endpoints, **newer.endpoints},
+            tags={**self.tags, **newer.tags},
+            policies={**self.policies, **newer.policies},
+        )
 
     def defines(self, proxy: ProxyId) -> bool:
         """Whether this state holds the node or gateway `proxy` is."""

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from meshplane.publication.pointer import Pointer
 
 MAX_ROUNDS = 3
+CLOSURE_READS = 3  # reads of a part of a mesh (`Recomputer.load_within`) before the whole mesh is read instead
 READ_THREADS = 8  # concurrent store reads of one recompute (boto3 clients are thread-safe)
 
 
@@ -166,6 +167,35 @@ class Recomputer:
         with self._t.traced("dynamodb.load_state"):
             state = self._loader.load_mesh_state(mesh)
             return self.with_endpoints(state, state.virtual_nodes) if endpoints else state
+
+    def load_within(self, mesh: str, proxies: Collection[ProxyId]) -> tuple[MeshState, frozenset[str]] | None:
+        """The part of a mesh `proxies` read, without endpoints, and the dependency paths it holds; None where the
+        whole mesh is needed: a proxy the index does not know (never published), or one whose reads do not close.
+
+        The index names what each proxy was last built from; those resources are read by key
+        (`DependencyLoader.load_dependencies`).  A change can make a proxy read more than that (a
+        route gains a target), so each proxy is resolved over what was read and what it asks for
+        beyond it is read too, until nothing more is asked (`CLOSURE_READS` reads at most).  A
+        rebuild given the paths still checks that it read nothing else (`rebuild`'s `within`)."""
+        if not isinstance(self._loader, DependencyLoader):
+            return None
+        entries = self._index.entries_of(mesh, [proxy.path for proxy in proxies])
+        if len(entries) < len(proxies):
+            return None
+        within = frozenset().union(*(entry.deps for entry in entries.values()))
+        state = self._loader.load_dependencies(mesh, within)
+        for _ in range(CLOSURE_READS - 1):
+            asked = set().union(*(self._dependency_paths(state, proxy) for proxy in proxies if state.defines(proxy)))
+            beyond = asked - within
+            if not beyond:
+                return state, within
+            within |= beyond
+            state = state.joined(self._loader.load_dependencies(mesh, beyond))
+        return None
+
+    def _dependency_paths(self, state: MeshState, proxy: ProxyId) -> set[str]:
+        keys, _ = self._graph.dependency_sets(state, proxy)
+        return {resource_path(k) for k in keys} | _own_keys(proxy)
 
     def _load_with_index(self, mesh: str, *, endpoints: bool) -> tuple[MeshState, dict[str, IndexEntry]]:
         """`load` and the mesh's dependency index, read at the same time: neither waits for the other.

@@ -9,9 +9,11 @@ the `recompute_shard` function runs up to the queue's concurrency of them at onc
 Within a shard the store calls are few and overlap: every pointer comes from one
 BatchGetItem of up to 100 keys, the proxies are rebuilt and published on `IO_THREADS`
 threads (so their S3 PUTs, conditional pointer writes and endpoint reads are in flight
-together), and events and index entries go out in batches (`shard_io`).  The mesh is read
-whole by every shard, as the ordering below needs, but a warm container parses only the
-items that changed since its last read (`store.item_cache`).
+together), and events and index entries go out in batches (`shard_io`).  A shard reads
+only the part of the mesh its proxies were built from, as the index names it, and what they
+read beyond it now (`Recomputer.load_within`): at 10,000 nodes a few hundred items by key
+instead of every item of the mesh.  It reads the whole mesh for a proxy the index does not
+know, and again for the proxies whose rebuild read beyond the part (`OutsideDependencies`).
 
 Ordering: a shard reads its proxies' pointers *before* it loads the mesh state, then
 publishes each one conditionally on the pointer it read (`PointerStore.advance`).  Any
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshplane.model.ids import ProxyId
+from meshplane.pipeline.recompute import OutsideDependencies
 from meshplane.pipeline.shard_io import OnceEach
 from meshplane.pipeline.wiring import MAX_POOL_CONNECTIONS
 from meshplane.store.errors import NotFound
@@ -186,37 +189,42 @@ class ShardWorker:
         pending = full | eds
         secrets = self._secrets() if self._secrets is not None else None
         results: list[Result] = []
+        whole = False  # the whole mesh once a part of it did not hold what a rebuild read
         with self._t.timed("ShardLatency", "recompute_shard"), ThreadPoolExecutor(self._threads) as pool:
             for _ in range(MAX_ROUNDS):
                 previous = self._read_pointers(pending)  # before the state: the ordering guarantee rests on it
                 try:
-                    state, present = self._load(shard.mesh, pending)
+                    state, present, within = self._load(shard.mesh, pending, whole=whole)
                 except NotFound:  # the mesh is gone: the next recompute of the stream forgets its proxies
                     return results
                 try:
-                    done, raced = self._rebuild(pool, state, sorted(pending & present), previous, full, secrets)
+                    done, raced, outside = self._rebuild(pool, state, sorted(pending & present), previous, full,
+                                                         secrets, within)
                 finally:
                     self._flush()
                 results += done
-                if not raced:
+                if not raced and not outside:
                     return results
-                pending = frozenset(raced)
+                pending, whole = frozenset(raced | outside), whole or bool(outside)
         raise PointerConflict(", ".join(p.path for p in sorted(pending)))
 
     def _rebuild(self, pool: ThreadPoolExecutor, state: MeshState, proxies: list[ProxyId],
                  previous: Mapping[ProxyId, Pointer | None], full: frozenset[ProxyId], secrets: Secrets | None,
-                 ) -> tuple[list[Result], set[ProxyId]]:
-        """Each proxy built and published on the pool; the results in proxy order, and the proxies raced."""
-        def one(proxy: ProxyId) -> Result | None:
+                 within: frozenset[str] | None) -> tuple[list[Result], set[ProxyId], set[ProxyId]]:
+        """Each proxy built and published on the pool; the results in proxy order, the proxies raced, and those
+        that read beyond `within` (the part of the mesh `state` holds; None: all of it)."""
+        def one(proxy: ProxyId) -> Result | PointerConflict | OutsideDependencies:
             try:
                 return self._recomputer.rebuild(state, proxy, previous[proxy], eds_only=proxy not in full,
-                                                secrets=secrets)
-            except PointerConflict:
-                return None
+                                                secrets=secrets, within=within)
+            except (PointerConflict, OutsideDependencies) as missed:
+                return missed
 
         outcomes = list(pool.map(one, proxies))
-        return ([r for r in outcomes if r is not None],
-                {proxy for proxy, r in zip(proxies, outcomes, strict=True) if r is None})
+        paired = list(zip(proxies, outcomes, strict=True))
+        return ([r for r in outcomes if not isinstance(r, Exception)],
+                {proxy for proxy, r in paired if isinstance(r, PointerConflict)},
+                {proxy for proxy, r in paired if isinstance(r, OutsideDependencies)})
 
     def _flush(self) -> None:
         for batch in self._batches:
@@ -229,9 +237,11 @@ class ShardWorker:
             found = self._pointers.get_many([proxy.path for proxy in ordered])
         return {proxy: found[proxy.path] for proxy in ordered}
 
-    def _load(self, mesh: str, proxies: Iterable[ProxyId]) -> tuple[MeshState, frozenset[ProxyId]]:
-        """The mesh's resources with its endpoints, and the proxies the mesh still defines (one deleted since the
-        plan is left to the index's retirement).
+    def _load(self, mesh: str, proxies: Collection[ProxyId], *, whole: bool
+              ) -> tuple[MeshState, frozenset[ProxyId], frozenset[str] | None]:
+        """The part of the mesh the proxies read (`Recomputer.load_within`), or unless it can tell that part, or
+        `whole`, the whole mesh; with its endpoints, the proxies the mesh still defines (one deleted since the
+        plan is left to the index's retirement), and the dependency paths the part holds (None: the whole mesh).
 
         Endpoints are read per node on first lookup (`store.endpoints.NodeEndpoints`), by the publishing
         threads as their translations ask, so the reads overlap; `OnceEach` makes the threads that ask for
@@ -239,8 +249,9 @@ class ShardWorker:
         would be a third resolution of every proxy, beside its translation's and its dependencies'.
         """
         with self._t.traced("dynamodb.load_state"):
-            state = self._loader.load_mesh_state(mesh)
+            part = None if whole else self._recomputer.load_within(mesh, proxies)
+            state, within = part if part is not None else (self._loader.load_mesh_state(mesh), None)
             state = self._recomputer.with_endpoints(state, state.virtual_nodes)
             state = dataclasses.replace(state, endpoints=OnceEach(state.endpoints))
             present = frozenset(p for p in proxies if state.defines(p))  # not `graph.proxies`: it sorts them all
-            return state, present
+            return state, present, within

@@ -22,7 +22,7 @@ from typing import Any
 
 from meshplane.model.ids import Kind
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
-from meshplane.store.reads import batch_write, query_items
+from meshplane.store.reads import batch_get, batch_write, query_items
 
 
 def resource_path(key: DependencyKey) -> str:
@@ -37,7 +37,8 @@ def resource_path(key: DependencyKey) -> str:
     return f"{path}/{key.kind.value}/{key.name}"
 
 
-def _item(mesh: str, entry: IndexEntry) -> dict[str, Any]:
+def item_of_entry(mesh: str, entry: IndexEntry) -> dict[str, Any]:
+    """An entry as its `IDX#` item (DynamoDB's typed attribute values), the inverse of `entry_of_item`."""
     return {
         "pk": {"S": partition(mesh)},
         "sk": {"S": entry.node_path},
@@ -99,6 +100,13 @@ class DependencyIndex:
         self._read[mesh] = dict(out)
         return out
 
+    def entries_of(self, mesh: str, node_paths: Iterable[str]) -> dict[str, IndexEntry]:
+        """The entries of some proxies (BatchGetItem, strongly consistent), by node path; one never written is absent.
+
+        Unlike `entries`, this read does not stand for the whole mesh's, so `put` still writes them."""
+        keys = [{"pk": {"S": partition(mesh)}, "sk": {"S": path}} for path in dict.fromkeys(node_paths)]
+        return {entry.node_path: entry for entry in map(entry_of_item, batch_get(self._client, self._table, keys))}
+
     def put(self, mesh: str, node_path: str, deps: Iterable[str], endpoint_deps: Iterable[str]) -> bool:
         """Store a proxy's dependencies; False (no write) when the last `entries` read of its mesh held exactly these.
 
@@ -112,7 +120,7 @@ class DependencyIndex:
         known = self._read.setdefault(mesh, {})
         if known.get(node_path) == entry:
             return False
-        self._client.put_item(TableName=self._table, Item=_item(mesh, entry))
+        self._client.put_item(TableName=self._table, Item=item_of_entry(mesh, entry))
         known.pop(node_path, None)  # what was read is older than this write now
         return True
 
@@ -124,7 +132,7 @@ class DependencyIndex:
         """
         known = self._read.setdefault(mesh, {})
         latest = {entry.node_path: entry for entry in entries}  # one request may not name an item twice
-        requests = [{"PutRequest": {"Item": _item(mesh, entry)}} for entry in latest.values()]
+        requests = [{"PutRequest": {"Item": item_of_entry(mesh, entry)}} for entry in latest.values()]
         batch_write(self._client, self._table, requests)
         for path in latest:
             known.pop(path, None)
