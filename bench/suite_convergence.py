@@ -294,6 +294,20 @@ def _toggle(sd: object, service_id: str, instance: object, present: bool) -> tup
     return put, time.monotonic()
 
 
+COLORS = ("blue", "green")  # the nodes behind front's router: every instance of theirs is registered in setup
+
+
+def _all_routed(sidecar: object, needles: list[str], timeout: float = 180.0) -> None:
+    """Wait until front's /clusters holds every one of `needles` (each color instance's address and port)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = _clusters(sidecar)
+        if all(needle in text for needle in needles):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"front's Envoy never routed to all of {needles} within {timeout}s")
+
+
 QUIET_S = 1.5  # no invocation returned for this long: what setup sent has been handled
 SETTLE_TIMEOUT_S = 30.0
 
@@ -301,8 +315,9 @@ SETTLE_TIMEOUT_S = 30.0
 def _settle(state_dir: Path) -> None:
     """Wait until the runtime's invocation trace has been quiet for QUIET_S (at most SETTLE_TIMEOUT_S).
 
-    Blue reaching front ends the setup's wait, but the setup's last ECS task events and the recomputes they
-    start can still be running then: the first change measured ran into them (once a run, its worst sample)."""
+    Once every color instance reaches front (`_all_routed`; blue-2 alone was waited for before), what setup
+    sent may still be settling: the first change measured ran into the setup's last registration (an ECS task
+    event and a Cloud Map pair) once a run, its worst sample."""
     from meshplane.local.trace import TRACE_FILE, read
 
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
@@ -334,6 +349,8 @@ def run(profile: Profile) -> Suite:
         blue = built.running["blue-2"].instance
         needle = f"::{blue.address}:{INGRESS_PORT}::"
         _wait(front, needle, True, timeout=180)  # the initial registration has reached front
+        _all_routed(front, [f"::{r.instance.address}:{INGRESS_PORT}::" for r in built.running.values()
+                            if r.instance.node in COLORS])
         _settle(built.local.state_dir)
         setup_s = time.monotonic() - started
         sd = built.clients.servicediscovery
