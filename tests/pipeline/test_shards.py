@@ -334,3 +334,27 @@ def test_a_shard_reads_the_whole_mesh_for_a_proxy_the_index_does_not_know(
         assert pipeline.recompute_shard(sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
     assert listed == ["pk = :pk"]  # the whole partition, once
     assert {published_generation(world, c) for c in callers} == {6}
+
+
+def test_a_shard_whose_proxies_reach_two_resources_beyond_their_entries_reads_parts_and_never_the_mesh(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """The callers' service moves to a new router whose route targets a new node: the part read first holds the
+    new router (the proxies ask for it), the rebuild then misses the new node, and the shard reads the part
+    again with it; what it publishes is the full render, and the mesh's partition is never listed whole."""
+    world, callers, mesh = hot
+    world.put(Kind.VIRTUAL_NODE, mesh, "green", {"listeners": [meshes.listener(8080)]})
+    world.put(Kind.VIRTUAL_ROUTER, mesh, "green-router", {"listeners": [meshes.listener(8080)]})
+    world.put(Kind.ROUTE, mesh, "green-route", meshes.http_route(("green", 1), prefix="/gen007/"),
+              parent="green-router")
+    world.recompute()  # green's own first publish, in line
+    pipeline, url = sharding(world, threshold=2, size=len(callers))
+    provider = {"virtualRouter": {"virtualRouterName": "green-router"}}
+    world.put(Kind.VIRTUAL_SERVICE, mesh, SERVICE, {"provider": provider})
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    bodies = receive_all(world, url)
+    with mesh_queries(world, mesh) as listed:
+        assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
+    assert "pk = :pk" not in listed
+    assert {published_generation(world, c) for c in callers} == {7}
+    for caller in callers:
+        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)

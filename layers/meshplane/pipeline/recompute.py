@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from meshplane.publication.pointer import Pointer
 
 MAX_ROUNDS = 3
-CLOSURE_READS = 3  # reads of a part of a mesh (`Recomputer.load_within`) before the whole mesh is read instead
 READ_THREADS = 8  # concurrent store reads of one recompute (boto3 clients are thread-safe)
 
 
@@ -99,7 +98,12 @@ def _own_keys(proxy: ProxyId) -> set[str]:
 
 
 class OutsideDependencies(Exception):
-    """A rebuild from part of a mesh read a resource outside that part (`Recomputer._dependents_only`)."""
+    """A rebuild from part of a mesh read a resource outside that part (`Recomputer._dependents_only`);
+    `missing` holds the dependency paths it read beyond the part."""
+
+    def __init__(self, proxy: str, missing: frozenset[str] = frozenset()) -> None:
+        super().__init__(proxy)
+        self.missing = missing
 
 
 def _endpoint_plan(paths: dict[str, ProxyId], index: dict[str, IndexEntry], nodes: set[str],
@@ -168,30 +172,30 @@ class Recomputer:
             state = self._loader.load_mesh_state(mesh)
             return self.with_endpoints(state, state.virtual_nodes) if endpoints else state
 
-    def load_within(self, mesh: str, proxies: Collection[ProxyId]) -> tuple[MeshState, frozenset[str]] | None:
+    def load_within(self, mesh: str, proxies: Collection[ProxyId], more: frozenset[str] = frozenset()
+                    ) -> tuple[MeshState, frozenset[str]] | None:
         """The part of a mesh `proxies` read, without endpoints, and the dependency paths it holds; None where the
-        whole mesh is needed: a proxy the index does not know (never published), or one whose reads do not close.
+        whole mesh is needed: a proxy the index does not know (never published).
 
-        The index names what each proxy was last built from; those resources are read by key
-        (`DependencyLoader.load_dependencies`).  A change can make a proxy read more than that (a
-        route gains a target), so each proxy is resolved over what was read and what it asks for
-        beyond it is read too, until nothing more is asked (`CLOSURE_READS` reads at most).  A
-        rebuild given the paths still checks that it read nothing else (`rebuild`'s `within`)."""
+        The index names what each proxy was last built from; those resources, and the paths
+        `more`, are read by key (`DependencyLoader.load_dependencies`).  A change can make a
+        proxy read more than that (a route gains a target), so each proxy is resolved over what
+        was read, and what it asks for beyond it is read too.  What that reaches in turn (a new
+        service's router, its routes) is left to the rebuild, which checks that it read nothing
+        outside the part (`rebuild`'s `within`) and names what it missed."""
         if not isinstance(self._loader, DependencyLoader):
             return None
         entries = self._index.entries_of(mesh, [proxy.path for proxy in proxies])
         if len(entries) < len(proxies):
             return None
-        within = frozenset().union(*(entry.deps for entry in entries.values()))
+        within = frozenset().union(more, *(entry.deps for entry in entries.values()))
         state = self._loader.load_dependencies(mesh, within)
-        for _ in range(CLOSURE_READS - 1):
-            asked = set().union(*(self._dependency_paths(state, proxy) for proxy in proxies if state.defines(proxy)))
-            beyond = asked - within
-            if not beyond:
-                return state, within
+        beyond = set().union(*(self._dependency_paths(state, proxy) for proxy in proxies if state.defines(proxy)))
+        beyond -= within
+        if beyond:
             within |= beyond
             state = state.joined(self._loader.load_dependencies(mesh, beyond))
-        return None
+        return state, within
 
     def _dependency_paths(self, state: MeshState, proxy: ProxyId) -> set[str]:
         keys, _ = self._graph.dependency_sets(state, proxy)
@@ -402,7 +406,7 @@ class Recomputer:
         keys, endpoint_deps = self._graph.dependency_sets(state, proxy)
         deps = {resource_path(k) for k in keys} | _own_keys(proxy)
         if within is not None and not deps <= within:  # `state` is part of the mesh and lacks what it read
-            raise OutsideDependencies(proxy.path)
+            raise OutsideDependencies(proxy.path, frozenset(deps - within))
         return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps, problems=problems,
                                        certificates=certificates)
 

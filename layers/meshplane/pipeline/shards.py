@@ -12,8 +12,9 @@ threads (so their S3 PUTs, conditional pointer writes and endpoint reads are in 
 together), and events and index entries go out in batches (`shard_io`).  A shard reads
 only the part of the mesh its proxies were built from, as the index names it, and what they
 read beyond it now (`Recomputer.load_within`): at 10,000 nodes a few hundred items by key
-instead of every item of the mesh.  It reads the whole mesh for a proxy the index does not
-know, and again for the proxies whose rebuild read beyond the part (`OutsideDependencies`).
+instead of every item of the mesh.  The proxies whose rebuild read beyond the part
+(`OutsideDependencies`) are rebuilt from the part read again with what they missed, then
+from the whole mesh; so is a proxy the index does not know.
 
 Ordering: a shard reads its proxies' pointers *before* it loads the mesh state, then
 publishes each one conditionally on the pointer it read (`PointerStore.advance`).  Any
@@ -189,12 +190,12 @@ class ShardWorker:
         pending = full | eds
         secrets = self._secrets() if self._secrets is not None else None
         results: list[Result] = []
-        whole = False  # the whole mesh once a part of it did not hold what a rebuild read
+        more: frozenset[str] | None = frozenset()  # paths a rebuild missed in the part read; None: the whole mesh
         with self._t.timed("ShardLatency", "recompute_shard"), ThreadPoolExecutor(self._threads) as pool:
             for _ in range(MAX_ROUNDS):
                 previous = self._read_pointers(pending)  # before the state: the ordering guarantee rests on it
                 try:
-                    state, present, within = self._load(shard.mesh, pending, whole=whole)
+                    state, present, within = self._load(shard.mesh, pending, more)
                 except NotFound:  # the mesh is gone: the next recompute of the stream forgets its proxies
                     return results
                 try:
@@ -205,14 +206,16 @@ class ShardWorker:
                 results += done
                 if not raced and not outside:
                     return results
-                pending, whole = frozenset(raced | outside), whole or bool(outside)
+                pending = frozenset(raced) | outside.keys()
+                if outside:  # the part again with what was missed, once; then the whole mesh
+                    more = frozenset().union(*outside.values()) if more == frozenset() else None
         raise PointerConflict(", ".join(p.path for p in sorted(pending)))
 
     def _rebuild(self, pool: ThreadPoolExecutor, state: MeshState, proxies: list[ProxyId],
                  previous: Mapping[ProxyId, Pointer | None], full: frozenset[ProxyId], secrets: Secrets | None,
-                 within: frozenset[str] | None) -> tuple[list[Result], set[ProxyId], set[ProxyId]]:
+                 within: frozenset[str] | None) -> tuple[list[Result], set[ProxyId], dict[ProxyId, frozenset[str]]]:
         """Each proxy built and published on the pool; the results in proxy order, the proxies raced, and those
-        that read beyond `within` (the part of the mesh `state` holds; None: all of it)."""
+        that read beyond `within` (the part of the mesh `state` holds; None: all of it) with what they missed."""
         def one(proxy: ProxyId) -> Result | PointerConflict | OutsideDependencies:
             try:
                 return self._recomputer.rebuild(state, proxy, previous[proxy], eds_only=proxy not in full,
@@ -224,7 +227,7 @@ class ShardWorker:
         paired = list(zip(proxies, outcomes, strict=True))
         return ([r for r in outcomes if not isinstance(r, Exception)],
                 {proxy for proxy, r in paired if isinstance(r, PointerConflict)},
-                {proxy for proxy, r in paired if isinstance(r, OutsideDependencies)})
+                {proxy: r.missing for proxy, r in paired if isinstance(r, OutsideDependencies)})
 
     def _flush(self) -> None:
         for batch in self._batches:
@@ -237,11 +240,12 @@ class ShardWorker:
             found = self._pointers.get_many([proxy.path for proxy in ordered])
         return {proxy: found[proxy.path] for proxy in ordered}
 
-    def _load(self, mesh: str, proxies: Collection[ProxyId], *, whole: bool
+    def _load(self, mesh: str, proxies: Collection[ProxyId], more: frozenset[str] | None
               ) -> tuple[MeshState, frozenset[ProxyId], frozenset[str] | None]:
-        """The part of the mesh the proxies read (`Recomputer.load_within`), or unless it can tell that part, or
-        `whole`, the whole mesh; with its endpoints, the proxies the mesh still defines (one deleted since the
-        plan is left to the index's retirement), and the dependency paths the part holds (None: the whole mesh).
+        """The part of the mesh the proxies read (`Recomputer.load_within`, with the paths `more`), or, where it
+        cannot tell that part or `more` is None, the whole mesh; with its endpoints, the proxies the mesh still
+        defines (one deleted since the plan is left to the index's retirement), and the dependency paths the
+        part holds (None: the whole mesh).
 
         Endpoints are read per node on first lookup (`store.endpoints.NodeEndpoints`), by the publishing
         threads as their translations ask, so the reads overlap; `OnceEach` makes the threads that ask for
@@ -249,7 +253,7 @@ class ShardWorker:
         would be a third resolution of every proxy, beside its translation's and its dependencies'.
         """
         with self._t.traced("dynamodb.load_state"):
-            part = None if whole else self._recomputer.load_within(mesh, proxies)
+            part = None if more is None else self._recomputer.load_within(mesh, proxies, more)
             state, within = part if part is not None else (self._loader.load_mesh_state(mesh), None)
             state = self._recomputer.with_endpoints(state, state.virtual_nodes)
             state = dataclasses.replace(state, endpoints=OnceEach(state.endpoints))

@@ -10,6 +10,7 @@ never a silent overwrite.
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -164,9 +165,10 @@ class ResourceStore:
         items = [item for item in found if item["sk"] not in counters]
         prefixes = [] if not counters.get(schema.MESH_COUNTER_SK, {}).get(policy_store.COUNT_ATTRIBUTE) else [
             policy_store.POLICY_PREFIX]
+        children = Counter((item.get("kind"), item["parent"]) for item in items if "parent" in item)
         for container, child in sorted(containers.items()):
             prefix = schema.kind_prefix(child, container.name)
-            listed = sum(1 for item in items if item["sk"].startswith(prefix))
+            listed = children[(child.value, container.name)]
             if listed != int(counters.get(schema.counter_sk(container), {}).get("children", 0)):
                 prefixes.append(prefix)  # a child not named here, or one named here that is gone
         for prefix in prefixes:
