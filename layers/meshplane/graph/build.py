@@ -7,6 +7,7 @@ answers "what does this proxy depend on" for the incremental dependency index.
 from __future__ import annotations
 
 import operator
+from collections.abc import Collection
 
 from meshplane.graph import extensions, mirror, names, policies
 from meshplane.graph.memo import ContentKeys, per_state
@@ -56,22 +57,20 @@ class Resolver:
         self._seen: dict[Kind, set[str]] = {Kind.VIRTUAL_NODE: set(), Kind.VIRTUAL_SERVICE: set()}
         self._routers: set[str] = set()
         self._routed: set[str] = set()  # routers whose routes were listed
-        self._other: set[ResourceKey] = {ResourceKey(Kind.MESH, self.mesh, self.mesh)}
+        self._other: set[ResourceKey] = set()  # beyond the mesh's own key, which `keys` always holds
         self._policies: set[str] = set()  # the policies whose sections this walk used
         self._nodes_seen = self._seen[Kind.VIRTUAL_NODE]
         self._services_seen = self._seen[Kind.VIRTUAL_SERVICE]
         self.endpoint_nodes: set[str] = set()
         self.upstreams: dict[str, Upstream] = {}
         self.problems: list[str] = []
-        mesh_sd = state.mesh.spec.service_discovery
-        self._mesh_ip_preference = mesh_sd.ip_preference if mesh_sd is not None else None
-        self._ip_preferences: dict[str, str | None] = {}
         self._shared = per_state(state, "graph.upstreams", _shared_upstreams)
+        self._events: list[Event] | None = None  # while a walk is recorded (`_recorded`)
 
     @property
     def keys(self) -> set[DependencyKey]:
         """Every resource key read so far, found or not, and every policy whose sections were used."""
-        out: set[DependencyKey] = set(self._other)
+        out: set[DependencyKey] = {ResourceKey(Kind.MESH, self.mesh, self.mesh), *self._other}
         out.update(PolicyKey(self.mesh, name) for name in self._policies)
         for kind, names_ in self._seen.items():
             out.update(ResourceKey(kind, self.mesh, n) for n in names_)
@@ -114,7 +113,7 @@ class Resolver:
         found, conflicts = policies.sections(self.state, key, attrs)
         self._policies.update(found.sources)
         for conflict in conflicts:
-            self._problem(conflict)
+            self.problem_once(conflict)
         return found
 
     def hash_headers(self, targets: tuple[Target, ...]) -> tuple[str, ...]:
@@ -127,41 +126,114 @@ class Resolver:
         return tuple(sorted(found))
 
     # -- resolution -----------------------------------------------------------------------
-    def service_ports(self, service: str, tls: ClientTls | None) -> list[ServicePort]:
+    def service_ports(self, service: str, tls: ClientTls | None) -> tuple[ServicePort, ...]:
+        """The service's ports as a caller reaching it with `tls` sees them.
+
+        They, and what walking to them reads and reports, are the same for every caller of one
+        state that reaches the service with the same TLS policy: the walk is recorded (`Walk`) the
+        first time and replayed for this caller and every later one instead of walked again."""
+        key = service if tls is None else (service, self._shared.keys.of(tls))
+        walks = self._shared.walks
+        walk = walks.get(key)
+        if walk is None:
+            walk = walks[key] = self._recorded(service, tls)
+        self._replay(walk)
+        return walk.ports
+
+    def _walk(self, service: str, tls: ClientTls | None) -> tuple[ServicePort, ...]:
         data = self.service(service)
         if data is None:
-            self.problems.append(f"backend virtual service {service!r} does not exist")
-            return []
+            self._report(f"backend virtual service {service!r} does not exist")
+            return ()
         provider = data.spec.provider
         if provider is None:
-            self.problems.append(f"virtual service {service!r} has no provider")
-            return []
+            self._report(f"virtual service {service!r} has no provider")
+            return ()
         if provider.virtual_node is not None:  # a union: exactly one member is set
             return self._node_provided(service, provider.virtual_node.virtual_node_name, tls)
         assert provider.virtual_router is not None
         return self._router_provided(service, provider.virtual_router.virtual_router_name, tls)
 
-    def _node_provided(self, service: str, node_name: str, tls: ClientTls | None) -> list[ServicePort]:
-        node = self.node(node_name)
-        if node is None:
-            self.problems.append(f"provider virtual node {node_name!r} of {service!r} does not exist")
-            return []
-        out = []
+    def _recorded(self, service: str, tls: ClientTls | None) -> Walk:
+        """What `_walk` reads, reports and returns on empty records (as if no other backend had been resolved)."""
+        data = self.state.virtual_services.get(service)
+        provider = data.spec.provider if data is not None else None
+        if provider is not None and provider.virtual_node is not None:
+            node = self.state.virtual_nodes.get(provider.virtual_node.virtual_node_name)
+            if node is not None:
+                return self._node_walk(service, node, tls)
+        return self._swapped(service, tls)
+
+    def _node_walk(self, service: str, node: shapes.VirtualNodeData, tls: ClientTls | None) -> Walk:
+        """The walk of a service its existing virtual node provides, recorded as it is built (`_node_provided`)."""
+        ports = []
+        events: list[Event] = []
         for listener in node.spec.listeners or ():
             pm = listener.port_mapping
-            upstream = self.upstream(node, listener, tls)
-            targets = (Target(upstream.cluster, 100),)
-            balancing = upstream.balancing
-            hashed = (balancing.hash_header,) if balancing is not None and balancing.hash_header else ()
-            route = RouteView("default", 0, pm.protocol, None, targets, hash_headers=hashed)
-            out.append(ServicePort(service, pm.port, pm.protocol, (route,)))
-        return out
+            name, built = self._built(node, listener, tls)
+            ports.append(_node_port(service, pm.port, pm.protocol, built[0]))
+            events.append((name, built, False))
+        return Walk.of(tuple(ports), (node.virtual_node_name,), (service,), (), (), (), events)
 
-    def _router_provided(self, service: str, router_name: str, tls: ClientTls | None) -> list[ServicePort]:
+    def _swapped(self, service: str, tls: ClientTls | None) -> Walk:
+        """`_walk` run on empty records, swapped in for it, then kept as a `Walk`."""
+        kept = (self._nodes_seen, self._services_seen, self._routers, self._routed, self._policies, self.problems,
+                self.upstreams)  # fmt: skip
+        self._nodes_seen, self._services_seen, self._routers, self._routed = set(), set(), set(), set()
+        self._policies, self.problems, self.upstreams, self._events = set(), [], {}, []
+        try:
+            ports = self._walk(service, tls)
+            walk = Walk.of(ports, self._nodes_seen, self._services_seen, self._routers, self._routed, self._policies,
+                           self._events)
+        finally:
+            (self._nodes_seen, self._services_seen, self._routers, self._routed, self._policies, self.problems,
+             self.upstreams) = kept  # fmt: skip
+            self._events = None
+        return walk
+
+    def _replay(self, walk: Walk) -> None:
+        """What the recorded walk read and reported, as walking it here would have."""
+        self._nodes_seen.update(walk.nodes)
+        self._services_seen.update(walk.services)
+        if walk.routers:
+            self._routers.update(walk.routers)
+            self._routed.update(walk.routed)
+        if walk.policies:
+            self._policies.update(walk.policies)
+        upstreams = self.upstreams
+        if walk.adopted is not None:  # upstreams only, none with a problem or a policy: their order is moot
+            for name, upstream in walk.adopted:
+                if name not in upstreams:
+                    upstreams[name] = upstream
+            self.endpoint_nodes.update(walk.endpoint_nodes)
+            return
+        for name, built, once in walk.events:
+            if built is not None:
+                if name not in upstreams:
+                    self._adopt(name, built)
+            elif once:
+                self.problem_once(name)
+            else:
+                self.problems.append(name)
+
+    def _report(self, problem: str) -> None:
+        self.problems.append(problem)
+        if self._events is not None:
+            self._events.append((problem, None, False))
+
+    def _node_provided(self, service: str, node_name: str, tls: ClientTls | None) -> tuple[ServicePort, ...]:
+        node = self.node(node_name)
+        if node is None:
+            self._report(f"provider virtual node {node_name!r} of {service!r} does not exist")
+            return ()
+        return tuple(_node_port(service, li.port_mapping.port, li.port_mapping.protocol, self.upstream(node, li, tls))
+                     for li in node.spec.listeners or ())
+
+    def _router_provided(self, service: str, router_name: str, tls: ClientTls | None) -> tuple[ServicePort, ...]:
         router = self.router(router_name)
         if router is None:
-            self.problems.append(f"provider virtual router {router_name!r} of {service!r} does not exist")
-            return []
+            self._report(f"provider virtual router {router_name!r} of {service!r} does not exist")
+            return ()
         routes = self.routes_of(router_name)
         out = []
         for rl in router.spec.listeners or ():
@@ -169,7 +241,7 @@ class Resolver:
             views = [v for r in routes if (v := self._route(r, pm.port, pm.protocol, tls)) is not None]
             views.sort(key=route_sort_key)
             out.append(ServicePort(service, pm.port, pm.protocol, tuple(views)))
-        return out
+        return tuple(out)
 
     def _route(self, route: shapes.RouteData, port: int, protocol: str, tls: ClientTls | None) -> RouteView | None:
         spec = route.spec
@@ -181,7 +253,7 @@ class Resolver:
             if match_port is not None and match_port != port:
                 return None
             if kind != protocol:  # the API refuses this; a route that got past it is named, not dropped
-                self._problem(
+                self.problem_once(
                     f"route {route.route_name!r} of virtual router {route.virtual_router_name!r}: a {kind} route "
                     f"cannot serve the {protocol} listener {port}; it is left out"
                 )
@@ -194,7 +266,7 @@ class Resolver:
             key = ResourceKey(Kind.ROUTE, self.mesh, route.route_name, route.virtual_router_name)
             tags = self.tags(key) if kind != "tcp" else None
             if tags:  # untagged (most routes): no fault to read
-                fault = extensions.fault(tags, f"route {route.route_name!r}", self.problems.append)
+                fault = extensions.fault(tags, f"route {route.route_name!r}", self._report)
             sections = self.policies(key, policies.ROUTE)
             shadow = mirror.shadow_cluster(self, sections.mirror, route.route_name, kind, targets, tls)
             return RouteView(
@@ -203,10 +275,12 @@ class Resolver:
             )
         return None
 
-    def _problem(self, problem: str) -> None:
+    def problem_once(self, problem: str) -> None:
         """Record `problem` once, however many services or listeners lead to it."""
         if problem not in self.problems:
             self.problems.append(problem)
+        if self._events is not None:
+            self._events.append((problem, None, True))
 
     def _targets(self, weighted: list[shapes.WeightedTarget], tls: ClientTls | None, route: str) -> tuple[Target, ...]:
         weights: dict[str, int] = {}
@@ -214,7 +288,7 @@ class Resolver:
             node = self.node(wt.virtual_node)
             listener = _listener_for(node, wt.port) if node is not None else None
             if node is None or listener is None:
-                self.problems.append(f"route {route!r}: target {wt.virtual_node!r} port {wt.port} is not resolvable")
+                self._report(f"route {route!r}: target {wt.virtual_node!r} port {wt.port} is not resolvable")
                 continue
             cluster = self.upstream(node, listener, tls).cluster
             weights[cluster] = weights.get(cluster, 0) + wt.weight
@@ -229,24 +303,39 @@ class Resolver:
         upstream, so it is built once per state (`SharedUpstreams`); each caller still records
         what building it reads and reports."""
         pm = listener.port_mapping
-        name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
-        existing = self.upstreams.get(name)
+        existing = self.upstreams.get(names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port))
         if existing is not None:
             return existing
+        name, built = self._built(node, listener, tls)
+        if self._events is not None:
+            self._events.append((name, built, False))
+        return self._adopt(name, built)
+
+    def _built(self, node: shapes.VirtualNodeData, listener: shapes.Listener,
+               tls: ClientTls | None) -> tuple[str, BuiltUpstream]:
+        """The upstream's cluster name and the upstream as built once per state for the TLS policy that applies."""
+        pm = listener.port_mapping
+        name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
         applies = tls is not None and (not tls.ports or pm.port in tls.ports) and tls.enforce is not False
-        chosen = tls if applies else None
-        key = (name, None if chosen is None else self._shared.keys.of(chosen))
+        key = (name, self._shared.keys.of(tls) if applies else None)
         built = self._shared.built.get(key)
         if built is None:
-            built = self._shared.built[key] = _build_upstream(self, node, listener, chosen, name)
+            built = self._shared.built[key] = _build_upstream(self, node, listener, tls if applies else None, name)
+        return name, built
+
+    def _adopt(self, name: str, built: BuiltUpstream) -> Upstream:
+        """The upstream `name` as built for this state, with what building it read and reported."""
         upstream, reported, sources, conflicts = built
-        self.problems.extend(reported)
-        self._policies.update(sources)
-        for conflict in conflicts:
-            self._problem(conflict)
+        if reported:
+            self.problems.extend(reported)
+        if sources:
+            self._policies.update(sources)
+        for conflict in conflicts:  # kept by the upstream's own event, not recorded again
+            if conflict not in self.problems:
+                self.problems.append(conflict)
         sd = upstream.discovery
         if sd is None or sd.dns is None:
-            self.endpoint_nodes.add(node.virtual_node_name)
+            self.endpoint_nodes.add(upstream.node)
         self.upstreams[name] = upstream
         return upstream
 
@@ -256,16 +345,8 @@ class Resolver:
             value = sd.aws_cloud_map if sd.aws_cloud_map is not None else sd.dns
             if value is not None and value.ip_preference is not None:
                 return value.ip_preference
-        return self._mesh_ip_preference
-
-    def node_ip_preference(self, node: shapes.VirtualNodeData) -> str | None:
-        """`ip_preference` resolved once per node, however many listeners and callers reach it."""
-        name = node.virtual_node_name
-        try:
-            return self._ip_preferences[name]
-        except KeyError:
-            found = self._ip_preferences[name] = self.ip_preference(node.spec.service_discovery)
-            return found
+        mesh_sd = self.state.mesh.spec.service_discovery
+        return mesh_sd.ip_preference if mesh_sd is not None else None
 
 
 # An upstream as built once per state: it, the problems building it reported (in order), the
@@ -273,11 +354,54 @@ class Resolver:
 BuiltUpstream = tuple[Upstream, tuple[str, ...], tuple[str, ...], tuple[str, ...]]
 
 
+# What a recorded walk did, in order: an upstream adopted (its name, as built), or a problem reported
+# (the problem, None, and True where it is reported only if it is not already).
+Event = tuple[str, BuiltUpstream | None, bool]
+
+
+class Walk:
+    """A service's ports as `Resolver.service_ports` walked to them, and every name the walk read
+    (virtual nodes, services, routers, routers whose routes it listed, policies used) and did."""
+
+    __slots__ = ("adopted", "endpoint_nodes", "events", "nodes", "policies", "ports", "routed", "routers", "services")
+
+    def __init__(self, ports: tuple[ServicePort, ...], nodes: tuple[str, ...], services: tuple[str, ...],
+                 routers: tuple[str, ...], routed: tuple[str, ...], policies_used: tuple[str, ...],
+                 events: tuple[Event, ...]) -> None:
+        self.ports, self.nodes, self.services, self.routers, self.routed = ports, nodes, services, routers, routed
+        self.policies, self.events = policies_used, events
+        # Where every event adopts an upstream that reports nothing and uses no policy: each (name,
+        # upstream), and the nodes whose endpoints they carry.
+        self.adopted: tuple[tuple[str, Upstream], ...] | None = None
+        self.endpoint_nodes: tuple[str, ...] = ()
+        if all(built is not None and not built[1] and not built[2] and not built[3] for _, built, _ in events):
+            self.adopted = tuple((name, built[0]) for name, built, _ in events if built is not None)
+            self.endpoint_nodes = tuple(u.node for _, u in self.adopted
+                                        if u.discovery is None or u.discovery.dns is None)
+
+    @classmethod
+    def of(cls, ports: tuple[ServicePort, ...], nodes: Collection[str], services: Collection[str],
+           routers: Collection[str], routed: Collection[str], policies_used: Collection[str],
+           events: list[Event]) -> Walk:
+        return cls(ports, tuple(nodes), tuple(services), tuple(routers), tuple(routed), tuple(policies_used),
+                   tuple(events))
+
+
+def _node_port(service: str, port: int, protocol: Protocol, upstream: Upstream) -> ServicePort:
+    """A service its virtual node provides, on one of the node's listeners: one implicit route to it."""
+    balancing = upstream.balancing
+    hashed = (balancing.hash_header,) if balancing is not None and balancing.hash_header else ()
+    route = RouteView("default", 0, protocol, None, (Target(upstream.cluster, 100),), hash_headers=hashed)
+    return ServicePort(service, port, protocol, (route,))
+
+
 class SharedUpstreams:
-    """The upstreams of one state, by cluster name and TLS policy content (`graph.memo.per_state`)."""
+    """The upstreams of one state, by cluster name and TLS policy content (`graph.memo.per_state`),
+    and its services' walks by name and TLS policy content (None: met once, not recorded)."""
 
     def __init__(self) -> None:
         self.built: dict[tuple[str, str | None], BuiltUpstream] = {}
+        self.walks: dict[str | tuple[str, str | None], Walk | None] = {}
         self.keys = ContentKeys()
 
 
@@ -301,7 +425,7 @@ def _build_upstream(resolver: Resolver, node: shapes.VirtualNodeData, listener: 
         port=pm.port,
         protocol=pm.protocol,
         discovery=node.spec.service_discovery,
-        ip_preference=resolver.node_ip_preference(node),
+        ip_preference=resolver.ip_preference(node.spec.service_discovery),
         health_check=listener.health_check,
         outlier_detection=listener.outlier_detection,
         tls=tls,
@@ -354,7 +478,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
     resolver = Resolver(state)
     if proxy.is_gateway:
         return _gateway_view(state, proxy, resolver), resolver
-    resolver.saw(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name))
+    resolver.node(proxy.name)  # its key read, as `saw` would record it
     node = state.virtual_nodes.get(proxy.name)
     if node is None:
         raise UnknownProxyError(f"no virtual node {proxy.name!r} in mesh {proxy.mesh!r}")
@@ -374,15 +498,19 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
         for li in spec.listeners or ()
     )
     services: list[ServicePort] = []
+    defaults = spec.backend_defaults
     for backend in spec.backends or ():
         vs = backend.virtual_service
         if vs is not None:
-            services.extend(resolver.service_ports(vs.virtual_service_name, _backend_tls(vs, spec.backend_defaults)))
+            tls = _backend_tls(vs, defaults) if vs.client_policy is not None or defaults is not None else None
+            services.extend(resolver.service_ports(vs.virtual_service_name, tls))
     access_log = spec.logging.access_log.file if spec.logging and spec.logging.access_log else None
     deduped = _dedupe(services)
     resolver.problems.extend(port_clashes(deduped))
-    own = resolver.policies(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name), policies.PROXY)
-    resolver.problems.extend(http_only_gaps(own, listeners))
+    own = NO_SECTIONS
+    if state.policies:  # else no section applies (`policies.sections`)
+        own = resolver.policies(ResourceKey(Kind.VIRTUAL_NODE, proxy.mesh, proxy.name), policies.PROXY)
+        resolver.problems.extend(http_only_gaps(own, listeners))
     view = ProxyView(
         proxy=proxy,
         listeners=listeners,
@@ -393,7 +521,7 @@ def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
         problems=tuple(resolver.problems),
         policies=own,
     )
-    if any(u.policies.zone_aware is not None for u in view.upstreams):
+    if state.policies and any(u.policies.zone_aware is not None for u in view.upstreams):
         resolver.endpoint_nodes.add(proxy.name)  # its own instances by zone: Envoy's local cluster (zoneAware)
     return view, resolver
 

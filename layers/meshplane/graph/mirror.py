@@ -49,6 +49,5 @@ def shadow_cluster(
 
 def _refused(resolver: Resolver, problem: str) -> str | None:
     """No cluster; the problem named once, however many router listeners serve the route."""
-    if problem not in resolver.problems:
-        resolver.problems.append(problem)
+    resolver.problem_once(problem)
     return None

@@ -106,6 +106,7 @@ class ServicePort:
     routes: tuple[RouteView, ...]
 
 
+@_filled_directly
 @dataclass(frozen=True)
 class IngressListener:
     """A listener of the proxy itself: a virtual node listener or a gateway listener."""
@@ -121,6 +122,7 @@ class IngressListener:
     health_check: shapes.VirtualGatewayHealthCheckPolicy | None = None
 
 
+@_filled_directly
 @dataclass(frozen=True)
 class GatewayRouteView:
     """A gateway route bound to one gateway listener, with its target service resolved."""
@@ -134,6 +136,7 @@ class GatewayRouteView:
     policies: Sections = NO_SECTIONS  # graph.policies.GATEWAY_ROUTE
 
 
+@_filled_directly
 @dataclass(frozen=True)
 class ProxyView:
     """Everything one proxy needs, resolved and sorted, without any Envoy type."""
