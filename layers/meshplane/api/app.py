@@ -5,6 +5,11 @@ server, so both behave identically.  Client mistakes are 4xx App Mesh errors;
 anything unexpected is logged and returned as InternalServerErrorException.
 With a `Telemetry`, every request is logged, counted, timed and traced by
 Powertools (`meshplane.api.observe`); without one it runs bare.
+
+meshplane's own APIs (policies, rollouts, proxy reads: `policy_api`, `rollout_api`,
+`proxy_status`) are imported and built on their first request: importing them costs more CPU
+than everything an App Mesh call needs, and a Lambda container serving App Mesh calls never
+uses them.
 """
 
 from __future__ import annotations
@@ -13,32 +18,39 @@ import base64
 import binascii
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from meshplane.api import policy_api, responses, rollout_api
+from meshplane.api import responses
 from meshplane.api.binding import bind
 from meshplane.api.operations import Operations
-from meshplane.api.permissions import Check
-from meshplane.api.proxy_status import ProxyReads
 from meshplane.api.routes import ProxyRoute, match, match_proxy_read
 from meshplane.config import Settings
 from meshplane.model.ids import Kind
-from meshplane.publication.bucket import SnapshotSource
 from meshplane.store.errors import BadRequest, InternalServerError, MeshplaneError
 from meshplane.store.limits import Limits
 from meshplane.store.resources import ResourceStore
 
 if TYPE_CHECKING:
     from meshplane.api.authz import Authorizer
+    from meshplane.api.permissions import Check
+    from meshplane.api.policy_api import PolicyOperations, Route
+    from meshplane.api.proxy_status import ProxyReads
+    from meshplane.api.rollout_api import RolloutOperations
     from meshplane.pipeline.telemetry import Telemetry
+    from meshplane.publication.bucket import SnapshotSource
 
 HEALTH_PATH = "/healthz"
+# Every path of the Policy and Rollout APIs starts with this (`policy_api.owns`, `rollout_api.owns`), and
+# no App Mesh path does: any other request is routed without importing either.
+EXTENSIONS_PREFIX = "/meshplane/v1/meshes/"
 HEALTH_OPERATION = "Health"
 UNKNOWN_OPERATION = "UnknownOperation"  # no route matched: one value, so metrics stay low-cardinality
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -62,11 +74,54 @@ class Api:
                  authorizer: Authorizer | None = None, snapshots: Callable[[], SnapshotSource] | None = None) -> None:
         """`snapshots`: the published snapshots, opened on first use (a proxy's config read needs them)."""
         self.operations = Operations(store)
-        self.proxies = ProxyReads(store, snapshots)
-        self.policies = policy_api.PolicyOperations(store)
-        self.rollouts = rollout_api.RolloutOperations(store)
         self.telemetry = telemetry
         self.authorizer = authorizer  # None: API Gateway's execute-api:Invoke is the only check
+        self._store, self._snapshots = store, snapshots
+        self._extensions: dict[str, Any] = {}  # meshplane's own APIs, by attribute, once built
+        self._building = threading.Lock()  # the local server serves requests on concurrent threads
+
+    @property
+    def proxies(self) -> ProxyReads:
+        """meshplane's proxy reads (`api.proxy_status`), built on first use."""
+
+        def build() -> ProxyReads:
+            from meshplane.api.proxy_status import ProxyReads
+
+            return ProxyReads(self._store, self._snapshots)
+
+        return self._once("proxies", build)
+
+    @property
+    def policies(self) -> PolicyOperations:
+        """The Policy API's operations (`api.policy_api`), built on first use."""
+
+        def build() -> PolicyOperations:
+            from meshplane.api.policy_api import PolicyOperations
+
+            return PolicyOperations(self._store)
+
+        return self._once("policies", build)
+
+    @property
+    def rollouts(self) -> RolloutOperations:
+        """The Rollout API's operations (`api.rollout_api`), built on first use."""
+
+        def build() -> RolloutOperations:
+            from meshplane.api.rollout_api import RolloutOperations
+
+            return RolloutOperations(self._store)
+
+        return self._once("rollouts", build)
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        """`build()`'s result, made by the first caller only: concurrent first requests share one."""
+        built: T | None = self._extensions.get(name)
+        if built is None:
+            with self._building:
+                built = self._extensions.get(name)
+                if built is None:
+                    built = self._extensions[name] = build()
+        return built
 
     @classmethod
     def build(cls, settings: Settings, client: Any, limits: Limits | None = None,
@@ -99,14 +154,17 @@ class Api:
             if proxy_read is not None:
                 operation = proxy_read[0].name
                 return Served(self._proxy_read(event, *proxy_read), operation)
-            if rollout_api.owns(path):
-                route, labels = policy_api.match(method, path, rollout_api.ROUTES)
-                operation = route.name
-                return Served(self._rollout(event, route, labels), operation)
-            if policy_api.owns(path):
-                route, labels = policy_api.match(method, path)
-                operation = route.name
-                return Served(self._policy(event, route, labels), operation)
+            if path.startswith(EXTENSIONS_PREFIX):
+                from meshplane.api import policy_api, rollout_api
+
+                if rollout_api.owns(path):
+                    route, labels = policy_api.match(method, path, rollout_api.ROUTES)
+                    operation = route.name
+                    return Served(self._rollout(event, route, labels), operation)
+                if policy_api.owns(path):
+                    route, labels = policy_api.match(method, path)
+                    operation = route.name
+                    return Served(self._policy(event, route, labels), operation)
             op, labels = match(method, path)
             operation = op.name
             inp = bind(op, labels, _query(event), _body(event))
@@ -121,8 +179,10 @@ class Api:
             internal = InternalServerError("internal error; the request may be retried")
             return Served(responses.error(internal), operation, responses.error_type(internal), exc)
 
-    def _policy(self, event: Mapping[str, Any], route: policy_api.Route, labels: dict[str, str]) -> dict[str, Any]:
+    def _policy(self, event: Mapping[str, Any], route: Route, labels: dict[str, str]) -> dict[str, Any]:
         """A call of the Policy extension API (`api.policy_api`): bound, authorized and run like App Mesh's."""
+        from meshplane.api import policy_api
+
         inp = policy_api.bind(route, labels, _query(event), _body(event))
         with self._span(route.name):
             if self.authorizer is not None:
@@ -130,8 +190,10 @@ class Api:
             output = self.policies.run(route.name, inp)
         return responses.success(output, None)
 
-    def _rollout(self, event: Mapping[str, Any], route: policy_api.Route, labels: dict[str, str]) -> dict[str, Any]:
+    def _rollout(self, event: Mapping[str, Any], route: Route, labels: dict[str, str]) -> dict[str, Any]:
         """A call of the Rollout extension API (`api.rollout_api`), bound and answered as the Policy API's."""
+        from meshplane.api import policy_api, rollout_api
+
         inp = policy_api.bind(route, labels, _query(event), _body(event))
         with self._span(route.name):
             if self.authorizer is not None:
@@ -163,22 +225,20 @@ def _authorizer(settings: Settings, store: ResourceStore) -> Authorizer | None:
     """With `MESHPLANE_API_AUTHZ=iam`, the caller's IAM policies decide every call (`api.authz`)."""
     if settings.api_authz != "iam":
         return None
-    import boto3
-
     from meshplane.api.authz import Authorizer
+    from meshplane.pipeline.wiring import aws_session
 
-    return Authorizer(boto3.client("iam", region_name=settings.region), store)
+    return Authorizer(aws_session(settings.region).client("iam"), store)
 
 
 def _snapshots(settings: Settings) -> Callable[[], SnapshotSource]:
     """The stack's snapshot bucket, its S3 client made on first use."""
 
     def opened() -> SnapshotSource:
-        import boto3
-
+        from meshplane.pipeline.wiring import aws_session
         from meshplane.store.s3objects import snapshot_bucket
 
-        return snapshot_bucket(boto3.client("s3", region_name=settings.region), settings.bucket)
+        return snapshot_bucket(aws_session(settings.region).client("s3"), settings.bucket)
 
     return opened
 

@@ -1,0 +1,46 @@
+"""The API's and the rollout controller's botocore reads find each service model in its own folder, without listing
+every service first: the API's IAM and S3 clients and the rollout's DynamoDB and CloudWatch clients come from a session
+of the pipeline's (`wiring.aws_session`), and the API's route table reads the App Mesh model the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from meshplane.api import app
+from meshplane.config import Settings
+from meshplane.store import s3objects
+from meshplane.store.resources import ResourceStore
+
+from . import test_coldstart_loader
+
+SETTINGS = Settings(table="t", bucket="snapshots", region="eu-west-1", api_authz="iam")
+full_listings = test_coldstart_loader.full_listings  # the fixture: the types botocore listed every service for
+
+
+@pytest.fixture(autouse=True)
+def no_default_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    """boto3's default session made anew, so no model an earlier test loaded through it is cached."""
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+
+
+def test_the_api_authorizers_iam_client_lists_no_service_folder(full_listings: list[str]) -> None:
+    authorizer = app._authorizer(SETTINGS, ResourceStore("t", object()))
+    assert authorizer is not None
+    iam = authorizer.iam
+    assert full_listings == []
+    plain = boto3.client("iam", region_name="eu-west-1")  # what the API used before: boto3's default session
+    assert iam.meta.service_model.service_name == "iam" and iam.meta.endpoint_url == plain.meta.endpoint_url
+
+
+def test_the_api_snapshot_buckets_s3_client_lists_no_service_folder(full_listings: list[str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[tuple[Any, str]] = []
+    monkeypatch.setattr(s3objects, "snapshot_bucket", lambda s3, bucket: opened.append((s3, bucket)))
+    app._snapshots(SETTINGS)()
+    [(s3, bucket)] = opened
+    assert full_listings == []
+    plain = boto3.client("s3", region_name="eu-west-1")
+    assert bucket == "snapshots" and s3.meta.service_model.service_name == "s3"
+    assert s3.meta.region_name == "eu-west-1" and s3.meta.endpoint_url == plain.meta.endpoint_url
