@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
+import botocore.loaders
 import pytest
-from meshplane.api import app
+from meshplane.api import app, routes
 from meshplane.config import Settings
 from meshplane.store import s3objects
 from meshplane.store.resources import ResourceStore
@@ -44,3 +45,10 @@ def test_the_api_snapshot_buckets_s3_client_lists_no_service_folder(full_listing
     plain = boto3.client("s3", region_name="eu-west-1")
     assert bucket == "snapshots" and s3.meta.service_model.service_name == "s3"
     assert s3.meta.region_name == "eu-west-1" and s3.meta.endpoint_url == plain.meta.endpoint_url
+
+
+def test_the_api_route_tables_app_mesh_model_is_botocores_read_without_listing_service_folders(
+        full_listings: list[str]) -> None:
+    model = routes._load_model()
+    assert full_listings == []
+    assert model == botocore.loaders.Loader().load_service_model(routes.SERVICE, "service-2", routes.API_VERSION)

@@ -56,9 +56,11 @@ def _path_pattern(template: str) -> re.Pattern[str]:
 
 
 def _load_model() -> dict[str, Any]:
-    import botocore.loaders  # only when the table is first built
+    """The App Mesh model from botocore's data, read from its own folder (`wiring.one_service_loader`): botocore's
+    `Loader()` would first list every service folder to check that appmesh is among them."""
+    from meshplane.pipeline.wiring import one_service_loader  # only when the table is first built
 
-    model: dict[str, Any] = botocore.loaders.Loader().load_service_model(SERVICE, "service-2", API_VERSION)
+    model: dict[str, Any] = one_service_loader(None).load_service_model(SERVICE, "service-2", API_VERSION)
     return model
 
 
