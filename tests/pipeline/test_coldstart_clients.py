@@ -11,6 +11,7 @@ import botocore.loaders
 import pytest
 from meshplane.api import app, routes
 from meshplane.config import Settings
+from meshplane.pipeline import rollout_runtime
 from meshplane.store import s3objects
 from meshplane.store.resources import ResourceStore
 
@@ -52,3 +53,21 @@ def test_the_api_route_tables_app_mesh_model_is_botocores_read_without_listing_s
     model = routes._load_model()
     assert full_listings == []
     assert model == botocore.loaders.Loader().load_service_model(routes.SERVICE, "service-2", routes.API_VERSION)
+
+
+def test_the_rollout_clients_share_one_session_that_lists_no_service_folder(full_listings: list[str],
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    rollout_runtime._built.cache_clear()
+    try:
+        controller, _ = rollout_runtime._built(None)
+    finally:
+        rollout_runtime._built.cache_clear()
+    dynamodb, cloudwatch = controller.resources.client, controller.reader.cloudwatch
+    assert full_listings == []
+    assert dynamodb._loader is cloudwatch._loader  # one session's loader: what both read is read once
+    assert dynamodb.meta.region_name == cloudwatch.meta.region_name == "eu-west-1"
+    assert dynamodb.meta.service_model.service_name == "dynamodb"
+    assert cloudwatch.meta.service_model.service_name == "cloudwatch"

@@ -83,19 +83,22 @@ def watch(controller: RolloutController, pacing: Pacing, remaining: Callable[[],
 
 @lru_cache(maxsize=1)
 def _built(owner: tuple[str, str] | None) -> tuple[RolloutController, Telemetry]:
-    import boto3
-
+    """The controller and telemetry of this container.  Both clients come from one session of the pipeline's
+    (`wiring.aws_session`): each model is found in its own folder instead of after listing every service
+    botocore knows, and the endpoint data both need is read once."""
     from meshplane.config import Settings
     from meshplane.pipeline.rollout_metrics import DEFAULT_NAMESPACE, CloudWatchReader
     from meshplane.pipeline.rollouts import RolloutController
     from meshplane.pipeline.telemetry import Telemetry
+    from meshplane.pipeline.wiring import aws_session
     from meshplane.store.resources import ResourceStore
 
     settings = Settings.from_env(owner=owner)
-    store = ResourceStore(settings.table, boto3.client("dynamodb"), region=settings.region, account=settings.account,
-                          partition=settings.partition, limits=settings.limits)
+    session = aws_session(settings.region)
+    store = ResourceStore(settings.table, session.client("dynamodb"), region=settings.region,
+                          account=settings.account, partition=settings.partition, limits=settings.limits)
     namespace = os.environ.get(envvars.ROLLOUT_METRICS_NAMESPACE) or DEFAULT_NAMESPACE
-    reader = CloudWatchReader(boto3.client("cloudwatch"), namespace)
+    reader = CloudWatchReader(session.client("cloudwatch"), namespace)
     return RolloutController(store, reader), Telemetry.from_env()
 
 
