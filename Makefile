@@ -18,7 +18,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml layers/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --constraint layers/requirements.txt
 	touch $(STAMP)
 
 $(CHECKOV):

@@ -87,6 +87,24 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in tops)))
 """
 
 
+def _layer_pins() -> dict[str, str]:
+    """layers/requirements.txt's `name==version` lines, names normalised as installers spell them."""
+    lines = (line.split("#")[0].strip() for line in (REPO / "layers" / "requirements.txt").read_text().splitlines())
+    pins = dict(line.split("==") for line in lines if line)
+    return {name.lower().replace("_", "-"): version for name, version in pins.items()}
+
+
+def test_every_layer_requirement_is_pinned_and_the_tests_run_those_versions() -> None:
+    """The layer ships what the suite ran: `make venv` installs with the pins as its constraints."""
+    from importlib.metadata import version
+
+    text = [line.split("#")[0].strip() for line in (REPO / "layers" / "requirements.txt").read_text().splitlines()]
+    assert all("==" in line for line in text if line), text
+    pins = _layer_pins()
+    assert {"pydantic", "pydantic-core", "protobuf", "xds-protos", "aws-lambda-powertools"} <= pins.keys()
+    assert {name: version(name) for name in pins} == pins
+
+
 def _assert_layer_is_pruned_but_complete(layer: Path, build_dir: Path, prune_layer: ModuleType) -> None:
     """The built wheels are aarch64, so the layer cannot be imported here: check its files instead.
 
@@ -98,6 +116,8 @@ def _assert_layer_is_pruned_but_complete(layer: Path, build_dir: Path, prune_lay
     import zipfile
 
     tops = {p.name for p in layer.iterdir()}
+    shipped = dict(p.name.removesuffix(".dist-info").rsplit("-", 1) for p in layer.glob("*.dist-info"))
+    assert {name.lower().replace("_", "-"): v for name, v in shipped.items()} == _layer_pins()
     assert not tops & {"grpc", "boto3", "botocore", "s3transfer", "yaml", "_yaml"}, sorted(tops)
     left = [m for m in prune_layer.BLOCKED if prune_layer.module_paths(layer, m)]
     assert left == []
