@@ -42,6 +42,8 @@ def test_a_first_call_freezes_at_settled_and_still_reclaims_the_cycles_dropped_a
         gc.unfreeze()
     first, warm = calls
     assert first["frozen at settled"] >= 1000 and first["young after settled"] < 100
-    assert warm["frozen at settled"] == 0  # settled freezes only during a first call
+    # settled freezes only during a first call: a freeze would add the 1000 young nodes just built, while other
+    # threads of the test process may free frozen objects meanwhile and so only ever lower the count
+    assert warm["frozen at settled"] <= 0
     assert dropped[0]() is None
     assert gc.isenabled()
