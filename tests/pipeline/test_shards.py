@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import re
 import uuid
@@ -14,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from meshplane.model.ids import Kind, ProxyId
-from meshplane.pipeline.ports import consistency_validator
+from meshplane.pipeline.ports import ModuleTranslator, consistency_validator
 from meshplane.pipeline.recompute import Plan
 from meshplane.pipeline.runtime import Pipeline
 from meshplane.pipeline.shards import ShardMessage, ShardPolicy, messages
@@ -110,12 +111,14 @@ def published_generation(world: World, proxy_id: ProxyId) -> int | None:
     return generation_of(world.clients.s3.get_object(Bucket=world.settings.bucket, Key=pointer.key)["Body"].read())
 
 
-def sharding(world: World, *, threshold: int, size: int, loader: Any = None) -> tuple[Pipeline, str]:
-    """A pipeline container of `world` whose hot plans go to a new shard queue; returns it and the queue's URL."""
+def sharding(world: World, *, threshold: int, size: int, **parts_changed: Any) -> tuple[Pipeline, str]:
+    """A pipeline container of `world` whose hot plans go to a new shard queue; returns it and the queue's URL.
+
+    `parts_changed` replaces some of its collaborators (`loader=...`, `translator=...`)."""
     url = world.sqs.create_queue(QueueName=f"shards-{uuid.uuid4().hex}")["QueueUrl"]
     config = dataclasses.replace(world.settings, shard_queue_url=url, shard_threshold=threshold, shard_size=size)
     clients = dataclasses.replace(world.clients, sqs=world.sqs)
-    parts = world.pipeline.parts if loader is None else dataclasses.replace(world.pipeline.parts, loader=loader)
+    parts = dataclasses.replace(world.pipeline.parts, **parts_changed)
     return Pipeline(config, clients, parts, Telemetry.from_env(world.log_stream)), url
 
 
@@ -176,6 +179,34 @@ def test_a_hot_change_is_sent_as_shards_and_each_shard_publishes_its_dependents(
     assert {published_generation(world, c) for c in callers} == {1}
     announced = [a["nodeId"] for a in world.announcements()]
     assert sorted(announced[-len(callers):]) == sorted(c.path for c in callers)  # once each
+
+
+class CollectorWatch(ModuleTranslator):
+    """The real translator, noting whether the cyclic collector was enabled as each proxy's translation began."""
+
+    def __init__(self) -> None:
+        self.enabled: list[bool] = []
+
+    def translate(self, state: Any, proxy: ProxyId) -> Any:
+        self.enabled.append(gc.isenabled())
+        return super().translate(state, proxy)
+
+
+def test_a_change_and_its_shards_pause_the_collector_over_their_whole_batch_and_enable_it_after(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    world, callers, mesh = hot
+    watch = CollectorWatch()
+    in_line, _ = sharding(world, threshold=len(callers), size=2, translator=watch)
+    route_change(world, mesh, 3)
+    assert in_line.recompute({"Records": world.stream.drain()}, LambdaContext()) == {"batchItemFailures": []}
+    assert watch.enabled == [False] * len(callers) and gc.isenabled()
+    watch.enabled.clear()
+    sharded, url = sharding(world, threshold=2, size=2, translator=watch)
+    route_change(world, mesh, 4)
+    assert sharded.recompute({"Records": world.stream.drain()}, LambdaContext()) == {"batchItemFailures": []}
+    assert sharded.recompute_shard(sqs_batch(receive_all(world, url)), LambdaContext()) == {"batchItemFailures": []}
+    assert watch.enabled == [False] * len(callers) and gc.isenabled()
+    assert {published_generation(world, c) for c in callers} == {4}
 
 
 def test_a_change_at_or_below_the_threshold_is_published_in_line(hot: tuple[World, list[ProxyId], str]) -> None:

@@ -39,6 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from meshplane.gc_pause import collector_paused
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.model.state import MeshState
@@ -287,7 +288,7 @@ class Recomputer:
         """Rebuild and publish the affected proxies of one mesh, retrying those another publisher raced."""
         resources, endpoint_nodes = list(resources), list(endpoint_nodes)
         secrets = self._secrets() if self._secrets is not None else None
-        with self._t.timed("RecomputeLatency", "recompute"):
+        with self._t.timed("RecomputeLatency", "recompute"), collector_paused():  # the batch, not each proxy
             quick = None if resources or full else self._dependents_only(mesh, endpoint_nodes, secrets)
             outcome = quick if quick is not None else self._whole_mesh(mesh, resources, endpoint_nodes, secrets,
                                                                        full=full)

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meshplane.gc_pause import collector_paused
 from meshplane.model.ids import ProxyId
 from meshplane.pipeline.recompute import OutsideDependencies
 from meshplane.pipeline.shard_io import OnceEach
@@ -191,7 +192,8 @@ class ShardWorker:
         secrets = self._secrets() if self._secrets is not None else None
         results: list[Result] = []
         more: frozenset[str] | None = frozenset()  # paths a rebuild missed in the part read; None: the whole mesh
-        with self._t.timed("ShardLatency", "recompute_shard"), ThreadPoolExecutor(self._threads) as pool:
+        with (self._t.timed("ShardLatency", "recompute_shard"), collector_paused(),  # the shard, not each proxy
+              ThreadPoolExecutor(self._threads) as pool):
             for _ in range(MAX_ROUNDS):
                 previous = self._read_pointers(pending)  # before the state: the ordering guarantee rests on it
                 try:

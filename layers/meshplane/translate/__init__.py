@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import gc
 import logging
-from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Collection, Mapping
 
 from google.protobuf.message import Message
 
+from meshplane.gc_pause import collector_paused
 from meshplane.graph import UnknownProxyError, resolve
 from meshplane.model.ids import ProxyId
 from meshplane.model.state import MeshState
@@ -20,25 +19,9 @@ from meshplane.translate.cache import for_state
 log = logging.getLogger(__name__)
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """One translation allocates hundreds of thousands of short-lived objects, each allocation
-    counting towards CPython's cyclic collector, whose full passes walk the whole heap (the mesh
-    state included): measured at 40% of the time at 10,000 clusters.  Nothing here needs a
-    cycle collected mid-way; the collector runs again, as usual, once it is re-enabled."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
 def translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     """Render `proxy`'s listeners, routes, clusters and endpoints; raises UnknownProxyError."""
-    with _collector_paused():
+    with collector_paused():
         return _translate(state, proxy)
 
 
