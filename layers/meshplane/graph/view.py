@@ -7,6 +7,7 @@ dependency index reads it, and nothing here knows about Envoy types.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypeVar
 
@@ -155,3 +156,31 @@ class ProxyView:
     @property
     def is_gateway(self) -> bool:
         return self.proxy.is_gateway
+
+    # The scans below are asked by several parts of one translation (each connection manager, each
+    # listener and route config); a proxy with 10,000 backends would walk its services each time.
+    @functools.cached_property
+    def http_groups(self) -> dict[int, tuple[ServicePort, ...]]:
+        """HTTP-family backend services grouped by port, in service order (callers must not mutate it)."""
+        groups: dict[int, list[ServicePort]] = {}
+        for sp in self.services:
+            if sp.protocol in HTTP_FAMILY:
+                groups.setdefault(sp.port, []).append(sp)
+        return {port: tuple(services) for port, services in groups.items()}
+
+    @functools.cached_property
+    def tcp_chains(self) -> tuple[ServicePort, ...]:
+        """TCP backends that get an egress chain of their own: the first, with routes, on each port
+        that no HTTP-family service holds (`graph.build.port_clashes` names the others)."""
+        claimed = set(self.http_groups)
+        out = []
+        for service in self.services:
+            if service.protocol == "tcp" and service.routes and service.port not in claimed:
+                claimed.add(service.port)
+                out.append(service)
+        return tuple(out)
+
+    @functools.cached_property
+    def injects_faults(self) -> bool:
+        """Whether a route to any backend injects faults (the connection managers then carry the filter)."""
+        return any(route.fault is not None for service in self.services for route in service.routes)

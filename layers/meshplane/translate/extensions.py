@@ -10,7 +10,6 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import http_con
 from envoy.type.v3 import percent_pb2
 
 from meshplane.graph.extensions import Balancing, Fault
-from meshplane.graph.view import ProxyView
 from meshplane.translate.core import millis, typed
 
 FAULT_FILTER = "envoy.filters.http.fault"
@@ -50,14 +49,6 @@ def route_fault(fault: Fault) -> fault_pb2.HTTPFault:
             common_fault.FaultDelay(fixed_delay=millis(fault.delay_ms), percentage=_share(fault.delay_percent))
         )
     return config
-
-
-def has_faults(view: ProxyView) -> bool:
-    for service in view.services:  # plain loops: asked for every connection manager of every proxy
-        for route in service.routes:
-            if route.fault is not None:
-                return True
-    return False
 
 
 def fault_filter() -> hcm.HttpFilter:

@@ -32,7 +32,7 @@ from meshplane.translate.core import EGRESS_DIRECT_PORT, address, ads, duration,
 from meshplane.translate.policy import authorization as policy_authorization
 from meshplane.translate.policy import jwt as policy_jwt
 from meshplane.translate.policy import rate_limit as policy_rate_limit
-from meshplane.translate.routes import egress_groups, group_protocol, tcp_chains
+from meshplane.translate.routes import group_protocol
 
 _HCM = "envoy.filters.network.http_connection_manager"
 _TCP = "envoy.filters.network.tcp_proxy"
@@ -78,7 +78,7 @@ def http_filter(
         rds=hcm.Rds(config_source=ads(), route_config_name=route_config),
         http_filters=[
             *before_router,
-            *([extensions.fault_filter()] if extensions.has_faults(view) else []),
+            *([extensions.fault_filter()] if view.injects_faults else []),
             _router_filter(),
         ],
         access_log=access_logs(view),
@@ -225,9 +225,9 @@ def _egress_key(view: ProxyView, keys: ContentKeys) -> Hashable | None:
     (a tracing section's service name), so the listener is the proxy's alone."""
     if view.policies.tracing is not None:
         return None
-    groups = tuple((port, group_protocol(services)) for port, services in sorted(egress_groups(view).items()))
-    tcp = tuple((s.port, tuple(_tcp_weights(s)), keys.of(_tcp_idle(s))) for s in tcp_chains(view))
-    faults = extensions.has_faults(view)
+    groups = tuple((port, group_protocol(services)) for port, services in sorted(view.http_groups.items()))
+    tcp = tuple((s.port, tuple(_tcp_weights(s)), keys.of(_tcp_idle(s))) for s in view.tcp_chains)
+    faults = view.injects_faults
     return "lds-egress", view.proxy.mesh, groups, tcp, keys.of(view.access_log), faults, view.allow_all
 
 
@@ -243,13 +243,13 @@ def egress(view: ProxyView) -> Listener:
     """
     mesh = view.proxy.mesh
     chains: list[lc.FilterChain] = []
-    for port, services in sorted(egress_groups(view).items()):
+    for port, services in sorted(view.http_groups.items()):
         config = names.egress_routes(group_protocol(services), port)
         match = lc.FilterChainMatch(destination_port={"value": port})
         chains.append(
             lc.FilterChain(name=config, filter_chain_match=match, filters=[http_filter(view, "egress", config)])
         )
-    for service in tcp_chains(view):
+    for service in view.tcp_chains:
         match = lc.FilterChainMatch(destination_port={"value": service.port})
         chains.append(
             lc.FilterChain(
@@ -341,7 +341,7 @@ def _ingress_key(view: ProxyView, keys: ContentKeys) -> Hashable | None:
          keys.of(li.timeout), keys.of(li.health_check))
         for li in view.listeners
     )
-    return "lds-ingress", view.proxy.mesh, shape, keys.of(view.access_log), extensions.has_faults(view)
+    return "lds-ingress", view.proxy.mesh, shape, keys.of(view.access_log), view.injects_faults
 
 
 def _shared_ingress(view: ProxyView, cache: RenderCache | None) -> Listener | None:

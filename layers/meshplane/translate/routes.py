@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from envoy.config.core.v3 import base_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -97,33 +97,12 @@ def _passthrough(view: ProxyView) -> rc.VirtualHost:
     return rc.VirtualHost(name="allow_all", domains=["*"], routes=[route])
 
 
-def egress_groups(view: ProxyView) -> dict[int, list[ServicePort]]:
-    """HTTP-family backend services grouped by port: one egress route config per port."""
-    groups: dict[int, list[ServicePort]] = {}
-    for sp in view.services:
-        if sp.protocol in HTTP_FAMILY:
-            groups.setdefault(sp.port, []).append(sp)
-    return groups
-
-
-def tcp_chains(view: ProxyView) -> list[ServicePort]:
-    """TCP backends that get an egress chain of their own: the first, with routes, on each port
-    that no HTTP-family service holds (`graph.build.port_clashes` names the others)."""
-    claimed = set(egress_groups(view))
-    out = []
-    for service in view.services:
-        if service.protocol == "tcp" and service.routes and service.port not in claimed:
-            claimed.add(service.port)
-            out.append(service)
-    return out
-
-
 def serves_direct(view: ProxyView) -> bool:
     """The direct config is in use unless a TCP backend holds the egress listener's own port."""
-    return all(s.port != EGRESS_DIRECT_PORT for s in tcp_chains(view))
+    return all(s.port != EGRESS_DIRECT_PORT for s in view.tcp_chains)
 
 
-def group_protocol(services: list[ServicePort]) -> str:
+def group_protocol(services: Iterable[ServicePort]) -> str:
     protocols = {s.protocol for s in services}
     return protocols.pop() if len(protocols) == 1 else "http"
 
@@ -144,7 +123,7 @@ def _host_wire(service: ServicePort) -> HostWire:
     return HostWire.of(service.service, service.port, map(_route_bytes, service.routes))
 
 
-def _hosts(groups: dict[int, list[ServicePort]], cache: RenderCache | None) -> dict[tuple[str, int], HostWire]:
+def _hosts(groups: Mapping[int, tuple[ServicePort, ...]], cache: RenderCache | None) -> dict[tuple[str, int], HostWire]:
     """Each service's serialised virtual host, to be written into every config naming it.
 
     A service port resolves the same for every caller of one state, so `cache` shares its host."""
@@ -163,7 +142,7 @@ def _config(name: str, hosts: list[bytes], view: ProxyView) -> bytes:
 def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, bytes]:
     """The egress route configs, each as its deterministic serialisation."""
     out: dict[str, bytes] = {}
-    groups = egress_groups(view)
+    groups = view.http_groups
     hosts = _hosts(groups, cache)
     for port, services in groups.items():
         name = names.egress_routes(group_protocol(services), port)
