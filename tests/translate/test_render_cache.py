@@ -5,7 +5,8 @@ The translator builds a backend's egress cluster, endpoints and virtual host onc
 a state translated after the others (the caches warm) must be byte for byte what a fresh copy of
 the state gives it (the caches empty): the mesh below is made of the cases where a shared entry
 would differ between callers (client TLS on some callers only, a zone-aware caller whose clusters
-are edited in place, callers whose egress listeners differ only in their access log, a gateway).
+are edited in place, callers whose egress listeners differ only in their access log, sidecars whose
+own-app clusters differ only in their connection pool, app address or protocol, a gateway).
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ def _state() -> MeshState:
     for caller, path in (("e-logged-caller", "/dev/stdout"), ("f-logged-elsewhere", "/var/log/envoy.log")):
         mesh.node(caller, listener(8080), backends=("other.local",),
                   logging={"accessLog": {"file": {"path": path}}})
+    # Sidecars whose own-app clusters share a template but for what keys it: a connection pool, an
+    # IPv6 app address, another protocol on the same port.
+    pool = {"http": {"maxConnections": 7, "maxPendingRequests": 3}}
+    mesh.node("g-pooled-callee", listener(8080, connectionPool=pool))
+    mesh.node("h-ipv6-callee", listener(8080), serviceDiscovery={"dns": {"hostname": "h.local",
+                                                                         "ipPreference": "IPv6_ONLY"}})
+    mesh.node("i-http2-callee", listener(8080, "http2"))
     for node in ("server", "zoned", "other"):
         mesh.node(node, listener(8080)).service(f"{node}.local", node=node)
         mesh.endpoint(node, f"10.0.0.{len(node)}", zone="a").endpoint(node, f"10.0.1.{len(node)}", zone="b")

@@ -14,13 +14,13 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from google.protobuf import any_pb2
 
 from meshplane.graph import names
-from meshplane.graph.view import ConnectionPool, Protocol, ProxyView, Upstream
+from meshplane.graph.view import ConnectionPool, IngressListener, Protocol, ProxyView, Upstream
 from meshplane.snapshot.snapshot import PackedResources
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import extensions
 from meshplane.translate import tls as tls_
 from meshplane.translate.cache import RenderCache
-from meshplane.translate.cds_wire import EdsTemplate
+from meshplane.translate.cds_wire import EdsTemplate, StaticTemplate
 from meshplane.translate.core import MAX_INT32, address, ads, duration, millis, positive, seconds, typed
 from meshplane.translate.policy import ejection as policy_ejection
 from meshplane.translate.policy import jwt as policy_jwt
@@ -234,15 +234,27 @@ def _eds_template(protocol: Protocol) -> EdsTemplate:
     return EdsTemplate.of(egress_cluster(nameless))
 
 
+def _local(listener: IngressListener, cache: RenderCache | None, gateway: bool) -> Cluster | bytes:
+    """`local_cluster` of the listener; a sidecar's written as bytes from a template its state's proxies share
+    (a gateway's stays a message: its policies may edit it)."""
+    li = listener
+    if cache is None or gateway:
+        return local_cluster(li.cluster, li.port, li.protocol, li.connection_pool, li.app_address)
+    key = ("local-template", li.port, li.protocol, cache.keys.of(li.connection_pool), li.app_address)
+    template = cache.value(key, _static_template, li.port, li.protocol, li.connection_pool, li.app_address)
+    return template.named(li.cluster)
+
+
+def _static_template(port: int, protocol: str, pool: ConnectionPool | None, host: str) -> StaticTemplate:
+    return StaticTemplate.of(local_cluster("", port, protocol, pool, host))
+
+
 def clusters(view: ProxyView, cache: RenderCache | None = None) -> PackedResources:
     """The local app (or gateway self-redirect) clusters, one per backend listener, and passthroughs.
 
     `cache` must be the render cache of the state `view` was resolved from; the clusters it shares
     are held as their bytes, parsed only if someone reads them."""
-    out: dict[str, Cluster | bytes] = {
-        li.cluster: local_cluster(li.cluster, li.port, li.protocol, li.connection_pool, li.app_address)
-        for li in view.listeners
-    }
+    out: dict[str, Cluster | bytes] = {li.cluster: _local(li, cache, view.is_gateway) for li in view.listeners}
     out.update(_egress_clusters(view, cache))
     if policy_zone_aware.wants_local(view):
         policy_zone_aware.apply(cast(dict[str, Cluster], out), view)  # every egress cluster is built here
