@@ -4,8 +4,8 @@ One translation allocates hundreds of thousands of short-lived objects, each cou
 whose full passes walk the whole heap (the mesh state included): 40% of one proxy's time at 10,000 clusters,
 and a quarter of a batch's when it runs between translations.  A translation leaves no cyclic garbage
 (`bench/suite_translation.py`'s whole mesh of 5,000 proxies: the collection after it frees nothing), and a
-publish through boto3 leaves a few objects, so a batch of them pauses the collector from its first proxy to
-its last and collects once, as usual, when it is enabled again.
+boto3 call about three objects (counted against the emulator over HTTP), so a batch of them pauses the
+collector from its first proxy to its last and collects once, as usual, when it is enabled again.
 
 The pause is counted, not toggled: threads that translate together (a shard's publishing pool) keep it paused
 until the last of them leaves, and a caller that had disabled the collector itself keeps it disabled.
