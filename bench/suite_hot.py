@@ -15,10 +15,13 @@ every caller, so its CDS and EDS change).  CPU per proxy is the shard processes'
 over the proxies they rebuilt; I/O per proxy is the store calls and bytes they made.
 
 The AWS projection is arithmetic on those measurements, every input named in the table:
-a shard's time is its measured CPU plus its store calls at published latencies, those
-the shard makes on its own thread one after another, and those its publishing threads
-make (`shards.IO_THREADS` at once) divided among them, and the dispatch's measured CPU
-stretched to the recompute function's share of a vCPU; the shards start together when
+a shard's time is its measured CPU, plus the client's CPU for each of its store calls (what
+boto3 spends building, signing, sending and parsing one, measured against the emulator by
+`client_cpu.py`, since the stores here are kept in memory), plus its store calls at published
+latencies, those the shard makes on its own thread one after another, and those its
+publishing threads make (`shards.IO_THREADS` at once) divided among them; the dispatch's
+CPU and its calls' client CPU are stretched to the recompute function's share of a vCPU;
+the shards start together when
 the shard queue's MaximumConcurrency (the template's ShardConcurrency) covers them, and
 otherwise, or under SQS's standard scaling, as that scaling allows.  The measured
 workers are warm (the process that published the mesh before forked them, so their
@@ -138,12 +141,34 @@ def _calls_ms(calls: dict[str, int]) -> float:
     return sum(n * LATENCY_MS[call.split(":")[0]] for call, n in calls.items())
 
 
-def _shard_ms(run: dict[str, Any], threads: int) -> float:
-    """A shard's projected time in AWS: its CPU, its own calls one after another, and its publishing threads'
-    calls shared among them."""
+def _client_ms(calls: dict[str, int], client_cpu: dict[str, float]) -> float:
+    """The client's CPU for `calls` (ms), from the measured CPU per call of each kind."""
+    missing = sorted(set(calls) - set(client_cpu))
+    if missing:
+        raise ValueError(f"no client CPU measured for {', '.join(missing)} (bench/client_cpu.py)")
+    return sum(n * client_cpu[call] for call, n in calls.items())
+
+
+def _shard_ms(run: dict[str, Any], threads: int, client_cpu: dict[str, float]) -> float:
+    """A shard's projected time in AWS: its CPU and its calls' client CPU (one vCPU: they do not overlap), its
+    own calls one after another, and its publishing threads' calls shared among them."""
     pooled = run.get("pooled", {})
     own = {call: n - pooled.get(call, 0) for call, n in run["calls"].items()}
-    return run["cpu"] * 1000 + _calls_ms(own) + _calls_ms(pooled) / threads
+    cpu_ms = run["cpu"] * 1000 + _client_ms(run["calls"], client_cpu)
+    return cpu_ms + _calls_ms(own) + _calls_ms(pooled) / threads
+
+
+def client_cpu(rounds: int) -> dict[str, float]:
+    """`client_cpu.py`'s CPU per call of each kind, against a fresh emulator."""
+    from cost_world import emulator
+
+    with emulator() as url:
+        proc = subprocess.run([sys.executable, str(BENCH / "client_cpu.py"), url, str(rounds)], capture_output=True,
+                              text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"client_cpu.py failed: {proc.stderr.strip().splitlines()[-3:]}")
+    measured: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return measured
 
 
 def _makespan(durations: list[float], concurrency: int, ramp: bool) -> float:
@@ -164,11 +189,12 @@ def _makespan(durations: list[float], concurrency: int, ramp: bool) -> float:
     return max(ends, default=0.0)
 
 
-def _projection(result: dict[str, Any]) -> dict[str, float]:
+def _projection(result: dict[str, Any], client_cpu: dict[str, float]) -> dict[str, float]:
     dispatch = result["dispatch"]
-    dispatch_ms = dispatch["cpu"] * 1000 / DISPATCH_CPU_SHARE + _calls_ms(dispatch["calls"])
+    dispatch_cpu_ms = dispatch["cpu"] * 1000 + _client_ms(dispatch["calls"], client_cpu)
+    dispatch_ms = dispatch_cpu_ms / DISPATCH_CPU_SHARE + _calls_ms(dispatch["calls"])
     dispatch_ms += math.ceil(result["shards"] / 10) * LATENCY_MS["sqs"]
-    shards = [_shard_ms(run, result.get("threads", 1)) for run in result["runs"]]
+    shards = [_shard_ms(run, result.get("threads", 1), client_cpu) for run in result["runs"]]
     cold = [ms + result.get("cold_load_s", 0.0) * 1000 for ms in shards]
     return {"dispatch ms": dispatch_ms, "slowest shard ms": max(shards),
             "all shards at once s": (dispatch_ms + _makespan(shards, SHARD_CONCURRENCY, ramp=False)) / 1000,
@@ -176,7 +202,7 @@ def _projection(result: dict[str, Any]) -> dict[str, float]:
             "cold containers s": (dispatch_ms + _makespan(cold, SHARD_CONCURRENCY, ramp=False)) / 1000}
 
 
-def _row(result: dict[str, Any]) -> dict[str, Any]:
+def _row(result: dict[str, Any], client_cpu: dict[str, float]) -> dict[str, Any]:
     runs = result["runs"]
     proxies = sum(r["proxies"] for r in runs)
     published = [t for r in runs for t in r["published"]]
@@ -187,13 +213,14 @@ def _row(result: dict[str, Any]) -> dict[str, Any]:
             calls[call] = calls.get(call, 0) + n
         for call, n in run["bytes"].items():
             written[call] = written.get(call, 0) + n
-    projection = _projection(result)
+    projection = _projection(result, client_cpu)
     return {
         "nodes": result["nodes"], "dependents": result["targets"], "shards": result["shards"],
         "workers": WORKERS, "last pointer s": max(published) - result["t0"],
         "dispatch (plan + cut) s": result["dispatched"] - result["t0"],
         "last stream s": result["last_stream_s"], "stream p50 s": result["stream_p50_s"], "streams": result["streams"],
         "shard CPU ms/proxy": sum(r["cpu"] for r in runs) / proxies * 1000,
+        "AWS client CPU ms/proxy": _client_ms(calls, client_cpu) / proxies,
         "store calls/proxy": sum(calls.values()) / proxies,
         **{f"{call}/proxy": round(n / proxies, 2) for call, n in sorted(calls.items())},
         "bytes written/proxy": sum(written.values()) / proxies,
@@ -210,9 +237,10 @@ def run(profile: Profile) -> Suite:
     require("meshplane.pipeline.shards", "ShardWorker", "messages")
     require("meshplane.delivery.service", "AdsService")
     suite = Suite("hot")
+    measured = client_cpu(profile.pick(7, 3, 1))
     rows = []
     for nodes in profile.pick([1000, 5000, 10000], [1000], [60]):
-        row = _row(_one(nodes, min(STREAMS, nodes)))
+        row = _row(_one(nodes, min(STREAMS, nodes)), measured)
         rows.append(row)
         size = f"N={nodes:,}"
         local_target = HOT_LOCAL_S * 1000 if nodes == 10000 else None
@@ -223,6 +251,8 @@ def run(profile: Profile) -> Suite:
         suite.add(f"{size}: change → last of {row['streams']:,} ADS streams has it", row["last stream s"] * 1000, "ms",
                   note=f"p50 {row['stream p50 s'] * 1000:.0f} ms")
         suite.add(f"{size}: shard CPU per proxy", row["shard CPU ms/proxy"], "ms")
+        suite.add(f"{size}: AWS client CPU per proxy", row["AWS client CPU ms/proxy"], "ms",
+                  note="boto3's CPU for the proxy's store calls, measured per call against the emulator")
         suite.add(f"{size}: store calls per proxy", row["store calls/proxy"], "calls")
         suite.add(f"{size}: bytes written per proxy", row["bytes written/proxy"], "B")
         suite.add(f"{size}: AWS projection, all shards at once", row["AWS all shards at once s"] * 1000, "ms",
@@ -232,4 +262,6 @@ def run(profile: Profile) -> Suite:
                   "ms", note=f"each shard also parses the whole mesh: {row['cold state load ms']:.0f} ms of CPU")
     suite.tables["hot change, per mesh size"] = rows
     suite.tables["AWS latencies used"] = LATENCY_SOURCES
+    suite.tables["client CPU per call (bench/client_cpu.py, against the emulator over HTTP)"] = [
+        {"call": call, "CPU ms": ms} for call, ms in sorted(measured.items())]
     return suite
