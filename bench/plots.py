@@ -213,8 +213,9 @@ SUITES: dict[str, tuple[str, Panels, str]] = {
     "hot": ("Hot changes in shards", _hot,
             "The route behind a service every node calls gains a canary. Top: measured on this machine, the "
             "pipeline's shards on one worker process per core, until the last pointer is written and until the "
-            "last of 1,000 simulated Envoys holds the change. Bottom: the AWS projection from the measured CPU and "
-            "store calls at published latencies (bench/suite_hot.py lists them)."),
+            "last of 1,000 simulated Envoys holds the change. Bottom: the AWS projection from the measured CPU, "
+            "boto3's measured CPU per store call and the store calls at published latencies (bench/suite_hot.py "
+            "lists them)."),
     "status": ("Proxy status writes", _status,
                "One ADS server's status path (coalescer and store edge, DynamoDB in moto) while 1,000 Envoys churn "
                "for a minute: items written per second against the bound, and how long a NACK waits."),
