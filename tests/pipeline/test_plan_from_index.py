@@ -23,7 +23,7 @@ from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
 from meshplane.model.state import MeshState
 from meshplane.pipeline.ports import ModuleGraph
-from meshplane.pipeline.recompute import Plan, Recomputer, _own_keys
+from meshplane.pipeline.recompute import Plan, Recomputer, _own_keys, touched_nodes
 from meshplane.store.index import IndexEntry, resource_path
 from support import MeshBuilder
 from support.policies import policy
@@ -195,4 +195,14 @@ def test_the_plan_from_the_index_is_the_plan_from_resolving_every_proxy(data: st
     index = _published(graph, _state(before), unpublished)
     state = _state(after)
     expected = _resolving_every_proxy(graph, state, index, resources, nodes)
-    assert _planner(graph).plan(state, index, resources, nodes) == expected
+    plan = _planner(graph).plan(state, index, resources, nodes)
+    assert dataclasses.replace(plan, rendered=None) == expected
+    # a resource change's full rebuilds render the assignments of the nodes it wrote or whose endpoints moved
+    assert plan.rendered == (touched_nodes(resources, nodes) if resources else None)
+
+
+def test_the_nodes_a_change_touched_are_those_it_wrote_and_those_whose_endpoints_moved() -> None:
+    written = [ResourceKey(Kind.VIRTUAL_NODE, "m", "a"), ResourceKey(Kind.ROUTE, "m", "r", "router"),
+               ResourceKey(Kind.VIRTUAL_SERVICE, "m", "a.local"), ResourceKey(Kind.VIRTUAL_GATEWAY, "m", "edge")]
+    assert touched_nodes(written, ["b"]) == {"a", "b"}
+    assert touched_nodes([ResourceKey(Kind.ROUTE, "m", "r", "router")], []) == frozenset()

@@ -27,8 +27,8 @@ class BreaksFront(ModuleTranslator):
 
     armed = False
 
-    def translate(self, state: Any, proxy: ProxyId) -> Snapshot:
-        snapshot = super().translate(state, proxy)
+    def translate(self, state: Any, proxy: ProxyId, *rest: Any) -> Snapshot:
+        snapshot = super().translate(state, proxy, *rest)
         if not (self.armed and proxy == FRONT):
             return snapshot
         resources = {kind: dict(snapshot.of(kind)) for kind in XdsType}

@@ -25,9 +25,9 @@ class CountingTranslator(ModuleTranslator):
         self.full: list[str] = []
         self.eds_only: list[str] = []
 
-    def translate(self, state: Any, proxy: ProxyId) -> Any:
+    def translate(self, state: Any, proxy: ProxyId, *rest: Any) -> Any:
         self.full.append(proxy.path)
-        return super().translate(state, proxy)
+        return super().translate(state, proxy, *rest)
 
     def endpoints(self, state: Any, proxy: ProxyId, *rest: Any) -> Any:
         self.eds_only.append(proxy.path)
@@ -180,3 +180,43 @@ def test_an_endpoint_only_plan_takes_the_dependents_from_the_index_without_resol
     assert plan.endpoints_only == {FRONT, RED}  # RED by its old dependencies alone
     assert plan.full == {new}  # never published: built in full
     assert plan.retired == {"mesh/colors/virtualNode/deleted"}
+
+
+def _blue_assignment(world: World) -> Any:
+    snapshot = world.snapshot(FRONT)
+    assert snapshot is not None
+    return snapshot.of(XdsType.ENDPOINTS)[EGRESS_BLUE]
+
+
+def test_a_route_change_carries_the_assignments_over_and_a_node_change_renders_its_own_again(aws_env: None) -> None:
+    world = make_world()
+    meshes.colors(world)
+    world.recompute()
+    world.ecs([sample("ecs_task_running_fargate.json")])
+    world.recompute()
+    blue = _blue_assignment(world)
+    assert blue.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address == "10.0.1.25"
+    queried: list[str] = []
+
+    def note(params: dict[str, Any], **_: Any) -> None:
+        queried.append(params["ExpressionAttributeValues"][":pk"]["S"])
+
+    world.clients.dynamodb.meta.events.register("provide-client-params.dynamodb.Query", note)
+    try:
+        world.put(Kind.ROUTE, "colors", "colors-route", meshes.http_route(("colors-blue", 3), ("colors-red", 1)),
+                  parent="colors-router")
+        assert world.recompute() == {"batchItemFailures": []}
+        assert _blue_assignment(world) == blue  # front rebuilt in full, blue's instances as last published
+        # blue's endpoints are not read for it; red's are, its cluster new to front
+        assert [pk for pk in queried if pk.startswith("EP#")] == ["EP#colors#colors-red"]
+        # blue's own change: its health check port now rides on each instance, so its assignment is rendered
+        world.put(Kind.VIRTUAL_NODE, "colors", "colors-blue", {"listeners": [{
+            **meshes.listener(8080), "healthCheck": {"protocol": "http", "path": "/ping", "port": 8081,
+                                                     "healthyThreshold": 2, "unhealthyThreshold": 2,
+                                                     "timeoutMillis": 2000, "intervalMillis": 5000}}]})
+        assert world.recompute() == {"batchItemFailures": []}
+    finally:
+        world.clients.dynamodb.meta.events.unregister("provide-client-params.dynamodb.Query", note)
+    checked = _blue_assignment(world).endpoints[0].lb_endpoints[0].endpoint.health_check_config
+    assert checked.port_value == 8081
+    assert "EP#colors#colors-blue" in queried

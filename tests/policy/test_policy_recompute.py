@@ -34,9 +34,9 @@ class CountingTranslator(ModuleTranslator):
     def __init__(self) -> None:
         self.built: list[str] = []
 
-    def translate(self, state: Any, proxy: ProxyId) -> Any:
+    def translate(self, state: Any, proxy: ProxyId, *rest: Any) -> Any:
         self.built.append(proxy.path)
-        return super().translate(state, proxy)
+        return super().translate(state, proxy, *rest)
 
 
 def _spec(**sections: Any) -> PolicySpec:

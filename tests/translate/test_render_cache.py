@@ -95,3 +95,24 @@ def test_the_mesh_holds_the_cases_a_shared_entry_could_get_wrong(state: MeshStat
     egress = [translate(state, ProxyId(MESH, Kind.VIRTUAL_NODE, caller)).of(XdsType.LISTENERS)
               ["lds_egress_0.0.0.0_15001"] for caller in ("e-logged-caller", "f-logged-elsewhere")]
     assert egress[0] != egress[1]
+
+
+def test_a_full_render_over_its_own_last_assignments_carries_them_byte_for_byte(state: MeshState) -> None:
+    """Carrying the assignments of untouched nodes over (`translate`'s `last_endpoints`) gives what rendering them
+    does, when the last ones are current; the zone-aware caller's own local assignment included."""
+    for proxy in sorted(proxies(state)):
+        rendered = translate(dataclasses.replace(state), proxy)
+        last = rendered.of(XdsType.ENDPOINTS)
+        for touched in (frozenset(), frozenset({"server", "c-zoned-caller"})):
+            carried = translate(dataclasses.replace(state), proxy, last, touched)
+            assert _wire(carried) == _wire(rendered)
+
+
+def test_an_untouched_node_keeps_its_last_assignment_and_a_touched_one_is_rendered_anew(state: MeshState) -> None:
+    caller = ProxyId(MESH, Kind.VIRTUAL_NODE, "b-plain-caller")
+    current = translate(dataclasses.replace(state), caller).of(XdsType.ENDPOINTS)
+    stale = translate(dataclasses.replace(state, endpoints={}), caller).of(XdsType.ENDPOINTS)  # no instances
+    server, other = f"cds_egress_{MESH}_server_http_8080", f"cds_egress_{MESH}_other_http_8080"
+    carried = translate(dataclasses.replace(state), caller, stale, frozenset({"server"})).of(XdsType.ENDPOINTS)
+    assert carried[server] == current[server] and carried[server].endpoints  # touched: rendered from the state
+    assert carried[other] == stale[other] and not carried[other].endpoints  # untouched: as last published

@@ -64,7 +64,11 @@ class Graph(Protocol):
 class Translator(Protocol):
     """Mesh state to one proxy's xDS resources (`meshplane.translate`)."""
 
-    def translate(self, state: MeshState, proxy: ProxyId) -> Snapshot: ...
+    def translate(self, state: MeshState, proxy: ProxyId, last_endpoints: Mapping[str, Message] | None = None,
+                  rendered: Collection[str] | None = None) -> Snapshot:
+        """The proxy's snapshot; with `last_endpoints` and `rendered`, the assignments of nodes outside `rendered`
+        are `last_endpoints`' (`translate.translate`)."""
+        ...
 
     def endpoints(self, state: MeshState, proxy: ProxyId, last: Mapping[str, Message] | None = None,
                   changed: Collection[str] | None = None) -> Mapping[str, Message]:
@@ -105,10 +109,11 @@ class ModuleTranslator:
     ClusterLoadAssignments: no listener, route or cluster is built.
     """
 
-    def translate(self, state: MeshState, proxy: ProxyId) -> Snapshot:
+    def translate(self, state: MeshState, proxy: ProxyId, last_endpoints: Mapping[str, Message] | None = None,
+                  rendered: Collection[str] | None = None) -> Snapshot:
         from meshplane import translate
 
-        return translate.translate(state, proxy)
+        return translate.translate(state, proxy, last_endpoints, rendered)
 
     def endpoints(self, state: MeshState, proxy: ProxyId, last: Mapping[str, Message] | None = None,
                   changed: Collection[str] | None = None) -> Mapping[str, Message]:

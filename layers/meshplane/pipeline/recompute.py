@@ -29,6 +29,14 @@ cost a graph resolve of every proxy in the mesh (`bench/suite_incremental.py`).
 Nor do they read the whole mesh: the index also names what each dependent was
 built from, and only that is read (`_dependents_only`), checked before each publish
 to hold everything the rebuild read.
+
+A resource change rebuilds its proxies in full but carries their assignments over the
+same way: an assignment is a function of its node's spec and endpoints alone, so only
+those of the nodes the change wrote or whose endpoints it moved (`Plan.rendered`), and
+of clusters new to the proxy, are rendered and their endpoints read.  A route every node
+calls then reads no endpoints for the nodes it already routed to.  A later change to
+any other node renders that node's assignment on top of the latest publish, as its
+endpoint changes do; the reconcile's full pass renders every assignment.
 """
 
 from __future__ import annotations
@@ -68,6 +76,10 @@ class Plan:
     full: frozenset[ProxyId] = frozenset()
     endpoints_only: frozenset[ProxyId] = frozenset()
     retired: frozenset[str] = frozenset()
+    # The virtual nodes the change touched (their spec or their endpoints): a full rebuild renders their
+    # assignments and carries the others' over from its last publish, which any later change to them
+    # re-renders in turn.  None: every assignment rendered (the reconcile's full pass, the safety net).
+    rendered: frozenset[str] | None = None
 
 
 class Fanout(Protocol):
@@ -127,6 +139,14 @@ class Reach:
 
     changed: frozenset[str]
     listed: frozenset[str]
+
+
+def touched_nodes(resources: Iterable[DependencyKey], endpoint_nodes: Iterable[str]) -> frozenset[str]:
+    """The virtual nodes a change touched, whose assignments a full rebuild renders (`Plan.rendered`): those
+    it wrote and those whose endpoints it changed.  An assignment is a function of its node's spec
+    (listener port, health check port, Cloud Map attribute filter) and endpoints alone."""
+    written = {key.name for key in resources if isinstance(key, ResourceKey) and key.kind is Kind.VIRTUAL_NODE}
+    return frozenset(written | set(endpoint_nodes))
 
 
 def resources_reach(state: MeshState, resources: Iterable[DependencyKey]) -> Reach:
@@ -215,12 +235,14 @@ class Recomputer:
         return state, entries
 
     def _prefetch(self, state: MeshState, targets: Collection[ProxyId], index: dict[str, IndexEntry], *,
-                  full: frozenset[ProxyId], changed: frozenset[str]) -> dict[str, Pointer | None]:
+                  full: frozenset[ProxyId], changed: frozenset[str],
+                  rendered: frozenset[str] | None) -> dict[str, Pointer | None]:
         """The targets' pointers by path (`PointerStore.get_many`: one call per 100) and, at the same time, the
         endpoints their rebuilds will look up, instead of one Query after the other as translation asks.
 
-        A full rebuild reads every node it used last time; an EDS-only one only the `changed` nodes it uses,
-        because it keeps the other nodes' assignments from its last snapshot (`translate_endpoints`).  The
+        A full rebuild reads every node it used last time, or with `rendered` only those among them; an
+        EDS-only one only the `changed` nodes it uses, because it keeps the other nodes' assignments from
+        its last snapshot (`translate_endpoints`).  The
         endpoints are a hint: whatever else a target needs now is still read on first lookup.  The pointers
         are read after the state, as `_rebuild` read each before; a publish that moved one since makes that
         target's conditional write fail and the target is rebuilt from a fresh read."""
@@ -228,7 +250,8 @@ class Recomputer:
         nodes: set[str] = set()
         for proxy in targets:
             if (entry := index.get(proxy.path)) is not None:
-                nodes |= entry.endpoint_deps if proxy in full else entry.endpoint_deps & changed
+                kept = changed if proxy not in full else rendered  # None: every node it used is rendered
+                nodes |= entry.endpoint_deps if kept is None else entry.endpoint_deps & kept
         wanted = sorted(nodes & state.virtual_nodes.keys())  # never `in state.endpoints`: that would read it
         try:
             list(self._threads().map(state.endpoints.__getitem__, wanted))
@@ -256,8 +279,9 @@ class Recomputer:
             return Plan(frozenset(paths.values()), frozenset(), retired)
         if not changed:
             return _endpoint_plan(paths, index, set(endpoint_nodes), retired)
-        return self._resource_plan(state, paths, index, resources_reach(state, resources), set(endpoint_nodes),
+        plan = self._resource_plan(state, paths, index, resources_reach(state, resources), set(endpoint_nodes),
                                    retired)
+        return dataclasses.replace(plan, rendered=touched_nodes(resources, endpoint_nodes))
 
     def _resource_plan(self, state: MeshState, paths: dict[str, ProxyId], index: dict[str, IndexEntry],
                        reach: Reach, nodes: set[str], retired: frozenset[str]) -> Plan:
@@ -319,12 +343,14 @@ class Recomputer:
             if pending is not None:
                 targets &= pending
             changed = frozenset(endpoint_nodes)
-            previous = self._prefetch(state, targets, entries, full=plan.full, changed=changed)
+            previous = self._prefetch(state, targets, entries, full=plan.full, changed=changed,
+                                      rendered=plan.rendered)
             raced: set[ProxyId] = set()
             for proxy in sorted(targets):
                 try:
                     outcome.results.append(self._rebuild(state, proxy, previous[proxy.path], changed,
-                                                         eds_only=proxy not in plan.full, secrets=secrets))
+                                                         eds_only=proxy not in plan.full, secrets=secrets,
+                                                         rendered=plan.rendered))
                 except PointerConflict:
                     raced.add(proxy)
             if not raced:
@@ -366,7 +392,7 @@ class Recomputer:
         if not all(state.defines(proxy) for proxy in targets):
             return None
         state = self.with_endpoints(state, state.virtual_nodes)
-        previous = self._prefetch(state, targets, entries, full=frozenset(), changed=changed)
+        previous = self._prefetch(state, targets, entries, full=frozenset(), changed=changed, rendered=None)
         outcome = Outcome()
         for proxy in sorted(targets):
             try:
@@ -377,17 +403,21 @@ class Recomputer:
         return outcome
 
     def _rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, changed: frozenset[str], *,
-                 eds_only: bool, secrets: Secrets | None) -> Result:
-        return self.rebuild(state, proxy, previous, eds_only=eds_only, secrets=secrets, changed=changed)
+                 eds_only: bool, secrets: Secrets | None, rendered: frozenset[str] | None) -> Result:
+        return self.rebuild(state, proxy, previous, eds_only=eds_only, secrets=secrets, changed=changed,
+                            rendered=rendered)
 
     def rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, *, eds_only: bool,
                 secrets: Secrets | None, changed: Collection[str] | None = None,
-                within: frozenset[str] | None = None) -> Result:
+                within: frozenset[str] | None = None, rendered: frozenset[str] | None = None) -> Result:
         """Build one proxy from `state` and publish it over `previous`; PointerConflict if that moved since.
 
         A caller that reads `previous` before loading `state` (the shards do) can never
         overwrite a publish built from a newer state: that publish would have moved it.
         `changed` names the nodes whose endpoints changed for an `eds_only` rebuild (None: any).
+        `rendered` (`Plan.rendered`) names, for a full rebuild, the nodes whose assignments are rendered
+        again; the others are carried over from the last publish, as an endpoint change carries
+        them (None: all rendered).
         `within`, for a `state` that holds only those dependency paths, raises OutsideDependencies
         instead of publishing when the proxy read anything else.
         """
@@ -397,8 +427,10 @@ class Recomputer:
         if eds_only:  # the secrets ride along with the other carried-over types: no ACM call
             snapshot = self._endpoints_over(state, proxy, previous, changed)
         if snapshot is None:
+            last = self._last(proxy, previous) if rendered is not None and not eds_only else None
             with self._t.traced("translate.full"):
-                snapshot = self._translator.translate(state, proxy)
+                snapshot = (self._translator.translate(state, proxy) if last is None else
+                            self._translator.translate(state, proxy, last.of(XdsType.ENDPOINTS), rendered))
             if secrets is not None:
                 with self._t.traced("acm.secrets"):
                     resolved = secrets.resolve(snapshot, lambda: self._publisher.previous_snapshot(previous),
@@ -415,14 +447,18 @@ class Recomputer:
                         changed: Collection[str] | None) -> Snapshot | None:
         """The last published snapshot with its EDS rendered again, the `changed` nodes' assignments only (all
         when None); None, for a full build instead, when there is no last snapshot or it cannot be read."""
-        try:
-            last = self._publisher.previous_snapshot(previous)
-        except SourceUnavailable as exc:
-            self._t.logger.warning("last snapshot unreadable; building in full",
-                                   extra={"nodeId": proxy.path, "reason": str(exc)})
-            return None
+        last = self._last(proxy, previous)
         if last is None:
             return None
         with self._t.traced("translate.endpoints"):
             eds = self._translator.endpoints(state, proxy, last.of(XdsType.ENDPOINTS), changed)
         return Snapshot.build(proxy.path, {**last.resources, XdsType.ENDPOINTS: eds})
+
+    def _last(self, proxy: ProxyId, previous: Pointer | None) -> Snapshot | None:
+        """The snapshot `previous` names; None when there is none or it cannot be read (then all is rendered)."""
+        try:
+            return self._publisher.previous_snapshot(previous)
+        except SourceUnavailable as exc:
+            self._t.logger.warning("last snapshot unreadable; building in full",
+                                   extra={"nodeId": proxy.path, "reason": str(exc)})
+            return None

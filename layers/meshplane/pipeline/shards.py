@@ -75,6 +75,9 @@ class ShardMessage(BaseModel):
     count: int = Field(ge=1)
     full: tuple[str, ...] = ()  # node paths rebuilt in full
     endpoints_only: tuple[str, ...] = ()  # node paths whose EDS alone is rebuilt
+    # The virtual nodes whose assignments a full rebuild renders, the others' carried over (`Plan.rendered`);
+    # absent: all rendered.
+    rendered: tuple[str, ...] | None = None
 
     def proxies(self) -> tuple[frozenset[ProxyId], frozenset[ProxyId]]:
         """(full, endpoints only) as proxy ids; ValueError on a path that names none."""
@@ -128,9 +131,10 @@ def messages(mesh: str, plan: Plan, policy: ShardPolicy, change: str | None = No
         return []
     change = change or uuid.uuid4().hex
     parts = policy.split(plan.full, plan.endpoints_only)
+    rendered = tuple(sorted(plan.rendered)) if plan.rendered is not None else None
     return [ShardMessage(id=f"{change}-{i}", mesh=mesh, index=i, count=len(parts),
                          full=tuple(sorted(p.path for p in full)),
-                         endpoints_only=tuple(sorted(p.path for p in eds)))
+                         endpoints_only=tuple(sorted(p.path for p in eds)), rendered=rendered)
             for i, (full, eds) in enumerate(parts)]
 
 
@@ -189,6 +193,7 @@ class ShardWorker:
         """Rebuild the shard's proxies; those another publisher raced are rebuilt from fresh reads."""
         full, eds = shard.proxies()
         pending = full | eds
+        rendered = frozenset(shard.rendered) if shard.rendered is not None else None
         secrets = self._secrets() if self._secrets is not None else None
         results: list[Result] = []
         more: frozenset[str] | None = frozenset()  # paths a rebuild missed in the part read; None: the whole mesh
@@ -202,7 +207,7 @@ class ShardWorker:
                     return results
                 try:
                     done, raced, outside = self._rebuild(pool, state, sorted(pending & present), previous, full,
-                                                         secrets, within)
+                                                         secrets, within, rendered)
                 finally:
                     self._flush()
                 results += done
@@ -215,13 +220,14 @@ class ShardWorker:
 
     def _rebuild(self, pool: ThreadPoolExecutor, state: MeshState, proxies: list[ProxyId],
                  previous: Mapping[ProxyId, Pointer | None], full: frozenset[ProxyId], secrets: Secrets | None,
-                 within: frozenset[str] | None) -> tuple[list[Result], set[ProxyId], dict[ProxyId, frozenset[str]]]:
+                 within: frozenset[str] | None, rendered: frozenset[str] | None
+                 ) -> tuple[list[Result], set[ProxyId], dict[ProxyId, frozenset[str]]]:
         """Each proxy built and published on the pool; the results in proxy order, the proxies raced, and those
         that read beyond `within` (the part of the mesh `state` holds; None: all of it) with what they missed."""
         def one(proxy: ProxyId) -> Result | PointerConflict | OutsideDependencies:
             try:
                 return self._recomputer.rebuild(state, proxy, previous[proxy], eds_only=proxy not in full,
-                                                secrets=secrets, within=within)
+                                                secrets=secrets, within=within, rendered=rendered)
             except (PointerConflict, OutsideDependencies) as missed:
                 return missed
 

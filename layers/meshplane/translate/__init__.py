@@ -9,6 +9,7 @@ from google.protobuf.message import Message
 
 from meshplane.gc_pause import collector_paused
 from meshplane.graph import UnknownProxyError, resolve
+from meshplane.graph.view import ProxyView
 from meshplane.model.ids import ProxyId
 from meshplane.model.state import MeshState
 from meshplane.snapshot.snapshot import PackedResources, Snapshot
@@ -19,13 +20,21 @@ from meshplane.translate.cache import for_state
 log = logging.getLogger(__name__)
 
 
-def translate(state: MeshState, proxy: ProxyId) -> Snapshot:
-    """Render `proxy`'s listeners, routes, clusters and endpoints; raises UnknownProxyError."""
+def translate(state: MeshState, proxy: ProxyId, last_endpoints: Mapping[str, Message] | None = None,
+              rendered: Collection[str] | None = None) -> Snapshot:
+    """Render `proxy`'s listeners, routes, clusters and endpoints; raises UnknownProxyError.
+
+    With `last_endpoints` (the assignments last published for `proxy`) and `rendered` (the virtual
+    nodes whose spec or endpoints changed since), the assignments of every other node that
+    `last_endpoints` holds are carried over and their endpoints never read, as `translate_endpoints`
+    does for an endpoint change: a change that rebuilds many proxies in full (a route every node
+    calls) then reads only the endpoints of the nodes it touched."""
     with collector_paused():
-        return _translate(state, proxy)
+        return _translate(state, proxy, last_endpoints, rendered)
 
 
-def _translate(state: MeshState, proxy: ProxyId) -> Snapshot:
+def _translate(state: MeshState, proxy: ProxyId, last_endpoints: Mapping[str, Message] | None,
+               rendered: Collection[str] | None) -> Snapshot:
     view, _ = resolve(state, proxy)
     if view.problems:  # the proxy still gets what can be built; the operator learns what could not
         log.warning(
@@ -37,7 +46,7 @@ def _translate(state: MeshState, proxy: ProxyId) -> Snapshot:
     cache = for_state(state)
     resources: dict[XdsType, Mapping[str, Message]] = {
         XdsType.CLUSTERS: clusters.clusters(view, cache),
-        XdsType.ENDPOINTS: endpoints.endpoints(view, state.endpoints, cache),
+        XdsType.ENDPOINTS: _assignments(view, state, last_endpoints, rendered),
         XdsType.LISTENERS: listeners.listeners(view, cache),
         XdsType.ROUTES: routes.routes(view, cache),
     }
@@ -54,7 +63,12 @@ def translate_endpoints(state: MeshState, proxy: ProxyId, last: Mapping[str, Mes
     equals the full render when `last` holds every other node's current endpoints, which the
     pointer's conditional advance keeps true: each endpoint change re-renders its node on top
     of the latest publish."""
-    view, _ = resolve(state, proxy)
+    return _assignments(resolve(state, proxy)[0], state, last, changed)
+
+
+def _assignments(view: ProxyView, state: MeshState, last: Mapping[str, Message] | None,
+                 changed: Collection[str] | None) -> PackedResources:
+    """The view's assignments: all rendered, or with `last` and `changed` those of unchanged nodes carried."""
     if last is None or changed is None:
         return endpoints.endpoints(view, state.endpoints, for_state(state))
     sources = endpoints.sources(view)
