@@ -45,6 +45,7 @@ def _calls(clients: Any) -> dict[str, Callable[[int], object]]:
     for i in range(4):
         dynamodb.put_item(TableName=TABLE, Item=_item("EP#bench#hot-canary", f"10.0.0.{i}"))
     body = os.urandom(BODY_BYTES)
+    s3.put_object(Bucket=BUCKET, Key="snapshots/bench/last.snap", Body=body)  # a proxy's last snapshot, read back
     entries = [{"Source": "meshplane", "DetailType": "ConfigPublished", "EventBusName": BUS,
                 "Detail": json.dumps({"nodeId": f"mesh/bench/virtualNode/caller-{i:05d}", "version": "0" * 16,
                                       "key": "snapshots/bench/virtualNode/x/0123456789abcdef.snap"})}
@@ -62,6 +63,7 @@ def _calls(clients: Any) -> dict[str, Callable[[int], object]]:
         "events:PutEvents": lambda n: events.put_events(Entries=entries),
         "s3:PutObject": lambda n: s3.put_object(Bucket=BUCKET, Key=f"snapshots/bench/{n}.snap", Body=body,
                                                 ContentType="application/octet-stream"),
+        "s3:GetObject": lambda n: s3.get_object(Bucket=BUCKET, Key="snapshots/bench/last.snap")["Body"].read(),
     }
 
 
