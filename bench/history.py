@@ -4,8 +4,10 @@ Every run is kept, named by when it started, its profile and its suites
 (`2026-11-26T031816Z-full-all.json`), so nothing is overwritten and the history is
 data.  `index.json` beside them says, per suite, from which run on the measured
 path is the current design (`current_since`), why (the change), and holds notes on
-runs that measured something other than the tree (`runs`) and the machine facts
-the runs themselves did not record (`machine`).
+runs that measured something other than the tree (`runs`), the runs of an earlier
+design kept beside current ones to compare the two on the same machine state
+(`baselines`: noted, never current), and the machine facts the runs themselves did
+not record (`machine`).
 """
 
 from __future__ import annotations
@@ -78,11 +80,13 @@ class History:
     since: dict[str, Since]
     notes: dict[str, str]
     machine: dict[str, Any]
+    baselines: frozenset[str] = frozenset()  # run file names measuring an earlier design, for comparison
 
     def current(self, suite: str) -> list[Run]:
-        """The full-profile runs of `suite` from its current design on, oldest first; never none."""
+        """The full-profile runs of `suite` from its current design on, oldest first, baselines aside; never none."""
         since = self.since[suite].stamp
-        runs = [r for r in self.runs if r.profile == "full" and r.stamp >= since and r.suite(suite) is not None]
+        runs = [r for r in self.runs if r.profile == "full" and r.stamp >= since and r.suite(suite) is not None
+                and r.path.name not in self.baselines]
         if not runs:
             raise NoCurrentRun(f"no current full run of {suite} (index.json: from {since})")
         return runs
@@ -107,9 +111,10 @@ def load(directory: Path = RESULTS) -> History:
     """Read every run and the index; a note about a run that is not there is an error."""
     runs = tuple(sorted((Run(p, json.loads(p.read_text())) for p in directory.glob(RUN_GLOB)), key=lambda r: r.stamp))
     index = json.loads((directory / INDEX).read_text())
-    notes = dict(index.get("runs", {}))
+    baselines = dict(index.get("baselines", {}))
+    notes = {**index.get("runs", {}), **baselines}
     unknown = sorted(set(notes) - {p.name for p in directory.iterdir()})
     if unknown:
         raise ValueError(f"{INDEX} notes files that are not in {directory}: {', '.join(unknown)}")
     since = {name: Since(entry["run"], entry["change"]) for name, entry in index["current_since"].items()}
-    return History(runs, since, notes, dict(index.get("machine", {})))
+    return History(runs, since, notes, dict(index.get("machine", {})), frozenset(baselines))

@@ -144,3 +144,18 @@ def test_runs_are_named_by_start_profile_and_suites_so_none_overwrites_another(b
     assert history.run_filename(document, ["peer", *everything]) == "2026-11-26T031816Z-full-translation-peer.json"
     recorded = [p.name for p in (BENCH / "results").glob("*.json") if p.name != "index.json"]
     assert recorded and all(Path(name).match(history.RUN_GLOB) for name in recorded)
+
+
+def test_a_baseline_run_of_an_earlier_design_is_noted_but_never_current(
+        bench: dict[str, ModuleType], copy: tuple[Path, Path, Path]) -> None:
+    history = bench["history"]
+    results, _, _ = copy
+    newest = _latest_full_run(results, "hot")
+    index = json.loads((results / "index.json").read_text())
+    current = [r.path.name for r in history.load(results).current("hot")]
+    assert newest.name in current
+    index.setdefault("baselines", {})[newest.name] = "an earlier design, run beside the current one"
+    (results / "index.json").write_text(json.dumps(index))
+    loaded = history.load(results)
+    assert newest.name not in [r.path.name for r in loaded.current("hot")]
+    assert loaded.notes[newest.name] == "an earlier design, run beside the current one"
