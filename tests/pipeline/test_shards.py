@@ -76,6 +76,18 @@ def test_the_messages_of_a_plan_name_each_target_once_under_one_change() -> None
     assert ShardMessage.model_validate_json(sent[0].model_dump_json()) == sent[0]
 
 
+def test_a_shard_names_the_nodes_it_renders_while_few_and_renders_all_when_the_change_wrote_many() -> None:
+    targets = frozenset(proxy(n) for n in range(5))
+    (few,) = {m.rendered for m in messages("m", Plan(full=targets, rendered=frozenset({"b", "a"})),
+                                           ShardPolicy(threshold=2, size=3))}
+    assert few == ("a", "b")
+    many = frozenset(f"imported-node-{n:05d}" for n in range(1000))  # a bulk import's nodes
+    sent = messages("m", Plan(full=targets, rendered=many), ShardPolicy(threshold=2, size=3))
+    assert {m.rendered for m in sent} == {None}
+    assert max(len(m.model_dump_json()) for m in sent) < 2000
+    assert {m.rendered for m in messages("m", Plan(full=targets), ShardPolicy(threshold=2, size=3))} == {None}
+
+
 # ---- through the pipeline, on moto --------------------------------------------------------------------------------
 def hot_mesh(world: World, mesh: str, callers: int) -> list[ProxyId]:
     """`callers` nodes that all call `hot.local`, routed by one router; returns the callers."""

@@ -61,6 +61,10 @@ if TYPE_CHECKING:
 
 MAX_ROUNDS = 3  # as `recompute.MAX_ROUNDS`: a shard raced three times in a row is retried by SQS
 SQS_BATCH = 10  # entries per SendMessageBatch
+# A shard names the nodes whose assignments it renders (`ShardMessage.rendered`) while their names take no more than
+# this: a change that wrote many nodes (a bulk import) renders every assignment instead, so ten messages of a batch
+# stay far inside SQS's size limit whatever the change.
+RENDERED_BYTES = 4096
 IO_THREADS = MAX_POOL_CONNECTIONS  # proxies published at once, each thread with a connection of its own
 
 
@@ -132,6 +136,8 @@ def messages(mesh: str, plan: Plan, policy: ShardPolicy, change: str | None = No
     change = change or uuid.uuid4().hex
     parts = policy.split(plan.full, plan.endpoints_only)
     rendered = tuple(sorted(plan.rendered)) if plan.rendered is not None else None
+    if rendered is not None and sum(len(name.encode()) + 3 for name in rendered) > RENDERED_BYTES:
+        rendered = None  # every assignment rendered, as before any were carried over
     return [ShardMessage(id=f"{change}-{i}", mesh=mesh, index=i, count=len(parts),
                          full=tuple(sorted(p.path for p in full)),
                          endpoints_only=tuple(sorted(p.path for p in eds)), rendered=rendered)
