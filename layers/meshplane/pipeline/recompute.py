@@ -433,8 +433,9 @@ class Recomputer:
                             self._translator.translate(state, proxy, last.of(XdsType.ENDPOINTS), rendered))
             if secrets is not None:
                 with self._t.traced("acm.secrets"):
-                    resolved = secrets.resolve(snapshot, lambda: self._publisher.previous_snapshot(previous),
-                                               certificates)
+                    resolved = secrets.resolve(  # the last snapshot, if read for its assignments, is not read again
+                        snapshot, lambda: last if last is not None else self._publisher.previous_snapshot(previous),
+                        certificates)
                 snapshot, problems, certificates = resolved.snapshot, resolved.problems, dict(resolved.stamps)
         keys, endpoint_deps = self._graph.dependency_sets(state, proxy)
         deps = {resource_path(k) for k in keys} | _own_keys(proxy)
