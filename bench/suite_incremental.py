@@ -3,7 +3,7 @@
 Uses the pipeline's own code with the stores left out (their cost is I/O, not
 compute): `Recomputer.plan` decides which proxies to rebuild from the dependency
 index of the previous publish, `ModuleTranslator.endpoints` renders their EDS,
-and the EDS-only snapshot is built the way `Recomputer._rebuild` does (other
+and the EDS-only snapshot is built the way `Recomputer.rebuild` does (other
 types carried over).  Bytes are what delivery would put on the wire for each
 affected proxy: SotW sends the whole EDS type, Delta only the changed assignments.
 """

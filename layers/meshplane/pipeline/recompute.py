@@ -348,9 +348,9 @@ class Recomputer:
             raced: set[ProxyId] = set()
             for proxy in sorted(targets):
                 try:
-                    outcome.results.append(self._rebuild(state, proxy, previous[proxy.path], changed,
-                                                         eds_only=proxy not in plan.full, secrets=secrets,
-                                                         rendered=plan.rendered))
+                    outcome.results.append(self.rebuild(state, proxy, previous[proxy.path], changed=changed,
+                                                        eds_only=proxy not in plan.full, secrets=secrets,
+                                                        rendered=plan.rendered))
                 except PointerConflict:
                     raced.add(proxy)
             if not raced:
@@ -401,11 +401,6 @@ class Recomputer:
             except (OutsideDependencies, PointerConflict):
                 return None
         return outcome
-
-    def _rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, changed: frozenset[str], *,
-                 eds_only: bool, secrets: Secrets | None, rendered: frozenset[str] | None) -> Result:
-        return self.rebuild(state, proxy, previous, eds_only=eds_only, secrets=secrets, changed=changed,
-                            rendered=rendered)
 
     def rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, *, eds_only: bool,
                 secrets: Secrets | None, changed: Collection[str] | None = None,
