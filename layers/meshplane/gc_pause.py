@@ -1,8 +1,10 @@
 """CPython's cyclic collector paused while proxies are translated, by every thread that translates at once.
 
 One translation allocates hundreds of thousands of short-lived objects, each counting towards the collector,
-whose full passes walk the whole heap (the mesh state included): 40% of one proxy's time at 10,000 clusters,
-and a quarter of a batch's when it runs between translations.  A translation leaves no cyclic garbage
+whose full passes walk the whole heap (the mesh state included): 40% of one proxy's time at 10,000 clusters.
+Run between translations, its collections cost a whole mesh translated on one thread about 12% more
+(`bench/batch_cpu.py`); in a shard, whose threads overlap their translations and so kept it paused most of
+the time even when each paused it for itself, about 5%.  A translation leaves no cyclic garbage
 (`bench/suite_translation.py`'s whole mesh of 5,000 proxies: the collection after it frees nothing), and a
 boto3 call about three objects (counted against the emulator over HTTP), so a batch of them pauses the
 collector from its first proxy to its last and collects once, as usual, when it is enabled again.
