@@ -88,8 +88,7 @@ def shards(nodes: int, shard_size: int) -> dict[str, dict[str, float]]:
         events.touch()
         hot.WORLD = world = hot.world(hot.hot_states(nodes), Path(tmp), str(events), shard_size)
         world.recomputer.recompute("bench", full=True)
-        _, cut, _ = hot.plan_change(world)
-        bodies = [shard.model_dump_json() for shard in cut]
+        bodies, _ = hot.plan_change(world)
         hot.run_shard(bodies[0])  # the first shard pays what a warm container has paid already
         per_proxy: dict[str, list[float]] = {name: [] for name in SETTINGS}
         names = list(SETTINGS)

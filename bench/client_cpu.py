@@ -1,12 +1,13 @@
-"""The caller's CPU per AWS call a shard makes: `python bench/client_cpu.py ENDPOINT_URL [ROUNDS]` prints it.
+"""The caller's CPU per AWS call of a hot change: `python bench/client_cpu.py ENDPOINT_URL [ROUNDS]` prints it.
 
 The hot suite's pipeline talks to stores kept in memory, so the shard CPU it measures holds none
 of what a real client spends per call: building and signing the request, sending it, reading
-and parsing the answer.  Here each kind of call a shard makes is made against the emulator over
-HTTP, through the pipeline's own clients (`SessionClients`: standard retries, its connection
-pool), with a body of the size the shard sends, and this process's CPU time per call is taken
-(the median of rounds).  The emulator's work is in its own process.  Over HTTP there is no TLS,
-which AWS adds, so these are a floor for the client's part.
+and parsing the answer.  Here each kind of call a shard, or the dispatch that sends the shards,
+makes is made against the emulator over HTTP, through the pipeline's own clients
+(`SessionClients`: standard retries, its connection pool), with a body of the size it sends,
+and this process's CPU time per call is taken (the median of rounds).  The emulator's work is
+in its own process.  Over HTTP there is no TLS, which AWS adds, so these are a floor for the
+client's part.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ from typing import Any
 
 ROUNDS = 7
 CALLS_PER_ROUND = 20
-TABLE, BUCKET, BUS = "bench-client-cpu", "bench-client-cpu", "bench-client-cpu"
+TABLE, BUCKET, BUS, QUEUE = "bench-client-cpu", "bench-client-cpu", "bench-client-cpu", "bench-client-cpu"
 BODY_BYTES = 11_000  # a snapshot body of the hot change (`bytes written/proxy`, less the pointer)
+SHARD_MESSAGE_BYTES = 4_000  # a shard message of 100 proxies: the hot suite's sqs:SendMessageBatch bytes per shard
 
 
 def _item(pk: str, sk: str, blob: int = 0) -> dict[str, Any]:
@@ -37,7 +39,9 @@ def _item(pk: str, sk: str, blob: int = 0) -> dict[str, Any]:
 
 def _calls(clients: Any) -> dict[str, Callable[[int], object]]:
     """One call of each kind, its argument a counter that keeps keys apart."""
-    dynamodb, s3, events = clients.dynamodb, clients.s3, clients.events
+    dynamodb, s3, events, sqs = clients.dynamodb, clients.s3, clients.events, clients.sqs
+    queue = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+    shards = [{"Id": str(i), "MessageBody": "x" * SHARD_MESSAGE_BYTES} for i in range(10)]
     keys = [{"pk": {"S": "PTR#bench"}, "sk": {"S": f"caller-{i:05d}"}} for i in range(100)]
     for start in range(0, 100, 25):
         dynamodb.batch_write_item(RequestItems={TABLE: [
@@ -64,6 +68,7 @@ def _calls(clients: Any) -> dict[str, Callable[[int], object]]:
         "s3:PutObject": lambda n: s3.put_object(Bucket=BUCKET, Key=f"snapshots/bench/{n}.snap", Body=body,
                                                 ContentType="application/octet-stream"),
         "s3:GetObject": lambda n: s3.get_object(Bucket=BUCKET, Key="snapshots/bench/last.snap")["Body"].read(),
+        "sqs:SendMessageBatch": lambda n: sqs.send_message_batch(QueueUrl=queue, Entries=shards),
     }
 
 

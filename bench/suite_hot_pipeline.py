@@ -1,7 +1,7 @@
 """The pipeline side of the hot-change suite, as its own process: `python bench/suite_hot_pipeline.py NODES DIR
 FIFO WORKERS SHARD_SIZE`.
 
-It runs the pipeline's own code (`Recomputer.plan`, `shards.messages`, `ShardWorker.run`,
+It runs the pipeline's own code (`Recomputer.recompute` with its `QueueFanout`, `ShardWorker.run`,
 the real `Publisher` and translator) over stores kept in this machine: the snapshot
 bucket is the directory DIR (files, so the ADS server process reads what is written),
 the table's pointers and index are in memory, and every ConfigPublished goes to FIFO as
@@ -11,9 +11,10 @@ Every store call is counted, with the bytes written, so AWS's part can be projec
 It builds a mesh of NODES nodes, every one calling `hot.local` behind one router, and
 publishes every proxy once (in line, untimed).  It forks WORKERS shard processes (warm
 containers), prints `ready <proxies>`, and on `go` applies the hot change (the route
-gains a weighted target, so every caller gets one more cluster), plans it, cuts it into
-shards of SHARD_SIZE and runs them on the workers; it prints one JSON line of what
-happened, monotonic clock times included.
+gains a weighted target, so every caller gets one more cluster), recomputes it as the
+recompute function does (planned, cut into shards of SHARD_SIZE, sent to a queue kept here)
+and runs the shards on the workers; it prints one JSON line of what happened, monotonic
+clock times included.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from meshplane.model.ids import Kind, ResourceKey
 from meshplane.model.state import MeshState
 from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator, consistency_validator
 from meshplane.pipeline.publish import Publisher
-from meshplane.pipeline.recompute import Plan, Recomputer
+from meshplane.pipeline.recompute import Recomputer
 from meshplane.pipeline.shard_io import BatchedIndex, EventBatch
-from meshplane.pipeline.shards import IO_THREADS, ShardMessage, ShardPolicy, ShardWorker, messages
+from meshplane.pipeline.shards import IO_THREADS, QueueFanout, ShardMessage, ShardPolicy, ShardWorker
 from meshplane.pipeline.telemetry import Telemetry
 from meshplane.publication.pointer import Pointer
 from meshplane.store import schema
@@ -334,12 +335,27 @@ class Bus:
 
 
 # ---- the pipeline over them ---------------------------------------------------------------------------------------
+class Queue:
+    """The shard queue: each SendMessageBatch counted with its bytes, its messages kept for the workers."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+        self._lock = threading.Lock()
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        count("sqs:SendMessageBatch", sum(len(e["MessageBody"]) for e in Entries))
+        with self._lock:
+            self.bodies.extend(e["MessageBody"] for e in Entries)
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
 @dataclasses.dataclass
 class World:
     loader: Loader
-    recomputer: Recomputer
+    recomputer: Recomputer  # the in-line recompute: the first publish of every proxy
+    dispatcher: Recomputer  # the recompute function with its shard queue: plans a change and sends its shards
+    queue: Queue
     worker: ShardWorker
-    policy: ShardPolicy
 
 
 WORLD: World | None = None
@@ -352,18 +368,21 @@ def world(states: tuple[MeshState, ...], root: Path, fifo: str, shard_size: int)
     loader, pointers, index, bus, bucket = Loader(states), Pointers(), Index(), Bus(fifo), DirBucket(root)
     graph, endpoints, translator = ModuleGraph(), Endpoints(loader), ModuleTranslator()
 
-    def recomputer(events: Any, index: Any) -> Recomputer:
+    def recomputer(events: Any, index: Any, fanout: QueueFanout | None = None) -> Recomputer:
         publisher = Publisher(bucket="bench", bus="bench", s3=bucket, events=events, pointers=pointers, index=index,
                               validators=[consistency_validator], telemetry=telemetry)
         return Recomputer(loader=loader, endpoints=endpoints, graph=graph, translator=translator,  # type: ignore[arg-type]
-                          pointers=pointers, index=index, publisher=publisher, telemetry=telemetry)  # type: ignore[arg-type]
+                          pointers=pointers, index=index, publisher=publisher, telemetry=telemetry,  # type: ignore[arg-type]
+                          fanout=fanout)
 
     # the shard function's wiring (`Pipeline.shard_worker`): events and index entries in batches
     shard_events, shard_index = EventBatch(bus, telemetry), BatchedIndex("bench", IndexClient(index))
     worker = ShardWorker(recomputer=recomputer(shard_events, shard_index), loader=loader,
                          pointers=pointers, telemetry=telemetry, batches=(shard_index, shard_events),  # type: ignore[arg-type]
                          threads=IO_THREADS)
-    return World(loader, recomputer(bus, index), worker, ShardPolicy(threshold=1, size=shard_size))
+    queue = Queue()
+    fanout = QueueFanout(queue, "bench", ShardPolicy(threshold=1, size=shard_size), telemetry)
+    return World(loader, recomputer(bus, index), recomputer(bus, index, fanout), queue, worker)
 
 
 def run_shard(body: str) -> dict[str, Any]:
@@ -381,16 +400,21 @@ def run_shard(body: str) -> dict[str, Any]:
             "bytes": dict(WRITTEN), "statuses": dict(Counter(r.status.value for r in results))}
 
 
-def plan_change(w: World) -> tuple[Plan, list[ShardMessage], dict[str, Any]]:
-    """In the dispatcher: plan the change from the index (no endpoints read) and cut it into shards."""
+def plan_change(w: World) -> tuple[list[str], dict[str, Any]]:
+    """The recompute function's handling of the change (`Recomputer.recompute` with its `QueueFanout`): the mesh
+    and the index read (no endpoints), the change planned, cut into shards and sent; the shards' message bodies,
+    and the CPU and the calls it took (`pooled`: those made on other threads than the recompute's own)."""
     CALLS.clear()
+    POOLED.clear()
+    w.queue.bodies.clear()
     cpu = time.process_time()
     w.loader.generation = 1
-    state = w.recomputer.load("bench", endpoints=False)
-    route = ResourceKey(Kind.ROUTE, "bench", "hot", HOT_ROUTER)
-    plan = w.recomputer.plan(state, w.recomputer._index.entries("bench"), [route], [])
-    shards = messages("bench", plan, w.policy)
-    return plan, shards, {"cpu": time.process_time() - cpu, "calls": dict(CALLS)}
+    outcome = w.dispatcher.recompute("bench", [ResourceKey(Kind.ROUTE, "bench", "hot", HOT_ROUTER)])
+    cpu = time.process_time() - cpu
+    if outcome.results or outcome.shards != len(w.queue.bodies):
+        raise RuntimeError(f"the change was not sent as shards: {len(outcome.results)} published in line, "
+                           f"{outcome.shards} shards for {len(w.queue.bodies)} messages")
+    return list(w.queue.bodies), {"cpu": cpu, "calls": dict(CALLS), "pooled": dict(POOLED)}
 
 
 def protocol_out() -> Any:
@@ -421,13 +445,13 @@ def main(nodes: int, root: Path, fifo: str, workers: int, shard_size: int) -> No
     if sys.stdin.readline().strip() != "go":
         return
     t0 = time.monotonic()
-    plan, shards, dispatch = plan_change(WORLD)
+    shards, dispatch = plan_change(WORLD)
     dispatched = time.monotonic()
-    runs = pool.map(run_shard, [s.model_dump_json() for s in shards], chunksize=1)
+    runs = pool.map(run_shard, shards, chunksize=1)
     done = time.monotonic()
     pool.close()
     print(json.dumps({"t0": t0, "dispatched": dispatched, "done": done, "dispatch": dispatch,
-                      "targets": len(plan.full | plan.endpoints_only), "shards": len(shards), "runs": runs,
+                      "targets": sum(run["proxies"] for run in runs), "shards": len(shards), "runs": runs,
                       "initial_publish_s": seconds, "proxies": proxies, "cold_load_s": cold_load_s,
                       "threads": IO_THREADS}), file=out)
 

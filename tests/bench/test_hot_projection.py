@@ -26,3 +26,11 @@ def test_a_shard_is_projected_with_its_cpu_its_calls_client_cpu_and_their_latenc
 def test_a_call_whose_client_cpu_was_not_measured_is_refused_not_counted_free() -> None:
     with pytest.raises(ValueError, match="events:PutEvents"):
         suite_hot._client_ms({"events:PutEvents": 1}, CLIENT_CPU)
+
+
+def test_the_dispatch_sends_its_shard_batches_at_once_and_makes_its_other_calls_one_after_another() -> None:
+    dispatch = {"cpu": 0.1, "calls": {"dynamodb:Query": 18, "sqs:SendMessageBatch": 10}}
+    client = {**CLIENT_CPU, "sqs:SendMessageBatch": 2.0}
+    cpu = (100 + 18 * 0.5 + 10 * 2.0) / suite_hot.DISPATCH_CPU_SHARE  # the recompute function's share of a vCPU
+    waits = 18 * suite_hot.LATENCY_MS["dynamodb"] + -(-10 // suite_hot.SEND_THREADS) * suite_hot.LATENCY_MS["sqs"]
+    assert suite_hot._dispatch_ms(dispatch, client) == pytest.approx(cpu + waits)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import io
 import json
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,7 +20,7 @@ from meshplane.model.ids import Kind, ProxyId
 from meshplane.pipeline.ports import ModuleTranslator, consistency_validator
 from meshplane.pipeline.recompute import Plan
 from meshplane.pipeline.runtime import Pipeline
-from meshplane.pipeline.shards import ShardMessage, ShardPolicy, messages
+from meshplane.pipeline.shards import QueueFanout, ShardMessage, ShardPolicy, messages
 from meshplane.pipeline.telemetry import Telemetry
 
 from . import meshes
@@ -74,6 +76,44 @@ def test_the_messages_of_a_plan_name_each_target_once_under_one_change() -> None
     assert sorted(p for m in sent for p in m.full) == sorted(p.path for p in plan.full)
     assert sorted(p for m in sent for p in m.endpoints_only) == sorted(p.path for p in plan.endpoints_only)
     assert ShardMessage.model_validate_json(sent[0].model_dump_json()) == sent[0]
+
+
+class ConcurrentQueue:
+    """An SQS client whose SendMessageBatch waits until `together` calls are in flight at once (or times out)."""
+
+    def __init__(self, together: int, refuse: int = -1) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self._all_in = threading.Barrier(together, timeout=10)
+        self._lock = threading.Lock()
+        self._refuse = refuse
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self._all_in.wait()  # BrokenBarrierError unless the batches are sent at the same time
+        with self._lock:
+            self.sent.extend(Entries)
+        failed = [{"Id": e["Id"], "Code": "InternalError", "SenderFault": False} for e in Entries
+                  if e["Id"] == str(self._refuse)]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": failed}
+
+
+def fanout_of(queue: ConcurrentQueue, size: int) -> QueueFanout:
+    policy = ShardPolicy(threshold=1, size=size)
+    return QueueFanout(queue, "https://sqs/shards", policy, Telemetry.from_env(io.StringIO()))
+
+
+def test_a_hot_change_sends_its_batches_of_shards_at_the_same_time_each_shard_once() -> None:
+    plan = Plan(full=frozenset(proxy(n) for n in range(30)))
+    queue = ConcurrentQueue(together=3)  # 30 shards of one: three batches of ten, all in flight together
+    assert fanout_of(queue, size=1).dispatch("m", plan) == 30
+    bodies = [ShardMessage.model_validate_json(e["MessageBody"]) for e in queue.sent]
+    assert sorted(m.index for m in bodies) == list(range(30))
+    assert sorted(p for m in bodies for p in m.full) == sorted(p.path for p in plan.full)
+
+
+def test_a_shard_the_queue_refuses_fails_the_dispatch_so_the_stream_retries_the_change() -> None:
+    plan = Plan(full=frozenset(proxy(n) for n in range(20)))
+    with pytest.raises(RuntimeError, match="refused 1 shards"):
+        fanout_of(ConcurrentQueue(together=2, refuse=13), size=1).dispatch("m", plan)
 
 
 def test_a_shard_names_the_nodes_it_renders_while_few_and_renders_all_when_the_change_wrote_many() -> None:

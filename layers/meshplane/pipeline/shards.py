@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
 MAX_ROUNDS = 3  # as `recompute.MAX_ROUNDS`: a shard raced three times in a row is retried by SQS
 SQS_BATCH = 10  # entries per SendMessageBatch
+SEND_THREADS = 10  # SendMessageBatch calls in flight at once: 10,000 proxies' ten batches wait once, not ten times
 # A shard names the nodes whose assignments it renders (`ShardMessage.rendered`) while their names take no more than
 # this: a change that wrote many nodes (a bulk import) renders every assignment instead, so ten messages of a batch
 # stay far inside SQS's size limit whatever the change.
@@ -154,20 +155,30 @@ class QueueFanout:
         self._t = telemetry
 
     def dispatch(self, mesh: str, plan: Plan) -> int:
-        """Send the shards; raises if SQS refused any (the stream retries; a shard sent twice is harmless)."""
+        """Send the shards, their batches at once; raises if SQS refused any (the stream retries; a shard sent
+        twice is harmless)."""
         shards = messages(mesh, plan, self._policy)
-        for start in range(0, len(shards), SQS_BATCH):
-            batch = shards[start:start + SQS_BATCH]
-            with self._t.traced("sqs.send_shards"):
-                response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=[
-                    {"Id": str(shard.index), "MessageBody": shard.model_dump_json()} for shard in batch])
-            if response.get("Failed"):
-                raise RuntimeError(f"the shard queue refused {len(response['Failed'])} shards: {response['Failed']}")
+        batches = [shards[start:start + SQS_BATCH] for start in range(0, len(shards), SQS_BATCH)]
+        if len(batches) > 1:
+            with ThreadPoolExecutor(min(len(batches), SEND_THREADS)) as pool:
+                refused = [failed for sent in pool.map(self._send, batches) for failed in sent]
+        else:
+            refused = [failed for batch in batches for failed in self._send(batch)]
+        if refused:
+            raise RuntimeError(f"the shard queue refused {len(refused)} shards: {refused}")
         if shards:
             self._t.count("ShardsSent", len(shards))
             self._t.logger.info("hot change sent as shards", extra={
                 "mesh": mesh, "shards": len(shards), "proxies": len(plan.full | plan.endpoints_only)})
         return len(shards)
+
+    def _send(self, batch: Sequence[ShardMessage]) -> list[dict[str, Any]]:
+        """One SendMessageBatch; the entries SQS refused."""
+        with self._t.traced("sqs.send_shards"):
+            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=[
+                {"Id": str(shard.index), "MessageBody": shard.model_dump_json()} for shard in batch])
+        failed: list[dict[str, Any]] = response.get("Failed", [])
+        return failed
 
 
 class ShardWorker:
