@@ -25,7 +25,6 @@ from suite_hot import LATENCY_MS
 if TYPE_CHECKING:
     from cost_world import Invocation, Scenario
 
-FULL_VCPU_MB = 1769  # Lambda's memory at which a function has one whole vCPU (see suite_hot.DISPATCH_CPU_SHARE)
 MAIN_THREAD = "MainThread"
 
 DISCOVERY = ("servicediscovery:DiscoverInstances", "servicediscovery:DiscoverInstancesRevision")
@@ -52,7 +51,7 @@ def call_seconds(calls: list[tuple[str, float]]) -> float:
 def projected_seconds(invocation: Invocation) -> float:
     """The invocation's duration projected for AWS: CPU at its function's vCPU share, plus its calls."""
     memory = m.template_facts().memory_mb[invocation.function]
-    cpu = invocation.cpu_seconds * max(1.0, FULL_VCPU_MB / memory)
+    cpu = invocation.cpu_seconds * max(1.0, m.FULL_VCPU_MB / memory)
     pools: dict[str, float] = {}
     serial = 0.0
     for thread, calls in invocation.tally.threads.items():

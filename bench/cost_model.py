@@ -86,6 +86,9 @@ def _per_hour(schedule: str) -> float:
     return 60 / count if unit.startswith("minute") else 1 / count
 
 
+FULL_VCPU_MB = 1769  # Lambda's memory at which a function has one whole vCPU; below it, CPU time stretches
+
+
 @cache
 def template_facts() -> TemplateFacts:
     from meshplane.local.template import load_sam_template

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from common import BENCH, Profile, Suite, median, process_group, require
+from cost_model import FULL_VCPU_MB, template_facts
 from meshplane.pipeline.shards import SEND_THREADS
 from targets import HOT_AWS_S, HOT_LOCAL_S
 
@@ -50,8 +51,9 @@ STREAMS = 1000
 SHARD_SIZE = 100  # template.yaml ShardSize's default
 SHARD_CONCURRENCY = 100  # template.yaml ShardConcurrency's default
 # Lambda's CPU share grows with memory, one vCPU at 1,769 MB: the shard function has 1,769 MB (a whole vCPU, taken
-# as one core here) and the recompute function that plans and dispatches 1,024 MB, so its CPU time stretches.
-DISPATCH_CPU_SHARE = 1024 / 1769
+# as one core here); the recompute function that plans and dispatches has what template.yaml gives it, and below a
+# whole vCPU its CPU time stretches.
+DISPATCH_CPU_SHARE = min(1.0, template_facts().memory_mb["recompute"] / FULL_VCPU_MB)
 WORKERS = os.cpu_count() or 1  # the local runtime's concurrency for the shard queue: one per core
 # Published latencies (ms) a call is projected at; sources in the table "AWS latencies used".
 LATENCY_MS = {"dynamodb": 5.0, "s3": 30.0, "events": 20.0, "sqs": 10.0}
