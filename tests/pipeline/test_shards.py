@@ -17,8 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from meshplane.model.ids import Kind, ProxyId
-from meshplane.pipeline.ports import ModuleTranslator, consistency_validator
-from meshplane.pipeline.recompute import Plan
+from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator, consistency_validator
+from meshplane.pipeline.recompute import SETTLED, Plan
 from meshplane.pipeline.runtime import Pipeline
 from meshplane.pipeline.shards import QueueFanout, ShardMessage, ShardPolicy, messages
 from meshplane.pipeline.telemetry import Telemetry
@@ -403,6 +403,40 @@ def test_a_shard_reads_what_a_change_adds_beyond_its_proxies_entries_and_publish
     for caller in callers:
         assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
         assert f"mesh/{mesh}/virtualNode/green" in world.pipeline.index.entries(mesh)[caller.path].deps
+
+
+class CountingGraph(ModuleGraph):
+    """The module graph, counting the proxies whose dependencies are resolved."""
+
+    def __init__(self) -> None:
+        self.resolved: list[ProxyId] = []
+
+    def dependency_sets(self, state: Any, proxy: ProxyId) -> Any:
+        self.resolved.append(proxy)
+        return super().dependency_sets(state, proxy)
+
+
+def test_a_shard_stops_resolving_ahead_once_its_proxies_ask_for_nothing_new_and_still_publishes_the_full_render(
+        module_world: World) -> None:
+    """Twenty callers gain the same target: the first resolved asks for it, the next `SETTLED` ask for nothing new,
+    and the rest are resolved only by their own rebuild, all in one round (a proxy that read beyond the part
+    would be rebuilt a second time)."""
+    world, mesh = module_world, "settled"
+    callers = hot_mesh(world, mesh, 20)
+    world.put(Kind.VIRTUAL_NODE, mesh, "green", {"listeners": [meshes.listener(8080)]})
+    world.recompute()
+    graph = CountingGraph()
+    pipeline, url = sharding(world, threshold=2, size=len(callers), graph=graph)
+    world.put(Kind.ROUTE, mesh, "hot-route", meshes.http_route(("blue", 1), ("green", 1), prefix="/gen008/"),
+              parent=ROUTER)
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    (body,) = receive_all(world, url)
+    graph.resolved.clear()
+    assert pipeline.recompute_shard(sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
+    assert len(graph.resolved) == 1 + SETTLED + len(callers)
+    assert {published_generation(world, c) for c in callers} == {8}
+    for caller in callers:
+        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
 
 
 def test_a_shard_reads_the_whole_mesh_for_a_proxy_the_index_does_not_know(

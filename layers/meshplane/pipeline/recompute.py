@@ -66,6 +66,9 @@ if TYPE_CHECKING:
     from meshplane.publication.pointer import Pointer
 
 MAX_ROUNDS = 3
+# A shard's proxies resolved over its part of the mesh (`Recomputer.load_within`) until this many in a row
+# ask for nothing beyond what was read.
+SETTLED = 8
 READ_THREADS = 8  # concurrent store reads of one recompute (boto3 clients are thread-safe)
 
 
@@ -200,10 +203,13 @@ class Recomputer:
 
         The index names what each proxy was last built from; those resources, and the paths
         `more`, are read by key (`DependencyLoader.load_dependencies`).  A change can make a
-        proxy read more than that (a route gains a target), so each proxy is resolved over what
-        was read, and what it asks for beyond it is read too.  What that reaches in turn (a new
-        service's router, its routes) is left to the rebuild, which checks that it read nothing
-        outside the part (`rebuild`'s `within`) and names what it missed."""
+        proxy read more than that (a route gains a target), so proxies are resolved over what
+        was read, and what they ask for beyond it is read too.  A change adds the same reads to
+        most proxies of a shard (every caller of the route reads its new target), so resolving
+        stops once `SETTLED` proxies in a row ask for nothing new: the rest are not resolved an
+        extra time each.  What a proxy left unresolved, or what that reaches in turn (a new
+        service's router, its routes), reads beyond the part is left to the rebuild, which checks
+        that it read nothing outside it (`rebuild`'s `within`) and names what it missed."""
         if not isinstance(self._loader, DependencyLoader):
             return None
         entries = self._index.entries_of(mesh, [proxy.path for proxy in proxies])
@@ -211,8 +217,16 @@ class Recomputer:
             return None
         within = frozenset().union(more, *(entry.deps for entry in entries.values()))
         state = self._loader.load_dependencies(mesh, within)
-        beyond = set().union(*(self._dependency_paths(state, proxy) for proxy in proxies if state.defines(proxy)))
-        beyond -= within
+        beyond: set[str] = set()
+        quiet = 0
+        for proxy in sorted(proxies):
+            if quiet >= SETTLED:
+                break
+            if not state.defines(proxy):
+                continue
+            new = self._dependency_paths(state, proxy) - within - beyond
+            beyond |= new
+            quiet = 0 if new else quiet + 1
         if beyond:
             within |= beyond
             state = state.joined(self._loader.load_dependencies(mesh, beyond))
