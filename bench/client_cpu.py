@@ -5,7 +5,9 @@ of what a real client spends per call: building and signing the request, sending
 and parsing the answer.  Here each kind of call a shard, or the dispatch that sends the shards,
 makes is made against the emulator over HTTP, through the pipeline's own clients
 (`SessionClients`: standard retries, its connection pool), with a body of the size it sends,
-and this process's CPU time per call is taken (the median of rounds).  The emulator's work is
+and this process's CPU time per call is taken (the median of rounds).  Where the stand-ins also
+skip production's conversion of what a call returns (a whole listing's 1 MB pages of resources
+or index entries, a batch of resources), that conversion is timed with the call.  The emulator's work is
 in its own process.  Over HTTP there is no TLS, which AWS adds, so these are a floor for the
 client's part.
 """
@@ -18,12 +20,18 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 ROUNDS = 7
 CALLS_PER_ROUND = 20
 TABLE, BUCKET, BUS, QUEUE = "bench-client-cpu", "bench-client-cpu", "bench-client-cpu", "bench-client-cpu"
 BODY_BYTES = 11_000  # a snapshot body of the hot change (`bytes written/proxy`, less the pointer)
+PAGE_MESH_NODES = 2_000  # the hot mesh whose resources and index fill more than one 1 MB Query page each
+INDEX_COPIES = 4  # entries written per proxy of that mesh, under names of their own
+PAGE_CALLS = 3  # calls per round of a kind that returns a whole page
 SHARD_MESSAGE_BYTES = 4_000  # a shard message of 100 proxies: the hot suite's sqs:SendMessageBatch bytes per shard
 
 
@@ -37,9 +45,54 @@ def _item(pk: str, sk: str, blob: int = 0) -> dict[str, Any]:
     return item
 
 
+def _listed(dynamodb: Any) -> tuple[Callable[[int], object], Callable[[int], object], Callable[[int], object]]:
+    """A whole-partition Query's 1 MB page of the hot mesh's resources and one of its index, each with the conversion
+    production makes of every item it returns (`resources._plain`, `index.entry_of_item`), which the hot suite's
+    stand-in stores skip; and a BatchGetItem of 100 resources with the same conversion."""
+    import suite_hot_pipeline as hot
+    from boto3.dynamodb.types import TypeSerializer
+    from meshplane.graph import proxies
+    from meshplane.pipeline.ports import ModuleGraph
+    from meshplane.store.index import IndexEntry, entry_of_item, item_of_entry, resource_path
+    from meshplane.store.resources import _plain
+
+    state = hot.hot_states(PAGE_MESH_NODES)[0]
+    typed = TypeSerializer().serialize
+    resources = [{name: typed(value) for name, value in item.items()} for item in hot.stored_items(state)]
+    graph = ModuleGraph()
+    entries = []
+    for proxy in proxies(state):
+        deps, endpoint_deps = graph.dependency_sets(state, proxy)
+        for copy in range(INDEX_COPIES):  # entries compress well: one page takes more of them than the mesh has
+            entry = IndexEntry(f"{proxy.path}-{copy}", frozenset(map(resource_path, deps)), endpoint_deps)
+            entries.append(item_of_entry(state.name, entry))
+    for items in (resources, entries):
+        for start in range(0, len(items), 25):
+            batch = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
+            dynamodb.batch_write_item(RequestItems={TABLE: batch})
+
+    def page(pk: str, convert: Callable[[Any], object]) -> Callable[[int], object]:
+        def call(n: int) -> object:
+            found = dynamodb.query(TableName=TABLE, KeyConditionExpression="pk = :pk", ConsistentRead=True,
+                                   ExpressionAttributeValues={":pk": {"S": pk}})
+            if "LastEvaluatedKey" not in found:
+                raise ValueError(f"the partition {pk} fits one page: not a full 1 MB page")
+            return [convert(item) for item in found["Items"]]
+        return call
+
+    keys = [{"pk": item["pk"], "sk": item["sk"]} for item in resources[:100]]
+
+    def batch(n: int) -> object:
+        found = dynamodb.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ConsistentRead": True}})
+        return [_plain(item) for item in found["Responses"][TABLE]]
+
+    return page(resources[0]["pk"]["S"], _plain), page(entries[0]["pk"]["S"], entry_of_item), batch
+
+
 def _calls(clients: Any) -> dict[str, Callable[[int], object]]:
     """One call of each kind, its argument a counter that keeps keys apart."""
     dynamodb, s3, events, sqs = clients.dynamodb, clients.s3, clients.events, clients.sqs
+    resource_page, index_page, resources = _listed(dynamodb)
     queue = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
     shards = [{"Id": str(i), "MessageBody": "x" * SHARD_MESSAGE_BYTES} for i in range(10)]
     keys = [{"pk": {"S": "PTR#bench"}, "sk": {"S": f"caller-{i:05d}"}} for i in range(100)]
@@ -69,6 +122,9 @@ def _calls(clients: Any) -> dict[str, Callable[[int], object]]:
                                                 ContentType="application/octet-stream"),
         "s3:GetObject": lambda n: s3.get_object(Bucket=BUCKET, Key="snapshots/bench/last.snap")["Body"].read(),
         "sqs:SendMessageBatch": lambda n: sqs.send_message_batch(QueueUrl=queue, Entries=shards),
+        "dynamodb:Query, resource page": resource_page,
+        "dynamodb:Query, index page": index_page,
+        "dynamodb:BatchGetItem, resources": resources,
     }
 
 
@@ -82,10 +138,11 @@ def measure(clients: Any, rounds: int = ROUNDS) -> dict[str, float]:
         samples = []
         for _ in range(rounds):
             started = time.process_time()
-            for _ in range(CALLS_PER_ROUND):
+            calls_per_round = PAGE_CALLS if "page" in name else CALLS_PER_ROUND
+            for _ in range(calls_per_round):
                 counter += 1
                 call(counter)
-            samples.append((time.process_time() - started) / CALLS_PER_ROUND * 1000)
+            samples.append((time.process_time() - started) / calls_per_round * 1000)
         out[name] = statistics.median(samples)
     return out
 

@@ -15,9 +15,11 @@ every caller, so its CDS and EDS change).  CPU per proxy is the shard processes'
 over the proxies they rebuilt; I/O per proxy is the store calls and bytes they made.
 
 The AWS projection is arithmetic on those measurements, every input named in the table:
-a shard's time is its measured CPU, plus the client's CPU for each of its store calls (what
-boto3 spends building, signing, sending and parsing one, measured against the emulator by
-`client_cpu.py`, since the stores here are kept in memory), plus its store calls at published
+a shard's time is its measured CPU less the stand-in stores' own (files, the FIFO, dicts),
+plus the client's CPU for each of its store calls (what boto3 spends building, signing,
+sending and parsing one, and production's conversion of what a listing or a batch of
+resources returns, measured against the emulator by `client_cpu.py`, since the stores here
+are kept in memory), plus its store calls at published
 latencies, those the shard makes on its own thread one after another, and those its
 publishing threads make (`shards.IO_THREADS` at once) divided among them; the dispatch's
 CPU and its calls' client CPU are stretched to the recompute function's share of a vCPU, and
@@ -157,8 +159,13 @@ def _shard_ms(run: dict[str, Any], threads: int, client_cpu: dict[str, float]) -
     own calls one after another, and its publishing threads' calls shared among them."""
     pooled = run.get("pooled", {})
     own = {call: n - pooled.get(call, 0) for call, n in run["calls"].items()}
-    cpu_ms = run["cpu"] * 1000 + _client_ms(run["calls"], client_cpu)
+    cpu_ms = _own_cpu_ms(run) + _client_ms(run["calls"], client_cpu)
     return cpu_ms + _calls_ms(own) + _calls_ms(pooled) / threads
+
+
+def _own_cpu_ms(run: dict[str, Any]) -> float:
+    """The run's CPU less what the stand-in stores spent, which the client's measured CPU per call replaces."""
+    return (run["cpu"] - run.get("stand_in_cpu", 0.0)) * 1000
 
 
 def client_cpu(rounds: int) -> dict[str, float]:
@@ -199,7 +206,7 @@ def _dispatch_ms(dispatch: dict[str, Any], client_cpu: dict[str, float]) -> floa
     calls = dispatch["calls"]
     sends = calls.get("sqs:SendMessageBatch", 0)
     others = {call: n for call, n in calls.items() if call != "sqs:SendMessageBatch"}
-    cpu_ms = dispatch["cpu"] * 1000 + _client_ms(calls, client_cpu)
+    cpu_ms = _own_cpu_ms(dispatch) + _client_ms(calls, client_cpu)
     return cpu_ms / DISPATCH_CPU_SHARE + _calls_ms(others) + math.ceil(sends / SEND_THREADS) * LATENCY_MS["sqs"]
 
 
@@ -231,6 +238,7 @@ def _row(result: dict[str, Any], client_cpu: dict[str, float]) -> dict[str, Any]
         "dispatch (plan + cut) s": result["dispatched"] - result["t0"],
         "last stream s": result["last_stream_s"], "stream p50 s": result["stream_p50_s"], "streams": result["streams"],
         "shard CPU ms/proxy": sum(r["cpu"] for r in runs) / proxies * 1000,
+        "stand-in stores' CPU ms/proxy": sum(r.get("stand_in_cpu", 0.0) for r in runs) / proxies * 1000,
         "AWS client CPU ms/proxy": _client_ms(calls, client_cpu) / proxies,
         "store calls/proxy": sum(calls.values()) / proxies,
         **{f"{call}/proxy": round(n / proxies, 2) for call, n in sorted(calls.items())},

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import io
 import json
 import multiprocessing
@@ -29,8 +30,9 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -55,12 +57,38 @@ from meshplane.store.item_cache import ParsedItems
 from meshplane.store.pointers import PointerConflict
 from meshplane.store.resources import ResourceStore
 
+T = TypeVar("T")
 HOT_ROUTER, HOT_SERVICE, CANARY = "hot-router", "hot.local", "hot-canary"
 CALLS = Counter[str]()  # store calls by "service:Operation", in this process
 POOLED = Counter[str]()  # the part of CALLS made on the shard's publishing threads, overlapping each other
 WRITTEN = Counter[str]()  # bytes by "service:Operation"
 PUBLISHED: list[float] = []  # monotonic times of this process's pointer writes
 LOCK = threading.Lock()
+
+
+STAND_IN_CPU = [0.0]  # CPU seconds this process's stand-in stores spent (files, the FIFO, the dicts): boto3's, in AWS
+_STANDING_IN = threading.local()
+
+
+def stand_in(method: Callable[..., T]) -> Callable[..., T]:
+    """A store call of the stand-ins here: its thread's CPU is added to `STAND_IN_CPU` (once, however nested), so
+    the AWS projection can put the client's measured CPU per call in its place."""
+
+    @functools.wraps(method)
+    def timed(*args: Any, **kwargs: Any) -> T:
+        if getattr(_STANDING_IN, "active", False):
+            return method(*args, **kwargs)
+        _STANDING_IN.active = True
+        started = time.thread_time()
+        try:
+            return method(*args, **kwargs)
+        finally:
+            spent = time.thread_time() - started
+            _STANDING_IN.active = False
+            with LOCK:
+                STAND_IN_CPU[0] += spent
+
+    return timed
 
 
 def count(call: str, size: int = 0) -> None:
@@ -135,7 +163,8 @@ class Loader:
 
     Each load reads every item afresh and parses it with the store's own `ParsedItems`,
     as `ResourceStore.load_mesh_state` does: a warm process parses only the items whose
-    stored fields changed (botocore's decoding of the Query pages is not reproduced).
+    stored fields changed (botocore's decoding of the Query pages and production's conversion of their items,
+    `resources._plain`, are not reproduced: `client_cpu.py` measures both per page).
     """
 
     def __init__(self, states: tuple[MeshState, ...]) -> None:
@@ -147,7 +176,7 @@ class Loader:
 
     def load_mesh_state(self, mesh: str) -> MeshState:
         for _ in range(self.pages[self.generation]):  # one Query page per MB, as DynamoDB pages it
-            count("dynamodb:Query")
+            count("dynamodb:Query, resource page")
         found: dict[str, dict[Any, Any]] = {field: {} for field in FIELD_KINDS}
         for item in self.stored[self.generation]:
             field = STATE_FIELD[item["kind"]]
@@ -190,19 +219,22 @@ STATE_FIELD = {kind.value: field for field, kind in FIELD_KINDS.items()}
 
 class PartStore(ResourceStore):
     """The resource store's own reads of a part of a mesh, over the loader's items: each BatchGetItem of up to
-    100 keys and each listing counted as the calls they stand for (botocore's decoding is not reproduced)."""
+    100 keys and each listing counted as the calls they stand for (botocore's decoding and `resources._plain` are
+    not reproduced: `client_cpu.py` measures both per call)."""
 
     def __init__(self, loader: Loader) -> None:
         super().__init__("bench", None)
         self._loader = loader
         self._parsed = loader.parsed
 
+    @stand_in
     def _batch_get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         for _ in range(0, len(keys), 100):
-            count("dynamodb:BatchGetItem")
+            count("dynamodb:BatchGetItem, resources")
         items = self._loader.keyed()
         return [items[key] for key in keys if key in items]
 
+    @stand_in
     def _query_all(self, pk: str, prefix: str, *, consistent: bool = True) -> list[dict[str, Any]]:
         count("dynamodb:Query")
         return [item for (ipk, sk), item in self._loader.keyed().items() if ipk == pk and sk.startswith(prefix)]
@@ -217,6 +249,7 @@ class Endpoints:
     def endpoints_for(self, mesh: str, nodes: Any) -> NodeEndpoints:
         state = self.loader.states[self.loader.generation]
 
+        @stand_in
         def read(node: str) -> tuple[Any, ...]:
             count("dynamodb:Query")
             return tuple(state.endpoints.get(node, ()))
@@ -230,15 +263,18 @@ class Pointers:
     def __init__(self) -> None:
         self.items: dict[str, Pointer] = {}
 
+    @stand_in
     def get(self, path: str) -> Pointer | None:
         count("dynamodb:GetItem")
         return self.items.get(path)
 
+    @stand_in
     def get_many(self, paths: list[str]) -> dict[str, Pointer | None]:
         for _ in range(0, len(paths), 100):  # BatchGetItem's 100 keys a call
             count("dynamodb:BatchGetItem")
         return {path: self.items.get(path) for path in paths}
 
+    @stand_in
     def advance(self, previous: Pointer | None, path: str, pointer: Pointer) -> Pointer:
         count("dynamodb:PutItem", len(json.dumps(dict(pointer.versions))) + len(pointer.key) + 100)
         current = self.items.get(path)
@@ -252,20 +288,35 @@ class Pointers:
 
 
 class Index:
+    """The dependency index's entries, with the size of each one's item as DynamoDB returns it."""
+
     def __init__(self) -> None:
         self.items: dict[str, IndexEntry] = {}
+        self.sizes: dict[str, int] = {}
 
+    def store(self, mesh: str, entry: IndexEntry, item: dict[str, Any] | None = None) -> int:
+        """Keep `entry` (whose item is `item`, when the caller has it); the item's size in bytes."""
+        self.items[entry.node_path] = entry
+        size = self.sizes[entry.node_path] = len(json.dumps(item or item_of_entry(mesh, entry), default=_base64))
+        return size
+
+    @stand_in
     def entries(self, mesh: str) -> dict[str, IndexEntry]:
-        count("dynamodb:Query")
+        """Every entry, counted as the 1 MB pages of a Query of their items."""
+        for _ in range(sum(self.sizes.values()) // MB + 1):
+            count("dynamodb:Query, index page")
         return dict(self.items)
 
+    @stand_in
     def put(self, mesh: str, path: str, deps: Any, endpoint_deps: Any) -> None:
         count("dynamodb:PutItem")
-        self.items[path] = IndexEntry(path, frozenset(deps), frozenset(endpoint_deps))
+        self.store(mesh, IndexEntry(path, frozenset(deps), frozenset(endpoint_deps)))
 
+    @stand_in
     def delete(self, mesh: str, path: str) -> None:
         count("dynamodb:DeleteItem")
         self.items.pop(path, None)
+        self.sizes.pop(path, None)
 
 
 def _base64(value: bytes) -> str:
@@ -279,14 +330,16 @@ class IndexClient:
     def __init__(self, index: Index) -> None:
         self.index = index
 
+    @stand_in
     def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         for requests in RequestItems.values():
             count("dynamodb:BatchWriteItem", len(json.dumps(requests, default=_base64)))  # binary as sent
             for request in requests:
-                entry = entry_of_item(request["PutRequest"]["Item"])
-                self.index.items[entry.node_path] = entry
+                item = request["PutRequest"]["Item"]
+                self.index.store(item["pk"]["S"].removeprefix("IDX#"), entry_of_item(item), item)
         return {"UnprocessedItems": {}}
 
+    @stand_in
     def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
         """The shard's reads of its proxies' entries (`DependencyIndex.entries_of`)."""
         count("dynamodb:BatchGetItem")
@@ -302,6 +355,7 @@ class DirBucket:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    @stand_in
     def put_object(self, Bucket: str, Key: str, Body: bytes, ContentType: str) -> None:
         count("s3:PutObject", len(Body))
         path = self.root / Key
@@ -310,6 +364,7 @@ class DirBucket:
         tmp.write_bytes(Body)
         tmp.replace(path)
 
+    @stand_in
     def get_object(self, Bucket: str, Key: str, **_: Any) -> dict[str, Any]:
         count("s3:GetObject")
         try:
@@ -325,6 +380,7 @@ class Bus:
         self.fifo = fifo
         self._fd: int | None = None
 
+    @stand_in
     def put_events(self, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         count("events:PutEvents", sum(len(e["Detail"]) for e in Entries))
         if self._fd is None:
@@ -342,6 +398,7 @@ class Queue:
         self.bodies: list[str] = []
         self._lock = threading.Lock()
 
+    @stand_in
     def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
         count("sqs:SendMessageBatch", sum(len(e["MessageBody"]) for e in Entries))
         with self._lock:
@@ -393,9 +450,11 @@ def run_shard(body: str) -> dict[str, Any]:
     POOLED.clear()
     WRITTEN.clear()
     PUBLISHED.clear()
+    STAND_IN_CPU[0] = 0.0
     started, cpu = time.monotonic(), time.process_time()
     results = WORLD.worker.run(ShardMessage.model_validate_json(body))
     return {"pid": os.getpid(), "started": started, "finished": time.monotonic(), "cpu": time.process_time() - cpu,
+            "stand_in_cpu": STAND_IN_CPU[0],
             "proxies": len(results), "published": list(PUBLISHED), "calls": dict(CALLS), "pooled": dict(POOLED),
             "bytes": dict(WRITTEN), "statuses": dict(Counter(r.status.value for r in results))}
 
@@ -406,6 +465,7 @@ def plan_change(w: World) -> tuple[list[str], dict[str, Any]]:
     and the CPU and the calls it took (`pooled`: those made on other threads than the recompute's own)."""
     CALLS.clear()
     POOLED.clear()
+    STAND_IN_CPU[0] = 0.0
     w.queue.bodies.clear()
     cpu = time.process_time()
     w.loader.generation = 1
@@ -414,7 +474,8 @@ def plan_change(w: World) -> tuple[list[str], dict[str, Any]]:
     if outcome.results or outcome.shards != len(w.queue.bodies):
         raise RuntimeError(f"the change was not sent as shards: {len(outcome.results)} published in line, "
                            f"{outcome.shards} shards for {len(w.queue.bodies)} messages")
-    return list(w.queue.bodies), {"cpu": cpu, "calls": dict(CALLS), "pooled": dict(POOLED)}
+    return list(w.queue.bodies), {"cpu": cpu, "stand_in_cpu": STAND_IN_CPU[0], "calls": dict(CALLS),
+                                  "pooled": dict(POOLED)}
 
 
 def protocol_out() -> Any:
