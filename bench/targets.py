@@ -257,9 +257,11 @@ TARGETS: tuple[Target, ...] = (
                    "shard code on one worker process per core, until the last pointer is written (stores local)"),
     Target("hot", "10,000 dependents published, AWS", metric("N=10,000: AWS projection, all shards at once"),
            HOT_AWS_S * 1000, "ms",
-           meaning="the same on paper: measured CPU, boto3's measured CPU per store call, and store calls per "
-                   "shard at published AWS latencies (the calls of its publishing threads shared among them), warm "
-                   "containers, the template's ShardConcurrency (100) running every shard at once"),
+           meaning="the same on paper: the dispatch and each shard as their measured CPU (less the stand-in "
+                   "stores'), boto3's measured CPU per store call with production's conversion of what it returns "
+                   "(the dispatch's whole-mesh and whole-index pages included), and their store calls at published "
+                   "AWS latencies (a shard's publishing threads sharing theirs), warm containers, the template's "
+                   "ShardConcurrency (100) running every shard at once"),
     Target("status", "proxy status items written per second, 1,000 Envoys churning",
            metric("items written per second, steady state"), STATUS_WRITES_PER_S, "items/s",
            meaning="one ADS server's status writes while 1,000 Envoys each take a new config every 2 s on average "
