@@ -439,6 +439,37 @@ def test_a_shard_stops_resolving_ahead_once_its_proxies_ask_for_nothing_new_and_
         assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
 
 
+def test_a_hot_route_change_is_sent_as_shards_from_the_index_without_reading_the_meshs_resources(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=2, size=2)
+    route_change(world, mesh, 9)
+    with mesh_queries(world, mesh) as listed:
+        pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    assert listed == []  # only the index was read
+    bodies = receive_all(world, url)
+    assert sorted(path for body in bodies for path in body["full"]) == sorted(c.path for c in callers)
+    assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
+    assert {published_generation(world, c) for c in callers} == {9}
+
+
+def test_a_route_added_to_a_hot_router_is_planned_from_the_mesh_since_its_callers_must_be_resolved(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """The callers' entries name the router, whose routes they list, but not the new route: whether they read it
+    takes resolving them, which takes the mesh."""
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=2, size=len(callers))
+    world.put(Kind.ROUTE, mesh, "second-route", meshes.http_route(("red", 1), prefix="/second/"), parent=ROUTER)
+    with mesh_queries(world, mesh) as listed:
+        pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    assert "pk = :pk" in listed
+    bodies = receive_all(world, url)
+    assert sorted(path for body in bodies for path in body["full"]) == sorted(c.path for c in callers)
+    assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
+    for caller in callers:
+        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+
+
 def test_a_shard_reads_the_whole_mesh_for_a_proxy_the_index_does_not_know(
         hot: tuple[World, list[ProxyId], str]) -> None:
     world, callers, mesh = hot

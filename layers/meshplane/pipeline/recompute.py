@@ -13,7 +13,11 @@ and one whose entry misses it reads now what it read then, unless it enumerated 
 place the change touched (`resources_reach`); only those are resolved.  A hot
 change to a route 10,000 proxies use plans without resolving any of them
 (`bench/suite_hot.py`; `tests/pipeline/test_plan_from_index.py` holds the two ways
-of planning equal).
+of planning equal).  Nor, where a shard queue takes hot plans, does it read the mesh:
+a change to routes, routers or services is planned from the index alone (`index_plan`)
+and, when hot, sent on as shards, which read their own parts; at 10,000 nodes the
+mesh's resources are 17 Query pages of 1 MB whose decoding alone takes seconds of
+CPU.  A plan that would resolve a proxy, or a small one, reads the mesh as before.
 
 Endpoint-only changes take the short path: only the assignments of the nodes whose
 endpoints changed are translated (so only their endpoints are read) and the rest of
@@ -42,7 +46,7 @@ endpoint changes do; the reconcile's full pass renders every assignment.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -66,6 +70,8 @@ if TYPE_CHECKING:
     from meshplane.publication.pointer import Pointer
 
 MAX_ROUNDS = 3
+# The kinds of resource whose change can be planned from the dependency index alone (`index_plan`).
+INDEX_PLANNED = frozenset({Kind.ROUTE, Kind.GATEWAY_ROUTE, Kind.VIRTUAL_ROUTER, Kind.VIRTUAL_SERVICE})
 # A shard's proxies resolved over its part of the mesh (`Recomputer.load_within`) until this many in a row
 # ask for nothing beyond what was read.
 SETTLED = 8
@@ -144,6 +150,34 @@ class Reach:
     listed: frozenset[str]
 
 
+def index_plan(entries: Mapping[str, IndexEntry], resources: Collection[DependencyKey],
+               endpoint_nodes: Iterable[str]) -> Plan | None:
+    """The plan of a change from the dependency index alone, or None where it takes the mesh's resources.
+
+    A change to routes, gateway routes, routers or services (`INDEX_PLANNED`) reaches exactly
+    the published proxies whose entries name a changed resource, which are rebuilt, and those
+    whose endpoint dependencies name a changed node, whose EDS is; `_resource_plan` decides
+    the same from the same entries.  It takes the mesh where a proxy must be resolved (its
+    entry names a place the change lists, a router gaining a route, but not the change
+    itself) and for any other kind (a node or gateway created or deleted, whose proxy list
+    and retirements only the mesh tells, or a policy, whose targets it holds).  A proxy never
+    published is left to its own change and to the reconcile, as `_dependents_only` leaves it."""
+    if not resources or not all(isinstance(k, ResourceKey) and k.kind in INDEX_PLANNED for k in resources):
+        return None
+    reach = resources_reach(None, resources)
+    nodes = frozenset(endpoint_nodes)
+    rebuild: set[ProxyId] = set()
+    eds: set[ProxyId] = set()
+    for path, old in entries.items():
+        if not reach.changed.isdisjoint(old.deps):
+            rebuild.add(ProxyId.parse(path))
+        elif not reach.listed.isdisjoint(old.deps):
+            return None
+        elif not nodes.isdisjoint(old.endpoint_deps):
+            eds.add(ProxyId.parse(path))
+    return Plan(frozenset(rebuild), frozenset(eds), rendered=touched_nodes(resources, nodes))
+
+
 def touched_nodes(resources: Iterable[DependencyKey], endpoint_nodes: Iterable[str]) -> frozenset[str]:
     """The virtual nodes a change touched, whose assignments a full rebuild renders (`Plan.rendered`): those
     it wrote and those whose endpoints it changed.  An assignment is a function of its node's spec
@@ -152,16 +186,19 @@ def touched_nodes(resources: Iterable[DependencyKey], endpoint_nodes: Iterable[s
     return frozenset(written | set(endpoint_nodes))
 
 
-def resources_reach(state: MeshState, resources: Iterable[DependencyKey]) -> Reach:
+def resources_reach(state: MeshState | None, resources: Iterable[DependencyKey]) -> Reach:
     """A route is found by listing its router's routes, a gateway route by listing its gateway's, and a policy's
     sections by looking up what is given to each of its targets (in `state`: where it was given before, it was
     read, so its key is already among the readers' dependencies).  Each of those places is itself recorded as
-    a dependency of every proxy that enumerates it (`graph.build.Resolver`)."""
+    a dependency of every proxy that enumerates it (`graph.build.Resolver`).  `state` is read for a policy
+    only (ValueError without one)."""
     changed: set[str] = set()
     listed: set[str] = set()
     for key in resources:
         changed.add(resource_path(key))
         if isinstance(key, PolicyKey):
+            if state is None:
+                raise ValueError(f"the reach of policy {key.name!r} needs the mesh state")
             found = state.policies.get(key.name)
             targets = found.spec.targets if found is not None else ()
             listed.update(resource_path(t.key(state.name)) for t in targets)
@@ -236,11 +273,15 @@ class Recomputer:
         keys, _ = self._graph.dependency_sets(state, proxy)
         return {resource_path(k) for k in keys} | _own_keys(proxy)
 
-    def _load_with_index(self, mesh: str, *, endpoints: bool) -> tuple[MeshState, dict[str, IndexEntry]]:
-        """`load` and the mesh's dependency index, read at the same time: neither waits for the other.
+    def _load_with_index(self, mesh: str, *, endpoints: bool, entries: dict[str, IndexEntry] | None = None
+                         ) -> tuple[MeshState, dict[str, IndexEntry]]:
+        """`load` and the mesh's dependency index (unless `entries` were read already), read at the same time:
+        neither waits for the other.
 
         Planning compares the two, and each is read after the change that triggered this
         recompute was written, whichever returns first; NotFound from `load` as before."""
+        if entries is not None:
+            return self.load(mesh, endpoints=endpoints), entries
         index = self._threads().submit(self._index.entries, mesh)
         try:
             state = self.load(mesh, endpoints=endpoints)
@@ -338,9 +379,17 @@ class Recomputer:
         """The change planned and rebuilt from the whole mesh, in rounds until no publish is raced."""
         outcome = Outcome()
         pending: set[ProxyId] | None = None
+        read: dict[str, IndexEntry] | None = None  # the index, when the first round read it already
+        if self._fanout is not None and not full:
+            read = self._index.entries(mesh)
+            plan = index_plan(read, resources, endpoint_nodes)
+            outcome.shards = self._fanout.dispatch(mesh, plan) if plan is not None else 0
+            if outcome.shards:  # a hot change sent on from the index: the mesh's resources are never read
+                return outcome
         for _ in range(MAX_ROUNDS):
             try:
-                state, entries = self._load_with_index(mesh, endpoints=self._fanout is None or pending is not None)
+                state, entries = self._load_with_index(mesh, endpoints=self._fanout is None or pending is not None,
+                                                       entries=read if pending is None else None)
             except NotFound:  # the mesh is gone: forget its proxies' dependencies
                 for path in self._index.entries(mesh):
                     self._index.delete(mesh, path)
