@@ -47,13 +47,13 @@ def _item(pk: str, sk: str, blob: int = 0) -> dict[str, Any]:
 
 def _listed(dynamodb: Any) -> tuple[Callable[[int], object], Callable[[int], object], Callable[[int], object]]:
     """A whole-partition Query's 1 MB page of the hot mesh's resources and one of its index, each with the conversion
-    production makes of every item it returns (`resources._plain`, `index.entry_of_item`), which the hot suite's
-    stand-in stores skip; and a BatchGetItem of 100 resources with the same conversion."""
+    production makes of every item it returns (`resources._plain`, a warm `index.ParsedEntries`), which the hot
+    suite's stand-in stores skip; and a BatchGetItem of 100 resources with the same conversion."""
     import suite_hot_pipeline as hot
     from boto3.dynamodb.types import TypeSerializer
     from meshplane.graph import proxies
     from meshplane.pipeline.ports import ModuleGraph
-    from meshplane.store.index import IndexEntry, entry_of_item, item_of_entry, resource_path
+    from meshplane.store.index import IndexEntry, ParsedEntries, item_of_entry, resource_path
     from meshplane.store.resources import _plain
 
     state = hot.hot_states(PAGE_MESH_NODES)[0]
@@ -86,7 +86,8 @@ def _listed(dynamodb: Any) -> tuple[Callable[[int], object], Callable[[int], obj
         found = dynamodb.batch_get_item(RequestItems={TABLE: {"Keys": keys, "ConsistentRead": True}})
         return [_plain(item) for item in found["Responses"][TABLE]]
 
-    return page(resources[0]["pk"]["S"], _plain), page(entries[0]["pk"]["S"], entry_of_item), batch
+    # a warm container's index parses an entry again only when it was rewritten (`index.ParsedEntries`)
+    return page(resources[0]["pk"]["S"], _plain), page(entries[0]["pk"]["S"], ParsedEntries().entry), batch
 
 
 def _calls(clients: Any) -> dict[str, Callable[[int], object]]:

@@ -55,3 +55,28 @@ def test_an_entry_written_as_lists_of_strings_is_read(dynamodb: Any) -> None:
 
     assert DependencyIndex(TABLE, dynamodb).entries("m") == {
         "mesh/m/virtualNode/front": IndexEntry("mesh/m/virtualNode/front", DEPS, frozenset({"blue"}))}
+
+
+def test_a_warm_index_parses_an_unchanged_entry_once_and_a_rewritten_one_again(
+        dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from meshplane.store import index as index_module
+
+    parsed: list[str] = []
+    entry_of_item = index_module.entry_of_item
+
+    def counted(item: Any) -> IndexEntry:
+        parsed.append(item["sk"]["S"])
+        return entry_of_item(item)
+
+    monkeypatch.setattr(index_module, "entry_of_item", counted)
+    writer, reader = DependencyIndex(TABLE, dynamodb), DependencyIndex(TABLE, dynamodb)
+    writer.put("m", "mesh/m/virtualNode/front", DEPS, {"blue"})
+    writer.put("m", "mesh/m/virtualNode/back", {"mesh/m"}, set())
+    reader.entries("m")
+    assert reader.entries("m")["mesh/m/virtualNode/front"].endpoint_deps == {"blue"}
+    assert sorted(parsed) == ["mesh/m/virtualNode/back", "mesh/m/virtualNode/front"]  # the second read: none
+
+    writer.put("m", "mesh/m/virtualNode/front", DEPS, {"green"})
+    assert reader.entries("m")["mesh/m/virtualNode/front"].endpoint_deps == {"green"}
+    assert reader.entries_of("m", ["mesh/m/virtualNode/back"])["mesh/m/virtualNode/back"].deps == {"mesh/m"}
+    assert sorted(parsed) == ["mesh/m/virtualNode/back", "mesh/m/virtualNode/front", "mesh/m/virtualNode/front"]
