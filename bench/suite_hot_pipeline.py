@@ -313,6 +313,13 @@ class Index:
         self.store(mesh, IndexEntry(path, frozenset(deps), frozenset(endpoint_deps)))
 
     @stand_in
+    def put_many(self, mesh: str, entries: Any) -> None:
+        for _ in range(0, len(entries), 25):
+            count("dynamodb:BatchWriteItem")
+        for entry in entries:
+            self.store(mesh, entry)
+
+    @stand_in
     def delete(self, mesh: str, path: str) -> None:
         count("dynamodb:DeleteItem")
         self.items.pop(path, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from meshplane.model.ids import Kind, ProxyId, ResourceKey
 from meshplane.model.policy.keys import PolicyKey
 from meshplane.pipeline.recompute import index_plan
-from meshplane.store.index import IndexEntry, resource_path
+from meshplane.store.index import IndexEntry, placeholder, resource_path
 
 ROUTER = ResourceKey(Kind.VIRTUAL_ROUTER, "m", "r")
 ROUTE = ResourceKey(Kind.ROUTE, "m", "hot", "r")
@@ -43,3 +43,15 @@ def test_node_gateway_mesh_and_policy_changes_and_endpoint_only_changes_take_the
                 ResourceKey(Kind.MESH, "m", "m"), PolicyKey("m", "deny-all")):
         assert index_plan(entries, [ROUTE, key], []) is None, key
     assert index_plan(entries, [], ["blue"]) is None
+
+
+def test_an_index_that_knows_no_proxy_of_the_mesh_takes_the_mesh() -> None:
+    assert index_plan({}, [ROUTE], []) is None
+
+
+def test_a_proxy_whose_first_publish_is_still_to_come_is_rebuilt_by_any_change() -> None:
+    entries = dict([entry("caller", SERVICE, ROUTER, ROUTE)])
+    entries[node("new").path] = placeholder(node("new").path)
+    plan = index_plan(entries, [ResourceKey(Kind.VIRTUAL_SERVICE, "m", "elsewhere.local")], [])
+    assert plan is not None
+    assert plan.full == {node("new")}

@@ -470,6 +470,63 @@ def test_a_route_added_to_a_hot_router_is_planned_from_the_mesh_since_its_caller
         assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
 
 
+def test_a_hot_change_planned_from_the_index_rebuilds_callers_whose_first_publish_is_still_in_flight(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """Two callers are created and sent out as shards that have not run yet when the route changes: the index holds
+    placeholders for them, so the route change's shards rebuild them too, and whichever shard runs last publishes
+    the newest route."""
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=1, size=2)
+    newcomers = [ProxyId(mesh, Kind.VIRTUAL_NODE, name) for name in ("late-0", "late-1")]
+    for proxy in newcomers:
+        world.put(Kind.VIRTUAL_NODE, mesh, proxy.name, {
+            "listeners": [meshes.listener(9000)], "backends": [{"virtualService": {"virtualServiceName": SERVICE}}]})
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    creation = receive_all(world, url)
+    assert {path for body in creation for path in body["full"]} >= {p.path for p in newcomers}
+    route_change(world, mesh, 13)
+    with mesh_queries(world, mesh) as listed:
+        pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    assert listed == []
+    change = receive_all(world, url)
+    assert {path for body in change for path in body["full"]} == {p.path for p in [*callers, *newcomers]}
+    for bodies in (change, creation):  # the older shards run last
+        assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
+    assert {published_generation(world, c) for c in [*callers, *newcomers]} == {13}
+
+
+def test_a_small_route_change_is_rebuilt_in_line_from_its_dependents_part_without_reading_the_mesh(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    world, callers, mesh = hot
+    route_change(world, mesh, 11)
+    with mesh_queries(world, mesh) as listed:
+        world.recompute()  # the world's own pipeline: no shard queue, every plan rebuilt in line
+    assert listed == []
+    assert {published_generation(world, c) for c in callers} == {11}
+    for caller in callers:
+        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+
+
+def test_a_small_change_whose_rebuilds_read_beyond_their_part_is_rebuilt_from_the_whole_mesh(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """The callers' service moves to a new router whose route targets a new node: the part holds the router, the
+    rebuilds then read the node beyond it, and the change is rebuilt from the whole mesh instead."""
+    world, callers, mesh = hot
+    world.put(Kind.VIRTUAL_NODE, mesh, "green", {"listeners": [meshes.listener(8080)]})
+    world.put(Kind.VIRTUAL_ROUTER, mesh, "green-router", {"listeners": [meshes.listener(8080)]})
+    world.put(Kind.ROUTE, mesh, "green-route", meshes.http_route(("green", 1), prefix="/gen012/"),
+              parent="green-router")
+    world.recompute()
+    provider = {"virtualRouter": {"virtualRouterName": "green-router"}}
+    world.put(Kind.VIRTUAL_SERVICE, mesh, SERVICE, {"provider": provider})
+    with mesh_queries(world, mesh) as listed:
+        world.recompute()
+    assert "pk = :pk" in listed
+    assert {published_generation(world, c) for c in callers} == {12}
+    for caller in callers:
+        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+
+
 def test_a_shard_reads_the_whole_mesh_for_a_proxy_the_index_does_not_know(
         hot: tuple[World, list[ProxyId], str]) -> None:
     world, callers, mesh = hot

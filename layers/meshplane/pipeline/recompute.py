@@ -13,11 +13,12 @@ and one whose entry misses it reads now what it read then, unless it enumerated 
 place the change touched (`resources_reach`); only those are resolved.  A hot
 change to a route 10,000 proxies use plans without resolving any of them
 (`bench/suite_hot.py`; `tests/pipeline/test_plan_from_index.py` holds the two ways
-of planning equal).  Nor, where a shard queue takes hot plans, does it read the mesh:
-a change to routes, routers or services is planned from the index alone (`index_plan`)
-and, when hot, sent on as shards, which read their own parts; at 10,000 nodes the
-mesh's resources are 17 Query pages of 1 MB whose decoding alone takes seconds of
-CPU.  A plan that would resolve a proxy, or a small one, reads the mesh as before.
+of planning equal).  Nor does it read the mesh: a change to routes, routers or services
+is planned from the index alone (`index_plan`) and, when hot, sent on as shards, which
+read their own parts; a small one is rebuilt here from the part its proxies read
+(`_from_part`).  At 10,000 nodes the mesh's resources are 17 Query pages of 1 MB, whose
+decoding alone takes seconds of CPU.  A plan that would resolve a proxy, a rebuild that
+reads beyond its part, and every other kind of change read the whole mesh as before.
 
 Endpoint-only changes take the short path: only the assignments of the nodes whose
 endpoints changed are translated (so only their endpoints are read) and the rest of
@@ -63,7 +64,7 @@ from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.store.endpoints import EndpointStore
 from meshplane.store.errors import NotFound
-from meshplane.store.index import DependencyIndex, IndexEntry, resource_path
+from meshplane.store.index import DependencyIndex, IndexEntry, placeholder, resource_path
 from meshplane.store.pointers import PointerConflict, PointerStore
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ def _endpoint_plan(paths: dict[str, ProxyId], index: dict[str, IndexEntry], node
     unpublished, eds = set(), set()
     for path, proxy in paths.items():
         entry = index.get(path)
-        if entry is None:
+        if entry is None or not entry.published:
             unpublished.add(proxy)
         elif not nodes.isdisjoint(entry.endpoint_deps):
             eds.add(proxy)
@@ -160,16 +161,18 @@ def index_plan(entries: Mapping[str, IndexEntry], resources: Collection[Dependen
     the same from the same entries.  It takes the mesh where a proxy must be resolved (its
     entry names a place the change lists, a router gaining a route, but not the change
     itself) and for any other kind (a node or gateway created or deleted, whose proxy list
-    and retirements only the mesh tells, or a policy, whose targets it holds).  A proxy never
-    published is left to its own change and to the reconcile, as `_dependents_only` leaves it."""
-    if not resources or not all(isinstance(k, ResourceKey) and k.kind in INDEX_PLANNED for k in resources):
-        return None
+    and retirements only the mesh tells, or a policy, whose targets it holds).  A proxy whose
+    first publish is still to come has a placeholder entry (`_mark_unpublished`) and is
+    rebuilt, as the mesh's plan rebuilds every proxy not yet published."""
+    if not entries or not resources or not all(isinstance(k, ResourceKey) and k.kind in INDEX_PLANNED
+                                               for k in resources):
+        return None  # no entry at all: nothing of the mesh was published yet, and only the mesh names its proxies
     reach = resources_reach(None, resources)
     nodes = frozenset(endpoint_nodes)
     rebuild: set[ProxyId] = set()
     eds: set[ProxyId] = set()
     for path, old in entries.items():
-        if not reach.changed.isdisjoint(old.deps):
+        if not old.published or not reach.changed.isdisjoint(old.deps):
             rebuild.add(ProxyId.parse(path))
         elif not reach.listed.isdisjoint(old.deps):
             return None
@@ -250,7 +253,7 @@ class Recomputer:
         if not isinstance(self._loader, DependencyLoader):
             return None
         entries = self._index.entries_of(mesh, [proxy.path for proxy in proxies])
-        if len(entries) < len(proxies):
+        if len(entries) < len(proxies) or not all(entry.published for entry in entries.values()):
             return None
         within = frozenset().union(more, *(entry.deps for entry in entries.values()))
         state = self._loader.load_dependencies(mesh, within)
@@ -348,7 +351,7 @@ class Recomputer:
         eds: set[ProxyId] = set()
         for path, proxy in paths.items():
             old = index.get(path)
-            if old is None or not reach.changed.isdisjoint(old.deps):
+            if old is None or not old.published or not reach.changed.isdisjoint(old.deps):
                 rebuild.add(proxy)
                 continue
             endpoint_deps = old.endpoint_deps
@@ -380,12 +383,16 @@ class Recomputer:
         outcome = Outcome()
         pending: set[ProxyId] | None = None
         read: dict[str, IndexEntry] | None = None  # the index, when the first round read it already
-        if self._fanout is not None and not full:
+        if not full and isinstance(self._loader, DependencyLoader):
             read = self._index.entries(mesh)
             plan = index_plan(read, resources, endpoint_nodes)
-            outcome.shards = self._fanout.dispatch(mesh, plan) if plan is not None else 0
-            if outcome.shards:  # a hot change sent on from the index: the mesh's resources are never read
-                return outcome
+            if plan is not None:
+                outcome.shards = self._fanout.dispatch(mesh, plan) if self._fanout is not None else 0
+                if outcome.shards:  # a hot change sent on from the index: the mesh's resources are never read
+                    return outcome
+                part = self._from_part(mesh, plan, read, endpoint_nodes, secrets)
+                if part is not None:
+                    return part
         for _ in range(MAX_ROUNDS):
             try:
                 state, entries = self._load_with_index(mesh, endpoints=self._fanout is None or pending is not None,
@@ -397,6 +404,8 @@ class Recomputer:
             plan = self.plan(state, entries, resources, endpoint_nodes, full=full)
             for path in plan.retired:
                 self._index.delete(mesh, path)
+            if pending is None:
+                self._mark_unpublished(mesh, plan, entries)
             targets = plan.full | plan.endpoints_only
             if pending is None and self._fanout is not None:
                 outcome.shards = self._fanout.dispatch(mesh, plan)
@@ -421,6 +430,44 @@ class Recomputer:
             pending = raced
         else:
             raise PointerConflict(", ".join(p.path for p in sorted(pending or ())))
+        return outcome
+
+    def _mark_unpublished(self, mesh: str, plan: Plan, entries: dict[str, IndexEntry]) -> None:
+        """Placeholder entries (`index.placeholder`) for the plan's proxies the index does not know, written before
+        any is built: a later change planned from the index alone (`index_plan`) then rebuilds them too, while
+        this change's rebuild of them is still in flight (a shard) and after it was refused."""
+        missing = [placeholder(proxy.path) for proxy in sorted(plan.full) if proxy.path not in entries]
+        if missing:
+            self._index.put_many(mesh, missing)
+
+    def _from_part(self, mesh: str, plan: Plan, entries: dict[str, IndexEntry], endpoint_nodes: Collection[str],
+                   secrets: Secrets | None) -> Outcome | None:
+        """A plan made from the index (`index_plan`) rebuilt from the part of the mesh its proxies read
+        (`load_within`), as a shard rebuilds; None where it takes the whole mesh.
+
+        A proxy that reads beyond the part, that is gone, or that another publisher raced sends
+        the change down the whole-mesh path, where every target is rebuilt again and any
+        published here is found unchanged (as `_dependents_only` does for an endpoint change)."""
+        targets = plan.full | plan.endpoints_only
+        if not targets:
+            return Outcome()
+        try:
+            part = self.load_within(mesh, targets)
+        except NotFound:
+            return None
+        if part is None or not all(part[0].defines(proxy) for proxy in targets):
+            return None
+        state, within = self.with_endpoints(part[0], part[0].virtual_nodes), part[1]
+        changed = frozenset(endpoint_nodes)
+        previous = self._prefetch(state, targets, entries, full=plan.full, changed=changed, rendered=plan.rendered)
+        outcome = Outcome()
+        for proxy in sorted(targets):
+            try:
+                outcome.results.append(self.rebuild(state, proxy, previous[proxy.path], changed=changed,
+                                                    eds_only=proxy not in plan.full, secrets=secrets,
+                                                    within=within, rendered=plan.rendered))
+            except (OutsideDependencies, PointerConflict):
+                return None
         return outcome
 
     def _dependents_only(self, mesh: str, nodes: Collection[str], secrets: Secrets | None) -> Outcome | None:

@@ -70,11 +70,26 @@ def partition(mesh: str) -> str:
     return f"IDX#{mesh}"
 
 
+# The one dependency of a proxy the index knows but that was never published (no resource path looks like it):
+# a change planned from the index alone rebuilds it whatever the change (`pipeline.recompute.index_plan`).
+UNPUBLISHED = "?unpublished"
+
+
 @dataclass(frozen=True)
 class IndexEntry:
     node_path: str
     deps: frozenset[str]
     endpoint_deps: frozenset[str]
+
+    @property
+    def published(self) -> bool:
+        """False for the placeholder of a proxy whose first publish is still to come (`placeholder`)."""
+        return UNPUBLISHED not in self.deps
+
+
+def placeholder(node_path: str) -> IndexEntry:
+    """The placeholder entry of a proxy a change is about to build for the first time."""
+    return IndexEntry(node_path, frozenset({UNPUBLISHED}), frozenset())
 
 
 PARSED_LIMIT = 100_000  # entries a warm container keeps parsed; a 10,000-node mesh has 10,000
