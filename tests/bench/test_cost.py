@@ -162,11 +162,13 @@ def test_a_route_change_reads_only_the_endpoints_its_dependents_use(world: dict[
     with world["counter"].counting() as tally:
         outcome = world["pipeline"].recomputer.recompute("m", [ResourceKey(Kind.ROUTE, "m", "default", "color")])
     assert [r.proxy.name for r in outcome.published] == ["front"]
-    # the mesh's items and the index: no node's endpoints, since the route's targets (blue and green) are front's
-    # clusters already and their assignments are carried over from front's last publish
-    assert tally.calls["dynamodb:Query"] == 1 + 1
-    # front's pointer read (a batch of one) and written; its index entries unchanged
-    assert tally.calls["dynamodb:BatchGetItem"] == 1 and tally.calls["dynamodb:PutItem"] == 1
+    # the index alone: no page of the mesh's items (front's part is read by key), and no node's endpoints, since the
+    # route's targets (blue and green) are front's clusters already and their assignments are carried over from
+    # front's last publish
+    assert tally.calls["dynamodb:Query"] == 1
+    # front's entry, its part of the mesh with the counters, and its pointer (batches of a few keys); the pointer
+    # written; its index entry unchanged
+    assert tally.calls["dynamodb:BatchGetItem"] == 3 and tally.calls["dynamodb:PutItem"] == 1
     # its last snapshot is the one this container wrote: read from memory, not S3
     assert tally.s3["PUT"] == 2 and tally.s3.get("GET", 0) == 0 and tally.events_entries == 1
 
