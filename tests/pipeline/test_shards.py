@@ -384,6 +384,12 @@ def full_render_version(world: World, proxy: ProxyId) -> str:
     return world.pipeline.parts.translator.translate(recomputer.load(proxy.mesh), proxy).version
 
 
+def assert_full_renders_published(world: World, proxies: list[ProxyId]) -> None:
+    """Each proxy's published version is what a render from the whole mesh makes."""
+    for proxy in proxies:
+        assert world.pipeline.pointers.get(proxy.path).version == full_render_version(world, proxy)
+
+
 def test_a_shard_reads_what_a_change_adds_beyond_its_proxies_entries_and_publishes_the_full_render(
         hot: tuple[World, list[ProxyId], str]) -> None:
     """The route gains a target no caller was built from: each shard reads it by key, after the entries' part of
@@ -400,8 +406,8 @@ def test_a_shard_reads_what_a_change_adds_beyond_its_proxies_entries_and_publish
         assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
     assert listed == []
     assert {published_generation(world, c) for c in callers} == {5}
+    assert_full_renders_published(world, callers)
     for caller in callers:
-        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
         assert f"mesh/{mesh}/virtualNode/green" in world.pipeline.index.entries(mesh)[caller.path].deps
 
 
@@ -435,8 +441,7 @@ def test_a_shard_stops_resolving_ahead_once_its_proxies_ask_for_nothing_new_and_
     assert pipeline.recompute_shard(sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
     assert len(graph.resolved) == 1 + SETTLED + len(callers)
     assert {published_generation(world, c) for c in callers} == {8}
-    for caller in callers:
-        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+    assert_full_renders_published(world, callers)
 
 
 def test_a_hot_route_change_is_sent_as_shards_from_the_index_without_reading_the_meshs_resources(
@@ -466,8 +471,7 @@ def test_a_route_added_to_a_hot_router_is_planned_from_the_mesh_since_its_caller
     bodies = receive_all(world, url)
     assert sorted(path for body in bodies for path in body["full"]) == sorted(c.path for c in callers)
     assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
-    for caller in callers:
-        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+    assert_full_renders_published(world, callers)
 
 
 def test_a_hot_change_planned_from_the_index_rebuilds_callers_whose_first_publish_is_still_in_flight(
@@ -503,8 +507,7 @@ def test_a_small_route_change_is_rebuilt_in_line_from_its_dependents_part_withou
         world.recompute()  # the world's own pipeline: no shard queue, every plan rebuilt in line
     assert listed == []
     assert {published_generation(world, c) for c in callers} == {11}
-    for caller in callers:
-        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+    assert_full_renders_published(world, callers)
 
 
 def test_a_small_change_whose_rebuilds_read_beyond_their_part_is_rebuilt_from_the_whole_mesh(
@@ -523,8 +526,7 @@ def test_a_small_change_whose_rebuilds_read_beyond_their_part_is_rebuilt_from_th
         world.recompute()
     assert "pk = :pk" in listed
     assert {published_generation(world, c) for c in callers} == {12}
-    for caller in callers:
-        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+    assert_full_renders_published(world, callers)
 
 
 def test_a_shard_reads_the_whole_mesh_for_a_proxy_the_index_does_not_know(
@@ -561,5 +563,4 @@ def test_a_shard_whose_proxies_reach_two_resources_beyond_their_entries_reads_pa
         assert pipeline.recompute_shard(sqs_batch(bodies), LambdaContext()) == {"batchItemFailures": []}
     assert "pk = :pk" not in listed
     assert {published_generation(world, c) for c in callers} == {7}
-    for caller in callers:
-        assert world.pipeline.pointers.get(caller.path).version == full_render_version(world, caller)
+    assert_full_renders_published(world, callers)

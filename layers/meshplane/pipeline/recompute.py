@@ -151,6 +151,11 @@ class Reach:
     listed: frozenset[str]
 
 
+def index_plannable(resources: Collection[DependencyKey]) -> bool:
+    """Whether the changed `resources` are all of the kinds `index_plan` can plan a change of."""
+    return bool(resources) and all(isinstance(k, ResourceKey) and k.kind in INDEX_PLANNED for k in resources)
+
+
 def index_plan(entries: Mapping[str, IndexEntry], resources: Collection[DependencyKey],
                endpoint_nodes: Iterable[str]) -> Plan | None:
     """The plan of a change from the dependency index alone, or None where it takes the mesh's resources.
@@ -164,8 +169,7 @@ def index_plan(entries: Mapping[str, IndexEntry], resources: Collection[Dependen
     and retirements only the mesh tells, or a policy, whose targets it holds).  A proxy whose
     first publish is still to come has a placeholder entry (`_mark_unpublished`) and is
     rebuilt, as the mesh's plan rebuilds every proxy not yet published."""
-    if not entries or not resources or not all(isinstance(k, ResourceKey) and k.kind in INDEX_PLANNED
-                                               for k in resources):
+    if not entries or not index_plannable(resources):
         return None  # no entry at all: nothing of the mesh was published yet, and only the mesh names its proxies
     reach = resources_reach(None, resources)
     nodes = frozenset(endpoint_nodes)
@@ -383,7 +387,7 @@ class Recomputer:
         outcome = Outcome()
         pending: set[ProxyId] | None = None
         read: dict[str, IndexEntry] | None = None  # the index, when the first round read it already
-        if not full and isinstance(self._loader, DependencyLoader):
+        if not full and isinstance(self._loader, DependencyLoader) and index_plannable(resources):
             read = self._index.entries(mesh)
             plan = index_plan(read, resources, endpoint_nodes)
             if plan is not None:
@@ -457,15 +461,22 @@ class Recomputer:
             return None
         if part is None or not all(part[0].defines(proxy) for proxy in targets):
             return None
-        state, within = self.with_endpoints(part[0], part[0].virtual_nodes), part[1]
-        changed = frozenset(endpoint_nodes)
-        previous = self._prefetch(state, targets, entries, full=plan.full, changed=changed, rendered=plan.rendered)
+        return self._rebuilt_within(part[0], part[1], targets, entries, full=plan.full,
+                                    changed=frozenset(endpoint_nodes), secrets=secrets, rendered=plan.rendered)
+
+    def _rebuilt_within(self, part: MeshState, within: frozenset[str], targets: Collection[ProxyId],
+                        entries: dict[str, IndexEntry], *, full: frozenset[ProxyId], changed: frozenset[str],
+                        secrets: Secrets | None, rendered: frozenset[str] | None) -> Outcome | None:
+        """`targets` rebuilt from `part` of the mesh (holding the dependency paths `within`); None as soon as one
+        reads beyond it or was raced, for the caller to take the whole mesh."""
+        state = self.with_endpoints(part, part.virtual_nodes)
+        previous = self._prefetch(state, targets, entries, full=full, changed=changed, rendered=rendered)
         outcome = Outcome()
         for proxy in sorted(targets):
             try:
                 outcome.results.append(self.rebuild(state, proxy, previous[proxy.path], changed=changed,
-                                                    eds_only=proxy not in plan.full, secrets=secrets,
-                                                    within=within, rendered=plan.rendered))
+                                                    eds_only=proxy not in full, secrets=secrets, within=within,
+                                                    rendered=rendered))
             except (OutsideDependencies, PointerConflict):
                 return None
         return outcome
@@ -501,16 +512,8 @@ class Recomputer:
             return None
         if not all(state.defines(proxy) for proxy in targets):
             return None
-        state = self.with_endpoints(state, state.virtual_nodes)
-        previous = self._prefetch(state, targets, entries, full=frozenset(), changed=changed, rendered=None)
-        outcome = Outcome()
-        for proxy in sorted(targets):
-            try:
-                outcome.results.append(self.rebuild(state, proxy, previous[proxy.path], eds_only=True, secrets=secrets,
-                                                    changed=changed, within=within))
-            except (OutsideDependencies, PointerConflict):
-                return None
-        return outcome
+        return self._rebuilt_within(state, within, targets, entries, full=frozenset(), changed=changed,
+                                    secrets=secrets, rendered=None)
 
     def rebuild(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, *, eds_only: bool,
                 secrets: Secrets | None, changed: Collection[str] | None = None,
