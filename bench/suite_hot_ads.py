@@ -23,17 +23,21 @@ from meshplane.snapshot.snapshot import Snapshot
 
 
 class DirSource:
-    """A SnapshotSource over the bucket's layout in a directory."""
+    """A SnapshotSource over the bucket's layout in a directory, read with plain `os` calls."""
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = str(root)
 
     def pointer(self, proxy: ProxyId) -> Pointer | None:
-        path = self.root / pointer_key(proxy)
-        return pointer_from_document(path.read_bytes()) if path.exists() else None
+        try:
+            with open(os.path.join(self.root, pointer_key(proxy)), "rb") as stored:
+                return pointer_from_document(stored.read())
+        except FileNotFoundError:
+            return None
 
     def fetch(self, pointer: Pointer) -> Snapshot:
-        return Snapshot.loads((self.root / pointer.key).read_bytes())
+        with open(os.path.join(self.root, pointer.key), "rb") as stored:
+            return Snapshot.loads(stored.read())
 
     def recent_proxies(self, limit: int) -> list[ProxyId]:
         return []
