@@ -43,8 +43,8 @@ from botocore.exceptions import ClientError
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ResourceKey
 from meshplane.model.state import MeshState
-from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator, consistency_validator
 from meshplane.pipeline.coldstart import first_call_without_gc
+from meshplane.pipeline.ports import ModuleGraph, ModuleTranslator, consistency_validator
 from meshplane.pipeline.publish import Publisher
 from meshplane.pipeline.recompute import Outcome, Recomputer
 from meshplane.pipeline.shard_io import BatchedIndex, EventBatch
