@@ -56,7 +56,7 @@ def _record(t: Telemetry, served: Served, latency_ms: float) -> None:
     t.tracer.put_annotation("Operation", served.operation)
     t.metrics.add_dimension(name="Operation", value=served.operation)
     t.count("Requests")
-    t.metrics.add_metric(name="Latency", unit=MetricUnit.Milliseconds, value=latency_ms)
+    t.milliseconds("Latency", latency_ms)
     fields = {"operation": served.operation, "status": served.status, "errorType": served.error_type,
               "latencyMs": round(latency_ms, 3)}
     if served.error_type is None:

@@ -9,6 +9,7 @@ needs a daemon to run.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,6 +19,11 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from meshplane.pipeline.xray_client import xray_clients_on_first_use
+
+# Powertools' metric set is not safe to share between threads: the add that fills it to 100 values serialises and
+# clears it while another thread adds (RuntimeError, or a value lost), and a shard's publishing threads all add.
+# `Metrics` instances share one set, so the lock is one for the process.
+_METRICS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -34,10 +40,17 @@ class Telemetry:
         return cls(logger=Logger(stream=log_stream), tracer=tracer, metrics=Metrics())
 
     def count(self, name: str, value: float = 1) -> None:
-        self.metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        self._add(name, MetricUnit.Count, value)
 
     def bytes(self, name: str, value: float) -> None:
-        self.metrics.add_metric(name=name, unit=MetricUnit.Bytes, value=value)
+        self._add(name, MetricUnit.Bytes, value)
+
+    def milliseconds(self, name: str, value: float) -> None:
+        self._add(name, MetricUnit.Milliseconds, value)
+
+    def _add(self, name: str, unit: MetricUnit, value: float) -> None:
+        with _METRICS_LOCK:
+            self.metrics.add_metric(name=name, unit=unit, value=value)
 
     @contextlib.contextmanager
     def timed(self, metric: str, subsegment: str) -> Iterator[Any]:
@@ -45,7 +58,7 @@ class Telemetry:
         started = time.perf_counter()
         with self.traced(subsegment) as segment:
             yield segment
-        self.metrics.add_metric(name=metric, unit=MetricUnit.Milliseconds, value=(time.perf_counter() - started) * 1000)
+        self.milliseconds(metric, (time.perf_counter() - started) * 1000)
 
     @contextlib.contextmanager
     def traced(self, subsegment: str) -> Iterator[Any]:
