@@ -276,7 +276,8 @@ def run(profile: Profile) -> Suite:
         suite.add(f"{size}: shard CPU per proxy", row["shard CPU ms/proxy"], "ms",
                   note=f"{row['stand-in stores CPU ms/proxy']:.2f} ms of it the stand-in stores' own")
         suite.add(f"{size}: AWS dispatch", row["AWS dispatch ms"], "ms",
-                  note="plan, cut and send on the recompute function: its whole-mesh and whole-index reads included")
+                  note="plan, cut and send on the recompute function: its reads of the dependency index (and of the "
+                       "mesh, where a plan needs it) included")
         suite.add(f"{size}: AWS client CPU per proxy", row["AWS client CPU ms/proxy"], "ms",
                   note="boto3's CPU for the proxy's store calls, measured per call against the emulator, with "
                        "production's conversion of what a batch of resources returns")
