@@ -9,8 +9,9 @@ a node id per line (the ADS server refreshes that node, as a ConfigPublished doe
 Every store call is counted, with the bytes written, so AWS's part can be projected.
 
 It builds a mesh of NODES nodes, every one calling `hot.local` behind one router, and
-publishes every proxy once (in line, untimed).  It forks WORKERS shard processes (warm
-containers), prints `ready <proxies>`, and on `go` applies the hot change (the route
+publishes every proxy once (in line, untimed, as a function's first call: its heap frozen
+after).  It forks WORKERS shard processes, each made a warm container by rebuilding one
+shard of the mesh as published, prints `ready <proxies>`, and on `go` applies the hot change (the route
 gains a weighted target, so every caller gets one more cluster), recomputes it as the
 recompute function does (planned, cut into shards of SHARD_SIZE, sent to a queue kept here)
 and runs the shards on the workers; it prints one JSON line of what happened, monotonic
@@ -509,8 +510,8 @@ def run_shard(body: str) -> dict[str, Any]:
 
 
 def plan_change(w: World, generation: int = 1) -> tuple[list[str], dict[str, Any]]:
-    """The recompute function's handling of the change (`Recomputer.recompute` with its `QueueFanout`): the mesh
-    and the index read (no endpoints), the change planned, cut into shards and sent; the shards' message bodies,
+    """The recompute function's handling of the change at `generation` (`Recomputer.recompute` with its
+    `QueueFanout`): planned from the index, cut into shards and sent; the shards' message bodies,
     and the CPU and the calls it took (`pooled`: those made on other threads than the recompute's own)."""
     CALLS.clear()
     POOLED.clear()
