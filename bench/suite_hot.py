@@ -26,8 +26,9 @@ CPU and its calls' client CPU are stretched to the recompute function's share of
 its shard batches are sent `shards.SEND_THREADS` at once; the shards start together when
 the shard queue's MaximumConcurrency (the template's ShardConcurrency) covers them, and
 otherwise, or under SQS's standard scaling, as that scaling allows.  The measured
-workers are warm (the process that published the mesh before forked them, so their
-`ParsedItems` hold the previous generation); the "cold containers" projection adds to
+workers are warm (forked from the process that published the mesh, whose heap is frozen
+as a first call's, so their `ParsedItems` hold the previous generation; each rebuilds one
+shard of the mesh as published before the change); the "cold containers" projection adds to
 every shard the measured CPU of making the largest part any shard read into a state with
 nothing parsed before, after the timed run (Lambda's INIT of the function is the coldstart
 suite's).
