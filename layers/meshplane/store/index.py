@@ -22,6 +22,7 @@ from typing import Any
 
 from meshplane.model.ids import Kind
 from meshplane.model.policy.keys import DependencyKey, PolicyKey
+from meshplane.store.memo import BoundedMemo
 from meshplane.store.reads import batch_get, batch_write, query_items
 
 
@@ -104,21 +105,14 @@ class ParsedEntries:
     is parsed again and nothing stale is served; items of lists of strings are not kept."""
 
     def __init__(self, limit: int = PARSED_LIMIT) -> None:
-        self._limit = limit
-        self._memo: dict[tuple[str, bytes, bytes], IndexEntry] = {}
+        self._memo: BoundedMemo[tuple[str, bytes, bytes], IndexEntry] = BoundedMemo(limit)
 
     def entry(self, item: Mapping[str, Any]) -> IndexEntry:
         deps, endpoint_deps = item.get("deps") or {}, item.get("endpointDeps") or {}
         if "L" in deps or "L" in endpoint_deps:
             return entry_of_item(item)
         key = (item["sk"]["S"], bytes(deps.get("B", b"")), bytes(endpoint_deps.get("B", b"")))
-        found = self._memo.get(key)
-        if found is None:
-            found = entry_of_item(item)
-            if len(self._memo) >= self._limit:
-                self._memo.clear()
-            self._memo[key] = found
-        return found
+        return self._memo.get(key, lambda: entry_of_item(item))
 
 
 class DependencyIndex:

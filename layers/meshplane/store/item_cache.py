@@ -19,6 +19,7 @@ from typing import Any
 
 from meshplane.model import shapes
 from meshplane.store import schema
+from meshplane.store.memo import BoundedMemo
 
 # Every item field `schema.data_of_item` (and `schema.key_of_item`) reads.
 PARSED_FIELDS = ("pk", "sk", "kind", "mesh", "name", "parent", "arn", "uid", "version", "createdAt",
@@ -30,18 +31,10 @@ class ParsedItems:
     """`data_of_item` with a memo per container; cleared whole when it outgrows `limit`."""
 
     def __init__(self, limit: int = DEFAULT_LIMIT) -> None:
-        self._limit = limit
-        self._memo: dict[tuple[Hashable, ...], shapes.AppMeshModel] = {}
+        self._memo: BoundedMemo[tuple[Hashable, ...], shapes.AppMeshModel] = BoundedMemo(limit)
 
     def data(self, item: Mapping[str, Any]) -> shapes.AppMeshModel:
-        key = tuple(map(item.get, PARSED_FIELDS))
-        found = self._memo.get(key)
-        if found is None:
-            found = schema.data_of_item(item)
-            if len(self._memo) >= self._limit:
-                self._memo.clear()
-            self._memo[key] = found
-        return found
+        return self._memo.get(tuple(map(item.get, PARSED_FIELDS)), lambda: schema.data_of_item(item))
 
     def __len__(self) -> int:
         return len(self._memo)
