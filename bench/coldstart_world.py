@@ -55,7 +55,7 @@ WORLDS = {  # the state each handler's sample event arrives in
     "reconcile": "changed",
     "rollout": "changed",
 }
-MARKS_KEY = {"pk": {"S": "RECONCILE"}, "sk": {"S": "STATE"}}  # pipeline.reconcile.MarkStore's item
+MARKS_KEY = {"pk": {"S": "RECONCILE"}, "sk": {"S": "STATE"}}  # pipeline.reconcile_marks.MarkStore's item
 MARKS_LOOK_BACK = 60  # pipeline.reconcile.MARGIN_SECONDS: a pass looks this far behind its last one
 HTTP = {"portMapping": {"port": 8080, "protocol": "http"}}
 RESOURCES: list[tuple[str, dict[str, Any]]] = [  # App Mesh calls, in order

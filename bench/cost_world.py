@@ -305,7 +305,7 @@ class World:
     def mark_swept(self, started: float) -> None:
         """The reconcile's marks as a sweep started at `started` leaves them (no ECS tasks), its last pass put past
         the look-back (`World.quiet`); the stream's records so far dropped (uncounted: the harness)."""
-        from meshplane.pipeline.reconcile import Marks, MarkStore, task_digest
+        from meshplane.pipeline.reconcile_marks import Marks, MarkStore, task_digest
 
         MarkStore(self.plain.client("dynamodb"), self.settings.table).put(
             Marks(started + MARGIN_SECONDS_AHEAD, started, task_digest({}), ()))
@@ -348,7 +348,8 @@ class World:
         """
         import dataclasses as dc
 
-        from meshplane.pipeline.reconcile import MARGIN_SECONDS, MarkStore
+        from meshplane.pipeline.reconcile import MARGIN_SECONDS
+        from meshplane.pipeline.reconcile_marks import MarkStore
 
         store = MarkStore(self.plain.client("dynamodb"), self.settings.table)
         marks = store.get()

@@ -201,7 +201,8 @@ def test_a_reconcile_pass_between_sweeps_costs_six_requests_whatever_the_meshs_s
     import time
 
     from meshplane.local import moto_cloudmap_operations
-    from meshplane.pipeline.reconcile import MARGIN_SECONDS, MarkStore
+    from meshplane.pipeline.reconcile import MARGIN_SECONDS
+    from meshplane.pipeline.reconcile_marks import MarkStore
 
     moto_cloudmap_operations.install()
     pipeline = world["pipeline"]

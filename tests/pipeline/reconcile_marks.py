@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from meshplane.pipeline.reconcile import MARGIN_SECONDS, MarkStore
+from meshplane.pipeline.reconcile import MARGIN_SECONDS
+from meshplane.pipeline.reconcile_marks import MarkStore
 
 from .conftest import World
 

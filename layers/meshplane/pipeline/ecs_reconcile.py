@@ -1,13 +1,17 @@
 """The periodic ECS pass of the reconcile: make the endpoint items match the tasks ECS runs.
 
 Events are best-effort: one that arrived before its virtual node existed was mapped
-to nothing, and a lost STOPPED event leaves an endpoint behind.  This pass lists each
-cluster's RUNNING tasks and sends every one through the event path
-(`ecs_discovery.apply_task`: same mapping, same ordering guard), writing only what
-differs from the store.  A stored task that is no longer listed is described: one
-ECS reports stopped or stopping, or MISSING, is tombstoned at `FINAL`, since a task
-never runs again once its desired status is STOPPED, so no later event can bring it
-back.  A cluster ECS does not know (a typo, or a deleted cluster) removes nothing.
+to nothing, and a lost STOPPED event leaves an endpoint behind.  The pass works in
+chunks, so that a walk (`pipeline.reconcile_walk`) can stop between any two and go on
+at the next invocation:
+- `settle_stored`: some nodes' stored ECS items are read; one whose task is no longer
+  listed RUNNING is described: one ECS reports stopped or stopping, or MISSING, is
+  tombstoned at `FINAL`, since a task never runs again once its desired status is
+  STOPPED, so no later event can bring it back.  A cluster ECS does not know (a typo, or
+  a deleted cluster) removes nothing.
+- `apply_running`: some of a cluster's RUNNING tasks are described and each is sent
+  through the event path (`ecs_discovery.apply_task`: same mapping, same ordering guard),
+  writing only what differs from the store.
 
 Ordering: DescribeTasks has no `updatedAt`, so the reconcile orders its writes as
 (`version`, `OBSERVED`): below any event of the same version (an event describes the
@@ -41,45 +45,69 @@ DESCRIBE_LIMIT = 100  # DescribeTasks takes at most 100 tasks per call
 READ_THREADS = MAX_POOL_CONNECTIONS  # nodes' stored ECS items read at once (independent Queries)
 
 
+class TaskListings:
+    """Each cluster's RUNNING tasks, listed once per invocation (ListTasks, which ECS does not bill)."""
+
+    def __init__(self, ecs: Any, telemetry: Telemetry) -> None:
+        self._ecs = ecs
+        self._t = telemetry
+        self._listed: dict[str, list[str]] = {}
+
+    def running(self, cluster: str) -> list[str]:
+        if cluster not in self._listed:
+            self._listed[cluster] = running_tasks(self._ecs, cluster, self._t)
+        return self._listed[cluster]
+
+    def digest_of(self, clusters: Iterable[str]) -> dict[str, list[str]]:
+        return {cluster: self.running(cluster) for cluster in clusters}
+
+
 @dataclass
 class EcsReconcile:
-    """One pass; `ecs` is the injected boto3 ECS client."""
+    """The ECS pass's chunks in one invocation; `ecs` is the injected boto3 ECS client, `configured` the clusters
+    `MESHPLANE_ECS_CLUSTERS` names (empty: those stored endpoints name)."""
 
     directory: Directory
     mapper: TaskMapper
     endpoints: EndpointStore
     ecs: Any
     telemetry: Telemetry
+    listings: TaskListings
+    configured: tuple[str, ...] = ()
     summary: dict[str, list[str]] = field(default_factory=lambda: {"upserted": [], "tombstoned": []})
-    running: dict[str, list[str]] = field(default_factory=dict)  # cluster -> the RUNNING task ARNs listed
+    _stored: dict[NodeRef, list[EcsItem]] = field(default_factory=dict)  # the items read in this invocation
 
-    def run(self, configured: Sequence[str]) -> dict[str, list[str]]:
-        refs = list(self.directory.nodes)
-        with ThreadPoolExecutor(max(1, min(READ_THREADS, len(refs)))) as pool:
-            stored = dict(zip(refs, pool.map(self.endpoints.ecs_items, refs), strict=True))
-        present = {(ref, item.instance_id): item for ref, items in stored.items() for item in items if item.endpoint}
-        clusters = list(configured) or sorted(
-            {cluster for item in present.values() if (cluster := _cluster_of(item.endpoint)) is not None}
-        )
-        for cluster in clusters:
-            self._reconcile_cluster(cluster, stored, present)
-        return self.summary
+    def settle_stored(self, refs: Sequence[NodeRef]) -> set[str]:
+        """Tombstone the stored endpoints of `refs` whose task stopped; the clusters their endpoints name."""
+        self._read(refs)
+        present = {(ref, item.instance_id): item for ref in refs for item in self._stored[ref] if item.endpoint}
+        named = {cluster for item in present.values() if (cluster := _cluster_of(item.endpoint)) is not None}
+        for cluster in self.configured or sorted(named):
+            alive = {arn.rsplit("/", 1)[-1] for arn in self.listings.running(cluster)}
+            leftover = [key for key, item in present.items()
+                        if key[1] not in alive and _same_cluster(_cluster_of(item.endpoint), cluster)]
+            if leftover:
+                self._settle(cluster, leftover)
+        return named
 
-    def _reconcile_cluster(
-        self, cluster: str, stored: Mapping[NodeRef, list[EcsItem]], present: Mapping[tuple[NodeRef, str], EcsItem]
-    ) -> None:
-        self.running[cluster] = running_tasks(self.ecs, cluster, self.telemetry)
-        running, _ = self._describe(cluster, self.running[cluster])
+    def apply_running(self, cluster: str, arns: Sequence[str]) -> None:
+        """Describe `arns` (at most `DESCRIBE_LIMIT`, all RUNNING in `cluster`) and write each task's endpoints where
+        the store differs."""
+        running, _ = self._describe(cluster, arns)
+        self._read(sorted({node.ref for task in running for node in self.mapper.nodes_of(task)} - self._stored.keys(),
+                          key=lambda ref: (ref.mesh, ref.node)))
         for task in running:
-            self._apply(task, stored)
-        alive = {task.task_id for task in running}
-        leftover = [
-            key
-            for key, item in present.items()
-            if key[1] not in alive and _same_cluster(_cluster_of(item.endpoint), cluster)
-        ]
-        if not leftover:
+            self._apply(task)
+
+    def _read(self, refs: Sequence[NodeRef]) -> None:
+        """The stored ECS items of `refs` not read yet in this invocation, `READ_THREADS` Queries at once."""
+        missing = [ref for ref in refs if ref not in self._stored]
+        if not missing:
             return
+        with ThreadPoolExecutor(max(1, min(READ_THREADS, len(missing)))) as pool:
+            self._stored.update(zip(missing, pool.map(self.endpoints.ecs_items, missing), strict=True))
+
+    def _settle(self, cluster: str, leftover: Sequence[tuple[NodeRef, str]]) -> None:
         found, missing = self._describe(cluster, sorted({instance_id for _, instance_id in leftover}))
         described = {task.task_id: task for task in found}
         for ref, instance_id in leftover:
@@ -87,11 +115,12 @@ class EcsReconcile:
             if instance_id in missing or (detail is not None and change_of(detail) is Change.DOWN):
                 self._tombstone(ref, instance_id, FINAL)
             elif detail is not None and change_of(detail) is Change.UP:
-                self._apply(detail, stored)  # started between ListTasks and DescribeTasks
+                self._apply(detail)  # started between ListTasks and DescribeTasks
 
-    def _apply(self, task: TaskDetail, stored: Mapping[NodeRef, list[EcsItem]]) -> None:
+    def _apply(self, task: TaskDetail) -> None:
         def known(ref: NodeRef, endpoint: Endpoint | None) -> bool:
-            return any(item.instance_id == task.task_id and item.endpoint == endpoint for item in stored.get(ref, ()))
+            return any(item.instance_id == task.task_id and item.endpoint == endpoint
+                       for item in self._stored.get(ref, ()))
 
         result = apply_task(task, self.mapper, self.endpoints, self.telemetry, known=known)
         for node, outcome in result["nodes"].items():

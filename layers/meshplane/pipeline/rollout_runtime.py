@@ -105,17 +105,14 @@ def _built(owner: tuple[str, str] | None) -> tuple[RolloutController, Telemetry]
 @first_call_without_gc
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from meshplane.config import function_owner
+    from meshplane.pipeline.deadline import seconds_left
 
     controller, telemetry = _built(function_owner(context))
-
-    def remaining() -> float:
-        left = getattr(context, "get_remaining_time_in_millis", None)
-        return left() / 1000 if left is not None else float("inf")
 
     @telemetry.logger.inject_lambda_context(clear_state=True)
     @telemetry.metrics.log_metrics
     def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        summary = watch(controller, Pacing.from_env(), remaining)
+        summary = watch(controller, Pacing.from_env(), seconds_left(context))
         for decision, count in summary.decisions.items():
             telemetry.count(f"Rollout{decision.title().replace('_', '')}", count)
         telemetry.count("RolloutTickFailures", summary.failures)

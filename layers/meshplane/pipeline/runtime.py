@@ -405,6 +405,7 @@ class Pipeline:
         return self._wrap(run, "recompute_shard")(event, context)
 
     def reconcile(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        from meshplane.pipeline.deadline import seconds_left
         from meshplane.pipeline.reconcile import Reconciler
 
         def run(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -412,6 +413,7 @@ class Pipeline:
                 clients=self.clients, table=self.settings.table, list_meshes=self.parts.loader.list_mesh_names,
                 discovery=self.discovery, endpoints=self.endpoints, recomputer=self.recomputer, mapper=self.mapper,
                 telemetry=self.telemetry, sweep_seconds=self.sweep_seconds, ecs_clusters=self.ecs_clusters,
+                seconds_left=seconds_left(context),
             ).run()
 
         return self._wrap(run, "reconcile")(event, context)
