@@ -32,6 +32,7 @@ from meshplane.snapshot.snapshot import Snapshot
 from meshplane.store import schema
 from meshplane.store.endpoints import NodeRef
 from meshplane.store.kinds import KINDS
+from meshplane.store.limits import Limits
 from meshplane.store.resources import ResourceStore
 from meshplane.store.s3objects import snapshot_bucket
 from moto import mock_aws
@@ -296,8 +297,9 @@ SERVICES = ("dynamodb", "s3", "events", "sqs", "ecs", "servicediscovery", "ec2",
 
 
 def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
-               collaborators: Any = None, production_clients: bool = False) -> World:
-    """`production_clients` uses `Clients.create` (standard retry mode) instead of plain clients."""
+               collaborators: Any = None, production_clients: bool = False, limits: Limits | None = None) -> World:
+    """`production_clients` uses `Clients.create` (standard retry mode) instead of plain clients; `limits` are the
+    resource store's quotas (App Mesh's defaults unless given)."""
     settings = Settings(table="meshplane-state", bucket="meshplane-snapshots", bus="meshplane", region=REGION)
     moto_cloudmap_operations.install()  # ListOperations as AWS answers it, as local up's emulator has it
     made = WORLD_CLIENTS.take(SERVICES)
@@ -326,7 +328,7 @@ def make_world(*, atomic: bool = False, validators: Sequence[Any] | None = None,
         parts = Collaborators(parts.loader, parts.graph, parts.translator, list(validators))
     log_stream = io.StringIO()
     pipeline = Pipeline(settings, clients, parts, Telemetry.from_env(log_stream))
-    store = ResourceStore(settings.table, dynamodb, region=REGION)
+    store = ResourceStore(settings.table, dynamodb, region=REGION, limits=limits)
     return World(settings, clients, pipeline, store, Stream(dynamodb, made["dynamodbstreams"], settings.table),
                  queue, sqs, log_stream)
 

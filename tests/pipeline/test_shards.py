@@ -22,6 +22,7 @@ from meshplane.pipeline.recompute import SETTLED, Plan
 from meshplane.pipeline.runtime import Pipeline
 from meshplane.pipeline.shards import QueueFanout, ShardMessage, ShardPolicy, messages
 from meshplane.pipeline.telemetry import Telemetry
+from meshplane.store.limits import Limits
 
 from . import meshes
 from .conftest import LambdaContext, World, make_world, sqs_batch
@@ -200,7 +201,8 @@ def module_world() -> Iterator[World]:
         with mock_aws():
             # consistency only: the Envoy check of each snapshot would double the module's time, and these
             # snapshots (a router with weighted targets) are validated by Envoy in tests/pipeline/test_recompute.py
-            yield make_world(validators=[consistency_validator])
+            # a mesh per test: more than App Mesh's default quota of 15 meshes an account
+            yield make_world(validators=[consistency_validator], limits=Limits(meshes=100))
     finally:
         mp.undo()
 
@@ -313,11 +315,12 @@ def test_a_malformed_shard_is_a_batch_item_failure(hot: tuple[World, list[ProxyI
     assert len(pipeline.recompute_shard(event, LambdaContext())["batchItemFailures"]) == 1
 
 
-def test_a_shard_reads_its_pointers_in_one_call_and_batches_its_events_and_index_entries(
+def test_a_shard_reads_its_pointers_in_one_call_batches_its_events_and_rewrites_no_index_entry_as_read(
         hot: tuple[World, list[ProxyId], str]) -> None:
     """Five proxies in one shard: one BatchGetItem for the pointers (no GetItem), one for their index entries and
-    one for what those name, one PutEvents of five entries, one BatchWriteItem of five index entries, and a PutItem
-    only for each pointer's conditional advance."""
+    one for what those name, one PutEvents of five entries, and a PutItem only for each pointer's conditional
+    advance; a weight change leaves every caller's dependencies as their entries hold them, so no entry is written
+    again."""
     world, callers, mesh = hot
     pipeline, url = sharding(world, threshold=2, size=len(callers))
     route_change(world, mesh, 4)
@@ -348,8 +351,7 @@ def test_a_shard_reads_its_pointers_in_one_call_and_batches_its_events_and_index
         for client, event in hooks:
             client.meta.events.unregister(event, counted)
     writes = [c for c in calls if c[0] in ("GetItem", "PutItem", "BatchWriteItem", "PutEvents")]
-    assert sorted(writes) == sorted([("BatchWriteItem", len(callers)), ("PutEvents", len(callers)),
-                                     *[("PutItem", 0)] * len(callers)])
+    assert sorted(writes) == sorted([("PutEvents", len(callers)), *[("PutItem", 0)] * len(callers)])
     # the pointers, the proxies' index entries, then the 13 keys they were built from (the mesh, its service,
     # router and route, blue, red, the five callers, the mesh's and the router's counters); no Query at all:
     # none of the mesh's items, and none of blue's and red's endpoints, whose assignments the route change
@@ -361,6 +363,32 @@ def test_a_shard_reads_its_pointers_in_one_call_and_batches_its_events_and_index
     index = world.pipeline.index.entries(mesh)
     route = f"mesh/{mesh}/virtualRouter/{ROUTER}/route/hot-route"
     assert all(route in index[c.path].deps for c in callers)
+
+
+def test_a_redelivered_shard_writes_again_the_index_entry_that_differs_from_what_its_proxy_was_built_from(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """A shard that published but died before its entries were flushed left an entry behind its snapshot: run again
+    (a failed shard leaves no idempotency record; a fresh message id stands for that here), it finds the snapshot
+    unchanged and writes that entry, and only that one."""
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=2, size=len(callers))
+    route_change(world, mesh, 5)
+    pipeline.recompute({"Records": world.stream.drain()}, LambdaContext())
+    (body,) = receive_all(world, url)
+    assert pipeline.recompute_shard(sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
+    index = world.pipeline.index
+    built_from = index.entries(mesh)[callers[0].path]
+    route = f"mesh/{mesh}/virtualRouter/{ROUTER}/route/hot-route"
+    index.put(mesh, callers[0].path, built_from.deps - {route}, built_from.endpoint_deps)  # an older build's entry
+    written: list[int] = []
+    world.clients.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.BatchWriteItem",
+        lambda params, **_: written.append(sum(len(r) for r in params["RequestItems"].values())))
+
+    assert pipeline.recompute_shard(sqs_batch([{**body, "id": f"{body['id']}-retry"}]), LambdaContext()) == {
+        "batchItemFailures": []}
+
+    assert written == [1] and index.entries(mesh)[callers[0].path] == built_from
 
 
 @contextmanager

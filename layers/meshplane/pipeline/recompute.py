@@ -276,6 +276,10 @@ class Recomputer:
             state = state.joined(self._loader.load_dependencies(mesh, beyond))
         return state, within
 
+    def read_entries(self, mesh: str, proxies: Collection[ProxyId]) -> None:
+        """Read the proxies' index entries, which the index then compares their next entries with."""
+        self._index.entries_of(mesh, [proxy.path for proxy in proxies])
+
     def _dependency_paths(self, state: MeshState, proxy: ProxyId) -> set[str]:
         keys, _ = self._graph.dependency_sets(state, proxy)
         return {resource_path(k) for k in keys} | _own_keys(proxy)

@@ -279,6 +279,8 @@ class ShardWorker:
         """
         with self._t.traced("dynamodb.load_state"):
             part = None if more is None else self._recomputer.load_within(mesh, proxies, more)
+            if part is None:  # the index entries `put` compares with are this round's, as `load_within` reads them
+                self._recomputer.read_entries(mesh, proxies)
             state, within = part if part is not None else (self._loader.load_mesh_state(mesh), None)
             state = self._recomputer.with_endpoints(state, state.virtual_nodes)
             state = dataclasses.replace(state, endpoints=OnceEach(state.endpoints))

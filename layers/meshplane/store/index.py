@@ -142,12 +142,21 @@ class DependencyIndex:
     def entries_of(self, mesh: str, node_paths: Iterable[str]) -> dict[str, IndexEntry]:
         """The entries of some proxies (BatchGetItem, strongly consistent), by node path; one never written is absent.
 
-        Unlike `entries`, this read does not stand for the whole mesh's, so `put` still writes them."""
-        keys = [{"pk": {"S": partition(mesh)}, "sk": {"S": path}} for path in dict.fromkeys(node_paths)]
-        return {entry.node_path: entry for entry in map(self.parsed.entry, batch_get(self._client, self._table, keys))}
+        Remembered for those proxies as `entries` remembers the whole mesh's, so a shard that rebuilds
+        them as they were writes no entry (a sweep's shards would rewrite every entry of the mesh)."""
+        paths = list(dict.fromkeys(node_paths))
+        keys = [{"pk": {"S": partition(mesh)}, "sk": {"S": path}} for path in paths]
+        found = {entry.node_path: entry for entry in map(self.parsed.entry, batch_get(self._client, self._table, keys))}
+        known = self._read.setdefault(mesh, {})
+        for path in paths:
+            if path in found:
+                known[path] = found[path]
+            else:
+                known.pop(path, None)
+        return found
 
     def put(self, mesh: str, node_path: str, deps: Iterable[str], endpoint_deps: Iterable[str]) -> bool:
-        """Store a proxy's dependencies; False (no write) when the last `entries` read of its mesh held exactly these.
+        """Store a proxy's dependencies; False (no write) when the last read of it (`entries`, `entries_of`) held these.
 
         Why skip: every reconcile pass rebuilds every proxy and, when nothing changed, would
         rewrite every entry as it was, a billed write per proxy per pass.  The comparison is
