@@ -76,8 +76,9 @@ def quantities(scenario: Scenario) -> dict[str, float]:
         "s3_put_list": float(tally.s3["PUT"] + tally.s3["LIST"]),
         "s3_get": float(tally.s3["GET"]),
         "eventbridge_events": float(tally.events_entries),
-        # EventBridge's SendMessage of each ConfigPublished into ConfigPublishedQueue (the template's rule)
-        "sqs_requests": float(tally.events_entries),
+        # EventBridge's SendMessage of each ConfigPublished into ConfigPublishedQueue (the template's rule), the
+        # pipeline's own SQS calls (a hot change's shards), Lambda's receive and delete of each shard
+        "sqs_requests": float(tally.events_entries + tally.service_calls("sqs") + scenario.poller_requests),
         "cloudmap_discovery": float(sum(tally.calls[c] for c in DISCOVERY)),
         "api_gateway_requests": float(sum(1 for i in scenario.invocations if i.function == "api")),
     }

@@ -75,6 +75,8 @@ class TemplateFacts:
     ads_memory_gb: float
     ads_tasks: int
     ads_load_balancers: int
+    shard_threshold: int  # a change of more proxies than this goes to RecomputeShardFunction (ShardThreshold)
+    shard_size: int  # proxies per shard, at most (ShardSize)
 
 
 def _per_hour(schedule: str) -> float:
@@ -116,6 +118,8 @@ def template_facts() -> TemplateFacts:
         ads_memory_gb=int(task["Memory"]) / 1024,
         ads_tasks=int(parameters["AdsDesiredCount"]["Default"]),
         ads_load_balancers=load_balancers,
+        shard_threshold=int(parameters["ShardThreshold"]["Default"]),
+        shard_size=int(parameters["ShardSize"]["Default"]),
     )
 
 

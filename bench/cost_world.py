@@ -4,9 +4,10 @@ The harness plays what AWS plays, and only that is left uncounted: the table, bu
 bus and ConfigPublished queue as the template makes them, the Cloud Map registrations
 (ECS makes them in AWS), the App Mesh resources written by the resource store as the API
 writes them, and the Lambda service reading the table's stream (free in AWS) through
-the template's filter.  The pipeline runs its production code (`Pipeline` with the
-template's settings) on clients from one boto3 session that a `CallCounter` watches, so
-every call it makes to the emulator over HTTP is counted, and every entry point it runs
+the template's filter, and the shard function's event source (a shard queue, its
+messages delivered one per invocation).  The pipeline runs its production code
+(`Pipeline` with the template's settings, shards included) on clients from one boto3
+session that a `CallCounter` watches, so every call it makes to the emulator over HTTP is counted, and every entry point it runs
 is one Lambda invocation, timed.
 
 A node is one virtual node with one Envoy (one proxy), a Cloud Map service with two
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cost_model
 import meshgen
 from callcount import CallCounter, Tally
 from common import ROOT
@@ -63,6 +65,7 @@ class Scenario:
     name: str
     invocations: list[Invocation] = field(default_factory=list)
     published: int = 0
+    poller_requests: int = 0  # SQS requests Lambda's event source makes for the scenario's shards (modelled)
 
     @property
     def tally(self) -> Tally:
@@ -159,8 +162,12 @@ class World:
         self.nodes = nodes
         for name, value in env_for(endpoint_url).items():
             os.environ[name] = value
-        self.settings = Settings(table="bench-state", bucket="bench-snapshots", bus="bench-config", region=REGION)
         self.plain = boto3.session.Session(region_name=REGION)  # plays AWS and the user: not counted
+        facts = cost_model.template_facts()
+        self.shard_queue = self.plain.client("sqs").create_queue(QueueName="bench-recompute-shards")["QueueUrl"]
+        self.settings = Settings(table="bench-state", bucket="bench-snapshots", bus="bench-config", region=REGION,
+                                 shard_queue_url=self.shard_queue, shard_threshold=facts.shard_threshold,
+                                 shard_size=facts.shard_size)
         self.counter = CallCounter(sizer=self.plain.client("dynamodb"))
         self.counted = boto3.session.Session(region_name=REGION)
         self.counter.attach(self.counted)
@@ -201,11 +208,11 @@ class World:
 
         return Clients(dynamodb=client("dynamodb"), s3=client("s3"), events=client("events"), ecs=client("ecs"),
                        servicediscovery=client("servicediscovery", sd_config), ec2=client("ec2"),
-                       acm=client("acm"), acm_pca=client("acm-pca"))
+                       acm=client("acm"), acm_pca=client("acm-pca"), sqs=client("sqs"))
 
-    def _pipeline(self, sweep_seconds: float, clients: Any = None) -> Any:
+    def _pipeline(self, sweep_seconds: float, clients: Any = None, *, shards: bool = True) -> Any:
         """The production pipeline (on counted clients unless given others), configured as the template's functions
-        are."""
+        are; without `shards`, every change is rebuilt in its own invocation."""
         from meshplane.pipeline.runtime import Pipeline
         from meshplane.pipeline.telemetry import Telemetry
         from meshplane.pipeline.validate import default_validators
@@ -216,8 +223,8 @@ class World:
         # Lambda has no Envoy binary, so its functions validate with the consistency check alone
         validators = default_validators(has_envoy=lambda: False)
         parts = Collaborators(parts.loader, parts.graph, parts.translator, validators)
-        return Pipeline(self.settings, clients, parts, Telemetry.from_env(self.log),
-                        sweep_seconds=sweep_seconds)
+        settings = self.settings if shards else dataclasses.replace(self.settings, shard_queue_url="")
+        return Pipeline(settings, clients, parts, Telemetry.from_env(self.log), sweep_seconds=sweep_seconds)
 
     # ---- setup (uncounted) ------------------------------------------------------------------
     def seed(self) -> None:
@@ -288,7 +295,7 @@ class World:
         batched = BatchedWrites(clients.dynamodb, self.settings.table)
         puts = ThreadedPuts(clients.s3)
         clients = dataclasses.replace(clients, dynamodb=batched, s3=puts, events=DroppedEvents())
-        pipeline = self._pipeline(float("inf"), clients)
+        pipeline = self._pipeline(float("inf"), clients, shards=False)
         nodes = NodeReader(clients.dynamodb, self.settings.table).read([MESH]).directory.cloud_map_nodes()
         discovery = CloudMapDiscovery(clients.servicediscovery, EndpointStore(self.settings.table, batched))
         with ThreadPoolExecutor(SWEEP_THREADS) as pool:
@@ -335,6 +342,7 @@ class World:
         scenario = Scenario(name)
         pipeline = self._pipeline(0 if sweep else float("inf"))
         self.invoke(scenario, "reconcile", pipeline.reconcile, self._scheduled())
+        self.shards(scenario, pipeline)
         self.drain(scenario if deliver else None)
         scenario.published = scenario.tally.events_entries
         return scenario
@@ -383,9 +391,25 @@ class World:
             self._scenario = None
 
     def recompute_stream(self, scenario: Scenario) -> None:
-        """Deliver what the stream holds to the recompute function, in the template's batches."""
+        """Deliver what the stream holds to the recompute function, in the template's batches, then the shards it
+        sent to the shard function."""
         self.drain(scenario)
+        self.shards(scenario, self.pipeline)
         scenario.published = scenario.tally.events_entries  # one ConfigPublished per publish
+
+    def shards(self, scenario: Scenario, pipeline: Any) -> None:
+        """Each shard on the shard queue through the shard function, one message per invocation as the template's
+        event source delivers them; Lambda's poller's receive and delete of each are modelled, not counted."""
+        sqs = self.plain.client("sqs")
+        while messages := sqs.receive_message(QueueUrl=self.shard_queue, MaxNumberOfMessages=10,
+                                              WaitTimeSeconds=0).get("Messages", []):
+            for message in messages:
+                result = self.invoke(scenario, "recompute_shard", pipeline.recompute_shard,
+                                     _sqs_batch([json.loads(message["Body"])]))
+                if result.get("batchItemFailures"):
+                    raise RuntimeError(f"a shard failed: {result}")
+                sqs.delete_message(QueueUrl=self.shard_queue, ReceiptHandle=message["ReceiptHandle"])
+                scenario.poller_requests += 2
 
     def endpoint_change(self, node_index: int) -> Scenario:
         """A new instance of one node registered in Cloud Map, its CloudTrail event, then the recompute."""

@@ -11,6 +11,10 @@ counts (`bench/cost_world.py` says what a node is and what is counted):
   `cloudmap_events`, and the recompute of the stream records it wrote;
 - one route change with 10 and with min(1,000, N) dependents: UpdateRoute's write, then
   the recompute.
+A change that rebuilds more proxies than the template's `ShardThreshold` (the route change
+with 1,000 dependents, a sweep of 1,000 nodes or more) goes to the shard queue as deployed,
+and the harness plays the shard function's event source: each shard is one counted
+invocation of `recompute_shard` (`World.shards`).
 The idle hour is the template's schedule over the two measured passes plus Lambda's SQS
 pollers; `bench/cost_model.py` holds the prices and the template's facts, and
 `bench/cost_bill.py` the arithmetic, Lambda's GB-seconds included: they are priced from
@@ -34,9 +38,10 @@ import sys
 import cost_bill as bill
 import cost_model as m
 from common import Profile, Suite, require
-from cost_world import World, emulator
+from cost_world import Scenario, World, emulator
 from targets import COST_SIZES, ENDPOINT_REQUESTS_PER_PROXY, IDLE_MONTH_USD
 
+WRITES = {f"dynamodb:{op}" for op in ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems")}
 ENDPOINT_NODE = 3  # provides its own service (not behind a router), so its callers are its dependents
 LARGE_SIZES = (10_000,)  # measured in the full profile only, beside COST_SIZES
 
@@ -47,6 +52,17 @@ def _dependents(world: World, node: str) -> int:
 
     graph = ModuleGraph()
     return sum(1 for proxy in graph.proxies(world.state) if node in graph.endpoint_dependencies(world.state, proxy))
+
+
+def _writes(scenario: Scenario) -> dict[str, int]:
+    return {call: n for call, n in scenario.tally.calls.items() if call in WRITES and n}
+
+
+def _bookkeeping(scenario: Scenario) -> dict[str, int]:
+    """The writes a sweep that publishes nothing makes: the reconcile's mark, and each shard's idempotency record
+    (written, then completed)."""
+    shards = sum(1 for i in scenario.invocations if i.function == "recompute_shard")
+    return {"dynamodb:PutItem": 1 + shards, **({"dynamodb:UpdateItem": shards} if shards else {})}
 
 
 def _size(nodes: int, suite: Suite) -> None:
@@ -60,9 +76,9 @@ def _size(nodes: int, suite: Suite) -> None:
         print(f"   N={nodes:,}: published state seeded, {proxies:,} proxies", file=sys.stderr, flush=True)
         quiet = world.reconcile("one reconcile pass")
         sweep = world.reconcile("one reconcile sweep", sweep=True)
-        if sweep.published or sweep.tally.write_units > 1:  # the reconcile's own mark is its one write
-            raise RuntimeError(f"the sweep after seeding republished {sweep.published} proxies: the seeded state is "
-                               "not what the pipeline writes")
+        if sweep.published or _writes(sweep) != _bookkeeping(sweep):
+            raise RuntimeError(f"the sweep after seeding republished {sweep.published} proxies and wrote "
+                               f"{_writes(sweep)}: the seeded state is not what the pipeline writes")
         rows = [bill.row(nodes, quiet, None), bill.row(nodes, sweep, None)]
         endpoint = world.endpoint_change(ENDPOINT_NODE)
         dependents = _dependents(world, meshgen.node_name(ENDPOINT_NODE))
