@@ -17,7 +17,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"(<!-- generated: cost -->\n)(.*?)(<!-- end generated -->)", re.S)
 LINES = (("lambda_requests", "Lambda requests"), ("lambda_gb_seconds", "Lambda GB-s"),
          ("dynamodb_rru", "DynamoDB reads"), ("dynamodb_wru", "DynamoDB writes"),
-         ("cloudmap_discovery", "Cloud Map discovery"), ("sqs_requests", "SQS (Lambda's pollers)"))
+         ("cloudmap_discovery", "Cloud Map discovery"), ("sqs_requests", "SQS (pollers, shards)"))
 
 
 def _usd(value: float) -> str:

@@ -7,8 +7,8 @@ writes them, and the Lambda service reading the table's stream (free in AWS) thr
 the template's filter, and the shard function's event source (a shard queue, its
 messages delivered one per invocation).  The pipeline runs its production code
 (`Pipeline` with the template's settings, shards included) on clients from one boto3
-session that a `CallCounter` watches, so every call it makes to the emulator over HTTP is counted, and every entry point it runs
-is one Lambda invocation, timed.
+session that a `CallCounter` watches, so every call it makes to the emulator over HTTP
+is counted, and every entry point it runs is one Lambda invocation, timed.
 
 A node is one virtual node with one Envoy (one proxy), a Cloud Map service with two
 registered instances, an HTTP listener, and five virtual-service backends picked at
