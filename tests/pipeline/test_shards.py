@@ -129,6 +129,41 @@ def test_a_shard_names_the_nodes_it_renders_while_few_and_renders_all_when_the_c
     assert {m.rendered for m in messages("m", Plan(full=targets), ShardPolicy(threshold=2, size=3))} == {None}
 
 
+def test_a_full_pass_goes_out_in_shards_of_a_thousand_that_read_the_whole_mesh_and_a_hot_change_in_parts() -> None:
+    plan = Plan(full=frozenset(proxy(n) for n in range(2500)))
+    policy = ShardPolicy(threshold=200, size=100)
+    full_pass = messages("m", plan, policy, full_pass=True)
+    hot = messages("m", plan, policy)
+    assert [len(m.full) for m in full_pass] == [834, 833, 833] and {m.whole_mesh for m in full_pass} == {True}
+    assert len(hot) == 25 and {m.whole_mesh for m in hot} == {False}
+
+
+class RecordingQueue:
+    def __init__(self) -> None:
+        self.batches: list[list[dict[str, Any]]] = []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
+        self.batches.append(Entries)
+        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
+
+
+def test_long_names_cut_more_shards_so_that_every_message_and_batch_stays_within_what_sqs_takes() -> None:
+    """App Mesh names run to 255 characters: a thousand such paths would not fit one message."""
+    mesh = "m" * 255
+    plan = Plan(full=frozenset(ProxyId(mesh, Kind.VIRTUAL_NODE, f"{n:05d}{'n' * 250}") for n in range(3000)))
+    queue = RecordingQueue()
+    fanout = QueueFanout(queue, "https://sqs/shards", ShardPolicy(threshold=200, size=100),
+                         Telemetry.from_env(io.StringIO()))
+
+    sent = fanout.dispatch(mesh, plan, full_pass=True)
+
+    bodies = [len(e["MessageBody"].encode()) for batch in queue.batches for e in batch]
+    assert sent == len(bodies) > 3 and max(bodies) <= 256 * 1024  # more than three shards of a thousand
+    assert all(sum(len(e["MessageBody"].encode()) for e in batch) <= 256 * 1024 for batch in queue.batches)
+    assert sorted(p for batch in queue.batches for e in batch
+                  for p in ShardMessage.model_validate_json(e["MessageBody"]).full) == sorted(p.path for p in plan.full)
+
+
 # ---- through the pipeline, on moto --------------------------------------------------------------------------------
 def hot_mesh(world: World, mesh: str, callers: int) -> list[ProxyId]:
     """`callers` nodes that all call `hot.local`, routed by one router; returns the callers."""
@@ -437,6 +472,25 @@ def test_a_shard_reads_what_a_change_adds_beyond_its_proxies_entries_and_publish
     assert_full_renders_published(world, callers)
     for caller in callers:
         assert f"mesh/{mesh}/virtualNode/green" in world.pipeline.index.entries(mesh)[caller.path].deps
+
+
+def test_a_full_pass_is_sent_in_shards_that_each_read_the_whole_mesh_and_publish_the_full_render(
+        hot: tuple[World, list[ProxyId], str]) -> None:
+    """The reconcile's sweep rebuilds every proxy: its shards read the mesh in one Query, not their parts by key."""
+    world, callers, mesh = hot
+    pipeline, url = sharding(world, threshold=2, size=2)
+    route_change(world, mesh, 6)
+    world.stream.drain()  # the change is left to the full pass
+
+    assert pipeline.recomputer.recompute(mesh, full=True).shards == 1  # seven proxies: one shard of a full pass
+    (body,) = receive_all(world, url)
+    assert body["whole_mesh"] is True
+    with mesh_queries(world, mesh) as listed:
+        assert pipeline.recompute_shard(sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
+
+    assert listed == ["pk = :pk"]
+    assert {published_generation(world, c) for c in callers} == {6}
+    assert_full_renders_published(world, callers)
 
 
 class CountingGraph(ModuleGraph):

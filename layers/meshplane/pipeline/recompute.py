@@ -95,8 +95,9 @@ class Plan:
 class Fanout(Protocol):
     """Hands a plan too large for one invocation to shard invocations (`pipeline.shards`)."""
 
-    def dispatch(self, mesh: str, plan: Plan) -> int:
-        """How many shards were sent; 0 when the plan is small enough to rebuild here."""
+    def dispatch(self, mesh: str, plan: Plan, *, full_pass: bool = False) -> int:
+        """How many shards were sent; 0 when the plan is small enough to rebuild here.  A `full_pass` rebuilds
+        every proxy of the mesh (the reconcile's sweep)."""
         ...
 
 
@@ -416,7 +417,7 @@ class Recomputer:
                 self._mark_unpublished(mesh, plan, entries)
             targets = plan.full | plan.endpoints_only
             if pending is None and self._fanout is not None:
-                outcome.shards = self._fanout.dispatch(mesh, plan)
+                outcome.shards = self._fanout.dispatch(mesh, plan, full_pass=full)
                 if outcome.shards:
                     break
                 state = self.with_endpoints(state, state.virtual_nodes)

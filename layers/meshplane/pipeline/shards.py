@@ -24,6 +24,14 @@ the shard's write fails, reads again and rebuilds from a fresh state.  So a shar
 loaded its state before a newer change, and runs late, can never overwrite the newer
 publish; a shard of an older change that starts late simply builds the newest state.
 
+A full pass (the reconcile's sweep rebuilds every proxy of a mesh) is cut differently: into
+shards of `FULL_PASS_SIZE` proxies, each of which reads the whole mesh in one Query.  A
+part is read item by item, each item billed whole (at least a read unit), while a Query is
+billed by the bytes it returns; a hundred proxies' part of a 10,000-node mesh is about
+1,300 units, and the whole mesh about 4,300, so a hundred 100-proxy shards read 130,000
+units where ten 1,000-proxy shards reading the whole mesh read 43,000.  Nothing waits on a
+full pass, so its shards can take the longer time a thousand proxies take.
+
 Retries: a shard that raises is reported as a batch item failure; SQS redelivers only
 that message after its visibility timeout and moves it to the dead-letter queue after
 `maxReceiveCount`.  Running a shard twice changes nothing: versions are content hashes,
@@ -67,6 +75,10 @@ SEND_THREADS = 10  # SendMessageBatch calls in flight at once: 10,000 proxies' t
 # stay far inside SQS's size limit whatever the change.
 RENDERED_BYTES = 4096
 IO_THREADS = MAX_POOL_CONNECTIONS  # proxies published at once, each thread with a connection of its own
+FULL_PASS_SIZE = 1000  # proxies per shard of a full pass, at least (see the module docstring)
+# SQS takes 256 KiB a message and a batch (more where a queue allows it): a shard's paths stay within this, and a
+# batch's bodies together too, whatever the names' lengths.
+MESSAGE_BYTES = 200_000
 
 
 class ShardMessage(BaseModel):
@@ -83,6 +95,7 @@ class ShardMessage(BaseModel):
     # The virtual nodes whose assignments a full rebuild renders, the others' carried over (`Plan.rendered`);
     # absent: all rendered.
     rendered: tuple[str, ...] | None = None
+    whole_mesh: bool = False  # a full pass's shard: the whole mesh read in one Query instead of the part by key
 
     def proxies(self) -> tuple[frozenset[ProxyId], frozenset[ProxyId]]:
         """(full, endpoints only) as proxy ids; ValueError on a path that names none."""
@@ -104,18 +117,25 @@ class ShardPolicy:
     def hot(self, targets: int) -> bool:
         return 0 < self.threshold < targets
 
-    def split(self, full: Iterable[ProxyId], endpoints_only: Iterable[ProxyId]
+    @property
+    def full_pass_size(self) -> int:
+        return max(self.size, FULL_PASS_SIZE)
+
+    def split(self, full: Iterable[ProxyId], endpoints_only: Iterable[ProxyId], size: int | None = None
               ) -> list[tuple[frozenset[ProxyId], frozenset[ProxyId]]]:
-        """The targets in sorted order, cut into the fewest shards of at most `size`, sizes within one of each other.
+        """The targets in sorted order, cut into the fewest shards of at most `size` (default: the policy's), sizes
+        within one of each other.
 
         Every target is in exactly one shard, and keeps its kind of rebuild (full or endpoints only).
         """
+        size = size or self.size
         rebuild = frozenset(full)
         eds = frozenset(endpoints_only) - rebuild
         targets = sorted(rebuild | eds, key=_order)
         if not targets:
             return []
-        count = -(-len(targets) // self.size)
+        path_bytes = sum(len(p.path.encode()) + 3 for p in targets)  # as each is written in a message body
+        count = max(-(-len(targets) // size), -(-path_bytes // MESSAGE_BYTES))
         base, extra = divmod(len(targets), count)
         shards, start = [], 0
         for index in range(count):
@@ -125,23 +145,39 @@ class ShardPolicy:
         return shards
 
 
+def _batches(shards: Sequence[ShardMessage]) -> list[list[ShardMessage]]:
+    """The shards in SendMessageBatch calls of at most `SQS_BATCH` entries and `MESSAGE_BYTES` of bodies."""
+    batches: list[list[ShardMessage]] = []
+    held = 0
+    for shard in shards:
+        size = len(shard.model_dump_json().encode())
+        if not batches or len(batches[-1]) == SQS_BATCH or held + size > MESSAGE_BYTES:
+            batches.append([])
+            held = 0
+        batches[-1].append(shard)
+        held += size
+    return batches
+
+
 def _order(proxy: ProxyId) -> tuple[str, str, str]:
     """`ProxyId`'s own order as a tuple of strings: 10,000 proxies sort in milliseconds, not a third of a second."""
     return proxy.mesh, proxy.kind.value, proxy.name
 
 
-def messages(mesh: str, plan: Plan, policy: ShardPolicy, change: str | None = None) -> list[ShardMessage]:
-    """The plan's shards as messages, or none when the plan is not hot."""
+def messages(mesh: str, plan: Plan, policy: ShardPolicy, change: str | None = None, *, full_pass: bool = False
+             ) -> list[ShardMessage]:
+    """The plan's shards as messages, or none when the plan is not hot; a `full_pass` (every proxy of the mesh) in
+    shards of the policy's `full_pass_size` that read the whole mesh."""
     if not policy.hot(len(plan.full | plan.endpoints_only)):
         return []
     change = change or uuid.uuid4().hex
-    parts = policy.split(plan.full, plan.endpoints_only)
+    parts = policy.split(plan.full, plan.endpoints_only, policy.full_pass_size if full_pass else policy.size)
     rendered = tuple(sorted(plan.rendered)) if plan.rendered is not None else None
     if rendered is not None and sum(len(name.encode()) + 3 for name in rendered) > RENDERED_BYTES:
         rendered = None  # every assignment rendered, as before any were carried over
     return [ShardMessage(id=f"{change}-{i}", mesh=mesh, index=i, count=len(parts),
                          full=tuple(sorted(p.path for p in full)),
-                         endpoints_only=tuple(sorted(p.path for p in eds)), rendered=rendered)
+                         endpoints_only=tuple(sorted(p.path for p in eds)), rendered=rendered, whole_mesh=full_pass)
             for i, (full, eds) in enumerate(parts)]
 
 
@@ -154,11 +190,11 @@ class QueueFanout:
         self._policy = policy
         self._t = telemetry
 
-    def dispatch(self, mesh: str, plan: Plan) -> int:
+    def dispatch(self, mesh: str, plan: Plan, *, full_pass: bool = False) -> int:
         """Send the shards, their batches at once; raises if SQS refused any (the stream retries; a shard sent
         twice is harmless)."""
-        shards = messages(mesh, plan, self._policy)
-        batches = [shards[start:start + SQS_BATCH] for start in range(0, len(shards), SQS_BATCH)]
+        shards = messages(mesh, plan, self._policy, full_pass=full_pass)
+        batches = _batches(shards)
         if len(batches) > 1:
             with ThreadPoolExecutor(min(len(batches), SEND_THREADS)) as pool:
                 refused = [failed for sent in pool.map(self._send, batches) for failed in sent]
@@ -213,7 +249,8 @@ class ShardWorker:
         rendered = frozenset(shard.rendered) if shard.rendered is not None else None
         secrets = self._secrets() if self._secrets is not None else None
         results: list[Result] = []
-        more: frozenset[str] | None = frozenset()  # paths a rebuild missed in the part read; None: the whole mesh
+        # paths a rebuild missed in the part read; None: the whole mesh
+        more: frozenset[str] | None = None if shard.whole_mesh else frozenset()
         with (self._t.timed("ShardLatency", "recompute_shard"), collector_paused(),  # the shard, not each proxy
               ThreadPoolExecutor(self._threads) as pool):
             for _ in range(MAX_ROUNDS):
