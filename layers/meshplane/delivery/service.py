@@ -101,7 +101,8 @@ class AdsService:
                 await asyncio.to_thread(self.replica_queue.close)
             raise
         if queue_url and self._sqs is not None:
-            consumer = EventConsumer(self._sqs, queue_url, self.cache, self.metrics, self.options.poll_wait_seconds)
+            consumer = EventConsumer(self._sqs, queue_url, self.cache, self.metrics, self.options.poll_wait_seconds,
+                                     hand_back=self.replica_queue is None)
             self._tasks.append(asyncio.ensure_future(consumer.run()))
         self._tasks.append(asyncio.ensure_future(self._resync_forever()))
         if self.status is not None:
