@@ -58,7 +58,8 @@ class TaskListings:
             self._listed[cluster] = running_tasks(self._ecs, cluster, self._t)
         return self._listed[cluster]
 
-    def digest_of(self, clusters: Iterable[str]) -> dict[str, list[str]]:
+    def running_in(self, clusters: Iterable[str]) -> dict[str, list[str]]:
+        """The RUNNING tasks of each of `clusters` (what `reconcile_marks.task_digest` digests)."""
         return {cluster: self.running(cluster) for cluster in clusters}
 
 

@@ -136,7 +136,7 @@ class Reconciler:
         else:
             walk = self._pass(now, marks, walk, started)
         sweeping = walk is not None and walk.kind is WalkKind.SWEEP
-        if walk is not None and walk.kind is WalkKind.SWEEP and walk.at_start:
+        if sweeping and walk is not None and walk.at_start:
             self._backfill_lookup(now.nodes())
         steps = WalkSteps(now.nodes, now.meshes, now.ecs, self._refresh,
                           lambda mesh: now.add(self._recompute({mesh: None})), marks.ecs_clusters)
@@ -186,7 +186,7 @@ class Reconciler:
         since = marks.passed_at - MARGIN_SECONDS
         stamped = self._reader().stamps(now.meshes).changed_since(since)
         services = changed_services(self.clients.servicediscovery, since, started)
-        digest = task_digest(now.listings.digest_of(self.ecs_clusters or marks.ecs_clusters))
+        digest = task_digest(now.listings.running_in(self.ecs_clusters or marks.ecs_clusters))
         if not stamped and not services and digest == marks.ecs_digest:
             return walk
         nodes = now.nodes()

@@ -81,7 +81,7 @@ class WalkSteps:
         ecs = self.ecs()
         if not walk.after:  # the ECS stages begin: the running tasks they are compared with
             clusters = ecs.configured or self.last_ecs_clusters
-            walk = dataclasses.replace(walk, ecs_digest=task_digest(ecs.listings.digest_of(clusters)),
+            walk = dataclasses.replace(walk, ecs_digest=task_digest(ecs.listings.running_in(clusters)),
                                        ecs_clusters=tuple(sorted(clusters)))
         chunk = _after(sorted(self.nodes().directory.nodes, key=_node_key), walk.after, _node_key, CHUNK)
         if not chunk:
