@@ -14,9 +14,10 @@ sweep's.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from meshplane.pipeline.ecs_reconcile import DESCRIBE_LIMIT, EcsReconcile
 from meshplane.pipeline.reconcile_marks import Stage, Walk, task_digest
@@ -31,7 +32,6 @@ CHUNK = 4 * MAX_POOL_CONNECTIONS  # nodes a step takes: a few rounds of the thre
 RESERVE_SECONDS = 20.0  # left for the step under way, the recompute of what the walk touched and the marks' write
 
 Key = tuple[str, ...]
-T = TypeVar("T")
 
 
 @dataclass
@@ -47,6 +47,7 @@ class WalkSteps:
     last_ecs_clusters: tuple[str, ...]
     refreshed: list[str] = field(default_factory=list)  # mesh/node of the Cloud Map nodes whose endpoints moved
     recomputed: set[str] = field(default_factory=set)  # meshes rebuilt in full by this invocation
+    _orders: dict[Stage, _Ordered] = field(default_factory=dict)
 
     def run(self, walk: Walk, seconds_left: Callable[[], float]) -> tuple[Walk | None, Walk | None]:
         """Steps while time is left: the walk as it stands (None once done), and the walk as it finished (None
@@ -69,9 +70,16 @@ class WalkSteps:
             return self._ecs_running(walk)
         return self._recompute(walk)
 
+    def _ordered(self, stage: Stage, listed: Callable[[], list[tuple[Key, Any]]]) -> _Ordered:
+        """What `stage` walks, in key order, sorted once an invocation (a step takes a chunk of it)."""
+        if stage not in self._orders:
+            self._orders[stage] = _Ordered(sorted(listed(), key=lambda pair: pair[0]))
+        return self._orders[stage]
+
     def _cloud_map(self, walk: Walk) -> Walk | None:
-        chunk = _after(sorted(self.nodes().directory.cloud_map_nodes(), key=lambda i: _node_key(i.ref)),
-                       walk.after, lambda info: _node_key(info.ref), CHUNK)
+        directory = self.nodes().directory
+        chunk = self._ordered(walk.stage, lambda: [(_node_key(i.ref), i) for i in directory.cloud_map_nodes()]
+                              ).after(walk.after, CHUNK)
         if not chunk:
             return walk.next_stage()
         self.refreshed += self.refresh(chunk)
@@ -83,7 +91,8 @@ class WalkSteps:
             clusters = ecs.configured or self.last_ecs_clusters
             walk = dataclasses.replace(walk, ecs_digest=task_digest(ecs.listings.running_in(clusters)),
                                        ecs_clusters=tuple(sorted(clusters)))
-        chunk = _after(sorted(self.nodes().directory.nodes, key=_node_key), walk.after, _node_key, CHUNK)
+        chunk = self._ordered(walk.stage, lambda: [(_node_key(ref), ref) for ref in self.nodes().directory.nodes]
+                              ).after(walk.after, CHUNK)
         if not chunk:
             return walk.next_stage()
         named = ecs.settle_stored(chunk)
@@ -93,8 +102,9 @@ class WalkSteps:
 
     def _ecs_running(self, walk: Walk) -> Walk | None:
         ecs = self.ecs()
-        tasks = sorted((cluster, arn) for cluster in walk.ecs_clusters for arn in ecs.listings.running(cluster))
-        chunk = _after(tasks, walk.after, lambda task: task, DESCRIBE_LIMIT)
+        chunk = self._ordered(walk.stage, lambda: [((cluster, arn), (cluster, arn)) for cluster in walk.ecs_clusters
+                                                   for arn in ecs.listings.running(cluster)]
+                              ).after(walk.after, DESCRIBE_LIMIT)
         if not chunk:
             return walk.next_stage()
         for cluster in sorted({cluster for cluster, _ in chunk}):
@@ -102,7 +112,7 @@ class WalkSteps:
         return walk.advanced(chunk[-1])
 
     def _recompute(self, walk: Walk) -> Walk | None:
-        chunk = _after(sorted(self.meshes), walk.after, lambda mesh: (mesh,), 1)
+        chunk = self._ordered(walk.stage, lambda: [((mesh,), mesh) for mesh in self.meshes]).after(walk.after, 1)
         if not chunk:
             return walk.next_stage()
         self.recompute_mesh(chunk[0])
@@ -114,6 +124,14 @@ def _node_key(ref: NodeRef) -> Key:
     return (ref.mesh, ref.node)
 
 
-def _after(items: Sequence[T], after: Key, key: Callable[[T], Key], limit: int) -> list[T]:
-    """The first `limit` of `items` (sorted by `key`) past `after`."""
-    return [item for item in items if key(item) > after][:limit]
+class _Ordered:
+    """Items sorted by their keys: the chunk past a cursor is found by bisection."""
+
+    def __init__(self, pairs: list[tuple[Key, Any]]) -> None:
+        self._keys = [key for key, _ in pairs]
+        self._items = [item for _, item in pairs]
+
+    def after(self, cursor: Key, limit: int) -> list[Any]:
+        """The first `limit` items whose keys sort past `cursor`."""
+        start = bisect_right(self._keys, cursor)
+        return self._items[start:start + limit]

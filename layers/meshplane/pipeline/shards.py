@@ -145,16 +145,18 @@ class ShardPolicy:
         return shards
 
 
-def _batches(shards: Sequence[ShardMessage]) -> list[list[ShardMessage]]:
-    """The shards in SendMessageBatch calls of at most `SQS_BATCH` entries and `MESSAGE_BYTES` of bodies."""
-    batches: list[list[ShardMessage]] = []
+def _batches(shards: Sequence[ShardMessage]) -> list[list[dict[str, str]]]:
+    """The shards as SendMessageBatch entries, in calls of at most `SQS_BATCH` entries and `MESSAGE_BYTES` of
+    bodies."""
+    batches: list[list[dict[str, str]]] = []
     held = 0
     for shard in shards:
-        size = len(shard.model_dump_json().encode())
+        body = shard.model_dump_json()
+        size = len(body.encode())
         if not batches or len(batches[-1]) == SQS_BATCH or held + size > MESSAGE_BYTES:
             batches.append([])
             held = 0
-        batches[-1].append(shard)
+        batches[-1].append({"Id": str(shard.index), "MessageBody": body})
         held += size
     return batches
 
@@ -208,11 +210,10 @@ class QueueFanout:
                 "mesh": mesh, "shards": len(shards), "proxies": len(plan.full | plan.endpoints_only)})
         return len(shards)
 
-    def _send(self, batch: Sequence[ShardMessage]) -> list[dict[str, Any]]:
+    def _send(self, entries: list[dict[str, str]]) -> list[dict[str, Any]]:
         """One SendMessageBatch; the entries SQS refused."""
         with self._t.traced("sqs.send_shards"):
-            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=[
-                {"Id": str(shard.index), "MessageBody": shard.model_dump_json()} for shard in batch])
+            response = self._sqs.send_message_batch(QueueUrl=self._queue_url, Entries=entries)
         failed: list[dict[str, Any]] = response.get("Failed", [])
         return failed
 
