@@ -2,8 +2,9 @@
 
 The source reads pointers and snapshots from DIR, where `suite_hot_pipeline.py` writes
 them in the bucket's layout; every line on FIFO is the node id of a ConfigPublished,
-and the cache refreshes that node as the server's queue consumer would.  It prints
-`ready <port>` and serves until stdin closes or says `quit`.
+and the cache takes it as the server's queue consumer does (`SnapshotCache.published`).  It prints
+`ready <port>` and serves until stdin closes or says `quit`; `settle` on stdin waits until every
+event written so far is taken and the idle refreshes it put off are done, then prints `settled`.
 """
 
 from __future__ import annotations
@@ -68,13 +69,17 @@ async def serve(root: Path, fifo: str) -> None:
     async def consume() -> None:
         while True:
             node = await queue.get()
-            task = asyncio.ensure_future(service.cache.refresh(ProxyId.parse(node)))
+            task = asyncio.ensure_future(service.cache.published(ProxyId.parse(node)))
             refreshes.add(task)
             task.add_done_callback(refreshes.discard)
 
     consumer = asyncio.ensure_future(consume())
-    while (await asyncio.to_thread(sys.stdin.readline)).strip() not in ("", "quit"):
-        pass
+    while (command := (await asyncio.to_thread(sys.stdin.readline)).strip()) not in ("", "quit"):
+        if command == "settle":  # every event so far taken, and the idle refreshes they put off done
+            while not queue.empty() or refreshes:
+                await asyncio.sleep(0.05)
+            await service.cache.caught_up()
+            print("settled", flush=True)
     consumer.cancel()
     del reader  # the thread ends with the process
     await service.stop()

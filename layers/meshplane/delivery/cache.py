@@ -5,8 +5,8 @@ those without a stream, `loader.Loader` reads them from the source (single fligh
 unpublished nodes remembered briefly), `memory` estimates what each holds.  This module
 keeps each node's view current, tells the node's streams what changed, and keeps the
 cache warm: a ConfigPublished loads and prepares a node's snapshot even before any
-stream asks (`refresh`), startup preloads the latest pointers (`preload`), and a node
-whose last stream closed stays prepared.
+stream asks, once the events pause (`published`, `idle`), startup preloads the latest
+pointers (`preload`), and a node whose last stream closed stays prepared.
 
 A view is the snapshot as published, shared by every stream of the node; what a stream
 makes of it (local runs rebind it, `server.localbind`) is the stream's own business.
@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from meshplane.delivery.defaults import CACHE_NODES
+from meshplane.delivery.idle import IdleWork
+from meshplane.delivery.limits_defaults import IDLE_MOST_S, IDLE_QUIET_S
 from meshplane.delivery.loader import Loader, RunBlocking, Unknown, UnknownNode
 from meshplane.delivery.memory import held_bytes, packed_bytes
 from meshplane.delivery.metrics import Metrics
@@ -46,6 +48,7 @@ class _Node:
     packed: int  # `memory.packed_bytes(view)`, summed once per view
     watchers: set[Watcher] = field(default_factory=set)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    behind: int = 0  # events received for it and not yet read (`SnapshotCache.published`)
 
     @classmethod
     def prepared(cls, snapshot: Snapshot, pointer: Pointer) -> _Node:
@@ -74,11 +77,15 @@ class SnapshotCache:
         retain: int = CACHE_NODES,
         retain_bytes: int | None = None,
         unknown: Unknown | None = None,
+        idle_quiet: float = IDLE_QUIET_S,
+        idle_most: float = IDLE_MOST_S,
     ) -> None:
         """`retain` and `retain_bytes` bound the nodes without a stream (`NodeStore`); `unknown` remembers
-        nodes found unpublished (default: `Unknown()`)."""
+        nodes found unpublished (default: `Unknown()`); `idle_quiet` and `idle_most` put off the refresh of
+        nodes without a stream (`idle.IdleWork`)."""
         self._nodes: NodeStore[_Node] = NodeStore(metrics, _Node.size, retain, retain_bytes)
         self._loader: Loader[_Node] = Loader(source, metrics, _Node.prepared, run_blocking, unknown)
+        self._idle = IdleWork(lambda path, hint: self.refresh(ProxyId.parse(path), hint), idle_quiet, idle_most)
 
     @property
     def keeps_idle(self) -> bool:
@@ -101,7 +108,13 @@ class SnapshotCache:
         return self._nodes.idle_paths
 
     async def watch(self, proxy: ProxyId, watcher: Watcher) -> PreparedSnapshot:
-        """Register `watcher` for changes of this node and return its current view; raises UnknownNode."""
+        """Register `watcher` for changes of this node and return its current view; raises UnknownNode.
+
+        An idle node that events left behind is read again first (`published`)."""
+        held = self._nodes.get(proxy.path)
+        while held is not None and held.behind:
+            await self.refresh(proxy)
+            held = self._nodes.get(proxy.path)
         node = self._nodes.take(proxy.path)  # held (an idle node's first Envoy pays no load) or loaded once
         if node is None:
             node = self._nodes.hold(proxy.path, await self._loader.load(proxy))
@@ -136,6 +149,29 @@ class SnapshotCache:
             return None
         return PreparedSnapshot.of(snapshot)
 
+    async def published(self, proxy: ProxyId, hint: str = "") -> list[XdsType]:
+        """A ConfigPublished for `proxy`: a node with a stream here is refreshed now (`refresh`); any other is
+        marked behind and refreshed once the events pause (`idle`), so a burst of events is pushed to the
+        Envoys connected first.  Returns the types that changed now."""
+        self._loader.forget_unknown(proxy.path)
+        node = self._nodes.get(proxy.path)
+        if node is not None and node.watchers:
+            return await self.refresh(proxy, hint)
+        if node is not None:
+            node.behind += 1
+        elif not self.keeps_idle:
+            return []
+        self._idle.name(proxy.path, hint)
+        return []
+
+    async def caught_up(self) -> None:
+        """Wait until the refreshes put off by `published` are done."""
+        await self._idle.drained()
+
+    def close(self) -> None:
+        """Drop the refreshes still put off (the server is stopping)."""
+        self._idle.close()
+
     async def refresh(self, proxy: ProxyId, hint: str = "") -> list[XdsType]:
         """Re-read the node's pointer and push what changed; returns the changed types.
 
@@ -151,22 +187,28 @@ class SnapshotCache:
             await self.warm(proxy)
             return []
         async with node.lock:
-            ahead = self._read_ahead(hint) if hint and hint != node.pointer.key else None
-            pointer = await self._loader.pointer(proxy)
-            if pointer is None or pointer.version == node.pointer.version:
-                await _settled(ahead)
-                return []
-            snapshot = await _settled(ahead) if ahead is not None and pointer.key == hint else None
-            if snapshot is None:
-                snapshot = await self._loader.fetch(pointer)
-            if self._nodes.get(proxy.path) is not node:
-                return []  # evicted while we were loading
-            changed = node.renew(snapshot, pointer)
-            if changed:
-                for watcher in list(node.watchers):
-                    watcher(changed)
-            self._nodes.remeasure(proxy.path)
+            seen = node.behind  # the events this read covers: any that come while it runs are read again
+            changed = await self._renew(node, proxy, hint)
+            node.behind = max(0, node.behind - seen)
             return changed
+
+    async def _renew(self, node: _Node, proxy: ProxyId, hint: str) -> list[XdsType]:
+        ahead = self._read_ahead(hint) if hint and hint != node.pointer.key else None
+        pointer = await self._loader.pointer(proxy)
+        if pointer is None or pointer.version == node.pointer.version:
+            await _settled(ahead)
+            return []
+        snapshot = await _settled(ahead) if ahead is not None and pointer.key == hint else None
+        if snapshot is None:
+            snapshot = await self._loader.fetch(pointer)
+        if self._nodes.get(proxy.path) is not node:
+            return []  # evicted while we were loading
+        changed = node.renew(snapshot, pointer)
+        if changed:
+            for watcher in list(node.watchers):
+                watcher(changed)
+        self._nodes.remeasure(proxy.path)
+        return changed
 
     def _read_ahead(self, key: str) -> asyncio.Future[Snapshot]:
         return asyncio.ensure_future(self._loader.fetch(Pointer("", key)))

@@ -1,7 +1,8 @@
 """ConfigPublished events from SQS: each one makes the cache re-read that node's pointer.
 
 The snapshot key an event names is handed on as a hint: the cache reads it while it reads the
-pointer, and keeps it only if the pointer names it (`cache.SnapshotCache.refresh`).  Of several
+pointer, and keeps it only if the pointer names it (`cache.SnapshotCache.refresh`); a node without a
+stream here is refreshed once the events pause (`cache.SnapshotCache.published`).  Of several
 events for one node in a batch, the last one's key is the hint.
 
 Fan-out (AWS): every ADS replica needs every event, so each replica owns a queue
@@ -82,7 +83,7 @@ class EventConsumer:
         messages = await in_daemon_thread(self._receive)  # a long poll must not hold up exit
         keys = dict(found for found in (published(m["Body"]) for m in messages) if found is not None)
         self._metrics.events_received += len(messages)
-        await asyncio.gather(*(self._cache.refresh(p, key) for p, key in keys.items()))
+        await asyncio.gather(*(self._cache.published(p, key) for p, key in keys.items()))
         if messages:
             await asyncio.to_thread(
                 self._sqs.delete_message_batch,

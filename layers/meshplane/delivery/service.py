@@ -15,7 +15,7 @@ from typing import Any
 from meshplane.delivery import defaults
 from meshplane.delivery.cache import SnapshotCache, Unknown
 from meshplane.delivery.events import EventConsumer
-from meshplane.delivery.limits_defaults import MIB, UNKNOWN_TTL_S
+from meshplane.delivery.limits_defaults import IDLE_MOST_S, IDLE_QUIET_S, MIB, UNKNOWN_TTL_S
 from meshplane.delivery.metrics import Metrics
 from meshplane.delivery.replica import ReplicaQueue, new_replica_id, queue_name
 from meshplane.delivery.server import localbind
@@ -51,6 +51,8 @@ class AdsOptions:
     home: MeshAccount | None = None  # whose node ARNs are served without node identity (None: any)
     limits: ServerLimits = field(default_factory=ServerLimits)  # request size and open streams per peer address
     unknown_ttl_seconds: float = UNKNOWN_TTL_S  # how long a node found unpublished is answered without a read
+    idle_quiet_seconds: float = IDLE_QUIET_S  # a node without a stream is refreshed once events pause this long
+    idle_most_seconds: float = IDLE_MOST_S  # or this long after its event at the latest
     appmesh_compat: CompatPort | None = None  # a further port for the App Mesh Envoy image (off unless given)
 
 
@@ -65,7 +67,8 @@ class AdsService:
         self.metrics = Metrics()
         self._source = source
         self.cache = SnapshotCache(source, self.metrics, retain=options.retain_nodes, retain_bytes=options.retain_bytes,
-                                   unknown=Unknown(options.unknown_ttl_seconds))
+                                   unknown=Unknown(options.unknown_ttl_seconds), idle_quiet=options.idle_quiet_seconds,
+                                   idle_most=options.idle_most_seconds)
         self.servicer, tls = _servicer_and_tls(self.cache, self.metrics, options, status)
         self._server = AdsServer(self.servicer, tls, options.limits)
         self.compat = _compat_server(self.cache, self.metrics, options, status)
@@ -138,6 +141,7 @@ class AdsService:
         """Stop polling, remove the replica queue while the streams drain for `grace` seconds."""
         for task in self._tasks:
             task.cancel()
+        self.cache.close()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
