@@ -3,8 +3,8 @@
 Three processes, each with its own cores' share:
 - the pipeline (`suite_hot_pipeline.py`): the pipeline's own code (plan, `shards.messages`,
   `ShardWorker.run`, the real publisher and translator) on the local runtime's concurrency,
-  one warm worker process per core; the bucket is a directory, the table in memory, and
-  every store call is counted;
+  one warm worker process on each core (pinned there, as `local.cores` pins the local
+  runtime's); the bucket is a directory, the table in memory, and every store call is counted;
 - meshplane's real ADS server (`suite_hot_ads.py`) reading that directory, told of each
   ConfigPublished through a FIFO;
 - here, `STREAMS` simulated Envoys (suite_fanout's SotW client, ACKing) on as many callers.

@@ -42,6 +42,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics
 from botocore.exceptions import ClientError
 from meshplane.gc_pause import collector_paused
+from meshplane.local.cores import core_for, pin
 from meshplane.model import shapes
 from meshplane.model.ids import Kind, ResourceKey
 from meshplane.model.state import MeshState
@@ -480,11 +481,15 @@ def world(states: tuple[MeshState, ...], root: Path, fifo: str, shard_size: int)
 WARMED: list[Any] = []  # the barrier every worker and the orchestrator meet at once the workers are warm
 
 
-def warm_up(body: str) -> None:
-    """In each worker as it starts: one shard of the mesh as published rebuilt (nothing changes, nothing is
-    published), since a warm container has served an invocation before; a forked worker's first touches of the
-    pages it shares with this process (copied on write, as in no Lambda container) are then behind it too."""
+def warm_up(body: str, started: Any, workers: int) -> None:
+    """In each worker as it starts: on its own core, as the local runtime runs the shard function's workers
+    (`local.cores`), one shard of the mesh as published rebuilt (nothing changes, nothing is published), since a
+    warm container has served an invocation before; a forked worker's first touches of the pages it shares with
+    this process (copied on write, as in no Lambda container) are then behind it too."""
     assert WORLD is not None
+    with started.get_lock():
+        index, started.value = started.value, started.value + 1
+    pin(core_for(index, workers))
     WORLD.loader.generation = 0
     WORLD.worker.run(ShardMessage.model_validate_json(body))
     WARMED[0].wait()
@@ -558,7 +563,7 @@ def main(nodes: int, root: Path, fifo: str, workers: int, shard_size: int) -> No
     warming, _ = plan_change(WORLD, generation=0)  # the mesh as published, cut into shards as a change would be
     context = multiprocessing.get_context("fork")
     WARMED[:] = [context.Barrier(workers + 1, timeout=600)]
-    pool = context.Pool(workers, initializer=warm_up, initargs=(warming[-1],))
+    pool = context.Pool(workers, initializer=warm_up, initargs=(warming[-1], context.Value("i", 0), workers))
     WARMED[0].wait()  # every worker forked and warm before the change
     print(f"ready {proxies} {seconds:.3f}", file=out)
     if sys.stdin.readline().strip() != "go":

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from meshplane.local import abort
+from meshplane.local.cores import core_for
 from meshplane.local.plan import FunctionSpec
 from meshplane.localnet.processes import stop_group
 
@@ -77,8 +78,9 @@ def lambda_environment(spec: FunctionSpec, base: Mapping[str, str], region: str)
 
 class FunctionInvoker:
     def __init__(self, spec: FunctionSpec, env: Mapping[str, str], log: Path | None,
-                 profile_dir: Path | None = None) -> None:
-        self.spec, self.env, self.log, self.profile_dir = spec, dict(env), log, profile_dir
+                 profile_dir: Path | None = None, core: int | None = None) -> None:
+        """`core`: the one core the worker runs on (`cores.core_for`); None: any."""
+        self.spec, self.env, self.log, self.profile_dir, self.core = spec, dict(env), log, profile_dir, core
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -95,6 +97,7 @@ class FunctionInvoker:
             "memory": self.spec.memory,
             "timeout": self.spec.timeout,
             "profile_dir": str(self.profile_dir) if self.profile_dir else None,
+            "core": self.core,
         }
         log = open(self.log, "ab") if self.log else subprocess.DEVNULL  # noqa: SIM115 - the child owns it
         try:
@@ -208,7 +211,8 @@ class FunctionPool:
         self._idle.put(self._new())
 
     def _new(self) -> FunctionInvoker:
-        worker = FunctionInvoker(self.spec, self.env, self.log, self.profile_dir)
+        worker = FunctionInvoker(self.spec, self.env, self.log, self.profile_dir,
+                                 core_for(len(self._all), self.size))
         self._all.append(worker)  # recorded before it starts, so stop() finds it whatever interrupts start()
         worker.start()
         return worker

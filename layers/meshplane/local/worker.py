@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from meshplane.local.context import LambdaContext
+from meshplane.local.cores import pin
 
 
 def load_handler(code_dir: Path, handler: str, unique: str) -> Callable[[Any, Any], Any]:
@@ -63,6 +64,7 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 def serve(spec: dict[str, Any], requests: TextIO, responses: TextIO) -> None:
+    pin(spec.get("core"))
     try:
         handler = load_handler(Path(spec["code_dir"]), spec["handler"], spec["logical_id"])
         handler = _profiled(handler, spec.get("profile_dir"), spec["logical_id"])
