@@ -53,7 +53,7 @@ def _listed(dynamodb: Any) -> tuple[Callable[[int], object], Callable[[int], obj
     from boto3.dynamodb.types import TypeSerializer
     from meshplane.graph import proxies
     from meshplane.pipeline.ports import ModuleGraph
-    from meshplane.store.index import IndexEntry, ParsedEntries, item_of_entry, resource_path
+    from meshplane.store.index import IndexEntry, ParsedEntries, item_of_entry
     from meshplane.store.resources import _plain
 
     state = hot.hot_states(PAGE_MESH_NODES)[0]
@@ -62,9 +62,9 @@ def _listed(dynamodb: Any) -> tuple[Callable[[int], object], Callable[[int], obj
     graph = ModuleGraph()
     entries = []
     for proxy in proxies(state):
-        deps, endpoint_deps = graph.dependency_sets(state, proxy)
+        deps, endpoint_deps = graph.dependency_paths(state, proxy)
         for copy in range(INDEX_COPIES):  # entries compress well: one page takes more of them than the mesh has
-            entry = IndexEntry(f"{proxy.path}-{copy}", frozenset(map(resource_path, deps)), endpoint_deps)
+            entry = IndexEntry(f"{proxy.path}-{copy}", deps, endpoint_deps)
             entries.append(item_of_entry(state.name, entry))
     for items in (resources, entries):
         for start in range(0, len(items), 25):

@@ -89,3 +89,12 @@ def test_unknown_proxies_and_foreign_meshes_are_refused() -> None:
         resolve(_mesh(), ProxyId(MESH, Kind.VIRTUAL_GATEWAY, "nope"))
     with pytest.raises(UnknownProxyError):
         resolve(_mesh(), ProxyId("other", Kind.VIRTUAL_NODE, "caller"))
+
+
+def test_the_paths_a_walk_read_are_the_paths_of_the_keys_it_read() -> None:
+    from .test_shared_walks import _state as walked
+
+    for state in (_mesh(), walked()):  # routes, a gateway, policies, missing backends
+        for proxy in proxies(state):
+            resolver = resolve(state, proxy)[1]
+            assert resolver.paths == {k.path for k in resolver.keys}, proxy.path

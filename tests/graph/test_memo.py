@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import threading
 
 from meshplane.graph import dependencies
 from meshplane.graph.memo import per_state
@@ -68,3 +69,21 @@ def test_route_dependencies_follow_the_state_after_a_route_is_renamed() -> None:
     deps = dependencies(second, caller)
     assert ResourceKey(Kind.ROUTE, MESH, "new", "r") in deps
     assert ResourceKey(Kind.ROUTE, MESH, "old", "r") not in deps
+
+
+def test_a_thread_resolving_the_same_proxy_of_the_same_state_again_gets_the_walk_it_made() -> None:
+    from meshplane.graph.build import resolve
+
+    state = _mesh("one")
+    caller, v1 = ProxyId(MESH, Kind.VIRTUAL_NODE, "caller"), ProxyId(MESH, Kind.VIRTUAL_NODE, "v1")
+    first = resolve(state, caller)
+    assert resolve(state, caller) is first  # translation, then its dependencies: one walk
+    assert resolve(state, v1) is not first
+    again = resolve(state, caller)
+    assert again is not first and again[1].keys == first[1].keys  # only the last walk is kept
+    other: list[object] = []
+    worker = threading.Thread(target=lambda: other.append(resolve(state, caller)))
+    worker.start()
+    worker.join()
+    assert other[0] is not again  # each thread its own
+    assert resolve(dataclasses.replace(state), caller) is not again  # each state its own

@@ -155,8 +155,8 @@ def _published(graph: ModuleGraph, state: MeshState, unpublished: set[str]) -> d
     for proxy in graph.proxies(state):
         if proxy.name in unpublished:
             continue
-        keys, endpoint_deps = graph.dependency_sets(state, proxy)
-        deps = {resource_path(k) for k in keys} | _own_keys(proxy)
+        paths, endpoint_deps = graph.dependency_paths(state, proxy)
+        deps = paths | _own_keys(proxy)
         entries[proxy.path] = IndexEntry(proxy.path, frozenset(deps), frozenset(endpoint_deps))
     return entries
 

@@ -158,7 +158,7 @@ class NoResolving:
     def dependencies(self, state: Any, proxy: ProxyId) -> Any:
         raise AssertionError(f"resolved {proxy.path} while planning an endpoint-only change")
 
-    endpoint_dependencies = dependency_sets = dependencies
+    endpoint_dependencies = dependency_paths = dependencies
 
 
 def test_an_endpoint_only_plan_takes_the_dependents_from_the_index_without_resolving_any_proxy() -> None:

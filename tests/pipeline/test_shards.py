@@ -499,9 +499,9 @@ class CountingGraph(ModuleGraph):
     def __init__(self) -> None:
         self.resolved: list[ProxyId] = []
 
-    def dependency_sets(self, state: Any, proxy: ProxyId) -> Any:
+    def dependency_paths(self, state: Any, proxy: ProxyId) -> Any:
         self.resolved.append(proxy)
-        return super().dependency_sets(state, proxy)
+        return super().dependency_paths(state, proxy)
 
 
 def test_a_shard_stops_resolving_ahead_once_its_proxies_ask_for_nothing_new_and_still_publishes_the_full_render(

@@ -1,12 +1,15 @@
 """Resolve one proxy's view of a mesh: virtual services → routers/routes → virtual node listeners.
 
 The resolver records every resource key it looks at (found or not), so the same walk
-answers "what does this proxy depend on" for the incremental dependency index.
+answers "what does this proxy depend on" for the incremental dependency index.  Each
+thread keeps its last resolution: a rebuild translates a proxy and then records its
+dependencies, both from one state, and the second asks for the walk the first made.
 """
 
 from __future__ import annotations
 
 import operator
+import threading
 from collections.abc import Collection
 
 from meshplane.graph import extensions, mirror, names, policies
@@ -77,6 +80,23 @@ class Resolver:
         out.update(ResourceKey(Kind.VIRTUAL_ROUTER, self.mesh, router) for router in self._routers)
         for router in self._routed:
             out.update(ResourceKey(Kind.ROUTE, self.mesh, r.route_name, router) for r in self._router_routes(router))
+        return out
+
+    @property
+    def paths(self) -> set[str]:
+        """`keys` as their paths (`ResourceKey.path`, `PolicyKey.path`), the dependency index's names for them,
+        made from the names read without building the keys."""
+        mesh = f"mesh/{self.mesh}"
+        out = {mesh, *(key.path for key in self._other)}
+        out.update(PolicyKey(self.mesh, name).path for name in self._policies)
+        for kind, names_ in self._seen.items():
+            prefix = f"{mesh}/{kind.value}/"
+            out.update(prefix + name for name in names_)
+        routers = f"{mesh}/{Kind.VIRTUAL_ROUTER.value}/"
+        out.update(routers + router for router in self._routers)
+        for router in self._routed:
+            prefix = f"{routers}{router}/{Kind.ROUTE.value}/"
+            out.update(prefix + route.route_name for route in self._router_routes(router))
         return out
 
     def saw(self, key: ResourceKey) -> None:
@@ -462,6 +482,7 @@ def _backend_tls(backend: shapes.VirtualServiceBackend, defaults: shapes.Backend
     return None
 
 
+_LAST = threading.local()  # each thread's last resolution (`resolve`)
 _by_cluster = operator.attrgetter("cluster")
 _by_port_and_service = operator.attrgetter("port", "service")
 
@@ -472,7 +493,17 @@ def _allow_all(state: MeshState) -> bool:
 
 
 def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
-    """Build the view of `proxy`, plus the resolver that saw every key it depends on."""
+    """Build the view of `proxy`, plus the resolver that saw every key it depends on (neither is changed after:
+    the same pair may be handed out again on this thread for this state and proxy)."""
+    held: tuple[MeshState, ProxyId, tuple[ProxyView, Resolver]] | None = getattr(_LAST, "resolved", None)
+    if held is not None and held[0] is state and held[1] == proxy:
+        return held[2]
+    resolved = _resolve(state, proxy)
+    _LAST.resolved = (state, proxy, resolved)  # one per thread: the state it holds goes with the next resolve
+    return resolved
+
+
+def _resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
     if proxy.mesh != state.name:
         raise UnknownProxyError(f"{proxy} is not in mesh {state.name!r}")
     resolver = Resolver(state)

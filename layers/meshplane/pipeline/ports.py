@@ -56,8 +56,9 @@ class Graph(Protocol):
 
     def endpoint_dependencies(self, state: MeshState, proxy: ProxyId) -> frozenset[str]: ...
 
-    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[DependencyKey], frozenset[str]]:
-        """`dependencies` and `endpoint_dependencies` together, from one resolution of the proxy."""
+    def dependency_paths(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[str], frozenset[str]]:
+        """`dependencies` as their paths (what the index stores) and `endpoint_dependencies`, from one
+        resolution of the proxy."""
         ...
 
 
@@ -95,11 +96,11 @@ class ModuleGraph:
 
         return frozenset(graph.endpoint_dependencies(state, proxy))
 
-    def dependency_sets(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[DependencyKey], frozenset[str]]:
+    def dependency_paths(self, state: MeshState, proxy: ProxyId) -> tuple[frozenset[str], frozenset[str]]:
         from meshplane.graph import resolve
 
         deps = resolve(state, proxy)[1]
-        return frozenset(deps.keys), frozenset(deps.endpoint_nodes)
+        return frozenset(deps.paths), frozenset(deps.endpoint_nodes)
 
 
 class ModuleTranslator:

@@ -282,8 +282,8 @@ class Recomputer:
         self._index.entries_of(mesh, [proxy.path for proxy in proxies])
 
     def _dependency_paths(self, state: MeshState, proxy: ProxyId) -> set[str]:
-        keys, _ = self._graph.dependency_sets(state, proxy)
-        return {resource_path(k) for k in keys} | _own_keys(proxy)
+        paths, _ = self._graph.dependency_paths(state, proxy)
+        return set(paths) | _own_keys(proxy)
 
     def _load_with_index(self, mesh: str, *, endpoints: bool, entries: dict[str, IndexEntry] | None = None
                          ) -> tuple[MeshState, dict[str, IndexEntry]]:
@@ -365,8 +365,8 @@ class Recomputer:
                 continue
             endpoint_deps = old.endpoint_deps
             if not reach.listed.isdisjoint(old.deps):
-                keys, endpoint_deps = self._graph.dependency_sets(state, proxy)
-                if not reach.changed.isdisjoint(resource_path(k) for k in keys):
+                read, endpoint_deps = self._graph.dependency_paths(state, proxy)
+                if not reach.changed.isdisjoint(read):
                     rebuild.add(proxy)
                     continue
                 endpoint_deps = endpoint_deps | old.endpoint_deps
@@ -550,8 +550,8 @@ class Recomputer:
                         snapshot, lambda: last if last is not None else self._publisher.previous_snapshot(previous),
                         certificates)
                 snapshot, problems, certificates = resolved.snapshot, resolved.problems, dict(resolved.stamps)
-        keys, endpoint_deps = self._graph.dependency_sets(state, proxy)
-        deps = {resource_path(k) for k in keys} | _own_keys(proxy)
+        paths, endpoint_deps = self._graph.dependency_paths(state, proxy)
+        deps = paths | _own_keys(proxy)
         if within is not None and not deps <= within:  # `state` is part of the mesh and lacks what it read
             raise OutsideDependencies(proxy.path, frozenset(deps - within))
         return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps, problems=problems,
