@@ -130,7 +130,7 @@ def _one(nodes: int, streams: int) -> dict[str, Any]:
             callers = [meshgen.node_name(i) for i in range(0, nodes, step)][:streams]
 
             def go() -> float:
-                ads.stdin.write("settle\n")  # type: ignore[union-attr]
+                ads.stdin.write(f"settle {proxies}\n")  # type: ignore[union-attr]
                 ads.stdin.flush()  # type: ignore[union-attr]
                 _line(ads, "settled", 600)  # the ADS as it stands between changes: the first publish taken
                 started = time.monotonic()

@@ -3,8 +3,8 @@
 The source reads pointers and snapshots from DIR, where `suite_hot_pipeline.py` writes
 them in the bucket's layout; every line on FIFO is the node id of a ConfigPublished,
 and the cache takes it as the server's queue consumer does (`SnapshotCache.published`).  It prints
-`ready <port>` and serves until stdin closes or says `quit`; `settle` on stdin waits until every
-event written so far is taken and the idle refreshes it put off are done, then prints `settled`.
+`ready <port>` and serves until stdin closes or says `quit`; `settle N` on stdin waits until N
+events are taken and the idle refreshes they put off are done, then prints `settled`.
 """
 
 from __future__ import annotations
@@ -65,18 +65,20 @@ async def serve(root: Path, fifo: str) -> None:
     reader = loop.run_in_executor(None, _lines, fifo, loop, queue)
     print(f"ready {port}", flush=True)
     refreshes: set[asyncio.Task[object]] = set()
+    taken = [0]
 
     async def consume() -> None:
         while True:
             node = await queue.get()
+            taken[0] += 1
             task = asyncio.ensure_future(service.cache.published(ProxyId.parse(node)))
             refreshes.add(task)
             task.add_done_callback(refreshes.discard)
 
     consumer = asyncio.ensure_future(consume())
     while (command := (await asyncio.to_thread(sys.stdin.readline)).strip()) not in ("", "quit"):
-        if command == "settle":  # every event so far taken, and the idle refreshes they put off done
-            while not queue.empty() or refreshes:
+        if command.startswith("settle "):  # the given number of events taken, and the idle refreshes put off done
+            while taken[0] < int(command.split()[1]) or not queue.empty() or refreshes:
                 await asyncio.sleep(0.05)
             await service.cache.caught_up()
             print("settled", flush=True)
