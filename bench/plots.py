@@ -212,8 +212,9 @@ SUITES: dict[str, tuple[str, Panels, str]] = {
              "change and one route change cost; the README's \"What it costs\" has the whole bill."),
     "hot": ("Hot changes in shards", _hot,
             "The route behind a service every node calls gains a canary. Top: measured on this machine, the "
-            "pipeline's shards on one worker process per core, until the last pointer is written and until the "
-            "last of 1,000 simulated Envoys holds the change. Bottom: the AWS projection from the measured CPU, "
+            "pipeline's shards on one worker process per core (each kept to its core), until the last pointer is "
+            "written and until the last of 1,000 simulated Envoys holds the change. Bottom: the AWS projection "
+            "from the measured CPU, "
             "boto3's measured CPU per store call and the store calls at published latencies (bench/suite_hot.py "
             "lists them)."),
     "status": ("Proxy status writes", _status,

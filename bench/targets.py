@@ -254,7 +254,8 @@ TARGETS: tuple[Target, ...] = (
     Target("hot", "10,000 dependents published, locally", metric("N=10,000: change → last pointer published"),
            HOT_LOCAL_S * 1000, "ms",
            meaning="a route used by all 10,000 nodes changes: planned, cut into shards of 100 and rebuilt by the "
-                   "shard code on one worker process per core, until the last pointer is written (stores local)"),
+                   "shard code on one worker process per core, each kept to its core, until the last pointer is "
+                   "written (stores local)"),
     Target("hot", "10,000 dependents published, AWS", metric("N=10,000: AWS projection, all shards at once"),
            HOT_AWS_S * 1000, "ms",
            meaning="the same on paper: the dispatch and each shard as their measured CPU (less the stand-in "

@@ -3,8 +3,10 @@
 A worker is one Python process: its threads take turns on the GIL, so it never computes on
 more than one core at a time.  Left to move between cores, it hands the GIL from a thread
 on one core to a thread on the other at every switch, and each handover costs a wake-up
-across cores and caches that go cold.  A shard worker publishing on 25 threads spent about
-a third more CPU per proxy that way than on one core (`bench/suite_hot.py`).  So the
+across cores and caches that go cold.  A shard worker publishing on 25 threads, alone on
+two cores, spent half again the CPU per proxy it spent kept to one (2.5 ms against 1.7 ms,
+measured by hand); in the hot suite (`bench/suite_hot.py`), where other processes share
+the cores, unpinned shards spent 18.3 s of CPU and pinned ones 16.6 s.  So the
 workers of a function whose pool holds several are spread over the cores the runtime may
 use, one core each; a lone worker stays free to run wherever there is room.
 """
