@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import threading
+import weakref
 
 from meshplane.graph import dependencies
 from meshplane.graph.memo import per_state
@@ -71,19 +72,25 @@ def test_route_dependencies_follow_the_state_after_a_route_is_renamed() -> None:
     assert ResourceKey(Kind.ROUTE, MESH, "old", "r") not in deps
 
 
-def test_a_thread_resolving_the_same_proxy_of_the_same_state_again_gets_the_walk_it_made() -> None:
-    from meshplane.graph.build import resolve
+def test_within_one_walk_a_thread_resolving_the_same_proxy_of_the_same_state_again_gets_the_walk_it_made() -> None:
+    from meshplane.graph import one_walk, resolve
 
     state = _mesh("one")
     caller, v1 = ProxyId(MESH, Kind.VIRTUAL_NODE, "caller"), ProxyId(MESH, Kind.VIRTUAL_NODE, "v1")
-    first = resolve(state, caller)
-    assert resolve(state, caller) is first  # translation, then its dependencies: one walk
-    assert resolve(state, v1) is not first
-    again = resolve(state, caller)
-    assert again is not first and again[1].keys == first[1].keys  # only the last walk is kept
-    other: list[object] = []
-    worker = threading.Thread(target=lambda: other.append(resolve(state, caller)))
-    worker.start()
-    worker.join()
-    assert other[0] is not again  # each thread its own
-    assert resolve(dataclasses.replace(state), caller) is not again  # each state its own
+    assert resolve(state, caller) is not resolve(state, caller)  # outside a walk nothing is kept
+    with one_walk():
+        first = resolve(state, caller)
+        assert resolve(state, caller) is first  # translation, then its dependencies: one walk
+        assert resolve(state, v1) is not first
+        again = resolve(state, caller)
+        assert again is not first and again[1].keys == first[1].keys  # only the last walk is kept
+        other: list[object] = []
+        worker = threading.Thread(target=lambda: other.append(resolve(state, caller)))
+        worker.start()
+        worker.join()
+        assert other[0] is not again  # each thread its own
+        assert resolve(dataclasses.replace(state), caller) is not again  # each state its own
+    kept = weakref.ref(again[1])
+    del first, again
+    gc.collect()
+    assert kept() is None  # nothing outlives the walk

@@ -1,16 +1,18 @@
 """Resolve one proxy's view of a mesh: virtual services → routers/routes → virtual node listeners.
 
 The resolver records every resource key it looks at (found or not), so the same walk
-answers "what does this proxy depend on" for the incremental dependency index.  Each
-thread keeps its last resolution: a rebuild translates a proxy and then records its
-dependencies, both from one state, and the second asks for the walk the first made.
+answers "what does this proxy depend on" for the incremental dependency index.  Within
+`one_walk`, a thread keeps its last resolution: a rebuild translates a proxy and then
+records its dependencies, both from one state, and the second asks for the walk the first
+made.  Outside it nothing is kept, so a resolution is freed as soon as its caller is done.
 """
 
 from __future__ import annotations
 
 import operator
 import threading
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
 
 from meshplane.graph import extensions, mirror, names, policies
 from meshplane.graph.memo import ContentKeys, per_state
@@ -482,7 +484,7 @@ def _backend_tls(backend: shapes.VirtualServiceBackend, defaults: shapes.Backend
     return None
 
 
-_LAST = threading.local()  # each thread's last resolution (`resolve`)
+_LAST = threading.local()  # within `one_walk`, each thread's last resolution
 _by_cluster = operator.attrgetter("cluster")
 _by_port_and_service = operator.attrgetter("port", "service")
 
@@ -494,13 +496,29 @@ def _allow_all(state: MeshState) -> bool:
 
 def resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
     """Build the view of `proxy`, plus the resolver that saw every key it depends on (neither is changed after:
-    the same pair may be handed out again on this thread for this state and proxy)."""
+    within `one_walk` the same pair is handed out again on this thread for this state and proxy)."""
+    if not getattr(_LAST, "keeping", False):
+        return _resolve(state, proxy)
     held: tuple[MeshState, ProxyId, tuple[ProxyView, Resolver]] | None = getattr(_LAST, "resolved", None)
     if held is not None and held[0] is state and held[1] == proxy:
         return held[2]
     resolved = _resolve(state, proxy)
-    _LAST.resolved = (state, proxy, resolved)  # one per thread: the state it holds goes with the next resolve
+    _LAST.resolved = (state, proxy, resolved)
     return resolved
+
+
+@contextmanager
+def one_walk() -> Iterator[None]:
+    """This thread resolves a state's proxy once in the block, however often it is asked for (the last one kept);
+    what was kept is dropped when the block ends."""
+    outer = getattr(_LAST, "keeping", False)
+    _LAST.keeping = True
+    try:
+        yield
+    finally:
+        _LAST.keeping = outer
+        if not outer:
+            _LAST.resolved = None
 
 
 def _resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:

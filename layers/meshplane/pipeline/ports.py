@@ -8,6 +8,7 @@ handler's cold start pays only for what it uses.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: the endpoint handlers never load protobuf or the snapshot types
@@ -61,6 +62,11 @@ class Graph(Protocol):
         resolution of the proxy."""
         ...
 
+    def one_walk(self) -> AbstractContextManager[None]:
+        """A block in which this thread resolves a proxy once for both its translation and its dependencies
+        (the module translator resolves with `meshplane.graph` too)."""
+        ...
+
 
 class Translator(Protocol):
     """Mesh state to one proxy's xDS resources (`meshplane.translate`)."""
@@ -101,6 +107,11 @@ class ModuleGraph:
 
         deps = resolve(state, proxy)[1]
         return frozenset(deps.paths), frozenset(deps.endpoint_nodes)
+
+    def one_walk(self) -> AbstractContextManager[None]:
+        from meshplane.graph import one_walk
+
+        return one_walk()
 
 
 class ModuleTranslator:

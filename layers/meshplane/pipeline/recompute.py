@@ -534,6 +534,20 @@ class Recomputer:
         `within`, for a `state` that holds only those dependency paths, raises OutsideDependencies
         instead of publishing when the proxy read anything else.
         """
+        with self._graph.one_walk():  # the dependencies are read off the walk the translation made
+            snapshot, problems, certificates = self._built(state, proxy, previous, eds_only, secrets, changed,
+                                                           rendered)
+            paths, endpoint_deps = self._graph.dependency_paths(state, proxy)
+        deps = paths | _own_keys(proxy)
+        if within is not None and not deps <= within:  # `state` is part of the mesh and lacks what it read
+            raise OutsideDependencies(proxy.path, frozenset(deps - within))
+        return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps, problems=problems,
+                                       certificates=certificates)
+
+    def _built(self, state: MeshState, proxy: ProxyId, previous: Pointer | None, eds_only: bool,
+               secrets: Secrets | None, changed: Collection[str] | None, rendered: frozenset[str] | None
+               ) -> tuple[Snapshot, tuple[str, ...], dict[str, str]]:
+        """The proxy's snapshot as `rebuild` describes it, the problems found building it and its certificates."""
         snapshot: Snapshot | None = None
         problems: tuple[str, ...] = ()
         certificates = dict(previous.certificates) if previous is not None else {}
@@ -550,12 +564,7 @@ class Recomputer:
                         snapshot, lambda: last if last is not None else self._publisher.previous_snapshot(previous),
                         certificates)
                 snapshot, problems, certificates = resolved.snapshot, resolved.problems, dict(resolved.stamps)
-        paths, endpoint_deps = self._graph.dependency_paths(state, proxy)
-        deps = paths | _own_keys(proxy)
-        if within is not None and not deps <= within:  # `state` is part of the mesh and lacks what it read
-            raise OutsideDependencies(proxy.path, frozenset(deps - within))
-        return self._publisher.publish(proxy, snapshot, previous, deps, endpoint_deps, problems=problems,
-                                       certificates=certificates)
+        return snapshot, problems, certificates
 
     def _endpoints_over(self, state: MeshState, proxy: ProxyId, previous: Pointer | None,
                         changed: Collection[str] | None) -> Snapshot | None:
