@@ -48,8 +48,8 @@ class VersionedSource(CountingSource):
 
 
 def cache_of(source: CountingSource, quiet: float, most: float = LONG,
-             run_blocking: Callable[..., Any] = inline) -> SnapshotCache:  # fmt: skip
-    return SnapshotCache(source, Metrics(), run_blocking=run_blocking, retain=10,  # type: ignore[arg-type]
+             run_blocking: Callable[..., Any] = inline, metrics: Metrics | None = None) -> SnapshotCache:  # fmt: skip
+    return SnapshotCache(source, metrics or Metrics(), run_blocking=run_blocking, retain=10,  # type: ignore[arg-type]
                          idle_quiet=quiet, idle_most=most)
 
 
@@ -67,14 +67,15 @@ async def idle_at(cache: SnapshotCache, source: CountingSource, name: str, tag: 
 
 def test_an_idle_nodes_events_are_read_once_after_they_pause_however_many_came() -> None:
     async def scenario() -> None:
-        source = CountingSource()
-        cache = cache_of(source, quiet=0.2)
+        source, metrics = CountingSource(), Metrics()
+        cache = cache_of(source, quiet=0.2, metrics=metrics)
         proxy = await idle_at(cache, source, "a", "a")
         reads = source.calls.copy()
         for tag in ("b", "c", "d"):
             source.publish(node("a"), tag)
             assert await cache.published(proxy) == []
         assert source.calls == reads  # nothing read while the events come
+        assert metrics.refreshes_put_off == 3
         await cache.caught_up()
         assert source.calls["pointer"] == reads["pointer"] + 1
         assert source.calls["fetch"] == reads["fetch"] + 1
@@ -87,8 +88,8 @@ def test_an_idle_nodes_events_are_read_once_after_they_pause_however_many_came()
 
 def test_a_node_with_a_stream_is_pushed_the_change_at_once() -> None:
     async def scenario() -> None:
-        source = CountingSource()
-        cache = cache_of(source, quiet=LONG)
+        source, metrics = CountingSource(), Metrics()
+        cache = cache_of(source, quiet=LONG, metrics=metrics)
         proxy = source.publish(node("a"), "a")
         pushed: list[list[XdsType]] = []
         await cache.watch(proxy, pushed.append)
@@ -96,6 +97,7 @@ def test_a_node_with_a_stream_is_pushed_the_change_at_once() -> None:
         assert XdsType.CLUSTERS in await cache.published(proxy)
         assert pushed and XdsType.CLUSTERS in pushed[0]
         assert clusters(cache.view(proxy)) == ["cds_b_1", "cds_b_2"]
+        assert metrics.refreshes_put_off == 0
 
     asyncio.run(scenario())
 

@@ -83,6 +83,7 @@ class SnapshotCache:
         """`retain` and `retain_bytes` bound the nodes without a stream (`NodeStore`); `unknown` remembers
         nodes found unpublished (default: `Unknown()`); `idle_quiet` and `idle_most` put off the refresh of
         nodes without a stream (`idle.IdleWork`)."""
+        self._metrics = metrics
         self._nodes: NodeStore[_Node] = NodeStore(metrics, _Node.size, retain, retain_bytes)
         self._loader: Loader[_Node] = Loader(source, metrics, _Node.prepared, run_blocking, unknown)
         self._idle = IdleWork(lambda path, hint: self.refresh(ProxyId.parse(path), hint), idle_quiet, idle_most)
@@ -162,6 +163,7 @@ class SnapshotCache:
         elif not self.keeps_idle:
             return []
         self._idle.name(proxy.path, hint)
+        self._metrics.refreshes_put_off += 1
         return []
 
     async def caught_up(self) -> None:

@@ -18,6 +18,7 @@ class Metrics:
     acks: Counter[XdsType] = field(default_factory=Counter)
     snapshot_loads: int = 0
     events_received: int = 0
+    refreshes_put_off: int = 0  # events for nodes without a stream here, read once the events pause (`idle`)
     streams_open: int = 0
     streams_total: int = 0
     rejected_streams: int = 0
@@ -41,6 +42,7 @@ class Metrics:
             "acks": {k.value: v for k, v in self.acks.items()},
             "snapshot_loads": self.snapshot_loads,
             "events_received": self.events_received,
+            "refreshes_put_off": self.refreshes_put_off,
             "streams_open": self.streams_open,
             "streams_total": self.streams_total,
             "rejected_streams": self.rejected_streams,
