@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from meshplane.delivery.cache import SnapshotCache
 from meshplane.delivery.idle import IdleWork
 from meshplane.delivery.metrics import Metrics
@@ -102,13 +103,18 @@ def test_a_node_with_a_stream_is_pushed_the_change_at_once() -> None:
     asyncio.run(scenario())
 
 
+async def left_behind(source: CountingSource) -> tuple[SnapshotCache, ProxyId]:
+    """Node "a" idle at "a", then "b" published and its event put off (no pause comes)."""
+    cache = cache_of(source, quiet=LONG)
+    proxy = await idle_at(cache, source, "a", "a")
+    source.publish(node("a"), "b")
+    await cache.published(proxy)
+    return cache, proxy
+
+
 def test_an_envoy_connecting_to_a_node_left_behind_gets_the_newest_publish_not_the_view_held() -> None:
     async def scenario() -> None:
-        source = CountingSource()
-        cache = cache_of(source, quiet=LONG)
-        proxy = await idle_at(cache, source, "a", "a")
-        source.publish(node("a"), "b")
-        await cache.published(proxy)  # put off: no pause comes
+        cache, proxy = await left_behind(CountingSource())
         assert clusters(await cache.watch(proxy, nop)) == ["cds_b_1", "cds_b_2"]
 
     asyncio.run(scenario())
@@ -136,6 +142,71 @@ def test_an_event_arriving_while_a_node_left_behind_is_read_is_read_too_before_i
         await cache.published(proxy)
         assert clusters(await cache.watch(proxy, nop)) == ["cds_c_1", "cds_c_2"]
         assert raced == ["c"]
+
+    asyncio.run(scenario())
+
+
+async def published_during_first_load(source: VersionedSource) -> tuple[SnapshotCache, asyncio.Future[Any]]:
+    """A stream's first load of node "a" reads its pointer at "a"; "b" is published, and its event taken, before
+    that load is done.  Returns the cache and the stream's `watch`."""
+    proxy = source.publish(node("a"), "a")
+    gate, loading = asyncio.Event(), asyncio.Event()
+
+    async def gated(fn: Callable[..., Any], *args: Any) -> Any:
+        result = fn(*args)
+        if not gate.is_set():
+            loading.set()
+            await gate.wait()
+        return result
+
+    cache = cache_of(source, quiet=LONG, run_blocking=gated)
+    stream = asyncio.ensure_future(cache.watch(proxy, nop))
+    await loading.wait()
+    source.publish(node("a"), "b")
+    assert await cache.published(proxy) == []
+    gate.set()
+    return cache, stream
+
+
+def unreadable_from(source: VersionedSource, tag: str) -> None:
+    readable = source.fetch
+
+    def fetch(pointer: Pointer) -> Snapshot:
+        if pointer.key.endswith(f"@{tag}"):
+            raise OSError("unreadable body")
+        return readable(pointer)
+
+    source.fetch = fetch  # type: ignore[method-assign]
+
+
+def test_an_event_that_comes_while_a_streams_first_load_runs_is_read_before_that_stream_is_served() -> None:
+    async def scenario() -> None:
+        _cache, stream = await published_during_first_load(VersionedSource())
+        assert clusters(await stream) == ["cds_b_1", "cds_b_2"]
+
+    asyncio.run(scenario())
+
+
+def test_a_first_load_that_cannot_be_read_again_is_not_left_held_for_its_stream() -> None:
+    async def scenario() -> None:
+        source = VersionedSource()
+        unreadable_from(source, "b")
+        cache, stream = await published_during_first_load(source)
+        with pytest.raises(OSError):
+            await stream
+        assert cache.idle_paths == [node("a")]  # released: idle, still behind, so the next stream tries again
+
+    asyncio.run(scenario())
+
+
+def test_an_idle_node_that_cannot_be_read_again_for_its_stream_stays_idle() -> None:
+    async def scenario() -> None:
+        source = VersionedSource()
+        cache, proxy = await left_behind(source)
+        unreadable_from(source, "b")
+        with pytest.raises(OSError):
+            await cache.watch(proxy, nop)
+        assert cache.idle_paths == [node("a")]
 
     asyncio.run(scenario())
 

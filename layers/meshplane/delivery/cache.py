@@ -86,6 +86,7 @@ class SnapshotCache:
         self._metrics = metrics
         self._nodes: NodeStore[_Node] = NodeStore(metrics, _Node.size, retain, retain_bytes)
         self._loader: Loader[_Node] = Loader(source, metrics, _Node.prepared, run_blocking, unknown)
+        self._loading_behind: set[str] = set()  # nodes a stream was loading when an event for them came
         self._idle = IdleWork(lambda path, hint: self.refresh(ProxyId.parse(path), hint), idle_quiet, idle_most)
 
     @property
@@ -111,16 +112,37 @@ class SnapshotCache:
     async def watch(self, proxy: ProxyId, watcher: Watcher) -> PreparedSnapshot:
         """Register `watcher` for changes of this node and return its current view; raises UnknownNode.
 
-        An idle node that events left behind is read again first (`published`)."""
-        held = self._nodes.get(proxy.path)
+        An idle node that events left behind is read again first, and so is a node loaded here when an event for
+        it came while it loaded (`published`)."""
+        path = proxy.path
+        held = self._nodes.get(path)
         while held is not None and held.behind:
             await self.refresh(proxy)
-            held = self._nodes.get(proxy.path)
-        node = self._nodes.take(proxy.path)  # held (an idle node's first Envoy pays no load) or loaded once
+            held = self._nodes.get(path)
+        node = self._nodes.take(path)  # held (an idle node's first Envoy pays no load) or loaded once
         if node is None:
-            node = self._nodes.hold(proxy.path, await self._loader.load(proxy))
+            try:
+                loaded = await self._loader.load(proxy)
+            except BaseException:
+                self._loading_behind.discard(path)
+                raise
+            node = self._nodes.hold(path, loaded)
+            if path in self._loading_behind:  # its pointer may have been read before that event's publish
+                self._loading_behind.discard(path)
+                node.behind += 1
+            await self._caught_up(node, proxy)
         node.watchers.add(watcher)
         return node.view
+
+    async def _caught_up(self, node: _Node, proxy: ProxyId) -> None:
+        """Read a node held for a stream again while events left it behind; on failure it is released."""
+        try:
+            while node.behind:
+                await self.refresh(proxy)
+        except BaseException:
+            if not node.watchers:
+                self._nodes.release(proxy.path)
+            raise
 
     def unwatch(self, proxy: ProxyId, watcher: Watcher) -> None:
         node = self._nodes.streamed(proxy.path)
@@ -158,6 +180,9 @@ class SnapshotCache:
         node = self._nodes.get(proxy.path)
         if node is not None and node.watchers:
             return await self.refresh(proxy, hint)
+        if node is None and self._loader.loading(proxy.path):  # a stream's load: read again once it is held
+            self._loading_behind.add(proxy.path)
+            return []
         if node is not None:
             node.behind += 1
         elif not self.keeps_idle:
