@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import time
 
 from meshplane.pipeline.reconcile import MARGIN_SECONDS
@@ -25,5 +26,7 @@ def age_operations(by_seconds: float) -> None:
     from moto.servicediscovery.models import servicediscovery_backends
 
     for backend in (b for regions in servicediscovery_backends.values() for b in regions.values()):
-        for operation in backend.operations.values():
-            operation.updated -= by_seconds
+        for operation in backend.operations.values():  # epoch seconds up to moto 5.2.5, a datetime after
+            earlier = operation.updated
+            operation.updated = (earlier - dt.timedelta(seconds=by_seconds) if isinstance(earlier, dt.datetime)
+                                 else earlier - by_seconds)

@@ -46,7 +46,10 @@ def _naming_service(call: Callable[..., str]) -> Callable[..., str]:
 
 
 def _seconds(value: Any) -> float:
-    """A filter's time: epoch seconds (as the reconcile sends them) or an ISO 8601 moment."""
+    """A filter's time (epoch seconds, as the reconcile sends them, or an ISO 8601 moment), or an operation's:
+    epoch seconds in moto up to 5.2.5, a naive UTC datetime in later ones."""
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
     try:
         return float(value)
     except ValueError:
@@ -61,7 +64,7 @@ def matches(operation: Any, filters: list[dict[str, Any]]) -> bool:
         name, values = entry["Name"], list(entry.get("Values", []))
         if name == "UPDATE_DATE":
             low, high = (_seconds(v) for v in values[:2])
-            if not low <= float(operation.updated) <= high:
+            if not low <= _seconds(operation.updated) <= high:
                 return False
         elif fields.get(name) not in values:
             return False
@@ -71,7 +74,7 @@ def matches(operation: Any, filters: list[dict[str, Any]]) -> bool:
 def _filtered(handler: Any) -> tuple[int, dict[str, str], str]:
     filters = json.loads(handler.body or "{}").get("Filters", [])
     operations = handler.servicediscovery_backend.operations.values()
-    listed = [o.to_json(short=True) for o in operations if matches(o, filters)]
+    listed = [{"Id": o.id, "Status": o.status} for o in operations if matches(o, filters)]  # AWS's summary
     return 200, {}, json.dumps({"Operations": listed})
 
 

@@ -44,11 +44,19 @@ def _recorded(action: Callable[[Any], str], event_name: str) -> Callable[[Any], 
     @functools.wraps(action)
     def call(handler: Any) -> str:
         response = action(handler)  # a failed call raises: no event
-        _put(handler, record(handler, event_name, json.loads(handler.body or "{}"), json.loads(response or "{}")))
+        _put(handler, record(handler, event_name, json.loads(handler.body or "{}"), _answered(response)))
         return response
 
     setattr(call, _INSTALLED, True)
     return call
+
+
+def _answered(response: Any) -> dict[str, Any]:
+    """What a handler answered: the JSON body moto up to 5.2.5 returns, or the `ActionResult` later ones return."""
+    if isinstance(response, str | bytes):
+        return dict(json.loads(response or "{}"))
+    result = getattr(response, "result", None)
+    return dict(result) if isinstance(result, dict) else {}
 
 
 def record(handler: Any, event_name: str, request: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]:
