@@ -300,3 +300,19 @@ def test_idle_work_goes_on_past_a_node_whose_refresh_fails() -> None:
         assert done == ["good"]
 
     asyncio.run(scenario())
+
+
+def test_the_command_line_sets_how_long_idle_refreshes_wait_and_defaults_to_a_second_and_thirty_at_most() -> None:
+    import argparse
+
+    import boto3
+    from meshplane.delivery.cli import _ads_options, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command"), {})
+    session = boto3.Session(region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+    given = parser.parse_args(["ads", "--bucket", "b", "--idle-quiet-seconds", "2.5", "--idle-most-seconds", "12"])
+    options = _ads_options(given, session, "b")
+    assert (options.idle_quiet_seconds, options.idle_most_seconds) == (2.5, 12.0)
+    options = _ads_options(parser.parse_args(["ads", "--bucket", "b"]), session, "b")
+    assert (options.idle_quiet_seconds, options.idle_most_seconds) == (1.0, 30.0)

@@ -24,7 +24,13 @@ from meshplane.cliargs import (
 )
 from meshplane.config import DEFAULT_ACCOUNT, DEFAULT_REGION
 from meshplane.delivery import compatflags, defaults
-from meshplane.delivery.limits_defaults import MAX_REQUEST_BYTES, MAX_STREAMS_PER_PEER, UNKNOWN_TTL_S
+from meshplane.delivery.limits_defaults import (
+    IDLE_MOST_S,
+    IDLE_QUIET_S,
+    MAX_REQUEST_BYTES,
+    MAX_STREAMS_PER_PEER,
+    UNKNOWN_TTL_S,
+)
 from meshplane.identity import adsflags as identity_flags
 from meshplane.model.ids import DEFAULT_PARTITION, ProxyId
 
@@ -107,6 +113,11 @@ def _cache_arguments(group: Any) -> None:
     flag("--unknown-node-seconds", type=float, default=UNKNOWN_TTL_S,
          help="a node found unpublished is answered NOT_FOUND from memory this long, unless its ConfigPublished "
          "event comes first; 0 reads the store for every stream")  # fmt: skip
+    flag("--idle-quiet-seconds", type=float, default=IDLE_QUIET_S,
+         help="a ConfigPublished for a node without a stream here is read once the events pause this long, so a "
+         "burst is pushed to the connected Envoys first (an Envoy connecting meanwhile gets the node read first)")
+    flag("--idle-most-seconds", type=float, default=IDLE_MOST_S,
+         help="or this long after its event at the latest, however long the events go on")
 
 
 def _agent_arguments(agent: argparse.ArgumentParser, env: Mapping[str, str]) -> None:
@@ -209,7 +220,8 @@ def _ads_options(args: argparse.Namespace, session: Any, bucket: str) -> Any:
         identity=identity_flags.node_identity(args, args.region, bucket, session),
         home=MeshAccount(args.partition, args.region, args.account_id),
         limits=ServerLimits(args.max_request_bytes, args.max_streams_per_peer),
-        unknown_ttl_seconds=args.unknown_node_seconds,
+        unknown_ttl_seconds=args.unknown_node_seconds, idle_quiet_seconds=args.idle_quiet_seconds,
+        idle_most_seconds=args.idle_most_seconds,
         appmesh_compat=compatflags.compat_port(args, args.region, session),
     )  # fmt: skip
 
