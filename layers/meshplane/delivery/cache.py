@@ -115,10 +115,6 @@ class SnapshotCache:
         An idle node that events left behind is read again first, and so is a node loaded here when an event for
         it came while it loaded (`published`)."""
         path = proxy.path
-        held = self._nodes.get(path)
-        while held is not None and held.behind:
-            await self.refresh(proxy)
-            held = self._nodes.get(path)
         node = self._nodes.take(path)  # held (an idle node's first Envoy pays no load) or loaded once
         if node is None:
             try:
@@ -130,7 +126,7 @@ class SnapshotCache:
             if path in self._loading_behind:  # its pointer may have been read before that event's publish
                 self._loading_behind.discard(path)
                 node.behind += 1
-            await self._caught_up(node, proxy)
+        await self._caught_up(node, proxy)
         node.watchers.add(watcher)
         return node.view
 
