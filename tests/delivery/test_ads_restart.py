@@ -29,9 +29,10 @@ class AdsProcess:
         self._aws, self.port, self._log = aws, port, log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> AdsProcess:
+    def start(self, grace_seconds: float = 2.0) -> AdsProcess:
         command = [MESHPLANE, "ads", "--host", "127.0.0.1", "--port", str(self.port), "--bucket", self._aws.bucket,
-                   "--queue-url", self._aws.queue_url, "--poll-wait-seconds", "1", "--grace-seconds", "2"]  # fmt: skip
+                   "--queue-url", self._aws.queue_url, "--poll-wait-seconds", "1",
+                   "--grace-seconds", str(grace_seconds)]  # fmt: skip
         with self._log.open("ab") as log:
             self.process = subprocess.Popen(command, env={**os.environ, **self._aws.env()}, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
@@ -39,7 +40,7 @@ class AdsProcess:
         return self
 
     def _listening(self) -> bool:
-        assert self.process is not None and self.process.poll() is None, self._log.read_text()[-3000:]
+        assert self.process is not None and self.process.poll() is None, self.log_tail()
         with socket.socket() as sock:
             return sock.connect_ex(("127.0.0.1", self.port)) == 0
 
@@ -47,6 +48,9 @@ class AdsProcess:
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, sig)
+
+    def log_tail(self) -> str:
+        return self._log.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
         self.signal(signal.SIGKILL)
