@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
-from meshplane.graph import proxies
+from meshplane.graph import proxies, resolve
 from meshplane.model.ids import Kind, ProxyId
 from meshplane.model.state import MeshState
 from meshplane.snapshot.snapshot import Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import translate
+from meshplane.translate.cache import for_state
 from support import MeshBuilder, listener
 from support.policies import policy
 
@@ -75,6 +76,24 @@ def test_every_proxy_gets_from_a_shared_state_what_a_fresh_state_gives_it(state:
     shared = {p: _wire(translate(state, p)) for p in everyone}
     alone = {p: _wire(translate(dataclasses.replace(state), p)) for p in everyone}
     assert shared == alone
+
+
+def test_a_states_first_proxy_keeps_nothing_for_later_ones_and_the_proxies_after_it_share(state: MeshState) -> None:
+    """What the first proxy would keep pays off only for proxies after it (a recompute of one proxy has none),
+    so it renders for itself alone; from the second proxy on the state's caches fill and are shared."""
+    fresh = dataclasses.replace(state)
+    first, second, third = sorted(proxies(fresh))[:3]
+    assert [resolve(fresh, p)[1].first_of_state for p in (first, second, third)] == [True, False, False]
+
+    fresh = dataclasses.replace(state)
+    alone = _wire(translate(fresh, first))
+    assert not for_state(fresh).known, "the first proxy left messages in its state's cache"
+    translate(fresh, second)
+    kept = dict(for_state(fresh).known)
+    assert kept, "the second proxy shares nothing"
+    translate(fresh, third)
+    assert kept.items() <= dict(for_state(fresh).known).items()
+    assert _wire(translate(fresh, first)) == alone  # translated again, now from the shared caches
 
 
 def _server_cluster(state: MeshState, caller: str) -> Cluster:

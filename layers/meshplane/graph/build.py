@@ -70,6 +70,10 @@ class Resolver:
         self.upstreams: dict[str, Upstream] = {}
         self.problems: list[str] = []
         self._shared = per_state(state, "graph.upstreams", _shared_upstreams)
+        self._shared.resolvers += 1
+        # The first proxy resolved from a state walks and builds for itself alone: what it would
+        # record pays off only for proxies after it, and a recompute of one proxy has none.
+        self.first_of_state = self._shared.resolvers == 1
         self._events: list[Event] | None = None  # while a walk is recorded (`_recorded`)
 
     @property
@@ -153,7 +157,10 @@ class Resolver:
 
         They, and what walking to them reads and reports, are the same for every caller of one
         state that reaches the service with the same TLS policy: the walk is recorded (`Walk`) the
-        first time and replayed for this caller and every later one instead of walked again."""
+        first time and replayed for this caller and every later one instead of walked again.
+        The first proxy of a state walks without recording (`first_of_state`)."""
+        if self.first_of_state:
+            return self._walk(service, tls)
         key = service if tls is None else (service, self._shared.keys.of(tls))
         walks = self._shared.walks
         walk = walks.get(key)
@@ -339,6 +346,8 @@ class Resolver:
         pm = listener.port_mapping
         name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
         applies = tls is not None and (not tls.ports or pm.port in tls.ports) and tls.enforce is not False
+        if self.first_of_state:
+            return name, _build_upstream(self, node, listener, tls if applies else None, name)
         key = (name, self._shared.keys.of(tls) if applies else None)
         built = self._shared.built.get(key)
         if built is None:
@@ -419,11 +428,12 @@ def _node_port(service: str, port: int, protocol: Protocol, upstream: Upstream) 
 
 class SharedUpstreams:
     """The upstreams of one state, by cluster name and TLS policy content (`graph.memo.per_state`),
-    and its services' walks by name and TLS policy content (None: met once, not recorded)."""
+    its services' walks by name and TLS policy content, and how many resolvers the state has had."""
 
     def __init__(self) -> None:
+        self.resolvers = 0
         self.built: dict[tuple[str, str | None], BuiltUpstream] = {}
-        self.walks: dict[str | tuple[str, str | None], Walk | None] = {}
+        self.walks: dict[str | tuple[str, str | None], Walk] = {}
         self.keys = ContentKeys()
 
 

@@ -15,7 +15,7 @@ from meshplane.model.state import MeshState
 from meshplane.snapshot.snapshot import PackedResources, Snapshot
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import clusters, endpoints, listeners, routes
-from meshplane.translate.cache import for_state
+from meshplane.translate.cache import RenderCache, for_proxy
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def translate(state: MeshState, proxy: ProxyId, last_endpoints: Mapping[str, Mes
 
 def _translate(state: MeshState, proxy: ProxyId, last_endpoints: Mapping[str, Message] | None,
                rendered: Collection[str] | None) -> Snapshot:
-    view, _ = resolve(state, proxy)
+    view, resolver = resolve(state, proxy)
     if view.problems:  # the proxy still gets what can be built; the operator learns what could not
         log.warning(
             "mesh problems for %s: %s",
@@ -43,10 +43,10 @@ def _translate(state: MeshState, proxy: ProxyId, last_endpoints: Mapping[str, Me
             "; ".join(view.problems),
             extra={"nodeId": proxy.path, "problems": list(view.problems)},
         )
-    cache = for_state(state)
+    cache = for_proxy(state, resolver.first_of_state)
     resources: dict[XdsType, Mapping[str, Message]] = {
         XdsType.CLUSTERS: clusters.clusters(view, cache),
-        XdsType.ENDPOINTS: _assignments(view, state, last_endpoints, rendered),
+        XdsType.ENDPOINTS: _assignments(view, state, cache, last_endpoints, rendered),
         XdsType.LISTENERS: listeners.listeners(view, cache),
         XdsType.ROUTES: routes.routes(view, cache),
     }
@@ -63,17 +63,18 @@ def translate_endpoints(state: MeshState, proxy: ProxyId, last: Mapping[str, Mes
     equals the full render when `last` holds every other node's current endpoints, which the
     pointer's conditional advance keeps true: each endpoint change re-renders its node on top
     of the latest publish."""
-    return _assignments(resolve(state, proxy)[0], state, last, changed)
+    view, resolver = resolve(state, proxy)
+    return _assignments(view, state, for_proxy(state, resolver.first_of_state), last, changed)
 
 
-def _assignments(view: ProxyView, state: MeshState, last: Mapping[str, Message] | None,
+def _assignments(view: ProxyView, state: MeshState, cache: RenderCache, last: Mapping[str, Message] | None,
                  changed: Collection[str] | None) -> PackedResources:
     """The view's assignments: all rendered, or with `last` and `changed` those of unchanged nodes carried."""
     if last is None or changed is None:
-        return endpoints.endpoints(view, state.endpoints, for_state(state))
+        return endpoints.endpoints(view, state.endpoints, cache)
     sources = endpoints.sources(view)
     stale = {node for cluster, node in sources.items() if node in changed or cluster not in last}
-    fresh = endpoints.endpoints(view, state.endpoints, for_state(state), stale)
+    fresh = endpoints.endpoints(view, state.endpoints, cache, stale)
     kept = last if isinstance(last, PackedResources) else None
     parts: dict[str, Message | bytes] = {}
     for cluster in sources:
