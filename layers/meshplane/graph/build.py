@@ -199,7 +199,8 @@ class Resolver:
         events: list[Event] = []
         for listener in node.spec.listeners or ():
             pm = listener.port_mapping
-            name, built = self._built(node, listener, tls)
+            name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
+            built = self._built(name, node, listener, tls)
             ports.append(_node_port(service, pm.port, pm.protocol, built[0]))
             events.append((name, built, False))
         return Walk.of(tuple(ports), (node.virtual_node_name,), (service,), (), (), (), events)
@@ -332,27 +333,28 @@ class Resolver:
         upstream, so it is built once per state (`SharedUpstreams`); each caller still records
         what building it reads and reports."""
         pm = listener.port_mapping
-        existing = self.upstreams.get(names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port))
+        name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
+        existing = self.upstreams.get(name)
         if existing is not None:
             return existing
-        name, built = self._built(node, listener, tls)
+        built = self._built(name, node, listener, tls)
         if self._events is not None:
             self._events.append((name, built, False))
         return self._adopt(name, built)
 
-    def _built(self, node: shapes.VirtualNodeData, listener: shapes.Listener,
-               tls: ClientTls | None) -> tuple[str, BuiltUpstream]:
-        """The upstream's cluster name and the upstream as built once per state for the TLS policy that applies."""
-        pm = listener.port_mapping
-        name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
-        applies = tls is not None and (not tls.ports or pm.port in tls.ports) and tls.enforce is not False
+    def _built(self, name: str, node: shapes.VirtualNodeData, listener: shapes.Listener,
+               tls: ClientTls | None) -> BuiltUpstream:
+        """The upstream `name` (the node listener's egress cluster) as built once per state for the TLS
+        policy that applies."""
+        port = listener.port_mapping.port
+        applies = tls is not None and (not tls.ports or port in tls.ports) and tls.enforce is not False
         if self.first_of_state:
-            return name, _build_upstream(self, node, listener, tls if applies else None, name)
+            return _build_upstream(self, node, listener, tls if applies else None, name)
         key = (name, self._shared.keys.of(tls) if applies else None)
         built = self._shared.built.get(key)
         if built is None:
             built = self._shared.built[key] = _build_upstream(self, node, listener, tls if applies else None, name)
-        return name, built
+        return built
 
     def _adopt(self, name: str, built: BuiltUpstream) -> Upstream:
         """The upstream `name` as built for this state, with what building it read and reported."""
@@ -364,8 +366,7 @@ class Resolver:
         for conflict in conflicts:  # kept by the upstream's own event, not recorded again
             if conflict not in self.problems:
                 self.problems.append(conflict)
-        sd = upstream.discovery
-        if sd is None or sd.dns is None:
+        if upstream.uses_endpoints:
             self.endpoint_nodes.add(upstream.node)
         self.upstreams[name] = upstream
         return upstream
@@ -407,8 +408,7 @@ class Walk:
         self.endpoint_nodes: tuple[str, ...] = ()
         if all(built is not None and not built[1] and not built[2] and not built[3] for _, built, _ in events):
             self.adopted = tuple((name, built[0]) for name, built, _ in events if built is not None)
-            self.endpoint_nodes = tuple(u.node for _, u in self.adopted
-                                        if u.discovery is None or u.discovery.dns is None)
+            self.endpoint_nodes = tuple(u.node for _, u in self.adopted if u.uses_endpoints)
 
     @classmethod
     def of(cls, ports: tuple[ServicePort, ...], nodes: Collection[str], services: Collection[str],

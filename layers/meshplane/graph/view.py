@@ -35,14 +35,21 @@ def _filled_directly(cls: type[T]) -> type[T]:
     The generated one sets each field through `object.__setattr__` (frozen forbids plain
     assignment), which costs about twice as much; the resolver makes several of these per
     backend of every proxy.  Same signature and defaults; equality, hashing, `replace` and
-    `fields` are the dataclass's own."""
+    `fields` are the dataclass's own.  Fields declared `init=False` are derived from the
+    others: the class's `_derived(self)` gives them, once the others are filled."""
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]  # applied to dataclasses only
-    defaults = {f"_default_{f.name}": f.default for f in fields if f.default is not dataclasses.MISSING}
-    if any(f.default_factory is not dataclasses.MISSING or not f.init for f in fields):
+    given = [f for f in fields if f.init]
+    defaults = {f"_default_{f.name}": f.default for f in given if f.default is not dataclasses.MISSING}
+    if any(f.default_factory is not dataclasses.MISSING for f in fields):
         raise TypeError(f"{cls.__name__}: only plain fields with plain defaults are filled directly")
-    params = ", ".join(f.name + (f"=_default_{f.name}" if f"_default_{f.name}" in defaults else "") for f in fields)
+    derived = len(given) < len(fields)
+    if derived and not hasattr(cls, "_derived"):
+        raise TypeError(f"{cls.__name__}: fields not given to __init__ need a _derived method")
+    params = ", ".join(f.name + (f"=_default_{f.name}" if f"_default_{f.name}" in defaults else "") for f in given)
     lines = [f"def __init__(self, {params}):", "    filled = self.__dict__"]
-    lines += [f"    filled[{f.name!r}] = {f.name}" for f in fields]
+    lines += [f"    filled[{f.name!r}] = {f.name}" for f in given]
+    if derived:
+        lines.append("    filled.update(self._derived())")
     namespace: dict[str, Any] = dict(defaults)
     exec("\n".join(lines), namespace)  # code built above from the class's own field names
     init = namespace["__init__"]
@@ -68,6 +75,19 @@ class Upstream:
     balancing: Balancing | None = None
     # The backend node's policy sections its callers apply (graph.policies.UPSTREAM).
     policies: Sections = NO_SECTIONS
+    # Read from `discovery` once, when the upstream is built: the translator's passes over thousands of
+    # upstreams then find them here, not in the node's discovery shapes, far apart in memory.
+    uses_endpoints: bool = field(init=False)  # its instances come by EDS (Cloud Map or registered), not DNS
+    attribute_filter: tuple[tuple[str, str], ...] = field(init=False)  # Cloud Map attributes instances must match
+
+    def _derived(self) -> dict[str, object]:
+        sd = self.discovery
+        cloud_map = sd.aws_cloud_map if sd is not None else None
+        wanted = cloud_map.attributes if cloud_map is not None else None
+        return {
+            "uses_endpoints": sd is None or sd.dns is None,
+            "attribute_filter": tuple((a.key, a.value) for a in wanted) if wanted else (),
+        }
 
 
 @_filled_directly

@@ -217,10 +217,9 @@ def _shared_egress(upstream: Upstream, cache: RenderCache) -> Cluster | bytes:
 
 def _plain(upstream: Upstream) -> bool:
     """An EDS upstream whose cluster holds nothing of its own but its name and protocol."""
-    sd = upstream.discovery
     sections = upstream.policies
     return (
-        (sd is None or sd.dns is None) and upstream.health_check is None and upstream.outlier_detection is None
+        upstream.uses_endpoints and upstream.health_check is None and upstream.outlier_detection is None
         and upstream.tls is None and upstream.balancing is None
         and sections.outlier_detection is None and sections.retry_budget is None
     )

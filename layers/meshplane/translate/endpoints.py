@@ -17,14 +17,6 @@ from meshplane.translate.cache import RenderCache
 from meshplane.translate.policy import zone_aware as policy_zone_aware
 
 
-def _wanted(upstream: Upstream) -> list[tuple[str, str]]:
-    """Cloud Map attribute filters: every attribute must match, as App Mesh documents."""
-    sd = upstream.discovery
-    if sd is None or sd.aws_cloud_map is None or not sd.aws_cloud_map.attributes:
-        return []
-    return [(a.key, a.value) for a in sd.aws_cloud_map.attributes]
-
-
 def _order(endpoint: Endpoint) -> tuple[str, str, int, str]:
     return (endpoint.zone or "", endpoint.address, endpoint.port or 0, endpoint.instance_id)
 
@@ -52,7 +44,7 @@ def assignment(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> endpoint_
 def assignment_bytes(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> bytes:
     """`assignment`'s deterministic serialisation, written without building the message (`eds_wire`)."""
     hc_port = upstream.health_check.port if upstream.health_check is not None else None
-    wanted = _wanted(upstream)
+    wanted = upstream.attribute_filter  # every attribute must match, as App Mesh documents
     if wanted:
         endpoints = tuple(e for e in endpoints if all(e.attributes.get(k) == v for k, v in wanted))
     default_port = upstream.port
@@ -67,7 +59,7 @@ def assignment_bytes(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> byt
 
 
 def _eds(view: ProxyView) -> list[Upstream]:
-    return [u for u in view.upstreams if u.discovery is None or u.discovery.dns is None]
+    return [u for u in view.upstreams if u.uses_endpoints]
 
 
 def sources(view: ProxyView) -> dict[str, str]:
