@@ -9,7 +9,6 @@ here is byte for byte what protobuf writes for the same message (`tests/translat
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 
 from meshplane.snapshot.packing import delimited, varint
@@ -67,7 +66,7 @@ def on_port(cluster: str, port: int, instances: Iterable[tuple[str | None, str, 
     (zone or None, address, healthy) each, grouped by zone as `assignment` does."""
     number = varint(port)
     tails = (_SOCKET_PORT + number + _HEALTH[False], _SOCKET_PORT + number + _HEALTH[True])
-    spare = len(number)
+    heads = _SHORT_HEADS[len(number)]
     parts = [delimited(_CLUSTER_NAME, cluster.encode())] if cluster else []
     zone: str | None = None
     run: list[bytes] = []
@@ -80,7 +79,7 @@ def on_port(cluster: str, port: int, instances: Iterable[tuple[str | None, str, 
             zone, run = where, []
         raw = address.encode()
         if 0 < len(raw) < _SHORT:
-            run.append(_short_head(len(raw), spare) + raw + tails[healthy])
+            run.append(heads[len(raw)] + raw + tails[healthy])
         else:
             run.append(_lb_endpoint(raw, port, healthy, None))
     if zone is not None:
@@ -88,12 +87,17 @@ def on_port(cluster: str, port: int, instances: Iterable[tuple[str | None, str, 
     return b"".join(parts)
 
 
-@functools.cache
 def _short_head(length: int, port_length: int) -> bytes:
     """What `_SHORT_FORM` writes before an IP of `length` bytes, for a port of `port_length` varint bytes."""
     size = 3 + length + port_length  # the socket address's
     return (_LB_ENDPOINT + bytes((size + 8,)) + _ENDPOINT + bytes((size + 4,)) + _ADDRESS + bytes((size + 2,))
             + _ADDRESS + bytes((size,)) + _SOCKET_ADDRESS + bytes((length,)))
+
+
+# `_short_head` of every IP length that keeps to the short form (0 unused), by the port's varint length
+# (1 to 3 bytes: ports reach 65535): indexed, not called, once per instance.
+_SHORT_HEADS = {port_length: tuple(_short_head(length, port_length) for length in range(_SHORT))
+                for port_length in (1, 2, 3)}  # fmt: skip
 
 
 def _lb_endpoint(address: bytes, port: int, healthy: bool, health_check_port: int | None) -> bytes:
