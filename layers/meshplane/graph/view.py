@@ -201,6 +201,11 @@ class ProxyView:
         return tuple(out)
 
     @functools.cached_property
+    def zone_aware(self) -> bool:
+        """Whether any upstream is under a zone-aware policy section (the proxy then routes by zone)."""
+        return any(u.policies.zone_aware is not None for u in self.upstreams)
+
+    @functools.cached_property
     def injects_faults(self) -> bool:
         """Whether a route to any backend injects faults (the connection managers then carry the filter)."""
         return any(route.fault is not None for service in self.services for route in service.routes)

@@ -35,7 +35,7 @@ _HEALTH = {True: health_check_pb2.HEALTHY, False: health_check_pb2.UNHEALTHY}
 
 def wants_local(view: ProxyView) -> bool:
     """A virtual node with at least one zone-aware upstream (gateways have no instances by zone)."""
-    return not view.is_gateway and any(u.policies.zone_aware is not None for u in view.upstreams)
+    return not view.is_gateway and view.zone_aware
 
 
 def configure(cluster: Cluster, section: ZoneAware | None) -> None:
