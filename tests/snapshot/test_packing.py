@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.endpoint.v3.endpoint_pb2 import ClusterLoadAssignment
 from google.protobuf.message import Message
 from meshplane.snapshot.packing import value_of, wrap
-from meshplane.snapshot.snapshot import Snapshot, pack
+from meshplane.snapshot.snapshot import PackedResources, Snapshot, pack
 from meshplane.snapshot.types import XdsType
 
 MESSAGES: list[tuple[XdsType, Message]] = [
@@ -33,3 +35,16 @@ def test_a_built_snapshot_versions_and_packs_as_the_protobuf_runtime_does() -> N
     assert loaded.versions == snapshot.versions
     carried = Snapshot.build("node", loaded.resources)  # stored bytes reused, not repacked
     assert carried.versions == snapshot.versions
+
+
+def test_a_types_version_is_the_sha256_of_each_name_and_body_nul_ended_in_name_order() -> None:
+    """The version every stored snapshot and every Envoy's ACK carries: it must not move with how it is computed."""
+    clusters = {name: Cluster(name=name) for name in ("b", "a", "c" * 200)}
+    bodies = {name: message.SerializeToString(deterministic=True) for name, message in clusters.items()}
+    expected = hashlib.sha256(b"".join(n.encode() + b"\0" + bodies[n] + b"\0" for n in sorted(bodies))).hexdigest()
+    from_messages = Snapshot.build("node", {XdsType.CLUSTERS: clusters})
+    from_bytes = Snapshot.build("node", {XdsType.CLUSTERS: PackedResources.of_parts(XdsType.CLUSTERS, bodies)})
+    loaded = Snapshot.loads(from_messages.to_bytes())
+    for snapshot in (from_messages, from_bytes, loaded, Snapshot.build("node", loaded.resources)):
+        assert snapshot.versions[XdsType.CLUSTERS] == expected[:16]
+    assert from_messages.versions[XdsType.ROUTES] == hashlib.sha256(b"").hexdigest()[:16]  # no resource of a type

@@ -51,6 +51,11 @@ def test_hosts_and_configs_written_as_bytes_are_the_built_messages(service: str)
         other,
     ])
     assert written == expected.SerializeToString(deterministic=True)
+    kept = (wire.in_port_config(), wire.in_direct_config(bare=True), wire.in_direct_config(bare=False))
+    assert kept == (wire.under(wire.service, wire.service_port), wire.under(wire.service_port, wire.service),
+                    wire.under(wire.service_port))  # fmt: skip
+    again = (wire.in_port_config(), wire.in_direct_config(bare=True), wire.in_direct_config(bare=False))
+    assert all(a is b for a, b in zip(again, kept, strict=True)), "each field is written once per host"
 
 
 def _timeout(**members: Any) -> shapes.ListenerTimeout | None:

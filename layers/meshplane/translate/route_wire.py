@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
@@ -59,14 +58,22 @@ class RouteTemplate:
         return self.with_action(delimited(_ACTION_CLUSTER, cluster.encode()) + self.action)
 
 
-class HostWire(NamedTuple):
-    """A service's virtual host serialised around its domains: `service` and `service:port` (a tuple:
-    a large proxy makes one per backend service, and a tuple is made in a fraction of a frozen class's time)."""
+class HostWire:
+    """A service's virtual host serialised around its domains: `service` and `service:port`.
 
-    head: bytes  # the name field
-    tail: bytes  # the route fields
-    service: bytes  # the domain field of the bare service name
-    service_port: bytes  # the domain field of `service:port`
+    A state's proxies share one per service (`translate.cache`), and each config field it is written
+    into is kept the first time it is asked for: every caller's config then joins kept bytes."""
+
+    __slots__ = ("_direct", "_direct_bare", "_per_port", "head", "service", "service_port", "tail")
+
+    def __init__(self, head: bytes, tail: bytes, service: bytes, service_port: bytes) -> None:
+        self.head = head  # the name field
+        self.tail = tail  # the route fields
+        self.service = service  # the domain field of the bare service name
+        self.service_port = service_port  # the domain field of `service:port`
+        self._per_port: bytes | None = None
+        self._direct: bytes | None = None
+        self._direct_bare: bytes | None = None
 
     @classmethod
     def of(cls, service: str, port: int, routes: Iterable[bytes]) -> HostWire:
@@ -82,6 +89,22 @@ class HostWire(NamedTuple):
     def under(self, *domains: bytes) -> bytes:
         """The config's `virtual_hosts` field of this host under `domains` (some of its own domain fields)."""
         return delimited(_CONFIG_HOST, b"".join((self.head, *domains, self.tail)))
+
+    def in_port_config(self) -> bytes:
+        """The field in its port's config: under `service` and `service:port`."""
+        if self._per_port is None:
+            self._per_port = self.under(self.service, self.service_port)
+        return self._per_port
+
+    def in_direct_config(self, bare: bool) -> bytes:
+        """The field in the direct config: under `service:port`, and first `service` too when `bare`."""
+        if bare:
+            if self._direct_bare is None:
+                self._direct_bare = self.under(self.service_port, self.service)
+            return self._direct_bare
+        if self._direct is None:
+            self._direct = self.under(self.service_port)
+        return self._direct
 
 
 @dataclass(frozen=True)

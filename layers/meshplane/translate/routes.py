@@ -147,7 +147,7 @@ def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, bytes]:
     for port, services in groups.items():
         name = names.egress_routes(group_protocol(services), port)
         own = [hosts[s.service, port] for s in services]
-        out[name] = _config(name, [host.under(host.service, host.service_port) for host in own], view)
+        out[name] = _config(name, [host.in_port_config() for host in own], view)
     if not serves_direct(view):
         return out
     # The direct config serves apps that call the egress listener without iptables:
@@ -157,9 +157,7 @@ def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, bytes]:
     written = []
     for port in sorted(groups):
         for s in groups[port]:
-            host = hosts[s.service, port]
-            domains = (host.service_port,) if s.service in bare else (host.service_port, host.service)
-            written.append(host.under(*domains))
+            written.append(hosts[s.service, port].in_direct_config(bare=s.service not in bare))
             bare.add(s.service)
     out[direct] = _config(direct, written, view)
     return out
