@@ -59,6 +59,12 @@ def wrap(kind: XdsType, value: bytes) -> bytes:
     return _header(kind, len(value)) + value
 
 
+def wired(kind: XdsType, value: bytes) -> tuple[bytes, bytes]:
+    """A message's deterministic serialisation and its `wrap`, made together for a render cache to keep:
+    every proxy of a state that holds the resource then joins the same `Any` bytes, none wraps it again."""
+    return value, wrap(kind, value)
+
+
 def value_of(kind: XdsType, packed: bytes) -> memoryview:
     """The message bytes inside `packed`, a canonical `wrap` of this kind (no copy is made)."""
     view = memoryview(packed)

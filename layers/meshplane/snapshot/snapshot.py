@@ -181,21 +181,29 @@ class PackedResources(Mapping[str, Message]):
         return packed
 
     @classmethod
-    def of_parts(cls, kind: XdsType, parts: Mapping[str, Message | bytes],
+    def of_parts(cls, kind: XdsType, parts: Mapping[str, Message | bytes | tuple[bytes, bytes]],
                  known: Mapping[int, bytes] | None = None) -> PackedResources:
-        """One type's resources from `parts`, each a built message or its deterministic bytes written
-        without building one (parsed only if someone reads it); `known` holds the deterministic bytes of
-        built messages by their `id` (a render cache's), which are then not serialised again."""
+        """One type's resources from `parts`, each a built message, its deterministic bytes written without
+        building one (parsed only if someone reads it), or those bytes with their `Any` (`packing.wired`);
+        `known` holds the deterministic bytes of built messages by their `id` (a render cache's), which are
+        then not serialised again."""
         bodies: dict[str, bytes] = {}
+        raw: dict[str, bytes] = {}
         typed: dict[str, Message] = {}
         for name, part in parts.items():
+            if type(part) is tuple:
+                bodies[name], raw[name] = part
+                continue
             if isinstance(part, bytes):
-                bodies[name] = part
+                body = part
             else:
+                assert isinstance(part, Message)
                 typed[name] = part
-                body = known.get(id(part)) if known is not None else None
-                bodies[name] = body if body is not None else part.SerializeToString(deterministic=True)
-        packed = cls(kind, {name: wrap(kind, body) for name, body in bodies.items()}, typed)
+                found = known.get(id(part)) if known is not None else None
+                body = found if found is not None else part.SerializeToString(deterministic=True)
+            bodies[name] = body
+            raw[name] = wrap(kind, body)
+        packed = cls(kind, raw, typed)
         packed.bodies = bodies
         return packed
 

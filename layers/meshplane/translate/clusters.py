@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import cast
+from typing import TypeAlias, cast
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, outlier_detection_pb2
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
@@ -15,6 +15,7 @@ from google.protobuf import any_pb2
 
 from meshplane.graph import names
 from meshplane.graph.view import ConnectionPool, IngressListener, Protocol, ProxyView, Upstream
+from meshplane.snapshot.packing import wired
 from meshplane.snapshot.snapshot import PackedResources
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import extensions
@@ -29,6 +30,8 @@ from meshplane.translate.policy import tracing as policy_tracing
 from meshplane.translate.policy import zone_aware as policy_zone_aware
 
 CONNECT_TIMEOUT_S = 1.0
+# A cluster as `clusters` collects it: built, written as bytes, or those bytes with their `Any` (`packing.wired`).
+Part: TypeAlias = "Cluster | bytes | tuple[bytes, bytes]"
 _HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 _DNS_FAMILY = {
     "IPv4_ONLY": Cluster.V4_ONLY,
@@ -200,7 +203,7 @@ def original_dst_cluster(name: str, *, use_http_header: bool) -> Cluster:
     return cluster
 
 
-def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tuple[str, Cluster | bytes]]:
+def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tuple[str, Part]]:
     """One cluster per upstream; shared through `cache` unless this proxy's zone-aware settings
     (`policy_zone_aware.apply`, which edits them in place) make them its own."""
     if cache is None or policy_zone_aware.wants_local(view):
@@ -208,10 +211,10 @@ def _egress_clusters(view: ProxyView, cache: RenderCache | None) -> Iterator[tup
     return ((u.cluster, _shared_egress(u, cache)) for u in view.upstreams)
 
 
-def _shared_egress(upstream: Upstream, cache: RenderCache) -> Cluster | bytes:
+def _shared_egress(upstream: Upstream, cache: RenderCache) -> Part:
     """`egress_cluster(upstream)` through `cache`; a plain one written as bytes from its protocol's template."""
     if _plain(upstream):
-        return cache.value(("cds", upstream.cluster), _eds_template(upstream.protocol).named, upstream.cluster)
+        return cache.value(("cds", upstream.cluster), _plain_wired, upstream.protocol, upstream.cluster)
     return cache.get(("cds", upstream.cluster, cache.keys.of(upstream.tls)), egress_cluster, upstream)
 
 
@@ -223,6 +226,11 @@ def _plain(upstream: Upstream) -> bool:
         and upstream.tls is None and upstream.balancing is None
         and sections.outlier_detection is None and sections.retry_budget is None
     )
+
+
+def _plain_wired(protocol: Protocol, name: str) -> tuple[bytes, bytes]:
+    """The plain cluster `name` of `protocol` as its bytes and its `Any`, which a render cache keeps."""
+    return wired(XdsType.CLUSTERS, _eds_template(protocol).named(name))
 
 
 @functools.cache
@@ -253,7 +261,7 @@ def clusters(view: ProxyView, cache: RenderCache | None = None) -> PackedResourc
 
     `cache` must be the render cache of the state `view` was resolved from; the clusters it shares
     are held as their bytes, parsed only if someone reads them."""
-    out: dict[str, Cluster | bytes] = {li.cluster: _local(li, cache, view.is_gateway) for li in view.listeners}
+    out: dict[str, Part] = {li.cluster: _local(li, cache, view.is_gateway) for li in view.listeners}
     out.update(_egress_clusters(view, cache))
     if policy_zone_aware.wants_local(view):
         policy_zone_aware.apply(cast(dict[str, Cluster], out), view)  # every egress cluster is built here

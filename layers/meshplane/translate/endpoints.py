@@ -10,6 +10,7 @@ from envoy.config.endpoint.v3 import endpoint_pb2
 from meshplane.graph.view import ProxyView, Upstream
 from meshplane.model.policy.zone_aware import LOCAL_CLUSTER
 from meshplane.model.state import Endpoint
+from meshplane.snapshot.packing import wired
 from meshplane.snapshot.snapshot import PackedResources
 from meshplane.snapshot.types import XdsType
 from meshplane.translate import eds_wire
@@ -58,6 +59,11 @@ def assignment_bytes(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> byt
     ])
 
 
+def _wired(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> tuple[bytes, bytes]:
+    """`assignment_bytes` with its `Any`, which a render cache keeps."""
+    return wired(XdsType.ENDPOINTS, assignment_bytes(upstream, endpoints))
+
+
 def _eds(view: ProxyView) -> list[Upstream]:
     return [u for u in view.upstreams if u.uses_endpoints]
 
@@ -79,11 +85,11 @@ def endpoints(
     `discovered` must be) callers of one node share its assignment.  With `nodes`, only the
     assignments that carry those nodes' endpoints (`sources`): no other node's endpoints are looked up."""
     eds = [u for u in _eds(view) if nodes is None or u.node in nodes]
-    out: dict[str, endpoint_pb2.ClusterLoadAssignment | bytes]
+    out: dict[str, endpoint_pb2.ClusterLoadAssignment | bytes | tuple[bytes, bytes]]
     if cache is None:
         out = {u.cluster: assignment_bytes(u, discovered.get(u.node, ())) for u in eds}
     else:
-        out = {u.cluster: cache.value(("eds", u.cluster), assignment_bytes, u, discovered.get(u.node, ())) for u in eds}
+        out = {u.cluster: cache.value(("eds", u.cluster), _wired, u, discovered.get(u.node, ())) for u in eds}
     if nodes is None or view.proxy.name in nodes:
         out.update(policy_zone_aware.local_endpoints(view, discovered))
     return PackedResources.of_parts(XdsType.ENDPOINTS, out)
