@@ -7,9 +7,9 @@ dependency index reads it, and nothing here knows about Envoy types.
 from __future__ import annotations
 
 import dataclasses
-import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from meshplane.graph.extensions import Balancing, Fault
 from meshplane.model import shapes
@@ -27,6 +27,22 @@ ConnectionPool: TypeAlias = "shapes.VirtualNodeConnectionPool | shapes.VirtualGa
 
 
 T = TypeVar("T")
+
+
+class _once(Generic[T]):  # a decorator, named like the one it stands in for
+    """`functools.cached_property` without the lock Python 3.11 takes on each first read: a whole mesh
+    reads a few per view of thousands.  Two threads reading one view at once compute the same value."""
+
+    def __init__(self, compute: Callable[[Any], T]) -> None:
+        self._compute = compute
+        self._name = compute.__name__
+        self.__doc__ = compute.__doc__
+
+    def __get__(self, view: object, owner: type | None = None) -> T:
+        if view is None:  # read on the class
+            return self  # type: ignore[return-value]
+        value = view.__dict__[self._name] = self._compute(view)  # read from the dict from now on
+        return value
 
 
 def _filled_directly(cls: type[T]) -> type[T]:
@@ -173,13 +189,14 @@ class ProxyView:
     # The proxy's own sections, its node's or gateway's over the mesh's (graph.policies.PROXY).
     policies: Sections = NO_SECTIONS
 
-    @property
-    def is_gateway(self) -> bool:
-        return self.proxy.is_gateway
+    is_gateway: bool = field(init=False)  # the proxy's, asked by every pass of a translation
+
+    def _derived(self) -> dict[str, object]:
+        return {"is_gateway": self.proxy.is_gateway}
 
     # The scans below are asked by several parts of one translation (each connection manager, each
     # listener and route config); a proxy with 10,000 backends would walk its services each time.
-    @functools.cached_property
+    @_once
     def http_groups(self) -> dict[int, tuple[ServicePort, ...]]:
         """HTTP-family backend services grouped by port, in service order (callers must not mutate it)."""
         groups: dict[int, list[ServicePort]] = {}
@@ -188,7 +205,7 @@ class ProxyView:
                 groups.setdefault(sp.port, []).append(sp)
         return {port: tuple(services) for port, services in groups.items()}
 
-    @functools.cached_property
+    @_once
     def tcp_chains(self) -> tuple[ServicePort, ...]:
         """TCP backends that get an egress chain of their own: the first, with routes, on each port
         that no HTTP-family service holds (`graph.build.port_clashes` names the others)."""
@@ -200,12 +217,12 @@ class ProxyView:
                 out.append(service)
         return tuple(out)
 
-    @functools.cached_property
+    @_once
     def zone_aware(self) -> bool:
         """Whether any upstream is under a zone-aware policy section (the proxy then routes by zone)."""
         return any(u.policies.zone_aware is not None for u in self.upstreams)
 
-    @functools.cached_property
+    @_once
     def injects_faults(self) -> bool:
         """Whether a route to any backend injects faults (the connection managers then carry the filter)."""
         return any(route.fault is not None for service in self.services for route in service.routes)
