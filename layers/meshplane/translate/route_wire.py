@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3.route_pb2 import RouteConfiguration
 
-from meshplane.snapshot.packing import delimited
+from meshplane.snapshot.packing import delimited, varint
 
 # Tags (field number << 3 | length-delimited) of the fields written here.
 _CONFIG_NAME = b"\x0a"  # RouteConfiguration.name = 1
@@ -54,8 +54,13 @@ class RouteTemplate:
         return b"".join((self.before, delimited(_ROUTE_ACTION, action), self.after))
 
     def to(self, cluster: str) -> bytes:
-        """The route's deterministic bytes with its action sending to `cluster`."""
-        return self.with_action(delimited(_ACTION_CLUSTER, cluster.encode()) + self.action)
+        """The route's deterministic bytes with its action sending to `cluster` (`with_action` of the
+        cluster field and the action, written in one join: a large proxy writes one per backend)."""
+        raw = cluster.encode()
+        named = varint(len(raw))
+        action = 1 + len(named) + len(raw) + len(self.action)  # the cluster field, then the action's own
+        return b"".join((self.before, _ROUTE_ACTION, varint(action), _ACTION_CLUSTER, named, raw, self.action,
+                         self.after))  # fmt: skip
 
 
 class HostWire:
