@@ -580,7 +580,7 @@ def _resolve(state: MeshState, proxy: ProxyId) -> tuple[ProxyView, Resolver]:
         problems=tuple(resolver.problems),
         policies=own,
     )
-    if state.policies and any(u.policies.zone_aware is not None for u in view.upstreams):
+    if state.policies and view.zone_aware:
         resolver.endpoint_nodes.add(proxy.name)  # its own instances by zone: Envoy's local cluster (zoneAware)
     return view, resolver
 

@@ -25,6 +25,7 @@ from meshplane.snapshot.packing import value_of, varint, wrap
 from meshplane.snapshot.types import SEND_ORDER, XdsType
 
 Resources = Mapping[str, Message]
+_KINDS = tuple(XdsType)  # iterated once per snapshot built: an Enum's own iteration is a generator each time
 _NUL = b"\0"
 Packed = Mapping[str, bytes]  # name -> the resource's deterministic serialised `Any`
 
@@ -246,9 +247,9 @@ class Snapshot:
         """
         full: dict[XdsType, Resources] = {}
         versions: dict[XdsType, str] = {}
-        for kind in XdsType:
-            given = (serialised or {}).get(kind, {})
-            full[kind], versions[kind] = _packed_type(kind, resources.get(kind, {}), given)
+        given = serialised or {}
+        for kind in _KINDS:
+            full[kind], versions[kind] = _packed_type(kind, resources.get(kind, {}), given.get(kind, {}))
         return cls(node_id, MappingProxyType(full), MappingProxyType(versions))
 
     @property

@@ -11,7 +11,7 @@ nothing stale is ever served, and its size is bounded by the resources that stat
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from google.protobuf.message import Message
 
@@ -43,7 +43,7 @@ class RenderCache:
             found = self._messages[key] = build(*args)
             if serialise:
                 self._serialised[id(found)] = found.SerializeToString(deterministic=True)
-        return cast(M, found)  # `build` made it for this key
+        return found  # type: ignore[return-value]  # `build` made it for this key (no `cast`: a call per lookup)
 
     def value(self, key: Hashable, build: Callable[..., T], *args: Any) -> T:
         """Anything else derived for `key` (a resource's bytes, tuples of them), built by `build(*args)` the first
@@ -51,7 +51,7 @@ class RenderCache:
         found = self._values.get(key, _MISSING)
         if found is _MISSING:
             found = self._values[key] = build(*args)
-        return cast(T, found)  # `build` made it for this key
+        return found  # type: ignore[return-value]  # `build` made it for this key
 
     @property
     def known(self) -> Mapping[int, bytes]:
