@@ -6,6 +6,7 @@ is a function of its key alone, so it is built once, its deterministic bytes com
 the same (never mutated) message goes into every snapshot that names it.  The cache lives and
 dies with its state (`graph.memo.per_state`): a recompute that loads a new state starts empty, so
 nothing stale is ever served, and its size is bounded by the resources that state can produce.
+A state's first proxy renders through a `PassingCache` instead: the state's cache fills from its second.
 """
 
 from __future__ import annotations

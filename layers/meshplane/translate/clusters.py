@@ -160,11 +160,10 @@ def _eds_base() -> Cluster:
 def egress_cluster(upstream: Upstream) -> Cluster:
     """A backend virtual node listener: EDS from discovery, or DNS for `dns` service discovery."""
     sd = upstream.discovery
-    dns = sd is not None and sd.dns is not None
     cluster = Cluster()
-    cluster.CopyFrom(_egress_base() if dns else _eds_base())
+    cluster.CopyFrom(_eds_base() if upstream.uses_endpoints else _egress_base())
     cluster.name = upstream.cluster
-    if sd is not None and sd.dns is not None:
+    if sd is not None and sd.dns is not None:  # the DNS case (not `uses_endpoints`), its shapes read below
         endpoints = sd.dns.response_type == "ENDPOINTS"
         cluster.type = Cluster.STRICT_DNS if endpoints else Cluster.LOGICAL_DNS
         cluster.load_assignment.CopyFrom(static_assignment(upstream.cluster, sd.dns.hostname, upstream.port))
