@@ -178,10 +178,15 @@ class Resolver:
         if provider is None:
             self._report(f"virtual service {service!r} has no provider")
             return ()
-        if provider.virtual_node is not None:  # a union: exactly one member is set
-            return self._node_provided(service, provider.virtual_node.virtual_node_name, tls)
-        assert provider.virtual_router is not None
-        return self._router_provided(service, provider.virtual_router.virtual_router_name, tls)
+        if provider.virtual_node is None:  # a union: exactly one member is set
+            assert provider.virtual_router is not None
+            return self._router_provided(service, provider.virtual_router.virtual_router_name, tls)
+        node_name = provider.virtual_node.virtual_node_name
+        node = self.node(node_name)
+        if node is None:
+            self._report(f"provider virtual node {node_name!r} of {service!r} does not exist")
+            return ()
+        return tuple([_node_port(service, self.upstream(node, li, tls)) for li in node.spec.listeners or ()])
 
     def _recorded(self, service: str, tls: ClientTls | None) -> Walk:
         """What `_walk` reads, reports and returns on empty records (as if no other backend had been resolved)."""
@@ -194,14 +199,14 @@ class Resolver:
         return self._swapped(service, tls)
 
     def _node_walk(self, service: str, node: shapes.VirtualNodeData, tls: ClientTls | None) -> Walk:
-        """The walk of a service its existing virtual node provides, recorded as it is built (`_node_provided`)."""
+        """The walk of a service its existing virtual node provides, recorded as it is built (`_walk`)."""
         ports = []
         events: list[Event] = []
         for listener in node.spec.listeners or ():
             pm = listener.port_mapping
             name = names.egress_cluster(self.mesh, node.virtual_node_name, pm.protocol, pm.port)
             built = self._built(name, node, listener, tls)
-            ports.append(_node_port(service, pm.port, pm.protocol, built[0]))
+            ports.append(_node_port(service, built[0]))
             events.append((name, built, False))
         return Walk.of(tuple(ports), (node.virtual_node_name,), (service,), (), (), (), events)
 
@@ -250,14 +255,6 @@ class Resolver:
         self.problems.append(problem)
         if self._events is not None:
             self._events.append((problem, None, False))
-
-    def _node_provided(self, service: str, node_name: str, tls: ClientTls | None) -> tuple[ServicePort, ...]:
-        node = self.node(node_name)
-        if node is None:
-            self._report(f"provider virtual node {node_name!r} of {service!r} does not exist")
-            return ()
-        return tuple(_node_port(service, li.port_mapping.port, li.port_mapping.protocol, self.upstream(node, li, tls))
-                     for li in node.spec.listeners or ())
 
     def _router_provided(self, service: str, router_name: str, tls: ClientTls | None) -> tuple[ServicePort, ...]:
         router = self.router(router_name)
@@ -345,7 +342,7 @@ class Resolver:
     def _built(self, name: str, node: shapes.VirtualNodeData, listener: shapes.Listener,
                tls: ClientTls | None) -> BuiltUpstream:
         """The upstream `name` (the node listener's egress cluster) as built once per state for the TLS
-        policy that applies."""
+        policy that applies (by the state's first proxy, for itself alone)."""
         port = listener.port_mapping.port
         applies = tls is not None and (not tls.ports or port in tls.ports) and tls.enforce is not False
         if self.first_of_state:
@@ -418,12 +415,13 @@ class Walk:
                    tuple(events))
 
 
-def _node_port(service: str, port: int, protocol: Protocol, upstream: Upstream) -> ServicePort:
-    """A service its virtual node provides, on one of the node's listeners: one implicit route to it."""
+def _node_port(service: str, upstream: Upstream) -> ServicePort:
+    """A service its virtual node provides, on the node's listener `upstream` reaches: one implicit route to it."""
     balancing = upstream.balancing
     hashed = (balancing.hash_header,) if balancing is not None and balancing.hash_header else ()
-    route = RouteView("default", 0, protocol, None, (Target(upstream.cluster, 100),), hash_headers=hashed)
-    return ServicePort(service, port, protocol, (route,))
+    protocol = upstream.protocol
+    route = RouteView("default", 0, protocol, None, (Target(upstream.cluster, 100),), None, hashed)
+    return ServicePort(service, upstream.port, protocol, (route,))
 
 
 class SharedUpstreams:

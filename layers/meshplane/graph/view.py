@@ -46,27 +46,36 @@ class _once(Generic[T]):  # a decorator, named like the one it stands in for
 
 
 def _filled_directly(cls: type[T]) -> type[T]:
-    """Give a frozen dataclass an `__init__` that fills the instance's dict itself.
+    """Give a frozen dataclass an `__init__` that fills the instance itself.
 
     The generated one sets each field through `object.__setattr__` (frozen forbids plain
     assignment), which costs about twice as much; the resolver makes several of these per
-    backend of every proxy.  Same signature and defaults; equality, hashing, `replace` and
-    `fields` are the dataclass's own.  Fields declared `init=False` are derived from the
-    others: the class's `_derived(self)` gives them, once the others are filled."""
+    backend of every proxy.  A slotted class's fields are set through their slots' own
+    descriptors, any other's are written into its dict.  Same signature and defaults; equality,
+    hashing, `replace` and `fields` are the dataclass's own.  Fields declared `init=False` are
+    derived from the others: the class's `_derived(self)` gives them, once the others are filled."""
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]  # applied to dataclasses only
     given = [f for f in fields if f.init]
     defaults = {f"_default_{f.name}": f.default for f in given if f.default is not dataclasses.MISSING}
     if any(f.default_factory is not dataclasses.MISSING for f in fields):
         raise TypeError(f"{cls.__name__}: only plain fields with plain defaults are filled directly")
-    derived = len(given) < len(fields)
+    derived = [f.name for f in fields if not f.init]
     if derived and not hasattr(cls, "_derived"):
         raise TypeError(f"{cls.__name__}: fields not given to __init__ need a _derived method")
     params = ", ".join(f.name + (f"=_default_{f.name}" if f"_default_{f.name}" in defaults else "") for f in given)
-    lines = [f"def __init__(self, {params}):", "    filled = self.__dict__"]
-    lines += [f"    filled[{f.name!r}] = {f.name}" for f in given]
-    if derived:
-        lines.append("    filled.update(self._derived())")
     namespace: dict[str, Any] = dict(defaults)
+    lines = [f"def __init__(self, {params}):"]
+    if "__slots__" in cls.__dict__:
+        namespace.update({f"_set_{f.name}": cls.__dict__[f.name].__set__ for f in fields})
+        lines += [f"    _set_{name}(self, {name})" for name in (f.name for f in given)]
+        if derived:
+            lines.append("    derived = self._derived()")
+            lines += [f"    _set_{name}(self, derived[{name!r}])" for name in derived]
+    else:
+        lines.append("    filled = self.__dict__")
+        lines += [f"    filled[{f.name!r}] = {f.name}" for f in given]
+        if derived:
+            lines.append("    filled.update(self._derived())")
     exec("\n".join(lines), namespace)  # code built above from the class's own field names
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
@@ -75,7 +84,7 @@ def _filled_directly(cls: type[T]) -> type[T]:
 
 
 @_filled_directly
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Upstream:
     """One listener of a backend virtual node, as the calling proxy reaches it."""
 
@@ -107,7 +116,7 @@ class Upstream:
 
 
 @_filled_directly
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Target:
     """A weighted share of a route's traffic."""
 
@@ -116,7 +125,7 @@ class Target:
 
 
 @_filled_directly
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RouteView:
     """One App Mesh route (or a provider node's implicit catch-all) with resolved targets."""
 
@@ -133,7 +142,7 @@ class RouteView:
 
 
 @_filled_directly
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ServicePort:
     """A backend virtual service on one port: the unit an egress virtual host is built from."""
 
@@ -144,7 +153,7 @@ class ServicePort:
 
 
 @_filled_directly
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IngressListener:
     """A listener of the proxy itself: a virtual node listener or a gateway listener."""
 
@@ -160,7 +169,7 @@ class IngressListener:
 
 
 @_filled_directly
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GatewayRouteView:
     """A gateway route bound to one gateway listener, with its target service resolved."""
 
