@@ -135,3 +135,28 @@ def test_an_untouched_node_keeps_its_last_assignment_and_a_touched_one_is_render
     carried = translate(dataclasses.replace(state), caller, stale, frozenset({"server"})).of(XdsType.ENDPOINTS)
     assert carried[server] == current[server] and carried[server].endpoints  # touched: rendered from the state
     assert carried[other] == stale[other] and not carried[other].endpoints  # untouched: as last published
+
+
+class _CountedReads(dict[str, Any]):
+    """A state's discovered endpoints that count the reads of each node's."""
+
+    def __init__(self, endpoints: Any) -> None:
+        super().__init__(endpoints)
+        self.reads: dict[str, int] = {}
+
+    def get(self, node: str, default: Any = None) -> Any:
+        self.reads[node] = self.reads.get(node, 0) + 1
+        return super().get(node, default)
+
+
+def test_a_nodes_endpoints_are_read_once_for_all_the_callers_that_share_its_assignment(state: MeshState) -> None:
+    counted = _CountedReads(state.endpoints)
+    fresh = dataclasses.replace(state, endpoints=counted)
+    everyone = sorted(proxies(fresh))
+    backends = {p: {s.service for s in resolve(dataclasses.replace(state), p)[0].services} for p in everyone}
+    callers = [p for p in everyone if "other.local" in backends[p]]
+    assert len(callers) > 3 and everyone[0] in callers
+    for proxy in everyone:
+        translate(fresh, proxy)
+    # Once for the state's first proxy, which renders alone, and once for every caller after it.
+    assert counted.reads["other"] == 2

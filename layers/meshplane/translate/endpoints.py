@@ -59,9 +59,10 @@ def assignment_bytes(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> byt
     ])
 
 
-def _wired(upstream: Upstream, endpoints: tuple[Endpoint, ...]) -> tuple[bytes, bytes]:
-    """`assignment_bytes` with its `Any`, which a render cache keeps."""
-    return wired(XdsType.ENDPOINTS, assignment_bytes(upstream, endpoints))
+def _wired(upstream: Upstream, discovered: Mapping[str, tuple[Endpoint, ...]]) -> tuple[bytes, bytes]:
+    """`assignment_bytes` of the upstream's node's endpoints in `discovered`, with its `Any`, which a render
+    cache keeps: the endpoints are looked up only when the assignment is built, not for every caller."""
+    return wired(XdsType.ENDPOINTS, assignment_bytes(upstream, discovered.get(upstream.node, ())))
 
 
 def _eds(view: ProxyView) -> list[Upstream]:
@@ -89,7 +90,7 @@ def endpoints(
     if cache is None:
         out = {u.cluster: assignment_bytes(u, discovered.get(u.node, ())) for u in eds}
     else:
-        out = {u.cluster: cache.value(("eds", u.cluster), _wired, u, discovered.get(u.node, ())) for u in eds}
+        out = {u.cluster: cache.value(("eds", u.cluster), _wired, u, discovered) for u in eds}
     if nodes is None or view.proxy.name in nodes:
         out.update(policy_zone_aware.local_endpoints(view, discovered))
     return PackedResources.of_parts(XdsType.ENDPOINTS, out)
