@@ -689,12 +689,13 @@ def port_clashes(services: tuple[ServicePort, ...]) -> list[str]:
     """Backends the egress listener cannot tell apart: without a Host header only the port
     picks a filter chain, so an HTTP service owns its port and the first TCP service takes
     a port nobody else has.  Every loser is named here (the translator logs these)."""
+    routed_tcp = [sp for sp in services if sp.protocol == "tcp" and sp.routes]
+    if not routed_tcp:  # most proxies: nothing can clash
+        return []
     http = {sp.port: sp.service for sp in services if sp.protocol in HTTP_FAMILY}
     tcp: dict[int, str] = {}
     out = []
-    for sp in services:
-        if sp.protocol != "tcp" or not sp.routes:
-            continue
+    for sp in routed_tcp:
         owner = http.get(sp.port)
         if owner is not None:
             out.append(

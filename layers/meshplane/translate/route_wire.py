@@ -91,9 +91,12 @@ class HostWire:
             delimited(_HOST_DOMAIN, qualified),
         )
 
-    def under(self, *domains: bytes) -> bytes:
-        """The config's `virtual_hosts` field of this host under `domains` (some of its own domain fields)."""
-        return delimited(_CONFIG_HOST, b"".join((self.head, *domains, self.tail)))
+    def under(self, first: bytes, second: bytes = b"") -> bytes:
+        """The config's `virtual_hosts` field of this host under `first` and `second` (its own domain fields),
+        written in one join: a large proxy writes two per backend."""
+        head, tail = self.head, self.tail
+        size = len(head) + len(first) + len(second) + len(tail)
+        return b"".join((_CONFIG_HOST, varint(size), head, first, second, tail))
 
     def in_port_config(self) -> bytes:
         """The field in its port's config: under `service` and `service:port`."""

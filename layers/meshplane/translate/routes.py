@@ -123,14 +123,15 @@ def _host_wire(service: ServicePort) -> HostWire:
     return HostWire.of(service.service, service.port, map(_route_bytes, service.routes))
 
 
-def _hosts(groups: Mapping[int, tuple[ServicePort, ...]], cache: RenderCache | None) -> dict[tuple[str, int], HostWire]:
-    """Each service's serialised virtual host, to be written into every config naming it.
+def _hosts(groups: Mapping[int, tuple[ServicePort, ...]], cache: RenderCache | None) -> dict[int, list[HostWire]]:
+    """Each service's serialised virtual host, to be written into every config naming it, by port in
+    the order of `groups`.
 
     A service port resolves the same for every caller of one state, so `cache` shares its host."""
     if cache is None:
-        return {(s.service, s.port): _host_wire(s) for ss in groups.values() for s in ss}
-    return {(s.service, s.port): cache.value(("vhost", s.service, s.port, s.protocol), _host_wire, s)
-            for ss in groups.values() for s in ss}
+        return {port: [_host_wire(s) for s in ss] for port, ss in groups.items()}
+    return {port: [cache.value(("vhost", s.service, s.port, s.protocol), _host_wire, s) for s in ss]
+            for port, ss in groups.items()}
 
 
 def _config(name: str, hosts: list[bytes], view: ProxyView) -> bytes:
@@ -146,8 +147,7 @@ def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, bytes]:
     hosts = _hosts(groups, cache)
     for port, services in groups.items():
         name = names.egress_routes(group_protocol(services), port)
-        own = [hosts[s.service, port] for s in services]
-        out[name] = _config(name, [host.in_port_config() for host in own], view)
+        out[name] = _config(name, [host.in_port_config() for host in hosts[port]], view)
     if not serves_direct(view):
         return out
     # The direct config serves apps that call the egress listener without iptables:
@@ -156,8 +156,8 @@ def _egress(view: ProxyView, cache: RenderCache | None) -> dict[str, bytes]:
     bare: set[str] = set()
     written = []
     for port in sorted(groups):
-        for s in groups[port]:
-            written.append(hosts[s.service, port].in_direct_config(bare=s.service not in bare))
+        for s, host in zip(groups[port], hosts[port], strict=True):
+            written.append(host.in_direct_config(bare=s.service not in bare))
             bare.add(s.service)
     out[direct] = _config(direct, written, view)
     return out
