@@ -277,7 +277,14 @@ def clusters(view: ProxyView, cache: RenderCache | None = None) -> PackedResourc
     return PackedResources.of_parts(XdsType.CLUSTERS, out, cache.known if cache is not None else None)
 
 
-def _passthrough(name: str, use_http_header: bool, cache: RenderCache | None) -> Cluster:
-    """An original-destination cluster, the same for every proxy of a mesh: shared through `cache`."""
-    build = functools.partial(original_dst_cluster, name, use_http_header=use_http_header)
-    return build() if cache is None else cache.get(("cds-original-dst", name, use_http_header), build)
+def _passthrough(name: str, use_http_header: bool, cache: RenderCache | None) -> Part:
+    """An original-destination cluster, the same for every proxy of a mesh: shared through `cache` as its
+    bytes and `Any`, so no proxy wraps it again."""
+    if cache is None:
+        return original_dst_cluster(name, use_http_header=use_http_header)
+    return cache.value(("cds-original-dst", name, use_http_header), _original_dst_wired, name, use_http_header)
+
+
+def _original_dst_wired(name: str, use_http_header: bool) -> tuple[bytes, bytes]:
+    cluster = original_dst_cluster(name, use_http_header=use_http_header)
+    return wired(XdsType.CLUSTERS, cluster.SerializeToString(deterministic=True))
