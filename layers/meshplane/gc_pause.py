@@ -17,28 +17,34 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 
 class _Pause:
+    """The one pause of the process: a context manager that counts its holders (a class, not a generator: a
+    whole mesh enters it once per proxy)."""
+
     lock = threading.Lock()
     holders = 0
     resume = False  # whether the collector was enabled when the first holder came
 
+    def __enter__(self) -> None:
+        with _Pause.lock:
+            if _Pause.holders == 0:
+                _Pause.resume = gc.isenabled()
+                gc.disable()
+            _Pause.holders += 1
 
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """The collector disabled from the first holder's entry to the last holder's exit, then as it was."""
-    with _Pause.lock:
-        if _Pause.holders == 0:
-            _Pause.resume = gc.isenabled()
-            gc.disable()
-        _Pause.holders += 1
-    try:
-        yield
-    finally:
+    def __exit__(self, *exc: object) -> None:
         with _Pause.lock:
             _Pause.holders -= 1
             if _Pause.holders == 0 and _Pause.resume:
                 gc.enable()
+
+
+_PAUSE = _Pause()
+
+
+def collector_paused() -> AbstractContextManager[None]:
+    """The collector disabled from the first holder's entry to the last holder's exit, then as it was."""
+    return _PAUSE

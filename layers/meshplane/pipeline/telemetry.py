@@ -60,8 +60,7 @@ class Telemetry:
             yield segment
         self.milliseconds(metric, (time.perf_counter() - started) * 1000)
 
-    @contextlib.contextmanager
-    def traced(self, subsegment: str) -> Iterator[Any]:
+    def traced(self, subsegment: str) -> contextlib.AbstractContextManager[Any]:
         """An X-Ray subsegment around a block; none (None) while the X-Ray SDK is disabled.
 
         Why not the disabled recorder's own dummy subsegments: they are never sent, yet cost
@@ -70,7 +69,9 @@ class Telemetry:
         from aws_xray_sdk import global_sdk_config  # type: ignore[import-untyped]  # no types; loaded by Tracer
 
         if not global_sdk_config.sdk_enabled():
-            yield None
-            return
-        with self.tracer.provider.in_subsegment(subsegment) as segment:
-            yield segment
+            return _UNTRACED
+        manager: contextlib.AbstractContextManager[Any] = self.tracer.provider.in_subsegment(subsegment)
+        return manager
+
+
+_UNTRACED = contextlib.nullcontext()  # stateless: one serves every untraced block, nested or on any thread
