@@ -4,6 +4,8 @@ and behave as the frozen dataclasses they are declared as."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from meshplane.graph.view import IngressListener, ProxyView, RouteView, ServicePort, Target, Upstream
@@ -14,7 +16,7 @@ def _route() -> RouteView:
     return RouteView("default", 0, "http", None, (Target("cds_egress_m_b_http_8080", 100),))
 
 
-SLOTTED = {
+SLOTTED: dict[str, Callable[[], Any]] = {
     "target": lambda: Target("cds_egress_m_b_http_8080", 100),
     "route": _route,
     "service port": lambda: ServicePort("b.local", 8080, "http", (_route(),)),
@@ -24,7 +26,7 @@ SLOTTED = {
 
 
 @pytest.mark.parametrize("make", SLOTTED.values(), ids=SLOTTED.keys())
-def test_a_slotted_record_holds_every_field_in_its_slots_and_stays_frozen(make) -> None:  # type: ignore[no-untyped-def]
+def test_a_slotted_record_holds_every_field_in_its_slots_and_stays_frozen(make: Callable[[], Any]) -> None:
     record = make()
     assert not hasattr(record, "__dict__")
     for field in dataclasses.fields(record):
